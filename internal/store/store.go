@@ -1,0 +1,156 @@
+// Package store owns runcred's database handle: opening SQLite or PostgreSQL,
+// the dialect differences between them, embedded numbered migrations, and the
+// mapping of driver errors to domain errors. Domain packages write their own
+// SQL against it with `?` placeholders, which the dialect rebinds.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // registers "pgx"
+	_ "modernc.org/sqlite"             // registers "sqlite" (pure Go)
+)
+
+// DB is a handle on one runcred database. On SQLite, writes go through a
+// single connection (one writer) and reads through a small pool; on
+// PostgreSQL both are the same pool.
+type DB struct {
+	dialect Dialect
+	read    *sql.DB
+	write   *sql.DB
+	desc    string // safe description for logs (no password)
+}
+
+// Open connects to dsn and runs pending migrations. A dsn starting with
+// postgres:// or postgresql:// selects PostgreSQL; anything else is a SQLite
+// file path (an optional "sqlite:" prefix is stripped).
+func Open(ctx context.Context, dsn string) (*DB, error) {
+	db, err := open(dsn)
+	if err != nil {
+		return nil, err
+	}
+	if err := db.migrate(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+func open(dsn string) (*DB, error) {
+	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
+		p, err := sql.Open("pgx", dsn)
+		if err != nil {
+			return nil, fmt.Errorf("store: open postgres: %w", err)
+		}
+		p.SetMaxOpenConns(16)
+		p.SetMaxIdleConns(16)
+		return &DB{dialect: Postgres, read: p, write: p, desc: redactURL(dsn)}, nil
+	}
+	path := strings.TrimPrefix(dsn, "sqlite:")
+	if path == "" {
+		return nil, fmt.Errorf("store: empty database path")
+	}
+	const pragmas = "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)"
+	w, err := sql.Open("sqlite", "file:"+path+"?"+pragmas+"&_txlock=immediate")
+	if err != nil {
+		return nil, fmt.Errorf("store: open sqlite: %w", err)
+	}
+	w.SetMaxOpenConns(1) // one writer: SQLite serialises writes anyway, this avoids SQLITE_BUSY inside the process
+	r, err := sql.Open("sqlite", "file:"+path+"?"+pragmas+"&_pragma=query_only(1)")
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("store: open sqlite: %w", err)
+	}
+	r.SetMaxOpenConns(4)
+	return &DB{dialect: SQLite, read: r, write: w, desc: "sqlite:" + path}, nil
+}
+
+// Close releases the connections.
+func (db *DB) Close() error {
+	err := db.write.Close()
+	if db.read != db.write {
+		if e := db.read.Close(); err == nil {
+			err = e
+		}
+	}
+	return err
+}
+
+// Dialect says which database this is.
+func (db *DB) Dialect() Dialect { return db.dialect }
+
+// String describes the database without credentials.
+func (db *DB) String() string { return db.desc }
+
+// Ping checks that the database answers (readiness).
+func (db *DB) Ping(ctx context.Context) error { return mapErr(db.write.PingContext(ctx)) }
+
+// QueryRow runs a read-only query returning at most one row.
+func (db *DB) QueryRow(ctx context.Context, q string, args ...any) *Row {
+	return &Row{row: db.read.QueryRowContext(ctx, db.dialect.Rebind(q), args...)}
+}
+
+// Query runs a read-only query.
+func (db *DB) Query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	rows, err := db.read.QueryContext(ctx, db.dialect.Rebind(q), args...)
+	return rows, mapErr(err)
+}
+
+// Exec runs one statement in its own write transaction.
+func (db *DB) Exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	res, err := db.write.ExecContext(ctx, db.dialect.Rebind(q), args...)
+	return res, mapErr(err)
+}
+
+// Tx runs fn in a write transaction and commits if fn returns nil.
+func (db *DB) Tx(ctx context.Context, fn func(*Tx) error) error {
+	stx, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return mapErr(err)
+	}
+	tx := &Tx{tx: stx, dialect: db.dialect}
+	if err := fn(tx); err != nil {
+		_ = stx.Rollback()
+		return err
+	}
+	return mapErr(stx.Commit())
+}
+
+// Tx is a write transaction.
+type Tx struct {
+	tx      *sql.Tx
+	dialect Dialect
+}
+
+func (tx *Tx) Exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	res, err := tx.tx.ExecContext(ctx, tx.dialect.Rebind(q), args...)
+	return res, mapErr(err)
+}
+
+func (tx *Tx) QueryRow(ctx context.Context, q string, args ...any) *Row {
+	return &Row{row: tx.tx.QueryRowContext(ctx, tx.dialect.Rebind(q), args...)}
+}
+
+func (tx *Tx) Query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	rows, err := tx.tx.QueryContext(ctx, tx.dialect.Rebind(q), args...)
+	return rows, mapErr(err)
+}
+
+// Lock serialises transactions that name the same lock until this one ends,
+// across every node sharing the database. SQLite needs nothing: its write
+// transactions already exclude each other.
+func (tx *Tx) Lock(ctx context.Context, name string) error {
+	if tx.dialect != Postgres {
+		return nil
+	}
+	_, err := tx.tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock(hashtext($1))", "runcred:"+name)
+	return mapErr(err)
+}
+
+// Row wraps sql.Row so Scan returns domain errors.
+type Row struct{ row *sql.Row }
+
+func (r *Row) Scan(dest ...any) error { return mapErr(r.row.Scan(dest...)) }
