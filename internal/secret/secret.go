@@ -11,27 +11,38 @@ import (
 const redacted = "[redacted]"
 
 // Value is a secret. Its zero value is the empty secret. Only Reveal returns the
-// plain bytes; every formatting path prints "[redacted]".
-type Value struct{ b []byte }
+// plain bytes; every formatting path prints "[redacted]". The bytes live
+// inside a closure because fmt does not call methods on values in unexported
+// struct fields: there it prints the raw field, and a func prints only as an
+// address, whatever the verb.
+type Value struct{ get func() []byte }
 
 // New wraps b (the slice is copied).
-func New(b []byte) Value { return Value{b: append([]byte(nil), b...)} }
+func New(b []byte) Value {
+	c := append([]byte(nil), b...)
+	return Value{get: func() []byte { return c }}
+}
 
 // FromString wraps s.
-func FromString(s string) Value { return Value{b: []byte(s)} }
+func FromString(s string) Value { return New([]byte(s)) }
 
 // Reveal returns the secret's bytes. Call it only where the value must leave
 // the process (sent to its owner, sealed, signed with).
-func (v Value) Reveal() []byte { return v.b }
+func (v Value) Reveal() []byte {
+	if v.get == nil {
+		return nil
+	}
+	return v.get()
+}
 
 // RevealString returns the secret as a string.
-func (v Value) RevealString() string { return string(v.b) }
+func (v Value) RevealString() string { return string(v.Reveal()) }
 
 // Empty reports whether the secret has no bytes.
-func (v Value) Empty() bool { return len(v.b) == 0 }
+func (v Value) Empty() bool { return len(v.Reveal()) == 0 }
 
 // Equal compares in constant time (for equal lengths).
-func (v Value) Equal(o Value) bool { return subtle.ConstantTimeCompare(v.b, o.b) == 1 }
+func (v Value) Equal(o Value) bool { return subtle.ConstantTimeCompare(v.Reveal(), o.Reveal()) == 1 }
 
 func (Value) String() string               { return redacted }
 func (Value) GoString() string             { return redacted }

@@ -16,10 +16,11 @@ func TestValueNeverPrints(t *testing.T) {
 		Name string
 		Key  Value
 	}{"x", v}
+	hidden := struct{ k Value }{v} // fmt does not call methods on unexported fields
 
 	var out []string
 	for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q", "%x", "%X", "%d"} {
-		out = append(out, fmt.Sprintf(verb, v), fmt.Sprintf(verb, holder))
+		out = append(out, fmt.Sprintf(verb, v), fmt.Sprintf(verb, holder), fmt.Sprintf(verb, hidden), fmt.Sprintf(verb, &hidden))
 	}
 	j, err := json.Marshal(holder)
 	if err != nil {
@@ -32,7 +33,8 @@ func TestValueNeverPrints(t *testing.T) {
 	out = append(out, buf.String())
 
 	for _, s := range out {
-		if strings.Contains(s, plain) || strings.Contains(s, fmt.Sprintf("%x", plain)) {
+		if strings.Contains(s, plain) || strings.Contains(s, fmt.Sprintf("%x", plain)) || strings.Contains(s, fmt.Sprintf("%X", plain)) ||
+			strings.Contains(s, fmt.Sprint([]byte(plain))) || strings.Contains(s, "115 51 99") {
 			t.Errorf("secret leaked: %s", s)
 		}
 	}
