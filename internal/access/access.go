@@ -1,0 +1,66 @@
+// Package access carries the authenticated caller through a request and
+// defines the one question every service method asks first: may this caller
+// perform this operation on this path? Paths and capabilities follow Vault's
+// ACL vocabulary so broker policies can govern runcred's own API too.
+package access
+
+import (
+	"context"
+	"slices"
+
+	"github.com/runcred/runcred/internal/fail"
+)
+
+// Capability names, as in Vault policies.
+const (
+	Create = "create"
+	Read   = "read"
+	Update = "update"
+	Delete = "delete"
+	List   = "list"
+	Sudo   = "sudo"
+)
+
+// Caller is who a request comes from.
+type Caller struct {
+	Accessor    string // token accessor (safe to log), empty for internal callers
+	DisplayName string
+	Policies    []string
+	Meta        map[string]string
+}
+
+// IsRoot reports whether the caller holds the root policy.
+func (c Caller) IsRoot() bool { return slices.Contains(c.Policies, "root") }
+
+type ctxKey struct{}
+
+// WithCaller returns ctx carrying c.
+func WithCaller(ctx context.Context, c Caller) context.Context {
+	return context.WithValue(ctx, ctxKey{}, c)
+}
+
+// CallerFrom returns the caller in ctx, if any.
+func CallerFrom(ctx context.Context) (Caller, bool) {
+	c, ok := ctx.Value(ctxKey{}).(Caller)
+	return c, ok
+}
+
+// Authorizer decides whether the caller in ctx may use capability on path.
+type Authorizer interface {
+	Authorize(ctx context.Context, path, capability string) error
+}
+
+// RootOnly allows only root callers. It is the authorizer until ACL policies
+// exist to say more.
+type RootOnly struct{}
+
+func (RootOnly) Authorize(ctx context.Context, path, capability string) error {
+	c, ok := CallerFrom(ctx)
+	if !ok {
+		return fail.Unauthenticatedf("missing client token")
+	}
+	if !c.IsRoot() {
+		return fail.Deniedf("permission denied")
+	}
+	return nil
+}

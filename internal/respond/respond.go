@@ -1,0 +1,75 @@
+// Package respond writes JSON responses and errors for runcred's own HTTP API
+// (/api/runcred/v1 and /.well-known). Errors are rendered as
+// {"errors":["safe message"]} with a status from their fail kind; internal
+// causes are logged, never sent.
+package respond
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+
+	"github.com/runcred/runcred/internal/fail"
+)
+
+// MaxBody bounds request bodies on this API.
+const MaxBody = 1 << 20
+
+// JSON writes v with status.
+func JSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// Status maps an error kind to an HTTP status.
+func Status(k fail.Kind) int {
+	switch k {
+	case fail.NotFound:
+		return http.StatusNotFound
+	case fail.Conflict:
+		return http.StatusConflict
+	case fail.Invalid:
+		return http.StatusBadRequest
+	case fail.Denied:
+		return http.StatusForbidden
+	case fail.Unauthenticated:
+		return http.StatusUnauthorized
+	case fail.Unavailable:
+		return http.StatusServiceUnavailable
+	default:
+		return http.StatusInternalServerError
+	}
+}
+
+// Error writes err as {"errors":[...]} and logs what the client does not see.
+func Error(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
+	k := fail.KindOf(err)
+	if k == fail.Internal || k == fail.Unavailable || errors.Unwrap(err) != nil {
+		log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	}
+	JSON(w, Status(k), map[string][]string{"errors": {fail.Message(err)}})
+}
+
+// Decode reads a JSON body of at most MaxBody bytes into v, rejecting unknown
+// fields and trailing data.
+func Decode(r *http.Request, v any) error {
+	dec := json.NewDecoder(http.MaxBytesReader(nil, r.Body, MaxBody))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return fail.Invalidf("request body is larger than %d bytes", MaxBody)
+		}
+		return fail.Invalidf("request body is not valid JSON for this endpoint: %s", err.Error())
+	}
+	if dec.More() {
+		return fail.Invalidf("request body holds more than one JSON value")
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return fail.Invalidf("request body holds more than one JSON value")
+	}
+	return nil
+}

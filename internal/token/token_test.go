@@ -1,0 +1,78 @@
+package token_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/runcred/runcred/internal/fail"
+	"github.com/runcred/runcred/internal/secret"
+	"github.com/runcred/runcred/internal/store"
+	"github.com/runcred/runcred/internal/store/storetest"
+	"github.com/runcred/runcred/internal/token"
+)
+
+func TestCreateLookup(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		now := time.Unix(1_700_000_000, 0)
+		s := token.NewStore(db, func() time.Time { return now })
+
+		tok, e, err := s.Create(ctx, token.Entry{Policies: []string{"root"}, DisplayName: "root"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasPrefix(tok.RevealString(), token.Prefix) || len(tok.RevealString()) != len(token.Prefix)+24 {
+			t.Fatalf("token shape %d chars", len(tok.RevealString()))
+		}
+		got, err := s.Lookup(ctx, tok)
+		if err != nil || got.Accessor != e.Accessor || !got.Caller().IsRoot() {
+			t.Fatalf("lookup: %+v %v", got, err)
+		}
+
+		// The database never holds the token itself.
+		var n int
+		if err := db.QueryRow(ctx, `SELECT COUNT(*) FROM tokens WHERE id = ? OR accessor = ?`, tok.RevealString(), tok.RevealString()).Scan(&n); err != nil || n != 0 {
+			t.Fatalf("plain token stored: n=%d err=%v", n, err)
+		}
+
+		// Denials: unknown, empty, over-long, almost-right, expired.
+		short, _, err := s.Create(ctx, token.Entry{Policies: []string{"default"}, ExpiresAt: now.Add(time.Minute)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		almost := tok.RevealString()[:len(tok.RevealString())-1] + "x"
+		for name, bad := range map[string]secret.Value{
+			"unknown":  secret.FromString(token.Prefix + "AAAAAAAAAAAAAAAAAAAAAAAA"),
+			"empty":    {},
+			"too long": secret.FromString(strings.Repeat("a", token.MaxLen+1)),
+			"almost":   secret.FromString(almost),
+		} {
+			if _, err := s.Lookup(ctx, bad); !fail.Is(err, fail.Unauthenticated) {
+				t.Errorf("%s: got %v, want unauthenticated", name, err)
+			}
+		}
+		if _, err := s.Lookup(ctx, short); err != nil {
+			t.Fatalf("live short token: %v", err)
+		}
+		now = now.Add(time.Minute)
+		if _, err := s.Lookup(ctx, short); !fail.Is(err, fail.Unauthenticated) {
+			t.Fatalf("expired token: got %v", err)
+		}
+	})
+}
+
+func TestFromHeader(t *testing.T) {
+	for _, c := range []struct{ x, auth, want string }{
+		{"hvs.a", "", "hvs.a"},
+		{"", "Bearer hvs.b", "hvs.b"},
+		{"hvs.a", "Bearer hvs.b", "hvs.a"},
+		{"", "Basic abc", ""},
+		{"", "", ""},
+	} {
+		if got := token.FromHeader(c.x, c.auth).RevealString(); got != c.want {
+			t.Errorf("FromHeader(%q,%q) = %q", c.x, c.auth, got)
+		}
+	}
+}
