@@ -1,0 +1,39 @@
+package identity_test
+
+import (
+	"testing"
+
+	"github.com/runcred/runcred/internal/identity"
+)
+
+// FuzzParseMintBody: arbitrary request bodies never panic, and whatever is
+// accepted has exactly one non-empty audience.
+func FuzzParseMintBody(f *testing.F) {
+	f.Add([]byte(`{"organization":"o","project":"Default Project","workspace":"w","run_id":"run-1","phase":"plan","audience":"a","ttl":"15m"}`))
+	f.Add([]byte(`{"audience":["a","b"]}`))
+	f.Add([]byte(`{"ttl":1e99}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		r, err := identity.ParseMintBody(body)
+		if err == nil && r.TTL < 0 {
+			t.Fatalf("negative ttl accepted: %v", r.TTL)
+		}
+	})
+}
+
+// FuzzSubjectSub: whenever names validate, the sub they make parses back to
+// exactly those names, so no two subjects share a sub.
+func FuzzSubjectSub(f *testing.F) {
+	f.Add("acme", "Default Project", "prod", "plan")
+	f.Add("a:b", "p", "w", "apply")
+	f.Add("a", "p:workspace:x", "w", "plan")
+	f.Fuzz(func(t *testing.T, org, project, workspace, phase string) {
+		s := identity.Subject{Organization: org, Project: project, Workspace: workspace, RunID: "run-1", Phase: phase}
+		if s.Validate() != nil {
+			return
+		}
+		o, p, w, ph, err := identity.ParseSub(s.Sub())
+		if err != nil || o != org || p != project || w != workspace || ph != phase {
+			t.Fatalf("sub %q parsed back as %q %q %q %q (%v)", s.Sub(), o, p, w, ph, err)
+		}
+	})
+}
