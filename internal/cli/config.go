@@ -1,0 +1,158 @@
+package cli
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/hcl"
+	"github.com/spf13/cobra"
+
+	"github.com/runcred/runcred/internal/daemon"
+	"github.com/runcred/runcred/internal/fail"
+	"github.com/runcred/runcred/internal/identity"
+)
+
+// setting is one server option: a flag, a RUNCRED_* variable (and its _FILE
+// twin for secrets), a key in the config file, and a default. Precedence:
+// flag, variable, _FILE variable, config file, default.
+type setting struct {
+	key   string // flag name and config-file key (with '-' → '_')
+	usage string
+	def   string
+	val   string
+}
+
+func (s *setting) env() string {
+	return "RUNCRED_" + strings.ToUpper(strings.ReplaceAll(s.key, "-", "_"))
+}
+
+type settings []*setting
+
+func (ss settings) get(key string) string {
+	for _, s := range ss {
+		if s.key == key {
+			return s.val
+		}
+	}
+	panic("unknown setting " + key)
+}
+
+func (ss settings) register(cmd *cobra.Command) {
+	for _, s := range ss {
+		cmd.Flags().StringVar(&s.val, s.key, s.def, s.usage+" ["+s.env()+"]")
+	}
+}
+
+// resolve fills every setting the flags left unset from the environment and
+// the config file (named by --config / RUNCRED_CONFIG).
+func (ss settings) resolve(cmd *cobra.Command, getenv env) error {
+	file := map[string]string{}
+	cfgPath := ss.get("config")
+	if !cmd.Flags().Changed("config") && getenv("RUNCRED_CONFIG") != "" {
+		cfgPath = getenv("RUNCRED_CONFIG")
+	}
+	if cfgPath != "" {
+		var err error
+		if file, err = readConfigFile(cfgPath); err != nil {
+			return err
+		}
+	}
+	known := map[string]bool{}
+	for _, s := range ss {
+		fileKey := strings.ReplaceAll(s.key, "-", "_")
+		known[fileKey] = true
+		if cmd.Flags().Changed(s.key) {
+			continue
+		}
+		if v := getenv(s.env()); v != "" {
+			s.val = v
+		} else if p := getenv(s.env() + "_FILE"); p != "" {
+			b, err := os.ReadFile(p)
+			if err != nil {
+				return fail.Invalidf("%s_FILE: %s", s.env(), err.Error())
+			}
+			s.val = strings.TrimSpace(string(b))
+		} else if v, ok := file[fileKey]; ok {
+			s.val = v
+		}
+	}
+	for k := range file {
+		if !known[k] {
+			return fail.Invalidf("config file %s: unknown setting %q", cfgPath, k)
+		}
+	}
+	return nil
+}
+
+// readConfigFile reads an HCL (or JSON) file of flat key = "value" settings.
+func readConfigFile(path string) (map[string]string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fail.Invalidf("config file: %s", err.Error())
+	}
+	var raw map[string]any
+	if err := hcl.Unmarshal(b, &raw); err != nil {
+		return nil, fail.Invalidf("config file %s: %s", path, err.Error())
+	}
+	out := map[string]string{}
+	for k, v := range raw {
+		switch v := v.(type) {
+		case string:
+			out[k] = v
+		case int, int64, float64, bool:
+			out[k] = fmt.Sprint(v)
+		default:
+			return nil, fail.Invalidf("config file %s: %q must be a single value", path, k)
+		}
+	}
+	return out, nil
+}
+
+func serverSettings() settings {
+	p := identity.DefaultPolicy()
+	return settings{
+		{key: "config", usage: "config file (HCL or JSON) of the settings below"},
+		{key: "addr", usage: "listen address", def: "127.0.0.1:8200"},
+		{key: "public-url", usage: "issuer URL, no trailing slash (default http://<addr>)"},
+		{key: "database", usage: "SQLite file path or postgres:// URL"},
+		{key: "root-key-file", usage: "file holding the seal's root key (base64 of 32 bytes)"},
+		{key: "root-token-file", usage: "where to write the initial root token on first start"},
+		{key: "log-format", usage: "text or json", def: "text"},
+		{key: "log-level", usage: "debug, info, warn or error", def: "info"},
+		{key: "key-lifetime", usage: "how long a signing key signs before rotation", def: p.KeyLifetime.String()},
+		{key: "publish-lead", usage: "how long a new key is published before it signs", def: p.PublishLead.String()},
+		{key: "max-token-ttl", usage: "longest lifetime of a minted token", def: p.MaxTokenTTL.String()},
+		{key: "token-ttl", usage: "default lifetime of a minted token", def: "1h"},
+		{key: "refresh-interval", usage: "how often a node re-reads shared state", def: "5s"},
+	}
+}
+
+// daemonConfig validates the resolved settings and turns them into a daemon.Config.
+func (ss settings) daemonConfig() (daemon.Config, error) {
+	cfg := daemon.Config{
+		Addr: ss.get("addr"), PublicURL: ss.get("public-url"), Database: ss.get("database"),
+		RootKeyFile: ss.get("root-key-file"), RootTokenFile: ss.get("root-token-file"),
+		Identity: identity.DefaultPolicy(),
+	}
+	durations := []struct {
+		key string
+		dst *time.Duration
+	}{
+		{"key-lifetime", &cfg.Identity.KeyLifetime}, {"publish-lead", &cfg.Identity.PublishLead},
+		{"max-token-ttl", &cfg.Identity.MaxTokenTTL}, {"token-ttl", &cfg.TokenTTL},
+		{"refresh-interval", &cfg.Refresh},
+	}
+	for _, d := range durations {
+		v, err := time.ParseDuration(ss.get(d.key))
+		if err != nil || v <= 0 {
+			return cfg, fail.Invalidf("%s: %q is not a positive duration such as 90s or 24h", d.key, ss.get(d.key))
+		}
+		*d.dst = v
+	}
+	if err := cfg.Validate(); err != nil {
+		return cfg, fail.Wrap(fail.Invalid, nil, err.Error())
+	}
+	return cfg, nil
+}

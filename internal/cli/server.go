@@ -1,0 +1,127 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+
+	"github.com/runcred/runcred/internal/daemon"
+	"github.com/runcred/runcred/internal/fail"
+	"github.com/runcred/runcred/internal/seal"
+)
+
+func serverCmd(getenv env, stderr io.Writer) *cobra.Command {
+	ss := serverSettings()
+	cmd := &cobra.Command{
+		Use:   "server",
+		Short: "Run a runcred server (production)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := ss.resolve(cmd, getenv); err != nil {
+				return err
+			}
+			cfg, err := ss.daemonConfig()
+			if err != nil {
+				return err
+			}
+			if cfg.Logger, err = newLogger(stderr, ss.get("log-format"), ss.get("log-level")); err != nil {
+				return err
+			}
+			return serve(cmd.Context(), cfg, nil)
+		},
+	}
+	ss.register(cmd)
+	return cmd
+}
+
+// serve runs a daemon until ctx ends (Ctrl-C), then shuts it down cleanly.
+func serve(ctx context.Context, cfg daemon.Config, started func(*daemon.Daemon)) error {
+	d, err := daemon.New(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	cfg.Logger.Info("runcred listening", "addr", d.URL(), "issuer", d.PublicURL(), "database", d.DB().String())
+	if started != nil {
+		started(d)
+	}
+	err = d.Start(ctx)
+	cfg.Logger.Info("runcred shutting down")
+	return err
+}
+
+func devCmd(getenv env, stdout, stderr io.Writer) *cobra.Command {
+	ss := serverSettings()
+	var dataDir string
+	cmd := &cobra.Command{
+		Use:   "dev",
+		Short: "Run everything in one process on an embedded SQLite store (development only)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := ss.resolve(cmd, getenv); err != nil {
+				return err
+			}
+			if dataDir == "" {
+				return fail.Invalidf("--data-dir is required")
+			}
+			dir, err := filepath.Abs(dataDir)
+			if err != nil {
+				return err
+			}
+			if err := os.MkdirAll(dir, 0o700); err != nil {
+				return err
+			}
+			for key, def := range map[string]string{
+				"database": filepath.Join(dir, "runcred.db"), "root-key-file": filepath.Join(dir, "root-key"),
+				"root-token-file": filepath.Join(dir, "root-token"),
+			} {
+				if !cmd.Flags().Changed(key) {
+					for _, s := range ss {
+						if s.key == key && s.val == "" {
+							s.val = def
+						}
+					}
+				}
+			}
+			cfg, err := ss.daemonConfig()
+			if err != nil {
+				return err
+			}
+			cfg.DevRootToken = true
+			if cfg.Logger, err = newLogger(stderr, ss.get("log-format"), ss.get("log-level")); err != nil {
+				return err
+			}
+			if _, err := os.Stat(cfg.RootKeyFile); errors.Is(err, os.ErrNotExist) {
+				if _, err := seal.GenerateRootKeyFile(cfg.RootKeyFile); err != nil {
+					return err
+				}
+				cfg.Logger.Warn("generated a root key next to the data it protects; this is for development only", "file", cfg.RootKeyFile)
+			}
+			return serve(cmd.Context(), cfg, func(d *daemon.Daemon) {
+				fmt.Fprintf(stdout, "runcred dev is running.\n\n  API:        %s\n  Issuer:     %s\n  Root token: %s\n\n",
+					d.URL(), d.PublicURL(), cfg.RootTokenFile)
+				fmt.Fprintf(stdout, "Try:\n  export RUNCRED_ADDR=%s RUNCRED_TOKEN=$(cat %s)\n  runcred identity mint --org demo --project 'Default Project' --workspace ws1 --run run-demo1 --phase plan --audience aws.workload.identity\n\nCtrl-C stops it.\n",
+					d.URL(), cfg.RootTokenFile)
+			})
+		},
+	}
+	ss.register(cmd)
+	cmd.Flags().StringVar(&dataDir, "data-dir", "", "directory for the SQLite store, root key and root token (created if missing)")
+	// Development defaults: rotation can be forced half a minute after start.
+	for _, s := range ss {
+		switch s.key {
+		case "publish-lead":
+			s.def, s.val = "30s", "30s"
+		case "refresh-interval":
+			s.def, s.val = "2s", "2s"
+		}
+	}
+	cmd.Flags().Lookup("publish-lead").DefValue = "30s"
+	cmd.Flags().Lookup("refresh-interval").DefValue = "2s"
+	return cmd
+}

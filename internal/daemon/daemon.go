@@ -1,0 +1,281 @@
+// Package daemon is the only place runcred's parts are wired together: it
+// opens the store, unseals, starts the audit log and the issuer, mounts every
+// HTTP handler on one listener, and owns the background tasks.
+package daemon
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/runcred/runcred/internal/access"
+	"github.com/runcred/runcred/internal/audit"
+	"github.com/runcred/runcred/internal/identity"
+	"github.com/runcred/runcred/internal/seal"
+	"github.com/runcred/runcred/internal/secret"
+	"github.com/runcred/runcred/internal/store"
+	"github.com/runcred/runcred/internal/token"
+)
+
+// Config is everything a runcred server needs.
+type Config struct {
+	Addr          string // listen address, host:port (port 0 picks one)
+	PublicURL     string // issuer URL; default http://<listen address>
+	Database      string // SQLite path or postgres:// URL
+	RootKeyFile   string // the seal's root key
+	RootTokenFile string // where the initial root token is written, if set
+	// DevRootToken makes a fresh root token whenever RootTokenFile does not
+	// hold a valid one (runcred dev); otherwise one is made only on first start.
+	DevRootToken bool
+	Identity     identity.Policy
+	TokenTTL     time.Duration // default lifetime of minted tokens
+	Refresh      time.Duration // how often nodes re-read shared state
+	Logger       *slog.Logger
+	Now          func() time.Time
+}
+
+// Validate checks the parts of the configuration that need no I/O.
+func (c Config) Validate() error {
+	var errs []error
+	if c.Addr == "" {
+		errs = append(errs, errors.New("listen address is required"))
+	}
+	if c.Database == "" {
+		errs = append(errs, errors.New("database is required (a SQLite file path or a postgres:// URL)"))
+	}
+	if c.RootKeyFile == "" {
+		errs = append(errs, errors.New("root key file is required (RUNCRED_ROOT_KEY_FILE)"))
+	}
+	if c.PublicURL != "" && strings.HasSuffix(c.PublicURL, "/") {
+		errs = append(errs, fmt.Errorf("public URL %q must not end with a slash", c.PublicURL))
+	}
+	return errors.Join(errs...)
+}
+
+// Daemon is a running runcred server.
+type Daemon struct {
+	cfg      Config
+	log      *slog.Logger
+	listener net.Listener
+	http     *http.Server
+	db       *store.DB
+	Issuer   *identity.Issuer
+	Audit    *audit.Log
+	Tokens   *token.Store
+	Seal     *seal.Seal
+
+	wg      sync.WaitGroup
+	cancel  context.CancelFunc
+	errs    chan error
+	closeMu sync.Once
+}
+
+// New builds a daemon and binds its listener; nothing is served until Start.
+// A wrong root key fails here, before anything is written.
+func New(ctx context.Context, cfg Config) (_ *Daemon, err error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Identity == (identity.Policy{}) {
+		cfg.Identity = identity.DefaultPolicy()
+	}
+	if cfg.TokenTTL == 0 {
+		cfg.TokenTTL = time.Hour
+	}
+	if cfg.Refresh == 0 {
+		cfg.Refresh = 5 * time.Second
+	}
+	d := &Daemon{cfg: cfg, log: cfg.Logger, errs: make(chan error, 4)}
+	defer func() {
+		if err != nil {
+			d.Close()
+		}
+	}()
+
+	root, err := seal.LoadRootKey(cfg.RootKeyFile)
+	if err != nil {
+		return nil, err
+	}
+	if d.db, err = store.Open(ctx, cfg.Database); err != nil {
+		return nil, err
+	}
+	if d.Seal, err = seal.Open(ctx, d.db, root); err != nil {
+		return nil, err
+	}
+	hmacKey, err := d.Seal.Secret(ctx, "audit/hmac-key", randomBytes(32))
+	if err != nil {
+		return nil, err
+	}
+	d.Audit = audit.New(d.db, hmacKey, cfg.Now)
+	d.Tokens = token.NewStore(d.db, cfg.Now)
+
+	if d.listener, err = net.Listen("tcp", cfg.Addr); err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+	}
+	if cfg.PublicURL == "" {
+		cfg.PublicURL = "http://" + d.listener.Addr().String()
+		d.cfg.PublicURL = cfg.PublicURL
+	}
+	authz := access.RootOnly{}
+	d.Issuer, err = identity.New(ctx, identity.Config{
+		Issuer: cfg.PublicURL, Policy: cfg.Identity, DefaultTokenTTL: cfg.TokenTTL,
+		RefreshInterval: cfg.Refresh, Now: cfg.Now, Logger: cfg.Logger,
+	}, d.db, d.Seal, d.Audit, authz)
+	if err != nil {
+		return nil, err
+	}
+	if err := d.ensureRootToken(ctx); err != nil {
+		return nil, err
+	}
+	d.http = &http.Server{Handler: d.routes(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn)}
+	return d, nil
+}
+
+// URL is the address the daemon serves on.
+func (d *Daemon) URL() string { return "http://" + d.listener.Addr().String() }
+
+// PublicURL is the issuer URL.
+func (d *Daemon) PublicURL() string { return d.cfg.PublicURL }
+
+// DB is the daemon's store (tests inspect it).
+func (d *Daemon) DB() *store.DB { return d.db }
+
+// Start serves HTTP and runs background tasks until ctx ends or one of them
+// fails; it returns the first failure. Close stops everything.
+func (d *Daemon) Start(ctx context.Context) error {
+	tasks, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	d.cancel = cancel
+	d.goTask(tasks, "http", func(context.Context) error {
+		if err := d.http.Serve(d.listener); !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+		return nil
+	})
+	d.goTask(tasks, "identity", func(ctx context.Context) error { return d.Issuer.Start(ctx) })
+	select {
+	case <-ctx.Done():
+		return nil
+	case err := <-d.errs:
+		return err
+	}
+}
+
+// goTask runs a supervised background task; its error stops the daemon.
+func (d *Daemon) goTask(ctx context.Context, name string, fn func(context.Context) error) {
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		if err := fn(ctx); err != nil {
+			select {
+			case d.errs <- fmt.Errorf("%s: %w", name, err):
+			default:
+			}
+		}
+	}()
+}
+
+// Close stops serving (letting requests in flight finish), stops background
+// tasks and closes the store.
+func (d *Daemon) Close() error {
+	d.closeMu.Do(func() {
+		if d.http != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			_ = d.http.Shutdown(ctx)
+			cancel()
+		} else if d.listener != nil {
+			d.listener.Close()
+		}
+		if d.cancel != nil {
+			d.cancel()
+		}
+		d.wg.Wait()
+		if d.db != nil {
+			d.db.Close()
+		}
+	})
+	return nil
+}
+
+func randomBytes(n int) func() ([]byte, error) {
+	return func() ([]byte, error) {
+		b := make([]byte, n)
+		_, err := rand.Read(b)
+		return b, err
+	}
+}
+
+// ensureRootToken writes an initial root token to RootTokenFile. On first
+// start of a server (no tokens at all) one is made; in dev mode a new one is
+// made whenever the file does not hold a valid token.
+func (d *Daemon) ensureRootToken(ctx context.Context) error {
+	path := d.cfg.RootTokenFile
+	if path == "" {
+		return nil
+	}
+	if b, err := os.ReadFile(path); err == nil {
+		if _, err := d.Tokens.Lookup(ctx, tokenFromFile(b)); err == nil {
+			return nil
+		}
+		if !d.cfg.DevRootToken {
+			return fmt.Errorf("root token file %s holds no valid token; remove it to have runcred make one on an empty database", path)
+		}
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	if !d.cfg.DevRootToken {
+		empty, err := d.Tokens.Empty(ctx)
+		if err != nil || !empty {
+			return err
+		}
+	}
+	tok, e, err := d.Tokens.Create(ctx, token.Entry{Policies: []string{"root"}, DisplayName: "root"})
+	if err != nil {
+		return err
+	}
+	if _, err := d.Audit.Append(ctx, "token.create", map[string]any{"accessor": e.Accessor, "policies": e.Policies, "display_name": "root", "token": d.Audit.HMAC(tok)}); err != nil {
+		return err
+	}
+	if err := writeFileAtomic(path, []byte(tok.RevealString()+"\n"), 0o600); err != nil {
+		return fmt.Errorf("write root token: %w", err)
+	}
+	d.log.Info("wrote root token", "file", path, "accessor", e.Accessor)
+	return nil
+}
+
+func tokenFromFile(b []byte) secret.Value { return secret.FromString(strings.TrimSpace(string(b))) }
+
+// writeFileAtomic writes through a temporary file so a reader never sees half a secret.
+func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if err := tmp.Chmod(mode); err != nil {
+		tmp.Close()
+		return err
+	}
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}

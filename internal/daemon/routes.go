@@ -1,0 +1,50 @@
+package daemon
+
+import (
+	"net/http"
+
+	"github.com/runcred/runcred/internal/access"
+	"github.com/runcred/runcred/internal/audit"
+	"github.com/runcred/runcred/internal/identity"
+	"github.com/runcred/runcred/internal/respond"
+	"github.com/runcred/runcred/internal/token"
+)
+
+func (d *Daemon) routes() http.Handler {
+	mux := http.NewServeMux()
+	identity.Handlers{Issuer: d.Issuer, Log: d.log}.Mount(mux)
+	audit.Handlers{Log: d.Audit, Authz: access.RootOnly{}, Logger: d.log}.Mount(mux)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		respond.JSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("GET /readyz", d.ready)
+	return d.authenticate(mux)
+}
+
+// ready answers 200 only when the database answers.
+func (d *Daemon) ready(w http.ResponseWriter, r *http.Request) {
+	if err := d.db.Ping(r.Context()); err != nil {
+		respond.JSON(w, http.StatusServiceUnavailable, map[string]string{"status": "database unavailable"})
+		return
+	}
+	respond.JSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+// authenticate puts the caller named by the request's token into its
+// context. A request without a token goes on anonymous (public endpoints);
+// one with a bad token is refused here.
+func (d *Daemon) authenticate(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		tok := token.FromHeader(r.Header.Get("X-Vault-Token"), r.Header.Get("Authorization"))
+		if tok.Empty() {
+			next.ServeHTTP(w, r)
+			return
+		}
+		e, err := d.Tokens.Lookup(r.Context(), tok)
+		if err != nil {
+			respond.Error(w, r, d.log, err)
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(access.WithCaller(r.Context(), e.Caller())))
+	})
+}
