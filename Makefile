@@ -1,0 +1,31 @@
+# runcred: `make demo` runs the main job, `make test` runs every test.
+GO ?= go
+export GOTOOLCHAIN := local
+export GOFLAGS := -buildvcs=false
+
+.PHONY: build tools test fuzz bench demo clean
+
+build:
+	$(GO) build -o bin/runcred ./cmd/runcred
+
+# Pinned test peers (MinIO, mc), built once per version into a cache outside the clone.
+tools:
+	scripts/tools.sh
+
+test: tools build
+	$(GO) vet ./...
+	$(GO) test -count=1 -timeout 20m ./...
+	scripts/fuzz.sh 5s
+
+# Longer fuzzing of every parser of untrusted input.
+fuzz:
+	scripts/fuzz.sh 60s
+
+bench: build
+	scripts/bench.sh
+
+demo: tools build
+	scripts/demo.sh
+
+clean:
+	rm -rf bin .demo
