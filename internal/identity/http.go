@@ -54,16 +54,9 @@ func (h Handlers) jwks(w http.ResponseWriter, r *http.Request) {
 
 // MintBody is the JSON body of POST /api/runcred/v1/identity/mint.
 type MintBody struct {
-	Organization   string          `json:"organization"`
-	OrganizationID string          `json:"organization_id,omitempty"`
-	Project        string          `json:"project"`
-	ProjectID      string          `json:"project_id,omitempty"`
-	Workspace      string          `json:"workspace"`
-	WorkspaceID    string          `json:"workspace_id,omitempty"`
-	RunID          string          `json:"run_id"`
-	Phase          string          `json:"phase"`
-	Audience       json.RawMessage `json:"audience"`
-	TTL            json.RawMessage `json:"ttl,omitempty"`
+	Subject
+	Audience json.RawMessage `json:"audience"`
+	TTL      json.RawMessage `json:"ttl,omitempty"`
 }
 
 // MintResponse is what a mint returns.
@@ -96,15 +89,7 @@ func ParseMintBody(raw []byte) (MintRequest, error) {
 	if err != nil {
 		return MintRequest{}, err
 	}
-	return MintRequest{
-		Subject: Subject{
-			Organization: b.Organization, OrganizationID: b.OrganizationID,
-			Project: b.Project, ProjectID: b.ProjectID,
-			Workspace: b.Workspace, WorkspaceID: b.WorkspaceID,
-			RunID: b.RunID, Phase: b.Phase,
-		},
-		Audience: aud, TTL: ttl,
-	}, nil
+	return MintRequest{Subject: b.Subject, Audience: aud, TTL: ttl}, nil
 }
 
 // parseAudience insists on one string: HCP Terraform tokens carry a single
