@@ -376,7 +376,10 @@ func TestDevKeepsTokenAndKeysAcrossRestart(t *testing.T) {
 	t.Parallel()
 	dir := filepath.Join(t.TempDir(), "state", "dev") // does not exist yet
 	addr := freeAddr(t)
-	dev := startServer(t, addr, nil, "dev", "--data-dir", dir, "--addr", addr)
+	// The shell dev's own hint sets up exports RUNCRED_ADDR as a URL for the
+	// clients; the server must not read it as its listen address.
+	// The listen address comes from RUNCRED_LISTEN_ADDR here, not --addr.
+	dev := startServer(t, addr, []string{"RUNCRED_ADDR=http://" + addr, "RUNCRED_LISTEN_ADDR=" + addr}, "dev", "--data-dir", dir)
 
 	checkMode(t, dir, fs.ModeDir|0o700)
 	tokenFile := filepath.Join(dir, "root-token")
@@ -576,6 +579,10 @@ func TestMintRejectsBadInput(t *testing.T) {
 			`audience must be a single value without spaces, commas or control characters (HTTP 400)`},
 		{"ttl over max", env, mintArgs("--ttl", "99h"), 2,
 			`ttl 99h0m0s exceeds the maximum token lifetime 2h0m0s (HTTP 400)`},
+		{"unknown flag", env, append(mintArgs(), "--bogus"), 2,
+			`unknown flag: --bogus`},
+		{"stray argument", env, append(mintArgs(), "extra"), 2,
+			`unknown command "extra" for "runcred identity mint"`},
 		{"missing token", []string{"RUNCRED_ADDR=" + dev.url}, mintArgs(), 1,
 			`missing client token (HTTP 401)`},
 		{"wrong token", []string{"RUNCRED_ADDR=" + dev.url, "RUNCRED_TOKEN=" + tok + "x"}, mintArgs(), 1,
@@ -826,9 +833,10 @@ func TestServerConfigFile(t *testing.T) {
 	}
 
 	bad := writeConfig("bad.hcl", `databse = "typo.db"`+"\n")
-	res := runcred(t, nil, "server", "--config", bad)
-	if want := fmt.Sprintf("runcred: config file %s: unknown setting \"databse\"\n", bad); res.code != 2 || res.stderr != want {
-		t.Errorf("unknown key: exit %d, stderr %q; want 2 and %q", res.code, res.stderr, want)
+	refused := spawn(t, addr, nil, "server", "--config", bad)
+	code := refused.waitExit(t, 10*time.Second) // a server that starts anyway fails here, not at a timeout
+	if want := fmt.Sprintf("runcred: config file %s: unknown setting \"databse\"\n", bad); code != 2 || refused.stderr.String() != want {
+		t.Errorf("unknown key: exit %d, stderr %q; want 2 and %q", code, refused.stderr.String(), want)
 	}
 
 	srv = startServer(t, addr, []string{"RUNCRED_DATABASE=" + envDB}, "server", "--config", good)

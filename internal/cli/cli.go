@@ -67,7 +67,25 @@ func newRoot(getenv env, stdout, stderr io.Writer) *cobra.Command {
 		auditCmd(getenv, stdout),
 		sealCmd(getenv, stdout),
 	)
+	usageErrorsAreInvalid(root)
 	return root
+}
+
+// usageErrorsAreInvalid makes cobra's flag and argument errors exit 2, like
+// every other bad input.
+func usageErrorsAreInvalid(cmd *cobra.Command) {
+	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return fail.Invalidf("%s", err.Error()) })
+	if args := cmd.Args; args != nil {
+		cmd.Args = func(c *cobra.Command, a []string) error {
+			if err := args(c, a); err != nil {
+				return fail.Invalidf("%s", err.Error())
+			}
+			return nil
+		}
+	}
+	for _, sub := range cmd.Commands() {
+		usageErrorsAreInvalid(sub)
+	}
 }
 
 // newLogger builds the slog logger from --log-format and --log-level.

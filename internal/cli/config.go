@@ -18,13 +18,17 @@ import (
 // twin for secrets), a key in the config file, and a default. Precedence:
 // flag, variable, _FILE variable, config file, default.
 type setting struct {
-	key   string // flag name and config-file key (with '-' → '_')
-	usage string
-	def   string
-	val   string
+	key     string // flag name and config-file key (with '-' → '_')
+	usage   string
+	def     string
+	val     string
+	envName string // when the variable is not RUNCRED_<KEY>
 }
 
 func (s *setting) env() string {
+	if s.envName != "" {
+		return s.envName
+	}
 	return "RUNCRED_" + strings.ToUpper(strings.ReplaceAll(s.key, "-", "_"))
 }
 
@@ -114,7 +118,9 @@ func serverSettings() settings {
 	p := identity.DefaultPolicy()
 	return settings{
 		{key: "config", usage: "config file (HCL or JSON) of the settings below"},
-		{key: "addr", usage: "listen address", def: "127.0.0.1:8200"},
+		// RUNCRED_ADDR is the clients' server URL (as VAULT_ADDR), so the
+		// listen address has its own variable.
+		{key: "addr", usage: "listen address", def: "127.0.0.1:8200", envName: "RUNCRED_LISTEN_ADDR"},
 		{key: "public-url", usage: "issuer URL, no trailing slash (default http://<addr>)"},
 		{key: "database", usage: "SQLite file path or postgres:// URL"},
 		{key: "root-key-file", usage: "file holding the seal's root key (base64 of 32 bytes)"},

@@ -107,6 +107,10 @@ func New(ctx context.Context, cfg Config) (_ *Daemon, err error) {
 		}
 	}()
 
+	// Bind first: a bad or busy address fails before anything is created.
+	if d.listener, err = net.Listen("tcp", cfg.Addr); err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+	}
 	root, err := seal.LoadRootKey(cfg.RootKeyFile)
 	if err != nil {
 		return nil, err
@@ -124,9 +128,6 @@ func New(ctx context.Context, cfg Config) (_ *Daemon, err error) {
 	d.Audit = audit.New(d.db, hmacKey, cfg.Now)
 	d.Tokens = token.NewStore(d.db, cfg.Now)
 
-	if d.listener, err = net.Listen("tcp", cfg.Addr); err != nil {
-		return nil, fmt.Errorf("listen on %s: %w", cfg.Addr, err)
-	}
 	if cfg.PublicURL == "" {
 		cfg.PublicURL = "http://" + d.listener.Addr().String()
 		d.cfg.PublicURL = cfg.PublicURL
