@@ -34,14 +34,16 @@ func (s *setting) env() string {
 
 type settings []*setting
 
-func (ss settings) get(key string) string {
+func (ss settings) find(key string) *setting {
 	for _, s := range ss {
 		if s.key == key {
-			return s.val
+			return s
 		}
 	}
 	panic("unknown setting " + key)
 }
+
+func (ss settings) get(key string) string { return ss.find(key).val }
 
 func (ss settings) register(cmd *cobra.Command) {
 	for _, s := range ss {

@@ -80,12 +80,8 @@ func devCmd(getenv env, stdout, stderr io.Writer) *cobra.Command {
 				"database": filepath.Join(dir, "runcred.db"), "root-key-file": filepath.Join(dir, "root-key"),
 				"root-token-file": filepath.Join(dir, "root-token"),
 			} {
-				if !cmd.Flags().Changed(key) {
-					for _, s := range ss {
-						if s.key == key && s.val == "" {
-							s.val = def
-						}
-					}
+				if s := ss.find(key); !cmd.Flags().Changed(key) && s.val == "" {
+					s.val = def
 				}
 			}
 			cfg, err := ss.daemonConfig()
@@ -110,18 +106,10 @@ func devCmd(getenv env, stdout, stderr io.Writer) *cobra.Command {
 			})
 		},
 	}
+	// Development defaults: rotation can be forced half a minute after start.
+	ss.find("publish-lead").def = "30s"
+	ss.find("refresh-interval").def = "2s"
 	ss.register(cmd)
 	cmd.Flags().StringVar(&dataDir, "data-dir", "", "directory for the SQLite store, root key and root token (created if missing)")
-	// Development defaults: rotation can be forced half a minute after start.
-	for _, s := range ss {
-		switch s.key {
-		case "publish-lead":
-			s.def, s.val = "30s", "30s"
-		case "refresh-interval":
-			s.def, s.val = "2s", "2s"
-		}
-	}
-	cmd.Flags().Lookup("publish-lead").DefValue = "30s"
-	cmd.Flags().Lookup("refresh-interval").DefValue = "2s"
 	return cmd
 }

@@ -142,7 +142,7 @@ func (h Handlers) mint(w http.ResponseWriter, r *http.Request) {
 		respond.Error(w, r, h.Log, err)
 		return
 	}
-	raw, err := readBody(r)
+	raw, err := respond.ReadBody(r)
 	if err != nil {
 		respond.Error(w, r, h.Log, err)
 		return
@@ -180,12 +180,4 @@ func (h Handlers) keys(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	respond.JSON(w, http.StatusOK, map[string]any{"keys": keys})
-}
-
-func readBody(r *http.Request) ([]byte, error) {
-	var raw json.RawMessage
-	if err := respond.Decode(r, &raw); err != nil {
-		return nil, err
-	}
-	return raw, nil
 }

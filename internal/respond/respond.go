@@ -53,23 +53,16 @@ func Error(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) 
 	JSON(w, Status(k), map[string][]string{"errors": {fail.Message(err)}})
 }
 
-// Decode reads a JSON body of at most MaxBody bytes into v, rejecting unknown
-// fields and trailing data.
-func Decode(r *http.Request, v any) error {
-	dec := json.NewDecoder(http.MaxBytesReader(nil, r.Body, MaxBody))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			return fail.Invalidf("request body is larger than %d bytes", MaxBody)
-		}
-		return fail.Invalidf("request body is not valid JSON for this endpoint: %s", err.Error())
+// ReadBody reads a request body of at most MaxBody bytes; parsing it is the
+// endpoint's job.
+func ReadBody(r *http.Request) ([]byte, error) {
+	b, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, MaxBody))
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		return nil, fail.Invalidf("request body is larger than %d bytes", MaxBody)
 	}
-	if dec.More() {
-		return fail.Invalidf("request body holds more than one JSON value")
+	if err != nil {
+		return nil, fail.Invalidf("could not read the request body")
 	}
-	if _, err := dec.Token(); err != io.EOF {
-		return fail.Invalidf("request body holds more than one JSON value")
-	}
-	return nil
+	return b, nil
 }
