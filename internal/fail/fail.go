@@ -19,6 +19,8 @@ const (
 	Denied                      // authenticated but not allowed
 	Unauthenticated             // no or bad credentials
 	Unavailable                 // a dependency is down; retry later
+	Unsupported                 // the operation is not supported on this path
+	Upstream                    // a system runcred called (an STS, an IdP) refused or failed
 )
 
 func (k Kind) String() string {
@@ -35,6 +37,10 @@ func (k Kind) String() string {
 		return "unauthenticated"
 	case Unavailable:
 		return "unavailable"
+	case Unsupported:
+		return "unsupported operation"
+	case Upstream:
+		return "upstream error"
 	default:
 		return "internal error"
 	}
@@ -65,6 +71,8 @@ func Conflictf(format string, args ...any) error    { return newf(Conflict, form
 func Invalidf(format string, args ...any) error     { return newf(Invalid, format, args...) }
 func Deniedf(format string, args ...any) error      { return newf(Denied, format, args...) }
 func Unavailablef(format string, args ...any) error { return newf(Unavailable, format, args...) }
+func Unsupportedf(format string, args ...any) error { return newf(Unsupported, format, args...) }
+func Upstreamf(format string, args ...any) error    { return newf(Upstream, format, args...) }
 func Unauthenticatedf(format string, args ...any) error {
 	return newf(Unauthenticated, format, args...)
 }

@@ -39,6 +39,10 @@ func Status(k fail.Kind) int {
 		return http.StatusUnauthorized
 	case fail.Unavailable:
 		return http.StatusServiceUnavailable
+	case fail.Unsupported:
+		return http.StatusMethodNotAllowed
+	case fail.Upstream:
+		return http.StatusBadGateway
 	default:
 		return http.StatusInternalServerError
 	}
