@@ -17,8 +17,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/runcred/runcred/internal/access"
 	"github.com/runcred/runcred/internal/audit"
+	"github.com/runcred/runcred/internal/broker"
 	"github.com/runcred/runcred/internal/identity"
 	"github.com/runcred/runcred/internal/seal"
 	"github.com/runcred/runcred/internal/secret"
@@ -39,8 +39,11 @@ type Config struct {
 	Identity     identity.Policy
 	TokenTTL     time.Duration // default lifetime of minted tokens
 	Refresh      time.Duration // how often nodes re-read shared state
-	Logger       *slog.Logger
-	Now          func() time.Time
+	// RevokeBackoff is the base delay before a failed lease revocation is
+	// retried (doubling per attempt); Vault's 10s when zero.
+	RevokeBackoff time.Duration
+	Logger        *slog.Logger
+	Now           func() time.Time
 }
 
 // Validate checks the parts of the configuration that need no I/O.
@@ -72,6 +75,7 @@ type Daemon struct {
 	Audit    *audit.Log
 	Tokens   *token.Store
 	Seal     *seal.Seal
+	Broker   *broker.Broker
 
 	wg      sync.WaitGroup
 	cancel  context.CancelFunc
@@ -132,11 +136,21 @@ func New(ctx context.Context, cfg Config) (_ *Daemon, err error) {
 		cfg.PublicURL = "http://" + d.listener.Addr().String()
 		d.cfg.PublicURL = cfg.PublicURL
 	}
-	authz := access.RootOnly{}
+	engines, err := d.engines(ctx)
+	if err != nil {
+		return nil, err
+	}
+	d.Broker, err = broker.New(ctx, broker.Config{
+		DB: d.db, Seal: d.Seal, Audit: d.Audit, Tokens: d.Tokens, Engines: engines,
+		Logger: cfg.Logger, Now: cfg.Now, Refresh: cfg.Refresh, RevokeBackoff: cfg.RevokeBackoff,
+	})
+	if err != nil {
+		return nil, err
+	}
 	d.Issuer, err = identity.New(ctx, identity.Config{
 		Issuer: cfg.PublicURL, Policy: cfg.Identity, DefaultTokenTTL: cfg.TokenTTL,
 		RefreshInterval: cfg.Refresh, Now: cfg.Now, Logger: cfg.Logger,
-	}, d.db, d.Seal, d.Audit, authz)
+	}, d.db, d.Seal, d.Audit, d.Broker)
 	if err != nil {
 		return nil, err
 	}
@@ -168,6 +182,7 @@ func (d *Daemon) Start(ctx context.Context) error {
 		return nil
 	})
 	d.goTask(tasks, "identity", func(ctx context.Context) error { return d.Issuer.Start(ctx) })
+	d.goTask(tasks, "broker-expiry", func(ctx context.Context) error { return d.Broker.Start(ctx) })
 	select {
 	case <-ctx.Done():
 		return nil
@@ -205,6 +220,9 @@ func (d *Daemon) Close() error {
 			d.cancel()
 		}
 		d.wg.Wait()
+		if d.Broker != nil {
+			d.Broker.Close()
+		}
 		if d.db != nil {
 			d.db.Close()
 		}

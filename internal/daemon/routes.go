@@ -13,12 +13,15 @@ import (
 func (d *Daemon) routes() http.Handler {
 	mux := http.NewServeMux()
 	identity.Handlers{Issuer: d.Issuer, Log: d.log}.Mount(mux)
-	audit.Handlers{Log: d.Audit, Authz: access.RootOnly{}, Logger: d.log}.Mount(mux)
+	audit.Handlers{Log: d.Audit, Authz: d.Broker, Logger: d.log}.Mount(mux)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		respond.JSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	mux.HandleFunc("GET /readyz", d.ready)
-	return d.authenticate(mux)
+	top := http.NewServeMux()
+	top.Handle("/v1/", d.Broker.Handler()) // the broker authenticates in its own pipeline
+	top.Handle("/", d.authenticate(mux))
+	return top
 }
 
 // ready answers 200 only when the database answers.

@@ -12,6 +12,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -29,15 +30,32 @@ const MaxLen = 512
 
 // Entry is what is known about a token.
 type Entry struct {
-	Accessor    string
-	ParentID    string // hashed id of the parent token; empty for orphans
-	Policies    []string
-	Meta        map[string]string
-	DisplayName string
-	CreatedAt   time.Time
-	ExpiresAt   time.Time // zero: never
-	id          string
+	Accessor       string
+	ParentID       string // hashed id of the parent token; empty for orphans
+	Policies       []string
+	Meta           map[string]string
+	DisplayName    string
+	Path           string // where it was created: "auth/jwt/login", "auth/token/create"
+	CreatedAt      time.Time
+	ExpiresAt      time.Time     // zero: never
+	MaxExpiresAt   time.Time     // renewals never pass this; zero: no cap
+	TTL            time.Duration // the TTL it was created with
+	ExplicitMaxTTL time.Duration
+	Period         time.Duration
+	NumUses        int // uses left; 0: unlimited
+	Renewable      bool
+	BoundCIDRs     []netip.Prefix
+	Type           string // "service"
+	LastRenewal    time.Time
+	id             string
 }
+
+// ID is the stored (hashed) id of the token: safe to keep and log, useless
+// as a credential. Leases and child tokens point at it.
+func (e Entry) ID() string { return e.id }
+
+// Orphan reports whether the token has no parent.
+func (e Entry) Orphan() bool { return e.ParentID == "" }
 
 // Caller turns the entry into the identity a request runs as.
 func (e Entry) Caller() access.Caller {
@@ -58,70 +76,109 @@ func NewStore(db *store.DB, now func() time.Time) *Store {
 	return &Store{db: db, now: now}
 }
 
+const columns = `id, accessor, parent_id, policies, meta, display_name, created_at, expires_at,
+	path, ttl, explicit_max_ttl, max_expires_at, period, num_uses, renewable, bound_cidrs, type, last_renewal`
+
 // Create issues a new token described by e (Accessor and CreatedAt are filled in).
 func (s *Store) Create(ctx context.Context, e Entry) (secret.Value, Entry, error) {
 	tok := secret.FromString(Prefix + random(24))
 	e.id = hash(tok)
-	e.Accessor = random(18)
+	e.Accessor = random(24)
 	e.CreatedAt = s.now().UTC().Truncate(time.Second)
 	if e.Meta == nil {
 		e.Meta = map[string]string{}
 	}
+	if e.Type == "" {
+		e.Type = "service"
+	}
 	pol, _ := json.Marshal(e.Policies)
 	meta, _ := json.Marshal(e.Meta)
-	var exp any
-	if !e.ExpiresAt.IsZero() {
-		exp = e.ExpiresAt.Unix()
-	}
-	var parent any
-	if e.ParentID != "" {
-		parent = e.ParentID
-	}
-	_, err := s.db.Exec(ctx, `INSERT INTO tokens (id, accessor, parent_id, policies, meta, display_name, created_at, expires_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, e.id, e.Accessor, parent, string(pol), string(meta), e.DisplayName, e.CreatedAt.Unix(), exp)
+	_, err := s.db.Exec(ctx, `INSERT INTO tokens (`+columns+`)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		e.id, e.Accessor, nullString(e.ParentID), string(pol), string(meta), e.DisplayName, e.CreatedAt.Unix(), nullTime(e.ExpiresAt),
+		e.Path, seconds(e.TTL), seconds(e.ExplicitMaxTTL), nullTime(e.MaxExpiresAt), seconds(e.Period), e.NumUses,
+		boolInt(e.Renewable), joinCIDRs(e.BoundCIDRs), e.Type, nil)
 	if err != nil {
 		return secret.Value{}, Entry{}, fmt.Errorf("token: create: %w", err)
 	}
 	return tok, e, nil
 }
 
+// errBad is the one answer for a token that is missing, malformed, expired
+// or revoked, so a caller learns nothing about which.
+var errBad = fail.Unauthenticatedf("permission denied")
+
 // Lookup returns the live entry for tok, or an Unauthenticated error that
 // does not say whether the token never existed or has expired.
 func (s *Store) Lookup(ctx context.Context, tok secret.Value) (Entry, error) {
-	bad := fail.Unauthenticatedf("permission denied")
 	if tok.Empty() || len(tok.Reveal()) > MaxLen {
-		return Entry{}, bad
+		return Entry{}, errBad
 	}
 	id := hash(tok)
-	var (
-		e                  Entry
-		parent             *string
-		pol, meta, storeID string
-		created            int64
-		exp                *int64
-	)
-	err := s.db.QueryRow(ctx, `SELECT id, accessor, parent_id, policies, meta, display_name, created_at, expires_at
-		FROM tokens WHERE id = ?`, id).Scan(&storeID, &e.Accessor, &parent, &pol, &meta, &e.DisplayName, &created, &exp)
-	if store.IsNotFound(err) {
-		return Entry{}, bad
-	}
+	e, err := s.get(ctx, "id", id)
 	if err != nil {
 		return Entry{}, err
 	}
 	// The row was found by its hash; compare once more in constant time so
 	// no lookup path depends on a variable-time comparison of secrets.
-	if subtle.ConstantTimeCompare([]byte(storeID), []byte(id)) != 1 {
-		return Entry{}, bad
+	if subtle.ConstantTimeCompare([]byte(e.id), []byte(id)) != 1 {
+		return Entry{}, errBad
 	}
-	e.id, e.CreatedAt = storeID, time.Unix(created, 0).UTC()
+	return e, nil
+}
+
+// LookupAccessor returns the live entry with the given accessor.
+func (s *Store) LookupAccessor(ctx context.Context, accessor string) (Entry, error) {
+	if accessor == "" || len(accessor) > MaxLen {
+		return Entry{}, errBad
+	}
+	return s.get(ctx, "accessor", accessor)
+}
+
+// LookupID returns the live entry with the given stored (hashed) id.
+func (s *Store) LookupID(ctx context.Context, id string) (Entry, error) {
+	return s.get(ctx, "id", id)
+}
+
+func (s *Store) get(ctx context.Context, col, val string) (Entry, error) {
+	e, err := scanEntry(s.db.QueryRow(ctx, `SELECT `+columns+` FROM tokens WHERE `+col+` = ?`, val))
+	if store.IsNotFound(err) {
+		return Entry{}, errBad
+	}
+	if err != nil {
+		return Entry{}, err
+	}
+	if !e.ExpiresAt.IsZero() && !s.now().Before(e.ExpiresAt) {
+		return Entry{}, errBad
+	}
+	return e, nil
+}
+
+type scanner interface{ Scan(...any) error }
+
+func scanEntry(row scanner) (Entry, error) {
+	var (
+		e                          Entry
+		parent                     *string
+		pol, meta, cidrs           string
+		created                    int64
+		exp, maxExp, renewed       *int64
+		ttl, explicit, period, ren int64
+	)
+	err := row.Scan(&e.id, &e.Accessor, &parent, &pol, &meta, &e.DisplayName, &created, &exp,
+		&e.Path, &ttl, &explicit, &maxExp, &period, &e.NumUses, &ren, &cidrs, &e.Type, &renewed)
+	if err != nil {
+		return Entry{}, err
+	}
+	e.CreatedAt = time.Unix(created, 0).UTC()
 	if parent != nil {
 		e.ParentID = *parent
 	}
-	if exp != nil {
-		e.ExpiresAt = time.Unix(*exp, 0).UTC()
-		if !s.now().Before(e.ExpiresAt) {
-			return Entry{}, bad
-		}
+	e.ExpiresAt, e.MaxExpiresAt, e.LastRenewal = fromUnix(exp), fromUnix(maxExp), fromUnix(renewed)
+	e.TTL, e.ExplicitMaxTTL, e.Period = time.Duration(ttl)*time.Second, time.Duration(explicit)*time.Second, time.Duration(period)*time.Second
+	e.Renewable = ren != 0
+	if e.BoundCIDRs, err = splitCIDRs(cidrs); err != nil {
+		return Entry{}, fmt.Errorf("token: decode bound cidrs: %w", err)
 	}
 	if err := json.Unmarshal([]byte(pol), &e.Policies); err != nil {
 		return Entry{}, fmt.Errorf("token: decode policies: %w", err)
@@ -175,3 +232,6 @@ func (s *Store) Empty(ctx context.Context) (bool, error) {
 	}
 	return n == 0, nil
 }
+
+// Random returns n random base62 characters (Vault's token and lease ids).
+func Random(n int) string { return random(n) }

@@ -1,0 +1,169 @@
+package approle
+
+import (
+	"context"
+	"crypto/subtle"
+	"strings"
+
+	"github.com/runcred/runcred/internal/broker/engine"
+	"github.com/runcred/runcred/internal/fail"
+)
+
+// errInvalid is Vault's one answer for every unknown role_id or secret_id,
+// so a caller learns nothing about which of the two was wrong.
+func errInvalid() error { return fail.Invalidf("invalid role or secret ID") }
+
+// login is auth/<mount>/login {role_id, secret_id}. Every check runs before
+// a use of the secret ID is spent, inside the secret ID's lock, so a failed
+// login costs nothing and concurrent logins never exceed num_uses. Every
+// error path returns a nil Response, never an Auth.
+func (b *Backend) login(ctx context.Context, req *engine.Request, _ string) (*engine.Response, error) {
+	f := engine.Fields(req.Data)
+	roleID, _, err := f.String("role_id")
+	if err != nil {
+		return nil, err
+	}
+	if roleID = strings.TrimSpace(roleID); roleID == "" {
+		return nil, fail.Invalidf("missing role_id")
+	}
+	r, err := b.roleByID(ctx, req.Storage, roleID)
+	if err != nil {
+		return nil, err
+	}
+	if r == nil {
+		return nil, errInvalid()
+	}
+	var entry *secretIDEntry
+	if r.BindSecretID {
+		secretID, _, err := f.String("secret_id")
+		if err != nil {
+			return nil, err
+		}
+		if secretID = strings.TrimSpace(secretID); secretID == "" {
+			return nil, fail.Invalidf("missing secret_id")
+		}
+		if len(secretID) > maxInputLength {
+			return nil, errInvalid()
+		}
+		if r, entry, err = b.useSecretID(ctx, req, r, roleID, secretID); err != nil {
+			return nil, err
+		}
+	} else if err := checkSource(req.RemoteAddr, r.SecretIDBoundCIDRs, "role"); err != nil {
+		return nil, err
+	}
+	auth, err := b.auth(r, entry)
+	if err != nil {
+		return nil, err
+	}
+	return &engine.Response{Auth: auth}, nil
+}
+
+// roleByID finds the role a role_id belongs to, or nil.
+func (b *Backend) roleByID(ctx context.Context, s engine.Storage, roleID string) (*role, error) {
+	if len(roleID) > maxInputLength {
+		return nil, nil
+	}
+	var idx roleIDEntry
+	found, err := getJSON(ctx, s, b.roleIDKey(roleID), &idx)
+	if !found || err != nil {
+		return nil, err
+	}
+	r, err := loadRole(ctx, s, idx.Name)
+	if r == nil || err != nil || !sameRoleID(r.RoleID, roleID) {
+		return nil, err
+	}
+	return r, nil
+}
+
+// useSecretID checks secretID against the role and the request and spends
+// one of its uses. It re-reads the role inside the lock, so a role deleted
+// or changed since roleByID is seen, and returns the role it checked.
+func (b *Backend) useSecretID(ctx context.Context, req *engine.Request, r *role, roleID, secretID string) (*role, *secretIDEntry, error) {
+	h := b.secretHMAC(r, secretID)
+	var cur *role
+	var e secretIDEntry
+	err := req.Storage.Atomic(ctx, secretLock(r.Scope, h), func(s engine.Storage) error {
+		var err error
+		if cur, err = loadRole(ctx, s, r.Name); err != nil {
+			return err
+		}
+		if cur == nil || cur.Scope != r.Scope || !cur.BindSecretID || !sameRoleID(cur.RoleID, roleID) {
+			return errInvalid()
+		}
+		found, err := getJSON(ctx, s, secretKey(r.Scope, h), &e)
+		if err != nil {
+			return err
+		}
+		now := b.now()
+		// Expired entries stay for tidy: an error here rolls back any write.
+		if !found || subtle.ConstantTimeCompare([]byte(e.HMAC), []byte(h)) != 1 || e.NumUses < 0 || e.expired(now) {
+			return errInvalid()
+		}
+		if err := checkSource(req.RemoteAddr, e.CIDRList, "secret ID"); err != nil {
+			return err
+		}
+		if err := checkSource(req.RemoteAddr, cur.SecretIDBoundCIDRs, "role"); err != nil {
+			return err
+		}
+		// The role's token CIDRs may have narrowed since the secret ID was
+		// issued; its own list must not outlive that.
+		if err := requireSubset(e.TokenBoundCIDRs, cur.TokenBoundCIDRs); err != nil {
+			return err
+		}
+		switch {
+		case e.NumUses == 1:
+			return deleteEntry(ctx, s, r.Scope, h, e.Accessor)
+		case e.NumUses > 1:
+			e.NumUses--
+			e.LastUpdatedTime = now
+			return putJSON(ctx, s, secretKey(r.Scope, h), &e)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return cur, &e, nil
+}
+
+// auth describes the token for a login to r with secret ID e (nil when the
+// role binds none).
+func (b *Backend) auth(r *role, e *secretIDEntry) (*engine.Auth, error) {
+	meta := map[string]string{}
+	cidrs := r.TokenBoundCIDRs
+	if e != nil {
+		for k, v := range e.Metadata {
+			meta[k] = v
+		}
+		if len(e.TokenBoundCIDRs) > 0 {
+			cidrs = e.TokenBoundCIDRs
+		}
+	}
+	meta["role_name"] = r.Name // last, so secret ID metadata cannot replace it
+	bound, err := prefixes(cidrs)
+	if err != nil {
+		return nil, err
+	}
+	if len(bound) == 0 {
+		bound = nil
+	}
+	tokenType := "service"
+	if r.TokenType == "batch" {
+		tokenType = "batch"
+	}
+	return &engine.Auth{
+		DisplayName:     "approle",
+		Alias:           r.RoleID,
+		Policies:        append([]string(nil), r.TokenPolicies...),
+		NoDefaultPolicy: r.TokenNoDefaultPolicy,
+		Metadata:        meta,
+		TTL:             r.TokenTTL,
+		MaxTTL:          r.TokenMaxTTL,
+		ExplicitMaxTTL:  r.TokenExplicitMaxTTL,
+		Period:          r.TokenPeriod,
+		NumUses:         r.TokenNumUses,
+		BoundCIDRs:      bound,
+		Renewable:       true,
+		TokenType:       tokenType,
+	}, nil
+}

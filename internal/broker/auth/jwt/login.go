@@ -1,0 +1,273 @@
+package jwt
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
+
+	"github.com/runcred/runcred/internal/broker/engine"
+	"github.com/runcred/runcred/internal/fail"
+)
+
+// maxTokenBytes caps the jwt field. CI tokens are a few KiB, and an
+// unauthenticated caller should not get megabytes parsed and verified.
+const maxTokenBytes = 64 << 10
+
+// runClaims are copied into token metadata whenever a token names a
+// Terraform run (runcred's and HCP Terraform's workload identity tokens
+// do), so leases and audit records issued under the token name the run.
+var runClaims = []string{"terraform_run_id", "terraform_run_phase", "terraform_workspace_id", "terraform_full_workspace"}
+
+// login is Vault's pathLogin for role_type jwt. The order of checks is
+// Vault's: config and role, oidc refusal, missing token, CIDR binding,
+// signature and registered claims, unbound aud, identity and claim
+// mappings, bound_claims. Every failure returns a nil Response.
+func (b *Backend) login(ctx context.Context, req *engine.Request) (*engine.Response, error) {
+	f := engine.Fields(req.Data)
+	c, err := loadConfig(ctx, req.Storage)
+	if err != nil {
+		return nil, err
+	}
+	if c == nil {
+		return nil, fail.Invalidf("could not load configuration")
+	}
+
+	name, _, err := f.String("role")
+	if err != nil {
+		return nil, err
+	}
+	name = strings.ToLower(name)
+	if name == "" {
+		name = c.DefaultRole
+	}
+	if name == "" {
+		return nil, fail.Invalidf("missing role")
+	}
+	var r *role
+	if _, nameErr := roleName(name); nameErr == nil { // a bad name is just a role that does not exist
+		if r, err = loadRole(ctx, req.Storage, name); err != nil {
+			return nil, err
+		}
+	}
+	if r == nil {
+		return nil, fail.Invalidf("role %q could not be found", name)
+	}
+	if r.RoleType == "oidc" {
+		return nil, fail.Invalidf("role with oidc role_type is not allowed")
+	}
+
+	token, _, err := f.String("jwt")
+	if err != nil {
+		return nil, err
+	}
+	if token == "" {
+		return nil, fail.Invalidf("missing token")
+	}
+
+	cidrs, err := r.prefixes()
+	if err != nil {
+		return nil, err
+	}
+	if len(cidrs) > 0 && !addrAllowed(req, cidrs) {
+		return nil, fail.Deniedf("permission denied")
+	}
+
+	cl, err := b.validate(ctx, c, r, token)
+	if err != nil {
+		var fe *fetchError
+		if errors.As(err, &fe) {
+			return nil, fail.Wrap(fail.Invalid, err, "error validating token: error verifying token signature: could not fetch the signing keys")
+		}
+		return nil, fail.Invalidf("error validating token: %s", err)
+	}
+	if cl.audPresent && len(r.BoundAudiences) == 0 {
+		return nil, fail.Invalidf("audience claim found in JWT but no audiences bound to the role")
+	}
+
+	user, err := userName(r, cl.all)
+	if err != nil {
+		return nil, fail.Invalidf("%s", err)
+	}
+	meta, err := metadata(r, name, cl.all)
+	if err != nil {
+		return nil, fail.Invalidf("%s", err)
+	}
+	if err := checkBoundClaims(r.BoundClaimsType, r.BoundClaims, cl.all); err != nil {
+		return nil, fail.Invalidf("error validating claims: %s", err)
+	}
+
+	return &engine.Response{Auth: &engine.Auth{
+		DisplayName:     user,
+		Alias:           user,
+		Policies:        slices.Clone(r.TokenPolicies),
+		NoDefaultPolicy: r.TokenNoDefaultPolicy,
+		Metadata:        meta,
+		TTL:             r.TokenTTL,
+		MaxTTL:          r.TokenMaxTTL,
+		ExplicitMaxTTL:  r.TokenExplicitMaxTTL,
+		Period:          r.TokenPeriod,
+		NumUses:         r.TokenNumUses,
+		BoundCIDRs:      cidrs,
+		Renewable:       true,
+		TokenType:       authTokenType(r.TokenType),
+	}}, nil
+}
+
+// addrAllowed reports whether the caller's address is inside one of the
+// role's token_bound_cidrs. A request without an address is refused, as
+// Vault refuses one without connection information.
+func addrAllowed(req *engine.Request, cidrs []netip.Prefix) bool {
+	addr := req.RemoteAddr.Unmap()
+	if !addr.IsValid() {
+		return false
+	}
+	for _, p := range cidrs {
+		if p.Contains(addr) {
+			return true
+		}
+	}
+	return false
+}
+
+// validate verifies the token's signature and its registered claims
+// (hashicorp/cap's jwt.Validator.Validate, which Vault uses) and returns its
+// claims.
+func (b *Backend) validate(ctx context.Context, c *config, r *role, token string) (*claims, error) {
+	if len(token) > maxTokenBytes {
+		return nil, fmt.Errorf("token is larger than %d bytes", maxTokenBytes)
+	}
+	// Only asymmetric algorithms get past parsing: "none" and HS* are
+	// refused here, before any key is looked at.
+	jws, err := jose.ParseSignedCompact(token, c.algorithms())
+	if err != nil {
+		return nil, fmt.Errorf("error verifying token signature: %w", err)
+	}
+	if len(jws.Signatures) != 1 || len(jws.Signatures[0].Signature) == 0 {
+		return nil, errors.New("error verifying token signature: token must be signed")
+	}
+	payload, err := b.verifySignature(ctx, c, jws)
+	if err != nil {
+		return nil, fmt.Errorf("error verifying token signature: %w", err)
+	}
+	cl, err := parseClaims(payload)
+	if err != nil {
+		return nil, err
+	}
+
+	switch {
+	case c.BoundIssuer != "" && c.BoundIssuer != cl.iss:
+		return nil, errors.New("invalid issuer (iss) claim")
+	case r.BoundSubject != "" && r.BoundSubject != cl.sub:
+		return nil, errors.New("invalid subject (sub) claim")
+	case len(r.BoundAudiences) > 0 && !slices.ContainsFunc(r.BoundAudiences, func(a string) bool { return slices.Contains(cl.aud, a) }):
+		// cl.aud holds a single-string aud too (CVE-2024-5798).
+		return nil, errors.New("invalid audience (aud) claim: audience claim does not match any expected audience")
+	}
+	if err := checkTimes(cl, r, b.now()); err != nil {
+		return nil, err
+	}
+	return cl, nil
+}
+
+// checkTimes applies cap's time rules. Deliberately stricter than Vault:
+// exp is required (cap would make one up from iat or nbf plus
+// expiration_leeway). A missing nbf is iat, or else exp minus
+// not_before_leeway. Only the clock-skew leeway widens the window:
+//
+//	not yet valid: now + skew < nbf
+//	expired:       now - skew > exp
+//	issued later:  now + skew < iat
+func checkTimes(cl *claims, r *role, now time.Time) error {
+	if cl.exp == nil {
+		return errors.New("no expiration time (exp) claim in token")
+	}
+	exp := time.Unix(*cl.exp, 0)
+	var nbf time.Time
+	switch {
+	case cl.nbf != nil:
+		nbf = time.Unix(*cl.nbf, 0)
+	case cl.iat != nil:
+		nbf = time.Unix(*cl.iat, 0)
+	default:
+		nbf = exp.Add(-leeway(r.NotBeforeLeeway, defaultLeeway))
+	}
+	skew := leeway(r.ClockSkewLeeway, defaultClockSkew)
+	switch {
+	case now.Add(skew).Before(nbf):
+		return errors.New("invalid not before (nbf) claim: token not yet valid")
+	case now.Add(-skew).After(exp):
+		return errors.New("invalid expiration time (exp) claim: token is expired")
+	case cl.iat != nil && now.Add(skew).Before(time.Unix(*cl.iat, 0)):
+		return errors.New("invalid issued at (iat) claim: token issued in the future")
+	}
+	return nil
+}
+
+// userName is the role's user_claim value: the alias and display name.
+func userName(r *role, all map[string]any) (string, error) {
+	var v any
+	if r.UserClaimJSONPointer {
+		v = getClaim(all, r.UserClaim)
+	} else {
+		v = all[r.UserClaim]
+	}
+	if v == nil {
+		return "", fmt.Errorf("claim %q not found in token", r.UserClaim)
+	}
+	s, ok := v.(string)
+	if !ok {
+		return "", fmt.Errorf("claim %q could not be converted to string", r.UserClaim)
+	}
+	if s == "" {
+		// Vault's core refuses an alias without a name; say so here.
+		return "", fmt.Errorf("claim %q is empty", r.UserClaim)
+	}
+	return s, nil
+}
+
+// metadata builds the token metadata: the role's claim_mappings, the role
+// name under "role", and a Terraform run's claims.
+func metadata(r *role, roleName string, all map[string]any) (map[string]string, error) {
+	meta := map[string]string{}
+	for source, dest := range r.ClaimMappings {
+		v := getClaim(all, source)
+		if v == nil {
+			continue
+		}
+		s, ok := claimString(v)
+		if !ok {
+			return nil, fmt.Errorf("error converting claim '%s' to string", source)
+		}
+		meta[dest] = s
+	}
+	meta["role"] = roleName
+
+	runID, _ := all["terraform_run_id"].(string)
+	phase, _ := all["terraform_run_phase"].(string)
+	if runID != "" && phase != "" {
+		// The token's own values win over anything a mapping put under
+		// these names, so metadata never names a run the token did not.
+		for _, k := range runClaims {
+			delete(meta, k)
+			if s, ok := all[k].(string); ok {
+				meta[k] = s
+			}
+		}
+	}
+	return meta, nil
+}
+
+// authTokenType is the role's token_type for the core: "" leaves the choice
+// to the mount's tuning (Vault's "default").
+func authTokenType(t string) string {
+	if t == "default" {
+		return ""
+	}
+	return t
+}

@@ -1,0 +1,161 @@
+// Package broker is runcred's Vault-compatible core: the request pipeline
+// that every /v1/ call goes through, and the parts of Vault that are not
+// engines — tokens, ACL policies, mounts, leases and their expiry, audit.
+//
+// The pipeline, in order (Handle):
+//
+//	transport-free Request → path checks → route by mount → token lookup →
+//	ACL check → audit the request (fail closed) → engine or system handler →
+//	lease or token registration → audit the response (fail closed) → Response
+//
+// Engines (internal/broker/engine) never see HTTP, ACL or audit; the HTTP
+// transport (http.go) never sees policies or storage.
+package broker
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/runcred/runcred/internal/audit"
+	"github.com/runcred/runcred/internal/broker/engine"
+	"github.com/runcred/runcred/internal/seal"
+	"github.com/runcred/runcred/internal/store"
+	"github.com/runcred/runcred/internal/token"
+)
+
+// SystemMaxTTL is Vault's system default and maximum lease TTL (768h).
+const SystemMaxTTL = 32 * 24 * time.Hour
+
+// Version is the Vault API version runcred's broker reports in
+// sys/seal-status and sys/health; terraform-provider-vault requires a semver.
+const Version = "1.21.0+runcred"
+
+// Config is what a Broker is built from.
+type Config struct {
+	DB     *store.DB
+	Seal   *seal.Seal
+	Audit  *audit.Log
+	Tokens *token.Store
+	// Engines maps a mount type ("jwt", "approle", "kv", "aws") to its factory.
+	Engines map[string]engine.Factory
+	Logger  *slog.Logger
+	Now     func() time.Time
+	// Refresh is how often cached mounts and policies are re-read, so a
+	// change made on another server node is seen within it.
+	Refresh time.Duration
+	// RevokeBackoff is the base of the retry backoff for failed lease
+	// revocations (Vault: 10s, doubling per attempt).
+	RevokeBackoff time.Duration
+	// MaxRevokeAttempts after which a lease is marked irrevocable (Vault: 6).
+	MaxRevokeAttempts int
+	// ClusterName is reported by sys/health and sys/seal-status.
+	ClusterName string
+}
+
+// Broker is the core. It is safe for concurrent use; several Brokers (server
+// nodes) may share one database.
+type Broker struct {
+	cfg       Config
+	db        *store.DB
+	seal      *seal.Seal
+	audit     *audit.Log
+	tokens    *token.Store
+	log       *slog.Logger
+	now       func() time.Time
+	mounts    *mountTable
+	policies  *policyStore
+	leases    *leaseStore
+	devices   *deviceSet
+	clusterID string
+	wake      chan struct{} // nudges the expiry task
+
+	mu      sync.Mutex
+	engines map[string]engine.Backend // by mount uuid
+}
+
+// New builds a Broker and makes sure the built-in mounts exist.
+func New(ctx context.Context, cfg Config) (*Broker, error) {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Refresh == 0 {
+		cfg.Refresh = 5 * time.Second
+	}
+	if cfg.RevokeBackoff == 0 {
+		cfg.RevokeBackoff = 10 * time.Second
+	}
+	if cfg.MaxRevokeAttempts == 0 {
+		cfg.MaxRevokeAttempts = 6
+	}
+	if cfg.ClusterName == "" {
+		cfg.ClusterName = "runcred"
+	}
+	b := &Broker{
+		cfg: cfg, db: cfg.DB, seal: cfg.Seal, audit: cfg.Audit, tokens: cfg.Tokens,
+		log: cfg.Logger, now: cfg.Now, engines: map[string]engine.Backend{},
+		wake: make(chan struct{}, 1),
+	}
+	b.mounts = &mountTable{db: cfg.DB, now: cfg.Now, refresh: cfg.Refresh}
+	b.policies = &policyStore{db: cfg.DB, now: cfg.Now, refresh: cfg.Refresh}
+	b.leases = &leaseStore{db: cfg.DB, seal: cfg.Seal, now: cfg.Now}
+	b.devices = &deviceSet{db: cfg.DB, now: cfg.Now, refresh: cfg.Refresh, log: cfg.Logger}
+	id, err := cfg.Seal.Secret(ctx, "broker/cluster-id", func() ([]byte, error) { return []byte(randomID()), nil })
+	if err != nil {
+		return nil, fmt.Errorf("broker: cluster id: %w", err)
+	}
+	b.clusterID = id.RevealString()
+	if err := b.policies.ensureDefault(ctx); err != nil {
+		return nil, fmt.Errorf("broker: default policy: %w", err)
+	}
+	return b, nil
+}
+
+// Start runs the expiration task until ctx ends.
+func (b *Broker) Start(ctx context.Context) error { return b.expire(ctx) }
+
+// Close releases the audit device files.
+func (b *Broker) Close() error { return b.devices.Close() }
+
+// backend returns the engine instance for a mount, building it on first use.
+func (b *Broker) backend(ctx context.Context, m *mount) (engine.Backend, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if be, ok := b.engines[m.UUID]; ok {
+		return be, nil
+	}
+	f, ok := b.cfg.Engines[m.Type]
+	if !ok {
+		return nil, fmt.Errorf("broker: no engine for mount type %q", m.Type)
+	}
+	be, err := f(ctx, m.engineConfig())
+	if err != nil {
+		return nil, fmt.Errorf("broker: start %s engine at %s: %w", m.Type, m.Path, err)
+	}
+	b.engines[m.UUID] = be
+	return be, nil
+}
+
+// forget drops a cached engine instance (its mount went away or was tuned).
+func (b *Broker) forget(uuid string) {
+	b.mu.Lock()
+	delete(b.engines, uuid)
+	b.mu.Unlock()
+}
+
+// randomID returns a random UUID-shaped string (Vault's request and mount ids).
+func randomID() string {
+	var u [16]byte
+	_, _ = rand.Read(u[:])
+	u[6] = (u[6] & 0x0f) | 0x40
+	u[8] = (u[8] & 0x3f) | 0x80
+	h := hex.EncodeToString(u[:])
+	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+}

@@ -1,0 +1,153 @@
+package broker_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	vault "github.com/hashicorp/vault/api"
+
+	"github.com/runcred/runcred/internal/audit"
+	"github.com/runcred/runcred/internal/broker"
+	"github.com/runcred/runcred/internal/broker/engine"
+	"github.com/runcred/runcred/internal/seal"
+	"github.com/runcred/runcred/internal/secret"
+	"github.com/runcred/runcred/internal/store"
+	"github.com/runcred/runcred/internal/token"
+)
+
+// clock is a settable time source.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+func (c *clock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+// server is a broker served over real HTTP on 127.0.0.1, with a root token
+// and an official Vault client logged in with it.
+type server struct {
+	B      *broker.Broker
+	URL    string
+	Root   string
+	Client *vault.Client
+	Clock  *clock
+	DB     *store.DB
+	Audit  *audit.Log
+}
+
+type options struct {
+	engines map[string]engine.Factory
+	backoff time.Duration
+}
+
+func start(t *testing.T, db *store.DB, o options) *server {
+	t.Helper()
+	ctx := context.Background()
+	root, err := seal.GenerateRootKeyFile(filepath.Join(t.TempDir(), "root-key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sl, err := seal.Open(ctx, db, root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk := &clock{now: time.Now().UTC().Truncate(time.Second)}
+	key, err := sl.Secret(ctx, "audit/hmac-key", func() ([]byte, error) { return []byte("0123456789abcdef0123456789abcdef"), nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	al := audit.New(db, key, clk.Now)
+	tokens := token.NewStore(db, clk.Now)
+	if o.engines == nil {
+		o.engines = allEngines(clk.Now)
+	}
+	b, err := broker.New(ctx, broker.Config{
+		DB: db, Seal: sl, Audit: al, Tokens: tokens, Engines: o.engines,
+		Logger: slog.New(slog.DiscardHandler), Now: clk.Now, Refresh: time.Hour, RevokeBackoff: o.backoff,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	srv := httptest.NewServer(b.Handler())
+	t.Cleanup(srv.Close)
+	tok, _, err := tokens.Create(ctx, token.Entry{Policies: []string{"root"}, DisplayName: "root"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &server{B: b, URL: srv.URL, Root: tok.RevealString(), Clock: clk, DB: db, Audit: al}
+	s.Client = s.client(t, s.Root)
+	return s
+}
+
+// client returns an official Vault client for the server using tok.
+func (s *server) client(t testing.TB, tok string) *vault.Client {
+	t.Helper()
+	cfg := vault.DefaultConfig()
+	cfg.Address = s.URL
+	cfg.MaxRetries = 0
+	c, err := vault.NewClient(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetToken(tok)
+	return c
+}
+
+// raw sends one HTTP request and returns the status and body.
+func (s *server) raw(t testing.TB, method, path, tok string, body io.Reader) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, s.URL+path, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tok != "" {
+		req.Header.Set("X-Vault-Token", tok)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// policyToken writes a policy and returns a token holding it (and default).
+func (s *server) policyToken(t testing.TB, name, hcl string) string {
+	t.Helper()
+	if err := s.Client.Sys().PutPolicy(name, hcl); err != nil {
+		t.Fatal(err)
+	}
+	sec, err := s.Client.Auth().Token().Create(&vault.TokenCreateRequest{Policies: []string{name}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sec.Auth.ClientToken
+}
+
+// statusOf returns the HTTP status of a Vault client error (0 if none).
+func statusOf(err error) int {
+	if re, ok := err.(*vault.ResponseError); ok {
+		return re.StatusCode
+	}
+	if err != nil && strings.Contains(err.Error(), "Code: ") {
+		return -1
+	}
+	return 0
+}
+
+var _ = secret.Value{}

@@ -1,0 +1,271 @@
+package broker
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"strings"
+
+	"github.com/runcred/runcred/internal/broker/engine"
+	"github.com/runcred/runcred/internal/fail"
+	"github.com/runcred/runcred/internal/token"
+)
+
+// MaxRequestSize is Vault's default request size limit (32 MiB).
+const MaxRequestSize = 32 << 20
+
+// errTooLarge is answered with 413, as Vault does.
+var errTooLarge = fail.Invalidf("http: request body too large")
+
+// maxJSONDepth bounds nesting in request bodies (CVE-2025-6203).
+const maxJSONDepth = 100
+
+// Handler serves the Vault HTTP API under /v1/.
+func (b *Broker) Handler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		req, err := b.parse(w, r)
+		if err != nil {
+			writeError(w, b.log, r, err)
+			return
+		}
+		resp, err := b.Handle(r.Context(), req)
+		if err != nil {
+			writeError(w, b.log, r, err)
+			return
+		}
+		writeResponse(w, req, resp)
+	})
+}
+
+// parse turns an HTTP request into a broker Request.
+func (b *Broker) parse(w http.ResponseWriter, r *http.Request) (*Request, error) {
+	p, ok := strings.CutPrefix(r.URL.Path, "/v1/")
+	if !ok {
+		return nil, noRoute(r.URL.Path)
+	}
+	if ns := strings.Trim(r.Header.Get("X-Vault-Namespace"), "/"); ns != "" && ns != "root" {
+		return nil, fail.Invalidf("namespaces are not supported by runcred (X-Vault-Namespace %q)", ns)
+	}
+	if r.Header.Get("X-Vault-Wrap-TTL") != "" {
+		return nil, fail.Invalidf("response wrapping is not supported by runcred")
+	}
+	q := r.URL.Query()
+	var op engine.Operation
+	switch r.Method {
+	case http.MethodGet, http.MethodHead:
+		op = engine.Read
+		if q.Get("list") == "true" {
+			op = engine.List
+		}
+	case http.MethodPut, http.MethodPost:
+		op = engine.Update
+	case http.MethodDelete:
+		op = engine.Delete
+	case "LIST":
+		op = engine.List
+	case http.MethodPatch:
+		op = engine.Patch
+	default:
+		return nil, fail.Unsupportedf("unsupported operation")
+	}
+	data := map[string]any{}
+	if op == engine.Read || op == engine.List || op == engine.Delete {
+		for k, vs := range q {
+			if k == "list" || len(vs) == 0 {
+				continue
+			}
+			if len(vs) == 1 {
+				data[k] = vs[0]
+			} else {
+				data[k] = vs
+			}
+		}
+	}
+	if op != engine.Read && op != engine.List {
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxRequestSize))
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return nil, errTooLarge
+		}
+		if err != nil {
+			return nil, fail.Invalidf("failed to read request body")
+		}
+		if len(bytes.TrimSpace(body)) > 0 {
+			if err := decodeBody(body, data); err != nil {
+				return nil, err
+			}
+		}
+	}
+	addr, _ := netip.ParseAddrPort(r.RemoteAddr)
+	req := &Request{
+		Operation: op, Path: p, Data: data, RemoteAddr: addr.Addr().Unmap(),
+		Token: token.FromHeader(r.Header.Get("X-Vault-Token"), r.Header.Get("Authorization")),
+	}
+	if ua := r.Header.Get("User-Agent"); ua != "" {
+		req.Headers = map[string]string{"user-agent": truncate(ua, 256)}
+	}
+	return req, nil
+}
+
+// decodeBody parses a JSON object into data, with numbers kept exact.
+func decodeBody(body []byte, data map[string]any) error {
+	if depth(body) > maxJSONDepth {
+		return fail.Invalidf("error parsing JSON: nested too deeply")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	var obj map[string]any
+	if err := dec.Decode(&obj); err != nil {
+		return fail.Invalidf("error parsing JSON")
+	}
+	if dec.More() {
+		return fail.Invalidf("error parsing JSON: trailing data")
+	}
+	for k, v := range obj {
+		data[k] = v
+	}
+	return nil
+}
+
+// depth returns the deepest nesting of objects and arrays in a JSON text.
+func depth(b []byte) int {
+	d, deepest, inStr, esc := 0, 0, false, false
+	for _, c := range b {
+		switch {
+		case esc:
+			esc = false
+		case inStr && c == '\\':
+			esc = true
+		case c == '"':
+			inStr = !inStr
+		case inStr:
+		case c == '{' || c == '[':
+			d++
+			deepest = max(deepest, d)
+		case c == '}' || c == ']':
+			d--
+		}
+	}
+	return deepest
+}
+
+// wireAuth is the auth block as sent: the token revealed, once, to its holder.
+type wireAuth struct {
+	ClientToken    string            `json:"client_token"`
+	Accessor       string            `json:"accessor"`
+	Policies       []string          `json:"policies"`
+	TokenPolicies  []string          `json:"token_policies"`
+	Metadata       map[string]string `json:"metadata"`
+	LeaseDuration  int64             `json:"lease_duration"`
+	Renewable      bool              `json:"renewable"`
+	EntityID       string            `json:"entity_id"`
+	TokenType      string            `json:"token_type"`
+	Orphan         bool              `json:"orphan"`
+	MFARequirement any               `json:"mfa_requirement"`
+	NumUses        int               `json:"num_uses"`
+}
+
+func writeResponse(w http.ResponseWriter, req *Request, resp *Response) {
+	h := w.Header()
+	h.Set("Cache-Control", "no-store")
+	if resp == nil || (req.Operation == engine.List && resp.Raw == nil && emptyList(resp)) {
+		if req.Operation == engine.Read || req.Operation == engine.List {
+			writeJSON(w, http.StatusNotFound, map[string]any{"errors": []string{}})
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	status := resp.Status
+	if status == 0 {
+		status = http.StatusOK
+	}
+	if resp.Raw != nil {
+		writeJSON(w, status, resp.Raw)
+		return
+	}
+	if resp.Data == nil && resp.Auth == nil && resp.LeaseID == "" && len(resp.Warnings) == 0 {
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	env := map[string]any{
+		"request_id": req.ID, "lease_id": resp.LeaseID, "renewable": resp.Renewable, "lease_duration": resp.LeaseDuration,
+		"data": resp.Data, "wrap_info": nil, "warnings": nilIfEmpty(resp.Warnings), "auth": nil, "mount_type": "",
+	}
+	if a := resp.Auth; a != nil {
+		env["auth"] = wireAuth{ClientToken: a.ClientToken.RevealString(), Accessor: a.Accessor, Policies: a.Policies,
+			TokenPolicies: a.TokenPolicies, Metadata: a.Metadata, LeaseDuration: a.LeaseDuration, Renewable: a.Renewable,
+			EntityID: a.EntityID, TokenType: a.TokenType, Orphan: a.Orphan, MFARequirement: a.MFARequirement, NumUses: a.NumUses}
+	}
+	if resp.sys { // Vault's HTTPSysInjector: sys data also at the top level
+		for k, v := range resp.Data {
+			if _, taken := env[k]; !taken {
+				env[k] = v
+			}
+		}
+	}
+	writeJSON(w, status, env)
+}
+
+func emptyList(resp *Response) bool {
+	if len(resp.Warnings) > 0 {
+		return false
+	}
+	keys, ok := resp.Data["keys"]
+	if !ok {
+		return len(resp.Data) == 0
+	}
+	switch k := keys.(type) {
+	case []string:
+		return len(k) == 0
+	case []any:
+		return len(k) == 0
+	}
+	return keys == nil
+}
+
+func nilIfEmpty(s []string) any {
+	if len(s) == 0 {
+		return nil
+	}
+	return s
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// writeError renders err as Vault's {"errors":[...]}; internal causes are
+// logged and never sent.
+func writeError(w http.ResponseWriter, log *slog.Logger, r *http.Request, err error) {
+	k := fail.KindOf(err)
+	if k == fail.Internal || k == fail.Upstream || k == fail.Unavailable {
+		log.Error("broker request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	}
+	status := http.StatusInternalServerError
+	switch k {
+	case fail.Invalid, fail.Conflict:
+		status = http.StatusBadRequest
+	case fail.Denied, fail.Unauthenticated:
+		status = http.StatusForbidden
+	case fail.NotFound:
+		status = http.StatusNotFound
+	case fail.Unsupported:
+		status = http.StatusMethodNotAllowed
+	case fail.Upstream:
+		status = http.StatusBadGateway
+	case fail.Unavailable:
+		status = http.StatusServiceUnavailable
+	}
+	if errors.Is(err, errTooLarge) {
+		status = http.StatusRequestEntityTooLarge
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, status, map[string]any{"errors": []string{fail.Message(err)}})
+}

@@ -1,0 +1,368 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+
+	"github.com/runcred/runcred/internal/broker/acl"
+	"github.com/runcred/runcred/internal/broker/engine"
+	"github.com/runcred/runcred/internal/fail"
+	"github.com/runcred/runcred/internal/secret"
+	"github.com/runcred/runcred/internal/token"
+)
+
+// Request is one transport-free call to the broker.
+type Request struct {
+	ID         string
+	Operation  engine.Operation // the HTTP layer sends Update for PUT/POST; the core decides create vs update
+	Path       string           // after /v1/, e.g. "secret/data/app"
+	Data       map[string]any
+	Token      secret.Value
+	RemoteAddr netip.Addr
+	Headers    map[string]string // the few request headers that are audited
+}
+
+// Response is what the broker answers; the HTTP layer renders Vault's envelope.
+type Response struct {
+	Status        int // 0: 200, or 204 when there is nothing to send
+	Data          map[string]any
+	Warnings      []string
+	Auth          *AuthBlock
+	LeaseID       string
+	LeaseDuration int64
+	Renewable     bool
+	// Raw is sent as the whole body, without the envelope (sys/health,
+	// sys/seal-status, sys/remount status).
+	Raw any
+	// sys marks a response on a sys/ path, whose data keys Vault also copies
+	// to the top level of the JSON.
+	sys bool
+}
+
+// AuthBlock is Vault's "auth" object.
+type AuthBlock struct {
+	ClientToken    secret.Value      `json:"client_token"`
+	Accessor       string            `json:"accessor"`
+	Policies       []string          `json:"policies"`
+	TokenPolicies  []string          `json:"token_policies"`
+	Metadata       map[string]string `json:"metadata"`
+	LeaseDuration  int64             `json:"lease_duration"`
+	Renewable      bool              `json:"renewable"`
+	EntityID       string            `json:"entity_id"`
+	TokenType      string            `json:"token_type"`
+	Orphan         bool              `json:"orphan"`
+	MFARequirement any               `json:"mfa_requirement"`
+	NumUses        int               `json:"num_uses"`
+}
+
+// call is a request on its way through the pipeline.
+type call struct {
+	req    *Request
+	m      *mount
+	rest   string // path relative to the mount
+	op     engine.Operation
+	entry  *token.Entry // nil on unauthenticated paths
+	acl    *acl.ACL     // nil for root and unauthenticated
+	unauth bool
+}
+
+func (c *call) engineRequest(st engine.Storage) *engine.Request {
+	r := &engine.Request{Operation: c.op, Path: c.rest, MountPath: c.m.Path, Data: c.req.Data, RemoteAddr: c.req.RemoteAddr, Storage: st}
+	if c.entry != nil {
+		r.Token = &engine.Token{Accessor: c.entry.Accessor, DisplayName: c.entry.DisplayName, Policies: c.entry.Policies, Meta: c.entry.Meta}
+	}
+	return r
+}
+
+var errPermissionDenied = fail.Deniedf("permission denied")
+
+// Handle runs one request through the pipeline.
+func (b *Broker) Handle(ctx context.Context, req *Request) (*Response, error) {
+	if req.ID == "" {
+		req.ID = randomID()
+	}
+	if req.Data == nil {
+		req.Data = map[string]any{}
+	}
+	if err := checkPath(req.Path); err != nil {
+		return nil, err
+	}
+	m, rest, err := b.mounts.route(ctx, req.Path)
+	if err != nil {
+		return nil, err
+	}
+	if m == nil {
+		return nil, noRoute(req.Path)
+	}
+	c := &call{req: req, m: m, rest: rest, op: req.Operation}
+	var be engine.Backend
+	if m.Type != "system" && m.Type != "token" {
+		if be, err = b.backend(ctx, m); err != nil {
+			return nil, err
+		}
+	}
+	c.unauth = b.unauthenticated(m, rest, be)
+	if sysUnaudited(m, rest) {
+		return b.dispatch(ctx, c, be) // health and seal-status: no token, no audit
+	}
+	if !c.unauth {
+		if err := b.authenticate(ctx, c); err != nil {
+			return nil, b.auditFailure(ctx, c, err)
+		}
+	}
+	if err := b.existence(ctx, c, be); err != nil {
+		return nil, err
+	}
+	if err := b.authorize(ctx, c, be); err != nil {
+		return nil, b.auditFailure(ctx, c, err)
+	}
+	if err := b.auditRequest(ctx, c); err != nil {
+		b.log.Error("audit: request not logged; refusing", "path", req.Path, "err", err)
+		return nil, fail.Wrap(fail.Internal, err, "failed to audit request, cannot continue")
+	}
+	usedUp, err := b.spend(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	if usedUp {
+		defer func() {
+			if err := b.revokeToken(context.WithoutCancel(ctx), c.entry.ID(), false, "uses exhausted"); err != nil {
+				b.log.Warn("revoke used-up token", "accessor", c.entry.Accessor, "err", err)
+			}
+		}()
+	}
+	resp, herr := b.dispatch(ctx, c, be)
+	if herr != nil {
+		if err := b.auditResponse(ctx, c, nil, herr); err != nil {
+			return nil, fail.Wrap(fail.Internal, err, "internal error")
+		}
+		return nil, herr
+	}
+	if err := b.auditResponse(ctx, c, resp, nil); err != nil {
+		b.log.Error("audit: response not logged; withholding it", "path", req.Path, "err", err)
+		b.undo(ctx, resp)
+		return nil, fail.Wrap(fail.Internal, err, "internal error")
+	}
+	return resp, nil
+}
+
+// checkPath refuses "." and ".." segments (CVE-2026-3605) and oversized paths.
+func checkPath(p string) error {
+	if len(p) > 4096 {
+		return fail.Invalidf("path is too long")
+	}
+	for _, seg := range strings.Split(p, "/") {
+		if seg == "." || seg == ".." {
+			return fail.Invalidf("invalid path %q: \".\" and \"..\" segments are not allowed", p)
+		}
+	}
+	if strings.ContainsAny(p, "\x00") {
+		return fail.Invalidf("invalid path")
+	}
+	return nil
+}
+
+func noRoute(p string) error {
+	return fail.NotFoundf("no handler for route %q. route entry not found.", p)
+}
+
+func isLogin(rest string) bool { return rest == "login" || strings.HasPrefix(rest, "login/") }
+
+// unauthenticated reports whether the path needs no token.
+func (b *Broker) unauthenticated(m *mount, rest string, be engine.Backend) bool {
+	switch m.Type {
+	case "system":
+		return rest == "health" || rest == "seal-status" || rest == "internal/ui/mounts"
+	case "token":
+		return false
+	}
+	ps, ok := be.(engine.PathsSpecial)
+	return ok && matchAny(ps.Unauthenticated(), rest)
+}
+
+func sysUnaudited(m *mount, rest string) bool {
+	return m.Type == "system" && (rest == "health" || rest == "seal-status")
+}
+
+// matchAny matches rest against patterns where a trailing "*" is a prefix glob.
+func matchAny(patterns []string, rest string) bool {
+	for _, p := range patterns {
+		if pre, ok := strings.CutSuffix(p, "*"); ok && strings.HasPrefix(rest, pre) || p == rest {
+			return true
+		}
+	}
+	return false
+}
+
+// authenticate resolves the token and checks its CIDR binding. Every
+// failure is Vault's bare 403 "permission denied".
+func (b *Broker) authenticate(ctx context.Context, c *call) error {
+	if c.req.Token.Empty() {
+		return errPermissionDenied
+	}
+	e, err := b.tokens.Lookup(ctx, c.req.Token)
+	if err != nil {
+		if fail.Is(err, fail.Unauthenticated) {
+			return errPermissionDenied
+		}
+		return err
+	}
+	if !(e.ExpiresAt.IsZero() && slices.Contains(e.Policies, "root")) && !e.AllowedFrom(c.req.RemoteAddr) {
+		return errPermissionDenied
+	}
+	c.entry = &e
+	return nil
+}
+
+// existence turns a write into create or update for the ACL check.
+func (b *Broker) existence(ctx context.Context, c *call, be engine.Backend) error {
+	if c.op != engine.Update && c.op != engine.Create {
+		return nil
+	}
+	c.op = engine.Update
+	ec, ok := be.(engine.ExistenceChecker)
+	if !ok {
+		return nil
+	}
+	exists, err := ec.Exists(ctx, c.engineRequest(newMountStorage(b.db, b.seal, c.m.UUID)))
+	if err != nil {
+		return err
+	}
+	if !exists {
+		c.op = engine.Create
+	}
+	return nil
+}
+
+// authorize applies the token's ACL policies, and sudo on root-protected paths.
+func (b *Broker) authorize(ctx context.Context, c *call, be engine.Backend) error {
+	if c.entry == nil {
+		if c.unauth {
+			return nil
+		}
+		return errPermissionDenied
+	}
+	if slices.Contains(c.entry.Policies, "root") {
+		return nil
+	}
+	a, err := b.policies.acl(ctx, c.entry.Policies)
+	if err != nil {
+		return err
+	}
+	c.acl = a
+	if c.unauth { // a login with a token attached needs no grant
+		return nil
+	}
+	if c.m.Type == "system" && strings.HasPrefix(c.rest, "internal/ui/mounts/") {
+		return nil // checked by the handler: any access under the mount
+	}
+	res := a.Allowed(c.op, c.req.Path, c.req.Data)
+	if !res.Allowed {
+		return errPermissionDenied
+	}
+	if b.needsSudo(c, be) && !res.Sudo {
+		return errPermissionDenied
+	}
+	return nil
+}
+
+// needsSudo reports whether the path is root-protected.
+func (b *Broker) needsSudo(c *call, be engine.Backend) bool {
+	switch c.m.Type {
+	case "system":
+		return sysSudo(c.rest, c.op)
+	case "token":
+		return matchAny([]string{"revoke-orphan", "revoke-orphan/*", "accessors", "accessors/*"}, c.rest)
+	}
+	ps, ok := be.(engine.PathsSpecial)
+	return ok && matchAny(ps.Sudo(), c.rest)
+}
+
+// dispatch sends the call to the system handler, the token store or the engine.
+func (b *Broker) dispatch(ctx context.Context, c *call, be engine.Backend) (*Response, error) {
+	switch c.m.Type {
+	case "system":
+		resp, err := b.sys(ctx, c)
+		if resp != nil {
+			resp.sys = true
+		}
+		return resp, err
+	case "token":
+		return b.tokenAPI(ctx, c)
+	}
+	if c.op == engine.List && c.rest != "" && !strings.HasSuffix(c.rest, "/") {
+		c.rest += "/"
+	}
+	st := newMountStorage(b.db, b.seal, c.m.UUID)
+	er, err := be.HandleRequest(ctx, c.engineRequest(st))
+	if err != nil {
+		return nil, err
+	}
+	return b.finish(ctx, c, er)
+}
+
+// finish turns an engine's answer into a Response, registering its lease or
+// creating its token first.
+func (b *Broker) finish(ctx context.Context, c *call, er *engine.Response) (*Response, error) {
+	if er == nil {
+		return nil, nil
+	}
+	if er.Auth != nil && er.Secret != nil {
+		return nil, errors.New("broker: engine returned both auth and a secret")
+	}
+	resp := &Response{Status: er.Status, Data: er.Data, Warnings: er.Warnings}
+	switch {
+	case er.Auth != nil:
+		if !c.unauth && !isLogin(c.rest) {
+			return nil, fmt.Errorf("broker: engine returned auth on non-login path %s", c.req.Path)
+		}
+		ab, warn, err := b.login(ctx, c, er.Auth)
+		if err != nil {
+			return nil, err
+		}
+		resp.Auth, resp.Warnings = ab, append(resp.Warnings, warn...)
+	case er.Secret != nil:
+		if err := b.lease(ctx, c, er.Secret, resp); err != nil {
+			return nil, err
+		}
+	}
+	return resp, nil
+}
+
+// spend counts one use of a use-limited token before the request runs, so
+// concurrent requests can never use it more often than allowed. It reports
+// whether this was the last use (the token is revoked after the request).
+func (b *Broker) spend(ctx context.Context, c *call) (bool, error) {
+	if c.entry == nil || c.entry.NumUses <= 0 {
+		return false, nil
+	}
+	left, err := b.tokens.Use(ctx, *c.entry)
+	if err != nil {
+		if fail.Is(err, fail.Unauthenticated) {
+			return false, errPermissionDenied
+		}
+		return false, err
+	}
+	return left == 0, nil
+}
+
+// undo revokes what a withheld response created.
+func (b *Broker) undo(ctx context.Context, resp *Response) {
+	if resp == nil {
+		return
+	}
+	if resp.LeaseID != "" {
+		if err := b.revokeLease(ctx, resp.LeaseID, true, "response not audited"); err != nil {
+			b.log.Error("revoke withheld lease", "lease_id", resp.LeaseID, "err", err)
+		}
+	}
+	if resp.Auth != nil {
+		if e, err := b.tokens.LookupAccessor(ctx, resp.Auth.Accessor); err == nil {
+			_, _ = b.tokens.Revoke(ctx, e.ID(), false)
+		}
+	}
+}

@@ -1,0 +1,126 @@
+package broker
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"sort"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/runcred/runcred/internal/broker/engine"
+	"github.com/runcred/runcred/internal/seal"
+	"github.com/runcred/runcred/internal/store"
+)
+
+// querier is what both the database and a transaction offer.
+type querier interface {
+	QueryRow(ctx context.Context, q string, args ...any) *store.Row
+	Query(ctx context.Context, q string, args ...any) (*sql.Rows, error)
+	Exec(ctx context.Context, q string, args ...any) (sql.Result, error)
+}
+
+// mountStorage is one mount's engine.Storage: rows of broker_storage, every
+// value sealed with additional data naming the mount and the key, so a value
+// copied to another key or mount does not decrypt.
+type mountStorage struct {
+	db   *store.DB
+	q    querier // db, or the transaction of an Atomic
+	tx   *store.Tx
+	seal *seal.Seal
+	uuid string
+}
+
+func newMountStorage(db *store.DB, s *seal.Seal, uuid string) *mountStorage {
+	return &mountStorage{db: db, q: db, seal: s, uuid: uuid}
+}
+
+func (s *mountStorage) aad(key string) string { return "broker/" + s.uuid + "/" + key }
+
+// maxKey bounds storage keys (they come partly from request paths).
+const maxKey = 4096
+
+func (s *mountStorage) Get(ctx context.Context, key string) ([]byte, error) {
+	if len(key) > maxKey {
+		return nil, nil
+	}
+	var ct []byte
+	err := s.q.QueryRow(ctx, `SELECT value FROM broker_storage WHERE mount_uuid = ? AND key = ?`, s.uuid, key).Scan(&ct)
+	if store.IsNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	pt, err := s.seal.Decrypt(ct, s.aad(key))
+	if err != nil {
+		return nil, fmt.Errorf("broker: storage %s: %w", key, err)
+	}
+	return pt, nil
+}
+
+func (s *mountStorage) Put(ctx context.Context, key string, value []byte) error {
+	if key == "" || len(key) > maxKey || !utf8.ValidString(key) {
+		return fmt.Errorf("broker: invalid storage key")
+	}
+	ct, err := s.seal.Encrypt(value, s.aad(key))
+	if err != nil {
+		return err
+	}
+	_, err = s.q.Exec(ctx, `INSERT INTO broker_storage (mount_uuid, key, value) VALUES (?, ?, ?)
+		ON CONFLICT (mount_uuid, key) DO UPDATE SET value = excluded.value`, s.uuid, key, ct)
+	return err
+}
+
+func (s *mountStorage) Delete(ctx context.Context, key string) error {
+	_, err := s.q.Exec(ctx, `DELETE FROM broker_storage WHERE mount_uuid = ? AND key = ?`, s.uuid, key)
+	return err
+}
+
+func (s *mountStorage) List(ctx context.Context, prefix string) ([]string, error) {
+	rows, err := s.q.Query(ctx, `SELECT key FROM broker_storage WHERE mount_uuid = ? AND substr(key, 1, ?) = ?`,
+		s.uuid, utf8.RuneCountInString(prefix), prefix)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	seen := map[string]bool{}
+	for rows.Next() {
+		var k string
+		if err := rows.Scan(&k); err != nil {
+			return nil, err
+		}
+		rest := strings.TrimPrefix(k, prefix)
+		if rest == "" {
+			continue
+		}
+		if i := strings.IndexByte(rest, '/'); i >= 0 {
+			rest = rest[:i+1]
+		}
+		seen[rest] = true
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	out := make([]string, 0, len(seen))
+	for k := range seen {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+func (s *mountStorage) Atomic(ctx context.Context, lock string, fn func(engine.Storage) error) error {
+	if s.tx != nil { // already in a transaction: take the extra lock in it
+		if err := s.tx.Lock(ctx, "broker/"+s.uuid+"/"+lock); err != nil {
+			return err
+		}
+		return fn(s)
+	}
+	return s.db.Tx(ctx, func(tx *store.Tx) error {
+		if err := tx.Lock(ctx, "broker/"+s.uuid+"/"+lock); err != nil {
+			return err
+		}
+		return fn(&mountStorage{db: s.db, q: tx, tx: tx, seal: s.seal, uuid: s.uuid})
+	})
+}

@@ -1,0 +1,206 @@
+package broker
+
+import (
+	"context"
+	"encoding/base64"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/runcred/runcred/internal/broker/engine"
+	"github.com/runcred/runcred/internal/fail"
+)
+
+// sys serves the sys/ paths runcred implements.
+func (b *Broker) sys(ctx context.Context, c *call) (*Response, error) {
+	rest, op := c.rest, c.op
+	write := op == engine.Update || op == engine.Create
+	f := engine.Fields(c.req.Data)
+	switch {
+	case rest == "health" && op == engine.Read:
+		return b.health(f), nil
+	case rest == "seal-status" && op == engine.Read:
+		return &Response{Raw: b.sealStatus()}, nil
+	case rest == "mounts" && op == engine.Read:
+		return b.listMounts(ctx, false)
+	case rest == "auth" && op == engine.Read:
+		return b.listMounts(ctx, true)
+	case strings.HasPrefix(rest, "mounts/"):
+		return b.mountOp(ctx, c, strings.TrimPrefix(rest, "mounts/"), false)
+	case strings.HasPrefix(rest, "auth/"):
+		return b.mountOp(ctx, c, strings.TrimPrefix(rest, "auth/"), true)
+	case rest == "remount" && write:
+		return b.remount(ctx, f)
+	case strings.HasPrefix(rest, "remount/status/") && op == engine.Read:
+		return b.remountStatus(ctx, strings.TrimPrefix(rest, "remount/status/"))
+	case rest == "internal/ui/mounts" && op == engine.Read:
+		return b.uiMounts(ctx, c)
+	case strings.HasPrefix(rest, "internal/ui/mounts/") && op == engine.Read:
+		return b.uiMount(ctx, c, strings.TrimPrefix(rest, "internal/ui/mounts/"))
+	case rest == "policies/acl" && op == engine.List, rest == "policies/acl/" && op == engine.List, rest == "policy" && op == engine.Read:
+		names, err := b.policies.names(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if rest == "policy" {
+			return &Response{Data: map[string]any{"policies": names, "keys": names}}, nil
+		}
+		return &Response{Data: map[string]any{"keys": names}}, nil
+	case strings.HasPrefix(rest, "policies/acl/"):
+		return b.policyOp(ctx, op, strings.TrimPrefix(rest, "policies/acl/"), f, "policy")
+	case strings.HasPrefix(rest, "policy/"):
+		return b.policyOp(ctx, op, strings.TrimPrefix(rest, "policy/"), f, "rules")
+	case rest == "capabilities-self" && write, rest == "capabilities" && write:
+		return b.capabilities(ctx, c, f)
+	case rest == "audit" && op == engine.Read:
+		return b.listDevices(ctx)
+	case strings.HasPrefix(rest, "audit/"):
+		return b.deviceOp(ctx, op, strings.TrimPrefix(rest, "audit/"), f)
+	case strings.HasPrefix(rest, "audit-hash/") && write:
+		in, _, err := f.String("input")
+		if err != nil {
+			return nil, err
+		}
+		return &Response{Data: map[string]any{"hash": b.hmac(in)}}, nil
+	case strings.HasPrefix(rest, "leases") || strings.HasPrefix(rest, "renew") || strings.HasPrefix(rest, "revoke"):
+		return b.leaseOp(ctx, c, f)
+	}
+	return nil, noRoute(c.req.Path)
+}
+
+// sysSudo lists the root-protected sys paths (Vault's PathsSpecial.Root).
+func sysSudo(rest string, op engine.Operation) bool {
+	switch {
+	case strings.HasPrefix(rest, "auth/"), rest == "remount", rest == "audit", strings.HasPrefix(rest, "audit/"),
+		strings.HasPrefix(rest, "leases/revoke-prefix/"), strings.HasPrefix(rest, "leases/revoke-force/"),
+		rest == "leases", rest == "leases/count":
+		return true
+	case strings.HasPrefix(rest, "leases/lookup/") && op == engine.List:
+		return true
+	}
+	return false
+}
+
+// health answers sys/health with Vault's status codes and their overrides.
+func (b *Broker) health(f engine.Fields) *Response {
+	code := http.StatusOK
+	if s, ok, _ := f.String("activecode"); ok {
+		if n, err := strconv.Atoi(s); err == nil && n >= 100 && n < 600 {
+			code = n
+		}
+	}
+	return &Response{Status: code, Raw: map[string]any{
+		"initialized": true, "sealed": false, "standby": false, "performance_standby": false,
+		"replication_performance_mode": "disabled", "replication_dr_mode": "disabled",
+		"server_time_utc": b.now().Unix(), "version": Version, "cluster_name": b.cfg.ClusterName, "cluster_id": b.clusterID,
+	}}
+}
+
+func (b *Broker) sealStatus() map[string]any {
+	return map[string]any{
+		"type": "shamir", "initialized": true, "sealed": false, "t": 1, "n": 1, "progress": 0, "nonce": "",
+		"version": Version, "build_date": "", "migration": false, "recovery_seal": false, "storage_type": b.db.Dialect().String(),
+		"cluster_name": b.cfg.ClusterName, "cluster_id": b.clusterID,
+	}
+}
+
+func (b *Broker) policyOp(ctx context.Context, op engine.Operation, name string, f engine.Fields, field string) (*Response, error) {
+	name = strings.TrimSuffix(name, "/")
+	switch op {
+	case engine.Read:
+		if name == "root" {
+			return &Response{Data: map[string]any{"name": "root", field: ""}}, nil
+		}
+		text, ok, err := b.policies.get(ctx, strings.ToLower(strings.TrimSpace(name)))
+		if err != nil || !ok {
+			return nil, err
+		}
+		return &Response{Data: map[string]any{"name": name, field: text}}, nil
+	case engine.Update, engine.Create:
+		text, _, err := f.String(field)
+		if err != nil {
+			return nil, err
+		}
+		if text == "" && field == "rules" {
+			text, _, _ = f.String("policy")
+		}
+		if text == "" {
+			return nil, fail.Invalidf("'policy' parameter not supplied or empty")
+		}
+		if dec, err := base64.StdEncoding.DecodeString(text); err == nil && len(dec) > 0 {
+			text = string(dec)
+		}
+		return nil, b.policies.put(ctx, name, text)
+	case engine.Delete:
+		return nil, b.policies.remove(ctx, name)
+	}
+	return nil, fail.Unsupportedf("unsupported operation")
+}
+
+// capabilities answers sys/capabilities-self: the caller's capabilities on
+// each of "paths" (or "path").
+func (b *Broker) capabilities(ctx context.Context, c *call, f engine.Fields) (*Response, error) {
+	paths, _, err := f.Strings("paths")
+	if err != nil {
+		return nil, err
+	}
+	if p, ok, _ := f.String("path"); ok && len(paths) == 0 {
+		paths = []string{p}
+	}
+	if len(paths) == 0 {
+		return nil, fail.Invalidf("missing paths")
+	}
+	root := c.entry != nil && c.acl == nil
+	data := map[string]any{}
+	var all []string
+	for _, p := range paths {
+		caps := []string{"root"}
+		if !root {
+			caps = c.acl.Capabilities(strings.TrimPrefix(p, "/"))
+		}
+		data[p] = caps
+		all = append(all, caps...)
+	}
+	if len(paths) == 1 {
+		data["capabilities"] = all
+	}
+	return &Response{Data: data}, nil
+}
+
+func (b *Broker) listDevices(ctx context.Context) (*Response, error) {
+	all, err := b.devices.list(ctx)
+	if err != nil {
+		return nil, err
+	}
+	data := map[string]any{}
+	for _, d := range all {
+		data[d.Path+"/"] = map[string]any{"type": d.Type, "description": d.Description, "options": d.Options, "path": d.Path + "/", "local": false}
+	}
+	return &Response{Data: data}, nil
+}
+
+func (b *Broker) deviceOp(ctx context.Context, op engine.Operation, p string, f engine.Fields) (*Response, error) {
+	p = strings.Trim(p, "/")
+	if p == "" {
+		return nil, fail.Invalidf("missing audit device path")
+	}
+	switch op {
+	case engine.Update, engine.Create:
+		typ, _, err := f.String("type")
+		if err != nil {
+			return nil, err
+		}
+		desc, _, _ := f.String("description")
+		opts, _, err := f.StringMap("options")
+		if err != nil {
+			return nil, err
+		}
+		return nil, b.devices.enable(ctx, device{Path: p, Type: typ, Description: desc, Options: opts})
+	case engine.Delete:
+		return nil, b.devices.disable(ctx, p)
+	}
+	return nil, fail.Unsupportedf("unsupported operation")
+}
+
+func durationSeconds(d time.Duration) int64 { return int64(d / time.Second) }

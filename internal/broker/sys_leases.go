@@ -1,0 +1,198 @@
+package broker
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"github.com/runcred/runcred/internal/broker/engine"
+	"github.com/runcred/runcred/internal/fail"
+)
+
+// leaseOp serves sys/leases/*. The legacy sys/renew and sys/revoke* paths
+// are not served (OpenBao removed them: CVE-2026-45808).
+func (b *Broker) leaseOp(ctx context.Context, c *call, f engine.Fields) (*Response, error) {
+	rest, op := c.rest, c.op
+	write := op == engine.Update || op == engine.Create
+	arg := func(prefix string) string {
+		if id, _, _ := f.String("lease_id"); id != "" {
+			return id // the body wins over the path form
+		}
+		return strings.TrimPrefix(rest, prefix)
+	}
+	switch {
+	case rest == "leases/lookup" && write:
+		return b.leaseLookup(ctx, arg("leases/lookup"))
+	case strings.HasPrefix(rest, "leases/lookup/") && op == engine.List:
+		keys, err := b.leases.list(ctx, strings.TrimPrefix(rest, "leases/lookup/"))
+		if err != nil || len(keys) == 0 {
+			return nil, err
+		}
+		return &Response{Data: map[string]any{"keys": keys}}, nil
+	case (rest == "leases/renew" || strings.HasPrefix(rest, "leases/renew/")) && write:
+		return b.leaseRenew(ctx, c, strings.TrimPrefix(arg("leases/renew"), "/"), f)
+	case (rest == "leases/revoke" || strings.HasPrefix(rest, "leases/revoke/")) && write:
+		id := strings.TrimPrefix(arg("leases/revoke"), "/")
+		l, err := b.leases.get(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		if l == nil {
+			return nil, fail.Invalidf("invalid lease")
+		}
+		sync, _, err := f.Bool("sync")
+		if err != nil {
+			return nil, err
+		}
+		if _, err := b.leases.expireNow(ctx, `id = ?`, id); err != nil {
+			return nil, err
+		}
+		if !f.Has("sync") || sync { // Vault's API revokes synchronously unless sync=false
+			if err := b.revokeLease(ctx, id, false, "revoke"); err != nil {
+				return nil, fail.Wrap(fail.Invalid, err, "failed to revoke lease")
+			}
+		}
+		b.nudge()
+		return nil, nil
+	case strings.HasPrefix(rest, "leases/revoke-prefix/") && write:
+		return nil, b.revokePrefix(ctx, strings.TrimPrefix(rest, "leases/revoke-prefix/"), false)
+	case strings.HasPrefix(rest, "leases/revoke-force/") && write:
+		return nil, b.revokePrefix(ctx, strings.TrimPrefix(rest, "leases/revoke-force/"), true)
+	case rest == "leases/count" && op == engine.Read:
+		typ, _, _ := f.String("type")
+		if typ != "irrevocable" {
+			return nil, fail.Invalidf("only type=irrevocable is supported")
+		}
+		ls, err := b.leases.irrevocable(ctx, 10000)
+		if err != nil {
+			return nil, err
+		}
+		return &Response{Data: map[string]any{"lease_count": len(ls), "counts": map[string]int{"irrevocable": len(ls)}}}, nil
+	case rest == "leases" && op == engine.Read:
+		typ, _, _ := f.String("type")
+		if typ != "irrevocable" {
+			return nil, fail.Invalidf("only type=irrevocable is supported")
+		}
+		limit, ok, err := f.Int("limit")
+		if err != nil {
+			return nil, err
+		}
+		if !ok || limit <= 0 || limit > 10000 {
+			limit = 10000
+		}
+		ls, err := b.leases.irrevocable(ctx, limit)
+		if err != nil {
+			return nil, err
+		}
+		out := make([]map[string]any, 0, len(ls))
+		for _, l := range ls {
+			out = append(out, map[string]any{"lease_id": l.ID, "mount_id": l.MountUUID, "error": l.LastError,
+				"expire_time": l.ExpiresAt.Format(time.RFC3339)})
+		}
+		return &Response{Data: map[string]any{"leases": out, "lease_count": len(out)}}, nil
+	}
+	return nil, noRoute(c.req.Path)
+}
+
+func (b *Broker) leaseLookup(ctx context.Context, id string) (*Response, error) {
+	l, err := b.leases.get(ctx, strings.TrimPrefix(id, "/"))
+	if err != nil {
+		return nil, err
+	}
+	if l == nil {
+		return nil, fail.Invalidf("invalid lease")
+	}
+	var renewed any
+	if !l.LastRenewal.IsZero() {
+		renewed = l.LastRenewal.Format(time.RFC3339Nano)
+	}
+	return &Response{Data: map[string]any{
+		"id": l.ID, "issue_time": l.IssuedAt.Format(time.RFC3339Nano), "expire_time": l.ExpiresAt.Format(time.RFC3339Nano),
+		"last_renewal_time": renewed, "renewable": l.Renewable && l.State == leaseActive,
+		"ttl": ttlSeconds(b.now(), l.ExpiresAt),
+	}}, nil
+}
+
+// leaseRenew extends a lease through its engine, never past its maximum.
+func (b *Broker) leaseRenew(ctx context.Context, c *call, id string, f engine.Fields) (*Response, error) {
+	if id == "" {
+		return nil, fail.Invalidf("lease_id must be specified")
+	}
+	if strings.HasPrefix(id, "auth/") {
+		return nil, fail.Invalidf("tokens cannot be renewed through sys/leases/renew; use auth/token/renew")
+	}
+	l, err := b.leases.get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	now := b.now().UTC().Truncate(time.Second)
+	switch {
+	case l == nil:
+		return nil, errLeaseNotFound
+	case l.State != leaseActive || !l.ExpiresAt.After(now):
+		return nil, fail.Invalidf("lease expired")
+	case !l.Renewable:
+		return nil, fail.Invalidf("lease is not renewable")
+	}
+	inc, _, err := f.Duration("increment")
+	if err != nil {
+		return nil, err
+	}
+	m := b.mountByUUID(ctx, l.MountUUID)
+	if m == nil {
+		return nil, errLeaseNotFound
+	}
+	be, err := b.backend(ctx, m)
+	if err != nil {
+		return nil, err
+	}
+	r, ok := be.(engine.Renewer)
+	if !ok {
+		return nil, fail.Invalidf("lease is not renewable")
+	}
+	ttl, err := r.Renew(ctx, b.engineLease(m, l), inc)
+	if err != nil {
+		return nil, err
+	}
+	exp := now.Add(ttl)
+	if exp.After(l.MaxExpiresAt) {
+		exp = l.MaxExpiresAt
+	}
+	if err := b.leases.renewed(ctx, id, exp); err != nil {
+		return nil, err
+	}
+	return &Response{LeaseID: id, Renewable: true, LeaseDuration: ttlSeconds(now, exp)}, nil
+}
+
+// revokePrefix revokes every lease under prefix; force ignores engine errors.
+func (b *Broker) revokePrefix(ctx context.Context, prefix string, force bool) error {
+	if prefix == "" {
+		return fail.Invalidf("prefix is required")
+	}
+	ids, err := b.leases.byPrefix(ctx, prefix, force)
+	if err != nil {
+		return err
+	}
+	var failed int
+	for _, id := range ids {
+		if err := b.revokeLease(ctx, id, force, "revoke-prefix"); err != nil {
+			failed++
+		}
+	}
+	// Tokens issued under an auth prefix go too, as in Vault.
+	if strings.HasPrefix(prefix, "auth/") {
+		tids, err := b.tokens.IDsByPath(ctx, prefix)
+		if err != nil {
+			return err
+		}
+		for _, id := range tids {
+			if err := b.revokeToken(ctx, id, false, "revoke-prefix"); err != nil {
+				return err
+			}
+		}
+	}
+	if failed > 0 {
+		return fail.Invalidf("failed to revoke %d of %d leases; they will be retried", failed, len(ids))
+	}
+	return nil
+}

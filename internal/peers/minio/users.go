@@ -1,0 +1,76 @@
+package minio
+
+import (
+	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/pbkdf2"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"testing"
+)
+
+// AddUser creates a MinIO user with the given policy attached, through the
+// admin API calls `mc admin user add` and `mc admin policy attach` make.
+func (s *Server) AddUser(t testing.TB, user, password, policy string) {
+	t.Helper()
+	body, err := json.Marshal(map[string]string{"secretKey": password, "status": "enabled"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sealed, err := madminEncrypt(s.RootPassword, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for _, call := range []struct {
+		op    string
+		query url.Values
+		body  []byte
+	}{
+		{"add-user", url.Values{"accessKey": {user}}, sealed},
+		{"set-user-or-group-policy", url.Values{"policyName": {policy}, "userOrGroup": {user}, "isGroup": {"false"}}, nil},
+	} {
+		status, answer, err := s.admin(ctx, http.MethodPut, call.op, call.query, call.body)
+		if err != nil || status != http.StatusOK {
+			t.Fatalf("minio admin %s: %d %s %v", call.op, status, answer, err)
+		}
+	}
+}
+
+// madminEncrypt seals an admin request body the way madmin.EncryptData does
+// in FIPS mode (the server accepts every mode): salt(32) | 0x02 | nonce(8) |
+// one final sio-go fragment sealed with AES-256-GCM under a PBKDF2-SHA256
+// key. The stream's associated data is a flag byte and the tag of an empty
+// seal under sequence number 0; the final fragment is sequence 1 with the
+// flag 0x80.
+func madminEncrypt(password string, plaintext []byte) ([]byte, error) {
+	salt, nonce := make([]byte, 32), make([]byte, 8)
+	_, _ = rand.Read(salt)
+	_, _ = rand.Read(nonce)
+	key, err := pbkdf2.Key(sha256.New, password, salt, 8192, 32)
+	if err != nil {
+		return nil, err
+	}
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		return nil, err
+	}
+	gcm, err := cipher.NewGCM(block)
+	if err != nil {
+		return nil, err
+	}
+	seq := func(n uint32) []byte {
+		full := make([]byte, gcm.NonceSize())
+		copy(full, nonce)
+		binary.LittleEndian.PutUint32(full[len(nonce):], n)
+		return full
+	}
+	ad := append([]byte{0x80}, gcm.Seal(nil, seq(0), nil, nil)...)
+	out := append(append(append([]byte(nil), salt...), 0x02), nonce...)
+	return gcm.Seal(out, seq(1), plaintext, ad), nil
+}
