@@ -11,6 +11,7 @@ import (
 	"github.com/runcred/runcred/internal/broker/auth/jwt"
 	"github.com/runcred/runcred/internal/broker/engine"
 	"github.com/runcred/runcred/internal/broker/secrets/aws"
+	"github.com/runcred/runcred/internal/broker/secrets/kv"
 	"github.com/runcred/runcred/internal/fail"
 	"github.com/runcred/runcred/internal/secret"
 )
@@ -86,6 +87,7 @@ func allEngines(now func() time.Time) map[string]engine.Factory {
 		"leasetest": testLeases.factory,
 		"jwt":       jwt.Factory(jwt.Options{Now: now}),
 		"approle":   approle.Factory(approle.Options{Now: now, HMACKey: secret.FromString("0123456789abcdef0123456789abcdef")}),
+		"kv":        kv.Factory(kv.Options{Now: now}),
 		"aws":       aws.Factory(aws.Options{Now: now}),
 	}
 }

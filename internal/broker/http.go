@@ -189,6 +189,10 @@ func writeResponse(w http.ResponseWriter, req *Request, resp *Response) {
 		return
 	}
 	if resp.Data == nil && resp.Auth == nil && resp.LeaseID == "" && len(resp.Warnings) == 0 {
+		if status == http.StatusNotFound {
+			writeJSON(w, status, map[string]any{"errors": []string{}})
+			return
+		}
 		w.WriteHeader(http.StatusNoContent)
 		return
 	}

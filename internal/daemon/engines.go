@@ -9,6 +9,7 @@ import (
 	"github.com/runcred/runcred/internal/broker/auth/jwt"
 	"github.com/runcred/runcred/internal/broker/engine"
 	"github.com/runcred/runcred/internal/broker/secrets/aws"
+	"github.com/runcred/runcred/internal/broker/secrets/kv"
 )
 
 // engines builds the auth methods and secrets engines a server offers. The
@@ -23,6 +24,7 @@ func (d *Daemon) engines(ctx context.Context) (map[string]engine.Factory, error)
 	return map[string]engine.Factory{
 		"jwt":     jwt.Factory(jwt.Options{HTTPClient: &http.Client{Timeout: 10 * time.Second}, Now: now}),
 		"approle": approle.Factory(approle.Options{Now: now, HMACKey: approleKey}),
+		"kv":      kv.Factory(kv.Options{Now: now}),
 		"aws":     aws.Factory(aws.Options{Now: now}),
 	}, nil
 }

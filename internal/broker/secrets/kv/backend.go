@@ -1,0 +1,249 @@
+// Package kv is Vault's key/value secrets engine: version 2, with versioned
+// keys, metadata, check-and-set, soft delete and destroy (the behaviour of
+// hashicorp/vault-plugin-secrets-kv), and the plain version 1.
+//
+// A version 2 mount keeps, each as one JSON document in its Storage:
+//
+//	config          the mount's max_versions, cas_required, delete_version_after
+//	meta/<path>     a key's settings and the state of each version it keeps
+//	ver/<path>/<N>  the data of version N
+//
+// so reading the latest version costs two Gets and LIST walks meta/. Every
+// write of a key runs in Storage.Atomic under the lock "kv/<path>", which is
+// what makes check-and-set hold when many server nodes write at once.
+//
+// A version 1 mount stores each key's JSON object at the key's own path, as
+// Vault does.
+package kv
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/runcred/runcred/internal/broker/engine"
+	"github.com/runcred/runcred/internal/fail"
+)
+
+// Options are the engine's dependencies.
+type Options struct {
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Backend is a kv mount, version 1 or 2.
+type Backend struct {
+	version int
+	now     func() time.Time
+	// routes maps a version 2 path family ("data", "metadata", ...) to
+	// the operations it serves.
+	routes map[string]map[engine.Operation]handler
+}
+
+// handler serves one operation of a path family; key is the rest of the
+// path after "<family>/".
+type handler func(ctx context.Context, st engine.Storage, key string, f engine.Fields) (*engine.Response, error)
+
+var (
+	_ engine.Backend          = (*Backend)(nil)
+	_ engine.ExistenceChecker = (*Backend)(nil)
+)
+
+// New builds the engine for a mount. conf.Options["version"] is "1" or "2";
+// empty means 1, as for Vault's "kv" type, except on a mount of type
+// "kv-v2".
+func New(conf engine.MountConfig, opts Options) (*Backend, error) {
+	b := &Backend{now: opts.Now}
+	if b.now == nil {
+		b.now = time.Now
+	}
+	switch v := conf.Options["version"]; {
+	case v == "" && conf.Type == "kv-v2", v == "2":
+		b.version = 2
+	case v == "", v == "1":
+		b.version = 1
+	default:
+		return nil, fail.Invalidf("unsupported kv version %q: must be \"1\" or \"2\"", v)
+	}
+	b.routes = map[string]map[engine.Operation]handler{
+		"data": {engine.Read: b.readData, engine.Create: b.writeData, engine.Update: b.writeData,
+			engine.Patch: b.patchData, engine.Delete: b.deleteLatest},
+		"subkeys":  {engine.Read: b.readSubkeys},
+		"delete":   {engine.Create: b.deleteVersions, engine.Update: b.deleteVersions},
+		"undelete": {engine.Create: b.undeleteVersions, engine.Update: b.undeleteVersions},
+		"destroy":  {engine.Create: b.destroyVersions, engine.Update: b.destroyVersions},
+		"metadata": {engine.Read: b.readMetadata, engine.Create: b.writeMetadata, engine.Update: b.writeMetadata,
+			engine.Patch: b.patchMetadata, engine.Delete: b.deleteMetadata, engine.List: b.listMetadata},
+	}
+	return b, nil
+}
+
+// Factory returns an engine.Factory building kv mounts with opts.
+func Factory(opts Options) engine.Factory {
+	return func(_ context.Context, conf engine.MountConfig) (engine.Backend, error) {
+		b, err := New(conf, opts)
+		if err != nil {
+			return nil, err
+		}
+		return b, nil
+	}
+}
+
+// HandleRequest serves one request on the mount.
+func (b *Backend) HandleRequest(ctx context.Context, req *engine.Request) (*engine.Response, error) {
+	if b.version == 1 {
+		return b.handleV1(ctx, req)
+	}
+	f := engine.Fields(req.Data)
+	if req.Path == "config" {
+		switch req.Operation {
+		case engine.Read:
+			return b.readConfig(ctx, req.Storage)
+		case engine.Create, engine.Update:
+			return b.writeConfig(ctx, req.Storage, f)
+		}
+		return nil, fail.Unsupportedf("unsupported operation")
+	}
+	family, key, hasKey := strings.Cut(req.Path, "/")
+	if req.Path == "metadata" && req.Operation == engine.List {
+		hasKey = true // the mount's root folder
+	}
+	ops, known := b.routes[family]
+	if !known || !hasKey {
+		return invalidPath(req.Operation), nil
+	}
+	h, ok := ops[req.Operation]
+	if !ok {
+		return nil, fail.Unsupportedf("unsupported operation")
+	}
+	if req.Operation != engine.List {
+		if err := checkKey(key); err != nil {
+			if req.Operation == engine.Read {
+				return nil, nil // nothing can be stored under such a name
+			}
+			return nil, err
+		}
+	}
+	return h(ctx, req.Storage, key, f)
+}
+
+// Exists tells the core whether a write creates or updates: on data/ and
+// metadata/ it is an update when the key has metadata. Other paths have no
+// existence check in Vault, so their writes are updates.
+func (b *Backend) Exists(ctx context.Context, req *engine.Request) (bool, error) {
+	if b.version == 1 {
+		if checkKey(req.Path) != nil {
+			return false, nil
+		}
+		raw, err := req.Storage.Get(ctx, req.Path)
+		return raw != nil, err
+	}
+	family, key, _ := strings.Cut(req.Path, "/")
+	if family != "data" && family != "metadata" {
+		return true, nil
+	}
+	if checkKey(key) != nil {
+		return false, nil
+	}
+	m, err := loadMeta(ctx, req.Storage, key)
+	return m != nil, err
+}
+
+// invalidPath is Vault's answer to a version 1 style path on a version 2
+// mount: 404 with a warning that points at the right API.
+func invalidPath(op engine.Operation) *engine.Response {
+	sub := map[engine.Operation]string{
+		engine.Create: "put", engine.Update: "put", engine.Read: "get",
+		engine.List: "list", engine.Delete: "delete", engine.Patch: "patch",
+	}[op]
+	return &engine.Response{Status: 404, Warnings: []string{fmt.Sprintf(
+		"Invalid path for a versioned K/V secrets engine. See the API docs for the appropriate API endpoints to use. If using the Vault CLI, use 'vault kv %s' for this operation.", sub)}}
+}
+
+// checkKey refuses key names that cannot be stored unambiguously. Vault
+// requires a name; a leading, trailing or doubled "/" would make a key that
+// LIST cannot show and that collides with a folder.
+func checkKey(key string) error {
+	switch {
+	case key == "":
+		return fail.Invalidf("missing path")
+	case strings.HasPrefix(key, "/"), strings.HasSuffix(key, "/"), strings.Contains(key, "//"):
+		return fail.Invalidf("invalid path %q: a key name may not begin or end with \"/\" or contain \"//\"", key)
+	}
+	return nil
+}
+
+// listPrefix turns a LIST path into a folder prefix ("" or ending in "/"),
+// as Vault's HTTP layer does; ok is false when no key can be under it.
+func listPrefix(p string) (string, bool) {
+	if p == "" {
+		return "", true
+	}
+	if !strings.HasSuffix(p, "/") {
+		p += "/"
+	}
+	return p, checkKey(strings.TrimSuffix(p, "/")) == nil
+}
+
+// withUnknown adds Vault's warning about parameters an endpoint ignored.
+func withUnknown(resp *engine.Response, f engine.Fields, known ...string) *engine.Response {
+	unknown := f.Unknown(known...)
+	if len(unknown) == 0 {
+		return resp
+	}
+	if resp == nil {
+		resp = &engine.Response{}
+	}
+	resp.Warnings = append(resp.Warnings, fmt.Sprintf("Endpoint ignored these unrecognized parameters: %v", unknown))
+	return resp
+}
+
+// handleV1 serves a version 1 mount: the request body is the secret.
+func (b *Backend) handleV1(ctx context.Context, req *engine.Request) (*engine.Response, error) {
+	st, key := req.Storage, req.Path
+	switch req.Operation {
+	case engine.List:
+		prefix, ok := listPrefix(key)
+		if !ok {
+			return nil, nil
+		}
+		keys, err := st.List(ctx, prefix)
+		if err != nil || len(keys) == 0 {
+			return nil, err
+		}
+		return &engine.Response{Data: map[string]any{"keys": keys}}, nil
+	case engine.Read:
+		if checkKey(key) != nil {
+			return nil, nil
+		}
+		raw, err := st.Get(ctx, key)
+		if err != nil || raw == nil {
+			return nil, err
+		}
+		data, err := decodeObject(raw)
+		if err != nil {
+			return nil, err
+		}
+		return &engine.Response{Data: data}, nil
+	case engine.Create, engine.Update:
+		if err := checkKey(key); err != nil {
+			return nil, err
+		}
+		if len(req.Data) == 0 {
+			return nil, fail.Invalidf("missing data fields")
+		}
+		raw, err := json.Marshal(req.Data)
+		if err != nil {
+			return nil, fail.Wrap(fail.Invalid, err, "data is not valid JSON")
+		}
+		return nil, st.Put(ctx, key, raw)
+	case engine.Delete:
+		if err := checkKey(key); err != nil {
+			return nil, err
+		}
+		return nil, st.Delete(ctx, key)
+	}
+	return nil, fail.Unsupportedf("unsupported operation")
+}
