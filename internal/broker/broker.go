@@ -18,6 +18,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -75,7 +76,7 @@ type Broker struct {
 	wake      chan struct{} // nudges the expiry task
 
 	mu      sync.Mutex
-	engines map[string]engine.Backend // by mount uuid
+	engines map[string]engine.Backend // by mount uuid, path and tuning
 }
 
 // New builds a Broker and makes sure the built-in mounts exist.
@@ -126,9 +127,12 @@ func (b *Broker) Close() error { return b.devices.Close() }
 
 // backend returns the engine instance for a mount, building it on first use.
 func (b *Broker) backend(ctx context.Context, m *mount) (engine.Backend, error) {
+	// The key includes the mount's path and tuning, so a mount moved or tuned
+	// on another node gets a fresh engine here once the mount table refreshes.
+	key := fmt.Sprintf("%s|%s|%+v|%v", m.UUID, m.Path, m.Config, m.Options)
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if be, ok := b.engines[m.UUID]; ok {
+	if be, ok := b.engines[key]; ok {
 		return be, nil
 	}
 	f, ok := b.cfg.Engines[m.Type]
@@ -139,14 +143,23 @@ func (b *Broker) backend(ctx context.Context, m *mount) (engine.Backend, error) 
 	if err != nil {
 		return nil, fmt.Errorf("broker: start %s engine at %s: %w", m.Type, m.Path, err)
 	}
-	b.engines[m.UUID] = be
+	for k := range b.engines { // drop the instance this one replaces
+		if strings.HasPrefix(k, m.UUID+"|") {
+			delete(b.engines, k)
+		}
+	}
+	b.engines[key] = be
 	return be, nil
 }
 
 // forget drops a cached engine instance (its mount went away or was tuned).
 func (b *Broker) forget(uuid string) {
 	b.mu.Lock()
-	delete(b.engines, uuid)
+	for k := range b.engines {
+		if strings.HasPrefix(k, uuid+"|") {
+			delete(b.engines, k)
+		}
+	}
 	b.mu.Unlock()
 }
 

@@ -1,0 +1,77 @@
+package daemon_test
+
+import (
+	"context"
+	"net/http"
+	"path/filepath"
+	"testing"
+	"time"
+
+	vault "github.com/hashicorp/vault/api"
+
+	"github.com/runcred/runcred/internal/daemon"
+	"github.com/runcred/runcred/internal/seal"
+	"github.com/runcred/runcred/internal/store/storetest"
+)
+
+// TestBrokerNodesShareOneDatabase runs two server nodes on one database:
+// what one node mounts, writes, issues and revokes, the other sees.
+func TestBrokerNodesShareOneDatabase(t *testing.T) {
+	for _, be := range storetest.Backends(t) {
+		t.Run(be.Name, func(t *testing.T) {
+			dir := t.TempDir()
+			key := filepath.Join(dir, "root-key")
+			if _, err := seal.GenerateRootKeyFile(key); err != nil {
+				t.Fatal(err)
+			}
+			url := be.NewURL(t)
+			shared := func(c *daemon.Config) {
+				c.Database, c.RootKeyFile, c.RootTokenFile, c.Refresh = url, key, filepath.Join(dir, "root-token"), 200*time.Millisecond
+			}
+			a := startNode(t, shared)
+			b := startNode(t, func(c *daemon.Config) { shared(c); c.DevRootToken = false })
+			ca, cb := vaultClient(t, a, a.token), vaultClient(t, b, b.token)
+			ctx := context.Background()
+
+			if err := ca.Sys().Mount("secret", &vault.MountInput{Type: "kv", Options: map[string]string{"version": "2"}}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := ca.KVv2("secret").Put(ctx, "app", map[string]any{"k": "v1"}); err != nil {
+				t.Fatal(err)
+			}
+			var got *vault.KVSecret
+			deadline := time.Now().Add(5 * time.Second)
+			for {
+				var err error
+				if got, err = cb.KVv2("secret").Get(ctx, "app"); err == nil {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("node b never saw node a's mount and secret: %v", err)
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+			if got.Data["k"] != "v1" {
+				t.Fatalf("node b read %v", got.Data)
+			}
+			// A check-and-set write on b against the version a wrote.
+			if _, err := cb.KVv2("secret").Put(ctx, "app", map[string]any{"k": "v2"}, vault.WithCheckAndSet(1)); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := ca.KVv2("secret").Put(ctx, "app", map[string]any{"k": "v3"}, vault.WithCheckAndSet(1)); err == nil {
+				t.Fatal("stale check-and-set accepted on the other node")
+			}
+			// A token made on a, revoked on b, is gone on a.
+			sec, err := ca.Auth().Token().Create(&vault.TokenCreateRequest{Policies: []string{"default"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := cb.Auth().Token().RevokeAccessor(sec.Auth.Accessor); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := vaultClient(t, a, sec.Auth.ClientToken).Auth().Token().LookupSelf(); vaultStatus(err) != http.StatusForbidden {
+				t.Fatalf("token revoked on b still works on a: %v", err)
+			}
+		})
+	}
+}
