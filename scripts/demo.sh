@@ -93,6 +93,45 @@ if "$MC" -q cat other/demo-ws-state/terraform.tfstate >/dev/null 2>&1; then
 fi
 echo "read s3://demo-ws-state/terraform.tfstate as other-ws -> refused"
 
+step "The Vault-backed path: the same kind of token logs in to runcred's broker (Vault API under /v1/)"
+vault() { # METHOD PATH [JSON] -- a Vault API call with the root token
+	curl -fsS -o /dev/null -X "$1" -H "X-Vault-Token: $(cat "$RUNCRED_TOKEN_FILE")" "$RUNCRED_ADDR/v1/$2" ${3:+--data "$3"}
+}
+broker_pw=$(head -c 18 /dev/urandom | base64 | tr -d '/+=')
+# The broker's own MinIO user (its config/root keys): the state bucket, nothing else.
+cat >"$demo/broker-policy.json" <<'JSON'
+{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["s3:GetObject","s3:PutObject","s3:ListBucket"],
+ "Resource":["arn:aws:s3:::demo-ws-state","arn:aws:s3:::demo-ws-state/*"]}]}
+JSON
+"$MC" -q admin policy create admin broker-state "$demo/broker-policy.json" >/dev/null
+"$MC" -q admin user add admin runcred-broker "$broker_pw" >/dev/null
+"$MC" -q admin policy attach admin broker-state --user runcred-broker >/dev/null
+vault POST sys/mounts/aws '{"type":"aws"}'
+vault POST aws/config/root "{\"access_key\":\"runcred-broker\",\"secret_key\":\"$broker_pw\",\"sts_endpoint\":\"http://127.0.0.1:$MINIO_PORT\"}"
+vault POST aws/roles/demo-ws '{"credential_type":"assumed_role","role_arns":["arn:aws:iam::123456789012:role/demo-ws"],"default_sts_ttl":"900"}'
+vault POST sys/auth/jwt '{"type":"jwt"}'
+vault POST auth/jwt/config "{\"oidc_discovery_url\":\"$RUNCRED_ADDR\",\"bound_issuer\":\"$RUNCRED_ADDR\"}"
+vault POST auth/jwt/role/demo-ws-plan '{"role_type":"jwt","user_claim":"terraform_full_workspace","bound_audiences":["vault.workload.identity"],
+ "bound_claims":{"sub":"organization:demo:project:Default Project:workspace:demo-ws:run_phase:plan"},"token_policies":["demo-ws-aws"],"token_ttl":"20m"}'
+vault PUT sys/policies/acl/demo-ws-aws '{"policy":"path \"aws/creds/demo-ws\" { capabilities = [\"read\"] }"}'
+echo "mounted aws/ and auth/jwt/; role demo-ws-plan binds sub to demo-ws's plan phase; policy demo-ws-aws reads aws/creds/demo-ws"
+vt=$("$RC" identity mint --org demo --project "Default Project" --workspace demo-ws --run run-demo0003 --phase plan --audience vault.workload.identity)
+login=$(curl -fsS -X POST "$RUNCRED_ADDR/v1/auth/jwt/login" --data "{\"role\":\"demo-ws-plan\",\"jwt\":\"$vt\"}")
+vtok=$(printf '%s' "$login" | sed -E 's/.*"client_token":"([^"]+)".*/\1/')
+echo "login: policies $(printf '%s' "$login" | sed -E 's/.*"token_policies":(\[[^]]*\]).*/\1/'), metadata $(printf '%s' "$login" | sed -E 's/.*"metadata":(\{[^}]*\}).*/\1/')"
+creds=$(curl -fsS -H "X-Vault-Token: $vtok" "$RUNCRED_ADDR/v1/aws/creds/demo-ws")
+field() { printf '%s' "$creds" | sed -E "s/.*\"$1\":\"([^\"]+)\".*/\1/"; }
+lease=$(field lease_id)
+echo "aws/creds/demo-ws -> access key $(field access_key), lease $lease"
+export MC_HOST_vault=http://$(field access_key):$(field secret_key):$(field security_token)@127.0.0.1:$MINIO_PORT
+"$MC" -q cat vault/demo-ws-state/terraform.tfstate >/dev/null
+echo "read s3://demo-ws-state/terraform.tfstate with broker-issued keys -> allowed"
+curl -fsS -X PUT -H "X-Vault-Token: $vtok" "$RUNCRED_ADDR/v1/auth/token/revoke-self"
+if curl -fsS -o /dev/null -X PUT -H "X-Vault-Token: $(cat "$RUNCRED_TOKEN_FILE")" "$RUNCRED_ADDR/v1/sys/leases/lookup" --data "{\"lease_id\":\"$lease\"}" 2>/dev/null; then
+	echo "demo: FAILED: the lease outlived revoke-self" >&2; exit 1
+fi
+echo "end of phase: revoke-self -> the token and lease $lease are gone"
+
 step "Audit trail (runcred audit tail; runcred audit verify)"
 "$RC" audit tail -n 10
 "$RC" audit verify
