@@ -113,36 +113,34 @@ func (s *Store) Revoke(ctx context.Context, id string, orphan bool) ([]string, e
 
 // Expired returns the stored ids of up to limit tokens whose TTL has passed.
 func (s *Store) Expired(ctx context.Context, limit int) ([]string, error) {
-	rows, err := s.db.Query(ctx, `SELECT id FROM tokens WHERE expires_at IS NOT NULL AND expires_at <= ? LIMIT ?`, s.now().Unix(), limit)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
-		}
-		out = append(out, id)
-	}
-	return out, rows.Err()
+	return s.strings(ctx, `SELECT id FROM tokens WHERE expires_at IS NOT NULL AND expires_at <= ? LIMIT ?`, s.now().Unix(), limit)
 }
 
 // Accessors lists the accessors of every live token.
 func (s *Store) Accessors(ctx context.Context) ([]string, error) {
-	rows, err := s.db.Query(ctx, `SELECT accessor FROM tokens WHERE expires_at IS NULL OR expires_at > ? ORDER BY accessor`, s.now().Unix())
+	return s.strings(ctx, `SELECT accessor FROM tokens WHERE expires_at IS NULL OR expires_at > ? ORDER BY accessor`, s.now().Unix())
+}
+
+// IDsByPath returns the stored ids of live tokens created under the path
+// prefix (e.g. every token an auth mount issued).
+func (s *Store) IDsByPath(ctx context.Context, prefix string) ([]string, error) {
+	return s.strings(ctx, `SELECT id FROM tokens WHERE substr(path, 1, ?) = ?`, len([]rune(prefix)), prefix)
+}
+
+// strings runs a query returning one text column.
+func (s *Store) strings(ctx context.Context, q string, args ...any) ([]string, error) {
+	rows, err := s.db.Query(ctx, q, args...)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
 	var out []string
 	for rows.Next() {
-		var a string
-		if err := rows.Scan(&a); err != nil {
+		var v string
+		if err := rows.Scan(&v); err != nil {
 			return nil, err
 		}
-		out = append(out, a)
+		out = append(out, v)
 	}
 	return out, rows.Err()
 }
@@ -214,21 +212,3 @@ func splitCIDRs(s string) ([]netip.Prefix, error) {
 	return out, nil
 }
 
-// IDsByPath returns the stored ids of live tokens created under the path
-// prefix (e.g. every token an auth mount issued).
-func (s *Store) IDsByPath(ctx context.Context, prefix string) ([]string, error) {
-	rows, err := s.db.Query(ctx, `SELECT id FROM tokens WHERE substr(path, 1, ?) = ?`, len([]rune(prefix)), prefix)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
-		}
-		out = append(out, id)
-	}
-	return out, rows.Err()
-}
