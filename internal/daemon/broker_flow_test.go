@@ -87,9 +87,14 @@ func TestRunFlowThroughBroker(t *testing.T) {
 		return vaultClient(t, n, "").Logical().Write("auth/jwt/login", map[string]any{"role": "ws1-plan", "jwt": tok.Token})
 	}
 	// Another workspace, another phase, another audience: Vault's 400.
-	for _, bad := range [][3]string{{"ws2", "plan", vaultAud}, {"ws1", "apply", vaultAud}, {"ws1", "plan", "aws.workload.identity"}} {
-		if _, err := login(bad[0], bad[1], bad[2]); vaultStatus(err) != http.StatusBadRequest {
-			t.Errorf("login as %v: %v, want 400", bad, err)
+	for _, bad := range [][4]string{
+		{"ws2", "plan", vaultAud, "error validating claims: "},
+		{"ws1", "apply", vaultAud, "error validating claims: "},
+		{"ws1", "plan", "aws.workload.identity", "error validating token: "},
+	} {
+		_, err := login(bad[0], bad[1], bad[2])
+		if vaultStatus(err) != http.StatusBadRequest || !strings.Contains(err.Error(), bad[3]) {
+			t.Errorf("login as %v: %v, want 400 %q", bad[:3], err, bad[3])
 		}
 	}
 
