@@ -85,6 +85,11 @@ func (b *Backend) creds(ctx context.Context, req *engine.Request, name string) (
 			return nil, err
 		}
 		username = in.sessionName
+		if run, _ := runOf(req.Token); run != "" && username != "" {
+			// A run's session is named after the run so the cloud's audit
+			// log joins back to it; a run may not name itself otherwise.
+			return nil, fail.Invalidf("role_session_name cannot be set with a run's token: its session is named after the run (runcred-<run id>-<phase>)")
+		}
 		if username == "" {
 			username, err = defaultSessionName(req.Token, name, now)
 			if err != nil {

@@ -148,7 +148,7 @@ func TestSessionNames(t *testing.T) {
 		{"no token", nil, nil, `^vault--deploy-` + unix + `-[A-Za-z0-9]{20}$`},
 		{"long display name", &engine.Token{DisplayName: "approle " + long}, nil,
 			`^vault-approle_x{34}-` + unix + `-[A-Za-z0-9]{4}$`},
-		{"asked", runToken("run-1", "plan"), map[string]any{"role_session_name": "ci job/7"}, `^ci_job_7$`},
+		{"asked", &engine.Token{DisplayName: "token"}, map[string]any{"role_session_name": "ci job/7"}, `^ci_job_7$`},
 		{"asked, truncated", nil, map[string]any{"role_session_name": long}, `^x{64}$`},
 	}
 	for _, tt := range tests {
@@ -165,6 +165,19 @@ func TestSessionNames(t *testing.T) {
 				t.Errorf("lease records %v", resp.Secret.Internal["username"])
 			}
 		})
+	}
+}
+
+func TestRunTokenCannotNameItsSession(t *testing.T) {
+	e := newEnv(t, stsfake.Options{})
+	e.mustWrite("roles/deploy", map[string]any{"credential_type": "assumed_role", "role_arns": "arn:aws:iam::123456789012:role/deploy"})
+	before := len(e.sts.Calls())
+	_, err := e.do(engine.Read, "creds/deploy", map[string]any{"role_session_name": "runcred-run-other-apply"}, runToken("run-1", "plan"))
+	if !fail.Is(err, fail.Invalid) || !strings.Contains(err.Error(), "role_session_name cannot be set") {
+		t.Fatalf("run token naming its session: %v", err)
+	}
+	if len(e.sts.Calls()) != before {
+		t.Fatal("STS was called for a refused request")
 	}
 }
 
