@@ -1,76 +1,24 @@
 package approle
 
 import (
-	"fmt"
 	"net/netip"
-	"strings"
 
+	"github.com/runcred/runcred/internal/broker/engine"
 	"github.com/runcred/runcred/internal/fail"
 )
 
-// canonicalCIDRs parses CIDR blocks (a bare address is a one-address block)
-// into their masked canonical form; field names the input in errors.
-// IPv4-mapped IPv6 blocks become IPv4 blocks, so they match IPv4 clients.
-func canonicalCIDRs(field string, in []string) ([]string, error) {
-	if len(in) == 0 {
-		return nil, nil
-	}
-	out := make([]string, 0, len(in))
-	for _, s := range in {
-		p, err := parseCIDR(s)
-		if err != nil {
-			return nil, fail.Invalidf("invalid CIDR block %q in %s", s, field)
-		}
-		out = append(out, p.String())
-	}
-	return out, nil
-}
-
-func parseCIDR(s string) (netip.Prefix, error) {
-	s = strings.TrimSpace(s)
-	var p netip.Prefix
-	if strings.Contains(s, "/") {
-		var err error
-		if p, err = netip.ParsePrefix(s); err != nil {
-			return netip.Prefix{}, err
-		}
-	} else {
-		a, err := netip.ParseAddr(s)
-		if err != nil || a.Zone() != "" {
-			return netip.Prefix{}, fmt.Errorf("not an address: %q", s)
-		}
-		p = netip.PrefixFrom(a, a.BitLen())
-	}
-	if a := p.Addr(); a.Is4In6() && p.Bits() >= 96 {
-		p = netip.PrefixFrom(a.Unmap(), p.Bits()-96)
-	}
-	return p.Masked(), nil
-}
-
-// prefixes parses stored canonical blocks.
-func prefixes(in []string) ([]netip.Prefix, error) {
-	out := make([]netip.Prefix, 0, len(in))
-	for _, s := range in {
-		p, err := parseCIDR(s)
-		if err != nil {
-			return nil, fail.Wrap(fail.Internal, err, "corrupt CIDR block in approle storage")
-		}
-		out = append(out, p)
-	}
-	return out, nil
-}
-
 // subset reports whether every block of inner lies within some block of
-// outer; any list is a subset of an empty outer (no restriction).
+// outer; any list is a subset of an empty outer (no restriction). Both are
+// stored canonical lists.
 func subset(inner, outer []string) (bool, error) {
 	if len(outer) == 0 {
 		return true, nil
 	}
-	in, err := prefixes(inner)
+	in, err := engine.Prefixes(inner)
 	if err != nil {
 		return false, err
 	}
-	out, err := prefixes(outer)
+	out, err := engine.Prefixes(outer)
 	if err != nil {
 		return false, err
 	}
@@ -110,15 +58,12 @@ func checkSource(addr netip.Addr, cidrs []string, what string) error {
 	if !addr.IsValid() {
 		return fail.Invalidf("failed to get connection information")
 	}
-	addr = addr.Unmap().WithZone("")
-	ps, err := prefixes(cidrs)
+	ps, err := engine.Prefixes(cidrs)
 	if err != nil {
 		return err
 	}
-	for _, p := range ps {
-		if p.Contains(addr) {
-			return nil
-		}
+	if !engine.AddrIn(addr, ps) {
+		return fail.Invalidf("source address %q unauthorized by CIDR restrictions on the %s", addr.Unmap().String(), what)
 	}
-	return fail.Invalidf("source address %q unauthorized by CIDR restrictions on the %s", addr.String(), what)
+	return nil
 }

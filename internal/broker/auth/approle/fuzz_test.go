@@ -120,7 +120,7 @@ func FuzzRoleWrite(f *testing.F) {
 			t.Fatalf("invalid role stored: %v", err)
 		}
 		for _, list := range [][]string{r.SecretIDBoundCIDRs, r.TokenBoundCIDRs} {
-			again, err := canonicalCIDRs("x", list)
+			again, err := engine.CanonicalCIDRs("x", list)
 			if err != nil || strings.Join(again, ",") != strings.Join(list, ",") {
 				t.Fatalf("stored CIDRs %v are not canonical", list)
 			}

@@ -3,6 +3,7 @@ package approle
 import (
 	"context"
 	"crypto/subtle"
+	"maps"
 	"strings"
 
 	"github.com/runcred/runcred/internal/broker/engine"
@@ -127,43 +128,21 @@ func (b *Backend) useSecretID(ctx context.Context, req *engine.Request, r *role,
 }
 
 // auth describes the token for a login to r with secret ID e (nil when the
-// role binds none).
+// role binds none). A secret ID's own token_bound_cidrs, a subset of the
+// role's, replace the role's.
 func (b *Backend) auth(r *role, e *secretIDEntry) (*engine.Auth, error) {
 	meta := map[string]string{}
 	cidrs := r.TokenBoundCIDRs
 	if e != nil {
-		for k, v := range e.Metadata {
-			meta[k] = v
-		}
+		maps.Copy(meta, e.Metadata)
 		if len(e.TokenBoundCIDRs) > 0 {
 			cidrs = e.TokenBoundCIDRs
 		}
 	}
 	meta["role_name"] = r.Name // last, so secret ID metadata cannot replace it
-	bound, err := prefixes(cidrs)
+	bound, err := engine.Prefixes(cidrs)
 	if err != nil {
 		return nil, err
 	}
-	if len(bound) == 0 {
-		bound = nil
-	}
-	tokenType := "service"
-	if r.TokenType == "batch" {
-		tokenType = "batch"
-	}
-	return &engine.Auth{
-		DisplayName:     "approle",
-		Alias:           r.RoleID,
-		Policies:        append([]string(nil), r.TokenPolicies...),
-		NoDefaultPolicy: r.TokenNoDefaultPolicy,
-		Metadata:        meta,
-		TTL:             r.TokenTTL,
-		MaxTTL:          r.TokenMaxTTL,
-		ExplicitMaxTTL:  r.TokenExplicitMaxTTL,
-		Period:          r.TokenPeriod,
-		NumUses:         r.TokenNumUses,
-		BoundCIDRs:      bound,
-		Renewable:       true,
-		TokenType:       tokenType,
-	}, nil
+	return r.TokenParams.Auth("approle", r.RoleID, meta, bound), nil
 }

@@ -41,7 +41,7 @@ func TestLoginFlow(t *testing.T) {
 		NumUses:         3,
 		BoundCIDRs:      []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")},
 		Renewable:       true,
-		TokenType:       "service",
+		TokenType:       "", // the role's "default": the mount's tuning decides
 	}
 	if !reflect.DeepEqual(auth, want) {
 		t.Fatalf("auth\n got %+v\nwant %+v", auth, want)
@@ -55,7 +55,7 @@ func TestLoginPeriodicBatchAndSecretTokenCIDRs(t *testing.T) {
 	h.createRole("p", map[string]any{"period": "2h", "token_bound_cidrs": "10.0.0.0/8"})
 	sid, _ := h.secretID("p", map[string]any{"token_bound_cidrs": "10.1.0.0/16,10.2.0.1"})
 	auth := wantLoginOK(t)(h.login(defaultAddr, h.roleID("p"), sid))
-	if auth.Period != 2*time.Hour || auth.TokenType != "service" {
+	if auth.Period != 2*time.Hour || auth.TokenType != "" {
 		t.Fatalf("period/type: %+v", auth)
 	}
 	wantCIDRs := []netip.Prefix{netip.MustParsePrefix("10.1.0.0/16"), netip.MustParsePrefix("10.2.0.1/32")}

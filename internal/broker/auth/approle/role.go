@@ -3,6 +3,7 @@ package approle
 import (
 	"context"
 	"crypto/subtle"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -26,26 +27,20 @@ type role struct {
 	SecretIDTTL        time.Duration `json:"secret_id_ttl"`
 	LocalSecretIDs     bool          `json:"local_secret_ids"`
 
-	TokenPolicies        []string      `json:"token_policies"`
-	TokenTTL             time.Duration `json:"token_ttl"`
-	TokenMaxTTL          time.Duration `json:"token_max_ttl"`
-	TokenExplicitMaxTTL  time.Duration `json:"token_explicit_max_ttl"`
-	TokenPeriod          time.Duration `json:"token_period"`
-	TokenNumUses         int           `json:"token_num_uses"`
-	TokenBoundCIDRs      []string      `json:"token_bound_cidrs"`
-	TokenType            string        `json:"token_type"` // default, service or batch
-	TokenNoDefaultPolicy bool          `json:"token_no_default_policy"`
+	engine.TokenParams
 }
 
 type roleIDEntry struct {
 	Name string `json:"name"`
 }
 
-var roleFields = []string{
+// tokenAliases are the deprecated token field names Vault's AppRole still
+// reads; it never took jwt's ttl, max_ttl, num_uses or bound_cidrs.
+var tokenAliases = []string{"policies", "period"}
+
+var roleFields = slices.Concat([]string{
 	"role_id", "bind_secret_id", "secret_id_bound_cidrs", "secret_id_num_uses", "secret_id_ttl", "local_secret_ids",
-	"token_policies", "policies", "token_ttl", "token_max_ttl", "token_explicit_max_ttl", "token_period", "period",
-	"token_num_uses", "token_bound_cidrs", "token_type", "token_no_default_policy",
-}
+}, engine.TokenFieldNames, tokenAliases)
 
 func roleKey(name string) string { return "role/" + name }
 
@@ -80,92 +75,60 @@ func loadRole(ctx context.Context, s engine.Storage, name string) (*role, error)
 
 // apply sets the role fields present in f, leaving the others alone.
 func (r *role) apply(f engine.Fields) (warnings []string, err error) {
-	if v, ok, err := f.String("token_type"); err != nil {
+	f, warnings = legacyTokenType(f)
+	if err := r.TokenParams.Parse(f, tokenAliases...); err != nil {
+		return nil, err
+	}
+	if v, ok, err := f.Duration("secret_id_ttl"); err != nil {
 		return nil, err
 	} else if ok {
-		switch v {
-		case "", "default":
-			r.TokenType = "default"
-		case "service", "batch":
-			r.TokenType = v
-		case "default-service", "default-batch":
-			r.TokenType = strings.TrimPrefix(v, "default-")
-			warnings = append(warnings, v+" has no useful meaning; adjusting to "+r.TokenType)
-		default:
-			return nil, fail.Invalidf("invalid 'token_type' value %q", v)
+		if v < 0 {
+			return nil, fail.Invalidf("secret_id_ttl cannot be negative")
 		}
+		r.SecretIDTTL = v
 	}
-	// The deprecated names are aliases; the token_ name wins when both come.
-	for _, name := range []string{"policies", "token_policies"} {
-		if v, ok, err := f.Strings(name); err != nil {
-			return nil, err
-		} else if ok {
-			r.TokenPolicies = canonicalPolicies(v)
+	if v, ok, err := f.Int("secret_id_num_uses"); err != nil {
+		return nil, err
+	} else if ok {
+		if v < 0 {
+			return nil, fail.Invalidf("secret_id_num_uses cannot be negative")
 		}
+		r.SecretIDNumUses = v
 	}
-	for _, d := range []struct {
-		name string
-		dst  *time.Duration
-	}{
-		{"token_ttl", &r.TokenTTL}, {"token_max_ttl", &r.TokenMaxTTL}, {"token_explicit_max_ttl", &r.TokenExplicitMaxTTL},
-		{"period", &r.TokenPeriod}, {"token_period", &r.TokenPeriod}, {"secret_id_ttl", &r.SecretIDTTL},
-	} {
-		if v, ok, err := f.Duration(d.name); err != nil {
-			return nil, err
-		} else if ok {
-			if v < 0 {
-				return nil, fail.Invalidf("%s cannot be negative", d.name)
-			}
-			*d.dst = v
-		}
+	if v, ok, err := f.Bool("bind_secret_id"); err != nil {
+		return nil, err
+	} else if ok {
+		r.BindSecretID = v
 	}
-	for _, n := range []struct {
-		name string
-		dst  *int
-	}{{"token_num_uses", &r.TokenNumUses}, {"secret_id_num_uses", &r.SecretIDNumUses}} {
-		if v, ok, err := f.Int(n.name); err != nil {
+	if v, ok, err := f.Strings("secret_id_bound_cidrs"); err != nil {
+		return nil, err
+	} else if ok {
+		if r.SecretIDBoundCIDRs, err = engine.CanonicalCIDRs("secret_id_bound_cidrs", v); err != nil {
 			return nil, err
-		} else if ok {
-			if v < 0 {
-				return nil, fail.Invalidf("%s cannot be negative", n.name)
-			}
-			*n.dst = v
-		}
-	}
-	for _, c := range []struct {
-		name string
-		dst  *bool
-	}{{"bind_secret_id", &r.BindSecretID}, {"token_no_default_policy", &r.TokenNoDefaultPolicy}} {
-		if v, ok, err := f.Bool(c.name); err != nil {
-			return nil, err
-		} else if ok {
-			*c.dst = v
-		}
-	}
-	for _, c := range []struct {
-		name string
-		dst  *[]string
-	}{{"secret_id_bound_cidrs", &r.SecretIDBoundCIDRs}, {"token_bound_cidrs", &r.TokenBoundCIDRs}} {
-		if v, ok, err := f.Strings(c.name); err != nil {
-			return nil, err
-		} else if ok {
-			if *c.dst, err = canonicalCIDRs(c.name, v); err != nil {
-				return nil, err
-			}
 		}
 	}
 	return warnings, nil
 }
 
+// legacyTokenType turns AppRole's old token_type values "default-service"
+// and "default-batch" into "service" and "batch" with Vault's warning,
+// before the shared token fields see them. f itself is not changed.
+func legacyTokenType(f engine.Fields) (engine.Fields, []string) {
+	v, _ := f["token_type"].(string)
+	if v != "default-service" && v != "default-batch" {
+		return f, nil
+	}
+	out := maps.Clone(f)
+	out["token_type"] = strings.TrimPrefix(v, "default-")
+	return out, []string{v + " has no useful meaning; adjusting to " + strings.TrimPrefix(v, "default-")}
+}
+
 // validate checks the role as a whole, after any change.
 func (r *role) validate(maxLease time.Duration) (warnings []string, err error) {
+	if err := r.TokenParams.Validate(); err != nil {
+		return nil, err
+	}
 	switch {
-	case r.TokenMaxTTL > 0 && r.TokenTTL > r.TokenMaxTTL:
-		return nil, fail.Invalidf("'token_ttl' cannot be greater than 'token_max_ttl'")
-	case r.TokenType == "batch" && r.TokenPeriod != 0:
-		return nil, fail.Invalidf("'token_type' cannot be 'batch' or 'default_batch' when set to generate periodic tokens")
-	case r.TokenType == "batch" && r.TokenNumUses != 0:
-		return nil, fail.Invalidf("'token_type' cannot be 'batch' or 'default_batch' when set to generate tokens with limited use count")
 	case r.TokenPeriod > maxLease:
 		return nil, fail.Invalidf("period of %q is greater than the backend's maximum lease TTL of %q", r.TokenPeriod.String(), maxLease.String())
 	case !r.BindSecretID && len(r.SecretIDBoundCIDRs) == 0 && len(r.TokenBoundCIDRs) == 0:
@@ -175,19 +138,6 @@ func (r *role) validate(maxLease time.Duration) (warnings []string, err error) {
 		warnings = append(warnings, "token_max_ttl is greater than the backend mount's maximum TTL value; issued tokens' max TTL value will be truncated")
 	}
 	return warnings, nil
-}
-
-// canonicalPolicies trims, lower-cases, de-duplicates and sorts policy
-// names, so " Root" cannot pass for something other than "root".
-func canonicalPolicies(in []string) []string {
-	out := make([]string, 0, len(in))
-	for _, p := range in {
-		if p = strings.ToLower(strings.TrimSpace(p)); p != "" {
-			out = append(out, p)
-		}
-	}
-	slices.Sort(out)
-	return slices.Compact(out)
 }
 
 // save writes r and its role_id index; call it under rolesLock. It refuses a
@@ -261,7 +211,8 @@ func (b *Backend) writeRole(ctx context.Context, req *engine.Request, name strin
 		case creating && req.Operation != engine.Create:
 			return fail.NotFoundf("role name %q doesn't exist", name)
 		case creating:
-			r = &role{Name: name, Scope: uuid.NewString(), BindSecretID: true, TokenType: "default", RoleID: uuid.NewString()}
+			r = &role{Name: name, Scope: uuid.NewString(), BindSecretID: true, RoleID: uuid.NewString()}
+			r.TokenType = "default"
 		case f.Has("local_secret_ids"):
 			return fail.Invalidf("local_secret_ids can only be modified during role creation")
 		}
@@ -302,21 +253,13 @@ func (b *Backend) readRole(ctx context.Context, req *engine.Request, name string
 		return nil, err
 	}
 	d := map[string]any{
-		"bind_secret_id":          r.BindSecretID,
-		"secret_id_bound_cidrs":   nonNil(r.SecretIDBoundCIDRs),
-		"secret_id_num_uses":      r.SecretIDNumUses,
-		"secret_id_ttl":           seconds(r.SecretIDTTL),
-		"local_secret_ids":        r.LocalSecretIDs,
-		"token_bound_cidrs":       nonNil(r.TokenBoundCIDRs),
-		"token_explicit_max_ttl":  seconds(r.TokenExplicitMaxTTL),
-		"token_max_ttl":           seconds(r.TokenMaxTTL),
-		"token_no_default_policy": r.TokenNoDefaultPolicy,
-		"token_num_uses":          r.TokenNumUses,
-		"token_period":            seconds(r.TokenPeriod),
-		"token_policies":          nonNil(r.TokenPolicies),
-		"token_type":              r.TokenType,
-		"token_ttl":               seconds(r.TokenTTL),
+		"bind_secret_id":        r.BindSecretID,
+		"secret_id_bound_cidrs": nonNil(r.SecretIDBoundCIDRs),
+		"secret_id_num_uses":    r.SecretIDNumUses,
+		"secret_id_ttl":         seconds(r.SecretIDTTL),
+		"local_secret_ids":      r.LocalSecretIDs,
 	}
+	r.TokenParams.Render(d)
 	// Vault still reports the deprecated names when they carry a value.
 	if len(r.TokenPolicies) > 0 {
 		d["policies"] = r.TokenPolicies

@@ -92,20 +92,16 @@ func TestRoleWriteInvalid(t *testing.T) {
 		msg  string
 	}{
 		{"bind_secret_id type", map[string]any{"bind_secret_id": "maybe"}, `"bind_secret_id"`},
-		{"token_ttl type", map[string]any{"token_ttl": "abc"}, `"token_ttl"`},
-		{"token_ttl negative", map[string]any{"token_ttl": -1}, "token_ttl cannot be negative"},
 		{"secret_id_num_uses type", map[string]any{"secret_id_num_uses": 1.5}, `"secret_id_num_uses"`},
 		{"secret_id_num_uses negative", map[string]any{"secret_id_num_uses": -1}, "secret_id_num_uses cannot be negative"},
-		{"token_num_uses negative", map[string]any{"token_num_uses": "-2"}, "token_num_uses cannot be negative"},
-		{"token_policies type", map[string]any{"token_policies": []any{true}}, `"token_policies"`},
 		{"ttl above max", map[string]any{"token_ttl": "2h", "token_max_ttl": "1h"}, "'token_ttl' cannot be greater than 'token_max_ttl'"},
+		// The token fields are engine.TokenParams, tested there; these rows
+		// check approle hands them over, with its own aliases.
 		{"token_type", map[string]any{"token_type": "root"}, `invalid 'token_type' value "root"`},
-		{"batch periodic", map[string]any{"token_type": "batch", "token_period": 60}, "periodic tokens"},
-		{"batch limited uses", map[string]any{"token_type": "batch", "token_num_uses": 2}, "limited use count"},
+		{"root policy", map[string]any{"policies": "dev, ROOT "}, `the "root" policy cannot be granted`},
+		{"bad token cidr", map[string]any{"token_bound_cidrs": []any{"300.1.1.1"}}, `invalid CIDR block "300.1.1.1" in token_bound_cidrs`},
 		{"period above mount", map[string]any{"token_period": "25h"}, "greater than the backend's maximum lease TTL"},
 		{"bad secret cidr", map[string]any{"secret_id_bound_cidrs": "10.0.0.0/8,nonsense"}, `invalid CIDR block "nonsense" in secret_id_bound_cidrs`},
-		{"bad token cidr", map[string]any{"token_bound_cidrs": []any{"300.1.1.1"}}, `invalid CIDR block "300.1.1.1" in token_bound_cidrs`},
-		{"zone", map[string]any{"token_bound_cidrs": "fe80::1%eth0"}, "invalid CIDR block"},
 		{"no constraint", map[string]any{"bind_secret_id": false}, "at least one constraint should be enabled on the role"},
 		{"empty role_id", map[string]any{"role_id": ""}, "invalid role_id supplied"},
 		{"long role_id", map[string]any{"role_id": strings.Repeat("r", 4097)}, "role_id is longer than maximum of 4096 bytes"},
@@ -131,9 +127,21 @@ func TestRoleWriteInvalid(t *testing.T) {
 	if got := h.must(engine.Read, "role/r", nil).Data["token_ttl"]; got != int64(0) {
 		t.Fatalf("refused update changed the role: token_ttl %v", got)
 	}
-	resp := h.must(engine.Update, "role/r", map[string]any{"token_type": "default-batch", "bogus": 1})
-	if resp == nil || len(resp.Warnings) != 2 {
+	// AppRole's legacy token types are adjusted with a warning; jwt's
+	// deprecated "ttl" is not an AppRole field, so it is ignored with one.
+	resp := h.must(engine.Update, "role/r", map[string]any{"token_type": "default-batch", "ttl": 60, "bogus": 1})
+	want := []string{"default-batch has no useful meaning; adjusting to batch", "Endpoint ignored these unrecognized parameters: [bogus ttl]"}
+	if resp == nil || !reflect.DeepEqual(resp.Warnings, want) {
 		t.Fatalf("warnings %+v", resp)
+	}
+	got := h.must(engine.Read, "role/r", nil).Data
+	if got["token_type"] != "batch" || got["token_ttl"] != int64(0) {
+		t.Fatalf("after legacy token_type and ttl: %v", got)
+	}
+	// The request's own data is left as it came, for the audit log.
+	f := engine.Fields{"token_type": "default-service"}
+	if out, w := legacyTokenType(f); out["token_type"] != "service" || len(w) != 1 || f["token_type"] != "default-service" {
+		t.Fatalf("legacyTokenType: %v %v, input now %v", out, w, f)
 	}
 }
 
@@ -209,7 +217,7 @@ func TestFieldEndpoints(t *testing.T) {
 			map[string]any{"bind_secret_id": true}, map[string]any{"bind_secret_id": "nah"}, `"bind_secret_id"`},
 		{"secret-id-bound-cidrs", map[string]any{"secret_id_bound_cidrs": "10.0.0.5/8"}, map[string]any{"secret_id_bound_cidrs": []string{"10.0.0.0/8"}},
 			map[string]any{"secret_id_bound_cidrs": []string{}}, map[string]any{"secret_id_bound_cidrs": "x/1"}, "invalid CIDR block"},
-		{"token-bound-cidrs", map[string]any{"token_bound_cidrs": []any{"2001:db8::1"}}, map[string]any{"token_bound_cidrs": []string{"2001:db8::1/128"}},
+		{"token-bound-cidrs", map[string]any{"token_bound_cidrs": []any{"2001:db8::1"}}, map[string]any{"token_bound_cidrs": []string{"2001:db8::1"}},
 			map[string]any{"token_bound_cidrs": []string{}}, map[string]any{"token_bound_cidrs": 7}, `"token_bound_cidrs"`},
 		{"period", map[string]any{"period": "1h"}, map[string]any{"period": int64(3600), "token_period": int64(3600)},
 			map[string]any{"period": int64(0), "token_period": int64(0)}, map[string]any{"token_period": "30h"}, "maximum lease TTL"},

@@ -112,7 +112,7 @@ func (b *Backend) issue(ctx context.Context, req *engine.Request, name, secretID
 		if err != nil {
 			return nil, err
 		}
-		if *c.dst, err = canonicalCIDRs(c.name, list); err != nil {
+		if *c.dst, err = engine.CanonicalCIDRs(c.name, list); err != nil {
 			return nil, err
 		}
 		if err := requireSubset(*c.dst, c.outer); err != nil {

@@ -81,7 +81,7 @@ func TestIssueDefaultsAndLookup(t *testing.T) {
 		"expiration_time":    h.clock.Now().Add(10 * time.Minute).Format(time.RFC3339Nano),
 		"last_updated_time":  created,
 		"metadata":           map[string]string{"a": "1", "b": "2"},
-		"cidr_list":          []string{"10.0.0.1/32"},
+		"cidr_list":          []string{"10.0.0.1"}, // a single address reads back bare, as Vault shows it
 		"token_bound_cidrs":  []string{},
 	}
 	for _, tc := range []struct{ path, field, value string }{

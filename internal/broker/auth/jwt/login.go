@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/netip"
 	"slices"
 	"strings"
 	"time"
@@ -70,11 +69,11 @@ func (b *Backend) login(ctx context.Context, req *engine.Request) (*engine.Respo
 		return nil, fail.Invalidf("missing token")
 	}
 
-	cidrs, err := r.prefixes()
+	cidrs, err := engine.Prefixes(r.TokenBoundCIDRs)
 	if err != nil {
 		return nil, err
 	}
-	if len(cidrs) > 0 && !addrAllowed(req, cidrs) {
+	if len(cidrs) > 0 && !engine.AddrIn(req.RemoteAddr, cidrs) {
 		return nil, fail.Deniedf("permission denied")
 	}
 
@@ -102,37 +101,7 @@ func (b *Backend) login(ctx context.Context, req *engine.Request) (*engine.Respo
 		return nil, fail.Invalidf("error validating claims: %s", err)
 	}
 
-	return &engine.Response{Auth: &engine.Auth{
-		DisplayName:     user,
-		Alias:           user,
-		Policies:        slices.Clone(r.TokenPolicies),
-		NoDefaultPolicy: r.TokenNoDefaultPolicy,
-		Metadata:        meta,
-		TTL:             r.TokenTTL,
-		MaxTTL:          r.TokenMaxTTL,
-		ExplicitMaxTTL:  r.TokenExplicitMaxTTL,
-		Period:          r.TokenPeriod,
-		NumUses:         r.TokenNumUses,
-		BoundCIDRs:      cidrs,
-		Renewable:       true,
-		TokenType:       authTokenType(r.TokenType),
-	}}, nil
-}
-
-// addrAllowed reports whether the caller's address is inside one of the
-// role's token_bound_cidrs. A request without an address is refused, as
-// Vault refuses one without connection information.
-func addrAllowed(req *engine.Request, cidrs []netip.Prefix) bool {
-	addr := req.RemoteAddr.Unmap()
-	if !addr.IsValid() {
-		return false
-	}
-	for _, p := range cidrs {
-		if p.Contains(addr) {
-			return true
-		}
-	}
-	return false
+	return &engine.Response{Auth: r.TokenParams.Auth(user, user, meta, cidrs)}, nil
 }
 
 // validate verifies the token's signature and its registered claims
@@ -261,13 +230,4 @@ func metadata(r *role, roleName string, all map[string]any) (map[string]string, 
 		}
 	}
 	return meta, nil
-}
-
-// authTokenType is the role's token_type for the core: "" leaves the choice
-// to the mount's tuning (Vault's "default").
-func authTokenType(t string) string {
-	if t == "default" {
-		return ""
-	}
-	return t
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -57,14 +58,18 @@ type role struct {
 	NotBeforeLeeway     time.Duration `json:"not_before_leeway"`
 	AllowedRedirectURIs []string      `json:"allowed_redirect_uris"` // oidc roles only
 	OIDCScopes          []string      `json:"oidc_scopes"`           // oidc roles only
-	tokenParams
+	engine.TokenParams
 }
 
-var roleFields = append([]string{
+// tokenAliases are the deprecated token field names Vault's jwt method
+// still reads.
+var tokenAliases = []string{"policies", "ttl", "max_ttl", "period", "num_uses", "bound_cidrs"}
+
+var roleFields = slices.Concat([]string{
 	"role_type", "user_claim", "user_claim_json_pointer", "groups_claim", "bound_audiences",
 	"bound_subject", "bound_claims_type", "bound_claims", "claim_mappings", "clock_skew_leeway",
 	"expiration_leeway", "not_before_leeway", "allowed_redirect_uris", "oidc_scopes",
-}, tokenFieldNames...)
+}, engine.TokenFieldNames, tokenAliases)
 
 // loadRole returns the named role, or nil when there is none. Numbers in
 // bound_claims stay json.Number so they compare as Vault compares them.
@@ -114,7 +119,7 @@ func readRole(ctx context.Context, req *engine.Request, name string) (*engine.Re
 		"allowed_redirect_uris":   nonNil(r.AllowedRedirectURIs),
 		"oidc_scopes":             nonNil(r.OIDCScopes),
 	}
-	r.tokenData(d)
+	r.TokenParams.Render(d)
 	return &engine.Response{Data: d}, nil
 }
 
@@ -172,7 +177,7 @@ func (r *role) update(f engine.Fields, isNew bool, mount engine.MountConfig) ([]
 		r.RoleType = "oidc"
 	}
 
-	if err := r.parseTokenFields(f); err != nil {
+	if err := r.TokenParams.Parse(f, tokenAliases...); err != nil {
 		return nil, err
 	}
 	if mount.MaxLeaseTTL > 0 && r.TokenPeriod > mount.MaxLeaseTTL {
@@ -353,3 +358,5 @@ func leeway(d, def time.Duration) time.Duration {
 	}
 	return d
 }
+
+func seconds(d time.Duration) int64 { return int64(d / time.Second) }
