@@ -67,10 +67,12 @@ func (b *Broker) login(ctx context.Context, c *call, a *engine.Auth) (*AuthBlock
 	def, max := c.m.ttls()
 	now := b.now().UTC().Truncate(time.Second)
 	plan := planTTL(now, a.TTL, a.MaxTTL, a.ExplicitMaxTTL, a.Period, def, max)
-	display := strings.TrimSuffix(strings.TrimPrefix(c.m.Path, "auth/"), "/")
-	if a.DisplayName != "" {
-		display += "-" + a.DisplayName
-	}
+	// Vault's display name: the mount path with "/" as "-", then the
+	// method's name for the caller ("auth/ci/jwt/" + "bob" → "ci-jwt-bob").
+	// The name comes from the caller's credential (a JWT claim): drop NUL,
+	// which PostgreSQL cannot store in text.
+	display := strings.ReplaceAll(strings.TrimPrefix(c.m.Path, "auth/"), "/", "-")
+	display = strings.TrimRight(display+strings.ReplaceAll(a.DisplayName, "\x00", ""), "-")
 	e := token.Entry{
 		Policies: pols, Meta: a.Metadata, DisplayName: truncate(display, 128), Path: c.req.Path,
 		ExpiresAt: now.Add(plan.TTL), MaxExpiresAt: plan.MaxAt, TTL: plan.TTL, ExplicitMaxTTL: a.ExplicitMaxTTL,

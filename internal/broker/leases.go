@@ -283,9 +283,11 @@ func boolInt(b bool) int {
 	return 0
 }
 
+// truncate cuts s to at most n bytes, never inside a UTF-8 sequence: the
+// result is stored as text, which PostgreSQL requires to be valid UTF-8.
 func truncate(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}
-	return s[:n]
+	return strings.ToValidUTF8(s[:n], "")
 }

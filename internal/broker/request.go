@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/runcred/runcred/internal/broker/acl"
 	"github.com/runcred/runcred/internal/broker/engine"
@@ -88,6 +89,12 @@ func (b *Broker) Handle(ctx context.Context, req *Request) (*Response, error) {
 	if req.Data == nil {
 		req.Data = map[string]any{}
 	}
+	// A LIST is of a folder: Vault's HTTP layer adds the trailing "/" before
+	// routing and the ACL check, so a deny on "x/restricted/*" also covers
+	// a LIST of "x/restricted", and a grant on "x/folder/" covers "x/folder".
+	if req.Operation == engine.List && !strings.HasSuffix(req.Path, "/") {
+		req.Path += "/"
+	}
 	if err := checkPath(req.Path); err != nil {
 		return nil, err
 	}
@@ -97,6 +104,12 @@ func (b *Broker) Handle(ctx context.Context, req *Request) (*Response, error) {
 	}
 	if m == nil {
 		return nil, noRoute(req.Path)
+	}
+	// The system and token handlers store request strings (descriptions,
+	// display names, lease ids) in text columns, which cannot hold NUL in
+	// PostgreSQL. Engines keep their data sealed, so theirs may.
+	if (m.Type == "system" || m.Type == "token") && hasNUL(req.Data) {
+		return nil, fail.Invalidf("invalid request: strings may not contain NUL characters")
 	}
 	c := &call{req: req, m: m, rest: rest, op: req.Operation}
 	var be engine.Backend
@@ -160,10 +173,33 @@ func checkPath(p string) error {
 			return fail.Invalidf("invalid path %q: \".\" and \"..\" segments are not allowed", p)
 		}
 	}
-	if strings.ContainsAny(p, "\x00") {
+	// Paths become mount paths, policy names, lease ids and storage keys,
+	// which PostgreSQL stores as text: no NUL, and valid UTF-8 only.
+	if strings.ContainsAny(p, "\x00") || !utf8.ValidString(p) {
 		return fail.Invalidf("invalid path")
 	}
 	return nil
+}
+
+// hasNUL reports whether any string in v contains a NUL character.
+func hasNUL(v any) bool {
+	switch x := v.(type) {
+	case string:
+		return strings.ContainsRune(x, 0)
+	case map[string]any:
+		for k, e := range x {
+			if strings.ContainsRune(k, 0) || hasNUL(e) {
+				return true
+			}
+		}
+	case []any:
+		for _, e := range x {
+			if hasNUL(e) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func noRoute(p string) error {

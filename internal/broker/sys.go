@@ -4,12 +4,14 @@ import (
 	"context"
 	"encoding/base64"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/runcred/runcred/internal/broker/engine"
 	"github.com/runcred/runcred/internal/fail"
+	"github.com/runcred/runcred/internal/secret"
 )
 
 // sys serves the sys/ paths runcred implements.
@@ -138,8 +140,9 @@ func (b *Broker) policyOp(ctx context.Context, op engine.Operation, name string,
 	return nil, fail.Unsupportedf("unsupported operation")
 }
 
-// capabilities answers sys/capabilities-self: the caller's capabilities on
-// each of "paths" (or "path").
+// capabilities answers sys/capabilities-self (the caller's capabilities) and
+// sys/capabilities (those of the token in "token") on each of "paths" (or
+// "path").
 func (b *Broker) capabilities(ctx context.Context, c *call, f engine.Fields) (*Response, error) {
 	paths, _, err := f.Strings("paths")
 	if err != nil {
@@ -151,13 +154,31 @@ func (b *Broker) capabilities(ctx context.Context, c *call, f engine.Fields) (*R
 	if len(paths) == 0 {
 		return nil, fail.Invalidf("missing paths")
 	}
-	root := c.entry != nil && c.acl == nil
+	root, a := c.entry != nil && c.acl == nil, c.acl
+	if c.rest == "capabilities" { // the capabilities of the token named, not the caller's
+		tok, _, err := f.String("token")
+		if err != nil {
+			return nil, err
+		}
+		e, err := b.tokens.Lookup(ctx, secret.FromString(tok))
+		if tok == "" || fail.Is(err, fail.Unauthenticated) {
+			return nil, fail.Invalidf("invalid token")
+		}
+		if err != nil {
+			return nil, err
+		}
+		if root = slices.Contains(e.Policies, "root"); !root {
+			if a, err = b.policies.acl(ctx, e.Policies); err != nil {
+				return nil, err
+			}
+		}
+	}
 	data := map[string]any{}
 	var all []string
 	for _, p := range paths {
 		caps := []string{"root"}
 		if !root {
-			caps = c.acl.Capabilities(strings.TrimPrefix(p, "/"))
+			caps = a.Capabilities(strings.TrimPrefix(p, "/"))
 		}
 		data[p] = caps
 		all = append(all, caps...)

@@ -135,6 +135,11 @@ func readMountConfig(f engine.Fields, into *mountConfig) error {
 }
 
 func (b *Broker) enableMount(ctx context.Context, mp string, f engine.Fields, auth bool) error {
+	// sys/mounts/auth/x would otherwise put a secrets engine under auth/,
+	// where it is taken for an auth method (Vault protects "auth/").
+	if !auth && strings.HasPrefix(mp, "auth/") {
+		return fail.Invalidf("cannot mount at reserved path %q", mp)
+	}
 	typ, _, err := f.String("type")
 	if err != nil {
 		return err
@@ -347,17 +352,23 @@ func (b *Broker) uiMounts(ctx context.Context, c *call) (*Response, error) {
 }
 
 // uiMount is the CLI's KV preflight: the mount holding p, shown to a token
-// with any capability under it.
+// with any capability under it. A missing mount gets the same 403 as one
+// the token may not see, as in Vault, so it cannot be used to find mounts.
 func (b *Broker) uiMount(ctx context.Context, c *call, p string) (*Response, error) {
-	m, rest, err := b.mounts.route(ctx, strings.TrimPrefix(p, "/"))
+	p = strings.TrimPrefix(p, "/")
+	m, rest, err := b.mounts.route(ctx, p)
 	if err != nil {
 		return nil, err
 	}
 	if c.entry == nil {
 		return nil, errPermissionDenied
 	}
+	if !strings.HasSuffix(p, "/") {
+		p += "/"
+	}
+	denied := fail.Deniedf("preflight capability check returned 403, please ensure client's policies grant access to path %q", p)
 	if m == nil || m.UUID == "sys" {
-		return nil, fail.Invalidf("Preflight capability check returned 403, please ensure client's policies grant access to path %q", p)
+		return nil, denied
 	}
 	if c.acl != nil {
 		ok := false
@@ -369,7 +380,7 @@ func (b *Broker) uiMount(ctx context.Context, c *call, p string) (*Response, err
 			}
 		}
 		if !ok {
-			return nil, errPermissionDenied
+			return nil, denied
 		}
 	}
 	d := m.describe()

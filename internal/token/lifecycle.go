@@ -211,4 +211,3 @@ func splitCIDRs(s string) ([]netip.Prefix, error) {
 	}
 	return out, nil
 }
-
