@@ -71,6 +71,9 @@ func TestAPIAppRole(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		if self.Data["display_name"] != "approle" {
+			t.Errorf("display_name %v, want approle (Vault's)", self.Data["display_name"])
+		}
 		if self.Data["path"] != "auth/approle/login" || self.Data["meta"].(map[string]any)["role_name"] != "ci" {
 			t.Fatalf("lookup-self = %v", self.Data)
 		}

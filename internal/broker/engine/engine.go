@@ -93,7 +93,7 @@ type Secret struct {
 
 // Auth describes the token a login should produce.
 type Auth struct {
-	DisplayName     string            // "jwt-<user claim>", "approle", ...
+	DisplayName     string            // the caller's part (the jwt user claim), or empty; the core prefixes the mount name: "jwt-<claim>", "approle"
 	Policies        []string          // names; the core adds "default" unless NoDefaultPolicy
 	NoDefaultPolicy bool              //
 	Metadata        map[string]string // token metadata (role, mapped claims, run id and phase)

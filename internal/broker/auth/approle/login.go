@@ -144,5 +144,5 @@ func (b *Backend) auth(r *role, e *secretIDEntry) (*engine.Auth, error) {
 	if err != nil {
 		return nil, err
 	}
-	return r.TokenParams.Auth("approle", r.RoleID, meta, bound), nil
+	return r.TokenParams.Auth("", r.RoleID, meta, bound), nil // the core names it after the mount: "approle"
 }

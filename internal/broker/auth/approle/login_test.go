@@ -30,7 +30,7 @@ func TestLoginFlow(t *testing.T) {
 
 	auth := wantLoginOK(t)(h.login(defaultAddr, " "+roleID+" ", secretID+"\n"))
 	want := &engine.Auth{
-		DisplayName:     "approle",
+		DisplayName:     "",
 		Alias:           roleID,
 		Policies:        []string{"dev", "ops"},
 		NoDefaultPolicy: true,
