@@ -356,7 +356,7 @@ func (b *Broker) uiMounts(ctx context.Context, c *call) (*Response, error) {
 // the token may not see, as in Vault, so it cannot be used to find mounts.
 func (b *Broker) uiMount(ctx context.Context, c *call, p string) (*Response, error) {
 	p = strings.TrimPrefix(p, "/")
-	m, rest, err := b.mounts.route(ctx, p)
+	m, _, err := b.mounts.route(ctx, p)
 	if err != nil {
 		return nil, err
 	}
@@ -370,18 +370,8 @@ func (b *Broker) uiMount(ctx context.Context, c *call, p string) (*Response, err
 	if m == nil || m.UUID == "sys" {
 		return nil, denied
 	}
-	if c.acl != nil {
-		ok := false
-		for _, cand := range []string{m.Path + rest, m.Path + "data/" + rest, m.Path + "metadata/" + rest, m.Path + rest + "/"} {
-			for _, cp := range c.acl.Capabilities(cand) {
-				if cp != "deny" {
-					ok = true
-				}
-			}
-		}
-		if !ok {
-			return nil, denied
-		}
+	if c.acl != nil && !c.acl.AnyUnder(m.Path) {
+		return nil, denied
 	}
 	d := m.describe()
 	d["path"] = m.Path

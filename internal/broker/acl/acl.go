@@ -484,3 +484,49 @@ func (a *ACL) granting(pattern string, c capSet) []string {
 	}
 	return out
 }
+
+// AnyUnder reports whether some rule grants a capability (other than deny)
+// on a path inside mount ("secret/"), or on the whole mount. It is Vault's
+// check for sys/internal/ui/mounts/<path>: a token may learn a mount's type
+// and options when it can do anything at all under it.
+func (a *ACL) AnyUnder(mount string) bool {
+	mount = strings.TrimLeft(mount, "/")
+	mparts := strings.Split(strings.TrimSuffix(mount, "/"), "/")
+	for _, e := range a.rules {
+		if e.perm.caps == 0 || e.perm.caps.has(capDeny) {
+			continue
+		}
+		r := e.rule
+		switch r.kind {
+		case kindExact:
+			if strings.HasPrefix(r.pattern, mount) {
+				return true
+			}
+		case kindPrefix:
+			if strings.HasPrefix(r.prefix, mount) || strings.HasPrefix(mount, r.prefix) {
+				return true
+			}
+		case kindSegment:
+			if r.overlaps(mparts) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// overlaps reports whether a "+" rule can match a path under the mount whose
+// segments are mparts: their common leading segments agree.
+func (r *rule) overlaps(mparts []string) bool {
+	for i := 0; i < len(r.parts) && i < len(mparts); i++ {
+		want, seg := r.parts[i], mparts[i]
+		last := i == len(r.parts)-1
+		switch {
+		case want == "+", want == seg:
+		case last && r.isPrefix && strings.HasPrefix(seg, want):
+		default:
+			return false
+		}
+	}
+	return true
+}
