@@ -22,6 +22,8 @@ type DB struct {
 	read    *sql.DB
 	write   *sql.DB
 	desc    string // safe description for logs (no password)
+
+	readStmts, writeStmts *stmtCache // SQLite only; nil on PostgreSQL
 }
 
 // Open connects to dsn and runs pending migrations. A dsn starting with
@@ -65,11 +67,13 @@ func open(dsn string) (*DB, error) {
 		return nil, fmt.Errorf("store: open sqlite: %w", err)
 	}
 	r.SetMaxOpenConns(4)
-	return &DB{dialect: SQLite, read: r, write: w, desc: "sqlite:" + path}, nil
+	return &DB{dialect: SQLite, read: r, write: w, desc: "sqlite:" + path, readStmts: newStmtCache(r), writeStmts: newStmtCache(w)}, nil
 }
 
 // Close releases the connections.
 func (db *DB) Close() error {
+	db.readStmts.close()
+	db.writeStmts.close()
 	err := db.write.Close()
 	if db.read != db.write {
 		if e := db.read.Close(); err == nil {
@@ -90,17 +94,28 @@ func (db *DB) Ping(ctx context.Context) error { return mapErr(db.write.PingConte
 
 // QueryRow runs a read-only query returning at most one row.
 func (db *DB) QueryRow(ctx context.Context, q string, args ...any) *Row {
+	if st := db.readStmts.get(ctx, q); st != nil {
+		return &Row{row: st.QueryRowContext(ctx, args...)}
+	}
 	return &Row{row: db.read.QueryRowContext(ctx, db.dialect.Rebind(q), args...)}
 }
 
 // Query runs a read-only query.
 func (db *DB) Query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	if st := db.readStmts.get(ctx, q); st != nil {
+		rows, err := st.QueryContext(ctx, args...)
+		return rows, mapErr(err)
+	}
 	rows, err := db.read.QueryContext(ctx, db.dialect.Rebind(q), args...)
 	return rows, mapErr(err)
 }
 
 // Exec runs one statement in its own write transaction.
 func (db *DB) Exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	if st := db.writeStmts.get(ctx, q); st != nil {
+		res, err := st.ExecContext(ctx, args...)
+		return res, mapErr(err)
+	}
 	res, err := db.write.ExecContext(ctx, db.dialect.Rebind(q), args...)
 	return res, mapErr(err)
 }
@@ -111,7 +126,12 @@ func (db *DB) Tx(ctx context.Context, fn func(*Tx) error) error {
 	if err != nil {
 		return mapErr(err)
 	}
-	tx := &Tx{tx: stx, dialect: db.dialect}
+	tx := &Tx{tx: stx, dialect: db.dialect, stmts: db.writeStmts}
+	defer func() {
+		for _, q := range tx.missed {
+			db.writeStmts.get(ctx, q)
+		}
+	}()
 	if err := fn(tx); err != nil {
 		_ = stx.Rollback()
 		return err
@@ -123,18 +143,46 @@ func (db *DB) Tx(ctx context.Context, fn func(*Tx) error) error {
 type Tx struct {
 	tx      *sql.Tx
 	dialect Dialect
+	stmts   *stmtCache
+	missed  []string // statements to prepare once the transaction is over
+}
+
+// stmt returns the cached statement for q bound to this transaction. It
+// never prepares one here: on SQLite the transaction holds the only write
+// connection, so preparing on the pool would wait for it forever. A miss is
+// prepared after the transaction ends (DB.Tx), for next time.
+func (tx *Tx) stmt(ctx context.Context, q string) *sql.Stmt {
+	if tx.stmts == nil {
+		return nil
+	}
+	if st := tx.stmts.cached(q); st != nil {
+		return tx.tx.StmtContext(ctx, st)
+	}
+	tx.missed = append(tx.missed, q)
+	return nil
 }
 
 func (tx *Tx) Exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	if st := tx.stmt(ctx, q); st != nil {
+		res, err := st.ExecContext(ctx, args...)
+		return res, mapErr(err)
+	}
 	res, err := tx.tx.ExecContext(ctx, tx.dialect.Rebind(q), args...)
 	return res, mapErr(err)
 }
 
 func (tx *Tx) QueryRow(ctx context.Context, q string, args ...any) *Row {
+	if st := tx.stmt(ctx, q); st != nil {
+		return &Row{row: st.QueryRowContext(ctx, args...)}
+	}
 	return &Row{row: tx.tx.QueryRowContext(ctx, tx.dialect.Rebind(q), args...)}
 }
 
 func (tx *Tx) Query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	if st := tx.stmt(ctx, q); st != nil {
+		rows, err := st.QueryContext(ctx, args...)
+		return rows, mapErr(err)
+	}
 	rows, err := tx.tx.QueryContext(ctx, tx.dialect.Rebind(q), args...)
 	return rows, mapErr(err)
 }
