@@ -10,7 +10,7 @@ func TestAnyUnder(t *testing.T) {
 	}{
 		{`path "secret/data/app" { capabilities = ["read"] }`, "secret/", true},
 		{`path "secret/data/*" { capabilities = ["read"] }`, "secret/", true},
-		{`path "sec*" { capabilities = ["list"] }`, "secret/", true},     // covers the mount
+		{`path "sec*" { capabilities = ["list"] }`, "secret/", true},       // covers the mount
 		{`path "+/data/app" { capabilities = ["read"] }`, "secret/", true}, // any first segment
 		{`path "team/+/x" { capabilities = ["read"] }`, "team/a/", true},
 		{`path "team/+/x" { capabilities = ["read"] }`, "other/a/", false},
