@@ -129,7 +129,7 @@ func TestAPIAuthMounts(t *testing.T) {
 		}
 		// A secrets engine cannot be slipped under auth/ through sys/mounts.
 		err = sys.Mount("auth/sneaky", &vault.MountInput{Type: "leasetest"})
-		wantError(t, err, http.StatusBadRequest, `cannot mount at reserved path "auth/sneaky/"`)
+		wantError(t, err, http.StatusBadRequest, "auth methods are enabled and disabled under sys/auth")
 
 		// sys/auth/* is root-protected: update without sudo is refused.
 		c := s.client(t, s.policyToken(t, "auth-admin", `path "sys/auth/*" { capabilities = ["create", "read", "update", "delete"] }`))

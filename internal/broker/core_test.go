@@ -75,8 +75,12 @@ func TestTokenLifecycle(t *testing.T) {
 		if look.Data["display_name"] != "token-terraform" || look.Data["path"] != "auth/token/create" {
 			t.Fatalf("lookup-self = %v", look.Data)
 		}
-		// A grandchild, and an orphan created by the child.
-		gc, err := cc.Auth().Token().Create(&vault.TokenCreateRequest{})
+		// A grandchild, and an orphan created by the child. An expiring
+		// root token cannot make a non-expiring one.
+		if _, err := cc.Auth().Token().Create(&vault.TokenCreateRequest{}); statusOf(err) != http.StatusBadRequest {
+			t.Fatalf("non-expiring root child of an expiring root token: %v", err)
+		}
+		gc, err := cc.Auth().Token().Create(&vault.TokenCreateRequest{TTL: "10m"})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/runcred/runcred/internal/broker/engine"
+	"github.com/runcred/runcred/internal/store"
 )
 
 // expire is the expiration task: it revokes expired tokens (and with them
@@ -139,17 +140,14 @@ func (b *Broker) mountByUUID(ctx context.Context, uuid string) *mount {
 // orphan), then revokes their leases at once, leaving any that fail to the
 // expiry task's retries.
 func (b *Broker) revokeToken(ctx context.Context, id string, orphan bool, reason string) error {
-	gone, err := b.tokens.Revoke(ctx, id, orphan)
+	var leaseIDs []string
+	gone, err := b.tokens.Revoke(ctx, id, orphan, func(tx *store.Tx, tid string) error {
+		ids, err := b.leases.byTokenIn(ctx, tx, tid)
+		leaseIDs = append(leaseIDs, ids...)
+		return err
+	})
 	if err != nil {
 		return err
-	}
-	var leaseIDs []string
-	for _, t := range gone {
-		ids, err := b.leases.byToken(ctx, t)
-		if err != nil {
-			return err
-		}
-		leaseIDs = append(leaseIDs, ids...)
 	}
 	if len(gone) > 0 {
 		if _, err := b.audit.Append(ctx, "broker.token.revoke", map[string]any{"tokens": len(gone), "leases": len(leaseIDs), "reason": reason}); err != nil {

@@ -10,6 +10,7 @@ import (
 	"github.com/runcred/runcred/internal/fail"
 	"github.com/runcred/runcred/internal/seal"
 	"github.com/runcred/runcred/internal/store"
+	"github.com/runcred/runcred/internal/token"
 )
 
 // Lease states.
@@ -56,10 +57,21 @@ func (s *leaseStore) create(ctx context.Context, l *lease) error {
 		return err
 	}
 	meta, _ := json.Marshal(l.Meta)
-	_, err = s.db.Exec(ctx, `INSERT INTO leases (`+leaseColumns+`, next_attempt) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)`,
-		l.ID, l.MountUUID, l.Path, nullable(l.TokenID), l.IssuedAt.Unix(), l.ExpiresAt.Unix(), l.MaxExpiresAt.Unix(), nil,
-		boolInt(l.Renewable), sealed, string(meta), leaseActive, 0, "")
-	return err
+	return s.db.Tx(ctx, func(tx *store.Tx) error {
+		if l.TokenID != "" { // a token being revoked gets no new lease
+			live, err := token.Live(ctx, tx, l.TokenID, s.now())
+			if err != nil {
+				return err
+			}
+			if !live {
+				return errPermissionDenied
+			}
+		}
+		_, err := tx.Exec(ctx, `INSERT INTO leases (`+leaseColumns+`, next_attempt) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)`,
+			l.ID, l.MountUUID, l.Path, nullable(l.TokenID), l.IssuedAt.Unix(), l.ExpiresAt.Unix(), l.MaxExpiresAt.Unix(), nil,
+			boolInt(l.Renewable), sealed, string(meta), leaseActive, 0, "")
+		return err
+	})
 }
 
 func (s *leaseStore) get(ctx context.Context, id string) (*lease, error) {
@@ -115,38 +127,37 @@ func (s *leaseStore) expireNow(ctx context.Context, where string, args ...any) (
 }
 
 func (s *leaseStore) selectDue(ctx context.Context, where string, args ...any) ([]string, error) {
-	now := s.now().Unix()
 	var ids []string
 	err := s.db.Tx(ctx, func(tx *store.Tx) error {
-		ids = ids[:0]
-		rows, err := tx.Query(ctx, `SELECT id FROM leases WHERE `+where, args...)
-		if err != nil {
-			return err
-		}
-		for rows.Next() {
-			var id string
-			if err := rows.Scan(&id); err != nil {
-				rows.Close()
-				return err
-			}
-			ids = append(ids, id)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		for _, id := range ids {
-			if _, err := tx.Exec(ctx, `UPDATE leases SET expires_at = CASE WHEN expires_at > ? THEN ? ELSE expires_at END, next_attempt = 0 WHERE id = ?`, now, now, id); err != nil {
-				return err
-			}
-		}
-		return nil
+		var err error
+		ids, err = s.dueIn(ctx, tx, where, args...)
+		return err
 	})
 	return ids, err
 }
 
-func (s *leaseStore) byToken(ctx context.Context, tokenID string) ([]string, error) {
-	return s.expireNow(ctx, `token_id = ?`, tokenID)
+// dueIn makes the leases matching where due now, inside tx.
+func (s *leaseStore) dueIn(ctx context.Context, tx *store.Tx, where string, args ...any) ([]string, error) {
+	now := s.now().Unix()
+	rows, err := tx.Query(ctx, `SELECT id FROM leases WHERE `+where, args...)
+	if err != nil {
+		return nil, err
+	}
+	ids, err := store.Strings(rows)
+	if err != nil {
+		return nil, err
+	}
+	for _, id := range ids {
+		if _, err := tx.Exec(ctx, `UPDATE leases SET expires_at = CASE WHEN expires_at > ? THEN ? ELSE expires_at END, next_attempt = 0 WHERE id = ?`, now, now, id); err != nil {
+			return nil, err
+		}
+	}
+	return ids, nil
+}
+
+// byTokenIn makes a revoked token's leases due, in the revocation's transaction.
+func (s *leaseStore) byTokenIn(ctx context.Context, tx *store.Tx, tokenID string) ([]string, error) {
+	return s.dueIn(ctx, tx, `state = '`+leaseActive+`' AND token_id = ?`, tokenID)
 }
 
 // byPrefix selects leases whose id starts with prefix. Matching is done on

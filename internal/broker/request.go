@@ -398,7 +398,7 @@ func (b *Broker) undo(ctx context.Context, resp *Response) {
 	}
 	if resp.Auth != nil {
 		if e, err := b.tokens.LookupAccessor(ctx, resp.Auth.Accessor); err == nil {
-			_, _ = b.tokens.Revoke(ctx, e.ID(), false)
+			_ = b.revokeToken(ctx, e.ID(), false, "response not audited")
 		}
 	}
 }

@@ -51,8 +51,11 @@ func (b *Broker) mountOp(ctx context.Context, c *call, p string, auth bool) (*Re
 	}
 	if auth {
 		p = "auth/" + strings.TrimPrefix(p, "/")
-	} else if rest, ok := strings.CutPrefix(p, "auth/"); ok && tune { // sys/mounts/auth/<path>/tune
-		p = "auth/" + rest
+	} else if strings.HasPrefix(strings.TrimPrefix(p, "/"), "auth/") && !tune && c.op != engine.Read {
+		// Reading and tuning reach auth methods through sys/mounts (the Go
+		// client's GetAuth reads there); enabling and disabling them is
+		// sys/auth's, which needs sudo.
+		return nil, fail.Invalidf("auth methods are enabled and disabled under sys/auth, not sys/mounts")
 	}
 	mp, err := normalizeMountPath(p)
 	if err != nil {

@@ -119,6 +119,9 @@ func (b *Broker) tokenCreate(ctx context.Context, c *call, f engine.Fields, orph
 	parent := *c.entry
 	root := slices.Contains(parent.Policies, "root")
 	var warnings []string
+	if parent.NumUses > 0 {
+		return nil, fail.Invalidf("restricted use token cannot generate child tokens")
+	}
 	if f.Has("id") {
 		return nil, fail.Invalidf("custom token ids are not supported by runcred")
 	}
@@ -153,13 +156,15 @@ func (b *Broker) tokenCreate(ctx context.Context, c *call, f engine.Fields, orph
 	if !given {
 		pols = slices.DeleteFunc(slices.Clone(parent.Policies), func(p string) bool { return noDefault && p == "default" })
 	}
-	pols, err = normalizePolicies(pols, !noDefault && !slices.Contains(pols, "root"))
+	// A child gets "default" only if its parent may hand it out, as in Vault.
+	addDefault := !noDefault && !slices.Contains(pols, "root") && (root || slices.Contains(parent.Policies, "default"))
+	pols, err = normalizePolicies(pols, addDefault)
 	if err != nil {
 		return nil, err
 	}
 	if !root {
 		for _, p := range pols {
-			if p != "default" && !slices.Contains(parent.Policies, p) {
+			if !slices.Contains(parent.Policies, p) {
 				return nil, fail.Invalidf("child policies must be subset of parent")
 			}
 		}
@@ -218,9 +223,15 @@ func (b *Broker) tokenCreate(ctx context.Context, c *call, f engine.Fields, orph
 		ExplicitMaxTTL: explicit, Period: period, NumUses: uses, Renewable: renewable}
 	if !orphan {
 		e.ParentID = parent.ID()
+		e.BoundCIDRs = parent.BoundCIDRs // a child is bound where its parent is
 	}
-	// A root token asked for without a TTL never expires, as in Vault.
-	if !(slices.Contains(pols, "root") && ttl == 0 && explicit == 0 && period == 0) {
+	// A root token asked for without a TTL never expires, as in Vault; only
+	// a non-expiring root token may make one.
+	nonExpiring := slices.Contains(pols, "root") && ttl == 0 && explicit == 0 && period == 0
+	if nonExpiring && !parent.ExpiresAt.IsZero() {
+		return nil, fail.Invalidf("expiring root tokens cannot create non-expiring root tokens")
+	}
+	if !nonExpiring {
 		_, max := c.m.ttls()
 		plan := planTTL(now, ttl, 0, explicit, period, SystemMaxTTL, max)
 		e.TTL, e.ExpiresAt, e.MaxExpiresAt, warnings = plan.TTL, now.Add(plan.TTL), plan.MaxAt, plan.Warnings

@@ -202,3 +202,17 @@ func (tx *Tx) Lock(ctx context.Context, name string) error {
 type Row struct{ row *sql.Row }
 
 func (r *Row) Scan(dest ...any) error { return mapErr(r.row.Scan(dest...)) }
+
+// Strings reads a one-column result of text values and closes rows.
+func Strings(rows *sql.Rows) ([]string, error) {
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var v string
+		if err := rows.Scan(&v); err != nil {
+			return nil, mapErr(err)
+		}
+		out = append(out, v)
+	}
+	return out, mapErr(rows.Err())
+}

@@ -12,14 +12,17 @@ import (
 )
 
 // Use spends one use of a token created with a use limit. It returns the
-// uses left afterwards (0 means the token is now used up and the caller must
-// revoke it after the request). A token with no limit is not touched.
+// uses left afterwards; 0 means this was the last one, and the token is
+// already marked used up (num_uses -1, Vault's "revocation in progress"), so
+// no other request can use it while the caller revokes it. A token with no
+// limit is not touched.
 func (s *Store) Use(ctx context.Context, e Entry) (left int, err error) {
 	if e.NumUses <= 0 {
 		return -1, nil
 	}
 	err = s.db.Tx(ctx, func(tx *store.Tx) error {
-		res, err := tx.Exec(ctx, `UPDATE tokens SET num_uses = num_uses - 1 WHERE id = ? AND num_uses > 0`, e.id)
+		res, err := tx.Exec(ctx, `UPDATE tokens SET num_uses = CASE WHEN num_uses = 1 THEN -1 ELSE num_uses - 1 END
+			WHERE id = ? AND num_uses > 0`, e.id)
 		if err != nil {
 			return err
 		}
@@ -28,7 +31,7 @@ func (s *Store) Use(ctx context.Context, e Entry) (left int, err error) {
 		}
 		return tx.QueryRow(ctx, `SELECT num_uses FROM tokens WHERE id = ?`, e.id).Scan(&left)
 	})
-	return left, err
+	return max(left, 0), err
 }
 
 // Renew extends a token's TTL by increment (its creation TTL when zero),
@@ -65,9 +68,12 @@ func (s *Store) Renew(ctx context.Context, e Entry, increment time.Duration) (En
 
 // Revoke deletes the token with stored id and, unless orphan is set, every
 // token descended from it; with orphan its children lose their parent
-// instead. It returns the ids of every token removed, so their leases can be
-// revoked, in one transaction so no child outlives a revoked parent.
-func (s *Store) Revoke(ctx context.Context, id string, orphan bool) ([]string, error) {
+// instead. onGone runs in the same transaction for each token removed (the
+// broker queues the token's leases there), so a crash cannot leave a
+// revoked token's leases unqueued. Each token is locked while it goes, the
+// lock Create takes on a parent, so no child can be added to a token being
+// revoked. It returns the ids of every token removed.
+func (s *Store) Revoke(ctx context.Context, id string, orphan bool, onGone func(tx *store.Tx, id string) error) ([]string, error) {
 	var gone []string
 	err := s.db.Tx(ctx, func(tx *store.Tx) error {
 		gone = gone[:0]
@@ -75,33 +81,30 @@ func (s *Store) Revoke(ctx context.Context, id string, orphan bool) ([]string, e
 		for len(queue) > 0 {
 			cur := queue[0]
 			queue = queue[1:]
+			if err := tx.Lock(ctx, "token/"+cur); err != nil {
+				return err
+			}
 			res, err := tx.Exec(ctx, `DELETE FROM tokens WHERE id = ?`, cur)
 			if err != nil {
 				return err
 			}
 			if n, _ := res.RowsAffected(); n == 1 {
 				gone = append(gone, cur)
+				if onGone != nil {
+					if err := onGone(tx, cur); err != nil {
+						return err
+					}
+				}
 			}
 			if orphan {
 				_, err := tx.Exec(ctx, `UPDATE tokens SET parent_id = NULL WHERE parent_id = ?`, cur)
 				return err
 			}
-			rows, err := tx.Query(ctx, `SELECT id FROM tokens WHERE parent_id = ?`, cur)
+			children, err := txStrings(ctx, tx, `SELECT id FROM tokens WHERE parent_id = ?`, cur)
 			if err != nil {
 				return err
 			}
-			for rows.Next() {
-				var c string
-				if err := rows.Scan(&c); err != nil {
-					rows.Close()
-					return err
-				}
-				queue = append(queue, c)
-			}
-			rows.Close()
-			if err := rows.Err(); err != nil {
-				return err
-			}
+			queue = append(queue, children...)
 		}
 		return nil
 	})
@@ -109,6 +112,26 @@ func (s *Store) Revoke(ctx context.Context, id string, orphan bool) ([]string, e
 		return nil, fmt.Errorf("token: revoke: %w", err)
 	}
 	return gone, nil
+}
+
+// Live reports, inside tx, whether the token with stored id exists and is
+// usable, after locking it against a concurrent Revoke. Whatever is created
+// for the token in the same transaction (a child, a lease) is then either
+// seen by the revocation or refused here.
+func Live(ctx context.Context, tx *store.Tx, id string, now time.Time) (bool, error) {
+	if err := tx.Lock(ctx, "token/"+id); err != nil {
+		return false, err
+	}
+	var uses int
+	var exp *int64
+	err := tx.QueryRow(ctx, `SELECT num_uses, expires_at FROM tokens WHERE id = ?`, id).Scan(&uses, &exp)
+	if store.IsNotFound(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return uses >= 0 && (exp == nil || now.Unix() < *exp), nil
 }
 
 // Expired returns the stored ids of up to limit tokens whose TTL has passed.
@@ -133,16 +156,15 @@ func (s *Store) strings(ctx context.Context, q string, args ...any) ([]string, e
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var v string
-		if err := rows.Scan(&v); err != nil {
-			return nil, err
-		}
-		out = append(out, v)
+	return store.Strings(rows)
+}
+
+func txStrings(ctx context.Context, tx *store.Tx, q string, args ...any) ([]string, error) {
+	rows, err := tx.Query(ctx, q, args...)
+	if err != nil {
+		return nil, err
 	}
-	return out, rows.Err()
+	return store.Strings(rows)
 }
 
 // AllowedFrom reports whether addr may use the token (its CIDR binding).

@@ -76,3 +76,41 @@ func TestFromHeader(t *testing.T) {
 		}
 	}
 }
+
+func TestLastUseEndsTheTokenAtOnce(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		s := token.NewStore(db, time.Now)
+		tok, e, err := s.Create(ctx, token.Entry{Policies: []string{"default"}, NumUses: 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if left, err := s.Use(ctx, e); err != nil || left != 1 {
+			t.Fatalf("first use: %d %v", left, err)
+		}
+		if left, err := s.Use(ctx, e); err != nil || left != 0 {
+			t.Fatalf("last use: %d %v", left, err)
+		}
+		// Used up before it is revoked: no lookup, no further use, no child.
+		if _, err := s.Lookup(ctx, tok); !fail.Is(err, fail.Unauthenticated) {
+			t.Fatalf("lookup of a used-up token: %v", err)
+		}
+		if _, err := s.Use(ctx, e); !fail.Is(err, fail.Unauthenticated) {
+			t.Fatalf("use of a used-up token: %v", err)
+		}
+		if _, _, err := s.Create(ctx, token.Entry{ParentID: e.ID()}); !fail.Is(err, fail.Unauthenticated) {
+			t.Fatalf("child of a used-up token: %v", err)
+		}
+		// A revoked parent takes no children either.
+		_, p, err := s.Create(ctx, token.Entry{Policies: []string{"default"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Revoke(ctx, p.ID(), false, nil); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := s.Create(ctx, token.Entry{ParentID: p.ID()}); !fail.Is(err, fail.Unauthenticated) {
+			t.Fatalf("child of a revoked token: %v", err)
+		}
+	})
+}
