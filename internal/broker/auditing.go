@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"maps"
 	"encoding/json"
 	"slices"
 	"time"
@@ -60,10 +61,19 @@ func (b *Broker) hashed(v any, keep []string) any {
 	}
 }
 
+// auditAuth and auditReq are built once per request and shared by its
+// request and response records.
 func (b *Broker) auditAuth(c *call) map[string]any {
 	if c.entry == nil {
 		return nil
 	}
+	if c.audAuth == nil {
+		c.audAuth = b.auditAuthOf(c)
+	}
+	return c.audAuth
+}
+
+func (b *Broker) auditAuthOf(c *call) map[string]any {
 	e := c.entry
 	out := map[string]any{
 		"client_token": b.audit.HMAC(c.req.Token), "accessor": b.hmac(e.Accessor), "display_name": e.DisplayName,
@@ -77,6 +87,13 @@ func (b *Broker) auditAuth(c *call) map[string]any {
 }
 
 func (b *Broker) auditReq(c *call) map[string]any {
+	if c.audReq == nil {
+		c.audReq = b.auditReqOf(c)
+	}
+	return c.audReq
+}
+
+func (b *Broker) auditReqOf(c *call) map[string]any {
 	r := map[string]any{
 		"id": c.req.ID, "operation": string(c.op), "mount_point": c.m.Path, "mount_type": c.m.Type,
 		"mount_accessor": c.m.Accessor, "path": c.req.Path, "remote_address": c.req.RemoteAddr.String(),
@@ -105,9 +122,13 @@ func (b *Broker) auditRequest(ctx context.Context, c *call) error {
 }
 
 // auditFailure records a request refused before it ran (bad token, denied
-// by policy). The refusal stands whether or not the record is written.
+// by policy). The refusal stands whether or not the record is written. Its
+// body is left out: a caller without a valid token must not be able to make
+// the log store whatever it sends.
 func (b *Broker) auditFailure(ctx context.Context, c *call, cause error) error {
-	rec := map[string]any{"type": "request", "auth": b.auditAuth(c), "request": b.auditReq(c), "error": fail.Message(cause)}
+	req := maps.Clone(b.auditReq(c))
+	delete(req, "data")
+	rec := map[string]any{"type": "request", "auth": b.auditAuth(c), "request": req, "error": fail.Message(cause)}
 	if _, err := b.audit.Append(ctx, "broker.request", rec); err != nil {
 		b.log.Error("audit: refused request not logged", "path", c.req.Path, "err", err)
 	} else {

@@ -21,8 +21,13 @@ const MaxRequestSize = 32 << 20
 // errTooLarge is answered with 413, as Vault does.
 var errTooLarge = fail.Invalidf("http: request body too large")
 
-// maxJSONDepth bounds nesting in request bodies (CVE-2025-6203).
-const maxJSONDepth = 100
+// maxJSONDepth and maxJSONStrings bound request bodies (CVE-2025-6203,
+// OpenBao's max_request_json_strings): every string in a body is HMAC'd
+// into the audit log, so their number bounds the audit record too.
+const (
+	maxJSONDepth   = 100
+	maxJSONStrings = 10000
+)
 
 // Handler serves the Vault HTTP API under /v1/.
 func (b *Broker) Handler() http.Handler {
@@ -113,8 +118,12 @@ func (b *Broker) parse(w http.ResponseWriter, r *http.Request) (*Request, error)
 
 // decodeBody parses a JSON object into data, with numbers kept exact.
 func decodeBody(body []byte, data map[string]any) error {
-	if depth(body) > maxJSONDepth {
+	deepest, strs := shape(body)
+	if deepest > maxJSONDepth {
 		return fail.Invalidf("error parsing JSON: nested too deeply")
+	}
+	if strs > maxJSONStrings {
+		return fail.Invalidf("error parsing JSON: more than %d strings", maxJSONStrings)
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
@@ -131,9 +140,10 @@ func decodeBody(body []byte, data map[string]any) error {
 	return nil
 }
 
-// depth returns the deepest nesting of objects and arrays in a JSON text.
-func depth(b []byte) int {
-	d, deepest, inStr, esc := 0, 0, false, false
+// shape returns the deepest nesting of objects and arrays in a JSON text
+// and how many strings (keys and values) it holds.
+func shape(b []byte) (deepest, strs int) {
+	d, inStr, esc := 0, false, false
 	for _, c := range b {
 		switch {
 		case esc:
@@ -141,6 +151,9 @@ func depth(b []byte) int {
 		case inStr && c == '\\':
 			esc = true
 		case c == '"':
+			if !inStr {
+				strs++
+			}
 			inStr = !inStr
 		case inStr:
 		case c == '{' || c == '[':
@@ -150,7 +163,7 @@ func depth(b []byte) int {
 			d--
 		}
 	}
-	return deepest
+	return deepest, strs
 }
 
 // wireAuth is the auth block as sent: the token revealed, once, to its holder.

@@ -69,6 +69,9 @@ type call struct {
 	entry  *token.Entry // nil on unauthenticated paths
 	acl    *acl.ACL     // nil for root and unauthenticated
 	unauth bool
+	// audAuth and audReq are the audit record's auth and request parts,
+	// built once and shared by the request and response records.
+	audAuth, audReq map[string]any
 }
 
 func (c *call) engineRequest(st engine.Storage) *engine.Request {

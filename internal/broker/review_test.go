@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/netip"
 	"slices"
+	"strings"
 	"testing"
 
 	vault "github.com/hashicorp/vault/api"
@@ -85,5 +86,27 @@ func TestAuthMountsCannotBeRemovedThroughSysMounts(t *testing.T) {
 	wantError(t, err, http.StatusBadRequest, "")
 	if auths, err := s.Client.Sys().ListAuth(); err != nil || auths["jwt/"] == nil {
 		t.Fatalf("auth method removed through sys/mounts: %v", err)
+	}
+}
+
+func TestRefusedRequestsDoNotFillTheAuditLog(t *testing.T) {
+	s := start(t, storetest.Open(t, storetest.SQLiteURL(t)), options{})
+	ctx := context.Background()
+	// A body of many small strings, sent without a token.
+	body := `{"k":[` + strings.Repeat(`"a",`, 9000) + `"a"]}`
+	if code, _ := s.raw(t, "PUT", "/v1/sys/policies/acl/x", "", strings.NewReader(body)); code != http.StatusForbidden {
+		t.Fatalf("no token: %d", code)
+	}
+	recs, err := s.Audit.Tail(ctx, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs[0].Body) > 2000 || strings.Contains(string(recs[0].Body), `"data"`) {
+		t.Fatalf("refused request audited with its body (%d bytes)", len(recs[0].Body))
+	}
+	// More strings than any real request has are refused before anything else.
+	body = `{"k":[` + strings.Repeat(`"a",`, 10001) + `"a"]}`
+	if code, msg := s.raw(t, "PUT", "/v1/sys/policies/acl/x", s.Root, strings.NewReader(body)); code != http.StatusBadRequest || !strings.Contains(msg, "strings") {
+		t.Fatalf("10002 strings: %d %s", code, msg)
 	}
 }
