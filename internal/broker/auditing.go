@@ -2,8 +2,8 @@ package broker
 
 import (
 	"context"
-	"maps"
 	"encoding/json"
+	"maps"
 	"slices"
 	"time"
 
