@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"net/http"
+	"net/netip"
 
 	"github.com/runcred/runcred/internal/access"
 	"github.com/runcred/runcred/internal/audit"
@@ -43,11 +44,12 @@ func (d *Daemon) authenticate(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		e, err := d.Tokens.Lookup(r.Context(), tok)
+		remote, _ := netip.ParseAddrPort(r.RemoteAddr)
+		caller, err := d.Broker.Caller(r.Context(), tok, remote.Addr().Unmap())
 		if err != nil {
 			respond.Error(w, r, d.log, err)
 			return
 		}
-		next.ServeHTTP(w, r.WithContext(access.WithCaller(r.Context(), e.Caller())))
+		next.ServeHTTP(w, r.WithContext(access.WithCaller(r.Context(), caller)))
 	})
 }
