@@ -103,9 +103,12 @@ func (b *Broker) revokeLease(ctx context.Context, id string, force bool, reason 
 }
 
 func (b *Broker) callRevoke(ctx context.Context, l *lease) error {
-	m := b.mountByUUID(ctx, l.MountUUID)
+	m, err := b.mountByUUID(ctx, l.MountUUID)
+	if err != nil {
+		return err
+	}
 	if m == nil {
-		return nil // the mount is gone, and its secrets with it
+		return nil // the mount was disabled, and its secrets with it
 	}
 	be, err := b.backend(ctx, m)
 	if err != nil {
@@ -123,17 +126,22 @@ func (b *Broker) engineLease(m *mount, l *lease) engine.Lease {
 		TTL: l.ExpiresAt.Sub(b.now()), Storage: newMountStorage(b.db, b.seal, m.UUID)}
 }
 
-func (b *Broker) mountByUUID(ctx context.Context, uuid string) *mount {
-	all, err := b.mounts.list(ctx)
-	if err != nil {
-		return nil
-	}
-	for _, m := range all {
-		if m.UUID == uuid {
-			return m
+// mountByUUID finds a mount by uuid. A miss is checked against the database
+// before it is believed, so a stale cache never makes a live mount look gone.
+func (b *Broker) mountByUUID(ctx context.Context, uuid string) (*mount, error) {
+	for attempt := 0; attempt < 2; attempt++ {
+		all, err := b.mounts.list(ctx)
+		if err != nil {
+			return nil, err
 		}
+		for _, m := range all {
+			if m.UUID == uuid {
+				return m, nil
+			}
+		}
+		b.mounts.invalidate()
 	}
-	return nil
+	return nil, nil
 }
 
 // revokeToken revokes a token (by stored id) and its descendants (unless

@@ -187,6 +187,14 @@ func TestMountsTuneRemountDisable(t *testing.T) {
 		if err != nil || sec.LeaseDuration != 600 {
 			t.Fatalf("tuned default TTL: %v %v", sec, err)
 		}
+		// A remount onto a taken path fails before it revokes anything.
+		mountLeases(t, s, "taken")
+		if _, err := sys.StartRemount("team/creds", "taken"); statusOf(err) != http.StatusBadRequest {
+			t.Fatalf("remount onto a taken path: %v", err)
+		}
+		if _, err := sys.Lookup(sec.LeaseID); err != nil {
+			t.Fatalf("failed remount revoked a lease: %v", err)
+		}
 		// Remount revokes the mount's leases and keeps it working at the new path.
 		if err := sys.Remount("team/creds", "team/creds2"); err != nil {
 			t.Fatal(err)

@@ -138,7 +138,10 @@ func (b *Broker) leaseRenew(ctx context.Context, c *call, id string, f engine.Fi
 	if err != nil {
 		return nil, err
 	}
-	m := b.mountByUUID(ctx, l.MountUUID)
+	m, err := b.mountByUUID(ctx, l.MountUUID)
+	if err != nil {
+		return nil, err
+	}
 	if m == nil {
 		return nil, errLeaseNotFound
 	}

@@ -300,6 +300,11 @@ func (b *Broker) remount(ctx context.Context, f engine.Fields) (*Response, error
 			return nil, fail.Invalidf("cannot remount to reserved path %q", to)
 		}
 	}
+	// Check the target before revoking anything: a mistyped target must
+	// not cost the mount its leases.
+	if err := b.db.Tx(ctx, func(tx *store.Tx) error { return clash(ctx, tx, to) }); err != nil {
+		return nil, err
+	}
 	id := randomID()
 	status, msg := "success", ""
 	if err := b.revokeMount(ctx, m); err != nil {
