@@ -220,7 +220,7 @@ path "sys/mounts/*" { capabilities = ["create", "read", "update"] }
 func TestAPIAuditFileDevice(t *testing.T) {
 	s := start(t, storetest.Open(t, storetest.SQLiteURL(t)), options{})
 	sys := s.Client.Sys()
-	logPath := filepath.Join(t.TempDir(), "audit.log")
+	logPath := filepath.Join(s.AuditDir, "audit.log")
 	err := sys.EnableAuditWithOptions("file", &vault.EnableAuditOptions{Type: "file", Description: "shipping", Options: map[string]string{"file_path": logPath}})
 	if err != nil {
 		t.Fatal(err)
@@ -268,12 +268,25 @@ func TestAPIAuditFileDevice(t *testing.T) {
 		msg  string
 	}{
 		{map[string]string{"file_path": "relative/audit.log"}, "file", `file_path must be an absolute path, "stdout" or "discard"`},
-		{map[string]string{"file_path": filepath.Join(t.TempDir(), "raw.log"), "log_raw": "true"}, "file", "log_raw is not supported"},
+		{map[string]string{"file_path": filepath.Join(s.AuditDir, "raw.log"), "log_raw": "true"}, "file", "log_raw is not supported"},
+		{map[string]string{"file_path": filepath.Join(t.TempDir(), "elsewhere.log")}, "file", "file_path must be a file directly in the audit directory"},
+		{map[string]string{"file_path": filepath.Join(s.AuditDir, "..", "escape.log")}, "file", "file_path must be a file directly in the audit directory"},
+		{map[string]string{"file_path": filepath.Join(s.AuditDir, "x.log"), "mode": "0755"}, "file", "invalid mode"},
 		{map[string]string{}, "file", "file_path is required"},
 		{map[string]string{"file_path": "discard"}, "syslog", `audit device type "syslog" is not supported`},
 	} {
 		err := sys.EnableAuditWithOptions("bad", &vault.EnableAuditOptions{Type: bad.typ, Options: bad.opts})
 		wantError(t, err, http.StatusBadRequest, bad.msg)
+	}
+	// A symlink planted in the audit directory is not followed.
+	target := filepath.Join(t.TempDir(), "victim")
+	if err := os.Symlink(target, filepath.Join(s.AuditDir, "link.log")); err != nil {
+		t.Fatal(err)
+	}
+	err = sys.EnableAuditWithOptions("bad", &vault.EnableAuditOptions{Type: "file", Options: map[string]string{"file_path": filepath.Join(s.AuditDir, "link.log")}})
+	wantError(t, err, http.StatusBadRequest, "cannot open audit file")
+	if _, err := os.Stat(target); !os.IsNotExist(err) {
+		t.Fatalf("the symlink's target was created: %v", err)
 	}
 	if devices, _ := sys.ListAudit(); len(devices) != 1 {
 		t.Fatalf("a refused device was enabled: %+v", devices)

@@ -18,6 +18,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -56,6 +57,9 @@ type Config struct {
 	MaxRevokeAttempts int
 	// ClusterName is reported by sys/health and sys/seal-status.
 	ClusterName string
+	// AuditDir is the one directory file audit devices may write in; when
+	// empty, only "stdout" and "discard" devices can be enabled.
+	AuditDir string
 }
 
 // Broker is the core. It is safe for concurrent use; several Brokers (server
@@ -99,6 +103,13 @@ func New(ctx context.Context, cfg Config) (*Broker, error) {
 	if cfg.ClusterName == "" {
 		cfg.ClusterName = "runcred"
 	}
+	if cfg.AuditDir != "" {
+		dir, err := filepath.Abs(cfg.AuditDir)
+		if err != nil {
+			return nil, fmt.Errorf("broker: audit dir: %w", err)
+		}
+		cfg.AuditDir = dir
+	}
 	b := &Broker{
 		cfg: cfg, db: cfg.DB, seal: cfg.Seal, audit: cfg.Audit, tokens: cfg.Tokens,
 		log: cfg.Logger, now: cfg.Now, engines: map[string]engine.Backend{},
@@ -107,7 +118,7 @@ func New(ctx context.Context, cfg Config) (*Broker, error) {
 	b.mounts = &mountTable{db: cfg.DB, now: cfg.Now, refresh: cfg.Refresh}
 	b.policies = &policyStore{db: cfg.DB, now: cfg.Now, refresh: cfg.Refresh}
 	b.leases = &leaseStore{db: cfg.DB, seal: cfg.Seal, now: cfg.Now}
-	b.devices = &deviceSet{db: cfg.DB, now: cfg.Now, refresh: cfg.Refresh, log: cfg.Logger}
+	b.devices = &deviceSet{dir: cfg.AuditDir, db: cfg.DB, now: cfg.Now, refresh: cfg.Refresh, log: cfg.Logger}
 	id, err := cfg.Seal.Secret(ctx, "broker/cluster-id", func() ([]byte, error) { return []byte(randomID()), nil })
 	if err != nil {
 		return nil, fmt.Errorf("broker: cluster id: %w", err)

@@ -3,13 +3,17 @@ package broker
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/runcred/runcred/internal/fail"
@@ -27,6 +31,7 @@ type device struct {
 }
 
 type deviceSet struct {
+	dir     string // the only directory file devices may write in; "" allows none
 	db      *store.DB
 	now     func() time.Time
 	refresh time.Duration
@@ -107,7 +112,9 @@ func (d *deviceSet) open(fp, mode string) (io.WriteCloser, error) {
 			}
 			perm = os.FileMode(m)
 		}
-		f, err := os.OpenFile(fp, os.O_APPEND|os.O_CREATE|os.O_WRONLY, perm)
+		// O_NOFOLLOW: a symlink planted in the audit directory cannot
+		// redirect the log onto another file.
+		f, err := os.OpenFile(fp, os.O_APPEND|os.O_CREATE|os.O_WRONLY|syscall.O_NOFOLLOW, perm)
 		if err != nil {
 			return nil, err
 		}
@@ -120,6 +127,27 @@ func (d *deviceSet) open(fp, mode string) (io.WriteCloser, error) {
 	return w, nil
 }
 
+// checkPath confines file devices to the server's audit directory (a sudo
+// holder must not be able to append to the database, the root key or a
+// system file: CVE-2025-6000).
+func (d *deviceSet) checkPath(fp string) error {
+	switch {
+	case fp == "":
+		return fail.Invalidf("file_path is required")
+	case fp == "stdout" || fp == "discard":
+		return nil
+	case !filepath.IsAbs(fp):
+		return fail.Invalidf("file_path must be an absolute path, \"stdout\" or \"discard\"")
+	case d.dir == "":
+		return fail.Invalidf("file audit devices are disabled: start the server with --audit-dir to allow them")
+	}
+	rel, err := filepath.Rel(d.dir, filepath.Clean(fp))
+	if err != nil || rel == "." || rel == ".." || strings.HasPrefix(rel, "../") || strings.Contains(rel, "/") {
+		return fail.Invalidf("file_path must be a file directly in the audit directory %s", d.dir)
+	}
+	return nil
+}
+
 type nopCloser struct{ io.Writer }
 
 func (nopCloser) Close() error { return nil }
@@ -129,15 +157,12 @@ func (d *deviceSet) enable(ctx context.Context, dv device) error {
 		return fail.Invalidf("audit device type %q is not supported by runcred (only \"file\")", dv.Type)
 	}
 	fp := dv.Options["file_path"]
-	switch {
-	case fp == "":
-		return fail.Invalidf("file_path is required")
-	case fp != "stdout" && fp != "discard" && !filepath.IsAbs(fp):
-		return fail.Invalidf("file_path must be an absolute path, \"stdout\" or \"discard\"")
+	if err := d.checkPath(fp); err != nil {
+		return err
 	}
 	if m := dv.Options["mode"]; m != "" {
-		if v, err := strconv.ParseUint(m, 8, 32); err != nil || v > 0o777 {
-			return fail.Invalidf("invalid mode %q", m)
+		if v, err := strconv.ParseUint(m, 8, 32); err != nil || v&^0o666 != 0 {
+			return fail.Invalidf("invalid mode %q: at most 0666, never executable", m)
 		}
 	}
 	for k := range dv.Options {
@@ -170,6 +195,18 @@ func (d *deviceSet) enable(ctx context.Context, dv device) error {
 func (d *deviceSet) disable(ctx context.Context, path string) error {
 	_, err := d.db.Exec(ctx, `DELETE FROM broker_audit_devices WHERE path = ?`, path)
 	d.invalidate()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	all, lerr := d.load(ctx)
+	if lerr != nil {
+		return errors.Join(err, lerr)
+	}
+	for fp, w := range d.files { // close files no device writes to any more
+		if !slices.ContainsFunc(all, func(dv device) bool { return dv.Options["file_path"] == fp }) {
+			w.Close()
+			delete(d.files, fp)
+		}
+	}
 	return err
 }
 

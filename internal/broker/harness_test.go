@@ -46,6 +46,8 @@ type server struct {
 	Clock  *clock
 	DB     *store.DB
 	Audit  *audit.Log
+	// AuditDir is where file audit devices may write.
+	AuditDir string
 }
 
 type options struct {
@@ -74,7 +76,8 @@ func start(t *testing.T, db *store.DB, o options) *server {
 	if o.engines == nil {
 		o.engines = allEngines(clk.Now)
 	}
-	b, err := broker.New(ctx, broker.Config{
+	auditDir := t.TempDir()
+	b, err := broker.New(ctx, broker.Config{AuditDir: auditDir,
 		DB: db, Seal: sl, Audit: al, Tokens: tokens, Engines: o.engines,
 		Logger: slog.New(slog.DiscardHandler), Now: clk.Now, Refresh: time.Hour, RevokeBackoff: o.backoff,
 	})
@@ -88,7 +91,7 @@ func start(t *testing.T, db *store.DB, o options) *server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &server{B: b, URL: srv.URL, Root: tok.RevealString(), Clock: clk, DB: db, Audit: al}
+	s := &server{B: b, URL: srv.URL, Root: tok.RevealString(), Clock: clk, DB: db, Audit: al, AuditDir: auditDir}
 	s.Client = s.client(t, s.Root)
 	return s
 }

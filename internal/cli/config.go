@@ -127,6 +127,7 @@ func serverSettings() settings {
 		{key: "database", usage: "SQLite file path or postgres:// URL"},
 		{key: "root-key-file", usage: "file holding the seal's root key (base64 of 32 bytes)"},
 		{key: "root-token-file", usage: "where to write the initial root token on first start"},
+		{key: "audit-dir", usage: "the only directory the broker's file audit devices (sys/audit) may write in; none if unset"},
 		{key: "log-format", usage: "text or json", def: "text"},
 		{key: "log-level", usage: "debug, info, warn or error", def: "info"},
 		{key: "key-lifetime", usage: "how long a signing key signs before rotation", def: p.KeyLifetime.String()},
@@ -142,7 +143,7 @@ func (ss settings) daemonConfig() (daemon.Config, error) {
 	cfg := daemon.Config{
 		Addr: ss.get("addr"), PublicURL: ss.get("public-url"), Database: ss.get("database"),
 		RootKeyFile: ss.get("root-key-file"), RootTokenFile: ss.get("root-token-file"),
-		Identity: identity.DefaultPolicy(),
+		AuditDir: ss.get("audit-dir"), Identity: identity.DefaultPolicy(),
 	}
 	durations := []struct {
 		key string

@@ -78,7 +78,7 @@ func devCmd(getenv env, stdout, stderr io.Writer) *cobra.Command {
 			}
 			for key, def := range map[string]string{
 				"database": filepath.Join(dir, "runcred.db"), "root-key-file": filepath.Join(dir, "root-key"),
-				"root-token-file": filepath.Join(dir, "root-token"),
+				"root-token-file": filepath.Join(dir, "root-token"), "audit-dir": filepath.Join(dir, "audit"),
 			} {
 				if s := ss.find(key); !cmd.Flags().Changed(key) && s.val == "" {
 					s.val = def
@@ -86,6 +86,9 @@ func devCmd(getenv env, stdout, stderr io.Writer) *cobra.Command {
 			}
 			cfg, err := ss.daemonConfig()
 			if err != nil {
+				return err
+			}
+			if err := os.MkdirAll(cfg.AuditDir, 0o700); err != nil {
 				return err
 			}
 			cfg.DevRootToken = true

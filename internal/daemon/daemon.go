@@ -33,6 +33,7 @@ type Config struct {
 	Database      string // SQLite path or postgres:// URL
 	RootKeyFile   string // the seal's root key
 	RootTokenFile string // where the initial root token is written, if set
+	AuditDir      string // the only directory file audit devices may write in
 	// DevRootToken makes a fresh root token whenever RootTokenFile does not
 	// hold a valid one (runcred dev); otherwise one is made only on first start.
 	DevRootToken bool
@@ -142,7 +143,7 @@ func New(ctx context.Context, cfg Config) (_ *Daemon, err error) {
 	}
 	d.Broker, err = broker.New(ctx, broker.Config{
 		DB: d.db, Seal: d.Seal, Audit: d.Audit, Tokens: d.Tokens, Engines: engines,
-		Logger: cfg.Logger, Now: cfg.Now, Refresh: cfg.Refresh, RevokeBackoff: cfg.RevokeBackoff,
+		Logger: cfg.Logger, Now: cfg.Now, Refresh: cfg.Refresh, RevokeBackoff: cfg.RevokeBackoff, AuditDir: cfg.AuditDir,
 	})
 	if err != nil {
 		return nil, err
