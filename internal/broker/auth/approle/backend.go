@@ -169,7 +169,12 @@ func (b *Backend) HandleRequest(ctx context.Context, req *engine.Request) (*engi
 			if err := validRoleName(name); err != nil {
 				return nil, err
 			}
-			name = strings.ToLower(name)
+			// ACL policies match the path as sent, so a deny on role/admin
+			// must not be passed by writing role/ADMIN: names in paths are
+			// lower case.
+			if lower := strings.ToLower(name); lower != name {
+				return nil, fail.Invalidf("role names are case-insensitive and must be given in lower case: use %q", lower)
+			}
 		}
 	}
 	if routes == nil {

@@ -16,7 +16,7 @@ import (
 
 func TestLoginFlow(t *testing.T) {
 	h := newHarness(t)
-	h.createRole("Deploy", map[string]any{
+	h.createRole("deploy", map[string]any{
 		"token_policies":          "Dev, ops ,dev",
 		"token_ttl":               "20m",
 		"token_max_ttl":           "1h",
@@ -25,8 +25,8 @@ func TestLoginFlow(t *testing.T) {
 		"token_no_default_policy": true,
 		"token_bound_cidrs":       []any{"10.0.0.0/8"},
 	})
-	roleID := h.roleID("deploy") // names are case-insensitive, stored lower-case
-	secretID, _ := h.secretID("DEPLOY", map[string]any{"metadata": `{"team":"infra","role_name":"evil"}`})
+	roleID := h.roleID("deploy")
+	secretID, _ := h.secretID("deploy", map[string]any{"metadata": `{"team":"infra","role_name":"evil"}`})
 
 	auth := wantLoginOK(t)(h.login(defaultAddr, " "+roleID+" ", secretID+"\n"))
 	want := &engine.Auth{

@@ -69,11 +69,17 @@ func TestRoleCRUD(t *testing.T) {
 
 func TestRoleNames(t *testing.T) {
 	h := newHarness(t)
-	for _, name := range []string{"a", "My Role.v1_x-y", strings.Repeat("n", 4096)} {
+	for _, name := range []string{"a", "my role.v1_x-y", strings.Repeat("n", 4096)} {
 		h.createRole(name, nil)
-		if r := h.must(engine.Read, "role/"+strings.ToLower(name), nil); r == nil {
+		if r := h.must(engine.Read, "role/"+name, nil); r == nil {
 			t.Fatalf("%q not readable", name)
 		}
+	}
+	// Names in paths must be lower case: ACL rules match the path as sent,
+	// so role/ADMIN must not reach what a deny on role/admin protects.
+	for _, p := range []string{"role/My", "role/ADMIN/secret-id", "role/Admin/role-id"} {
+		_, err := h.do(engine.Update, p, nil)
+		wantErr(t, err, fail.Invalid, "role names are case-insensitive and must be given in lower case")
 	}
 	for _, name := range []string{"a*b", "a:b", "héllo", "a\x00b", "a%2Fb", "tab\t", strings.Repeat("n", 4097)} {
 		for _, p := range []string{"role/" + name, "role/" + name + "/secret-id"} {

@@ -119,7 +119,7 @@ func (b *Backend) HandleRequest(ctx context.Context, req *engine.Request) (*engi
 		return listRoles(ctx, req)
 
 	case strings.HasPrefix(req.Path, "role/") && !strings.Contains(req.Path[len("role/"):], "/"):
-		name, err := roleName(req.Path[len("role/"):])
+		name, err := pathRoleName(req.Path[len("role/"):])
 		if err != nil {
 			return nil, err
 		}

@@ -39,6 +39,17 @@ func roleName(raw string) (string, error) {
 	return strings.ToLower(raw), nil
 }
 
+// pathRoleName is roleName for a name in a request path, which must already
+// be lower case: ACL policies match the path as sent, so a deny on
+// role/admin must not be passed by writing role/ADMIN.
+func pathRoleName(raw string) (string, error) {
+	name, err := roleName(raw)
+	if err == nil && name != raw {
+		return "", fail.Invalidf("role names are case-insensitive and must be given in lower case: use %q", name)
+	}
+	return name, err
+}
+
 // role is one login role, stored as JSON under roleKeyPrefix+name.
 type role struct {
 	RoleType             string            `json:"role_type"`

@@ -64,10 +64,13 @@ func TestRoleNames(t *testing.T) {
 	_, err = e.call(engine.Read, "role/a/b", nil)
 	wantErr(t, err, fail.NotFound, `no handler for route "auth/jwt/role/a/b". route entry not found.`)
 
-	e.write(t, "role/Deploy.Prod@x_1", map[string]any{"role_type": "jwt", "user_claim": "sub", "bound_subject": "s"})
+	e.write(t, "role/deploy.prod@x_1", map[string]any{"role_type": "jwt", "user_claim": "sub", "bound_subject": "s"})
 	if keys := e.st.Keys(); !reflect.DeepEqual(keys, []string{"role/deploy.prod@x_1"}) {
-		t.Fatalf("stored keys = %v; want the lower-cased name", keys)
+		t.Fatalf("stored keys = %v", keys)
 	}
+	// Names in paths must be lower case: ACL rules match the path as sent.
+	_, err = e.call(engine.Update, "role/Deploy", map[string]any{"role_type": "jwt", "user_claim": "sub", "bound_subject": "s"})
+	wantErr(t, err, fail.Invalid, "role names are case-insensitive and must be given in lower case")
 }
 
 func TestRoleReadTypes(t *testing.T) {
