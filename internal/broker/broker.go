@@ -140,7 +140,7 @@ func (b *Broker) Close() error { return b.devices.Close() }
 func (b *Broker) backend(ctx context.Context, m *mount) (engine.Backend, error) {
 	// The key includes the mount's path and tuning, so a mount moved or tuned
 	// on another node gets a fresh engine here once the mount table refreshes.
-	key := fmt.Sprintf("%s|%s|%+v|%v", m.UUID, m.Path, m.Config, m.Options)
+	key := m.key
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if be, ok := b.engines[key]; ok {

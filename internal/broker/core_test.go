@@ -192,6 +192,7 @@ func TestPolicies(t *testing.T) {
 			{"root", `path "x" { capabilities = ["read"] }`},
 			{"broken", `path "x" { capabilities = ["fly"] }`},
 			{"broken", `path "x" {`},
+			{"wrapped", `path "x" { capabilities = ["read"] min_wrapping_ttl = "1m" }`},
 		} {
 			if err := sys.PutPolicy(bad.name, bad.body); statusOf(err) != http.StatusBadRequest {
 				t.Errorf("put %q: %v", bad.name, err)

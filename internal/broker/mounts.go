@@ -26,6 +26,10 @@ type mount struct {
 	Config      mountConfig
 	Options     map[string]string
 	CreatedAt   time.Time
+	// key names this mount's uuid, path and tuning; an engine instance is
+	// cached under it, so a move or tune (seen on the next table load)
+	// gets a fresh engine.
+	key string
 }
 
 type mountConfig struct {
@@ -103,6 +107,7 @@ func (t *mountTable) list(ctx context.Context) ([]*mount, error) {
 			return nil, fmt.Errorf("broker: mount %s options: %w", m.Path, err)
 		}
 		m.CreatedAt = time.Unix(created, 0).UTC()
+		m.key = m.UUID + "|" + m.Path + "|" + conf + "|" + opts
 		all = append(all, m)
 	}
 	if err := rows.Err(); err != nil {

@@ -131,10 +131,14 @@ func (p *policyStore) put(ctx context.Context, name, body string) error {
 	if name == "" {
 		return fail.Invalidf("policy name must be provided in the URL")
 	}
-	if _, err := acl.Parse(name, body); err != nil {
+	pol, err := acl.Parse(name, body)
+	if err != nil {
 		return err
 	}
-	_, err := p.db.Exec(ctx, `INSERT INTO broker_policies (name, policy, updated_at) VALUES (?, ?, ?)
+	if pol.UsesWrapping() {
+		return fail.Invalidf("min_wrapping_ttl and max_wrapping_ttl need response wrapping, which runcred does not support")
+	}
+	_, err = p.db.Exec(ctx, `INSERT INTO broker_policies (name, policy, updated_at) VALUES (?, ?, ?)
 		ON CONFLICT (name) DO UPDATE SET policy = excluded.policy, updated_at = excluded.updated_at`, name, body, p.now().Unix())
 	p.invalidate()
 	return err

@@ -434,3 +434,16 @@ func (r *rule) compile() {
 		r.kind = kindExact
 	}
 }
+
+// UsesWrapping reports whether a rule sets min_wrapping_ttl or
+// max_wrapping_ttl. Such a rule allows only wrapped requests; a server
+// without response wrapping would deny its path outright, so the broker
+// refuses the policy instead of storing a rule that silently locks a path.
+func (p *Policy) UsesWrapping() bool {
+	for _, r := range p.rules {
+		if r.perm.minWrap != 0 || r.perm.maxWrap != 0 {
+			return true
+		}
+	}
+	return false
+}
