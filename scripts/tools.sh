@@ -1,11 +1,18 @@
 #!/usr/bin/env bash
-# Installs the pinned test peers (MinIO, mc) into a per-version cache outside the
-# clone and links them into .tools/bin, so a fresh clone reuses earlier builds.
-# Usage: scripts/tools.sh [minio] [mc] ...   (no argument: everything)
+# Installs the pinned test peers (MinIO, mc, OpenTofu and the providers runs
+# use) into a per-version cache outside the clone and links them into
+# .tools/bin, so a fresh clone reuses earlier builds. Providers are laid out
+# as a filesystem mirror in .tools/providers, so `tofu init` works offline.
+# Usage: scripts/tools.sh [minio] [mc] [tofu] [providers]   (no argument: everything)
 set -euo pipefail
 
 MINIO_VERSION=v0.0.0-20260212201848-7aac2a2c5b7c
 MC_VERSION=v0.0.0-20250313080218-cf909e1063a9
+TOFU_VERSION=v1.6.3
+# The random provider's code after 3.9.0, under its old module path; it is
+# registered in the mirror as 3.9.1.
+RANDOM_MODULE_VERSION=v1.3.2-0.20260824155315-e1092b0cfc07 RANDOM_VERSION=3.9.1
+TIME_VERSION=0.14.2
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 cache=${RUNCRED_TOOLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/runcred-tools}
@@ -26,12 +33,37 @@ install() {
 	ln -sfn "$dir/$name" "$bin/$name"
 }
 
+# provider NAME MODULE MODULE_VERSION VERSION: build the provider and place it
+# in the mirror under both registries (real directories: OpenTofu does not
+# follow a symlinked registry directory).
+provider() {
+	local name=$1 module=$2 modver=$3 version=$4
+	local dir="$cache/terraform-provider-$name/$modver"
+	if [ ! -x "$dir/terraform-provider-$name" ]; then
+		echo "tools: building provider $name $version (first time only; cached in $dir)" >&2
+		mkdir -p "$dir.tmp"
+		GOBIN="$dir.tmp" go install "$module@$modver"
+		rm -rf "$dir" && mv "$dir.tmp" "$dir"
+	fi
+	for reg in registry.opentofu.org registry.terraform.io; do
+		local to="$root/.tools/providers/$reg/hashicorp/$name/$version/linux_amd64"
+		mkdir -p "$to"
+		ln -f "$dir/terraform-provider-$name" "$to/terraform-provider-${name}_v$version" 2>/dev/null ||
+			cp -f "$dir/terraform-provider-$name" "$to/terraform-provider-${name}_v$version"
+	done
+}
+
 want=("$@")
-[ ${#want[@]} -gt 0 ] || want=(minio mc)
+[ ${#want[@]} -gt 0 ] || want=(minio mc tofu providers)
 for t in "${want[@]}"; do
 	case "$t" in
 	minio) install minio github.com/minio/minio "$MINIO_VERSION" ;;
 	mc) install mc github.com/minio/mc "$MC_VERSION" ;;
+	tofu) install tofu github.com/opentofu/opentofu/cmd/tofu "$TOFU_VERSION" ;;
+	providers)
+		provider random github.com/terraform-providers/terraform-provider-random "$RANDOM_MODULE_VERSION" "$RANDOM_VERSION"
+		provider time github.com/hashicorp/terraform-provider-time "v$TIME_VERSION" "$TIME_VERSION"
+		;;
 	*) echo "tools: unknown tool $t" >&2; exit 2 ;;
 	esac
 done
