@@ -255,37 +255,43 @@ func accessorHMAC(ctx context.Context, s engine.Storage, r *role, acc string) (s
 	return a.HMAC, nil
 }
 
-func (b *Backend) lookupSecretID(ctx context.Context, req *engine.Request, name string) (*engine.Response, error) {
-	secretID, err := secretField(req, "secret_id")
+// secretRef resolves the secret ID a lookup or destroy names, by the secret
+// ID itself or by its accessor, within the role in the path only.
+func (b *Backend) secretRef(ctx context.Context, req *engine.Request, name string, byAccessor bool) (*role, string, error) {
+	field := "secret_id"
+	if byAccessor {
+		field = "secret_id_accessor"
+	}
+	v, err := secretField(req, field)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	r, err := roleForSecretIDs(ctx, req.Storage, name)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	return lookup(ctx, req.Storage, r, b.secretHMAC(r, secretID))
+	if !byAccessor {
+		return r, b.secretHMAC(r, v), nil
+	}
+	h, err := accessorHMAC(ctx, req.Storage, r, v)
+	return r, h, err
+}
+
+func (b *Backend) lookupSecretID(ctx context.Context, req *engine.Request, name string) (*engine.Response, error) {
+	return b.lookup(ctx, req, name, false)
 }
 
 func (b *Backend) lookupAccessor(ctx context.Context, req *engine.Request, name string) (*engine.Response, error) {
-	acc, err := secretField(req, "secret_id_accessor")
-	if err != nil {
-		return nil, err
-	}
-	r, err := roleForSecretIDs(ctx, req.Storage, name)
-	if err != nil {
-		return nil, err
-	}
-	h, err := accessorHMAC(ctx, req.Storage, r, acc)
-	if err != nil {
-		return nil, err
-	}
-	return lookup(ctx, req.Storage, r, h)
+	return b.lookup(ctx, req, name, true)
 }
 
-func lookup(ctx context.Context, s engine.Storage, r *role, h string) (*engine.Response, error) {
+func (b *Backend) lookup(ctx context.Context, req *engine.Request, name string, byAccessor bool) (*engine.Response, error) {
+	r, h, err := b.secretRef(ctx, req, name, byAccessor)
+	if err != nil {
+		return nil, err
+	}
 	var e secretIDEntry
-	found, err := getJSON(ctx, s, secretKey(r.Scope, h), &e)
+	found, err := getJSON(ctx, req.Storage, secretKey(r.Scope, h), &e)
 	if !found || err != nil {
 		return nil, err
 	}
@@ -293,27 +299,15 @@ func lookup(ctx context.Context, s engine.Storage, r *role, h string) (*engine.R
 }
 
 func (b *Backend) destroySecretID(ctx context.Context, req *engine.Request, name string) (*engine.Response, error) {
-	secretID, err := secretField(req, "secret_id")
+	r, h, err := b.secretRef(ctx, req, name, false)
 	if err != nil {
 		return nil, err
 	}
-	r, err := roleForSecretIDs(ctx, req.Storage, name)
-	if err != nil {
-		return nil, err
-	}
-	return nil, destroy(ctx, req.Storage, r.Scope, b.secretHMAC(r, secretID))
+	return nil, destroy(ctx, req.Storage, r.Scope, h)
 }
 
 func (b *Backend) destroyAccessor(ctx context.Context, req *engine.Request, name string) (*engine.Response, error) {
-	acc, err := secretField(req, "secret_id_accessor")
-	if err != nil {
-		return nil, err
-	}
-	r, err := roleForSecretIDs(ctx, req.Storage, name)
-	if err != nil {
-		return nil, err
-	}
-	h, err := accessorHMAC(ctx, req.Storage, r, acc)
+	r, h, err := b.secretRef(ctx, req, name, true)
 	if err != nil {
 		return nil, err
 	}
