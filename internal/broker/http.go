@@ -166,20 +166,11 @@ func shape(b []byte) (deepest, strs int) {
 	return deepest, strs
 }
 
-// wireAuth is the auth block as sent: the token revealed, once, to its holder.
+// wireAuth is the auth block as sent: the token revealed, once, to its
+// holder. The outer field shadows AuthBlock's, which marshals redacted.
 type wireAuth struct {
-	ClientToken    string            `json:"client_token"`
-	Accessor       string            `json:"accessor"`
-	Policies       []string          `json:"policies"`
-	TokenPolicies  []string          `json:"token_policies"`
-	Metadata       map[string]string `json:"metadata"`
-	LeaseDuration  int64             `json:"lease_duration"`
-	Renewable      bool              `json:"renewable"`
-	EntityID       string            `json:"entity_id"`
-	TokenType      string            `json:"token_type"`
-	Orphan         bool              `json:"orphan"`
-	MFARequirement any               `json:"mfa_requirement"`
-	NumUses        int               `json:"num_uses"`
+	ClientToken string `json:"client_token"`
+	*AuthBlock
 }
 
 func writeResponse(w http.ResponseWriter, req *Request, resp *Response) {
@@ -214,9 +205,7 @@ func writeResponse(w http.ResponseWriter, req *Request, resp *Response) {
 		"data": resp.Data, "wrap_info": nil, "warnings": nilIfEmpty(resp.Warnings), "auth": nil, "mount_type": "",
 	}
 	if a := resp.Auth; a != nil {
-		env["auth"] = wireAuth{ClientToken: a.ClientToken.RevealString(), Accessor: a.Accessor, Policies: a.Policies,
-			TokenPolicies: a.TokenPolicies, Metadata: a.Metadata, LeaseDuration: a.LeaseDuration, Renewable: a.Renewable,
-			EntityID: a.EntityID, TokenType: a.TokenType, Orphan: a.Orphan, MFARequirement: a.MFARequirement, NumUses: a.NumUses}
+		env["auth"] = wireAuth{ClientToken: a.ClientToken.RevealString(), AuthBlock: a}
 	}
 	if resp.sys { // Vault's HTTPSysInjector: sys data also at the top level
 		for k, v := range resp.Data {
