@@ -144,15 +144,12 @@ func (s *leaseStore) dueIn(ctx context.Context, tx *store.Tx, where string, args
 		return nil, err
 	}
 	ids, err := store.Strings(rows)
-	if err != nil {
-		return nil, err
+	if err != nil || len(ids) == 0 {
+		return ids, err
 	}
-	for _, id := range ids {
-		if _, err := tx.Exec(ctx, `UPDATE leases SET expires_at = CASE WHEN expires_at > ? THEN ? ELSE expires_at END, next_attempt = 0 WHERE id = ?`, now, now, id); err != nil {
-			return nil, err
-		}
-	}
-	return ids, nil
+	_, err = tx.Exec(ctx, `UPDATE leases SET expires_at = CASE WHEN expires_at > ? THEN ? ELSE expires_at END, next_attempt = 0 WHERE `+where,
+		append([]any{now, now}, args...)...)
+	return ids, err
 }
 
 // byTokenIn makes a revoked token's leases due, in the revocation's transaction.

@@ -21,16 +21,12 @@ func (s *Store) Use(ctx context.Context, e Entry) (left int, err error) {
 		return -1, nil
 	}
 	err = s.db.Tx(ctx, func(tx *store.Tx) error {
-		res, err := tx.Exec(ctx, `UPDATE tokens SET num_uses = CASE WHEN num_uses = 1 THEN -1 ELSE num_uses - 1 END
-			WHERE id = ? AND num_uses > 0`, e.id)
-		if err != nil {
-			return err
-		}
-		if n, _ := res.RowsAffected(); n != 1 {
-			return errBad
-		}
-		return tx.QueryRow(ctx, `SELECT num_uses FROM tokens WHERE id = ?`, e.id).Scan(&left)
+		return tx.QueryRow(ctx, `UPDATE tokens SET num_uses = CASE WHEN num_uses = 1 THEN -1 ELSE num_uses - 1 END
+			WHERE id = ? AND num_uses > 0 RETURNING num_uses`, e.id).Scan(&left)
 	})
+	if store.IsNotFound(err) {
+		return 0, errBad
+	}
 	return max(left, 0), err
 }
 
