@@ -1,0 +1,92 @@
+//go:build unix
+
+package phase
+
+import (
+	"context"
+	"io"
+	"os"
+	"os/exec"
+	"syscall"
+	"time"
+)
+
+// How long a canceled child gets to stop on its own before it is killed.
+// OpenTofu stops gracefully on SIGINT (an apply finishes in-flight resource
+// operations and writes state), so it gets longer than a hook.
+const (
+	tofuGrace = 30 * time.Second
+	hookGrace = 5 * time.Second
+)
+
+// command describes one child process of the phase.
+type command struct {
+	path string
+	args []string
+	dir  string
+	env  []string
+	log  io.Writer // receives stderr, and stdout unless capture is set
+	// capture, if set, receives stdout instead of the log.
+	capture io.Writer
+	hook    bool // a hook: its whole process group is terminated on cancel
+}
+
+// run starts c and waits for it. The child leads its own process group so
+// that whatever it spawned (a hook's `sleep`, a provider plugin) is killed
+// with it and cannot outlive the phase or hold its output open.
+//
+// The log is copied on the calling goroutine, so Spec.Log runs there: a
+// panic in it unwinds through Run (which removes the run directory) instead
+// of crashing the process from a goroutine of os/exec.
+func (c command) run(ctx context.Context) error {
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		return err
+	}
+	defer pr.Close()
+
+	cmd := exec.CommandContext(ctx, c.path, c.args...)
+	cmd.Dir = c.dir
+	cmd.Env = c.env
+	if cmd.Env == nil {
+		cmd.Env = []string{} // nil would mean "inherit the agent's environment"
+	}
+	cmd.Stdout, cmd.Stderr = pw, pw
+	if c.capture != nil {
+		cmd.Stdout = c.capture
+	}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.WaitDelay = tofuGrace
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGINT) }
+	if c.hook {
+		cmd.WaitDelay = hookGrace
+		cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM) }
+	}
+	err = cmd.Start()
+	pw.Close() // the child holds its own copy; EOF comes when all copies close
+	if err != nil {
+		return err
+	}
+	pgid := cmd.Process.Pid
+	waited := make(chan error, 1)
+	go func() {
+		err := cmd.Wait()
+		// Anything left in the group is an orphan of this step; killing it
+		// also closes the pipe it may be holding.
+		_ = syscall.Kill(-pgid, syscall.SIGKILL)
+		// Output already in the pipe is still read; a process that left
+		// the group and keeps the pipe open is not waited for long.
+		_ = pr.SetReadDeadline(time.Now().Add(hookGrace))
+		waited <- err
+	}()
+	reaped := false
+	defer func() {
+		if !reaped { // unwinding from a panic in the log sink
+			_ = syscall.Kill(-pgid, syscall.SIGKILL)
+		}
+	}()
+	_, _ = io.Copy(c.log, pr)
+	err = <-waited
+	reaped = true
+	return err
+}
