@@ -20,6 +20,7 @@ import (
 	"github.com/runcred/runcred/internal/audit"
 	"github.com/runcred/runcred/internal/broker"
 	"github.com/runcred/runcred/internal/identity"
+	"github.com/runcred/runcred/internal/platform"
 	"github.com/runcred/runcred/internal/seal"
 	"github.com/runcred/runcred/internal/secret"
 	"github.com/runcred/runcred/internal/store"
@@ -77,6 +78,7 @@ type Daemon struct {
 	Tokens   *token.Store
 	Seal     *seal.Seal
 	Broker   *broker.Broker
+	Platform *platform.Service
 
 	wg      sync.WaitGroup
 	cancel  context.CancelFunc
@@ -155,6 +157,7 @@ func New(ctx context.Context, cfg Config) (_ *Daemon, err error) {
 	if err != nil {
 		return nil, err
 	}
+	d.Platform = platform.New(platform.Config{DB: d.db, Seal: d.Seal, Audit: d.Audit, Authz: d.Broker, Now: cfg.Now})
 	if err := d.ensureRootToken(ctx); err != nil {
 		return nil, err
 	}

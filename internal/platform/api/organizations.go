@@ -1,0 +1,102 @@
+package api
+
+import (
+	"net/http"
+
+	"github.com/runcred/runcred/internal/fail"
+	"github.com/runcred/runcred/internal/platform"
+)
+
+func (h *API) createOrganization(w http.ResponseWriter, r *http.Request) error {
+	var in organizationInput
+	if err := decode(r, &in); err != nil {
+		return err
+	}
+	if in.Name == nil {
+		return fail.Invalidf("organization name is required")
+	}
+	o := platform.OrganizationOptions{Name: *in.Name}
+	if in.Email != nil {
+		o.Email = *in.Email
+	}
+	org, err := h.Service.CreateOrganization(r.Context(), o)
+	if err != nil {
+		return err
+	}
+	return write(w, http.StatusCreated, toOrganization(org))
+}
+
+func (h *API) readOrganization(w http.ResponseWriter, r *http.Request) error {
+	org, err := h.Service.Organization(r.Context(), r.PathValue("org"))
+	if err != nil {
+		return err
+	}
+	return write(w, http.StatusOK, toOrganization(org))
+}
+
+func (h *API) listOrganizations(w http.ResponseWriter, r *http.Request) error {
+	pg, err := page(r)
+	if err != nil {
+		return err
+	}
+	orgs, total, err := h.Service.Organizations(r.Context(), pg)
+	if err != nil {
+		return err
+	}
+	out := make([]*organization, 0, len(orgs))
+	for _, o := range orgs {
+		out = append(out, toOrganization(o))
+	}
+	return writeList(w, out, pg, total)
+}
+
+func (h *API) deleteOrganization(w http.ResponseWriter, r *http.Request) error {
+	if err := h.Service.DeleteOrganization(r.Context(), r.PathValue("org")); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (h *API) createProject(w http.ResponseWriter, r *http.Request) error {
+	var in projectInput
+	if err := decode(r, &in); err != nil {
+		return err
+	}
+	if in.Name == nil {
+		return fail.Invalidf("project name is required")
+	}
+	o := platform.ProjectOptions{Name: *in.Name}
+	if in.Description != nil {
+		o.Description = *in.Description
+	}
+	p, err := h.Service.CreateProject(r.Context(), r.PathValue("org"), o)
+	if err != nil {
+		return err
+	}
+	return write(w, http.StatusCreated, toProject(p))
+}
+
+func (h *API) readProject(w http.ResponseWriter, r *http.Request) error {
+	p, err := h.Service.Project(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	return write(w, http.StatusOK, toProject(p))
+}
+
+func (h *API) listProjects(w http.ResponseWriter, r *http.Request) error {
+	pg, err := page(r)
+	if err != nil {
+		return err
+	}
+	ps, total, err := h.Service.Projects(r.Context(), r.PathValue("org"), pg)
+	if err != nil {
+		return err
+	}
+	out := make([]*project, 0, len(ps))
+	for _, p := range ps {
+		out = append(out, toProject(p))
+	}
+	return writeList(w, out, pg, total)
+}

@@ -1,0 +1,172 @@
+package api
+
+import (
+	"time"
+
+	"github.com/runcred/runcred/internal/platform"
+)
+
+// Resources as HCP Terraform renders them. Field names and tags follow
+// go-tfe's own structs; attributes go-tfe does not know (provenance) are
+// ignored by it and available to runcred's clients.
+
+type organization struct {
+	Name                 string    `jsonapi:"primary,organizations"`
+	ExternalID           string    `jsonapi:"attr,external-id"`
+	Email                string    `jsonapi:"attr,email"`
+	CreatedAt            time.Time `jsonapi:"attr,created-at,iso8601"`
+	DefaultExecutionMode string    `jsonapi:"attr,default-execution-mode"`
+	DefaultProject       *project  `jsonapi:"relation,default-project"`
+}
+
+type project struct {
+	ID                   string        `jsonapi:"primary,projects"`
+	Name                 string        `jsonapi:"attr,name"`
+	Description          string        `jsonapi:"attr,description"`
+	DefaultExecutionMode string        `jsonapi:"attr,default-execution-mode"`
+	Organization         *organization `jsonapi:"relation,organization"`
+}
+
+type agentPool struct {
+	ID string `jsonapi:"primary,agent-pools"`
+}
+
+type workspace struct {
+	ID               string        `jsonapi:"primary,workspaces"`
+	Name             string        `jsonapi:"attr,name"`
+	Description      string        `jsonapi:"attr,description"`
+	AutoApply        bool          `jsonapi:"attr,auto-apply"`
+	ExecutionMode    string        `jsonapi:"attr,execution-mode"`
+	Operations       bool          `jsonapi:"attr,operations"`
+	Locked           bool          `jsonapi:"attr,locked"`
+	TerraformVersion string        `jsonapi:"attr,terraform-version"`
+	WorkingDirectory string        `jsonapi:"attr,working-directory"`
+	CreatedAt        time.Time     `jsonapi:"attr,created-at,iso8601"`
+	UpdatedAt        time.Time     `jsonapi:"attr,updated-at,iso8601"`
+	Organization     *organization `jsonapi:"relation,organization"`
+	Project          *project      `jsonapi:"relation,project"`
+	AgentPool        *agentPool    `jsonapi:"relation,agent-pool"`
+}
+
+type variable struct {
+	ID          string     `jsonapi:"primary,vars"`
+	Key         string     `jsonapi:"attr,key"`
+	Value       string     `jsonapi:"attr,value"`
+	Description string     `jsonapi:"attr,description"`
+	Category    string     `jsonapi:"attr,category"`
+	HCL         bool       `jsonapi:"attr,hcl"`
+	Sensitive   bool       `jsonapi:"attr,sensitive"`
+	VersionID   string     `jsonapi:"attr,version-id"`
+	Workspace   *workspace `jsonapi:"relation,configurable"`
+
+	// runcred's provenance, beyond HCP Terraform's attributes.
+	WrittenByKind        string    `jsonapi:"attr,written-by-kind"`
+	WrittenByID          string    `jsonapi:"attr,written-by-id"`
+	WrittenByName        string    `jsonapi:"attr,written-by-name"`
+	WrittenByWorkspaceID *string   `jsonapi:"attr,written-by-workspace-id"`
+	WrittenAt            time.Time `jsonapi:"attr,written-at,iso8601"`
+	ManagingWorkspaceID  *string   `jsonapi:"attr,managing-workspace-id"`
+}
+
+func toOrganization(o platform.Organization) *organization {
+	return &organization{
+		Name: o.Name, ExternalID: o.ID, Email: o.Email, CreatedAt: o.CreatedAt,
+		DefaultExecutionMode: platform.ExecutionAgent, DefaultProject: &project{ID: o.DefaultProjectID},
+	}
+}
+
+func toProject(p platform.Project) *project {
+	return &project{
+		ID: p.ID, Name: p.Name, Description: p.Description, DefaultExecutionMode: platform.ExecutionAgent,
+		Organization: &organization{Name: p.Organization},
+	}
+}
+
+func toWorkspace(w platform.Workspace) *workspace {
+	out := &workspace{
+		ID: w.ID, Name: w.Name, Description: w.Description, AutoApply: w.AutoApply, ExecutionMode: w.ExecutionMode,
+		Operations: true, TerraformVersion: w.TerraformVersion, WorkingDirectory: w.WorkingDirectory,
+		CreatedAt: w.CreatedAt, UpdatedAt: w.UpdatedAt,
+		Organization: &organization{Name: w.Organization}, Project: &project{ID: w.ProjectID},
+	}
+	if w.AgentPoolID != "" {
+		out.AgentPool = &agentPool{ID: w.AgentPoolID}
+	}
+	return out
+}
+
+func toVariable(v platform.Variable) *variable {
+	return &variable{
+		ID: v.ID, Key: v.Key, Value: v.Value, Description: v.Description, Category: v.Category,
+		HCL: v.HCL, Sensitive: v.Sensitive, VersionID: v.VersionID, Workspace: &workspace{ID: v.WorkspaceID},
+		WrittenByKind: string(v.WrittenBy.Kind), WrittenByID: v.WrittenBy.ID, WrittenByName: v.WrittenBy.Name,
+		WrittenByWorkspaceID: orNil(v.WrittenBy.WorkspaceID), WrittenAt: v.WrittenAt,
+		ManagingWorkspaceID: orNil(v.ManagingWorkspaceID),
+	}
+}
+
+func orNil(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+// Request documents: pointers tell an absent attribute from a zero one.
+
+type organizationInput struct {
+	Type  string  `jsonapi:"primary,organizations"`
+	Name  *string `jsonapi:"attr,name"`
+	Email *string `jsonapi:"attr,email"`
+}
+
+type projectInput struct {
+	Type        string  `jsonapi:"primary,projects"`
+	Name        *string `jsonapi:"attr,name"`
+	Description *string `jsonapi:"attr,description"`
+}
+
+type projectRef struct {
+	ID string `jsonapi:"primary,projects"`
+}
+
+type workspaceInput struct {
+	Type             string      `jsonapi:"primary,workspaces"`
+	Name             *string     `jsonapi:"attr,name"`
+	Description      *string     `jsonapi:"attr,description"`
+	AutoApply        *bool       `jsonapi:"attr,auto-apply"`
+	ExecutionMode    *string     `jsonapi:"attr,execution-mode"`
+	WorkingDirectory *string     `jsonapi:"attr,working-directory"`
+	TerraformVersion *string     `jsonapi:"attr,terraform-version"`
+	AgentPoolID      *string     `jsonapi:"attr,agent-pool-id"`
+	Project          *projectRef `jsonapi:"relation,project"`
+}
+
+func (in workspaceInput) options() platform.WorkspaceOptions {
+	o := platform.WorkspaceOptions{
+		Name: in.Name, Description: in.Description, AutoApply: in.AutoApply, ExecutionMode: in.ExecutionMode,
+		WorkingDirectory: in.WorkingDirectory, TerraformVersion: in.TerraformVersion, AgentPoolID: in.AgentPoolID,
+	}
+	if in.Project != nil {
+		o.ProjectID = &in.Project.ID
+	}
+	return o
+}
+
+type variableInput struct {
+	Type                string  `jsonapi:"primary,vars"`
+	Key                 *string `jsonapi:"attr,key"`
+	Value               *string `jsonapi:"attr,value"`
+	Description         *string `jsonapi:"attr,description"`
+	Category            *string `jsonapi:"attr,category"`
+	HCL                 *bool   `jsonapi:"attr,hcl"`
+	Sensitive           *bool   `jsonapi:"attr,sensitive"`
+	ManagingWorkspaceID *string `jsonapi:"attr,managing-workspace-id"` // "" clears
+}
+
+func (in variableInput) options() platform.VariableOptions {
+	return platform.VariableOptions{
+		Key: in.Key, Value: in.Value, Description: in.Description, Category: in.Category,
+		HCL: in.HCL, Sensitive: in.Sensitive, ManagingWorkspaceID: in.ManagingWorkspaceID,
+	}
+}

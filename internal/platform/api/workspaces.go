@@ -1,0 +1,82 @@
+package api
+
+import (
+	"net/http"
+
+	"github.com/runcred/runcred/internal/platform"
+)
+
+// target resolves the workspace a request names, by id
+// (/workspaces/{id}) or by organization and name.
+func (h *API) target(r *http.Request) (platform.Workspace, error) {
+	if id := r.PathValue("id"); id != "" {
+		return h.Service.WorkspaceByID(r.Context(), id)
+	}
+	return h.Service.Workspace(r.Context(), r.PathValue("org"), r.PathValue("name"))
+}
+
+func (h *API) createWorkspace(w http.ResponseWriter, r *http.Request) error {
+	var in workspaceInput
+	if err := decode(r, &in); err != nil {
+		return err
+	}
+	ws, err := h.Service.CreateWorkspace(r.Context(), r.PathValue("org"), in.options())
+	if err != nil {
+		return err
+	}
+	return write(w, http.StatusCreated, toWorkspace(ws))
+}
+
+func (h *API) readWorkspace(w http.ResponseWriter, r *http.Request) error {
+	ws, err := h.target(r)
+	if err != nil {
+		return err
+	}
+	return write(w, http.StatusOK, toWorkspace(ws))
+}
+
+func (h *API) listWorkspaces(w http.ResponseWriter, r *http.Request) error {
+	pg, err := page(r)
+	if err != nil {
+		return err
+	}
+	q := r.URL.Query()
+	f := platform.WorkspaceFilter{Search: q.Get("search[name]"), ProjectID: q.Get("filter[project][id]"), Page: pg}
+	wss, total, err := h.Service.Workspaces(r.Context(), r.PathValue("org"), f)
+	if err != nil {
+		return err
+	}
+	out := make([]*workspace, 0, len(wss))
+	for _, ws := range wss {
+		out = append(out, toWorkspace(ws))
+	}
+	return writeList(w, out, pg, total)
+}
+
+func (h *API) updateWorkspace(w http.ResponseWriter, r *http.Request) error {
+	var in workspaceInput
+	if err := decode(r, &in); err != nil {
+		return err
+	}
+	ws, err := h.target(r)
+	if err != nil {
+		return err
+	}
+	ws, err = h.Service.UpdateWorkspace(r.Context(), ws.ID, in.options())
+	if err != nil {
+		return err
+	}
+	return write(w, http.StatusOK, toWorkspace(ws))
+}
+
+func (h *API) deleteWorkspace(w http.ResponseWriter, r *http.Request) error {
+	ws, err := h.target(r)
+	if err != nil {
+		return err
+	}
+	if err := h.Service.DeleteWorkspace(r.Context(), ws.ID); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}

@@ -1,0 +1,15 @@
+// Package platform owns runcred's HCP-Terraform-shaped domain: organizations,
+// their projects, workspaces, and workspace variables with provenance. Runs,
+// configuration versions, state, teams and agent pools come in later slices.
+//
+// Every Service method authorizes first, with paths in the broker's ACL
+// vocabulary (see paths.go), so broker policies govern the platform too.
+// Every variable value is sealed at rest with AAD naming the variable; a
+// sensitive value is write-only through the API and leaves runcred only
+// through WorkspaceVariables, which the run engine calls for a run. Every
+// write records who made it (a user, a team or a run) and each variable may
+// name the one workspace that manages it, which policy checks compare.
+//
+// Subpackage api serves all of this as the HCP Terraform API v2 (JSON:API
+// under /api/v2), so go-tfe and terraform-provider-tfe drive it unchanged.
+package platform
