@@ -1,0 +1,55 @@
+package creds
+
+import (
+	"strings"
+	"testing"
+)
+
+// FuzzParse feeds arbitrary variables to the grammar: it must never panic,
+// and whatever it accepts must be a configuration the variables enabled.
+func FuzzParse(f *testing.F) {
+	f.Add("TFC_AWS_PROVIDER_AUTH", "true", "TFC_AWS_RUN_ROLE_ARN", "arn:aws:iam::1:role/x", "TFC_WORKLOAD_IDENTITY_AUDIENCE_A", "aud", true)
+	f.Add("TFC_VAULT_PROVIDER_AUTH_X", "true", "TFC_DEFAULT_VAULT_ADDR", "https://v", "TFC_VAULT_PLAN_ROLE_X", "r", false)
+	f.Add("TFC_VAULT_BACKED_AWS_AUTH", "true", "TFC_VAULT_BACKED_AWS_AUTH_TYPE", "iam_user", "TFC_VAULT_PROVIDER_AUTH", "true", true)
+	f.Add("TFC_GCP_PROVIDER_AUTH_", "TRUE", "TFC_GCP_WORKLOAD_PROVIDER_NAME", "projects/1/locations/global/workloadIdentityPools/p/providers/q", "TFC_GCP_RUN_SERVICE_ACCOUNT_EMAIL", "a@b", false)
+	f.Fuzz(func(t *testing.T, k1, v1, k2, v2, k3, v3 string, apply bool) {
+		env := map[string]string{k1: v1, k2: v2, k3: v3}
+		phase := PhasePlan
+		if apply {
+			phase = PhaseApply
+		}
+		p, err := parse(env, phase)
+		if err != nil {
+			return
+		}
+		enabled := func(name string) bool { return strings.EqualFold(strings.TrimSpace(env[name]), "true") }
+		for _, c := range p.aws {
+			if !enabled(flagName("AWS", "PROVIDER_AUTH", c.tag)) || !tagOK(c.tag) || !strings.HasPrefix(c.roleARN, "arn:") {
+				t.Fatalf("aws config not enabled by the input: %+v", c)
+			}
+		}
+		for _, c := range p.vault {
+			if !enabled(flagName("VAULT", "PROVIDER_AUTH", c.tag)) || !tagOK(c.tag) || c.role == "" {
+				t.Fatalf("vault config not enabled by the input: %+v", c)
+			}
+			if strings.Contains("/"+c.authPath+"/", "/../") {
+				t.Fatalf("auth path escapes: %q", c.authPath)
+			}
+		}
+		for _, c := range p.vaultAWS {
+			if !enabled(flagName("VAULT_BACKED_AWS", "AUTH", c.tag)) || !p.hasVault(c.vaultTag) {
+				t.Fatalf("vault-backed aws config not enabled by the input: %+v", c)
+			}
+			if strings.ContainsAny(c.role, "/?#") || strings.Contains("/"+c.mount+"/", "/../") {
+				t.Fatalf("vault path escapes: %+v", c)
+			}
+		}
+		for _, c := range p.manual {
+			if !tagOK(c.tag) || c.audience == "" {
+				t.Fatalf("manual token: %+v", c)
+			}
+		}
+	})
+}
+
+func tagOK(tag string) bool { return tag == "" || (tagPattern.MatchString(tag) && tag != reservedTag) }
