@@ -166,6 +166,6 @@ func TestLongMessagesAreBounded(t *testing.T) {
 	_, err := newSTS(s, nil).GetSessionToken(context.Background(), aws.SessionTokenInput{})
 	msg := fail.Message(err)
 	if len(msg) > 600 || strings.Contains(msg, "\n") || !strings.HasSuffix(msg, "…") || !strings.HasPrefix(msg, "sts: AccessDenied: é é") {
-		t.Errorf("message %d bytes: %q", len(msg), msg)
+		t.Errorf("message %d bytes: %q (cause: %v)", len(msg), msg, err)
 	}
 }
