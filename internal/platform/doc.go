@@ -1,6 +1,13 @@
 // Package platform owns runcred's HCP-Terraform-shaped domain: organizations,
-// their projects, workspaces, and workspace variables with provenance. Runs,
-// configuration versions, state, teams and agent pools come in later slices.
+// their projects, workspaces, workspace variables with provenance,
+// configuration versions, runs with their plans and applies and logs, and
+// state versions. Teams, agent pools and policy checks come in later slices.
+//
+// A run moves only along the transition table in runstate.go; one run per
+// workspace is active (the database enforces it) and the rest wait, FIFO.
+// Agents drive runs through the interface in agent.go. Archives, plan JSON,
+// log chunks and state are sealed with AAD naming their row; go-tfe reaches
+// uploads, logs and downloads by signed URLs (signed.go).
 //
 // Every Service method authorizes first, with paths in the broker's ACL
 // vocabulary (see paths.go), so broker policies govern the platform too.

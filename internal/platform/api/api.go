@@ -35,6 +35,11 @@ const AppName = "runcred"
 type API struct {
 	Service *platform.Service
 	Logger  *slog.Logger
+
+	// BaseURL is the external URL of the server ("https://runcred.example"),
+	// from which upload, log and download URLs are made; "" derives it from
+	// each request's Host.
+	BaseURL string
 }
 
 // Mount registers the /api/v2 routes on mux.
@@ -69,6 +74,8 @@ func (h *API) Mount(mux *http.ServeMux) {
 	route("GET /api/v2/workspaces/{id}/vars/{var}", h.readVariable)
 	route("PATCH /api/v2/workspaces/{id}/vars/{var}", h.updateVariable)
 	route("DELETE /api/v2/workspaces/{id}/vars/{var}", h.deleteVariable)
+
+	h.mountRuns(mux, route)
 }
 
 // headers adds the headers HCP Terraform sends on every API response.

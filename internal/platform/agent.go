@@ -1,0 +1,287 @@
+package platform
+
+import (
+	"context"
+	"encoding/json"
+	"strconv"
+	"strings"
+
+	"github.com/runcred/runcred/internal/access"
+	"github.com/runcred/runcred/internal/fail"
+	"github.com/runcred/runcred/internal/store"
+)
+
+// The run engine's interface. An agent (or the run engine on its behalf)
+// claims a job, runs the phase and reports:
+//
+//	job := ClaimJob(pool)                      plan_queued → planning
+//	AppendLog(job.PhaseID, chunk)…             while it runs
+//	StorePlanJSON(job.PhaseID, json)           plans only
+//	FinishPlan(job.PhaseID, result)            → planned | planned_and_finished | apply_queued (auto-apply)
+//	job := ClaimJob(pool)                      apply_queued → applying
+//	StoreStateVersion(job.Run.ID, state)       applies
+//	FinishApply(job.PhaseID, counts)           → applied
+//	FailPhase(job.PhaseID, message)            → errored, from either phase
+//
+// Each report is refused with a conflict once the run has moved on (for
+// example, canceled by a user), which tells the agent to stop.
+
+// Phase names a run phase.
+type Phase string
+
+const (
+	PhasePlan  Phase = "plan"
+	PhaseApply Phase = "apply"
+)
+
+// Job is one phase of one run, claimed by an agent.
+type Job struct {
+	Phase     Phase
+	PhaseID   string // the plan's or apply's id, which reports name
+	Run       Run
+	Workspace Workspace
+}
+
+// Limits on what agents may store.
+const (
+	MaxLogChunk    = 1 << 20
+	MaxPlanJSON    = 64 << 20
+	MaxStateSize   = 100 << 20
+	defaultPoolKey = "default" // pool of workspaces with none; not a valid pool id
+)
+
+// poolJobsPath is where claiming a pool's jobs is granted.
+func poolJobsPath(pool string) string { return "runcred/agent-pools/" + pool + "/jobs" }
+
+// agentPath is where driving a workspace's runs as an agent is granted.
+func agentPath(org, ws string) string { return workspacePath(org, ws) + "/agent" }
+
+// ClaimJob claims the oldest queued phase of a workspace in agent pool
+// poolID ("" for workspaces without a pool) and marks it running. It
+// returns nil when there is nothing to do.
+func (s *Service) ClaimJob(ctx context.Context, poolID string) (*Job, error) {
+	key := poolID
+	if poolID == "" {
+		key = defaultPoolKey
+	} else if err := validAgentPoolID(poolID); err != nil {
+		return nil, err
+	}
+	if err := s.authorize(ctx, poolJobsPath(key), access.Update); err != nil {
+		return nil, err
+	}
+	rows, err := s.db.Query(ctx, `SELECT r.id FROM runs r JOIN workspaces w ON w.id = r.workspace_id
+		WHERE w.agent_pool_id = ? AND r.status IN (?, ?) ORDER BY r.created_at, r.number LIMIT 10`,
+		poolID, string(RunPlanQueued), string(RunApplyQueued))
+	if err != nil {
+		return nil, err
+	}
+	ids, err := store.Strings(rows)
+	if err != nil {
+		return nil, err
+	}
+	for _, id := range ids {
+		var job Job
+		r, err := s.advance(ctx, id, step{route: func(r Run) ([]RunStatus, error) {
+			switch r.Status {
+			case RunPlanQueued:
+				job.Phase, job.PhaseID = PhasePlan, r.PlanID
+				return []RunStatus{RunPlanning}, nil
+			case RunApplyQueued:
+				job.Phase, job.PhaseID = PhaseApply, r.ApplyID
+				return []RunStatus{RunApplying}, nil
+			}
+			return nil, fail.Conflictf("run %s was claimed by another agent", r.ID)
+		}})
+		if fail.Is(err, fail.Conflict) {
+			continue // another agent won it
+		}
+		if err != nil {
+			return nil, err
+		}
+		if job.Workspace, err = s.workspace(ctx, r.WorkspaceID); err != nil {
+			return nil, err
+		}
+		job.Run = r
+		if err := s.record(ctx, "platform.run.claim", map[string]any{
+			"organization": job.Workspace.Organization, "workspace": job.Workspace.Name, "run_id": r.ID,
+			"phase": job.Phase, "phase_id": job.PhaseID, "agent_pool_id": poolID,
+		}); err != nil {
+			return nil, err
+		}
+		return &job, nil
+	}
+	return nil, nil
+}
+
+// agentRun looks up the run of phaseID, authorizes the caller as its
+// agent and checks that the phase is running.
+func (s *Service) agentRun(ctx context.Context, phaseID string) (Run, Workspace, error) {
+	r, w, err := s.runByPhase(ctx, phaseID)
+	if err != nil {
+		return Run{}, Workspace{}, err
+	}
+	if err := s.authorizeAgent(ctx, w, r); err != nil {
+		return Run{}, Workspace{}, err
+	}
+	return r, w, running(r, phaseID)
+}
+
+func (s *Service) authorizeAgent(ctx context.Context, w Workspace, r Run) error {
+	if err := s.authorize(ctx, agentPath(w.Organization, w.Name), access.Update); err != nil {
+		return err
+	}
+	// A token minted for one run never drives another.
+	if c, ok := access.CallerFrom(ctx); ok && c.Meta[MetaRunID] != "" && c.Meta[MetaRunID] != r.ID {
+		return fail.Deniedf("permission denied")
+	}
+	return nil
+}
+
+// running checks that phase phaseID of r is the one in progress.
+func running(r Run, phaseID string) error {
+	want := RunPlanning
+	if phaseID == r.ApplyID {
+		want = RunApplying
+	}
+	if r.Status != want {
+		return fail.Conflictf("run %s is %s, not %s", r.ID, r.Status, want)
+	}
+	return nil
+}
+
+func (s *Service) runningCheck(phaseID string) func(Run) error {
+	return func(r Run) error { return running(r, phaseID) }
+}
+
+func logAAD(phaseID string, seq int) string {
+	return "platform/run_log_chunks/" + phaseID + "/" + strconv.Itoa(seq)
+}
+
+// AppendLog appends chunk to the log of a running plan or apply.
+func (s *Service) AppendLog(ctx context.Context, phaseID string, chunk []byte) error {
+	r, _, err := s.agentRun(ctx, phaseID)
+	if err != nil {
+		return err
+	}
+	if len(chunk) > MaxLogChunk {
+		return fail.Invalidf("log chunk is larger than %d bytes", MaxLogChunk)
+	}
+	if len(chunk) == 0 {
+		return nil
+	}
+	return s.db.Tx(ctx, func(tx *store.Tx) error {
+		if err := tx.Lock(ctx, "log:"+phaseID); err != nil {
+			return err
+		}
+		var seq int
+		if err := tx.QueryRow(ctx, `SELECT COALESCE(MAX(seq), 0) + 1 FROM run_log_chunks WHERE phase_id = ?`, phaseID).Scan(&seq); err != nil {
+			return err
+		}
+		sealed, err := s.seal.Encrypt(chunk, logAAD(phaseID, seq))
+		if err != nil {
+			return fail.Wrap(fail.Internal, err, "could not seal the log chunk")
+		}
+		_, err = tx.Exec(ctx, `INSERT INTO run_log_chunks (phase_id, run_id, seq, chunk) VALUES (?, ?, ?, ?)`, phaseID, r.ID, seq, sealed)
+		return err
+	})
+}
+
+func planJSONAAD(runID string) string { return "platform/runs/" + runID + "/plan_json" }
+
+// StorePlanJSON stores the JSON plan (terraform show -json) of a running plan.
+func (s *Service) StorePlanJSON(ctx context.Context, planID string, plan []byte) error {
+	r, _, err := s.agentRun(ctx, planID)
+	if err != nil {
+		return err
+	}
+	if planID != r.PlanID {
+		return fail.Invalidf("%s is not a plan", clip(planID))
+	}
+	if len(plan) > MaxPlanJSON || !json.Valid(plan) {
+		return fail.Invalidf("plan JSON must be valid JSON of at most %d bytes", MaxPlanJSON)
+	}
+	sealed, err := s.seal.Encrypt(plan, planJSONAAD(r.ID))
+	if err != nil {
+		return fail.Wrap(fail.Internal, err, "could not seal the plan JSON")
+	}
+	res, err := s.db.Exec(ctx, `UPDATE runs SET plan_json = ? WHERE id = ? AND status = ?`, sealed, r.ID, string(RunPlanning))
+	return swapped(res, err, "run %s is no longer planning", r.ID)
+}
+
+// PlanResult is what a finished plan reports.
+type PlanResult struct {
+	HasChanges bool
+	Counts     ResourceCounts
+}
+
+// FinishPlan ends a running plan. A plan-only run, or one with nothing to
+// change, ends planned_and_finished; an auto-apply run goes on to
+// apply_queued; any other waits as planned for confirmation.
+func (s *Service) FinishPlan(ctx context.Context, planID string, res PlanResult) (Run, error) {
+	r, w, err := s.agentRun(ctx, planID)
+	if err != nil {
+		return Run{}, err
+	}
+	if planID != r.PlanID {
+		return Run{}, fail.Invalidf("%s is not a plan", clip(planID))
+	}
+	through := []RunStatus{RunPlanned}
+	switch {
+	case r.PlanOnly || !res.HasChanges:
+		through = []RunStatus{RunPlannedAndFinished}
+	case r.AutoApply:
+		through = []RunStatus{RunPlanned, RunConfirmed, RunApplyQueued}
+	}
+	if err := s.record(ctx, "platform.plan.finish", map[string]any{
+		"organization": w.Organization, "workspace": w.Name, "run_id": r.ID, "plan_id": planID, "has_changes": res.HasChanges,
+	}); err != nil {
+		return Run{}, err
+	}
+	return s.advance(ctx, r.ID, step{through: through, check: s.runningCheck(planID), edit: func(r *Run) {
+		r.HasChanges, r.Plan = res.HasChanges, res.Counts
+	}})
+}
+
+// FinishApply ends a running apply.
+func (s *Service) FinishApply(ctx context.Context, applyID string, counts ResourceCounts) (Run, error) {
+	r, w, err := s.agentRun(ctx, applyID)
+	if err != nil {
+		return Run{}, err
+	}
+	if applyID != r.ApplyID {
+		return Run{}, fail.Invalidf("%s is not an apply", clip(applyID))
+	}
+	if err := s.record(ctx, "platform.apply.finish", map[string]any{
+		"organization": w.Organization, "workspace": w.Name, "run_id": r.ID, "apply_id": applyID,
+	}); err != nil {
+		return Run{}, err
+	}
+	return s.advance(ctx, r.ID, step{through: []RunStatus{RunApplied}, check: s.runningCheck(applyID), edit: func(r *Run) {
+		r.Apply = counts
+	}})
+}
+
+// FailPhase ends a running plan or apply as errored, with message.
+func (s *Service) FailPhase(ctx context.Context, phaseID, message string) (Run, error) {
+	r, w, err := s.agentRun(ctx, phaseID)
+	if err != nil {
+		return Run{}, err
+	}
+	message = clipTo(message, MaxDescriptionLen)
+	if err := s.record(ctx, "platform.run.error", map[string]any{
+		"organization": w.Organization, "workspace": w.Name, "run_id": r.ID, "phase_id": phaseID, "message": message,
+	}); err != nil {
+		return Run{}, err
+	}
+	return s.advance(ctx, r.ID, step{through: []RunStatus{RunErrored}, check: s.runningCheck(phaseID), edit: func(r *Run) {
+		r.ErrorMessage = message
+	}})
+}
+
+// clipTo shortens s to at most n bytes of valid UTF-8.
+func clipTo(s string, n int) string {
+	if len(s) > n {
+		s = s[:n]
+	}
+	return strings.ToValidUTF8(s, "") // drops a rune cut in half
+}

@@ -1,0 +1,239 @@
+package api_test
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	tfe "github.com/hashicorp/go-tfe"
+	"github.com/runcred/runcred/internal/platform"
+	"github.com/runcred/runcred/internal/store"
+	"github.com/runcred/runcred/internal/store/storetest"
+)
+
+// agent drives the run engine's side through the service, as the agent will.
+type agent struct {
+	t   *testing.T
+	svc *platform.Service
+}
+
+func (a agent) claim(phase platform.Phase, runID string) string {
+	a.t.Helper()
+	j, err := a.svc.ClaimJob(rootCtx(), "")
+	if err != nil || j == nil || j.Phase != phase || j.Run.ID != runID {
+		a.t.Fatalf("claim = %+v, %v; want %s of %s", j, err, phase, runID)
+	}
+	return j.PhaseID
+}
+
+func (a agent) plan(runID string, changes bool) {
+	a.t.Helper()
+	id := a.claim(platform.PhasePlan, runID)
+	if err := a.svc.AppendLog(rootCtx(), id, []byte("Plan: 1 to add, 0 to change, 0 to destroy.\n")); err != nil {
+		a.t.Fatal(err)
+	}
+	if err := a.svc.StorePlanJSON(rootCtx(), id, []byte(`{"format_version":"1.2","resource_changes":[]}`)); err != nil {
+		a.t.Fatal(err)
+	}
+	if _, err := a.svc.FinishPlan(rootCtx(), id, platform.PlanResult{HasChanges: changes, Counts: platform.ResourceCounts{Additions: 1}}); err != nil {
+		a.t.Fatal(err)
+	}
+}
+
+func readRun(t *testing.T, c *tfe.Client, id string, want tfe.RunStatus) *tfe.Run {
+	t.Helper()
+	r, err := c.Runs.Read(context.Background(), id)
+	if err != nil || r.Status != want {
+		t.Fatalf("run %s: status %v, %v; want %s", id, statusOf(r), err, want)
+	}
+	return r
+}
+
+func statusOf(r *tfe.Run) tfe.RunStatus {
+	if r == nil {
+		return ""
+	}
+	return r.Status
+}
+
+// TestGoTFERuns: upload, plan, apply and state, driven by go-tfe on one
+// side and the agent interface on the other.
+func TestGoTFERuns(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		e := newEnv(t, db)
+		c := e.client(t, "root-token")
+		ctx := ctxT(t)
+		ag := agent{t, e.svc}
+		if _, err := c.Organizations.Create(ctx, tfe.OrganizationCreateOptions{Name: tfe.String("acme"), Email: tfe.String("a@acme.test")}); err != nil {
+			t.Fatal(err)
+		}
+		ws, err := c.Workspaces.Create(ctx, "acme", tfe.WorkspaceCreateOptions{Name: tfe.String("net")})
+		if err != nil {
+			t.Fatal(err)
+		}
+
+		// Configuration: create, upload a real directory with go-tfe's packer, read.
+		cv, err := c.ConfigurationVersions.Create(ctx, ws.ID, tfe.ConfigurationVersionCreateOptions{AutoQueueRuns: tfe.Bool(false)})
+		if err != nil || cv.Status != tfe.ConfigurationPending || !strings.Contains(cv.UploadURL, "/api/v2/signed/") {
+			t.Fatalf("create cv = %+v, %v", cv, err)
+		}
+		dir := t.TempDir()
+		if err := os.WriteFile(filepath.Join(dir, "main.tf"), []byte(`resource "null_resource" "x" {}`+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.ConfigurationVersions.Upload(ctx, cv.UploadURL, dir); err != nil {
+			t.Fatalf("upload: %v", err)
+		}
+		if cv, err = c.ConfigurationVersions.Read(ctx, cv.ID); err != nil || cv.Status != tfe.ConfigurationUploaded {
+			t.Fatalf("read cv = %+v, %v", cv, err)
+		}
+		if err := c.ConfigurationVersions.Upload(ctx, cv.UploadURL, dir); err == nil {
+			t.Error("second upload to the same version accepted")
+		}
+		bad, err := c.ConfigurationVersions.Create(ctx, ws.ID, tfe.ConfigurationVersionCreateOptions{AutoQueueRuns: tfe.Bool(false)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.ConfigurationVersions.UploadTarGzip(ctx, bad.UploadURL, strings.NewReader("not a tar.gz")); err == nil || !strings.Contains(err.Error(), "422") {
+			t.Errorf("bad archive: %v", err)
+		}
+		if bad, err = c.ConfigurationVersions.Read(ctx, bad.ID); err != nil || bad.Status != tfe.ConfigurationPending {
+			t.Errorf("bad archive's version = %+v, %v", bad, err)
+		}
+		if err := c.ConfigurationVersions.UploadTarGzip(ctx, e.url+"/api/v2/signed/forged", strings.NewReader("x")); err == nil {
+			t.Error("upload to a forged URL accepted")
+		}
+
+		// A run, and a second one queued behind it.
+		run, err := c.Runs.Create(ctx, tfe.RunCreateOptions{Workspace: ws, ConfigurationVersion: cv, Message: tfe.String("first")})
+		if err != nil || run.Status != tfe.RunPlanQueued || run.Plan == nil || run.Apply == nil || run.Message != "first" {
+			t.Fatalf("create run = %+v, %v", run, err)
+		}
+		queued, err := c.Runs.Create(ctx, tfe.RunCreateOptions{Workspace: ws}) // latest configuration
+		if err != nil || queued.Status != tfe.RunPending {
+			t.Fatalf("second run = %v, %v", statusOf(queued), err)
+		}
+		ag.plan(run.ID, true)
+		run = readRun(t, c, run.ID, tfe.RunPlanned)
+		ts := run.StatusTimestamps
+		if ts == nil || ts.PlanQueuedAt.IsZero() || ts.PlanningAt.IsZero() || ts.PlannedAt.IsZero() || !ts.AppliedAt.IsZero() {
+			t.Fatalf("timestamps = %+v", ts)
+		}
+		if run.Actions == nil || !run.Actions.IsConfirmable || !run.Actions.IsDiscardable || run.Actions.IsCancelable {
+			t.Errorf("actions = %+v", run.Actions)
+		}
+		p, err := c.Plans.Read(ctx, run.Plan.ID)
+		if err != nil || p.Status != tfe.PlanFinished || !p.HasChanges || p.ResourceAdditions != 1 {
+			t.Fatalf("plan = %+v, %v", p, err)
+		}
+		logs, err := c.Plans.Logs(ctx, run.Plan.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b, err := io.ReadAll(logs); err != nil || string(b) != "Plan: 1 to add, 0 to change, 0 to destroy.\n" {
+			t.Fatalf("plan log = %q, %v", b, err)
+		}
+		if j, err := c.Plans.ReadJSONOutput(ctx, run.Plan.ID); err != nil || !bytes.Contains(j, []byte(`"format_version":"1.2"`)) {
+			t.Fatalf("plan JSON = %s, %v", j, err)
+		}
+		if err := c.Runs.Cancel(ctx, run.ID, tfe.RunCancelOptions{}); err == nil || !strings.Contains(err.Error(), "cannot be canceled: it is planned") {
+			t.Errorf("cancel planned run: %v", err)
+		}
+
+		// Apply, state, and the queue moving on.
+		if err := c.Runs.Apply(ctx, run.ID, tfe.RunApplyOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		readRun(t, c, run.ID, tfe.RunApplyQueued)
+		applyID := ag.claim(platform.PhaseApply, run.ID)
+		readRun(t, c, queued.ID, tfe.RunPending)
+		if _, err := e.svc.StoreStateVersion(rootCtx(), run.ID, []byte(`{"version":4,"serial":1,"lineage":"lin-1","resources":[]}`)); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.svc.AppendLog(rootCtx(), applyID, []byte("Apply complete!\n")); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.svc.FinishApply(rootCtx(), applyID, platform.ResourceCounts{Additions: 1}); err != nil {
+			t.Fatal(err)
+		}
+		run = readRun(t, c, run.ID, tfe.RunApplied)
+		if run.StatusTimestamps.ConfirmedAt.IsZero() || run.StatusTimestamps.AppliedAt.IsZero() || run.StatusTimestamps.ApplyingAt.IsZero() {
+			t.Errorf("timestamps = %+v", run.StatusTimestamps)
+		}
+		if a, err := c.Applies.Read(ctx, run.Apply.ID); err != nil || a.Status != tfe.ApplyFinished || a.ResourceAdditions != 1 {
+			t.Fatalf("apply = %+v, %v", a, err)
+		}
+		logs, err = c.Applies.Logs(ctx, run.Apply.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b, err := io.ReadAll(logs); err != nil || string(b) != "Apply complete!\n" {
+			t.Fatalf("apply log = %q, %v", b, err)
+		}
+		sv, err := c.StateVersions.ReadCurrent(ctx, ws.ID)
+		if err != nil || sv.Serial != 1 || sv.Run == nil || sv.Run.ID != run.ID {
+			t.Fatalf("current state = %+v, %v", sv, err)
+		}
+		if b, err := c.StateVersions.Download(ctx, sv.DownloadURL); err != nil || !bytes.Contains(b, []byte(`"lineage":"lin-1"`)) {
+			t.Fatalf("download = %s, %v", b, err)
+		}
+		if l, err := c.StateVersions.List(ctx, &tfe.StateVersionListOptions{Organization: "acme", Workspace: "net"}); err != nil || len(l.Items) != 1 || l.Items[0].ID != sv.ID {
+			t.Fatalf("list states = %+v, %v", l, err)
+		}
+		if got, err := c.StateVersions.Read(ctx, sv.ID); err != nil || got.Serial != 1 {
+			t.Fatalf("read state = %+v, %v", got, err)
+		}
+		readRun(t, c, queued.ID, tfe.RunPlanQueued)
+		if err := c.Runs.Cancel(ctx, queued.ID, tfe.RunCancelOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		readRun(t, c, queued.ID, tfe.RunCanceled)
+
+		// Discard; then plan-only and auto-apply.
+		d, err := c.Runs.Create(ctx, tfe.RunCreateOptions{Workspace: ws})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ag.plan(d.ID, true)
+		if err := c.Runs.Discard(ctx, d.ID, tfe.RunDiscardOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		readRun(t, c, d.ID, tfe.RunDiscarded)
+		if err := c.Runs.Apply(ctx, d.ID, tfe.RunApplyOptions{}); err == nil || !strings.Contains(err.Error(), "cannot be applied: it is discarded") {
+			t.Errorf("apply discarded run: %v", err)
+		}
+		po, err := c.Runs.Create(ctx, tfe.RunCreateOptions{Workspace: ws, PlanOnly: tfe.Bool(true)})
+		if err != nil || !po.PlanOnly {
+			t.Fatalf("plan-only run = %+v, %v", po, err)
+		}
+		ag.plan(po.ID, true)
+		readRun(t, c, po.ID, tfe.RunPlannedAndFinished)
+		aa, err := c.Runs.Create(ctx, tfe.RunCreateOptions{Workspace: ws, AutoApply: tfe.Bool(true)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ag.plan(aa.ID, true)
+		readRun(t, c, aa.ID, tfe.RunApplyQueued)
+
+		list, err := c.Runs.List(ctx, ws.ID, nil)
+		if err != nil || list.TotalCount != 5 || list.Items[0].ID != aa.ID {
+			t.Fatalf("list runs = %d items (total %d), %v", len(list.Items), list.TotalCount, err)
+		}
+
+		// Someone without grants sees none of it.
+		u := e.client(t, "user-token")
+		if _, err := u.Runs.Read(ctx, run.ID); err != tfe.ErrResourceNotFound {
+			t.Errorf("user reads run: %v", err)
+		}
+		if _, err := u.Runs.Create(ctx, tfe.RunCreateOptions{Workspace: ws}); err != tfe.ErrResourceNotFound {
+			t.Errorf("user creates run: %v", err)
+		}
+		if _, err := u.Plans.ReadJSONOutput(ctx, run.Plan.ID); err != tfe.ErrResourceNotFound {
+			t.Errorf("user reads plan JSON: %v", err)
+		}
+	})
+}

@@ -1,0 +1,195 @@
+package platform
+
+import (
+	"context"
+
+	"github.com/runcred/runcred/internal/access"
+	"github.com/runcred/runcred/internal/store"
+)
+
+// step is one change to a run: the statuses it passes through, each checked
+// against the transition table, and edits to other columns.
+type step struct {
+	through []RunStatus
+	check   func(Run) error // a precondition beyond the table (nil: none)
+	// route, when set, chooses through from the run as it is now.
+	route func(Run) ([]RunStatus, error)
+	edit  func(*Run) // (nil: none)
+}
+
+// advance applies st to run id in one transaction, re-reading the run there
+// so the check sees the current status. An active run that ends releases
+// the workspace and the oldest pending run takes it (plan_queued); a
+// pending run that is canceled held nothing.
+func (s *Service) advance(ctx context.Context, id string, st step) (Run, error) {
+	var out Run
+	err := s.db.Tx(ctx, func(tx *store.Tx) error {
+		r, err := scanRun(tx.QueryRow(ctx, `SELECT `+runColumns+` FROM runs WHERE id = ?`, id))
+		if err != nil {
+			return notFound(err, "run %q not found", id)
+		}
+		if err := tx.Lock(ctx, "workspace-runs:"+r.WorkspaceID); err != nil {
+			return err
+		}
+		if st.check != nil {
+			if err := st.check(r); err != nil {
+				return err
+			}
+		}
+		if st.route != nil {
+			if st.through, err = st.route(r); err != nil {
+				return err
+			}
+		}
+		from := r.Status
+		now := fromNanos(nanos(s.now()))
+		for _, to := range st.through {
+			if err := move(r.ID, r.Status, to); err != nil {
+				return err
+			}
+			r.Status, r.Timestamps[to] = to, now
+		}
+		if st.edit != nil {
+			st.edit(&r)
+		}
+		ts, err := encodeTimestamps(r.Timestamps)
+		if err != nil {
+			return err
+		}
+		res, err := tx.Exec(ctx, `UPDATE runs SET status = ?, active = ?, timestamps = ?, has_changes = ?,
+			plan_additions = ?, plan_changes = ?, plan_destructions = ?, apply_additions = ?, apply_changes = ?, apply_destructions = ?,
+			error_message = ? WHERE id = ? AND status = ?`,
+			string(r.Status), b2i(r.Status.holdsWorkspace()), ts, b2i(r.HasChanges),
+			r.Plan.Additions, r.Plan.Changes, r.Plan.Destructions, r.Apply.Additions, r.Apply.Changes, r.Apply.Destructions,
+			r.ErrorMessage, r.ID, string(from))
+		if err := swapped(res, err, "run %s changed concurrently; read it again", r.ID); err != nil {
+			return err
+		}
+		if from.holdsWorkspace() && !r.Status.holdsWorkspace() {
+			if err := s.promote(ctx, tx, r.WorkspaceID); err != nil {
+				return err
+			}
+		}
+		out = r
+		return nil
+	})
+	return out, err
+}
+
+// promote makes the workspace's oldest pending run its active run.
+func (s *Service) promote(ctx context.Context, tx *store.Tx, wsID string) error {
+	next, err := scanRun(tx.QueryRow(ctx, `SELECT `+runColumns+` FROM runs WHERE workspace_id = ? AND status = ? ORDER BY number LIMIT 1`,
+		wsID, string(RunPending)))
+	if store.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	next.Timestamps[RunPlanQueued] = fromNanos(nanos(s.now()))
+	ts, err := encodeTimestamps(next.Timestamps)
+	if err != nil {
+		return err
+	}
+	_, err = tx.Exec(ctx, `UPDATE runs SET status = ?, active = 1, timestamps = ? WHERE id = ? AND status = ?`,
+		string(RunPlanQueued), ts, next.ID, string(RunPending))
+	return err
+}
+
+// runAction authorizes a user's action on run id, checks it is allowed from
+// the run's current status and applies it.
+func (s *Service) runAction(ctx context.Context, id, action, verb string, through ...RunStatus) (Run, error) {
+	r, w, err := s.run(ctx, id)
+	if err != nil {
+		return Run{}, err
+	}
+	if err := s.authorize(ctx, runActionPath(w.Organization, w.Name, r.ID, action), access.Update); err != nil {
+		return Run{}, err
+	}
+	if !CanMove(r.Status, through[0]) {
+		return Run{}, refuse(r.ID, r.Status, verb)
+	}
+	if err := s.record(ctx, "platform.run."+action, map[string]any{
+		"organization": w.Organization, "workspace": w.Name, "workspace_id": w.ID, "run_id": r.ID, "from": r.Status,
+	}); err != nil {
+		return Run{}, err
+	}
+	return s.advance(ctx, r.ID, step{through: through, check: func(cur Run) error {
+		if !CanMove(cur.Status, through[0]) {
+			return refuse(cur.ID, cur.Status, verb)
+		}
+		return nil
+	}})
+}
+
+// ApplyRun confirms a planned run; it is queued for apply at once.
+func (s *Service) ApplyRun(ctx context.Context, id string) (Run, error) {
+	return s.runAction(ctx, id, "apply", "applied", RunConfirmed, RunApplyQueued)
+}
+
+// DiscardRun discards a planned run without applying it.
+func (s *Service) DiscardRun(ctx context.Context, id string) (Run, error) {
+	return s.runAction(ctx, id, "discard", "discarded", RunDiscarded)
+}
+
+// CancelRun cancels a run that is pending, queued, planning or applying. A
+// phase in progress is marked canceled at once; the agent running it finds
+// out when its next report is refused.
+func (s *Service) CancelRun(ctx context.Context, id string) (Run, error) {
+	return s.runAction(ctx, id, "cancel", "canceled", RunCanceled)
+}
+
+// PlanStatus is the status of r's plan, derived from the run's.
+func (r Run) PlanStatus() string {
+	_, planned := r.Timestamps[RunPlanned]
+	_, finished := r.Timestamps[RunPlannedAndFinished]
+	switch {
+	case planned || finished:
+		return "finished"
+	case r.Status == RunPending:
+		return "pending"
+	case r.Status == RunPlanQueued:
+		return "queued"
+	case r.Status == RunPlanning:
+		return "running"
+	case r.Status == RunErrored:
+		return "errored"
+	case r.Status == RunCanceled:
+		return "canceled"
+	}
+	return "unreachable"
+}
+
+// ApplyStatus is the status of r's apply, derived from the run's.
+func (r Run) ApplyStatus() string {
+	_, queued := r.Timestamps[RunApplyQueued]
+	switch r.Status {
+	case RunApplied:
+		return "finished"
+	case RunApplying:
+		return "running"
+	case RunApplyQueued:
+		return "queued"
+	case RunErrored, RunCanceled:
+		if queued {
+			return string(r.Status)
+		}
+		return "unreachable"
+	case RunDiscarded, RunPlannedAndFinished:
+		return "unreachable"
+	}
+	return "pending"
+}
+
+// phaseDone reports whether the phase phaseID of r has ended, for logs.
+func (r Run) phaseDone(phaseID string) bool {
+	st := r.ApplyStatus()
+	if phaseID == r.PlanID {
+		st = r.PlanStatus()
+	}
+	switch st {
+	case "finished", "errored", "canceled", "unreachable":
+		return true
+	}
+	return false
+}

@@ -1,0 +1,248 @@
+package platform
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"github.com/runcred/runcred/internal/access"
+	"github.com/runcred/runcred/internal/fail"
+	"github.com/runcred/runcred/internal/store"
+)
+
+// ResourceCounts are a plan's or an apply's resource changes.
+type ResourceCounts struct {
+	Additions    int
+	Changes      int
+	Destructions int
+}
+
+// Run is one plan (and maybe apply) of a configuration version in a
+// workspace. Its plan and apply have ids of their own (PlanID, ApplyID), as
+// in HCP Terraform; their statuses derive from the run's (PlanStatus,
+// ApplyStatus).
+type Run struct {
+	ID                     string
+	WorkspaceID            string
+	Number                 int // order within the workspace: the queue is FIFO by number
+	ConfigurationVersionID string
+	PlanID                 string
+	ApplyID                string
+	Status                 RunStatus
+	Message                string
+	IsDestroy              bool
+	PlanOnly               bool
+	AutoApply              bool
+	HasChanges             bool
+	Plan                   ResourceCounts
+	Apply                  ResourceCounts
+	CreatedBy              Writer // Kind and ID only
+	Timestamps             map[RunStatus]time.Time
+	ErrorMessage           string
+	CreatedAt              time.Time
+}
+
+// RunOptions are the settable fields on create.
+type RunOptions struct {
+	ConfigurationVersionID string // "" = the workspace's latest uploaded version
+	Message                *string
+	IsDestroy              *bool
+	PlanOnly               *bool // also implied by a speculative configuration version
+	AutoApply              *bool // default: the workspace's
+}
+
+func runsPath(org, ws string) string             { return workspacePath(org, ws) + "/runs" }
+func runPath(org, ws, id string) string          { return runsPath(org, ws) + "/" + id }
+func runActionPath(org, ws, id, a string) string { return runPath(org, ws, id) + "/actions/" + a }
+
+// CreateRun queues a run in workspace wsID. It becomes the workspace's
+// active run (plan_queued) if there is none, else waits as pending.
+func (s *Service) CreateRun(ctx context.Context, wsID string, o RunOptions) (Run, error) {
+	w, err := s.workspace(ctx, wsID)
+	if err != nil {
+		return Run{}, err
+	}
+	if err := s.authorize(ctx, runsPath(w.Organization, w.Name), access.Create); err != nil {
+		return Run{}, err
+	}
+	if o.Message != nil && (len(*o.Message) > MaxDescriptionLen || validDescription(*o.Message) != nil) {
+		return Run{}, fail.Invalidf("run message must be valid UTF-8 of at most %d bytes", MaxDescriptionLen)
+	}
+	var cv ConfigurationVersion
+	if o.ConfigurationVersionID == "" {
+		if cv, err = s.latestConfigurationVersion(ctx, w); err != nil {
+			return Run{}, err
+		}
+	} else {
+		var cw Workspace
+		cv, cw, err = s.configurationVersion(ctx, o.ConfigurationVersionID)
+		if err != nil || cw.ID != w.ID {
+			return Run{}, fail.Invalidf("configuration version %q is not a configuration version of workspace %q", clip(o.ConfigurationVersionID), w.Name)
+		}
+		if cv.Status != CVUploaded {
+			return Run{}, fail.Invalidf("configuration version %s has not been uploaded", cv.ID)
+		}
+	}
+	by, err := writerOf(ctx)
+	if err != nil {
+		return Run{}, err
+	}
+	if err := s.record(ctx, "platform.run.create", map[string]any{
+		"organization": w.Organization, "workspace": w.Name, "workspace_id": w.ID, "configuration_version_id": cv.ID,
+	}); err != nil {
+		return Run{}, err
+	}
+	return s.enqueueRun(ctx, w, cv, o, by)
+}
+
+// enqueueRun inserts a run; the caller has authorized and recorded it.
+func (s *Service) enqueueRun(ctx context.Context, w Workspace, cv ConfigurationVersion, o RunOptions, by Writer) (Run, error) {
+	now := fromNanos(nanos(s.now()))
+	r := Run{
+		ID: newID("run"), WorkspaceID: w.ID, ConfigurationVersionID: cv.ID, PlanID: newID("plan"), ApplyID: newID("apply"),
+		Status: RunPending, AutoApply: w.AutoApply, PlanOnly: cv.Speculative, CreatedBy: Writer{Kind: by.Kind, ID: by.ID},
+		Timestamps: map[RunStatus]time.Time{}, CreatedAt: now,
+	}
+	if o.Message != nil {
+		r.Message = *o.Message
+	}
+	if o.IsDestroy != nil {
+		r.IsDestroy = *o.IsDestroy
+	}
+	if o.PlanOnly != nil && *o.PlanOnly {
+		r.PlanOnly = true
+	}
+	if o.AutoApply != nil {
+		r.AutoApply = *o.AutoApply
+	}
+	err := s.db.Tx(ctx, func(tx *store.Tx) error {
+		if err := tx.Lock(ctx, "workspace-runs:"+w.ID); err != nil {
+			return err
+		}
+		var active int
+		if err := tx.QueryRow(ctx, `SELECT COUNT(*), COALESCE(MAX(number), 0) + 1 FROM runs WHERE workspace_id = ?`, w.ID).Scan(new(int), &r.Number); err != nil {
+			return err
+		}
+		if err := tx.QueryRow(ctx, `SELECT COUNT(*) FROM runs WHERE workspace_id = ? AND active = 1`, w.ID).Scan(&active); err != nil {
+			return err
+		}
+		if active == 0 {
+			r.Status, r.Timestamps[RunPlanQueued] = RunPlanQueued, now
+		}
+		ts, err := encodeTimestamps(r.Timestamps)
+		if err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `INSERT INTO runs (id, workspace_id, number, configuration_version_id, plan_id, apply_id, status, active,
+			message, is_destroy, plan_only, auto_apply, has_changes, plan_additions, plan_changes, plan_destructions,
+			apply_additions, apply_changes, apply_destructions, plan_json, created_by_kind, created_by_id, timestamps, error_message, created_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, 0, 0, 0, 0, 0, NULL, ?, ?, ?, '', ?)`,
+			r.ID, r.WorkspaceID, r.Number, r.ConfigurationVersionID, r.PlanID, r.ApplyID, string(r.Status), b2i(r.Status.holdsWorkspace()),
+			r.Message, b2i(r.IsDestroy), b2i(r.PlanOnly), b2i(r.AutoApply), string(r.CreatedBy.Kind), r.CreatedBy.ID, ts, nanos(now))
+		return err
+	})
+	if err != nil {
+		return Run{}, err
+	}
+	return r, nil
+}
+
+func encodeTimestamps(m map[RunStatus]time.Time) (string, error) {
+	out := make(map[string]int64, len(m))
+	for k, v := range m {
+		out[string(k)] = nanos(v)
+	}
+	b, err := json.Marshal(out)
+	return string(b), err
+}
+
+const runColumns = `id, workspace_id, number, configuration_version_id, plan_id, apply_id, status, message, is_destroy, plan_only,
+	auto_apply, has_changes, plan_additions, plan_changes, plan_destructions, apply_additions, apply_changes, apply_destructions,
+	created_by_kind, created_by_id, timestamps, error_message, created_at`
+
+func scanRun(row interface{ Scan(...any) error }) (Run, error) {
+	var r Run
+	var status, kind, ts string
+	var destroy, planOnly, auto, changes, created int64
+	err := row.Scan(&r.ID, &r.WorkspaceID, &r.Number, &r.ConfigurationVersionID, &r.PlanID, &r.ApplyID, &status, &r.Message,
+		&destroy, &planOnly, &auto, &changes, &r.Plan.Additions, &r.Plan.Changes, &r.Plan.Destructions,
+		&r.Apply.Additions, &r.Apply.Changes, &r.Apply.Destructions, &kind, &r.CreatedBy.ID, &ts, &r.ErrorMessage, &created)
+	if err != nil {
+		return Run{}, err
+	}
+	r.Status, r.CreatedBy.Kind = RunStatus(status), WriterKind(kind)
+	r.IsDestroy, r.PlanOnly, r.AutoApply, r.HasChanges = destroy != 0, planOnly != 0, auto != 0, changes != 0
+	r.CreatedAt = fromNanos(created)
+	var raw map[string]int64
+	if err := json.Unmarshal([]byte(ts), &raw); err != nil {
+		return Run{}, fail.Wrap(fail.Internal, err, "damaged run timestamps")
+	}
+	r.Timestamps = make(map[RunStatus]time.Time, len(raw))
+	for k, v := range raw {
+		r.Timestamps[RunStatus(k)] = fromNanos(v)
+	}
+	return r, nil
+}
+
+// run looks run id up without authorizing, with its workspace.
+func (s *Service) run(ctx context.Context, id string) (Run, Workspace, error) {
+	if !validID("run", id) {
+		return Run{}, Workspace{}, fail.NotFoundf("run %q not found", clip(id))
+	}
+	return s.runWhere(ctx, `id = ?`, id, "run %q not found")
+}
+
+// runByPhase looks a run up by its plan or apply id.
+func (s *Service) runByPhase(ctx context.Context, phaseID string) (Run, Workspace, error) {
+	switch {
+	case validID("plan", phaseID):
+		return s.runWhere(ctx, `plan_id = ?`, phaseID, "plan %q not found")
+	case validID("apply", phaseID):
+		return s.runWhere(ctx, `apply_id = ?`, phaseID, "apply %q not found")
+	}
+	return Run{}, Workspace{}, fail.NotFoundf("plan or apply %q not found", clip(phaseID))
+}
+
+func (s *Service) runWhere(ctx context.Context, where, arg, msg string) (Run, Workspace, error) {
+	r, err := scanRun(s.db.QueryRow(ctx, `SELECT `+runColumns+` FROM runs WHERE `+where, arg))
+	if err != nil {
+		return Run{}, Workspace{}, notFound(err, msg, arg)
+	}
+	w, err := s.workspace(ctx, r.WorkspaceID)
+	return r, w, err
+}
+
+// Run returns run id.
+func (s *Service) Run(ctx context.Context, id string) (Run, error) {
+	r, w, err := s.run(ctx, id)
+	if err != nil {
+		return Run{}, err
+	}
+	if err := s.authorize(ctx, runPath(w.Organization, w.Name, r.ID), access.Read); err != nil {
+		return Run{}, err
+	}
+	return r, nil
+}
+
+// Runs lists workspace wsID's runs, newest first, with the total count.
+func (s *Service) Runs(ctx context.Context, wsID string, p Page) ([]Run, int, error) {
+	w, err := s.workspace(ctx, wsID)
+	if err != nil {
+		return nil, 0, err
+	}
+	if err := s.authorize(ctx, runsPath(w.Organization, w.Name), access.List); err != nil {
+		return nil, 0, err
+	}
+	var total int
+	if err := s.db.QueryRow(ctx, `SELECT COUNT(*) FROM runs WHERE workspace_id = ?`, w.ID).Scan(&total); err != nil {
+		return nil, 0, err
+	}
+	pg := p.Normalize()
+	rows, err := s.db.Query(ctx, `SELECT `+runColumns+` FROM runs WHERE workspace_id = ? ORDER BY number DESC LIMIT ? OFFSET ?`,
+		w.ID, pg.Size, pg.offset())
+	if err != nil {
+		return nil, 0, err
+	}
+	out, err := scanAll(rows, scanRun)
+	return out, total, err
+}

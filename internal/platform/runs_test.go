@@ -1,0 +1,318 @@
+package platform_test
+
+import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"strings"
+	"testing"
+
+	"github.com/runcred/runcred/internal/access"
+	"github.com/runcred/runcred/internal/fail"
+	"github.com/runcred/runcred/internal/platform"
+	"github.com/runcred/runcred/internal/store"
+	"github.com/runcred/runcred/internal/store/storetest"
+)
+
+func tarGz(t *testing.T, files map[string]string) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	tw := tar.NewWriter(zw)
+	for name, body := range files {
+		if err := tw.WriteHeader(&tar.Header{Name: name, Typeflag: tar.TypeReg, Mode: 0o644, Size: int64(len(body))}); err != nil {
+			t.Fatal(err)
+		}
+		_, _ = tw.Write([]byte(body))
+	}
+	_ = tw.Close()
+	_ = zw.Close()
+	return buf.Bytes()
+}
+
+const mainTF = `resource "null_resource" "x" {}`
+
+// uploaded makes an uploaded configuration version in ws.
+func (f *fixture) uploaded(t *testing.T, ws platform.Workspace, speculative bool) platform.ConfigurationVersion {
+	t.Helper()
+	cv, err := f.svc.CreateConfigurationVersion(as(root), ws.ID, platform.ConfigurationVersionOptions{
+		AutoQueueRuns: new(bool), Speculative: &speculative})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.svc.UploadConfiguration(as(root), cv.UploadToken, tarGz(t, map[string]string{"main.tf": mainTF})); err != nil {
+		t.Fatal(err)
+	}
+	return cv
+}
+
+func wantStatus(t *testing.T, f *fixture, id string, want platform.RunStatus) platform.Run {
+	t.Helper()
+	r, err := f.svc.Run(as(root), id)
+	if err != nil || r.Status != want {
+		t.Fatalf("run %s = %s, %v; want %s", id, r.Status, err, want)
+	}
+	return r
+}
+
+func claim(t *testing.T, f *fixture, phase platform.Phase, runID string) *platform.Job {
+	t.Helper()
+	j, err := f.svc.ClaimJob(as(root), "")
+	if err != nil || j == nil || j.Phase != phase || j.Run.ID != runID {
+		t.Fatalf("claim = %+v, %v; want %s of %s", j, err, phase, runID)
+	}
+	return j
+}
+
+// TestRunLifecycle drives a run through the agent interface from upload to
+// applied, with the queue behind it.
+func TestRunLifecycle(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		f := setup(t, db)
+		ctx := as(root)
+		cv := f.uploaded(t, f.target, false)
+		if got, err := f.svc.ConfigurationArchive(ctx, cv.ID); err != nil || len(got) == 0 {
+			t.Fatalf("archive = %d bytes, %v", len(got), err)
+		}
+		run, err := f.svc.CreateRun(ctx, f.target.ID, platform.RunOptions{Message: str("first")})
+		if err != nil || run.Status != platform.RunPlanQueued || run.ConfigurationVersionID != cv.ID {
+			t.Fatalf("create = %+v, %v", run, err)
+		}
+		second, err := f.svc.CreateRun(ctx, f.target.ID, platform.RunOptions{})
+		if err != nil || second.Status != platform.RunPending {
+			t.Fatalf("second run = %s, %v; want pending", second.Status, err)
+		}
+		if j, err := f.svc.ClaimJob(ctx, "apool-Other1"); err != nil || j != nil {
+			t.Fatalf("claim from another pool = %+v, %v", j, err)
+		}
+		job := claim(t, f, platform.PhasePlan, run.ID)
+		if j, err := f.svc.ClaimJob(ctx, ""); err != nil || j != nil {
+			t.Fatalf("second claim = %+v, %v; want nothing (second run waits)", j, err)
+		}
+		for _, chunk := range []string{"Terraform will perform ", "the following actions\n"} {
+			if err := f.svc.AppendLog(ctx, job.PhaseID, []byte(chunk)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := f.svc.StorePlanJSON(ctx, job.PhaseID, []byte(`{"format_version":"1.2"}`)); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.svc.StorePlanJSON(ctx, job.PhaseID, []byte(`{not json`)); !fail.Is(err, fail.Invalid) {
+			t.Errorf("bad plan JSON: %v", err)
+		}
+		r, err := f.svc.FinishPlan(ctx, job.PhaseID, platform.PlanResult{HasChanges: true, Counts: platform.ResourceCounts{Additions: 1}})
+		if err != nil || r.Status != platform.RunPlanned {
+			t.Fatalf("finish plan = %s, %v", r.Status, err)
+		}
+		for _, st := range []platform.RunStatus{platform.RunPlanQueued, platform.RunPlanning, platform.RunPlanned} {
+			if r.Timestamps[st].IsZero() {
+				t.Errorf("no %s timestamp", st)
+			}
+		}
+		if err := f.svc.AppendLog(ctx, job.PhaseID, []byte("late")); !fail.Is(err, fail.Conflict) {
+			t.Errorf("log after plan ended: %v", err)
+		}
+		pv, err := f.svc.PlanOrApply(ctx, r.PlanID)
+		if err != nil || pv.Status != "finished" || pv.Counts.Additions != 1 || !pv.HasChanges {
+			t.Fatalf("plan = %+v, %v", pv, err)
+		}
+		if got, err := f.svc.PlanJSON(ctx, r.PlanID); err != nil || string(got) != `{"format_version":"1.2"}` {
+			t.Fatalf("plan JSON = %q, %v", got, err)
+		}
+		content, err := f.svc.ReadSigned(ctx, pv.LogToken)
+		if err != nil || string(content.Data) != "Terraform will perform the following actions\n" || !content.Done {
+			t.Fatalf("log = %q done=%v, %v", content.Data, content.Done, err)
+		}
+		// Refusals from planned: cancel is not allowed, a second plan report neither.
+		if _, err := f.svc.CancelRun(ctx, run.ID); !fail.Is(err, fail.Conflict) || !strings.Contains(err.Error(), "cannot be canceled: it is planned") {
+			t.Errorf("cancel planned: %v", err)
+		}
+		if _, err := f.svc.FinishPlan(ctx, job.PhaseID, platform.PlanResult{}); !fail.Is(err, fail.Conflict) {
+			t.Errorf("finish plan twice: %v", err)
+		}
+		if _, err := f.svc.StoreStateVersion(ctx, run.ID, []byte(`{"serial":1,"lineage":"l"}`)); !fail.Is(err, fail.Conflict) {
+			t.Errorf("state while planned: %v", err)
+		}
+		if r, err = f.svc.ApplyRun(ctx, run.ID); err != nil || r.Status != platform.RunApplyQueued || r.Timestamps[platform.RunConfirmed].IsZero() {
+			t.Fatalf("apply = %s, %v", r.Status, err)
+		}
+		if _, err := f.svc.ApplyRun(ctx, run.ID); !fail.Is(err, fail.Conflict) || !strings.Contains(err.Error(), "cannot be applied: it is apply_queued") {
+			t.Errorf("apply twice: %v", err)
+		}
+		job = claim(t, f, platform.PhaseApply, run.ID)
+		sv, err := f.svc.StoreStateVersion(ctx, run.ID, []byte(`{"version":4,"serial":1,"lineage":"lin-1"}`))
+		if err != nil || sv.Serial != 1 {
+			t.Fatalf("store state = %+v, %v", sv, err)
+		}
+		for _, bad := range []string{`{"version":4,"serial":1,"lineage":"lin-1"}`, `{"serial":2,"lineage":"other"}`} {
+			if _, err := f.svc.StoreStateVersion(ctx, run.ID, []byte(bad)); !fail.Is(err, fail.Conflict) {
+				t.Errorf("store state %s: %v, want conflict", bad, err)
+			}
+		}
+		if _, err := f.svc.StoreStateVersion(ctx, run.ID, []byte(`{"lineage":"lin-1"}`)); !fail.Is(err, fail.Invalid) {
+			t.Errorf("state without serial: %v", err)
+		}
+		if r, err = f.svc.FinishApply(ctx, job.PhaseID, platform.ResourceCounts{Additions: 1}); err != nil || r.Status != platform.RunApplied {
+			t.Fatalf("finish apply = %s, %v", r.Status, err)
+		}
+		cur, err := f.svc.CurrentStateVersion(ctx, f.target.ID)
+		if err != nil || cur.ID != sv.ID {
+			t.Fatalf("current state = %+v, %v", cur, err)
+		}
+		if c, err := f.svc.ReadSigned(ctx, cur.DownloadToken); err != nil || !strings.Contains(string(c.Data), "lin-1") {
+			t.Fatalf("download = %q, %v", c.Data, err)
+		}
+		if _, err := f.svc.ReadSigned(ctx, cur.DownloadToken[:len(cur.DownloadToken)-2]+"AA"); !fail.Is(err, fail.NotFound) {
+			t.Errorf("altered token: %v", err)
+		}
+		// The applied run released the workspace: the second run was promoted.
+		wantStatus(t, f, second.ID, platform.RunPlanQueued)
+	})
+}
+
+// TestRunOutcomes covers the other ends: plan-only, no changes, auto-apply,
+// discard, cancel and errors.
+func TestRunOutcomes(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		f := setup(t, db)
+		ctx := as(root)
+		f.uploaded(t, f.target, false)
+
+		plan := func(o platform.RunOptions, res platform.PlanResult) platform.Run {
+			t.Helper()
+			r, err := f.svc.CreateRun(ctx, f.target.ID, o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			j := claim(t, f, platform.PhasePlan, r.ID)
+			r, err = f.svc.FinishPlan(ctx, j.PhaseID, res)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return r
+		}
+		changes := platform.PlanResult{HasChanges: true}
+		if r := plan(platform.RunOptions{PlanOnly: yes()}, changes); r.Status != platform.RunPlannedAndFinished || r.ApplyStatus() != "unreachable" {
+			t.Errorf("plan-only = %s / apply %s", r.Status, r.ApplyStatus())
+		}
+		if r := plan(platform.RunOptions{}, platform.PlanResult{}); r.Status != platform.RunPlannedAndFinished {
+			t.Errorf("no changes = %s", r.Status)
+		}
+		if r := plan(platform.RunOptions{AutoApply: yes()}, changes); r.Status != platform.RunApplyQueued {
+			t.Errorf("auto-apply = %s", r.Status)
+		} else if _, err := f.svc.CancelRun(ctx, r.ID); err != nil {
+			t.Fatal(err)
+		}
+		r := plan(platform.RunOptions{}, changes)
+		if r, err := f.svc.DiscardRun(ctx, r.ID); err != nil || r.Status != platform.RunDiscarded {
+			t.Fatalf("discard = %s, %v", r.Status, err)
+		}
+		if _, err := f.svc.DiscardRun(ctx, r.ID); !fail.Is(err, fail.Conflict) || !strings.Contains(err.Error(), "cannot be discarded: it is discarded") {
+			t.Errorf("discard twice: %v", err)
+		}
+
+		// Cancel while planning: the agent's next report is refused.
+		r, err := f.svc.CreateRun(ctx, f.target.ID, platform.RunOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		j := claim(t, f, platform.PhasePlan, r.ID)
+		if r, err = f.svc.CancelRun(ctx, r.ID); err != nil || r.Status != platform.RunCanceled || r.PlanStatus() != "canceled" {
+			t.Fatalf("cancel planning = %s, %v", r.Status, err)
+		}
+		if _, err := f.svc.FinishPlan(ctx, j.PhaseID, changes); !fail.Is(err, fail.Conflict) {
+			t.Errorf("finish canceled plan: %v", err)
+		}
+
+		// Cancel a pending run; error a planning one.
+		a, _ := f.svc.CreateRun(ctx, f.target.ID, platform.RunOptions{})
+		b, _ := f.svc.CreateRun(ctx, f.target.ID, platform.RunOptions{})
+		c, _ := f.svc.CreateRun(ctx, f.target.ID, platform.RunOptions{})
+		if b.Status != platform.RunPending || c.Status != platform.RunPending {
+			t.Fatalf("queued runs = %s, %s", b.Status, c.Status)
+		}
+		if _, err := f.svc.CancelRun(ctx, b.ID); err != nil {
+			t.Fatal(err)
+		}
+		wantStatus(t, f, c.ID, platform.RunPending) // canceling a pending run promotes nobody
+		j = claim(t, f, platform.PhasePlan, a.ID)
+		if r, err := f.svc.FailPhase(ctx, j.PhaseID, "provider crashed"); err != nil || r.Status != platform.RunErrored || r.ErrorMessage != "provider crashed" {
+			t.Fatalf("fail = %+v, %v", r, err)
+		}
+		wantStatus(t, f, c.ID, platform.RunPlanQueued) // FIFO: c, not the canceled b
+	})
+}
+
+// TestRunDenials: every run operation authorizes first.
+func TestRunDenials(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		f := setup(t, db)
+		cv := f.uploaded(t, f.target, false)
+		run, err := f.svc.CreateRun(as(root), f.target.ID, platform.RunOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		job := claim(t, f, platform.PhasePlan, run.ID)
+		other := runner(f.target.ID) // a token of run "run-Abc", not this run
+		denied := map[string]func() error{
+			"create cv": func() error {
+				_, err := f.svc.CreateConfigurationVersion(as(user), f.target.ID, platform.ConfigurationVersionOptions{})
+				return err
+			},
+			"read cv":    func() error { _, err := f.svc.ConfigurationVersion(as(user), cv.ID); return err },
+			"archive":    func() error { _, err := f.svc.ConfigurationArchive(as(user), cv.ID); return err },
+			"create run": func() error { _, err := f.svc.CreateRun(as(user), f.target.ID, platform.RunOptions{}); return err },
+			"read run":   func() error { _, err := f.svc.Run(as(user), run.ID); return err },
+			"list runs":  func() error { _, _, err := f.svc.Runs(as(user), f.target.ID, platform.Page{}); return err },
+			"apply":      func() error { _, err := f.svc.ApplyRun(as(user), run.ID); return err },
+			"cancel":     func() error { _, err := f.svc.CancelRun(as(user), run.ID); return err },
+			"plan":       func() error { _, err := f.svc.PlanOrApply(as(user), run.PlanID); return err },
+			"plan json":  func() error { _, err := f.svc.PlanJSON(as(user), run.PlanID); return err },
+			"claim":      func() error { _, err := f.svc.ClaimJob(as(user), ""); return err },
+			"append log": func() error { return f.svc.AppendLog(as(user), job.PhaseID, []byte("x")) },
+			"finish":     func() error { _, err := f.svc.FinishPlan(as(user), job.PhaseID, platform.PlanResult{}); return err },
+			"state":      func() error { _, err := f.svc.CurrentStateVersion(as(user), f.target.ID); return err },
+		}
+		for name, call := range denied {
+			if err := call(); !fail.Is(err, fail.Denied) {
+				t.Errorf("%s: err = %v, want denied", name, err)
+			}
+		}
+		// With the agent grant, a token bound to another run is still refused.
+		f.g["runcred/orgs/acme/workspaces/operator/agent update"] = true
+		if err := f.svc.AppendLog(as(other), job.PhaseID, []byte("x")); !fail.Is(err, fail.Denied) {
+			t.Errorf("other run's token: %v", err)
+		}
+		// The grant alone does it, for a caller that is not bound to another run.
+		user2 := access.Caller{Accessor: "acc-agent", DisplayName: "agent", Policies: []string{"agent"}}
+		if err := f.svc.AppendLog(as(user2), job.PhaseID, []byte("x")); err != nil {
+			t.Errorf("granted agent: %v", err)
+		}
+		if err := f.svc.UploadConfiguration(as(root), "bogus", tarGz(t, map[string]string{"a.tf": ""})); !fail.Is(err, fail.NotFound) {
+			t.Errorf("upload with bad token: %v", err)
+		}
+		if err := f.svc.UploadConfiguration(as(root), cv.UploadToken, tarGz(t, map[string]string{"a.tf": ""})); !fail.Is(err, fail.Conflict) {
+			t.Errorf("second upload: %v", err)
+		}
+	})
+}
+
+// TestAutoQueue: by default, as in HCP Terraform, an upload queues a run
+// made by whoever created the configuration version.
+func TestAutoQueue(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		f := setup(t, db)
+		cv, err := f.svc.CreateConfigurationVersion(as(root), f.target.ID, platform.ConfigurationVersionOptions{})
+		if err != nil || !cv.AutoQueueRuns {
+			t.Fatalf("cv = %+v, %v", cv, err)
+		}
+		if err := f.svc.UploadConfiguration(as(root), cv.UploadToken, tarGz(t, map[string]string{"main.tf": mainTF})); err != nil {
+			t.Fatal(err)
+		}
+		runs, total, err := f.svc.Runs(as(root), f.target.ID, platform.Page{})
+		if err != nil || total != 1 || runs[0].ConfigurationVersionID != cv.ID || runs[0].Status != platform.RunPlanQueued ||
+			runs[0].CreatedBy.Kind != platform.WriterUser || runs[0].CreatedBy.ID != "acc-root" {
+			t.Fatalf("runs = %+v (total %d), %v", runs, total, err)
+		}
+	})
+}
