@@ -85,6 +85,13 @@ func (s *Subject) Validate() error {
 	return nil
 }
 
+// ValidOrganizationName, ValidProjectName and ValidWorkspaceName check a
+// name against the rules every runcred name follows, so that any name the
+// platform stores can appear in a token's sub and split back exactly.
+func ValidOrganizationName(v string) error { return checkName("organization", v, orgOrWorkspaceRe) }
+func ValidProjectName(v string) error      { return checkName("project", v, projectRe) }
+func ValidWorkspaceName(v string) error    { return checkName("workspace", v, orgOrWorkspaceRe) }
+
 func checkName(field, v string, re *regexp.Regexp) error {
 	switch {
 	case v == "":

@@ -8,17 +8,14 @@ import (
 	"unicode/utf8"
 
 	"github.com/runcred/runcred/internal/fail"
+	"github.com/runcred/runcred/internal/identity"
 )
 
-// Name rules mirror internal/identity's (claims.go), which does not export
-// them: a workload-identity `sub` joins names with ':', so no name may hold
-// one, or workspace "a:project:x" could impersonate another. Organization
-// and workspace names are letters, digits, '-' and '_'; project names may
-// also hold inner spaces ("Default Project"). None may hold '/', '*' or
-// '+', so a name is always one segment of an authorization path.
+// Organization, project and workspace names follow internal/identity's
+// rules: a workload-identity `sub` joins names with ':', so no name may hold
+// one, and none may hold '/', '*' or '+', so a name is always one segment
+// of an authorization path.
 var (
-	orgOrWorkspaceRe = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
-	projectRe        = regexp.MustCompile(`^[A-Za-z0-9_-]([A-Za-z0-9 _-]*[A-Za-z0-9_-])?$`)
 	// Environment variable names must survive `KEY=value` in an environment;
 	// Terraform variable names may also hold '-'.
 	envKeyRe       = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
@@ -29,7 +26,7 @@ var (
 
 // Limits on what users may store.
 const (
-	MaxNameLen        = 90
+	MaxNameLen        = identity.MaxNameLen
 	MaxKeyLen         = 128
 	MaxDescriptionLen = 1024
 	MaxValueLen       = 256 << 10
@@ -38,26 +35,13 @@ const (
 	maxEmailLen       = 254
 )
 
-// ValidOrganizationName and ValidWorkspaceName check a name against
-// runcred's rules; ValidProjectName likewise for projects.
-func ValidOrganizationName(v string) error { return checkName("organization", v, orgOrWorkspaceRe) }
-func ValidWorkspaceName(v string) error    { return checkName("workspace", v, orgOrWorkspaceRe) }
-func ValidProjectName(v string) error      { return checkName("project", v, projectRe) }
-
-func checkName(field, v string, re *regexp.Regexp) error {
-	switch {
-	case v == "":
-		return fail.Invalidf("%s name is required", field)
-	case len(v) > MaxNameLen:
-		return fail.Invalidf("%s name is longer than %d characters", field, MaxNameLen)
-	case !re.MatchString(v):
-		if field == "project" {
-			return fail.Invalidf("project name %q may hold only letters, digits, '-', '_' and inner spaces", clip(v))
-		}
-		return fail.Invalidf("%s name %q may hold only letters, digits, '-' and '_'", field, clip(v))
-	}
-	return nil
-}
+// ValidOrganizationName, ValidWorkspaceName and ValidProjectName check a
+// name against runcred's rules (internal/identity's).
+var (
+	ValidOrganizationName = identity.ValidOrganizationName
+	ValidWorkspaceName    = identity.ValidWorkspaceName
+	ValidProjectName      = identity.ValidProjectName
+)
 
 // validID checks an id of the given prefix ("ws", "var", …) before it is
 // used in a query, so junk never reaches the database or an error message.
