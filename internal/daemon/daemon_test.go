@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/runcred/runcred/internal/daemon"
+	"github.com/runcred/runcred/internal/daemon/daemontest"
 	"github.com/runcred/runcred/internal/identity"
 	"github.com/runcred/runcred/internal/seal"
 )
@@ -26,37 +27,8 @@ type node struct {
 
 func startNode(t testing.TB, tweak func(*daemon.Config)) *node {
 	t.Helper()
-	dir := t.TempDir()
-	if _, err := seal.GenerateRootKeyFile(filepath.Join(dir, "root-key")); err != nil {
-		t.Fatal(err)
-	}
-	cfg := daemon.Config{
-		Addr: "127.0.0.1:0", Database: filepath.Join(dir, "runcred.db"),
-		RootKeyFile: filepath.Join(dir, "root-key"), RootTokenFile: filepath.Join(dir, "root-token"),
-		DevRootToken: true, Logger: slog.New(slog.DiscardHandler),
-	}
-	if tweak != nil {
-		tweak(&cfg)
-	}
-	d, err := daemon.New(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Start(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		d.Close()
-		if err := <-done; err != nil {
-			t.Errorf("daemon stopped with %v", err)
-		}
-	})
-	tok, err := os.ReadFile(cfg.RootTokenFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &node{d: d, token: strings.TrimSpace(string(tok)), dir: dir}
+	srv := daemontest.Start(t, tweak)
+	return &node{d: srv.D, token: srv.Token, dir: srv.Dir}
 }
 
 // call sends a JSON request to the node's API and decodes the answer.

@@ -10,13 +10,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -27,8 +25,8 @@ import (
 
 	"github.com/runcred/runcred/internal/agent/creds"
 	"github.com/runcred/runcred/internal/daemon"
+	"github.com/runcred/runcred/internal/daemon/daemontest"
 	"github.com/runcred/runcred/internal/peers/minio"
-	"github.com/runcred/runcred/internal/seal"
 	"github.com/runcred/runcred/internal/secret"
 )
 
@@ -40,34 +38,8 @@ type node struct {
 
 func startNode(t *testing.T) *node {
 	t.Helper()
-	dir := t.TempDir()
-	if _, err := seal.GenerateRootKeyFile(filepath.Join(dir, "root-key")); err != nil {
-		t.Fatal(err)
-	}
-	cfg := daemon.Config{
-		Addr: "127.0.0.1:0", Database: filepath.Join(dir, "runcred.db"),
-		RootKeyFile: filepath.Join(dir, "root-key"), RootTokenFile: filepath.Join(dir, "root-token"),
-		DevRootToken: true, Logger: slog.New(slog.DiscardHandler),
-	}
-	d, err := daemon.New(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Start(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		d.Close()
-		if err := <-done; err != nil {
-			t.Errorf("daemon stopped with %v", err)
-		}
-	})
-	tok, err := os.ReadFile(cfg.RootTokenFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &node{d: d, token: strings.TrimSpace(string(tok))}
+	srv := daemontest.Start(t, nil)
+	return &node{d: srv.D, token: srv.Token}
 }
 
 // httpMinter mints over runcred's HTTP API, as the agent does.
