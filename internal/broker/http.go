@@ -12,6 +12,7 @@ import (
 
 	"github.com/runcred/runcred/internal/broker/engine"
 	"github.com/runcred/runcred/internal/fail"
+	"github.com/runcred/runcred/internal/respond"
 	"github.com/runcred/runcred/internal/token"
 )
 
@@ -178,7 +179,7 @@ func writeResponse(w http.ResponseWriter, req *Request, resp *Response) {
 	h.Set("Cache-Control", "no-store")
 	if resp == nil || (req.Operation == engine.List && resp.Raw == nil && emptyList(resp)) {
 		if req.Operation == engine.Read || req.Operation == engine.List {
-			writeJSON(w, http.StatusNotFound, map[string]any{"errors": []string{}})
+			respond.JSON(w, http.StatusNotFound, map[string]any{"errors": []string{}})
 			return
 		}
 		w.WriteHeader(http.StatusNoContent)
@@ -189,12 +190,12 @@ func writeResponse(w http.ResponseWriter, req *Request, resp *Response) {
 		status = http.StatusOK
 	}
 	if resp.Raw != nil {
-		writeJSON(w, status, resp.Raw)
+		respond.JSON(w, status, resp.Raw)
 		return
 	}
 	if resp.Data == nil && resp.Auth == nil && resp.LeaseID == "" && len(resp.Warnings) == 0 {
 		if status == http.StatusNotFound {
-			writeJSON(w, status, map[string]any{"errors": []string{}})
+			respond.JSON(w, status, map[string]any{"errors": []string{}})
 			return
 		}
 		w.WriteHeader(http.StatusNoContent)
@@ -214,7 +215,7 @@ func writeResponse(w http.ResponseWriter, req *Request, resp *Response) {
 			}
 		}
 	}
-	writeJSON(w, status, env)
+	respond.JSON(w, status, env)
 }
 
 func emptyList(resp *Response) bool {
@@ -241,12 +242,6 @@ func nilIfEmpty(s []string) any {
 	return s
 }
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
-}
-
 // writeError renders err as Vault's {"errors":[...]}; internal causes are
 // logged and never sent.
 func writeError(w http.ResponseWriter, log *slog.Logger, r *http.Request, err error) {
@@ -254,24 +249,18 @@ func writeError(w http.ResponseWriter, log *slog.Logger, r *http.Request, err er
 	if k == fail.Internal || k == fail.Upstream || k == fail.Unavailable {
 		log.Error("broker request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
-	status := http.StatusInternalServerError
+	// Vault's codes differ from runcred's API in two places: a conflict is
+	// a plain bad request, and a missing or bad token is 403, not 401.
+	status := respond.Status(k)
 	switch k {
-	case fail.Invalid, fail.Conflict:
+	case fail.Conflict:
 		status = http.StatusBadRequest
-	case fail.Denied, fail.Unauthenticated:
+	case fail.Unauthenticated:
 		status = http.StatusForbidden
-	case fail.NotFound:
-		status = http.StatusNotFound
-	case fail.Unsupported:
-		status = http.StatusMethodNotAllowed
-	case fail.Upstream:
-		status = http.StatusBadGateway
-	case fail.Unavailable:
-		status = http.StatusServiceUnavailable
 	}
 	if errors.Is(err, errTooLarge) {
 		status = http.StatusRequestEntityTooLarge
 	}
 	w.Header().Set("Cache-Control", "no-store")
-	writeJSON(w, status, map[string]any{"errors": []string{fail.Message(err)}})
+	respond.JSON(w, status, map[string]any{"errors": []string{fail.Message(err)}})
 }
