@@ -8,9 +8,10 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/runcred/runcred/internal/clocktest"
 
 	vault "github.com/hashicorp/vault/api"
 
@@ -23,19 +24,6 @@ import (
 	"github.com/runcred/runcred/internal/token"
 )
 
-// clock is a settable time source.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
-
 // server is a broker served over real HTTP on 127.0.0.1, with a root token
 // and an official Vault client logged in with it.
 type server struct {
@@ -43,7 +31,7 @@ type server struct {
 	URL    string
 	Root   string
 	Client *vault.Client
-	Clock  *clock
+	Clock  *clocktest.Clock
 	DB     *store.DB
 	Audit  *audit.Log
 	// AuditDir is where file audit devices may write.
@@ -66,7 +54,7 @@ func start(t *testing.T, db *store.DB, o options) *server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	clk := &clock{now: time.Now().UTC().Truncate(time.Second)}
+	clk := clocktest.New(time.Now().UTC().Truncate(time.Second))
 	key, err := sl.Secret(ctx, "audit/hmac-key", func() ([]byte, error) { return []byte("0123456789abcdef0123456789abcdef"), nil })
 	if err != nil {
 		t.Fatal(err)

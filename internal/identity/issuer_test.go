@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/runcred/runcred/internal/clocktest"
+
 	"github.com/coreos/go-oidc/v3/oidc"
 
 	"github.com/runcred/runcred/internal/access"
@@ -25,15 +27,6 @@ import (
 	"github.com/runcred/runcred/internal/store/storetest"
 )
 
-// clock is a settable time source shared by the issuer and the verifier.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time          { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Advance(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
-
 var rootCtx = access.WithCaller(context.Background(), access.Caller{Accessor: "test", Policies: []string{"root"}})
 
 func testPolicy() identity.Policy {
@@ -45,7 +38,7 @@ type env struct {
 	url   string // the issuer URL (iss); may differ from srv.URL, as behind a load balancer
 	iss   *identity.Issuer
 	srv   *httptest.Server
-	clock *clock
+	clock *clocktest.Clock
 	audit *audit.Log
 	db    *store.DB
 }
@@ -66,10 +59,10 @@ func testRootKey(t testing.TB) seal.RootKey {
 	return rootKey
 }
 
-func newEnv(t *testing.T, db *store.DB, c *clock) *env { return newEnvAt(t, db, c, "") }
+func newEnv(t *testing.T, db *store.DB, c *clocktest.Clock) *env { return newEnvAt(t, db, c, "") }
 
 // newEnvAt serves an issuer whose iss is issuer (default: its own address).
-func newEnvAt(t *testing.T, db *store.DB, c *clock, issuer string) *env {
+func newEnvAt(t *testing.T, db *store.DB, c *clocktest.Clock, issuer string) *env {
 	t.Helper()
 	ctx := context.Background()
 	sl, err := seal.Open(ctx, db, testRootKey(t))
@@ -98,7 +91,7 @@ func newEnvAt(t *testing.T, db *store.DB, c *clock, issuer string) *env {
 	return &env{url: url, iss: iss, srv: srv, clock: c, audit: log, db: db}
 }
 
-func newClock() *clock { return &clock{t: time.Now().Truncate(time.Second)} }
+func newClock() *clocktest.Clock { return clocktest.New(time.Now().Truncate(time.Second)) }
 
 func req(phase string) identity.MintRequest {
 	return identity.MintRequest{
@@ -223,7 +216,7 @@ func TestGoOIDCVerifiesThroughDiscovery(t *testing.T) {
 		if _, err := e.verifier(t, "aws.workload.identity").Verify(context.Background(), bad); err == nil {
 			t.Error("token with altered claims accepted")
 		}
-		e.clock.Advance(time.Hour + time.Second)
+		e.clock.Add(time.Hour + time.Second)
 		if _, err := e.verifier(t, "aws.workload.identity").Verify(context.Background(), tok.Token.RevealString()); err == nil {
 			t.Error("expired token accepted")
 		}
@@ -268,7 +261,7 @@ func TestRotationLifecycle(t *testing.T) {
 		if _, err := e.iss.Rotate(rootCtx); !fail.Is(err, fail.Conflict) {
 			t.Fatalf("early rotation: got %v, want conflict", err)
 		}
-		e.clock.Advance(p.PublishLead)
+		e.clock.Add(p.PublishLead)
 		res, err := e.iss.Rotate(rootCtx)
 		if err != nil {
 			t.Fatal(err)
@@ -291,7 +284,7 @@ func TestRotationLifecycle(t *testing.T) {
 			}
 		}
 		// The retired key stays published until MaxTokenTTL + Leeway after it retired…
-		e.clock.Advance(p.MaxTokenTTL + p.Leeway - time.Second)
+		e.clock.Add(p.MaxTokenTTL + p.Leeway - time.Second)
 		if err := e.iss.Maintain(ctx); err != nil {
 			t.Fatal(err)
 		}
@@ -299,7 +292,7 @@ func TestRotationLifecycle(t *testing.T) {
 			t.Fatal("retired key removed before its tokens could have expired")
 		}
 		// …and is removed after.
-		e.clock.Advance(time.Second)
+		e.clock.Add(time.Second)
 		if err := e.iss.Maintain(ctx); err != nil {
 			t.Fatal(err)
 		}
@@ -341,14 +334,14 @@ func TestAutomaticRotation(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		e := newEnv(t, db, newClock())
 		before := mustKeys(t, e.iss)
-		e.clock.Advance(testPolicy().KeyLifetime - time.Second)
+		e.clock.Add(testPolicy().KeyLifetime - time.Second)
 		if err := e.iss.Maintain(context.Background()); err != nil {
 			t.Fatal(err)
 		}
 		if mustKeys(t, e.iss)[identity.Current] != before[identity.Current] {
 			t.Fatal("rotated before the key lifetime ended")
 		}
-		e.clock.Advance(time.Second)
+		e.clock.Add(time.Second)
 		if err := e.iss.Maintain(context.Background()); err != nil {
 			t.Fatal(err)
 		}
@@ -371,7 +364,7 @@ func TestTwoNodesRotateOnce(t *testing.T) {
 			if ka, kb := jwksKids(t, a), jwksKids(t, bnode); len(ka) != 2 || !equal(ka, kb) {
 				t.Fatalf("nodes disagree at start: %v vs %v", ka, kb)
 			}
-			c.Advance(testPolicy().PublishLead)
+			c.Add(testPolicy().PublishLead)
 			var wg sync.WaitGroup
 			results := make([]identity.RotateResult, 2)
 			errs := make([]error, 2)
@@ -391,7 +384,7 @@ func TestTwoNodesRotateOnce(t *testing.T) {
 			if results[0].Concurrent == results[1].Concurrent {
 				t.Fatalf("want exactly one rotation and one concurrent answer: %+v", results)
 			}
-			c.Advance(2 * time.Second) // past the JWKS refresh interval
+			c.Add(2 * time.Second) // past the JWKS refresh interval
 			ka, kb := jwksKids(t, a), jwksKids(t, bnode)
 			if len(ka) != 3 || !equal(ka, kb) {
 				t.Fatalf("after rotation: node a %v, node b %v (want the same 3 keys)", ka, kb)

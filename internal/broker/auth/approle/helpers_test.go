@@ -7,9 +7,10 @@ import (
 	"encoding/json"
 	"net/netip"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/runcred/runcred/internal/clocktest"
 
 	"github.com/runcred/runcred/internal/broker/engine"
 	"github.com/runcred/runcred/internal/broker/engine/enginetest"
@@ -17,29 +18,11 @@ import (
 	"github.com/runcred/runcred/internal/secret"
 )
 
-// clock is the injected time source.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 type harness struct {
 	t     testing.TB
 	b     *Backend
 	st    *enginetest.Storage
-	clock *clock
+	clock *clocktest.Clock
 }
 
 const defaultAddr = "10.1.2.3"
@@ -50,7 +33,7 @@ func newHarness(t testing.TB) *harness {
 	if _, err := rand.Read(key); err != nil {
 		t.Fatal(err)
 	}
-	c := &clock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+	c := clocktest.New(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
 	b, err := New(engine.MountConfig{Path: "auth/approle/", Type: "approle", DefaultLeaseTTL: time.Hour, MaxLeaseTTL: 24 * time.Hour},
 		Options{Now: c.Now, HMACKey: secret.New(key)})
 	if err != nil {

@@ -57,7 +57,7 @@ func TestSpecialPaths(t *testing.T) {
 
 func TestFactory(t *testing.T) {
 	c := newClock()
-	be, err := Factory(c.opts(nil))(context.Background(), engine.MountConfig{Path: "auth/ci-jwt/", Type: "jwt"})
+	be, err := Factory(opts(c, nil))(context.Background(), engine.MountConfig{Path: "auth/ci-jwt/", Type: "jwt"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -22,6 +22,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/runcred/runcred/internal/clocktest"
+
 	jose "github.com/go-jose/go-jose/v4"
 
 	"github.com/runcred/runcred/internal/broker/engine"
@@ -52,15 +54,10 @@ func mustKey[K any](k K, err error) K {
 // moves it.
 var start = time.Unix(1_800_000_000, 0)
 
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
+func newClock() *clocktest.Clock { return clocktest.New(start) }
 
-func (c *clock) Now() time.Time              { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Add(d time.Duration)         { c.mu.Lock(); defer c.mu.Unlock(); c.t = c.t.Add(d) }
-func newClock() *clock                       { return &clock{t: start} }
-func (c *clock) opts(h *http.Client) Options { return Options{HTTPClient: h, Now: c.Now} }
+// opts are the backend options for clock c and IdP client h.
+func opts(c *clocktest.Clock, h *http.Client) Options { return Options{HTTPClient: h, Now: c.Now} }
 
 type signKey struct {
 	kid  string
@@ -196,7 +193,7 @@ func (p *idp) setKeys(ks ...signKey) {
 type env struct {
 	b     *Backend
 	st    *enginetest.Storage
-	clock *clock
+	clock *clocktest.Clock
 	idp   *idp
 }
 
@@ -215,7 +212,7 @@ func bareEnv(t testing.TB) *env {
 	t.Helper()
 	c := newClock()
 	p := newIDP(t, rsaSigner, ecSigner)
-	b, err := New(engine.MountConfig{Path: "auth/jwt/", Type: "jwt", MaxLeaseTTL: 768 * time.Hour}, c.opts(p.srv.Client()))
+	b, err := New(engine.MountConfig{Path: "auth/jwt/", Type: "jwt", MaxLeaseTTL: 768 * time.Hour}, opts(c, p.srv.Client()))
 	if err != nil {
 		t.Fatal(err)
 	}

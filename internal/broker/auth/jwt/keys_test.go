@@ -103,7 +103,7 @@ func TestKeysProviderDown(t *testing.T) {
 // Concurrent first logins share one fetch.
 func TestKeysColdNode(t *testing.T) {
 	e := newEnv(t)
-	b2, err := New(e.b.conf, e.clock.opts(e.idp.srv.Client()))
+	b2, err := New(e.b.conf, opts(e.clock, e.idp.srv.Client()))
 	if err != nil {
 		t.Fatal(err)
 	}

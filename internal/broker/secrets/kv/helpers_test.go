@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/runcred/runcred/internal/clocktest"
+
 	"github.com/runcred/runcred/internal/broker/engine"
 	"github.com/runcred/runcred/internal/broker/engine/enginetest"
 	"github.com/runcred/runcred/internal/fail"
@@ -20,35 +22,18 @@ var t0 = time.Date(2026, 3, 1, 12, 0, 0, 123456789, time.UTC)
 // ts is t0+d as Vault renders it.
 func ts(d time.Duration) string { return t0.Add(d).Format(time.RFC3339Nano) }
 
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 // env is a mount with in-memory storage and a clock that moves only when
 // a test says so.
 type env struct {
 	t     testing.TB
 	b     *Backend
 	st    *enginetest.Storage
-	clock *clock
+	clock *clocktest.Clock
 }
 
 func newEnv(t testing.TB, version string) *env {
 	t.Helper()
-	c := &clock{t: t0}
+	c := clocktest.New(t0)
 	b, err := New(engine.MountConfig{Path: "secret/", Type: "kv", Options: map[string]string{"version": version}}, Options{Now: c.Now})
 	if err != nil {
 		t.Fatal(err)
