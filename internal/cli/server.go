@@ -6,13 +6,16 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 
 	"github.com/spf13/cobra"
 
+	"github.com/runcred/runcred/internal/agent"
 	"github.com/runcred/runcred/internal/daemon"
 	"github.com/runcred/runcred/internal/fail"
 	"github.com/runcred/runcred/internal/seal"
+	"github.com/runcred/runcred/internal/secret"
 )
 
 func serverCmd(getenv env, stderr io.Writer) *cobra.Command {
@@ -58,6 +61,8 @@ func serve(ctx context.Context, cfg daemon.Config, started func(*daemon.Daemon))
 func devCmd(getenv env, stdout, stderr io.Writer) *cobra.Command {
 	ss := serverSettings()
 	var dataDir string
+	var af agentFlags
+	var noAgent bool
 	cmd := &cobra.Command{
 		Use:   "dev",
 		Short: "Run everything in one process on an embedded SQLite store (development only)",
@@ -101,7 +106,19 @@ func devCmd(getenv env, stdout, stderr io.Writer) *cobra.Command {
 				}
 				cfg.Logger.Warn("generated a root key next to the data it protects; this is for development only", "file", cfg.RootKeyFile)
 			}
+			var acfg agent.Config
+			if !noAgent {
+				if _, lerr := exec.LookPath("tofu"); af.tofu == "" && lerr != nil {
+					cfg.Logger.Warn("no tofu on PATH and no --tofu: runs will wait for an agent")
+					noAgent = true
+				} else if acfg, err = af.config("", secret.Value{}, cfg.Logger.With("component", "agent")); err != nil {
+					return err
+				}
+			}
 			return serve(cmd.Context(), cfg, func(d *daemon.Daemon) {
+				if !noAgent {
+					startDevAgent(cmd.Context(), d, acfg)
+				}
 				fmt.Fprintf(stdout, "runcred dev is running.\n\n  API:        %s\n  Issuer:     %s\n  Root token: %s\n\n",
 					d.URL(), d.PublicURL(), cfg.RootTokenFile)
 				fmt.Fprintf(stdout, "Try:\n  export RUNCRED_ADDR=%s RUNCRED_TOKEN=$(cat %s)\n  runcred identity mint --org demo --project 'Default Project' --workspace ws1 --run run-demo1 --phase plan --audience aws.workload.identity\n\nCtrl-C stops it.\n",
@@ -114,5 +131,23 @@ func devCmd(getenv env, stdout, stderr io.Writer) *cobra.Command {
 	ss.find("refresh-interval").def = "2s"
 	ss.register(cmd)
 	cmd.Flags().StringVar(&dataDir, "data-dir", "", "directory for the SQLite store, root key and root token (created if missing)")
+	cmd.Flags().BoolVar(&noAgent, "no-agent", false, "do not run workspaces' plans and applies in this process")
+	af.register(cmd)
 	return cmd
+}
+
+// startDevAgent runs an agent for workspaces without a pool inside dev,
+// with a token of its own, until ctx ends.
+func startDevAgent(ctx context.Context, d *daemon.Daemon, cfg agent.Config) {
+	tok, err := d.DefaultAgentToken(ctx, devAgentTTL)
+	if err != nil {
+		cfg.Logger.Error("the in-process agent could not get a token; runs will wait for an agent", "err", err)
+		return
+	}
+	cfg.Server, cfg.Token = d.URL(), tok
+	go func() {
+		if err := runAgent(ctx, cfg); err != nil {
+			cfg.Logger.Error("the in-process agent stopped", "err", err)
+		}
+	}()
 }

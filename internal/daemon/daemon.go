@@ -157,7 +157,11 @@ func New(ctx context.Context, cfg Config) (_ *Daemon, err error) {
 	if err != nil {
 		return nil, err
 	}
-	d.Platform = platform.New(platform.Config{DB: d.db, Seal: d.Seal, Audit: d.Audit, Authz: d.Broker, Now: cfg.Now})
+	d.Platform = platform.New(platform.Config{DB: d.db, Seal: d.Seal, Audit: d.Audit, Authz: d.Broker, Now: cfg.Now,
+		Tokens: platformTokens{b: d.Broker, now: cfg.Now}})
+	if err := d.Platform.EnsurePolicies(ctx); err != nil {
+		return nil, fmt.Errorf("installing the platform's policies: %w", err)
+	}
 	if err := d.ensureRootToken(ctx); err != nil {
 		return nil, err
 	}

@@ -470,6 +470,14 @@ func (i *Issuer) Mint(ctx context.Context, req MintRequest) (Token, error) {
 	if err := i.authz.Authorize(ctx, mintPath, access.Update); err != nil {
 		return Token{}, err
 	}
+	return i.MintForRun(ctx, req)
+}
+
+// MintForRun mints without the runcred/identity/mint grant, for a caller
+// that runcred has already authorized to act for exactly req's run and
+// phase (an agent's job token: the subject comes from the run, never from
+// the caller). The mint is audited with the caller as any other.
+func (i *Issuer) MintForRun(ctx context.Context, req MintRequest) (Token, error) {
 	if err := req.Subject.Validate(); err != nil {
 		return Token{}, err
 	}

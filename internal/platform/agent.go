@@ -257,6 +257,9 @@ func (s *Service) FinishApply(ctx context.Context, applyID string, counts Resour
 		return Run{}, err
 	}
 	return s.advance(ctx, r.ID, step{through: []RunStatus{RunApplied}, check: s.runningCheck(applyID), edit: func(r *Run) {
+		if counts == (ResourceCounts{}) {
+			counts = r.Plan // an apply of a saved plan makes exactly its changes
+		}
 		r.Apply = counts
 	}})
 }

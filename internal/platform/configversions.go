@@ -182,6 +182,11 @@ func (s *Service) ConfigurationArchive(ctx context.Context, id string) ([]byte, 
 	if err := s.authorize(ctx, agentPath(w.Organization, w.Name), access.Read); err != nil {
 		return nil, err
 	}
+	return s.archive(ctx, cv)
+}
+
+// archive opens cv's archive; the caller has authorized.
+func (s *Service) archive(ctx context.Context, cv ConfigurationVersion) ([]byte, error) {
 	if cv.Status != CVUploaded {
 		return nil, fail.Conflictf("configuration version %s has not been uploaded", cv.ID)
 	}

@@ -73,6 +73,9 @@ func (s *Service) advance(ctx context.Context, id string, st step) (Run, error) 
 		out = r
 		return nil
 	})
+	if err == nil && out.Status != RunPlanning && out.Status != RunApplying {
+		s.endJob(ctx, out.ID) // the phase has ended: its job token goes
+	}
 	return out, err
 }
 

@@ -28,16 +28,20 @@ type Config struct {
 	Seal  Sealer
 	Audit Auditor
 	Authz access.Authorizer
-	Now   func() time.Time // defaults to time.Now
+	// Tokens issues agent, team and job tokens; nil leaves those
+	// operations unavailable (tests of other parts).
+	Tokens Tokens
+	Now    func() time.Time // defaults to time.Now
 }
 
 // Service is the platform's domain logic. It is safe for concurrent use.
 type Service struct {
-	db    *store.DB
-	seal  Sealer
-	audit Auditor
-	authz access.Authorizer
-	now   func() time.Time
+	db     *store.DB
+	seal   Sealer
+	audit  Auditor
+	authz  access.Authorizer
+	tokens Tokens
+	now    func() time.Time
 }
 
 // New returns a Service; it panics on missing wiring, a bug found at start-up.
@@ -48,7 +52,7 @@ func New(c Config) *Service {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
-	return &Service{db: c.DB, seal: c.Seal, audit: c.Audit, authz: c.Authz, now: c.Now}
+	return &Service{db: c.DB, seal: c.Seal, audit: c.Audit, authz: c.Authz, tokens: c.Tokens, now: c.Now}
 }
 
 // Authorization paths, in the broker's ACL vocabulary. Names never hold '/',

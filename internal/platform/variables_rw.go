@@ -144,6 +144,11 @@ func (s *Service) WorkspaceVariables(ctx context.Context, wsID string) ([]RunVar
 	if err := s.authorize(ctx, runVarsPath(w.Organization, w.Name), access.Read); err != nil {
 		return nil, err
 	}
+	return s.runVariables(ctx, w)
+}
+
+// runVariables decrypts w's variables for a run; the caller has authorized.
+func (s *Service) runVariables(ctx context.Context, w Workspace) ([]RunVariable, error) {
 	stored, err := s.variables(ctx, w)
 	if err != nil {
 		return nil, err

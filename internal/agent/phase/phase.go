@@ -29,8 +29,12 @@ const (
 
 // Spec is everything one phase needs.
 type Spec struct {
-	Kind       Kind
-	Binary     string // absolute path of tofu or terraform
+	Kind   Kind
+	Binary string // absolute path of tofu or terraform
+	// Dir is the run directory, made (0700) and removed by the caller, who
+	// may have put credential files in it; "" makes a temporary one that
+	// Run removes. Run's own files go in it beside the caller's.
+	Dir        string
 	ConfigDir  string // the unpacked configuration version; copied, never modified
 	WorkingDir string // the workspace's working directory inside the configuration ("" for its root)
 
@@ -101,15 +105,17 @@ func Run(ctx context.Context, s Spec) (res Result, err error) {
 	if r.log == nil {
 		r.log = func(string) {}
 	}
-	r.dir, err = os.MkdirTemp("", "runcred-phase-")
-	if err != nil {
-		return Result{}, &StepError{Step: "prepare", Err: err}
-	}
-	defer func() {
-		if rmErr := removeAll(r.dir); rmErr != nil {
-			err = errors.Join(err, &StepError{Step: "cleanup", Err: rmErr})
+	if r.dir = s.Dir; r.dir == "" {
+		r.dir, err = os.MkdirTemp("", "runcred-phase-")
+		if err != nil {
+			return Result{}, &StepError{Step: "prepare", Err: err}
 		}
-	}()
+		defer func() {
+			if rmErr := RemoveDir(r.dir); rmErr != nil {
+				err = errors.Join(err, &StepError{Step: "cleanup", Err: rmErr})
+			}
+		}()
+	}
 	r.work = filepath.Join(r.dir, "config", filepath.FromSlash(s.WorkingDir))
 
 	mctx := ctx
@@ -159,6 +165,8 @@ func (s Spec) validate() error {
 		return errors.New("binary must be an absolute path")
 	case s.ConfigDir == "":
 		return errors.New("no configuration directory")
+	case s.Dir != "" && !filepath.IsAbs(s.Dir):
+		return errors.New("run directory must be an absolute path")
 	case s.WorkingDir != "" && !filepath.IsLocal(filepath.FromSlash(s.WorkingDir)):
 		return fmt.Errorf("working directory %q is not inside the configuration", s.WorkingDir)
 	case s.Kind == Apply && len(s.PlanFile) == 0:

@@ -98,6 +98,9 @@ func (r *Redactor) Redact(line []byte) []byte {
 // redactCut redacts a line that was cut because it grew too long and
 // appends the truncation notice. Its last max-1 bytes may be the start of a
 // secret that continues past the cut, so they are never shown.
+// RedactString is Redact for a string, such as an error message.
+func (r *Redactor) RedactString(s string) string { return string(r.Redact([]byte(s))) }
+
 func (r *Redactor) redactCut(line []byte) []byte {
 	r.mu.RLock()
 	defer r.mu.RUnlock()

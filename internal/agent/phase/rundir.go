@@ -120,9 +120,9 @@ func cliConfig(mirror string) ([]byte, error) {
 	return json.MarshalIndent(cfg, "", "  ")
 }
 
-// removeAll deletes the run directory even if a step left parts of it
+// RemoveDir deletes a run directory even if a step left parts of it
 // read-only.
-func removeAll(dir string) error {
+func RemoveDir(dir string) error {
 	if err := os.RemoveAll(dir); err == nil {
 		return nil
 	}

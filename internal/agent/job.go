@@ -1,0 +1,256 @@
+package agent
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/runcred/runcred/internal/agent/creds"
+	"github.com/runcred/runcred/internal/agent/phase"
+	"github.com/runcred/runcred/internal/jobapi"
+	"github.com/runcred/runcred/internal/secret"
+)
+
+// errGone is the cause of a phase's cancellation when the server took the
+// phase away (canceled, discarded, job token revoked).
+var errGone = errors.New("the run was canceled")
+
+// Do runs a claimed job to its end and reports how it ended: errors go to
+// the run (errored, with a redacted message) and to the agent's log.
+func (a *Agent) Do(ctx context.Context, j *jobapi.Job) {
+	ph := a.client.For(j)
+	log := a.log.With("run_id", j.RunID, "phase", j.Phase, "workspace", j.Organization+"/"+j.Workspace)
+	jctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	stream := newLogStream(ph, a.cfg.Flush, func(err error) {
+		if jobapi.Gone(err) {
+			cancel(errGone)
+			return
+		}
+		log.Warn("uploading the log", "err", err)
+	})
+	go a.watch(jctx, ph, cancel)
+
+	started := time.Now()
+	fin, red, err := a.execute(jctx, j, ph, stream, cancel)
+	// Reports go out even when the agent is stopping.
+	report, done := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer done()
+	if err != nil {
+		stream.Line("")
+		stream.Line("Error: " + red.RedactString(err.Error()))
+	}
+	stream.Close(report)
+	switch {
+	case errors.Is(context.Cause(jctx), errGone):
+		log.Info("phase canceled by the server", "took", time.Since(started))
+		return
+	case err != nil:
+		fin = jobapi.Finish{Errored: true, Message: red.RedactString(err.Error())}
+		if ctx.Err() != nil {
+			fin.Message = "the agent stopped during the phase"
+		}
+	}
+	if ferr := ph.Finish(report, fin); ferr != nil {
+		log.Warn("finishing the phase", "err", ferr)
+		return
+	}
+	log.Info("phase finished", "errored", fin.Errored, "took", time.Since(started))
+}
+
+// watch cancels the phase when the server no longer has it running.
+func (a *Agent) watch(ctx context.Context, ph *jobapi.Phase, cancel context.CancelCauseFunc) {
+	t := time.NewTicker(a.cfg.Watch)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		st, err := ph.Status(ctx)
+		if jobapi.Gone(err) || (err == nil && st != "planning" && st != "applying") {
+			cancel(errGone)
+			return
+		}
+	}
+}
+
+// execute runs the phase in a fresh run directory and uploads what it
+// produced. The redactor it returns knows every secret the phase handled.
+func (a *Agent) execute(ctx context.Context, j *jobapi.Job, ph *jobapi.Phase, stream *logStream,
+	cancel context.CancelCauseFunc) (jobapi.Finish, *phase.Redactor, error) {
+	red := phase.NewRedactor(ph.Token())
+	in, err := ph.Inputs(ctx)
+	if err != nil {
+		return jobapi.Finish{}, red, fmt.Errorf("reading the phase's inputs: %w", err)
+	}
+	vars, err := splitVariables(in.Variables)
+	for _, s := range vars.secrets {
+		red.Add(s)
+	}
+	if err != nil {
+		return jobapi.Finish{}, red, err
+	}
+
+	dir, err := os.MkdirTemp(a.cfg.WorkDir, "runcred-run-")
+	if err != nil {
+		return jobapi.Finish{}, red, err
+	}
+	defer func() {
+		if err := phase.RemoveDir(dir); err != nil {
+			a.log.Error("removing the run directory", "dir", dir, "err", err)
+		}
+	}()
+	if err := os.Chmod(dir, 0o700); err != nil {
+		return jobapi.Finish{}, red, err
+	}
+	src := filepath.Join(dir, "src")
+	if err := unpack(in.Archive, src); err != nil {
+		return jobapi.Finish{}, red, fmt.Errorf("unpacking the configuration: %w", err)
+	}
+
+	run := creds.Run{ID: j.RunID, Organization: j.Organization, Project: j.Project, Workspace: j.Workspace,
+		WorkspaceID: j.WorkspaceID, Phase: creds.Phase(j.Phase)}
+	cr, err := creds.Prepare(ctx, creds.Config{Dir: dir, Env: vars.env, Run: run, Minter: ph, HTTPClient: a.cfg.VaultClient})
+	if err != nil {
+		return jobapi.Finish{}, red, fmt.Errorf("preparing credentials: %w", err)
+	}
+	defer func() {
+		// Revocation must happen even when the phase was canceled.
+		c, done := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+		defer done()
+		if err := cr.Close(c); err != nil {
+			a.log.Error("revoking the phase's credentials; the server's lease expiry will revoke them", "run_id", j.RunID, "err", err)
+		}
+	}()
+	for _, s := range cr.Secrets {
+		red.Add(s)
+	}
+	go func() {
+		if err := cr.Start(ctx); err != nil {
+			stream.Line("runcred: " + err.Error())
+			cancel(err)
+		}
+	}()
+
+	env := mergeEnv(vars.env, cr.Env, builtins(j))
+	kind := phase.Plan
+	if j.Phase == string(phase.Apply) {
+		kind = phase.Apply
+	}
+	res, err := phase.Run(ctx, phase.Spec{
+		Kind: kind, Binary: a.cfg.Binary, Dir: dir, ConfigDir: src, WorkingDir: j.WorkingDirectory,
+		TerraformVars: vars.terraform, Env: env, HooksDir: a.cfg.HooksDir, PlanFile: in.PlanFile, State: in.State,
+		ProviderMirror: a.cfg.ProviderMirror, Secrets: append(append([]secret.Value{ph.Token()}, vars.secrets...), cr.Secrets...),
+		Log: stream.Line, Timeout: a.cfg.PhaseTimeout,
+	})
+	if c := context.Cause(ctx); c != nil && !errors.Is(c, context.Canceled) && !errors.Is(c, errGone) {
+		err = errors.Join(err, c)
+	}
+	if kind == phase.Apply {
+		// A failed apply may still have changed resources: keep its state.
+		if len(res.State) > 0 {
+			if serr := ph.StoreState(ctx, res.State); serr != nil {
+				err = errors.Join(err, fmt.Errorf("storing the state: %w", serr))
+			}
+		}
+		return jobapi.Finish{}, red, err
+	}
+	if err != nil {
+		return jobapi.Finish{}, red, err
+	}
+	if err := ph.StorePlanFile(ctx, res.Plan); err != nil {
+		return jobapi.Finish{}, red, fmt.Errorf("storing the plan: %w", err)
+	}
+	planJSON, err := scrubPlanJSON(res.PlanJSON, red)
+	if err != nil {
+		return jobapi.Finish{}, red, err
+	}
+	if err := ph.StorePlanJSON(ctx, planJSON); err != nil {
+		return jobapi.Finish{}, red, fmt.Errorf("storing the JSON plan: %w", err)
+	}
+	fin, err := planCounts(planJSON)
+	return fin, red, err
+}
+
+// planCounts reads what a plan would change from its JSON form.
+func planCounts(b []byte) (jobapi.Finish, error) {
+	var p struct {
+		ResourceChanges []struct {
+			Change struct {
+				Actions []string `json:"actions"`
+			} `json:"change"`
+		} `json:"resource_changes"`
+		OutputChanges map[string]struct {
+			Actions []string `json:"actions"`
+		} `json:"output_changes"`
+	}
+	if err := json.Unmarshal(b, &p); err != nil {
+		return jobapi.Finish{}, fmt.Errorf("reading the JSON plan: %w", err)
+	}
+	var f jobapi.Finish
+	for _, rc := range p.ResourceChanges {
+		for _, a := range rc.Change.Actions {
+			switch a {
+			case "create":
+				f.Additions++
+			case "update":
+				f.Changes++
+			case "delete":
+				f.Destructions++
+			}
+		}
+	}
+	f.HasChanges = f.Additions+f.Changes+f.Destructions > 0
+	for _, oc := range p.OutputChanges {
+		for _, a := range oc.Actions {
+			if a != "no-op" {
+				f.HasChanges = true
+			}
+		}
+	}
+	return f, nil
+}
+
+// scrubPlanJSON replaces every secret the phase handled, wherever it
+// appears in a string of the JSON plan, with the redactor's mask. Terraform
+// writes sensitive variables' values into `show -json` output in the clear;
+// the plan kept for policy checks must not hold them. Numbers are kept as
+// written.
+func scrubPlanJSON(b []byte, red *phase.Redactor) ([]byte, error) {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return nil, fmt.Errorf("reading the JSON plan: %w", err)
+	}
+	var walk func(any) any
+	walk = func(v any) any {
+		switch t := v.(type) {
+		case string:
+			return red.RedactString(t)
+		case []any:
+			for i := range t {
+				t[i] = walk(t[i])
+			}
+		case map[string]any:
+			for k, x := range t {
+				t[k] = walk(x)
+			}
+		}
+		return v
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(walk(v)); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSpace(buf.Bytes()), nil
+}

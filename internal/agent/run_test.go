@@ -1,0 +1,99 @@
+package agent_test
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+
+	tfe "github.com/hashicorp/go-tfe"
+)
+
+const canary = "canary-sensitive-7Qw2Lp9Xv"
+
+const localConfig = `
+variable "name" {}
+variable "secret" { sensitive = true }
+variable "tags" { type = map(string) }
+variable "TFC_RUN_ID" {}
+variable "TFC_WORKSPACE_SLUG" {}
+
+resource "random_id" "x" { byte_length = 4 }
+
+resource "terraform_data" "d" {
+  input = {
+    name       = var.name
+    tags       = var.tags
+    secret_len = nonsensitive(length(var.secret))
+    slug       = var.TFC_WORKSPACE_SLUG
+  }
+}
+
+output "run" { value = var.TFC_RUN_ID }
+output "tag" { value = var.tags["team"] }
+`
+
+// TestGoTFECompleteRun is the issue's go-tfe scenario with a real agent
+// and OpenTofu: create a workspace, set variables, upload a configuration,
+// create a run, wait, apply, read the state.
+func TestGoTFECompleteRun(t *testing.T) {
+	w := newWorld(t, nil, nil)
+	ctx := ctxT(t)
+	ws := w.workspace(t, "local", false, map[string]string{
+		"name": "demo", "secret!": canary, "hcl:tags": `{ team = "platform" }`, "env:TF_LOG": "",
+	})
+	w.upload(t, ws, map[string]string{"main.tf": localConfig})
+	run := w.start(t, ws)
+	run = w.wait(t, run.ID, tfe.RunPlanned)
+
+	plan, err := w.tfe.Plans.Read(ctx, run.Plan.ID)
+	if err != nil || !plan.HasChanges || plan.ResourceAdditions != 2 {
+		t.Fatalf("plan = %+v, %v", plan, err)
+	}
+	planLog := w.logs(t, run)
+	if !strings.Contains(planLog, "Plan: 2 to add, 0 to change, 0 to destroy.") {
+		t.Fatalf("plan log:\n%s", planLog)
+	}
+	pj, err := w.tfe.Plans.ReadJSONOutput(ctx, run.Plan.ID)
+	if err != nil || !bytes.Contains(pj, []byte(`"terraform_data.d"`)) {
+		t.Fatalf("plan JSON = %.300s, %v", pj, err)
+	}
+
+	if err := w.tfe.Runs.Apply(ctx, run.ID, tfe.RunApplyOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	run = w.wait(t, run.ID, tfe.RunApplied)
+	apply, err := w.tfe.Applies.Read(ctx, run.Apply.ID)
+	if err != nil || apply.ResourceAdditions != 2 {
+		t.Fatalf("apply = %+v, %v", apply, err)
+	}
+	all := w.logs(t, run)
+	if !strings.Contains(all, "Apply complete! Resources: 2 added") {
+		t.Fatalf("log:\n%s", all)
+	}
+	state := w.state(t, ws)
+	for _, want := range []string{`"terraform_data"`, `"random_id"`, `"` + run.ID + `"`, `"platform"`, `"demo/local"`} {
+		if !bytes.Contains(state, []byte(want)) {
+			t.Errorf("state lacks %s:\n%s", want, state)
+		}
+	}
+	for name, b := range map[string][]byte{"state": state, "plan JSON": pj, "log": []byte(all), "server log": []byte(w.serverLog.String())} {
+		if bytes.Contains(b, []byte(canary)) {
+			t.Errorf("the sensitive value is in the %s", name)
+		}
+	}
+	if !bytes.Contains(pj, []byte(`"secret"`)) {
+		t.Error("the plan JSON lost the variable itself")
+	}
+
+	// A second run starts from the stored state: no resource changes, only
+	// the output naming the run (which still counts as a change, as in HCP).
+	w.upload(t, ws, map[string]string{"main.tf": localConfig})
+	again := w.wait(t, w.start(t, ws).ID, tfe.RunPlanned)
+	if p, err := w.tfe.Plans.Read(ctx, again.Plan.ID); err != nil || !p.HasChanges || p.ResourceAdditions+p.ResourceChanges+p.ResourceDestructions != 0 {
+		t.Fatalf("second plan = %+v, %v", p, err)
+	}
+	if err := w.tfe.Runs.Discard(ctx, again.ID, tfe.RunDiscardOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	w.wait(t, again.ID, tfe.RunDiscarded)
+}

@@ -1,0 +1,100 @@
+package agent
+
+import (
+	"encoding/json"
+	"fmt"
+	"maps"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
+	ctyjson "github.com/zclconf/go-cty/cty/json"
+
+	"github.com/runcred/runcred/internal/jobapi"
+	"github.com/runcred/runcred/internal/secret"
+)
+
+// phaseVars are a phase's workspace variables, sorted for their uses.
+type phaseVars struct {
+	terraform map[string]any    // into the .auto.tfvars.json file
+	env       map[string]string // into the environment; TFC_* settings too
+	secrets   []secret.Value    // sensitive values, for the redactor
+}
+
+// splitVariables sorts variables by category. An HCL value is evaluated as
+// Terraform evaluates a tfvars file, with no variables or functions, and
+// written as JSON: the file then holds data only, never configuration.
+func splitVariables(vs []jobapi.Variable) (phaseVars, error) {
+	out := phaseVars{terraform: map[string]any{}, env: map[string]string{}}
+	for _, v := range vs {
+		if v.Sensitive && v.Value != "" {
+			out.secrets = append(out.secrets, secret.FromString(v.Value))
+		}
+	}
+	for _, v := range vs {
+		switch v.Category {
+		case "env":
+			out.env[v.Key] = v.Value
+		case "terraform":
+			if !v.HCL {
+				out.terraform[v.Key] = v.Value
+				continue
+			}
+			raw, err := hclValue(v.Key, v.Value)
+			if err != nil {
+				return out, err
+			}
+			out.terraform[v.Key] = raw
+		default:
+			return out, fmt.Errorf("variable %q has unknown category %q", v.Key, v.Category)
+		}
+	}
+	return out, nil
+}
+
+// hclValue turns an HCL expression into the JSON of its value. The error
+// never quotes the value: it may be sensitive.
+func hclValue(key, src string) (json.RawMessage, error) {
+	expr, diags := hclsyntax.ParseExpression([]byte(src), key, hcl.InitialPos)
+	if diags.HasErrors() {
+		return nil, fmt.Errorf("variable %q is marked HCL but is not a valid HCL expression", key)
+	}
+	val, diags := expr.Value(nil)
+	if diags.HasErrors() {
+		return nil, fmt.Errorf("variable %q: an HCL variable must be a constant value (no references or function calls)", key)
+	}
+	b, err := ctyjson.Marshal(val, val.Type())
+	if err != nil {
+		return nil, fmt.Errorf("variable %q: its HCL value cannot be written as JSON", key)
+	}
+	return b, nil
+}
+
+// builtins are the variables every run gets (reference §2.8), also as
+// Terraform input variables through TF_VAR_.
+func builtins(j *jobapi.Job) map[string]string {
+	m := map[string]string{
+		"TFC_RUN_ID":                               j.RunID,
+		"TFE_RUN_ID":                               j.RunID,
+		"TFC_WORKSPACE_ID":                         j.WorkspaceID,
+		"TFC_WORKSPACE_NAME":                       j.Workspace,
+		"TFC_WORKSPACE_SLUG":                       j.Organization + "/" + j.Workspace,
+		"TFC_PROJECT_NAME":                         j.Project,
+		"TFC_CONFIGURATION_VERSION_GIT_BRANCH":     "",
+		"TFC_CONFIGURATION_VERSION_GIT_COMMIT_SHA": "",
+		"TFC_CONFIGURATION_VERSION_GIT_TAG":        "",
+	}
+	for k, v := range maps.Clone(m) {
+		m["TF_VAR_"+k] = v
+	}
+	return m
+}
+
+// mergeEnv layers environments; later ones win. Built-ins come last, so no
+// workspace variable can pose as another run.
+func mergeEnv(layers ...map[string]string) map[string]string {
+	out := map[string]string{}
+	for _, l := range layers {
+		maps.Copy(out, l)
+	}
+	return out
+}

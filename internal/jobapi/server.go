@@ -1,0 +1,213 @@
+package jobapi
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/runcred/runcred/internal/fail"
+	"github.com/runcred/runcred/internal/identity"
+	"github.com/runcred/runcred/internal/platform"
+	"github.com/runcred/runcred/internal/respond"
+)
+
+// Server serves the protocol. The daemon's middleware has put the caller
+// named by the request's token into the request context; every decision is
+// platform.Service's.
+type Server struct {
+	Platform *platform.Service
+	Issuer   *identity.Issuer
+	Logger   *slog.Logger
+}
+
+// Mount registers the routes on mux.
+func (s Server) Mount(mux *http.ServeMux) {
+	route := func(pattern string, fn func(w http.ResponseWriter, r *http.Request, phase string) error) {
+		mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Cache-Control", "no-store")
+			if err := fn(w, r, r.PathValue("phase")); err != nil {
+				respond.Error(w, r, s.Logger, err)
+			}
+		})
+	}
+	route("POST "+Prefix+"/pools/{pool}/jobs", s.claim)
+	route("GET "+Prefix+"/jobs/{phase}", s.status)
+	route("GET "+Prefix+"/jobs/{phase}/inputs", s.inputs)
+	route("POST "+Prefix+"/jobs/{phase}/identity", s.mint)
+	route("POST "+Prefix+"/jobs/{phase}/logs", s.logs)
+	route("PUT "+Prefix+"/jobs/{phase}/plan-file", s.planFile)
+	route("PUT "+Prefix+"/jobs/{phase}/plan-json", s.planJSON)
+	route("PUT "+Prefix+"/jobs/{phase}/state", s.state)
+	route("POST "+Prefix+"/jobs/{phase}/finish", s.finish)
+}
+
+func (s Server) claim(w http.ResponseWriter, r *http.Request, _ string) error {
+	pool := r.PathValue("pool")
+	if pool == DefaultPool {
+		pool = ""
+	}
+	cj, err := s.Platform.Claim(r.Context(), pool)
+	if err != nil {
+		return err
+	}
+	if cj == nil {
+		w.WriteHeader(http.StatusNoContent)
+		return nil
+	}
+	sub := cj.Subject
+	respond.JSON(w, http.StatusOK, Job{
+		Phase: string(cj.Phase), PhaseID: cj.PhaseID, RunID: cj.Run.ID,
+		Token: cj.Token.RevealString(), TokenExpires: cj.Expires,
+		Organization: sub.Organization, Project: sub.Project, ProjectID: sub.ProjectID,
+		Workspace: sub.Workspace, WorkspaceID: sub.WorkspaceID,
+		WorkingDirectory: cj.Workspace.WorkingDirectory, TerraformVersion: cj.Workspace.TerraformVersion,
+		ConfigurationVersionID: cj.Run.ConfigurationVersionID, IsDestroy: cj.Run.IsDestroy, Message: cj.Run.Message,
+	})
+	return nil
+}
+
+func (s Server) status(w http.ResponseWriter, r *http.Request, phase string) error {
+	st, err := s.Platform.JobStatus(r.Context(), phase)
+	if err != nil {
+		return err
+	}
+	respond.JSON(w, http.StatusOK, Status{Status: string(st)})
+	return nil
+}
+
+func (s Server) inputs(w http.ResponseWriter, r *http.Request, phase string) error {
+	in, err := s.Platform.JobInputs(r.Context(), phase)
+	if err != nil {
+		return err
+	}
+	out := Inputs{Archive: in.Archive, State: in.State, PlanFile: in.PlanFile, Variables: make([]Variable, 0, len(in.Variables))}
+	for _, v := range in.Variables {
+		out.Variables = append(out.Variables, Variable{Key: v.Key, Value: v.Value.RevealString(), Category: v.Category, HCL: v.HCL, Sensitive: v.Sensitive})
+	}
+	respond.JSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (s Server) mint(w http.ResponseWriter, r *http.Request, phase string) error {
+	sub, err := s.Platform.JobSubject(r.Context(), phase) // authorizes the job token first
+	if err != nil {
+		return err
+	}
+	var req MintRequest
+	if err := decode(r, &req); err != nil {
+		return err
+	}
+	tok, err := s.Issuer.MintForRun(r.Context(), identity.MintRequest{Subject: sub, Audience: req.Audience})
+	if err != nil {
+		return err
+	}
+	respond.JSON(w, http.StatusOK, MintResponse{Token: tok.Token.RevealString(), JTI: tok.JTI, ExpiresAt: tok.ExpiresAt.Unix()})
+	return nil
+}
+
+func (s Server) logs(w http.ResponseWriter, r *http.Request, phase string) error {
+	b, err := body(w, r, platform.MaxLogChunk)
+	if err != nil {
+		return err
+	}
+	return noContent(w, s.Platform.AppendLog(r.Context(), phase, b))
+}
+
+func (s Server) planFile(w http.ResponseWriter, r *http.Request, phase string) error {
+	b, err := body(w, r, platform.MaxPlanFile)
+	if err != nil {
+		return err
+	}
+	return noContent(w, s.Platform.StorePlanFile(r.Context(), phase, b))
+}
+
+func (s Server) planJSON(w http.ResponseWriter, r *http.Request, phase string) error {
+	b, err := body(w, r, platform.MaxPlanJSON)
+	if err != nil {
+		return err
+	}
+	return noContent(w, s.Platform.StorePlanJSON(r.Context(), phase, b))
+}
+
+func (s Server) state(w http.ResponseWriter, r *http.Request, phase string) error {
+	b, err := body(w, r, platform.MaxStateSize)
+	if err != nil {
+		return err
+	}
+	run, err := s.runOf(r, phase)
+	if err != nil {
+		return err
+	}
+	_, err = s.Platform.StoreStateVersion(r.Context(), run, b)
+	return noContent(w, err)
+}
+
+// runOf is the run a job token drives; a state upload names the phase.
+func (s Server) runOf(r *http.Request, phase string) (string, error) {
+	sub, err := s.Platform.JobSubject(r.Context(), phase)
+	if err != nil {
+		return "", err
+	}
+	if sub.Phase != string(platform.PhaseApply) {
+		return "", fail.Invalidf("state is stored by applies, and %s is a plan", phase)
+	}
+	return sub.RunID, nil
+}
+
+func (s Server) finish(w http.ResponseWriter, r *http.Request, phase string) error {
+	var f Finish
+	if err := decode(r, &f); err != nil {
+		return err
+	}
+	counts := platform.ResourceCounts{Additions: f.Additions, Changes: f.Changes, Destructions: f.Destructions}
+	if counts.Additions < 0 || counts.Changes < 0 || counts.Destructions < 0 {
+		return fail.Invalidf("resource counts cannot be negative")
+	}
+	var err error
+	switch {
+	case f.Errored:
+		_, err = s.Platform.FailPhase(r.Context(), phase, f.Message)
+	case strings.HasPrefix(phase, "plan-"):
+		_, err = s.Platform.FinishPlan(r.Context(), phase, platform.PlanResult{HasChanges: f.HasChanges, Counts: counts})
+	default:
+		_, err = s.Platform.FinishApply(r.Context(), phase, counts)
+	}
+	return noContent(w, err)
+}
+
+func noContent(w http.ResponseWriter, err error) error {
+	if err == nil {
+		w.WriteHeader(http.StatusNoContent)
+	}
+	return err
+}
+
+// body reads a raw request body of at most limit bytes.
+func body(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
+	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		return nil, fail.Invalidf("request body is larger than %d bytes", limit)
+	}
+	return b, err
+}
+
+// decode parses a small JSON request body, refusing unknown fields.
+func decode(r *http.Request, v any) error {
+	raw, err := respond.ReadBody(r)
+	if err != nil {
+		return err
+	}
+	dec := json.NewDecoder(strings.NewReader(string(raw)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fail.Invalidf("request body is not valid JSON for this call: %s", err.Error())
+	}
+	if dec.More() {
+		return fail.Invalidf("request body holds more than one JSON value")
+	}
+	return nil
+}

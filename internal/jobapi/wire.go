@@ -1,0 +1,79 @@
+// Package jobapi is the protocol between runcred's server and its agents,
+// under /api/runcred/v1/agent: an agent claims a run phase with its agent
+// token and receives a job token that names that phase alone; with it, it
+// reads the phase's inputs, mints the phase's workload-identity tokens
+// (whose subject the server derives from the run), streams the log, stores
+// what the phase produced and finishes it. The server revokes the job
+// token when the phase ends.
+package jobapi
+
+import "time"
+
+// Prefix is where the protocol is served.
+const Prefix = "/api/runcred/v1/agent"
+
+// DefaultPool is the pool name of workspaces that have no agent pool.
+const DefaultPool = "default"
+
+// Job is a claimed phase.
+type Job struct {
+	Phase                  string    `json:"phase"` // "plan" or "apply"
+	PhaseID                string    `json:"phase_id"`
+	RunID                  string    `json:"run_id"`
+	Token                  string    `json:"token"` // the job token; never logged
+	TokenExpires           time.Time `json:"token_expires"`
+	Organization           string    `json:"organization"`
+	Project                string    `json:"project"`
+	ProjectID              string    `json:"project_id"`
+	Workspace              string    `json:"workspace"`
+	WorkspaceID            string    `json:"workspace_id"`
+	WorkingDirectory       string    `json:"working_directory"`
+	TerraformVersion       string    `json:"terraform_version"`
+	ConfigurationVersionID string    `json:"configuration_version_id"`
+	IsDestroy              bool      `json:"is_destroy"`
+	Message                string    `json:"message"`
+}
+
+// Variable is a workspace variable as a run sees it.
+type Variable struct {
+	Key       string `json:"key"`
+	Value     string `json:"value"`
+	Category  string `json:"category"` // "terraform" or "env"
+	HCL       bool   `json:"hcl"`
+	Sensitive bool   `json:"sensitive"`
+}
+
+// Inputs is everything a phase starts from.
+type Inputs struct {
+	Archive   []byte     `json:"archive"` // .tar.gz
+	Variables []Variable `json:"variables"`
+	State     []byte     `json:"state,omitempty"`     // current state version; none for a new workspace
+	PlanFile  []byte     `json:"plan_file,omitempty"` // apply only
+}
+
+// Status is the run's status, which an agent polls to notice cancellation.
+type Status struct {
+	Status string `json:"status"`
+}
+
+// MintRequest asks for a workload-identity token for the job's phase.
+type MintRequest struct {
+	Audience string `json:"audience"`
+}
+
+// MintResponse is the minted token.
+type MintResponse struct {
+	Token     string `json:"token"`
+	JTI       string `json:"jti"`
+	ExpiresAt int64  `json:"exp"`
+}
+
+// Finish ends a phase.
+type Finish struct {
+	Errored      bool   `json:"errored"`
+	Message      string `json:"message,omitempty"` // why it errored; redacted by the agent
+	HasChanges   bool   `json:"has_changes"`       // plans
+	Additions    int    `json:"additions"`
+	Changes      int    `json:"changes"`
+	Destructions int    `json:"destructions"`
+}

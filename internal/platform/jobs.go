@@ -1,0 +1,234 @@
+package platform
+
+import (
+	"context"
+	"time"
+
+	"github.com/runcred/runcred/internal/fail"
+	"github.com/runcred/runcred/internal/identity"
+	"github.com/runcred/runcred/internal/secret"
+	"github.com/runcred/runcred/internal/store"
+)
+
+// A claimed phase is driven with a job token, not the agent's own: the
+// token names its run and phase (MetaRunID, MetaPhaseID), its policy allows
+// only agent operations, and authorizeAgent refuses it for any other run.
+// It is revoked when the phase ends, however it ends, and expires after
+// JobTokenTTL if the agent vanishes.
+
+// JobPolicy is the ACL policy of job tokens.
+const JobPolicy = "runcred-job"
+
+const jobPolicyBody = `# Job tokens: agent operations on the one run phase the token names
+# (the platform checks the token's run_id against the run).
+path "runcred/orgs/+/workspaces/+/agent" {
+  capabilities = ["update"]
+}
+`
+
+// MetaPhaseID names, on a job token, the plan or apply it drives.
+const MetaPhaseID = "phase_id"
+
+// JobTokenTTL bounds a job token, and so a phase whose agent disappeared.
+const JobTokenTTL = 3 * time.Hour
+
+// MaxPlanFile bounds a saved plan.
+const MaxPlanFile = 256 << 20
+
+// EnsurePolicies installs the platform's built-in ACL policies.
+func (s *Service) EnsurePolicies(ctx context.Context) error {
+	if s.tokens == nil {
+		return nil
+	}
+	if err := s.tokens.PutPolicy(ctx, JobPolicy, jobPolicyBody); err != nil {
+		return err
+	}
+	return s.tokens.PutPolicy(ctx, DefaultAgentPolicy, defaultAgentPolicyBody)
+}
+
+// DefaultAgentPolicy lets an agent token claim the jobs of workspaces that
+// have no agent pool.
+const DefaultAgentPolicy = "runcred-agent-default"
+
+const defaultAgentPolicyBody = `# Agents serving workspaces without an agent pool.
+path "runcred/agent-pools/default/jobs" {
+  capabilities = ["update"]
+}
+`
+
+// ClaimedJob is a claimed phase and the token that drives it.
+type ClaimedJob struct {
+	Job
+	Subject identity.Subject // whom the phase's tokens are minted for
+	Token   secret.Value
+	Expires time.Time
+}
+
+// Claim claims the next job of agent pool poolID (see ClaimJob) and issues
+// its job token. It returns nil when there is nothing to do.
+func (s *Service) Claim(ctx context.Context, poolID string) (*ClaimedJob, error) {
+	if s.tokens == nil {
+		return nil, fail.Unsupportedf("this server issues no job tokens")
+	}
+	job, err := s.ClaimJob(ctx, poolID)
+	if err != nil || job == nil {
+		return nil, err
+	}
+	var tok IssuedToken
+	sub, err := s.subject(ctx, job.Run, job.Workspace, job.PhaseID)
+	if err == nil {
+		tok, err = s.tokens.IssueToken(ctx, TokenRequest{
+			DisplayName: "job-" + job.PhaseID,
+			Policies:    []string{JobPolicy},
+			Meta:        map[string]string{MetaRunID: job.Run.ID, MetaWorkspaceID: job.Workspace.ID, MetaPhaseID: job.PhaseID},
+			TTL:         JobTokenTTL,
+		})
+	}
+	if err == nil {
+		_, err = s.db.Exec(ctx, `UPDATE runs SET job_token_accessor = ? WHERE id = ?`, tok.Accessor, job.Run.ID)
+	}
+	if err != nil {
+		// Nobody can drive the phase now: end it rather than leave it running.
+		msg := "could not issue the job token: " + err.Error()
+		if _, ferr := s.advance(context.WithoutCancel(ctx), job.Run.ID, step{through: []RunStatus{RunErrored},
+			check: s.runningCheck(job.PhaseID), edit: func(r *Run) { r.ErrorMessage = clipTo(msg, MaxDescriptionLen) }}); ferr != nil {
+			err = fail.Wrap(fail.Internal, err, "and the claimed phase could not be ended: "+ferr.Error())
+		}
+		return nil, err
+	}
+	return &ClaimedJob{Job: *job, Subject: sub, Token: tok.Token, Expires: tok.Expires}, nil
+}
+
+// endJob revokes the job token of run id once its phase has ended. A
+// revocation that fails leaves a token that every agent operation refuses
+// (the phase is no longer running) and that expires after JobTokenTTL.
+func (s *Service) endJob(ctx context.Context, id string) {
+	if s.tokens == nil {
+		return
+	}
+	var acc string
+	if err := s.db.QueryRow(ctx, `SELECT job_token_accessor FROM runs WHERE id = ?`, id).Scan(&acc); err != nil || acc == "" {
+		return
+	}
+	ctx = context.WithoutCancel(ctx)
+	if err := s.tokens.RevokeAccessor(ctx, acc); err != nil && !fail.Is(err, fail.Unauthenticated) && !store.IsNotFound(err) {
+		return // kept, so a later end of the run tries again
+	}
+	_, _ = s.db.Exec(ctx, `UPDATE runs SET job_token_accessor = '' WHERE id = ? AND job_token_accessor = ?`, id, acc)
+}
+
+// JobStatus is the status of the run of phaseID, for an agent watching for
+// cancellation.
+func (s *Service) JobStatus(ctx context.Context, phaseID string) (RunStatus, error) {
+	r, w, err := s.runByPhase(ctx, phaseID)
+	if err != nil {
+		return "", err
+	}
+	if err := s.authorizeAgent(ctx, w, r); err != nil {
+		return "", err
+	}
+	return r.Status, nil
+}
+
+// JobSubject is the workload identity of a running phase: the subject its
+// tokens are minted for, which the agent cannot choose.
+func (s *Service) JobSubject(ctx context.Context, phaseID string) (identity.Subject, error) {
+	r, w, err := s.agentRun(ctx, phaseID)
+	if err != nil {
+		return identity.Subject{}, err
+	}
+	return s.subject(ctx, r, w, phaseID)
+}
+
+func (s *Service) subject(ctx context.Context, r Run, w Workspace, phaseID string) (identity.Subject, error) {
+	o, err := s.org(ctx, w.Organization)
+	if err != nil {
+		return identity.Subject{}, err
+	}
+	p, err := s.project(ctx, w.ProjectID)
+	if err != nil {
+		return identity.Subject{}, err
+	}
+	phase := PhasePlan
+	if phaseID == r.ApplyID {
+		phase = PhaseApply
+	}
+	return identity.Subject{
+		Organization: o.Name, OrganizationID: o.ID, Project: p.Name, ProjectID: p.ID,
+		Workspace: w.Name, WorkspaceID: w.ID, RunID: r.ID, Phase: string(phase),
+	}, nil
+}
+
+// JobInputs is what an agent needs to run a claimed phase.
+type JobInputs struct {
+	Archive   []byte        // the configuration version, .tar.gz
+	Variables []RunVariable // decrypted, sensitive ones included
+	State     []byte        // the workspace's current state; nil for none
+	PlanFile  []byte        // apply: the plan phase's saved plan
+}
+
+// JobInputs returns the inputs of running phase phaseID. Reading them is
+// audited like any read of variable values.
+func (s *Service) JobInputs(ctx context.Context, phaseID string) (JobInputs, error) {
+	r, w, err := s.agentRun(ctx, phaseID)
+	if err != nil {
+		return JobInputs{}, err
+	}
+	var in JobInputs
+	cv, _, err := s.configurationVersion(ctx, r.ConfigurationVersionID)
+	if err != nil {
+		return JobInputs{}, err
+	}
+	if in.Archive, err = s.archive(ctx, cv); err != nil {
+		return JobInputs{}, err
+	}
+	if in.Variables, err = s.runVariables(ctx, w); err != nil {
+		return JobInputs{}, err
+	}
+	var svID string
+	err = s.db.QueryRow(ctx, `SELECT id FROM state_versions WHERE workspace_id = ? ORDER BY number DESC LIMIT 1`, w.ID).Scan(&svID)
+	switch {
+	case err == nil:
+		if in.State, err = s.stateContent(ctx, svID, false); err != nil {
+			return JobInputs{}, err
+		}
+	case !store.IsNotFound(err):
+		return JobInputs{}, err
+	}
+	if phaseID == r.ApplyID {
+		var sealed []byte
+		if err := s.db.QueryRow(ctx, `SELECT plan_file FROM runs WHERE id = ?`, r.ID).Scan(&sealed); err != nil {
+			return JobInputs{}, err
+		}
+		if len(sealed) == 0 {
+			return JobInputs{}, fail.Conflictf("run %s has no saved plan to apply", r.ID)
+		}
+		if in.PlanFile, err = s.seal.Decrypt(sealed, planFileAAD(r.ID)); err != nil {
+			return JobInputs{}, fail.Wrap(fail.Internal, err, "could not open the saved plan of run "+r.ID)
+		}
+	}
+	return in, nil
+}
+
+func planFileAAD(runID string) string { return "platform/runs/" + runID + "/plan_file" }
+
+// StorePlanFile stores the saved plan of a running plan, which its apply
+// will apply.
+func (s *Service) StorePlanFile(ctx context.Context, planID string, plan []byte) error {
+	r, _, err := s.agentRun(ctx, planID)
+	if err != nil {
+		return err
+	}
+	if planID != r.PlanID {
+		return fail.Invalidf("%s is not a plan", clip(planID))
+	}
+	if len(plan) == 0 || len(plan) > MaxPlanFile {
+		return fail.Invalidf("a saved plan must hold 1 to %d bytes", MaxPlanFile)
+	}
+	sealed, err := s.seal.Encrypt(plan, planFileAAD(r.ID))
+	if err != nil {
+		return fail.Wrap(fail.Internal, err, "could not seal the saved plan")
+	}
+	res, err := s.db.Exec(ctx, `UPDATE runs SET plan_file = ? WHERE id = ? AND status = ?`, sealed, r.ID, string(RunPlanning))
+	return swapped(res, err, "run %s is no longer planning", r.ID)
+}
