@@ -110,6 +110,11 @@ func (s *Service) DeleteOrganization(ctx context.Context, name string) error {
 	if err := s.record(ctx, "platform.organization.delete", map[string]any{"organization": name}); err != nil {
 		return err
 	}
+	// Its agent and team tokens go first: a team policy names the
+	// organization, and a new one of the same name must not inherit them.
+	if err := s.revokeOrganizationTokens(ctx, name); err != nil {
+		return err
+	}
 	res, err := s.db.Exec(ctx, `DELETE FROM organizations WHERE name = ?`, name)
 	return affected(res, err, "organization %q not found", name)
 }

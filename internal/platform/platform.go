@@ -48,7 +48,7 @@ type Workspace struct {
 	ExecutionMode    string // always ExecutionAgent
 	WorkingDirectory string
 	TerraformVersion string
-	AgentPoolID      string // "" when none; agent pools come in a later slice
+	AgentPoolID      string // "" when none: served by agents of the default pool
 	CreatedAt        time.Time
 	UpdatedAt        time.Time
 }

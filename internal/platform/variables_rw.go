@@ -155,6 +155,7 @@ func (s *Service) runVariables(ctx context.Context, w Workspace) ([]RunVariable,
 	}
 	out := make([]RunVariable, 0, len(stored))
 	keys := make([]string, 0, len(stored))
+	own := map[string]bool{}
 	for _, v := range stored {
 		value, err := s.open(v)
 		if err != nil {
@@ -163,10 +164,24 @@ func (s *Service) runVariables(ctx context.Context, w Workspace) ([]RunVariable,
 		out = append(out, RunVariable{ID: v.ID, Key: v.Key, Value: value, Category: v.Category, HCL: v.HCL,
 			Sensitive: v.Sensitive, WrittenBy: v.WrittenBy, ManagingWorkspaceID: v.ManagingWorkspaceID})
 		keys = append(keys, v.Category+"/"+v.Key)
+		own[v.Category+"/"+v.Key] = true
+	}
+	// Variable sets fill in what the workspace does not set itself.
+	sets, err := s.setVariables(ctx, w)
+	if err != nil {
+		return nil, err
+	}
+	var fromSets []string
+	for _, v := range sets {
+		if k := v.Category + "/" + v.Key; !own[k] {
+			out = append(out, v)
+			fromSets = append(fromSets, k)
+		}
 	}
 	// Values leave runcred here, so the read is on the record like a write.
 	if err := s.record(ctx, "platform.variables.read", map[string]any{
 		"organization": w.Organization, "workspace": w.Name, "workspace_id": w.ID, "variables": keys,
+		"variable_set_variables": fromSets,
 	}); err != nil {
 		return nil, err
 	}

@@ -79,6 +79,9 @@ func (s *Service) CreateWorkspace(ctx context.Context, org string, o WorkspaceOp
 	if err := s.authorizeProject(ctx, org, w.ProjectID); err != nil {
 		return Workspace{}, err
 	}
+	if err := s.checkAgentPool(ctx, w); err != nil {
+		return Workspace{}, err
+	}
 	now := s.now()
 	w.ID, w.CreatedAt, w.UpdatedAt = newID("ws"), fromNanos(nanos(now)), fromNanos(nanos(now))
 	if err := s.record(ctx, "platform.workspace.create", map[string]any{"organization": org, "workspace": w.Name, "id": w.ID, "project_id": w.ProjectID}); err != nil {
@@ -222,6 +225,11 @@ func (s *Service) UpdateWorkspace(ctx context.Context, id string, o WorkspaceOpt
 	}
 	if w.ProjectID != old.ProjectID {
 		if err := s.authorizeProject(ctx, w.Organization, w.ProjectID); err != nil {
+			return Workspace{}, err
+		}
+	}
+	if w.AgentPoolID != old.AgentPoolID {
+		if err := s.checkAgentPool(ctx, w); err != nil {
 			return Workspace{}, err
 		}
 	}

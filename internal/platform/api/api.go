@@ -76,6 +76,9 @@ func (h *API) Mount(mux *http.ServeMux) {
 	route("DELETE /api/v2/workspaces/{id}/vars/{var}", h.deleteVariable)
 
 	h.mountRuns(mux, route)
+	h.mountAgentPools(route)
+	h.mountTeams(route)
+	h.mountVarsets(route)
 }
 
 // headers adds the headers HCP Terraform sends on every API response.

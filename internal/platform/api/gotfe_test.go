@@ -62,16 +62,20 @@ func TestGoTFELifecycle(t *testing.T) {
 		}
 
 		// Workspaces.
+		apool, err := c.AgentPools.Create(ctx, "acme", tfe.AgentPoolCreateOptions{Name: tfe.String("net-agents")})
+		if err != nil {
+			t.Fatal(err)
+		}
 		ws, err := c.Workspaces.Create(ctx, "acme", tfe.WorkspaceCreateOptions{
 			Name: tfe.String("net"), AutoApply: tfe.Bool(true), WorkingDirectory: tfe.String("infra/net"),
-			ExecutionMode: tfe.String("agent"), AgentPoolID: tfe.String("apool-Abc123"), TerraformVersion: tfe.String("1.9.0"),
+			ExecutionMode: tfe.String("agent"), AgentPoolID: tfe.String(apool.ID), TerraformVersion: tfe.String("1.9.0"),
 		})
 		if err != nil {
 			t.Fatalf("create workspace: %v", err)
 		}
 		if !strings.HasPrefix(ws.ID, "ws-") || len(ws.ID) != len("ws-")+16 || ws.Name != "net" || !ws.AutoApply ||
 			ws.WorkingDirectory != "infra/net" || ws.ExecutionMode != "agent" || ws.TerraformVersion != "1.9.0" ||
-			ws.AgentPool == nil || ws.AgentPool.ID != "apool-Abc123" || ws.Project == nil || ws.Project.ID != def.ID ||
+			ws.AgentPool == nil || ws.AgentPool.ID != apool.ID || ws.Project == nil || ws.Project.ID != def.ID ||
 			ws.Organization == nil || ws.Organization.Name != "acme" {
 			t.Fatalf("created workspace = %+v", ws)
 		}

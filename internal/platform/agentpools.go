@@ -1,0 +1,404 @@
+package platform
+
+import (
+	"context"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/runcred/runcred/internal/access"
+	"github.com/runcred/runcred/internal/fail"
+	"github.com/runcred/runcred/internal/store"
+)
+
+// AgentPool is a named group of agents in an organization; a workspace
+// assigned to it has its jobs claimed only by agents holding one of its
+// agent tokens.
+type AgentPool struct {
+	ID           string
+	Organization string // name
+	Name         string
+	// OrganizationScoped lets every workspace of the organization use the
+	// pool; otherwise only AllowedWorkspaces may.
+	OrganizationScoped bool
+	AllowedWorkspaces  []string // workspace ids
+	Workspaces         []string // ids of the workspaces that use the pool
+	CreatedAt          time.Time
+}
+
+// AgentPoolOptions are the settable fields of an agent pool; nil leaves a
+// field as it is (or at its default on create: organization-scoped, no
+// allowed workspaces).
+type AgentPoolOptions struct {
+	Name               *string
+	OrganizationScoped *bool
+	AllowedWorkspaces  *[]string // workspace ids; replaces the list
+}
+
+// MetaAgentPoolID is the caller metadata key naming an agent token's pool,
+// so an agent can learn which pool's jobs to claim from its token.
+const MetaAgentPoolID = "agent_pool_id"
+
+// Agent pool and team names, as go-tfe accepts them.
+var resourceNameRe = regexp.MustCompile(`^[A-Za-z0-9._-]+$`)
+
+func validResourceName(what, name string) error {
+	switch {
+	case name == "":
+		return fail.Invalidf("%s name is required", what)
+	case len(name) > MaxNameLen:
+		return fail.Invalidf("%s name is longer than %d characters", what, MaxNameLen)
+	case !resourceNameRe.MatchString(name):
+		return fail.Invalidf("%s name %q may hold only letters, digits, '.', '-' and '_'", what, clip(name))
+	}
+	return nil
+}
+
+// Authorization paths of agent pools and their tokens. Pools are named by
+// id: a pool's name can change, its id is what workspaces and the broker
+// policy of its agents name.
+func poolsPath(org string) string              { return orgPath(org) + "/agent-pools" }
+func poolPath(org, id string) string           { return poolsPath(org) + "/" + id }
+func poolTokensPath(org, id string) string     { return poolPath(org, id) + "/tokens" }
+func poolTokenPath(org, id, tok string) string { return poolTokensPath(org, id) + "/" + tok }
+
+// poolPolicy is the broker policy every agent token of a pool holds: it
+// lets the token claim the pool's jobs and nothing else. Driving a claimed
+// run takes the job token the run engine issues for it.
+func poolPolicy(id string) string { return "agent-pool-" + id }
+
+func poolPolicyBody(id string) string {
+	return "# runcred agent pool " + id + ": claim the pool's jobs.\n" +
+		`path "` + poolJobsPath(id) + `" { capabilities = ["update"] }` + "\n"
+}
+
+func (o AgentPoolOptions) apply(p *AgentPool) error {
+	if o.Name != nil {
+		p.Name = *o.Name
+	}
+	if o.OrganizationScoped != nil {
+		p.OrganizationScoped = *o.OrganizationScoped
+	}
+	if o.AllowedWorkspaces != nil {
+		p.AllowedWorkspaces = slices.Compact(slices.Sorted(slices.Values(*o.AllowedWorkspaces)))
+	}
+	return validResourceName("agent pool", p.Name)
+}
+
+// CreateAgentPool creates an agent pool in org and, when the service can
+// issue tokens, the broker policy its agent tokens will hold.
+func (s *Service) CreateAgentPool(ctx context.Context, org string, o AgentPoolOptions) (AgentPool, error) {
+	if err := ValidOrganizationName(org); err != nil {
+		return AgentPool{}, fail.NotFoundf("organization %q not found", clip(org))
+	}
+	if err := s.authorize(ctx, poolsPath(org), access.Create); err != nil {
+		return AgentPool{}, err
+	}
+	if o.Name == nil {
+		return AgentPool{}, fail.Invalidf("agent pool name is required")
+	}
+	parent, err := s.org(ctx, org)
+	if err != nil {
+		return AgentPool{}, err
+	}
+	p := AgentPool{ID: newID("apool"), Organization: org, OrganizationScoped: true, CreatedAt: fromNanos(nanos(s.now()))}
+	if err := o.apply(&p); err != nil {
+		return AgentPool{}, err
+	}
+	if err := s.checkPoolWorkspaces(ctx, org, p.AllowedWorkspaces); err != nil {
+		return AgentPool{}, err
+	}
+	if err := s.record(ctx, "platform.agent_pool.create", poolAudit(p)); err != nil {
+		return AgentPool{}, err
+	}
+	if s.tokens != nil {
+		if err := s.tokens.PutPolicy(ctx, poolPolicy(p.ID), poolPolicyBody(p.ID)); err != nil {
+			return AgentPool{}, err
+		}
+	}
+	err = s.db.Tx(ctx, func(tx *store.Tx) error {
+		if _, err := tx.Exec(ctx, `INSERT INTO agent_pools (id, org_id, name, organization_scoped, created_at) VALUES (?, ?, ?, ?, ?)`,
+			p.ID, parent.ID, p.Name, b2i(p.OrganizationScoped), nanos(p.CreatedAt)); err != nil {
+			return conflict(err, "agent pool %q already exists in organization %q", p.Name, org)
+		}
+		return setPoolWorkspaces(ctx, tx, p.ID, p.AllowedWorkspaces)
+	})
+	if err != nil {
+		return AgentPool{}, err
+	}
+	return p, nil
+}
+
+func poolAudit(p AgentPool) map[string]any {
+	return map[string]any{
+		"organization": p.Organization, "id": p.ID, "name": p.Name,
+		"organization_scoped": p.OrganizationScoped, "allowed_workspaces": p.AllowedWorkspaces,
+	}
+}
+
+// checkPoolWorkspaces checks that every id names a workspace of org.
+func (s *Service) checkPoolWorkspaces(ctx context.Context, org string, ids []string) error {
+	for _, id := range ids {
+		w, err := s.workspace(ctx, id)
+		if err != nil || w.Organization != org {
+			return fail.Invalidf("workspace %q is not a workspace of organization %q", clip(id), org)
+		}
+	}
+	return nil
+}
+
+func setPoolWorkspaces(ctx context.Context, tx *store.Tx, pool string, ids []string) error {
+	if _, err := tx.Exec(ctx, `DELETE FROM agent_pool_workspaces WHERE pool_id = ?`, pool); err != nil {
+		return err
+	}
+	for _, id := range ids {
+		if _, err := tx.Exec(ctx, `INSERT INTO agent_pool_workspaces (pool_id, workspace_id) VALUES (?, ?)`, pool, id); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+const poolColumns = `p.id, o.name, p.name, p.organization_scoped, p.created_at`
+
+const poolFrom = ` FROM agent_pools p JOIN organizations o ON o.id = p.org_id `
+
+func scanPool(row interface{ Scan(...any) error }) (AgentPool, error) {
+	var p AgentPool
+	var scoped, created int64
+	if err := row.Scan(&p.ID, &p.Organization, &p.Name, &scoped, &created); err != nil {
+		return AgentPool{}, err
+	}
+	p.OrganizationScoped, p.CreatedAt = scoped != 0, fromNanos(created)
+	return p, nil
+}
+
+// pool looks pool id up, with its workspaces, without authorizing.
+func (s *Service) pool(ctx context.Context, id string) (AgentPool, error) {
+	if !validID("apool", id) {
+		return AgentPool{}, fail.NotFoundf("agent pool %q not found", clip(id))
+	}
+	p, err := scanPool(s.db.QueryRow(ctx, `SELECT `+poolColumns+poolFrom+`WHERE p.id = ?`, id))
+	if err != nil {
+		return AgentPool{}, notFound(err, "agent pool %q not found", id)
+	}
+	return p, s.poolRelations(ctx, &p)
+}
+
+func (s *Service) poolRelations(ctx context.Context, p *AgentPool) error {
+	rows, err := s.db.Query(ctx, `SELECT workspace_id FROM agent_pool_workspaces WHERE pool_id = ? ORDER BY workspace_id`, p.ID)
+	if err != nil {
+		return err
+	}
+	if p.AllowedWorkspaces, err = store.Strings(rows); err != nil {
+		return err
+	}
+	rows, err = s.db.Query(ctx, `SELECT id FROM workspaces WHERE agent_pool_id = ? ORDER BY id`, p.ID)
+	if err != nil {
+		return err
+	}
+	p.Workspaces, err = store.Strings(rows)
+	return err
+}
+
+// poolFor looks pool id up and authorizes capability on it; a denial and
+// a missing pool look the same to API clients (both 404).
+func (s *Service) poolFor(ctx context.Context, id, capability string) (AgentPool, error) {
+	p, err := s.pool(ctx, id)
+	if err != nil {
+		return AgentPool{}, err
+	}
+	if err := s.authorize(ctx, poolPath(p.Organization, p.ID), capability); err != nil {
+		return AgentPool{}, err
+	}
+	return p, nil
+}
+
+// AgentPool returns agent pool id.
+func (s *Service) AgentPool(ctx context.Context, id string) (AgentPool, error) {
+	return s.poolFor(ctx, id, access.Read)
+}
+
+// AgentPoolFilter narrows an agent pool list.
+type AgentPoolFilter struct {
+	Search string // part of the name
+	Page   Page
+}
+
+// AgentPools lists org's agent pools by name, one page at a time, with the total count.
+func (s *Service) AgentPools(ctx context.Context, org string, f AgentPoolFilter) ([]AgentPool, int, error) {
+	if err := ValidOrganizationName(org); err != nil {
+		return nil, 0, fail.NotFoundf("organization %q not found", clip(org))
+	}
+	if err := s.authorize(ctx, poolsPath(org), access.List); err != nil {
+		return nil, 0, err
+	}
+	if _, err := s.org(ctx, org); err != nil {
+		return nil, 0, err
+	}
+	where, args := `WHERE o.name = ?`, []any{org}
+	if f.Search != "" {
+		where, args = where+` AND p.name LIKE ? ESCAPE '\'`, append(args, likeContains(f.Search))
+	}
+	var total int
+	if err := s.db.QueryRow(ctx, `SELECT COUNT(*)`+poolFrom+where, args...).Scan(&total); err != nil {
+		return nil, 0, err
+	}
+	pg := f.Page.Normalize()
+	rows, err := s.db.Query(ctx, `SELECT `+poolColumns+poolFrom+where+` ORDER BY p.name LIMIT ? OFFSET ?`, append(args, pg.Size, pg.offset())...)
+	if err != nil {
+		return nil, 0, err
+	}
+	out, err := scanAll(rows, scanPool)
+	if err != nil {
+		return nil, 0, err
+	}
+	for i := range out {
+		if err := s.poolRelations(ctx, &out[i]); err != nil {
+			return nil, 0, err
+		}
+	}
+	return out, total, nil
+}
+
+// likeContains is a LIKE pattern matching s anywhere, with LIKE's
+// wildcards escaped ('_' is legal in names).
+func likeContains(s string) string {
+	return "%" + strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s) + "%"
+}
+
+// UpdateAgentPool changes agent pool id. Workspaces already using the pool
+// keep it: the allowed list is checked when a workspace is assigned.
+func (s *Service) UpdateAgentPool(ctx context.Context, id string, o AgentPoolOptions) (AgentPool, error) {
+	p, err := s.poolFor(ctx, id, access.Update)
+	if err != nil {
+		return AgentPool{}, err
+	}
+	if err := o.apply(&p); err != nil {
+		return AgentPool{}, err
+	}
+	if err := s.checkPoolWorkspaces(ctx, p.Organization, p.AllowedWorkspaces); err != nil {
+		return AgentPool{}, err
+	}
+	if err := s.record(ctx, "platform.agent_pool.update", poolAudit(p)); err != nil {
+		return AgentPool{}, err
+	}
+	err = s.db.Tx(ctx, func(tx *store.Tx) error {
+		res, err := tx.Exec(ctx, `UPDATE agent_pools SET name = ?, organization_scoped = ? WHERE id = ?`, p.Name, b2i(p.OrganizationScoped), p.ID)
+		if err := affected(res, conflict(err, "agent pool %q already exists in organization %q", p.Name, p.Organization), "agent pool %q not found", id); err != nil {
+			return err
+		}
+		return setPoolWorkspaces(ctx, tx, p.ID, p.AllowedWorkspaces)
+	})
+	if err != nil {
+		return AgentPool{}, err
+	}
+	return p, nil
+}
+
+// DeleteAgentPool deletes agent pool id, revoking its agent tokens and
+// deleting their policy. A pool that a workspace uses cannot be deleted.
+func (s *Service) DeleteAgentPool(ctx context.Context, id string) error {
+	p, err := s.poolFor(ctx, id, access.Delete)
+	if err != nil {
+		return err
+	}
+	if len(p.Workspaces) > 0 {
+		return poolInUse(p)
+	}
+	if err := s.record(ctx, "platform.agent_pool.delete", map[string]any{"organization": p.Organization, "id": p.ID, "name": p.Name}); err != nil {
+		return err
+	}
+	// Credentials go first: a failure leaves a pool without working tokens,
+	// never working tokens without a pool.
+	if err := s.revokeOwnerTokens(ctx, p.ID); err != nil {
+		return err
+	}
+	if s.tokens != nil {
+		if err := s.tokens.DeletePolicy(ctx, poolPolicy(p.ID)); err != nil {
+			return err
+		}
+	}
+	return s.db.Tx(ctx, func(tx *store.Tx) error {
+		if _, err := tx.Exec(ctx, `DELETE FROM platform_tokens WHERE owner_id = ?`, p.ID); err != nil {
+			return err
+		}
+		res, err := tx.Exec(ctx, `DELETE FROM agent_pools WHERE id = ? AND NOT EXISTS (SELECT 1 FROM workspaces WHERE agent_pool_id = ?)`, p.ID, p.ID)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
+			return poolInUse(p) // assigned meanwhile; its tokens are revoked, new ones may be issued
+		}
+		return nil
+	})
+}
+
+func poolInUse(p AgentPool) error {
+	return fail.Conflictf("agent pool %q is used by %d workspace(s); assign them another pool first", p.Name, max(len(p.Workspaces), 1))
+}
+
+// checkAgentPool checks that w may use the agent pool it names: the pool
+// exists in w's organization and is organization-scoped or allows w.
+func (s *Service) checkAgentPool(ctx context.Context, w Workspace) error {
+	if w.AgentPoolID == "" {
+		return nil
+	}
+	p, err := s.pool(ctx, w.AgentPoolID)
+	if err != nil || p.Organization != w.Organization {
+		return fail.Invalidf("agent pool %q is not an agent pool of organization %q", clip(w.AgentPoolID), w.Organization)
+	}
+	if !p.OrganizationScoped && !slices.Contains(p.AllowedWorkspaces, w.ID) {
+		return fail.Invalidf("agent pool %q is not organization-scoped and does not allow workspace %q", p.Name, w.Name)
+	}
+	return nil
+}
+
+// CreateAgentToken issues a token for the agents of pool poolID. The
+// token is returned this once; runcred keeps only its accessor.
+func (s *Service) CreateAgentToken(ctx context.Context, poolID, description string) (APIToken, error) {
+	p, err := s.pool(ctx, poolID)
+	if err != nil {
+		return APIToken{}, err
+	}
+	if err := s.authorize(ctx, poolTokensPath(p.Organization, p.ID), access.Create); err != nil {
+		return APIToken{}, err
+	}
+	if strings.TrimSpace(description) == "" {
+		return APIToken{}, fail.Invalidf("agent token description is required")
+	}
+	if err := validDescription(description); err != nil {
+		return APIToken{}, err
+	}
+	if s.tokens == nil {
+		return APIToken{}, errNoTokens
+	}
+	t := APIToken{ID: newID("at"), Kind: TokenAgent, Organization: p.Organization, OwnerID: p.ID, Description: description}
+	if err := s.record(ctx, "platform.agent_token.create", tokenAudit(t)); err != nil {
+		return APIToken{}, err
+	}
+	// Put again: the pool may predate the service's token issuer, or its
+	// policy may have been removed through the broker's API.
+	if err := s.tokens.PutPolicy(ctx, poolPolicy(p.ID), poolPolicyBody(p.ID)); err != nil {
+		return APIToken{}, err
+	}
+	return s.issue(ctx, t, TokenRequest{
+		DisplayName: "agent-" + p.Name, Policies: []string{poolPolicy(p.ID)},
+		Meta: map[string]string{MetaAgentPoolID: p.ID},
+	})
+}
+
+// AgentTokens lists the agent tokens of pool poolID, oldest first.
+func (s *Service) AgentTokens(ctx context.Context, poolID string, pg Page) ([]APIToken, int, error) {
+	p, err := s.pool(ctx, poolID)
+	if err != nil {
+		return nil, 0, err
+	}
+	if err := s.authorize(ctx, poolTokensPath(p.Organization, p.ID), access.List); err != nil {
+		return nil, 0, err
+	}
+	return s.tokensOf(ctx, `t.owner_id = ?`, []any{p.ID}, pg)
+}

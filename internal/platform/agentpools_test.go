@@ -1,0 +1,321 @@
+package platform_test
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/runcred/runcred/internal/access"
+	"github.com/runcred/runcred/internal/audit"
+	"github.com/runcred/runcred/internal/fail"
+	"github.com/runcred/runcred/internal/platform"
+	"github.com/runcred/runcred/internal/seal"
+	"github.com/runcred/runcred/internal/secret"
+	"github.com/runcred/runcred/internal/store"
+	"github.com/runcred/runcred/internal/store/storetest"
+)
+
+// fakeTokens is platform.Tokens in memory, standing in for the broker.
+type fakeTokens struct {
+	mu       sync.Mutex
+	n        int
+	callers  map[string]access.Caller // by token
+	policies map[string]string
+}
+
+func (f *fakeTokens) IssueToken(_ context.Context, r platform.TokenRequest) (platform.IssuedToken, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.n++
+	tok, acc := fmt.Sprintf("tok-%d", f.n), fmt.Sprintf("acc-%d", f.n)
+	f.callers[tok] = access.Caller{Accessor: acc, DisplayName: r.DisplayName, Policies: r.Policies, Meta: r.Meta}
+	return platform.IssuedToken{Token: secret.FromString(tok), Accessor: acc}, nil
+}
+
+func (f *fakeTokens) RevokeAccessor(_ context.Context, accessor string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for tok, c := range f.callers {
+		if c.Accessor == accessor {
+			delete(f.callers, tok)
+			return nil
+		}
+	}
+	return fail.NotFoundf("no such accessor")
+}
+
+func (f *fakeTokens) PutPolicy(_ context.Context, name, body string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.policies[name] = body
+	return nil
+}
+
+func (f *fakeTokens) DeletePolicy(_ context.Context, name string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.policies, name)
+	return nil
+}
+
+func (f *fakeTokens) caller(t *testing.T, tok secret.Value) access.Caller {
+	t.Helper()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	c, ok := f.callers[tok.RevealString()]
+	if !ok {
+		t.Fatalf("token was not issued or is revoked")
+	}
+	return c
+}
+
+func (f *fakeTokens) live(tok secret.Value) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	_, ok := f.callers[tok.RevealString()]
+	return ok
+}
+
+// tokenFixture is a service that issues tokens, with organizations acme
+// and other, each with a workspace "app".
+type tokenFixture struct {
+	svc      *platform.Service
+	bare     *platform.Service // the same, without a token issuer
+	db       *store.DB
+	g        grants
+	tokens   *fakeTokens
+	app      platform.Workspace // in acme
+	otherApp platform.Workspace // in other
+}
+
+func tokenSetup(t *testing.T, db *store.DB) *tokenFixture {
+	t.Helper()
+	rk, err := seal.ParseRootKey([]byte(base64.StdEncoding.EncodeToString([]byte("0123456789abcdef0123456789abcdef"))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sl, err := seal.Open(context.Background(), db, rk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &tokenFixture{db: db, g: grants{}, tokens: &fakeTokens{callers: map[string]access.Caller{}, policies: map[string]string{}}}
+	cfg := platform.Config{DB: db, Seal: sl, Audit: audit.New(db, secret.FromString("k"), nil), Authz: f.g}
+	f.bare = platform.New(cfg)
+	cfg.Tokens = f.tokens
+	f.svc = platform.New(cfg)
+	for _, org := range []string{"acme", "other"} {
+		if _, err := f.svc.CreateOrganization(as(root), platform.OrganizationOptions{Name: org, Email: "a@" + org + ".test"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if f.app, err = f.svc.CreateWorkspace(as(root), "acme", platform.WorkspaceOptions{Name: str("app")}); err != nil {
+		t.Fatal(err)
+	}
+	if f.otherApp, err = f.svc.CreateWorkspace(as(root), "other", platform.WorkspaceOptions{Name: str("app")}); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func (f *tokenFixture) grant(path string, caps ...string) {
+	for _, c := range caps {
+		f.g[path+" "+c] = true
+	}
+}
+
+// TestAgentPoolGrants: every pool and agent token operation needs its own
+// grant on the pool's path in its organization.
+func TestAgentPoolGrants(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		f := tokenSetup(t, db)
+		ctx := as(user)
+		if _, err := f.svc.CreateAgentPool(ctx, "acme", platform.AgentPoolOptions{Name: str("build")}); !fail.Is(err, fail.Denied) {
+			t.Fatalf("create pool without grant: %v", err)
+		}
+		if _, err := f.svc.CreateAgentPool(context.Background(), "acme", platform.AgentPoolOptions{Name: str("build")}); !fail.Is(err, fail.Unauthenticated) {
+			t.Fatalf("create pool anonymously: %v", err)
+		}
+		f.grant("runcred/orgs/acme/agent-pools", access.Create, access.List)
+		p, err := f.svc.CreateAgentPool(ctx, "acme", platform.AgentPoolOptions{Name: str("build")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The grant is for acme: the same path in another org is not granted.
+		if _, err := f.svc.CreateAgentPool(ctx, "other", platform.AgentPoolOptions{Name: str("build")}); !fail.Is(err, fail.Denied) {
+			t.Errorf("create pool in other org: %v", err)
+		}
+		foreign, err := f.svc.CreateAgentPool(as(root), "other", platform.AgentPoolOptions{Name: str("build")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if l, total, err := f.svc.AgentPools(ctx, "acme", platform.AgentPoolFilter{}); err != nil || total != 1 || l[0].ID != p.ID {
+			t.Errorf("list pools = %+v %d, %v", l, total, err)
+		}
+		if _, _, err := f.svc.AgentPools(ctx, "other", platform.AgentPoolFilter{}); !fail.Is(err, fail.Denied) {
+			t.Errorf("list other org's pools: %v", err)
+		}
+		pool := "runcred/orgs/acme/agent-pools/" + p.ID
+		for name, call := range map[string]func() error{
+			"read": func() error { _, err := f.svc.AgentPool(ctx, p.ID); return err },
+			"update": func() error {
+				_, err := f.svc.UpdateAgentPool(ctx, p.ID, platform.AgentPoolOptions{Name: str("x")})
+				return err
+			},
+			"delete": func() error { return f.svc.DeleteAgentPool(ctx, p.ID) },
+			"create token": func() error {
+				_, err := f.svc.CreateAgentToken(ctx, p.ID, "d")
+				return err
+			},
+			"list tokens": func() error { _, _, err := f.svc.AgentTokens(ctx, p.ID, platform.Page{}); return err },
+		} {
+			if err := call(); !fail.Is(err, fail.Denied) {
+				t.Errorf("%s without grant: %v", name, err)
+			}
+		}
+		// A grant on one pool is not a grant on another org's pool.
+		f.grant(pool, access.Read)
+		f.grant(pool+"/tokens", access.Create, access.List)
+		if _, err := f.svc.AgentPool(ctx, foreign.ID); !fail.Is(err, fail.Denied) {
+			t.Errorf("read other org's pool: %v", err)
+		}
+		if _, err := f.svc.CreateAgentToken(ctx, foreign.ID, "d"); !fail.Is(err, fail.Denied) {
+			t.Errorf("token for other org's pool: %v", err)
+		}
+		tok, err := f.svc.CreateAgentToken(ctx, p.ID, "runner 1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tok.Token.Empty() || tok.Kind != platform.TokenAgent || tok.OwnerID != p.ID || tok.CreatedBy.Kind != platform.WriterUser || tok.CreatedBy.ID != "acc-alice" {
+			t.Errorf("agent token = %+v", tok)
+		}
+		if _, err := f.svc.CreateAgentToken(ctx, p.ID, "  "); !fail.Is(err, fail.Invalid) {
+			t.Errorf("token without description: %v", err)
+		}
+		// Reading or deleting one token needs a grant on that token.
+		if _, err := f.svc.AuthToken(ctx, tok.ID); !fail.Is(err, fail.Denied) {
+			t.Errorf("read token without grant: %v", err)
+		}
+		if err := f.svc.DeleteAuthToken(ctx, tok.ID); !fail.Is(err, fail.Denied) {
+			t.Errorf("delete token without grant: %v", err)
+		}
+		if !f.tokens.live(tok.Token) {
+			t.Fatal("a denied delete revoked the token")
+		}
+		f.grant(pool+"/tokens/"+tok.ID, access.Read, access.Delete)
+		got, err := f.svc.AuthToken(ctx, tok.ID)
+		if err != nil || !got.Token.Empty() || got.Description != "runner 1" {
+			t.Errorf("read token = %+v, %v", got, err)
+		}
+		if err := f.svc.DeleteAuthToken(ctx, tok.ID); err != nil {
+			t.Fatal(err)
+		}
+		if f.tokens.live(tok.Token) {
+			t.Error("a deleted agent token still authenticates")
+		}
+		if err := f.svc.DeleteAuthToken(ctx, tok.ID); !fail.Is(err, fail.NotFound) {
+			t.Errorf("delete deleted token: %v", err)
+		}
+
+		// Without a token issuer, tokens are unsupported, plainly.
+		if _, err := f.bare.CreateAgentToken(as(root), p.ID, "d"); !fail.Is(err, fail.Unsupported) || !strings.Contains(fail.Message(err), "no token issuer") {
+			t.Errorf("token without issuer: %v", err)
+		}
+
+		// A workspace may not use another organization's pool.
+		f.grant("runcred/orgs/acme/workspaces/app", access.Update)
+		if _, err := f.svc.UpdateWorkspace(ctx, f.app.ID, platform.WorkspaceOptions{AgentPoolID: &foreign.ID}); !fail.Is(err, fail.Invalid) {
+			t.Errorf("workspace into other org's pool: %v", err)
+		}
+		if w, err := f.svc.UpdateWorkspace(ctx, f.app.ID, platform.WorkspaceOptions{AgentPoolID: &p.ID}); err != nil || w.AgentPoolID != p.ID {
+			t.Fatalf("workspace into pool = %+v, %v", w, err)
+		}
+		f.grant(pool, access.Delete)
+		if err := f.svc.DeleteAgentPool(ctx, p.ID); !fail.Is(err, fail.Conflict) {
+			t.Errorf("delete pool in use: %v", err)
+		}
+	})
+}
+
+// TestAgentTokenNeverStoredOrAudited: the token value reaches neither the
+// database nor the audit log.
+func TestAgentTokenNeverStoredOrAudited(t *testing.T) {
+	path := storetest.SQLiteURL(t)
+	f := tokenSetup(t, storetest.Open(t, path))
+	p, err := f.svc.CreateAgentPool(as(root), "acme", platform.AgentPoolOptions{Name: str("build")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := f.svc.CreateAgentToken(as(root), p.ID, "d")
+	if err != nil {
+		t.Fatal(err)
+	}
+	team, err := f.svc.CreateTeam(as(root), "acme", platform.TeamOptions{Name: str("ops")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tt, err := f.svc.CreateTeamToken(as(root), team.ID, platform.TeamTokenOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{`SELECT body FROM audit_log`, `SELECT accessor || ' ' || COALESCE(description, '') FROM platform_tokens`} {
+		rows, err := f.db.Query(context.Background(), q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		all, err := store.Strings(rows)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range all {
+			for _, v := range []secret.Value{tok.Token, tt.Token} {
+				if strings.Contains(s, v.RevealString()) {
+					t.Errorf("%s holds a token: %s", q, s)
+				}
+			}
+		}
+	}
+}
+
+// TestRevokeOrganizationTokens: what organization deletion must call
+// revokes every pool and team token of the organization and drops their
+// policies, and leaves other organizations' alone.
+func TestRevokeOrganizationTokens(t *testing.T) {
+	f := tokenSetup(t, storetest.Open(t, storetest.SQLiteURL(t)))
+	var toks []platform.APIToken
+	for _, org := range []string{"acme", "other"} {
+		p, err := f.svc.CreateAgentPool(as(root), org, platform.AgentPoolOptions{Name: str("build")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		at, err := f.svc.CreateAgentToken(as(root), p.ID, "d")
+		if err != nil {
+			t.Fatal(err)
+		}
+		tm, err := f.svc.CreateTeam(as(root), org, platform.TeamOptions{Name: str("ops")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tt, err := f.svc.CreateTeamToken(as(root), tm.ID, platform.TeamTokenOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		toks = append(toks, at, tt)
+	}
+	if err := f.svc.RevokeOrganizationTokens(as(root), "acme"); err != nil {
+		t.Fatal(err)
+	}
+	for i, tok := range toks {
+		if live, want := f.tokens.live(tok.Token), i >= 2; live != want {
+			t.Errorf("token %d (%s of %s) live = %v, want %v", i, tok.Kind, tok.Organization, live, want)
+		}
+	}
+	if _, ok := f.tokens.policies["agent-pool-"+toks[0].OwnerID]; ok {
+		t.Error("acme's pool policy remains")
+	}
+	if _, ok := f.tokens.policies["team-"+toks[3].OwnerID]; !ok {
+		t.Error("other's team policy was deleted")
+	}
+}

@@ -1,0 +1,191 @@
+package api
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/runcred/runcred/internal/fail"
+	"github.com/runcred/runcred/internal/platform"
+	"github.com/runcred/runcred/internal/respond"
+)
+
+func (h *API) mountTeams(route func(string, func(http.ResponseWriter, *http.Request) error)) {
+	route("GET /api/v2/organizations/{org}/teams", h.listTeams)
+	route("POST /api/v2/organizations/{org}/teams", h.createTeam)
+	route("GET /api/v2/teams/{id}", h.readTeam)
+	route("PATCH /api/v2/teams/{id}", h.updateTeam)
+	route("DELETE /api/v2/teams/{id}", h.deleteTeam)
+
+	route("POST /api/v2/teams/{id}/authentication-token", h.createTeamToken)
+	route("GET /api/v2/teams/{id}/authentication-token", h.readTeamToken)
+	route("DELETE /api/v2/teams/{id}/authentication-token", h.deleteTeamToken)
+	route("POST /api/v2/teams/{id}/authentication-tokens", h.createTeamToken)
+	route("GET /api/v2/organizations/{org}/team-tokens", h.listTeamTokens)
+}
+
+type team struct {
+	ID           string        `jsonapi:"primary,teams"`
+	Name         string        `jsonapi:"attr,name"`
+	Visibility   string        `jsonapi:"attr,visibility"`
+	UsersCount   int           `jsonapi:"attr,users-count"`
+	IsUnified    bool          `jsonapi:"attr,is-unified"`
+	Organization *organization `jsonapi:"relation,organization,omitempty"`
+}
+
+func toTeam(t platform.Team) *team {
+	return &team{ID: t.ID, Name: t.Name, Visibility: t.Visibility, Organization: &organization{Name: t.Organization}}
+}
+
+// teamInput takes name and visibility; HCP Terraform's organization-access
+// and SSO attributes are accepted and ignored: a team's access is its
+// broker policy.
+type teamInput struct {
+	Type       string  `jsonapi:"primary,teams"`
+	Name       *string `jsonapi:"attr,name"`
+	Visibility *string `jsonapi:"attr,visibility"`
+}
+
+func (h *API) createTeam(w http.ResponseWriter, r *http.Request) error {
+	var in teamInput
+	if err := decode(r, &in); err != nil {
+		return err
+	}
+	t, err := h.Service.CreateTeam(r.Context(), r.PathValue("org"), platform.TeamOptions{Name: in.Name, Visibility: in.Visibility})
+	if err != nil {
+		return err
+	}
+	return write(w, http.StatusCreated, toTeam(t))
+}
+
+func (h *API) readTeam(w http.ResponseWriter, r *http.Request) error {
+	t, err := h.Service.Team(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	return write(w, http.StatusOK, toTeam(t))
+}
+
+func (h *API) listTeams(w http.ResponseWriter, r *http.Request) error {
+	pg, err := page(r)
+	if err != nil {
+		return err
+	}
+	q := r.URL.Query()
+	f := platform.TeamFilter{Search: q.Get("q"), Page: pg}
+	for _, names := range q["filter[names]"] { // go-tfe joins them with ','
+		f.Names = append(f.Names, strings.Split(names, ",")...)
+	}
+	ts, total, err := h.Service.Teams(r.Context(), r.PathValue("org"), f)
+	if err != nil {
+		return err
+	}
+	out := make([]*team, 0, len(ts))
+	for _, t := range ts {
+		out = append(out, toTeam(t))
+	}
+	return writeList(w, out, pg, total)
+}
+
+func (h *API) updateTeam(w http.ResponseWriter, r *http.Request) error {
+	var in teamInput
+	if err := decode(r, &in); err != nil {
+		return err
+	}
+	t, err := h.Service.UpdateTeam(r.Context(), r.PathValue("id"), platform.TeamOptions{Name: in.Name, Visibility: in.Visibility})
+	if err != nil {
+		return err
+	}
+	return write(w, http.StatusOK, toTeam(t))
+}
+
+func (h *API) deleteTeam(w http.ResponseWriter, r *http.Request) error {
+	if err := h.Service.DeleteTeam(r.Context(), r.PathValue("id")); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// teamTokenOptions reads a team token request. go-tfe sends its options as
+// a JSON:API document without a type, so the attributes are read as plain
+// JSON. On the legacy path (authentication-token) a description is ignored.
+func teamTokenOptions(r *http.Request) (platform.TeamTokenOptions, error) {
+	b, err := respond.ReadBody(r)
+	if err != nil {
+		return platform.TeamTokenOptions{}, err
+	}
+	var doc struct {
+		Data *struct {
+			Attributes struct {
+				Description *string `json:"description"`
+				ExpiredAt   *string `json:"expired-at"`
+			} `json:"attributes"`
+		} `json:"data"`
+	}
+	if len(b) > 0 {
+		if err := json.Unmarshal(b, &doc); err != nil {
+			return platform.TeamTokenOptions{}, errMalformed{"request body is not a valid JSON:API document for this resource"}
+		}
+	}
+	var o platform.TeamTokenOptions
+	if doc.Data == nil {
+		return o, nil
+	}
+	if strings.HasSuffix(r.URL.Path, "/authentication-tokens") {
+		d := ""
+		if doc.Data.Attributes.Description != nil {
+			d = *doc.Data.Attributes.Description
+		}
+		o.Description = &d
+	}
+	if e := doc.Data.Attributes.ExpiredAt; e != nil {
+		t, err := time.Parse(time.RFC3339, *e)
+		if err != nil {
+			return o, fail.Invalidf("expired-at must be an ISO 8601 time")
+		}
+		o.ExpiresAt = &t
+	}
+	return o, nil
+}
+
+func (h *API) createTeamToken(w http.ResponseWriter, r *http.Request) error {
+	o, err := teamTokenOptions(r)
+	if err != nil {
+		return err
+	}
+	t, err := h.Service.CreateTeamToken(r.Context(), r.PathValue("id"), o)
+	if err != nil {
+		return err
+	}
+	return write(w, http.StatusCreated, toAuthToken(t))
+}
+
+func (h *API) readTeamToken(w http.ResponseWriter, r *http.Request) error {
+	t, err := h.Service.TeamToken(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	return write(w, http.StatusOK, toAuthToken(t))
+}
+
+func (h *API) deleteTeamToken(w http.ResponseWriter, r *http.Request) error {
+	if err := h.Service.DeleteTeamToken(r.Context(), r.PathValue("id")); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (h *API) listTeamTokens(w http.ResponseWriter, r *http.Request) error {
+	pg, err := page(r)
+	if err != nil {
+		return err
+	}
+	ts, total, err := h.Service.TeamTokens(r.Context(), r.PathValue("org"), pg)
+	if err != nil {
+		return err
+	}
+	return writeTokens(w, ts, pg, total)
+}

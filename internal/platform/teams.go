@@ -1,0 +1,359 @@
+package platform
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"github.com/runcred/runcred/internal/access"
+	"github.com/runcred/runcred/internal/fail"
+	"github.com/runcred/runcred/internal/store"
+)
+
+// Team is a group of an organization's people who share a team token.
+// runcred has no user accounts: a team is the identity its tokens carry,
+// which is what variable provenance records for their writes.
+type Team struct {
+	ID           string
+	Organization string // name
+	Name         string
+	Visibility   string // TeamSecret or TeamOrganization
+	CreatedAt    time.Time
+}
+
+// Team visibilities, as in HCP Terraform.
+const (
+	TeamSecret       = "secret"
+	TeamOrganization = "organization"
+)
+
+// TeamOptions are the settable fields of a team.
+type TeamOptions struct {
+	Name       *string
+	Visibility *string // default TeamSecret
+}
+
+// TeamTokenOptions describe a team token.
+type TeamTokenOptions struct {
+	// Description makes the token one of the team's several described
+	// tokens; without it, the token is the team's single legacy token and
+	// replaces (revokes) the one before.
+	Description *string
+	ExpiresAt   *time.Time // nil: never
+}
+
+func teamsPath(org string) string              { return orgPath(org) + "/teams" }
+func teamPath(org, id string) string           { return teamsPath(org) + "/" + id }
+func teamTokensPath(org, id string) string     { return teamPath(org, id) + "/tokens" }
+func teamTokenPath(org, id, tok string) string { return teamTokensPath(org, id) + "/" + tok }
+
+// teamPolicy is the broker policy a team's tokens hold.
+func teamPolicy(id string) string { return "team-" + id }
+
+// teamPolicyBody is what an organization member may do, as HCP Terraform's
+// "write" workspace permission on every workspace: read and list the
+// organization's resources; update workspaces; write variables; queue,
+// apply, discard and cancel runs; upload configuration. Not: create,
+// rename or delete workspaces (creating also needs update on a project),
+// read run variables (decrypted sensitive values), act as a run's agent,
+// override a policy check, or change the organization, its projects,
+// pools, teams and variable sets. An admin widens it with another policy
+// or by editing this one through the broker's sys/policies/acl API.
+func teamPolicyBody(org, id string) string {
+	o := orgPath(org)
+	ws := workspacesPath(org) + "/+"
+	rules := []struct{ path, caps string }{
+		{o, `"read"`},
+		{o + "/*", `"read", "list"`},
+		{ws, `"read", "update"`},
+		{ws + "/vars/*", `"create", "read", "update", "delete", "list"`},
+		{ws + "/runs", `"create", "read", "list"`},
+		{ws + "/runs/*", `"read", "update"`},
+		{ws + "/configuration-versions", `"create", "read", "list"`},
+		{ws + "/run-variables", `"deny"`},
+		{ws + "/agent", `"deny"`},
+		{ws + "/runs/+/actions/override", `"deny"`},
+	}
+	var b strings.Builder
+	b.WriteString("# runcred team " + id + " of organization " + org + ": an organization member.\n")
+	for _, r := range rules {
+		b.WriteString(`path "` + r.path + `" { capabilities = [` + r.caps + "] }\n")
+	}
+	return b.String()
+}
+
+func (o TeamOptions) apply(t *Team) error {
+	if o.Name != nil {
+		t.Name = *o.Name
+	}
+	if o.Visibility != nil {
+		t.Visibility = *o.Visibility
+	}
+	if err := validResourceName("team", t.Name); err != nil {
+		return err
+	}
+	if t.Visibility != TeamSecret && t.Visibility != TeamOrganization {
+		return fail.Invalidf("team visibility must be %q or %q", TeamSecret, TeamOrganization)
+	}
+	return nil
+}
+
+// CreateTeam creates a team in org and, when the service can issue
+// tokens, the broker policy its tokens will hold.
+func (s *Service) CreateTeam(ctx context.Context, org string, o TeamOptions) (Team, error) {
+	if err := ValidOrganizationName(org); err != nil {
+		return Team{}, fail.NotFoundf("organization %q not found", clip(org))
+	}
+	if err := s.authorize(ctx, teamsPath(org), access.Create); err != nil {
+		return Team{}, err
+	}
+	if o.Name == nil {
+		return Team{}, fail.Invalidf("team name is required")
+	}
+	parent, err := s.org(ctx, org)
+	if err != nil {
+		return Team{}, err
+	}
+	t := Team{ID: newID("team"), Organization: org, Visibility: TeamSecret, CreatedAt: fromNanos(nanos(s.now()))}
+	if err := o.apply(&t); err != nil {
+		return Team{}, err
+	}
+	if err := s.record(ctx, "platform.team.create", map[string]any{"organization": org, "id": t.ID, "name": t.Name}); err != nil {
+		return Team{}, err
+	}
+	if s.tokens != nil {
+		if err := s.tokens.PutPolicy(ctx, teamPolicy(t.ID), teamPolicyBody(org, t.ID)); err != nil {
+			return Team{}, err
+		}
+	}
+	_, err = s.db.Exec(ctx, `INSERT INTO teams (id, org_id, name, visibility, created_at) VALUES (?, ?, ?, ?, ?)`,
+		t.ID, parent.ID, t.Name, t.Visibility, nanos(t.CreatedAt))
+	if err != nil {
+		return Team{}, conflict(err, "team %q already exists in organization %q", t.Name, org)
+	}
+	return t, nil
+}
+
+const teamColumns = `t.id, o.name, t.name, t.visibility, t.created_at`
+
+const teamFrom = ` FROM teams t JOIN organizations o ON o.id = t.org_id `
+
+func scanTeam(row interface{ Scan(...any) error }) (Team, error) {
+	var t Team
+	var created int64
+	if err := row.Scan(&t.ID, &t.Organization, &t.Name, &t.Visibility, &created); err != nil {
+		return Team{}, err
+	}
+	t.CreatedAt = fromNanos(created)
+	return t, nil
+}
+
+func (s *Service) team(ctx context.Context, id string) (Team, error) {
+	if !validID("team", id) {
+		return Team{}, fail.NotFoundf("team %q not found", clip(id))
+	}
+	t, err := scanTeam(s.db.QueryRow(ctx, `SELECT `+teamColumns+teamFrom+`WHERE t.id = ?`, id))
+	return t, notFound(err, "team %q not found", id)
+}
+
+func (s *Service) teamFor(ctx context.Context, id, capability string) (Team, error) {
+	t, err := s.team(ctx, id)
+	if err != nil {
+		return Team{}, err
+	}
+	if err := s.authorize(ctx, teamPath(t.Organization, t.ID), capability); err != nil {
+		return Team{}, err
+	}
+	return t, nil
+}
+
+// Team returns team id.
+func (s *Service) Team(ctx context.Context, id string) (Team, error) {
+	return s.teamFor(ctx, id, access.Read)
+}
+
+// TeamFilter narrows a team list.
+type TeamFilter struct {
+	Names  []string // exact names (filter[names])
+	Search string   // part of the name (q)
+	Page   Page
+}
+
+// Teams lists org's teams by name, one page at a time, with the total count.
+func (s *Service) Teams(ctx context.Context, org string, f TeamFilter) ([]Team, int, error) {
+	if err := ValidOrganizationName(org); err != nil {
+		return nil, 0, fail.NotFoundf("organization %q not found", clip(org))
+	}
+	if err := s.authorize(ctx, teamsPath(org), access.List); err != nil {
+		return nil, 0, err
+	}
+	if _, err := s.org(ctx, org); err != nil {
+		return nil, 0, err
+	}
+	where, args := `WHERE o.name = ?`, []any{org}
+	if len(f.Names) > 0 {
+		if len(f.Names) > MaxPageSize {
+			return nil, 0, fail.Invalidf("at most %d team names may be given", MaxPageSize)
+		}
+		where += ` AND t.name IN (?` + strings.Repeat(", ?", len(f.Names)-1) + `)`
+		for _, n := range f.Names {
+			args = append(args, n)
+		}
+	}
+	if f.Search != "" {
+		where, args = where+` AND t.name LIKE ? ESCAPE '\'`, append(args, likeContains(f.Search))
+	}
+	var total int
+	if err := s.db.QueryRow(ctx, `SELECT COUNT(*)`+teamFrom+where, args...).Scan(&total); err != nil {
+		return nil, 0, err
+	}
+	pg := f.Page.Normalize()
+	rows, err := s.db.Query(ctx, `SELECT `+teamColumns+teamFrom+where+` ORDER BY t.name LIMIT ? OFFSET ?`, append(args, pg.Size, pg.offset())...)
+	if err != nil {
+		return nil, 0, err
+	}
+	out, err := scanAll(rows, scanTeam)
+	return out, total, err
+}
+
+// UpdateTeam renames team id or changes its visibility.
+func (s *Service) UpdateTeam(ctx context.Context, id string, o TeamOptions) (Team, error) {
+	t, err := s.teamFor(ctx, id, access.Update)
+	if err != nil {
+		return Team{}, err
+	}
+	if err := o.apply(&t); err != nil {
+		return Team{}, err
+	}
+	if err := s.record(ctx, "platform.team.update", map[string]any{"organization": t.Organization, "id": t.ID, "name": t.Name, "visibility": t.Visibility}); err != nil {
+		return Team{}, err
+	}
+	res, err := s.db.Exec(ctx, `UPDATE teams SET name = ?, visibility = ? WHERE id = ?`, t.Name, t.Visibility, t.ID)
+	if err := affected(res, conflict(err, "team %q already exists in organization %q", t.Name, t.Organization), "team %q not found", id); err != nil {
+		return Team{}, err
+	}
+	return t, nil
+}
+
+// DeleteTeam deletes team id, revoking its tokens and deleting their policy.
+func (s *Service) DeleteTeam(ctx context.Context, id string) error {
+	t, err := s.teamFor(ctx, id, access.Delete)
+	if err != nil {
+		return err
+	}
+	if err := s.record(ctx, "platform.team.delete", map[string]any{"organization": t.Organization, "id": t.ID, "name": t.Name}); err != nil {
+		return err
+	}
+	if err := s.revokeOwnerTokens(ctx, t.ID); err != nil {
+		return err
+	}
+	if s.tokens != nil {
+		if err := s.tokens.DeletePolicy(ctx, teamPolicy(t.ID)); err != nil {
+			return err
+		}
+	}
+	return s.db.Tx(ctx, func(tx *store.Tx) error {
+		if _, err := tx.Exec(ctx, `DELETE FROM platform_tokens WHERE owner_id = ?`, t.ID); err != nil {
+			return err
+		}
+		res, err := tx.Exec(ctx, `DELETE FROM teams WHERE id = ?`, t.ID)
+		return affected(res, err, "team %q not found", id)
+	})
+}
+
+// CreateTeamToken issues a token for team id, carrying the team as its
+// writer (MetaTeamID) and holding the team's policy. The token is returned
+// this once; runcred keeps only its accessor.
+func (s *Service) CreateTeamToken(ctx context.Context, id string, o TeamTokenOptions) (APIToken, error) {
+	tm, err := s.team(ctx, id)
+	if err != nil {
+		return APIToken{}, err
+	}
+	if err := s.authorize(ctx, teamTokensPath(tm.Organization, tm.ID), access.Create); err != nil {
+		return APIToken{}, err
+	}
+	t := APIToken{ID: newID("at"), Kind: TokenTeam, Organization: tm.Organization, OwnerID: tm.ID, Legacy: o.Description == nil}
+	if o.Description != nil {
+		if err := validDescription(*o.Description); err != nil {
+			return APIToken{}, err
+		}
+		t.Description = *o.Description
+	}
+	if o.ExpiresAt != nil {
+		if !o.ExpiresAt.After(s.now()) {
+			return APIToken{}, fail.Invalidf("token expiry must be in the future")
+		}
+		t.ExpiresAt = *o.ExpiresAt
+	}
+	if s.tokens == nil {
+		return APIToken{}, errNoTokens
+	}
+	if err := s.record(ctx, "platform.team_token.create", tokenAudit(t)); err != nil {
+		return APIToken{}, err
+	}
+	if t.Legacy {
+		// The new token replaces the old one, which goes first: for a moment
+		// the team may have none, never two.
+		if old, err := s.legacyToken(ctx, tm); err == nil {
+			if err := s.deleteToken(ctx, old); err != nil {
+				return APIToken{}, err
+			}
+		} else if !fail.Is(err, fail.NotFound) {
+			return APIToken{}, err
+		}
+	}
+	if err := s.tokens.PutPolicy(ctx, teamPolicy(tm.ID), teamPolicyBody(tm.Organization, tm.ID)); err != nil {
+		return APIToken{}, err
+	}
+	return s.issue(ctx, t, TokenRequest{
+		DisplayName: "team-" + tm.Name, Policies: []string{teamPolicy(tm.ID)},
+		Meta: map[string]string{MetaTeamID: tm.ID},
+	})
+}
+
+func (s *Service) legacyToken(ctx context.Context, tm Team) (APIToken, error) {
+	t, err := scanAPIToken(s.db.QueryRow(ctx, `SELECT `+apiTokenColumns+apiTokenFrom+`WHERE t.owner_id = ? AND t.legacy = 1`, tm.ID))
+	return t, notFound(err, "team %q has no team token", tm.Name)
+}
+
+// TeamToken returns team id's legacy token, without the token.
+func (s *Service) TeamToken(ctx context.Context, id string) (APIToken, error) {
+	tm, err := s.team(ctx, id)
+	if err != nil {
+		return APIToken{}, err
+	}
+	if err := s.authorize(ctx, teamTokensPath(tm.Organization, tm.ID), access.Read); err != nil {
+		return APIToken{}, err
+	}
+	return s.legacyToken(ctx, tm)
+}
+
+// DeleteTeamToken revokes team id's legacy token.
+func (s *Service) DeleteTeamToken(ctx context.Context, id string) error {
+	tm, err := s.team(ctx, id)
+	if err != nil {
+		return err
+	}
+	if err := s.authorize(ctx, teamTokensPath(tm.Organization, tm.ID), access.Delete); err != nil {
+		return err
+	}
+	t, err := s.legacyToken(ctx, tm)
+	if err != nil {
+		return err
+	}
+	return s.deleteToken(ctx, t)
+}
+
+// TeamTokens lists the tokens of every team of org, oldest first.
+func (s *Service) TeamTokens(ctx context.Context, org string, pg Page) ([]APIToken, int, error) {
+	if err := ValidOrganizationName(org); err != nil {
+		return nil, 0, fail.NotFoundf("organization %q not found", clip(org))
+	}
+	if err := s.authorize(ctx, teamsPath(org), access.List); err != nil {
+		return nil, 0, err
+	}
+	if _, err := s.org(ctx, org); err != nil {
+		return nil, 0, err
+	}
+	return s.tokensOf(ctx, `o.name = ? AND t.kind = ?`, []any{org, string(TokenTeam)}, pg)
+}

@@ -1,0 +1,125 @@
+package platform_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/runcred/runcred/internal/access"
+	"github.com/runcred/runcred/internal/fail"
+	"github.com/runcred/runcred/internal/platform"
+	"github.com/runcred/runcred/internal/store"
+	"github.com/runcred/runcred/internal/store/storetest"
+)
+
+// TestTeamTokenProvenance: a write made with a team token is recorded as
+// the team's, on workspace and set variables alike.
+func TestTeamTokenProvenance(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		f := tokenSetup(t, db)
+		tm, err := f.svc.CreateTeam(as(root), "acme", platform.TeamOptions{Name: str("ops")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tok, err := f.svc.CreateTeamToken(as(root), tm.ID, platform.TeamTokenOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := f.tokens.caller(t, tok.Token)
+		if c.Meta[platform.MetaTeamID] != tm.ID || len(c.Policies) != 1 || c.Policies[0] != "team-"+tm.ID {
+			t.Fatalf("team token caller = %+v", c)
+		}
+		vs, err := f.svc.CreateVariableSet(as(root), "acme", platform.VariableSetOptions{Name: str("shared")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.grant("runcred/orgs/acme/workspaces/app/vars/region", access.Create)
+		f.grant("runcred/orgs/acme/varsets/"+vs.ID+"/vars/region", access.Create)
+		want := platform.Writer{Kind: platform.WriterTeam, ID: tm.ID, Name: "team-ops"}
+		v, err := f.svc.CreateVariable(access.WithCaller(context.Background(), c), f.app.ID,
+			platform.VariableOptions{Key: str("region"), Value: str("eu"), Category: str("terraform")})
+		if err != nil || v.WrittenBy != want {
+			t.Errorf("workspace variable by team = %+v, %v; want %+v", v.WrittenBy, err, want)
+		}
+		sv, err := f.svc.CreateSetVariable(access.WithCaller(context.Background(), c), vs.ID,
+			platform.VariableOptions{Key: str("region"), Value: str("eu"), Category: str("terraform")})
+		if err != nil || sv.WrittenBy != want {
+			t.Errorf("set variable by team = %+v, %v; want %+v", sv.WrittenBy, err, want)
+		}
+		if read, err := f.svc.Variable(as(root), f.app.ID, v.ID); err != nil || read.WrittenBy != want {
+			t.Errorf("stored provenance = %+v, %v", read.WrittenBy, err)
+		}
+	})
+}
+
+// TestTeamGrants: team and team token operations need grants on the
+// team's path; the legacy token is replaced, never doubled.
+func TestTeamGrants(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		f := tokenSetup(t, db)
+		ctx := as(user)
+		if _, err := f.svc.CreateTeam(ctx, "acme", platform.TeamOptions{Name: str("ops")}); !fail.Is(err, fail.Denied) {
+			t.Fatalf("create team without grant: %v", err)
+		}
+		if _, err := f.svc.CreateTeam(context.Background(), "acme", platform.TeamOptions{Name: str("ops")}); !fail.Is(err, fail.Unauthenticated) {
+			t.Fatalf("create team anonymously: %v", err)
+		}
+		f.grant("runcred/orgs/acme/teams", access.Create)
+		tm, err := f.svc.CreateTeam(ctx, "acme", platform.TeamOptions{Name: str("ops")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		foreign, err := f.svc.CreateTeam(as(root), "other", platform.TeamOptions{Name: str("ops")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for name, call := range map[string]func() error{
+			"read":         func() error { _, err := f.svc.Team(ctx, tm.ID); return err },
+			"update":       func() error { _, err := f.svc.UpdateTeam(ctx, tm.ID, platform.TeamOptions{Name: str("x")}); return err },
+			"delete":       func() error { return f.svc.DeleteTeam(ctx, tm.ID) },
+			"create token": func() error { _, err := f.svc.CreateTeamToken(ctx, tm.ID, platform.TeamTokenOptions{}); return err },
+			"read token":   func() error { _, err := f.svc.TeamToken(ctx, tm.ID); return err },
+			"delete token": func() error { return f.svc.DeleteTeamToken(ctx, tm.ID) },
+			"list tokens":  func() error { _, _, err := f.svc.TeamTokens(ctx, "acme", platform.Page{}); return err },
+			"list teams":   func() error { _, _, err := f.svc.Teams(ctx, "acme", platform.TeamFilter{}); return err },
+		} {
+			if err := call(); !fail.Is(err, fail.Denied) {
+				t.Errorf("%s without grant: %v", name, err)
+			}
+		}
+		team := "runcred/orgs/acme/teams/" + tm.ID
+		f.grant(team+"/tokens", access.Create, access.Read, access.Delete)
+		if _, err := f.svc.CreateTeamToken(ctx, foreign.ID, platform.TeamTokenOptions{}); !fail.Is(err, fail.Denied) {
+			t.Errorf("token for other org's team: %v", err)
+		}
+		first, err := f.svc.CreateTeamToken(ctx, tm.ID, platform.TeamTokenOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		second, err := f.svc.CreateTeamToken(ctx, tm.ID, platform.TeamTokenOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f.tokens.live(first.Token) || !f.tokens.live(second.Token) {
+			t.Error("the new legacy token did not replace the old one")
+		}
+		if got, err := f.svc.TeamToken(ctx, tm.ID); err != nil || got.ID != second.ID {
+			t.Errorf("legacy token = %+v, %v", got, err)
+		}
+		past := time.Now().Add(-time.Minute)
+		if _, err := f.svc.CreateTeamToken(ctx, tm.ID, platform.TeamTokenOptions{Description: str("x"), ExpiresAt: &past}); !fail.Is(err, fail.Invalid) {
+			t.Errorf("token expiring in the past: %v", err)
+		}
+		// Deleting a team needs delete on it; then its tokens are revoked.
+		f.grant(team, access.Delete)
+		if err := f.svc.DeleteTeam(ctx, tm.ID); err != nil {
+			t.Fatal(err)
+		}
+		if f.tokens.live(second.Token) {
+			t.Error("a deleted team's token still authenticates")
+		}
+		if _, err := f.bare.CreateTeamToken(as(root), foreign.ID, platform.TeamTokenOptions{}); !fail.Is(err, fail.Unsupported) {
+			t.Errorf("team token without issuer: %v", err)
+		}
+	})
+}

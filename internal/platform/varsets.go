@@ -1,0 +1,524 @@
+package platform
+
+import (
+	"context"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/runcred/runcred/internal/access"
+	"github.com/runcred/runcred/internal/fail"
+	"github.com/runcred/runcred/internal/store"
+)
+
+// VariableSet is a named group of variables that applies to every
+// workspace of its organization (Global), or to the workspaces and the
+// projects' workspaces it is applied to.
+//
+// Precedence, as HCP Terraform's for sets owned by an organization and not
+// marked priority: a workspace's own variable wins over any set's; then a
+// set applied to the workspace, then one applied to its project, then a
+// global set; among sets of one scope, the one whose name sorts first.
+// runcred has no priority sets (which would win over workspace variables).
+type VariableSet struct {
+	ID           string // "varset-…"
+	Organization string // name
+	Name         string
+	Description  string
+	Global       bool
+	Workspaces   []string // ids of the workspaces it is applied to
+	Projects     []string // ids of the projects it is applied to
+	Variables    []string // ids of its variables
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
+}
+
+// VariableSetOptions are the settable fields of a variable set; nil leaves
+// a field as it is (or at its default on create).
+type VariableSetOptions struct {
+	Name        *string
+	Description *string
+	Global      *bool
+	Priority    *bool     // only false: runcred has no priority sets
+	Workspaces  *[]string // replaces the workspaces the set is applied to
+}
+
+// Authorization paths. A set is named by id, as its name may change.
+// Applying a set to workspaces changes their runs' variables, so it also
+// needs update on each workspace (on a project for a project, and on the
+// organization's workspaces path for a global set: every workspace).
+func varsetsPath(org string) string            { return orgPath(org) + "/varsets" }
+func varsetPath(org, id string) string         { return varsetsPath(org) + "/" + id }
+func varsetVarsPath(org, id string) string     { return varsetPath(org, id) + "/vars" }
+func varsetVarPath(org, id, key string) string { return varsetVarsPath(org, id) + "/" + key }
+
+// authorizeEveryWorkspace authorizes a change to every workspace of org
+// (a global set's): update on the organization's workspaces path.
+func (s *Service) authorizeEveryWorkspace(ctx context.Context, org string) error {
+	return s.authorize(ctx, workspacesPath(org), access.Update)
+}
+
+func validSetName(name string) error {
+	switch {
+	case strings.TrimSpace(name) == "":
+		return fail.Invalidf("variable set name is required")
+	case len(name) > MaxNameLen:
+		return fail.Invalidf("variable set name is longer than %d characters", MaxNameLen)
+	case !utf8.ValidString(name) || strings.ContainsFunc(name, unicode.IsControl):
+		return fail.Invalidf("variable set name must be printable UTF-8")
+	}
+	return nil
+}
+
+func (o VariableSetOptions) apply(v *VariableSet) error {
+	if o.Name != nil {
+		v.Name = *o.Name
+	}
+	if o.Description != nil {
+		v.Description = *o.Description
+	}
+	if o.Global != nil {
+		v.Global = *o.Global
+	}
+	if o.Priority != nil && *o.Priority {
+		return fail.Invalidf("priority variable sets are not supported: a workspace's own variables always win over a set's")
+	}
+	if o.Workspaces != nil {
+		v.Workspaces = slices.Compact(slices.Sorted(slices.Values(*o.Workspaces)))
+	}
+	if err := validSetName(v.Name); err != nil {
+		return err
+	}
+	return validDescription(v.Description)
+}
+
+// CreateVariableSet creates a variable set in org.
+func (s *Service) CreateVariableSet(ctx context.Context, org string, o VariableSetOptions) (VariableSet, error) {
+	if err := ValidOrganizationName(org); err != nil {
+		return VariableSet{}, fail.NotFoundf("organization %q not found", clip(org))
+	}
+	if err := s.authorize(ctx, varsetsPath(org), access.Create); err != nil {
+		return VariableSet{}, err
+	}
+	if o.Name == nil {
+		return VariableSet{}, fail.Invalidf("variable set name is required")
+	}
+	parent, err := s.org(ctx, org)
+	if err != nil {
+		return VariableSet{}, err
+	}
+	now := fromNanos(nanos(s.now()))
+	v := VariableSet{ID: newID("varset"), Organization: org, CreatedAt: now, UpdatedAt: now}
+	if err := o.apply(&v); err != nil {
+		return VariableSet{}, err
+	}
+	if v.Global {
+		if err := s.authorizeEveryWorkspace(ctx, org); err != nil {
+			return VariableSet{}, err
+		}
+	}
+	if err := s.authorizeWorkspaces(ctx, org, v.Workspaces); err != nil {
+		return VariableSet{}, err
+	}
+	if err := s.record(ctx, "platform.varset.create", varsetAudit(v)); err != nil {
+		return VariableSet{}, err
+	}
+	err = s.db.Tx(ctx, func(tx *store.Tx) error {
+		if _, err := tx.Exec(ctx, `INSERT INTO varsets (id, org_id, name, description, is_global, created_at, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?)`, v.ID, parent.ID, v.Name, v.Description, b2i(v.Global), nanos(now), nanos(now)); err != nil {
+			return conflict(err, "variable set %q already exists in organization %q", v.Name, org)
+		}
+		return attach(ctx, tx, "varset_workspaces", "workspace_id", v.ID, v.Workspaces)
+	})
+	if err != nil {
+		return VariableSet{}, err
+	}
+	return v, nil
+}
+
+func varsetAudit(v VariableSet) map[string]any {
+	return map[string]any{
+		"organization": v.Organization, "id": v.ID, "name": v.Name, "global": v.Global,
+		"workspaces": v.Workspaces, "projects": v.Projects,
+	}
+}
+
+// authorizeWorkspaces checks that each id names a workspace of org that
+// the caller may update.
+func (s *Service) authorizeWorkspaces(ctx context.Context, org string, ids []string) error {
+	for _, id := range ids {
+		w, err := s.workspace(ctx, id)
+		if err != nil || w.Organization != org {
+			return fail.Invalidf("workspace %q is not a workspace of organization %q", clip(id), org)
+		}
+		if err := s.authorize(ctx, workspacePath(org, w.Name), access.Update); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// authorizeProjects does the same for projects.
+func (s *Service) authorizeProjects(ctx context.Context, org string, ids []string) error {
+	for _, id := range ids {
+		if err := s.authorizeProject(ctx, org, id); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// attach applies set to ids in table (varset_workspaces or varset_projects).
+func attach(ctx context.Context, tx *store.Tx, table, column, set string, ids []string) error {
+	for _, id := range ids {
+		if _, err := tx.Exec(ctx, `INSERT INTO `+table+` (varset_id, `+column+`) VALUES (?, ?) ON CONFLICT DO NOTHING`, set, id); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func detach(ctx context.Context, tx *store.Tx, table, column, set string, ids []string) error {
+	for _, id := range ids {
+		if _, err := tx.Exec(ctx, `DELETE FROM `+table+` WHERE varset_id = ? AND `+column+` = ?`, set, id); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+const varsetColumns = `s.id, o.name, s.name, s.description, s.is_global, s.created_at, s.updated_at`
+
+const varsetFrom = ` FROM varsets s JOIN organizations o ON o.id = s.org_id `
+
+func scanVarset(row interface{ Scan(...any) error }) (VariableSet, error) {
+	var v VariableSet
+	var global, created, updated int64
+	if err := row.Scan(&v.ID, &v.Organization, &v.Name, &v.Description, &global, &created, &updated); err != nil {
+		return VariableSet{}, err
+	}
+	v.Global, v.CreatedAt, v.UpdatedAt = global != 0, fromNanos(created), fromNanos(updated)
+	return v, nil
+}
+
+func (s *Service) varsetRelations(ctx context.Context, v *VariableSet) error {
+	for _, r := range []struct {
+		dst *[]string
+		q   string
+	}{
+		{&v.Workspaces, `SELECT workspace_id FROM varset_workspaces WHERE varset_id = ? ORDER BY workspace_id`},
+		{&v.Projects, `SELECT project_id FROM varset_projects WHERE varset_id = ? ORDER BY project_id`},
+		{&v.Variables, `SELECT id FROM varset_variables WHERE varset_id = ? ORDER BY category, key`},
+	} {
+		rows, err := s.db.Query(ctx, r.q, v.ID)
+		if err != nil {
+			return err
+		}
+		if *r.dst, err = store.Strings(rows); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// varset looks set id up, with its relations, without authorizing.
+func (s *Service) varset(ctx context.Context, id string) (VariableSet, error) {
+	if !validID("varset", id) {
+		return VariableSet{}, fail.NotFoundf("variable set %q not found", clip(id))
+	}
+	v, err := scanVarset(s.db.QueryRow(ctx, `SELECT `+varsetColumns+varsetFrom+`WHERE s.id = ?`, id))
+	if err != nil {
+		return VariableSet{}, notFound(err, "variable set %q not found", id)
+	}
+	return v, s.varsetRelations(ctx, &v)
+}
+
+func (s *Service) varsetFor(ctx context.Context, id, capability string) (VariableSet, error) {
+	v, err := s.varset(ctx, id)
+	if err != nil {
+		return VariableSet{}, err
+	}
+	if err := s.authorize(ctx, varsetPath(v.Organization, v.ID), capability); err != nil {
+		return VariableSet{}, err
+	}
+	return v, nil
+}
+
+// VariableSet returns variable set id.
+func (s *Service) VariableSet(ctx context.Context, id string) (VariableSet, error) {
+	return s.varsetFor(ctx, id, access.Read)
+}
+
+// VariableSetFilter narrows a variable set list.
+type VariableSetFilter struct {
+	Search string // part of the name
+	Page   Page
+}
+
+// VariableSets lists org's variable sets by name, one page at a time, with the total count.
+func (s *Service) VariableSets(ctx context.Context, org string, f VariableSetFilter) ([]VariableSet, int, error) {
+	if err := ValidOrganizationName(org); err != nil {
+		return nil, 0, fail.NotFoundf("organization %q not found", clip(org))
+	}
+	if err := s.authorize(ctx, varsetsPath(org), access.List); err != nil {
+		return nil, 0, err
+	}
+	if _, err := s.org(ctx, org); err != nil {
+		return nil, 0, err
+	}
+	return s.varsets(ctx, `o.name = ?`, []any{org}, f)
+}
+
+// scopeOf ranks how a set applies to a workspace (args: workspace id,
+// project id): 3 applied to it, 2 to its project, 1 global, 0 not at all.
+const scopeOf = `CASE WHEN EXISTS (SELECT 1 FROM varset_workspaces x WHERE x.varset_id = s.id AND x.workspace_id = ?) THEN 3
+	WHEN EXISTS (SELECT 1 FROM varset_projects x WHERE x.varset_id = s.id AND x.project_id = ?) THEN 2
+	WHEN s.is_global = 1 THEN 1 ELSE 0 END`
+
+// VariableSetsForWorkspace lists the variable sets that apply to
+// workspace wsID: applied to it or its project, or global.
+func (s *Service) VariableSetsForWorkspace(ctx context.Context, wsID string, f VariableSetFilter) ([]VariableSet, int, error) {
+	w, err := s.workspaceFor(ctx, wsID, access.Read)
+	if err != nil {
+		return nil, 0, err
+	}
+	if err := s.authorize(ctx, varsetsPath(w.Organization), access.List); err != nil {
+		return nil, 0, err
+	}
+	return s.varsets(ctx, `o.name = ? AND `+scopeOf+` > 0`, []any{w.Organization, w.ID, w.ProjectID}, f)
+}
+
+// VariableSetsForProject lists the variable sets applied to project id.
+func (s *Service) VariableSetsForProject(ctx context.Context, id string, f VariableSetFilter) ([]VariableSet, int, error) {
+	p, err := s.Project(ctx, id)
+	if err != nil {
+		return nil, 0, err
+	}
+	if err := s.authorize(ctx, varsetsPath(p.Organization), access.List); err != nil {
+		return nil, 0, err
+	}
+	return s.varsets(ctx, `EXISTS (SELECT 1 FROM varset_projects x WHERE x.varset_id = s.id AND x.project_id = ?)`, []any{p.ID}, f)
+}
+
+func (s *Service) varsets(ctx context.Context, where string, args []any, f VariableSetFilter) ([]VariableSet, int, error) {
+	if f.Search != "" {
+		where, args = where+` AND s.name LIKE ? ESCAPE '\'`, append(args, likeContains(f.Search))
+	}
+	var total int
+	if err := s.db.QueryRow(ctx, `SELECT COUNT(*)`+varsetFrom+`WHERE `+where, args...).Scan(&total); err != nil {
+		return nil, 0, err
+	}
+	pg := f.Page.Normalize()
+	rows, err := s.db.Query(ctx, `SELECT `+varsetColumns+varsetFrom+`WHERE `+where+` ORDER BY s.name LIMIT ? OFFSET ?`,
+		append(args, pg.Size, pg.offset())...)
+	if err != nil {
+		return nil, 0, err
+	}
+	out, err := scanAll(rows, scanVarset)
+	if err != nil {
+		return nil, 0, err
+	}
+	for i := range out {
+		if err := s.varsetRelations(ctx, &out[i]); err != nil {
+			return nil, 0, err
+		}
+	}
+	return out, total, nil
+}
+
+// UpdateVariableSet changes variable set id. Making it global or not, or
+// replacing its workspaces, is authorized like applying it.
+func (s *Service) UpdateVariableSet(ctx context.Context, id string, o VariableSetOptions) (VariableSet, error) {
+	old, err := s.varsetFor(ctx, id, access.Update)
+	if err != nil {
+		return VariableSet{}, err
+	}
+	v := old
+	if err := o.apply(&v); err != nil {
+		return VariableSet{}, err
+	}
+	if v.Global != old.Global {
+		if err := s.authorizeEveryWorkspace(ctx, v.Organization); err != nil {
+			return VariableSet{}, err
+		}
+	}
+	added, removed := diff(old.Workspaces, v.Workspaces)
+	if err := s.authorizeWorkspaces(ctx, v.Organization, added); err != nil {
+		return VariableSet{}, err
+	}
+	if err := s.authorizeWorkspaces(ctx, v.Organization, removed); err != nil {
+		return VariableSet{}, err
+	}
+	v.UpdatedAt = fromNanos(nanos(s.now()))
+	if err := s.record(ctx, "platform.varset.update", varsetAudit(v)); err != nil {
+		return VariableSet{}, err
+	}
+	err = s.db.Tx(ctx, func(tx *store.Tx) error {
+		res, err := tx.Exec(ctx, `UPDATE varsets SET name = ?, description = ?, is_global = ?, updated_at = ? WHERE id = ?`,
+			v.Name, v.Description, b2i(v.Global), nanos(v.UpdatedAt), v.ID)
+		if err := affected(res, conflict(err, "variable set %q already exists in organization %q", v.Name, v.Organization), "variable set %q not found", id); err != nil {
+			return err
+		}
+		if err := detach(ctx, tx, "varset_workspaces", "workspace_id", v.ID, removed); err != nil {
+			return err
+		}
+		return attach(ctx, tx, "varset_workspaces", "workspace_id", v.ID, added)
+	})
+	if err != nil {
+		return VariableSet{}, err
+	}
+	return v, nil
+}
+
+// diff returns what to has that from lacks, and the reverse.
+func diff(from, to []string) (added, removed []string) {
+	for _, id := range to {
+		if !slices.Contains(from, id) {
+			added = append(added, id)
+		}
+	}
+	for _, id := range from {
+		if !slices.Contains(to, id) {
+			removed = append(removed, id)
+		}
+	}
+	return added, removed
+}
+
+// DeleteVariableSet deletes variable set id and its variables. Removing
+// a set changes the variables of every workspace it applies to, so it is
+// authorized like removing it from each.
+func (s *Service) DeleteVariableSet(ctx context.Context, id string) error {
+	v, err := s.varsetFor(ctx, id, access.Delete)
+	if err != nil {
+		return err
+	}
+	if v.Global {
+		if err := s.authorizeEveryWorkspace(ctx, v.Organization); err != nil {
+			return err
+		}
+	}
+	if err := s.authorizeWorkspaces(ctx, v.Organization, v.Workspaces); err != nil {
+		return err
+	}
+	if err := s.authorizeProjects(ctx, v.Organization, v.Projects); err != nil {
+		return err
+	}
+	if err := s.record(ctx, "platform.varset.delete", varsetAudit(v)); err != nil {
+		return err
+	}
+	res, err := s.db.Exec(ctx, `DELETE FROM varsets WHERE id = ?`, v.ID)
+	return affected(res, err, "variable set %q not found", id)
+}
+
+// ApplyVariableSetToWorkspaces applies variable set id to workspaces ids.
+func (s *Service) ApplyVariableSetToWorkspaces(ctx context.Context, id string, ids []string) error {
+	return s.applySet(ctx, id, ids, "workspace", true)
+}
+
+// RemoveVariableSetFromWorkspaces removes variable set id from workspaces ids.
+func (s *Service) RemoveVariableSetFromWorkspaces(ctx context.Context, id string, ids []string) error {
+	return s.applySet(ctx, id, ids, "workspace", false)
+}
+
+// ApplyVariableSetToProjects applies variable set id to projects ids.
+func (s *Service) ApplyVariableSetToProjects(ctx context.Context, id string, ids []string) error {
+	return s.applySet(ctx, id, ids, "project", true)
+}
+
+// RemoveVariableSetFromProjects removes variable set id from projects ids.
+func (s *Service) RemoveVariableSetFromProjects(ctx context.Context, id string, ids []string) error {
+	return s.applySet(ctx, id, ids, "project", false)
+}
+
+func (s *Service) applySet(ctx context.Context, id string, ids []string, kind string, apply bool) error {
+	v, err := s.varsetFor(ctx, id, access.Update)
+	if err != nil {
+		return err
+	}
+	if len(ids) == 0 {
+		return fail.Invalidf("at least one %s is required", kind)
+	}
+	if len(ids) > MaxPageSize {
+		return fail.Invalidf("at most %d %ss may be given at once", MaxPageSize, kind)
+	}
+	ids = slices.Compact(slices.Sorted(slices.Values(ids)))
+	table, column, check := "varset_workspaces", "workspace_id", s.authorizeWorkspaces
+	if kind == "project" {
+		table, column, check = "varset_projects", "project_id", s.authorizeProjects
+	}
+	if err := check(ctx, v.Organization, ids); err != nil {
+		return err
+	}
+	verb := "apply"
+	if !apply {
+		verb = "remove"
+	}
+	if err := s.record(ctx, "platform.varset."+verb, map[string]any{
+		"organization": v.Organization, "id": v.ID, "name": v.Name, kind + "s": ids,
+	}); err != nil {
+		return err
+	}
+	return s.db.Tx(ctx, func(tx *store.Tx) error {
+		if apply {
+			return attach(ctx, tx, table, column, v.ID, ids)
+		}
+		return detach(ctx, tx, table, column, v.ID, ids)
+	})
+}
+
+// setVariables returns, with their values, the variables of every
+// variable set that applies to workspace w, one per category and key: a
+// set applied to w wins over one applied to w's project, which wins over a
+// global set; among sets of one scope the set whose name sorts first (byte
+// order) wins. A workspace's own variables win over all of these; the
+// caller merges them. It does not authorize: its caller has, on w's
+// run-variables path.
+func (s *Service) setVariables(ctx context.Context, w Workspace) ([]RunVariable, error) {
+	rows, err := s.db.Query(ctx, `SELECT s.id, s.name, `+scopeOf+varsetFrom+`WHERE o.name = ?`, w.ID, w.ProjectID, w.Organization)
+	if err != nil {
+		return nil, err
+	}
+	type applied struct {
+		id, name string
+		scope    int
+	}
+	sets, err := scanAll(rows, func(row interface{ Scan(...any) error }) (applied, error) {
+		var a applied
+		return a, row.Scan(&a.id, &a.name, &a.scope)
+	})
+	if err != nil {
+		return nil, err
+	}
+	sets = slices.DeleteFunc(sets, func(a applied) bool { return a.scope == 0 })
+	sort.Slice(sets, func(i, j int) bool {
+		if sets[i].scope != sets[j].scope {
+			return sets[i].scope > sets[j].scope
+		}
+		return sets[i].name < sets[j].name
+	})
+	var out []RunVariable
+	taken := map[string]bool{}
+	for _, a := range sets {
+		stored, err := s.setVariablesOf(ctx, a.id)
+		if err != nil {
+			return nil, err
+		}
+		for _, v := range stored {
+			if taken[v.Category+"/"+v.Key] {
+				continue
+			}
+			taken[v.Category+"/"+v.Key] = true
+			value, err := s.open(v)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, RunVariable{ID: v.ID, Key: v.Key, Value: value, Category: v.Category, HCL: v.HCL,
+				Sensitive: v.Sensitive, WrittenBy: v.WrittenBy})
+		}
+	}
+	return out, nil
+}
