@@ -63,9 +63,14 @@ func newRoot(getenv env, stdout, stderr io.Writer) *cobra.Command {
 	root.AddCommand(
 		serverCmd(getenv, stderr),
 		devCmd(getenv, stdout, stderr),
+		agentCmd(getenv, stderr),
 		identityCmd(getenv, stdout),
 		auditCmd(getenv, stdout),
 		sealCmd(getenv, stdout),
+		workspaceCmd(getenv, stdout),
+		varCmd(getenv, stdout),
+		runCmd(getenv, stdout),
+		stateCmd(getenv, stdout),
 	)
 	usageErrorsAreInvalid(root)
 	return root
