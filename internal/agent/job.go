@@ -148,7 +148,7 @@ func (a *Agent) execute(ctx context.Context, j *jobapi.Job, ph *jobapi.Phase, st
 		Kind: kind, Binary: a.cfg.Binary, Dir: dir, ConfigDir: src, WorkingDir: j.WorkingDirectory,
 		TerraformVars: vars.terraform, Env: env, HooksDir: a.cfg.HooksDir, PlanFile: in.PlanFile, State: in.State,
 		ProviderMirror: a.cfg.ProviderMirror, Secrets: append(append([]secret.Value{ph.Token()}, vars.secrets...), cr.Secrets...),
-		Log: stream.Line, Timeout: a.cfg.PhaseTimeout,
+		Redactor: red, Log: stream.Line, Timeout: a.cfg.PhaseTimeout,
 	})
 	if c := context.Cause(ctx); c != nil && !errors.Is(c, context.Canceled) && !errors.Is(c, errGone) {
 		err = errors.Join(err, c)

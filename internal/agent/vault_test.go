@@ -139,7 +139,7 @@ path "aws/sts/vault-ws" { capabilities = ["read", "update"] }`))
 		"env:TFC_VAULT_PROVIDER_AUTH": "true", "env:TFC_VAULT_BACKED_AWS_AUTH": "true", "env:TFC_VAULT_ADDR": w.srv.D.URL(), "env:TFC_VAULT_RUN_ROLE": "vault-ws",
 		"env:TFC_VAULT_BACKED_AWS_AUTH_TYPE": "assumed_role", "env:TFC_VAULT_BACKED_AWS_RUN_VAULT_ROLE": "vault-ws",
 		"env:TFC_VAULT_BACKED_AWS_RUN_ROLE_ARN": roleARN,
-		"secret!":                                canary, "env:CANARY_ENV!": canary + "-env",
+		"secret!":                               canary, "env:CANARY_ENV!": canary + "-env",
 	})
 	w.upload(t, ws, map[string]string{"main.tf": s3Backend(m.URL, "vault/terraform.tfstate") + `
 variable "secret" { sensitive = true }

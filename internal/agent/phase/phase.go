@@ -51,6 +51,10 @@ type Spec struct {
 	State          []byte // prior state for the local backend, written to terraform.tfstate; nil for none
 	ProviderMirror string // filesystem provider mirror; "" lets OpenTofu use its registries
 	Secrets        []secret.Value
+	// Redactor, if given, is the caller's: Secrets and the values a pre
+	// hook exports are added to it, so the caller can scrub what the phase
+	// produced with everything the phase learned. nil makes a fresh one.
+	Redactor *Redactor
 
 	// Log receives every output line, redacted, as it is produced, on the
 	// goroutine that called Run. nil discards the output.
@@ -101,7 +105,13 @@ func Run(ctx context.Context, s Spec) (res Result, err error) {
 	if err := s.validate(); err != nil {
 		return Result{}, &StepError{Step: "validate", Err: err}
 	}
-	r := &runner{spec: s, red: NewRedactor(s.Secrets...), hookEnv: map[string]string{}, log: s.Log}
+	r := &runner{spec: s, red: s.Redactor, hookEnv: map[string]string{}, log: s.Log}
+	if r.red == nil {
+		r.red = NewRedactor()
+	}
+	for _, v := range s.Secrets {
+		r.red.Add(v)
+	}
 	if r.log == nil {
 		r.log = func(string) {}
 	}
