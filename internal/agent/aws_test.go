@@ -48,19 +48,22 @@ func s3Backend(url, key string) string {
 }
 
 // probeHook tries, with the phase's own credentials, to write a state
-// object of its own through the s3 backend, and says whether it could.
-// It acts only in workspaces that set PROBE_MINIO.
-func probeHook(tofu string) string {
+// object through the s3 backend at key (a shell word), and says whether it
+// could. It acts only in workspaces that set PROBE_MINIO.
+func probeHook(tofu, key string) string {
 	return `#!/bin/sh
 set -u
 [ -n "${PROBE_MINIO:-}" ] || exit 0
-probe=$(mktemp -d "$HOME/probe.XXXXXX")
-cd "$probe"
+probe() {
+label=$1
+key=$2
+dir=$(mktemp -d "$HOME/probe.XXXXXX")
+cd "$dir"
 cat > main.tf <<EOF
 terraform {
   backend "s3" {
-    bucket = "tfstate"
-    key = "probe/${TFC_RUN_ID}-${PROBE_PHASE}.tfstate"
+    bucket = "${PROBE_BUCKET:-tfstate}"
+    key = "$key"
     region = "us-east-1"
     endpoints = { s3 = "${PROBE_MINIO}", sts = "${PROBE_MINIO}" }
     use_path_style = true
@@ -74,11 +77,14 @@ terraform {
 resource "terraform_data" "p" {}
 EOF
 if ` + tofu + ` init -input=false -no-color >out.txt 2>&1 && ` + tofu + ` apply -auto-approve -input=false -no-color >>out.txt 2>&1; then
-  echo "PROBE ${PROBE_PHASE}: WRITE ALLOWED"
+  echo "PROBE $label ${PROBE_PHASE}: WRITE ALLOWED"
 else
-  echo "PROBE ${PROBE_PHASE}: WRITE DENIED $(grep -o 'AccessDenied' out.txt | head -n 1)"
+  echo "PROBE $label ${PROBE_PHASE}: WRITE DENIED $(grep -o 'AccessDenied' out.txt | head -n 1)"
 fi
-cd / && rm -rf "$probe"
+cd / && rm -rf "$dir"
+}
+probe own ` + key + `
+if [ -n "${PROBE_OTHER:-}" ]; then probe other "$PROBE_OTHER"; fi
 `
 }
 
@@ -99,7 +105,7 @@ func objectExists(ctx context.Context, t *testing.T, m *minio.Server, key string
 // is refused), the apply phase writes the state.
 func TestAWSDirectS3Backend(t *testing.T) {
 	bin, _ := tools(t)
-	probe := probeHook(bin)
+	probe := probeHook(bin, `"probe/${TFC_RUN_ID}-${PROBE_PHASE}.tfstate"`)
 	w := newWorld(t, map[string]string{"terraform-pre-plan": strings.ReplaceAll(probe, "${PROBE_PHASE}", "plan"),
 		"terraform-pre-apply": strings.ReplaceAll(probe, "${PROBE_PHASE}", "apply")}, nil)
 	ctx := ctxT(t)
@@ -119,7 +125,7 @@ func TestAWSDirectS3Backend(t *testing.T) {
 	w.upload(t, ws, map[string]string{"main.tf": s3Backend(m.URL, "aws/terraform.tfstate") + `resource "terraform_data" "x" { input = "hello" }` + "\n"})
 	run := w.wait(t, w.start(t, ws).ID, tfe.RunPlanned)
 	planLog := w.logs(t, run)
-	if !strings.Contains(planLog, "PROBE plan: WRITE DENIED AccessDenied") {
+	if !strings.Contains(planLog, "PROBE own plan: WRITE DENIED AccessDenied") {
 		t.Fatalf("the plan phase's credentials were not refused a write:\n%s", planLog)
 	}
 	if !strings.Contains(planLog, "Plan: 1 to add") {
@@ -134,7 +140,7 @@ func TestAWSDirectS3Backend(t *testing.T) {
 	}
 	run = w.wait(t, run.ID, tfe.RunApplied)
 	all := w.logs(t, run)
-	if !strings.Contains(all, "PROBE apply: WRITE ALLOWED") || !strings.Contains(all, "Apply complete! Resources: 1 added") {
+	if !strings.Contains(all, "PROBE own apply: WRITE ALLOWED") || !strings.Contains(all, "Apply complete! Resources: 1 added") {
 		t.Fatalf("apply log:\n%s", all)
 	}
 	out, err := m.Admin().GetObject(ctx, &s3.GetObjectInput{Bucket: awssdk.String("tfstate"), Key: awssdk.String("aws/terraform.tfstate")})
