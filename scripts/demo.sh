@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
-# make demo: runcred dev + MinIO. A plan-phase token for workspace demo-ws is
-# exchanged at MinIO's STS (AssumeRoleWithWebIdentity) for credentials that
-# can write the workspace's state bucket and are refused another bucket; then
+# make demo: runcred dev (server + in-process agent with OpenTofu) and MinIO as
+# the cloud. Workspace demo-ws has AWS direct credentials: each phase's
+# workload-identity token is exchanged at MinIO's STS, the plan phase may only
+# read the state bucket, the apply phase may write it. A plan and an apply of a
+# configuration whose s3 backend keeps its state in MinIO, the run log
+# streamed to the terminal; then workspace vault-ws gets its AWS keys from
+# runcred's Vault-compatible broker instead, revoked when each phase ends; then
 # the audit trail. Everything runs on 127.0.0.1 and stops when the script ends.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-RC=$root/bin/runcred MINIO=$root/.tools/bin/minio MC=$root/.tools/bin/mc
+RC=$root/bin/runcred MINIO=$root/.tools/bin/minio MC=$root/.tools/bin/mc TOFU=$root/.tools/bin/tofu
 RC_PORT=${DEMO_RUNCRED_PORT:-18200} MINIO_PORT=${DEMO_MINIO_PORT:-19000}
 demo=$root/.demo
 rm -rf "$demo" && mkdir -p "$demo" && chmod 700 "$demo"
@@ -22,7 +26,8 @@ wait_for() { # URL, what
 b64url_decode() { local s=${1//-/+}; s=${s//_//}; while (( ${#s} % 4 )); do s+="="; done; printf '%s' "$s" | base64 -d; }
 
 step "Starting runcred dev (data in $demo/runcred)"
-"$RC" dev --data-dir "$demo/runcred" --addr "127.0.0.1:$RC_PORT" >"$demo/runcred.log" 2>&1 &
+"$RC" dev --data-dir "$demo/runcred" --addr "127.0.0.1:$RC_PORT" \
+	--tofu "$TOFU" --provider-mirror "$root/.tools/providers" >"$demo/runcred.log" 2>&1 &
 pids+=($!)
 wait_for "http://127.0.0.1:$RC_PORT/readyz" runcred
 export RUNCRED_ADDR=http://127.0.0.1:$RC_PORT RUNCRED_TOKEN_FILE=$demo/runcred/root-token
@@ -41,14 +46,17 @@ pids+=($!)
 wait_for "http://127.0.0.1:$MINIO_PORT/minio/health/ready" MinIO
 export MC_CONFIG_DIR=$demo/mc MC_HOST_admin=http://demo-admin:$admin_pw@127.0.0.1:$MINIO_PORT
 for _ in $(seq 1 150); do "$MC" -q admin info admin >/dev/null 2>&1 && break; sleep 0.2; done
-"$MC" -q mb admin/demo-ws-state admin/other-team-state >/dev/null
-# The role's policy: what an AWS trust policy + permissions would say. Only
-# runs of organization demo / workspace demo-ws may use the state bucket.
+"$MC" -q mb admin/demo-ws-state admin/vault-ws-state >/dev/null
+# The role's policy: what an AWS trust policy + permissions would say. Runs
+# of organization demo / workspace demo-ws may read the state bucket in
+# either phase; only the apply phase may write it.
 cat >"$demo/policy.json" <<'JSON'
-{"Version":"2012-10-17","Statement":[{"Effect":"Allow",
- "Action":["s3:GetObject","s3:PutObject","s3:ListBucket"],
- "Resource":["arn:aws:s3:::demo-ws-state","arn:aws:s3:::demo-ws-state/*"],
- "Condition":{"StringLike":{"jwt:sub":["organization:demo:project:Default Project:workspace:demo-ws:run_phase:*"]}}}]}
+{"Version":"2012-10-17","Statement":[
+ {"Effect":"Allow","Action":["s3:GetObject","s3:ListBucket"],
+  "Resource":["arn:aws:s3:::demo-ws-state","arn:aws:s3:::demo-ws-state/*"],
+  "Condition":{"StringLike":{"jwt:sub":["organization:demo:project:Default Project:workspace:demo-ws:run_phase:*"]}}},
+ {"Effect":"Allow","Action":["s3:PutObject"],"Resource":["arn:aws:s3:::demo-ws-state/*"],
+  "Condition":{"StringLike":{"jwt:sub":["organization:demo:project:Default Project:workspace:demo-ws:run_phase:apply"]}}}]}
 JSON
 "$MC" -q admin policy create admin demo-ws-state "$demo/policy.json" >/dev/null
 role=$(grep -o 'arn:minio:iam:::role/[A-Za-z0-9_-]*' "$demo/minio.log" | head -1)
@@ -56,44 +64,67 @@ role=$(grep -o 'arn:minio:iam:::role/[A-Za-z0-9_-]*' "$demo/minio.log" | head -1
 echo "role: $role"
 cat "$demo/policy.json"
 
-step "Minting the plan-phase token for demo/Default Project/demo-ws (runcred identity mint)"
-minted=$("$RC" identity mint --org demo --project "Default Project" --workspace demo-ws \
-	--run run-demo0001 --phase plan --audience aws.workload.identity --ttl 15m --json)
-token=$(printf '%s' "$minted" | sed -E 's/.*"token":"([^"]+)".*/\1/')
-echo "header:  $(b64url_decode "$(cut -d. -f1 <<<"$token")")"
-echo "claims:  $(b64url_decode "$(cut -d. -f2 <<<"$token")")"
+backend() { # BUCKET -- an s3 backend in MinIO, credentials from the run's environment
+cat <<HCL
+terraform {
+  backend "s3" {
+    bucket                      = "$1"
+    key                         = "terraform.tfstate"
+    region                      = "us-east-1"
+    endpoints                   = { s3 = "http://127.0.0.1:$MINIO_PORT", sts = "http://127.0.0.1:$MINIO_PORT" }
+    use_path_style              = true
+    skip_credentials_validation = true
+    skip_region_validation      = true
+    skip_requesting_account_id  = true
+    skip_metadata_api_check     = true
+    skip_s3_checksum            = true
+  }
+}
+HCL
+}
+config() { # DIR BUCKET
+	mkdir -p "$1"
+	{ backend "$2"; cat <<'HCL'
+variable "db_password" { sensitive = true }
+variable "TFC_RUN_ID" {}
+resource "random_pet" "name" {}
+resource "terraform_data" "app" {
+  input = { name = random_pet.name.id, password_length = nonsensitive(length(var.db_password)) }
+}
+output "name" { value = random_pet.name.id }
+output "created_by" { value = var.TFC_RUN_ID }
+HCL
+	} >"$1/main.tf"
+}
 
-step "Exchanging it at MinIO's STS: AssumeRoleWithWebIdentity (unsigned, the token is the credential)"
-resp=$(curl -fsS -X POST "http://127.0.0.1:$MINIO_PORT/" --data-urlencode "Action=AssumeRoleWithWebIdentity" \
-	--data-urlencode "Version=2011-06-15" --data-urlencode "DurationSeconds=900" \
-	--data-urlencode "RoleArn=$role" --data-urlencode "WebIdentityToken=$token")
-xml() { printf '%s' "$resp" | sed -n "s:.*<$1>\([^<]*\)</$1>.*:\1:p"; }
-ak=$(xml AccessKeyId) sk=$(xml SecretAccessKey) st=$(xml SessionToken)
-echo "AccessKeyId: $ak   Expiration: $(xml Expiration)   (secret key and session token not shown)"
-export MC_HOST_run=http://$ak:$sk:$st@127.0.0.1:$MINIO_PORT
+step "Workspace demo/demo-ws with AWS direct credentials (runcred workspace create; runcred var set)"
+"$RC" workspace create demo/demo-ws --create-org
+"$RC" var set demo/demo-ws TFC_AWS_PROVIDER_AUTH true --env
+"$RC" var set demo/demo-ws TFC_AWS_RUN_ROLE_ARN "$role" --env
+head -c 18 /dev/urandom | base64 | "$RC" var set demo/demo-ws db_password - --sensitive
+"$RC" var list demo/demo-ws
+config "$demo/config" demo-ws-state
+echo; echo "configuration ($demo/config/main.tf):"; sed 's/^/  /' "$demo/config/main.tf"
 
-step "Using the run's credentials"
-echo '{"version":4,"serial":1}' >"$demo/terraform.tfstate"
-"$MC" -q cp "$demo/terraform.tfstate" run/demo-ws-state/terraform.tfstate >/dev/null
-echo "write s3://demo-ws-state/terraform.tfstate    -> allowed"
-if "$MC" -q cp "$demo/terraform.tfstate" run/other-team-state/terraform.tfstate >/dev/null 2>"$demo/denied.txt"; then
-	echo "demo: FAILED: the credentials could write another team's bucket" >&2; exit 1
+step "Plan (runcred run start): the agent mints the plan token, OpenTofu exchanges it at MinIO's STS"
+set +e
+"$RC" run start demo/demo-ws "$demo/config" -m "demo: first run" | tee "$demo/run.txt"
+set -e
+run=$(grep -o 'run-[A-Za-z0-9]*' "$demo/run.txt" | head -1)
+[ -n "$run" ] || { echo "demo: no run id; see $demo/runcred.log" >&2; exit 1; }
+"$RC" run show "$run" | grep -q 'planned' || { echo "demo: the plan did not finish; see $demo/runcred.log" >&2; exit 1; }
+if "$MC" -q stat admin/demo-ws-state/terraform.tfstate >/dev/null 2>&1; then
+	echo "demo: FAILED: the plan phase wrote state" >&2; exit 1
 fi
-grep -q 'Insufficient permissions\|Access Denied' "$demo/denied.txt" || { cat "$demo/denied.txt" >&2; exit 1; }
-echo "write s3://other-team-state/terraform.tfstate -> refused (AccessDenied)"
+echo "s3://demo-ws-state/terraform.tfstate after the plan: absent (the plan role cannot write)"
 
-step "A token for another workspace cannot touch demo-ws's state"
-other=$("$RC" identity mint --org demo --workspace other-ws --run run-demo0002 --phase plan --audience aws.workload.identity)
-resp=$(curl -fsS -X POST "http://127.0.0.1:$MINIO_PORT/" --data-urlencode "Action=AssumeRoleWithWebIdentity" \
-	--data-urlencode "Version=2011-06-15" --data-urlencode "DurationSeconds=900" \
-	--data-urlencode "RoleArn=$role" --data-urlencode "WebIdentityToken=$other")
-export MC_HOST_other=http://$(xml AccessKeyId):$(xml SecretAccessKey):$(xml SessionToken)@127.0.0.1:$MINIO_PORT
-if "$MC" -q cat other/demo-ws-state/terraform.tfstate >/dev/null 2>&1; then
-	echo "demo: FAILED: other-ws read demo-ws's state" >&2; exit 1
-fi
-echo "read s3://demo-ws-state/terraform.tfstate as other-ws -> refused"
+step "Apply (runcred run apply): the apply token, the apply role, state written to MinIO"
+"$RC" run apply "$run"
+"$MC" -q stat admin/demo-ws-state/terraform.tfstate >/dev/null
+echo "s3://demo-ws-state/terraform.tfstate:"
+"$MC" -q cat admin/demo-ws-state/terraform.tfstate | grep -E '"(serial|lineage|type|name)"' | sed 's/^/  /' | head -8
 
-step "The Vault-backed path: the same kind of token logs in to runcred's broker (Vault API under /v1/)"
+step "Vault-backed AWS: workspace demo/vault-ws gets keys from runcred's broker (Vault API under /v1/)"
 vault() { # METHOD PATH [JSON] -- a Vault API call with the root token
 	curl -fsS -o /dev/null -X "$1" -H "X-Vault-Token: $(cat "$RUNCRED_TOKEN_FILE")" "$RUNCRED_ADDR/v1/$2" ${3:+--data "$3"}
 }
@@ -101,39 +132,37 @@ broker_pw=$(head -c 18 /dev/urandom | base64 | tr -d '/+=')
 # The broker's own MinIO user (its config/root keys): the state bucket, nothing else.
 cat >"$demo/broker-policy.json" <<'JSON'
 {"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["s3:GetObject","s3:PutObject","s3:ListBucket"],
- "Resource":["arn:aws:s3:::demo-ws-state","arn:aws:s3:::demo-ws-state/*"]}]}
+ "Resource":["arn:aws:s3:::vault-ws-state","arn:aws:s3:::vault-ws-state/*"]}]}
 JSON
 "$MC" -q admin policy create admin broker-state "$demo/broker-policy.json" >/dev/null
 "$MC" -q admin user add admin runcred-broker "$broker_pw" >/dev/null
 "$MC" -q admin policy attach admin broker-state --user runcred-broker >/dev/null
 vault POST sys/mounts/aws '{"type":"aws"}'
 vault POST aws/config/root "{\"access_key\":\"runcred-broker\",\"secret_key\":\"$broker_pw\",\"sts_endpoint\":\"http://127.0.0.1:$MINIO_PORT\"}"
-vault POST aws/roles/demo-ws '{"credential_type":"assumed_role","role_arns":["arn:aws:iam::123456789012:role/demo-ws"],"default_sts_ttl":"900"}'
+vault POST aws/roles/vault-ws '{"credential_type":"assumed_role","role_arns":["arn:aws:iam::123456789012:role/vault-ws"],"default_sts_ttl":"900"}'
 vault POST sys/auth/jwt '{"type":"jwt"}'
 vault POST auth/jwt/config "{\"oidc_discovery_url\":\"$RUNCRED_ADDR\",\"bound_issuer\":\"$RUNCRED_ADDR\"}"
-vault POST auth/jwt/role/demo-ws-plan '{"role_type":"jwt","user_claim":"terraform_full_workspace","bound_audiences":["vault.workload.identity"],
- "bound_claims":{"sub":"organization:demo:project:Default Project:workspace:demo-ws:run_phase:plan"},"token_policies":["demo-ws-aws"],"token_ttl":"20m"}'
-vault PUT sys/policies/acl/demo-ws-aws '{"policy":"path \"aws/creds/demo-ws\" { capabilities = [\"read\"] }"}'
-echo "mounted aws/ and auth/jwt/; role demo-ws-plan binds sub to demo-ws's plan phase; policy demo-ws-aws reads aws/creds/demo-ws"
-vt=$("$RC" identity mint --org demo --project "Default Project" --workspace demo-ws --run run-demo0003 --phase plan --audience vault.workload.identity)
-login=$(curl -fsS -X POST "$RUNCRED_ADDR/v1/auth/jwt/login" --data "{\"role\":\"demo-ws-plan\",\"jwt\":\"$vt\"}")
-vtok=$(printf '%s' "$login" | sed -E 's/.*"client_token":"([^"]+)".*/\1/')
-echo "login: policies $(printf '%s' "$login" | sed -E 's/.*"token_policies":(\[[^]]*\]).*/\1/'), metadata $(printf '%s' "$login" | sed -E 's/.*"metadata":(\{[^}]*\}).*/\1/')"
-creds=$(curl -fsS -H "X-Vault-Token: $vtok" "$RUNCRED_ADDR/v1/aws/creds/demo-ws")
-field() { printf '%s' "$creds" | sed -E "s/.*\"$1\":\"([^\"]+)\".*/\1/"; }
-lease=$(field lease_id)
-echo "aws/creds/demo-ws -> access key $(field access_key), lease $lease"
-export MC_HOST_vault=http://$(field access_key):$(field secret_key):$(field security_token)@127.0.0.1:$MINIO_PORT
-"$MC" -q cat vault/demo-ws-state/terraform.tfstate >/dev/null
-echo "read s3://demo-ws-state/terraform.tfstate with broker-issued keys -> allowed"
-curl -fsS -X PUT -H "X-Vault-Token: $vtok" "$RUNCRED_ADDR/v1/auth/token/revoke-self"
-if curl -fsS -o /dev/null -X PUT -H "X-Vault-Token: $(cat "$RUNCRED_TOKEN_FILE")" "$RUNCRED_ADDR/v1/sys/leases/lookup" --data "{\"lease_id\":\"$lease\"}" 2>/dev/null; then
-	echo "demo: FAILED: the lease outlived revoke-self" >&2; exit 1
-fi
-echo "end of phase: revoke-self -> the token and lease $lease are gone"
+vault POST auth/jwt/role/vault-ws '{"role_type":"jwt","user_claim":"terraform_full_workspace","bound_audiences":["vault.workload.identity"],
+ "bound_claims_type":"glob","bound_claims":{"sub":"organization:demo:project:Default Project:workspace:vault-ws:run_phase:*"},
+ "token_policies":["vault-ws-aws"],"token_ttl":"20m"}'
+vault PUT sys/policies/acl/vault-ws-aws '{"policy":"path \"aws/sts/vault-ws\" { capabilities = [\"update\"] }\npath \"aws/creds/vault-ws\" { capabilities = [\"read\"] }"}'
+echo "mounted aws/ and auth/jwt/; role vault-ws binds sub to workspace vault-ws; policy vault-ws-aws reads aws/creds/vault-ws"
+"$RC" workspace create demo/vault-ws --auto-apply
+for kv in TFC_VAULT_PROVIDER_AUTH=true TFC_VAULT_ADDR=$RUNCRED_ADDR TFC_VAULT_RUN_ROLE=vault-ws \
+	TFC_VAULT_BACKED_AWS_AUTH=true TFC_VAULT_BACKED_AWS_AUTH_TYPE=assumed_role \
+	TFC_VAULT_BACKED_AWS_RUN_VAULT_ROLE=vault-ws TFC_VAULT_BACKED_AWS_RUN_ROLE_ARN=arn:aws:iam::123456789012:role/vault-ws; do
+	"$RC" var set demo/vault-ws "${kv%%=*}" "${kv#*=}" --env >/dev/null
+done
+head -c 18 /dev/urandom | base64 | "$RC" var set demo/vault-ws db_password - --sensitive >/dev/null
+config "$demo/vault-config" vault-ws-state
+"$RC" run start demo/vault-ws "$demo/vault-config" -m "demo: vault-backed" | grep -E 'Run |Apply complete|Plan:|applied|errored'
+"$MC" -q stat admin/vault-ws-state/terraform.tfstate >/dev/null
+echo "s3://vault-ws-state/terraform.tfstate written with broker-issued keys"
+leases=$(curl -sS -X LIST -H "X-Vault-Token: $(cat "$RUNCRED_TOKEN_FILE")" "$RUNCRED_ADDR/v1/sys/leases/lookup/aws/sts/vault-ws")
+echo "leases left under aws/sts/vault-ws after both phases: $leases"
 
 step "Audit trail (runcred audit tail; runcred audit verify)"
-"$RC" audit tail -n 10
+"$RC" audit tail -n 400 | grep -E "identity.mint|broker.token.issue|broker.lease.revoke|broker.token.revoke|platform.run.claim" | grep -E "$run|vault-ws|job-" | tail -n 14 | cut -c1-260
 "$RC" audit verify
 echo
 echo "demo: done. Logs in $demo/."
