@@ -373,16 +373,25 @@ func TestTwoNodesRotateOnce(t *testing.T) {
 				go func() { defer wg.Done(); results[i], errs[i] = e.iss.Rotate(rootCtx) }()
 			}
 			wg.Wait()
-			for _, err := range errs {
-				if err != nil {
+			// The loser either raced inside the update (Concurrent) or
+			// started after the winner committed, when the new next key is
+			// too new to promote (409). Either way: exactly one rotation.
+			rotated := 0
+			for i, err := range errs {
+				switch {
+				case err == nil && !results[i].Concurrent:
+					rotated++
+				case err == nil:
+				case fail.Is(err, fail.Conflict) && strings.Contains(err.Error(), "published too recently"):
+				default:
 					t.Fatal(err)
 				}
 			}
-			if results[0].Current != results[1].Current || results[0].Next != results[1].Next {
-				t.Fatalf("nodes rotated differently: %+v vs %+v", results[0], results[1])
+			if rotated != 1 {
+				t.Fatalf("want exactly one rotation: %+v, %v", results, errs)
 			}
-			if results[0].Concurrent == results[1].Concurrent {
-				t.Fatalf("want exactly one rotation and one concurrent answer: %+v", results)
+			if errs[0] == nil && errs[1] == nil && (results[0].Current != results[1].Current || results[0].Next != results[1].Next) {
+				t.Fatalf("nodes rotated differently: %+v vs %+v", results[0], results[1])
 			}
 			c.Add(2 * time.Second) // past the JWKS refresh interval
 			ka, kb := jwksKids(t, a), jwksKids(t, bnode)

@@ -28,7 +28,15 @@ func (s Server) Mount(mux *http.ServeMux) {
 	route := func(pattern string, fn func(w http.ResponseWriter, r *http.Request, phase string) error) {
 		mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Cache-Control", "no-store")
-			if err := fn(w, r, r.PathValue("phase")); err != nil {
+			phase := r.PathValue("phase")
+			// The caller is authorized for the phase before any body is read.
+			if phase != "" {
+				if err := s.Platform.AuthorizeJob(r.Context(), phase); err != nil {
+					respond.Error(w, r, s.Logger, err)
+					return
+				}
+			}
+			if err := fn(w, r, phase); err != nil {
 				respond.Error(w, r, s.Logger, err)
 			}
 		})

@@ -120,19 +120,26 @@ func (s *Service) agentRun(ctx context.Context, phaseID string) (Run, Workspace,
 	if err != nil {
 		return Run{}, Workspace{}, err
 	}
-	if err := s.authorizeAgent(ctx, w, r); err != nil {
+	if err := s.authorizeAgent(ctx, w, r, phaseID); err != nil {
 		return Run{}, Workspace{}, err
 	}
 	return r, w, running(r, phaseID)
 }
 
-func (s *Service) authorizeAgent(ctx context.Context, w Workspace, r Run) error {
+// authorizeAgent lets the caller act as the agent of phase phaseID of r. A
+// token issued for one run never drives another, and a job token never
+// drives another phase than its own (a plan's token cannot apply).
+func (s *Service) authorizeAgent(ctx context.Context, w Workspace, r Run, phaseID string) error {
 	if err := s.authorize(ctx, agentPath(w.Organization, w.Name), access.Update); err != nil {
 		return err
 	}
-	// A token minted for one run never drives another.
-	if c, ok := access.CallerFrom(ctx); ok && c.Meta[MetaRunID] != "" && c.Meta[MetaRunID] != r.ID {
-		return fail.Deniedf("permission denied")
+	if c, ok := access.CallerFrom(ctx); ok {
+		if c.Meta[MetaRunID] != "" && c.Meta[MetaRunID] != r.ID {
+			return fail.Deniedf("permission denied")
+		}
+		if c.Meta[MetaPhaseID] != "" && c.Meta[MetaPhaseID] != phaseID {
+			return fail.Deniedf("permission denied")
+		}
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/runcred/runcred/internal/access"
 	"github.com/runcred/runcred/internal/fail"
 	"github.com/runcred/runcred/internal/identity"
 	"github.com/runcred/runcred/internal/secret"
@@ -74,6 +75,9 @@ func (s *Service) Claim(ctx context.Context, poolID string) (*ClaimedJob, error)
 	if err != nil || job == nil {
 		return nil, err
 	}
+	// A token left by a revocation that failed earlier goes before the
+	// run gets a new one, so its accessor is never forgotten.
+	s.endJob(ctx, job.Run.ID)
 	var tok IssuedToken
 	sub, err := s.subject(ctx, job.Run, job.Workspace, job.PhaseID)
 	if err == nil {
@@ -124,10 +128,20 @@ func (s *Service) JobStatus(ctx context.Context, phaseID string) (RunStatus, err
 	if err != nil {
 		return "", err
 	}
-	if err := s.authorizeAgent(ctx, w, r); err != nil {
+	if err := s.authorizeAgent(ctx, w, r, phaseID); err != nil {
 		return "", err
 	}
 	return r.Status, nil
+}
+
+// AuthorizeJob checks that the caller may act as the agent of phase
+// phaseID, before a request's body is read.
+func (s *Service) AuthorizeJob(ctx context.Context, phaseID string) error {
+	if _, ok := access.CallerFrom(ctx); !ok { // before the lookup: no oracle of phase ids
+		return fail.Unauthenticatedf("missing client token")
+	}
+	_, err := s.JobStatus(ctx, phaseID)
+	return err
 }
 
 // JobSubject is the workload identity of a running phase: the subject its

@@ -38,7 +38,7 @@ func (s *Service) StoreStateVersion(ctx context.Context, runID string, state []b
 	if err != nil {
 		return StateVersion{}, err
 	}
-	if err := s.authorizeAgent(ctx, w, r); err != nil {
+	if err := s.authorizeAgent(ctx, w, r, r.ApplyID); err != nil { // applies store state
 		return StateVersion{}, err
 	}
 	if r.Status != RunApplying {
