@@ -2,11 +2,13 @@ package agent
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
+	"github.com/zclconf/go-cty/cty"
 	ctyjson "github.com/zclconf/go-cty/cty/json"
 
 	"github.com/runcred/runcred/internal/jobapi"
@@ -58,9 +60,23 @@ func hclValue(key, src string) (json.RawMessage, error) {
 	if diags.HasErrors() {
 		return nil, fmt.Errorf("variable %q is marked HCL but is not a valid HCL expression", key)
 	}
+	// for expressions (also %{for} in templates) multiply what they are
+	// given; constants never need them, and they could make an agent write
+	// gigabytes from a short value.
+	if hclsyntax.VisitAll(expr.(hclsyntax.Node), func(n hclsyntax.Node) hcl.Diagnostics {
+		if _, ok := n.(*hclsyntax.ForExpr); ok {
+			return hcl.Diagnostics{{Severity: hcl.DiagError}}
+		}
+		return nil
+	}).HasErrors() {
+		return nil, fmt.Errorf("variable %q: an HCL variable must be a constant value (no for expressions)", key)
+	}
 	val, diags := expr.Value(nil)
 	if diags.HasErrors() {
 		return nil, fmt.Errorf("variable %q: an HCL variable must be a constant value (no references or function calls)", key)
+	}
+	if err := checkNumbers(val); err != nil {
+		return nil, fmt.Errorf("variable %q: %w", key, err)
 	}
 	b, err := ctyjson.Marshal(val, val.Type())
 	if err != nil {
@@ -97,4 +113,23 @@ func mergeEnv(layers ...map[string]string) map[string]string {
 		maps.Copy(out, l)
 	}
 	return out
+}
+
+// maxExponent bounds HCL numbers' binary exponent (2^1100 ≈ 1e331): writing
+// 1e100000000 as JSON means writing every digit. float64's range (2^1024)
+// is more than any variable needs.
+const maxExponent = 1100
+
+// checkNumbers refuses numbers whose magnitude lies outside 2^±1100.
+func checkNumbers(v cty.Value) error {
+	return cty.Walk(v, func(_ cty.Path, v cty.Value) (bool, error) {
+		if !v.IsKnown() || v.IsNull() || v.Type() != cty.Number {
+			return true, nil
+		}
+		f := v.AsBigFloat()
+		if f.Sign() != 0 && (f.MantExp(nil) > maxExponent || f.MantExp(nil) < -maxExponent) {
+			return false, errors.New("a number in an HCL variable is out of range")
+		}
+		return true, nil
+	})
 }

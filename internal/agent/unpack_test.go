@@ -1,0 +1,307 @@
+package agent
+
+import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// entry is one tar entry of a test archive.
+type entry struct {
+	name string
+	typ  byte
+	mode int64
+	body string
+	link string
+	size int64 // for TypeReg with no body: that many zero bytes
+}
+
+// archive builds a .tar.gz of entries.
+func archive(t testing.TB, entries ...entry) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	zw, err := gzip.NewWriterLevel(&buf, gzip.BestSpeed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tw := tar.NewWriter(zw)
+	for _, e := range entries {
+		h := &tar.Header{Name: e.name, Typeflag: e.typ, Mode: e.mode, Linkname: e.link, Format: tar.FormatPAX}
+		if h.Mode == 0 {
+			h.Mode = 0o644
+		}
+		if e.typ == tar.TypeReg {
+			h.Size = int64(len(e.body))
+			if e.body == "" {
+				h.Size = e.size
+			}
+		}
+		if e.typ == tar.TypeXGlobalHeader {
+			h = &tar.Header{Typeflag: tar.TypeXGlobalHeader, PAXRecords: map[string]string{"comment": "x"}}
+		}
+		if err := tw.WriteHeader(h); err != nil {
+			t.Fatal(err)
+		}
+		switch {
+		case e.typ != tar.TypeReg:
+		case e.body != "":
+			if _, err := io.WriteString(tw, e.body); err != nil {
+				t.Fatal(err)
+			}
+		case e.size > 0:
+			if _, err := io.CopyN(tw, zeros{}, e.size); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+type zeros struct{}
+
+func (zeros) Read(p []byte) (int, error) { clear(p); return len(p), nil }
+
+// target is a fresh parent directory holding a canary file, and the
+// directory to unpack into (not yet created).
+func target(t testing.TB) (parent, dir string) {
+	t.Helper()
+	parent = t.TempDir()
+	if err := os.WriteFile(filepath.Join(parent, "canary"), []byte("canary"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return parent, filepath.Join(parent, "src")
+}
+
+// onlyInside checks that parent holds nothing but the canary, untouched,
+// and the unpack directory.
+func onlyInside(t testing.TB, parent string) {
+	t.Helper()
+	ents, err := os.ReadDir(parent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range ents {
+		names = append(names, e.Name())
+	}
+	if !slices.Equal(names, []string{"canary", "src"}) && !slices.Equal(names, []string{"canary"}) {
+		t.Errorf("parent directory holds %v", names)
+	}
+	if b, err := os.ReadFile(filepath.Join(parent, "canary")); err != nil || string(b) != "canary" {
+		t.Errorf("canary = %q, %v", b, err)
+	}
+}
+
+// tree lists dir's contents as "path mode" lines, "path -> target" for
+// links.
+func tree(t testing.TB, dir string) []string {
+	t.Helper()
+	var out []string
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || p == dir {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		info, err := os.Lstat(p)
+		if err != nil {
+			return err
+		}
+		out = append(out, rel+" "+info.Mode().String())
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func TestUnpack(t *testing.T) {
+	parent, dir := target(t)
+	a := archive(t,
+		entry{name: "./", typ: tar.TypeDir, mode: 0o755},
+		entry{name: "./main.tf", typ: tar.TypeReg, mode: 0o644, body: "resource \"terraform_data\" \"x\" {}\n"},
+		entry{name: "modules/", typ: tar.TypeDir, mode: 0o777},
+		entry{name: "modules/net/vpc.tf", typ: tar.TypeReg, mode: 0o666, body: "# vpc\n"}, // parent made implicitly
+		entry{name: "scripts/run.sh", typ: tar.TypeReg, mode: 0o755, body: "#!/bin/sh\n"},
+		entry{name: "empty.txt", typ: tar.TypeReg, mode: 0o4755}, // setuid and executable: 0700 only
+		entry{name: "a/../b.tf", typ: tar.TypeReg, body: "b"},    // cleaned, still inside
+		entry{typ: tar.TypeXGlobalHeader},
+	)
+	if err := unpack(a, dir); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		"b.tf -rw-------",
+		"empty.txt -rwx------",
+		"main.tf -rw-------",
+		"modules drwx------",
+		"modules/net drwx------",
+		"modules/net/vpc.tf -rw-------",
+		"scripts drwx------",
+		"scripts/run.sh -rwx------",
+	}
+	if got := tree(t, dir); !slices.Equal(got, want) {
+		t.Errorf("unpacked:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if info, err := os.Stat(dir); err != nil || info.Mode().Perm() != 0o700 {
+		t.Errorf("run directory: %v, %v", info.Mode(), err)
+	}
+	for name, body := range map[string]string{"main.tf": "resource \"terraform_data\" \"x\" {}\n", "modules/net/vpc.tf": "# vpc\n", "b.tf": "b", "empty.txt": ""} {
+		if b, err := os.ReadFile(filepath.Join(dir, name)); err != nil || string(b) != body {
+			t.Errorf("%s = %q, %v", name, b, err)
+		}
+	}
+	onlyInside(t, parent)
+}
+
+func TestUnpackRefuses(t *testing.T) {
+	gz := func(b []byte) []byte {
+		var buf bytes.Buffer
+		zw := gzip.NewWriter(&buf)
+		zw.Write(b)
+		zw.Close()
+		return buf.Bytes()
+	}
+	good := archive(t, entry{name: "main.tf", typ: tar.TypeReg, body: strings.Repeat("# padding\n", 200)})
+	for _, c := range []struct {
+		name    string
+		archive []byte
+		errHas  string
+	}{
+		{"absolute path", archive(t, entry{name: "/etc/cron.d/x", typ: tar.TypeReg, body: "x"}), "not a relative path"},
+		{"absolute directory", archive(t, entry{name: "/tmp/runcred-evil/", typ: tar.TypeDir}), "not a relative path"},
+		{"double slash", archive(t, entry{name: "//x", typ: tar.TypeReg, body: "x"}), "not a relative path"},
+		{"parent", archive(t, entry{name: "../x", typ: tar.TypeReg, body: "x"}), "not a relative path"},
+		{"parent only", archive(t, entry{name: "..", typ: tar.TypeDir}), "not a relative path"},
+		{"escape through a subdirectory", archive(t, entry{name: "a/../../x", typ: tar.TypeReg, body: "x"}), "not a relative path"},
+		{"dot slash parent", archive(t, entry{name: "./../x", typ: tar.TypeReg, body: "x"}), "not a relative path"},
+		{"backslash", archive(t, entry{name: `..\x`, typ: tar.TypeReg, body: "x"}), "not a relative path"},
+		{"empty name", archive(t, entry{name: "", typ: tar.TypeReg, body: "x"}), ""},
+		{"symlink out", archive(t, entry{name: "out", typ: tar.TypeSymlink, link: "../"}), "is a link"},
+		{"symlink in", archive(t, entry{name: "main.tf", typ: tar.TypeReg, body: "x"}, entry{name: "l.tf", typ: tar.TypeSymlink, link: "main.tf"}), "is a link"},
+		{"symlink then write through it", archive(t,
+			entry{name: "d", typ: tar.TypeSymlink, link: ".."},
+			entry{name: "d/canary", typ: tar.TypeReg, body: "overwritten"}), "is a link"},
+		{"hard link", archive(t, entry{name: "main.tf", typ: tar.TypeReg, body: "x"}, entry{name: "h.tf", typ: tar.TypeLink, link: "main.tf"}), "is a link"},
+		{"hard link out", archive(t, entry{name: "h", typ: tar.TypeLink, link: "../canary"}), "is a link"},
+		{"character device", archive(t, entry{name: "null", typ: tar.TypeChar}), "not a file or directory"},
+		{"block device", archive(t, entry{name: "sda", typ: tar.TypeBlock}), "not a file or directory"},
+		{"fifo", archive(t, entry{name: "pipe", typ: tar.TypeFifo}), "not a file or directory"},
+		{"file named dot", archive(t, entry{name: ".", typ: tar.TypeReg, body: "x"}), ""},
+		{"duplicate file", archive(t, entry{name: "main.tf", typ: tar.TypeReg, body: "a"}, entry{name: "./main.tf", typ: tar.TypeReg, body: "b"}), "main.tf"},
+		{"file under a file", archive(t, entry{name: "a", typ: tar.TypeReg, body: "a"}, entry{name: "a/b", typ: tar.TypeReg, body: "b"}), ""},
+		{"not gzip", []byte("main.tf\x00\x00\x00 plain bytes"), "not gzip-compressed"},
+		{"plain tar", func() []byte {
+			var b bytes.Buffer
+			tw := tar.NewWriter(&b)
+			tw.WriteHeader(&tar.Header{Name: "x", Typeflag: tar.TypeReg, Mode: 0o644})
+			tw.Close()
+			return b.Bytes()
+		}(), "not gzip-compressed"},
+		{"empty", nil, "not gzip-compressed"},
+		{"gzip of not tar", gz(bytes.Repeat([]byte("not a tar header "), 64)), "not a valid tar"},
+		{"truncated", good[:len(good)/2], ""},
+		{"truncated file body", func() []byte {
+			var b bytes.Buffer
+			tw := tar.NewWriter(&b)
+			tw.WriteHeader(&tar.Header{Name: "x", Typeflag: tar.TypeReg, Mode: 0o644, Size: 4096})
+			tw.Write([]byte("short"))
+			return gz(b.Bytes()) // the tar stops 4091 bytes early
+		}(), ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			parent, dir := target(t)
+			err := unpack(c.archive, dir)
+			if err == nil {
+				t.Fatalf("unpacked; files: %v", tree(t, dir))
+			}
+			if !strings.Contains(err.Error(), c.errHas) {
+				t.Errorf("error %q does not say %q", err, c.errHas)
+			}
+			onlyInside(t, parent)
+			if got := tree(t, dir); slices.ContainsFunc(got, func(s string) bool { return strings.Contains(s, "L") }) {
+				t.Errorf("a link was made: %v", got)
+			}
+		})
+	}
+}
+
+func TestUnpackRefusesAnExistingDir(t *testing.T) {
+	parent, dir := target(t)
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := unpack(archive(t, entry{name: "main.tf", typ: tar.TypeReg, body: "x"}), dir); err == nil {
+		t.Fatal("unpacked into a directory that already existed")
+	}
+	onlyInside(t, parent)
+}
+
+func TestUnpackEntryLimit(t *testing.T) {
+	many := func(n int) []byte {
+		es := make([]entry, n)
+		for i := range es {
+			es[i] = entry{name: "./", typ: tar.TypeDir} // cheap to unpack: skipped, but counted
+		}
+		return archive(t, es...)
+	}
+	parent, dir := target(t)
+	if err := unpack(many(maxEntries), dir); err != nil {
+		t.Fatalf("%d entries: %v", maxEntries, err)
+	}
+	parent, dir = target(t)
+	err := unpack(many(maxEntries+1), dir)
+	if err == nil || !strings.Contains(err.Error(), "more than 100000 entries") {
+		t.Fatalf("%d entries: %v", maxEntries+1, err)
+	}
+	onlyInside(t, parent)
+}
+
+func TestUnpackSizeLimit(t *testing.T) {
+	if testing.Short() {
+		t.Skip("writes 512 MiB")
+	}
+	// Zeros compress about a thousandfold: a small archive, a large file.
+	a := archive(t, entry{name: "half.bin", typ: tar.TypeReg, size: maxUnpacked / 2}, entry{name: "rest.bin", typ: tar.TypeReg, size: maxUnpacked/2 + 1})
+	if len(a) > 2<<20 {
+		t.Fatalf("archive is %d bytes", len(a))
+	}
+	parent, dir := target(t)
+	err := unpack(a, dir)
+	if err == nil || !strings.Contains(err.Error(), "unpacks to more than") {
+		t.Fatalf("unpack of %d bytes: %v", maxUnpacked+1, err)
+	}
+	onlyInside(t, parent)
+	// It stopped at the limit: at most one byte past it was written.
+	var total int64
+	for _, n := range []string{"half.bin", "rest.bin"} {
+		if info, err := os.Stat(filepath.Join(dir, n)); err == nil {
+			total += info.Size()
+		}
+	}
+	if total > maxUnpacked+1 {
+		t.Errorf("%d bytes written", total)
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+
+	// Exactly the limit is fine.
+	a = archive(t, entry{name: "half.bin", typ: tar.TypeReg, size: maxUnpacked / 2}, entry{name: "rest.bin", typ: tar.TypeReg, size: maxUnpacked / 2})
+	if err := unpack(a, dir); err != nil {
+		t.Fatalf("unpack of exactly %d bytes: %v", maxUnpacked, err)
+	}
+}
