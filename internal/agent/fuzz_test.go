@@ -191,6 +191,8 @@ func FuzzHCLValue(f *testing.F) {
 		`variable "k" is marked HCL but is not a valid HCL expression`,
 		`variable "k": an HCL variable must be a constant value (no references or function calls)`,
 		`variable "k": its HCL value cannot be written as JSON`,
+		`variable "k": an HCL variable must be a constant value (no for expressions)`,
+		`variable "k": a number in an HCL variable is out of range`,
 	} {
 		allowed[m] = true
 	}

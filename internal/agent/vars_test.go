@@ -298,3 +298,28 @@ func TestScrubPlanJSONSensitiveNumber(t *testing.T) {
 		t.Errorf("scrubbed = %s", out)
 	}
 }
+
+// TestHCLValueRefusesBlowUps: inputs that would make the agent write far
+// more than it was given (every digit of 1e100000000, nested for
+// expressions) are refused with a clear error; ordinary magnitudes pass.
+func TestHCLValueRefusesBlowUps(t *testing.T) {
+	for src, want := range map[string]string{
+		`1e100000000`:                       "out of range",
+		`-1e100000000`:                      "out of range",
+		`1e-100000000`:                      "out of range",
+		`{ a = [1e1000] }`:                  "out of range",
+		`[for x in [1, 2]: x]`:              "no for expressions",
+		`{for k, v in {a = 1}: v => k}`:     "no for expressions",
+		`"%{for x in [1, 2]}${x}%{endfor}"`: "no for expressions",
+	} {
+		got, err := hclValue("k", src)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("hclValue(%q) = %s, %v; want an error saying %q", src, got, err, want)
+		}
+	}
+	for _, src := range []string{`1e300`, `-1.5e-300`, `12345678901234567890`, `0`} {
+		if _, err := hclValue("k", src); err != nil {
+			t.Errorf("hclValue(%q): %v", src, err)
+		}
+	}
+}

@@ -144,7 +144,12 @@ func TestRunLifecycle(t *testing.T) {
 		if err != nil || sv.Serial != 1 {
 			t.Fatalf("store state = %+v, %v", sv, err)
 		}
-		for _, bad := range []string{`{"version":4,"serial":1,"lineage":"lin-1"}`, `{"serial":2,"lineage":"other"}`} {
+		// The same state again (an apply that changed nothing) is the
+		// current version, not a new one and not an error.
+		if again, err := f.svc.StoreStateVersion(ctx, run.ID, []byte(`{"version":4,"serial":1,"lineage":"lin-1"}`)); err != nil || again.ID != sv.ID {
+			t.Fatalf("unchanged state = %+v, %v; want version %s", again, err, sv.ID)
+		}
+		for _, bad := range []string{`{"version":4,"serial":1,"lineage":"lin-1","x":1}`, `{"serial":0,"lineage":"lin-1"}`, `{"serial":2,"lineage":"other"}`} {
 			if _, err := f.svc.StoreStateVersion(ctx, run.ID, []byte(bad)); !fail.Is(err, fail.Conflict) {
 				t.Errorf("store state %s: %v, want conflict", bad, err)
 			}

@@ -77,6 +77,11 @@ func (s *Service) StoreStateVersion(ctx context.Context, runID string, state []b
 		case store.IsNotFound(err):
 		case err != nil:
 			return err
+		case cur.Lineage == sv.Lineage && cur.Serial == sv.Serial && cur.MD5 == sv.MD5:
+			// An apply that changed nothing leaves the state as it was
+			// (same serial): nothing to store.
+			sv = cur
+			return nil
 		case cur.Lineage != sv.Lineage:
 			return fail.Conflictf("state lineage %q does not match the workspace's %q", clip(sv.Lineage), cur.Lineage)
 		case sv.Serial <= cur.Serial:
@@ -94,7 +99,7 @@ func (s *Service) StoreStateVersion(ctx context.Context, runID string, state []b
 	if err != nil {
 		return StateVersion{}, err
 	}
-	return sv, nil
+	return sv, nil // unchanged: the current version
 }
 
 const stateColumns = `id, workspace_id, run_id, serial, lineage, md5, size, created_at`
