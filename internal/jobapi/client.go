@@ -86,12 +86,13 @@ func (c *Client) Claim(ctx context.Context, agentToken secret.Value, pool string
 	if pool == "" {
 		pool = DefaultPool
 	}
-	var j Job
+	var j jobWire
 	code, err := c.do(ctx, agentToken, "POST", "/pools/"+pool+"/jobs", "", nil, &j)
 	if err != nil || code == http.StatusNoContent {
 		return nil, err
 	}
-	return &j, nil
+	j.Job.Token = secret.FromString(j.Token)
+	return &j.Job, nil
 }
 
 // Phase is a client bound to one job: its phase and token.
@@ -103,7 +104,7 @@ type Phase struct {
 
 // For returns the client of job j.
 func (c *Client) For(j *Job) *Phase {
-	return &Phase{c: c, id: j.PhaseID, token: secret.FromString(j.Token)}
+	return &Phase{c: c, id: j.PhaseID, token: j.Token}
 }
 
 // Token is the job token, for the log redactor.

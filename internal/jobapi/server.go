@@ -66,14 +66,13 @@ func (s Server) claim(w http.ResponseWriter, r *http.Request, _ string) error {
 		return nil
 	}
 	sub := cj.Subject
-	respond.JSON(w, http.StatusOK, Job{
-		Phase: string(cj.Phase), PhaseID: cj.PhaseID, RunID: cj.Run.ID,
-		Token: cj.Token.RevealString(), TokenExpires: cj.Expires,
+	respond.JSON(w, http.StatusOK, jobWire{Token: cj.Token.RevealString(), Job: Job{
+		Phase: string(cj.Phase), PhaseID: cj.PhaseID, RunID: cj.Run.ID, TokenExpires: cj.Expires,
 		Organization: sub.Organization, Project: sub.Project, ProjectID: sub.ProjectID,
 		Workspace: sub.Workspace, WorkspaceID: sub.WorkspaceID,
 		WorkingDirectory: cj.Workspace.WorkingDirectory, TerraformVersion: cj.Workspace.TerraformVersion,
 		ConfigurationVersionID: cj.Run.ConfigurationVersionID, IsDestroy: cj.Run.IsDestroy, Message: cj.Run.Message,
-	})
+	}})
 	return nil
 }
 

@@ -127,7 +127,7 @@ func (e *env) claim(t *testing.T) (*jobapi.Job, *jobapi.Phase) {
 
 // as is a client for phase phaseID that presents tok.
 func (e *env) as(tok secret.Value, phaseID string) *jobapi.Phase {
-	return e.api.For(&jobapi.Job{PhaseID: phaseID, Token: tok.RevealString()})
+	return e.api.For(&jobapi.Job{PhaseID: phaseID, Token: tok})
 }
 
 // raw sends one request to the server with tok ("" for none).
@@ -295,7 +295,7 @@ func TestClaim(t *testing.T) {
 		b := e.queue(t, "ws-b")
 		j1, _ := e.claim(t)
 		j2, _ := e.claim(t)
-		if j1.PhaseID == j2.PhaseID || j1.Token == j2.Token {
+		if j1.PhaseID == j2.PhaseID || j1.Token.Equal(j2.Token) {
 			t.Fatalf("two claims returned the same phase or token: %s, %s", j1.PhaseID, j2.PhaseID)
 		}
 		got := map[string]*jobapi.Job{j1.RunID: j1, j2.RunID: j2}
@@ -306,7 +306,7 @@ func TestClaim(t *testing.T) {
 			}
 			if j.Phase != "plan" || j.PhaseID != r.Plan.ID || j.Organization != org || j.Workspace != name ||
 				j.WorkspaceID != r.Workspace.ID || j.Project != platform.DefaultProjectName || j.ProjectID == "" ||
-				j.ConfigurationVersionID == "" || j.Token == "" || !j.TokenExpires.After(time.Now()) || j.Message != "test" {
+				j.ConfigurationVersionID == "" || j.Token.Empty() || !j.TokenExpires.After(time.Now()) || j.Message != "test" {
 				t.Errorf("job = %+v for run %s", j, r.ID)
 			}
 			e.read(t, r.ID, tfe.RunPlanning)
@@ -431,7 +431,7 @@ func TestJobToken(t *testing.T) {
 			t.Fatal(err)
 		}
 		aj, aph := e.claim(t)
-		if aj.Phase != "apply" || aj.PhaseID != r.Apply.ID || aj.RunID != r.ID || aj.Token == j.Token {
+		if aj.Phase != "apply" || aj.PhaseID != r.Apply.ID || aj.RunID != r.ID || aj.Token.Equal(j.Token) {
 			t.Fatalf("apply job = %+v", aj)
 		}
 		ain, err := aph.Inputs(ctx)
@@ -481,7 +481,7 @@ func TestJobToken(t *testing.T) {
 		e.queue(t, "ws")
 		j, _ := e.claim(t)
 		e.queue(t, "ws2")
-		if got, err := e.api.Claim(ctxT(t), secret.FromString(j.Token), ""); got != nil || status(err) != http.StatusForbidden {
+		if got, err := e.api.Claim(ctxT(t), j.Token, ""); got != nil || status(err) != http.StatusForbidden {
 			t.Fatalf("claim with a job token = %+v, %v; want 403", got, err)
 		}
 	})
@@ -493,8 +493,8 @@ func TestJobToken(t *testing.T) {
 		e.queue(t, "ws-b")
 		ja, pa := e.claim(t)
 		jb, pb := e.claim(t)
-		refusedAll(t, e.as(secret.FromString(ja.Token), jb.PhaseID), http.StatusForbidden)
-		refusedAll(t, e.as(secret.FromString(jb.Token), ja.PhaseID), http.StatusForbidden)
+		refusedAll(t, e.as(ja.Token, jb.PhaseID), http.StatusForbidden)
+		refusedAll(t, e.as(jb.Token, ja.PhaseID), http.StatusForbidden)
 		// Both phases are untouched and still their own tokens'.
 		for _, x := range []struct {
 			j  *jobapi.Job
@@ -515,7 +515,7 @@ func TestJobToken(t *testing.T) {
 		e := newEnv(t)
 		r := e.queue(t, "ws")
 		j, _ := e.claim(t)
-		tok := j.Token
+		tok := j.Token.RevealString()
 		mint := `{"organization":"demo","project":"Default Project","workspace":"ws","run_id":"` + r.ID + `","phase":"plan","audience":"a"}`
 		if code, body := e.raw(t, tok, "POST", "/api/runcred/v1/identity/mint", []byte(mint)); code != http.StatusForbidden {
 			t.Errorf("generic mint: HTTP %d %s, want 403", code, body)
@@ -573,7 +573,7 @@ func TestJobToken(t *testing.T) {
 		if err := ph.StoreState(ctx, state); status(err) < 400 || status(err) > 499 {
 			t.Errorf("plan stores state: %v, want 4xx", err)
 		}
-		onApply := e.as(secret.FromString(j.Token), r.Apply.ID)
+		onApply := e.as(j.Token, r.Apply.ID)
 		for name, err := range map[string]error{
 			"finish":  onApply.Finish(ctx, jobapi.Finish{Additions: 1}),
 			"fail":    onApply.Finish(ctx, jobapi.Finish{Errored: true, Message: "x"}),
@@ -617,7 +617,7 @@ func TestJobToken(t *testing.T) {
 			t.Fatal(err)
 		}
 		aj, _ := e.claim(t)
-		refusedAll(t, e.as(secret.FromString(j.Token), aj.PhaseID), http.StatusUnauthorized, http.StatusForbidden)
+		refusedAll(t, e.as(j.Token, aj.PhaseID), http.StatusUnauthorized, http.StatusForbidden)
 		e.read(t, r.ID, tfe.RunApplying)
 	})
 
@@ -635,7 +635,7 @@ func TestJobToken(t *testing.T) {
 			t.Fatal(err)
 		}
 		aj, aph := e.claim(t)
-		refusedAll(t, e.as(secret.FromString(j.Token), aj.PhaseID), http.StatusUnauthorized, http.StatusForbidden)
+		refusedAll(t, e.as(j.Token, aj.PhaseID), http.StatusUnauthorized, http.StatusForbidden)
 		if err := aph.Finish(ctxT(t), jobapi.Finish{Errored: true, Message: "boom"}); err != nil {
 			t.Fatal(err)
 		}
@@ -676,7 +676,7 @@ func (e *env) revoked(t *testing.T, j *jobapi.Job, ph *jobapi.Phase) {
 	if _, err := ph.Status(ctx); status(err) != http.StatusForbidden && status(err) != http.StatusUnauthorized {
 		t.Errorf("status with the ended phase's token: %v, want 401 or 403", err)
 	}
-	if s, err := e.vault(t, e.srv.Token).Auth().Token().Lookup(j.Token); err == nil {
+	if s, err := e.vault(t, e.srv.Token).Auth().Token().Lookup(j.Token.RevealString()); err == nil {
 		t.Errorf("the broker still knows the job token: %+v", s.Data)
 	}
 }
@@ -711,7 +711,7 @@ func TestMalformed(t *testing.T) {
 		{"state that is not state", "PUT", "/state", `{"version":4}`},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			if code, body := e.raw(t, j.Token, c.method, jobs+c.path, []byte(c.body)); code != http.StatusBadRequest {
+			if code, body := e.raw(t, j.Token.RevealString(), c.method, jobs+c.path, []byte(c.body)); code != http.StatusBadRequest {
 				t.Errorf("HTTP %d %s, want 400", code, body)
 			}
 		})
@@ -820,7 +820,7 @@ func TestMintIsAudited(t *testing.T) {
 				t.Errorf("claim record = %s", rec.Body)
 			}
 		}
-		if bytes.Contains(rec.Body, []byte(sensitive)) || bytes.Contains(rec.Body, []byte(j.Token)) || bytes.Contains(rec.Body, []byte(tok.RevealString())) {
+		if bytes.Contains(rec.Body, []byte(sensitive)) || bytes.Contains(rec.Body, j.Token.Reveal()) || bytes.Contains(rec.Body, []byte(tok.RevealString())) {
 			t.Errorf("record %d holds a secret: %s", rec.Seq, rec.Body)
 		}
 	}

@@ -7,7 +7,11 @@
 // token when the phase ends.
 package jobapi
 
-import "time"
+import (
+	"time"
+
+	"github.com/runcred/runcred/internal/secret"
+)
 
 // Prefix is where the protocol is served.
 const Prefix = "/api/runcred/v1/agent"
@@ -17,21 +21,28 @@ const DefaultPool = "default"
 
 // Job is a claimed phase.
 type Job struct {
-	Phase                  string    `json:"phase"` // "plan" or "apply"
-	PhaseID                string    `json:"phase_id"`
-	RunID                  string    `json:"run_id"`
-	Token                  string    `json:"token"` // the job token; never logged
-	TokenExpires           time.Time `json:"token_expires"`
-	Organization           string    `json:"organization"`
-	Project                string    `json:"project"`
-	ProjectID              string    `json:"project_id"`
-	Workspace              string    `json:"workspace"`
-	WorkspaceID            string    `json:"workspace_id"`
-	WorkingDirectory       string    `json:"working_directory"`
-	TerraformVersion       string    `json:"terraform_version"`
-	ConfigurationVersionID string    `json:"configuration_version_id"`
-	IsDestroy              bool      `json:"is_destroy"`
-	Message                string    `json:"message"`
+	Phase                  string       `json:"phase"` // "plan" or "apply"
+	PhaseID                string       `json:"phase_id"`
+	RunID                  string       `json:"run_id"`
+	Token                  secret.Value `json:"-"` // the job token; on the wire as "token" (see jobWire)
+	TokenExpires           time.Time    `json:"token_expires"`
+	Organization           string       `json:"organization"`
+	Project                string       `json:"project"`
+	ProjectID              string       `json:"project_id"`
+	Workspace              string       `json:"workspace"`
+	WorkspaceID            string       `json:"workspace_id"`
+	WorkingDirectory       string       `json:"working_directory"`
+	TerraformVersion       string       `json:"terraform_version"`
+	ConfigurationVersionID string       `json:"configuration_version_id"`
+	IsDestroy              bool         `json:"is_destroy"`
+	Message                string       `json:"message"`
+}
+
+// jobWire is Job as sent: the token in the clear, which Job never holds
+// as a plain string.
+type jobWire struct {
+	Job
+	Token string `json:"token"`
 }
 
 // Variable is a workspace variable as a run sees it.
