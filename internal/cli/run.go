@@ -10,11 +10,9 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	tfe "github.com/hashicorp/go-tfe"
@@ -37,15 +35,6 @@ func runCmd(getenv env, stdout io.Writer) *cobra.Command {
 		runShowCmd(newClient, stdout), runListCmd(newClient, stdout),
 	)
 	return cmd
-}
-
-var runIDRe = regexp.MustCompile(`^run-[A-Za-z0-9]{1,64}$`)
-
-func parseRunID(s string) (string, error) {
-	if !runIDRe.MatchString(s) {
-		return "", fail.Invalidf("%s is not a run ID (run-...)", quote(s))
-	}
-	return s, nil
 }
 
 func runStartCmd(newClient func() (*tfeClient, error), stdout io.Writer) *cobra.Command {
@@ -76,12 +65,8 @@ applied without confirmation is the workspace's auto-apply setting.`,
 			if err != nil {
 				return err
 			}
-			c, err := newClient()
-			if err != nil {
-				return err
-			}
 			ctx := cmd.Context()
-			ws, err := c.workspace(ctx, ref)
+			c, ws, err := openWorkspace(ctx, newClient, ref)
 			if err != nil {
 				return err
 			}
@@ -246,11 +231,7 @@ func runFollowCmd(newClient func() (*tfeClient, error), stdout io.Writer) *cobra
 		Short: "Stream a run's plan and apply logs until it ends; fail if it errored, was canceled or discarded",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			id, err := parseRunID(args[0])
-			if err != nil {
-				return err
-			}
-			c, err := newClient()
+			c, id, err := runArg(newClient, args[0])
 			if err != nil {
 				return err
 			}
@@ -349,11 +330,7 @@ func runApplyCmd(newClient func() (*tfeClient, error), stdout io.Writer) *cobra.
 		Short: "Confirm a planned run, then follow its apply",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			id, err := parseRunID(args[0])
-			if err != nil {
-				return err
-			}
-			c, err := newClient()
+			c, id, err := runArg(newClient, args[0])
 			if err != nil {
 				return err
 			}
@@ -383,11 +360,7 @@ func runActionCmd(newClient func() (*tfeClient, error), stdout io.Writer, action
 		Short: short,
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			id, err := parseRunID(args[0])
-			if err != nil {
-				return err
-			}
-			c, err := newClient()
+			c, id, err := runArg(newClient, args[0])
 			if err != nil {
 				return err
 			}
@@ -411,11 +384,7 @@ func runShowCmd(newClient func() (*tfeClient, error), stdout io.Writer) *cobra.C
 		Short: "Show a run's status and when it reached each status",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			id, err := parseRunID(args[0])
-			if err != nil {
-				return err
-			}
-			c, err := newClient()
+			c, id, err := runArg(newClient, args[0])
 			if err != nil {
 				return err
 			}
@@ -432,20 +401,17 @@ func runShowCmd(newClient func() (*tfeClient, error), stdout io.Writer) *cobra.C
 					ws = fmt.Sprintf("%s/%s (%s)", w.Organization.Name, w.Name, w.ID)
 				}
 			}
-			tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-			for _, row := range [][2]string{
+			err = printFields(stdout, [][2]string{
 				{"Run", r.ID}, {"Workspace", ws}, {"Status", string(r.Status)}, {"Message", orDash(r.Message)},
 				{"Plan only", strconv.FormatBool(r.PlanOnly)}, {"Auto apply", strconv.FormatBool(r.AutoApply)},
 				{"Destroy", strconv.FormatBool(r.IsDestroy)}, {"Has changes", strconv.FormatBool(r.HasChanges)},
 				{"Created", stamp(r.CreatedAt)},
-			} {
-				fmt.Fprintf(tw, "%s:\t%s\n", row[0], row[1])
-			}
-			if err := tw.Flush(); err != nil {
+			})
+			if err != nil {
 				return err
 			}
 			fmt.Fprintln(stdout, "Status timestamps:")
-			tw = tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+			tw := newTable(stdout)
 			for _, s := range statusTimes(r.StatusTimestamps) {
 				fmt.Fprintf(tw, "  %s\t%s\n", s.name, stamp(s.at))
 			}
@@ -488,15 +454,7 @@ func runListCmd(newClient func() (*tfeClient, error), stdout io.Writer) *cobra.C
 		Short: fmt.Sprintf("List a workspace's %d most recent runs", shown),
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ref, err := parseWorkspaceRef(args[0])
-			if err != nil {
-				return err
-			}
-			c, err := newClient()
-			if err != nil {
-				return err
-			}
-			ws, err := c.workspace(cmd.Context(), ref)
+			c, ref, ws, err := workspaceArg(cmd.Context(), newClient, args[0])
 			if err != nil {
 				return err
 			}
@@ -504,7 +462,7 @@ func runListCmd(newClient func() (*tfeClient, error), stdout io.Writer) *cobra.C
 			if err != nil {
 				return explain(err, "runs of workspace "+ref.String())
 			}
-			tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+			tw := newTable(stdout)
 			fmt.Fprintln(tw, "ID\tSTATUS\tCREATED\tMESSAGE")
 			for _, r := range page.Items {
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", r.ID, r.Status, stamp(r.CreatedAt), orDash(r.Message))

@@ -18,16 +18,8 @@ func stateCmd(getenv env, stdout io.Writer) *cobra.Command {
 		Short: "Write the workspace's current state to stdout (it may hold secrets)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ref, err := parseWorkspaceRef(args[0])
-			if err != nil {
-				return err
-			}
-			c, err := newClient()
-			if err != nil {
-				return err
-			}
 			ctx := cmd.Context()
-			ws, err := c.workspace(ctx, ref)
+			c, ref, ws, err := workspaceArg(ctx, newClient, args[0])
 			if err != nil {
 				return err
 			}

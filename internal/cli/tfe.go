@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"regexp"
 	"strconv"
 	"strings"
+	"text/tabwriter"
 	"unicode"
 	"unicode/utf8"
 
@@ -69,10 +72,81 @@ func parseWorkspaceRef(s string) (workspaceRef, error) {
 	return workspaceRef{org: org, name: name}, nil
 }
 
+var runIDRe = regexp.MustCompile(`^run-[A-Za-z0-9]{1,64}$`)
+
+func parseRunID(s string) (string, error) {
+	if !runIDRe.MatchString(s) {
+		return "", fail.Invalidf("%s is not a run ID (run-...)", quote(s))
+	}
+	return s, nil
+}
+
 // workspace reads the workspace ref names.
 func (p *tfeClient) workspace(ctx context.Context, ref workspaceRef) (*tfe.Workspace, error) {
 	ws, err := p.api.Workspaces.Read(ctx, ref.org, ref.name)
 	return ws, explain(err, "workspace "+ref.String())
+}
+
+// The verbs check their arguments before they connect, so a typo is
+// reported ahead of a missing token; these helpers keep that order.
+
+// openWorkspace connects and reads the workspace ref names.
+func openWorkspace(ctx context.Context, newClient func() (*tfeClient, error), ref workspaceRef) (*tfeClient, *tfe.Workspace, error) {
+	c, err := newClient()
+	if err != nil {
+		return nil, nil, err
+	}
+	ws, err := c.workspace(ctx, ref)
+	if err != nil {
+		return nil, nil, err
+	}
+	return c, ws, nil
+}
+
+// workspaceArg parses arg as ORG/NAME, then connects and reads that workspace.
+func workspaceArg(ctx context.Context, newClient func() (*tfeClient, error), arg string) (*tfeClient, workspaceRef, *tfe.Workspace, error) {
+	ref, err := parseWorkspaceRef(arg)
+	if err != nil {
+		return nil, workspaceRef{}, nil, err
+	}
+	c, ws, err := openWorkspace(ctx, newClient, ref)
+	return c, ref, ws, err
+}
+
+// runArg parses arg as a run ID, then connects.
+func runArg(newClient func() (*tfeClient, error), arg string) (*tfeClient, string, error) {
+	id, err := parseRunID(arg)
+	if err != nil {
+		return nil, "", err
+	}
+	c, err := newClient()
+	return c, id, err
+}
+
+// eachPage reads a go-tfe list 100 items at a time: it calls read with page
+// 1, then with each next page the server reports, until there is none. read
+// stops early by returning an error or a nil pagination.
+func eachPage(read func(tfe.ListOptions) (*tfe.Pagination, error)) error {
+	o := tfe.ListOptions{PageNumber: 1, PageSize: 100}
+	for {
+		p, err := read(o)
+		if err != nil || p == nil || p.NextPage == 0 {
+			return err
+		}
+		o.PageNumber = p.NextPage
+	}
+}
+
+// newTable returns the writer that aligns the columns of a listing.
+func newTable(w io.Writer) *tabwriter.Writer { return tabwriter.NewWriter(w, 0, 4, 2, ' ', 0) }
+
+// printFields writes one "Name:  value" line per row, values aligned.
+func printFields(w io.Writer, rows [][2]string) error {
+	tw := newTable(w)
+	for _, row := range rows {
+		fmt.Fprintf(tw, "%s:\t%s\n", row[0], row[1])
+	}
+	return tw.Flush()
 }
 
 // explain turns a go-tfe error into one of runcred's kinds with a message

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"text/tabwriter"
 
 	tfe "github.com/hashicorp/go-tfe"
 	"github.com/spf13/cobra"
@@ -33,22 +32,32 @@ func category(env bool) tfe.CategoryType {
 // findVar returns the variable key of category cat in workspace wsID, or nil.
 // A key is unique per category, as in HCP Terraform.
 func (c *tfeClient) findVar(ctx context.Context, ref workspaceRef, wsID, key string, cat tfe.CategoryType) (*tfe.Variable, error) {
-	opts := &tfe.VariableListOptions{ListOptions: tfe.ListOptions{PageNumber: 1, PageSize: 100}}
-	for {
-		page, err := c.api.Variables.List(ctx, wsID, opts)
+	var found *tfe.Variable
+	err := c.eachVariable(ctx, ref, wsID, func(v *tfe.Variable) bool {
+		if v.Key == key && v.Category == cat {
+			found = v
+			return false
+		}
+		return true
+	})
+	return found, err
+}
+
+// eachVariable calls f with each variable of workspace wsID (ref names it
+// in errors) until f returns false.
+func (c *tfeClient) eachVariable(ctx context.Context, ref workspaceRef, wsID string, f func(*tfe.Variable) bool) error {
+	return eachPage(func(o tfe.ListOptions) (*tfe.Pagination, error) {
+		page, err := c.api.Variables.List(ctx, wsID, &tfe.VariableListOptions{ListOptions: o})
 		if err != nil {
 			return nil, explain(err, "variables of workspace "+ref.String())
 		}
 		for _, v := range page.Items {
-			if v.Key == key && v.Category == cat {
-				return v, nil
+			if !f(v) {
+				return nil, nil
 			}
 		}
-		if page.Pagination == nil || page.Pagination.NextPage == 0 {
-			return nil, nil
-		}
-		opts.PageNumber = page.Pagination.NextPage
-	}
+		return page.Pagination, nil
+	})
 }
 
 func varSetCmd(newClient func() (*tfeClient, error), stdout io.Writer) *cobra.Command {
@@ -80,12 +89,8 @@ non-sensitive (delete and recreate it).`,
 					return err
 				}
 			}
-			c, err := newClient()
-			if err != nil {
-				return err
-			}
 			ctx := cmd.Context()
-			ws, err := c.workspace(ctx, ref)
+			c, ws, err := openWorkspace(ctx, newClient, ref)
 			if err != nil {
 				return err
 			}
@@ -162,34 +167,19 @@ func varListCmd(newClient func() (*tfeClient, error), stdout io.Writer) *cobra.C
 		Short: "List a workspace's variables (sensitive values are not shown)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ref, err := parseWorkspaceRef(args[0])
-			if err != nil {
-				return err
-			}
-			c, err := newClient()
-			if err != nil {
-				return err
-			}
 			ctx := cmd.Context()
-			ws, err := c.workspace(ctx, ref)
+			c, ref, ws, err := workspaceArg(ctx, newClient, args[0])
 			if err != nil {
 				return err
 			}
-			tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+			tw := newTable(stdout)
 			fmt.Fprintln(tw, "KEY\tCATEGORY\tHCL\tVALUE\tDESCRIPTION")
-			opts := &tfe.VariableListOptions{ListOptions: tfe.ListOptions{PageNumber: 1, PageSize: 100}}
-			for {
-				page, err := c.api.Variables.List(ctx, ws.ID, opts)
-				if err != nil {
-					return explain(err, "variables of workspace "+ref.String())
-				}
-				for _, v := range page.Items {
-					fmt.Fprintf(tw, "%s\t%s\t%t\t%s\t%s\n", quote(v.Key), v.Category, v.HCL, shownValue(v), orDash(v.Description))
-				}
-				if page.Pagination == nil || page.Pagination.NextPage == 0 {
-					break
-				}
-				opts.PageNumber = page.Pagination.NextPage
+			err = c.eachVariable(ctx, ref, ws.ID, func(v *tfe.Variable) bool {
+				fmt.Fprintf(tw, "%s\t%s\t%t\t%s\t%s\n", quote(v.Key), v.Category, v.HCL, shownValue(v), orDash(v.Description))
+				return true
+			})
+			if err != nil {
+				return err
 			}
 			return tw.Flush()
 		},
@@ -215,20 +205,12 @@ func varDeleteCmd(newClient func() (*tfeClient, error), stdout io.Writer) *cobra
 		Short: "Delete a variable",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ref, err := parseWorkspaceRef(args[0])
+			ctx := cmd.Context()
+			c, ref, ws, err := workspaceArg(ctx, newClient, args[0])
 			if err != nil {
 				return err
 			}
 			key := args[1]
-			c, err := newClient()
-			if err != nil {
-				return err
-			}
-			ctx := cmd.Context()
-			ws, err := c.workspace(ctx, ref)
-			if err != nil {
-				return err
-			}
 			cat := category(isEnv)
 			v, err := c.findVar(ctx, ref, ws.ID, key, cat)
 			if err != nil {

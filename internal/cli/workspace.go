@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"strconv"
-	"text/tabwriter"
 
 	tfe "github.com/hashicorp/go-tfe"
 	"github.com/spf13/cobra"
@@ -124,21 +123,20 @@ func workspaceListCmd(newClient func() (*tfeClient, error), stdout io.Writer) *c
 			if err != nil {
 				return err
 			}
-			tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+			tw := newTable(stdout)
 			fmt.Fprintln(tw, "NAME\tID\tAUTO-APPLY\tTERRAFORM-VERSION\tUPDATED")
-			opts := &tfe.WorkspaceListOptions{ListOptions: tfe.ListOptions{PageNumber: 1, PageSize: 100}}
-			for {
-				page, err := c.api.Workspaces.List(cmd.Context(), org, opts)
+			err = eachPage(func(o tfe.ListOptions) (*tfe.Pagination, error) {
+				page, err := c.api.Workspaces.List(cmd.Context(), org, &tfe.WorkspaceListOptions{ListOptions: o})
 				if err != nil {
-					return explain(err, "organization "+org)
+					return nil, explain(err, "organization "+org)
 				}
 				for _, ws := range page.Items {
 					fmt.Fprintf(tw, "%s\t%s\t%t\t%s\t%s\n", quote(ws.Name), ws.ID, ws.AutoApply, orDash(ws.TerraformVersion), stamp(ws.UpdatedAt))
 				}
-				if page.Pagination == nil || page.Pagination.NextPage == 0 {
-					break
-				}
-				opts.PageNumber = page.Pagination.NextPage
+				return page.Pagination, nil
+			})
+			if err != nil {
+				return err
 			}
 			return tw.Flush()
 		},
@@ -151,15 +149,7 @@ func workspaceShowCmd(newClient func() (*tfeClient, error), stdout io.Writer) *c
 		Short: "Show a workspace's settings",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ref, err := parseWorkspaceRef(args[0])
-			if err != nil {
-				return err
-			}
-			c, err := newClient()
-			if err != nil {
-				return err
-			}
-			ws, err := c.workspace(cmd.Context(), ref)
+			_, ref, ws, err := workspaceArg(cmd.Context(), newClient, args[0])
 			if err != nil {
 				return err
 			}
@@ -170,17 +160,13 @@ func workspaceShowCmd(newClient func() (*tfeClient, error), stdout io.Writer) *c
 			if ws.AgentPool != nil {
 				pool = ws.AgentPool.ID
 			}
-			tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-			for _, row := range [][2]string{
+			return printFields(stdout, [][2]string{
 				{"Workspace", ref.String()}, {"ID", ws.ID}, {"Project", project},
 				{"Auto apply", strconv.FormatBool(ws.AutoApply)}, {"Execution mode", orDash(ws.ExecutionMode)},
 				{"Working directory", orDash(ws.WorkingDirectory)}, {"Terraform version", orDash(ws.TerraformVersion)},
 				{"Agent pool", pool}, {"Description", orDash(ws.Description)},
 				{"Created", stamp(ws.CreatedAt)}, {"Updated", stamp(ws.UpdatedAt)},
-			} {
-				fmt.Fprintf(tw, "%s:\t%s\n", row[0], row[1])
-			}
-			return tw.Flush()
+			})
 		},
 	}
 }
