@@ -17,6 +17,7 @@ import (
 	"github.com/runcred/runcred/internal/agent"
 	"github.com/runcred/runcred/internal/daemon"
 	"github.com/runcred/runcred/internal/daemon/daemontest"
+	"github.com/runcred/runcred/internal/secret"
 )
 
 // world is a runcred server started in-process, a go-tfe client with its
@@ -89,18 +90,29 @@ func newWorld(t *testing.T, hooks map[string]string, tweak func(*agent.Config)) 
 			t.Fatal(err)
 		}
 	}
-	bin, mirror := tools(t)
 	tok, err := w.srv.D.DefaultAgentToken(ctx, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
+	startAgent(t, w, func(c *agent.Config) {
+		c.Token = tok
+		if tweak != nil {
+			tweak(c)
+		}
+	})
+	return w
+}
+
+// startAgent runs an agent of w's server until the test ends, then checks
+// it left no run directory behind; tweak sets its token and pool.
+func startAgent(t *testing.T, w *world, tweak func(*agent.Config)) {
+	t.Helper()
+	bin, mirror := tools(t)
 	cfg := agent.Config{
-		Server: w.srv.D.URL(), Token: tok, Binary: bin, ProviderMirror: mirror, HooksDir: w.hooks, WorkDir: w.workRoot,
+		Server: w.srv.D.URL(), Binary: bin, ProviderMirror: mirror, HooksDir: w.hooks, WorkDir: w.workRoot,
 		Poll: 50 * time.Millisecond, Watch: 200 * time.Millisecond, Flush: 50 * time.Millisecond, Concurrency: 4,
 	}
-	if tweak != nil {
-		tweak(&cfg)
-	}
+	tweak(&cfg)
 	a, err := agent.New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -117,8 +129,9 @@ func newWorld(t *testing.T, hooks map[string]string, tweak func(*agent.Config)) 
 			t.Errorf("run directories left behind: %v", ents)
 		}
 	})
-	return w
 }
+
+func secretOf(s string) secret.Value { return secret.FromString(s) }
 
 // workspace creates a workspace with variables; a key starting with "env:"
 // is an environment variable, one ending in "!" is sensitive, "hcl:" HCL.
