@@ -3,12 +3,14 @@
 # use) into a per-version cache outside the clone and links them into
 # .tools/bin, so a fresh clone reuses earlier builds. Providers are laid out
 # as a filesystem mirror in .tools/providers, so `tofu init` works offline.
-# Usage: scripts/tools.sh [minio] [mc] [tofu] [providers]   (no argument: everything)
+# Usage: scripts/tools.sh [minio] [mc] [tofu] [terraform] [providers]   (no argument: everything)
 set -euo pipefail
 
 MINIO_VERSION=v0.0.0-20260212201848-7aac2a2c5b7c
 MC_VERSION=v0.0.0-20250313080218-cf909e1063a9
 TOFU_VERSION=v1.6.3
+# Terraform 1.5.7 is the last MPL release, and the last that `go install` builds.
+TERRAFORM_VERSION=v1.5.7
 # The random provider's code after 3.9.0, under its old module path; it is
 # registered in the mirror as 3.9.1.
 RANDOM_MODULE_VERSION=v1.3.2-0.20260824155315-e1092b0cfc07 RANDOM_VERSION=3.9.1
@@ -54,12 +56,13 @@ provider() {
 }
 
 want=("$@")
-[ ${#want[@]} -gt 0 ] || want=(minio mc tofu providers)
+[ ${#want[@]} -gt 0 ] || want=(minio mc tofu terraform providers)
 for t in "${want[@]}"; do
 	case "$t" in
 	minio) install minio github.com/minio/minio "$MINIO_VERSION" ;;
 	mc) install mc github.com/minio/mc "$MC_VERSION" ;;
 	tofu) install tofu github.com/opentofu/opentofu/cmd/tofu "$TOFU_VERSION" ;;
+	terraform) install terraform github.com/hashicorp/terraform "$TERRAFORM_VERSION" ;;
 	providers)
 		provider random github.com/terraform-providers/terraform-provider-random "$RANDOM_MODULE_VERSION" "$RANDOM_VERSION"
 		provider time github.com/hashicorp/terraform-provider-time "v$TIME_VERSION" "$TIME_VERSION"

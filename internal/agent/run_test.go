@@ -2,10 +2,14 @@ package agent_test
 
 import (
 	"bytes"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	tfe "github.com/hashicorp/go-tfe"
+
+	"github.com/runcred/runcred/internal/agent"
 )
 
 const canary = "canary-sensitive-7Qw2Lp9Xv"
@@ -96,4 +100,31 @@ func TestGoTFECompleteRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	w.wait(t, again.ID, tfe.RunDiscarded)
+}
+
+// TestTerraformBinary: an agent configured with Terraform instead of
+// OpenTofu runs the same plan and apply; providers come from the mirror's
+// registry.terraform.io tree.
+func TestTerraformBinary(t *testing.T) {
+	bin, _ := tools(t)
+	terraform := filepath.Join(filepath.Dir(bin), "terraform")
+	if _, err := os.Stat(terraform); err != nil {
+		t.Fatalf("%s missing (run scripts/tools.sh): %v", terraform, err)
+	}
+	w := newWorld(t, nil, func(c *agent.Config) { c.Binary = terraform })
+	ctx := ctxT(t)
+	ws := w.workspace(t, "tf", true, map[string]string{"name": "demo", "secret!": canary, "hcl:tags": `{ team = "platform" }`})
+	w.upload(t, ws, map[string]string{"main.tf": localConfig})
+	run := w.wait(t, w.start(t, ws).ID, tfe.RunApplied)
+	log := w.logs(t, run)
+	if !strings.Contains(log, "Terraform has been successfully initialized!") || !strings.Contains(log, "Apply complete! Resources: 2 added") {
+		t.Fatalf("log:\n%s", log)
+	}
+	state := w.state(t, ws)
+	if !bytes.Contains(state, []byte(`"terraform_version": "1.5.7"`)) || bytes.Contains(state, []byte(canary)) {
+		t.Fatalf("state:\n%s", state)
+	}
+	if _, err := w.tfe.Plans.ReadJSONOutput(ctx, run.Plan.ID); err != nil {
+		t.Fatal(err)
+	}
 }
