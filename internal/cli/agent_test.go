@@ -1,0 +1,70 @@
+package cli
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestVerbsWithARealAgent: the agent as `runcred agent` configures it runs
+// the plan and the apply that `run start` and `run apply` follow, with
+// OpenTofu from the project's tools.
+func TestVerbsWithARealAgent(t *testing.T) {
+	root, err := filepath.Abs(filepath.Join("..", ".."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tofu, mirror := filepath.Join(root, ".tools", "bin", "tofu"), filepath.Join(root, ".tools", "providers")
+	for _, p := range []string{tofu, mirror} {
+		if _, err := os.Stat(p); err != nil {
+			t.Fatalf("%s missing (run scripts/tools.sh): %v", p, err)
+		}
+	}
+	s := startServer(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	tok, err := s.D.DefaultAgentToken(ctx, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := agentFlags{tofu: tofu, mirror: mirror, concurrency: 2}
+	cfg, err := f.config(s.D.URL(), tok, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Poll = 50 * time.Millisecond
+	done := make(chan error, 1)
+	go func() { done <- runAgent(ctx, cfg) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("agent: %v", err)
+		}
+	})
+
+	s.ok("workspace", "create", "demo/real", "--create-org")
+	s.runcred("s3cret-value-xyz\n", "var", "set", "demo/real", "password", "-", "--sensitive")
+	dir := t.TempDir()
+	cfgText := `variable "password" { sensitive = true }
+resource "terraform_data" "x" { input = nonsensitive(length(var.password)) }
+`
+	if err := os.WriteFile(filepath.Join(dir, "main.tf"), []byte(cfgText), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out := s.ok("run", "start", "demo/real", dir)
+	if !strings.Contains(out, "Plan: 1 to add, 0 to change, 0 to destroy.") || !strings.Contains(out, "runcred run apply run-") {
+		t.Fatalf("run start:\n%s", out)
+	}
+	id := out[strings.Index(out, "runcred run apply ")+len("runcred run apply "):]
+	id = strings.Fields(id)[0]
+	out = s.ok("run", "apply", id)
+	if !strings.Contains(out, "Apply complete! Resources: 1 added") || !strings.Contains(out, "applied") || strings.Contains(out, "s3cret-value-xyz") {
+		t.Fatalf("run apply:\n%s", out)
+	}
+	if st := s.ok("state", "pull", "demo/real"); !strings.Contains(st, `"terraform_data"`) || strings.Contains(st, "s3cret-value-xyz") {
+		t.Fatalf("state pull:\n%s", st)
+	}
+}
