@@ -42,3 +42,50 @@ END {
 		row("BrokerJWTLogin", "BareJWTVerify", cs[i]); row("BrokerKVRead", "BareHTTPHealth", cs[i]); row("BrokerAWSCreds", "BareAssumeRole", cs[i])
 	}
 }' "$out"
+go test -run='^$' -bench='^Benchmark(BarePlan|ManagedPlan|ManagedPlanAWSDirect|PlanPaired|PlanBreakdown|AWSDirectExchange)$' \
+	-benchtime="${PLAN_BENCHTIME:-10x}" -count="${COUNT:-1}" -timeout=30m ./internal/agent/ | tee -a "$out"
+echo
+echo "== plan wall time: runcred-managed plan vs bare tofu init + plan + show -json, same run (target ratio <= 1.05)"
+echo "   configuration: 1 provider (hashicorp/random, filesystem mirror), 9 resources to add (4 random_*, 5 terraform_data),"
+echo "   5 variables (1 sensitive), local backend, no cloud credentials. bare: fresh dir, copy, TF_CLI_CONFIG_FILE with the mirror."
+echo "   managed: plan-only run created with go-tfe until its planned_and_finished timestamp (\"as polled\": until a status read saw it)."
+awk '
+/^Benchmark(BarePlan|ManagedPlan|ManagedPlanAWSDirect|PlanPaired|PlanBreakdown|AWSDirectExchange\/[a-z]+)-[0-9]+ / {
+	name = $1; sub(/-[0-9]+$/, "", name); name = substr(name, 10)
+	n[name]++; v[name, "ns"] += $3
+	for (i = 4; i < NF; i++) if ($(i+1) ~ /-ms$|ratio$/) v[name, $(i+1)] += $i
+}
+function g(name, m) { return (name in n) ? v[name, m] / n[name] : 0 }
+END {
+	bare = g("BarePlan", "ns") / 1e6; fin = g("ManagedPlan", "finished-ms"); pol = g("ManagedPlan", "ns") / 1e6
+	printf "%-44s %9s %11s %7s\n", "measurement", "bare ms", "managed ms", "ratio"
+	if (bare > 0) {
+		printf "%-44s %9.1f %11.1f %7.3f\n", "separate benchmarks (BarePlan, ManagedPlan)", bare, fin, fin / bare
+		printf "%-44s %9s %11.1f %7.3f\n", "  managed as polled (every " g("ManagedPlan", "readpoll-ms") " ms)", "", pol, pol / bare
+	}
+	pb = g("PlanPaired", "bare-ms"); pm = g("PlanPaired", "managed-ms")
+	if (pb > 0) printf "%-44s %9.1f %11.1f %7.3f   (median of per-pair ratios %.3f)\n", "paired, interleaved (PlanPaired)", pb, pm, pm / pb, g("PlanPaired", "median-ratio")
+	printf "agent claims by long poll (the default, 20 s); claim wait plan_queued -> planning %.1f ms\n", g("ManagedPlan", "queued-ms")
+	B = "PlanBreakdown"
+	if (B in n) {
+		print ""
+		print "where the managed time goes (PlanBreakdown: paired again, tofu timed inside the agent through a wrapper; ms per plan)"
+		printf "  %-44s %9s %9s %8s\n", "", "bare", "managed", "delta"
+		printf "  %-44s %9.1f %9.1f %+8.1f\n", "total (managed includes the wrapper)", g(B, "bare-ms"), g(B, "managed-ms"), g(B, "managed-ms") - g(B, "bare-ms")
+		printf "  %-44s %9s %9.1f %+8.1f\n", "claim wait (long poll)", "", g(B, "queued-ms"), g(B, "queued-ms")
+		split("init plan show", st, " ")
+		for (i = 1; i <= 3; i++)
+			printf "  %-44s %9.1f %9.1f %+8.1f\n", "tofu " st[i], g(B, "bare-" st[i] "-ms"), g(B, "managed-" st[i] "-ms"), g(B, "managed-" st[i] "-ms") - g(B, "bare-" st[i] "-ms")
+		printf "  %-44s %9.1f %9.1f %+8.1f\n", "own work: copy+rm (bare), agent less tofu", g(B, "bare-copy-ms") + g(B, "bare-rm-ms"), g(B, "agent-other-ms"), g(B, "agent-other-ms") - g(B, "bare-copy-ms") - g(B, "bare-rm-ms")
+		printf "  %-44s %9s %9.1f\n", "  of which job API calls", "", g(B, "api-ms")
+		printf "  %-44s %9s %9.1f %+8.1f\n", "run creation and hand-off to the agent", "", g(B, "handoff-ms"), g(B, "handoff-ms")
+		printf "  (tracing wrapper cost %.1f ms per plan, measured and taken out of the agent row)\n", g(B, "wrapper-ms")
+	}
+	print ""
+	print "== credential exchange, AWS direct credentials (not in the ratio above)"
+	aws = g("ManagedPlanAWSDirect", "finished-ms")
+	if (aws > 0 && fin > 0) printf "  %-66s %+8.1f ms\n", "managed plan with TFC_AWS_PROVIDER_AUTH minus without (noisy)", aws - fin
+	printf "  %-66s %8.2f ms\n", "  its mint call to the job API (agent-side timing)", g("ManagedPlanAWSDirect", "api-identity-ms")
+	printf "  %-66s %8.2f ms\n", "creds.Prepare: mint over the job API + token files, then Close", g("AWSDirectExchange/prepare", "ns") / 1e6
+	printf "  %-66s %8.2f ms\n", "AssumeRoleWithWebIdentity at MinIO (the AWS SDK in tofu does it)", g("AWSDirectExchange/sts", "ns") / 1e6
+}' "$out"

@@ -37,7 +37,8 @@ type Config struct {
 	VaultClient  *http.Client // to Vault brokers; nil: creds' default
 	Logger       *slog.Logger
 	Concurrency  int           // phases run at once; 0: 1
-	Poll         time.Duration // between claims when idle; 0: 1 s
+	Wait         time.Duration // how long a claim waits on the server for a job; 0: 20 s
+	Poll         time.Duration // pause after a failed or unanswered claim; 0: 1 s
 	Watch        time.Duration // between cancellation checks; 0: 2 s
 	Flush        time.Duration // between log uploads; 0: 250 ms
 	PhaseTimeout time.Duration // 0: 2 h, HCP Terraform's default
@@ -67,8 +68,15 @@ func New(cfg Config) (*Agent, error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	cfg.Concurrency = max(cfg.Concurrency, 1)
+	if cfg.Wait <= 0 {
+		cfg.Wait = 20 * time.Second
+	}
+	cfg.Wait = min(cfg.Wait, jobapi.MaxWait)
 	if cfg.Poll <= 0 {
 		cfg.Poll = time.Second
+	}
+	if cfg.HTTPClient.Timeout != 0 && cfg.HTTPClient.Timeout <= cfg.Wait {
+		return nil, fmt.Errorf("agent: the HTTP client's timeout %s must exceed the claim wait %s", cfg.HTTPClient.Timeout, cfg.Wait)
 	}
 	if cfg.Watch <= 0 {
 		cfg.Watch = 2 * time.Second
@@ -94,12 +102,19 @@ func (a *Agent) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		}
-		job, err := a.client.Claim(ctx, a.cfg.Token, a.cfg.Pool)
+		asked := time.Now()
+		job, err := a.client.Claim(ctx, a.cfg.Token, a.cfg.Pool, a.cfg.Wait)
 		if err != nil && ctx.Err() == nil {
 			a.log.Warn("claiming a job", "err", err)
 		}
 		if job == nil {
 			<-slots
+			// The server waits for a job before it answers; pause only
+			// after an error or an answer that came at once, so an agent
+			// never spins.
+			if err == nil && time.Since(asked) >= a.cfg.Poll {
+				continue
+			}
 			select {
 			case <-time.After(a.cfg.Poll):
 				continue
@@ -118,7 +133,7 @@ func (a *Agent) Run(ctx context.Context) error {
 
 // RunOnce claims one job and runs it; it reports whether there was one.
 func (a *Agent) RunOnce(ctx context.Context) (bool, error) {
-	job, err := a.client.Claim(ctx, a.cfg.Token, a.cfg.Pool)
+	job, err := a.client.Claim(ctx, a.cfg.Token, a.cfg.Pool, 0)
 	if err != nil || job == nil {
 		return false, err
 	}

@@ -81,10 +81,10 @@ func TestAgentPools(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if j, err := api.Claim(ctx, def, ""); err != nil || j != nil {
+	if j, err := api.Claim(ctx, def, "", 0); err != nil || j != nil {
 		t.Fatalf("a default-pool claim got a pool's run: %+v, %v", j, err)
 	}
-	if _, err := api.Claim(ctx, def, pool.ID); !jobapi.Gone(err) {
+	if _, err := api.Claim(ctx, def, pool.ID, 0); !jobapi.Gone(err) {
 		t.Fatalf("the default agent's token claimed from the pool: %v", err)
 	}
 	if r, err := w.tfe.Runs.Read(ctx, run.ID); err != nil || r.Status != tfe.RunPlanQueued {
@@ -94,7 +94,7 @@ func TestAgentPools(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := api.Claim(ctx, secretOf(at.Token), ""); !jobapi.Gone(err) {
+	if _, err := api.Claim(ctx, secretOf(at.Token), "", 0); !jobapi.Gone(err) {
 		t.Fatalf("the pool's token claimed from the default pool: %v", err)
 	}
 	startAgent(t, w, func(c *agent.Config) { c.Pool = pool.ID; c.Token = secretOf(at.Token) })

@@ -80,10 +80,11 @@ type Daemon struct {
 	Broker   *broker.Broker
 	Platform *platform.Service
 
-	wg      sync.WaitGroup
-	cancel  context.CancelFunc
-	errs    chan error
-	closeMu sync.Once
+	wg       sync.WaitGroup
+	cancel   context.CancelFunc
+	errs     chan error
+	closeMu  sync.Once
+	stopping chan struct{} // closed when Close begins: long polls answer at once
 }
 
 // New builds a daemon and binds its listener; nothing is served until Start.
@@ -107,7 +108,7 @@ func New(ctx context.Context, cfg Config) (_ *Daemon, err error) {
 	if cfg.Refresh == 0 {
 		cfg.Refresh = 5 * time.Second
 	}
-	d := &Daemon{cfg: cfg, log: cfg.Logger, errs: make(chan error, 4)}
+	d := &Daemon{cfg: cfg, log: cfg.Logger, errs: make(chan error, 4), stopping: make(chan struct{})}
 	defer func() {
 		if err != nil {
 			d.Close()
@@ -217,6 +218,7 @@ func (d *Daemon) goTask(ctx context.Context, name string, fn func(context.Contex
 // tasks and closes the store.
 func (d *Daemon) Close() error {
 	d.closeMu.Do(func() {
+		close(d.stopping)
 		if d.http != nil {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			_ = d.http.Shutdown(ctx)

@@ -8,7 +8,10 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/runcred/runcred/internal/secret"
 )
@@ -80,14 +83,18 @@ func (c *Client) do(ctx context.Context, tok secret.Value, method, path, ctype s
 	return resp.StatusCode, nil
 }
 
-// Claim claims the next job of pool with the agent token; nil when there is
-// none.
-func (c *Client) Claim(ctx context.Context, agentToken secret.Value, pool string) (*Job, error) {
+// Claim claims the next job of pool with the agent token, waiting up to
+// wait (whole seconds, at most MaxWait) for one; nil when there is none.
+func (c *Client) Claim(ctx context.Context, agentToken secret.Value, pool string, wait time.Duration) (*Job, error) {
 	if pool == "" {
 		pool = DefaultPool
 	}
+	path := "/pools/" + url.PathEscape(pool) + "/jobs"
+	if wait > 0 {
+		path += "?wait=" + strconv.Itoa(int(wait/time.Second))
+	}
 	var j jobWire
-	code, err := c.do(ctx, agentToken, "POST", "/pools/"+pool+"/jobs", "", nil, &j)
+	code, err := c.do(ctx, agentToken, "POST", path, "", nil, &j)
 	if err != nil || code == http.StatusNoContent {
 		return nil, err
 	}

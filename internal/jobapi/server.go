@@ -6,7 +6,9 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/runcred/runcred/internal/fail"
 	"github.com/runcred/runcred/internal/identity"
@@ -21,7 +23,16 @@ type Server struct {
 	Platform *platform.Service
 	Issuer   *identity.Issuer
 	Logger   *slog.Logger
+	// Stopping, closed when the server shuts down, ends long polls at once.
+	Stopping <-chan struct{}
 }
+
+// MaxWait bounds a claim's long poll.
+const MaxWait = 60 * time.Second
+
+// otherNodes is how often a waiting claim looks for runs that another
+// node queued, which wake no waiter here.
+const otherNodes = time.Second
 
 // Mount registers the routes on mux.
 func (s Server) Mount(mux *http.ServeMux) {
@@ -52,14 +63,45 @@ func (s Server) Mount(mux *http.ServeMux) {
 	route("POST "+Prefix+"/jobs/{phase}/finish", s.finish)
 }
 
+// claim claims the pool's next job. With ?wait=N (seconds, at most
+// MaxWait) it waits that long for one to be queued before answering 204,
+// so an idle agent neither polls hard nor leaves a run waiting.
 func (s Server) claim(w http.ResponseWriter, r *http.Request, _ string) error {
 	pool := r.PathValue("pool")
 	if pool == DefaultPool {
 		pool = ""
 	}
-	cj, err := s.Platform.Claim(r.Context(), pool)
-	if err != nil {
-		return err
+	var wait time.Duration
+	if v := r.URL.Query().Get("wait"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 || time.Duration(n)*time.Second > MaxWait {
+			return fail.Invalidf("wait must be a whole number of seconds from 0 to %d", int(MaxWait/time.Second))
+		}
+		wait = time.Duration(n) * time.Second
+	}
+	deadline := time.Now().Add(wait)
+	var cj *platform.ClaimedJob
+	for {
+		changed := s.Platform.JobsChanged() // before claiming, so no wake is missed
+		var err error
+		if cj, err = s.Platform.Claim(r.Context(), pool); err != nil {
+			return err
+		}
+		left := time.Until(deadline)
+		if cj != nil || left <= 0 {
+			break
+		}
+		t := time.NewTimer(min(left, otherNodes))
+		select {
+		case <-changed:
+		case <-t.C:
+		case <-r.Context().Done():
+		case <-s.Stopping:
+		}
+		t.Stop()
+		if r.Context().Err() != nil || stopped(s.Stopping) {
+			break
+		}
 	}
 	if cj == nil {
 		w.WriteHeader(http.StatusNoContent)
@@ -217,4 +259,13 @@ func decode(r *http.Request, v any) error {
 		return fail.Invalidf("request body holds more than one JSON value")
 	}
 	return nil
+}
+
+func stopped(c <-chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
+	}
 }

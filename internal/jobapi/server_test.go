@@ -38,6 +38,8 @@ type env struct {
 	tfe   *tfe.Client
 	api   *jobapi.Client
 	agent secret.Value
+
+	noRead bool // queue does not read the run back (a waiting claim may have it)
 }
 
 func ctxT(t *testing.T) context.Context {
@@ -96,6 +98,12 @@ func (e *env) queue(t *testing.T, name string) *tfe.Run {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if r.Status != tfe.RunPlanQueued {
+		t.Fatalf("new run is %s, want plan_queued", r.Status)
+	}
+	if e.noRead {
+		return r
+	}
 	return e.read(t, r.ID, tfe.RunPlanQueued)
 }
 
@@ -115,7 +123,7 @@ func (e *env) read(t *testing.T, id string, want tfe.RunStatus) *tfe.Run {
 // claim claims the next job, which must exist.
 func (e *env) claim(t *testing.T) (*jobapi.Job, *jobapi.Phase) {
 	t.Helper()
-	j, err := e.api.Claim(ctxT(t), e.agent, "")
+	j, err := e.api.Claim(ctxT(t), e.agent, "", 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -269,7 +277,7 @@ func TestClaim(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		j, err := e.api.Claim(ctxT(t), secret.FromString(sec.Auth.ClientToken), "")
+		j, err := e.api.Claim(ctxT(t), secret.FromString(sec.Auth.ClientToken), "", 0)
 		if status(err) != http.StatusForbidden || j != nil {
 			t.Fatalf("claim with a default-policy token: %+v, %v; want 403", j, err)
 		}
@@ -279,7 +287,7 @@ func TestClaim(t *testing.T) {
 	t.Run("the default agent token cannot claim a named pool", func(t *testing.T) {
 		e := newEnv(t)
 		for _, pool := range []string{"apool-AAAAAAAAAAAAAAAA", "../default", "default/../x"} {
-			j, err := e.api.Claim(ctxT(t), e.agent, pool)
+			j, err := e.api.Claim(ctxT(t), e.agent, pool, 0)
 			if c := status(err); j != nil || (c != http.StatusForbidden && c != http.StatusBadRequest && c != http.StatusNotFound) {
 				t.Errorf("claim of pool %q: %+v, %v; want a 4xx refusal", pool, j, err)
 			}
@@ -311,7 +319,7 @@ func TestClaim(t *testing.T) {
 			}
 			e.read(t, r.ID, tfe.RunPlanning)
 		}
-		if j, err := e.api.Claim(ctxT(t), e.agent, ""); j != nil || err != nil {
+		if j, err := e.api.Claim(ctxT(t), e.agent, "", 0); j != nil || err != nil {
 			t.Fatalf("third claim = %+v, %v; want none", j, err)
 		}
 	})
@@ -324,10 +332,38 @@ func TestClaim(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if j, err := e.api.Claim(ctxT(t), e.agent, ""); j != nil || err != nil {
+		if j, err := e.api.Claim(ctxT(t), e.agent, "", 0); j != nil || err != nil {
 			t.Fatalf("claim = %+v, %v; want none while the workspace's run is planning", j, err)
 		}
 		e.read(t, second.ID, tfe.RunPending)
+	})
+
+	t.Run("a waiting claim gets the run queued while it waits", func(t *testing.T) {
+		e := newEnv(t)
+		type answer struct {
+			j   *jobapi.Job
+			err error
+		}
+		got := make(chan answer, 1)
+		go func() {
+			j, err := e.api.Claim(ctxT(t), e.agent, "", jobapi.MaxWait)
+			got <- answer{j, err}
+		}()
+		e.noRead = true       // the waiting claim may take it at once
+		r := e.queue(t, "ws") // without the long poll, the claim above has answered 204 by now or soon
+		a := <-got
+		if a.err != nil || a.j == nil || a.j.RunID != r.ID {
+			t.Fatalf("waiting claim = %+v, %v; want run %s", a.j, a.err, r.ID)
+		}
+	})
+
+	t.Run("wait must be 0 to 60 whole seconds", func(t *testing.T) {
+		e := newEnv(t)
+		for _, q := range []string{"61", "-1", "1.5", "x", "99999999999999999999"} {
+			if code, body := e.raw(t, e.agent.RevealString(), "POST", jobapi.Prefix+"/pools/default/jobs?wait="+q, nil); code != http.StatusBadRequest {
+				t.Errorf("wait=%s: HTTP %d %s, want 400", q, code, body)
+			}
+		}
 	})
 }
 
@@ -481,7 +517,7 @@ func TestJobToken(t *testing.T) {
 		e.queue(t, "ws")
 		j, _ := e.claim(t)
 		e.queue(t, "ws2")
-		if got, err := e.api.Claim(ctxT(t), j.Token, ""); got != nil || status(err) != http.StatusForbidden {
+		if got, err := e.api.Claim(ctxT(t), j.Token, "", 0); got != nil || status(err) != http.StatusForbidden {
 			t.Fatalf("claim with a job token = %+v, %v; want 403", got, err)
 		}
 	})

@@ -36,6 +36,22 @@ const JobTokenTTL = 3 * time.Hour
 // MaxPlanFile bounds a saved plan.
 const MaxPlanFile = 256 << 20
 
+// JobsChanged returns a channel that is closed the next time a run on this
+// node may have become claimable (queued, or its workspace freed). Agents'
+// long polls wait on it; runs queued by other nodes are found by polling.
+func (s *Service) JobsChanged() <-chan struct{} {
+	s.wakeMu.Lock()
+	defer s.wakeMu.Unlock()
+	return s.wake
+}
+
+func (s *Service) wakeAgents() {
+	s.wakeMu.Lock()
+	close(s.wake)
+	s.wake = make(chan struct{})
+	s.wakeMu.Unlock()
+}
+
 // EnsurePolicies installs the platform's built-in ACL policies.
 func (s *Service) EnsurePolicies(ctx context.Context) error {
 	if s.tokens == nil {

@@ -75,6 +75,7 @@ func (s *Service) advance(ctx context.Context, id string, st step) (Run, error) 
 	})
 	if err == nil && out.Status != RunPlanning && out.Status != RunApplying {
 		s.endJob(ctx, out.ID) // the phase has ended: its job token goes
+		s.wakeAgents()        // this run or the next may be claimable
 	}
 	return out, err
 }

@@ -144,6 +144,7 @@ func (s *Service) enqueueRun(ctx context.Context, w Workspace, cv ConfigurationV
 	if err != nil {
 		return Run{}, err
 	}
+	s.wakeAgents()
 	return r, nil
 }
 

@@ -3,6 +3,7 @@ package platform
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/runcred/runcred/internal/access"
@@ -42,6 +43,9 @@ type Service struct {
 	authz  access.Authorizer
 	tokens Tokens
 	now    func() time.Time
+
+	wakeMu sync.Mutex
+	wake   chan struct{} // see JobsChanged
 }
 
 // New returns a Service; it panics on missing wiring, a bug found at start-up.
@@ -52,7 +56,7 @@ func New(c Config) *Service {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
-	return &Service{db: c.DB, seal: c.Seal, audit: c.Audit, authz: c.Authz, tokens: c.Tokens, now: c.Now}
+	return &Service{db: c.DB, seal: c.Seal, audit: c.Audit, authz: c.Authz, tokens: c.Tokens, now: c.Now, wake: make(chan struct{})}
 }
 
 // Authorization paths, in the broker's ACL vocabulary. Names never hold '/',
