@@ -128,3 +128,28 @@ func TestTerraformBinary(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestSensitiveHCLVariables: a sensitive HCL variable's evaluated value
+// (not its source text) is kept out of the log and the plan JSON, also when
+// the configuration does not declare it sensitive.
+func TestSensitiveHCLVariables(t *testing.T) {
+	w := newWorld(t, nil, nil)
+	ctx := ctxT(t)
+	ws := w.workspace(t, "hclsecret", false, map[string]string{
+		"hcl:pw!": `"` + canary + `"`, "hcl:creds!": `{ password = "` + canary + `-obj" }`})
+	w.upload(t, ws, map[string]string{"main.tf": `
+variable "pw" { sensitive = true }
+variable "creds" {}
+resource "terraform_data" "d" { input = var.creds }
+output "n" { value = nonsensitive(length(var.pw)) }
+`})
+	run := w.wait(t, w.start(t, ws).ID, tfe.RunPlanned)
+	pj, err := w.tfe.Plans.ReadJSONOutput(ctx, run.Plan.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := w.logs(t, run)
+	if bytes.Contains(pj, []byte(canary)) || strings.Contains(log, canary) || !strings.Contains(log, "password") {
+		t.Fatalf("a sensitive HCL value leaked\nlog:\n%s\nplan JSON: %s", log, pj)
+	}
+}

@@ -15,6 +15,10 @@ import (
 	"github.com/runcred/runcred/internal/secret"
 )
 
+// minLeaf is the shortest string or number inside a sensitive HCL value
+// that the redactor masks.
+const minLeaf = 4
+
 // phaseVars are a phase's workspace variables, sorted for their uses.
 type phaseVars struct {
 	terraform map[string]any    // into the .auto.tfvars.json file
@@ -32,6 +36,27 @@ func splitVariables(vs []jobapi.Variable) (phaseVars, error) {
 			out.secrets = append(out.secrets, secret.FromString(v.Value))
 		}
 	}
+	addLeaves := func(val cty.Value) {
+		// Terraform shows an HCL value as evaluated, not as written:
+		// every string and number in it is a secret of its own, except
+		// ones too short to tell from ordinary output (masking every "1"
+		// would shred the log and the plan JSON).
+		add := func(s string) {
+			if len(s) >= minLeaf {
+				out.secrets = append(out.secrets, secret.FromString(s))
+			}
+		}
+		_ = cty.Walk(val, func(_ cty.Path, v cty.Value) (bool, error) {
+			switch {
+			case !v.IsKnown() || v.IsNull():
+			case v.Type() == cty.String:
+				add(v.AsString())
+			case v.Type() == cty.Number:
+				add(v.AsBigFloat().Text('f', -1))
+			}
+			return true, nil
+		})
+	}
 	for _, v := range vs {
 		switch v.Category {
 		case "env":
@@ -41,9 +66,12 @@ func splitVariables(vs []jobapi.Variable) (phaseVars, error) {
 				out.terraform[v.Key] = v.Value
 				continue
 			}
-			raw, err := hclValue(v.Key, v.Value)
+			raw, val, err := hclEval(v.Key, v.Value)
 			if err != nil {
 				return out, err
+			}
+			if v.Sensitive {
+				addLeaves(val)
 			}
 			out.terraform[v.Key] = raw
 		default:
@@ -56,9 +84,15 @@ func splitVariables(vs []jobapi.Variable) (phaseVars, error) {
 // hclValue turns an HCL expression into the JSON of its value. The error
 // never quotes the value: it may be sensitive.
 func hclValue(key, src string) (json.RawMessage, error) {
+	raw, _, err := hclEval(key, src)
+	return raw, err
+}
+
+// hclEval is hclValue that also returns the value.
+func hclEval(key, src string) (json.RawMessage, cty.Value, error) {
 	expr, diags := hclsyntax.ParseExpression([]byte(src), key, hcl.InitialPos)
 	if diags.HasErrors() {
-		return nil, fmt.Errorf("variable %q is marked HCL but is not a valid HCL expression", key)
+		return nil, cty.NilVal, fmt.Errorf("variable %q is marked HCL but is not a valid HCL expression", key)
 	}
 	// for expressions (also %{for} in templates) multiply what they are
 	// given; constants never need them, and they could make an agent write
@@ -69,20 +103,20 @@ func hclValue(key, src string) (json.RawMessage, error) {
 		}
 		return nil
 	}).HasErrors() {
-		return nil, fmt.Errorf("variable %q: an HCL variable must be a constant value (no for expressions)", key)
+		return nil, cty.NilVal, fmt.Errorf("variable %q: an HCL variable must be a constant value (no for expressions)", key)
 	}
 	val, diags := expr.Value(nil)
 	if diags.HasErrors() {
-		return nil, fmt.Errorf("variable %q: an HCL variable must be a constant value (no references or function calls)", key)
+		return nil, cty.NilVal, fmt.Errorf("variable %q: an HCL variable must be a constant value (no references or function calls)", key)
 	}
 	if err := checkNumbers(val); err != nil {
-		return nil, fmt.Errorf("variable %q: %w", key, err)
+		return nil, cty.NilVal, fmt.Errorf("variable %q: %w", key, err)
 	}
 	b, err := ctyjson.Marshal(val, val.Type())
 	if err != nil {
-		return nil, fmt.Errorf("variable %q: its HCL value cannot be written as JSON", key)
+		return nil, cty.NilVal, fmt.Errorf("variable %q: its HCL value cannot be written as JSON", key)
 	}
-	return b, nil
+	return b, val, nil
 }
 
 // builtins are the variables every run gets (reference §2.8), also as

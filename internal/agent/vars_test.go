@@ -323,3 +323,30 @@ func TestHCLValueRefusesBlowUps(t *testing.T) {
 		}
 	}
 }
+
+// TestSensitiveHCLLeavesAreSecrets: Terraform prints a sensitive HCL value
+// as evaluated, so its strings and numbers are secrets, not its source.
+func TestSensitiveHCLLeavesAreSecrets(t *testing.T) {
+	pv, err := splitVariables([]jobapi.Variable{
+		{Key: "pw", Value: `"hunter2-pw"`, Category: "terraform", HCL: true, Sensitive: true},
+		{Key: "obj", Value: `{ password = "s3cret-obj", pin = 987654, on = true, n = 1 }`, Category: "terraform", HCL: true, Sensitive: true},
+		{Key: "open", Value: `{ visible = "plain-value" }`, Category: "terraform", HCL: true},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]bool{}
+	for _, s := range pv.secrets {
+		got[s.RevealString()] = true
+	}
+	for _, want := range []string{"hunter2-pw", "s3cret-obj", "987654"} {
+		if !got[want] {
+			t.Errorf("%q is not a secret; have %d secrets", want, len(got))
+		}
+	}
+	for _, not := range []string{"plain-value", "1", "true"} {
+		if got[not] {
+			t.Errorf("%q is a secret", not)
+		}
+	}
+}
