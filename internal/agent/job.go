@@ -18,9 +18,14 @@ import (
 	"github.com/runcred/runcred/internal/secret"
 )
 
-// errGone is the cause of a phase's cancellation when the server took the
-// phase away (canceled, discarded, job token revoked).
-var errGone = errors.New("the run was canceled")
+// The causes of a phase's cancellation: errGone when the server took the
+// phase away (force-canceled, job token revoked), errCancelRequested when a
+// user asked to cancel it, which the agent does after storing what an
+// interrupted apply left.
+var (
+	errGone            = errors.New("the run was taken from the agent")
+	errCancelRequested = errors.New("the run was canceled")
+)
 
 // Do runs a claimed job to its end and reports how it ended: errors go to
 // the run (errored, with a redacted message) and to the agent's log.
@@ -43,15 +48,22 @@ func (a *Agent) Do(ctx context.Context, j *jobapi.Job) {
 	// Reports go out even when the agent is stopping.
 	report, done := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 	defer done()
-	if err != nil {
+	cause := context.Cause(jctx)
+	switch {
+	case errors.Is(cause, errCancelRequested):
+		stream.Line("")
+		stream.Line("Canceled by request: OpenTofu was interrupted.")
+	case err != nil:
 		stream.Line("")
 		stream.Line("Error: " + red.RedactString(err.Error()))
 	}
 	stream.Close(report)
 	switch {
-	case errors.Is(context.Cause(jctx), errGone):
-		log.Info("phase canceled by the server", "took", time.Since(started))
+	case errors.Is(cause, errGone):
+		log.Info("phase taken away by the server", "took", time.Since(started))
 		return
+	case errors.Is(cause, errCancelRequested):
+		fin = jobapi.Finish{Canceled: true}
 	case err != nil:
 		fin = jobapi.Finish{Errored: true, Message: red.RedactString(err.Error())}
 		if ctx.Err() != nil {
@@ -76,8 +88,12 @@ func (a *Agent) watch(ctx context.Context, ph *jobapi.Phase, cancel context.Canc
 		case <-t.C:
 		}
 		st, err := ph.Status(ctx)
-		if jobapi.Gone(err) || (err == nil && st != "planning" && st != "applying") {
+		switch {
+		case jobapi.Gone(err) || (err == nil && st.Status != "planning" && st.Status != "applying"):
 			cancel(errGone)
+			return
+		case err == nil && st.CancelRequested:
+			cancel(errCancelRequested)
 			return
 		}
 	}
@@ -152,16 +168,20 @@ func (a *Agent) execute(ctx context.Context, j *jobapi.Job, ph *jobapi.Phase, st
 		ProviderMirror: a.cfg.ProviderMirror, Secrets: append(append([]secret.Value{ph.Token()}, vars.secrets...), cr.Secrets...),
 		Redactor: red, Log: stream.Line, Timeout: a.cfg.PhaseTimeout,
 	})
-	if c := context.Cause(ctx); c != nil && !errors.Is(c, context.Canceled) && !errors.Is(c, errGone) {
+	if c := context.Cause(ctx); c != nil && !errors.Is(c, context.Canceled) && !errors.Is(c, errGone) && !errors.Is(c, errCancelRequested) {
 		err = errors.Join(err, c)
 	}
 	if kind == phase.Apply {
-		// A failed apply may still have changed resources: keep its state.
+		// A failed, interrupted or canceled apply may still have changed
+		// resources: its state is kept whatever happened.
 		if len(res.State) > 0 {
-			if serr := ph.StoreState(ctx, res.State); serr != nil {
-				err = errors.Join(err, fmt.Errorf("storing the state: %w", serr))
+			if serr := a.storeState(ctx, j, ph, res.State); serr != nil {
+				err = errors.Join(err, serr)
 			}
 		}
+		return jobapi.Finish{}, red, err
+	}
+	if context.Cause(ctx) != nil {
 		return jobapi.Finish{}, red, err
 	}
 	if err != nil {
@@ -179,6 +199,39 @@ func (a *Agent) execute(ctx context.Context, j *jobapi.Job, ph *jobapi.Phase, st
 	}
 	fin, err := planCounts(planJSON)
 	return fin, red, err
+}
+
+// storeState uploads an apply's state, even when the phase was canceled or
+// the agent is stopping, trying a few times. If it cannot, the state is
+// kept in the agent's work directory (0600) and the error names the file:
+// the run directory, the only other copy, is about to be removed.
+func (a *Agent) storeState(ctx context.Context, j *jobapi.Job, ph *jobapi.Phase, state []byte) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Minute)
+	defer cancel()
+	var err error
+	for attempt, wait := 0, time.Second; attempt < 4; attempt, wait = attempt+1, wait*2 {
+		if err = ph.StoreState(ctx, state); err == nil || jobapi.Gone(err) {
+			break
+		}
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+		}
+	}
+	if err == nil {
+		return nil
+	}
+	dir := a.cfg.WorkDir
+	if dir == "" {
+		dir = os.TempDir()
+	}
+	kept := filepath.Join(dir, "runcred-unsaved-"+j.RunID+".tfstate")
+	if werr := os.WriteFile(kept, state, 0o600); werr != nil {
+		a.log.Error("the apply's state could not be stored or kept", "run_id", j.RunID, "err", err, "keep_err", werr)
+		return fmt.Errorf("storing the state: %w (and it could not be kept: %v)", err, werr)
+	}
+	a.log.Error("the apply's state could not be stored; kept on the agent", "run_id", j.RunID, "file", kept, "err", err)
+	return fmt.Errorf("storing the state: %w; the agent kept it in %s", err, kept)
 }
 
 // planCounts reads what a plan would change from its JSON form. Imports,

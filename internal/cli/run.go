@@ -31,7 +31,8 @@ func runCmd(getenv env, stdout io.Writer) *cobra.Command {
 	cmd.AddCommand(
 		runStartCmd(newClient, stdout), runFollowCmd(newClient, stdout), runApplyCmd(newClient, stdout),
 		runActionCmd(newClient, stdout, "discard", "Discard a planned run without applying it", "Discarded"),
-		runActionCmd(newClient, stdout, "cancel", "Cancel a pending, queued, planning or applying run", "Canceled"),
+		runActionCmd(newClient, stdout, "cancel", "Cancel a run; a phase in progress is interrupted and its state kept", "Canceled"),
+		runActionCmd(newClient, stdout, "force-cancel", "End a planning or applying run at once, without its agent (state it would have stored is lost)", "Force-canceled"),
 		runShowCmd(newClient, stdout), runListCmd(newClient, stdout),
 	)
 	return cmd
@@ -353,7 +354,7 @@ func runApplyCmd(newClient func() (*tfeClient, error), stdout io.Writer) *cobra.
 	return cmd
 }
 
-// runActionCmd makes discard and cancel, which differ only in name.
+// runActionCmd makes discard, cancel and force-cancel, which differ only in name.
 func runActionCmd(newClient func() (*tfeClient, error), stdout io.Writer, action, short, done string) *cobra.Command {
 	return &cobra.Command{
 		Use:   action + " RUN_ID",
@@ -364,9 +365,12 @@ func runActionCmd(newClient func() (*tfeClient, error), stdout io.Writer, action
 			if err != nil {
 				return err
 			}
-			if action == "discard" {
+			switch action {
+			case "discard":
 				err = c.api.Runs.Discard(cmd.Context(), id, tfe.RunDiscardOptions{})
-			} else {
+			case "force-cancel":
+				err = c.api.Runs.ForceCancel(cmd.Context(), id, tfe.RunForceCancelOptions{})
+			default:
 				err = c.api.Runs.Cancel(cmd.Context(), id, tfe.RunCancelOptions{})
 			}
 			if err != nil {

@@ -294,6 +294,19 @@ func TestRunFollowExitCodes(t *testing.T) {
 		t.Fatalf("follow of a canceled run: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 	s.fails(s.Token, 1, "cannot be canceled: it is canceled", "run", "cancel", queued)
+	s.fails(s.Token, 1, "cannot be force-canceled: it is canceled", "run", "force-cancel", queued)
+
+	// A planning run: force-cancel ends it without its agent.
+	stuck := s.start("demo/ws1", dir)
+	if _, err := s.claim(ctx, stuck, platform.PhasePlan); err != nil {
+		t.Fatal(err)
+	}
+	if out := s.ok("run", "force-cancel", stuck); out != "Force-canceled run "+stuck+"\n" {
+		t.Fatalf("force-cancel: %q", out)
+	}
+	if r := s.readRun(stuck); r.Status != tfe.RunCanceled {
+		t.Fatalf("force-canceled run is %s", r.Status)
+	}
 
 	planned := s.start("demo/ws1", dir)
 	if err := s.plan(ctx, planned, true, "Plan: 1 to add, 0 to change, 0 to destroy.\n"); err != nil {

@@ -131,10 +131,10 @@ func (p *Phase) putJSON(ctx context.Context, sub string, in, out any) error {
 }
 
 // Status is the run's current status.
-func (p *Phase) Status(ctx context.Context) (string, error) {
+func (p *Phase) Status(ctx context.Context) (Status, error) {
 	var s Status
 	err := p.do(ctx, "GET", "", "", nil, &s)
-	return s.Status, err
+	return s, err
 }
 
 // Inputs downloads the phase's inputs.

@@ -119,11 +119,11 @@ func (s Server) claim(w http.ResponseWriter, r *http.Request, _ string) error {
 }
 
 func (s Server) status(w http.ResponseWriter, r *http.Request, phase string) error {
-	st, err := s.Platform.JobStatus(r.Context(), phase)
+	st, req, err := s.Platform.JobStatus(r.Context(), phase)
 	if err != nil {
 		return err
 	}
-	respond.JSON(w, http.StatusOK, Status{Status: string(st)})
+	respond.JSON(w, http.StatusOK, Status{Status: string(st), CancelRequested: req})
 	return nil
 }
 
@@ -217,6 +217,8 @@ func (s Server) finish(w http.ResponseWriter, r *http.Request, phase string) err
 	}
 	var err error
 	switch {
+	case f.Canceled:
+		_, err = s.Platform.CancelPhase(r.Context(), phase)
 	case f.Errored:
 		_, err = s.Platform.FailPhase(r.Context(), phase, f.Message)
 	case strings.HasPrefix(phase, "plan-"):

@@ -388,8 +388,8 @@ func TestJobToken(t *testing.T) {
 		r := e.queue(t, "ws")
 		j, ph := e.claim(t)
 
-		if st, err := ph.Status(ctx); err != nil || st != "planning" {
-			t.Fatalf("status = %q, %v", st, err)
+		if st, err := ph.Status(ctx); err != nil || st.Status != "planning" || st.CancelRequested {
+			t.Fatalf("status = %+v, %v", st, err)
 		}
 		in, err := ph.Inputs(ctx)
 		if err != nil {
@@ -626,8 +626,8 @@ func TestJobToken(t *testing.T) {
 		if _, err := e.tfe.StateVersions.ReadCurrent(ctx, r.Workspace.ID); err == nil {
 			t.Error("a state version was stored")
 		}
-		if st, err := ph.Status(ctx); err != nil || st != "planning" {
-			t.Fatalf("the plan's token after the refusals: %q, %v", st, err)
+		if st, err := ph.Status(ctx); err != nil || st.Status != "planning" {
+			t.Fatalf("the plan's token after the refusals: %+v, %v", st, err)
 		}
 	})
 
@@ -679,19 +679,44 @@ func TestJobToken(t *testing.T) {
 		e.revoked(t, aj, aph)
 	})
 
-	t.Run("revoked when its run is canceled", func(t *testing.T) {
+	t.Run("revoked when its run is force-canceled", func(t *testing.T) {
 		e := newEnv(t)
 		r := e.queue(t, "ws")
 		j, ph := e.claim(t)
 		if err := ph.AppendLog(ctxT(t), []byte("started\n")); err != nil {
 			t.Fatal(err)
 		}
-		if err := e.tfe.Runs.Cancel(ctxT(t), r.ID, tfe.RunCancelOptions{}); err != nil {
+		if err := e.tfe.Runs.ForceCancel(ctxT(t), r.ID, tfe.RunForceCancelOptions{}); err != nil {
 			t.Fatal(err)
 		}
 		e.read(t, r.ID, tfe.RunCanceled)
 		e.revoked(t, j, ph)
 		if got := e.planLog(t, j.PhaseID); got != "started\n" {
+			t.Errorf("plan log = %q", got)
+		}
+	})
+
+	t.Run("a cancel request reaches the agent, which ends the phase canceled", func(t *testing.T) {
+		e := newEnv(t)
+		ctx := ctxT(t)
+		r := e.queue(t, "ws")
+		j, ph := e.claim(t)
+		if err := e.tfe.Runs.Cancel(ctx, r.ID, tfe.RunCancelOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		e.read(t, r.ID, tfe.RunPlanning)
+		if st, err := ph.Status(ctx); err != nil || st.Status != "planning" || !st.CancelRequested {
+			t.Fatalf("status = %+v, %v; want the cancel request", st, err)
+		}
+		if err := ph.AppendLog(ctx, []byte("interrupted\n")); err != nil {
+			t.Fatal(err)
+		}
+		if err := ph.Finish(ctx, jobapi.Finish{Canceled: true}); err != nil {
+			t.Fatal(err)
+		}
+		e.read(t, r.ID, tfe.RunCanceled)
+		e.revoked(t, j, ph)
+		if got := e.planLog(t, j.PhaseID); got != "interrupted\n" {
 			t.Errorf("plan log = %q", got)
 		}
 	})

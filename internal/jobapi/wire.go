@@ -64,7 +64,8 @@ type Inputs struct {
 
 // Status is the run's status, which an agent polls to notice cancellation.
 type Status struct {
-	Status string `json:"status"`
+	Status          string `json:"status"`
+	CancelRequested bool   `json:"cancel_requested"` // stop, store what there is, Finish with Canceled
 }
 
 // MintRequest asks for a workload-identity token for the job's phase.
@@ -81,6 +82,7 @@ type MintResponse struct {
 
 // Finish ends a phase.
 type Finish struct {
+	Canceled     bool   `json:"canceled,omitempty"` // stopped on a user's cancel request
 	Errored      bool   `json:"errored"`
 	Message      string `json:"message,omitempty"` // why it errored; redacted by the agent
 	HasChanges   bool   `json:"has_changes"`       // plans

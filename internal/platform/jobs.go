@@ -137,17 +137,36 @@ func (s *Service) endJob(ctx context.Context, id string) {
 	_, _ = s.db.Exec(ctx, `UPDATE runs SET job_token_accessor = '' WHERE id = ? AND job_token_accessor = ?`, id, acc)
 }
 
-// JobStatus is the status of the run of phaseID, for an agent watching for
-// cancellation.
-func (s *Service) JobStatus(ctx context.Context, phaseID string) (RunStatus, error) {
+// JobStatus is the status of the run of phaseID and whether a user asked
+// to cancel it, for an agent watching for cancellation.
+func (s *Service) JobStatus(ctx context.Context, phaseID string) (status RunStatus, cancelRequested bool, err error) {
 	r, w, err := s.runByPhase(ctx, phaseID)
 	if err != nil {
-		return "", err
+		return "", false, err
 	}
 	if err := s.authorizeAgent(ctx, w, r, phaseID); err != nil {
-		return "", err
+		return "", false, err
 	}
-	return r.Status, nil
+	var req int
+	if err := s.db.QueryRow(ctx, `SELECT cancel_requested FROM runs WHERE id = ?`, r.ID).Scan(&req); err != nil {
+		return "", false, err
+	}
+	return r.Status, req == 1, nil
+}
+
+// CancelPhase ends a running plan or apply as canceled: its agent stopped
+// it, on a user's request, after storing what it had.
+func (s *Service) CancelPhase(ctx context.Context, phaseID string) (Run, error) {
+	r, w, err := s.agentRun(ctx, phaseID)
+	if err != nil {
+		return Run{}, err
+	}
+	if err := s.record(ctx, "platform.run.canceled", map[string]any{
+		"organization": w.Organization, "workspace": w.Name, "run_id": r.ID, "phase_id": phaseID,
+	}); err != nil {
+		return Run{}, err
+	}
+	return s.advance(ctx, r.ID, step{through: []RunStatus{RunCanceled}, check: s.runningCheck(phaseID)})
 }
 
 // AuthorizeJob checks that the caller may act as the agent of phase
@@ -156,7 +175,7 @@ func (s *Service) AuthorizeJob(ctx context.Context, phaseID string) error {
 	if _, ok := access.CallerFrom(ctx); !ok { // before the lookup: no oracle of phase ids
 		return fail.Unauthenticatedf("missing client token")
 	}
-	_, err := s.JobStatus(ctx, phaseID)
+	_, _, err := s.JobStatus(ctx, phaseID)
 	return err
 }
 

@@ -136,11 +136,47 @@ func (s *Service) DiscardRun(ctx context.Context, id string) (Run, error) {
 	return s.runAction(ctx, id, "discard", "discarded", RunDiscarded)
 }
 
-// CancelRun cancels a run that is pending, queued, planning or applying. A
-// phase in progress is marked canceled at once; the agent running it finds
-// out when its next report is refused.
+// CancelRun cancels a run. A pending or queued run is canceled at once. A
+// phase in progress is asked to stop: its agent interrupts OpenTofu, stores
+// the state an interrupted apply leaves, and ends the phase canceled
+// (CancelPhase); ForceCancelRun is for an agent that no longer answers.
 func (s *Service) CancelRun(ctx context.Context, id string) (Run, error) {
-	return s.runAction(ctx, id, "cancel", "canceled", RunCanceled)
+	r, w, err := s.run(ctx, id)
+	if err != nil {
+		return Run{}, err
+	}
+	if r.Status != RunPlanning && r.Status != RunApplying {
+		return s.runAction(ctx, id, "cancel", "canceled", RunCanceled)
+	}
+	if err := s.authorize(ctx, runActionPath(w.Organization, w.Name, r.ID, "cancel"), access.Update); err != nil {
+		return Run{}, err
+	}
+	if err := s.record(ctx, "platform.run.cancel", map[string]any{
+		"organization": w.Organization, "workspace": w.Name, "workspace_id": w.ID, "run_id": r.ID, "from": r.Status, "requested": true,
+	}); err != nil {
+		return Run{}, err
+	}
+	res, err := s.db.Exec(ctx, `UPDATE runs SET cancel_requested = 1 WHERE id = ? AND status IN (?, ?)`,
+		r.ID, string(RunPlanning), string(RunApplying))
+	if err := swapped(res, err, "run %s changed concurrently; read it again", r.ID); err != nil {
+		return Run{}, err
+	}
+	return r, nil
+}
+
+// ForceCancelRun ends a phase in progress as canceled at once, without its
+// agent; the agent's next report is refused and its job token revoked. A
+// state the interrupted apply would have stored is lost, so it is for an
+// agent that is gone.
+func (s *Service) ForceCancelRun(ctx context.Context, id string) (Run, error) {
+	r, _, err := s.run(ctx, id)
+	if err != nil {
+		return Run{}, err
+	}
+	if r.Status != RunPlanning && r.Status != RunApplying {
+		return Run{}, refuse(r.ID, r.Status, "force-canceled")
+	}
+	return s.runAction(ctx, id, "force-cancel", "force-canceled", RunCanceled)
 }
 
 // PlanStatus is the status of r's plan, derived from the run's.

@@ -216,17 +216,44 @@ func TestRunOutcomes(t *testing.T) {
 			t.Errorf("discard twice: %v", err)
 		}
 
-		// Cancel while planning: the agent's next report is refused.
+		// Cancel while planning asks the agent to stop; it ends the phase
+		// canceled, after which its reports are refused.
 		r, err := f.svc.CreateRun(ctx, f.target.ID, platform.RunOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
 		j := claim(t, f, platform.PhasePlan, r.ID)
-		if r, err = f.svc.CancelRun(ctx, r.ID); err != nil || r.Status != platform.RunCanceled || r.PlanStatus() != "canceled" {
-			t.Fatalf("cancel planning = %s, %v", r.Status, err)
+		if st, req, err := f.svc.JobStatus(ctx, j.PhaseID); err != nil || st != platform.RunPlanning || req {
+			t.Fatalf("job status before cancel = %s, %v, %v", st, req, err)
+		}
+		if r, err = f.svc.CancelRun(ctx, r.ID); err != nil || r.Status != platform.RunPlanning {
+			t.Fatalf("cancel planning = %s, %v; want still planning", r.Status, err)
+		}
+		if st, req, err := f.svc.JobStatus(ctx, j.PhaseID); err != nil || st != platform.RunPlanning || !req {
+			t.Fatalf("job status after cancel = %s, %v, %v; want the request seen", st, req, err)
+		}
+		if r, err = f.svc.CancelPhase(ctx, j.PhaseID); err != nil || r.Status != platform.RunCanceled || r.PlanStatus() != "canceled" {
+			t.Fatalf("agent cancels the phase = %s, %v", r.Status, err)
 		}
 		if _, err := f.svc.FinishPlan(ctx, j.PhaseID, changes); !fail.Is(err, fail.Conflict) {
 			t.Errorf("finish canceled plan: %v", err)
+		}
+
+		// Force-cancel ends a running phase without its agent; it is refused
+		// for a run that is not running.
+		r, err = f.svc.CreateRun(ctx, f.target.ID, platform.RunOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.svc.ForceCancelRun(ctx, r.ID); !fail.Is(err, fail.Conflict) {
+			t.Errorf("force-cancel a queued run: %v", err)
+		}
+		j = claim(t, f, platform.PhasePlan, r.ID)
+		if r, err = f.svc.ForceCancelRun(ctx, r.ID); err != nil || r.Status != platform.RunCanceled {
+			t.Fatalf("force-cancel planning = %s, %v", r.Status, err)
+		}
+		if _, err := f.svc.FinishPlan(ctx, j.PhaseID, changes); !fail.Is(err, fail.Conflict) {
+			t.Errorf("finish force-canceled plan: %v", err)
 		}
 
 		// Cancel a pending run; error a planning one.

@@ -185,7 +185,7 @@ func (h *API) listRuns(w http.ResponseWriter, r *http.Request) error {
 	return writeList(w, out, pg, total)
 }
 
-// runAction applies, discards or cancels; HCP Terraform answers 202 with
+// runAction applies, discards, cancels or force-cancels; HCP Terraform answers 202 with
 // no body. The optional comment is not kept yet.
 func (h *API) runAction(w http.ResponseWriter, r *http.Request) error {
 	if _, err := respond.ReadBody(r); err != nil {
@@ -199,6 +199,8 @@ func (h *API) runAction(w http.ResponseWriter, r *http.Request) error {
 		_, err = h.Service.DiscardRun(r.Context(), id)
 	case "cancel":
 		_, err = h.Service.CancelRun(r.Context(), id)
+	case "force-cancel":
+		_, err = h.Service.ForceCancelRun(r.Context(), id)
 	default:
 		return errNotFound
 	}
