@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 
+	"github.com/runcred/runcred/internal/broker/acl"
 	"github.com/runcred/runcred/internal/fail"
 	"github.com/runcred/runcred/internal/secret"
 	"github.com/runcred/runcred/internal/token"
@@ -56,6 +57,14 @@ func (b *Broker) PutPolicy(ctx context.Context, name, body string) error {
 		return fail.Wrap(fail.Unavailable, err, "audit log unavailable")
 	}
 	return b.policies.put(ctx, name, body)
+}
+
+// EnsurePolicy writes an ACL policy only if none of that name exists.
+func (b *Broker) EnsurePolicy(ctx context.Context, name, body string) error {
+	if _, ok, err := b.policies.get(ctx, acl.NormalizeName(name)); err != nil || ok {
+		return err
+	}
+	return b.PutPolicy(ctx, name, body)
 }
 
 // DeletePolicy removes an ACL policy.

@@ -37,6 +37,10 @@ func (p platformTokens) PutPolicy(ctx context.Context, name, body string) error 
 	return p.b.PutPolicy(ctx, name, body)
 }
 
+func (p platformTokens) EnsurePolicy(ctx context.Context, name, body string) error {
+	return p.b.EnsurePolicy(ctx, name, body)
+}
+
 func (p platformTokens) DeletePolicy(ctx context.Context, name string) error {
 	return p.b.DeletePolicy(ctx, name)
 }

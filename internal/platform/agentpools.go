@@ -380,9 +380,10 @@ func (s *Service) CreateAgentToken(ctx context.Context, poolID, description stri
 	if err := s.record(ctx, "platform.agent_token.create", tokenAudit(t)); err != nil {
 		return APIToken{}, err
 	}
-	// Put again: the pool may predate the service's token issuer, or its
-	// policy may have been removed through the broker's API.
-	if err := s.tokens.PutPolicy(ctx, poolPolicy(p.ID), poolPolicyBody(p.ID)); err != nil {
+	// Written if missing: the pool may predate the service's token issuer,
+	// or its policy may have been removed through the broker's API; an
+	// admin's edit of it stands.
+	if err := s.tokens.EnsurePolicy(ctx, poolPolicy(p.ID), poolPolicyBody(p.ID)); err != nil {
 		return APIToken{}, err
 	}
 	return s.issue(ctx, t, TokenRequest{

@@ -54,6 +54,15 @@ func (f *fakeTokens) PutPolicy(_ context.Context, name, body string) error {
 	return nil
 }
 
+func (f *fakeTokens) EnsurePolicy(_ context.Context, name, body string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, ok := f.policies[name]; !ok {
+		f.policies[name] = body
+	}
+	return nil
+}
+
 func (f *fakeTokens) DeletePolicy(_ context.Context, name string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()

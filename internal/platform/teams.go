@@ -52,9 +52,10 @@ func teamPolicy(id string) string { return "team-" + id }
 
 // teamPolicyBody is what an organization member may do, as HCP Terraform's
 // "write" workspace permission on every workspace: read and list the
-// organization's resources; update workspaces; write variables; queue,
+// organization's resources; write variables; queue,
 // apply, discard and cancel runs; upload configuration. Not: create,
-// rename or delete workspaces (creating also needs update on a project),
+// change or delete workspaces (their settings choose where and how runs
+// execute: agent pool, auto-apply, working directory),
 // read run variables (decrypted sensitive values), act as a run's agent,
 // override a policy check, or change the organization, its projects,
 // pools, teams and variable sets. An admin widens it with another policy
@@ -65,7 +66,7 @@ func teamPolicyBody(org, id string) string {
 	rules := []struct{ path, caps string }{
 		{o, `"read"`},
 		{o + "/*", `"read", "list"`},
-		{ws, `"read", "update"`},
+		{ws, `"read"`},
 		{ws + "/vars/*", `"create", "read", "update", "delete", "list"`},
 		{ws + "/runs", `"create", "read", "list"`},
 		{ws + "/runs/*", `"read", "update"`},
@@ -302,7 +303,7 @@ func (s *Service) CreateTeamToken(ctx context.Context, id string, o TeamTokenOpt
 			return APIToken{}, err
 		}
 	}
-	if err := s.tokens.PutPolicy(ctx, teamPolicy(tm.ID), teamPolicyBody(tm.Organization, tm.ID)); err != nil {
+	if err := s.tokens.EnsurePolicy(ctx, teamPolicy(tm.ID), teamPolicyBody(tm.Organization, tm.ID)); err != nil {
 		return APIToken{}, err
 	}
 	return s.issue(ctx, t, TokenRequest{

@@ -32,5 +32,8 @@ type Tokens interface {
 	IssueToken(ctx context.Context, req TokenRequest) (IssuedToken, error)
 	RevokeAccessor(ctx context.Context, accessor string) error
 	PutPolicy(ctx context.Context, name, body string) error
+	// EnsurePolicy writes body only if no policy name exists, so an
+	// admin's edit of it stands.
+	EnsurePolicy(ctx context.Context, name, body string) error
 	DeletePolicy(ctx context.Context, name string) error
 }

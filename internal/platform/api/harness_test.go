@@ -135,6 +135,15 @@ func (m *memTokens) PutPolicy(_ context.Context, name, body string) error {
 	return nil
 }
 
+func (m *memTokens) EnsurePolicy(_ context.Context, name, body string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.policies[name]; !ok {
+		m.policies[name] = body
+	}
+	return nil
+}
+
 func (m *memTokens) DeletePolicy(_ context.Context, name string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
