@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"os/exec"
@@ -27,7 +28,7 @@ func (f *agentFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.mirror, "provider-mirror", "", "filesystem provider mirror for runs (default: the registries)")
 	cmd.Flags().StringVar(&f.hooks, "hooks-dir", "", "directory of agent hooks (terraform-pre-plan, …)")
 	cmd.Flags().StringVar(&f.workDir, "work-dir", "", "where run directories are made (default: the system's temp dir)")
-	cmd.Flags().IntVar(&f.concurrency, "concurrency", 2, "phases run at once")
+	cmd.Flags().IntVar(&f.concurrency, "concurrency", 1, "phases run at once (they share this agent's user: see README)")
 }
 
 // config turns the flags into an agent configuration.
@@ -107,6 +108,9 @@ func runAgent(ctx context.Context, cfg agent.Config) error {
 	a, err := agent.New(cfg)
 	if err != nil {
 		return err
+	}
+	if err := agent.Harden(); err != nil {
+		return fmt.Errorf("making the agent's process undumpable: %w", err)
 	}
 	cfg.Logger.Info("runcred agent running", "server", cfg.Server, "pool", cfg.Pool, "binary", cfg.Binary)
 	return a.Run(ctx)

@@ -105,7 +105,16 @@ func (s *Service) Claim(ctx context.Context, poolID string) (*ClaimedJob, error)
 		})
 	}
 	if err == nil {
-		_, err = s.db.Exec(ctx, `UPDATE runs SET job_token_accessor = ? WHERE id = ?`, tok.Accessor, job.Run.ID)
+		// Only while the phase still runs: a cancel in between would have
+		// found no token to revoke, so this one goes now.
+		res, uerr := s.db.Exec(ctx, `UPDATE runs SET job_token_accessor = ? WHERE id = ? AND status IN (?, ?)`,
+			tok.Accessor, job.Run.ID, string(RunPlanning), string(RunApplying))
+		if err = swapped(res, uerr, "run %s stopped before its job token was recorded", job.Run.ID); err != nil {
+			if rerr := s.tokens.RevokeAccessor(context.WithoutCancel(ctx), tok.Accessor); rerr != nil {
+				err = fail.Wrap(fail.Internal, err, "and its job token could not be revoked: "+rerr.Error())
+			}
+			return nil, err
+		}
 	}
 	if err != nil {
 		// Nobody can drive the phase now: end it rather than leave it running.
@@ -126,11 +135,11 @@ func (s *Service) endJob(ctx context.Context, id string) {
 	if s.tokens == nil {
 		return
 	}
+	ctx = context.WithoutCancel(ctx) // a request that ends now must not skip the revocation
 	var acc string
 	if err := s.db.QueryRow(ctx, `SELECT job_token_accessor FROM runs WHERE id = ?`, id).Scan(&acc); err != nil || acc == "" {
 		return
 	}
-	ctx = context.WithoutCancel(ctx)
 	if err := s.tokens.RevokeAccessor(ctx, acc); err != nil && !fail.Is(err, fail.Unauthenticated) && !store.IsNotFound(err) {
 		return // kept, so a later end of the run tries again
 	}
