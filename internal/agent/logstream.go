@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/runcred/runcred/internal/jobapi"
-	"github.com/runcred/runcred/internal/platform"
 )
 
 // logStream sends a phase's log lines (already redacted by the phase) to
@@ -51,7 +50,7 @@ func (s *logStream) Line(line string) {
 func (s *logStream) flush(ctx context.Context) {
 	for {
 		s.mu.Lock()
-		n := min(len(s.buf), platform.MaxLogChunk)
+		n := min(len(s.buf), jobapi.MaxLogChunk)
 		chunk := s.buf[:n:n]
 		s.mu.Unlock()
 		if n == 0 {

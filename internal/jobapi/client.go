@@ -93,7 +93,7 @@ func (c *Client) Claim(ctx context.Context, agentToken secret.Value, pool string
 	if wait > 0 {
 		path += "?wait=" + strconv.Itoa(int(wait/time.Second))
 	}
-	var j jobWire
+	var j JobWire
 	code, err := c.do(ctx, agentToken, "POST", path, "", nil, &j)
 	if err != nil || code == http.StatusNoContent {
 		return nil, err

@@ -1,4 +1,5 @@
-// Package jobapi is the protocol between runcred's server and its agents,
+// Package jobapi is the protocol between runcred's server and its agents
+// (the wire types and the agent's client; internal/jobserver serves it),
 // under /api/runcred/v1/agent: an agent claims a run phase with its agent
 // token and receives a job token that names that phase alone; with it, it
 // reads the phase's inputs, mints the phase's workload-identity tokens
@@ -19,12 +20,19 @@ const Prefix = "/api/runcred/v1/agent"
 // DefaultPool is the pool name of workspaces that have no agent pool.
 const DefaultPool = "default"
 
+// MaxWait bounds a claim's long poll.
+const MaxWait = 60 * time.Second
+
+// MaxLogChunk bounds one log upload (platform.MaxLogChunk; a test in
+// internal/jobserver keeps the two equal).
+const MaxLogChunk = 1 << 20
+
 // Job is a claimed phase.
 type Job struct {
 	Phase                  string       `json:"phase"` // "plan" or "apply"
 	PhaseID                string       `json:"phase_id"`
 	RunID                  string       `json:"run_id"`
-	Token                  secret.Value `json:"-"` // the job token; on the wire as "token" (see jobWire)
+	Token                  secret.Value `json:"-"` // the job token; on the wire as "token" (see JobWire)
 	TokenExpires           time.Time    `json:"token_expires"`
 	Organization           string       `json:"organization"`
 	Project                string       `json:"project"`
@@ -38,9 +46,9 @@ type Job struct {
 	Message                string       `json:"message"`
 }
 
-// jobWire is Job as sent: the token in the clear, which Job never holds
-// as a plain string.
-type jobWire struct {
+// JobWire is Job as sent: the token in the clear, which Job never holds
+// as a plain string. Only the server and Client.Claim use it.
+type JobWire struct {
 	Job
 	Token string `json:"token"`
 }

@@ -1,4 +1,4 @@
-package jobapi_test
+package jobserver_test
 
 import (
 	"bytes"
@@ -899,5 +899,13 @@ func TestMintIsAudited(t *testing.T) {
 	}
 	if rep, err := e.srv.D.Audit.Verify(ctx); err != nil || rep.Broken != nil {
 		t.Fatalf("audit verify in-process: %+v, %v", rep, err)
+	}
+}
+
+// TestLimitsAgree: the agent splits its log by jobapi's limit, which the
+// server enforces as platform's.
+func TestLimitsAgree(t *testing.T) {
+	if jobapi.MaxLogChunk != platform.MaxLogChunk {
+		t.Fatalf("jobapi.MaxLogChunk %d != platform.MaxLogChunk %d", jobapi.MaxLogChunk, platform.MaxLogChunk)
 	}
 }

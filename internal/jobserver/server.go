@@ -1,4 +1,6 @@
-package jobapi
+// Package jobserver serves the agent protocol (internal/jobapi) on
+// runcred's server: every decision is platform.Service's.
+package jobserver
 
 import (
 	"encoding/json"
@@ -12,6 +14,7 @@ import (
 
 	"github.com/runcred/runcred/internal/fail"
 	"github.com/runcred/runcred/internal/identity"
+	"github.com/runcred/runcred/internal/jobapi"
 	"github.com/runcred/runcred/internal/platform"
 	"github.com/runcred/runcred/internal/respond"
 )
@@ -26,9 +29,6 @@ type Server struct {
 	// Stopping, closed when the server shuts down, ends long polls at once.
 	Stopping <-chan struct{}
 }
-
-// MaxWait bounds a claim's long poll.
-const MaxWait = 60 * time.Second
 
 // otherNodes is how often a waiting claim looks for runs that another
 // node queued, which wake no waiter here.
@@ -52,30 +52,30 @@ func (s Server) Mount(mux *http.ServeMux) {
 			}
 		})
 	}
-	route("POST "+Prefix+"/pools/{pool}/jobs", s.claim)
-	route("GET "+Prefix+"/jobs/{phase}", s.status)
-	route("GET "+Prefix+"/jobs/{phase}/inputs", s.inputs)
-	route("POST "+Prefix+"/jobs/{phase}/identity", s.mint)
-	route("POST "+Prefix+"/jobs/{phase}/logs", s.logs)
-	route("PUT "+Prefix+"/jobs/{phase}/plan-file", s.planFile)
-	route("PUT "+Prefix+"/jobs/{phase}/plan-json", s.planJSON)
-	route("PUT "+Prefix+"/jobs/{phase}/state", s.state)
-	route("POST "+Prefix+"/jobs/{phase}/finish", s.finish)
+	route("POST "+jobapi.Prefix+"/pools/{pool}/jobs", s.claim)
+	route("GET "+jobapi.Prefix+"/jobs/{phase}", s.status)
+	route("GET "+jobapi.Prefix+"/jobs/{phase}/inputs", s.inputs)
+	route("POST "+jobapi.Prefix+"/jobs/{phase}/identity", s.mint)
+	route("POST "+jobapi.Prefix+"/jobs/{phase}/logs", s.logs)
+	route("PUT "+jobapi.Prefix+"/jobs/{phase}/plan-file", s.planFile)
+	route("PUT "+jobapi.Prefix+"/jobs/{phase}/plan-json", s.planJSON)
+	route("PUT "+jobapi.Prefix+"/jobs/{phase}/state", s.state)
+	route("POST "+jobapi.Prefix+"/jobs/{phase}/finish", s.finish)
 }
 
 // claim claims the pool's next job. With ?wait=N (seconds, at most
-// MaxWait) it waits that long for one to be queued before answering 204,
+// jobapi.MaxWait) it waits that long for one to be queued before answering 204,
 // so an idle agent neither polls hard nor leaves a run waiting.
 func (s Server) claim(w http.ResponseWriter, r *http.Request, _ string) error {
 	pool := r.PathValue("pool")
-	if pool == DefaultPool {
+	if pool == jobapi.DefaultPool {
 		pool = ""
 	}
 	var wait time.Duration
 	if v := r.URL.Query().Get("wait"); v != "" {
 		n, err := strconv.Atoi(v)
-		if err != nil || n < 0 || time.Duration(n)*time.Second > MaxWait {
-			return fail.Invalidf("wait must be a whole number of seconds from 0 to %d", int(MaxWait/time.Second))
+		if err != nil || n < 0 || time.Duration(n)*time.Second > jobapi.MaxWait {
+			return fail.Invalidf("wait must be a whole number of seconds from 0 to %d", int(jobapi.MaxWait/time.Second))
 		}
 		wait = time.Duration(n) * time.Second
 	}
@@ -108,7 +108,7 @@ func (s Server) claim(w http.ResponseWriter, r *http.Request, _ string) error {
 		return nil
 	}
 	sub := cj.Subject
-	respond.JSON(w, http.StatusOK, jobWire{Token: cj.Token.RevealString(), Job: Job{
+	respond.JSON(w, http.StatusOK, jobapi.JobWire{Token: cj.Token.RevealString(), Job: jobapi.Job{
 		Phase: string(cj.Phase), PhaseID: cj.PhaseID, RunID: cj.Run.ID, TokenExpires: cj.Expires,
 		Organization: sub.Organization, Project: sub.Project, ProjectID: sub.ProjectID,
 		Workspace: sub.Workspace, WorkspaceID: sub.WorkspaceID,
@@ -123,7 +123,7 @@ func (s Server) status(w http.ResponseWriter, r *http.Request, phase string) err
 	if err != nil {
 		return err
 	}
-	respond.JSON(w, http.StatusOK, Status{Status: string(st), CancelRequested: req})
+	respond.JSON(w, http.StatusOK, jobapi.Status{Status: string(st), CancelRequested: req})
 	return nil
 }
 
@@ -132,9 +132,9 @@ func (s Server) inputs(w http.ResponseWriter, r *http.Request, phase string) err
 	if err != nil {
 		return err
 	}
-	out := Inputs{Archive: in.Archive, State: in.State, PlanFile: in.PlanFile, Variables: make([]Variable, 0, len(in.Variables))}
+	out := jobapi.Inputs{Archive: in.Archive, State: in.State, PlanFile: in.PlanFile, Variables: make([]jobapi.Variable, 0, len(in.Variables))}
 	for _, v := range in.Variables {
-		out.Variables = append(out.Variables, Variable{Key: v.Key, Value: v.Value.RevealString(), Category: v.Category, HCL: v.HCL, Sensitive: v.Sensitive})
+		out.Variables = append(out.Variables, jobapi.Variable{Key: v.Key, Value: v.Value.RevealString(), Category: v.Category, HCL: v.HCL, Sensitive: v.Sensitive})
 	}
 	respond.JSON(w, http.StatusOK, out)
 	return nil
@@ -145,7 +145,7 @@ func (s Server) mint(w http.ResponseWriter, r *http.Request, phase string) error
 	if err != nil {
 		return err
 	}
-	var req MintRequest
+	var req jobapi.MintRequest
 	if err := decode(r, &req); err != nil {
 		return err
 	}
@@ -153,7 +153,7 @@ func (s Server) mint(w http.ResponseWriter, r *http.Request, phase string) error
 	if err != nil {
 		return err
 	}
-	respond.JSON(w, http.StatusOK, MintResponse{Token: tok.Token.RevealString(), JTI: tok.JTI, ExpiresAt: tok.ExpiresAt.Unix()})
+	respond.JSON(w, http.StatusOK, jobapi.MintResponse{Token: tok.Token.RevealString(), JTI: tok.JTI, ExpiresAt: tok.ExpiresAt.Unix()})
 	return nil
 }
 
@@ -207,7 +207,7 @@ func (s Server) runOf(r *http.Request, phase string) (string, error) {
 }
 
 func (s Server) finish(w http.ResponseWriter, r *http.Request, phase string) error {
-	var f Finish
+	var f jobapi.Finish
 	if err := decode(r, &f); err != nil {
 		return err
 	}
