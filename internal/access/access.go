@@ -64,3 +64,21 @@ func (RootOnly) Authorize(ctx context.Context, path, capability string) error {
 	}
 	return nil
 }
+
+// ReservedMeta are the caller metadata keys that only runcred itself sets,
+// on the tokens it issues (platform.Tokens): a write's provenance (a run, a
+// team) and a job token's run and phase are derived from them. An auth
+// method's metadata (JWT claim mappings, AppRole secret-ID metadata) and
+// auth/token/create's meta may not use them, or a token could pose as a
+// run of the workspace that manages a variable.
+var ReservedMeta = []string{"run_id", "workspace_id", "team_id", "phase_id"}
+
+// CheckMeta refuses metadata that sets a reserved key.
+func CheckMeta(m map[string]string) error {
+	for _, k := range ReservedMeta {
+		if _, ok := m[k]; ok {
+			return fail.Invalidf("metadata key %q is reserved for tokens runcred issues itself", k)
+		}
+	}
+	return nil
+}

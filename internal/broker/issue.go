@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/runcred/runcred/internal/access"
+
 	"github.com/runcred/runcred/internal/broker/engine"
 	"github.com/runcred/runcred/internal/fail"
 	"github.com/runcred/runcred/internal/secret"
@@ -63,6 +65,9 @@ func (b *Broker) login(ctx context.Context, c *call, a *engine.Auth) (*AuthBlock
 	}
 	if slices.Contains(pols, "root") {
 		return nil, nil, fail.Invalidf("auth methods cannot create root tokens")
+	}
+	if err := access.CheckMeta(a.Metadata); err != nil {
+		return nil, nil, err
 	}
 	def, max := c.m.ttls()
 	now := b.now().UTC().Truncate(time.Second)

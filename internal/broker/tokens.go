@@ -5,6 +5,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/runcred/runcred/internal/access"
+
 	"github.com/runcred/runcred/internal/broker/engine"
 	"github.com/runcred/runcred/internal/fail"
 	"github.com/runcred/runcred/internal/secret"
@@ -174,6 +176,9 @@ func (b *Broker) tokenCreate(ctx context.Context, c *call, f engine.Fields, orph
 	}
 	meta, _, err := f.StringMap("meta")
 	if err != nil {
+		return nil, err
+	}
+	if err := access.CheckMeta(meta); err != nil {
 		return nil, err
 	}
 	renewable := true
