@@ -192,6 +192,7 @@ func (d *Daemon) Start(ctx context.Context) error {
 	})
 	d.goTask(tasks, "identity", func(ctx context.Context) error { return d.Issuer.Start(ctx) })
 	d.goTask(tasks, "broker-expiry", func(ctx context.Context) error { return d.Broker.Start(ctx) })
+	d.goTask(tasks, "abandoned-phases", d.abandonStalePhases)
 	select {
 	case <-ctx.Done():
 		return nil
@@ -307,4 +308,23 @@ func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
 		return err
 	}
 	return os.Rename(tmp.Name(), path)
+}
+
+// abandonStalePhases errors runs whose agent stopped reporting, once a
+// minute, so they do not hold their workspace for good.
+func (d *Daemon) abandonStalePhases(ctx context.Context) error {
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		if n, err := d.Platform.AbandonStalePhases(ctx); err != nil && ctx.Err() == nil {
+			d.log.Warn("ending abandoned phases", "err", err)
+		} else if n > 0 {
+			d.log.Warn("ended abandoned phases", "runs", n)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
 }

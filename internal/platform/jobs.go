@@ -290,3 +290,51 @@ func (s *Service) StorePlanFile(ctx context.Context, planID string, plan []byte)
 	res, err := s.db.Exec(ctx, `UPDATE runs SET plan_file = ? WHERE id = ? AND status = ?`, sealed, r.ID, string(RunPlanning))
 	return swapped(res, err, "run %s is no longer planning", r.ID)
 }
+
+// AbandonStalePhases ends as errored every plan or apply that has run for
+// longer than JobTokenTTL: its job token has expired, so no agent can
+// report it any more, and it would hold its workspace for good. The
+// daemon calls it periodically, as runcred itself.
+func (s *Service) AbandonStalePhases(ctx context.Context) (int, error) {
+	rows, err := s.db.Query(ctx, `SELECT `+runColumns+` FROM runs WHERE status IN (?, ?)`, string(RunPlanning), string(RunApplying))
+	if err != nil {
+		return 0, err
+	}
+	runs, err := scanAll(rows, scanRun)
+	if err != nil {
+		return 0, err
+	}
+	ctx = access.WithCaller(ctx, access.Caller{DisplayName: "runcred", Accessor: "runcred"})
+	n := 0
+	for _, r := range runs {
+		started, ok := r.Timestamps[r.Status]
+		if !ok || s.now().Sub(started) <= JobTokenTTL {
+			continue
+		}
+		w, err := s.workspace(ctx, r.WorkspaceID)
+		if err != nil {
+			return n, err
+		}
+		msg := "no agent reported on this phase for " + JobTokenTTL.String() + ": it was abandoned (the agent stopped or lost its job token)"
+		if err := s.record(ctx, "platform.run.abandon", map[string]any{
+			"organization": w.Organization, "workspace": w.Name, "run_id": r.ID, "status": r.Status, "started": started,
+		}); err != nil {
+			return n, err
+		}
+		status := r.Status
+		_, err = s.advance(ctx, r.ID, step{through: []RunStatus{RunErrored}, check: func(cur Run) error {
+			if cur.Status != status {
+				return fail.Conflictf("run %s moved on", cur.ID)
+			}
+			return nil
+		}, edit: func(r *Run) { r.ErrorMessage = msg }})
+		if fail.Is(err, fail.Conflict) {
+			continue
+		}
+		if err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
+}

@@ -4,8 +4,10 @@ import (
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
+	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/runcred/runcred/internal/access"
 	"github.com/runcred/runcred/internal/fail"
@@ -346,5 +348,39 @@ func TestAutoQueue(t *testing.T) {
 			runs[0].CreatedBy.Kind != platform.WriterUser || runs[0].CreatedBy.ID != "acc-root" {
 			t.Fatalf("runs = %+v (total %d), %v", runs, total, err)
 		}
+	})
+}
+
+// TestAbandonStalePhases: a phase no agent reported on for longer than a
+// job token lives is ended errored, freeing its workspace for the next
+// run; a younger one is left alone.
+func TestAbandonStalePhases(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		f := setup(t, db)
+		ctx := as(root)
+		f.uploaded(t, f.target, false)
+		stale, err := f.svc.CreateRun(ctx, f.target.ID, platform.RunOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		next, err := f.svc.CreateRun(ctx, f.target.ID, platform.RunOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		claim(t, f, platform.PhasePlan, stale.ID)
+		f.clock.Add(platform.JobTokenTTL)
+		if n, err := f.svc.AbandonStalePhases(context.Background()); err != nil || n != 0 {
+			t.Fatalf("at the job token's TTL: %d abandoned, %v; want none", n, err)
+		}
+		wantStatus(t, f, stale.ID, platform.RunPlanning)
+		f.clock.Add(time.Second)
+		if n, err := f.svc.AbandonStalePhases(context.Background()); err != nil || n != 1 {
+			t.Fatalf("past the TTL: %d abandoned, %v; want 1", n, err)
+		}
+		r := wantStatus(t, f, stale.ID, platform.RunErrored)
+		if !strings.Contains(r.ErrorMessage, "abandoned") {
+			t.Errorf("error message = %q", r.ErrorMessage)
+		}
+		wantStatus(t, f, next.ID, platform.RunPlanQueued)
 	})
 }

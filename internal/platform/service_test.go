@@ -5,9 +5,11 @@ import (
 	"encoding/base64"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/runcred/runcred/internal/access"
 	"github.com/runcred/runcred/internal/audit"
+	"github.com/runcred/runcred/internal/clocktest"
 	"github.com/runcred/runcred/internal/fail"
 	"github.com/runcred/runcred/internal/platform"
 	"github.com/runcred/runcred/internal/seal"
@@ -49,6 +51,7 @@ type fixture struct {
 	g      grants
 	target platform.Workspace // the operator workspace
 	mgr    platform.Workspace // the manager workspace
+	clock  *clocktest.Clock   // the service's; starts at the real time
 }
 
 func setup(t *testing.T, db *store.DB) *fixture {
@@ -62,7 +65,9 @@ func setup(t *testing.T, db *store.DB) *fixture {
 		t.Fatal(err)
 	}
 	g := grants{}
-	f := &fixture{db: db, g: g, svc: platform.New(platform.Config{DB: db, Seal: sl, Audit: audit.New(db, secret.FromString("k"), nil), Authz: g})}
+	clock := clocktest.New(time.Now())
+	f := &fixture{db: db, g: g, clock: clock, svc: platform.New(platform.Config{DB: db, Seal: sl,
+		Audit: audit.New(db, secret.FromString("k"), nil), Authz: g, Now: clock.Now})}
 	ctx := as(root)
 	if _, err := f.svc.CreateOrganization(ctx, platform.OrganizationOptions{Name: "acme", Email: "a@acme.test"}); err != nil {
 		t.Fatal(err)
