@@ -65,6 +65,13 @@ func (s *Service) advance(ctx context.Context, id string, st step) (Run, error) 
 		if err := swapped(res, err, "run %s changed concurrently; read it again", r.ID); err != nil {
 			return err
 		}
+		if r.Status.Terminal() {
+			// The saved plan holds the run's variable values: once the run
+			// is over, nothing needs it.
+			if _, err := tx.Exec(ctx, `UPDATE runs SET plan_file = NULL WHERE id = ?`, r.ID); err != nil {
+				return err
+			}
+		}
 		if from.holdsWorkspace() && !r.Status.holdsWorkspace() {
 			if err := s.promote(ctx, tx, r.WorkspaceID); err != nil {
 				return err

@@ -384,3 +384,44 @@ func TestAbandonStalePhases(t *testing.T) {
 		wantStatus(t, f, next.ID, platform.RunPlanQueued)
 	})
 }
+
+// TestSavedPlanGoesWithTheRun: the saved plan (which holds the run's
+// variable values) is kept, sealed, while the run may still apply it and
+// removed once the run is over.
+func TestSavedPlanGoesWithTheRun(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		f := setup(t, db)
+		ctx := as(root)
+		f.uploaded(t, f.target, false)
+		r, err := f.svc.CreateRun(ctx, f.target.ID, platform.RunOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		j := claim(t, f, platform.PhasePlan, r.ID)
+		if err := f.svc.StorePlanFile(ctx, j.PhaseID, []byte("saved-plan-bytes")); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.svc.FinishPlan(ctx, j.PhaseID, platform.PlanResult{HasChanges: true, Counts: platform.ResourceCounts{Additions: 1}}); err != nil {
+			t.Fatal(err)
+		}
+		kept := func() bool {
+			var b []byte
+			if err := db.QueryRow(context.Background(), `SELECT plan_file FROM runs WHERE id = ?`, r.ID).Scan(&b); err != nil {
+				t.Fatal(err)
+			}
+			if bytes.Contains(b, []byte("saved-plan-bytes")) {
+				t.Fatal("the saved plan is stored in the clear")
+			}
+			return len(b) > 0
+		}
+		if !kept() {
+			t.Fatal("a planned run lost its saved plan")
+		}
+		if _, err := f.svc.DiscardRun(ctx, r.ID); err != nil {
+			t.Fatal(err)
+		}
+		if kept() {
+			t.Fatal("a discarded run kept its saved plan")
+		}
+	})
+}
