@@ -109,23 +109,6 @@ var benchVars = map[string]any{
 	"db_password": "bench-secret-value-4711",
 }
 
-// benchTools is tools for benchmarks.
-func benchTools(tb testing.TB) (bin, mirror string) {
-	tb.Helper()
-	root, err := filepath.Abs(filepath.Join("..", ".."))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	bin = filepath.Join(root, ".tools", "bin", "tofu")
-	mirror = filepath.Join(root, ".tools", "providers")
-	for _, p := range []string{bin, mirror} {
-		if _, err := os.Stat(p); err != nil {
-			tb.Fatalf("%s missing (run scripts/tools.sh): %v", p, err)
-		}
-	}
-	return bin, mirror
-}
-
 func writeTree(tb testing.TB, dir string, files map[string]string) {
 	tb.Helper()
 	for name, body := range files {
@@ -178,7 +161,7 @@ type barePlanner struct {
 }
 
 func newBare(b *testing.B) *barePlanner {
-	bin, mirror := benchTools(b)
+	bin, mirror := tools(b)
 	p := &barePlanner{bin: bin, src: b.TempDir(), root: b.TempDir(), cliCfg: cliConfigJSON(b, mirror)}
 	writeTree(b, p.src, benchConfig)
 	var err error
@@ -482,7 +465,7 @@ exit $rc
 `
 
 func startManaged(b *testing.B, env map[string]string, trace bool) *managedPlanner {
-	bin, mirror := benchTools(b)
+	bin, mirror := tools(b)
 	srv, c := benchServer(b)
 	ctx := context.Background()
 	m := &managedPlanner{c: c, ws: benchWorkspace(b, c, "bench", env), aws: env != nil, log: &agentLog{},

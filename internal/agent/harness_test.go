@@ -46,7 +46,7 @@ func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return 
 
 // tools returns the OpenTofu binary and provider mirror scripts/tools.sh
 // installs. They are required: a missing peer must not turn the suite green.
-func tools(t *testing.T) (bin, mirror string) {
+func tools(t testing.TB) (bin, mirror string) {
 	t.Helper()
 	root, err := filepath.Abs(filepath.Join("..", ".."))
 	if err != nil {
