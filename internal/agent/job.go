@@ -163,7 +163,7 @@ func (a *Agent) execute(ctx context.Context, j *jobapi.Job, ph *jobapi.Phase, st
 		kind = phase.Apply
 	}
 	res, err := phase.Run(ctx, phase.Spec{
-		Kind: kind, Binary: a.cfg.Binary, Dir: dir, ConfigDir: src, WorkingDir: j.WorkingDirectory,
+		Kind: kind, Binary: a.cfg.Binary, Dir: dir, ConfigDir: src, WorkingDir: j.WorkingDirectory, Destroy: j.IsDestroy,
 		TerraformVars: vars.terraform, Env: env, HooksDir: a.cfg.HooksDir, PlanFile: in.PlanFile, State: in.State,
 		ProviderMirror: a.cfg.ProviderMirror, Secrets: append(append([]secret.Value{ph.Token()}, vars.secrets...), cr.Secrets...),
 		Redactor: red, Log: stream.Line, Timeout: a.cfg.PhaseTimeout,

@@ -153,3 +153,28 @@ output "n" { value = nonsensitive(length(var.pw)) }
 		t.Fatalf("a sensitive HCL value leaked\nlog:\n%s\nplan JSON: %s", log, pj)
 	}
 }
+
+// TestDestroyRun: a destroy run plans and applies the destruction of what
+// the workspace's state holds.
+func TestDestroyRun(t *testing.T) {
+	w := newWorld(t, nil, nil)
+	ctx := ctxT(t)
+	ws := w.workspace(t, "destroy", true, nil)
+	w.upload(t, ws, map[string]string{"main.tf": `resource "terraform_data" "x" { input = "kept" }` + "\n"})
+	w.wait(t, w.start(t, ws).ID, tfe.RunApplied)
+	r, err := w.tfe.Runs.Create(ctx, tfe.RunCreateOptions{Workspace: ws, IsDestroy: tfe.Bool(true), Message: tfe.String("destroy")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r = w.wait(t, r.ID, tfe.RunApplied)
+	p, err := w.tfe.Plans.Read(ctx, r.Plan.ID)
+	if err != nil || p.ResourceDestructions != 1 || p.ResourceAdditions != 0 {
+		t.Fatalf("destroy plan = %+v, %v", p, err)
+	}
+	if log := w.logs(t, r); !strings.Contains(log, "Resources: 0 added, 0 changed, 1 destroyed.") {
+		t.Fatalf("log:\n%s", log)
+	}
+	if state := w.state(t, ws); bytes.Contains(state, []byte(`"terraform_data"`)) {
+		t.Fatalf("state after destroy:\n%s", state)
+	}
+}

@@ -51,6 +51,8 @@ type Spec struct {
 	State          []byte // prior state for the local backend, written to terraform.tfstate; nil for none
 	ProviderMirror string // filesystem provider mirror; "" lets OpenTofu use its registries
 	Secrets        []secret.Value
+	// Destroy plans the destruction of every resource (plan -destroy).
+	Destroy bool
 	// Redactor, if given, is the caller's: Secrets and the values a pre
 	// hook exports are added to it, so the caller can scrub what the phase
 	// produced with everything the phase learned. nil makes a fresh one.
@@ -273,7 +275,11 @@ func (r *runner) tofuTo(ctx context.Context, stdout *[]byte, args ...string) err
 func (r *runner) tofu(ctx context.Context, args ...string) error { return r.tofuTo(ctx, nil, args...) }
 
 func (r *runner) plan(ctx context.Context) error {
-	if err := r.tofu(ctx, "plan", "-input=false", "-no-color", "-out="+r.planPath()); err != nil {
+	args := []string{"plan", "-input=false", "-no-color", "-out=" + r.planPath()}
+	if r.spec.Destroy {
+		args = append(args, "-destroy")
+	}
+	if err := r.tofu(ctx, args...); err != nil {
 		return err
 	}
 	b, err := os.ReadFile(r.planPath())
