@@ -70,11 +70,42 @@ func (a *Agent) Do(ctx context.Context, j *jobapi.Job) {
 			fin.Message = "the agent stopped during the phase"
 		}
 	}
-	if ferr := ph.Finish(report, fin); ferr != nil {
-		log.Warn("finishing the phase", "err", ferr)
+	if ferr := a.finish(ph, fin); ferr != nil {
+		log.Error("finishing the phase failed; the server ends it once its job token expires", "err", ferr)
 		return
 	}
 	log.Info("phase finished", "errored", fin.Errored, "took", time.Since(started))
+}
+
+// finish reports the phase's end, retrying with backoff while the server
+// is unreachable (a restart), for up to finishFor.
+func (a *Agent) finish(ph *jobapi.Phase, fin jobapi.Finish) error {
+	ctx, cancel := context.WithTimeout(context.Background(), finishFor)
+	defer cancel()
+	wait := time.Second
+	for {
+		err := ph.Finish(ctx, fin)
+		if err == nil || jobapi.Gone(err) || isRefusal(err) {
+			return err
+		}
+		a.log.Warn("finishing the phase; retrying", "err", err, "in", wait)
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return err
+		}
+		wait = min(2*wait, time.Minute)
+	}
+}
+
+// finishFor bounds the retries of a phase's last report.
+const finishFor = 30 * time.Minute
+
+// isRefusal reports whether the server answered err (so trying again
+// would get the same answer), rather than not answering.
+func isRefusal(err error) bool {
+	var e *jobapi.Error
+	return errors.As(err, &e) && e.Status < 500
 }
 
 // watch cancels the phase when the server no longer has it running.
@@ -197,7 +228,9 @@ func (a *Agent) execute(ctx context.Context, j *jobapi.Job, ph *jobapi.Phase, st
 	if err := ph.StorePlanJSON(ctx, planJSON); err != nil {
 		return jobapi.Finish{}, red, fmt.Errorf("storing the JSON plan: %w", err)
 	}
-	fin, err := planCounts(planJSON)
+	// Counted before scrubbing: a mask can fall inside a key or an action
+	// name ("create" holds a sensitive "te").
+	fin, err := planCounts(res.PlanJSON)
 	return fin, red, err
 }
 

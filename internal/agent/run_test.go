@@ -178,3 +178,17 @@ func TestDestroyRun(t *testing.T) {
 		t.Fatalf("state after destroy:\n%s", state)
 	}
 }
+
+// TestShortSensitiveValueKeepsCounts: a sensitive value that is also a
+// piece of the plan JSON's own vocabulary ("te" in "create") is masked in
+// what is stored, but the plan's changes are still counted.
+func TestShortSensitiveValueKeepsCounts(t *testing.T) {
+	w := newWorld(t, nil, nil)
+	ctx := ctxT(t)
+	ws := w.workspace(t, "short", false, map[string]string{"env:LANG_CODE!": "te"})
+	w.upload(t, ws, map[string]string{"main.tf": `resource "terraform_data" "x" {}` + "\n"})
+	r := w.wait(t, w.start(t, ws).ID, tfe.RunPlanned)
+	if p, err := w.tfe.Plans.Read(ctx, r.Plan.ID); err != nil || !p.HasChanges || p.ResourceAdditions != 1 {
+		t.Fatalf("plan = %+v, %v", p, err)
+	}
+}

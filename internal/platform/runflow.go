@@ -56,7 +56,9 @@ func (s *Service) advance(ctx context.Context, id string, st step) (Run, error) 
 		if err != nil {
 			return err
 		}
-		res, err := tx.Exec(ctx, `UPDATE runs SET status = ?, active = ?, timestamps = ?, has_changes = ?,
+		// A cancel request belongs to the phase that was running; whatever
+		// the run does next starts without it.
+		res, err := tx.Exec(ctx, `UPDATE runs SET cancel_requested = 0, status = ?, active = ?, timestamps = ?, has_changes = ?,
 			plan_additions = ?, plan_changes = ?, plan_destructions = ?, apply_additions = ?, apply_changes = ?, apply_destructions = ?,
 			error_message = ? WHERE id = ? AND status = ?`,
 			string(r.Status), b2i(r.Status.holdsWorkspace()), ts, b2i(r.HasChanges),

@@ -425,3 +425,42 @@ func TestSavedPlanGoesWithTheRun(t *testing.T) {
 		}
 	})
 }
+
+// TestCancelRequestDoesNotOutliveItsPhase: a cancel asked while a plan
+// runs, which the plan finishes before the agent sees, cancels the run;
+// it never reaches the apply.
+func TestCancelRequestDoesNotOutliveItsPhase(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		f := setup(t, db)
+		ctx := as(root)
+		f.uploaded(t, f.target, false)
+		r, err := f.svc.CreateRun(ctx, f.target.ID, platform.RunOptions{AutoApply: yes()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		j := claim(t, f, platform.PhasePlan, r.ID)
+		if _, err := f.svc.CancelRun(ctx, r.ID); err != nil {
+			t.Fatal(err)
+		}
+		if r, err = f.svc.FinishPlan(ctx, j.PhaseID, platform.PlanResult{HasChanges: true}); err != nil || r.Status != platform.RunCanceled {
+			t.Fatalf("plan finished after a cancel request = %s, %v; want canceled", r.Status, err)
+		}
+
+		// A run whose phase ended otherwise starts its next phase clean.
+		r, err = f.svc.CreateRun(ctx, f.target.ID, platform.RunOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		j = claim(t, f, platform.PhasePlan, r.ID)
+		if _, err := f.svc.CancelRun(ctx, r.ID); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.svc.FailPhase(ctx, j.PhaseID, "boom"); err != nil {
+			t.Fatal(err)
+		}
+		var req int
+		if err := db.QueryRow(context.Background(), `SELECT cancel_requested FROM runs WHERE id = ?`, r.ID).Scan(&req); err != nil || req != 0 {
+			t.Fatalf("cancel_requested after the phase ended = %d, %v", req, err)
+		}
+	})
+}
