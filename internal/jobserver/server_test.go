@@ -909,3 +909,26 @@ func TestLimitsAgree(t *testing.T) {
 		t.Fatalf("jobapi.MaxLogChunk %d != platform.MaxLogChunk %d", jobapi.MaxLogChunk, platform.MaxLogChunk)
 	}
 }
+
+// TestForceCancelShape: a running run is force-cancelable; force-canceling
+// it sets force-canceled-at beside canceled-at, as go-tfe reads them.
+func TestForceCancelShape(t *testing.T) {
+	e := newEnv(t)
+	ctx := ctxT(t)
+	r := e.queue(t, "ws")
+	if r.Actions == nil || r.Actions.IsForceCancelable {
+		t.Fatalf("queued run actions = %+v; want not force-cancelable", r.Actions)
+	}
+	e.claim(t)
+	r = e.read(t, r.ID, tfe.RunPlanning)
+	if !r.Actions.IsForceCancelable || !r.Actions.IsCancelable {
+		t.Fatalf("planning run actions = %+v; want cancelable and force-cancelable", r.Actions)
+	}
+	if err := e.tfe.Runs.ForceCancel(ctx, r.ID, tfe.RunForceCancelOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	r = e.read(t, r.ID, tfe.RunCanceled)
+	if r.StatusTimestamps.ForceCanceledAt.IsZero() || r.StatusTimestamps.CanceledAt.IsZero() || r.Actions.IsForceCancelable {
+		t.Fatalf("force-canceled run: timestamps %+v, actions %+v", r.StatusTimestamps, r.Actions)
+	}
+}

@@ -132,6 +132,10 @@ func (s *Service) runAction(ctx context.Context, id, action, verb string, throug
 			return refuse(cur.ID, cur.Status, verb)
 		}
 		return nil
+	}, edit: func(cur *Run) {
+		if action == "force-cancel" {
+			cur.Timestamps[forceCanceledKey] = cur.Timestamps[RunCanceled]
+		}
 	}})
 }
 
@@ -187,6 +191,10 @@ func (s *Service) ForceCancelRun(ctx context.Context, id string) (Run, error) {
 	}
 	return s.runAction(ctx, id, "force-cancel", "force-canceled", RunCanceled)
 }
+
+// forceCanceledKey is the status timestamp (force-canceled-at) a
+// force-cancel sets beside canceled-at, as in HCP Terraform.
+const forceCanceledKey RunStatus = "force_canceled"
 
 // PlanStatus is the status of r's plan, derived from the run's.
 func (r Run) PlanStatus() string {

@@ -237,3 +237,31 @@ func TestGoTFERuns(t *testing.T) {
 		}
 	})
 }
+
+// TestUnsupportedRunOptions: run options runcred does not implement are
+// refused when set, never silently dropped; their defaults are accepted.
+func TestUnsupportedRunOptions(t *testing.T) {
+	e := newEnv(t, storetest.Open(t, storetest.SQLiteURL(t)))
+	c := e.client(t, "root-token")
+	ctx := ctxT(t)
+	if _, err := c.Organizations.Create(ctx, tfe.OrganizationCreateOptions{Name: tfe.String("acme"), Email: tfe.String("a@acme.test")}); err != nil {
+		t.Fatal(err)
+	}
+	ws, err := c.Workspaces.Create(ctx, "acme", tfe.WorkspaceCreateOptions{Name: tfe.String("net")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, o := range map[string]tfe.RunCreateOptions{
+		"refresh-only":  {RefreshOnly: tfe.Bool(true)},
+		"refresh":       {Refresh: tfe.Bool(false)},
+		"target-addrs":  {TargetAddrs: []string{"random_pet.x"}},
+		"replace-addrs": {ReplaceAddrs: []string{"random_pet.x"}},
+		"variables":     {Variables: []*tfe.RunVariable{{Key: "x", Value: `"y"`}}},
+		"save-plan":     {SavePlan: tfe.Bool(true)},
+	} {
+		o.Workspace = ws
+		if _, err := c.Runs.Create(ctx, o); err == nil || !strings.Contains(err.Error(), "invalid attribute") {
+			t.Errorf("run with %s: %v, want 422", name, err)
+		}
+	}
+}

@@ -1,12 +1,17 @@
 package api
 
 import (
+	"bytes"
+	"encoding/json"
 	"io"
 	"net/http"
+	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/hashicorp/jsonapi"
 	"github.com/runcred/runcred/internal/fail"
 	"github.com/runcred/runcred/internal/platform"
 	"github.com/runcred/runcred/internal/respond"
@@ -143,8 +148,15 @@ func (h *API) readSigned(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (h *API) createRun(w http.ResponseWriter, r *http.Request) error {
+	b, err := respond.ReadBody(r)
+	if err != nil {
+		return err
+	}
 	var in runInput
-	if err := decode(r, &in); err != nil {
+	if err := jsonapi.UnmarshalPayload(bytes.NewReader(b), &in); err != nil {
+		return errMalformed{"request body is not a valid JSON:API document for this resource"}
+	}
+	if err := unsupportedRunOptions(b); err != nil {
 		return err
 	}
 	if in.Workspace == nil || in.Workspace.ID == "" {
@@ -279,4 +291,37 @@ func (h *API) listStateVersions(w http.ResponseWriter, r *http.Request) error {
 		out = append(out, h.toStateVersion(r, sv))
 	}
 	return writeList(w, out, pg, total)
+}
+
+// unsupportedRunOptions refuses the run options HCP Terraform has and
+// runcred does not implement yet, when they ask for anything but the
+// default: a refresh-only or targeted run that ran as a full one would
+// change what its author meant to leave alone.
+func unsupportedRunOptions(body []byte) error {
+	var doc struct {
+		Data struct {
+			Attributes map[string]json.RawMessage `json:"attributes"`
+		} `json:"data"`
+	}
+	if err := json.Unmarshal(body, &doc); err != nil {
+		return errMalformed{"request body is not a valid JSON:API document for this resource"}
+	}
+	defaults := map[string][]string{ // attribute: the values that mean "as usual"
+		"refresh": {"true", "null"}, "refresh-only": {"false", "null"}, "target-addrs": {"[]", "null"},
+		"replace-addrs": {"[]", "null"}, "variables": {"[]", "null"}, "save-plan": {"false", "null"},
+		"allow-empty-apply": {"false", "null"}, "allow-config-generation": {"false", "null"},
+		"debugging-mode": {"false", "null"}, "terraform-version": {`""`, "null"},
+	}
+	names := make([]string, 0, len(defaults))
+	for k := range defaults {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, k := range names {
+		raw, ok := doc.Data.Attributes[k]
+		if ok && !slices.Contains(defaults[k], string(bytes.Join(bytes.Fields(raw), nil))) {
+			return fail.Invalidf("runcred does not support the run option %s yet", k)
+		}
+	}
+	return nil
 }

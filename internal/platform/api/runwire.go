@@ -95,7 +95,7 @@ func toRun(r platform.Run) *run {
 			"is-cancelable":       platform.CanMove(r.Status, platform.RunCanceled),
 			"is-confirmable":      platform.CanMove(r.Status, platform.RunConfirmed),
 			"is-discardable":      platform.CanMove(r.Status, platform.RunDiscarded),
-			"is-force-cancelable": false,
+			"is-force-cancelable": r.Status == platform.RunPlanning || r.Status == platform.RunApplying,
 		},
 		Workspace: &workspace{ID: r.WorkspaceID}, ConfigurationVersion: &configurationVersion{ID: r.ConfigurationVersionID},
 		Plan: &plan{ID: r.PlanID}, Apply: &apply{ID: r.ApplyID},
