@@ -118,3 +118,7 @@ func runAgent(ctx context.Context, cfg agent.Config) error {
 
 // devAgentTTL bounds the in-process agent's token; dev restarts mint anew.
 const devAgentTTL = 24 * time.Hour
+
+// devAgentStop bounds how long dev waits for its agent to report the
+// phases Ctrl-C interrupted.
+const devAgentStop = 2 * time.Minute

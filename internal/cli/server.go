@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -43,18 +44,24 @@ func serverCmd(getenv env, stderr io.Writer) *cobra.Command {
 }
 
 // serve runs a daemon until ctx ends (Ctrl-C), then shuts it down cleanly.
-func serve(ctx context.Context, cfg daemon.Config, started func(*daemon.Daemon)) error {
+// started may start companions (dev's agent); the wait it returns is called
+// before the daemon stops serving, so they can report to it first.
+func serve(ctx context.Context, cfg daemon.Config, started func(*daemon.Daemon) (wait func())) error {
 	d, err := daemon.New(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	defer d.Close()
 	cfg.Logger.Info("runcred listening", "addr", d.URL(), "issuer", d.PublicURL(), "database", d.DB().String())
+	wait := func() {}
 	if started != nil {
-		started(d)
+		if w := started(d); w != nil {
+			wait = w
+		}
 	}
 	err = d.Start(ctx)
 	cfg.Logger.Info("runcred shutting down")
+	wait()
 	return err
 }
 
@@ -115,14 +122,15 @@ func devCmd(getenv env, stdout, stderr io.Writer) *cobra.Command {
 					return err
 				}
 			}
-			return serve(cmd.Context(), cfg, func(d *daemon.Daemon) {
+			return serve(cmd.Context(), cfg, func(d *daemon.Daemon) (wait func()) {
 				if !noAgent {
-					startDevAgent(cmd.Context(), d, acfg)
+					wait = startDevAgent(cmd.Context(), d, acfg)
 				}
 				fmt.Fprintf(stdout, "runcred dev is running.\n\n  API:        %s\n  Issuer:     %s\n  Root token: %s\n\n",
 					d.URL(), d.PublicURL(), cfg.RootTokenFile)
 				fmt.Fprintf(stdout, "Try:\n  export RUNCRED_ADDR=%s RUNCRED_TOKEN=$(cat %s)\n  runcred identity mint --org demo --project 'Default Project' --workspace ws1 --run run-demo1 --phase plan --audience aws.workload.identity\n\nCtrl-C stops it.\n",
 					d.URL(), cfg.RootTokenFile)
+				return wait
 			})
 		},
 	}
@@ -138,16 +146,27 @@ func devCmd(getenv env, stdout, stderr io.Writer) *cobra.Command {
 
 // startDevAgent runs an agent for workspaces without a pool inside dev,
 // with a token of its own, until ctx ends.
-func startDevAgent(ctx context.Context, d *daemon.Daemon, cfg agent.Config) {
+func startDevAgent(ctx context.Context, d *daemon.Daemon, cfg agent.Config) (wait func()) {
 	tok, err := d.DefaultAgentToken(ctx, devAgentTTL)
 	if err != nil {
 		cfg.Logger.Error("the in-process agent could not get a token; runs will wait for an agent", "err", err)
-		return
+		return nil
 	}
 	cfg.Server, cfg.Token = d.URL(), tok
+	done := make(chan struct{})
 	go func() {
+		defer close(done)
 		if err := runAgent(ctx, cfg); err != nil {
 			cfg.Logger.Error("the in-process agent stopped", "err", err)
 		}
 	}()
+	// On Ctrl-C the agent interrupts its phases and reports them (an
+	// apply's state included) while the server still serves.
+	return func() {
+		select {
+		case <-done:
+		case <-time.After(devAgentStop):
+			cfg.Logger.Error("the in-process agent did not stop in time", "waited", devAgentStop)
+		}
+	}
 }

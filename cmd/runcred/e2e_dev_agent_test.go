@@ -1,0 +1,98 @@
+package main
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	tfe "github.com/hashicorp/go-tfe"
+)
+
+// TestDevStopDuringApply: Ctrl-C to `runcred dev` while its agent applies
+// interrupts OpenTofu, and the state the interrupted apply left is stored
+// before the server stops; after a restart the run is errored and the
+// created resources are in the workspace's state.
+func TestDevStopDuringApply(t *testing.T) {
+	t.Parallel()
+	root, err := moduleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tofu, mirror := filepath.Join(root, ".tools", "bin", "tofu"), filepath.Join(root, ".tools", "providers")
+	for _, p := range []string{tofu, mirror} {
+		if _, err := os.Stat(p); err != nil {
+			t.Fatalf("%s missing (run scripts/tools.sh): %v", p, err)
+		}
+	}
+	dir := filepath.Join(t.TempDir(), "dev")
+	addr := freeAddr(t)
+	env := []string{"RUNCRED_LISTEN_ADDR=" + addr}
+	args := []string{"dev", "--data-dir", dir, "--tofu", tofu, "--provider-mirror", mirror}
+	dev := startServer(t, addr, env, args...)
+	c, err := tfe.NewClient(&tfe.Config{Address: dev.url, Token: readToken(t, filepath.Join(dir, "root-token")), RetryServerErrors: false})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	if _, err := c.Organizations.Create(ctx, tfe.OrganizationCreateOptions{Name: tfe.String("demo"), Email: tfe.String("ops@example.com")}); err != nil {
+		t.Fatal(err)
+	}
+	ws, err := c.Workspaces.Create(ctx, "demo", tfe.WorkspaceCreateOptions{Name: tfe.String("slow"), AutoApply: tfe.Bool(true)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	marker := filepath.Join(t.TempDir(), "created")
+	cfgDir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(cfgDir, "main.tf"), []byte(`
+resource "random_id" "a" { byte_length = 4 }
+resource "terraform_data" "m" {
+  depends_on = [random_id.a]
+  provisioner "local-exec" { command = "touch `+marker+`" }
+}
+resource "time_sleep" "w" {
+  create_duration = "120s"
+  depends_on      = [terraform_data.m]
+}
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cv, err := c.ConfigurationVersions.Create(ctx, ws.ID, tfe.ConfigurationVersionCreateOptions{AutoQueueRuns: tfe.Bool(false)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.ConfigurationVersions.Upload(ctx, cv.UploadURL, cfgDir); err != nil {
+		t.Fatal(err)
+	}
+	run, err := c.Runs.Create(ctx, tfe.RunCreateOptions{Workspace: ws})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := os.Stat(marker); err == nil {
+			break
+		}
+		if r, err := c.Runs.Read(ctx, run.ID); err != nil || r.Status == tfe.RunErrored {
+			t.Fatalf("run = %v, %v\n%s", r, err, dev.stderr.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	dev.stop(t)
+
+	startServer(t, addr, env, append(args, "--no-agent")...)
+	r, err := c.Runs.Read(ctx, run.ID)
+	if err != nil || r.Status != tfe.RunErrored {
+		t.Fatalf("after Ctrl-C the run is %v, %v; want errored", r.Status, err)
+	}
+	sv, err := c.StateVersions.ReadCurrent(ctx, ws.ID)
+	if err != nil {
+		t.Fatalf("no state after the interrupted apply: %v", err)
+	}
+	state, err := c.StateVersions.Download(ctx, sv.DownloadURL)
+	if err != nil || !strings.Contains(string(state), `"random_id"`) {
+		t.Fatalf("state = %s, %v", state, err)
+	}
+}
