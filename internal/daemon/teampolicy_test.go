@@ -100,3 +100,30 @@ path "runcred/orgs/acme/*" { capabilities = ["read", "list"] }`); err != nil {
 		t.Error("creating a team token restored the write access an admin had removed")
 	}
 }
+
+// TestTeamLocksWorkspaces: a team token locks and unlocks a workspace; it
+// cannot lift another's lock, which force-unlock (an admin's) can.
+func TestTeamLocksWorkspaces(t *testing.T) {
+	srv, root, ws, _, tok := teamSetup(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	dev := goTFE(t, srv, tok)
+	if _, err := dev.Workspaces.Lock(ctx, ws.ID, tfe.WorkspaceLockOptions{Reason: tfe.String("release")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dev.Workspaces.Unlock(ctx, ws.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := root.Workspaces.Lock(ctx, ws.ID, tfe.WorkspaceLockOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dev.Workspaces.Unlock(ctx, ws.ID); err == nil {
+		t.Error("a team token lifted the admin's lock")
+	}
+	if _, err := dev.Workspaces.ForceUnlock(ctx, ws.ID); err == nil {
+		t.Error("a team token force-unlocked the workspace")
+	}
+	if got, err := root.Workspaces.ReadByID(ctx, ws.ID); err != nil || !got.Locked {
+		t.Fatalf("workspace = %+v, %v; want still locked", got, err)
+	}
+}

@@ -49,6 +49,8 @@ type Workspace struct {
 	WorkingDirectory string
 	TerraformVersion string
 	AgentPoolID      string // "" when none: served by agents of the default pool
+	LockedBy         string // "" when unlocked; else who locked it ("user:<accessor>", "team:<id>")
+	LockReason       string
 	CreatedAt        time.Time
 	UpdatedAt        time.Time
 }

@@ -89,8 +89,12 @@ func (s *Service) advance(ctx context.Context, id string, st step) (Run, error) 
 	return out, err
 }
 
-// promote makes the workspace's oldest pending run its active run.
+// promote makes the workspace's oldest pending run its active run, unless
+// the workspace is locked.
 func (s *Service) promote(ctx context.Context, tx *store.Tx, wsID string) error {
+	if locked, err := lockedIn(ctx, tx, wsID); err != nil || locked {
+		return err // runs wait until the lock is lifted
+	}
 	next, err := scanRun(tx.QueryRow(ctx, `SELECT `+runColumns+` FROM runs WHERE workspace_id = ? AND status = ? ORDER BY number LIMIT 1`,
 		wsID, string(RunPending)))
 	if store.IsNotFound(err) {

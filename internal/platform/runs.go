@@ -126,7 +126,11 @@ func (s *Service) enqueueRun(ctx context.Context, w Workspace, cv ConfigurationV
 		if err := tx.QueryRow(ctx, `SELECT COUNT(*) FROM runs WHERE workspace_id = ? AND active = 1`, w.ID).Scan(&active); err != nil {
 			return err
 		}
-		if active == 0 {
+		locked, err := lockedIn(ctx, tx, w.ID)
+		if err != nil {
+			return err
+		}
+		if active == 0 && !locked {
 			r.Status, r.Timestamps[RunPlanQueued] = RunPlanQueued, now
 		}
 		ts, err := encodeTimestamps(r.Timestamps)

@@ -53,7 +53,8 @@ func teamPolicy(id string) string { return "team-" + id }
 // teamPolicyBody is what an organization member may do, as HCP Terraform's
 // "write" workspace permission on every workspace: read and list the
 // organization's resources; write variables; queue,
-// apply, discard and cancel runs; upload configuration. Not: create,
+// apply, discard and cancel runs; upload configuration; lock and unlock
+// workspaces (not force-unlock another's lock). Not: create,
 // change or delete workspaces (their settings choose where and how runs
 // execute: agent pool, auto-apply, working directory),
 // read run variables (decrypted sensitive values), act as a run's agent,
@@ -71,6 +72,8 @@ func teamPolicyBody(org, id string) string {
 		{ws + "/runs", `"create", "read", "list"`},
 		{ws + "/runs/*", `"read", "update"`},
 		{ws + "/configuration-versions", `"create", "read", "list"`},
+		{ws + "/actions/lock", `"update"`},
+		{ws + "/actions/unlock", `"update"`},
 		{ws + "/run-variables", `"deny"`},
 		{ws + "/agent", `"deny"`},
 		{ws + "/runs/+/actions/override", `"deny"`},

@@ -108,7 +108,7 @@ func (s *Service) authorizeProject(ctx context.Context, org, id string) error {
 }
 
 const workspaceColumns = `w.id, o.name, w.project_id, w.name, w.description, w.auto_apply, w.execution_mode,
-	w.working_directory, w.terraform_version, w.agent_pool_id, w.created_at, w.updated_at`
+	w.working_directory, w.terraform_version, w.agent_pool_id, w.created_at, w.updated_at, w.locked_by, w.lock_reason`
 
 const workspaceFrom = ` FROM workspaces w JOIN organizations o ON o.id = w.org_id `
 
@@ -116,7 +116,7 @@ func scanWorkspace(row interface{ Scan(...any) error }) (Workspace, error) {
 	var w Workspace
 	var auto, created, updated int64
 	err := row.Scan(&w.ID, &w.Organization, &w.ProjectID, &w.Name, &w.Description, &auto, &w.ExecutionMode,
-		&w.WorkingDirectory, &w.TerraformVersion, &w.AgentPoolID, &created, &updated)
+		&w.WorkingDirectory, &w.TerraformVersion, &w.AgentPoolID, &created, &updated, &w.LockedBy, &w.LockReason)
 	if err != nil {
 		return Workspace{}, err
 	}

@@ -68,6 +68,7 @@ func (h *API) Mount(mux *http.ServeMux) {
 	route("GET /api/v2/workspaces/{id}", h.readWorkspace)
 	route("PATCH /api/v2/workspaces/{id}", h.updateWorkspace)
 	route("DELETE /api/v2/workspaces/{id}", h.deleteWorkspace)
+	route("POST /api/v2/workspaces/{id}/actions/{action}", h.lockAction)
 
 	route("GET /api/v2/workspaces/{id}/vars", h.listVariables)
 	route("POST /api/v2/workspaces/{id}/vars", h.createVariable)

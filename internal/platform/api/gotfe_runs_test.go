@@ -3,6 +3,7 @@ package api_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"os"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 	"testing"
 
 	tfe "github.com/hashicorp/go-tfe"
+	"github.com/runcred/runcred/internal/access"
 	"github.com/runcred/runcred/internal/platform"
 	"github.com/runcred/runcred/internal/store"
 	"github.com/runcred/runcred/internal/store/storetest"
@@ -264,4 +266,75 @@ func TestUnsupportedRunOptions(t *testing.T) {
 			t.Errorf("run with %s: %v, want 422", name, err)
 		}
 	}
+}
+
+// TestWorkspaceLock: a locked workspace keeps new runs pending until its
+// locker unlocks it; another caller cannot unlock it, force-unlock can.
+func TestWorkspaceLock(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		e := newEnv(t, db)
+		c := e.client(t, "root-token")
+		ctx := ctxT(t)
+		if _, err := c.Organizations.Create(ctx, tfe.OrganizationCreateOptions{Name: tfe.String("acme"), Email: tfe.String("a@acme.test")}); err != nil {
+			t.Fatal(err)
+		}
+		ws, err := c.Workspaces.Create(ctx, "acme", tfe.WorkspaceCreateOptions{Name: tfe.String("net")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cv, err := c.ConfigurationVersions.Create(ctx, ws.ID, tfe.ConfigurationVersionCreateOptions{AutoQueueRuns: tfe.Bool(false)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		dir := t.TempDir()
+		if err := os.WriteFile(filepath.Join(dir, "main.tf"), []byte(`resource "terraform_data" "x" {}`+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.ConfigurationVersions.Upload(ctx, cv.UploadURL, dir); err != nil {
+			t.Fatal(err)
+		}
+
+		locked, err := c.Workspaces.Lock(ctx, ws.ID, tfe.WorkspaceLockOptions{Reason: tfe.String("maintenance")})
+		if err != nil || !locked.Locked {
+			t.Fatalf("lock = %+v, %v", locked, err)
+		}
+		if _, err := c.Workspaces.Lock(ctx, ws.ID, tfe.WorkspaceLockOptions{}); !errors.Is(err, tfe.ErrWorkspaceLocked) {
+			t.Errorf("second lock: %v, want ErrWorkspaceLocked", err)
+		}
+		run, err := c.Runs.Create(ctx, tfe.RunCreateOptions{Workspace: ws})
+		if err != nil || run.Status != tfe.RunPending {
+			t.Fatalf("run on a locked workspace = %v, %v; want pending", statusOf(run), err)
+		}
+
+		// Someone else cannot lift the lock; force-unlock can.
+		other := e.client(t, "user-token")
+		if _, err := other.Workspaces.Unlock(ctx, ws.ID); err == nil {
+			t.Error("a caller without the grant unlocked the workspace")
+		}
+		if _, err := e.svc.UnlockWorkspace(access.WithCaller(ctxT(t), access.Caller{Accessor: "acc-other", Policies: []string{"root"}}), ws.ID, false); err == nil ||
+			!strings.Contains(err.Error(), "locked by someone else") {
+			t.Errorf("unlock by another root caller: %v", err)
+		}
+		if got, err := c.Runs.Read(ctx, run.ID); err != nil || got.Status != tfe.RunPending {
+			t.Fatalf("run = %v, %v; want still pending", statusOf(got), err)
+		}
+		unlocked, err := c.Workspaces.ForceUnlock(ctx, ws.ID)
+		if err != nil || unlocked.Locked {
+			t.Fatalf("force-unlock = %+v, %v", unlocked, err)
+		}
+		if got, err := c.Runs.Read(ctx, run.ID); err != nil || got.Status != tfe.RunPlanQueued {
+			t.Fatalf("run after unlock = %v, %v; want plan_queued", statusOf(got), err)
+		}
+		if _, err := c.Workspaces.Unlock(ctx, ws.ID); !errors.Is(err, tfe.ErrWorkspaceNotLocked) && (err == nil || !strings.Contains(err.Error(), "not locked")) {
+			t.Errorf("unlock of an unlocked workspace: %v", err)
+		}
+
+		// The locker itself unlocks.
+		if _, err := c.Workspaces.Lock(ctx, ws.ID, tfe.WorkspaceLockOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		if ws, err := c.Workspaces.Unlock(ctx, ws.ID); err != nil || ws.Locked {
+			t.Fatalf("unlock by the locker = %+v, %v", ws, err)
+		}
+	})
 }

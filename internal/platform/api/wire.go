@@ -85,7 +85,7 @@ func toProject(p platform.Project) *project {
 func toWorkspace(w platform.Workspace) *workspace {
 	out := &workspace{
 		ID: w.ID, Name: w.Name, Description: w.Description, AutoApply: w.AutoApply, ExecutionMode: w.ExecutionMode,
-		Operations: true, TerraformVersion: w.TerraformVersion, WorkingDirectory: w.WorkingDirectory,
+		Operations: true, TerraformVersion: w.TerraformVersion, WorkingDirectory: w.WorkingDirectory, Locked: w.LockedBy != "",
 		CreatedAt: w.CreatedAt, UpdatedAt: w.UpdatedAt,
 		Organization: &organization{Name: w.Organization}, Project: &project{ID: w.ProjectID},
 	}

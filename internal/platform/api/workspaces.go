@@ -1,9 +1,12 @@
 package api
 
 import (
+	"bytes"
+	"encoding/json"
 	"net/http"
 
 	"github.com/runcred/runcred/internal/platform"
+	"github.com/runcred/runcred/internal/respond"
 )
 
 // target resolves the workspace a request names, by id
@@ -79,4 +82,37 @@ func (h *API) deleteWorkspace(w http.ResponseWriter, r *http.Request) error {
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
+}
+
+// lockAction locks, unlocks or force-unlocks a workspace. go-tfe sends the
+// lock's reason as {"reason": "..."}; the answer is the workspace.
+func (h *API) lockAction(w http.ResponseWriter, r *http.Request) error {
+	b, err := respond.ReadBody(r)
+	if err != nil {
+		return err
+	}
+	var in struct {
+		Reason string `json:"reason"`
+	}
+	if len(bytes.TrimSpace(b)) > 0 {
+		if err := json.Unmarshal(b, &in); err != nil {
+			return errMalformed{"request body must be {\"reason\": \"...\"}"}
+		}
+	}
+	id := r.PathValue("id")
+	var ws platform.Workspace
+	switch r.PathValue("action") {
+	case "lock":
+		ws, err = h.Service.LockWorkspace(r.Context(), id, in.Reason)
+	case "unlock":
+		ws, err = h.Service.UnlockWorkspace(r.Context(), id, false)
+	case "force-unlock":
+		ws, err = h.Service.UnlockWorkspace(r.Context(), id, true)
+	default:
+		return errNotFound
+	}
+	if err != nil {
+		return err
+	}
+	return write(w, http.StatusOK, toWorkspace(ws))
 }

@@ -1,0 +1,122 @@
+package platform
+
+import (
+	"context"
+
+	"github.com/runcred/runcred/internal/access"
+	"github.com/runcred/runcred/internal/fail"
+	"github.com/runcred/runcred/internal/store"
+)
+
+// A user or team locks a workspace to keep runs from starting (HCP
+// Terraform's workspace lock): runs created meanwhile wait, pending, and
+// the oldest starts when the lock is lifted. Only the locker unlocks;
+// force-unlock, a grant of its own, lifts anyone's lock. A run in
+// progress when the lock is taken finishes.
+
+func lockActionPath(org, ws, action string) string {
+	return workspacePath(org, ws) + "/actions/" + action
+}
+
+// MaxLockReason bounds a lock's reason.
+const MaxLockReason = 1000
+
+// locker names the caller as a lock's holder.
+func locker(ctx context.Context) (string, error) {
+	w, err := writerOf(ctx)
+	if err != nil {
+		return "", err
+	}
+	return string(w.Kind) + ":" + w.ID, nil
+}
+
+// LockWorkspace locks workspace id for the caller.
+func (s *Service) LockWorkspace(ctx context.Context, id, reason string) (Workspace, error) {
+	w, err := s.workspace(ctx, id)
+	if err != nil {
+		return Workspace{}, err
+	}
+	if err := s.authorize(ctx, lockActionPath(w.Organization, w.Name, "lock"), access.Update); err != nil {
+		return Workspace{}, err
+	}
+	if len(reason) > MaxLockReason {
+		return Workspace{}, fail.Invalidf("lock reason is longer than %d bytes", MaxLockReason)
+	}
+	by, err := locker(ctx)
+	if err != nil {
+		return Workspace{}, err
+	}
+	if err := s.record(ctx, "platform.workspace.lock", map[string]any{
+		"organization": w.Organization, "workspace": w.Name, "workspace_id": w.ID, "reason": reason,
+	}); err != nil {
+		return Workspace{}, err
+	}
+	res, err := s.db.Exec(ctx, `UPDATE workspaces SET locked_by = ?, lock_reason = ? WHERE id = ? AND locked_by = ''`, by, reason, w.ID)
+	if err := swapped(res, err, "workspace %s is already locked", w.Name); err != nil {
+		return Workspace{}, err
+	}
+	return s.workspace(ctx, id)
+}
+
+// UnlockWorkspace lifts the caller's lock on workspace id, or with force
+// anyone's, and starts the oldest waiting run.
+func (s *Service) UnlockWorkspace(ctx context.Context, id string, force bool) (Workspace, error) {
+	w, err := s.workspace(ctx, id)
+	if err != nil {
+		return Workspace{}, err
+	}
+	action := "unlock"
+	if force {
+		action = "force-unlock"
+	}
+	if err := s.authorize(ctx, lockActionPath(w.Organization, w.Name, action), access.Update); err != nil {
+		return Workspace{}, err
+	}
+	by, err := locker(ctx)
+	if err != nil {
+		return Workspace{}, err
+	}
+	switch {
+	case w.LockedBy == "":
+		return Workspace{}, fail.Conflictf("workspace %s is not locked", w.Name)
+	case !force && w.LockedBy != by:
+		return Workspace{}, fail.Conflictf("workspace %s is locked by someone else; force-unlock lifts another's lock", w.Name)
+	}
+	if err := s.record(ctx, "platform.workspace."+action, map[string]any{
+		"organization": w.Organization, "workspace": w.Name, "workspace_id": w.ID, "locked_by": w.LockedBy,
+	}); err != nil {
+		return Workspace{}, err
+	}
+	err = s.db.Tx(ctx, func(tx *store.Tx) error {
+		if err := tx.Lock(ctx, "workspace-runs:"+w.ID); err != nil {
+			return err
+		}
+		res, err := tx.Exec(ctx, `UPDATE workspaces SET locked_by = '', lock_reason = '' WHERE id = ? AND locked_by = ?`, w.ID, w.LockedBy)
+		if err := swapped(res, err, "workspace %s's lock changed concurrently; read it again", w.Name); err != nil {
+			return err
+		}
+		var active int
+		if err := tx.QueryRow(ctx, `SELECT COUNT(*) FROM runs WHERE workspace_id = ? AND active = 1`, w.ID).Scan(&active); err != nil {
+			return err
+		}
+		if active == 0 {
+			return s.promote(ctx, tx, w.ID)
+		}
+		return nil
+	})
+	if err != nil {
+		return Workspace{}, err
+	}
+	s.wakeAgents()
+	return s.workspace(ctx, id)
+}
+
+// lockedIn reports whether workspace id is locked, inside a transaction
+// holding its runs lock.
+func lockedIn(ctx context.Context, tx *store.Tx, id string) (bool, error) {
+	var by string
+	if err := tx.QueryRow(ctx, `SELECT locked_by FROM workspaces WHERE id = ?`, id).Scan(&by); err != nil {
+		return false, err
+	}
+	return by != "", nil
+}
