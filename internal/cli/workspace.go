@@ -15,9 +15,59 @@ import (
 )
 
 func workspaceCmd(getenv env, stdout io.Writer) *cobra.Command {
-	cmd := &cobra.Command{Use: "workspace", Short: "Create, list and show workspaces"}
+	cmd := &cobra.Command{Use: "workspace", Short: "Create, list, show, lock and unlock workspaces"}
 	newClient := tfeFlags(cmd, getenv)
-	cmd.AddCommand(workspaceCreateCmd(newClient, stdout), workspaceListCmd(newClient, stdout), workspaceShowCmd(newClient, stdout))
+	cmd.AddCommand(workspaceCreateCmd(newClient, stdout), workspaceListCmd(newClient, stdout), workspaceShowCmd(newClient, stdout),
+		workspaceLockCmd(newClient, stdout), workspaceUnlockCmd(newClient, stdout))
+	return cmd
+}
+
+func workspaceLockCmd(newClient func() (*tfeClient, error), stdout io.Writer) *cobra.Command {
+	var reason string
+	cmd := &cobra.Command{
+		Use:   "lock ORG/NAME",
+		Short: "Lock a workspace: new runs wait until it is unlocked",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, ref, ws, err := workspaceArg(cmd.Context(), newClient, args[0])
+			if err != nil {
+				return err
+			}
+			if _, err := c.api.Workspaces.Lock(cmd.Context(), ws.ID, tfe.WorkspaceLockOptions{Reason: &reason}); err != nil {
+				return explain(err, "workspace "+ref.String())
+			}
+			_, err = fmt.Fprintf(stdout, "Locked workspace %s\n", ref)
+			return err
+		},
+	}
+	cmd.Flags().StringVar(&reason, "reason", "", "why it is locked")
+	return cmd
+}
+
+func workspaceUnlockCmd(newClient func() (*tfeClient, error), stdout io.Writer) *cobra.Command {
+	var force bool
+	cmd := &cobra.Command{
+		Use:   "unlock ORG/NAME",
+		Short: "Unlock a workspace you locked (--force: anyone's); its oldest waiting run starts",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, ref, ws, err := workspaceArg(cmd.Context(), newClient, args[0])
+			if err != nil {
+				return err
+			}
+			if force {
+				_, err = c.api.Workspaces.ForceUnlock(cmd.Context(), ws.ID)
+			} else {
+				_, err = c.api.Workspaces.Unlock(cmd.Context(), ws.ID)
+			}
+			if err != nil {
+				return explain(err, "workspace "+ref.String())
+			}
+			_, err = fmt.Fprintf(stdout, "Unlocked workspace %s\n", ref)
+			return err
+		},
+	}
+	cmd.Flags().BoolVar(&force, "force", false, "lift another's lock")
 	return cmd
 }
 

@@ -58,3 +58,19 @@ func TestWorkspaceCreateListShow(t *testing.T) {
 	s.fails(s.Token, 2, "organization name", "workspace", "list", "bad org")
 	s.fails(s.Token, 2, "invalid attribute", "workspace", "create", "demo/ws3", "--working-directory", "../escape")
 }
+
+func TestWorkspaceLockUnlock(t *testing.T) {
+	s := startServer(t)
+	s.ok("workspace", "create", "demo/locked", "--create-org")
+	if out := s.ok("workspace", "lock", "demo/locked", "--reason", "release"); out != "Locked workspace demo/locked\n" {
+		t.Fatalf("lock: %q", out)
+	}
+	s.fails(s.Token, 1, "locked", "workspace", "lock", "demo/locked")
+	if out := s.ok("workspace", "unlock", "demo/locked"); out != "Unlocked workspace demo/locked\n" {
+		t.Fatalf("unlock: %q", out)
+	}
+	s.fails(s.Token, 1, "already unlocked", "workspace", "unlock", "demo/locked")
+	s.ok("workspace", "lock", "demo/locked")
+	s.ok("workspace", "unlock", "demo/locked", "--force")
+	s.fails(s.Token, 2, "not ORG/NAME", "workspace", "lock", "demo")
+}

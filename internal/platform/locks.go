@@ -80,7 +80,9 @@ func (s *Service) UnlockWorkspace(ctx context.Context, id string, force bool) (W
 	case w.LockedBy == "":
 		return Workspace{}, fail.Conflictf("workspace %s is not locked", w.Name)
 	case !force && w.LockedBy != by:
-		return Workspace{}, fail.Conflictf("workspace %s is locked by someone else; force-unlock lifts another's lock", w.Name)
+		// Not a conflict (409): go-tfe reads every 409 of an unlock as
+		// "already unlocked", which would mislead.
+		return Workspace{}, fail.Invalidf("workspace %s is locked by someone else; force-unlock lifts another's lock", w.Name)
 	}
 	if err := s.record(ctx, "platform.workspace."+action, map[string]any{
 		"organization": w.Organization, "workspace": w.Name, "workspace_id": w.ID, "locked_by": w.LockedBy,
