@@ -9,6 +9,7 @@ import (
 	"time"
 
 	tfe "github.com/hashicorp/go-tfe"
+	vault "github.com/hashicorp/vault/api"
 )
 
 // TestDevStopDuringApply: Ctrl-C to `runcred dev` while its agent applies
@@ -94,5 +95,115 @@ resource "time_sleep" "w" {
 	state, err := c.StateVersions.Download(ctx, sv.DownloadURL)
 	if err != nil || !strings.Contains(string(state), `"random_id"`) {
 		t.Fatalf("state = %s, %v", state, err)
+	}
+}
+
+// TestAgentOutlivesServerRestart: a standalone `runcred agent` whose server
+// is down when an apply ends keeps the state and its last report, retries,
+// and delivers both once the server is back: the run ends applied with
+// its state.
+func TestAgentOutlivesServerRestart(t *testing.T) {
+	t.Parallel()
+	root, err := moduleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tofu, mirror := filepath.Join(root, ".tools", "bin", "tofu"), filepath.Join(root, ".tools", "providers")
+	dir := filepath.Join(t.TempDir(), "dev")
+	addr := freeAddr(t)
+	env := []string{"RUNCRED_LISTEN_ADDR=" + addr}
+	args := []string{"dev", "--data-dir", dir, "--no-agent"}
+	dev := startServer(t, addr, env, args...)
+	rootTok := readToken(t, filepath.Join(dir, "root-token"))
+	v, err := vault.NewClient(&vault.Config{Address: dev.url})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v.SetToken(rootTok)
+	sec, err := v.Auth().Token().Create(&vault.TokenCreateRequest{Policies: []string{"runcred-agent-default"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	agentDir := t.TempDir()
+	agent := spawn(t, addr, []string{"RUNCRED_AGENT_TOKEN=" + sec.Auth.ClientToken},
+		"agent", "--addr", dev.url, "--tofu", tofu, "--provider-mirror", mirror, "--work-dir", agentDir)
+
+	c, err := tfe.NewClient(&tfe.Config{Address: dev.url, Token: rootTok, RetryServerErrors: false})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	if _, err := c.Organizations.Create(ctx, tfe.OrganizationCreateOptions{Name: tfe.String("demo"), Email: tfe.String("ops@example.com")}); err != nil {
+		t.Fatal(err)
+	}
+	ws, err := c.Workspaces.Create(ctx, "demo", tfe.WorkspaceCreateOptions{Name: tfe.String("restart"), AutoApply: tfe.Bool(true)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	marker := filepath.Join(t.TempDir(), "created")
+	cfgDir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(cfgDir, "main.tf"), []byte(`
+resource "random_id" "a" { byte_length = 4 }
+resource "terraform_data" "m" {
+  depends_on = [random_id.a]
+  provisioner "local-exec" { command = "touch `+marker+`" }
+}
+resource "time_sleep" "w" {
+  create_duration = "3s"
+  depends_on      = [terraform_data.m]
+}
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cv, err := c.ConfigurationVersions.Create(ctx, ws.ID, tfe.ConfigurationVersionCreateOptions{AutoQueueRuns: tfe.Bool(false)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.ConfigurationVersions.Upload(ctx, cv.UploadURL, cfgDir); err != nil {
+		t.Fatal(err)
+	}
+	run, err := c.Runs.Create(ctx, tfe.RunCreateOptions{Workspace: ws})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := os.Stat(marker); err == nil {
+			break
+		}
+		select {
+		case <-agent.done:
+			t.Fatalf("the agent exited:\n%s", agent.stderr.String())
+		case <-ctx.Done():
+			t.Fatalf("the apply never started:\n%s", agent.stderr.String())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	dev.stop(t) // the apply ends (3 s) while the server is down
+	time.Sleep(6 * time.Second)
+	startServer(t, addr, env, args...)
+	for {
+		r, err := c.Runs.Read(ctx, run.ID)
+		if err == nil && r.Status == tfe.RunApplied {
+			break
+		}
+		if err == nil && (r.Status == tfe.RunErrored || r.Status == tfe.RunCanceled) {
+			t.Fatalf("run ended %s:\n%s", r.Status, agent.stderr.String())
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("run still %v, %v:\n%s", r, err, agent.stderr.String())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	sv, err := c.StateVersions.ReadCurrent(ctx, ws.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if state, err := c.StateVersions.Download(ctx, sv.DownloadURL); err != nil || !strings.Contains(string(state), `"time_sleep"`) {
+		t.Fatalf("state = %s, %v", state, err)
+	}
+	if !strings.Contains(agent.stderr.String(), "retrying") {
+		t.Errorf("the agent never had to retry, so the test proved nothing:\n%s", agent.stderr.String())
 	}
 }

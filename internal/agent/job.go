@@ -34,12 +34,19 @@ func (a *Agent) Do(ctx context.Context, j *jobapi.Job) {
 	log := a.log.With("run_id", j.RunID, "phase", j.Phase, "workspace", j.Organization+"/"+j.Workspace)
 	jctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
+	failing := false // the log's uploads fail: warn once, not every flush
 	stream := newLogStream(ph, a.cfg.Flush, func(err error) {
-		if jobapi.Gone(err) {
+		switch {
+		case err == nil && failing:
+			failing = false
+			log.Info("uploading the log works again")
+		case err == nil:
+		case jobapi.Gone(err):
 			cancel(errGone)
-			return
+		case !failing:
+			failing = true
+			log.Warn("uploading the log; it is kept and sent again", "err", err)
 		}
-		log.Warn("uploading the log", "err", err)
 	})
 	go a.watch(jctx, ph, cancel)
 
@@ -70,7 +77,7 @@ func (a *Agent) Do(ctx context.Context, j *jobapi.Job) {
 			fin.Message = "the agent stopped during the phase"
 		}
 	}
-	if ferr := a.finish(ph, fin); ferr != nil {
+	if ferr := a.finish(ctx, ph, fin); ferr != nil {
 		log.Error("finishing the phase failed; the server ends it once its job token expires", "err", ferr)
 		return
 	}
@@ -78,24 +85,37 @@ func (a *Agent) Do(ctx context.Context, j *jobapi.Job) {
 }
 
 // finish reports the phase's end, retrying with backoff while the server
-// is unreachable (a restart), for up to finishFor.
-func (a *Agent) finish(ph *jobapi.Phase, fin jobapi.Finish) error {
-	ctx, cancel := context.WithTimeout(context.Background(), finishFor)
-	defer cancel()
+// is unreachable (a restart), for up to finishFor; once the agent is
+// stopping (ctx done), for a minute more at most.
+func (a *Agent) finish(ctx context.Context, ph *jobapi.Phase, fin jobapi.Finish) error {
+	deadline := time.Now().Add(finishFor)
+	stopping := ctx.Done()
 	wait := time.Second
 	for {
-		err := ph.Finish(ctx, fin)
-		if err == nil || jobapi.Gone(err) || isRefusal(err) {
+		if ctx.Err() != nil {
+			deadline = minTime(deadline, time.Now().Add(time.Minute))
+			stopping = nil
+		}
+		rctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), deadline)
+		err := ph.Finish(rctx, fin)
+		cancel()
+		if err == nil || jobapi.Gone(err) || isRefusal(err) || !time.Now().Add(wait).Before(deadline) {
 			return err
 		}
 		a.log.Warn("finishing the phase; retrying", "err", err, "in", wait)
 		select {
 		case <-time.After(wait):
-		case <-ctx.Done():
-			return err
+		case <-stopping:
 		}
 		wait = min(2*wait, time.Minute)
 	}
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
 }
 
 // finishFor bounds the retries of a phase's last report.
@@ -242,10 +262,11 @@ func (a *Agent) storeState(ctx context.Context, j *jobapi.Job, ph *jobapi.Phase,
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Minute)
 	defer cancel()
 	var err error
-	for attempt, wait := 0, time.Second; attempt < 4; attempt, wait = attempt+1, wait*2 {
-		if err = ph.StoreState(ctx, state); err == nil || jobapi.Gone(err) {
+	for attempt, wait := 0, time.Second; attempt < 6; attempt, wait = attempt+1, wait*2 {
+		if err = ph.StoreState(ctx, state); err == nil || jobapi.Gone(err) || isRefusal(err) {
 			break
 		}
+		a.log.Warn("storing the state; retrying", "run_id", j.RunID, "err", err, "in", wait)
 		select {
 		case <-time.After(wait):
 		case <-ctx.Done():

@@ -12,7 +12,7 @@ import (
 // the server as they come, in chunks, every flush interval.
 type logStream struct {
 	ph      *jobapi.Phase
-	onError func(error)
+	onError func(error) // each upload's outcome, nil for success; called from one goroutine at a time
 
 	mu   sync.Mutex
 	buf  []byte
@@ -60,6 +60,7 @@ func (s *logStream) flush(ctx context.Context) {
 			s.onError(err)
 			return
 		}
+		s.onError(nil) // delivered: the log works (again)
 		s.mu.Lock()
 		s.buf = s.buf[n:]
 		s.mu.Unlock()
