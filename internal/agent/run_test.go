@@ -192,3 +192,41 @@ func TestShortSensitiveValueKeepsCounts(t *testing.T) {
 		t.Fatalf("plan = %+v, %v", p, err)
 	}
 }
+
+// TestSymlinkedConfiguration: a configuration whose module and variables
+// are symlinks inside it (as in a monorepo) runs; the links arrive as
+// copies.
+func TestSymlinkedConfiguration(t *testing.T) {
+	w := newWorld(t, nil, nil)
+	ws := w.workspace(t, "linked", true, nil)
+	dir := t.TempDir()
+	for p, body := range map[string]string{
+		"shared/net/main.tf": `resource "terraform_data" "net" { input = "from the shared module" }` + "\n",
+		"live/main.tf":       `module "net" { source = "./net" }` + "\n",
+	} {
+		if err := os.MkdirAll(filepath.Join(dir, filepath.Dir(p)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, p), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Symlink("../shared/net", filepath.Join(dir, "live", "net")); err != nil {
+		t.Fatal(err)
+	}
+	ctx := ctxT(t)
+	if _, err := w.tfe.Workspaces.UpdateByID(ctx, ws.ID, tfe.WorkspaceUpdateOptions{WorkingDirectory: tfe.String("live")}); err != nil {
+		t.Fatal(err)
+	}
+	cv, err := w.tfe.ConfigurationVersions.Create(ctx, ws.ID, tfe.ConfigurationVersionCreateOptions{AutoQueueRuns: tfe.Bool(false)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.tfe.ConfigurationVersions.Upload(ctx, cv.UploadURL, dir); err != nil {
+		t.Fatal(err)
+	}
+	r := w.wait(t, w.start(t, ws).ID, tfe.RunApplied)
+	if state := w.state(t, ws); !bytes.Contains(state, []byte("from the shared module")) {
+		t.Fatalf("state:\n%s\nlog:\n%s", state, w.logs(t, r))
+	}
+}

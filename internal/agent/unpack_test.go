@@ -190,13 +190,18 @@ func TestUnpackRefuses(t *testing.T) {
 		{"dot slash parent", archive(t, entry{name: "./../x", typ: tar.TypeReg, body: "x"}), "not a relative path"},
 		{"backslash", archive(t, entry{name: `..\x`, typ: tar.TypeReg, body: "x"}), "not a relative path"},
 		{"empty name", archive(t, entry{name: "", typ: tar.TypeReg, body: "x"}), ""},
-		{"symlink out", archive(t, entry{name: "out", typ: tar.TypeSymlink, link: "../"}), "is a link"},
-		{"symlink in", archive(t, entry{name: "main.tf", typ: tar.TypeReg, body: "x"}, entry{name: "l.tf", typ: tar.TypeSymlink, link: "main.tf"}), "is a link"},
+		{"symlink out", archive(t, entry{name: "out", typ: tar.TypeSymlink, link: "../"}), "to outside the configuration"},
+		{"absolute symlink", archive(t, entry{name: "etc", typ: tar.TypeSymlink, link: "/etc"}), "to outside the configuration"},
+		{"symlink out through a subdirectory", archive(t, entry{name: "a/b", typ: tar.TypeSymlink, link: "../../x"}), "to outside the configuration"},
 		{"symlink then write through it", archive(t,
 			entry{name: "d", typ: tar.TypeSymlink, link: ".."},
-			entry{name: "d/canary", typ: tar.TypeReg, body: "overwritten"}), "is a link"},
-		{"hard link", archive(t, entry{name: "main.tf", typ: tar.TypeReg, body: "x"}, entry{name: "h.tf", typ: tar.TypeLink, link: "main.tf"}), "is a link"},
-		{"hard link out", archive(t, entry{name: "h", typ: tar.TypeLink, link: "../canary"}), "is a link"},
+			entry{name: "d/canary", typ: tar.TypeReg, body: "overwritten"}), "to outside the configuration"},
+		{"dangling symlink", archive(t, entry{name: "l", typ: tar.TypeSymlink, link: "missing.tf"}), "not in the configuration"},
+		{"symlink cycle", archive(t, entry{name: "a", typ: tar.TypeSymlink, link: "b"}, entry{name: "b", typ: tar.TypeSymlink, link: "a"}), "cycle"},
+		{"symlink to its own parent", archive(t, entry{name: "m/self", typ: tar.TypeSymlink, link: "."}), "inside its own target"},
+		{"symlink to the root", archive(t, entry{name: "main.tf", typ: tar.TypeReg, body: "x"}, entry{name: "all", typ: tar.TypeSymlink, link: "."}), "inside its own target"},
+		{"hard link", archive(t, entry{name: "main.tf", typ: tar.TypeReg, body: "x"}, entry{name: "h.tf", typ: tar.TypeLink, link: "main.tf"}), "is a hard link"},
+		{"hard link out", archive(t, entry{name: "h", typ: tar.TypeLink, link: "../canary"}), "is a hard link"},
 		{"character device", archive(t, entry{name: "null", typ: tar.TypeChar}), "not a file or directory"},
 		{"block device", archive(t, entry{name: "sda", typ: tar.TypeBlock}), "not a file or directory"},
 		{"fifo", archive(t, entry{name: "pipe", typ: tar.TypeFifo}), "not a file or directory"},
@@ -304,4 +309,32 @@ func TestUnpackSizeLimit(t *testing.T) {
 	if err := unpack(a, dir); err != nil {
 		t.Fatalf("unpack of exactly %d bytes: %v", maxUnpacked, err)
 	}
+}
+
+// TestUnpackMaterializesSymlinks: links inside the configuration become
+// copies of their targets, files and directories, through chains of links;
+// no link is left in the run directory.
+func TestUnpackMaterializesSymlinks(t *testing.T) {
+	parent, dir := target(t)
+	err := unpack(archive(t,
+		entry{name: "modules/net/main.tf", typ: tar.TypeReg, body: "net", mode: 0o644},
+		entry{name: "shared/vars.tf", typ: tar.TypeReg, body: "vars", mode: 0o644},
+		entry{name: "env/prod/vars.tf", typ: tar.TypeSymlink, link: "../../shared/vars.tf"},
+		entry{name: "env/prod/net", typ: tar.TypeSymlink, link: "../../modules/net"},
+		entry{name: "env/dev", typ: tar.TypeSymlink, link: "prod"},
+	), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for p, want := range map[string]string{
+		"env/prod/vars.tf": "vars", "env/prod/net/main.tf": "net", "env/dev/vars.tf": "vars", "env/dev/net/main.tf": "net",
+	} {
+		if b, err := os.ReadFile(filepath.Join(dir, p)); err != nil || string(b) != want {
+			t.Errorf("%s = %q, %v; want %q", p, b, err, want)
+		}
+	}
+	if got := tree(t, dir); slices.ContainsFunc(got, func(s string) bool { return strings.Contains(s, "L") }) {
+		t.Errorf("a link was made: %v", got)
+	}
+	onlyInside(t, parent)
 }
