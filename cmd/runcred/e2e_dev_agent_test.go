@@ -18,16 +18,7 @@ import (
 // created resources are in the workspace's state.
 func TestDevStopDuringApply(t *testing.T) {
 	t.Parallel()
-	root, err := moduleRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	tofu, mirror := filepath.Join(root, ".tools", "bin", "tofu"), filepath.Join(root, ".tools", "providers")
-	for _, p := range []string{tofu, mirror} {
-		if _, err := os.Stat(p); err != nil {
-			t.Fatalf("%s missing (run scripts/tools.sh): %v", p, err)
-		}
-	}
+	tofu, mirror := devTools(t)
 	dir := filepath.Join(t.TempDir(), "dev")
 	addr := freeAddr(t)
 	env := []string{"RUNCRED_LISTEN_ADDR=" + addr}
@@ -39,39 +30,8 @@ func TestDevStopDuringApply(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	if _, err := c.Organizations.Create(ctx, tfe.OrganizationCreateOptions{Name: tfe.String("demo"), Email: tfe.String("ops@example.com")}); err != nil {
-		t.Fatal(err)
-	}
-	ws, err := c.Workspaces.Create(ctx, "demo", tfe.WorkspaceCreateOptions{Name: tfe.String("slow"), AutoApply: tfe.Bool(true)})
-	if err != nil {
-		t.Fatal(err)
-	}
 	marker := filepath.Join(t.TempDir(), "created")
-	cfgDir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(cfgDir, "main.tf"), []byte(`
-resource "random_id" "a" { byte_length = 4 }
-resource "terraform_data" "m" {
-  depends_on = [random_id.a]
-  provisioner "local-exec" { command = "touch `+marker+`" }
-}
-resource "time_sleep" "w" {
-  create_duration = "120s"
-  depends_on      = [terraform_data.m]
-}
-`), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cv, err := c.ConfigurationVersions.Create(ctx, ws.ID, tfe.ConfigurationVersionCreateOptions{AutoQueueRuns: tfe.Bool(false)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.ConfigurationVersions.Upload(ctx, cv.UploadURL, cfgDir); err != nil {
-		t.Fatal(err)
-	}
-	run, err := c.Runs.Create(ctx, tfe.RunCreateOptions{Workspace: ws})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ws, run := slowApply(ctx, t, c, "slow", marker, "120s")
 	for {
 		if _, err := os.Stat(marker); err == nil {
 			break
@@ -104,11 +64,7 @@ resource "time_sleep" "w" {
 // its state.
 func TestAgentOutlivesServerRestart(t *testing.T) {
 	t.Parallel()
-	root, err := moduleRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	tofu, mirror := filepath.Join(root, ".tools", "bin", "tofu"), filepath.Join(root, ".tools", "providers")
+	tofu, mirror := devTools(t)
 	dir := filepath.Join(t.TempDir(), "dev")
 	addr := freeAddr(t)
 	env := []string{"RUNCRED_LISTEN_ADDR=" + addr}
@@ -134,39 +90,8 @@ func TestAgentOutlivesServerRestart(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	if _, err := c.Organizations.Create(ctx, tfe.OrganizationCreateOptions{Name: tfe.String("demo"), Email: tfe.String("ops@example.com")}); err != nil {
-		t.Fatal(err)
-	}
-	ws, err := c.Workspaces.Create(ctx, "demo", tfe.WorkspaceCreateOptions{Name: tfe.String("restart"), AutoApply: tfe.Bool(true)})
-	if err != nil {
-		t.Fatal(err)
-	}
 	marker := filepath.Join(t.TempDir(), "created")
-	cfgDir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(cfgDir, "main.tf"), []byte(`
-resource "random_id" "a" { byte_length = 4 }
-resource "terraform_data" "m" {
-  depends_on = [random_id.a]
-  provisioner "local-exec" { command = "touch `+marker+`" }
-}
-resource "time_sleep" "w" {
-  create_duration = "3s"
-  depends_on      = [terraform_data.m]
-}
-`), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cv, err := c.ConfigurationVersions.Create(ctx, ws.ID, tfe.ConfigurationVersionCreateOptions{AutoQueueRuns: tfe.Bool(false)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.ConfigurationVersions.Upload(ctx, cv.UploadURL, cfgDir); err != nil {
-		t.Fatal(err)
-	}
-	run, err := c.Runs.Create(ctx, tfe.RunCreateOptions{Workspace: ws})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ws, run := slowApply(ctx, t, c, "restart", marker, "3s")
 	for {
 		if _, err := os.Stat(marker); err == nil {
 			break
@@ -206,4 +131,61 @@ resource "time_sleep" "w" {
 	if !strings.Contains(agent.stderr.String(), "retrying") {
 		t.Errorf("the agent never had to retry, so the test proved nothing:\n%s", agent.stderr.String())
 	}
+}
+
+// slowApply starts an auto-apply run in a new workspace of a fresh org
+// demo on the server c talks to: it creates resources, touches marker,
+// then sleeps for sleep.
+func slowApply(ctx context.Context, t *testing.T, c *tfe.Client, name, marker, sleep string) (*tfe.Workspace, *tfe.Run) {
+	t.Helper()
+	if _, err := c.Organizations.Create(ctx, tfe.OrganizationCreateOptions{Name: tfe.String("demo"), Email: tfe.String("ops@example.com")}); err != nil {
+		t.Fatal(err)
+	}
+	ws, err := c.Workspaces.Create(ctx, "demo", tfe.WorkspaceCreateOptions{Name: tfe.String(name), AutoApply: tfe.Bool(true)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfgDir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(cfgDir, "main.tf"), []byte(`
+resource "random_id" "a" { byte_length = 4 }
+resource "terraform_data" "m" {
+  depends_on = [random_id.a]
+  provisioner "local-exec" { command = "touch `+marker+`" }
+}
+resource "time_sleep" "w" {
+  create_duration = "`+sleep+`"
+  depends_on      = [terraform_data.m]
+}
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cv, err := c.ConfigurationVersions.Create(ctx, ws.ID, tfe.ConfigurationVersionCreateOptions{AutoQueueRuns: tfe.Bool(false)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.ConfigurationVersions.Upload(ctx, cv.UploadURL, cfgDir); err != nil {
+		t.Fatal(err)
+	}
+	run, err := c.Runs.Create(ctx, tfe.RunCreateOptions{Workspace: ws})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ws, run
+}
+
+// devTools are the OpenTofu binary and provider mirror scripts/tools.sh
+// installs.
+func devTools(t *testing.T) (tofu, mirror string) {
+	t.Helper()
+	root, err := moduleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tofu, mirror = filepath.Join(root, ".tools", "bin", "tofu"), filepath.Join(root, ".tools", "providers")
+	for _, p := range []string{tofu, mirror} {
+		if _, err := os.Stat(p); err != nil {
+			t.Fatalf("%s missing (run scripts/tools.sh): %v", p, err)
+		}
+	}
+	return tofu, mirror
 }
