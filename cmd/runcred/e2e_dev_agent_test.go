@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/runcred/runcred/internal/peers/tools"
+
 	tfe "github.com/hashicorp/go-tfe"
 	vault "github.com/hashicorp/vault/api"
 )
@@ -18,7 +20,7 @@ import (
 // created resources are in the workspace's state.
 func TestDevStopDuringApply(t *testing.T) {
 	t.Parallel()
-	tofu, mirror := devTools(t)
+	tofu, mirror := tools.OpenTofu(t)
 	dir := filepath.Join(t.TempDir(), "dev")
 	addr := freeAddr(t)
 	env := []string{"RUNCRED_LISTEN_ADDR=" + addr}
@@ -64,7 +66,7 @@ func TestDevStopDuringApply(t *testing.T) {
 // its state.
 func TestAgentOutlivesServerRestart(t *testing.T) {
 	t.Parallel()
-	tofu, mirror := devTools(t)
+	tofu, mirror := tools.OpenTofu(t)
 	dir := filepath.Join(t.TempDir(), "dev")
 	addr := freeAddr(t)
 	env := []string{"RUNCRED_LISTEN_ADDR=" + addr}
@@ -171,21 +173,4 @@ resource "time_sleep" "w" {
 		t.Fatal(err)
 	}
 	return ws, run
-}
-
-// devTools are the OpenTofu binary and provider mirror scripts/tools.sh
-// installs.
-func devTools(t *testing.T) (tofu, mirror string) {
-	t.Helper()
-	root, err := moduleRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	tofu, mirror = filepath.Join(root, ".tools", "bin", "tofu"), filepath.Join(root, ".tools", "providers")
-	for _, p := range []string{tofu, mirror} {
-		if _, err := os.Stat(p); err != nil {
-			t.Fatalf("%s missing (run scripts/tools.sh): %v", p, err)
-		}
-	}
-	return tofu, mirror
 }

@@ -27,6 +27,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/runcred/runcred/internal/peers/tools"
+
 	"github.com/coreos/go-oidc/v3/oidc"
 	_ "modernc.org/sqlite" // registers "sqlite" for inspecting the server's database
 
@@ -39,7 +41,7 @@ var binary string
 func TestMain(m *testing.M) { os.Exit(buildAndRun(m)) }
 
 func buildAndRun(m *testing.M) int {
-	root, err := moduleRoot()
+	root, err := tools.Root()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "e2e:", err)
 		return 1
@@ -59,23 +61,6 @@ func buildAndRun(m *testing.M) int {
 		return 1
 	}
 	return m.Run()
-}
-
-func moduleRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("no go.mod above the test's directory")
-		}
-		dir = parent
-	}
 }
 
 // childEnv is the test's environment without RUNCRED_* variables (so a

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/runcred/runcred/internal/peers/tools"
+
 	awssdk "github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	tfe "github.com/hashicorp/go-tfe"
@@ -104,7 +106,7 @@ func objectExists(ctx context.Context, t *testing.T, m *minio.Server, key string
 // plan phase can read but not write the bucket (its pre-plan hook tries and
 // is refused), the apply phase writes the state.
 func TestAWSDirectS3Backend(t *testing.T) {
-	bin, _ := tools(t)
+	bin, _ := tools.OpenTofu(t)
 	probe := probeHook(bin, `"probe/${TFC_RUN_ID}-${PROBE_PHASE}.tfstate"`)
 	w := newWorld(t, map[string]string{"terraform-pre-plan": strings.ReplaceAll(probe, "${PROBE_PHASE}", "plan"),
 		"terraform-pre-apply": strings.ReplaceAll(probe, "${PROBE_PHASE}", "apply")}, nil)

@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/runcred/runcred/internal/peers/tools"
+
 	tfe "github.com/hashicorp/go-tfe"
 
 	"github.com/runcred/runcred/internal/agent"
@@ -161,7 +163,7 @@ type barePlanner struct {
 }
 
 func newBare(b *testing.B) *barePlanner {
-	bin, mirror := tools(b)
+	bin, mirror := tools.OpenTofu(b)
 	p := &barePlanner{bin: bin, src: b.TempDir(), root: b.TempDir(), cliCfg: cliConfigJSON(b, mirror)}
 	writeTree(b, p.src, benchConfig)
 	var err error
@@ -465,7 +467,7 @@ exit $rc
 `
 
 func startManaged(b *testing.B, env map[string]string, trace bool) *managedPlanner {
-	bin, mirror := tools(b)
+	bin, mirror := tools.OpenTofu(b)
 	srv, c := benchServer(b)
 	ctx := context.Background()
 	m := &managedPlanner{c: c, ws: benchWorkspace(b, c, "bench", env), aws: env != nil, log: &agentLog{},

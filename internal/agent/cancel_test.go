@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/runcred/runcred/internal/peers/tools"
+
 	tfe "github.com/hashicorp/go-tfe"
 
 	"github.com/runcred/runcred/internal/agent"
@@ -98,7 +100,7 @@ func TestAgentStopDuringApplyKeepsState(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bin, mirror := tools(t)
+	bin, mirror := tools.OpenTofu(t)
 	a, err := agent.New(agent.Config{Server: w.srv.D.URL(), Token: secretOf(at.Token), Pool: pool.ID, Binary: bin,
 		ProviderMirror: mirror, WorkDir: t.TempDir(), Poll: 50 * time.Millisecond, Watch: 200 * time.Millisecond})
 	if err != nil {

@@ -17,6 +17,7 @@ import (
 	"github.com/runcred/runcred/internal/agent"
 	"github.com/runcred/runcred/internal/daemon"
 	"github.com/runcred/runcred/internal/daemon/daemontest"
+	"github.com/runcred/runcred/internal/peers/tools"
 	"github.com/runcred/runcred/internal/secret"
 )
 
@@ -43,24 +44,6 @@ func (s *syncBuffer) Write(p []byte) (int, error) {
 	return s.b.Write(p)
 }
 func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
-
-// tools returns the OpenTofu binary and provider mirror scripts/tools.sh
-// installs. They are required: a missing peer must not turn the suite green.
-func tools(t testing.TB) (bin, mirror string) {
-	t.Helper()
-	root, err := filepath.Abs(filepath.Join("..", ".."))
-	if err != nil {
-		t.Fatal(err)
-	}
-	bin = filepath.Join(root, ".tools", "bin", "tofu")
-	mirror = filepath.Join(root, ".tools", "providers")
-	for _, p := range []string{bin, mirror} {
-		if _, err := os.Stat(p); err != nil {
-			t.Fatalf("%s missing (run scripts/tools.sh): %v", p, err)
-		}
-	}
-	return bin, mirror
-}
 
 func ctxT(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
@@ -107,7 +90,7 @@ func newWorld(t *testing.T, hooks map[string]string, tweak func(*agent.Config)) 
 // it left no run directory behind; tweak sets its token and pool.
 func startAgent(t *testing.T, w *world, tweak func(*agent.Config)) {
 	t.Helper()
-	bin, mirror := tools(t)
+	bin, mirror := tools.OpenTofu(t)
 	cfg := agent.Config{
 		Server: w.srv.D.URL(), Binary: bin, ProviderMirror: mirror, HooksDir: w.hooks, WorkDir: w.workRoot,
 		Poll: 50 * time.Millisecond, Watch: 200 * time.Millisecond, Flush: 50 * time.Millisecond, Concurrency: 4,

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/runcred/runcred/internal/peers/tools"
+
 	awssdk "github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	tfe "github.com/hashicorp/go-tfe"
@@ -32,7 +34,7 @@ func sub(ws, phase string) string {
 // objects, under its own workspace, and nothing under another's. One
 // workspace also tries another's prefix, and is refused.
 func TestIsolation(t *testing.T) {
-	bin, _ := tools(t)
+	bin, _ := tools.OpenTofu(t)
 	probe := probeHook(bin, `"organization:demo:project:Default Project:workspace:${TFC_WORKSPACE_NAME}:run_phase:${PROBE_PHASE}/${TFC_RUN_ID}"`)
 	w := newWorld(t, map[string]string{"terraform-pre-plan": strings.ReplaceAll(probe, "${PROBE_PHASE}", "plan"),
 		"terraform-pre-apply": strings.ReplaceAll(probe, "${PROBE_PHASE}", "apply")}, func(c *agent.Config) { c.Concurrency = 5 })

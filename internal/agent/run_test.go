@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/runcred/runcred/internal/peers/tools"
+
 	tfe "github.com/hashicorp/go-tfe"
 
 	"github.com/runcred/runcred/internal/agent"
@@ -106,11 +108,7 @@ func TestGoTFECompleteRun(t *testing.T) {
 // OpenTofu runs the same plan and apply; providers come from the mirror's
 // registry.terraform.io tree.
 func TestTerraformBinary(t *testing.T) {
-	bin, _ := tools(t)
-	terraform := filepath.Join(filepath.Dir(bin), "terraform")
-	if _, err := os.Stat(terraform); err != nil {
-		t.Fatalf("%s missing (run scripts/tools.sh): %v", terraform, err)
-	}
+	terraform := tools.Path(t, "bin/terraform")
 	w := newWorld(t, nil, func(c *agent.Config) { c.Binary = terraform })
 	ctx := ctxT(t)
 	ws := w.workspace(t, "tf", true, map[string]string{"name": "demo", "secret!": canary, "hcl:tags": `{ team = "platform" }`})

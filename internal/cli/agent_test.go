@@ -8,22 +8,15 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/runcred/runcred/internal/peers/tools"
 )
 
 // TestVerbsWithARealAgent: the agent as `runcred agent` configures it runs
 // the plan and the apply that `run start` and `run apply` follow, with
 // OpenTofu from the project's tools.
 func TestVerbsWithARealAgent(t *testing.T) {
-	root, err := filepath.Abs(filepath.Join("..", ".."))
-	if err != nil {
-		t.Fatal(err)
-	}
-	tofu, mirror := filepath.Join(root, ".tools", "bin", "tofu"), filepath.Join(root, ".tools", "providers")
-	for _, p := range []string{tofu, mirror} {
-		if _, err := os.Stat(p); err != nil {
-			t.Fatalf("%s missing (run scripts/tools.sh): %v", p, err)
-		}
-	}
+	tofu, mirror := tools.OpenTofu(t)
 	s := startServer(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	tok, err := s.D.DefaultAgentToken(ctx, time.Hour)

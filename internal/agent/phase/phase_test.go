@@ -12,33 +12,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/runcred/runcred/internal/peers/tools"
+
 	"github.com/runcred/runcred/internal/secret"
 )
 
 // canary is the sensitive variable's value; it must never reach the log.
 const canary = "canary-Zq8vR2xW7pLm"
-
-// tools returns the OpenTofu binary and provider mirror the project's
-// scripts install (scripts/tools.sh tofu providers). Without them the test
-// is skipped, unless RUNCRED_REQUIRE_TOOLS is set (as in CI).
-func tools(t *testing.T) (bin, mirror string) {
-	t.Helper()
-	root, err := filepath.Abs(filepath.Join("..", "..", ".."))
-	if err != nil {
-		t.Fatal(err)
-	}
-	bin = filepath.Join(root, ".tools", "bin", "tofu")
-	mirror = filepath.Join(root, ".tools", "providers")
-	for _, p := range []string{bin, mirror} {
-		if _, err := os.Stat(p); err != nil {
-			if os.Getenv("RUNCRED_REQUIRE_TOOLS") == "" {
-				t.Skipf("%s missing (run scripts/tools.sh tofu providers): %v", p, err)
-			}
-			t.Fatalf("%s missing and RUNCRED_REQUIRE_TOOLS is set: %v", p, err)
-		}
-	}
-	return bin, mirror
-}
 
 // tmpRoot points os.MkdirTemp at a fresh directory so a test can check that
 // Run left no run directory behind.
@@ -89,7 +69,7 @@ func (l *logs) noneContain(t *testing.T, subs ...string) {
 }
 
 func basicSpec(t *testing.T, kind Kind, l *logs) Spec {
-	bin, mirror := tools(t)
+	bin, mirror := tools.OpenTofu(t)
 	return Spec{
 		Kind:           kind,
 		Binary:         bin,

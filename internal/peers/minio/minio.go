@@ -57,6 +57,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/runcred/runcred/internal/peers/tools"
+
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/credentials"
@@ -111,35 +113,14 @@ type Server struct {
 // .tools/bin/minio in the repository.
 func Binary(t testing.TB) string {
 	t.Helper()
-	path := os.Getenv("RUNCRED_MINIO_BIN")
-	if path == "" {
-		path = filepath.Join(repoRoot(t), ".tools", "bin", "minio")
-	}
-	if _, err := os.Stat(path); err != nil {
-		// Not a skip: a missing peer must not turn the suite green.
-		t.Fatalf("minio not found (%v): run scripts/tools.sh or set RUNCRED_MINIO_BIN", err)
-	}
-	return path
-}
-
-// repoRoot walks up from the working directory, which go test sets to the
-// package directory, to the directory holding go.mod.
-func repoRoot(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
+	if path := os.Getenv("RUNCRED_MINIO_BIN"); path != "" {
+		if _, err := os.Stat(path); err != nil {
+			// Not a skip: a missing peer must not turn the suite green.
+			t.Fatalf("minio not found (%v): run scripts/tools.sh or set RUNCRED_MINIO_BIN", err)
 		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("go.mod not found above the working directory")
-		}
-		dir = parent
+		return path
 	}
+	return tools.Path(t, "bin/minio")
 }
 
 // Start runs MinIO on free 127.0.0.1 ports with a fresh data directory and
