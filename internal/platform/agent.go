@@ -232,13 +232,9 @@ func (s *Service) FinishPlan(ctx context.Context, planID string, res PlanResult)
 	if planID != r.PlanID {
 		return Run{}, fail.Invalidf("%s is not a plan", clip(planID))
 	}
-	var cancelRequested int
-	if err := s.db.QueryRow(ctx, `SELECT cancel_requested FROM runs WHERE id = ?`, r.ID).Scan(&cancelRequested); err != nil {
-		return Run{}, err
-	}
 	through := []RunStatus{RunPlanned}
 	switch {
-	case cancelRequested == 1:
+	case r.CancelRequested:
 		// Canceled while it planned: the plan finished before the agent
 		// saw the request, which still stands.
 		through = []RunStatus{RunCanceled}

@@ -156,11 +156,7 @@ func (s *Service) JobStatus(ctx context.Context, phaseID string) (status RunStat
 	if err := s.authorizeAgent(ctx, w, r, phaseID); err != nil {
 		return "", false, err
 	}
-	var req int
-	if err := s.db.QueryRow(ctx, `SELECT cancel_requested FROM runs WHERE id = ?`, r.ID).Scan(&req); err != nil {
-		return "", false, err
-	}
-	return r.Status, req == 1, nil
+	return r.Status, r.CancelRequested, nil
 }
 
 // CancelPhase ends a running plan or apply as canceled: its agent stopped

@@ -40,6 +40,7 @@ type Run struct {
 	Timestamps             map[RunStatus]time.Time
 	ErrorMessage           string
 	CreatedAt              time.Time
+	CancelRequested        bool // a user asked to cancel the phase in progress (CancelRun)
 }
 
 // RunOptions are the settable fields on create.
@@ -163,20 +164,21 @@ func encodeTimestamps(m map[RunStatus]time.Time) (string, error) {
 
 const runColumns = `id, workspace_id, number, configuration_version_id, plan_id, apply_id, status, message, is_destroy, plan_only,
 	auto_apply, has_changes, plan_additions, plan_changes, plan_destructions, apply_additions, apply_changes, apply_destructions,
-	created_by_kind, created_by_id, timestamps, error_message, created_at`
+	created_by_kind, created_by_id, timestamps, error_message, created_at, cancel_requested`
 
 func scanRun(row interface{ Scan(...any) error }) (Run, error) {
 	var r Run
 	var status, kind, ts string
-	var destroy, planOnly, auto, changes, created int64
+	var destroy, planOnly, auto, changes, created, cancelRequested int64
 	err := row.Scan(&r.ID, &r.WorkspaceID, &r.Number, &r.ConfigurationVersionID, &r.PlanID, &r.ApplyID, &status, &r.Message,
 		&destroy, &planOnly, &auto, &changes, &r.Plan.Additions, &r.Plan.Changes, &r.Plan.Destructions,
-		&r.Apply.Additions, &r.Apply.Changes, &r.Apply.Destructions, &kind, &r.CreatedBy.ID, &ts, &r.ErrorMessage, &created)
+		&r.Apply.Additions, &r.Apply.Changes, &r.Apply.Destructions, &kind, &r.CreatedBy.ID, &ts, &r.ErrorMessage, &created, &cancelRequested)
 	if err != nil {
 		return Run{}, err
 	}
 	r.Status, r.CreatedBy.Kind = RunStatus(status), WriterKind(kind)
 	r.IsDestroy, r.PlanOnly, r.AutoApply, r.HasChanges = destroy != 0, planOnly != 0, auto != 0, changes != 0
+	r.CancelRequested = cancelRequested != 0
 	r.CreatedAt = fromNanos(created)
 	var raw map[string]int64
 	if err := json.Unmarshal([]byte(ts), &raw); err != nil {
