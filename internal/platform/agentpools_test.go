@@ -3,88 +3,33 @@ package platform_test
 import (
 	"context"
 	"encoding/base64"
-	"fmt"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/runcred/runcred/internal/access"
 	"github.com/runcred/runcred/internal/audit"
 	"github.com/runcred/runcred/internal/fail"
 	"github.com/runcred/runcred/internal/platform"
+	"github.com/runcred/runcred/internal/platform/platformtest"
 	"github.com/runcred/runcred/internal/seal"
 	"github.com/runcred/runcred/internal/secret"
 	"github.com/runcred/runcred/internal/store"
 	"github.com/runcred/runcred/internal/store/storetest"
 )
 
-// fakeTokens is platform.Tokens in memory, standing in for the broker.
-type fakeTokens struct {
-	mu       sync.Mutex
-	n        int
-	callers  map[string]access.Caller // by token
-	policies map[string]string
-}
-
-func (f *fakeTokens) IssueToken(_ context.Context, r platform.TokenRequest) (platform.IssuedToken, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.n++
-	tok, acc := fmt.Sprintf("tok-%d", f.n), fmt.Sprintf("acc-%d", f.n)
-	f.callers[tok] = access.Caller{Accessor: acc, DisplayName: r.DisplayName, Policies: r.Policies, Meta: r.Meta}
-	return platform.IssuedToken{Token: secret.FromString(tok), Accessor: acc}, nil
-}
-
-func (f *fakeTokens) RevokeAccessor(_ context.Context, accessor string) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	for tok, c := range f.callers {
-		if c.Accessor == accessor {
-			delete(f.callers, tok)
-			return nil
-		}
-	}
-	return fail.NotFoundf("no such accessor")
-}
-
-func (f *fakeTokens) PutPolicy(_ context.Context, name, body string) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.policies[name] = body
-	return nil
-}
-
-func (f *fakeTokens) EnsurePolicy(_ context.Context, name, body string) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if _, ok := f.policies[name]; !ok {
-		f.policies[name] = body
-	}
-	return nil
-}
-
-func (f *fakeTokens) DeletePolicy(_ context.Context, name string) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	delete(f.policies, name)
-	return nil
-}
-
-func (f *fakeTokens) caller(t *testing.T, tok secret.Value) access.Caller {
+// issued returns who tok names; the test fails if it is not live.
+func issued(t *testing.T, tokens *platformtest.Tokens, tok secret.Value) access.Caller {
 	t.Helper()
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	c, ok := f.callers[tok.RevealString()]
+	c, ok := tokens.Caller(tok.RevealString())
 	if !ok {
 		t.Fatalf("token was not issued or is revoked")
 	}
 	return c
 }
 
-func (f *fakeTokens) live(tok secret.Value) bool {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	_, ok := f.callers[tok.RevealString()]
+// live reports whether tok was issued and is not revoked.
+func live(tokens *platformtest.Tokens, tok secret.Value) bool {
+	_, ok := tokens.Caller(tok.RevealString())
 	return ok
 }
 
@@ -95,7 +40,7 @@ type tokenFixture struct {
 	bare     *platform.Service // the same, without a token issuer
 	db       *store.DB
 	g        grants
-	tokens   *fakeTokens
+	tokens   *platformtest.Tokens
 	app      platform.Workspace // in acme
 	otherApp platform.Workspace // in other
 }
@@ -110,7 +55,7 @@ func tokenSetup(t *testing.T, db *store.DB) *tokenFixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &tokenFixture{db: db, g: grants{}, tokens: &fakeTokens{callers: map[string]access.Caller{}, policies: map[string]string{}}}
+	f := &tokenFixture{db: db, g: grants{}, tokens: platformtest.NewTokens()}
 	cfg := platform.Config{DB: db, Seal: sl, Audit: audit.New(db, secret.FromString("k"), nil), Authz: f.g}
 	f.bare = platform.New(cfg)
 	cfg.Tokens = f.tokens
@@ -210,7 +155,7 @@ func TestAgentPoolGrants(t *testing.T) {
 		if err := f.svc.DeleteAuthToken(ctx, tok.ID); !fail.Is(err, fail.Denied) {
 			t.Errorf("delete token without grant: %v", err)
 		}
-		if !f.tokens.live(tok.Token) {
+		if !live(f.tokens, tok.Token) {
 			t.Fatal("a denied delete revoked the token")
 		}
 		f.grant(pool+"/tokens/"+tok.ID, access.Read, access.Delete)
@@ -221,7 +166,7 @@ func TestAgentPoolGrants(t *testing.T) {
 		if err := f.svc.DeleteAuthToken(ctx, tok.ID); err != nil {
 			t.Fatal(err)
 		}
-		if f.tokens.live(tok.Token) {
+		if live(f.tokens, tok.Token) {
 			t.Error("a deleted agent token still authenticates")
 		}
 		if err := f.svc.DeleteAuthToken(ctx, tok.ID); !fail.Is(err, fail.NotFound) {
@@ -317,14 +262,14 @@ func TestRevokeOrganizationTokens(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i, tok := range toks {
-		if live, want := f.tokens.live(tok.Token), i >= 2; live != want {
+		if live, want := live(f.tokens, tok.Token), i >= 2; live != want {
 			t.Errorf("token %d (%s of %s) live = %v, want %v", i, tok.Kind, tok.Organization, live, want)
 		}
 	}
-	if _, ok := f.tokens.policies["agent-pool-"+toks[0].OwnerID]; ok {
+	if _, ok := f.tokens.Policy("agent-pool-" + toks[0].OwnerID); ok {
 		t.Error("acme's pool policy remains")
 	}
-	if _, ok := f.tokens.policies["team-"+toks[3].OwnerID]; !ok {
+	if _, ok := f.tokens.Policy("team-" + toks[3].OwnerID); !ok {
 		t.Error("other's team policy was deleted")
 	}
 }

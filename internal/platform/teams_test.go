@@ -25,7 +25,7 @@ func TestTeamTokenProvenance(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		c := f.tokens.caller(t, tok.Token)
+		c := issued(t, f.tokens, tok.Token)
 		if c.Meta[platform.MetaTeamID] != tm.ID || len(c.Policies) != 1 || c.Policies[0] != "team-"+tm.ID {
 			t.Fatalf("team token caller = %+v", c)
 		}
@@ -100,7 +100,7 @@ func TestTeamGrants(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if f.tokens.live(first.Token) || !f.tokens.live(second.Token) {
+		if live(f.tokens, first.Token) || !live(f.tokens, second.Token) {
 			t.Error("the new legacy token did not replace the old one")
 		}
 		if got, err := f.svc.TeamToken(ctx, tm.ID); err != nil || got.ID != second.ID {
@@ -115,7 +115,7 @@ func TestTeamGrants(t *testing.T) {
 		if err := f.svc.DeleteTeam(ctx, tm.ID); err != nil {
 			t.Fatal(err)
 		}
-		if f.tokens.live(second.Token) {
+		if live(f.tokens, second.Token) {
 			t.Error("a deleted team's token still authenticates")
 		}
 		if _, err := f.bare.CreateTeamToken(as(root), foreign.ID, platform.TeamTokenOptions{}); !fail.Is(err, fail.Unsupported) {

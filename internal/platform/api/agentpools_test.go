@@ -54,7 +54,7 @@ func TestGoTFEAgentPools(t *testing.T) {
 			p.Organization == nil || p.Organization.Name != "acme" || len(p.Workspaces) != 0 {
 			t.Fatalf("created pool = %+v", p)
 		}
-		body, ok := e.tokens.policy("agent-pool-" + p.ID)
+		body, ok := e.tokens.Policy("agent-pool-" + p.ID)
 		if !ok || !strings.Contains(body, `path "runcred/agent-pools/`+p.ID+`/jobs" { capabilities = ["update"] }`) {
 			t.Fatalf("pool policy = %q, %v", body, ok)
 		}
@@ -136,7 +136,7 @@ func TestGoTFEAgentPools(t *testing.T) {
 		if !strings.HasPrefix(tok.ID, "at-") || tok.Token == "" || tok.Description != "ci runner" || tok.CreatedAt.IsZero() {
 			t.Fatalf("created token = %+v", tok)
 		}
-		agent, ok := e.tokens.caller(tok.Token)
+		agent, ok := e.tokens.Caller(tok.Token)
 		if !ok || len(agent.Policies) != 1 || agent.Policies[0] != "agent-pool-"+p.ID || agent.Meta[platform.MetaAgentPoolID] != p.ID {
 			t.Fatalf("issued agent token = %+v, %v", agent, ok)
 		}
@@ -199,10 +199,10 @@ func TestGoTFEAgentPools(t *testing.T) {
 		if _, err := c.AgentPools.Read(ctx, p.ID); !errors.Is(err, tfe.ErrResourceNotFound) {
 			t.Errorf("read deleted pool: %v", err)
 		}
-		if _, ok := e.tokens.caller(second.Token); ok {
+		if _, ok := e.tokens.Caller(second.Token); ok {
 			t.Error("a deleted pool's token still authenticates")
 		}
-		if _, ok := e.tokens.policy("agent-pool-" + p.ID); ok {
+		if _, ok := e.tokens.Policy("agent-pool-" + p.ID); ok {
 			t.Error("a deleted pool's policy remains")
 		}
 		if _, err := c.AgentTokens.Read(ctx, second.ID); !errors.Is(err, tfe.ErrResourceNotFound) {
@@ -261,7 +261,7 @@ func TestAgentPoolDenials(t *testing.T) {
 	if got, err := root.AgentPools.Read(ctx, p.ID); err != nil || got.Name != "build" {
 		t.Errorf("pool after denied calls = %+v, %v", got, err)
 	}
-	if _, ok := e.tokens.caller(tok.Token); !ok {
+	if _, ok := e.tokens.Caller(tok.Token); !ok {
 		t.Error("a denied delete revoked the token")
 	}
 	if l, err := root.AgentTokens.List(ctx, p.ID); err != nil || len(l.Items) != 1 {

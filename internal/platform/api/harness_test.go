@@ -3,22 +3,19 @@ package api_test
 import (
 	"context"
 	"encoding/base64"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	tfe "github.com/hashicorp/go-tfe"
 	"github.com/runcred/runcred/internal/access"
 	"github.com/runcred/runcred/internal/audit"
-	"github.com/runcred/runcred/internal/fail"
 	"github.com/runcred/runcred/internal/platform"
 	"github.com/runcred/runcred/internal/platform/api"
+	"github.com/runcred/runcred/internal/platform/platformtest"
 	"github.com/runcred/runcred/internal/seal"
 	"github.com/runcred/runcred/internal/secret"
 	"github.com/runcred/runcred/internal/store"
@@ -35,7 +32,7 @@ type env struct {
 	url    string
 	svc    *platform.Service
 	db     *store.DB
-	tokens *memTokens // what the service issued; they authenticate until revoked
+	tokens *platformtest.Tokens // what the service issued; they authenticate until revoked
 }
 
 func newEnv(t *testing.T, db *store.DB) *env {
@@ -49,7 +46,7 @@ func newEnv(t *testing.T, db *store.DB) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tokens := newMemTokens()
+	tokens := platformtest.NewTokens()
 	svc := platform.New(platform.Config{
 		DB: db, Seal: sl, Audit: audit.New(db, secret.FromString("audit-key"), nil), Authz: access.RootOnly{},
 		Tokens: tokens,
@@ -61,7 +58,7 @@ func newEnv(t *testing.T, db *store.DB) *env {
 		if c, ok := callers[tok]; ok {
 			r = r.WithContext(access.WithCaller(r.Context(), c))
 		}
-		if c, ok := tokens.caller(tok); ok {
+		if c, ok := tokens.Caller(tok); ok {
 			r = r.WithContext(access.WithCaller(r.Context(), c))
 		}
 		mux.ServeHTTP(w, r)
@@ -88,79 +85,4 @@ func ctxT(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	t.Cleanup(cancel)
 	return ctx
-}
-
-// memTokens is platform.Tokens in memory, standing in for the broker: the
-// tokens it issues authenticate through the test middleware (as callers
-// holding their policies, which RootOnly denies everything) until revoked.
-type memTokens struct {
-	mu       sync.Mutex
-	n        int
-	callers  map[string]access.Caller // by token
-	policies map[string]string
-}
-
-func newMemTokens() *memTokens {
-	return &memTokens{callers: map[string]access.Caller{}, policies: map[string]string{}}
-}
-
-func (m *memTokens) IssueToken(_ context.Context, req platform.TokenRequest) (platform.IssuedToken, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if slices.Contains(req.Policies, "root") {
-		return platform.IssuedToken{}, fail.Invalidf("runcred never issues root tokens")
-	}
-	m.n++
-	tok, acc := fmt.Sprintf("mem-token-%d", m.n), fmt.Sprintf("mem-accessor-%d", m.n)
-	m.callers[tok] = access.Caller{Accessor: acc, DisplayName: req.DisplayName, Policies: req.Policies, Meta: req.Meta}
-	return platform.IssuedToken{Token: secret.FromString(tok), Accessor: acc}, nil
-}
-
-func (m *memTokens) RevokeAccessor(_ context.Context, accessor string) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	for tok, c := range m.callers {
-		if c.Accessor == accessor {
-			delete(m.callers, tok)
-			return nil
-		}
-	}
-	return fail.NotFoundf("no token with accessor %q", accessor)
-}
-
-func (m *memTokens) PutPolicy(_ context.Context, name, body string) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.policies[name] = body
-	return nil
-}
-
-func (m *memTokens) EnsurePolicy(_ context.Context, name, body string) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if _, ok := m.policies[name]; !ok {
-		m.policies[name] = body
-	}
-	return nil
-}
-
-func (m *memTokens) DeletePolicy(_ context.Context, name string) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	delete(m.policies, name)
-	return nil
-}
-
-func (m *memTokens) caller(tok string) (access.Caller, bool) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	c, ok := m.callers[tok]
-	return c, ok
-}
-
-func (m *memTokens) policy(name string) (string, bool) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	b, ok := m.policies[name]
-	return b, ok
 }

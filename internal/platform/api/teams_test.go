@@ -27,7 +27,7 @@ func TestGoTFETeams(t *testing.T) {
 		if !strings.HasPrefix(ops.ID, "team-") || ops.Name != "ops" || ops.Visibility != "secret" {
 			t.Fatalf("created team = %+v", ops)
 		}
-		body, ok := e.tokens.policy("team-" + ops.ID)
+		body, ok := e.tokens.Policy("team-" + ops.ID)
 		for _, want := range []string{
 			`path "runcred/orgs/acme/*" { capabilities = ["read", "list"] }`,
 			`path "runcred/orgs/acme/workspaces/+/vars/*" { capabilities = ["create", "read", "update", "delete", "list"] }`,
@@ -75,7 +75,7 @@ func TestGoTFETeams(t *testing.T) {
 		if !strings.HasPrefix(first.ID, "at-") || first.Token == "" || first.Description != nil || first.Team == nil || first.Team.ID != ops.ID {
 			t.Fatalf("team token = %+v", first)
 		}
-		caller, ok := e.tokens.caller(first.Token)
+		caller, ok := e.tokens.Caller(first.Token)
 		if !ok || caller.Meta[platform.MetaTeamID] != ops.ID || len(caller.Policies) != 1 || caller.Policies[0] != "team-"+ops.ID {
 			t.Fatalf("issued team token = %+v, %v", caller, ok)
 		}
@@ -83,7 +83,7 @@ func TestGoTFETeams(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, ok := e.tokens.caller(first.Token); ok {
+		if _, ok := e.tokens.Caller(first.Token); ok {
 			t.Error("the replaced team token still authenticates")
 		}
 		if got, err := c.TeamTokens.Read(ctx, ops.ID); err != nil || got.ID != second.ID || got.Token != "" {
@@ -117,7 +117,7 @@ func TestGoTFETeams(t *testing.T) {
 		if err := c.TeamTokens.DeleteByID(ctx, ci.ID); err != nil {
 			t.Fatal(err)
 		}
-		if _, ok := e.tokens.caller(ci.Token); ok {
+		if _, ok := e.tokens.Caller(ci.Token); ok {
 			t.Error("a deleted team token still authenticates")
 		}
 		if err := c.TeamTokens.Delete(ctx, ops.ID); err != nil {
@@ -126,7 +126,7 @@ func TestGoTFETeams(t *testing.T) {
 		if _, err := c.TeamTokens.Read(ctx, ops.ID); !errors.Is(err, tfe.ErrResourceNotFound) {
 			t.Errorf("read deleted team token: %v", err)
 		}
-		if _, ok := e.tokens.caller(second.Token); ok {
+		if _, ok := e.tokens.Caller(second.Token); ok {
 			t.Error("a deleted legacy team token still authenticates")
 		}
 		if err := c.TeamTokens.Delete(ctx, ops.ID); !errors.Is(err, tfe.ErrResourceNotFound) {
@@ -144,10 +144,10 @@ func TestGoTFETeams(t *testing.T) {
 		if _, err := c.Teams.Read(ctx, ops.ID); !errors.Is(err, tfe.ErrResourceNotFound) {
 			t.Errorf("read deleted team: %v", err)
 		}
-		if _, ok := e.tokens.caller(last.Token); ok {
+		if _, ok := e.tokens.Caller(last.Token); ok {
 			t.Error("a deleted team's token still authenticates")
 		}
-		if _, ok := e.tokens.policy("team-" + ops.ID); ok {
+		if _, ok := e.tokens.Policy("team-" + ops.ID); ok {
 			t.Error("a deleted team's policy remains")
 		}
 		if _, err := c.TeamTokens.ReadByID(ctx, last.ID); !errors.Is(err, tfe.ErrResourceNotFound) {
@@ -205,7 +205,7 @@ func TestTeamDenials(t *testing.T) {
 	if got, err := root.TeamTokens.Read(ctx, tm.ID); err != nil || got.ID != tok.ID {
 		t.Errorf("team token after denied calls = %+v, %v", got, err)
 	}
-	if _, ok := e.tokens.caller(tok.Token); !ok {
+	if _, ok := e.tokens.Caller(tok.Token); !ok {
 		t.Error("a denied call revoked the team token")
 	}
 }

@@ -1,0 +1,93 @@
+// Package platformtest gives the platform's tests a token issuer without a
+// broker.
+package platformtest
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+
+	"github.com/runcred/runcred/internal/access"
+	"github.com/runcred/runcred/internal/fail"
+	"github.com/runcred/runcred/internal/platform"
+	"github.com/runcred/runcred/internal/secret"
+)
+
+// Tokens is platform.Tokens in memory, standing in for the broker: the
+// tokens it issues name their callers until revoked, and it keeps the
+// policies it is given. Like the broker, it never issues root tokens.
+type Tokens struct {
+	mu       sync.Mutex
+	n        int
+	callers  map[string]access.Caller // by token
+	policies map[string]string
+}
+
+// NewTokens returns an empty issuer.
+func NewTokens() *Tokens {
+	return &Tokens{callers: map[string]access.Caller{}, policies: map[string]string{}}
+}
+
+func (m *Tokens) IssueToken(_ context.Context, req platform.TokenRequest) (platform.IssuedToken, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if slices.Contains(req.Policies, "root") {
+		return platform.IssuedToken{}, fail.Invalidf("runcred never issues root tokens")
+	}
+	m.n++
+	tok, acc := fmt.Sprintf("mem-token-%d", m.n), fmt.Sprintf("mem-accessor-%d", m.n)
+	m.callers[tok] = access.Caller{Accessor: acc, DisplayName: req.DisplayName, Policies: req.Policies, Meta: req.Meta}
+	return platform.IssuedToken{Token: secret.FromString(tok), Accessor: acc}, nil
+}
+
+func (m *Tokens) RevokeAccessor(_ context.Context, accessor string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for tok, c := range m.callers {
+		if c.Accessor == accessor {
+			delete(m.callers, tok)
+			return nil
+		}
+	}
+	return fail.NotFoundf("no token with accessor %q", accessor)
+}
+
+func (m *Tokens) PutPolicy(_ context.Context, name, body string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.policies[name] = body
+	return nil
+}
+
+func (m *Tokens) EnsurePolicy(_ context.Context, name, body string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.policies[name]; !ok {
+		m.policies[name] = body
+	}
+	return nil
+}
+
+func (m *Tokens) DeletePolicy(_ context.Context, name string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.policies, name)
+	return nil
+}
+
+// Caller is who tok names, if it was issued and is not revoked.
+func (m *Tokens) Caller(tok string) (access.Caller, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	c, ok := m.callers[tok]
+	return c, ok
+}
+
+// Policy is the policy called name, if it exists.
+func (m *Tokens) Policy(name string) (string, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	b, ok := m.policies[name]
+	return b, ok
+}
