@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/runcred/runcred/internal/access"
@@ -73,13 +72,8 @@ type MintResponse struct {
 // ParseMintBody turns an untrusted request body into a MintRequest.
 func ParseMintBody(raw []byte) (MintRequest, error) {
 	var b MintBody
-	dec := json.NewDecoder(strings.NewReader(string(raw)))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&b); err != nil {
-		return MintRequest{}, fail.Invalidf("mint request is not valid JSON: %s", err.Error())
-	}
-	if dec.More() {
-		return MintRequest{}, fail.Invalidf("mint request holds more than one JSON value")
+	if err := respond.DecodeStrict(raw, &b, "mint request"); err != nil {
+		return MintRequest{}, err
 	}
 	aud, err := parseAudience(b.Audience)
 	if err != nil {

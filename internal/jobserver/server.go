@@ -3,7 +3,6 @@
 package jobserver
 
 import (
-	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
@@ -252,15 +251,7 @@ func decode(r *http.Request, v any) error {
 	if err != nil {
 		return err
 	}
-	dec := json.NewDecoder(strings.NewReader(string(raw)))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return fail.Invalidf("request body is not valid JSON for this call: %s", err.Error())
-	}
-	if dec.More() {
-		return fail.Invalidf("request body holds more than one JSON value")
-	}
-	return nil
+	return respond.DecodeStrict(raw, v, "request body")
 }
 
 func stopped(c <-chan struct{}) bool {

@@ -5,6 +5,7 @@
 package respond
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"io"
@@ -69,4 +70,19 @@ func ReadBody(r *http.Request) ([]byte, error) {
 		return nil, fail.Invalidf("could not read the request body")
 	}
 	return b, nil
+}
+
+// DecodeStrict parses raw, an untrusted JSON body, into v: unknown fields
+// and anything after the first value are refused. what names the body in
+// the error ("mint request").
+func DecodeStrict(raw []byte, v any, what string) error {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fail.Invalidf("%s is not valid JSON: %s", what, err.Error())
+	}
+	if dec.More() {
+		return fail.Invalidf("%s holds more than one JSON value", what)
+	}
+	return nil
 }
