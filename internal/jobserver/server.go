@@ -3,8 +3,6 @@
 package jobserver
 
 import (
-	"errors"
-	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -157,7 +155,7 @@ func (s Server) mint(w http.ResponseWriter, r *http.Request, phase string) error
 }
 
 func (s Server) logs(w http.ResponseWriter, r *http.Request, phase string) error {
-	b, err := body(w, r, platform.MaxLogChunk)
+	b, err := respond.ReadBodyUpTo(r, platform.MaxLogChunk)
 	if err != nil {
 		return err
 	}
@@ -165,7 +163,7 @@ func (s Server) logs(w http.ResponseWriter, r *http.Request, phase string) error
 }
 
 func (s Server) planFile(w http.ResponseWriter, r *http.Request, phase string) error {
-	b, err := body(w, r, platform.MaxPlanFile)
+	b, err := respond.ReadBodyUpTo(r, platform.MaxPlanFile)
 	if err != nil {
 		return err
 	}
@@ -173,7 +171,7 @@ func (s Server) planFile(w http.ResponseWriter, r *http.Request, phase string) e
 }
 
 func (s Server) planJSON(w http.ResponseWriter, r *http.Request, phase string) error {
-	b, err := body(w, r, platform.MaxPlanJSON)
+	b, err := respond.ReadBodyUpTo(r, platform.MaxPlanJSON)
 	if err != nil {
 		return err
 	}
@@ -181,7 +179,7 @@ func (s Server) planJSON(w http.ResponseWriter, r *http.Request, phase string) e
 }
 
 func (s Server) state(w http.ResponseWriter, r *http.Request, phase string) error {
-	b, err := body(w, r, platform.MaxStateSize)
+	b, err := respond.ReadBodyUpTo(r, platform.MaxStateSize)
 	if err != nil {
 		return err
 	}
@@ -233,16 +231,6 @@ func noContent(w http.ResponseWriter, err error) error {
 		w.WriteHeader(http.StatusNoContent)
 	}
 	return err
-}
-
-// body reads a raw request body of at most limit bytes.
-func body(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
-	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
-	var tooBig *http.MaxBytesError
-	if errors.As(err, &tooBig) {
-		return nil, fail.Invalidf("request body is larger than %d bytes", limit)
-	}
-	return b, err
 }
 
 // decode parses a small JSON request body, refusing unknown fields.

@@ -60,11 +60,15 @@ func Error(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) 
 
 // ReadBody reads a request body of at most MaxBody bytes; parsing it is the
 // endpoint's job.
-func ReadBody(r *http.Request) ([]byte, error) {
-	b, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, MaxBody))
+func ReadBody(r *http.Request) ([]byte, error) { return ReadBodyUpTo(r, MaxBody) }
+
+// ReadBodyUpTo reads a request body of at most limit bytes, for endpoints
+// that take uploads (logs, plans, state).
+func ReadBodyUpTo(r *http.Request, limit int64) ([]byte, error) {
+	b, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, limit))
 	var tooBig *http.MaxBytesError
 	if errors.As(err, &tooBig) {
-		return nil, fail.Invalidf("request body is larger than %d bytes", MaxBody)
+		return nil, fail.Invalidf("request body is larger than %d bytes", limit)
 	}
 	if err != nil {
 		return nil, fail.Invalidf("could not read the request body")
