@@ -720,7 +720,7 @@ func BenchmarkAWSDirectExchange(b *testing.B) {
 	ph := jc.For(job)
 	b.Cleanup(func() { _ = ph.Finish(context.Background(), jobapi.Finish{Errored: true, Message: "benchmark over"}) })
 	run := creds.Run{ID: job.RunID, Organization: job.Organization, Project: job.Project, Workspace: job.Workspace,
-		WorkspaceID: job.WorkspaceID, Phase: creds.PhasePlan}
+		WorkspaceID: job.WorkspaceID, Phase: jobapi.Plan}
 	env := map[string]string{"TFC_AWS_PROVIDER_AUTH": "true", "TFC_AWS_PLAN_ROLE_ARN": arn}
 	root := b.TempDir()
 

@@ -87,7 +87,7 @@ func (a *Agent) Do(ctx context.Context, j *jobapi.Job) {
 // finish reports the phase's end, retrying with backoff while the server
 // is unreachable (a restart), for up to finishFor; once the agent is
 // stopping (ctx done), for a minute more at most.
-func (a *Agent) finish(ctx context.Context, ph *jobapi.Phase, fin jobapi.Finish) error {
+func (a *Agent) finish(ctx context.Context, ph *jobapi.JobClient, fin jobapi.Finish) error {
 	deadline := time.Now().Add(finishFor)
 	stopping := ctx.Done()
 	wait := time.Second
@@ -129,7 +129,7 @@ func isRefusal(err error) bool {
 }
 
 // watch cancels the phase when the server no longer has it running.
-func (a *Agent) watch(ctx context.Context, ph *jobapi.Phase, cancel context.CancelCauseFunc) {
+func (a *Agent) watch(ctx context.Context, ph *jobapi.JobClient, cancel context.CancelCauseFunc) {
 	t := time.NewTicker(a.cfg.Watch)
 	defer t.Stop()
 	for {
@@ -152,7 +152,7 @@ func (a *Agent) watch(ctx context.Context, ph *jobapi.Phase, cancel context.Canc
 
 // execute runs the phase in a fresh run directory and uploads what it
 // produced. The redactor it returns knows every secret the phase handled.
-func (a *Agent) execute(ctx context.Context, j *jobapi.Job, ph *jobapi.Phase, stream *logStream,
+func (a *Agent) execute(ctx context.Context, j *jobapi.Job, ph *jobapi.JobClient, stream *logStream,
 	cancel context.CancelCauseFunc) (jobapi.Finish, *phase.Redactor, error) {
 	red := phase.NewRedactor(ph.Token())
 	in, err := ph.Inputs(ctx)
@@ -185,7 +185,7 @@ func (a *Agent) execute(ctx context.Context, j *jobapi.Job, ph *jobapi.Phase, st
 	}
 
 	run := creds.Run{ID: j.RunID, Organization: j.Organization, Project: j.Project, Workspace: j.Workspace,
-		WorkspaceID: j.WorkspaceID, Phase: creds.Phase(j.Phase)}
+		WorkspaceID: j.WorkspaceID, Phase: j.Phase}
 	cr, err := creds.Prepare(ctx, creds.Config{Dir: dir, Env: vars.env, Run: run, Minter: ph, HTTPClient: a.cfg.VaultClient})
 	if err != nil {
 		return jobapi.Finish{}, red, fmt.Errorf("preparing credentials: %w", err)
@@ -209,12 +209,8 @@ func (a *Agent) execute(ctx context.Context, j *jobapi.Job, ph *jobapi.Phase, st
 	}()
 
 	env := mergeEnv(vars.env, cr.Env, builtins(j))
-	kind := phase.Plan
-	if j.Phase == string(phase.Apply) {
-		kind = phase.Apply
-	}
 	res, err := phase.Run(ctx, phase.Spec{
-		Kind: kind, Binary: a.cfg.Binary, Dir: dir, ConfigDir: src, WorkingDir: j.WorkingDirectory, Destroy: j.IsDestroy,
+		Phase: j.Phase, Binary: a.cfg.Binary, Dir: dir, ConfigDir: src, WorkingDir: j.WorkingDirectory, Destroy: j.IsDestroy,
 		TerraformVars: vars.terraform, Env: env, HooksDir: a.cfg.HooksDir, PlanFile: in.PlanFile, State: in.State,
 		ProviderMirror: a.cfg.ProviderMirror, Secrets: append(append([]secret.Value{ph.Token()}, vars.secrets...), cr.Secrets...),
 		Redactor: red, Log: stream.Line, Timeout: a.cfg.PhaseTimeout,
@@ -222,7 +218,7 @@ func (a *Agent) execute(ctx context.Context, j *jobapi.Job, ph *jobapi.Phase, st
 	if c := context.Cause(ctx); c != nil && !errors.Is(c, context.Canceled) && !errors.Is(c, errGone) && !errors.Is(c, errCancelRequested) {
 		err = errors.Join(err, c)
 	}
-	if kind == phase.Apply {
+	if j.Phase == jobapi.Apply {
 		// A failed, interrupted or canceled apply may still have changed
 		// resources: its state is kept whatever happened.
 		if len(res.State) > 0 {
@@ -258,7 +254,7 @@ func (a *Agent) execute(ctx context.Context, j *jobapi.Job, ph *jobapi.Phase, st
 // the agent is stopping, trying a few times. If it cannot, the state is
 // kept in the agent's work directory (0600) and the error names the file:
 // the run directory, the only other copy, is about to be removed.
-func (a *Agent) storeState(ctx context.Context, j *jobapi.Job, ph *jobapi.Phase, state []byte) error {
+func (a *Agent) storeState(ctx context.Context, j *jobapi.Job, ph *jobapi.JobClient, state []byte) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Minute)
 	defer cancel()
 	var err error

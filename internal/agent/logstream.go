@@ -11,7 +11,7 @@ import (
 // logStream sends a phase's log lines (already redacted by the phase) to
 // the server as they come, in chunks, every flush interval.
 type logStream struct {
-	ph      *jobapi.Phase
+	ph      *jobapi.JobClient
 	onError func(error) // each upload's outcome, nil for success; called from one goroutine at a time
 
 	mu   sync.Mutex
@@ -20,7 +20,7 @@ type logStream struct {
 	done chan struct{}
 }
 
-func newLogStream(ph *jobapi.Phase, every time.Duration, onError func(error)) *logStream {
+func newLogStream(ph *jobapi.JobClient, every time.Duration, onError func(error)) *logStream {
 	s := &logStream{ph: ph, onError: onError, stop: make(chan struct{}), done: make(chan struct{})}
 	go func() {
 		defer close(s.done)

@@ -102,27 +102,27 @@ func (c *Client) Claim(ctx context.Context, agentToken secret.Value, pool string
 	return &j.Job, nil
 }
 
-// Phase is a client bound to one job: its phase and token.
-type Phase struct {
+// JobClient is a client bound to one job: its phase and job token.
+type JobClient struct {
 	c     *Client
 	id    string
 	token secret.Value
 }
 
 // For returns the client of job j.
-func (c *Client) For(j *Job) *Phase {
-	return &Phase{c: c, id: j.PhaseID, token: j.Token}
+func (c *Client) For(j *Job) *JobClient {
+	return &JobClient{c: c, id: j.PhaseID, token: j.Token}
 }
 
 // Token is the job token, for the log redactor.
-func (p *Phase) Token() secret.Value { return p.token }
+func (p *JobClient) Token() secret.Value { return p.token }
 
-func (p *Phase) do(ctx context.Context, method, sub, ctype string, body []byte, out any) error {
+func (p *JobClient) do(ctx context.Context, method, sub, ctype string, body []byte, out any) error {
 	_, err := p.c.do(ctx, p.token, method, "/jobs/"+p.id+sub, ctype, body, out)
 	return err
 }
 
-func (p *Phase) putJSON(ctx context.Context, sub string, in, out any) error {
+func (p *JobClient) putJSON(ctx context.Context, sub string, in, out any) error {
 	b, err := json.Marshal(in)
 	if err != nil {
 		return err
@@ -131,14 +131,14 @@ func (p *Phase) putJSON(ctx context.Context, sub string, in, out any) error {
 }
 
 // Status is the run's current status.
-func (p *Phase) Status(ctx context.Context) (Status, error) {
+func (p *JobClient) Status(ctx context.Context) (Status, error) {
 	var s Status
 	err := p.do(ctx, "GET", "", "", nil, &s)
 	return s, err
 }
 
 // Inputs downloads the phase's inputs.
-func (p *Phase) Inputs(ctx context.Context) (*Inputs, error) {
+func (p *JobClient) Inputs(ctx context.Context) (*Inputs, error) {
 	var in Inputs
 	if err := p.do(ctx, "GET", "/inputs", "", nil, &in); err != nil {
 		return nil, err
@@ -148,7 +148,7 @@ func (p *Phase) Inputs(ctx context.Context) (*Inputs, error) {
 
 // Mint mints the phase's workload-identity token for audience; it
 // implements the agent's credential Minter.
-func (p *Phase) Mint(ctx context.Context, audience string) (secret.Value, error) {
+func (p *JobClient) Mint(ctx context.Context, audience string) (secret.Value, error) {
 	var m MintResponse
 	if err := p.putJSON(ctx, "/identity", MintRequest{Audience: audience}, &m); err != nil {
 		return secret.Value{}, err
@@ -157,24 +157,24 @@ func (p *Phase) Mint(ctx context.Context, audience string) (secret.Value, error)
 }
 
 // AppendLog sends the next chunk of the phase's log.
-func (p *Phase) AppendLog(ctx context.Context, chunk []byte) error {
+func (p *JobClient) AppendLog(ctx context.Context, chunk []byte) error {
 	return p.do(ctx, "POST", "/logs", "application/octet-stream", chunk, nil)
 }
 
 // StorePlanFile, StorePlanJSON and StoreState upload what a phase produced.
-func (p *Phase) StorePlanFile(ctx context.Context, b []byte) error {
+func (p *JobClient) StorePlanFile(ctx context.Context, b []byte) error {
 	return p.do(ctx, "PUT", "/plan-file", "application/octet-stream", b, nil)
 }
 
-func (p *Phase) StorePlanJSON(ctx context.Context, b []byte) error {
+func (p *JobClient) StorePlanJSON(ctx context.Context, b []byte) error {
 	return p.do(ctx, "PUT", "/plan-json", "application/json", b, nil)
 }
 
-func (p *Phase) StoreState(ctx context.Context, b []byte) error {
+func (p *JobClient) StoreState(ctx context.Context, b []byte) error {
 	return p.do(ctx, "PUT", "/state", "application/json", b, nil)
 }
 
 // Finish ends the phase.
-func (p *Phase) Finish(ctx context.Context, f Finish) error {
+func (p *JobClient) Finish(ctx context.Context, f Finish) error {
 	return p.putJSON(ctx, "/finish", f, nil)
 }

@@ -29,7 +29,7 @@ const MaxLogChunk = 1 << 20
 
 // Job is a claimed phase.
 type Job struct {
-	Phase                  string       `json:"phase"` // "plan" or "apply"
+	Phase                  Phase        `json:"phase"`
 	PhaseID                string       `json:"phase_id"`
 	RunID                  string       `json:"run_id"`
 	Token                  secret.Value `json:"-"` // the job token; on the wire as "token" (see JobWire)

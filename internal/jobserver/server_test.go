@@ -121,7 +121,7 @@ func (e *env) read(t *testing.T, id string, want tfe.RunStatus) *tfe.Run {
 }
 
 // claim claims the next job, which must exist.
-func (e *env) claim(t *testing.T) (*jobapi.Job, *jobapi.Phase) {
+func (e *env) claim(t *testing.T) (*jobapi.Job, *jobapi.JobClient) {
 	t.Helper()
 	j, err := e.api.Claim(ctxT(t), e.agent, "", 0)
 	if err != nil {
@@ -134,7 +134,7 @@ func (e *env) claim(t *testing.T) (*jobapi.Job, *jobapi.Phase) {
 }
 
 // as is a client for phase phaseID that presents tok.
-func (e *env) as(tok secret.Value, phaseID string) *jobapi.Phase {
+func (e *env) as(tok secret.Value, phaseID string) *jobapi.JobClient {
 	return e.api.For(&jobapi.Job{PhaseID: phaseID, Token: tok})
 }
 
@@ -194,7 +194,7 @@ func status(err error) int {
 }
 
 // calls are every job operation a phase client makes.
-func calls(ph *jobapi.Phase) []struct {
+func calls(ph *jobapi.JobClient) []struct {
 	name string
 	do   func(context.Context) error
 } {
@@ -220,7 +220,7 @@ func calls(ph *jobapi.Phase) []struct {
 
 // refusedAll checks that every job operation through ph is refused with
 // one of want.
-func refusedAll(t *testing.T, ph *jobapi.Phase, want ...int) {
+func refusedAll(t *testing.T, ph *jobapi.JobClient, want ...int) {
 	t.Helper()
 	ctx := ctxT(t)
 	for _, c := range calls(ph) {
@@ -534,7 +534,7 @@ func TestJobToken(t *testing.T) {
 		// Both phases are untouched and still their own tokens'.
 		for _, x := range []struct {
 			j  *jobapi.Job
-			ph *jobapi.Phase
+			ph *jobapi.JobClient
 		}{{ja, pa}, {jb, pb}} {
 			e.read(t, x.j.RunID, tfe.RunPlanning)
 			if err := x.ph.Finish(ctx, jobapi.Finish{}); err != nil {
@@ -724,7 +724,7 @@ func TestJobToken(t *testing.T) {
 
 // revoked checks that j's token is refused everywhere, as gone, and that
 // the broker no longer knows it.
-func (e *env) revoked(t *testing.T, j *jobapi.Job, ph *jobapi.Phase) {
+func (e *env) revoked(t *testing.T, j *jobapi.Job, ph *jobapi.JobClient) {
 	t.Helper()
 	ctx := ctxT(t)
 	for _, c := range calls(ph) {

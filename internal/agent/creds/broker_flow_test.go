@@ -17,12 +17,13 @@ import (
 	vault "github.com/hashicorp/vault/api"
 
 	"github.com/runcred/runcred/internal/agent/creds"
+	"github.com/runcred/runcred/internal/jobapi"
 	"github.com/runcred/runcred/internal/peers/minio"
 	"github.com/runcred/runcred/internal/secret"
 )
 
 func plan() creds.Run {
-	return creds.Run{ID: "run-flow1", Organization: "demo", Project: "Default Project", Workspace: "ws1", Phase: creds.PhasePlan}
+	return creds.Run{ID: "run-flow1", Organization: "demo", Project: "Default Project", Workspace: "ws1", Phase: jobapi.Plan}
 }
 
 // timers is an injected After: the first call fires at once, later ones
@@ -208,7 +209,7 @@ func TestVaultLoginRefused(t *testing.T) {
 	m := minio.Start(t, minio.Options{Policies: map[string]string{"state-rw": stateRW}, Buckets: []string{"ws1-state"}})
 	setupBroker(t, n, m)
 	apply := plan()
-	apply.Phase = creds.PhaseApply
+	apply.Phase = jobapi.Apply
 	dir := t.TempDir()
 	_, err := creds.Prepare(ctx, creds.Config{Dir: dir, Run: apply, Minter: httpMinter{n, apply}, Env: map[string]string{
 		"TFC_VAULT_PROVIDER_AUTH": "true", "TFC_VAULT_ADDR": n.d.URL(), "TFC_VAULT_RUN_ROLE": "ws1-plan"}})

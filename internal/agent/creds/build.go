@@ -13,7 +13,7 @@ import (
 	"github.com/runcred/runcred/internal/secret"
 )
 
-// builder carries out a plan, recording in res everything it creates so
+// builder carries out a grant, recording in res everything it creates so
 // that Close can undo it.
 type builder struct {
 	cfg   Config
@@ -32,34 +32,34 @@ type dynamicVar struct {
 	Aliases map[string]map[string]string `json:"aliases"`
 }
 
-func (b *builder) build(ctx context.Context, p *plan) error {
+func (b *builder) build(ctx context.Context, g *grant) error {
 	b.owner, b.dyn = map[string]string{}, map[string]*dynamicVar{}
-	for _, c := range p.manual {
+	for _, c := range g.manual {
 		if err := b.manual(ctx, c); err != nil {
 			return err
 		}
 	}
-	for _, c := range p.aws {
+	for _, c := range g.aws {
 		if err := b.aws(ctx, c); err != nil {
 			return err
 		}
 	}
-	for _, c := range p.gcp {
+	for _, c := range g.gcp {
 		if err := b.gcp(ctx, c); err != nil {
 			return err
 		}
 	}
-	for _, c := range p.azure {
+	for _, c := range g.azure {
 		if err := b.azure(ctx, c); err != nil {
 			return err
 		}
 	}
-	for _, c := range p.vault {
+	for _, c := range g.vault {
 		if err := b.vaultLogin(ctx, c); err != nil {
 			return err
 		}
 	}
-	for _, c := range p.vaultAWS {
+	for _, c := range g.vaultAWS {
 		if err := b.vaultAWS(ctx, c); err != nil {
 			return err
 		}

@@ -23,21 +23,15 @@ import (
 	"sync"
 	"time"
 
+	"github.com/runcred/runcred/internal/jobapi"
 	"github.com/runcred/runcred/internal/secret"
 )
 
-// Phase is a run phase; it ends every token's sub.
-type Phase string
-
-const (
-	PhasePlan  Phase = "plan"
-	PhaseApply Phase = "apply"
-)
-
-// Run names the run and phase the credentials are for.
+// Run names the run and phase the credentials are for. The phase ends
+// every token's sub and tells a per-phase setting which value to take.
 type Run struct {
 	ID, Organization, Project, Workspace, WorkspaceID string
-	Phase                                             Phase
+	Phase                                             jobapi.Phase
 }
 
 // Minter mints a workload-identity token for the run's phase with the given
@@ -89,8 +83,8 @@ type Result struct {
 // is checked before anything is minted or written; on an error nothing is
 // left behind (files removed, Vault tokens revoked).
 func Prepare(ctx context.Context, cfg Config) (*Result, error) {
-	if cfg.Run.Phase != PhasePlan && cfg.Run.Phase != PhaseApply {
-		return nil, fmt.Errorf("run phase %q is not plan or apply", cfg.Run.Phase)
+	if err := cfg.Run.Phase.Check(); err != nil {
+		return nil, err
 	}
 	if !filepath.IsAbs(cfg.Dir) {
 		return nil, fmt.Errorf("run directory %q is not an absolute path", cfg.Dir)
@@ -98,11 +92,11 @@ func Prepare(ctx context.Context, cfg Config) (*Result, error) {
 	if fi, err := os.Stat(cfg.Dir); err != nil || !fi.IsDir() {
 		return nil, fmt.Errorf("run directory %q: not a directory (%v)", cfg.Dir, err)
 	}
-	p, err := parse(cfg.Env, cfg.Run.Phase)
+	g, err := parse(cfg.Env, cfg.Run.Phase)
 	if err != nil {
 		return nil, err
 	}
-	if cfg.Minter == nil && p.needsTokens() {
+	if cfg.Minter == nil && g.needsTokens() {
 		return nil, errors.New("credentials are configured but no Minter was given")
 	}
 	if cfg.HTTPClient == nil {
@@ -116,7 +110,7 @@ func Prepare(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	r := &Result{Env: map[string]string{}, now: cfg.Now, after: cfg.After, closed: make(chan struct{})}
 	b := &builder{cfg: cfg, res: r, vault: map[string]*vaultToken{}}
-	if err := b.build(ctx, p); err != nil {
+	if err := b.build(ctx, g); err != nil {
 		// The caller's context may be what failed; cleanup must still run.
 		cleanup, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 		defer cancel()
@@ -128,8 +122,8 @@ func Prepare(ctx context.Context, cfg Config) (*Result, error) {
 	return r, nil
 }
 
-func (p *plan) needsTokens() bool {
-	return len(p.manual)+len(p.aws)+len(p.gcp)+len(p.azure)+len(p.vault) > 0
+func (g *grant) needsTokens() bool {
+	return len(g.manual)+len(g.aws)+len(g.gcp)+len(g.azure)+len(g.vault) > 0
 }
 
 // Close revokes every Vault token (revoke-self, which takes its leases with

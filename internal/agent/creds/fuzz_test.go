@@ -3,6 +3,8 @@ package creds
 import (
 	"strings"
 	"testing"
+
+	"github.com/runcred/runcred/internal/jobapi"
 )
 
 // FuzzParse feeds arbitrary variables to the grammar: it must never panic,
@@ -14,9 +16,9 @@ func FuzzParse(f *testing.F) {
 	f.Add("TFC_GCP_PROVIDER_AUTH_", "TRUE", "TFC_GCP_WORKLOAD_PROVIDER_NAME", "projects/1/locations/global/workloadIdentityPools/p/providers/q", "TFC_GCP_RUN_SERVICE_ACCOUNT_EMAIL", "a@b", false)
 	f.Fuzz(func(t *testing.T, k1, v1, k2, v2, k3, v3 string, apply bool) {
 		env := map[string]string{k1: v1, k2: v2, k3: v3}
-		phase := PhasePlan
+		phase := jobapi.Plan
 		if apply {
-			phase = PhaseApply
+			phase = jobapi.Apply
 		}
 		p, err := parse(env, phase)
 		if err != nil {

@@ -5,6 +5,8 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+
+	"github.com/runcred/runcred/internal/jobapi"
 )
 
 // tagPattern is what a configuration tag may contain (§2.0): letters, digits
@@ -21,7 +23,7 @@ type settings struct {
 	env      map[string]string
 	provider string
 	tag      string
-	phase    Phase
+	phase    jobapi.Phase
 }
 
 // suffix is the tag as it appears at the end of a variable name.

@@ -4,6 +4,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/runcred/runcred/internal/jobapi"
 )
 
 func TestPhasedPrecedence(t *testing.T) {
@@ -20,22 +22,22 @@ func TestPhasedPrecedence(t *testing.T) {
 		name  string
 		set   []string
 		tag   string
-		phase Phase
+		phase jobapi.Phase
 		want  string // the variable that should win; "" none
 	}{
-		{"phase beats run", []string{plan, run}, "", PhasePlan, plan},
-		{"run when no phase value", []string{run, applyOnly}, "", PhasePlan, run},
-		{"apply uses its own", []string{run, applyOnly}, "", PhaseApply, applyOnly},
-		{"explicit run beats default run", []string{run, defRun}, "", PhasePlan, run},
-		{"default phase beats explicit run (OTF order)", []string{defPlan, run}, "", PhasePlan, defPlan},
-		{"default run alone", []string{defRun}, "", PhasePlan, defRun},
-		{"explicit phase beats default phase", []string{plan, defPlan}, "", PhasePlan, plan},
-		{"tag: default phase beats own run (OTF order)", []string{tagRun, defPlan}, "A1", PhasePlan, defPlan},
-		{"tag: own phase", []string{tagPlan, plan, run}, "A1", PhasePlan, tagPlan},
-		{"tag: untagged values are another configuration's", []string{plan, run}, "A1", PhasePlan, ""},
-		{"tag: falls back to TFC_DEFAULT_", []string{defRun, run}, "A1", PhasePlan, defRun},
-		{"untagged: tagged values are ignored", []string{tagPlan, tagRun}, "", PhasePlan, ""},
-		{"nothing", nil, "", PhaseApply, ""},
+		{"phase beats run", []string{plan, run}, "", jobapi.Plan, plan},
+		{"run when no phase value", []string{run, applyOnly}, "", jobapi.Plan, run},
+		{"apply uses its own", []string{run, applyOnly}, "", jobapi.Apply, applyOnly},
+		{"explicit run beats default run", []string{run, defRun}, "", jobapi.Plan, run},
+		{"default phase beats explicit run (OTF order)", []string{defPlan, run}, "", jobapi.Plan, defPlan},
+		{"default run alone", []string{defRun}, "", jobapi.Plan, defRun},
+		{"explicit phase beats default phase", []string{plan, defPlan}, "", jobapi.Plan, plan},
+		{"tag: default phase beats own run (OTF order)", []string{tagRun, defPlan}, "A1", jobapi.Plan, defPlan},
+		{"tag: own phase", []string{tagPlan, plan, run}, "A1", jobapi.Plan, tagPlan},
+		{"tag: untagged values are another configuration's", []string{plan, run}, "A1", jobapi.Plan, ""},
+		{"tag: falls back to TFC_DEFAULT_", []string{defRun, run}, "A1", jobapi.Plan, defRun},
+		{"untagged: tagged values are ignored", []string{tagPlan, tagRun}, "", jobapi.Plan, ""},
+		{"nothing", nil, "", jobapi.Apply, ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -160,7 +162,7 @@ func TestParseErrors(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			_, err := parse(c.env, PhasePlan)
+			_, err := parse(c.env, jobapi.Plan)
 			mustContain(t, err, c.want...)
 		})
 	}
@@ -175,7 +177,7 @@ func TestParseValues(t *testing.T) {
 		"TFC_DEFAULT_VAULT_BACKED_AWS_APPLY_VAULT_ROLE": "fed", "TFC_VAULT_BACKED_AWS_VAULT_CONFIG_B": "V",
 		"TFC_VAULT_BACKED_AWS_MOUNT_PATH_B": "/team/aws/", "TFC_VAULT_BACKED_AWS_SLEEP_SECONDS_B": "1500",
 	}
-	p, err := parse(env, PhaseApply)
+	p, err := parse(env, jobapi.Apply)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -191,7 +193,7 @@ func TestParseValues(t *testing.T) {
 	if b.tag != "B" || b.vaultTag != "V" || b.authType != federationToken || b.role != "fed" || b.mount != "team/aws" || b.sleep.Seconds() != 1500 {
 		t.Errorf("vault-backed aws: %+v", b)
 	}
-	if _, err := parse(env, PhasePlan); err == nil || !strings.Contains(err.Error(), "TFC_VAULT_RUN_ROLE_V") {
+	if _, err := parse(env, jobapi.Plan); err == nil || !strings.Contains(err.Error(), "TFC_VAULT_RUN_ROLE_V") {
 		t.Errorf("plan phase has no Vault role: %v", err)
 	}
 }
@@ -199,10 +201,10 @@ func TestParseValues(t *testing.T) {
 func TestSessionName(t *testing.T) {
 	long := strings.Repeat("r", 80)
 	cases := map[Run]string{
-		{ID: "run-X3n1AUXNGWbfECsJ", Phase: PhasePlan}: "runcred-run-X3n1AUXNGWbfECsJ-plan",
-		{ID: "run 1/é", Phase: PhaseApply}:             "runcred-run-1---apply",
-		{ID: "", Phase: PhasePlan}:                     "runcred-unknown-plan",
-		{ID: long, Phase: PhaseApply}:                  "runcred-" + long[:64-len("runcred-")-len("-apply")] + "-apply",
+		{ID: "run-X3n1AUXNGWbfECsJ", Phase: jobapi.Plan}: "runcred-run-X3n1AUXNGWbfECsJ-plan",
+		{ID: "run 1/é", Phase: jobapi.Apply}:             "runcred-run-1---apply",
+		{ID: "", Phase: jobapi.Plan}:                     "runcred-unknown-plan",
+		{ID: long, Phase: jobapi.Apply}:                  "runcred-" + long[:64-len("runcred-")-len("-apply")] + "-apply",
 	}
 	for run, want := range cases {
 		got := sessionName(run)

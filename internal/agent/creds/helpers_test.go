@@ -10,6 +10,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/runcred/runcred/internal/jobapi"
 	"github.com/runcred/runcred/internal/secret"
 )
 
@@ -32,7 +33,7 @@ func (m *countingMinter) Mint(_ context.Context, aud string) (secret.Value, erro
 }
 
 func testRun() Run {
-	return Run{ID: "run-X3n1AUXNGWbfECsJ", Organization: "demo", Project: "Default Project", Workspace: "ws1", Phase: PhasePlan}
+	return Run{ID: "run-X3n1AUXNGWbfECsJ", Organization: "demo", Project: "Default Project", Workspace: "ws1", Phase: jobapi.Plan}
 }
 
 func prepare(t *testing.T, env map[string]string, m Minter) (*Result, string, error) {

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/runcred/runcred/internal/jobapi"
 	"github.com/runcred/runcred/internal/secret"
 )
 
@@ -22,7 +23,7 @@ const (
 )
 
 // hookName is the fixed file name of a hook, e.g. "terraform-pre-plan".
-func hookName(when string, k Kind) string { return "terraform-" + when + "-" + string(k) }
+func hookName(when string, p jobapi.Phase) string { return "terraform-" + when + "-" + string(p) }
 
 // hookTimeout reads the hook's timeout from env: TFC_AGENT_HOOK_<HOOK>_TIMEOUT
 // wins over TFC_AGENT_HOOK_TIMEOUT, in whole seconds. <HOOK> is the hook name
@@ -77,7 +78,7 @@ func findHook(dir, name string) (string, error) {
 // variables it appends there are kept for the phase's later OpenTofu
 // commands (not for the post hook, as with HCP Terraform agents).
 func (r *runner) hook(ctx context.Context, when string) error {
-	name := hookName(when, r.spec.Kind)
+	name := hookName(when, r.spec.Phase)
 	path, err := findHook(r.spec.HooksDir, name)
 	if err != nil || path == "" {
 		return err
@@ -90,7 +91,7 @@ func (r *runner) hook(ctx context.Context, when string) error {
 	if err := os.WriteFile(envFile, nil, 0o600); err != nil {
 		return err
 	}
-	r.log(fmt.Sprintf("Executing %s-%s hook...", when, r.spec.Kind))
+	r.log(fmt.Sprintf("Executing %s-%s hook...", when, r.spec.Phase))
 	hctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	out := r.output()

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/runcred/runcred/internal/jobapi"
 	"github.com/runcred/runcred/internal/secret"
 )
 
@@ -44,9 +45,9 @@ func waitLine(t *testing.T, lines <-chan string, want string) {
 
 // hookOnly is a spec whose phase never gets past its hooks: OpenTofu is
 // /bin/false, so these tests need no tools.
-func hookOnly(t *testing.T, kind Kind, scripts map[string]string, l *logs) Spec {
+func hookOnly(t *testing.T, ph jobapi.Phase, scripts map[string]string, l *logs) Spec {
 	return Spec{
-		Kind: kind, Binary: "/bin/false", ConfigDir: filepath.Join("testdata", "basic"),
+		Phase: ph, Binary: "/bin/false", ConfigDir: filepath.Join("testdata", "basic"),
 		PlanFile: []byte("not used"),
 		Env:      map[string]string{},
 		HooksDir: hooks(t, scripts),
@@ -59,7 +60,7 @@ func TestOutputStreamsWhileHookRuns(t *testing.T) {
 	gate := filepath.Join(t.TempDir(), "go")
 	lines := make(chan string, 64)
 	s := Spec{
-		Kind: Plan, Binary: "/bin/false", ConfigDir: filepath.Join("testdata", "basic"),
+		Phase: jobapi.Plan, Binary: "/bin/false", ConfigDir: filepath.Join("testdata", "basic"),
 		Env: map[string]string{"GATE": gate},
 		// The hook cannot finish before the test has seen its first line
 		// and opened the gate.
@@ -87,7 +88,7 @@ func TestFailingPreApplyFailsPhase(t *testing.T) {
 	tmp := tmpRoot(t)
 	marker := filepath.Join(t.TempDir(), "post-apply-ran")
 	var l logs
-	s := hookOnly(t, Apply, map[string]string{
+	s := hookOnly(t, jobapi.Apply, map[string]string{
 		"terraform-pre-apply":  "echo checking; exit 3",
 		"terraform-post-apply": `touch "$MARKER"`,
 	}, &l)
@@ -108,7 +109,7 @@ func TestFailingPreApplyFailsPhase(t *testing.T) {
 
 func TestFailingPostHookFailsPhase(t *testing.T) {
 	var l logs
-	s := hookOnly(t, Plan, map[string]string{"terraform-post-plan": "exit 4"}, &l)
+	s := hookOnly(t, jobapi.Plan, map[string]string{"terraform-post-plan": "exit 4"}, &l)
 	_, err := Run(context.Background(), s)
 	var se *StepError
 	if !errors.As(err, &se) || se.Step != "init" {
@@ -128,7 +129,7 @@ func TestHookTimeout(t *testing.T) {
 		t.Run(key, func(t *testing.T) {
 			tmp := tmpRoot(t)
 			var l logs
-			s := hookOnly(t, Plan, map[string]string{"terraform-pre-plan": "echo started; sleep 30; echo finished"}, &l)
+			s := hookOnly(t, jobapi.Plan, map[string]string{"terraform-pre-plan": "echo started; sleep 30; echo finished"}, &l)
 			s.Env[key] = "1"
 			_, err := Run(context.Background(), s)
 			var se *StepError
@@ -173,7 +174,7 @@ func TestHookSeesOnlyPhaseEnvironment(t *testing.T) {
 	t.Setenv("VAULT_TOKEN", "ambient-vault-token")
 	t.Setenv("TF_CLI_CONFIG_FILE", "/nonexistent/ambient.tfrc")
 	var l logs
-	s := hookOnly(t, Plan, map[string]string{"terraform-pre-plan": "env; exit 1"}, &l)
+	s := hookOnly(t, jobapi.Plan, map[string]string{"terraform-pre-plan": "env; exit 1"}, &l)
 	s.Env = map[string]string{
 		"TFC_RUN_ID":          "run-123",
 		"HOME":                "/workspace/chose/this",
@@ -209,7 +210,7 @@ func TestHookOutputRedacted(t *testing.T) {
 	const token = "hvs.AbCdEf0123456789"
 	exported := "exported-credential-42"
 	var l logs
-	s := hookOnly(t, Plan, map[string]string{
+	s := hookOnly(t, jobapi.Plan, map[string]string{
 		"terraform-pre-plan": `echo "token=$VAULT_TOKEN b64=$(printf %s "$VAULT_TOKEN" | base64)"
 echo "AWS_SECRET_ACCESS_KEY=` + exported + `" >> "$TFC_AGENT_ENV"`,
 		// Values a pre hook exported are secrets for the rest of the phase.
@@ -238,7 +239,7 @@ func TestUnusableHookFailsPhase(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			_, err = Run(context.Background(), Spec{Kind: Plan, Binary: "/bin/false", ConfigDir: "testdata/basic", HooksDir: dir})
+			_, err = Run(context.Background(), Spec{Phase: jobapi.Plan, Binary: "/bin/false", ConfigDir: "testdata/basic", HooksDir: dir})
 			var se *StepError
 			if !errors.As(err, &se) || se.Step != "terraform-pre-plan" {
 				t.Fatalf("err = %v, want the hook refused", err)

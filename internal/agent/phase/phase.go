@@ -16,20 +16,13 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/runcred/runcred/internal/jobapi"
 	"github.com/runcred/runcred/internal/secret"
-)
-
-// Kind is the phase of a run.
-type Kind string
-
-const (
-	Plan  Kind = "plan"
-	Apply Kind = "apply"
 )
 
 // Spec is everything one phase needs.
 type Spec struct {
-	Kind   Kind
+	Phase  jobapi.Phase
 	Binary string // absolute path of tofu or terraform
 	// Dir is the run directory, made (0700) and removed by the caller, who
 	// may have put credential files in it; "" makes a temporary one that
@@ -138,10 +131,10 @@ func Run(ctx context.Context, s Spec) (res Result, err error) {
 	}
 	steps := []step{
 		{"prepare", r.prepare},
-		{hookName("pre", s.Kind), func(ctx context.Context) error { return r.hook(ctx, "pre") }},
+		{hookName("pre", s.Phase), func(ctx context.Context) error { return r.hook(ctx, "pre") }},
 		{"init", func(ctx context.Context) error { return r.tofu(ctx, "init", "-input=false", "-no-color") }},
 	}
-	if s.Kind == Plan {
+	if s.Phase == jobapi.Plan {
 		steps = append(steps, step{"plan", r.plan}, step{"show", r.show})
 	} else {
 		steps = append(steps, step{"apply", r.apply}, step{"output", r.outputs})
@@ -161,7 +154,7 @@ func Run(ctx context.Context, s Spec) (res Result, err error) {
 	// the phase succeeded, and even after cancellation: it is where
 	// operators clean up. Its own timeout bounds it.
 	if prepared {
-		post := hookName("post", s.Kind)
+		post := hookName("post", s.Phase)
 		if perr := r.hook(context.WithoutCancel(ctx), "post"); perr != nil {
 			err = errors.Join(err, &StepError{Step: post, Err: perr})
 		}
@@ -171,8 +164,8 @@ func Run(ctx context.Context, s Spec) (res Result, err error) {
 
 func (s Spec) validate() error {
 	switch {
-	case s.Kind != Plan && s.Kind != Apply:
-		return fmt.Errorf("unknown phase kind %q", s.Kind)
+	case !s.Phase.Valid():
+		return fmt.Errorf("unknown phase kind %q", s.Phase)
 	case !filepath.IsAbs(s.Binary):
 		return errors.New("binary must be an absolute path")
 	case s.ConfigDir == "":
@@ -181,7 +174,7 @@ func (s Spec) validate() error {
 		return errors.New("run directory must be an absolute path")
 	case s.WorkingDir != "" && !filepath.IsLocal(filepath.FromSlash(s.WorkingDir)):
 		return fmt.Errorf("working directory %q is not inside the configuration", s.WorkingDir)
-	case s.Kind == Apply && len(s.PlanFile) == 0:
+	case s.Phase == jobapi.Apply && len(s.PlanFile) == 0:
 		return errors.New("apply needs the saved plan")
 	case s.ProviderMirror != "" && !filepath.IsAbs(s.ProviderMirror):
 		return errors.New("provider mirror must be an absolute path")
@@ -216,7 +209,7 @@ func (r *runner) prepare(context.Context) error {
 			return err
 		}
 	}
-	if r.spec.Kind == Apply {
+	if r.spec.Phase == jobapi.Apply {
 		return writeFile(r.planPath(), r.spec.PlanFile, 0o600)
 	}
 	return nil

@@ -14,6 +14,7 @@ import (
 
 	"github.com/runcred/runcred/internal/peers/tools"
 
+	"github.com/runcred/runcred/internal/jobapi"
 	"github.com/runcred/runcred/internal/secret"
 )
 
@@ -68,10 +69,10 @@ func (l *logs) noneContain(t *testing.T, subs ...string) {
 	}
 }
 
-func basicSpec(t *testing.T, kind Kind, l *logs) Spec {
+func basicSpec(t *testing.T, ph jobapi.Phase, l *logs) Spec {
 	bin, mirror := tools.OpenTofu(t)
 	return Spec{
-		Kind:           kind,
+		Phase:          ph,
 		Binary:         bin,
 		ConfigDir:      filepath.Join("testdata", "basic"),
 		TerraformVars:  map[string]any{"name": "canary-pet", "password": canary},
@@ -111,7 +112,7 @@ func TestPlanThenApplySavedPlan(t *testing.T) {
 	var l logs
 
 	start := time.Now()
-	plan, err := Run(context.Background(), basicSpec(t, Plan, &l))
+	plan, err := Run(context.Background(), basicSpec(t, jobapi.Plan, &l))
 	t.Logf("plan phase (init, plan, show) took %s", time.Since(start))
 	if err != nil {
 		t.Fatalf("plan: %v\n%s", err, strings.Join(l.all(), "\n"))
@@ -136,7 +137,7 @@ func TestPlanThenApplySavedPlan(t *testing.T) {
 		t.Errorf("plan summary not logged:\n%s", strings.Join(l.all(), "\n"))
 	}
 
-	as := basicSpec(t, Apply, &l)
+	as := basicSpec(t, jobapi.Apply, &l)
 	as.PlanFile = plan.Plan
 	start = time.Now()
 	applied, err := Run(context.Background(), as)
@@ -170,7 +171,7 @@ func TestPlanThenApplySavedPlan(t *testing.T) {
 
 func TestPreHookExportsReachPlanOnly(t *testing.T) {
 	var l logs
-	s := basicSpec(t, Plan, &l)
+	s := basicSpec(t, jobapi.Plan, &l)
 	s.HooksDir = hooks(t, map[string]string{
 		"terraform-pre-plan": `printf 'TF_VAR_x=from-hook\nnot a variable line\nHOME=/elsewhere\n# comment\n' >> "$TFC_AGENT_ENV"`,
 		// Exports do not carry over to the post hook.
@@ -199,7 +200,7 @@ func TestPostPlanRunsAfterFailedPlan(t *testing.T) {
 	tmp := tmpRoot(t)
 	marker := filepath.Join(t.TempDir(), "post-plan-ran")
 	var l logs
-	s := basicSpec(t, Plan, &l)
+	s := basicSpec(t, jobapi.Plan, &l)
 	s.TerraformVars = nil // required variables missing: plan fails
 	s.Env["MARKER"] = marker
 	s.HooksDir = hooks(t, map[string]string{"terraform-post-plan": `echo ran > "$MARKER"`})
@@ -218,14 +219,14 @@ func TestPostPlanRunsAfterFailedPlan(t *testing.T) {
 }
 
 func TestValidate(t *testing.T) {
-	ok := Spec{Kind: Plan, Binary: "/bin/true", ConfigDir: "testdata/basic"}
+	ok := Spec{Phase: jobapi.Plan, Binary: "/bin/true", ConfigDir: "testdata/basic"}
 	for name, mod := range map[string]func(*Spec){
-		"kind":            func(s *Spec) { s.Kind = "destroy" },
+		"kind":            func(s *Spec) { s.Phase = "destroy" },
 		"relative binary": func(s *Spec) { s.Binary = "tofu" },
 		"no config":       func(s *Spec) { s.ConfigDir = "" },
 		"escaping dir":    func(s *Spec) { s.WorkingDir = "../x" },
 		"absolute dir":    func(s *Spec) { s.WorkingDir = "/etc" },
-		"apply no plan":   func(s *Spec) { s.Kind = Apply },
+		"apply no plan":   func(s *Spec) { s.Phase = jobapi.Apply },
 		"relative mirror": func(s *Spec) { s.ProviderMirror = "mirror" },
 		"bad env name":    func(s *Spec) { s.Env = map[string]string{"A=B": "x"} },
 		"NUL in env":      func(s *Spec) { s.Env = map[string]string{"A": "x\x00y"} },
@@ -244,7 +245,7 @@ func TestValidate(t *testing.T) {
 
 func TestMissingWorkingDirFails(t *testing.T) {
 	tmp := tmpRoot(t)
-	_, err := Run(context.Background(), Spec{Kind: Plan, Binary: "/bin/true", ConfigDir: "testdata/basic", WorkingDir: "nope"})
+	_, err := Run(context.Background(), Spec{Phase: jobapi.Plan, Binary: "/bin/true", ConfigDir: "testdata/basic", WorkingDir: "nope"})
 	var se *StepError
 	if !errors.As(err, &se) || se.Step != "prepare" {
 		t.Fatalf("err = %v, want a prepare error", err)
@@ -258,7 +259,7 @@ func TestConfigSymlinkRefused(t *testing.T) {
 	if err := os.Symlink("/etc/passwd", filepath.Join(cfg, "passwd")); err != nil {
 		t.Fatal(err)
 	}
-	_, err := Run(context.Background(), Spec{Kind: Plan, Binary: "/bin/true", ConfigDir: cfg})
+	_, err := Run(context.Background(), Spec{Phase: jobapi.Plan, Binary: "/bin/true", ConfigDir: cfg})
 	if err == nil || !strings.Contains(err.Error(), "not a regular file") {
 		t.Fatalf("err = %v, want the symlink refused", err)
 	}
@@ -268,7 +269,7 @@ func TestConfigSymlinkRefused(t *testing.T) {
 func TestRunDirRemovedWhenLogPanics(t *testing.T) {
 	tmp := tmpRoot(t)
 	s := Spec{
-		Kind: Plan, Binary: "/bin/false", ConfigDir: "testdata/basic",
+		Phase: jobapi.Plan, Binary: "/bin/false", ConfigDir: "testdata/basic",
 		HooksDir: hooks(t, map[string]string{"terraform-pre-plan": "echo hello; sleep 30"}),
 		Log: func(l string) {
 			if l == "hello" { // hook output, copied while the hook runs
@@ -291,7 +292,7 @@ func TestCancelStopsPhase(t *testing.T) {
 	tmp := tmpRoot(t)
 	lines := make(chan string, 16)
 	s := Spec{
-		Kind: Plan, Binary: "/bin/false", ConfigDir: "testdata/basic",
+		Phase: jobapi.Plan, Binary: "/bin/false", ConfigDir: "testdata/basic",
 		HooksDir: hooks(t, map[string]string{"terraform-pre-plan": "echo started; sleep 30"}),
 		Log:      func(l string) { lines <- l },
 	}

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/runcred/runcred/internal/jobapi"
 )
 
 // Default audiences (§1.6) and Vault defaults (§2.3, §2.4).
@@ -30,9 +32,9 @@ const (
 	federationToken = "federation_token"
 )
 
-// plan is everything a phase's variables ask for, validated before anything
-// is minted, logged in to or written.
-type plan struct {
+// grant is every credential a phase's variables ask for, checked as a whole
+// before anything is minted, logged in to or written.
+type grant struct {
 	manual   []manualConf
 	aws      []awsConf
 	gcp      []gcpConf
@@ -61,8 +63,8 @@ type vaultAWSConf struct {
 
 // parse reads a phase's workspace variables. It reads nothing else: no
 // process environment, no files.
-func parse(env map[string]string, phase Phase) (*plan, error) {
-	p := &plan{}
+func parse(env map[string]string, phase jobapi.Phase) (*grant, error) {
+	g := &grant{}
 	tags, err := manualTags(env)
 	if err != nil {
 		return nil, err
@@ -72,17 +74,17 @@ func parse(env map[string]string, phase Phase) (*plan, error) {
 		if tag != "" {
 			name += "_" + tag
 		}
-		p.manual = append(p.manual, manualConf{tag: tag, audience: env[name]})
+		g.manual = append(g.manual, manualConf{tag: tag, audience: env[name]})
 	}
 	steps := []struct {
 		provider, flag string
 		each           func(settings) error
 	}{
-		{"AWS", "PROVIDER_AUTH", p.addAWS},
-		{"GCP", "PROVIDER_AUTH", p.addGCP},
-		{"AZURE", "PROVIDER_AUTH", p.addAzure},
-		{"VAULT", "PROVIDER_AUTH", p.addVault},
-		{"VAULT_BACKED_AWS", "AUTH", p.addVaultAWS},
+		{"AWS", "PROVIDER_AUTH", g.addAWS},
+		{"GCP", "PROVIDER_AUTH", g.addGCP},
+		{"AZURE", "PROVIDER_AUTH", g.addAzure},
+		{"VAULT", "PROVIDER_AUTH", g.addVault},
+		{"VAULT_BACKED_AWS", "AUTH", g.addVaultAWS},
 	}
 	for _, st := range steps {
 		tags, err := enabledTags(env, st.provider, st.flag)
@@ -95,20 +97,20 @@ func parse(env map[string]string, phase Phase) (*plan, error) {
 			}
 		}
 	}
-	return p, p.check()
+	return g, g.check()
 }
 
 // check refuses combinations that would hand the AWS SDK two answers.
-func (p *plan) check() error {
-	awsDefault := len(p.aws) > 0 && p.aws[0].tag == ""
-	backedDefault := len(p.vaultAWS) > 0 && p.vaultAWS[0].tag == ""
+func (g *grant) check() error {
+	awsDefault := len(g.aws) > 0 && g.aws[0].tag == ""
+	backedDefault := len(g.vaultAWS) > 0 && g.vaultAWS[0].tag == ""
 	if awsDefault && backedDefault {
 		return fmt.Errorf("TFC_AWS_PROVIDER_AUTH and TFC_VAULT_BACKED_AWS_AUTH are both true: the default AWS configuration can come from only one; tag one of them")
 	}
 	return nil
 }
 
-func (p *plan) addAWS(s settings) error {
+func (g *grant) addAWS(s settings) error {
 	arn, _ := s.phased("ROLE_ARN")
 	if arn == "" {
 		return fmt.Errorf("%s is true but no role ARN is set: set %s (or %s and %s)", s.explicit("PROVIDER_AUTH"),
@@ -119,7 +121,7 @@ func (p *plan) addAWS(s settings) error {
 		return fmt.Errorf("%s: %q is not a role ARN", from, arn)
 	}
 	aud := orDefault(s, "WORKLOAD_IDENTITY_AUDIENCE", awsAudience)
-	p.aws = append(p.aws, awsConf{tag: s.tag, audience: aud, roleARN: arn})
+	g.aws = append(g.aws, awsConf{tag: s.tag, audience: aud, roleARN: arn})
 	return nil
 }
 
@@ -130,7 +132,7 @@ var gcpProviderName = regexp.MustCompile(`^projects/[^/]+/locations/global/workl
 // changing the impersonation URL it is placed in.
 var emailPattern = regexp.MustCompile(`^[^@/?#%\s]+@[^@/?#%\s]+$`)
 
-func (p *plan) addGCP(s settings) error {
+func (g *grant) addGCP(s settings) error {
 	sa, _ := s.phased("SERVICE_ACCOUNT_EMAIL")
 	if sa == "" {
 		return fmt.Errorf("%s is true but no service account is set: set %s", s.explicit("PROVIDER_AUTH"), s.runName("SERVICE_ACCOUNT_EMAIL"))
@@ -155,11 +157,11 @@ func (p *plan) addGCP(s settings) error {
 		return fmt.Errorf("%s: %q is not projects/<number>/locations/global/workloadIdentityPools/<pool>/providers/<provider>", from, name)
 	}
 	aud := orDefault(s, "WORKLOAD_IDENTITY_AUDIENCE", gcpAudiencePrefix+name)
-	p.gcp = append(p.gcp, gcpConf{tag: s.tag, audience: aud, providerName: name, serviceAccount: sa})
+	g.gcp = append(g.gcp, gcpConf{tag: s.tag, audience: aud, providerName: name, serviceAccount: sa})
 	return nil
 }
 
-func (p *plan) addAzure(s settings) error {
+func (g *grant) addAzure(s settings) error {
 	id, _ := s.phased("CLIENT_ID")
 	if id == "" {
 		return fmt.Errorf("%s is true but no client ID is set: set %s", s.explicit("PROVIDER_AUTH"), s.runName("CLIENT_ID"))
@@ -167,11 +169,11 @@ func (p *plan) addAzure(s settings) error {
 	if strings.ContainsAny(id, "\r\n") {
 		return fmt.Errorf("%s: the client ID may not contain a line break", s.runName("CLIENT_ID"))
 	}
-	p.azure = append(p.azure, azureConf{tag: s.tag, audience: orDefault(s, "WORKLOAD_IDENTITY_AUDIENCE", azureAudience), clientID: id})
+	g.azure = append(g.azure, azureConf{tag: s.tag, audience: orDefault(s, "WORKLOAD_IDENTITY_AUDIENCE", azureAudience), clientID: id})
 	return nil
 }
 
-func (p *plan) addVault(s settings) error {
+func (g *grant) addVault(s settings) error {
 	addr, from := s.get("ADDR")
 	if addr == "" {
 		return fmt.Errorf("%s is true but %s is not set", s.explicit("PROVIDER_AUTH"), s.explicit("ADDR"))
@@ -200,7 +202,7 @@ func (p *plan) addVault(s settings) error {
 			return fmt.Errorf("%s: %w", from, err)
 		}
 	}
-	p.vault = append(p.vault, c)
+	g.vault = append(g.vault, c)
 	return nil
 }
 
@@ -219,7 +221,7 @@ func decodeCACert(enc string) ([]byte, error) {
 	return raw, nil
 }
 
-func (p *plan) addVaultAWS(s settings) error {
+func (g *grant) addVaultAWS(s settings) error {
 	flag := s.explicit("AUTH")
 	c := vaultAWSConf{tag: s.tag}
 	var from string
@@ -257,18 +259,18 @@ func (p *plan) addVaultAWS(s settings) error {
 		c.sleep = time.Duration(n) * time.Second
 	}
 	c.vaultTag, from = s.get("VAULT_CONFIG")
-	if !p.hasVault(c.vaultTag) {
+	if !g.hasVault(c.vaultTag) {
 		if c.vaultTag == "" {
 			return fmt.Errorf("%s is true but the default Vault configuration is not enabled: set TFC_VAULT_PROVIDER_AUTH=true (§2.3 settings) or name a tagged one in %s", flag, s.explicit("VAULT_CONFIG"))
 		}
 		return fmt.Errorf("%s names Vault configuration %q, which is not enabled: set TFC_VAULT_PROVIDER_AUTH_%s=true", from, c.vaultTag, c.vaultTag)
 	}
-	p.vaultAWS = append(p.vaultAWS, c)
+	g.vaultAWS = append(g.vaultAWS, c)
 	return nil
 }
 
-func (p *plan) hasVault(tag string) bool {
-	for _, v := range p.vault {
+func (g *grant) hasVault(tag string) bool {
+	for _, v := range g.vault {
 		if v.tag == tag {
 			return true
 		}
