@@ -11,7 +11,7 @@ import (
 // logStream sends a phase's log lines (already redacted by the phase) to
 // the server as they come, in chunks, every flush interval.
 type logStream struct {
-	ph      *jobapi.JobClient
+	api      *jobapi.JobClient
 	onError func(error) // each upload's outcome, nil for success; called from one goroutine at a time
 
 	mu   sync.Mutex
@@ -20,8 +20,8 @@ type logStream struct {
 	done chan struct{}
 }
 
-func newLogStream(ph *jobapi.JobClient, every time.Duration, onError func(error)) *logStream {
-	s := &logStream{ph: ph, onError: onError, stop: make(chan struct{}), done: make(chan struct{})}
+func newLogStream(api *jobapi.JobClient, every time.Duration, onError func(error)) *logStream {
+	s := &logStream{api: api, onError: onError, stop: make(chan struct{}), done: make(chan struct{})}
 	go func() {
 		defer close(s.done)
 		t := time.NewTicker(every)
@@ -56,7 +56,7 @@ func (s *logStream) flush(ctx context.Context) {
 		if n == 0 {
 			return
 		}
-		if err := s.ph.AppendLog(ctx, chunk); err != nil {
+		if err := s.api.AppendLog(ctx, chunk); err != nil {
 			s.onError(err)
 			return
 		}
