@@ -33,18 +33,17 @@ type Layer struct {
 	Why     string // why MustNot
 }
 
-// server is every package that exists only in the server.
-var server = []string{
-	"internal/daemon", "internal/jobserver", "internal/platform", "internal/identity", "internal/broker",
-	"internal/policy", "internal/audit", "internal/token", "internal/store", "internal/seal",
-	"internal/access", "internal/respond",
-}
-
 // Rules are runcred's layers, top to bottom.
 func Rules() []Layer {
+	// server is every package that exists only in the server.
+	server := []string{
+		"internal/daemon", "internal/jobserver", "internal/platform", "internal/identity", "internal/broker",
+		"internal/policy", "internal/audit", "internal/token", "internal/store", "internal/seal",
+		"internal/access", "internal/respond",
+	}
 	return []Layer{
-		{Name: "test support", Packages: []string{"*test", "internal/peers"},
-			Why: "only tests import them"},
+		// Above everything, so that only tests import them.
+		{Name: "test support", Packages: []string{"*test", "internal/peers"}},
 		{Name: "commands", Packages: []string{"cmd"}},
 		{Name: "client and wiring", Packages: []string{"internal/cli", "internal/daemon"}},
 		{Name: "agent", Packages: []string{"internal/agent"}, MustNot: server,
