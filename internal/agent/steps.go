@@ -49,6 +49,8 @@ func newJob(a *Agent, j *jobapi.Job, api *jobapi.JobClient, stream *logStream, c
 }
 
 // steps is the job from the phase's inputs to what it produced, stored.
+// After the last one, run gives back what they took, newest first:
+// revokeCredentials, then removeRunDir.
 func (x *job) steps() []step {
 	steps := []step{
 		{do: x.readInputs},
