@@ -1,6 +1,27 @@
 package broker
 
-import "context"
+import (
+	"context"
+
+	"github.com/runcred/runcred/internal/broker/engine"
+)
 
 // Sweep runs one round of the expiry task (tests drive time themselves).
 func (b *Broker) Sweep(ctx context.Context) { b.sweep(ctx) }
+
+// Special reports what the pipeline asks of an op on path before it runs:
+// no token (unauth), or sudo on top of the ACL capability.
+func (b *Broker) Special(ctx context.Context, path string, op engine.Operation) (unauth, sudo bool, err error) {
+	m, rest, err := b.mounts.route(ctx, path)
+	if err != nil || m == nil {
+		return false, false, err
+	}
+	var be engine.Backend
+	if m.Type != "system" && m.Type != "token" {
+		if be, err = b.backend(ctx, m); err != nil {
+			return false, false, err
+		}
+	}
+	c := &call{m: m, rest: rest, op: op}
+	return b.unauthenticated(m, rest, be), b.needsSudo(c, be), nil
+}
