@@ -1,0 +1,104 @@
+package engine
+
+import (
+	"context"
+	"testing"
+)
+
+func TestTableMatch(t *testing.T) {
+	// Handlers are names, so the test reads which route answered.
+	tbl := NewTable("notfound", "unsupported",
+		Route[string]{Path: Path{Pattern: "role/*"}, Operations: map[Operation]string{Read: "role prefix"}},
+		Route[string]{Path: Path{Pattern: "role/+/secret-id"}, Operations: map[Operation]string{Update: "secret-id"}},
+		Route[string]{Path: Path{Pattern: "role/+", Sudo: true}, Operations: map[Operation]string{Read: "role", Update: "role write"}},
+		Route[string]{Path: Path{Pattern: "role/+/+"}, Operations: map[Operation]string{Update: "two names"}},
+		Route[string]{Path: Path{Pattern: "role/"}, Operations: map[Operation]string{List: "list"}},
+		Route[string]{Path: Path{Pattern: "login", Unauthenticated: true}, Operations: map[Operation]string{Update: "login"}},
+		Route[string]{Path: Path{Pattern: "login/"}, Operations: map[Operation]string{Update: "login slash"}},
+		Route[string]{Path: Path{Pattern: "strict"}, Operations: map[Operation]string{Read: "strict"}, Otherwise: "otherwise"},
+		Route[string]{Path: Path{Pattern: "a/*"}, Operations: map[Operation]string{Read: "short prefix"}},
+		Route[string]{Path: Path{Pattern: "a/b/*", Sudo: true}, Operations: map[Operation]string{Read: "long prefix"}},
+		Route[string]{Path: Path{Pattern: "*"}, Operations: map[Operation]string{Patch: "catch-all"}},
+	)
+	for _, tc := range []struct {
+		path         string
+		op           Operation
+		pattern      string // "" when no route matches
+		handler      string
+		unauth, sudo bool
+	}{
+		// Exact beats "+" beats prefix.
+		{"role/", List, "role/", "list", false, false},
+		{"role/x", Read, "role/+", "role", false, true},
+		{"role/x/secret-id", Update, "role/+/secret-id", "secret-id", false, false},
+		// More literal segments first among "+" patterns.
+		{"role/x/other", Update, "role/+/+", "two names", false, false},
+		// A route that does not serve the operation gives way to one that does...
+		{"role/", Read, "role/*", "role prefix", false, false},
+		{"role/x/secret-id", Read, "role/*", "role prefix", false, false},
+		// ...and when none does, the first match answers as unsupported.
+		{"role/x", Delete, "role/+", "unsupported", false, true},
+		{"role/x/secret-id", Delete, "role/+/secret-id", "unsupported", false, false},
+		// "+" needs a non-empty segment.
+		{"role//secret-id", Read, "role/*", "role prefix", false, false},
+		// A create goes to the update handler when there is no create one.
+		{"role/x", Create, "role/+", "role write", false, true},
+		// Flags belong to the matched route only.
+		{"login", Update, "login", "login", true, false},
+		{"login/", Update, "login/", "login slash", false, false},
+		{"login/x", Update, "*", "unsupported", false, false},
+		// A route's own answer for other operations.
+		{"strict", Update, "strict", "otherwise", false, false},
+		// Longer prefixes first; "*" matches the empty rest.
+		{"a/b/", Read, "a/b/*", "long prefix", false, true},
+		{"a/bc", Read, "a/*", "short prefix", false, false},
+		{"a/", Read, "a/*", "short prefix", false, false},
+		{"a", Read, "*", "unsupported", false, false},
+		{"zzz", Patch, "*", "catch-all", false, false},
+		{"role/x", Patch, "*", "catch-all", false, false},
+	} {
+		r, h := tbl.Match(tc.path, tc.op)
+		got := ""
+		if r != nil {
+			got = r.Pattern
+		}
+		if got != tc.pattern || h != tc.handler {
+			t.Errorf("%s %q: route %q handler %q; want %q %q", tc.op, tc.path, got, h, tc.pattern, tc.handler)
+		}
+		p := tbl.PathOf(tc.path, tc.op)
+		if p.Unauthenticated != tc.unauth || p.Sudo != tc.sudo {
+			t.Errorf("%s %q: unauthenticated %v sudo %v; want %v %v", tc.op, tc.path, p.Unauthenticated, p.Sudo, tc.unauth, tc.sudo)
+		}
+	}
+	none := NewTable("notfound", "unsupported", Route[string]{Path: Path{Pattern: "x"}})
+	if r, h := none.Match("y", Read); r != nil || h != "notfound" || none.PathOf("y", Read).Pattern != "" {
+		t.Errorf("no match: %v %q", r, h)
+	}
+}
+
+func TestExists(t *testing.T) {
+	ctx := context.Background()
+	tbl := NewRoutes(
+		Route[Handler]{Path: Path{Pattern: "role/+", Exists: func(context.Context, *Request) (bool, error) { return false, nil }},
+			Operations: map[Operation]Handler{Update: NoRoute}},
+		Route[Handler]{Path: Path{Pattern: "config"}, Operations: map[Operation]Handler{Update: NoRoute}},
+	)
+	for path, want := range map[string]bool{"role/x": false, "config": true, "nowhere": true} {
+		if got, err := Exists(ctx, tbl, &Request{Path: path}); got != want || err != nil {
+			t.Errorf("Exists(%q) = %v, %v; want %v", path, got, err, want)
+		}
+	}
+}
+
+func TestNewTableRefusesMalformedPatterns(t *testing.T) {
+	for _, p := range []string{"a/*/b", "+/x*"} {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("pattern %q accepted", p)
+				}
+			}()
+			NewTable("", "", Route[string]{Path: Path{Pattern: p}})
+		}()
+	}
+}
