@@ -79,6 +79,10 @@ type Broker struct {
 	clusterID string
 	wake      chan struct{} // nudges the expiry task
 
+	// core are the route tables of the built-in mounts, by mount type:
+	// sys/ ("system") and auth/token/ ("token").
+	core map[string]router
+
 	mu      sync.Mutex
 	engines map[string]engine.Backend // by mount uuid, path and tuning
 }
@@ -115,6 +119,7 @@ func New(ctx context.Context, cfg Config) (*Broker, error) {
 		log: cfg.Logger, now: cfg.Now, engines: map[string]engine.Backend{},
 		wake: make(chan struct{}, 1),
 	}
+	b.core = map[string]router{"system": b.sysRoutes(), "token": b.tokenRoutes()}
 	b.mounts = &mountTable{db: cfg.DB, now: cfg.Now, refresh: cfg.Refresh}
 	b.policies = &policyStore{db: cfg.DB, now: cfg.Now, refresh: cfg.Refresh}
 	b.leases = &leaseStore{db: cfg.DB, seal: cfg.Seal, now: cfg.Now}

@@ -16,12 +16,10 @@ func (b *Broker) Special(ctx context.Context, path string, op engine.Operation) 
 	if err != nil || m == nil {
 		return false, false, err
 	}
-	var be engine.Backend
-	if m.Type != "system" && m.Type != "token" {
-		if be, err = b.backend(ctx, m); err != nil {
-			return false, false, err
-		}
+	r, err := b.router(ctx, m)
+	if err != nil {
+		return false, false, err
 	}
-	c := &call{m: m, rest: rest, op: op}
-	return b.unauthenticated(m, rest, be), b.needsSudo(c, be), nil
+	p := r.path(rest, op)
+	return p.Unauthenticated, p.Sudo, nil
 }
