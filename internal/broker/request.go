@@ -62,13 +62,13 @@ type AuthBlock struct {
 
 // call is a request on its way through the pipeline.
 type call struct {
-	req    *Request
-	m      *mount
-	rest   string // path relative to the mount
-	op     engine.Operation
-	entry  *token.Entry // nil on unauthenticated paths
-	acl    *acl.ACL     // nil for root and unauthenticated
-	path   engine.Path  // what the matched route asks of the call
+	req   *Request
+	m     *mount
+	rest  string // path relative to the mount
+	op    engine.Operation
+	entry *token.Entry // nil on unauthenticated paths
+	acl   *acl.ACL     // nil for root and unauthenticated
+	path  engine.Path  // what the matched route asks of the call
 	// audAuth and audReq are the audit record's auth and request parts,
 	// built once and shared by the request and response records.
 	audAuth, audReq map[string]any

@@ -65,6 +65,13 @@ func TestSpecialPaths(t *testing.T) {
 		{"sys/leases/revoke/aws/creds/x/1", W, false, false},
 		{"sys/leases/revoke-prefix/aws/", W, false, true},
 		{"sys/leases/revoke-force/aws/", W, false, true},
+		// The lists are of paths: an operation the path does not serve
+		// is asked the same before its 404 or 405.
+		{"sys/health", W, true, false},
+		{"sys/audit", W, false, true},
+		{"sys/auth", W, false, false},
+		{"sys/leases/count", W, false, true},
+		{"sys/nowhere", R, false, false},
 		// auth/token/: only the orphan revocation and the accessor list.
 		{"auth/token/create", W, false, false},
 		{"auth/token/create-orphan", W, false, false},
@@ -75,8 +82,15 @@ func TestSpecialPaths(t *testing.T) {
 		{"auth/token/revoke-orphan", W, false, true},
 		{"auth/token/revoke-accessor", W, false, false},
 		{"auth/token/accessors/", L, false, true},
+		{"auth/token/accessors/", R, false, true},
+		{"auth/token/accessors/x", R, false, true},
+		{"auth/token/revoke-orphan/x", W, false, true},
+		{"auth/token/nowhere", W, false, false},
 		// Engines: the logins need no token; nothing needs sudo.
 		{"auth/jwt/login", W, true, false},
+		{"auth/jwt/login", R, true, false},
+		{"auth/jwt/login/", W, false, false},
+		{"auth/approle/login/", W, false, false},
 		{"auth/jwt/config", W, false, false},
 		{"auth/jwt/role/r", W, false, false},
 		{"auth/approle/login", W, true, false},
