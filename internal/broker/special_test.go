@@ -59,6 +59,7 @@ func TestSpecialPaths(t *testing.T) {
 		{"sys/leases/count", R, false, true},
 		{"sys/leases/lookup", W, false, false},
 		{"sys/leases/lookup/aws/", L, false, true},
+		{"sys/leases/lookup/aws/", W, false, false},
 		{"sys/leases/renew", W, false, false},
 		{"sys/leases/renew/aws/creds/x/1", W, false, false},
 		{"sys/leases/revoke", W, false, false},

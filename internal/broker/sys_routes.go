@@ -58,6 +58,9 @@ func (b *Broker) sysRoutes() *coreRoutes {
 		route{Path: p{Pattern: "leases", Sudo: true}, Operations: read(b.irrevocableLeases)},
 		route{Path: p{Pattern: "leases/count", Sudo: true}, Operations: read(b.countLeases)},
 		route{Path: p{Pattern: "leases/lookup"}, Operations: write(b.sysLeaseLookup)},
+		// Only the LIST under leases/lookup/ is root-protected: the entry
+		// without operations, declared first, answers the others.
+		route{Path: p{Pattern: "leases/lookup/*"}},
 		route{Path: p{Pattern: "leases/lookup/*", Sudo: true}, Operations: list(b.listLeases)},
 		route{Path: p{Pattern: "leases/renew"}, Operations: write(b.sysLeaseRenew)},
 		route{Path: p{Pattern: "leases/renew/*"}, Operations: write(b.sysLeaseRenew)},

@@ -23,6 +23,9 @@ func (b *Backend) paths() *engine.Routes {
 			Operations: ops{engine.Read: named(readRole), engine.Update: named(b.writeRole), engine.Delete: named(deleteRole)},
 			// A bad name is reported before the operation.
 			Otherwise: named(func(context.Context, *engine.Request, string) (*engine.Response, error) { return nil, unsupported() })},
+		// Deeper paths under role/ have no handler, but a write there is
+		// still a create of a role that cannot exist.
+		route{Path: p{Pattern: "role/*", Exists: roleExists}, Otherwise: engine.NoRoute},
 	)
 }
 
