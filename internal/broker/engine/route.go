@@ -110,16 +110,17 @@ func matches(pattern, path string) bool {
 	if !strings.Contains(pattern, "+") {
 		return pattern == path
 	}
-	ps, xs := strings.Split(pattern, "/"), strings.Split(path, "/")
-	if len(ps) != len(xs) {
-		return false
-	}
-	for i, s := range ps {
-		if s == "+" && xs[i] == "" || s != "+" && s != xs[i] {
+	for { // segment by segment, without allocating: this runs on every request
+		p, pRest, pMore := strings.Cut(pattern, "/")
+		x, xRest, xMore := strings.Cut(path, "/")
+		if p == "+" && x == "" || p != "+" && p != x || pMore != xMore {
 			return false
 		}
+		if !pMore {
+			return true
+		}
+		pattern, path = pRest, xRest
 	}
-	return true
 }
 
 // Match finds the route for op on path and the handler to run. The route

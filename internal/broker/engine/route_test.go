@@ -39,6 +39,9 @@ func TestTableMatch(t *testing.T) {
 		// ...and when none does, the first match answers as unsupported.
 		{"role/x", Delete, "role/+", "unsupported", false, true},
 		{"role/x/secret-id", Delete, "role/+/secret-id", "unsupported", false, false},
+		// "+" matches exactly one segment.
+		{"role/x/y/z", Update, "role/*", "unsupported", false, false},
+		{"role/x/secret-id/", Update, "role/*", "unsupported", false, false},
 		// "+" needs a non-empty segment.
 		{"role//secret-id", Read, "role/*", "role prefix", false, false},
 		// A create goes to the update handler when there is no create one.
