@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"strings"
 	"testing"
 )
 
@@ -104,4 +105,61 @@ func TestNewTableRefusesMalformedPatterns(t *testing.T) {
 			NewTable("", "", Route[string]{Path: Path{Pattern: p}})
 		}()
 	}
+}
+
+// FuzzMatch checks the matcher on any path: the route it picks matches the
+// path by the plain reading of the pattern, and it serves the operation
+// whenever any matching route does.
+func FuzzMatch(f *testing.F) {
+	patterns := []string{"login", "role", "role/", "role/+", "role/+/secret-id", "role/+/+", "role/*", "+", "+/+/x", "a/b/*", "*"}
+	var routes []Route[string]
+	for i, p := range patterns {
+		ops := map[Operation]string{}
+		if i%2 == 0 {
+			ops[Read] = p
+		} else {
+			ops[Update] = p
+		}
+		routes = append(routes, Route[string]{Path: Path{Pattern: p}, Operations: ops})
+	}
+	tbl := NewTable("notfound", "unsupported", routes...)
+	for _, s := range []string{"", "role", "role/", "role//", "role/x", "role/x/secret-id", "a/b/c", "//", "x/y/x"} {
+		f.Add(s, true)
+	}
+	f.Fuzz(func(t *testing.T, path string, read bool) {
+		op := Update
+		if read {
+			op = Read
+		}
+		r, h := tbl.Match(path, op)
+		if r != nil && !plainMatch(r.Pattern, path) {
+			t.Fatalf("%q matched %q", path, r.Pattern)
+		}
+		served := false
+		for _, rt := range routes {
+			if _, ok := rt.Operations[op]; ok && plainMatch(rt.Pattern, path) {
+				served = true
+			}
+		}
+		if served != (h != "notfound" && h != "unsupported") {
+			t.Fatalf("%s %q: handler %q, but a matching route serving it exists: %v", op, path, h, served)
+		}
+	})
+}
+
+// plainMatch is the pattern syntax read as simply as possible.
+func plainMatch(pattern, path string) bool {
+	if pre, ok := strings.CutSuffix(pattern, "*"); ok {
+		return strings.HasPrefix(path, pre)
+	}
+	ps, xs := strings.Split(pattern, "/"), strings.Split(path, "/")
+	if len(ps) != len(xs) {
+		return false
+	}
+	for i, s := range ps {
+		if s == "+" && xs[i] == "" || s != "+" && s != xs[i] {
+			return false
+		}
+	}
+	return true
 }
