@@ -23,7 +23,9 @@ func (b *Backend) paths() *engine.Routes {
 	type route = engine.Route[engine.Handler]
 	type ops = map[engine.Operation]handler
 	type p = engine.Path
+	subpaths := map[string]bool{} // what may follow role/<name>/
 	role := func(pattern string, o ops, exists func(context.Context, *engine.Request) (bool, error)) route {
+		subpaths[strings.TrimPrefix(strings.TrimPrefix(pattern, "role/+"), "/")] = true
 		r := route{Path: p{Pattern: pattern, Exists: exists}, Operations: map[engine.Operation]engine.Handler{},
 			Otherwise: named(func(context.Context, *engine.Request, string) (*engine.Response, error) {
 				return nil, fail.Unsupportedf("unsupported operation")
@@ -33,11 +35,12 @@ func (b *Backend) paths() *engine.Routes {
 		}
 		return r
 	}
+	self := role("role/+", ops{engine.Read: b.readRole, engine.Create: b.writeRole, engine.Update: b.writeRole, engine.Delete: b.deleteRole}, b.roleExists)
 	routes := []route{
 		{Path: p{Pattern: "login", Unauthenticated: true}, Operations: map[engine.Operation]engine.Handler{engine.Update: plain(b.login)}},
 		{Path: p{Pattern: "tidy/secret-id"}, Operations: map[engine.Operation]engine.Handler{engine.Update: plain(b.tidy)}},
 		{Path: p{Pattern: "role"}, Operations: map[engine.Operation]engine.Handler{engine.List: plain(b.listRoles)}},
-		role("role/+", ops{engine.Read: b.readRole, engine.Create: b.writeRole, engine.Update: b.writeRole, engine.Delete: b.deleteRole}, b.roleExists),
+		self,
 		role("role/+/role-id", ops{engine.Read: b.readRoleID, engine.Update: b.writeRoleID}, nil),
 		role("role/+/secret-id", ops{engine.Update: b.issueSecretID, engine.List: b.listSecretIDs}, nil),
 		role("role/+/custom-secret-id", ops{engine.Update: b.issueCustomSecretID}, nil),
@@ -65,37 +68,24 @@ func (b *Backend) paths() *engine.Routes {
 		r.Unauthenticated = false
 		routes = append(routes, r)
 	}
+	// role/<name>// is the role too: with one trailing "/" ignored, what
+	// follows the name is empty or "/". Its writes are updates.
+	self.Pattern = "role/+//"
+	routes = append(routes, self)
 	// An empty role name ("role//secret-id") matches no "+" segment; it is
-	// a missing name on the paths a name would make valid.
-	routes = append(routes, route{Path: p{Pattern: "role/*", Exists: b.emptyNameExists}, Otherwise: b.emptyName})
+	// a bad name on the paths a name would make valid, and no route on the
+	// others.
+	routes = append(routes, route{Path: p{Pattern: "role/*", Exists: b.roleExists},
+		Otherwise: func(ctx context.Context, req *engine.Request) (*engine.Response, error) {
+			name, rest, _ := strings.Cut(strings.TrimPrefix(strings.TrimSuffix(req.Path, "/"), "role/"), "/")
+			if subpaths[rest] {
+				if err := checkName(name); err != nil {
+					return nil, err
+				}
+			}
+			return engine.NoRoute(ctx, req)
+		}})
 	return engine.NewRoutes(routes...)
-}
-
-// emptyNamePath splits a role/ path the named routes did not match into its
-// name and the rest after it, less one trailing "/".
-func emptyNamePath(path string) (name, rest string) {
-	name, rest, _ = strings.Cut(strings.TrimPrefix(strings.TrimSuffix(path, "/"), "role/"), "/")
-	return name, rest
-}
-
-func (b *Backend) emptyName(ctx context.Context, req *engine.Request) (*engine.Response, error) {
-	if name, rest := emptyNamePath(req.Path); name == "" {
-		withName := "role/x"
-		if rest != "" {
-			withName += "/" + rest
-		}
-		if r, _ := b.routes.Match(withName, req.Operation); r != nil && r.Pattern != "role/*" {
-			return nil, validRoleName(name)
-		}
-	}
-	return engine.NoRoute(ctx, req)
-}
-
-func (b *Backend) emptyNameExists(ctx context.Context, req *engine.Request) (bool, error) {
-	if name, rest := emptyNamePath(req.Path); name != "" || rest != "" {
-		return true, nil
-	}
-	return false, nil // role//: a create, of a role with no name
 }
 
 // plain serves a path outside role/.
@@ -107,25 +97,37 @@ func plain(h handler) engine.Handler {
 func named(h handler) engine.Handler {
 	return func(ctx context.Context, req *engine.Request) (*engine.Response, error) {
 		name, _, _ := strings.Cut(strings.TrimPrefix(req.Path, "role/"), "/")
-		if err := validRoleName(name); err != nil {
+		if err := checkName(name); err != nil {
 			return nil, err
-		}
-		// ACL policies match the path as sent, so a deny on role/admin
-		// must not be passed by writing role/ADMIN: names in paths are
-		// lower case.
-		if lower := strings.ToLower(name); lower != name {
-			return nil, fail.Invalidf("role names are case-insensitive and must be given in lower case: use %q", lower)
 		}
 		return h(ctx, req, name)
 	}
 }
 
-// roleExists tells a role create from a role update.
+// checkName checks a role name in a path. ACL policies match the path as
+// sent, so a deny on role/admin must not be passed by writing role/ADMIN:
+// names in paths are lower case.
+func checkName(name string) error {
+	if err := validRoleName(name); err != nil {
+		return err
+	}
+	if lower := strings.ToLower(name); lower != name {
+		return fail.Invalidf("role names are case-insensitive and must be given in lower case: use %q", lower)
+	}
+	return nil
+}
+
+// roleExists tells a role create from a role update: only role/<name>
+// (with one trailing "/" ignored) is told apart; every other write under
+// role/ is an update.
 func (b *Backend) roleExists(ctx context.Context, req *engine.Request) (bool, error) {
-	name, _, _ := strings.Cut(strings.TrimPrefix(req.Path, "role/"), "/")
-	if validRoleName(name) != nil {
+	parts := strings.Split(strings.TrimSuffix(req.Path, "/"), "/")
+	if len(parts) != 2 || parts[0] != "role" {
+		return true, nil
+	}
+	if validRoleName(parts[1]) != nil {
 		return false, nil
 	}
-	r, err := loadRole(ctx, req.Storage, strings.ToLower(name))
+	r, err := loadRole(ctx, req.Storage, strings.ToLower(parts[1]))
 	return r != nil, err
 }
