@@ -2,13 +2,11 @@ package broker
 
 import (
 	"context"
-	"net/netip"
 	"slices"
 
 	"github.com/runcred/runcred/internal/access"
 	"github.com/runcred/runcred/internal/broker/engine"
 	"github.com/runcred/runcred/internal/fail"
-	"github.com/runcred/runcred/internal/secret"
 )
 
 // Authorize lets broker ACL policies govern runcred's own API: the caller's
@@ -36,27 +34,4 @@ func (b *Broker) Authorize(ctx context.Context, path, capability string) error {
 		return fail.Deniedf("permission denied")
 	}
 	return nil
-}
-
-// Caller authenticates a token presented to runcred's own API with the same
-// restrictions the broker applies: its CIDR binding, and its use limit (the
-// last use revokes it).
-func (b *Broker) Caller(ctx context.Context, tok secret.Value, remote netip.Addr) (access.Caller, error) {
-	e, err := b.tokens.Lookup(ctx, tok)
-	if err != nil {
-		return access.Caller{}, err
-	}
-	if !(e.ExpiresAt.IsZero() && slices.Contains(e.Policies, "root")) && !e.AllowedFrom(remote) {
-		return access.Caller{}, fail.Unauthenticatedf("permission denied")
-	}
-	left, err := b.tokens.Use(ctx, e)
-	if err != nil {
-		return access.Caller{}, err
-	}
-	if left == 0 {
-		if err := b.revokeToken(context.WithoutCancel(ctx), e.ID(), false, "uses exhausted"); err != nil {
-			b.log.Warn("revoke used-up token", "accessor", e.Accessor, "err", err)
-		}
-	}
-	return e.Caller(), nil
 }

@@ -4,9 +4,18 @@
 //
 // The pipeline, in order (Handle):
 //
-//	transport-free Request → path checks → route by mount → token lookup →
-//	ACL check → audit the request (fail closed) → engine or system handler →
-//	lease or token registration → audit the response (fail closed) → Response
+//	transport-free Request → path checks → route by mount → match the
+//	mount's route table → token check → existence check → ACL check (and
+//	sudo where the route says) → audit the request (fail closed) → spend a
+//	token use → the route's handler → lease or token registration → audit
+//	the response (fail closed) → Response
+//
+// Every mount serves a route table (engine.Table): the core's own for sys/
+// (sys_routes.go) and auth/token/ (token_routes.go), an engine's for the
+// rest (routing.go). Whether a path needs no token or needs sudo, and how a
+// write tells create from update, come from the route the path matches, so
+// the pipeline never asks what kind of mount it serves. The token check
+// (authenticate.go) is also the one runcred's own API uses (Caller).
 //
 // Engines (internal/broker/engine) never see HTTP, ACL or audit; the HTTP
 // transport (http.go) never sees policies or storage.
@@ -79,6 +88,10 @@ type Broker struct {
 	clusterID string
 	wake      chan struct{} // nudges the expiry task
 
+	// core are the route tables of the built-in mounts, by mount type:
+	// sys/ ("system") and auth/token/ ("token").
+	core map[string]router
+
 	mu      sync.Mutex
 	engines map[string]engine.Backend // by mount uuid, path and tuning
 }
@@ -115,6 +128,7 @@ func New(ctx context.Context, cfg Config) (*Broker, error) {
 		log: cfg.Logger, now: cfg.Now, engines: map[string]engine.Backend{},
 		wake: make(chan struct{}, 1),
 	}
+	b.core = map[string]router{"system": b.sysRoutes(), "token": b.tokenRoutes()}
 	b.mounts = &mountTable{db: cfg.DB, now: cfg.Now, refresh: cfg.Refresh}
 	b.policies = &policyStore{db: cfg.DB, now: cfg.Now, refresh: cfg.Refresh}
 	b.leases = &leaseStore{db: cfg.DB, seal: cfg.Seal, now: cfg.Now}

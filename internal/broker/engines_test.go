@@ -30,9 +30,14 @@ func (e *leaseEngine) factory(ctx context.Context, conf engine.MountConfig) (eng
 	return e, nil
 }
 
-func (e *leaseEngine) HandleRequest(ctx context.Context, req *engine.Request) (*engine.Response, error) {
-	name, ok := strings.CutPrefix(req.Path, "creds/")
-	if !ok || name == "" {
+func (e *leaseEngine) Routes() *engine.Routes {
+	return engine.NewRoutes(engine.Route[engine.Handler]{Path: engine.Path{Pattern: "creds/*"},
+		Operations: engine.Every[engine.Handler](e.creds)})
+}
+
+func (e *leaseEngine) creds(ctx context.Context, req *engine.Request) (*engine.Response, error) {
+	name := strings.TrimPrefix(req.Path, "creds/")
+	if name == "" {
 		return nil, fail.NotFoundf("no handler for route %q. route entry not found.", req.MountPath+req.Path)
 	}
 	f := engine.Fields(req.Data)

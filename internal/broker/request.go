@@ -62,13 +62,13 @@ type AuthBlock struct {
 
 // call is a request on its way through the pipeline.
 type call struct {
-	req    *Request
-	m      *mount
-	rest   string // path relative to the mount
-	op     engine.Operation
-	entry  *token.Entry // nil on unauthenticated paths
-	acl    *acl.ACL     // nil for root and unauthenticated
-	unauth bool
+	req   *Request
+	m     *mount
+	rest  string // path relative to the mount
+	op    engine.Operation
+	entry *token.Entry // nil on unauthenticated paths
+	acl   *acl.ACL     // nil for root and unauthenticated
+	path  engine.Path  // what the matched route asks of the call
 	// audAuth and audReq are the audit record's auth and request parts,
 	// built once and shared by the request and response records.
 	audAuth, audReq map[string]any
@@ -108,50 +108,43 @@ func (b *Broker) Handle(ctx context.Context, req *Request) (*Response, error) {
 	if m == nil {
 		return nil, noRoute(req.Path)
 	}
-	// The system and token handlers store request strings (descriptions,
-	// display names, lease ids) in text columns, which cannot hold NUL in
-	// PostgreSQL. Engines keep their data sealed, so theirs may.
-	if (m.Type == "system" || m.Type == "token") && hasNUL(req.Data) {
+	r, err := b.router(ctx, m)
+	if err != nil {
+		return nil, err
+	}
+	if r.textOnly() && hasNUL(req.Data) {
 		return nil, fail.Invalidf("invalid request: strings may not contain NUL characters")
 	}
-	c := &call{req: req, m: m, rest: rest, op: req.Operation}
-	var be engine.Backend
-	if m.Type != "system" && m.Type != "token" {
-		if be, err = b.backend(ctx, m); err != nil {
-			return nil, err
-		}
+	c := &call{req: req, m: m, rest: rest, op: req.Operation, path: r.path(rest, req.Operation)}
+	if c.path.Unaudited {
+		return r.serve(ctx, c) // health and seal-status: no token, no audit
 	}
-	c.unauth = b.unauthenticated(m, rest, be)
-	if sysUnaudited(m, rest) {
-		return b.dispatch(ctx, c, be) // health and seal-status: no token, no audit
-	}
-	if !c.unauth {
+	if !c.path.Unauthenticated {
 		if err := b.authenticate(ctx, c); err != nil {
 			return nil, b.auditFailure(ctx, c, err)
 		}
 	}
-	if err := b.existence(ctx, c, be); err != nil {
+	if err := b.existence(ctx, c); err != nil {
 		return nil, err
 	}
-	if err := b.authorize(ctx, c, be); err != nil {
+	if err := b.authorize(ctx, c); err != nil {
 		return nil, b.auditFailure(ctx, c, err)
 	}
 	if err := b.auditRequest(ctx, c); err != nil {
 		b.log.Error("audit: request not logged; refusing", "path", req.Path, "err", err)
 		return nil, fail.Wrap(fail.Internal, err, "failed to audit request, cannot continue")
 	}
-	usedUp, err := b.spend(ctx, c)
-	if err != nil {
-		return nil, err
-	}
-	if usedUp {
-		defer func() {
-			if err := b.revokeToken(context.WithoutCancel(ctx), c.entry.ID(), false, "uses exhausted"); err != nil {
-				b.log.Warn("revoke used-up token", "accessor", c.entry.Accessor, "err", err)
+	if c.entry != nil {
+		done, err := b.spend(ctx, *c.entry)
+		if err != nil {
+			if fail.Is(err, fail.Unauthenticated) {
+				return nil, errPermissionDenied
 			}
-		}()
+			return nil, err
+		}
+		defer done()
 	}
-	resp, herr := b.dispatch(ctx, c, be)
+	resp, herr := r.serve(ctx, c)
 	if herr != nil {
 		if err := b.auditResponse(ctx, c, nil, herr); err != nil {
 			return nil, fail.Wrap(fail.Internal, err, "internal error")
@@ -211,63 +204,33 @@ func noRoute(p string) error {
 
 func isLogin(rest string) bool { return rest == "login" || strings.HasPrefix(rest, "login/") }
 
-// unauthenticated reports whether the path needs no token.
-func (b *Broker) unauthenticated(m *mount, rest string, be engine.Backend) bool {
-	switch m.Type {
-	case "system":
-		return rest == "health" || rest == "seal-status" || rest == "internal/ui/mounts"
-	case "token":
-		return false
-	}
-	ps, ok := be.(engine.PathsSpecial)
-	return ok && matchAny(ps.Unauthenticated(), rest)
-}
-
-func sysUnaudited(m *mount, rest string) bool {
-	return m.Type == "system" && (rest == "health" || rest == "seal-status")
-}
-
-// matchAny matches rest against patterns where a trailing "*" is a prefix glob.
-func matchAny(patterns []string, rest string) bool {
-	for _, p := range patterns {
-		if pre, ok := strings.CutSuffix(p, "*"); ok && strings.HasPrefix(rest, pre) || p == rest {
-			return true
-		}
-	}
-	return false
-}
-
-// authenticate resolves the token and checks its CIDR binding. Every
-// failure is Vault's bare 403 "permission denied".
+// authenticate resolves the request's token through the one token check.
+// Every failure is Vault's bare 403 "permission denied".
 func (b *Broker) authenticate(ctx context.Context, c *call) error {
 	if c.req.Token.Empty() {
 		return errPermissionDenied
 	}
-	e, err := b.tokens.Lookup(ctx, c.req.Token)
+	e, err := b.checkToken(ctx, c.req.Token, c.req.RemoteAddr)
 	if err != nil {
 		if fail.Is(err, fail.Unauthenticated) {
 			return errPermissionDenied
 		}
 		return err
 	}
-	if !(e.ExpiresAt.IsZero() && slices.Contains(e.Policies, "root")) && !e.AllowedFrom(c.req.RemoteAddr) {
-		return errPermissionDenied
-	}
 	c.entry = &e
 	return nil
 }
 
 // existence turns a write into create or update for the ACL check.
-func (b *Broker) existence(ctx context.Context, c *call, be engine.Backend) error {
+func (b *Broker) existence(ctx context.Context, c *call) error {
 	if c.op != engine.Update && c.op != engine.Create {
 		return nil
 	}
 	c.op = engine.Update
-	ec, ok := be.(engine.ExistenceChecker)
-	if !ok {
+	if c.path.Exists == nil {
 		return nil
 	}
-	exists, err := ec.Exists(ctx, c.engineRequest(newMountStorage(b.db, b.seal, c.m.UUID)))
+	exists, err := c.path.Exists(ctx, c.engineRequest(newMountStorage(b.db, b.seal, c.m.UUID)))
 	if err != nil {
 		return err
 	}
@@ -278,9 +241,9 @@ func (b *Broker) existence(ctx context.Context, c *call, be engine.Backend) erro
 }
 
 // authorize applies the token's ACL policies, and sudo on root-protected paths.
-func (b *Broker) authorize(ctx context.Context, c *call, be engine.Backend) error {
+func (b *Broker) authorize(ctx context.Context, c *call) error {
 	if c.entry == nil {
-		if c.unauth {
+		if c.path.Unauthenticated {
 			return nil
 		}
 		return errPermissionDenied
@@ -293,55 +256,17 @@ func (b *Broker) authorize(ctx context.Context, c *call, be engine.Backend) erro
 		return err
 	}
 	c.acl = a
-	if c.unauth { // a login with a token attached needs no grant
+	if c.path.Unauthenticated || c.path.SelfAuthorized { // a login with a token attached needs no grant
 		return nil
-	}
-	if c.m.Type == "system" && strings.HasPrefix(c.rest, "internal/ui/mounts/") {
-		return nil // checked by the handler: any access under the mount
 	}
 	res := a.Allowed(c.op, c.req.Path, c.req.Data)
 	if !res.Allowed {
 		return errPermissionDenied
 	}
-	if b.needsSudo(c, be) && !res.Sudo {
+	if c.path.Sudo && !res.Sudo {
 		return errPermissionDenied
 	}
 	return nil
-}
-
-// needsSudo reports whether the path is root-protected.
-func (b *Broker) needsSudo(c *call, be engine.Backend) bool {
-	switch c.m.Type {
-	case "system":
-		return sysSudo(c.rest, c.op)
-	case "token":
-		return matchAny([]string{"revoke-orphan", "revoke-orphan/*", "accessors", "accessors/*"}, c.rest)
-	}
-	ps, ok := be.(engine.PathsSpecial)
-	return ok && matchAny(ps.Sudo(), c.rest)
-}
-
-// dispatch sends the call to the system handler, the token store or the engine.
-func (b *Broker) dispatch(ctx context.Context, c *call, be engine.Backend) (*Response, error) {
-	switch c.m.Type {
-	case "system":
-		resp, err := b.sys(ctx, c)
-		if resp != nil {
-			resp.sys = true
-		}
-		return resp, err
-	case "token":
-		return b.tokenAPI(ctx, c)
-	}
-	if c.op == engine.List && c.rest != "" && !strings.HasSuffix(c.rest, "/") {
-		c.rest += "/"
-	}
-	st := newMountStorage(b.db, b.seal, c.m.UUID)
-	er, err := be.HandleRequest(ctx, c.engineRequest(st))
-	if err != nil {
-		return nil, err
-	}
-	return b.finish(ctx, c, er)
 }
 
 // finish turns an engine's answer into a Response, registering its lease or
@@ -356,7 +281,7 @@ func (b *Broker) finish(ctx context.Context, c *call, er *engine.Response) (*Res
 	resp := &Response{Status: er.Status, Data: er.Data, Warnings: er.Warnings}
 	switch {
 	case er.Auth != nil:
-		if !c.unauth && !isLogin(c.rest) {
+		if !c.path.Unauthenticated && !isLogin(c.rest) {
 			return nil, fmt.Errorf("broker: engine returned auth on non-login path %s", c.req.Path)
 		}
 		ab, warn, err := b.login(ctx, c, er.Auth)
@@ -370,23 +295,6 @@ func (b *Broker) finish(ctx context.Context, c *call, er *engine.Response) (*Res
 		}
 	}
 	return resp, nil
-}
-
-// spend counts one use of a use-limited token before the request runs, so
-// concurrent requests can never use it more often than allowed. It reports
-// whether this was the last use (the token is revoked after the request).
-func (b *Broker) spend(ctx context.Context, c *call) (bool, error) {
-	if c.entry == nil || c.entry.NumUses <= 0 {
-		return false, nil
-	}
-	left, err := b.tokens.Use(ctx, *c.entry)
-	if err != nil {
-		if fail.Is(err, fail.Unauthenticated) {
-			return false, errPermissionDenied
-		}
-		return false, err
-	}
-	return left == 0, nil
 }
 
 // undo revokes what a withheld response created.

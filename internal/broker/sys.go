@@ -14,74 +14,33 @@ import (
 	"github.com/runcred/runcred/internal/secret"
 )
 
-// sys serves the sys/ paths runcred implements.
-func (b *Broker) sys(ctx context.Context, c *call) (*Response, error) {
-	rest, op := c.rest, c.op
-	write := op == engine.Update || op == engine.Create
-	f := engine.Fields(c.req.Data)
-	switch {
-	case rest == "health" && op == engine.Read:
-		return b.health(f), nil
-	case rest == "seal-status" && op == engine.Read:
-		return &Response{Raw: b.sealStatus()}, nil
-	case rest == "mounts" && op == engine.Read:
-		return b.listMounts(ctx, false)
-	case rest == "auth" && op == engine.Read:
-		return b.listMounts(ctx, true)
-	case strings.HasPrefix(rest, "mounts/"):
-		return b.mountOp(ctx, c, strings.TrimPrefix(rest, "mounts/"), false)
-	case strings.HasPrefix(rest, "auth/"):
-		return b.mountOp(ctx, c, strings.TrimPrefix(rest, "auth/"), true)
-	case rest == "remount" && write:
-		return b.remount(ctx, f)
-	case strings.HasPrefix(rest, "remount/status/") && op == engine.Read:
-		return b.remountStatus(ctx, strings.TrimPrefix(rest, "remount/status/"))
-	case rest == "internal/ui/mounts" && op == engine.Read:
-		return b.uiMounts(ctx, c)
-	case strings.HasPrefix(rest, "internal/ui/mounts/") && op == engine.Read:
-		return b.uiMount(ctx, c, strings.TrimPrefix(rest, "internal/ui/mounts/"))
-	case rest == "policies/acl" && op == engine.List, rest == "policies/acl/" && op == engine.List, rest == "policy" && op == engine.Read:
-		names, err := b.policies.names(ctx)
-		if err != nil {
-			return nil, err
-		}
-		if rest == "policy" {
-			return &Response{Data: map[string]any{"policies": names, "keys": names}}, nil
-		}
-		return &Response{Data: map[string]any{"keys": names}}, nil
-	case strings.HasPrefix(rest, "policies/acl/"):
-		return b.policyOp(ctx, op, strings.TrimPrefix(rest, "policies/acl/"), f, "policy")
-	case strings.HasPrefix(rest, "policy/"):
-		return b.policyOp(ctx, op, strings.TrimPrefix(rest, "policy/"), f, "rules")
-	case rest == "capabilities-self" && write, rest == "capabilities" && write:
-		return b.capabilities(ctx, c, f)
-	case rest == "audit" && op == engine.Read:
-		return b.listDevices(ctx)
-	case strings.HasPrefix(rest, "audit/"):
-		return b.deviceOp(ctx, op, strings.TrimPrefix(rest, "audit/"), f)
-	case strings.HasPrefix(rest, "audit-hash/") && write:
-		in, _, err := f.String("input")
-		if err != nil {
-			return nil, err
-		}
-		return &Response{Data: map[string]any{"hash": b.hmac(in)}}, nil
-	case strings.HasPrefix(rest, "leases") || strings.HasPrefix(rest, "renew") || strings.HasPrefix(rest, "revoke"):
-		return b.leaseOp(ctx, c, f)
-	}
-	return nil, noRoute(c.req.Path)
+// sysHealth answers sys/health; sysSealStatus sys/seal-status.
+func (b *Broker) sysHealth(_ context.Context, c *call) (*Response, error) {
+	return b.health(engine.Fields(c.req.Data)), nil
 }
 
-// sysSudo lists the root-protected sys paths (Vault's PathsSpecial.Root).
-func sysSudo(rest string, op engine.Operation) bool {
-	switch {
-	case strings.HasPrefix(rest, "auth/"), rest == "remount", rest == "audit", strings.HasPrefix(rest, "audit/"),
-		strings.HasPrefix(rest, "leases/revoke-prefix/"), strings.HasPrefix(rest, "leases/revoke-force/"),
-		rest == "leases", rest == "leases/count":
-		return true
-	case strings.HasPrefix(rest, "leases/lookup/") && op == engine.List:
-		return true
+func (b *Broker) sysSealStatus(context.Context, *call) (*Response, error) {
+	return &Response{Raw: b.sealStatus()}, nil
+}
+
+// policyNames answers LIST sys/policies/acl and the older GET sys/policy.
+func (b *Broker) policyNames(ctx context.Context, c *call) (*Response, error) {
+	names, err := b.policies.names(ctx)
+	if err != nil {
+		return nil, err
 	}
-	return false
+	if c.rest == "policy" {
+		return &Response{Data: map[string]any{"policies": names, "keys": names}}, nil
+	}
+	return &Response{Data: map[string]any{"keys": names}}, nil
+}
+
+func (b *Broker) auditHash(_ context.Context, c *call) (*Response, error) {
+	in, _, err := engine.Fields(c.req.Data).String("input")
+	if err != nil {
+		return nil, err
+	}
+	return &Response{Data: map[string]any{"hash": b.hmac(in)}}, nil
 }
 
 // health answers sys/health with Vault's status codes and their overrides.
@@ -143,7 +102,8 @@ func (b *Broker) policyOp(ctx context.Context, op engine.Operation, name string,
 // capabilities answers sys/capabilities-self (the caller's capabilities) and
 // sys/capabilities (those of the token in "token") on each of "paths" (or
 // "path").
-func (b *Broker) capabilities(ctx context.Context, c *call, f engine.Fields) (*Response, error) {
+func (b *Broker) capabilities(ctx context.Context, c *call) (*Response, error) {
+	f := engine.Fields(c.req.Data)
 	paths, _, err := f.Strings("paths")
 	if err != nil {
 		return nil, err
@@ -189,7 +149,7 @@ func (b *Broker) capabilities(ctx context.Context, c *call, f engine.Fields) (*R
 	return &Response{Data: data}, nil
 }
 
-func (b *Broker) listDevices(ctx context.Context) (*Response, error) {
+func (b *Broker) listDevices(ctx context.Context, _ *call) (*Response, error) {
 	all, err := b.devices.list(ctx)
 	if err != nil {
 		return nil, err
@@ -201,8 +161,10 @@ func (b *Broker) listDevices(ctx context.Context) (*Response, error) {
 	return &Response{Data: data}, nil
 }
 
-func (b *Broker) deviceOp(ctx context.Context, op engine.Operation, p string, f engine.Fields) (*Response, error) {
-	p = strings.Trim(p, "/")
+// deviceOp serves sys/audit/:path.
+func (b *Broker) deviceOp(ctx context.Context, c *call) (*Response, error) {
+	op, f := c.op, engine.Fields(c.req.Data)
+	p := strings.Trim(strings.TrimPrefix(c.rest, "audit/"), "/")
 	if p == "" {
 		return nil, fail.Invalidf("missing audit device path")
 	}

@@ -9,89 +9,104 @@ import (
 	"github.com/runcred/runcred/internal/fail"
 )
 
-// leaseOp serves sys/leases/*. The legacy sys/renew and sys/revoke* paths
-// are not served (OpenBao removed them: CVE-2026-45808).
-func (b *Broker) leaseOp(ctx context.Context, c *call, f engine.Fields) (*Response, error) {
-	rest, op := c.rest, c.op
-	write := op == engine.Update || op == engine.Create
-	arg := func(prefix string) string {
-		if id, _, _ := f.String("lease_id"); id != "" {
-			return id // the body wins over the path form
-		}
-		return strings.TrimPrefix(rest, prefix)
+// leaseArg is the lease id of a sys/leases/<op>[/<id>] request: the body's
+// lease_id wins over the path form.
+func leaseArg(c *call, prefix string) string {
+	id, _, _ := engine.Fields(c.req.Data).String("lease_id")
+	if id == "" {
+		id = strings.TrimPrefix(c.rest, prefix)
 	}
-	switch {
-	case rest == "leases/lookup" && write:
-		return b.leaseLookup(ctx, arg("leases/lookup"))
-	case strings.HasPrefix(rest, "leases/lookup/") && op == engine.List:
-		keys, err := b.leases.list(ctx, strings.TrimPrefix(rest, "leases/lookup/"))
-		if err != nil || len(keys) == 0 {
-			return nil, err
-		}
-		return &Response{Data: map[string]any{"keys": keys}}, nil
-	case (rest == "leases/renew" || strings.HasPrefix(rest, "leases/renew/")) && write:
-		return b.leaseRenew(ctx, c, strings.TrimPrefix(arg("leases/renew"), "/"), f)
-	case (rest == "leases/revoke" || strings.HasPrefix(rest, "leases/revoke/")) && write:
-		id := strings.TrimPrefix(arg("leases/revoke"), "/")
-		l, err := b.leases.get(ctx, id)
-		if err != nil {
-			return nil, err
-		}
-		if l == nil {
-			return nil, fail.Invalidf("invalid lease")
-		}
-		sync, _, err := f.Bool("sync")
-		if err != nil {
-			return nil, err
-		}
-		if _, err := b.leases.expireNow(ctx, `id = ?`, id); err != nil {
-			return nil, err
-		}
-		if !f.Has("sync") || sync { // Vault's API revokes synchronously unless sync=false
-			if err := b.revokeLease(ctx, id, false, "revoke"); err != nil {
-				return nil, fail.Wrap(fail.Invalid, err, "failed to revoke lease")
-			}
-		}
-		b.nudge()
-		return nil, nil
-	case strings.HasPrefix(rest, "leases/revoke-prefix/") && write:
-		return nil, b.revokePrefix(ctx, strings.TrimPrefix(rest, "leases/revoke-prefix/"), false)
-	case strings.HasPrefix(rest, "leases/revoke-force/") && write:
-		return nil, b.revokePrefix(ctx, strings.TrimPrefix(rest, "leases/revoke-force/"), true)
-	case rest == "leases/count" && op == engine.Read:
-		typ, _, _ := f.String("type")
-		if typ != "irrevocable" {
-			return nil, fail.Invalidf("only type=irrevocable is supported")
-		}
-		ls, err := b.leases.irrevocable(ctx, 10000)
-		if err != nil {
-			return nil, err
-		}
-		return &Response{Data: map[string]any{"lease_count": len(ls), "counts": map[string]int{"irrevocable": len(ls)}}}, nil
-	case rest == "leases" && op == engine.Read:
-		typ, _, _ := f.String("type")
-		if typ != "irrevocable" {
-			return nil, fail.Invalidf("only type=irrevocable is supported")
-		}
-		limit, ok, err := f.Int("limit")
-		if err != nil {
-			return nil, err
-		}
-		if !ok || limit <= 0 || limit > 10000 {
-			limit = 10000
-		}
-		ls, err := b.leases.irrevocable(ctx, limit)
-		if err != nil {
-			return nil, err
-		}
-		out := make([]map[string]any, 0, len(ls))
-		for _, l := range ls {
-			out = append(out, map[string]any{"lease_id": l.ID, "mount_id": l.MountUUID, "error": l.LastError,
-				"expire_time": l.ExpiresAt.Format(time.RFC3339)})
-		}
-		return &Response{Data: map[string]any{"leases": out, "lease_count": len(out)}}, nil
+	return strings.TrimPrefix(id, "/")
+}
+
+func (b *Broker) sysLeaseLookup(ctx context.Context, c *call) (*Response, error) {
+	return b.leaseLookup(ctx, leaseArg(c, "leases/lookup"))
+}
+
+// listLeases answers LIST sys/leases/lookup/<prefix>: folders end in "/".
+func (b *Broker) listLeases(ctx context.Context, c *call) (*Response, error) {
+	keys, err := b.leases.list(ctx, strings.TrimPrefix(c.rest, "leases/lookup/"))
+	if err != nil || len(keys) == 0 {
+		return nil, err
 	}
-	return nil, noRoute(c.req.Path)
+	return &Response{Data: map[string]any{"keys": keys}}, nil
+}
+
+func (b *Broker) sysLeaseRenew(ctx context.Context, c *call) (*Response, error) {
+	return b.leaseRenew(ctx, c, leaseArg(c, "leases/renew"), engine.Fields(c.req.Data))
+}
+
+func (b *Broker) leaseRevoke(ctx context.Context, c *call) (*Response, error) {
+	f := engine.Fields(c.req.Data)
+	id := leaseArg(c, "leases/revoke")
+	l, err := b.leases.get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if l == nil {
+		return nil, fail.Invalidf("invalid lease")
+	}
+	sync, _, err := f.Bool("sync")
+	if err != nil {
+		return nil, err
+	}
+	if _, err := b.leases.expireNow(ctx, `id = ?`, id); err != nil {
+		return nil, err
+	}
+	if !f.Has("sync") || sync { // Vault's API revokes synchronously unless sync=false
+		if err := b.revokeLease(ctx, id, false, "revoke"); err != nil {
+			return nil, fail.Wrap(fail.Invalid, err, "failed to revoke lease")
+		}
+	}
+	b.nudge()
+	return nil, nil
+}
+
+// revokePrefixOp serves sys/leases/revoke-prefix/* and, with force,
+// sys/leases/revoke-force/*.
+func (b *Broker) revokePrefixOp(force bool) coreHandler {
+	return func(ctx context.Context, c *call) (*Response, error) {
+		_, prefix, _ := strings.Cut(strings.TrimPrefix(c.rest, "leases/"), "/")
+		return nil, b.revokePrefix(ctx, prefix, force)
+	}
+}
+
+func (b *Broker) countLeases(ctx context.Context, c *call) (*Response, error) {
+	typ, _, _ := engine.Fields(c.req.Data).String("type")
+	if typ != "irrevocable" {
+		return nil, fail.Invalidf("only type=irrevocable is supported")
+	}
+	ls, err := b.leases.irrevocable(ctx, 10000)
+	if err != nil {
+		return nil, err
+	}
+	return &Response{Data: map[string]any{"lease_count": len(ls), "counts": map[string]int{"irrevocable": len(ls)}}}, nil
+}
+
+// irrevocableLeases answers sys/leases?type=irrevocable.
+func (b *Broker) irrevocableLeases(ctx context.Context, c *call) (*Response, error) {
+	f := engine.Fields(c.req.Data)
+	typ, _, _ := f.String("type")
+	if typ != "irrevocable" {
+		return nil, fail.Invalidf("only type=irrevocable is supported")
+	}
+	limit, ok, err := f.Int("limit")
+	if err != nil {
+		return nil, err
+	}
+	if !ok || limit <= 0 || limit > 10000 {
+		limit = 10000
+	}
+	ls, err := b.leases.irrevocable(ctx, limit)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]map[string]any, 0, len(ls))
+	for _, l := range ls {
+		out = append(out, map[string]any{"lease_id": l.ID, "mount_id": l.MountUUID, "error": l.LastError,
+			"expire_time": l.ExpiresAt.Format(time.RFC3339)})
+	}
+	return &Response{Data: map[string]any{"leases": out, "lease_count": len(out)}}, nil
 }
 
 func (b *Broker) leaseLookup(ctx context.Context, id string) (*Response, error) {

@@ -270,7 +270,8 @@ func (b *Broker) revokeMount(ctx context.Context, m *mount) error {
 // remount moves a mount (sys/remount). It runs to completion before
 // answering; the migration id and status endpoint exist for the clients
 // that poll them.
-func (b *Broker) remount(ctx context.Context, f engine.Fields) (*Response, error) {
+func (b *Broker) sysRemount(ctx context.Context, c *call) (*Response, error) {
+	f := engine.Fields(c.req.Data)
 	from, _, err := f.String("from")
 	if err != nil {
 		return nil, err
@@ -326,7 +327,8 @@ func (b *Broker) remount(ctx context.Context, f engine.Fields) (*Response, error
 	return &Response{Data: map[string]any{"migration_id": id}}, nil
 }
 
-func (b *Broker) remountStatus(ctx context.Context, id string) (*Response, error) {
+func (b *Broker) sysRemountStatus(ctx context.Context, c *call) (*Response, error) {
+	id := strings.TrimPrefix(c.rest, "remount/status/")
 	var src, dst, status string
 	err := b.db.QueryRow(ctx, `SELECT source, target, status FROM broker_remounts WHERE id = ?`, id).Scan(&src, &dst, &status)
 	if store.IsNotFound(err) {
@@ -340,7 +342,7 @@ func (b *Broker) remountStatus(ctx context.Context, id string) (*Response, error
 }
 
 // uiMounts is the unauthenticated listing of mounts marked visible.
-func (b *Broker) uiMounts(ctx context.Context, c *call) (*Response, error) {
+func (b *Broker) uiMounts(ctx context.Context, _ *call) (*Response, error) {
 	all, err := b.mounts.list(ctx)
 	if err != nil {
 		return nil, err
@@ -362,8 +364,8 @@ func (b *Broker) uiMounts(ctx context.Context, c *call) (*Response, error) {
 // uiMount is the CLI's KV preflight: the mount holding p, shown to a token
 // with any capability under it. A missing mount gets the same 403 as one
 // the token may not see, as in Vault, so it cannot be used to find mounts.
-func (b *Broker) uiMount(ctx context.Context, c *call, p string) (*Response, error) {
-	p = strings.TrimPrefix(p, "/")
+func (b *Broker) uiMount(ctx context.Context, c *call) (*Response, error) {
+	p := strings.TrimPrefix(strings.TrimPrefix(c.rest, "internal/ui/mounts/"), "/")
 	m, _, err := b.mounts.route(ctx, p)
 	if err != nil {
 		return nil, err

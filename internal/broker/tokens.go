@@ -6,76 +6,11 @@ import (
 	"time"
 
 	"github.com/runcred/runcred/internal/access"
-
 	"github.com/runcred/runcred/internal/broker/engine"
 	"github.com/runcred/runcred/internal/fail"
 	"github.com/runcred/runcred/internal/secret"
 	"github.com/runcred/runcred/internal/token"
 )
-
-// tokenAPI serves auth/token/*, Vault's token store.
-func (b *Broker) tokenAPI(ctx context.Context, c *call) (*Response, error) {
-	f := engine.Fields(c.req.Data)
-	write := c.op == engine.Update || c.op == engine.Create
-	switch {
-	case c.rest == "create" && write, c.rest == "create-orphan" && write:
-		return b.tokenCreate(ctx, c, f, c.rest == "create-orphan")
-	case c.rest == "lookup-self" && (c.op == engine.Read || write):
-		return b.tokenLookup(*c.entry, c.req.Token), nil
-	case c.rest == "lookup" && write, c.rest == "lookup" && c.op == engine.Read:
-		e, tok, err := b.tokenArg(ctx, f)
-		if err != nil {
-			return nil, err
-		}
-		return b.tokenLookup(e, tok), nil
-	case c.rest == "lookup-accessor" && write:
-		e, err := b.accessorArg(ctx, f)
-		if err != nil {
-			return nil, err
-		}
-		return b.tokenLookup(e, secret.Value{}), nil
-	case c.rest == "renew-self" && write:
-		return b.tokenRenew(ctx, f, *c.entry, c.req.Token)
-	case c.rest == "renew" && write:
-		e, tok, err := b.tokenArg(ctx, f)
-		if err != nil {
-			return nil, err
-		}
-		return b.tokenRenew(ctx, f, e, tok)
-	case c.rest == "renew-accessor" && write:
-		e, err := b.accessorArg(ctx, f)
-		if err != nil {
-			return nil, err
-		}
-		return b.tokenRenew(ctx, f, e, secret.Value{})
-	case c.rest == "revoke-self" && write:
-		return nil, b.revokeToken(ctx, c.entry.ID(), false, "revoke-self")
-	case (c.rest == "revoke" || c.rest == "revoke-orphan") && write:
-		e, _, err := b.tokenArg(ctx, f)
-		if err != nil {
-			return nil, err
-		}
-		return nil, b.revokeToken(ctx, e.ID(), c.rest == "revoke-orphan", c.rest)
-	case c.rest == "revoke-accessor" && write:
-		e, err := b.accessorArg(ctx, f)
-		if err != nil {
-			return nil, err
-		}
-		return nil, b.revokeToken(ctx, e.ID(), false, "revoke-accessor")
-	case c.rest == "accessors/" && c.op == engine.List, c.rest == "accessors" && c.op == engine.List:
-		keys, err := b.tokens.Accessors(ctx)
-		if err != nil || len(keys) == 0 {
-			return nil, err
-		}
-		return &Response{Data: map[string]any{"keys": keys}}, nil
-	}
-	switch c.rest {
-	case "create", "create-orphan", "lookup-self", "lookup", "lookup-accessor", "renew-self", "renew",
-		"renew-accessor", "revoke-self", "revoke", "revoke-orphan", "revoke-accessor", "accessors", "accessors/":
-		return nil, fail.Unsupportedf("unsupported operation")
-	}
-	return nil, noRoute(c.req.Path)
-}
 
 // tokenArg resolves the "token" field; an unknown token is a 400 as in Vault.
 func (b *Broker) tokenArg(ctx context.Context, f engine.Fields) (token.Entry, secret.Value, error) {

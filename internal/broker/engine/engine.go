@@ -1,7 +1,9 @@
 // Package engine is the contract between the broker core and the things
 // mounted in it: auth methods (jwt, approle) and secrets engines (kv, aws).
 //
-// An engine sees a transport-free Request with its path relative to the
+// An engine declares its paths as a route table (Routes: pattern,
+// operations and their handlers, unauthenticated, sudo, existence check).
+// A handler sees a transport-free Request with its path relative to the
 // mount, and answers with a Response: data, a dynamic Secret the core turns
 // into a lease, or an Auth the core turns into a token. Engines never see
 // HTTP, ACL policies, tokens or the audit log; the core has already checked
@@ -110,24 +112,12 @@ type Auth struct {
 	Alias string
 }
 
-// Backend is an engine instance mounted at one path.
+// Backend is an engine instance mounted at one path. It declares what it
+// serves as a route table (route.go): the core matches a request's path
+// against it once, for the handler, the existence check and whether the
+// path needs no token or needs sudo.
 type Backend interface {
-	HandleRequest(ctx context.Context, req *Request) (*Response, error)
-}
-
-// PathsSpecial is implemented by engines with paths that need no token
-// (logins) or need sudo in addition to the ACL capability. Patterns are
-// relative to the mount; a trailing "*" matches any suffix.
-type PathsSpecial interface {
-	Unauthenticated() []string
-	Sudo() []string
-}
-
-// ExistenceChecker is implemented by engines that distinguish create from
-// update for ACL purposes (KV v2 data, AppRole roles). Without it a write is
-// an update, as in Vault.
-type ExistenceChecker interface {
-	Exists(ctx context.Context, req *Request) (bool, error)
+	Routes() *Routes
 }
 
 // Lease is what Revoke and Renew get back of a lease the engine created.

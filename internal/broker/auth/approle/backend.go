@@ -51,6 +51,7 @@ type Backend struct {
 	now      func() time.Time
 	key      secret.Value
 	maxLease time.Duration
+	routes   *engine.Routes
 }
 
 const (
@@ -62,11 +63,7 @@ const (
 	rolesLock         = "roles"
 )
 
-var (
-	_ engine.Backend          = (*Backend)(nil)
-	_ engine.PathsSpecial     = (*Backend)(nil)
-	_ engine.ExistenceChecker = (*Backend)(nil)
-)
+var _ engine.Backend = (*Backend)(nil)
 
 // New returns the engine for one approle mount.
 func New(conf engine.MountConfig, opts Options) (*Backend, error) {
@@ -80,6 +77,7 @@ func New(conf engine.MountConfig, opts Options) (*Backend, error) {
 	if b.maxLease <= 0 {
 		b.maxLease = systemMaxLeaseTTL
 	}
+	b.routes = b.paths()
 	return b, nil
 }
 
@@ -90,105 +88,18 @@ func Factory(opts Options) engine.Factory {
 	}
 }
 
-// Unauthenticated lists the paths that need no token: the login.
-func (b *Backend) Unauthenticated() []string { return []string{"login"} }
+// Routes are the method's paths.
+func (b *Backend) Routes() *engine.Routes { return b.routes }
 
-// Sudo lists the paths that need sudo: none.
-func (b *Backend) Sudo() []string { return nil }
-
-// Exists tells a role create from a role update; every other write is an
-// update, as in Vault.
-func (b *Backend) Exists(ctx context.Context, req *engine.Request) (bool, error) {
-	parts := strings.Split(strings.TrimSuffix(req.Path, "/"), "/")
-	if len(parts) != 2 || parts[0] != "role" {
-		return true, nil
-	}
-	if validRoleName(parts[1]) != nil {
-		return false, nil
-	}
-	r, err := loadRole(ctx, req.Storage, strings.ToLower(parts[1]))
-	return r != nil, err
-}
-
-type handler func(ctx context.Context, req *engine.Request, name string) (*engine.Response, error)
-
-// roleRoutes are the paths under role/<name>/, by what follows the name.
-func (b *Backend) roleRoutes(rest string) map[engine.Operation]handler {
-	switch rest {
-	case "":
-		return map[engine.Operation]handler{
-			engine.Read: b.readRole, engine.Create: b.writeRole, engine.Update: b.writeRole, engine.Delete: b.deleteRole,
-		}
-	case "role-id":
-		return map[engine.Operation]handler{engine.Read: b.readRoleID, engine.Update: b.writeRoleID}
-	case "secret-id":
-		return map[engine.Operation]handler{engine.Update: b.issueSecretID, engine.List: b.listSecretIDs}
-	case "custom-secret-id":
-		return map[engine.Operation]handler{engine.Update: b.issueCustomSecretID}
-	case "secret-id/lookup":
-		return map[engine.Operation]handler{engine.Update: b.lookupSecretID}
-	case "secret-id/destroy":
-		return map[engine.Operation]handler{engine.Update: b.destroySecretID, engine.Delete: b.destroySecretID}
-	case "secret-id-accessor/lookup":
-		return map[engine.Operation]handler{engine.Update: b.lookupAccessor}
-	case "secret-id-accessor/destroy":
-		return map[engine.Operation]handler{engine.Update: b.destroyAccessor, engine.Delete: b.destroyAccessor}
-	}
-	if fe, ok := fieldEndpoints[rest]; ok {
-		return map[engine.Operation]handler{
-			engine.Read: func(ctx context.Context, req *engine.Request, name string) (*engine.Response, error) {
-				return b.readField(ctx, req, name, fe)
-			},
-			engine.Update: func(ctx context.Context, req *engine.Request, name string) (*engine.Response, error) {
-				return b.writeField(ctx, req, name, fe)
-			},
-			engine.Delete: func(ctx context.Context, req *engine.Request, name string) (*engine.Response, error) {
-				return b.resetField(ctx, req, name, fe)
-			},
-		}
-	}
-	return nil
-}
-
-// HandleRequest routes one request.
+// HandleRequest serves one request through the method's routes.
 func (b *Backend) HandleRequest(ctx context.Context, req *engine.Request) (*engine.Response, error) {
-	path := strings.TrimSuffix(req.Path, "/")
-	var routes map[engine.Operation]handler
-	name := ""
-	switch {
-	case path == "login":
-		routes = map[engine.Operation]handler{engine.Update: b.login}
-	case path == "tidy/secret-id":
-		routes = map[engine.Operation]handler{engine.Update: b.tidy}
-	case path == "role":
-		routes = map[engine.Operation]handler{engine.List: b.listRoles}
-	case strings.HasPrefix(path, "role/"):
-		var rest string
-		name, rest, _ = strings.Cut(strings.TrimPrefix(path, "role/"), "/")
-		if routes = b.roleRoutes(rest); routes != nil {
-			if err := validRoleName(name); err != nil {
-				return nil, err
-			}
-			// ACL policies match the path as sent, so a deny on role/admin
-			// must not be passed by writing role/ADMIN: names in paths are
-			// lower case.
-			if lower := strings.ToLower(name); lower != name {
-				return nil, fail.Invalidf("role names are case-insensitive and must be given in lower case: use %q", lower)
-			}
-		}
-	}
-	if routes == nil {
-		return nil, fail.NotFoundf(`no handler for route "%s". route entry not found.`, req.MountPath+req.Path)
-	}
-	op := req.Operation
-	if _, ok := routes[op]; !ok && op == engine.Create {
-		op = engine.Update // only role/<name> tells create from update
-	}
-	h, ok := routes[op]
-	if !ok {
-		return nil, fail.Unsupportedf("unsupported operation")
-	}
-	return h(ctx, req, name)
+	return engine.Serve(ctx, b.routes, req)
+}
+
+// Exists is the existence check of the route req's path matches: only a
+// role itself tells create from update.
+func (b *Backend) Exists(ctx context.Context, req *engine.Request) (bool, error) {
+	return engine.Exists(ctx, b.routes, req)
 }
 
 // hmacOf is HMAC-SHA256 under the mount key of a domain-separated value, in

@@ -14,7 +14,6 @@ package jwt
 import (
 	"context"
 	"net/http"
-	"strings"
 	"sync"
 	"time"
 
@@ -40,6 +39,8 @@ type Backend struct {
 	client *http.Client
 	now    func() time.Time
 
+	routes *engine.Routes
+
 	mu     sync.Mutex
 	remote *remoteKeys // the key set of the current config's URL, if remote
 }
@@ -53,6 +54,7 @@ func New(conf engine.MountConfig, opts Options) (*Backend, error) {
 	if b.now == nil {
 		b.now = time.Now
 	}
+	b.routes = b.paths()
 	return b, nil
 }
 
@@ -63,77 +65,17 @@ func Factory(opts Options) engine.Factory {
 	}
 }
 
-// Unauthenticated lists the paths the core serves without a token.
-func (b *Backend) Unauthenticated() []string { return []string{"login"} }
+// Routes are the method's paths.
+func (b *Backend) Routes() *engine.Routes { return b.routes }
 
-// Sudo lists the paths that need sudo; the JWT method has none.
-func (b *Backend) Sudo() []string { return nil }
-
-// Exists tells the core whether a write to a role creates or updates it.
-// Every other path is always written as an update, as in Vault.
-func (b *Backend) Exists(ctx context.Context, req *engine.Request) (bool, error) {
-	name, ok := strings.CutPrefix(req.Path, "role/")
-	if !ok {
-		return true, nil
-	}
-	name, err := roleName(name)
-	if err != nil {
-		return false, nil // the write itself reports the bad name
-	}
-	r, err := loadRole(ctx, req.Storage, name)
-	if err != nil {
-		return false, err
-	}
-	return r != nil, nil
+// HandleRequest serves one request through the method's routes.
+func (b *Backend) HandleRequest(ctx context.Context, req *engine.Request) (*engine.Response, error) {
+	return engine.Serve(ctx, b.routes, req)
 }
 
-// HandleRequest routes a request to its path's handler.
-func (b *Backend) HandleRequest(ctx context.Context, req *engine.Request) (*engine.Response, error) {
-	write := req.Operation == engine.Update || req.Operation == engine.Create
-	switch {
-	case req.Path == "login":
-		if !write {
-			return nil, unsupported()
-		}
-		resp, err := b.login(ctx, req)
-		if err != nil {
-			// A failed login never carries an Auth (CVE-2026-46405: a
-			// response with both became a token).
-			return nil, err
-		}
-		return resp, nil
-
-	case req.Path == "config":
-		switch {
-		case req.Operation == engine.Read:
-			return b.readConfig(ctx, req)
-		case write:
-			return b.writeConfig(ctx, req)
-		}
-		return nil, unsupported()
-
-	case req.Path == "role" || req.Path == "role/":
-		if req.Operation != engine.List {
-			return nil, unsupported()
-		}
-		return listRoles(ctx, req)
-
-	case strings.HasPrefix(req.Path, "role/") && !strings.Contains(req.Path[len("role/"):], "/"):
-		name, err := pathRoleName(req.Path[len("role/"):])
-		if err != nil {
-			return nil, err
-		}
-		switch {
-		case req.Operation == engine.Read:
-			return readRole(ctx, req, name)
-		case write:
-			return b.writeRole(ctx, req, name)
-		case req.Operation == engine.Delete:
-			return nil, req.Storage.Delete(ctx, roleKeyPrefix+name)
-		}
-		return nil, unsupported()
-	}
-	return nil, fail.NotFoundf(`no handler for route "%s". route entry not found.`, req.MountPath+req.Path)
+// Exists is the existence check of the route req's path matches.
+func (b *Backend) Exists(ctx context.Context, req *engine.Request) (bool, error) {
+	return engine.Exists(ctx, b.routes, req)
 }
 
 func unsupported() error { return fail.Unsupportedf("unsupported operation") }

@@ -2,19 +2,14 @@ package jwt
 
 import (
 	"context"
-	"reflect"
 	"testing"
 
 	"github.com/runcred/runcred/internal/broker/engine"
 	"github.com/runcred/runcred/internal/fail"
 )
 
-// The core relies on these interfaces being implemented.
-var (
-	_ engine.Backend          = (*Backend)(nil)
-	_ engine.PathsSpecial     = (*Backend)(nil)
-	_ engine.ExistenceChecker = (*Backend)(nil)
-)
+// The core relies on this interface being implemented.
+var _ engine.Backend = (*Backend)(nil)
 
 func TestRouting(t *testing.T) {
 	e := newEnv(t)
@@ -44,11 +39,14 @@ func TestRouting(t *testing.T) {
 
 func TestSpecialPaths(t *testing.T) {
 	b, _ := New(engine.MountConfig{}, Options{})
-	if got := b.Unauthenticated(); !reflect.DeepEqual(got, []string{"login"}) {
-		t.Fatalf("Unauthenticated() = %v", got)
-	}
-	if got := b.Sudo(); got != nil {
-		t.Fatalf("Sudo() = %v", got)
+	// Only the login needs no token; nothing needs sudo.
+	for _, path := range []string{"login", "login/", "config", "role", "role/", "role/x", "other"} {
+		for _, op := range []engine.Operation{engine.Read, engine.Update, engine.List, engine.Delete} {
+			p := b.Routes().PathOf(path, op)
+			if p.Unauthenticated != (path == "login") || p.Sudo {
+				t.Fatalf("%s %s: unauthenticated %v, sudo %v", op, path, p.Unauthenticated, p.Sudo)
+			}
+		}
 	}
 	if b.client == nil || b.client.Timeout == 0 || b.now == nil {
 		t.Fatalf("defaults not set: %+v", b)

@@ -164,9 +164,9 @@ func TestRoleListDeleteExists(t *testing.T) {
 	if resp, err := e.call(engine.Read, "role/a", nil); resp != nil || err != nil {
 		t.Fatalf("read after delete = %+v, %v; want nil, nil", resp, err)
 	}
-	for _, p := range []string{"config", "login", "role/bad name"} {
+	for _, p := range []string{"config", "login", "role", "role/bad name", "role/", "role/a/b"} {
 		ok, err := e.b.Exists(ctx, &engine.Request{Path: p, Storage: e.st})
-		if err != nil || ok != (p != "role/bad name") {
+		if err != nil || ok != (p == "config" || p == "login" || p == "role") {
 			t.Fatalf("Exists(%s) = %v, %v", p, ok, err)
 		}
 	}

@@ -14,5 +14,5 @@ func Call(t testing.TB, b engine.Backend, st engine.Storage, op engine.Operation
 	if data == nil {
 		data = map[string]any{}
 	}
-	return b.HandleRequest(context.Background(), &engine.Request{Operation: op, Path: path, Data: data, Storage: st})
+	return engine.Serve(context.Background(), b.Routes(), &engine.Request{Operation: op, Path: path, Data: data, Storage: st})
 }

@@ -30,13 +30,11 @@ package aws
 import (
 	"context"
 	"net/http"
-	"regexp"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/runcred/runcred/internal/broker/engine"
-	"github.com/runcred/runcred/internal/fail"
 )
 
 // Options are what the engine takes from the process rather than a mount.
@@ -53,6 +51,8 @@ type Backend struct {
 	conf engine.MountConfig
 	opts Options
 
+	routes *engine.Routes
+
 	mu     sync.Mutex
 	client *cachedClient
 }
@@ -62,7 +62,9 @@ func New(conf engine.MountConfig, opts Options) (*Backend, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Backend{conf: conf, opts: opts}, nil
+	b := &Backend{conf: conf, opts: opts}
+	b.routes = b.paths()
+	return b, nil
 }
 
 // Factory returns an engine.Factory for the core's mount table.
@@ -72,61 +74,12 @@ func Factory(opts Options) engine.Factory {
 	}
 }
 
-// roleName is Vault's GenericNameWithAtRegex: word characters, with "-",
-// "." and "@" allowed inside.
-var roleName = regexp.MustCompile(`^\w(?:[\w.@-]*\w)?$`)
+// Routes are the engine's paths.
+func (b *Backend) Routes() *engine.Routes { return b.routes }
 
-// HandleRequest routes a request to the handler for its path.
+// HandleRequest serves one request through the engine's routes.
 func (b *Backend) HandleRequest(ctx context.Context, req *engine.Request) (*engine.Response, error) {
-	op := req.Operation
-	write := op == engine.Create || op == engine.Update
-	switch p := req.Path; {
-	case p == "config/root":
-		switch {
-		case op == engine.Read:
-			return b.readRoot(ctx, req)
-		case write:
-			return b.writeRoot(ctx, req)
-		}
-	case p == "config/lease":
-		switch {
-		case op == engine.Read:
-			return b.readLease(ctx, req)
-		case write:
-			return b.writeLease(ctx, req)
-		}
-	case p == "roles" || p == "roles/":
-		if op == engine.List {
-			return b.listRoles(ctx, req)
-		}
-	case strings.HasPrefix(p, "roles/") && roleName.MatchString(p[len("roles/"):]):
-		name := p[len("roles/"):]
-		switch {
-		case op == engine.Read:
-			return b.readRole(ctx, req, name)
-		case write:
-			return b.writeRole(ctx, req, name)
-		case op == engine.Delete:
-			return b.deleteRole(ctx, req, name)
-		}
-	case credsPath(p) != "":
-		if op == engine.Read || write {
-			return b.creds(ctx, req, credsPath(p))
-		}
-	default:
-		return nil, fail.NotFoundf(`no handler for route "%s". route entry not found.`, req.MountPath+req.Path)
-	}
-	return nil, fail.Unsupportedf("unsupported operation")
-}
-
-// credsPath returns the role name of a creds/:name or sts/:name path.
-func credsPath(p string) string {
-	for _, prefix := range []string{"creds/", "sts/"} {
-		if name, ok := strings.CutPrefix(p, prefix); ok && roleName.MatchString(name) {
-			return name
-		}
-	}
-	return ""
+	return engine.Serve(ctx, b.routes, req)
 }
 
 // Revoke ends an STS lease. STS credentials cannot be revoked before they

@@ -18,7 +18,6 @@ package kv
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -37,19 +36,10 @@ type Options struct {
 type Backend struct {
 	version int
 	now     func() time.Time
-	// routes maps a version 2 path family ("data", "metadata", ...) to
-	// the operations it serves.
-	routes map[string]map[engine.Operation]handler
+	routes  *engine.Routes
 }
 
-// handler serves one operation of a path family; key is the rest of the
-// path after "<family>/".
-type handler func(ctx context.Context, st engine.Storage, key string, f engine.Fields) (*engine.Response, error)
-
-var (
-	_ engine.Backend          = (*Backend)(nil)
-	_ engine.ExistenceChecker = (*Backend)(nil)
-)
+var _ engine.Backend = (*Backend)(nil)
 
 // New builds the engine for a mount. conf.Options["version"] is "1" or "2";
 // empty means 1, as for Vault's "kv" type, except on a mount of type
@@ -67,15 +57,10 @@ func New(conf engine.MountConfig, opts Options) (*Backend, error) {
 	default:
 		return nil, fail.Invalidf("unsupported kv version %q: must be \"1\" or \"2\"", v)
 	}
-	b.routes = map[string]map[engine.Operation]handler{
-		"data": {engine.Read: b.readData, engine.Create: b.writeData, engine.Update: b.writeData,
-			engine.Patch: b.patchData, engine.Delete: b.deleteLatest},
-		"subkeys":  {engine.Read: b.readSubkeys},
-		"delete":   {engine.Create: b.deleteVersions, engine.Update: b.deleteVersions},
-		"undelete": {engine.Create: b.undeleteVersions, engine.Update: b.undeleteVersions},
-		"destroy":  {engine.Create: b.destroyVersions, engine.Update: b.destroyVersions},
-		"metadata": {engine.Read: b.readMetadata, engine.Create: b.writeMetadata, engine.Update: b.writeMetadata,
-			engine.Patch: b.patchMetadata, engine.Delete: b.deleteMetadata, engine.List: b.listMetadata},
+	if b.version == 2 {
+		b.routes = b.pathsV2()
+	} else {
+		b.routes = pathsV1()
 	}
 	return b, nil
 }
@@ -91,64 +76,19 @@ func Factory(opts Options) engine.Factory {
 	}
 }
 
-// HandleRequest serves one request on the mount.
+// Routes are the mount's paths.
+func (b *Backend) Routes() *engine.Routes { return b.routes }
+
+// HandleRequest serves one request through the mount's routes.
 func (b *Backend) HandleRequest(ctx context.Context, req *engine.Request) (*engine.Response, error) {
-	if b.version == 1 {
-		return b.handleV1(ctx, req)
-	}
-	f := engine.Fields(req.Data)
-	if req.Path == "config" {
-		switch req.Operation {
-		case engine.Read:
-			return b.readConfig(ctx, req.Storage)
-		case engine.Create, engine.Update:
-			return b.writeConfig(ctx, req.Storage, f)
-		}
-		return nil, fail.Unsupportedf("unsupported operation")
-	}
-	family, key, hasKey := strings.Cut(req.Path, "/")
-	if req.Path == "metadata" && req.Operation == engine.List {
-		hasKey = true // the mount's root folder
-	}
-	ops, known := b.routes[family]
-	if !known || !hasKey {
-		return invalidPath(req.Operation), nil
-	}
-	h, ok := ops[req.Operation]
-	if !ok {
-		return nil, fail.Unsupportedf("unsupported operation")
-	}
-	if req.Operation != engine.List {
-		if err := checkKey(key); err != nil {
-			if req.Operation == engine.Read {
-				return nil, nil // nothing can be stored under such a name
-			}
-			return nil, err
-		}
-	}
-	return h(ctx, req.Storage, key, f)
+	return engine.Serve(ctx, b.routes, req)
 }
 
-// Exists tells the core whether a write creates or updates: on data/ and
-// metadata/ it is an update when the key has metadata. Other paths have no
-// existence check in Vault, so their writes are updates.
+// Exists tells the core whether a write creates or updates: on version 2,
+// on data/ and metadata/ it is an update when the key has metadata. Other
+// paths have no existence check in Vault, so their writes are updates.
 func (b *Backend) Exists(ctx context.Context, req *engine.Request) (bool, error) {
-	if b.version == 1 {
-		if checkKey(req.Path) != nil {
-			return false, nil
-		}
-		raw, err := req.Storage.Get(ctx, req.Path)
-		return raw != nil, err
-	}
-	family, key, _ := strings.Cut(req.Path, "/")
-	if family != "data" && family != "metadata" {
-		return true, nil
-	}
-	if checkKey(key) != nil {
-		return false, nil
-	}
-	m, err := loadMeta(ctx, req.Storage, key)
-	return m != nil, err
+	return engine.Exists(ctx, b.routes, req)
 }
 
 // invalidPath is Vault's answer to a version 1 style path on a version 2
@@ -198,52 +138,4 @@ func withUnknown(resp *engine.Response, f engine.Fields, known ...string) *engin
 	}
 	resp.Warnings = append(resp.Warnings, fmt.Sprintf("Endpoint ignored these unrecognized parameters: %v", unknown))
 	return resp
-}
-
-// handleV1 serves a version 1 mount: the request body is the secret.
-func (b *Backend) handleV1(ctx context.Context, req *engine.Request) (*engine.Response, error) {
-	st, key := req.Storage, req.Path
-	switch req.Operation {
-	case engine.List:
-		prefix, ok := listPrefix(key)
-		if !ok {
-			return nil, nil
-		}
-		keys, err := st.List(ctx, prefix)
-		if err != nil || len(keys) == 0 {
-			return nil, err
-		}
-		return &engine.Response{Data: map[string]any{"keys": keys}}, nil
-	case engine.Read:
-		if checkKey(key) != nil {
-			return nil, nil
-		}
-		raw, err := st.Get(ctx, key)
-		if err != nil || raw == nil {
-			return nil, err
-		}
-		data, err := decodeObject(raw)
-		if err != nil {
-			return nil, err
-		}
-		return &engine.Response{Data: data}, nil
-	case engine.Create, engine.Update:
-		if err := checkKey(key); err != nil {
-			return nil, err
-		}
-		if len(req.Data) == 0 {
-			return nil, fail.Invalidf("missing data fields")
-		}
-		raw, err := json.Marshal(req.Data)
-		if err != nil {
-			return nil, fail.Wrap(fail.Invalid, err, "data is not valid JSON")
-		}
-		return nil, st.Put(ctx, key, raw)
-	case engine.Delete:
-		if err := checkKey(key); err != nil {
-			return nil, err
-		}
-		return nil, st.Delete(ctx, key)
-	}
-	return nil, fail.Unsupportedf("unsupported operation")
 }

@@ -41,8 +41,8 @@ func TestFactory(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := b.(engine.ExistenceChecker); !ok {
-		t.Error("backend is not an ExistenceChecker")
+	if b.Routes().PathOf("data/a", engine.Update).Exists == nil {
+		t.Error("data/ has no existence check")
 	}
 	b, err = f(context.Background(), engine.MountConfig{Type: "kv", Options: map[string]string{"version": "9"}})
 	if err == nil || b != nil { // a typed nil in the interface would look like a backend
