@@ -103,7 +103,7 @@ func (l *Log) Append(ctx context.Context, typ string, body any) (Record, error) 
 		}
 		rec = Record{
 			Seq:      seq + 1,
-			Time:     time.Unix(0, l.now().UnixNano()).UTC(),
+			Time:     store.Time(store.Nanos(l.now())), // as read back, so the hash matches
 			Type:     typ,
 			Body:     b,
 			PrevHash: prev,
@@ -111,7 +111,7 @@ func (l *Log) Append(ctx context.Context, typ string, body any) (Record, error) 
 		rec.Hash = rec.chainHash()
 		_, err = tx.Exec(ctx,
 			`INSERT INTO audit_log (seq, time, type, body, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?)`,
-			rec.Seq, rec.Time.UnixNano(), rec.Type, string(rec.Body), rec.PrevHash, rec.Hash)
+			rec.Seq, store.Nanos(rec.Time), rec.Type, string(rec.Body), rec.PrevHash, rec.Hash)
 		return err
 	})
 	if err != nil {
@@ -185,7 +185,7 @@ func scanRecords(rows *sql.Rows) ([]Record, error) {
 		if err := rows.Scan(&r.Seq, &ns, &r.Type, &body, &r.PrevHash, &r.Hash); err != nil {
 			return nil, err
 		}
-		r.Time = time.Unix(0, ns).UTC()
+		r.Time = store.Time(ns)
 		r.Body = json.RawMessage(body)
 		recs = append(recs, r)
 	}

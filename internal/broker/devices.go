@@ -184,7 +184,7 @@ func (d *deviceSet) enable(ctx context.Context, dv device) error {
 	}
 	opts, _ := json.Marshal(dv.Options)
 	_, err = d.db.Exec(ctx, `INSERT INTO broker_audit_devices (path, type, description, options, created_at) VALUES (?, ?, ?, ?, ?)`,
-		dv.Path, dv.Type, dv.Description, string(opts), d.now().Unix())
+		dv.Path, dv.Type, dv.Description, string(opts), store.Nanos(d.now()))
 	if store.IsConflict(err) {
 		return fail.Invalidf("path already in use")
 	}

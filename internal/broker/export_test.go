@@ -4,6 +4,8 @@ import (
 	"context"
 
 	"github.com/runcred/runcred/internal/broker/engine"
+	"github.com/runcred/runcred/internal/seal"
+	"github.com/runcred/runcred/internal/store"
 )
 
 // Sweep runs one round of the expiry task (tests drive time themselves).
@@ -22,4 +24,9 @@ func (b *Broker) Special(ctx context.Context, path string, op engine.Operation) 
 	}
 	p := r.path(rest, op)
 	return p.Unauthenticated, p.Sudo, nil
+}
+
+// MountStorage is the sealed storage of the mount with the given uuid.
+func MountStorage(db *store.DB, s *seal.Seal, uuid string) engine.Storage {
+	return newMountStorage(db, s, uuid)
 }

@@ -68,7 +68,7 @@ func (s *leaseStore) create(ctx context.Context, l *lease) error {
 			}
 		}
 		_, err := tx.Exec(ctx, `INSERT INTO leases (`+leaseColumns+`, next_attempt) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)`,
-			l.ID, l.MountUUID, l.Path, nullable(l.TokenID), l.IssuedAt.Unix(), l.ExpiresAt.Unix(), l.MaxExpiresAt.Unix(), nil,
+			l.ID, l.MountUUID, l.Path, nullable(l.TokenID), store.Nanos(l.IssuedAt), store.Nanos(l.ExpiresAt), store.Nanos(l.MaxExpiresAt), nil,
 			boolInt(l.Renewable), sealed, string(meta), leaseActive, 0, "")
 		return err
 	})
@@ -98,10 +98,7 @@ func (s *leaseStore) get(ctx context.Context, id string) (*lease, error) {
 	if tokenID != nil {
 		l.TokenID = *tokenID
 	}
-	l.IssuedAt, l.ExpiresAt, l.MaxExpiresAt = time.Unix(issued, 0).UTC(), time.Unix(exp, 0).UTC(), time.Unix(maxE, 0).UTC()
-	if renewed != nil {
-		l.LastRenewal = time.Unix(*renewed, 0).UTC()
-	}
+	l.IssuedAt, l.ExpiresAt, l.MaxExpiresAt, l.LastRenewal = store.Time(issued), store.Time(exp), store.Time(maxE), store.NullTime(renewed)
 	l.Renewable = ren != 0
 	pt, err := s.seal.Decrypt(sealed, "lease/"+l.ID)
 	if err != nil {
@@ -114,9 +111,11 @@ func (s *leaseStore) get(ctx context.Context, id string) (*lease, error) {
 	return &l, nil
 }
 
+// renewed records a renewal; its time is whole seconds, as a lease's issue
+// and expiry times are (Vault's lease times are).
 func (s *leaseStore) renewed(ctx context.Context, id string, exp time.Time) error {
 	_, err := s.db.Exec(ctx, `UPDATE leases SET expires_at = ?, last_renewal = ? WHERE id = ? AND state = ?`,
-		exp.Unix(), s.now().Unix(), id, leaseActive)
+		store.Nanos(exp), store.Nanos(s.now().Truncate(time.Second)), id, leaseActive)
 	return err
 }
 
@@ -138,7 +137,7 @@ func (s *leaseStore) selectDue(ctx context.Context, where string, args ...any) (
 
 // dueIn makes the leases matching where due now, inside tx.
 func (s *leaseStore) dueIn(ctx context.Context, tx *store.Tx, where string, args ...any) ([]string, error) {
-	now := s.now().Unix()
+	now := store.Nanos(s.now().Truncate(time.Second)) // an expiry shown to clients: whole seconds
 	rows, err := tx.Query(ctx, `SELECT id FROM leases WHERE `+where, args...)
 	if err != nil {
 		return nil, err
@@ -173,7 +172,7 @@ func (s *leaseStore) byMount(ctx context.Context, uuid string) ([]string, error)
 
 // due returns leases whose time is up and whose next attempt is due.
 func (s *leaseStore) due(ctx context.Context, limit int) ([]string, error) {
-	now := s.now().Unix()
+	now := store.Nanos(s.now())
 	rows, err := s.db.Query(ctx, `SELECT id FROM leases WHERE state = ? AND expires_at <= ? AND next_attempt <= ? ORDER BY expires_at LIMIT ?`,
 		leaseActive, now, now, limit)
 	if err != nil {
@@ -196,7 +195,7 @@ func (s *leaseStore) due(ctx context.Context, limit int) ([]string, error) {
 func (s *leaseStore) claim(ctx context.Context, id string, hold time.Duration) (bool, error) {
 	now := s.now()
 	res, err := s.db.Exec(ctx, `UPDATE leases SET next_attempt = ? WHERE id = ? AND state = ? AND next_attempt <= ?`,
-		now.Add(hold).Unix(), id, leaseActive, now.Unix())
+		store.Nanos(now.Add(hold)), id, leaseActive, store.Nanos(now))
 	if err != nil {
 		return false, err
 	}
@@ -216,7 +215,7 @@ func (s *leaseStore) failed(ctx context.Context, id string, attempts int, next t
 		state = leaseIrrevocable
 	}
 	_, err := s.db.Exec(ctx, `UPDATE leases SET attempts = ?, next_attempt = ?, last_error = ?, state = ? WHERE id = ?`,
-		attempts, next.Unix(), truncate(msg, 500), state, id)
+		attempts, store.Nanos(next), truncate(msg, 500), state, id)
 	return err
 }
 

@@ -106,7 +106,7 @@ func (t *mountTable) list(ctx context.Context) ([]*mount, error) {
 		if err := json.Unmarshal([]byte(opts), &m.Options); err != nil {
 			return nil, fmt.Errorf("broker: mount %s options: %w", m.Path, err)
 		}
-		m.CreatedAt = time.Unix(created, 0).UTC()
+		m.CreatedAt = store.Time(created)
 		m.key = m.UUID + "|" + m.Path + "|" + conf + "|" + opts
 		all = append(all, m)
 	}
@@ -196,7 +196,7 @@ func (t *mountTable) create(ctx context.Context, m *mount) error {
 			return err
 		}
 		_, err := tx.Exec(ctx, `INSERT INTO broker_mounts (uuid, path, type, accessor, description, config, options, created_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, m.UUID, m.Path, m.Type, m.Accessor, m.Description, string(conf), string(opts), m.CreatedAt.Unix())
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, m.UUID, m.Path, m.Type, m.Accessor, m.Description, string(conf), string(opts), store.Nanos(m.CreatedAt))
 		return err
 	})
 	t.invalidate()

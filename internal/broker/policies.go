@@ -94,7 +94,7 @@ func (p *policyStore) acl(ctx context.Context, names []string) (*acl.ACL, error)
 // ensureDefault writes the built-in default policy if it was never written.
 func (p *policyStore) ensureDefault(ctx context.Context) error {
 	_, err := p.db.Exec(ctx, `INSERT INTO broker_policies (name, policy, updated_at) VALUES (?, ?, ?)
-		ON CONFLICT (name) DO NOTHING`, "default", acl.DefaultPolicy, p.now().Unix())
+		ON CONFLICT (name) DO NOTHING`, "default", acl.DefaultPolicy, store.Nanos(p.now()))
 	p.invalidate()
 	return err
 }
@@ -139,7 +139,7 @@ func (p *policyStore) put(ctx context.Context, name, body string) error {
 		return fail.Invalidf("min_wrapping_ttl and max_wrapping_ttl need response wrapping, which runcred does not support")
 	}
 	_, err = p.db.Exec(ctx, `INSERT INTO broker_policies (name, policy, updated_at) VALUES (?, ?, ?)
-		ON CONFLICT (name) DO UPDATE SET policy = excluded.policy, updated_at = excluded.updated_at`, name, body, p.now().Unix())
+		ON CONFLICT (name) DO UPDATE SET policy = excluded.policy, updated_at = excluded.updated_at`, name, body, store.Nanos(p.now()))
 	p.invalidate()
 	return err
 }

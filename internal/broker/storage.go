@@ -4,8 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"sort"
-	"strings"
 	"unicode/utf8"
 
 	"github.com/runcred/runcred/internal/broker/engine"
@@ -37,11 +35,10 @@ func newMountStorage(db *store.DB, s *seal.Seal, uuid string) *mountStorage {
 
 func (s *mountStorage) aad(key string) string { return "broker/" + s.uuid + "/" + key }
 
-// maxKey bounds storage keys (they come partly from request paths).
-const maxKey = 4096
-
+// Keys engine.ValidKey refuses are never stored, so they find nothing; they
+// must not reach the database, where PostgreSQL rejects non-UTF-8 text.
 func (s *mountStorage) Get(ctx context.Context, key string) ([]byte, error) {
-	if len(key) > maxKey {
+	if !engine.ValidKey(key) {
 		return nil, nil
 	}
 	var ct []byte
@@ -56,11 +53,14 @@ func (s *mountStorage) Get(ctx context.Context, key string) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("broker: storage %s: %w", key, err)
 	}
+	if pt == nil { // an empty value, which is not a missing one
+		pt = []byte{}
+	}
 	return pt, nil
 }
 
 func (s *mountStorage) Put(ctx context.Context, key string, value []byte) error {
-	if key == "" || len(key) > maxKey || !utf8.ValidString(key) {
+	if !engine.ValidKey(key) {
 		return fmt.Errorf("broker: invalid storage key")
 	}
 	ct, err := s.seal.Encrypt(value, s.aad(key))
@@ -73,41 +73,27 @@ func (s *mountStorage) Put(ctx context.Context, key string, value []byte) error 
 }
 
 func (s *mountStorage) Delete(ctx context.Context, key string) error {
+	if !engine.ValidKey(key) {
+		return nil
+	}
 	_, err := s.q.Exec(ctx, `DELETE FROM broker_storage WHERE mount_uuid = ? AND key = ?`, s.uuid, key)
 	return err
 }
 
 func (s *mountStorage) List(ctx context.Context, prefix string) ([]string, error) {
+	if !utf8.ValidString(prefix) {
+		return []string{}, nil
+	}
 	rows, err := s.q.Query(ctx, `SELECT key FROM broker_storage WHERE mount_uuid = ? AND substr(key, 1, ?) = ?`,
 		s.uuid, utf8.RuneCountInString(prefix), prefix)
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	seen := map[string]bool{}
-	for rows.Next() {
-		var k string
-		if err := rows.Scan(&k); err != nil {
-			return nil, err
-		}
-		rest := strings.TrimPrefix(k, prefix)
-		if rest == "" {
-			continue
-		}
-		if i := strings.IndexByte(rest, '/'); i >= 0 {
-			rest = rest[:i+1]
-		}
-		seen[rest] = true
-	}
-	if err := rows.Err(); err != nil {
+	keys, err := store.Strings(rows)
+	if err != nil {
 		return nil, err
 	}
-	out := make([]string, 0, len(seen))
-	for k := range seen {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out, nil
+	return engine.ChildNames(prefix, keys), nil
 }
 
 func (s *mountStorage) Atomic(ctx context.Context, lock string, fn func(engine.Storage) error) error {

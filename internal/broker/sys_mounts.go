@@ -318,7 +318,7 @@ func (b *Broker) sysRemount(ctx context.Context, c *call) (*Response, error) {
 	}
 	b.forget(m.UUID)
 	if _, err := b.db.Exec(ctx, `INSERT INTO broker_remounts (id, source, target, status, error, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
-		id, from, to, status, msg, b.now().Unix()); err != nil {
+		id, from, to, status, msg, store.Nanos(b.now())); err != nil {
 		return nil, err
 	}
 	if status == "failure" {

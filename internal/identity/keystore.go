@@ -103,14 +103,14 @@ func (s *keyStore) swap(ctx context.Context, from int64, r Keyring, now time.Tim
 		return fmt.Errorf("identity: seal keyring: %w", err)
 	}
 	if from == 0 {
-		_, err := s.db.Exec(ctx, `INSERT INTO keyring (id, version, sealed, updated_at) VALUES (1, 1, ?, ?)`, sealed, now.Unix())
+		_, err := s.db.Exec(ctx, `INSERT INTO keyring (id, version, sealed, updated_at) VALUES (1, 1, ?, ?)`, sealed, store.Nanos(now))
 		if store.IsConflict(err) {
 			return errRaced
 		}
 		return err
 	}
 	res, err := s.db.Exec(ctx, `UPDATE keyring SET version = ?, sealed = ?, updated_at = ? WHERE id = 1 AND version = ?`,
-		from+1, sealed, now.Unix(), from)
+		from+1, sealed, store.Nanos(now), from)
 	if err != nil {
 		return err
 	}

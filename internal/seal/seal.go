@@ -191,7 +191,7 @@ func (s *Seal) insertNext(ctx context.Context) (uint32, error) {
 			return fmt.Errorf("seal: the data keys were rewrapped under another root key since this node started (this node has root key id %s); restart it with the new RUNCRED_ROOT_KEY_FILE", s.root.ID())
 		}
 		_, err := tx.Exec(ctx, `INSERT INTO seal_keys (version, root_key_id, wrapped, created_at) VALUES (?, ?, ?, ?)`,
-			int64(next), s.root.ID(), wrapped, time.Now().Unix())
+			int64(next), s.root.ID(), wrapped, store.Nanos(time.Now()))
 		if err != nil {
 			return fmt.Errorf("seal: store data key v%d: %w", next, err)
 		}

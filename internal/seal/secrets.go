@@ -33,7 +33,7 @@ func (s *Seal) Secret(ctx context.Context, name string, generate func() ([]byte,
 	if err != nil {
 		return secret.Value{}, err
 	}
-	_, err = s.db.Exec(ctx, `INSERT INTO secrets (name, sealed, created_at) VALUES (?, ?, ?)`, name, sealed, time.Now().Unix())
+	_, err = s.db.Exec(ctx, `INSERT INTO secrets (name, sealed, created_at) VALUES (?, ?, ?)`, name, sealed, store.Nanos(time.Now()))
 	switch {
 	case err == nil:
 		return secret.New(pt), nil

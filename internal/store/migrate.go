@@ -48,12 +48,17 @@ func (d Dialect) migrations() ([]migration, error) {
 	return out, nil
 }
 
-// migrate applies pending migrations. On PostgreSQL a session advisory lock
-// makes exactly one node migrate while the others wait and then find nothing to do.
-func (db *DB) migrate(ctx context.Context) error {
+// migrate applies pending migrations, up to version upTo when it is not 0
+// (tests build a database as an older runcred left it). On PostgreSQL a
+// session advisory lock makes exactly one node migrate while the others
+// wait and then find nothing to do.
+func (db *DB) migrate(ctx context.Context, upTo int) error {
 	ms, err := db.dialect.migrations()
 	if err != nil {
 		return err
+	}
+	if upTo > 0 && upTo < len(ms) {
+		ms = ms[:upTo]
 	}
 	conn, err := db.write.Conn(ctx)
 	if err != nil {

@@ -34,7 +34,7 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := db.migrate(ctx); err != nil {
+	if err := db.migrate(ctx, 0); err != nil {
 		db.Close()
 		return nil, err
 	}

@@ -55,7 +55,7 @@ func (s *Store) Renew(ctx context.Context, e Entry, increment time.Duration) (En
 	if !exp.After(now) {
 		return Entry{}, fail.Invalidf("lease expired")
 	}
-	if _, err := s.db.Exec(ctx, `UPDATE tokens SET expires_at = ?, last_renewal = ? WHERE id = ?`, exp.Unix(), now.Unix(), e.id); err != nil {
+	if _, err := s.db.Exec(ctx, `UPDATE tokens SET expires_at = ?, last_renewal = ? WHERE id = ?`, store.Nanos(exp), store.Nanos(now), e.id); err != nil {
 		return Entry{}, fmt.Errorf("token: renew: %w", err)
 	}
 	e.ExpiresAt, e.LastRenewal = exp, now
@@ -127,17 +127,17 @@ func Live(ctx context.Context, tx *store.Tx, id string, now time.Time) (bool, er
 	if err != nil {
 		return false, err
 	}
-	return uses >= 0 && (exp == nil || now.Unix() < *exp), nil
+	return uses >= 0 && (exp == nil || store.Nanos(now) < *exp), nil
 }
 
 // Expired returns the stored ids of up to limit tokens whose TTL has passed.
 func (s *Store) Expired(ctx context.Context, limit int) ([]string, error) {
-	return s.strings(ctx, `SELECT id FROM tokens WHERE expires_at IS NOT NULL AND expires_at <= ? LIMIT ?`, s.now().Unix(), limit)
+	return s.strings(ctx, `SELECT id FROM tokens WHERE expires_at IS NOT NULL AND expires_at <= ? LIMIT ?`, store.Nanos(s.now()), limit)
 }
 
 // Accessors lists the accessors of every live token.
 func (s *Store) Accessors(ctx context.Context) ([]string, error) {
-	return s.strings(ctx, `SELECT accessor FROM tokens WHERE expires_at IS NULL OR expires_at > ? ORDER BY accessor`, s.now().Unix())
+	return s.strings(ctx, `SELECT accessor FROM tokens WHERE expires_at IS NULL OR expires_at > ? ORDER BY accessor`, store.Nanos(s.now()))
 }
 
 // IDsByPath returns the stored ids of live tokens created under the path
@@ -182,20 +182,6 @@ func nullString(s string) any {
 		return nil
 	}
 	return s
-}
-
-func nullTime(t time.Time) any {
-	if t.IsZero() {
-		return nil
-	}
-	return t.Unix()
-}
-
-func fromUnix(v *int64) time.Time {
-	if v == nil {
-		return time.Time{}
-	}
-	return time.Unix(*v, 0).UTC()
 }
 
 func seconds(d time.Duration) int64 { return int64(d / time.Second) }

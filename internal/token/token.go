@@ -104,8 +104,8 @@ func (s *Store) Create(ctx context.Context, e Entry) (secret.Value, Entry, error
 		}
 		_, err := tx.Exec(ctx, `INSERT INTO tokens (`+columns+`)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			e.id, e.Accessor, nullString(e.ParentID), string(pol), string(meta), e.DisplayName, e.CreatedAt.Unix(), nullTime(e.ExpiresAt),
-			e.Path, seconds(e.TTL), seconds(e.ExplicitMaxTTL), nullTime(e.MaxExpiresAt), seconds(e.Period), e.NumUses,
+			e.id, e.Accessor, nullString(e.ParentID), string(pol), string(meta), e.DisplayName, store.Nanos(e.CreatedAt), store.NullNanos(e.ExpiresAt),
+			e.Path, seconds(e.TTL), seconds(e.ExplicitMaxTTL), store.NullNanos(e.MaxExpiresAt), seconds(e.Period), e.NumUses,
 			boolInt(e.Renewable), joinCIDRs(e.BoundCIDRs), e.Type, nil)
 		return err
 	})
@@ -179,11 +179,11 @@ func scanEntry(row scanner) (Entry, error) {
 	if err != nil {
 		return Entry{}, err
 	}
-	e.CreatedAt = time.Unix(created, 0).UTC()
+	e.CreatedAt = store.Time(created)
 	if parent != nil {
 		e.ParentID = *parent
 	}
-	e.ExpiresAt, e.MaxExpiresAt, e.LastRenewal = fromUnix(exp), fromUnix(maxExp), fromUnix(renewed)
+	e.ExpiresAt, e.MaxExpiresAt, e.LastRenewal = store.NullTime(exp), store.NullTime(maxExp), store.NullTime(renewed)
 	e.TTL, e.ExplicitMaxTTL, e.Period = time.Duration(ttl)*time.Second, time.Duration(explicit)*time.Second, time.Duration(period)*time.Second
 	e.Renewable = ren != 0
 	if e.BoundCIDRs, err = splitCIDRs(cidrs); err != nil {

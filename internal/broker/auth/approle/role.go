@@ -46,14 +46,18 @@ func roleKey(name string) string { return "role/" + name }
 
 func (b *Backend) roleIDKey(roleID string) string { return "role_id/" + b.hmacOf("role_id", roleID) }
 
-// validRoleName enforces Vault's role name rules: under maxInputLength
-// bytes of a-z, A-Z, 0-9, space, "-", "_" and ".".
+// maxRoleName is Vault's maxInputLength, less what the role's storage key
+// adds, so every valid name can be stored.
+const maxRoleName = min(maxInputLength, engine.MaxKeyLen-len("role/"))
+
+// validRoleName enforces Vault's role name rules: under maxRoleName bytes of
+// a-z, A-Z, 0-9, space, "-", "_" and ".".
 func validRoleName(name string) error {
 	if name == "" {
 		return fail.Invalidf("missing role_name")
 	}
-	if len(name) > maxInputLength {
-		return fail.Invalidf("role_name is longer than maximum of %d bytes", maxInputLength)
+	if len(name) > maxRoleName {
+		return fail.Invalidf("role_name is longer than maximum of %d bytes", maxRoleName)
 	}
 	for _, c := range []byte(name) {
 		ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == ' ' || c == '-' || c == '_' || c == '.'

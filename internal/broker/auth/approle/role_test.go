@@ -69,7 +69,8 @@ func TestRoleCRUD(t *testing.T) {
 
 func TestRoleNames(t *testing.T) {
 	h := newHarness(t)
-	for _, name := range []string{"a", "my role.v1_x-y", strings.Repeat("n", 4096)} {
+	// The longest name is what a storage key holds after "role/".
+	for _, name := range []string{"a", "my role.v1_x-y", strings.Repeat("n", engine.MaxKeyLen-len("role/"))} {
 		h.createRole(name, nil)
 		if r := h.must(engine.Read, "role/"+name, nil); r == nil {
 			t.Fatalf("%q not readable", name)
@@ -81,7 +82,7 @@ func TestRoleNames(t *testing.T) {
 		_, err := h.do(engine.Update, p, nil)
 		wantErr(t, err, fail.Invalid, "role names are case-insensitive and must be given in lower case")
 	}
-	for _, name := range []string{"a*b", "a:b", "héllo", "a\x00b", "a%2Fb", "tab\t", strings.Repeat("n", 4097)} {
+	for _, name := range []string{"a*b", "a:b", "héllo", "a\x00b", "a%2Fb", "tab\t", strings.Repeat("n", engine.MaxKeyLen-len("role/")+1), strings.Repeat("n", 4097)} {
 		for _, p := range []string{"role/" + name, "role/" + name + "/secret-id"} {
 			_, err := h.do(engine.Create, p, nil)
 			wantErr(t, err, fail.Invalid, "role_name")
