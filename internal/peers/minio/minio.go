@@ -23,8 +23,15 @@
 //     XMinioServerNotInitialized and STS answers InvalidParameterValue
 //     "RoleARN … is not defined". IAM comes up only after every provider's
 //     discovery document and JWKS have been fetched, so once the admin API
-//     answers, STS is usable. Start waits for that (up to 30 s): the providers
+//     answers, STS is usable. Start waits for that (up to a minute): the providers
 //     must be serving when Start is called or soon after.
+//   - The admin API answers as soon as the IAM store exists, before IAM's
+//     first load from disk, and that load replaces the in-memory cache
+//     whatever changed meanwhile: a policy created in between vanished again
+//     (set-user-or-group-policy then answered 404 XMinioAdminNoSuchPolicy, on
+//     a loaded machine). list-users waits for the first load, so Start waits
+//     on it; and every policy or user the harness makes is waited for, by
+//     reading it back, before Start or AddUser returns.
 //   - Without a client secret MinIO accepts an HS256 token with kid=<client
 //     id> signed with an empty key: the secret is the HMAC key for that kid.
 //     Start always sets a random one and never reveals it.
@@ -71,8 +78,9 @@ import (
 // accepts any.
 const region = "us-east-1"
 
-// startTimeout bounds how long Start waits for MinIO and its OpenID providers.
-const startTimeout = 30 * time.Second
+// waitTimeout bounds each wait for MinIO: Start's for the server and its
+// OpenID providers, and every wait for IAM to show a change.
+const waitTimeout = time.Minute
 
 // OpenID is one OpenID provider configuration of the STS.
 type OpenID struct {
@@ -174,28 +182,35 @@ func Start(t testing.TB, opts Options) *Server {
 		}
 	})
 
-	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
-	// The admin API answers only once IAM, and with it every OpenID
-	// provider, is initialized; health/ready alone comes earlier.
-	for {
-		status, body, err := s.admin(ctx, http.MethodGet, "list-canned-policies", nil, nil)
-		if err == nil && status == http.StatusOK {
-			break
+	go func() {
+		select {
+		case <-exited:
+			cancel() // no point waiting for a server that is gone
+		case <-ctx.Done():
 		}
+	}()
+	// list-users answers only once IAM, with every OpenID provider, is
+	// initialized and loaded from disk; health/ready comes earlier, and so
+	// does list-canned-policies.
+	if status, body, err := s.adminUntil(ctx, http.MethodGet, "list-users", nil, nil, ok); err != nil || status != http.StatusOK {
 		select {
 		case <-exited:
 			t.Fatalf("minio exited during start: %v", waitErr)
-		case <-ctx.Done():
-			t.Fatalf("minio not ready after %s (admin API: %d %s %v); are the OpenID providers up?", startTimeout, status, body, err)
-		case <-time.After(100 * time.Millisecond):
+		default:
 		}
+		t.Fatalf("minio not ready after %s (admin API: %d %s %v); are the OpenID providers up?", waitTimeout, status, body, err)
 	}
 
 	for name, doc := range opts.Policies {
 		status, body, err := s.admin(ctx, http.MethodPut, "add-canned-policy", url.Values{"name": {name}}, []byte(doc))
 		if err != nil || status != http.StatusOK {
 			t.Fatalf("minio: creating policy %q: %d %s %v", name, status, body, err)
+		}
+		status, body, err = s.adminUntil(ctx, http.MethodGet, "info-canned-policy", url.Values{"name": {name}}, nil, ok)
+		if err != nil || status != http.StatusOK {
+			t.Fatalf("minio: policy %q created but not shown within %s: %d %s %v", name, waitTimeout, status, body, err)
 		}
 	}
 	admin := s.Admin()
@@ -328,6 +343,26 @@ func (s *Server) admin(ctx context.Context, method, op string, query url.Values,
 	answer, err = io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	return resp.StatusCode, bytes.TrimSpace(answer), err
 }
+
+// adminUntil repeats an admin call every 50 ms until done accepts its
+// answer or ctx ends, and returns the last answer: IAM changes are seen by
+// reading them back, never by waiting a fixed time.
+func (s *Server) adminUntil(ctx context.Context, method, op string, query url.Values, body []byte, done func(status int, answer []byte) bool) (status int, answer []byte, err error) {
+	for {
+		status, answer, err = s.admin(ctx, method, op, query, body)
+		if err == nil && done(status, answer) {
+			return status, answer, nil
+		}
+		select {
+		case <-ctx.Done():
+			return status, answer, errors.Join(err, ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// ok accepts a 200.
+func ok(status int, _ []byte) bool { return status == http.StatusOK }
 
 // inheritedEnv is the test's environment without MINIO_* variables, which
 // would reconfigure the server behind the test's back.

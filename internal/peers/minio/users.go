@@ -15,7 +15,10 @@ import (
 )
 
 // AddUser creates a MinIO user with the given policy attached, through the
-// admin API calls `mc admin user add` and `mc admin policy attach` make.
+// admin API calls `mc admin user add` and `mc admin policy attach` make, and
+// returns once MinIO's IAM shows the user enabled with that policy: the
+// caller's first request with the user's keys is answered as for any later
+// one.
 func (s *Server) AddUser(t testing.TB, user, password, policy string) {
 	t.Helper()
 	body, err := json.Marshal(map[string]string{"secretKey": password, "status": "enabled"})
@@ -26,20 +29,39 @@ func (s *Server) AddUser(t testing.TB, user, password, policy string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx := context.Background()
-	for _, call := range []struct {
-		op    string
-		query url.Values
-		body  []byte
-	}{
-		{"add-user", url.Values{"accessKey": {user}}, sealed},
-		{"set-user-or-group-policy", url.Values{"policyName": {policy}, "userOrGroup": {user}, "isGroup": {"false"}}, nil},
-	} {
-		status, answer, err := s.admin(ctx, http.MethodPut, call.op, call.query, call.body)
-		if err != nil || status != http.StatusOK {
-			t.Fatalf("minio admin %s: %d %s %v", call.op, status, answer, err)
-		}
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	who := url.Values{"accessKey": {user}}
+	if status, answer, err := s.admin(ctx, http.MethodPut, "add-user", who, sealed); err != nil || status != http.StatusOK {
+		t.Fatalf("minio admin add-user %s: %d %s %v", user, status, answer, err)
 	}
+	if status, answer, err := s.adminUntil(ctx, http.MethodGet, "user-info", who, nil, ok); err != nil {
+		t.Fatalf("minio: user %s added but not shown within %s: %d %s %v", user, waitTimeout, status, answer, err)
+	}
+	// Start waits for its policies to show, so "no such policy" should not
+	// come; were IAM to lag all the same, that one answer is worth a retry.
+	attach := url.Values{"policyName": {policy}, "userOrGroup": {user}, "isGroup": {"false"}}
+	status, answer, err := s.adminUntil(ctx, http.MethodPut, "set-user-or-group-policy", attach, nil, func(status int, answer []byte) bool {
+		return adminCode(answer) != "XMinioAdminNoSuchPolicy"
+	})
+	if err != nil || status != http.StatusOK {
+		t.Fatalf("minio admin set-user-or-group-policy %s %s: %d %s %v", user, policy, status, answer, err)
+	}
+	status, answer, err = s.adminUntil(ctx, http.MethodGet, "user-info", who, nil, func(status int, answer []byte) bool {
+		var info struct{ PolicyName, Status string }
+		return status == http.StatusOK && json.Unmarshal(answer, &info) == nil &&
+			info.PolicyName == policy && info.Status == "enabled"
+	})
+	if err != nil {
+		t.Fatalf("minio: user %s not shown enabled with policy %s within %s: %d %s %v", user, policy, waitTimeout, status, answer, err)
+	}
+}
+
+// adminCode is the error code of an admin API answer, "" if it has none.
+func adminCode(answer []byte) string {
+	var e struct{ Code string }
+	_ = json.Unmarshal(answer, &e)
+	return e.Code
 }
 
 // madminEncrypt seals an admin request body the way madmin.EncryptData does
