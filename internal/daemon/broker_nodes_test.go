@@ -40,7 +40,7 @@ func TestBrokerNodesShareOneDatabase(t *testing.T) {
 				t.Fatal(err)
 			}
 			var got *vault.KVSecret
-			deadline := time.Now().Add(5 * time.Second)
+			deadline := time.Now().Add(30 * time.Second) // a loaded machine refreshes late
 			for {
 				var err error
 				if got, err = cb.KVv2("secret").Get(ctx, "app"); err == nil {
