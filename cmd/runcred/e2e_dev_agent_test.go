@@ -94,20 +94,16 @@ func TestAgentOutlivesServerRestart(t *testing.T) {
 	defer cancel()
 	marker := filepath.Join(t.TempDir(), "created")
 	ws, run := slowApply(ctx, t, c, "restart", marker, "3s")
-	for {
-		if _, err := os.Stat(marker); err == nil {
-			break
-		}
-		select {
-		case <-agent.done:
-			t.Fatalf("the agent exited:\n%s", agent.stderr.String())
-		case <-ctx.Done():
-			t.Fatalf("the apply never started:\n%s", agent.stderr.String())
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
+	agentUntil(ctx, t, agent, "the apply started", func() bool {
+		_, err := os.Stat(marker)
+		return err == nil
+	})
 	dev.stop(t) // the apply ends (3 s) while the server is down
-	time.Sleep(6 * time.Second)
+	// The server comes back only once the agent has failed to store the
+	// state and said it retries (for half a minute).
+	agentUntil(ctx, t, agent, "the agent retried storing the state", func() bool {
+		return strings.Contains(agent.stderr.String(), "storing the state; retrying")
+	})
 	startServer(t, addr, env, args...)
 	for {
 		r, err := c.Runs.Read(ctx, run.ID)
@@ -132,6 +128,21 @@ func TestAgentOutlivesServerRestart(t *testing.T) {
 	}
 	if !strings.Contains(agent.stderr.String(), "retrying") {
 		t.Errorf("the agent never had to retry, so the test proved nothing:\n%s", agent.stderr.String())
+	}
+}
+
+// agentUntil polls cond until it holds; the agent exiting or ctx ending
+// first fails t.
+func agentUntil(ctx context.Context, t *testing.T, agent *server, what string, cond func() bool) {
+	t.Helper()
+	for !cond() {
+		select {
+		case <-agent.done:
+			t.Fatalf("the agent exited before %s:\n%s", what, agent.stderr.String())
+		case <-ctx.Done():
+			t.Fatalf("not seen: %s:\n%s", what, agent.stderr.String())
+		case <-time.After(50 * time.Millisecond):
+		}
 	}
 }
 
