@@ -153,9 +153,9 @@ func (s *testServer) readRun(id string) *tfe.Run {
 }
 
 // claim plays an agent claiming the next job, waiting until there is one.
-func (s *testServer) claim(ctx context.Context, runID string, phase platform.Phase) (*platform.Job, error) {
+func (s *testServer) claim(ctx context.Context, runID string, phase platform.Phase) (*platform.ClaimedJob, error) {
 	for {
-		job, err := s.D.Platform.ClaimJob(rootCtx(), "")
+		job, err := s.D.Platform.Claim(rootCtx(), "")
 		if err != nil {
 			return nil, err
 		}
@@ -184,7 +184,7 @@ func (s *testServer) plan(ctx context.Context, runID string, changes bool, log .
 			return err
 		}
 	}
-	_, err = s.D.Platform.FinishPlan(rootCtx(), job.PhaseID, platform.PlanResult{HasChanges: changes, Counts: platform.ResourceCounts{Additions: 1}})
+	_, err = s.D.Platform.FinishPhase(rootCtx(), job.PhaseID, platform.PhaseReport{HasChanges: changes, Counts: platform.ResourceCounts{Additions: 1}})
 	return err
 }
 
@@ -202,7 +202,7 @@ func (s *testServer) apply(ctx context.Context, runID string, state []byte, log 
 			return err
 		}
 	}
-	_, err = s.D.Platform.FinishApply(rootCtx(), job.PhaseID, platform.ResourceCounts{Additions: 1})
+	_, err = s.D.Platform.FinishPhase(rootCtx(), job.PhaseID, platform.PhaseReport{Counts: platform.ResourceCounts{Additions: 1}})
 	return err
 }
 
@@ -333,7 +333,7 @@ func TestRunFollowExitCodes(t *testing.T) {
 	if err := s.D.Platform.AppendLog(rootCtx(), job.PhaseID, []byte("Error: Unsupported argument\n")); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.D.Platform.FailPhase(rootCtx(), job.PhaseID, "tofu plan failed"); err != nil {
+	if _, err := s.D.Platform.FinishPhase(rootCtx(), job.PhaseID, platform.PhaseReport{Errored: true, Message: "tofu plan failed"}); err != nil {
 		t.Fatal(err)
 	}
 	r = s.runcred("", "run", "follow", errored)
@@ -425,7 +425,7 @@ func TestRunFollowStreamsLiveToApplied(t *testing.T) {
 			if err := s.D.Platform.AppendLog(rootCtx(), job.PhaseID, []byte("Plan: 1 to add, 0 to change, 0 to destroy.\n")); err != nil {
 				return err
 			}
-			if _, err := s.D.Platform.FinishPlan(rootCtx(), job.PhaseID, platform.PlanResult{HasChanges: true}); err != nil {
+			if _, err := s.D.Platform.FinishPhase(rootCtx(), job.PhaseID, platform.PhaseReport{HasChanges: true}); err != nil {
 				return err
 			}
 			if err := s.apply(ctx, id, state, "apply part one\n"); err != nil {
@@ -499,7 +499,7 @@ func TestRunStartFollowsAPlanOnlyRun(t *testing.T) {
 		agent <- func() error {
 			// The run does not exist yet: find it as the agent would.
 			for {
-				job, err := s.D.Platform.ClaimJob(rootCtx(), "")
+				job, err := s.D.Platform.Claim(rootCtx(), "")
 				if err != nil {
 					return err
 				}
@@ -510,7 +510,7 @@ func TestRunStartFollowsAPlanOnlyRun(t *testing.T) {
 					if err := s.D.Platform.AppendLog(rootCtx(), job.PhaseID, []byte("speculative plan\n")); err != nil {
 						return err
 					}
-					_, err := s.D.Platform.FinishPlan(rootCtx(), job.PhaseID, platform.PlanResult{HasChanges: true})
+					_, err := s.D.Platform.FinishPhase(rootCtx(), job.PhaseID, platform.PhaseReport{HasChanges: true})
 					return err
 				}
 				select {

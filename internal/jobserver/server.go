@@ -6,11 +6,9 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/runcred/runcred/internal/fail"
-	"github.com/runcred/runcred/internal/identity"
 	"github.com/runcred/runcred/internal/jobapi"
 	"github.com/runcred/runcred/internal/platform"
 	"github.com/runcred/runcred/internal/respond"
@@ -21,7 +19,6 @@ import (
 // platform.Service's.
 type Server struct {
 	Platform *platform.Service
-	Issuer   *identity.Issuer
 	Logger   *slog.Logger
 	// Stopping, closed when the server shuts down, ends long polls at once.
 	Stopping <-chan struct{}
@@ -138,15 +135,11 @@ func (s Server) inputs(w http.ResponseWriter, r *http.Request, phase string) err
 }
 
 func (s Server) mint(w http.ResponseWriter, r *http.Request, phase string) error {
-	sub, err := s.Platform.JobSubject(r.Context(), phase) // authorizes the job token first
-	if err != nil {
-		return err
-	}
 	var req jobapi.MintRequest
 	if err := decode(r, &req); err != nil {
 		return err
 	}
-	tok, err := s.Issuer.MintForRun(r.Context(), identity.MintRequest{Subject: sub, Audience: req.Audience})
+	tok, err := s.Platform.MintForJob(r.Context(), phase, req.Audience)
 	if err != nil {
 		return err
 	}
@@ -183,24 +176,8 @@ func (s Server) state(w http.ResponseWriter, r *http.Request, phase string) erro
 	if err != nil {
 		return err
 	}
-	run, err := s.runOf(r, phase)
-	if err != nil {
-		return err
-	}
-	_, err = s.Platform.StoreStateVersion(r.Context(), run, b)
+	_, err = s.Platform.StoreJobState(r.Context(), phase, b)
 	return noContent(w, err)
-}
-
-// runOf is the run a job token drives; a state upload names the phase.
-func (s Server) runOf(r *http.Request, phase string) (string, error) {
-	sub, err := s.Platform.JobSubject(r.Context(), phase)
-	if err != nil {
-		return "", err
-	}
-	if sub.Phase != string(platform.PhaseApply) {
-		return "", fail.Invalidf("state is stored by applies, and %s is a plan", phase)
-	}
-	return sub.RunID, nil
 }
 
 func (s Server) finish(w http.ResponseWriter, r *http.Request, phase string) error {
@@ -208,21 +185,10 @@ func (s Server) finish(w http.ResponseWriter, r *http.Request, phase string) err
 	if err := decode(r, &f); err != nil {
 		return err
 	}
-	counts := platform.ResourceCounts{Additions: f.Additions, Changes: f.Changes, Destructions: f.Destructions}
-	if counts.Additions < 0 || counts.Changes < 0 || counts.Destructions < 0 {
-		return fail.Invalidf("resource counts cannot be negative")
-	}
-	var err error
-	switch {
-	case f.Canceled:
-		_, err = s.Platform.CancelPhase(r.Context(), phase)
-	case f.Errored:
-		_, err = s.Platform.FailPhase(r.Context(), phase, f.Message)
-	case strings.HasPrefix(phase, "plan-"):
-		_, err = s.Platform.FinishPlan(r.Context(), phase, platform.PlanResult{HasChanges: f.HasChanges, Counts: counts})
-	default:
-		_, err = s.Platform.FinishApply(r.Context(), phase, counts)
-	}
+	_, err := s.Platform.FinishPhase(r.Context(), phase, platform.PhaseReport{
+		Canceled: f.Canceled, Errored: f.Errored, Message: f.Message, HasChanges: f.HasChanges,
+		Counts: platform.ResourceCounts{Additions: f.Additions, Changes: f.Changes, Destructions: f.Destructions},
+	})
 	return noContent(w, err)
 }
 

@@ -14,14 +14,15 @@ import (
 // The run engine's interface. An agent (or the run engine on its behalf)
 // claims a job, runs the phase and reports:
 //
-//	job := ClaimJob(pool)                      plan_queued → planning
+//	job := Claim(pool)                         plan_queued → planning, with a job token
 //	AppendLog(job.PhaseID, chunk)…             while it runs
 //	StorePlanJSON(job.PhaseID, json)           plans only
-//	FinishPlan(job.PhaseID, result)            → planned | planned_and_finished | apply_queued (auto-apply)
-//	job := ClaimJob(pool)                      apply_queued → applying
-//	StoreStateVersion(job.Run.ID, state)       applies
-//	FinishApply(job.PhaseID, counts)           → applied
-//	FailPhase(job.PhaseID, message)            → errored, from either phase
+//	MintForJob(job.PhaseID, audience)…         workload identity tokens of the phase
+//	FinishPhase(job.PhaseID, report)           → planned | planned_and_finished | apply_queued (auto-apply)
+//	job := Claim(pool)                         apply_queued → applying
+//	StoreJobState(job.PhaseID, state)          applies
+//	FinishPhase(job.PhaseID, report)           → applied
+//	FinishPhase(job.PhaseID, errored report)   → errored, from either phase
 //
 // Each report is refused with a conflict once the run has moved on (for
 // example, canceled by a user), which tells the agent to stop.
@@ -56,10 +57,10 @@ func poolJobsPath(pool string) string { return "runcred/agent-pools/" + pool + "
 // agentPath is where driving a workspace's runs as an agent is granted.
 func agentPath(org, ws string) string { return workspacePath(org, ws) + "/agent" }
 
-// ClaimJob claims the oldest queued phase of a workspace in agent pool
+// claimPhase claims the oldest queued phase of a workspace in agent pool
 // poolID ("" for workspaces without a pool) and marks it running. It
 // returns nil when there is nothing to do.
-func (s *Service) ClaimJob(ctx context.Context, poolID string) (*Job, error) {
+func (s *Service) claimPhase(ctx context.Context, poolID string) (*Job, error) {
 	key := poolID
 	if poolID == "" {
 		key = defaultPoolKey
@@ -215,59 +216,72 @@ func (s *Service) StorePlanJSON(ctx context.Context, planID string, plan []byte)
 	return swapped(res, err, "run %s is no longer planning", r.ID)
 }
 
-// PlanResult is what a finished plan reports.
-type PlanResult struct {
-	HasChanges bool
+// PhaseReport is what an agent reports when its phase ends: canceled on a
+// user's request, errored with Message, or finished with what it found.
+type PhaseReport struct {
+	Canceled   bool
+	Errored    bool
+	Message    string // why it errored
+	HasChanges bool   // plans only
 	Counts     ResourceCounts
 }
 
-// FinishPlan ends a running plan. A plan-only run, or one with nothing to
-// change, ends planned_and_finished; an auto-apply run goes on to
-// apply_queued; any other waits as planned for confirmation.
-func (s *Service) FinishPlan(ctx context.Context, planID string, res PlanResult) (Run, error) {
-	r, w, err := s.agentRun(ctx, planID)
+// FinishPhase ends running phase phaseID as rep says. Whether it is a plan
+// or an apply is the run's to say, not the caller's.
+func (s *Service) FinishPhase(ctx context.Context, phaseID string, rep PhaseReport) (Run, error) {
+	// A malformed report is refused before the run is read (its phase may
+	// have ended meanwhile): the agent protocol answers it as invalid first.
+	if c := rep.Counts; c.Additions < 0 || c.Changes < 0 || c.Destructions < 0 {
+		return Run{}, fail.Invalidf("resource counts cannot be negative")
+	}
+	r, w, err := s.agentRun(ctx, phaseID)
 	if err != nil {
 		return Run{}, err
 	}
-	if planID != r.PlanID {
-		return Run{}, fail.Invalidf("%s is not a plan", clip(planID))
+	switch {
+	case rep.Canceled:
+		return s.cancelPhase(ctx, r, w, phaseID)
+	case rep.Errored:
+		return s.failPhase(ctx, r, w, phaseID, rep.Message)
+	case phaseID == r.PlanID:
+		return s.finishPlan(ctx, r, w, rep)
 	}
+	return s.finishApply(ctx, r, w, rep.Counts)
+}
+
+// finishPlan ends a running plan. A plan-only run, or one with nothing to
+// change, ends planned_and_finished; an auto-apply run goes on to
+// apply_queued; any other waits as planned for confirmation.
+func (s *Service) finishPlan(ctx context.Context, r Run, w Workspace, rep PhaseReport) (Run, error) {
 	through := []RunStatus{RunPlanned}
 	switch {
 	case r.CancelRequested:
 		// Canceled while it planned: the plan finished before the agent
 		// saw the request, which still stands.
 		through = []RunStatus{RunCanceled}
-	case r.PlanOnly || !res.HasChanges:
+	case r.PlanOnly || !rep.HasChanges:
 		through = []RunStatus{RunPlannedAndFinished}
 	case r.AutoApply:
 		through = []RunStatus{RunPlanned, RunConfirmed, RunApplyQueued}
 	}
 	if err := s.record(ctx, "platform.plan.finish", map[string]any{
-		"organization": w.Organization, "workspace": w.Name, "run_id": r.ID, "plan_id": planID, "has_changes": res.HasChanges,
+		"organization": w.Organization, "workspace": w.Name, "run_id": r.ID, "plan_id": r.PlanID, "has_changes": rep.HasChanges,
 	}); err != nil {
 		return Run{}, err
 	}
-	return s.advance(ctx, r.ID, step{through: through, check: s.runningCheck(planID), edit: func(r *Run) {
-		r.HasChanges, r.Plan = res.HasChanges, res.Counts
+	return s.advance(ctx, r.ID, step{through: through, check: s.runningCheck(r.PlanID), edit: func(r *Run) {
+		r.HasChanges, r.Plan = rep.HasChanges, rep.Counts
 	}})
 }
 
-// FinishApply ends a running apply.
-func (s *Service) FinishApply(ctx context.Context, applyID string, counts ResourceCounts) (Run, error) {
-	r, w, err := s.agentRun(ctx, applyID)
-	if err != nil {
-		return Run{}, err
-	}
-	if applyID != r.ApplyID {
-		return Run{}, fail.Invalidf("%s is not an apply", clip(applyID))
-	}
+// finishApply ends a running apply.
+func (s *Service) finishApply(ctx context.Context, r Run, w Workspace, counts ResourceCounts) (Run, error) {
 	if err := s.record(ctx, "platform.apply.finish", map[string]any{
-		"organization": w.Organization, "workspace": w.Name, "run_id": r.ID, "apply_id": applyID,
+		"organization": w.Organization, "workspace": w.Name, "run_id": r.ID, "apply_id": r.ApplyID,
 	}); err != nil {
 		return Run{}, err
 	}
-	return s.advance(ctx, r.ID, step{through: []RunStatus{RunApplied}, check: s.runningCheck(applyID), edit: func(r *Run) {
+	return s.advance(ctx, r.ID, step{through: []RunStatus{RunApplied}, check: s.runningCheck(r.ApplyID), edit: func(r *Run) {
 		if counts == (ResourceCounts{}) {
 			counts = r.Plan // an apply of a saved plan makes exactly its changes
 		}
@@ -275,12 +289,8 @@ func (s *Service) FinishApply(ctx context.Context, applyID string, counts Resour
 	}})
 }
 
-// FailPhase ends a running plan or apply as errored, with message.
-func (s *Service) FailPhase(ctx context.Context, phaseID, message string) (Run, error) {
-	r, w, err := s.agentRun(ctx, phaseID)
-	if err != nil {
-		return Run{}, err
-	}
+// failPhase ends a running plan or apply as errored, with message.
+func (s *Service) failPhase(ctx context.Context, r Run, w Workspace, phaseID, message string) (Run, error) {
 	message = clipTo(message, MaxDescriptionLen)
 	if err := s.record(ctx, "platform.run.error", map[string]any{
 		"organization": w.Organization, "workspace": w.Name, "run_id": r.ID, "phase_id": phaseID, "message": message,
@@ -290,6 +300,30 @@ func (s *Service) FailPhase(ctx context.Context, phaseID, message string) (Run, 
 	return s.advance(ctx, r.ID, step{through: []RunStatus{RunErrored}, check: s.runningCheck(phaseID), edit: func(r *Run) {
 		r.ErrorMessage = message
 	}})
+}
+
+// cancelPhase ends a running plan or apply as canceled: its agent stopped
+// it, on a user's request, after storing what it had.
+func (s *Service) cancelPhase(ctx context.Context, r Run, w Workspace, phaseID string) (Run, error) {
+	if err := s.record(ctx, "platform.run.canceled", map[string]any{
+		"organization": w.Organization, "workspace": w.Name, "run_id": r.ID, "phase_id": phaseID,
+	}); err != nil {
+		return Run{}, err
+	}
+	return s.advance(ctx, r.ID, step{through: []RunStatus{RunCanceled}, check: s.runningCheck(phaseID)})
+}
+
+// StoreJobState stores the state a running apply produced as its
+// workspace's newest state version.
+func (s *Service) StoreJobState(ctx context.Context, applyID string, state []byte) (StateVersion, error) {
+	r, _, err := s.agentRun(ctx, applyID)
+	if err != nil {
+		return StateVersion{}, err
+	}
+	if applyID != r.ApplyID {
+		return StateVersion{}, fail.Invalidf("state is stored by applies, and %s is a plan", applyID)
+	}
+	return s.StoreStateVersion(ctx, r.ID, state)
 }
 
 // clipTo shortens s to at most n bytes of valid UTF-8.

@@ -81,13 +81,14 @@ type ClaimedJob struct {
 	Expires time.Time
 }
 
-// Claim claims the next job of agent pool poolID (see ClaimJob) and issues
-// its job token. It returns nil when there is nothing to do.
+// Claim claims the next job of agent pool poolID ("" for workspaces without
+// a pool), marks it running and issues its job token. It returns nil when
+// there is nothing to do.
 func (s *Service) Claim(ctx context.Context, poolID string) (*ClaimedJob, error) {
 	if s.tokens == nil {
 		return nil, fail.Unsupportedf("this server issues no job tokens")
 	}
-	job, err := s.ClaimJob(ctx, poolID)
+	job, err := s.claimPhase(ctx, poolID)
 	if err != nil || job == nil {
 		return nil, err
 	}
@@ -159,21 +160,6 @@ func (s *Service) JobStatus(ctx context.Context, phaseID string) (status RunStat
 	return r.Status, r.CancelRequested, nil
 }
 
-// CancelPhase ends a running plan or apply as canceled: its agent stopped
-// it, on a user's request, after storing what it had.
-func (s *Service) CancelPhase(ctx context.Context, phaseID string) (Run, error) {
-	r, w, err := s.agentRun(ctx, phaseID)
-	if err != nil {
-		return Run{}, err
-	}
-	if err := s.record(ctx, "platform.run.canceled", map[string]any{
-		"organization": w.Organization, "workspace": w.Name, "run_id": r.ID, "phase_id": phaseID,
-	}); err != nil {
-		return Run{}, err
-	}
-	return s.advance(ctx, r.ID, step{through: []RunStatus{RunCanceled}, check: s.runningCheck(phaseID)})
-}
-
 // AuthorizeJob checks that the caller may act as the agent of phase
 // phaseID, before a request's body is read.
 func (s *Service) AuthorizeJob(ctx context.Context, phaseID string) error {
@@ -184,14 +170,27 @@ func (s *Service) AuthorizeJob(ctx context.Context, phaseID string) error {
 	return err
 }
 
-// JobSubject is the workload identity of a running phase: the subject its
-// tokens are minted for, which the agent cannot choose.
-func (s *Service) JobSubject(ctx context.Context, phaseID string) (identity.Subject, error) {
+// Minter mints workload identity tokens (identity.Issuer).
+type Minter interface {
+	MintForRun(ctx context.Context, req identity.MintRequest) (identity.Token, error)
+}
+
+// MintForJob mints a workload identity token for audience, for running
+// phase phaseID, after checking the caller's job token against the phase:
+// the subject is the phase's, which the agent cannot choose.
+func (s *Service) MintForJob(ctx context.Context, phaseID, audience string) (identity.Token, error) {
 	r, w, err := s.agentRun(ctx, phaseID)
 	if err != nil {
-		return identity.Subject{}, err
+		return identity.Token{}, err
 	}
-	return s.subject(ctx, r, w, phaseID)
+	if s.minter == nil {
+		return identity.Token{}, fail.Unsupportedf("this server mints no workload identity tokens")
+	}
+	sub, err := s.subject(ctx, r, w, phaseID)
+	if err != nil {
+		return identity.Token{}, err
+	}
+	return s.minter.MintForRun(ctx, identity.MintRequest{Subject: sub, Audience: audience})
 }
 
 func (s *Service) subject(ctx context.Context, r Run, w Workspace, phaseID string) (identity.Subject, error) {

@@ -57,9 +57,9 @@ func wantStatus(t *testing.T, f *fixture, id string, want platform.RunStatus) pl
 	return r
 }
 
-func claim(t *testing.T, f *fixture, phase platform.Phase, runID string) *platform.Job {
+func claim(t *testing.T, f *fixture, phase platform.Phase, runID string) *platform.ClaimedJob {
 	t.Helper()
-	j, err := f.svc.ClaimJob(as(root), "")
+	j, err := f.svc.Claim(as(root), "")
 	if err != nil || j == nil || j.Phase != phase || j.Run.ID != runID {
 		t.Fatalf("claim = %+v, %v; want %s of %s", j, err, phase, runID)
 	}
@@ -84,11 +84,11 @@ func TestRunLifecycle(t *testing.T) {
 		if err != nil || second.Status != platform.RunPending {
 			t.Fatalf("second run = %s, %v; want pending", second.Status, err)
 		}
-		if j, err := f.svc.ClaimJob(ctx, "apool-Other1"); err != nil || j != nil {
+		if j, err := f.svc.Claim(ctx, "apool-Other1"); err != nil || j != nil {
 			t.Fatalf("claim from another pool = %+v, %v", j, err)
 		}
 		job := claim(t, f, platform.PhasePlan, run.ID)
-		if j, err := f.svc.ClaimJob(ctx, ""); err != nil || j != nil {
+		if j, err := f.svc.Claim(ctx, ""); err != nil || j != nil {
 			t.Fatalf("second claim = %+v, %v; want nothing (second run waits)", j, err)
 		}
 		for _, chunk := range []string{"Terraform will perform ", "the following actions\n"} {
@@ -102,7 +102,7 @@ func TestRunLifecycle(t *testing.T) {
 		if err := f.svc.StorePlanJSON(ctx, job.PhaseID, []byte(`{not json`)); !fail.Is(err, fail.Invalid) {
 			t.Errorf("bad plan JSON: %v", err)
 		}
-		r, err := f.svc.FinishPlan(ctx, job.PhaseID, platform.PlanResult{HasChanges: true, Counts: platform.ResourceCounts{Additions: 1}})
+		r, err := f.svc.FinishPhase(ctx, job.PhaseID, platform.PhaseReport{HasChanges: true, Counts: platform.ResourceCounts{Additions: 1}})
 		if err != nil || r.Status != platform.RunPlanned {
 			t.Fatalf("finish plan = %s, %v", r.Status, err)
 		}
@@ -129,7 +129,7 @@ func TestRunLifecycle(t *testing.T) {
 		if _, err := f.svc.CancelRun(ctx, run.ID); !fail.Is(err, fail.Conflict) || !strings.Contains(err.Error(), "cannot be canceled: it is planned") {
 			t.Errorf("cancel planned: %v", err)
 		}
-		if _, err := f.svc.FinishPlan(ctx, job.PhaseID, platform.PlanResult{}); !fail.Is(err, fail.Conflict) {
+		if _, err := f.svc.FinishPhase(ctx, job.PhaseID, platform.PhaseReport{}); !fail.Is(err, fail.Conflict) {
 			t.Errorf("finish plan twice: %v", err)
 		}
 		if _, err := f.svc.StoreStateVersion(ctx, run.ID, []byte(`{"serial":1,"lineage":"l"}`)); !fail.Is(err, fail.Conflict) {
@@ -159,7 +159,7 @@ func TestRunLifecycle(t *testing.T) {
 		if _, err := f.svc.StoreStateVersion(ctx, run.ID, []byte(`{"lineage":"lin-1"}`)); !fail.Is(err, fail.Invalid) {
 			t.Errorf("state without serial: %v", err)
 		}
-		if r, err = f.svc.FinishApply(ctx, job.PhaseID, platform.ResourceCounts{Additions: 1}); err != nil || r.Status != platform.RunApplied {
+		if r, err = f.svc.FinishPhase(ctx, job.PhaseID, platform.PhaseReport{Counts: platform.ResourceCounts{Additions: 1}}); err != nil || r.Status != platform.RunApplied {
 			t.Fatalf("finish apply = %s, %v", r.Status, err)
 		}
 		cur, err := f.svc.CurrentStateVersion(ctx, f.target.ID)
@@ -185,24 +185,24 @@ func TestRunOutcomes(t *testing.T) {
 		ctx := as(root)
 		f.uploaded(t, f.target, false)
 
-		plan := func(o platform.RunOptions, res platform.PlanResult) platform.Run {
+		plan := func(o platform.RunOptions, res platform.PhaseReport) platform.Run {
 			t.Helper()
 			r, err := f.svc.CreateRun(ctx, f.target.ID, o)
 			if err != nil {
 				t.Fatal(err)
 			}
 			j := claim(t, f, platform.PhasePlan, r.ID)
-			r, err = f.svc.FinishPlan(ctx, j.PhaseID, res)
+			r, err = f.svc.FinishPhase(ctx, j.PhaseID, res)
 			if err != nil {
 				t.Fatal(err)
 			}
 			return r
 		}
-		changes := platform.PlanResult{HasChanges: true}
+		changes := platform.PhaseReport{HasChanges: true}
 		if r := plan(platform.RunOptions{PlanOnly: yes()}, changes); r.Status != platform.RunPlannedAndFinished || r.ApplyStatus() != "unreachable" {
 			t.Errorf("plan-only = %s / apply %s", r.Status, r.ApplyStatus())
 		}
-		if r := plan(platform.RunOptions{}, platform.PlanResult{}); r.Status != platform.RunPlannedAndFinished {
+		if r := plan(platform.RunOptions{}, platform.PhaseReport{}); r.Status != platform.RunPlannedAndFinished {
 			t.Errorf("no changes = %s", r.Status)
 		}
 		if r := plan(platform.RunOptions{AutoApply: yes()}, changes); r.Status != platform.RunApplyQueued {
@@ -234,10 +234,10 @@ func TestRunOutcomes(t *testing.T) {
 		if st, req, err := f.svc.JobStatus(ctx, j.PhaseID); err != nil || st != platform.RunPlanning || !req {
 			t.Fatalf("job status after cancel = %s, %v, %v; want the request seen", st, req, err)
 		}
-		if r, err = f.svc.CancelPhase(ctx, j.PhaseID); err != nil || r.Status != platform.RunCanceled || r.PlanStatus() != "canceled" {
+		if r, err = f.svc.FinishPhase(ctx, j.PhaseID, platform.PhaseReport{Canceled: true}); err != nil || r.Status != platform.RunCanceled || r.PlanStatus() != "canceled" {
 			t.Fatalf("agent cancels the phase = %s, %v", r.Status, err)
 		}
-		if _, err := f.svc.FinishPlan(ctx, j.PhaseID, changes); !fail.Is(err, fail.Conflict) {
+		if _, err := f.svc.FinishPhase(ctx, j.PhaseID, changes); !fail.Is(err, fail.Conflict) {
 			t.Errorf("finish canceled plan: %v", err)
 		}
 
@@ -254,7 +254,7 @@ func TestRunOutcomes(t *testing.T) {
 		if r, err = f.svc.ForceCancelRun(ctx, r.ID); err != nil || r.Status != platform.RunCanceled {
 			t.Fatalf("force-cancel planning = %s, %v", r.Status, err)
 		}
-		if _, err := f.svc.FinishPlan(ctx, j.PhaseID, changes); !fail.Is(err, fail.Conflict) {
+		if _, err := f.svc.FinishPhase(ctx, j.PhaseID, changes); !fail.Is(err, fail.Conflict) {
 			t.Errorf("finish force-canceled plan: %v", err)
 		}
 
@@ -270,7 +270,7 @@ func TestRunOutcomes(t *testing.T) {
 		}
 		wantStatus(t, f, c.ID, platform.RunPending) // canceling a pending run promotes nobody
 		j = claim(t, f, platform.PhasePlan, a.ID)
-		if r, err := f.svc.FailPhase(ctx, j.PhaseID, "provider crashed"); err != nil || r.Status != platform.RunErrored || r.ErrorMessage != "provider crashed" {
+		if r, err := f.svc.FinishPhase(ctx, j.PhaseID, platform.PhaseReport{Errored: true, Message: "provider crashed"}); err != nil || r.Status != platform.RunErrored || r.ErrorMessage != "provider crashed" {
 			t.Fatalf("fail = %+v, %v", r, err)
 		}
 		wantStatus(t, f, c.ID, platform.RunPlanQueued) // FIFO: c, not the canceled b
@@ -302,9 +302,9 @@ func TestRunDenials(t *testing.T) {
 			"cancel":     func() error { _, err := f.svc.CancelRun(as(user), run.ID); return err },
 			"plan":       func() error { _, err := f.svc.PlanOrApply(as(user), run.PlanID); return err },
 			"plan json":  func() error { _, err := f.svc.PlanJSON(as(user), run.PlanID); return err },
-			"claim":      func() error { _, err := f.svc.ClaimJob(as(user), ""); return err },
+			"claim":      func() error { _, err := f.svc.Claim(as(user), ""); return err },
 			"append log": func() error { return f.svc.AppendLog(as(user), job.PhaseID, []byte("x")) },
-			"finish":     func() error { _, err := f.svc.FinishPlan(as(user), job.PhaseID, platform.PlanResult{}); return err },
+			"finish":     func() error { _, err := f.svc.FinishPhase(as(user), job.PhaseID, platform.PhaseReport{}); return err },
 			"state":      func() error { _, err := f.svc.CurrentStateVersion(as(user), f.target.ID); return err },
 		}
 		for name, call := range denied {
@@ -401,7 +401,7 @@ func TestSavedPlanGoesWithTheRun(t *testing.T) {
 		if err := f.svc.StorePlanFile(ctx, j.PhaseID, []byte("saved-plan-bytes")); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := f.svc.FinishPlan(ctx, j.PhaseID, platform.PlanResult{HasChanges: true, Counts: platform.ResourceCounts{Additions: 1}}); err != nil {
+		if _, err := f.svc.FinishPhase(ctx, j.PhaseID, platform.PhaseReport{HasChanges: true, Counts: platform.ResourceCounts{Additions: 1}}); err != nil {
 			t.Fatal(err)
 		}
 		kept := func() bool {
@@ -442,7 +442,7 @@ func TestCancelRequestDoesNotOutliveItsPhase(t *testing.T) {
 		if _, err := f.svc.CancelRun(ctx, r.ID); err != nil {
 			t.Fatal(err)
 		}
-		if r, err = f.svc.FinishPlan(ctx, j.PhaseID, platform.PlanResult{HasChanges: true}); err != nil || r.Status != platform.RunCanceled {
+		if r, err = f.svc.FinishPhase(ctx, j.PhaseID, platform.PhaseReport{HasChanges: true}); err != nil || r.Status != platform.RunCanceled {
 			t.Fatalf("plan finished after a cancel request = %s, %v; want canceled", r.Status, err)
 		}
 
@@ -455,7 +455,7 @@ func TestCancelRequestDoesNotOutliveItsPhase(t *testing.T) {
 		if _, err := f.svc.CancelRun(ctx, r.ID); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := f.svc.FailPhase(ctx, j.PhaseID, "boom"); err != nil {
+		if _, err := f.svc.FinishPhase(ctx, j.PhaseID, platform.PhaseReport{Errored: true, Message: "boom"}); err != nil {
 			t.Fatal(err)
 		}
 		var req int

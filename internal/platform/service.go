@@ -32,7 +32,10 @@ type Config struct {
 	// Tokens issues agent, team and job tokens; nil leaves those
 	// operations unavailable (tests of other parts).
 	Tokens Tokens
-	Now    func() time.Time // defaults to time.Now
+	// Mint mints the workload identity tokens of jobs; nil leaves
+	// MintForJob unavailable.
+	Mint Minter
+	Now  func() time.Time // defaults to time.Now
 }
 
 // Service is the platform's domain logic. It is safe for concurrent use.
@@ -42,6 +45,7 @@ type Service struct {
 	audit  Auditor
 	authz  access.Authorizer
 	tokens Tokens
+	minter Minter
 	now    func() time.Time
 
 	wakeMu sync.Mutex
@@ -56,7 +60,7 @@ func New(c Config) *Service {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
-	return &Service{db: c.DB, seal: c.Seal, audit: c.Audit, authz: c.Authz, tokens: c.Tokens, now: c.Now, wake: make(chan struct{})}
+	return &Service{db: c.DB, seal: c.Seal, audit: c.Audit, authz: c.Authz, tokens: c.Tokens, minter: c.Mint, now: c.Now, wake: make(chan struct{})}
 }
 
 // Authorization paths, in the broker's ACL vocabulary. Names never hold '/',

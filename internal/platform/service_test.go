@@ -12,6 +12,7 @@ import (
 	"github.com/runcred/runcred/internal/clocktest"
 	"github.com/runcred/runcred/internal/fail"
 	"github.com/runcred/runcred/internal/platform"
+	"github.com/runcred/runcred/internal/platform/platformtest"
 	"github.com/runcred/runcred/internal/seal"
 	"github.com/runcred/runcred/internal/secret"
 	"github.com/runcred/runcred/internal/store"
@@ -67,7 +68,7 @@ func setup(t *testing.T, db *store.DB) *fixture {
 	g := grants{}
 	clock := clocktest.New(time.Now())
 	f := &fixture{db: db, g: g, clock: clock, svc: platform.New(platform.Config{DB: db, Seal: sl,
-		Audit: audit.New(db, secret.FromString("k"), nil), Authz: g, Now: clock.Now})}
+		Audit: audit.New(db, secret.FromString("k"), nil), Authz: g, Now: clock.Now, Tokens: platformtest.NewTokens()})}
 	ctx := as(root)
 	if _, err := f.svc.CreateOrganization(ctx, platform.OrganizationOptions{Name: "acme", Email: "a@acme.test"}); err != nil {
 		t.Fatal(err)

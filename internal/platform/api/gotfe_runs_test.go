@@ -25,7 +25,7 @@ type agent struct {
 
 func (a agent) claim(phase platform.Phase, runID string) string {
 	a.t.Helper()
-	j, err := a.svc.ClaimJob(rootCtx(), "")
+	j, err := a.svc.Claim(rootCtx(), "")
 	if err != nil || j == nil || j.Phase != phase || j.Run.ID != runID {
 		a.t.Fatalf("claim = %+v, %v; want %s of %s", j, err, phase, runID)
 	}
@@ -41,7 +41,7 @@ func (a agent) plan(runID string, changes bool) {
 	if err := a.svc.StorePlanJSON(rootCtx(), id, []byte(`{"format_version":"1.2","resource_changes":[]}`)); err != nil {
 		a.t.Fatal(err)
 	}
-	if _, err := a.svc.FinishPlan(rootCtx(), id, platform.PlanResult{HasChanges: changes, Counts: platform.ResourceCounts{Additions: 1}}); err != nil {
+	if _, err := a.svc.FinishPhase(rootCtx(), id, platform.PhaseReport{HasChanges: changes, Counts: platform.ResourceCounts{Additions: 1}}); err != nil {
 		a.t.Fatal(err)
 	}
 }
@@ -159,7 +159,7 @@ func TestGoTFERuns(t *testing.T) {
 		if err := e.svc.AppendLog(rootCtx(), applyID, []byte("Apply complete!\n")); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := e.svc.FinishApply(rootCtx(), applyID, platform.ResourceCounts{Additions: 1}); err != nil {
+		if _, err := e.svc.FinishPhase(rootCtx(), applyID, platform.PhaseReport{Counts: platform.ResourceCounts{Additions: 1}}); err != nil {
 			t.Fatal(err)
 		}
 		run = readRun(t, c, run.ID, tfe.RunApplied)
