@@ -4,10 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"strconv"
-	"strings"
 
 	"github.com/runcred/runcred/internal/access"
 	"github.com/runcred/runcred/internal/fail"
+	"github.com/runcred/runcred/internal/platform/resource"
 	"github.com/runcred/runcred/internal/store"
 )
 
@@ -55,7 +55,7 @@ const (
 func poolJobsPath(pool string) string { return "runcred/agent-pools/" + pool + "/jobs" }
 
 // agentPath is where driving a workspace's runs as an agent is granted.
-func agentPath(org, ws string) string { return workspacePath(org, ws) + "/agent" }
+func agentPath(org, ws string) string { return resource.WorkspacePath(org, ws) + "/agent" }
 
 // claimPhase claims the oldest queued phase of a workspace in agent pool
 // poolID ("" for workspaces without a pool) and marks it running. It
@@ -64,13 +64,13 @@ func (s *Service) claimPhase(ctx context.Context, poolID string) (*Job, error) {
 	key := poolID
 	if poolID == "" {
 		key = defaultPoolKey
-	} else if err := validAgentPoolID(poolID); err != nil {
+	} else if err := resource.ValidAgentPoolID(poolID); err != nil {
 		return nil, err
 	}
-	if err := s.authorize(ctx, poolJobsPath(key), access.Update); err != nil {
+	if err := s.base.Authorize(ctx, poolJobsPath(key), access.Update); err != nil {
 		return nil, err
 	}
-	rows, err := s.db.Query(ctx, `SELECT r.id FROM runs r JOIN workspaces w ON w.id = r.workspace_id
+	rows, err := s.base.DB.Query(ctx, `SELECT r.id FROM runs r JOIN workspaces w ON w.id = r.workspace_id
 		WHERE w.agent_pool_id = ? AND r.status IN (?, ?) ORDER BY r.created_at, r.number LIMIT 10`,
 		poolID, string(RunPlanQueued), string(RunApplyQueued))
 	if err != nil {
@@ -103,7 +103,7 @@ func (s *Service) claimPhase(ctx context.Context, poolID string) (*Job, error) {
 			return nil, err
 		}
 		job.Run = r
-		if err := s.record(ctx, "platform.run.claim", map[string]any{
+		if err := s.base.Record(ctx, "platform.run.claim", map[string]any{
 			"organization": job.Workspace.Organization, "workspace": job.Workspace.Name, "run_id": r.ID,
 			"phase": job.Phase, "phase_id": job.PhaseID, "agent_pool_id": poolID,
 		}); err != nil {
@@ -131,11 +131,11 @@ func (s *Service) agentRun(ctx context.Context, phaseID string) (Run, Workspace,
 // token issued for one run never drives another, and a job token never
 // drives another phase than its own (a plan's token cannot apply).
 func (s *Service) authorizeAgent(ctx context.Context, w Workspace, r Run, phaseID string) error {
-	if err := s.authorize(ctx, agentPath(w.Organization, w.Name), access.Update); err != nil {
+	if err := s.base.Authorize(ctx, agentPath(w.Organization, w.Name), access.Update); err != nil {
 		return err
 	}
 	if c, ok := access.CallerFrom(ctx); ok {
-		if c.Meta[MetaRunID] != "" && c.Meta[MetaRunID] != r.ID {
+		if c.Meta[resource.MetaRunID] != "" && c.Meta[resource.MetaRunID] != r.ID {
 			return fail.Deniedf("permission denied")
 		}
 		if c.Meta[MetaPhaseID] != "" && c.Meta[MetaPhaseID] != phaseID {
@@ -177,7 +177,7 @@ func (s *Service) AppendLog(ctx context.Context, phaseID string, chunk []byte) e
 	if len(chunk) == 0 {
 		return nil
 	}
-	return s.db.Tx(ctx, func(tx *store.Tx) error {
+	return s.base.DB.Tx(ctx, func(tx *store.Tx) error {
 		if err := tx.Lock(ctx, "log:"+phaseID); err != nil {
 			return err
 		}
@@ -185,7 +185,7 @@ func (s *Service) AppendLog(ctx context.Context, phaseID string, chunk []byte) e
 		if err := tx.QueryRow(ctx, `SELECT COALESCE(MAX(seq), 0) + 1 FROM run_log_chunks WHERE phase_id = ?`, phaseID).Scan(&seq); err != nil {
 			return err
 		}
-		sealed, err := s.seal.Encrypt(chunk, logAAD(phaseID, seq))
+		sealed, err := s.base.Seal.Encrypt(chunk, logAAD(phaseID, seq))
 		if err != nil {
 			return fail.Wrap(fail.Internal, err, "could not seal the log chunk")
 		}
@@ -203,17 +203,17 @@ func (s *Service) StorePlanJSON(ctx context.Context, planID string, plan []byte)
 		return err
 	}
 	if planID != r.PlanID {
-		return fail.Invalidf("%s is not a plan", clip(planID))
+		return fail.Invalidf("%s is not a plan", resource.Clip(planID))
 	}
 	if len(plan) > MaxPlanJSON || !json.Valid(plan) {
 		return fail.Invalidf("plan JSON must be valid JSON of at most %d bytes", MaxPlanJSON)
 	}
-	sealed, err := s.seal.Encrypt(plan, planJSONAAD(r.ID))
+	sealed, err := s.base.Seal.Encrypt(plan, planJSONAAD(r.ID))
 	if err != nil {
 		return fail.Wrap(fail.Internal, err, "could not seal the plan JSON")
 	}
-	res, err := s.db.Exec(ctx, `UPDATE runs SET plan_json = ? WHERE id = ? AND status = ?`, sealed, r.ID, string(RunPlanning))
-	return swapped(res, err, "run %s is no longer planning", r.ID)
+	res, err := s.base.DB.Exec(ctx, `UPDATE runs SET plan_json = ? WHERE id = ? AND status = ?`, sealed, r.ID, string(RunPlanning))
+	return resource.Swapped(res, err, "run %s is no longer planning", r.ID)
 }
 
 // PhaseReport is what an agent reports when its phase ends: canceled on a
@@ -264,7 +264,7 @@ func (s *Service) finishPlan(ctx context.Context, r Run, w Workspace, rep PhaseR
 	case r.AutoApply:
 		through = []RunStatus{RunPlanned, RunConfirmed, RunApplyQueued}
 	}
-	if err := s.record(ctx, "platform.plan.finish", map[string]any{
+	if err := s.base.Record(ctx, "platform.plan.finish", map[string]any{
 		"organization": w.Organization, "workspace": w.Name, "run_id": r.ID, "plan_id": r.PlanID, "has_changes": rep.HasChanges,
 	}); err != nil {
 		return Run{}, err
@@ -276,7 +276,7 @@ func (s *Service) finishPlan(ctx context.Context, r Run, w Workspace, rep PhaseR
 
 // finishApply ends a running apply.
 func (s *Service) finishApply(ctx context.Context, r Run, w Workspace, counts ResourceCounts) (Run, error) {
-	if err := s.record(ctx, "platform.apply.finish", map[string]any{
+	if err := s.base.Record(ctx, "platform.apply.finish", map[string]any{
 		"organization": w.Organization, "workspace": w.Name, "run_id": r.ID, "apply_id": r.ApplyID,
 	}); err != nil {
 		return Run{}, err
@@ -291,8 +291,8 @@ func (s *Service) finishApply(ctx context.Context, r Run, w Workspace, counts Re
 
 // failPhase ends a running plan or apply as errored, with message.
 func (s *Service) failPhase(ctx context.Context, r Run, w Workspace, phaseID, message string) (Run, error) {
-	message = clipTo(message, MaxDescriptionLen)
-	if err := s.record(ctx, "platform.run.error", map[string]any{
+	message = resource.ClipTo(message, resource.MaxDescriptionLen)
+	if err := s.base.Record(ctx, "platform.run.error", map[string]any{
 		"organization": w.Organization, "workspace": w.Name, "run_id": r.ID, "phase_id": phaseID, "message": message,
 	}); err != nil {
 		return Run{}, err
@@ -305,7 +305,7 @@ func (s *Service) failPhase(ctx context.Context, r Run, w Workspace, phaseID, me
 // cancelPhase ends a running plan or apply as canceled: its agent stopped
 // it, on a user's request, after storing what it had.
 func (s *Service) cancelPhase(ctx context.Context, r Run, w Workspace, phaseID string) (Run, error) {
-	if err := s.record(ctx, "platform.run.canceled", map[string]any{
+	if err := s.base.Record(ctx, "platform.run.canceled", map[string]any{
 		"organization": w.Organization, "workspace": w.Name, "run_id": r.ID, "phase_id": phaseID,
 	}); err != nil {
 		return Run{}, err
@@ -324,12 +324,4 @@ func (s *Service) StoreJobState(ctx context.Context, applyID string, state []byt
 		return StateVersion{}, fail.Invalidf("state is stored by applies, and %s is a plan", applyID)
 	}
 	return s.StoreStateVersion(ctx, r.ID, state)
-}
-
-// clipTo shortens s to at most n bytes of valid UTF-8.
-func clipTo(s string, n int) string {
-	if len(s) > n {
-		s = s[:n]
-	}
-	return strings.ToValidUTF8(s, "") // drops a rune cut in half
 }

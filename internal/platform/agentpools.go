@@ -2,13 +2,13 @@ package platform
 
 import (
 	"context"
-	"regexp"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/runcred/runcred/internal/access"
 	"github.com/runcred/runcred/internal/fail"
+	"github.com/runcred/runcred/internal/platform/resource"
 	"github.com/runcred/runcred/internal/store"
 )
 
@@ -40,25 +40,10 @@ type AgentPoolOptions struct {
 // so an agent can learn which pool's jobs to claim from its token.
 const MetaAgentPoolID = "agent_pool_id"
 
-// Agent pool and team names, as go-tfe accepts them.
-var resourceNameRe = regexp.MustCompile(`^[A-Za-z0-9._-]+$`)
-
-func validResourceName(what, name string) error {
-	switch {
-	case name == "":
-		return fail.Invalidf("%s name is required", what)
-	case len(name) > MaxNameLen:
-		return fail.Invalidf("%s name is longer than %d characters", what, MaxNameLen)
-	case !resourceNameRe.MatchString(name):
-		return fail.Invalidf("%s name %q may hold only letters, digits, '.', '-' and '_'", what, clip(name))
-	}
-	return nil
-}
-
 // Authorization paths of agent pools and their tokens. Pools are named by
 // id: a pool's name can change, its id is what workspaces and the broker
 // policy of its agents name.
-func poolsPath(org string) string              { return orgPath(org) + "/agent-pools" }
+func poolsPath(org string) string              { return resource.OrgPath(org) + "/agent-pools" }
 func poolPath(org, id string) string           { return poolsPath(org) + "/" + id }
 func poolTokensPath(org, id string) string     { return poolPath(org, id) + "/tokens" }
 func poolTokenPath(org, id, tok string) string { return poolTokensPath(org, id) + "/" + tok }
@@ -83,16 +68,16 @@ func (o AgentPoolOptions) apply(p *AgentPool) error {
 	if o.AllowedWorkspaces != nil {
 		p.AllowedWorkspaces = slices.Compact(slices.Sorted(slices.Values(*o.AllowedWorkspaces)))
 	}
-	return validResourceName("agent pool", p.Name)
+	return resource.ValidResourceName("agent pool", p.Name)
 }
 
 // CreateAgentPool creates an agent pool in org and, when the service can
 // issue tokens, the broker policy its agent tokens will hold.
 func (s *Service) CreateAgentPool(ctx context.Context, org string, o AgentPoolOptions) (AgentPool, error) {
-	if err := ValidOrganizationName(org); err != nil {
-		return AgentPool{}, fail.NotFoundf("organization %q not found", clip(org))
+	if err := resource.ValidOrganizationName(org); err != nil {
+		return AgentPool{}, fail.NotFoundf("organization %q not found", resource.Clip(org))
 	}
-	if err := s.authorize(ctx, poolsPath(org), access.Create); err != nil {
+	if err := s.base.Authorize(ctx, poolsPath(org), access.Create); err != nil {
 		return AgentPool{}, err
 	}
 	if o.Name == nil {
@@ -102,14 +87,14 @@ func (s *Service) CreateAgentPool(ctx context.Context, org string, o AgentPoolOp
 	if err != nil {
 		return AgentPool{}, err
 	}
-	p := AgentPool{ID: newID("apool"), Organization: org, OrganizationScoped: true, CreatedAt: fromNanos(nanos(s.now()))}
+	p := AgentPool{ID: resource.NewID("apool"), Organization: org, OrganizationScoped: true, CreatedAt: resource.FromNanos(resource.Nanos(s.base.Now()))}
 	if err := o.apply(&p); err != nil {
 		return AgentPool{}, err
 	}
 	if err := s.checkPoolWorkspaces(ctx, org, p.AllowedWorkspaces); err != nil {
 		return AgentPool{}, err
 	}
-	if err := s.record(ctx, "platform.agent_pool.create", poolAudit(p)); err != nil {
+	if err := s.base.Record(ctx, "platform.agent_pool.create", poolAudit(p)); err != nil {
 		return AgentPool{}, err
 	}
 	if s.tokens != nil {
@@ -117,10 +102,10 @@ func (s *Service) CreateAgentPool(ctx context.Context, org string, o AgentPoolOp
 			return AgentPool{}, err
 		}
 	}
-	err = s.db.Tx(ctx, func(tx *store.Tx) error {
+	err = s.base.DB.Tx(ctx, func(tx *store.Tx) error {
 		if _, err := tx.Exec(ctx, `INSERT INTO agent_pools (id, org_id, name, organization_scoped, created_at) VALUES (?, ?, ?, ?, ?)`,
-			p.ID, parent.ID, p.Name, b2i(p.OrganizationScoped), nanos(p.CreatedAt)); err != nil {
-			return conflict(err, "agent pool %q already exists in organization %q", p.Name, org)
+			p.ID, parent.ID, p.Name, resource.B2I(p.OrganizationScoped), resource.Nanos(p.CreatedAt)); err != nil {
+			return resource.Conflict(err, "agent pool %q already exists in organization %q", p.Name, org)
 		}
 		return setPoolWorkspaces(ctx, tx, p.ID, p.AllowedWorkspaces)
 	})
@@ -142,7 +127,7 @@ func (s *Service) checkPoolWorkspaces(ctx context.Context, org string, ids []str
 	for _, id := range ids {
 		w, err := s.workspace(ctx, id)
 		if err != nil || w.Organization != org {
-			return fail.Invalidf("workspace %q is not a workspace of organization %q", clip(id), org)
+			return fail.Invalidf("workspace %q is not a workspace of organization %q", resource.Clip(id), org)
 		}
 	}
 	return nil
@@ -170,31 +155,31 @@ func scanPool(row interface{ Scan(...any) error }) (AgentPool, error) {
 	if err := row.Scan(&p.ID, &p.Organization, &p.Name, &scoped, &created); err != nil {
 		return AgentPool{}, err
 	}
-	p.OrganizationScoped, p.CreatedAt = scoped != 0, fromNanos(created)
+	p.OrganizationScoped, p.CreatedAt = scoped != 0, resource.FromNanos(created)
 	return p, nil
 }
 
 // pool looks pool id up, with its workspaces, without authorizing.
 func (s *Service) pool(ctx context.Context, id string) (AgentPool, error) {
-	if !validID("apool", id) {
-		return AgentPool{}, fail.NotFoundf("agent pool %q not found", clip(id))
+	if !resource.ValidID("apool", id) {
+		return AgentPool{}, fail.NotFoundf("agent pool %q not found", resource.Clip(id))
 	}
-	p, err := scanPool(s.db.QueryRow(ctx, `SELECT `+poolColumns+poolFrom+`WHERE p.id = ?`, id))
+	p, err := scanPool(s.base.DB.QueryRow(ctx, `SELECT `+poolColumns+poolFrom+`WHERE p.id = ?`, id))
 	if err != nil {
-		return AgentPool{}, notFound(err, "agent pool %q not found", id)
+		return AgentPool{}, resource.NotFound(err, "agent pool %q not found", id)
 	}
 	return p, s.poolRelations(ctx, &p)
 }
 
 func (s *Service) poolRelations(ctx context.Context, p *AgentPool) error {
-	rows, err := s.db.Query(ctx, `SELECT workspace_id FROM agent_pool_workspaces WHERE pool_id = ? ORDER BY workspace_id`, p.ID)
+	rows, err := s.base.DB.Query(ctx, `SELECT workspace_id FROM agent_pool_workspaces WHERE pool_id = ? ORDER BY workspace_id`, p.ID)
 	if err != nil {
 		return err
 	}
 	if p.AllowedWorkspaces, err = store.Strings(rows); err != nil {
 		return err
 	}
-	rows, err = s.db.Query(ctx, `SELECT id FROM workspaces WHERE agent_pool_id = ? ORDER BY id`, p.ID)
+	rows, err = s.base.DB.Query(ctx, `SELECT id FROM workspaces WHERE agent_pool_id = ? ORDER BY id`, p.ID)
 	if err != nil {
 		return err
 	}
@@ -209,7 +194,7 @@ func (s *Service) poolFor(ctx context.Context, id, capability string) (AgentPool
 	if err != nil {
 		return AgentPool{}, err
 	}
-	if err := s.authorize(ctx, poolPath(p.Organization, p.ID), capability); err != nil {
+	if err := s.base.Authorize(ctx, poolPath(p.Organization, p.ID), capability); err != nil {
 		return AgentPool{}, err
 	}
 	return p, nil
@@ -223,15 +208,15 @@ func (s *Service) AgentPool(ctx context.Context, id string) (AgentPool, error) {
 // AgentPoolFilter narrows an agent pool list.
 type AgentPoolFilter struct {
 	Search string // part of the name
-	Page   Page
+	Page   resource.Page
 }
 
 // AgentPools lists org's agent pools by name, one page at a time, with the total count.
 func (s *Service) AgentPools(ctx context.Context, org string, f AgentPoolFilter) ([]AgentPool, int, error) {
-	if err := ValidOrganizationName(org); err != nil {
-		return nil, 0, fail.NotFoundf("organization %q not found", clip(org))
+	if err := resource.ValidOrganizationName(org); err != nil {
+		return nil, 0, fail.NotFoundf("organization %q not found", resource.Clip(org))
 	}
-	if err := s.authorize(ctx, poolsPath(org), access.List); err != nil {
+	if err := s.base.Authorize(ctx, poolsPath(org), access.List); err != nil {
 		return nil, 0, err
 	}
 	if _, err := s.org(ctx, org); err != nil {
@@ -239,18 +224,18 @@ func (s *Service) AgentPools(ctx context.Context, org string, f AgentPoolFilter)
 	}
 	where, args := `WHERE o.name = ?`, []any{org}
 	if f.Search != "" {
-		where, args = where+` AND p.name LIKE ? ESCAPE '\'`, append(args, likeContains(f.Search))
+		where, args = where+` AND p.name LIKE ? ESCAPE '\'`, append(args, resource.LikeContains(f.Search))
 	}
 	var total int
-	if err := s.db.QueryRow(ctx, `SELECT COUNT(*)`+poolFrom+where, args...).Scan(&total); err != nil {
+	if err := s.base.DB.QueryRow(ctx, `SELECT COUNT(*)`+poolFrom+where, args...).Scan(&total); err != nil {
 		return nil, 0, err
 	}
 	pg := f.Page.Normalize()
-	rows, err := s.db.Query(ctx, `SELECT `+poolColumns+poolFrom+where+` ORDER BY p.name LIMIT ? OFFSET ?`, append(args, pg.Size, pg.offset())...)
+	rows, err := s.base.DB.Query(ctx, `SELECT `+poolColumns+poolFrom+where+` ORDER BY p.name LIMIT ? OFFSET ?`, append(args, pg.Size, pg.Offset())...)
 	if err != nil {
 		return nil, 0, err
 	}
-	out, err := scanAll(rows, scanPool)
+	out, err := resource.ScanAll(rows, scanPool)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -264,10 +249,6 @@ func (s *Service) AgentPools(ctx context.Context, org string, f AgentPoolFilter)
 
 // likeContains is a LIKE pattern matching s anywhere, with LIKE's
 // wildcards escaped ('_' is legal in names).
-func likeContains(s string) string {
-	return "%" + strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s) + "%"
-}
-
 // UpdateAgentPool changes agent pool id. Workspaces already using the pool
 // keep it: the allowed list is checked when a workspace is assigned.
 func (s *Service) UpdateAgentPool(ctx context.Context, id string, o AgentPoolOptions) (AgentPool, error) {
@@ -281,12 +262,12 @@ func (s *Service) UpdateAgentPool(ctx context.Context, id string, o AgentPoolOpt
 	if err := s.checkPoolWorkspaces(ctx, p.Organization, p.AllowedWorkspaces); err != nil {
 		return AgentPool{}, err
 	}
-	if err := s.record(ctx, "platform.agent_pool.update", poolAudit(p)); err != nil {
+	if err := s.base.Record(ctx, "platform.agent_pool.update", poolAudit(p)); err != nil {
 		return AgentPool{}, err
 	}
-	err = s.db.Tx(ctx, func(tx *store.Tx) error {
-		res, err := tx.Exec(ctx, `UPDATE agent_pools SET name = ?, organization_scoped = ? WHERE id = ?`, p.Name, b2i(p.OrganizationScoped), p.ID)
-		if err := affected(res, conflict(err, "agent pool %q already exists in organization %q", p.Name, p.Organization), "agent pool %q not found", id); err != nil {
+	err = s.base.DB.Tx(ctx, func(tx *store.Tx) error {
+		res, err := tx.Exec(ctx, `UPDATE agent_pools SET name = ?, organization_scoped = ? WHERE id = ?`, p.Name, resource.B2I(p.OrganizationScoped), p.ID)
+		if err := resource.Affected(res, resource.Conflict(err, "agent pool %q already exists in organization %q", p.Name, p.Organization), "agent pool %q not found", id); err != nil {
 			return err
 		}
 		return setPoolWorkspaces(ctx, tx, p.ID, p.AllowedWorkspaces)
@@ -307,7 +288,7 @@ func (s *Service) DeleteAgentPool(ctx context.Context, id string) error {
 	if len(p.Workspaces) > 0 {
 		return poolInUse(p)
 	}
-	if err := s.record(ctx, "platform.agent_pool.delete", map[string]any{"organization": p.Organization, "id": p.ID, "name": p.Name}); err != nil {
+	if err := s.base.Record(ctx, "platform.agent_pool.delete", map[string]any{"organization": p.Organization, "id": p.ID, "name": p.Name}); err != nil {
 		return err
 	}
 	// Credentials go first: a failure leaves a pool without working tokens,
@@ -320,7 +301,7 @@ func (s *Service) DeleteAgentPool(ctx context.Context, id string) error {
 			return err
 		}
 	}
-	return s.db.Tx(ctx, func(tx *store.Tx) error {
+	return s.base.DB.Tx(ctx, func(tx *store.Tx) error {
 		if _, err := tx.Exec(ctx, `DELETE FROM platform_tokens WHERE owner_id = ?`, p.ID); err != nil {
 			return err
 		}
@@ -349,7 +330,7 @@ func (s *Service) checkAgentPool(ctx context.Context, w Workspace) error {
 	}
 	p, err := s.pool(ctx, w.AgentPoolID)
 	if err != nil || p.Organization != w.Organization {
-		return fail.Invalidf("agent pool %q is not an agent pool of organization %q", clip(w.AgentPoolID), w.Organization)
+		return fail.Invalidf("agent pool %q is not an agent pool of organization %q", resource.Clip(w.AgentPoolID), w.Organization)
 	}
 	if !p.OrganizationScoped && !slices.Contains(p.AllowedWorkspaces, w.ID) {
 		return fail.Invalidf("agent pool %q is not organization-scoped and does not allow workspace %q", p.Name, w.Name)
@@ -364,20 +345,20 @@ func (s *Service) CreateAgentToken(ctx context.Context, poolID, description stri
 	if err != nil {
 		return APIToken{}, err
 	}
-	if err := s.authorize(ctx, poolTokensPath(p.Organization, p.ID), access.Create); err != nil {
+	if err := s.base.Authorize(ctx, poolTokensPath(p.Organization, p.ID), access.Create); err != nil {
 		return APIToken{}, err
 	}
 	if strings.TrimSpace(description) == "" {
 		return APIToken{}, fail.Invalidf("agent token description is required")
 	}
-	if err := validDescription(description); err != nil {
+	if err := resource.ValidDescription(description); err != nil {
 		return APIToken{}, err
 	}
 	if s.tokens == nil {
 		return APIToken{}, errNoTokens
 	}
-	t := APIToken{ID: newID("at"), Kind: TokenAgent, Organization: p.Organization, OwnerID: p.ID, Description: description}
-	if err := s.record(ctx, "platform.agent_token.create", tokenAudit(t)); err != nil {
+	t := APIToken{ID: resource.NewID("at"), Kind: TokenAgent, Organization: p.Organization, OwnerID: p.ID, Description: description}
+	if err := s.base.Record(ctx, "platform.agent_token.create", tokenAudit(t)); err != nil {
 		return APIToken{}, err
 	}
 	// Written if missing: the pool may predate the service's token issuer,
@@ -393,12 +374,12 @@ func (s *Service) CreateAgentToken(ctx context.Context, poolID, description stri
 }
 
 // AgentTokens lists the agent tokens of pool poolID, oldest first.
-func (s *Service) AgentTokens(ctx context.Context, poolID string, pg Page) ([]APIToken, int, error) {
+func (s *Service) AgentTokens(ctx context.Context, poolID string, pg resource.Page) ([]APIToken, int, error) {
 	p, err := s.pool(ctx, poolID)
 	if err != nil {
 		return nil, 0, err
 	}
-	if err := s.authorize(ctx, poolTokensPath(p.Organization, p.ID), access.List); err != nil {
+	if err := s.base.Authorize(ctx, poolTokensPath(p.Organization, p.ID), access.List); err != nil {
 		return nil, 0, err
 	}
 	return s.tokensOf(ctx, `t.owner_id = ?`, []any{p.ID}, pg)

@@ -11,6 +11,7 @@ import (
 	"github.com/runcred/runcred/internal/fail"
 	"github.com/runcred/runcred/internal/platform"
 	"github.com/runcred/runcred/internal/platform/platformtest"
+	"github.com/runcred/runcred/internal/platform/resource"
 	"github.com/runcred/runcred/internal/seal"
 	"github.com/runcred/runcred/internal/secret"
 	"github.com/runcred/runcred/internal/store"
@@ -123,7 +124,7 @@ func TestAgentPoolGrants(t *testing.T) {
 				_, err := f.svc.CreateAgentToken(ctx, p.ID, "d")
 				return err
 			},
-			"list tokens": func() error { _, _, err := f.svc.AgentTokens(ctx, p.ID, platform.Page{}); return err },
+			"list tokens": func() error { _, _, err := f.svc.AgentTokens(ctx, p.ID, resource.Page{}); return err },
 		} {
 			if err := call(); !fail.Is(err, fail.Denied) {
 				t.Errorf("%s without grant: %v", name, err)
@@ -142,7 +143,7 @@ func TestAgentPoolGrants(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if tok.Token.Empty() || tok.Kind != platform.TokenAgent || tok.OwnerID != p.ID || tok.CreatedBy.Kind != platform.WriterUser || tok.CreatedBy.ID != "acc-alice" {
+		if tok.Token.Empty() || tok.Kind != platform.TokenAgent || tok.OwnerID != p.ID || tok.CreatedBy.Kind != resource.WriterUser || tok.CreatedBy.ID != "acc-alice" {
 			t.Errorf("agent token = %+v", tok)
 		}
 		if _, err := f.svc.CreateAgentToken(ctx, p.ID, "  "); !fail.Is(err, fail.Invalid) {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/runcred/runcred/internal/access"
 	"github.com/runcred/runcred/internal/fail"
+	"github.com/runcred/runcred/internal/platform/resource"
 	"github.com/runcred/runcred/internal/secret"
 	"github.com/runcred/runcred/internal/store"
 )
@@ -30,7 +31,7 @@ type APIToken struct {
 	// Legacy marks a team's single token (POST /teams/:id/authentication-token),
 	// which creating another replaces.
 	Legacy    bool
-	CreatedBy Writer
+	CreatedBy resource.Writer
 	CreatedAt time.Time
 	ExpiresAt time.Time    // zero: never
 	Token     secret.Value // set only on create
@@ -51,12 +52,12 @@ func tokenAudit(t APIToken) map[string]any {
 // cannot be written is revoked at once, so no token exists that runcred
 // cannot list and revoke.
 func (s *Service) issue(ctx context.Context, t APIToken, req TokenRequest) (APIToken, error) {
-	by, err := writerOf(ctx)
+	by, err := resource.WriterOf(ctx)
 	if err != nil {
 		return APIToken{}, err
 	}
-	now := s.now()
-	t.CreatedBy, t.CreatedAt = Writer{Kind: by.Kind, ID: by.ID}, fromNanos(nanos(now))
+	now := s.base.Now()
+	t.CreatedBy, t.CreatedAt = resource.Writer{Kind: by.Kind, ID: by.ID}, resource.FromNanos(resource.Nanos(now))
 	if !t.ExpiresAt.IsZero() {
 		req.TTL = t.ExpiresAt.Sub(now)
 	}
@@ -70,19 +71,19 @@ func (s *Service) issue(ctx context.Context, t APIToken, req TokenRequest) (APIT
 	}
 	var expires int64
 	if !t.ExpiresAt.IsZero() {
-		expires = nanos(t.ExpiresAt)
+		expires = resource.Nanos(t.ExpiresAt)
 	}
-	_, err = s.db.Exec(ctx, `INSERT INTO platform_tokens (id, kind, org_id, owner_id, legacy, description, accessor,
+	_, err = s.base.DB.Exec(ctx, `INSERT INTO platform_tokens (id, kind, org_id, owner_id, legacy, description, accessor,
 		created_by_kind, created_by_id, created_at, expires_at)
 		VALUES (?, ?, (SELECT id FROM organizations WHERE name = ?), ?, ?, ?, ?, ?, ?, ?, ?)`,
-		t.ID, string(t.Kind), t.Organization, t.OwnerID, b2i(t.Legacy), t.Description, t.accessor,
-		string(t.CreatedBy.Kind), t.CreatedBy.ID, nanos(now), expires)
+		t.ID, string(t.Kind), t.Organization, t.OwnerID, resource.B2I(t.Legacy), t.Description, t.accessor,
+		string(t.CreatedBy.Kind), t.CreatedBy.ID, resource.Nanos(now), expires)
 	if err != nil {
 		if rerr := s.revoke(ctx, t.accessor); rerr != nil {
 			err = errors.Join(err, rerr)
 		}
 		if t.Legacy {
-			return APIToken{}, conflict(err, "another token was created for this team at the same time; try again")
+			return APIToken{}, resource.Conflict(err, "another token was created for this team at the same time; try again")
 		}
 		return APIToken{}, err
 	}
@@ -106,7 +107,7 @@ func (s *Service) revoke(ctx context.Context, accessor string) error {
 
 // revokeOwnerTokens revokes every token of an agent pool or team.
 func (s *Service) revokeOwnerTokens(ctx context.Context, owner string) error {
-	rows, err := s.db.Query(ctx, `SELECT accessor FROM platform_tokens WHERE owner_id = ?`, owner)
+	rows, err := s.base.DB.Query(ctx, `SELECT accessor FROM platform_tokens WHERE owner_id = ?`, owner)
 	if err != nil {
 		return err
 	}
@@ -129,7 +130,7 @@ func (s *Service) revokeOwnerTokens(ctx context.Context, owner string) error {
 // behind would reach an organization later created with the same name.
 func (s *Service) revokeOrganizationTokens(ctx context.Context, org string) error {
 	owners := func(q string) ([]string, error) {
-		rows, err := s.db.Query(ctx, q, org)
+		rows, err := s.base.DB.Query(ctx, q, org)
 		if err != nil {
 			return nil, err
 		}
@@ -176,46 +177,46 @@ func scanAPIToken(row interface{ Scan(...any) error }) (APIToken, error) {
 		&by, &t.CreatedBy.ID, &created, &expires); err != nil {
 		return APIToken{}, err
 	}
-	t.Kind, t.Legacy, t.CreatedBy.Kind, t.CreatedAt = TokenKind(kind), legacy != 0, WriterKind(by), fromNanos(created)
+	t.Kind, t.Legacy, t.CreatedBy.Kind, t.CreatedAt = TokenKind(kind), legacy != 0, resource.WriterKind(by), resource.FromNanos(created)
 	if desc != nil {
 		t.Description = *desc
 	}
 	if expires != 0 {
-		t.ExpiresAt = fromNanos(expires)
+		t.ExpiresAt = resource.FromNanos(expires)
 	}
 	return t, nil
 }
 
-func (s *Service) tokensOf(ctx context.Context, where string, args []any, pg Page) ([]APIToken, int, error) {
+func (s *Service) tokensOf(ctx context.Context, where string, args []any, pg resource.Page) ([]APIToken, int, error) {
 	var total int
-	if err := s.db.QueryRow(ctx, `SELECT COUNT(*)`+apiTokenFrom+`WHERE `+where, args...).Scan(&total); err != nil {
+	if err := s.base.DB.QueryRow(ctx, `SELECT COUNT(*)`+apiTokenFrom+`WHERE `+where, args...).Scan(&total); err != nil {
 		return nil, 0, err
 	}
 	pg = pg.Normalize()
-	rows, err := s.db.Query(ctx, `SELECT `+apiTokenColumns+apiTokenFrom+`WHERE `+where+` ORDER BY t.created_at, t.id LIMIT ? OFFSET ?`,
-		append(args, pg.Size, pg.offset())...)
+	rows, err := s.base.DB.Query(ctx, `SELECT `+apiTokenColumns+apiTokenFrom+`WHERE `+where+` ORDER BY t.created_at, t.id LIMIT ? OFFSET ?`,
+		append(args, pg.Size, pg.Offset())...)
 	if err != nil {
 		return nil, 0, err
 	}
-	out, err := scanAll(rows, scanAPIToken)
+	out, err := resource.ScanAll(rows, scanAPIToken)
 	return out, total, err
 }
 
 // tokenFor looks up token id and authorizes capability on it, on its
 // pool's or team's path.
 func (s *Service) tokenFor(ctx context.Context, id, capability string) (APIToken, error) {
-	if !validID("at", id) {
-		return APIToken{}, fail.NotFoundf("authentication token %q not found", clip(id))
+	if !resource.ValidID("at", id) {
+		return APIToken{}, fail.NotFoundf("authentication token %q not found", resource.Clip(id))
 	}
-	t, err := scanAPIToken(s.db.QueryRow(ctx, `SELECT `+apiTokenColumns+apiTokenFrom+`WHERE t.id = ?`, id))
+	t, err := scanAPIToken(s.base.DB.QueryRow(ctx, `SELECT `+apiTokenColumns+apiTokenFrom+`WHERE t.id = ?`, id))
 	if err != nil {
-		return APIToken{}, notFound(err, "authentication token %q not found", id)
+		return APIToken{}, resource.NotFound(err, "authentication token %q not found", id)
 	}
 	path := poolTokenPath(t.Organization, t.OwnerID, t.ID)
 	if t.Kind == TokenTeam {
 		path = teamTokenPath(t.Organization, t.OwnerID, t.ID)
 	}
-	if err := s.authorize(ctx, path, capability); err != nil {
+	if err := s.base.Authorize(ctx, path, capability); err != nil {
 		return APIToken{}, err
 	}
 	return t, nil
@@ -236,12 +237,12 @@ func (s *Service) DeleteAuthToken(ctx context.Context, id string) error {
 }
 
 func (s *Service) deleteToken(ctx context.Context, t APIToken) error {
-	if err := s.record(ctx, "platform."+string(t.Kind)+"_token.delete", tokenAudit(t)); err != nil {
+	if err := s.base.Record(ctx, "platform."+string(t.Kind)+"_token.delete", tokenAudit(t)); err != nil {
 		return err
 	}
 	if err := s.revoke(ctx, t.accessor); err != nil {
 		return err
 	}
-	res, err := s.db.Exec(ctx, `DELETE FROM platform_tokens WHERE id = ?`, t.ID)
-	return affected(res, err, "authentication token %q not found", t.ID)
+	res, err := s.base.DB.Exec(ctx, `DELETE FROM platform_tokens WHERE id = ?`, t.ID)
+	return resource.Affected(res, err, "authentication token %q not found", t.ID)
 }

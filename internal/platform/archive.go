@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/runcred/runcred/internal/fail"
+	"github.com/runcred/runcred/internal/platform/resource"
 )
 
 // Archive limits: a configuration is source code, not data.
@@ -40,7 +41,7 @@ func ValidateArchive(b []byte) error {
 			break
 		}
 		if err != nil {
-			return fail.Invalidf("configuration archive is not a valid tar: %s", clip(err.Error()))
+			return fail.Invalidf("configuration archive is not a valid tar: %s", resource.Clip(err.Error()))
 		}
 		if n >= maxArchiveEntries {
 			return fail.Invalidf("configuration archive has more than %d entries", maxArchiveEntries)
@@ -51,7 +52,7 @@ func ValidateArchive(b []byte) error {
 		// Read the content, so a truncated or oversized archive is caught now.
 		m, err := io.Copy(io.Discard, io.LimitReader(tr, maxUnpackedSize-total+1))
 		if err != nil {
-			return fail.Invalidf("configuration archive is damaged: %s", clip(err.Error()))
+			return fail.Invalidf("configuration archive is damaged: %s", resource.Clip(err.Error()))
 		}
 		if total += m; total > maxUnpackedSize {
 			return fail.Invalidf("configuration archive unpacks to more than %d bytes", maxUnpackedSize)
@@ -60,7 +61,7 @@ func ValidateArchive(b []byte) error {
 	// Trailing garbage after the tar would be ignored by the agent; refuse it
 	// so what is stored is exactly what was checked.
 	if _, err := io.Copy(io.Discard, io.LimitReader(zr, 1<<20)); err != nil {
-		return fail.Invalidf("configuration archive is damaged: %s", clip(err.Error()))
+		return fail.Invalidf("configuration archive is damaged: %s", resource.Clip(err.Error()))
 	}
 	return nil
 }
@@ -68,7 +69,7 @@ func ValidateArchive(b []byte) error {
 func validEntry(h *tar.Header) error {
 	name := h.Name
 	if !safeRelative(name) {
-		return fail.Invalidf("configuration archive entry %q is not a relative path inside the archive", clip(name))
+		return fail.Invalidf("configuration archive entry %q is not a relative path inside the archive", resource.Clip(name))
 	}
 	switch h.Typeflag {
 	case tar.TypeReg, tar.TypeDir, tar.TypeXGlobalHeader:
@@ -77,11 +78,11 @@ func validEntry(h *tar.Header) error {
 		// A link resolves from the directory holding it.
 		target := h.Linkname
 		if strings.HasPrefix(target, "/") || !safeRelative(path.Join(path.Dir(strings.TrimSuffix(name, "/")), target)) {
-			return fail.Invalidf("configuration archive symlink %q points outside the archive", clip(name))
+			return fail.Invalidf("configuration archive symlink %q points outside the archive", resource.Clip(name))
 		}
 		return nil
 	}
-	return fail.Invalidf("configuration archive entry %q is not a file, directory or symlink", clip(name))
+	return fail.Invalidf("configuration archive entry %q is not a file, directory or symlink", resource.Clip(name))
 }
 
 // safeRelative reports whether p, as an archive path, stays inside the root.

@@ -6,6 +6,7 @@ import (
 
 	"github.com/runcred/runcred/internal/access"
 	"github.com/runcred/runcred/internal/fail"
+	"github.com/runcred/runcred/internal/platform/resource"
 	"github.com/runcred/runcred/internal/store"
 )
 
@@ -34,7 +35,9 @@ type ConfigurationVersionOptions struct {
 	AutoQueueRuns *bool // default true, as in HCP Terraform
 }
 
-func cvsPath(org, ws string) string { return workspacePath(org, ws) + "/configuration-versions" }
+func cvsPath(org, ws string) string {
+	return resource.WorkspacePath(org, ws) + "/configuration-versions"
+}
 
 // archiveAAD binds a sealed archive to its configuration version.
 func archiveAAD(cvID string) string { return "platform/configuration_versions/" + cvID }
@@ -46,32 +49,32 @@ func (s *Service) CreateConfigurationVersion(ctx context.Context, wsID string, o
 	if err != nil {
 		return ConfigurationVersion{}, err
 	}
-	if err := s.authorize(ctx, cvsPath(w.Organization, w.Name), access.Create); err != nil {
+	if err := s.base.Authorize(ctx, cvsPath(w.Organization, w.Name), access.Create); err != nil {
 		return ConfigurationVersion{}, err
 	}
-	by, err := writerOf(ctx)
+	by, err := resource.WriterOf(ctx)
 	if err != nil {
 		return ConfigurationVersion{}, err
 	}
-	now := fromNanos(nanos(s.now()))
-	cv := ConfigurationVersion{ID: newID("cv"), WorkspaceID: w.ID, Status: CVPending, AutoQueueRuns: true, CreatedAt: now}
+	now := resource.FromNanos(resource.Nanos(s.base.Now()))
+	cv := ConfigurationVersion{ID: resource.NewID("cv"), WorkspaceID: w.ID, Status: CVPending, AutoQueueRuns: true, CreatedAt: now}
 	if o.Speculative != nil {
 		cv.Speculative = *o.Speculative
 	}
 	if o.AutoQueueRuns != nil {
 		cv.AutoQueueRuns = *o.AutoQueueRuns
 	}
-	if cv.UploadToken, err = s.sign(signUpload, cv.ID); err != nil {
+	if cv.UploadToken, err = s.base.Sign(resource.SignUpload, cv.ID); err != nil {
 		return ConfigurationVersion{}, err
 	}
-	if err := s.record(ctx, "platform.configuration_version.create", map[string]any{
+	if err := s.base.Record(ctx, "platform.configuration_version.create", map[string]any{
 		"organization": w.Organization, "workspace": w.Name, "workspace_id": w.ID, "id": cv.ID, "speculative": cv.Speculative,
 	}); err != nil {
 		return ConfigurationVersion{}, err
 	}
-	_, err = s.db.Exec(ctx, `INSERT INTO configuration_versions (id, workspace_id, status, speculative, auto_queue_runs,
+	_, err = s.base.DB.Exec(ctx, `INSERT INTO configuration_versions (id, workspace_id, status, speculative, auto_queue_runs,
 		created_by_kind, created_by_id, archive, archive_size, created_at, uploaded_at) VALUES (?, ?, ?, ?, ?, ?, ?, NULL, 0, ?, 0)`,
-		cv.ID, w.ID, cv.Status, b2i(cv.Speculative), b2i(cv.AutoQueueRuns), string(by.Kind), by.ID, nanos(now))
+		cv.ID, w.ID, cv.Status, resource.B2I(cv.Speculative), resource.B2I(cv.AutoQueueRuns), string(by.Kind), by.ID, resource.Nanos(now))
 	if err != nil {
 		return ConfigurationVersion{}, err
 	}
@@ -86,21 +89,21 @@ func scanCV(row interface{ Scan(...any) error }) (ConfigurationVersion, error) {
 	if err := row.Scan(&cv.ID, &cv.WorkspaceID, &cv.Status, &spec, &auto, &cv.ArchiveSize, &created, &uploaded); err != nil {
 		return ConfigurationVersion{}, err
 	}
-	cv.Speculative, cv.AutoQueueRuns, cv.CreatedAt = spec != 0, auto != 0, fromNanos(created)
+	cv.Speculative, cv.AutoQueueRuns, cv.CreatedAt = spec != 0, auto != 0, resource.FromNanos(created)
 	if uploaded != 0 {
-		cv.UploadedAt = fromNanos(uploaded)
+		cv.UploadedAt = resource.FromNanos(uploaded)
 	}
 	return cv, nil
 }
 
 // configurationVersion looks cv id up without authorizing, with its workspace.
 func (s *Service) configurationVersion(ctx context.Context, id string) (ConfigurationVersion, Workspace, error) {
-	if !validID("cv", id) {
-		return ConfigurationVersion{}, Workspace{}, fail.NotFoundf("configuration version %q not found", clip(id))
+	if !resource.ValidID("cv", id) {
+		return ConfigurationVersion{}, Workspace{}, fail.NotFoundf("configuration version %q not found", resource.Clip(id))
 	}
-	cv, err := scanCV(s.db.QueryRow(ctx, `SELECT `+cvColumns+` FROM configuration_versions WHERE id = ?`, id))
+	cv, err := scanCV(s.base.DB.QueryRow(ctx, `SELECT `+cvColumns+` FROM configuration_versions WHERE id = ?`, id))
 	if err != nil {
-		return ConfigurationVersion{}, Workspace{}, notFound(err, "configuration version %q not found", id)
+		return ConfigurationVersion{}, Workspace{}, resource.NotFound(err, "configuration version %q not found", id)
 	}
 	w, err := s.workspace(ctx, cv.WorkspaceID)
 	return cv, w, err
@@ -112,12 +115,12 @@ func (s *Service) ConfigurationVersion(ctx context.Context, id string) (Configur
 	if err != nil {
 		return ConfigurationVersion{}, err
 	}
-	if err := s.authorize(ctx, cvsPath(w.Organization, w.Name), access.Read); err != nil {
+	if err := s.base.Authorize(ctx, cvsPath(w.Organization, w.Name), access.Read); err != nil {
 		return ConfigurationVersion{}, err
 	}
 	if cv.Status == CVPending {
 		// HCP Terraform shows a pending version's upload URL to its readers.
-		if cv.UploadToken, err = s.sign(signUpload, cv.ID); err != nil {
+		if cv.UploadToken, err = s.base.Sign(resource.SignUpload, cv.ID); err != nil {
 			return ConfigurationVersion{}, err
 		}
 	}
@@ -129,8 +132,8 @@ func (s *Service) ConfigurationVersion(ctx context.Context, id string) (Configur
 // there is no caller to authorize. A version accepts one upload; a bad
 // archive is refused and the version stays pending.
 func (s *Service) UploadConfiguration(ctx context.Context, token string, archive []byte) error {
-	g, err := s.openSigned(token)
-	if err != nil || g.Purpose != signUpload {
+	g, err := s.base.OpenSigned(token)
+	if err != nil || g.Purpose != resource.SignUpload {
 		return fail.NotFoundf("the URL is invalid or has expired")
 	}
 	cv, w, err := s.configurationVersion(ctx, g.ID)
@@ -143,25 +146,25 @@ func (s *Service) UploadConfiguration(ctx context.Context, token string, archive
 	if err := ValidateArchive(archive); err != nil {
 		return err
 	}
-	sealed, err := s.seal.Encrypt(archive, archiveAAD(cv.ID))
+	sealed, err := s.base.Seal.Encrypt(archive, archiveAAD(cv.ID))
 	if err != nil {
 		return fail.Wrap(fail.Internal, err, "could not seal the configuration archive")
 	}
 	// No caller: the record names the signed URL's object as the actor.
-	if _, err := s.audit.Append(ctx, "platform.configuration_version.upload", map[string]any{
+	if _, err := s.base.Audit.Append(ctx, "platform.configuration_version.upload", map[string]any{
 		"organization": w.Organization, "workspace": w.Name, "workspace_id": w.ID, "id": cv.ID,
 		"size": len(archive), "by": map[string]string{"kind": "signed-url", "id": cv.ID},
 	}); err != nil {
 		return fail.Wrap(fail.Unavailable, err, "audit log unavailable")
 	}
-	res, err := s.db.Exec(ctx, `UPDATE configuration_versions SET status = ?, archive = ?, archive_size = ?, uploaded_at = ?
-		WHERE id = ? AND status = ?`, CVUploaded, sealed, len(archive), nanos(s.now()), cv.ID, CVPending)
-	if err := swapped(res, err, "configuration version %s was already uploaded", cv.ID); err != nil {
+	res, err := s.base.DB.Exec(ctx, `UPDATE configuration_versions SET status = ?, archive = ?, archive_size = ?, uploaded_at = ?
+		WHERE id = ? AND status = ?`, CVUploaded, sealed, len(archive), resource.Nanos(s.base.Now()), cv.ID, CVPending)
+	if err := resource.Swapped(res, err, "configuration version %s was already uploaded", cv.ID); err != nil {
 		return err
 	}
 	if cv.AutoQueueRuns {
-		var creator Writer
-		if err := s.db.QueryRow(ctx, `SELECT created_by_kind, created_by_id FROM configuration_versions WHERE id = ?`, cv.ID).
+		var creator resource.Writer
+		if err := s.base.DB.QueryRow(ctx, `SELECT created_by_kind, created_by_id FROM configuration_versions WHERE id = ?`, cv.ID).
 			Scan(&creator.Kind, &creator.ID); err != nil {
 			return err
 		}
@@ -179,7 +182,7 @@ func (s *Service) ConfigurationArchive(ctx context.Context, id string) ([]byte, 
 	if err != nil {
 		return nil, err
 	}
-	if err := s.authorize(ctx, agentPath(w.Organization, w.Name), access.Read); err != nil {
+	if err := s.base.Authorize(ctx, agentPath(w.Organization, w.Name), access.Read); err != nil {
 		return nil, err
 	}
 	return s.archive(ctx, cv)
@@ -191,10 +194,10 @@ func (s *Service) archive(ctx context.Context, cv ConfigurationVersion) ([]byte,
 		return nil, fail.Conflictf("configuration version %s has not been uploaded", cv.ID)
 	}
 	var sealed []byte
-	if err := s.db.QueryRow(ctx, `SELECT archive FROM configuration_versions WHERE id = ?`, cv.ID).Scan(&sealed); err != nil {
+	if err := s.base.DB.QueryRow(ctx, `SELECT archive FROM configuration_versions WHERE id = ?`, cv.ID).Scan(&sealed); err != nil {
 		return nil, err
 	}
-	pt, err := s.seal.Decrypt(sealed, archiveAAD(cv.ID))
+	pt, err := s.base.Seal.Decrypt(sealed, archiveAAD(cv.ID))
 	if err != nil {
 		return nil, fail.Wrap(fail.Internal, err, "could not open configuration archive "+cv.ID)
 	}
@@ -203,7 +206,7 @@ func (s *Service) archive(ctx context.Context, cv ConfigurationVersion) ([]byte,
 
 // latestConfigurationVersion is workspace w's most recently uploaded version.
 func (s *Service) latestConfigurationVersion(ctx context.Context, w Workspace) (ConfigurationVersion, error) {
-	cv, err := scanCV(s.db.QueryRow(ctx, `SELECT `+cvColumns+` FROM configuration_versions
+	cv, err := scanCV(s.base.DB.QueryRow(ctx, `SELECT `+cvColumns+` FROM configuration_versions
 		WHERE workspace_id = ? AND status = ? ORDER BY uploaded_at DESC, id LIMIT 1`, w.ID, CVUploaded))
 	if store.IsNotFound(err) {
 		return ConfigurationVersion{}, fail.Invalidf("workspace %q has no uploaded configuration version", w.Name)

@@ -7,12 +7,13 @@ import (
 	"github.com/runcred/runcred/internal/access"
 	"github.com/runcred/runcred/internal/fail"
 	"github.com/runcred/runcred/internal/identity"
+	"github.com/runcred/runcred/internal/platform/resource"
 	"github.com/runcred/runcred/internal/secret"
 	"github.com/runcred/runcred/internal/store"
 )
 
 // A claimed phase is driven with a job token, not the agent's own: the
-// token names its run and phase (MetaRunID, MetaPhaseID), its policy allows
+// token names its run and phase (resource.MetaRunID, MetaPhaseID), its policy allows
 // only agent operations, and authorizeAgent refuses it for any other run.
 // It is revoked when the phase ends, however it ends, and expires after
 // JobTokenTTL if the agent vanishes.
@@ -101,16 +102,16 @@ func (s *Service) Claim(ctx context.Context, poolID string) (*ClaimedJob, error)
 		tok, err = s.tokens.IssueToken(ctx, TokenRequest{
 			DisplayName: "job-" + job.PhaseID,
 			Policies:    []string{JobPolicy},
-			Meta:        map[string]string{MetaRunID: job.Run.ID, MetaWorkspaceID: job.Workspace.ID, MetaPhaseID: job.PhaseID},
+			Meta:        map[string]string{resource.MetaRunID: job.Run.ID, resource.MetaWorkspaceID: job.Workspace.ID, MetaPhaseID: job.PhaseID},
 			TTL:         JobTokenTTL,
 		})
 	}
 	if err == nil {
 		// Only while the phase still runs: a cancel in between would have
 		// found no token to revoke, so this one goes now.
-		res, uerr := s.db.Exec(ctx, `UPDATE runs SET job_token_accessor = ? WHERE id = ? AND status IN (?, ?)`,
+		res, uerr := s.base.DB.Exec(ctx, `UPDATE runs SET job_token_accessor = ? WHERE id = ? AND status IN (?, ?)`,
 			tok.Accessor, job.Run.ID, string(RunPlanning), string(RunApplying))
-		if err = swapped(res, uerr, "run %s stopped before its job token was recorded", job.Run.ID); err != nil {
+		if err = resource.Swapped(res, uerr, "run %s stopped before its job token was recorded", job.Run.ID); err != nil {
 			if rerr := s.tokens.RevokeAccessor(context.WithoutCancel(ctx), tok.Accessor); rerr != nil {
 				err = fail.Wrap(fail.Internal, err, "and its job token could not be revoked: "+rerr.Error())
 			}
@@ -121,7 +122,7 @@ func (s *Service) Claim(ctx context.Context, poolID string) (*ClaimedJob, error)
 		// Nobody can drive the phase now: end it rather than leave it running.
 		msg := "could not issue the job token: " + err.Error()
 		if _, ferr := s.advance(context.WithoutCancel(ctx), job.Run.ID, step{through: []RunStatus{RunErrored},
-			check: s.runningCheck(job.PhaseID), edit: func(r *Run) { r.ErrorMessage = clipTo(msg, MaxDescriptionLen) }}); ferr != nil {
+			check: s.runningCheck(job.PhaseID), edit: func(r *Run) { r.ErrorMessage = resource.ClipTo(msg, resource.MaxDescriptionLen) }}); ferr != nil {
 			err = fail.Wrap(fail.Internal, err, "and the claimed phase could not be ended: "+ferr.Error())
 		}
 		return nil, err
@@ -138,13 +139,13 @@ func (s *Service) endJob(ctx context.Context, id string) {
 	}
 	ctx = context.WithoutCancel(ctx) // a request that ends now must not skip the revocation
 	var acc string
-	if err := s.db.QueryRow(ctx, `SELECT job_token_accessor FROM runs WHERE id = ?`, id).Scan(&acc); err != nil || acc == "" {
+	if err := s.base.DB.QueryRow(ctx, `SELECT job_token_accessor FROM runs WHERE id = ?`, id).Scan(&acc); err != nil || acc == "" {
 		return
 	}
 	if err := s.tokens.RevokeAccessor(ctx, acc); err != nil && !fail.Is(err, fail.Unauthenticated) && !store.IsNotFound(err) {
 		return // kept, so a later end of the run tries again
 	}
-	_, _ = s.db.Exec(ctx, `UPDATE runs SET job_token_accessor = '' WHERE id = ? AND job_token_accessor = ?`, id, acc)
+	_, _ = s.base.DB.Exec(ctx, `UPDATE runs SET job_token_accessor = '' WHERE id = ? AND job_token_accessor = ?`, id, acc)
 }
 
 // JobStatus is the status of the run of phaseID and whether a user asked
@@ -239,7 +240,7 @@ func (s *Service) JobInputs(ctx context.Context, phaseID string) (JobInputs, err
 		return JobInputs{}, err
 	}
 	var svID string
-	err = s.db.QueryRow(ctx, `SELECT id FROM state_versions WHERE workspace_id = ? ORDER BY number DESC LIMIT 1`, w.ID).Scan(&svID)
+	err = s.base.DB.QueryRow(ctx, `SELECT id FROM state_versions WHERE workspace_id = ? ORDER BY number DESC LIMIT 1`, w.ID).Scan(&svID)
 	switch {
 	case err == nil:
 		if in.State, err = s.stateContent(ctx, svID, false); err != nil {
@@ -250,13 +251,13 @@ func (s *Service) JobInputs(ctx context.Context, phaseID string) (JobInputs, err
 	}
 	if phaseID == r.ApplyID {
 		var sealed []byte
-		if err := s.db.QueryRow(ctx, `SELECT plan_file FROM runs WHERE id = ?`, r.ID).Scan(&sealed); err != nil {
+		if err := s.base.DB.QueryRow(ctx, `SELECT plan_file FROM runs WHERE id = ?`, r.ID).Scan(&sealed); err != nil {
 			return JobInputs{}, err
 		}
 		if len(sealed) == 0 {
 			return JobInputs{}, fail.Conflictf("run %s has no saved plan to apply", r.ID)
 		}
-		if in.PlanFile, err = s.seal.Decrypt(sealed, planFileAAD(r.ID)); err != nil {
+		if in.PlanFile, err = s.base.Seal.Decrypt(sealed, planFileAAD(r.ID)); err != nil {
 			return JobInputs{}, fail.Wrap(fail.Internal, err, "could not open the saved plan of run "+r.ID)
 		}
 	}
@@ -273,17 +274,17 @@ func (s *Service) StorePlanFile(ctx context.Context, planID string, plan []byte)
 		return err
 	}
 	if planID != r.PlanID {
-		return fail.Invalidf("%s is not a plan", clip(planID))
+		return fail.Invalidf("%s is not a plan", resource.Clip(planID))
 	}
 	if len(plan) == 0 || len(plan) > MaxPlanFile {
 		return fail.Invalidf("a saved plan must hold 1 to %d bytes", MaxPlanFile)
 	}
-	sealed, err := s.seal.Encrypt(plan, planFileAAD(r.ID))
+	sealed, err := s.base.Seal.Encrypt(plan, planFileAAD(r.ID))
 	if err != nil {
 		return fail.Wrap(fail.Internal, err, "could not seal the saved plan")
 	}
-	res, err := s.db.Exec(ctx, `UPDATE runs SET plan_file = ? WHERE id = ? AND status = ?`, sealed, r.ID, string(RunPlanning))
-	return swapped(res, err, "run %s is no longer planning", r.ID)
+	res, err := s.base.DB.Exec(ctx, `UPDATE runs SET plan_file = ? WHERE id = ? AND status = ?`, sealed, r.ID, string(RunPlanning))
+	return resource.Swapped(res, err, "run %s is no longer planning", r.ID)
 }
 
 // AbandonStalePhases ends as errored every plan or apply that has run for
@@ -291,11 +292,11 @@ func (s *Service) StorePlanFile(ctx context.Context, planID string, plan []byte)
 // report it any more, and it would hold its workspace for good. The
 // daemon calls it periodically, as runcred itself.
 func (s *Service) AbandonStalePhases(ctx context.Context) (int, error) {
-	rows, err := s.db.Query(ctx, `SELECT `+runColumns+` FROM runs WHERE status IN (?, ?)`, string(RunPlanning), string(RunApplying))
+	rows, err := s.base.DB.Query(ctx, `SELECT `+runColumns+` FROM runs WHERE status IN (?, ?)`, string(RunPlanning), string(RunApplying))
 	if err != nil {
 		return 0, err
 	}
-	runs, err := scanAll(rows, scanRun)
+	runs, err := resource.ScanAll(rows, scanRun)
 	if err != nil {
 		return 0, err
 	}
@@ -303,7 +304,7 @@ func (s *Service) AbandonStalePhases(ctx context.Context) (int, error) {
 	n := 0
 	for _, r := range runs {
 		started, ok := r.Timestamps[r.Status]
-		if !ok || s.now().Sub(started) <= JobTokenTTL {
+		if !ok || s.base.Now().Sub(started) <= JobTokenTTL {
 			continue
 		}
 		w, err := s.workspace(ctx, r.WorkspaceID)
@@ -311,7 +312,7 @@ func (s *Service) AbandonStalePhases(ctx context.Context) (int, error) {
 			return n, err
 		}
 		msg := "no agent reported on this phase for " + JobTokenTTL.String() + ": it was abandoned (the agent stopped or lost its job token)"
-		if err := s.record(ctx, "platform.run.abandon", map[string]any{
+		if err := s.base.Record(ctx, "platform.run.abandon", map[string]any{
 			"organization": w.Organization, "workspace": w.Name, "run_id": r.ID, "status": r.Status, "started": started,
 		}); err != nil {
 			return n, err

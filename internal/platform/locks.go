@@ -5,6 +5,7 @@ import (
 
 	"github.com/runcred/runcred/internal/access"
 	"github.com/runcred/runcred/internal/fail"
+	"github.com/runcred/runcred/internal/platform/resource"
 	"github.com/runcred/runcred/internal/store"
 )
 
@@ -15,7 +16,7 @@ import (
 // progress when the lock is taken finishes.
 
 func lockActionPath(org, ws, action string) string {
-	return workspacePath(org, ws) + "/actions/" + action
+	return resource.WorkspacePath(org, ws) + "/actions/" + action
 }
 
 // MaxLockReason bounds a lock's reason.
@@ -23,7 +24,7 @@ const MaxLockReason = 1000
 
 // locker names the caller as a lock's holder.
 func locker(ctx context.Context) (string, error) {
-	w, err := writerOf(ctx)
+	w, err := resource.WriterOf(ctx)
 	if err != nil {
 		return "", err
 	}
@@ -36,7 +37,7 @@ func (s *Service) LockWorkspace(ctx context.Context, id, reason string) (Workspa
 	if err != nil {
 		return Workspace{}, err
 	}
-	if err := s.authorize(ctx, lockActionPath(w.Organization, w.Name, "lock"), access.Update); err != nil {
+	if err := s.base.Authorize(ctx, lockActionPath(w.Organization, w.Name, "lock"), access.Update); err != nil {
 		return Workspace{}, err
 	}
 	if len(reason) > MaxLockReason {
@@ -46,13 +47,13 @@ func (s *Service) LockWorkspace(ctx context.Context, id, reason string) (Workspa
 	if err != nil {
 		return Workspace{}, err
 	}
-	if err := s.record(ctx, "platform.workspace.lock", map[string]any{
+	if err := s.base.Record(ctx, "platform.workspace.lock", map[string]any{
 		"organization": w.Organization, "workspace": w.Name, "workspace_id": w.ID, "reason": reason,
 	}); err != nil {
 		return Workspace{}, err
 	}
-	res, err := s.db.Exec(ctx, `UPDATE workspaces SET locked_by = ?, lock_reason = ? WHERE id = ? AND locked_by = ''`, by, reason, w.ID)
-	if err := swapped(res, err, "workspace %s is already locked", w.Name); err != nil {
+	res, err := s.base.DB.Exec(ctx, `UPDATE workspaces SET locked_by = ?, lock_reason = ? WHERE id = ? AND locked_by = ''`, by, reason, w.ID)
+	if err := resource.Swapped(res, err, "workspace %s is already locked", w.Name); err != nil {
 		return Workspace{}, err
 	}
 	return s.workspace(ctx, id)
@@ -69,7 +70,7 @@ func (s *Service) UnlockWorkspace(ctx context.Context, id string, force bool) (W
 	if force {
 		action = "force-unlock"
 	}
-	if err := s.authorize(ctx, lockActionPath(w.Organization, w.Name, action), access.Update); err != nil {
+	if err := s.base.Authorize(ctx, lockActionPath(w.Organization, w.Name, action), access.Update); err != nil {
 		return Workspace{}, err
 	}
 	by, err := locker(ctx)
@@ -84,17 +85,17 @@ func (s *Service) UnlockWorkspace(ctx context.Context, id string, force bool) (W
 		// "already unlocked", which would mislead.
 		return Workspace{}, fail.Invalidf("workspace %s is locked by someone else; force-unlock lifts another's lock", w.Name)
 	}
-	if err := s.record(ctx, "platform.workspace."+action, map[string]any{
+	if err := s.base.Record(ctx, "platform.workspace."+action, map[string]any{
 		"organization": w.Organization, "workspace": w.Name, "workspace_id": w.ID, "locked_by": w.LockedBy,
 	}); err != nil {
 		return Workspace{}, err
 	}
-	err = s.db.Tx(ctx, func(tx *store.Tx) error {
+	err = s.base.DB.Tx(ctx, func(tx *store.Tx) error {
 		if err := tx.Lock(ctx, "workspace-runs:"+w.ID); err != nil {
 			return err
 		}
 		res, err := tx.Exec(ctx, `UPDATE workspaces SET locked_by = '', lock_reason = '' WHERE id = ? AND locked_by = ?`, w.ID, w.LockedBy)
-		if err := swapped(res, err, "workspace %s's lock changed concurrently; read it again", w.Name); err != nil {
+		if err := resource.Swapped(res, err, "workspace %s's lock changed concurrently; read it again", w.Name); err != nil {
 			return err
 		}
 		var active int

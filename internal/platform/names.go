@@ -1,53 +1,31 @@
 package platform
 
 import (
-	"crypto/rand"
 	"path"
 	"regexp"
 	"strings"
 	"unicode/utf8"
 
 	"github.com/runcred/runcred/internal/fail"
-	"github.com/runcred/runcred/internal/identity"
+	"github.com/runcred/runcred/internal/platform/resource"
 )
 
-// Organization, project and workspace names follow internal/identity's
-// rules: a workload-identity `sub` joins names with ':', so no name may hold
-// one, and none may hold '/', '*' or '+', so a name is always one segment
-// of an authorization path.
 var (
 	// Environment variable names must survive `KEY=value` in an environment;
 	// Terraform variable names may also hold '-'.
 	envKeyRe       = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 	terraformKeyRe = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_-]*$`)
-	idRe           = regexp.MustCompile(`^[a-z]+-[A-Za-z0-9]{1,64}$`)
 	versionRe      = regexp.MustCompile(`^[A-Za-z0-9.~<>=!, +-]*$`)
 )
 
 // Limits on what users may store.
 const (
-	MaxNameLen        = identity.MaxNameLen
-	MaxKeyLen         = 128
-	MaxDescriptionLen = 1024
-	MaxValueLen       = 256 << 10
-	maxPathLen        = 512
-	maxVersionLen     = 64
-	maxEmailLen       = 254
+	MaxKeyLen     = 128
+	MaxValueLen   = 256 << 10
+	maxPathLen    = 512
+	maxVersionLen = 64
+	maxEmailLen   = 254
 )
-
-// ValidOrganizationName, ValidWorkspaceName and ValidProjectName check a
-// name against runcred's rules (internal/identity's).
-var (
-	ValidOrganizationName = identity.ValidOrganizationName
-	ValidWorkspaceName    = identity.ValidWorkspaceName
-	ValidProjectName      = identity.ValidProjectName
-)
-
-// validID checks an id of the given prefix ("ws", "var", …) before it is
-// used in a query, so junk never reaches the database or an error message.
-func validID(prefix, id string) bool {
-	return strings.HasPrefix(id, prefix+"-") && idRe.MatchString(id)
-}
 
 func validVariableKey(category, key string) error {
 	re := terraformKeyRe
@@ -61,23 +39,16 @@ func validVariableKey(category, key string) error {
 		return fail.Invalidf("variable key is longer than %d characters", MaxKeyLen)
 	case !re.MatchString(key):
 		if category == CategoryEnv {
-			return fail.Invalidf("environment variable key %q must be a letter or '_' followed by letters, digits and '_'", clip(key))
+			return fail.Invalidf("environment variable key %q must be a letter or '_' followed by letters, digits and '_'", resource.Clip(key))
 		}
-		return fail.Invalidf("terraform variable key %q must be a letter or '_' followed by letters, digits, '-' and '_'", clip(key))
+		return fail.Invalidf("terraform variable key %q must be a letter or '_' followed by letters, digits, '-' and '_'", resource.Clip(key))
 	}
 	return nil
 }
 
 func validCategory(c string) error {
 	if c != CategoryTerraform && c != CategoryEnv {
-		return fail.Invalidf("category must be %q or %q, got %q", CategoryTerraform, CategoryEnv, clip(c))
-	}
-	return nil
-}
-
-func validDescription(d string) error {
-	if len(d) > MaxDescriptionLen || !utf8.ValidString(d) {
-		return fail.Invalidf("description must be valid UTF-8 of at most %d bytes", MaxDescriptionLen)
+		return fail.Invalidf("category must be %q or %q, got %q", CategoryTerraform, CategoryEnv, resource.Clip(c))
 	}
 	return nil
 }
@@ -105,7 +76,7 @@ func validWorkingDirectory(d string) error {
 
 func validTerraformVersion(v string) error {
 	if len(v) > maxVersionLen || !versionRe.MatchString(v) {
-		return fail.Invalidf("terraform version %q is not a version or version constraint", clip(v))
+		return fail.Invalidf("terraform version %q is not a version or version constraint", resource.Clip(v))
 	}
 	return nil
 }
@@ -115,43 +86,4 @@ func validExecutionMode(m string) error {
 		return fail.Invalidf("execution mode must be %q: runcred runs every workspace on agents", ExecutionAgent)
 	}
 	return nil
-}
-
-func validAgentPoolID(id string) error {
-	if id != "" && !validID("apool", id) {
-		return fail.Invalidf("agent pool id must look like apool-<letters and digits>")
-	}
-	return nil
-}
-
-const idAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
-
-// newID returns prefix-<16 random letters and digits>, as HCP Terraform's
-// ids look (~95 bits).
-func newID(prefix string) string {
-	const n = 16
-	out := make([]byte, 0, n)
-	var buf [32]byte
-	for len(out) < n {
-		_, _ = rand.Read(buf[:]) // never fails (crypto/rand panics instead)
-		for _, b := range buf {
-			// 248 = 4*62: rejecting above it keeps every letter equally likely.
-			if b < 248 && len(out) < n {
-				out = append(out, idAlphabet[b%62])
-			}
-		}
-	}
-	return prefix + "-" + string(out)
-}
-
-// clip keeps error messages short and printable when echoing bad input.
-func clip(s string) string {
-	const max = 64
-	if len(s) > max {
-		s = s[:max] + "…"
-	}
-	if !utf8.ValidString(s) {
-		return strings.ToValidUTF8(s, "?")
-	}
-	return s
 }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/runcred/runcred/internal/access"
 	"github.com/runcred/runcred/internal/fail"
+	"github.com/runcred/runcred/internal/platform/resource"
 )
 
 // PhaseView is a plan or an apply as API readers see it.
@@ -26,7 +27,7 @@ func (s *Service) PlanOrApply(ctx context.Context, id string) (PhaseView, error)
 	if err != nil {
 		return PhaseView{}, err
 	}
-	if err := s.authorize(ctx, runPath(w.Organization, w.Name, r.ID), access.Read); err != nil {
+	if err := s.base.Authorize(ctx, runPath(w.Organization, w.Name, r.ID), access.Read); err != nil {
 		return PhaseView{}, err
 	}
 	v := PhaseView{ID: id, RunID: r.ID, Timestamps: map[string]time.Time{}}
@@ -49,7 +50,7 @@ func (s *Service) PlanOrApply(ctx context.Context, id string) (PhaseView, error)
 	if v.Status == "errored" || v.Status == "canceled" {
 		v.Timestamps[v.Status+"-at"] = r.Timestamps[RunStatus(v.Status)]
 	}
-	if v.LogToken, err = s.sign(signLog, id); err != nil {
+	if v.LogToken, err = s.base.Sign(resource.SignLog, id); err != nil {
 		return PhaseView{}, err
 	}
 	return v, nil
@@ -60,23 +61,23 @@ func (s *Service) PlanOrApply(ctx context.Context, id string) (PhaseView, error)
 func (s *Service) PlanJSON(ctx context.Context, planID string) ([]byte, error) {
 	r, w, err := s.runByPhase(ctx, planID)
 	if err != nil || planID != r.PlanID {
-		return nil, fail.NotFoundf("plan %q not found", clip(planID))
+		return nil, fail.NotFoundf("plan %q not found", resource.Clip(planID))
 	}
-	if err := s.authorize(ctx, runPath(w.Organization, w.Name, r.ID)+"/plan-json", access.Read); err != nil {
+	if err := s.base.Authorize(ctx, runPath(w.Organization, w.Name, r.ID)+"/plan-json", access.Read); err != nil {
 		return nil, err
 	}
 	var sealed []byte
-	if err := s.db.QueryRow(ctx, `SELECT plan_json FROM runs WHERE id = ?`, r.ID).Scan(&sealed); err != nil {
+	if err := s.base.DB.QueryRow(ctx, `SELECT plan_json FROM runs WHERE id = ?`, r.ID).Scan(&sealed); err != nil {
 		return nil, err
 	}
 	if sealed == nil {
 		return nil, fail.NotFoundf("plan %s has no JSON output", planID)
 	}
-	pt, err := s.seal.Decrypt(sealed, planJSONAAD(r.ID))
+	pt, err := s.base.Seal.Decrypt(sealed, planJSONAAD(r.ID))
 	if err != nil {
 		return nil, fail.Wrap(fail.Internal, err, "could not open the plan JSON of "+r.ID)
 	}
-	if err := s.record(ctx, "platform.plan.json_read", map[string]any{
+	if err := s.base.Record(ctx, "platform.plan.json_read", map[string]any{
 		"organization": w.Organization, "workspace": w.Name, "run_id": r.ID, "plan_id": planID,
 	}); err != nil {
 		return nil, err
@@ -86,7 +87,7 @@ func (s *Service) PlanJSON(ctx context.Context, planID string) ([]byte, error) {
 
 // log returns the whole log so far of phase phaseID.
 func (s *Service) log(ctx context.Context, phaseID string) ([]byte, error) {
-	rows, err := s.db.Query(ctx, `SELECT seq, chunk FROM run_log_chunks WHERE phase_id = ? ORDER BY seq`, phaseID)
+	rows, err := s.base.DB.Query(ctx, `SELECT seq, chunk FROM run_log_chunks WHERE phase_id = ? ORDER BY seq`, phaseID)
 	if err != nil {
 		return nil, err
 	}
@@ -98,7 +99,7 @@ func (s *Service) log(ctx context.Context, phaseID string) ([]byte, error) {
 		if err := rows.Scan(&seq, &sealed); err != nil {
 			return nil, err
 		}
-		pt, err := s.seal.Decrypt(sealed, logAAD(phaseID, seq))
+		pt, err := s.base.Seal.Decrypt(sealed, logAAD(phaseID, seq))
 		if err != nil {
 			return nil, fail.Wrap(fail.Internal, err, "could not open a log chunk of "+phaseID)
 		}
@@ -118,21 +119,21 @@ type SignedContent struct {
 // the credential; it was handed out only to callers allowed to read the
 // object.
 func (s *Service) ReadSigned(ctx context.Context, token string) (SignedContent, error) {
-	g, err := s.openSigned(token)
+	g, err := s.base.OpenSigned(token)
 	if err != nil {
 		return SignedContent{}, err
 	}
 	switch g.Purpose {
-	case signLog:
+	case resource.SignLog:
 		r, _, err := s.runByPhase(ctx, g.ID)
 		if err != nil {
 			return SignedContent{}, err
 		}
 		data, err := s.log(ctx, g.ID)
-		return SignedContent{Purpose: signLog, Data: data, Done: r.phaseDone(g.ID)}, err
-	case signState:
+		return SignedContent{Purpose: resource.SignLog, Data: data, Done: r.phaseDone(g.ID)}, err
+	case resource.SignState:
 		data, err := s.stateContent(ctx, g.ID, true)
-		return SignedContent{Purpose: signState, Data: data, Done: true}, err
+		return SignedContent{Purpose: resource.SignState, Data: data, Done: true}, err
 	}
 	return SignedContent{}, fail.NotFoundf("the URL is invalid or has expired")
 }

@@ -3,6 +3,7 @@ package platform
 import (
 	"time"
 
+	"github.com/runcred/runcred/internal/platform/resource"
 	"github.com/runcred/runcred/internal/secret"
 )
 
@@ -55,33 +56,6 @@ type Workspace struct {
 	UpdatedAt        time.Time
 }
 
-// WriterKind says what kind of principal last wrote a variable.
-type WriterKind string
-
-const (
-	WriterUser WriterKind = "user"
-	WriterTeam WriterKind = "team"
-	WriterRun  WriterKind = "run"
-)
-
-// Caller metadata keys the daemon sets on tokens it issues to teams and to
-// runs, from which a write's provenance is derived (see writerOf).
-const (
-	MetaTeamID      = "team_id"
-	MetaRunID       = "run_id"
-	MetaWorkspaceID = "workspace_id" // the workspace of the run in MetaRunID
-)
-
-// Writer is who made a change: a user (ID is the token accessor), a team
-// token (ID is the team) or a run (ID is the run, WorkspaceID the workspace
-// it ran in — typically a manager workspace writing another's variables).
-type Writer struct {
-	Kind        WriterKind `json:"kind"`
-	ID          string     `json:"id"`
-	Name        string     `json:"name,omitempty"`         // display name, for people; not for decisions
-	WorkspaceID string     `json:"workspace_id,omitempty"` // set only for WriterRun
-}
-
 // Variable is a workspace variable's metadata, and its value unless sensitive.
 type Variable struct {
 	ID          string
@@ -97,7 +71,7 @@ type Variable struct {
 	// Provenance: who last wrote the variable and when, and the workspace
 	// that manages it ("" = none). Policy checks fail a run whose managed
 	// variable was last written by anything but a run of its manager.
-	WrittenBy           Writer
+	WrittenBy           resource.Writer
 	WrittenAt           time.Time
 	ManagingWorkspaceID string
 
@@ -113,38 +87,6 @@ type RunVariable struct {
 	Category            string
 	HCL                 bool
 	Sensitive           bool
-	WrittenBy           Writer
+	WrittenBy           resource.Writer
 	ManagingWorkspaceID string
 }
-
-// Page selects a page of a list, numbered from 1.
-type Page struct {
-	Number int
-	Size   int
-}
-
-// Page size limits, as in HCP Terraform.
-const (
-	DefaultPageSize = 20
-	MaxPageSize     = 100
-	maxPageNumber   = 1 << 20
-)
-
-// Normalize applies the defaults and limits every list uses.
-func (p Page) Normalize() Page {
-	if p.Number < 1 {
-		p.Number = 1
-	}
-	if p.Size < 1 {
-		p.Size = DefaultPageSize
-	}
-	if p.Size > MaxPageSize {
-		p.Size = MaxPageSize
-	}
-	if p.Number > maxPageNumber { // keeps the offset far from overflow
-		p.Number = maxPageNumber
-	}
-	return p
-}
-
-func (p Page) offset() int { return (p.Number - 1) * p.Size }

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/runcred/runcred/internal/access"
+	"github.com/runcred/runcred/internal/platform/resource"
 	"github.com/runcred/runcred/internal/store"
 )
 
@@ -23,10 +24,10 @@ type step struct {
 // pending run that is canceled held nothing.
 func (s *Service) advance(ctx context.Context, id string, st step) (Run, error) {
 	var out Run
-	err := s.db.Tx(ctx, func(tx *store.Tx) error {
+	err := s.base.DB.Tx(ctx, func(tx *store.Tx) error {
 		r, err := scanRun(tx.QueryRow(ctx, `SELECT `+runColumns+` FROM runs WHERE id = ?`, id))
 		if err != nil {
-			return notFound(err, "run %q not found", id)
+			return resource.NotFound(err, "run %q not found", id)
 		}
 		if err := tx.Lock(ctx, "workspace-runs:"+r.WorkspaceID); err != nil {
 			return err
@@ -42,7 +43,7 @@ func (s *Service) advance(ctx context.Context, id string, st step) (Run, error) 
 			}
 		}
 		from := r.Status
-		now := fromNanos(nanos(s.now()))
+		now := resource.FromNanos(resource.Nanos(s.base.Now()))
 		for _, to := range st.through {
 			if err := move(r.ID, r.Status, to); err != nil {
 				return err
@@ -61,10 +62,10 @@ func (s *Service) advance(ctx context.Context, id string, st step) (Run, error) 
 		res, err := tx.Exec(ctx, `UPDATE runs SET cancel_requested = 0, status = ?, active = ?, timestamps = ?, has_changes = ?,
 			plan_additions = ?, plan_changes = ?, plan_destructions = ?, apply_additions = ?, apply_changes = ?, apply_destructions = ?,
 			error_message = ? WHERE id = ? AND status = ?`,
-			string(r.Status), b2i(r.Status.holdsWorkspace()), ts, b2i(r.HasChanges),
+			string(r.Status), resource.B2I(r.Status.holdsWorkspace()), ts, resource.B2I(r.HasChanges),
 			r.Plan.Additions, r.Plan.Changes, r.Plan.Destructions, r.Apply.Additions, r.Apply.Changes, r.Apply.Destructions,
 			r.ErrorMessage, r.ID, string(from))
-		if err := swapped(res, err, "run %s changed concurrently; read it again", r.ID); err != nil {
+		if err := resource.Swapped(res, err, "run %s changed concurrently; read it again", r.ID); err != nil {
 			return err
 		}
 		if r.Status.Terminal() {
@@ -103,7 +104,7 @@ func (s *Service) promote(ctx context.Context, tx *store.Tx, wsID string) error 
 	if err != nil {
 		return err
 	}
-	next.Timestamps[RunPlanQueued] = fromNanos(nanos(s.now()))
+	next.Timestamps[RunPlanQueued] = resource.FromNanos(resource.Nanos(s.base.Now()))
 	ts, err := encodeTimestamps(next.Timestamps)
 	if err != nil {
 		return err
@@ -120,13 +121,13 @@ func (s *Service) runAction(ctx context.Context, id, action, verb string, throug
 	if err != nil {
 		return Run{}, err
 	}
-	if err := s.authorize(ctx, runActionPath(w.Organization, w.Name, r.ID, action), access.Update); err != nil {
+	if err := s.base.Authorize(ctx, runActionPath(w.Organization, w.Name, r.ID, action), access.Update); err != nil {
 		return Run{}, err
 	}
 	if !CanMove(r.Status, through[0]) {
 		return Run{}, refuse(r.ID, r.Status, verb)
 	}
-	if err := s.record(ctx, "platform.run."+action, map[string]any{
+	if err := s.base.Record(ctx, "platform.run."+action, map[string]any{
 		"organization": w.Organization, "workspace": w.Name, "workspace_id": w.ID, "run_id": r.ID, "from": r.Status,
 	}); err != nil {
 		return Run{}, err
@@ -165,17 +166,17 @@ func (s *Service) CancelRun(ctx context.Context, id string) (Run, error) {
 	if r.Status != RunPlanning && r.Status != RunApplying {
 		return s.runAction(ctx, id, "cancel", "canceled", RunCanceled)
 	}
-	if err := s.authorize(ctx, runActionPath(w.Organization, w.Name, r.ID, "cancel"), access.Update); err != nil {
+	if err := s.base.Authorize(ctx, runActionPath(w.Organization, w.Name, r.ID, "cancel"), access.Update); err != nil {
 		return Run{}, err
 	}
-	if err := s.record(ctx, "platform.run.cancel", map[string]any{
+	if err := s.base.Record(ctx, "platform.run.cancel", map[string]any{
 		"organization": w.Organization, "workspace": w.Name, "workspace_id": w.ID, "run_id": r.ID, "from": r.Status, "requested": true,
 	}); err != nil {
 		return Run{}, err
 	}
-	res, err := s.db.Exec(ctx, `UPDATE runs SET cancel_requested = 1 WHERE id = ? AND status IN (?, ?)`,
+	res, err := s.base.DB.Exec(ctx, `UPDATE runs SET cancel_requested = 1 WHERE id = ? AND status IN (?, ?)`,
 		r.ID, string(RunPlanning), string(RunApplying))
-	if err := swapped(res, err, "run %s changed concurrently; read it again", r.ID); err != nil {
+	if err := resource.Swapped(res, err, "run %s changed concurrently; read it again", r.ID); err != nil {
 		return Run{}, err
 	}
 	return r, nil

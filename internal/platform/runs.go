@@ -7,6 +7,7 @@ import (
 
 	"github.com/runcred/runcred/internal/access"
 	"github.com/runcred/runcred/internal/fail"
+	"github.com/runcred/runcred/internal/platform/resource"
 	"github.com/runcred/runcred/internal/store"
 )
 
@@ -36,7 +37,7 @@ type Run struct {
 	HasChanges             bool
 	Plan                   ResourceCounts
 	Apply                  ResourceCounts
-	CreatedBy              Writer // Kind and ID only
+	CreatedBy              resource.Writer // Kind and ID only
 	Timestamps             map[RunStatus]time.Time
 	ErrorMessage           string
 	CreatedAt              time.Time
@@ -52,7 +53,7 @@ type RunOptions struct {
 	AutoApply              *bool // default: the workspace's
 }
 
-func runsPath(org, ws string) string             { return workspacePath(org, ws) + "/runs" }
+func runsPath(org, ws string) string             { return resource.WorkspacePath(org, ws) + "/runs" }
 func runPath(org, ws, id string) string          { return runsPath(org, ws) + "/" + id }
 func runActionPath(org, ws, id, a string) string { return runPath(org, ws, id) + "/actions/" + a }
 
@@ -63,11 +64,11 @@ func (s *Service) CreateRun(ctx context.Context, wsID string, o RunOptions) (Run
 	if err != nil {
 		return Run{}, err
 	}
-	if err := s.authorize(ctx, runsPath(w.Organization, w.Name), access.Create); err != nil {
+	if err := s.base.Authorize(ctx, runsPath(w.Organization, w.Name), access.Create); err != nil {
 		return Run{}, err
 	}
-	if o.Message != nil && (len(*o.Message) > MaxDescriptionLen || validDescription(*o.Message) != nil) {
-		return Run{}, fail.Invalidf("run message must be valid UTF-8 of at most %d bytes", MaxDescriptionLen)
+	if o.Message != nil && (len(*o.Message) > resource.MaxDescriptionLen || resource.ValidDescription(*o.Message) != nil) {
+		return Run{}, fail.Invalidf("run message must be valid UTF-8 of at most %d bytes", resource.MaxDescriptionLen)
 	}
 	var cv ConfigurationVersion
 	if o.ConfigurationVersionID == "" {
@@ -78,17 +79,17 @@ func (s *Service) CreateRun(ctx context.Context, wsID string, o RunOptions) (Run
 		var cw Workspace
 		cv, cw, err = s.configurationVersion(ctx, o.ConfigurationVersionID)
 		if err != nil || cw.ID != w.ID {
-			return Run{}, fail.Invalidf("configuration version %q is not a configuration version of workspace %q", clip(o.ConfigurationVersionID), w.Name)
+			return Run{}, fail.Invalidf("configuration version %q is not a configuration version of workspace %q", resource.Clip(o.ConfigurationVersionID), w.Name)
 		}
 		if cv.Status != CVUploaded {
 			return Run{}, fail.Invalidf("configuration version %s has not been uploaded", cv.ID)
 		}
 	}
-	by, err := writerOf(ctx)
+	by, err := resource.WriterOf(ctx)
 	if err != nil {
 		return Run{}, err
 	}
-	if err := s.record(ctx, "platform.run.create", map[string]any{
+	if err := s.base.Record(ctx, "platform.run.create", map[string]any{
 		"organization": w.Organization, "workspace": w.Name, "workspace_id": w.ID, "configuration_version_id": cv.ID,
 	}); err != nil {
 		return Run{}, err
@@ -97,11 +98,11 @@ func (s *Service) CreateRun(ctx context.Context, wsID string, o RunOptions) (Run
 }
 
 // enqueueRun inserts a run; the caller has authorized and recorded it.
-func (s *Service) enqueueRun(ctx context.Context, w Workspace, cv ConfigurationVersion, o RunOptions, by Writer) (Run, error) {
-	now := fromNanos(nanos(s.now()))
+func (s *Service) enqueueRun(ctx context.Context, w Workspace, cv ConfigurationVersion, o RunOptions, by resource.Writer) (Run, error) {
+	now := resource.FromNanos(resource.Nanos(s.base.Now()))
 	r := Run{
-		ID: newID("run"), WorkspaceID: w.ID, ConfigurationVersionID: cv.ID, PlanID: newID("plan"), ApplyID: newID("apply"),
-		Status: RunPending, AutoApply: w.AutoApply, PlanOnly: cv.Speculative, CreatedBy: Writer{Kind: by.Kind, ID: by.ID},
+		ID: resource.NewID("run"), WorkspaceID: w.ID, ConfigurationVersionID: cv.ID, PlanID: resource.NewID("plan"), ApplyID: resource.NewID("apply"),
+		Status: RunPending, AutoApply: w.AutoApply, PlanOnly: cv.Speculative, CreatedBy: resource.Writer{Kind: by.Kind, ID: by.ID},
 		Timestamps: map[RunStatus]time.Time{}, CreatedAt: now,
 	}
 	if o.Message != nil {
@@ -116,7 +117,7 @@ func (s *Service) enqueueRun(ctx context.Context, w Workspace, cv ConfigurationV
 	if o.AutoApply != nil {
 		r.AutoApply = *o.AutoApply
 	}
-	err := s.db.Tx(ctx, func(tx *store.Tx) error {
+	err := s.base.DB.Tx(ctx, func(tx *store.Tx) error {
 		if err := tx.Lock(ctx, "workspace-runs:"+w.ID); err != nil {
 			return err
 		}
@@ -142,8 +143,8 @@ func (s *Service) enqueueRun(ctx context.Context, w Workspace, cv ConfigurationV
 			message, is_destroy, plan_only, auto_apply, has_changes, plan_additions, plan_changes, plan_destructions,
 			apply_additions, apply_changes, apply_destructions, plan_json, created_by_kind, created_by_id, timestamps, error_message, created_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, 0, 0, 0, 0, 0, NULL, ?, ?, ?, '', ?)`,
-			r.ID, r.WorkspaceID, r.Number, r.ConfigurationVersionID, r.PlanID, r.ApplyID, string(r.Status), b2i(r.Status.holdsWorkspace()),
-			r.Message, b2i(r.IsDestroy), b2i(r.PlanOnly), b2i(r.AutoApply), string(r.CreatedBy.Kind), r.CreatedBy.ID, ts, nanos(now))
+			r.ID, r.WorkspaceID, r.Number, r.ConfigurationVersionID, r.PlanID, r.ApplyID, string(r.Status), resource.B2I(r.Status.holdsWorkspace()),
+			r.Message, resource.B2I(r.IsDestroy), resource.B2I(r.PlanOnly), resource.B2I(r.AutoApply), string(r.CreatedBy.Kind), r.CreatedBy.ID, ts, resource.Nanos(now))
 		return err
 	})
 	if err != nil {
@@ -156,7 +157,7 @@ func (s *Service) enqueueRun(ctx context.Context, w Workspace, cv ConfigurationV
 func encodeTimestamps(m map[RunStatus]time.Time) (string, error) {
 	out := make(map[string]int64, len(m))
 	for k, v := range m {
-		out[string(k)] = nanos(v)
+		out[string(k)] = resource.Nanos(v)
 	}
 	b, err := json.Marshal(out)
 	return string(b), err
@@ -176,25 +177,25 @@ func scanRun(row interface{ Scan(...any) error }) (Run, error) {
 	if err != nil {
 		return Run{}, err
 	}
-	r.Status, r.CreatedBy.Kind = RunStatus(status), WriterKind(kind)
+	r.Status, r.CreatedBy.Kind = RunStatus(status), resource.WriterKind(kind)
 	r.IsDestroy, r.PlanOnly, r.AutoApply, r.HasChanges = destroy != 0, planOnly != 0, auto != 0, changes != 0
 	r.CancelRequested = cancelRequested != 0
-	r.CreatedAt = fromNanos(created)
+	r.CreatedAt = resource.FromNanos(created)
 	var raw map[string]int64
 	if err := json.Unmarshal([]byte(ts), &raw); err != nil {
 		return Run{}, fail.Wrap(fail.Internal, err, "damaged run timestamps")
 	}
 	r.Timestamps = make(map[RunStatus]time.Time, len(raw))
 	for k, v := range raw {
-		r.Timestamps[RunStatus(k)] = fromNanos(v)
+		r.Timestamps[RunStatus(k)] = resource.FromNanos(v)
 	}
 	return r, nil
 }
 
 // run looks run id up without authorizing, with its workspace.
 func (s *Service) run(ctx context.Context, id string) (Run, Workspace, error) {
-	if !validID("run", id) {
-		return Run{}, Workspace{}, fail.NotFoundf("run %q not found", clip(id))
+	if !resource.ValidID("run", id) {
+		return Run{}, Workspace{}, fail.NotFoundf("run %q not found", resource.Clip(id))
 	}
 	return s.runWhere(ctx, `id = ?`, id, "run %q not found")
 }
@@ -202,18 +203,18 @@ func (s *Service) run(ctx context.Context, id string) (Run, Workspace, error) {
 // runByPhase looks a run up by its plan or apply id.
 func (s *Service) runByPhase(ctx context.Context, phaseID string) (Run, Workspace, error) {
 	switch {
-	case validID("plan", phaseID):
+	case resource.ValidID("plan", phaseID):
 		return s.runWhere(ctx, `plan_id = ?`, phaseID, "plan %q not found")
-	case validID("apply", phaseID):
+	case resource.ValidID("apply", phaseID):
 		return s.runWhere(ctx, `apply_id = ?`, phaseID, "apply %q not found")
 	}
-	return Run{}, Workspace{}, fail.NotFoundf("plan or apply %q not found", clip(phaseID))
+	return Run{}, Workspace{}, fail.NotFoundf("plan or apply %q not found", resource.Clip(phaseID))
 }
 
 func (s *Service) runWhere(ctx context.Context, where, arg, msg string) (Run, Workspace, error) {
-	r, err := scanRun(s.db.QueryRow(ctx, `SELECT `+runColumns+` FROM runs WHERE `+where, arg))
+	r, err := scanRun(s.base.DB.QueryRow(ctx, `SELECT `+runColumns+` FROM runs WHERE `+where, arg))
 	if err != nil {
-		return Run{}, Workspace{}, notFound(err, msg, arg)
+		return Run{}, Workspace{}, resource.NotFound(err, msg, arg)
 	}
 	w, err := s.workspace(ctx, r.WorkspaceID)
 	return r, w, err
@@ -225,31 +226,31 @@ func (s *Service) Run(ctx context.Context, id string) (Run, error) {
 	if err != nil {
 		return Run{}, err
 	}
-	if err := s.authorize(ctx, runPath(w.Organization, w.Name, r.ID), access.Read); err != nil {
+	if err := s.base.Authorize(ctx, runPath(w.Organization, w.Name, r.ID), access.Read); err != nil {
 		return Run{}, err
 	}
 	return r, nil
 }
 
 // Runs lists workspace wsID's runs, newest first, with the total count.
-func (s *Service) Runs(ctx context.Context, wsID string, p Page) ([]Run, int, error) {
+func (s *Service) Runs(ctx context.Context, wsID string, p resource.Page) ([]Run, int, error) {
 	w, err := s.workspace(ctx, wsID)
 	if err != nil {
 		return nil, 0, err
 	}
-	if err := s.authorize(ctx, runsPath(w.Organization, w.Name), access.List); err != nil {
+	if err := s.base.Authorize(ctx, runsPath(w.Organization, w.Name), access.List); err != nil {
 		return nil, 0, err
 	}
 	var total int
-	if err := s.db.QueryRow(ctx, `SELECT COUNT(*) FROM runs WHERE workspace_id = ?`, w.ID).Scan(&total); err != nil {
+	if err := s.base.DB.QueryRow(ctx, `SELECT COUNT(*) FROM runs WHERE workspace_id = ?`, w.ID).Scan(&total); err != nil {
 		return nil, 0, err
 	}
 	pg := p.Normalize()
-	rows, err := s.db.Query(ctx, `SELECT `+runColumns+` FROM runs WHERE workspace_id = ? ORDER BY number DESC LIMIT ? OFFSET ?`,
-		w.ID, pg.Size, pg.offset())
+	rows, err := s.base.DB.Query(ctx, `SELECT `+runColumns+` FROM runs WHERE workspace_id = ? ORDER BY number DESC LIMIT ? OFFSET ?`,
+		w.ID, pg.Size, pg.Offset())
 	if err != nil {
 		return nil, 0, err
 	}
-	out, err := scanAll(rows, scanRun)
+	out, err := resource.ScanAll(rows, scanRun)
 	return out, total, err
 }

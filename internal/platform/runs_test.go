@@ -12,6 +12,7 @@ import (
 	"github.com/runcred/runcred/internal/access"
 	"github.com/runcred/runcred/internal/fail"
 	"github.com/runcred/runcred/internal/platform"
+	"github.com/runcred/runcred/internal/platform/resource"
 	"github.com/runcred/runcred/internal/store"
 	"github.com/runcred/runcred/internal/store/storetest"
 )
@@ -297,7 +298,7 @@ func TestRunDenials(t *testing.T) {
 			"archive":    func() error { _, err := f.svc.ConfigurationArchive(as(user), cv.ID); return err },
 			"create run": func() error { _, err := f.svc.CreateRun(as(user), f.target.ID, platform.RunOptions{}); return err },
 			"read run":   func() error { _, err := f.svc.Run(as(user), run.ID); return err },
-			"list runs":  func() error { _, _, err := f.svc.Runs(as(user), f.target.ID, platform.Page{}); return err },
+			"list runs":  func() error { _, _, err := f.svc.Runs(as(user), f.target.ID, resource.Page{}); return err },
 			"apply":      func() error { _, err := f.svc.ApplyRun(as(user), run.ID); return err },
 			"cancel":     func() error { _, err := f.svc.CancelRun(as(user), run.ID); return err },
 			"plan":       func() error { _, err := f.svc.PlanOrApply(as(user), run.PlanID); return err },
@@ -343,9 +344,9 @@ func TestAutoQueue(t *testing.T) {
 		if err := f.svc.UploadConfiguration(as(root), cv.UploadToken, tarGz(t, map[string]string{"main.tf": mainTF})); err != nil {
 			t.Fatal(err)
 		}
-		runs, total, err := f.svc.Runs(as(root), f.target.ID, platform.Page{})
+		runs, total, err := f.svc.Runs(as(root), f.target.ID, resource.Page{})
 		if err != nil || total != 1 || runs[0].ConfigurationVersionID != cv.ID || runs[0].Status != platform.RunPlanQueued ||
-			runs[0].CreatedBy.Kind != platform.WriterUser || runs[0].CreatedBy.ID != "acc-root" {
+			runs[0].CreatedBy.Kind != resource.WriterUser || runs[0].CreatedBy.ID != "acc-root" {
 			t.Fatalf("runs = %+v (total %d), %v", runs, total, err)
 		}
 	})

@@ -13,6 +13,7 @@ import (
 	"github.com/runcred/runcred/internal/fail"
 	"github.com/runcred/runcred/internal/platform"
 	"github.com/runcred/runcred/internal/platform/platformtest"
+	"github.com/runcred/runcred/internal/platform/resource"
 	"github.com/runcred/runcred/internal/seal"
 	"github.com/runcred/runcred/internal/secret"
 	"github.com/runcred/runcred/internal/store"
@@ -37,10 +38,10 @@ func (g grants) Authorize(ctx context.Context, path, capability string) error {
 var (
 	root   = access.Caller{Accessor: "acc-root", DisplayName: "root", Policies: []string{"root"}}
 	user   = access.Caller{Accessor: "acc-alice", DisplayName: "alice", Policies: []string{"ops"}}
-	team   = access.Caller{Accessor: "acc-team", DisplayName: "team-ops", Policies: []string{"ops"}, Meta: map[string]string{platform.MetaTeamID: "team-Ops1"}}
+	team   = access.Caller{Accessor: "acc-team", DisplayName: "team-ops", Policies: []string{"ops"}, Meta: map[string]string{resource.MetaTeamID: "team-Ops1"}}
 	runner = func(wsID string) access.Caller {
 		return access.Caller{Accessor: "acc-run", DisplayName: "run", Policies: []string{"ops"},
-			Meta: map[string]string{platform.MetaRunID: "run-Abc", platform.MetaWorkspaceID: wsID}}
+			Meta: map[string]string{resource.MetaRunID: "run-Abc", resource.MetaWorkspaceID: wsID}}
 	}
 )
 
@@ -103,16 +104,16 @@ func TestProvenance(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := platform.Writer{Kind: platform.WriterUser, ID: "acc-alice", Name: "alice"}
+		want := resource.Writer{Kind: resource.WriterUser, ID: "acc-alice", Name: "alice"}
 		if v.WrittenBy != want || v.WrittenAt.IsZero() {
 			t.Errorf("user write provenance = %+v", v.WrittenBy)
 		}
 		for _, tc := range []struct {
 			caller access.Caller
-			want   platform.Writer
+			want   resource.Writer
 		}{
-			{team, platform.Writer{Kind: platform.WriterTeam, ID: "team-Ops1", Name: "team-ops"}},
-			{runner(f.mgr.ID), platform.Writer{Kind: platform.WriterRun, ID: "run-Abc", Name: "run", WorkspaceID: f.mgr.ID}},
+			{team, resource.Writer{Kind: resource.WriterTeam, ID: "team-Ops1", Name: "team-ops"}},
+			{runner(f.mgr.ID), resource.Writer{Kind: resource.WriterRun, ID: "run-Abc", Name: "run", WorkspaceID: f.mgr.ID}},
 		} {
 			got, err := f.svc.UpdateVariable(as(tc.caller), f.target.ID, v.ID, platform.VariableOptions{Value: str("r2")})
 			if err != nil {
@@ -128,7 +129,7 @@ func TestProvenance(t *testing.T) {
 			}
 		}
 		rv, err := f.svc.WorkspaceVariables(as(root), f.target.ID)
-		if err != nil || len(rv) != 1 || rv[0].WrittenBy.Kind != platform.WriterRun || rv[0].WrittenBy.WorkspaceID != f.mgr.ID {
+		if err != nil || len(rv) != 1 || rv[0].WrittenBy.Kind != resource.WriterRun || rv[0].WrittenBy.WorkspaceID != f.mgr.ID {
 			t.Errorf("run variables provenance = %+v, %v", rv, err)
 		}
 	})

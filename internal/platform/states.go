@@ -9,6 +9,7 @@ import (
 
 	"github.com/runcred/runcred/internal/access"
 	"github.com/runcred/runcred/internal/fail"
+	"github.com/runcred/runcred/internal/platform/resource"
 	"github.com/runcred/runcred/internal/store"
 )
 
@@ -25,7 +26,7 @@ type StateVersion struct {
 	DownloadToken string // signed token of the download URL
 }
 
-func statesPath(org, ws string) string { return workspacePath(org, ws) + "/state-versions" }
+func statesPath(org, ws string) string { return resource.WorkspacePath(org, ws) + "/state-versions" }
 
 func stateAAD(id string) string { return "platform/state_versions/" + id }
 
@@ -55,19 +56,19 @@ func (s *Service) StoreStateVersion(ctx context.Context, runID string, state []b
 		return StateVersion{}, fail.Invalidf("state must be Terraform state JSON with a serial and a lineage")
 	}
 	sum := md5.Sum(state)
-	sv := StateVersion{ID: newID("sv"), WorkspaceID: w.ID, RunID: r.ID, Serial: *head.Serial, Lineage: head.Lineage,
-		MD5: hex.EncodeToString(sum[:]), Size: int64(len(state)), CreatedAt: fromNanos(nanos(s.now()))}
-	sealed, err := s.seal.Encrypt(state, stateAAD(sv.ID))
+	sv := StateVersion{ID: resource.NewID("sv"), WorkspaceID: w.ID, RunID: r.ID, Serial: *head.Serial, Lineage: head.Lineage,
+		MD5: hex.EncodeToString(sum[:]), Size: int64(len(state)), CreatedAt: resource.FromNanos(resource.Nanos(s.base.Now()))}
+	sealed, err := s.base.Seal.Encrypt(state, stateAAD(sv.ID))
 	if err != nil {
 		return StateVersion{}, fail.Wrap(fail.Internal, err, "could not seal the state")
 	}
-	if err := s.record(ctx, "platform.state_version.create", map[string]any{
+	if err := s.base.Record(ctx, "platform.state_version.create", map[string]any{
 		"organization": w.Organization, "workspace": w.Name, "workspace_id": w.ID, "run_id": r.ID, "id": sv.ID,
 		"serial": sv.Serial, "lineage": sv.Lineage, "md5": sv.MD5,
 	}); err != nil {
 		return StateVersion{}, err
 	}
-	err = s.db.Tx(ctx, func(tx *store.Tx) error {
+	err = s.base.DB.Tx(ctx, func(tx *store.Tx) error {
 		if err := tx.Lock(ctx, "workspace-state:"+w.ID); err != nil {
 			return err
 		}
@@ -83,7 +84,7 @@ func (s *Service) StoreStateVersion(ctx context.Context, runID string, state []b
 			sv = cur
 			return nil
 		case cur.Lineage != sv.Lineage:
-			return fail.Conflictf("state lineage %q does not match the workspace's %q", clip(sv.Lineage), cur.Lineage)
+			return fail.Conflictf("state lineage %q does not match the workspace's %q", resource.Clip(sv.Lineage), cur.Lineage)
 		case sv.Serial <= cur.Serial:
 			return fail.Conflictf("state serial %d is not greater than the current serial %d", sv.Serial, cur.Serial)
 		}
@@ -93,7 +94,7 @@ func (s *Service) StoreStateVersion(ctx context.Context, runID string, state []b
 			}
 		}
 		_, err = tx.Exec(ctx, `INSERT INTO state_versions (id, workspace_id, run_id, number, serial, lineage, md5, size, state, created_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, sv.ID, w.ID, r.ID, number, sv.Serial, sv.Lineage, sv.MD5, sv.Size, sealed, nanos(sv.CreatedAt))
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, sv.ID, w.ID, r.ID, number, sv.Serial, sv.Lineage, sv.MD5, sv.Size, sealed, resource.Nanos(sv.CreatedAt))
 		return err
 	})
 	if err != nil {
@@ -110,31 +111,31 @@ func scanState(row interface{ Scan(...any) error }) (StateVersion, error) {
 	if err := row.Scan(&sv.ID, &sv.WorkspaceID, &sv.RunID, &sv.Serial, &sv.Lineage, &sv.MD5, &sv.Size, &created); err != nil {
 		return StateVersion{}, err
 	}
-	sv.CreatedAt = fromNanos(created)
+	sv.CreatedAt = resource.FromNanos(created)
 	return sv, nil
 }
 
 // withToken signs sv's download URL for a caller allowed to read it.
 func (s *Service) withToken(sv StateVersion) (StateVersion, error) {
 	var err error
-	sv.DownloadToken, err = s.sign(signState, sv.ID)
+	sv.DownloadToken, err = s.base.Sign(resource.SignState, sv.ID)
 	return sv, err
 }
 
 // StateVersion returns state version id.
 func (s *Service) StateVersion(ctx context.Context, id string) (StateVersion, error) {
-	if !validID("sv", id) {
-		return StateVersion{}, fail.NotFoundf("state version %q not found", clip(id))
+	if !resource.ValidID("sv", id) {
+		return StateVersion{}, fail.NotFoundf("state version %q not found", resource.Clip(id))
 	}
-	sv, err := scanState(s.db.QueryRow(ctx, `SELECT `+stateColumns+` FROM state_versions WHERE id = ?`, id))
+	sv, err := scanState(s.base.DB.QueryRow(ctx, `SELECT `+stateColumns+` FROM state_versions WHERE id = ?`, id))
 	if err != nil {
-		return StateVersion{}, notFound(err, "state version %q not found", id)
+		return StateVersion{}, resource.NotFound(err, "state version %q not found", id)
 	}
 	w, err := s.workspace(ctx, sv.WorkspaceID)
 	if err != nil {
 		return StateVersion{}, err
 	}
-	if err := s.authorize(ctx, statesPath(w.Organization, w.Name), access.Read); err != nil {
+	if err := s.base.Authorize(ctx, statesPath(w.Organization, w.Name), access.Read); err != nil {
 		return StateVersion{}, err
 	}
 	return s.withToken(sv)
@@ -146,37 +147,37 @@ func (s *Service) CurrentStateVersion(ctx context.Context, wsID string) (StateVe
 	if err != nil {
 		return StateVersion{}, err
 	}
-	if err := s.authorize(ctx, statesPath(w.Organization, w.Name), access.Read); err != nil {
+	if err := s.base.Authorize(ctx, statesPath(w.Organization, w.Name), access.Read); err != nil {
 		return StateVersion{}, err
 	}
-	sv, err := scanState(s.db.QueryRow(ctx, `SELECT `+stateColumns+` FROM state_versions WHERE workspace_id = ? ORDER BY number DESC LIMIT 1`, w.ID))
+	sv, err := scanState(s.base.DB.QueryRow(ctx, `SELECT `+stateColumns+` FROM state_versions WHERE workspace_id = ? ORDER BY number DESC LIMIT 1`, w.ID))
 	if err != nil {
-		return StateVersion{}, notFound(err, "workspace %q has no state", w.Name)
+		return StateVersion{}, resource.NotFound(err, "workspace %q has no state", w.Name)
 	}
 	return s.withToken(sv)
 }
 
 // StateVersions lists the state versions of workspace ws in org, newest
 // first, with the total count.
-func (s *Service) StateVersions(ctx context.Context, org, ws string, p Page) ([]StateVersion, int, error) {
+func (s *Service) StateVersions(ctx context.Context, org, ws string, p resource.Page) ([]StateVersion, int, error) {
 	w, err := s.Workspace(ctx, org, ws)
 	if err != nil {
 		return nil, 0, err
 	}
-	if err := s.authorize(ctx, statesPath(w.Organization, w.Name), access.List); err != nil {
+	if err := s.base.Authorize(ctx, statesPath(w.Organization, w.Name), access.List); err != nil {
 		return nil, 0, err
 	}
 	var total int
-	if err := s.db.QueryRow(ctx, `SELECT COUNT(*) FROM state_versions WHERE workspace_id = ?`, w.ID).Scan(&total); err != nil {
+	if err := s.base.DB.QueryRow(ctx, `SELECT COUNT(*) FROM state_versions WHERE workspace_id = ?`, w.ID).Scan(&total); err != nil {
 		return nil, 0, err
 	}
 	pg := p.Normalize()
-	rows, err := s.db.Query(ctx, `SELECT `+stateColumns+` FROM state_versions WHERE workspace_id = ? ORDER BY number DESC LIMIT ? OFFSET ?`,
-		w.ID, pg.Size, pg.offset())
+	rows, err := s.base.DB.Query(ctx, `SELECT `+stateColumns+` FROM state_versions WHERE workspace_id = ? ORDER BY number DESC LIMIT ? OFFSET ?`,
+		w.ID, pg.Size, pg.Offset())
 	if err != nil {
 		return nil, 0, err
 	}
-	out, err := scanAll(rows, scanState)
+	out, err := resource.ScanAll(rows, scanState)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -193,10 +194,10 @@ func (s *Service) StateVersions(ctx context.Context, org, ws string, p Page) ([]
 func (s *Service) stateContent(ctx context.Context, id string, viaURL bool) ([]byte, error) {
 	var sealed []byte
 	var wsID string
-	if err := s.db.QueryRow(ctx, `SELECT state, workspace_id FROM state_versions WHERE id = ?`, id).Scan(&sealed, &wsID); err != nil {
-		return nil, notFound(err, "state version %q not found", id)
+	if err := s.base.DB.QueryRow(ctx, `SELECT state, workspace_id FROM state_versions WHERE id = ?`, id).Scan(&sealed, &wsID); err != nil {
+		return nil, resource.NotFound(err, "state version %q not found", id)
 	}
-	pt, err := s.seal.Decrypt(sealed, stateAAD(id))
+	pt, err := s.base.Seal.Decrypt(sealed, stateAAD(id))
 	if err != nil {
 		return nil, fail.Wrap(fail.Internal, err, "could not open state version "+id)
 	}
@@ -204,7 +205,7 @@ func (s *Service) stateContent(ctx context.Context, id string, viaURL bool) ([]b
 	if viaURL {
 		body["by"] = map[string]string{"kind": "signed-url", "id": id}
 	}
-	if _, err := s.audit.Append(ctx, "platform.state_version.read", body); err != nil {
+	if _, err := s.base.Audit.Append(ctx, "platform.state_version.read", body); err != nil {
 		return nil, fail.Wrap(fail.Unavailable, err, "audit log unavailable")
 	}
 	return pt, nil

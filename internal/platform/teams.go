@@ -7,6 +7,7 @@ import (
 
 	"github.com/runcred/runcred/internal/access"
 	"github.com/runcred/runcred/internal/fail"
+	"github.com/runcred/runcred/internal/platform/resource"
 	"github.com/runcred/runcred/internal/store"
 )
 
@@ -42,7 +43,7 @@ type TeamTokenOptions struct {
 	ExpiresAt   *time.Time // nil: never
 }
 
-func teamsPath(org string) string              { return orgPath(org) + "/teams" }
+func teamsPath(org string) string              { return resource.OrgPath(org) + "/teams" }
 func teamPath(org, id string) string           { return teamsPath(org) + "/" + id }
 func teamTokensPath(org, id string) string     { return teamPath(org, id) + "/tokens" }
 func teamTokenPath(org, id, tok string) string { return teamTokensPath(org, id) + "/" + tok }
@@ -62,8 +63,8 @@ func teamPolicy(id string) string { return "team-" + id }
 // pools, teams and variable sets. An admin widens it with another policy
 // or by editing this one through the broker's sys/policies/acl API.
 func teamPolicyBody(org, id string) string {
-	o := orgPath(org)
-	ws := workspacesPath(org) + "/+"
+	o := resource.OrgPath(org)
+	ws := resource.WorkspacesPath(org) + "/+"
 	rules := []struct{ path, caps string }{
 		{o, `"read"`},
 		{o + "/*", `"read", "list"`},
@@ -93,7 +94,7 @@ func (o TeamOptions) apply(t *Team) error {
 	if o.Visibility != nil {
 		t.Visibility = *o.Visibility
 	}
-	if err := validResourceName("team", t.Name); err != nil {
+	if err := resource.ValidResourceName("team", t.Name); err != nil {
 		return err
 	}
 	if t.Visibility != TeamSecret && t.Visibility != TeamOrganization {
@@ -105,10 +106,10 @@ func (o TeamOptions) apply(t *Team) error {
 // CreateTeam creates a team in org and, when the service can issue
 // tokens, the broker policy its tokens will hold.
 func (s *Service) CreateTeam(ctx context.Context, org string, o TeamOptions) (Team, error) {
-	if err := ValidOrganizationName(org); err != nil {
-		return Team{}, fail.NotFoundf("organization %q not found", clip(org))
+	if err := resource.ValidOrganizationName(org); err != nil {
+		return Team{}, fail.NotFoundf("organization %q not found", resource.Clip(org))
 	}
-	if err := s.authorize(ctx, teamsPath(org), access.Create); err != nil {
+	if err := s.base.Authorize(ctx, teamsPath(org), access.Create); err != nil {
 		return Team{}, err
 	}
 	if o.Name == nil {
@@ -118,11 +119,11 @@ func (s *Service) CreateTeam(ctx context.Context, org string, o TeamOptions) (Te
 	if err != nil {
 		return Team{}, err
 	}
-	t := Team{ID: newID("team"), Organization: org, Visibility: TeamSecret, CreatedAt: fromNanos(nanos(s.now()))}
+	t := Team{ID: resource.NewID("team"), Organization: org, Visibility: TeamSecret, CreatedAt: resource.FromNanos(resource.Nanos(s.base.Now()))}
 	if err := o.apply(&t); err != nil {
 		return Team{}, err
 	}
-	if err := s.record(ctx, "platform.team.create", map[string]any{"organization": org, "id": t.ID, "name": t.Name}); err != nil {
+	if err := s.base.Record(ctx, "platform.team.create", map[string]any{"organization": org, "id": t.ID, "name": t.Name}); err != nil {
 		return Team{}, err
 	}
 	if s.tokens != nil {
@@ -130,10 +131,10 @@ func (s *Service) CreateTeam(ctx context.Context, org string, o TeamOptions) (Te
 			return Team{}, err
 		}
 	}
-	_, err = s.db.Exec(ctx, `INSERT INTO teams (id, org_id, name, visibility, created_at) VALUES (?, ?, ?, ?, ?)`,
-		t.ID, parent.ID, t.Name, t.Visibility, nanos(t.CreatedAt))
+	_, err = s.base.DB.Exec(ctx, `INSERT INTO teams (id, org_id, name, visibility, created_at) VALUES (?, ?, ?, ?, ?)`,
+		t.ID, parent.ID, t.Name, t.Visibility, resource.Nanos(t.CreatedAt))
 	if err != nil {
-		return Team{}, conflict(err, "team %q already exists in organization %q", t.Name, org)
+		return Team{}, resource.Conflict(err, "team %q already exists in organization %q", t.Name, org)
 	}
 	return t, nil
 }
@@ -148,16 +149,16 @@ func scanTeam(row interface{ Scan(...any) error }) (Team, error) {
 	if err := row.Scan(&t.ID, &t.Organization, &t.Name, &t.Visibility, &created); err != nil {
 		return Team{}, err
 	}
-	t.CreatedAt = fromNanos(created)
+	t.CreatedAt = resource.FromNanos(created)
 	return t, nil
 }
 
 func (s *Service) team(ctx context.Context, id string) (Team, error) {
-	if !validID("team", id) {
-		return Team{}, fail.NotFoundf("team %q not found", clip(id))
+	if !resource.ValidID("team", id) {
+		return Team{}, fail.NotFoundf("team %q not found", resource.Clip(id))
 	}
-	t, err := scanTeam(s.db.QueryRow(ctx, `SELECT `+teamColumns+teamFrom+`WHERE t.id = ?`, id))
-	return t, notFound(err, "team %q not found", id)
+	t, err := scanTeam(s.base.DB.QueryRow(ctx, `SELECT `+teamColumns+teamFrom+`WHERE t.id = ?`, id))
+	return t, resource.NotFound(err, "team %q not found", id)
 }
 
 func (s *Service) teamFor(ctx context.Context, id, capability string) (Team, error) {
@@ -165,7 +166,7 @@ func (s *Service) teamFor(ctx context.Context, id, capability string) (Team, err
 	if err != nil {
 		return Team{}, err
 	}
-	if err := s.authorize(ctx, teamPath(t.Organization, t.ID), capability); err != nil {
+	if err := s.base.Authorize(ctx, teamPath(t.Organization, t.ID), capability); err != nil {
 		return Team{}, err
 	}
 	return t, nil
@@ -180,15 +181,15 @@ func (s *Service) Team(ctx context.Context, id string) (Team, error) {
 type TeamFilter struct {
 	Names  []string // exact names (filter[names])
 	Search string   // part of the name (q)
-	Page   Page
+	Page   resource.Page
 }
 
 // Teams lists org's teams by name, one page at a time, with the total count.
 func (s *Service) Teams(ctx context.Context, org string, f TeamFilter) ([]Team, int, error) {
-	if err := ValidOrganizationName(org); err != nil {
-		return nil, 0, fail.NotFoundf("organization %q not found", clip(org))
+	if err := resource.ValidOrganizationName(org); err != nil {
+		return nil, 0, fail.NotFoundf("organization %q not found", resource.Clip(org))
 	}
-	if err := s.authorize(ctx, teamsPath(org), access.List); err != nil {
+	if err := s.base.Authorize(ctx, teamsPath(org), access.List); err != nil {
 		return nil, 0, err
 	}
 	if _, err := s.org(ctx, org); err != nil {
@@ -196,8 +197,8 @@ func (s *Service) Teams(ctx context.Context, org string, f TeamFilter) ([]Team, 
 	}
 	where, args := `WHERE o.name = ?`, []any{org}
 	if len(f.Names) > 0 {
-		if len(f.Names) > MaxPageSize {
-			return nil, 0, fail.Invalidf("at most %d team names may be given", MaxPageSize)
+		if len(f.Names) > resource.MaxPageSize {
+			return nil, 0, fail.Invalidf("at most %d team names may be given", resource.MaxPageSize)
 		}
 		where += ` AND t.name IN (?` + strings.Repeat(", ?", len(f.Names)-1) + `)`
 		for _, n := range f.Names {
@@ -205,18 +206,18 @@ func (s *Service) Teams(ctx context.Context, org string, f TeamFilter) ([]Team, 
 		}
 	}
 	if f.Search != "" {
-		where, args = where+` AND t.name LIKE ? ESCAPE '\'`, append(args, likeContains(f.Search))
+		where, args = where+` AND t.name LIKE ? ESCAPE '\'`, append(args, resource.LikeContains(f.Search))
 	}
 	var total int
-	if err := s.db.QueryRow(ctx, `SELECT COUNT(*)`+teamFrom+where, args...).Scan(&total); err != nil {
+	if err := s.base.DB.QueryRow(ctx, `SELECT COUNT(*)`+teamFrom+where, args...).Scan(&total); err != nil {
 		return nil, 0, err
 	}
 	pg := f.Page.Normalize()
-	rows, err := s.db.Query(ctx, `SELECT `+teamColumns+teamFrom+where+` ORDER BY t.name LIMIT ? OFFSET ?`, append(args, pg.Size, pg.offset())...)
+	rows, err := s.base.DB.Query(ctx, `SELECT `+teamColumns+teamFrom+where+` ORDER BY t.name LIMIT ? OFFSET ?`, append(args, pg.Size, pg.Offset())...)
 	if err != nil {
 		return nil, 0, err
 	}
-	out, err := scanAll(rows, scanTeam)
+	out, err := resource.ScanAll(rows, scanTeam)
 	return out, total, err
 }
 
@@ -229,11 +230,11 @@ func (s *Service) UpdateTeam(ctx context.Context, id string, o TeamOptions) (Tea
 	if err := o.apply(&t); err != nil {
 		return Team{}, err
 	}
-	if err := s.record(ctx, "platform.team.update", map[string]any{"organization": t.Organization, "id": t.ID, "name": t.Name, "visibility": t.Visibility}); err != nil {
+	if err := s.base.Record(ctx, "platform.team.update", map[string]any{"organization": t.Organization, "id": t.ID, "name": t.Name, "visibility": t.Visibility}); err != nil {
 		return Team{}, err
 	}
-	res, err := s.db.Exec(ctx, `UPDATE teams SET name = ?, visibility = ? WHERE id = ?`, t.Name, t.Visibility, t.ID)
-	if err := affected(res, conflict(err, "team %q already exists in organization %q", t.Name, t.Organization), "team %q not found", id); err != nil {
+	res, err := s.base.DB.Exec(ctx, `UPDATE teams SET name = ?, visibility = ? WHERE id = ?`, t.Name, t.Visibility, t.ID)
+	if err := resource.Affected(res, resource.Conflict(err, "team %q already exists in organization %q", t.Name, t.Organization), "team %q not found", id); err != nil {
 		return Team{}, err
 	}
 	return t, nil
@@ -245,7 +246,7 @@ func (s *Service) DeleteTeam(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	if err := s.record(ctx, "platform.team.delete", map[string]any{"organization": t.Organization, "id": t.ID, "name": t.Name}); err != nil {
+	if err := s.base.Record(ctx, "platform.team.delete", map[string]any{"organization": t.Organization, "id": t.ID, "name": t.Name}); err != nil {
 		return err
 	}
 	if err := s.revokeOwnerTokens(ctx, t.ID); err != nil {
@@ -256,35 +257,35 @@ func (s *Service) DeleteTeam(ctx context.Context, id string) error {
 			return err
 		}
 	}
-	return s.db.Tx(ctx, func(tx *store.Tx) error {
+	return s.base.DB.Tx(ctx, func(tx *store.Tx) error {
 		if _, err := tx.Exec(ctx, `DELETE FROM platform_tokens WHERE owner_id = ?`, t.ID); err != nil {
 			return err
 		}
 		res, err := tx.Exec(ctx, `DELETE FROM teams WHERE id = ?`, t.ID)
-		return affected(res, err, "team %q not found", id)
+		return resource.Affected(res, err, "team %q not found", id)
 	})
 }
 
 // CreateTeamToken issues a token for team id, carrying the team as its
-// writer (MetaTeamID) and holding the team's policy. The token is returned
+// writer (resource.MetaTeamID) and holding the team's policy. The token is returned
 // this once; runcred keeps only its accessor.
 func (s *Service) CreateTeamToken(ctx context.Context, id string, o TeamTokenOptions) (APIToken, error) {
 	tm, err := s.team(ctx, id)
 	if err != nil {
 		return APIToken{}, err
 	}
-	if err := s.authorize(ctx, teamTokensPath(tm.Organization, tm.ID), access.Create); err != nil {
+	if err := s.base.Authorize(ctx, teamTokensPath(tm.Organization, tm.ID), access.Create); err != nil {
 		return APIToken{}, err
 	}
-	t := APIToken{ID: newID("at"), Kind: TokenTeam, Organization: tm.Organization, OwnerID: tm.ID, Legacy: o.Description == nil}
+	t := APIToken{ID: resource.NewID("at"), Kind: TokenTeam, Organization: tm.Organization, OwnerID: tm.ID, Legacy: o.Description == nil}
 	if o.Description != nil {
-		if err := validDescription(*o.Description); err != nil {
+		if err := resource.ValidDescription(*o.Description); err != nil {
 			return APIToken{}, err
 		}
 		t.Description = *o.Description
 	}
 	if o.ExpiresAt != nil {
-		if !o.ExpiresAt.After(s.now()) {
+		if !o.ExpiresAt.After(s.base.Now()) {
 			return APIToken{}, fail.Invalidf("token expiry must be in the future")
 		}
 		t.ExpiresAt = *o.ExpiresAt
@@ -292,7 +293,7 @@ func (s *Service) CreateTeamToken(ctx context.Context, id string, o TeamTokenOpt
 	if s.tokens == nil {
 		return APIToken{}, errNoTokens
 	}
-	if err := s.record(ctx, "platform.team_token.create", tokenAudit(t)); err != nil {
+	if err := s.base.Record(ctx, "platform.team_token.create", tokenAudit(t)); err != nil {
 		return APIToken{}, err
 	}
 	if t.Legacy {
@@ -311,13 +312,13 @@ func (s *Service) CreateTeamToken(ctx context.Context, id string, o TeamTokenOpt
 	}
 	return s.issue(ctx, t, TokenRequest{
 		DisplayName: "team-" + tm.Name, Policies: []string{teamPolicy(tm.ID)},
-		Meta: map[string]string{MetaTeamID: tm.ID},
+		Meta: map[string]string{resource.MetaTeamID: tm.ID},
 	})
 }
 
 func (s *Service) legacyToken(ctx context.Context, tm Team) (APIToken, error) {
-	t, err := scanAPIToken(s.db.QueryRow(ctx, `SELECT `+apiTokenColumns+apiTokenFrom+`WHERE t.owner_id = ? AND t.legacy = 1`, tm.ID))
-	return t, notFound(err, "team %q has no team token", tm.Name)
+	t, err := scanAPIToken(s.base.DB.QueryRow(ctx, `SELECT `+apiTokenColumns+apiTokenFrom+`WHERE t.owner_id = ? AND t.legacy = 1`, tm.ID))
+	return t, resource.NotFound(err, "team %q has no team token", tm.Name)
 }
 
 // TeamToken returns team id's legacy token, without the token.
@@ -326,7 +327,7 @@ func (s *Service) TeamToken(ctx context.Context, id string) (APIToken, error) {
 	if err != nil {
 		return APIToken{}, err
 	}
-	if err := s.authorize(ctx, teamTokensPath(tm.Organization, tm.ID), access.Read); err != nil {
+	if err := s.base.Authorize(ctx, teamTokensPath(tm.Organization, tm.ID), access.Read); err != nil {
 		return APIToken{}, err
 	}
 	return s.legacyToken(ctx, tm)
@@ -338,7 +339,7 @@ func (s *Service) DeleteTeamToken(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	if err := s.authorize(ctx, teamTokensPath(tm.Organization, tm.ID), access.Delete); err != nil {
+	if err := s.base.Authorize(ctx, teamTokensPath(tm.Organization, tm.ID), access.Delete); err != nil {
 		return err
 	}
 	t, err := s.legacyToken(ctx, tm)
@@ -349,11 +350,11 @@ func (s *Service) DeleteTeamToken(ctx context.Context, id string) error {
 }
 
 // TeamTokens lists the tokens of every team of org, oldest first.
-func (s *Service) TeamTokens(ctx context.Context, org string, pg Page) ([]APIToken, int, error) {
-	if err := ValidOrganizationName(org); err != nil {
-		return nil, 0, fail.NotFoundf("organization %q not found", clip(org))
+func (s *Service) TeamTokens(ctx context.Context, org string, pg resource.Page) ([]APIToken, int, error) {
+	if err := resource.ValidOrganizationName(org); err != nil {
+		return nil, 0, fail.NotFoundf("organization %q not found", resource.Clip(org))
 	}
-	if err := s.authorize(ctx, teamsPath(org), access.List); err != nil {
+	if err := s.base.Authorize(ctx, teamsPath(org), access.List); err != nil {
 		return nil, 0, err
 	}
 	if _, err := s.org(ctx, org); err != nil {

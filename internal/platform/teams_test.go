@@ -8,6 +8,7 @@ import (
 	"github.com/runcred/runcred/internal/access"
 	"github.com/runcred/runcred/internal/fail"
 	"github.com/runcred/runcred/internal/platform"
+	"github.com/runcred/runcred/internal/platform/resource"
 	"github.com/runcred/runcred/internal/store"
 	"github.com/runcred/runcred/internal/store/storetest"
 )
@@ -26,7 +27,7 @@ func TestTeamTokenProvenance(t *testing.T) {
 			t.Fatal(err)
 		}
 		c := issued(t, f.tokens, tok.Token)
-		if c.Meta[platform.MetaTeamID] != tm.ID || len(c.Policies) != 1 || c.Policies[0] != "team-"+tm.ID {
+		if c.Meta[resource.MetaTeamID] != tm.ID || len(c.Policies) != 1 || c.Policies[0] != "team-"+tm.ID {
 			t.Fatalf("team token caller = %+v", c)
 		}
 		vs, err := f.svc.CreateVariableSet(as(root), "acme", platform.VariableSetOptions{Name: str("shared")})
@@ -35,7 +36,7 @@ func TestTeamTokenProvenance(t *testing.T) {
 		}
 		f.grant("runcred/orgs/acme/workspaces/app/vars/region", access.Create)
 		f.grant("runcred/orgs/acme/varsets/"+vs.ID+"/vars/region", access.Create)
-		want := platform.Writer{Kind: platform.WriterTeam, ID: tm.ID, Name: "team-ops"}
+		want := resource.Writer{Kind: resource.WriterTeam, ID: tm.ID, Name: "team-ops"}
 		v, err := f.svc.CreateVariable(access.WithCaller(context.Background(), c), f.app.ID,
 			platform.VariableOptions{Key: str("region"), Value: str("eu"), Category: str("terraform")})
 		if err != nil || v.WrittenBy != want {
@@ -80,7 +81,7 @@ func TestTeamGrants(t *testing.T) {
 			"create token": func() error { _, err := f.svc.CreateTeamToken(ctx, tm.ID, platform.TeamTokenOptions{}); return err },
 			"read token":   func() error { _, err := f.svc.TeamToken(ctx, tm.ID); return err },
 			"delete token": func() error { return f.svc.DeleteTeamToken(ctx, tm.ID) },
-			"list tokens":  func() error { _, _, err := f.svc.TeamTokens(ctx, "acme", platform.Page{}); return err },
+			"list tokens":  func() error { _, _, err := f.svc.TeamTokens(ctx, "acme", resource.Page{}); return err },
 			"list teams":   func() error { _, _, err := f.svc.Teams(ctx, "acme", platform.TeamFilter{}); return err },
 		} {
 			if err := call(); !fail.Is(err, fail.Denied) {

@@ -5,6 +5,7 @@ import (
 
 	"github.com/runcred/runcred/internal/access"
 	"github.com/runcred/runcred/internal/fail"
+	"github.com/runcred/runcred/internal/platform/resource"
 	"github.com/runcred/runcred/internal/secret"
 )
 
@@ -68,7 +69,7 @@ func (o VariableOptions) apply(v *Variable) (value *string, err error) {
 	if err := validVariableKey(v.Category, v.Key); err != nil {
 		return nil, err
 	}
-	if err := validDescription(v.Description); err != nil {
+	if err := resource.ValidDescription(v.Description); err != nil {
 		return nil, err
 	}
 	return o.Value, nil
@@ -83,12 +84,12 @@ func (s *Service) CreateVariable(ctx context.Context, wsID string, o VariableOpt
 	if o.Key == nil || o.Category == nil {
 		return Variable{}, fail.Invalidf("variable key and category are required")
 	}
-	v := Variable{ID: newID("var"), WorkspaceID: w.ID}
+	v := Variable{ID: resource.NewID("var"), WorkspaceID: w.ID}
 	value, err := o.apply(&v)
 	if err != nil {
 		return Variable{}, err
 	}
-	if err := s.authorize(ctx, varPath(w.Organization, w.Name, v.Key), access.Create); err != nil {
+	if err := s.base.Authorize(ctx, resource.VarPath(w.Organization, w.Name, v.Key), access.Create); err != nil {
 		return Variable{}, err
 	}
 	if err := s.checkManager(ctx, w, v.Key, "", o.ManagingWorkspaceID); err != nil {
@@ -102,29 +103,29 @@ func (s *Service) CreateVariable(ctx context.Context, wsID string, o VariableOpt
 		return Variable{}, err
 	}
 	v.CreatedAt = v.WrittenAt
-	if err := s.record(ctx, "platform.variable.create", variableAudit(w, v, true)); err != nil {
+	if err := s.base.Record(ctx, "platform.variable.create", variableAudit(w, v, true)); err != nil {
 		return Variable{}, err
 	}
-	_, err = s.db.Exec(ctx, `INSERT INTO workspace_variables (id, workspace_id, key, category, description, hcl, sensitive, value,
+	_, err = s.base.DB.Exec(ctx, `INSERT INTO workspace_variables (id, workspace_id, key, category, description, hcl, sensitive, value,
 		version_id, written_by_kind, written_by_id, written_by_name, written_by_workspace_id, written_at, managing_workspace_id, created_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		v.ID, v.WorkspaceID, v.Key, v.Category, v.Description, b2i(v.HCL), b2i(v.Sensitive), sealed,
-		v.VersionID, string(v.WrittenBy.Kind), v.WrittenBy.ID, v.WrittenBy.Name, v.WrittenBy.WorkspaceID, nanos(v.WrittenAt),
-		nullable(v.ManagingWorkspaceID), nanos(v.CreatedAt))
+		v.ID, v.WorkspaceID, v.Key, v.Category, v.Description, resource.B2I(v.HCL), resource.B2I(v.Sensitive), sealed,
+		v.VersionID, string(v.WrittenBy.Kind), v.WrittenBy.ID, v.WrittenBy.Name, v.WrittenBy.WorkspaceID, resource.Nanos(v.WrittenAt),
+		nullable(v.ManagingWorkspaceID), resource.Nanos(v.CreatedAt))
 	if err != nil {
-		return Variable{}, conflict(err, "a %s variable %q already exists in workspace %q", v.Category, v.Key, w.Name)
+		return Variable{}, resource.Conflict(err, "a %s variable %q already exists in workspace %q", v.Category, v.Key, w.Name)
 	}
 	return s.public(v, value), nil
 }
 
 // stamp records who is writing v now, gives it a new version and seals value.
 func (s *Service) stamp(ctx context.Context, v *Variable, value string) ([]byte, error) {
-	writer, err := writerOf(ctx)
+	writer, err := resource.WriterOf(ctx)
 	if err != nil {
 		return nil, err
 	}
-	v.WrittenBy, v.WrittenAt, v.VersionID = writer, fromNanos(nanos(s.now())), newID("vv")
-	sealed, err := s.seal.Encrypt([]byte(value), valueAAD(*v))
+	v.WrittenBy, v.WrittenAt, v.VersionID = writer, resource.FromNanos(resource.Nanos(s.base.Now())), resource.NewID("vv")
+	sealed, err := s.base.Seal.Encrypt([]byte(value), valueAAD(*v))
 	if err != nil {
 		return nil, fail.Wrap(fail.Internal, err, "could not seal the variable value")
 	}
@@ -137,7 +138,7 @@ func (s *Service) checkManager(ctx context.Context, w Workspace, key, old string
 	if to == nil || *to == old {
 		return nil
 	}
-	if err := s.authorize(ctx, varPath(w.Organization, w.Name, key), access.Sudo); err != nil {
+	if err := s.base.Authorize(ctx, resource.VarPath(w.Organization, w.Name, key), access.Sudo); err != nil {
 		return err
 	}
 	if *to == "" {
@@ -145,7 +146,7 @@ func (s *Service) checkManager(ctx context.Context, w Workspace, key, old string
 	}
 	m, err := s.workspace(ctx, *to)
 	if err != nil || m.Organization != w.Organization {
-		return fail.Invalidf("managing workspace %q is not a workspace of organization %q", clip(*to), w.Organization)
+		return fail.Invalidf("managing workspace %q is not a workspace of organization %q", resource.Clip(*to), w.Organization)
 	}
 	return nil
 }
@@ -187,8 +188,8 @@ func scanVariable(row interface{ Scan(...any) error }) (storedVariable, error) {
 	if err != nil {
 		return storedVariable{}, err
 	}
-	v.HCL, v.Sensitive, v.WrittenBy.Kind = hcl != 0, sensitive != 0, WriterKind(kind)
-	v.WrittenAt, v.CreatedAt = fromNanos(written), fromNanos(created)
+	v.HCL, v.Sensitive, v.WrittenBy.Kind = hcl != 0, sensitive != 0, resource.WriterKind(kind)
+	v.WrittenAt, v.CreatedAt = resource.FromNanos(written), resource.FromNanos(created)
 	if manager != nil {
 		v.ManagingWorkspaceID = *manager
 	}
@@ -196,15 +197,15 @@ func scanVariable(row interface{ Scan(...any) error }) (storedVariable, error) {
 }
 
 func (s *Service) variable(ctx context.Context, w Workspace, id string) (storedVariable, error) {
-	if !validID("var", id) {
-		return storedVariable{}, fail.NotFoundf("variable %q not found", clip(id))
+	if !resource.ValidID("var", id) {
+		return storedVariable{}, fail.NotFoundf("variable %q not found", resource.Clip(id))
 	}
-	v, err := scanVariable(s.db.QueryRow(ctx, `SELECT `+variableColumns+` FROM workspace_variables WHERE id = ? AND workspace_id = ?`, id, w.ID))
-	return v, notFound(err, "variable %q not found in workspace %q", id, w.Name)
+	v, err := scanVariable(s.base.DB.QueryRow(ctx, `SELECT `+variableColumns+` FROM workspace_variables WHERE id = ? AND workspace_id = ?`, id, w.ID))
+	return v, resource.NotFound(err, "variable %q not found in workspace %q", id, w.Name)
 }
 
 func (s *Service) open(v storedVariable) (secret.Value, error) {
-	pt, err := s.seal.Decrypt(v.sealed, valueAAD(v.Variable))
+	pt, err := s.base.Seal.Decrypt(v.sealed, valueAAD(v.Variable))
 	if err != nil {
 		return secret.Value{}, fail.Wrap(fail.Internal, err, "could not open variable "+v.ID)
 	}

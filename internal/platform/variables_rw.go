@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/runcred/runcred/internal/access"
+	"github.com/runcred/runcred/internal/platform/resource"
 )
 
 // Variable returns variable id of workspace wsID; a sensitive value is never returned.
@@ -16,7 +17,7 @@ func (s *Service) Variable(ctx context.Context, wsID, id string) (Variable, erro
 	if err != nil {
 		return Variable{}, err
 	}
-	if err := s.authorize(ctx, varPath(w.Organization, w.Name, v.Key), access.Read); err != nil {
+	if err := s.base.Authorize(ctx, resource.VarPath(w.Organization, w.Name, v.Key), access.Read); err != nil {
 		return Variable{}, err
 	}
 	return s.reveal(v)
@@ -29,7 +30,7 @@ func (s *Service) Variables(ctx context.Context, wsID string) ([]Variable, error
 	if err != nil {
 		return nil, err
 	}
-	if err := s.authorize(ctx, varsPath(w.Organization, w.Name), access.List); err != nil {
+	if err := s.base.Authorize(ctx, resource.VarsPath(w.Organization, w.Name), access.List); err != nil {
 		return nil, err
 	}
 	stored, err := s.variables(ctx, w)
@@ -48,11 +49,11 @@ func (s *Service) Variables(ctx context.Context, wsID string) ([]Variable, error
 }
 
 func (s *Service) variables(ctx context.Context, w Workspace) ([]storedVariable, error) {
-	rows, err := s.db.Query(ctx, `SELECT `+variableColumns+` FROM workspace_variables WHERE workspace_id = ? ORDER BY category, key`, w.ID)
+	rows, err := s.base.DB.Query(ctx, `SELECT `+variableColumns+` FROM workspace_variables WHERE workspace_id = ? ORDER BY category, key`, w.ID)
 	if err != nil {
 		return nil, err
 	}
-	return scanAll(rows, scanVariable)
+	return resource.ScanAll(rows, scanVariable)
 }
 
 // UpdateVariable changes variable id of workspace wsID. Renaming it needs
@@ -67,7 +68,7 @@ func (s *Service) UpdateVariable(ctx context.Context, wsID, id string, o Variabl
 	if err != nil {
 		return Variable{}, err
 	}
-	if err := s.authorize(ctx, varPath(w.Organization, w.Name, old.Key), access.Update); err != nil {
+	if err := s.base.Authorize(ctx, resource.VarPath(w.Organization, w.Name, old.Key), access.Update); err != nil {
 		return Variable{}, err
 	}
 	v := old.Variable
@@ -76,7 +77,7 @@ func (s *Service) UpdateVariable(ctx context.Context, wsID, id string, o Variabl
 		return Variable{}, err
 	}
 	if v.Key != old.Key {
-		if err := s.authorize(ctx, varPath(w.Organization, w.Name, v.Key), access.Create); err != nil {
+		if err := s.base.Authorize(ctx, resource.VarPath(w.Organization, w.Name, v.Key), access.Create); err != nil {
 			return Variable{}, err
 		}
 	}
@@ -95,18 +96,18 @@ func (s *Service) UpdateVariable(ctx context.Context, wsID, id string, o Variabl
 	if err != nil {
 		return Variable{}, err
 	}
-	if err := s.record(ctx, "platform.variable.update", variableAudit(w, v, o.Value != nil)); err != nil {
+	if err := s.base.Record(ctx, "platform.variable.update", variableAudit(w, v, o.Value != nil)); err != nil {
 		return Variable{}, err
 	}
-	res, err := s.db.Exec(ctx, `UPDATE workspace_variables SET key = ?, category = ?, description = ?, hcl = ?, sensitive = ?, value = ?,
+	res, err := s.base.DB.Exec(ctx, `UPDATE workspace_variables SET key = ?, category = ?, description = ?, hcl = ?, sensitive = ?, value = ?,
 		version_id = ?, written_by_kind = ?, written_by_id = ?, written_by_name = ?, written_by_workspace_id = ?, written_at = ?,
 		managing_workspace_id = ? WHERE id = ? AND version_id = ?`,
-		v.Key, v.Category, v.Description, b2i(v.HCL), b2i(v.Sensitive), sealed,
-		v.VersionID, string(v.WrittenBy.Kind), v.WrittenBy.ID, v.WrittenBy.Name, v.WrittenBy.WorkspaceID, nanos(v.WrittenAt),
+		v.Key, v.Category, v.Description, resource.B2I(v.HCL), resource.B2I(v.Sensitive), sealed,
+		v.VersionID, string(v.WrittenBy.Kind), v.WrittenBy.ID, v.WrittenBy.Name, v.WrittenBy.WorkspaceID, resource.Nanos(v.WrittenAt),
 		nullable(v.ManagingWorkspaceID), v.ID, old.VersionID)
 	// version_id in the WHERE makes this a compare-and-swap: a concurrent
 	// write in between is refused rather than being overwritten.
-	if err := swapped(res, conflict(err, "a %s variable %q already exists in workspace %q", v.Category, v.Key, w.Name),
+	if err := resource.Swapped(res, resource.Conflict(err, "a %s variable %q already exists in workspace %q", v.Category, v.Key, w.Name),
 		"variable %q changed concurrently; read it again", id); err != nil {
 		return Variable{}, err
 	}
@@ -123,14 +124,14 @@ func (s *Service) DeleteVariable(ctx context.Context, wsID, id string) error {
 	if err != nil {
 		return err
 	}
-	if err := s.authorize(ctx, varPath(w.Organization, w.Name, v.Key), access.Delete); err != nil {
+	if err := s.base.Authorize(ctx, resource.VarPath(w.Organization, w.Name, v.Key), access.Delete); err != nil {
 		return err
 	}
-	if err := s.record(ctx, "platform.variable.delete", variableAudit(w, v.Variable, false)); err != nil {
+	if err := s.base.Record(ctx, "platform.variable.delete", variableAudit(w, v.Variable, false)); err != nil {
 		return err
 	}
-	res, err := s.db.Exec(ctx, `DELETE FROM workspace_variables WHERE id = ?`, id)
-	return affected(res, err, "variable %q not found", id)
+	res, err := s.base.DB.Exec(ctx, `DELETE FROM workspace_variables WHERE id = ?`, id)
+	return resource.Affected(res, err, "variable %q not found", id)
 }
 
 // WorkspaceVariables returns every variable of workspace wsID with its
@@ -141,7 +142,7 @@ func (s *Service) WorkspaceVariables(ctx context.Context, wsID string) ([]RunVar
 	if err != nil {
 		return nil, err
 	}
-	if err := s.authorize(ctx, runVarsPath(w.Organization, w.Name), access.Read); err != nil {
+	if err := s.base.Authorize(ctx, resource.RunVarsPath(w.Organization, w.Name), access.Read); err != nil {
 		return nil, err
 	}
 	return s.runVariables(ctx, w)
@@ -179,7 +180,7 @@ func (s *Service) runVariables(ctx context.Context, w Workspace) ([]RunVariable,
 		}
 	}
 	// Values leave runcred here, so the read is on the record like a write.
-	if err := s.record(ctx, "platform.variables.read", map[string]any{
+	if err := s.base.Record(ctx, "platform.variables.read", map[string]any{
 		"organization": w.Organization, "workspace": w.Name, "workspace_id": w.ID, "variables": keys,
 		"variable_set_variables": fromSets,
 	}); err != nil {

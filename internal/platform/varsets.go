@@ -11,6 +11,7 @@ import (
 
 	"github.com/runcred/runcred/internal/access"
 	"github.com/runcred/runcred/internal/fail"
+	"github.com/runcred/runcred/internal/platform/resource"
 	"github.com/runcred/runcred/internal/store"
 )
 
@@ -50,7 +51,7 @@ type VariableSetOptions struct {
 // Applying a set to workspaces changes their runs' variables, so it also
 // needs update on each workspace (on a project for a project, and on the
 // organization's workspaces path for a global set: every workspace).
-func varsetsPath(org string) string            { return orgPath(org) + "/varsets" }
+func varsetsPath(org string) string            { return resource.OrgPath(org) + "/varsets" }
 func varsetPath(org, id string) string         { return varsetsPath(org) + "/" + id }
 func varsetVarsPath(org, id string) string     { return varsetPath(org, id) + "/vars" }
 func varsetVarPath(org, id, key string) string { return varsetVarsPath(org, id) + "/" + key }
@@ -58,15 +59,15 @@ func varsetVarPath(org, id, key string) string { return varsetVarsPath(org, id) 
 // authorizeEveryWorkspace authorizes a change to every workspace of org
 // (a global set's): update on the organization's workspaces path.
 func (s *Service) authorizeEveryWorkspace(ctx context.Context, org string) error {
-	return s.authorize(ctx, workspacesPath(org), access.Update)
+	return s.base.Authorize(ctx, resource.WorkspacesPath(org), access.Update)
 }
 
 func validSetName(name string) error {
 	switch {
 	case strings.TrimSpace(name) == "":
 		return fail.Invalidf("variable set name is required")
-	case len(name) > MaxNameLen:
-		return fail.Invalidf("variable set name is longer than %d characters", MaxNameLen)
+	case len(name) > resource.MaxNameLen:
+		return fail.Invalidf("variable set name is longer than %d characters", resource.MaxNameLen)
 	case !utf8.ValidString(name) || strings.ContainsFunc(name, unicode.IsControl):
 		return fail.Invalidf("variable set name must be printable UTF-8")
 	}
@@ -92,15 +93,15 @@ func (o VariableSetOptions) apply(v *VariableSet) error {
 	if err := validSetName(v.Name); err != nil {
 		return err
 	}
-	return validDescription(v.Description)
+	return resource.ValidDescription(v.Description)
 }
 
 // CreateVariableSet creates a variable set in org.
 func (s *Service) CreateVariableSet(ctx context.Context, org string, o VariableSetOptions) (VariableSet, error) {
-	if err := ValidOrganizationName(org); err != nil {
-		return VariableSet{}, fail.NotFoundf("organization %q not found", clip(org))
+	if err := resource.ValidOrganizationName(org); err != nil {
+		return VariableSet{}, fail.NotFoundf("organization %q not found", resource.Clip(org))
 	}
-	if err := s.authorize(ctx, varsetsPath(org), access.Create); err != nil {
+	if err := s.base.Authorize(ctx, varsetsPath(org), access.Create); err != nil {
 		return VariableSet{}, err
 	}
 	if o.Name == nil {
@@ -110,8 +111,8 @@ func (s *Service) CreateVariableSet(ctx context.Context, org string, o VariableS
 	if err != nil {
 		return VariableSet{}, err
 	}
-	now := fromNanos(nanos(s.now()))
-	v := VariableSet{ID: newID("varset"), Organization: org, CreatedAt: now, UpdatedAt: now}
+	now := resource.FromNanos(resource.Nanos(s.base.Now()))
+	v := VariableSet{ID: resource.NewID("varset"), Organization: org, CreatedAt: now, UpdatedAt: now}
 	if err := o.apply(&v); err != nil {
 		return VariableSet{}, err
 	}
@@ -123,13 +124,13 @@ func (s *Service) CreateVariableSet(ctx context.Context, org string, o VariableS
 	if err := s.authorizeWorkspaces(ctx, org, v.Workspaces); err != nil {
 		return VariableSet{}, err
 	}
-	if err := s.record(ctx, "platform.varset.create", varsetAudit(v)); err != nil {
+	if err := s.base.Record(ctx, "platform.varset.create", varsetAudit(v)); err != nil {
 		return VariableSet{}, err
 	}
-	err = s.db.Tx(ctx, func(tx *store.Tx) error {
+	err = s.base.DB.Tx(ctx, func(tx *store.Tx) error {
 		if _, err := tx.Exec(ctx, `INSERT INTO varsets (id, org_id, name, description, is_global, created_at, updated_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?)`, v.ID, parent.ID, v.Name, v.Description, b2i(v.Global), nanos(now), nanos(now)); err != nil {
-			return conflict(err, "variable set %q already exists in organization %q", v.Name, org)
+			VALUES (?, ?, ?, ?, ?, ?, ?)`, v.ID, parent.ID, v.Name, v.Description, resource.B2I(v.Global), resource.Nanos(now), resource.Nanos(now)); err != nil {
+			return resource.Conflict(err, "variable set %q already exists in organization %q", v.Name, org)
 		}
 		return attach(ctx, tx, "varset_workspaces", "workspace_id", v.ID, v.Workspaces)
 	})
@@ -152,9 +153,9 @@ func (s *Service) authorizeWorkspaces(ctx context.Context, org string, ids []str
 	for _, id := range ids {
 		w, err := s.workspace(ctx, id)
 		if err != nil || w.Organization != org {
-			return fail.Invalidf("workspace %q is not a workspace of organization %q", clip(id), org)
+			return fail.Invalidf("workspace %q is not a workspace of organization %q", resource.Clip(id), org)
 		}
-		if err := s.authorize(ctx, workspacePath(org, w.Name), access.Update); err != nil {
+		if err := s.base.Authorize(ctx, resource.WorkspacePath(org, w.Name), access.Update); err != nil {
 			return err
 		}
 	}
@@ -200,7 +201,7 @@ func scanVarset(row interface{ Scan(...any) error }) (VariableSet, error) {
 	if err := row.Scan(&v.ID, &v.Organization, &v.Name, &v.Description, &global, &created, &updated); err != nil {
 		return VariableSet{}, err
 	}
-	v.Global, v.CreatedAt, v.UpdatedAt = global != 0, fromNanos(created), fromNanos(updated)
+	v.Global, v.CreatedAt, v.UpdatedAt = global != 0, resource.FromNanos(created), resource.FromNanos(updated)
 	return v, nil
 }
 
@@ -213,7 +214,7 @@ func (s *Service) varsetRelations(ctx context.Context, v *VariableSet) error {
 		{&v.Projects, `SELECT project_id FROM varset_projects WHERE varset_id = ? ORDER BY project_id`},
 		{&v.Variables, `SELECT id FROM varset_variables WHERE varset_id = ? ORDER BY category, key`},
 	} {
-		rows, err := s.db.Query(ctx, r.q, v.ID)
+		rows, err := s.base.DB.Query(ctx, r.q, v.ID)
 		if err != nil {
 			return err
 		}
@@ -226,12 +227,12 @@ func (s *Service) varsetRelations(ctx context.Context, v *VariableSet) error {
 
 // varset looks set id up, with its relations, without authorizing.
 func (s *Service) varset(ctx context.Context, id string) (VariableSet, error) {
-	if !validID("varset", id) {
-		return VariableSet{}, fail.NotFoundf("variable set %q not found", clip(id))
+	if !resource.ValidID("varset", id) {
+		return VariableSet{}, fail.NotFoundf("variable set %q not found", resource.Clip(id))
 	}
-	v, err := scanVarset(s.db.QueryRow(ctx, `SELECT `+varsetColumns+varsetFrom+`WHERE s.id = ?`, id))
+	v, err := scanVarset(s.base.DB.QueryRow(ctx, `SELECT `+varsetColumns+varsetFrom+`WHERE s.id = ?`, id))
 	if err != nil {
-		return VariableSet{}, notFound(err, "variable set %q not found", id)
+		return VariableSet{}, resource.NotFound(err, "variable set %q not found", id)
 	}
 	return v, s.varsetRelations(ctx, &v)
 }
@@ -241,7 +242,7 @@ func (s *Service) varsetFor(ctx context.Context, id, capability string) (Variabl
 	if err != nil {
 		return VariableSet{}, err
 	}
-	if err := s.authorize(ctx, varsetPath(v.Organization, v.ID), capability); err != nil {
+	if err := s.base.Authorize(ctx, varsetPath(v.Organization, v.ID), capability); err != nil {
 		return VariableSet{}, err
 	}
 	return v, nil
@@ -255,15 +256,15 @@ func (s *Service) VariableSet(ctx context.Context, id string) (VariableSet, erro
 // VariableSetFilter narrows a variable set list.
 type VariableSetFilter struct {
 	Search string // part of the name
-	Page   Page
+	Page   resource.Page
 }
 
 // VariableSets lists org's variable sets by name, one page at a time, with the total count.
 func (s *Service) VariableSets(ctx context.Context, org string, f VariableSetFilter) ([]VariableSet, int, error) {
-	if err := ValidOrganizationName(org); err != nil {
-		return nil, 0, fail.NotFoundf("organization %q not found", clip(org))
+	if err := resource.ValidOrganizationName(org); err != nil {
+		return nil, 0, fail.NotFoundf("organization %q not found", resource.Clip(org))
 	}
-	if err := s.authorize(ctx, varsetsPath(org), access.List); err != nil {
+	if err := s.base.Authorize(ctx, varsetsPath(org), access.List); err != nil {
 		return nil, 0, err
 	}
 	if _, err := s.org(ctx, org); err != nil {
@@ -285,7 +286,7 @@ func (s *Service) VariableSetsForWorkspace(ctx context.Context, wsID string, f V
 	if err != nil {
 		return nil, 0, err
 	}
-	if err := s.authorize(ctx, varsetsPath(w.Organization), access.List); err != nil {
+	if err := s.base.Authorize(ctx, varsetsPath(w.Organization), access.List); err != nil {
 		return nil, 0, err
 	}
 	return s.varsets(ctx, `o.name = ? AND `+scopeOf+` > 0`, []any{w.Organization, w.ID, w.ProjectID}, f)
@@ -297,7 +298,7 @@ func (s *Service) VariableSetsForProject(ctx context.Context, id string, f Varia
 	if err != nil {
 		return nil, 0, err
 	}
-	if err := s.authorize(ctx, varsetsPath(p.Organization), access.List); err != nil {
+	if err := s.base.Authorize(ctx, varsetsPath(p.Organization), access.List); err != nil {
 		return nil, 0, err
 	}
 	return s.varsets(ctx, `EXISTS (SELECT 1 FROM varset_projects x WHERE x.varset_id = s.id AND x.project_id = ?)`, []any{p.ID}, f)
@@ -305,19 +306,19 @@ func (s *Service) VariableSetsForProject(ctx context.Context, id string, f Varia
 
 func (s *Service) varsets(ctx context.Context, where string, args []any, f VariableSetFilter) ([]VariableSet, int, error) {
 	if f.Search != "" {
-		where, args = where+` AND s.name LIKE ? ESCAPE '\'`, append(args, likeContains(f.Search))
+		where, args = where+` AND s.name LIKE ? ESCAPE '\'`, append(args, resource.LikeContains(f.Search))
 	}
 	var total int
-	if err := s.db.QueryRow(ctx, `SELECT COUNT(*)`+varsetFrom+`WHERE `+where, args...).Scan(&total); err != nil {
+	if err := s.base.DB.QueryRow(ctx, `SELECT COUNT(*)`+varsetFrom+`WHERE `+where, args...).Scan(&total); err != nil {
 		return nil, 0, err
 	}
 	pg := f.Page.Normalize()
-	rows, err := s.db.Query(ctx, `SELECT `+varsetColumns+varsetFrom+`WHERE `+where+` ORDER BY s.name LIMIT ? OFFSET ?`,
-		append(args, pg.Size, pg.offset())...)
+	rows, err := s.base.DB.Query(ctx, `SELECT `+varsetColumns+varsetFrom+`WHERE `+where+` ORDER BY s.name LIMIT ? OFFSET ?`,
+		append(args, pg.Size, pg.Offset())...)
 	if err != nil {
 		return nil, 0, err
 	}
-	out, err := scanAll(rows, scanVarset)
+	out, err := resource.ScanAll(rows, scanVarset)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -352,14 +353,14 @@ func (s *Service) UpdateVariableSet(ctx context.Context, id string, o VariableSe
 	if err := s.authorizeWorkspaces(ctx, v.Organization, removed); err != nil {
 		return VariableSet{}, err
 	}
-	v.UpdatedAt = fromNanos(nanos(s.now()))
-	if err := s.record(ctx, "platform.varset.update", varsetAudit(v)); err != nil {
+	v.UpdatedAt = resource.FromNanos(resource.Nanos(s.base.Now()))
+	if err := s.base.Record(ctx, "platform.varset.update", varsetAudit(v)); err != nil {
 		return VariableSet{}, err
 	}
-	err = s.db.Tx(ctx, func(tx *store.Tx) error {
+	err = s.base.DB.Tx(ctx, func(tx *store.Tx) error {
 		res, err := tx.Exec(ctx, `UPDATE varsets SET name = ?, description = ?, is_global = ?, updated_at = ? WHERE id = ?`,
-			v.Name, v.Description, b2i(v.Global), nanos(v.UpdatedAt), v.ID)
-		if err := affected(res, conflict(err, "variable set %q already exists in organization %q", v.Name, v.Organization), "variable set %q not found", id); err != nil {
+			v.Name, v.Description, resource.B2I(v.Global), resource.Nanos(v.UpdatedAt), v.ID)
+		if err := resource.Affected(res, resource.Conflict(err, "variable set %q already exists in organization %q", v.Name, v.Organization), "variable set %q not found", id); err != nil {
 			return err
 		}
 		if err := detach(ctx, tx, "varset_workspaces", "workspace_id", v.ID, removed); err != nil {
@@ -407,11 +408,11 @@ func (s *Service) DeleteVariableSet(ctx context.Context, id string) error {
 	if err := s.authorizeProjects(ctx, v.Organization, v.Projects); err != nil {
 		return err
 	}
-	if err := s.record(ctx, "platform.varset.delete", varsetAudit(v)); err != nil {
+	if err := s.base.Record(ctx, "platform.varset.delete", varsetAudit(v)); err != nil {
 		return err
 	}
-	res, err := s.db.Exec(ctx, `DELETE FROM varsets WHERE id = ?`, v.ID)
-	return affected(res, err, "variable set %q not found", id)
+	res, err := s.base.DB.Exec(ctx, `DELETE FROM varsets WHERE id = ?`, v.ID)
+	return resource.Affected(res, err, "variable set %q not found", id)
 }
 
 // ApplyVariableSetToWorkspaces applies variable set id to workspaces ids.
@@ -442,8 +443,8 @@ func (s *Service) applySet(ctx context.Context, id string, ids []string, kind st
 	if len(ids) == 0 {
 		return fail.Invalidf("at least one %s is required", kind)
 	}
-	if len(ids) > MaxPageSize {
-		return fail.Invalidf("at most %d %ss may be given at once", MaxPageSize, kind)
+	if len(ids) > resource.MaxPageSize {
+		return fail.Invalidf("at most %d %ss may be given at once", resource.MaxPageSize, kind)
 	}
 	ids = slices.Compact(slices.Sorted(slices.Values(ids)))
 	table, column, check := "varset_workspaces", "workspace_id", s.authorizeWorkspaces
@@ -457,12 +458,12 @@ func (s *Service) applySet(ctx context.Context, id string, ids []string, kind st
 	if !apply {
 		verb = "remove"
 	}
-	if err := s.record(ctx, "platform.varset."+verb, map[string]any{
+	if err := s.base.Record(ctx, "platform.varset."+verb, map[string]any{
 		"organization": v.Organization, "id": v.ID, "name": v.Name, kind + "s": ids,
 	}); err != nil {
 		return err
 	}
-	return s.db.Tx(ctx, func(tx *store.Tx) error {
+	return s.base.DB.Tx(ctx, func(tx *store.Tx) error {
 		if apply {
 			return attach(ctx, tx, table, column, v.ID, ids)
 		}
@@ -478,7 +479,7 @@ func (s *Service) applySet(ctx context.Context, id string, ids []string, kind st
 // caller merges them. It does not authorize: its caller has, on w's
 // run-variables path.
 func (s *Service) setVariables(ctx context.Context, w Workspace) ([]RunVariable, error) {
-	rows, err := s.db.Query(ctx, `SELECT s.id, s.name, `+scopeOf+varsetFrom+`WHERE o.name = ?`, w.ID, w.ProjectID, w.Organization)
+	rows, err := s.base.DB.Query(ctx, `SELECT s.id, s.name, `+scopeOf+varsetFrom+`WHERE o.name = ?`, w.ID, w.ProjectID, w.Organization)
 	if err != nil {
 		return nil, err
 	}
@@ -486,7 +487,7 @@ func (s *Service) setVariables(ctx context.Context, w Workspace) ([]RunVariable,
 		id, name string
 		scope    int
 	}
-	sets, err := scanAll(rows, func(row interface{ Scan(...any) error }) (applied, error) {
+	sets, err := resource.ScanAll(rows, func(row interface{ Scan(...any) error }) (applied, error) {
 		var a applied
 		return a, row.Scan(&a.id, &a.name, &a.scope)
 	})

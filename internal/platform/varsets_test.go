@@ -8,6 +8,7 @@ import (
 	"github.com/runcred/runcred/internal/access"
 	"github.com/runcred/runcred/internal/fail"
 	"github.com/runcred/runcred/internal/platform"
+	"github.com/runcred/runcred/internal/platform/resource"
 	"github.com/runcred/runcred/internal/store"
 	"github.com/runcred/runcred/internal/store/storetest"
 )
@@ -68,7 +69,7 @@ func TestSetVariablesPrecedence(t *testing.T) {
 			if _, dup := got[v.Category+"/"+v.Key]; dup {
 				t.Errorf("%s/%s returned twice", v.Category, v.Key)
 			}
-			if !v.Sensitive || v.WrittenBy.Kind != platform.WriterUser {
+			if !v.Sensitive || v.WrittenBy.Kind != resource.WriterUser {
 				t.Errorf("%s: sensitive %v, writer %+v", v.Key, v.Sensitive, v.WrittenBy)
 			}
 			got[v.Category+"/"+v.Key] = v.Value.RevealString()

@@ -5,6 +5,7 @@ import (
 
 	"github.com/runcred/runcred/internal/access"
 	"github.com/runcred/runcred/internal/fail"
+	"github.com/runcred/runcred/internal/platform/resource"
 )
 
 // SetVariable is a variable of a variable set: Variable's fields (its
@@ -46,12 +47,12 @@ func (s *Service) CreateSetVariable(ctx context.Context, setID string, o Variabl
 	if o.ManagingWorkspaceID != nil && *o.ManagingWorkspaceID != "" {
 		return SetVariable{}, fail.Invalidf("a variable set's variables have no managing workspace")
 	}
-	v := Variable{ID: newID("var"), WorkspaceID: set.ID}
+	v := Variable{ID: resource.NewID("var"), WorkspaceID: set.ID}
 	value, err := o.apply(&v)
 	if err != nil {
 		return SetVariable{}, err
 	}
-	if err := s.authorize(ctx, varsetVarPath(set.Organization, set.ID, v.Key), access.Create); err != nil {
+	if err := s.base.Authorize(ctx, varsetVarPath(set.Organization, set.ID, v.Key), access.Create); err != nil {
 		return SetVariable{}, err
 	}
 	if value == nil {
@@ -62,35 +63,35 @@ func (s *Service) CreateSetVariable(ctx context.Context, setID string, o Variabl
 		return SetVariable{}, err
 	}
 	v.CreatedAt = v.WrittenAt
-	if err := s.record(ctx, "platform.varset.variable.create", setVariableAudit(set, v, true)); err != nil {
+	if err := s.base.Record(ctx, "platform.varset.variable.create", setVariableAudit(set, v, true)); err != nil {
 		return SetVariable{}, err
 	}
-	_, err = s.db.Exec(ctx, `INSERT INTO varset_variables (id, varset_id, key, category, description, hcl, sensitive, value,
+	_, err = s.base.DB.Exec(ctx, `INSERT INTO varset_variables (id, varset_id, key, category, description, hcl, sensitive, value,
 		version_id, written_by_kind, written_by_id, written_by_name, written_by_workspace_id, written_at, managing_workspace_id, created_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?)`,
-		v.ID, set.ID, v.Key, v.Category, v.Description, b2i(v.HCL), b2i(v.Sensitive), sealed,
-		v.VersionID, string(v.WrittenBy.Kind), v.WrittenBy.ID, v.WrittenBy.Name, v.WrittenBy.WorkspaceID, nanos(v.WrittenAt),
-		nanos(v.CreatedAt))
+		v.ID, set.ID, v.Key, v.Category, v.Description, resource.B2I(v.HCL), resource.B2I(v.Sensitive), sealed,
+		v.VersionID, string(v.WrittenBy.Kind), v.WrittenBy.ID, v.WrittenBy.Name, v.WrittenBy.WorkspaceID, resource.Nanos(v.WrittenAt),
+		resource.Nanos(v.CreatedAt))
 	if err != nil {
-		return SetVariable{}, conflict(err, "a %s variable %q already exists in variable set %q", v.Category, v.Key, set.Name)
+		return SetVariable{}, resource.Conflict(err, "a %s variable %q already exists in variable set %q", v.Category, v.Key, set.Name)
 	}
 	return toSetVariable(s.public(v, value)), nil
 }
 
 func (s *Service) setVariable(ctx context.Context, set VariableSet, id string) (storedVariable, error) {
-	if !validID("var", id) {
-		return storedVariable{}, fail.NotFoundf("variable %q not found", clip(id))
+	if !resource.ValidID("var", id) {
+		return storedVariable{}, fail.NotFoundf("variable %q not found", resource.Clip(id))
 	}
-	v, err := scanVariable(s.db.QueryRow(ctx, `SELECT `+setVariableColumns+` FROM varset_variables WHERE id = ? AND varset_id = ?`, id, set.ID))
-	return v, notFound(err, "variable %q not found in variable set %q", id, set.Name)
+	v, err := scanVariable(s.base.DB.QueryRow(ctx, `SELECT `+setVariableColumns+` FROM varset_variables WHERE id = ? AND varset_id = ?`, id, set.ID))
+	return v, resource.NotFound(err, "variable %q not found in variable set %q", id, set.Name)
 }
 
 func (s *Service) setVariablesOf(ctx context.Context, setID string) ([]storedVariable, error) {
-	rows, err := s.db.Query(ctx, `SELECT `+setVariableColumns+` FROM varset_variables WHERE varset_id = ? ORDER BY category, key`, setID)
+	rows, err := s.base.DB.Query(ctx, `SELECT `+setVariableColumns+` FROM varset_variables WHERE varset_id = ? ORDER BY category, key`, setID)
 	if err != nil {
 		return nil, err
 	}
-	return scanAll(rows, scanVariable)
+	return resource.ScanAll(rows, scanVariable)
 }
 
 // SetVariable returns variable id of variable set setID; a sensitive value
@@ -104,7 +105,7 @@ func (s *Service) SetVariable(ctx context.Context, setID, id string) (SetVariabl
 	if err != nil {
 		return SetVariable{}, err
 	}
-	if err := s.authorize(ctx, varsetVarPath(set.Organization, set.ID, v.Key), access.Read); err != nil {
+	if err := s.base.Authorize(ctx, varsetVarPath(set.Organization, set.ID, v.Key), access.Read); err != nil {
 		return SetVariable{}, err
 	}
 	pv, err := s.reveal(v)
@@ -118,7 +119,7 @@ func (s *Service) SetVariables(ctx context.Context, setID string) ([]SetVariable
 	if err != nil {
 		return nil, err
 	}
-	if err := s.authorize(ctx, varsetVarsPath(set.Organization, set.ID), access.List); err != nil {
+	if err := s.base.Authorize(ctx, varsetVarsPath(set.Organization, set.ID), access.List); err != nil {
 		return nil, err
 	}
 	stored, err := s.setVariablesOf(ctx, set.ID)
@@ -147,7 +148,7 @@ func (s *Service) UpdateSetVariable(ctx context.Context, setID, id string, o Var
 	if err != nil {
 		return SetVariable{}, err
 	}
-	if err := s.authorize(ctx, varsetVarPath(set.Organization, set.ID, old.Key), access.Update); err != nil {
+	if err := s.base.Authorize(ctx, varsetVarPath(set.Organization, set.ID, old.Key), access.Update); err != nil {
 		return SetVariable{}, err
 	}
 	if o.ManagingWorkspaceID != nil && *o.ManagingWorkspaceID != "" {
@@ -160,7 +161,7 @@ func (s *Service) UpdateSetVariable(ctx context.Context, setID, id string, o Var
 		return SetVariable{}, err
 	}
 	if v.Key != old.Key {
-		if err := s.authorize(ctx, varsetVarPath(set.Organization, set.ID, v.Key), access.Create); err != nil {
+		if err := s.base.Authorize(ctx, varsetVarPath(set.Organization, set.ID, v.Key), access.Create); err != nil {
 			return SetVariable{}, err
 		}
 	}
@@ -176,16 +177,16 @@ func (s *Service) UpdateSetVariable(ctx context.Context, setID, id string, o Var
 	if err != nil {
 		return SetVariable{}, err
 	}
-	if err := s.record(ctx, "platform.varset.variable.update", setVariableAudit(set, v, o.Value != nil)); err != nil {
+	if err := s.base.Record(ctx, "platform.varset.variable.update", setVariableAudit(set, v, o.Value != nil)); err != nil {
 		return SetVariable{}, err
 	}
-	res, err := s.db.Exec(ctx, `UPDATE varset_variables SET key = ?, category = ?, description = ?, hcl = ?, sensitive = ?, value = ?,
+	res, err := s.base.DB.Exec(ctx, `UPDATE varset_variables SET key = ?, category = ?, description = ?, hcl = ?, sensitive = ?, value = ?,
 		version_id = ?, written_by_kind = ?, written_by_id = ?, written_by_name = ?, written_by_workspace_id = ?, written_at = ?
 		WHERE id = ? AND version_id = ?`,
-		v.Key, v.Category, v.Description, b2i(v.HCL), b2i(v.Sensitive), sealed,
-		v.VersionID, string(v.WrittenBy.Kind), v.WrittenBy.ID, v.WrittenBy.Name, v.WrittenBy.WorkspaceID, nanos(v.WrittenAt),
+		v.Key, v.Category, v.Description, resource.B2I(v.HCL), resource.B2I(v.Sensitive), sealed,
+		v.VersionID, string(v.WrittenBy.Kind), v.WrittenBy.ID, v.WrittenBy.Name, v.WrittenBy.WorkspaceID, resource.Nanos(v.WrittenAt),
 		v.ID, old.VersionID)
-	if err := swapped(res, conflict(err, "a %s variable %q already exists in variable set %q", v.Category, v.Key, set.Name),
+	if err := resource.Swapped(res, resource.Conflict(err, "a %s variable %q already exists in variable set %q", v.Category, v.Key, set.Name),
 		"variable %q changed concurrently; read it again", id); err != nil {
 		return SetVariable{}, err
 	}
@@ -202,12 +203,12 @@ func (s *Service) DeleteSetVariable(ctx context.Context, setID, id string) error
 	if err != nil {
 		return err
 	}
-	if err := s.authorize(ctx, varsetVarPath(set.Organization, set.ID, v.Key), access.Delete); err != nil {
+	if err := s.base.Authorize(ctx, varsetVarPath(set.Organization, set.ID, v.Key), access.Delete); err != nil {
 		return err
 	}
-	if err := s.record(ctx, "platform.varset.variable.delete", setVariableAudit(set, v.Variable, false)); err != nil {
+	if err := s.base.Record(ctx, "platform.varset.variable.delete", setVariableAudit(set, v.Variable, false)); err != nil {
 		return err
 	}
-	res, err := s.db.Exec(ctx, `DELETE FROM varset_variables WHERE id = ?`, id)
-	return affected(res, err, "variable %q not found", id)
+	res, err := s.base.DB.Exec(ctx, `DELETE FROM varset_variables WHERE id = ?`, id)
+	return resource.Affected(res, err, "variable %q not found", id)
 }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/runcred/runcred/internal/access"
 	"github.com/runcred/runcred/internal/fail"
+	"github.com/runcred/runcred/internal/platform/resource"
 )
 
 // WorkspaceOptions are the settable fields of a workspace; nil leaves a
@@ -42,8 +43,8 @@ func (o WorkspaceOptions) apply(w *Workspace) error {
 		w.ExecutionMode = ExecutionAgent
 	}
 	for _, err := range []error{
-		ValidWorkspaceName(w.Name), validDescription(w.Description), validExecutionMode(w.ExecutionMode),
-		validWorkingDirectory(w.WorkingDirectory), validTerraformVersion(w.TerraformVersion), validAgentPoolID(w.AgentPoolID),
+		resource.ValidWorkspaceName(w.Name), resource.ValidDescription(w.Description), validExecutionMode(w.ExecutionMode),
+		validWorkingDirectory(w.WorkingDirectory), validTerraformVersion(w.TerraformVersion), resource.ValidAgentPoolID(w.AgentPoolID),
 	} {
 		if err != nil {
 			return err
@@ -56,16 +57,16 @@ func (o WorkspaceOptions) apply(w *Workspace) error {
 // project needs update on the project too: the project's name is part of
 // every token the workspace's runs get, so cloud trust policies rely on it.
 func (s *Service) CreateWorkspace(ctx context.Context, org string, o WorkspaceOptions) (Workspace, error) {
-	if err := ValidOrganizationName(org); err != nil {
-		return Workspace{}, fail.NotFoundf("organization %q not found", clip(org))
+	if err := resource.ValidOrganizationName(org); err != nil {
+		return Workspace{}, fail.NotFoundf("organization %q not found", resource.Clip(org))
 	}
 	if o.Name == nil {
 		return Workspace{}, fail.Invalidf("workspace name is required")
 	}
-	if err := ValidWorkspaceName(*o.Name); err != nil {
+	if err := resource.ValidWorkspaceName(*o.Name); err != nil {
 		return Workspace{}, err
 	}
-	if err := s.authorize(ctx, workspacePath(org, *o.Name), access.Create); err != nil {
+	if err := s.base.Authorize(ctx, resource.WorkspacePath(org, *o.Name), access.Create); err != nil {
 		return Workspace{}, err
 	}
 	parent, err := s.org(ctx, org)
@@ -82,17 +83,17 @@ func (s *Service) CreateWorkspace(ctx context.Context, org string, o WorkspaceOp
 	if err := s.checkAgentPool(ctx, w); err != nil {
 		return Workspace{}, err
 	}
-	now := s.now()
-	w.ID, w.CreatedAt, w.UpdatedAt = newID("ws"), fromNanos(nanos(now)), fromNanos(nanos(now))
-	if err := s.record(ctx, "platform.workspace.create", map[string]any{"organization": org, "workspace": w.Name, "id": w.ID, "project_id": w.ProjectID}); err != nil {
+	now := s.base.Now()
+	w.ID, w.CreatedAt, w.UpdatedAt = resource.NewID("ws"), resource.FromNanos(resource.Nanos(now)), resource.FromNanos(resource.Nanos(now))
+	if err := s.base.Record(ctx, "platform.workspace.create", map[string]any{"organization": org, "workspace": w.Name, "id": w.ID, "project_id": w.ProjectID}); err != nil {
 		return Workspace{}, err
 	}
-	_, err = s.db.Exec(ctx, `INSERT INTO workspaces (id, org_id, project_id, name, description, auto_apply, execution_mode,
+	_, err = s.base.DB.Exec(ctx, `INSERT INTO workspaces (id, org_id, project_id, name, description, auto_apply, execution_mode,
 		working_directory, terraform_version, agent_pool_id, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		w.ID, parent.ID, w.ProjectID, w.Name, w.Description, b2i(w.AutoApply), w.ExecutionMode,
-		w.WorkingDirectory, w.TerraformVersion, w.AgentPoolID, nanos(now), nanos(now))
+		w.ID, parent.ID, w.ProjectID, w.Name, w.Description, resource.B2I(w.AutoApply), w.ExecutionMode,
+		w.WorkingDirectory, w.TerraformVersion, w.AgentPoolID, resource.Nanos(now), resource.Nanos(now))
 	if err != nil {
-		return Workspace{}, conflict(err, "workspace %q already exists in organization %q", w.Name, org)
+		return Workspace{}, resource.Conflict(err, "workspace %q already exists in organization %q", w.Name, org)
 	}
 	return w, nil
 }
@@ -102,9 +103,9 @@ func (s *Service) CreateWorkspace(ctx context.Context, org string, o WorkspaceOp
 func (s *Service) authorizeProject(ctx context.Context, org, id string) error {
 	p, err := s.project(ctx, id)
 	if err != nil || p.Organization != org {
-		return fail.Invalidf("project %q is not a project of organization %q", clip(id), org)
+		return fail.Invalidf("project %q is not a project of organization %q", resource.Clip(id), org)
 	}
-	return s.authorize(ctx, projectPath(org, p.Name), access.Update)
+	return s.base.Authorize(ctx, resource.ProjectPath(org, p.Name), access.Update)
 }
 
 const workspaceColumns = `w.id, o.name, w.project_id, w.name, w.description, w.auto_apply, w.execution_mode,
@@ -120,20 +121,20 @@ func scanWorkspace(row interface{ Scan(...any) error }) (Workspace, error) {
 	if err != nil {
 		return Workspace{}, err
 	}
-	w.AutoApply, w.CreatedAt, w.UpdatedAt = auto != 0, fromNanos(created), fromNanos(updated)
+	w.AutoApply, w.CreatedAt, w.UpdatedAt = auto != 0, resource.FromNanos(created), resource.FromNanos(updated)
 	return w, nil
 }
 
 // Workspace returns the workspace named name in org.
 func (s *Service) Workspace(ctx context.Context, org, name string) (Workspace, error) {
-	if ValidOrganizationName(org) != nil || ValidWorkspaceName(name) != nil {
-		return Workspace{}, fail.NotFoundf("workspace %q not found in organization %q", clip(name), clip(org))
+	if resource.ValidOrganizationName(org) != nil || resource.ValidWorkspaceName(name) != nil {
+		return Workspace{}, fail.NotFoundf("workspace %q not found in organization %q", resource.Clip(name), resource.Clip(org))
 	}
-	if err := s.authorize(ctx, workspacePath(org, name), access.Read); err != nil {
+	if err := s.base.Authorize(ctx, resource.WorkspacePath(org, name), access.Read); err != nil {
 		return Workspace{}, err
 	}
-	w, err := scanWorkspace(s.db.QueryRow(ctx, `SELECT `+workspaceColumns+workspaceFrom+`WHERE o.name = ? AND w.name = ?`, org, name))
-	return w, notFound(err, "workspace %q not found in organization %q", name, org)
+	w, err := scanWorkspace(s.base.DB.QueryRow(ctx, `SELECT `+workspaceColumns+workspaceFrom+`WHERE o.name = ? AND w.name = ?`, org, name))
+	return w, resource.NotFound(err, "workspace %q not found in organization %q", name, org)
 }
 
 // WorkspaceByID returns the workspace with id.
@@ -149,7 +150,7 @@ func (s *Service) workspaceFor(ctx context.Context, id, capability string) (Work
 	if err != nil {
 		return Workspace{}, err
 	}
-	if err := s.authorize(ctx, workspacePath(w.Organization, w.Name), capability); err != nil {
+	if err := s.base.Authorize(ctx, resource.WorkspacePath(w.Organization, w.Name), capability); err != nil {
 		return Workspace{}, err
 	}
 	return w, nil
@@ -158,26 +159,26 @@ func (s *Service) workspaceFor(ctx context.Context, id, capability string) (Work
 // workspace looks workspace id up without authorizing: callers authorize
 // on the names it returns.
 func (s *Service) workspace(ctx context.Context, id string) (Workspace, error) {
-	if !validID("ws", id) {
-		return Workspace{}, fail.NotFoundf("workspace %q not found", clip(id))
+	if !resource.ValidID("ws", id) {
+		return Workspace{}, fail.NotFoundf("workspace %q not found", resource.Clip(id))
 	}
-	w, err := scanWorkspace(s.db.QueryRow(ctx, `SELECT `+workspaceColumns+workspaceFrom+`WHERE w.id = ?`, id))
-	return w, notFound(err, "workspace %q not found", id)
+	w, err := scanWorkspace(s.base.DB.QueryRow(ctx, `SELECT `+workspaceColumns+workspaceFrom+`WHERE w.id = ?`, id))
+	return w, resource.NotFound(err, "workspace %q not found", id)
 }
 
 // WorkspaceFilter narrows a workspace list.
 type WorkspaceFilter struct {
 	Search    string // part of the name
 	ProjectID string
-	Page      Page
+	Page      resource.Page
 }
 
 // Workspaces lists org's workspaces by name, one page at a time, with the total count.
 func (s *Service) Workspaces(ctx context.Context, org string, f WorkspaceFilter) ([]Workspace, int, error) {
-	if err := ValidOrganizationName(org); err != nil {
-		return nil, 0, fail.NotFoundf("organization %q not found", clip(org))
+	if err := resource.ValidOrganizationName(org); err != nil {
+		return nil, 0, fail.NotFoundf("organization %q not found", resource.Clip(org))
 	}
-	if err := s.authorize(ctx, workspacesPath(org), access.List); err != nil {
+	if err := s.base.Authorize(ctx, resource.WorkspacesPath(org), access.List); err != nil {
 		return nil, 0, err
 	}
 	if _, err := s.org(ctx, org); err != nil {
@@ -193,16 +194,16 @@ func (s *Service) Workspaces(ctx context.Context, org string, f WorkspaceFilter)
 		where, args = where+` AND w.project_id = ?`, append(args, f.ProjectID)
 	}
 	var total int
-	if err := s.db.QueryRow(ctx, `SELECT COUNT(*)`+workspaceFrom+where, args...).Scan(&total); err != nil {
+	if err := s.base.DB.QueryRow(ctx, `SELECT COUNT(*)`+workspaceFrom+where, args...).Scan(&total); err != nil {
 		return nil, 0, err
 	}
 	pg := f.Page.Normalize()
-	rows, err := s.db.Query(ctx, `SELECT `+workspaceColumns+workspaceFrom+where+` ORDER BY w.name LIMIT ? OFFSET ?`,
-		append(args, pg.Size, pg.offset())...)
+	rows, err := s.base.DB.Query(ctx, `SELECT `+workspaceColumns+workspaceFrom+where+` ORDER BY w.name LIMIT ? OFFSET ?`,
+		append(args, pg.Size, pg.Offset())...)
 	if err != nil {
 		return nil, 0, err
 	}
-	out, err := scanAll(rows, scanWorkspace)
+	out, err := resource.ScanAll(rows, scanWorkspace)
 	return out, total, err
 }
 
@@ -219,7 +220,7 @@ func (s *Service) UpdateWorkspace(ctx context.Context, id string, o WorkspaceOpt
 		return Workspace{}, err
 	}
 	if w.Name != old.Name {
-		if err := s.authorize(ctx, workspacePath(w.Organization, w.Name), access.Create); err != nil {
+		if err := s.base.Authorize(ctx, resource.WorkspacePath(w.Organization, w.Name), access.Create); err != nil {
 			return Workspace{}, err
 		}
 	}
@@ -233,19 +234,19 @@ func (s *Service) UpdateWorkspace(ctx context.Context, id string, o WorkspaceOpt
 			return Workspace{}, err
 		}
 	}
-	now := s.now()
-	w.UpdatedAt = fromNanos(nanos(now))
-	if err := s.record(ctx, "platform.workspace.update", map[string]any{
+	now := s.base.Now()
+	w.UpdatedAt = resource.FromNanos(resource.Nanos(now))
+	if err := s.base.Record(ctx, "platform.workspace.update", map[string]any{
 		"organization": w.Organization, "workspace": old.Name, "id": w.ID, "name": w.Name, "project_id": w.ProjectID,
 		"auto_apply": w.AutoApply, "working_directory": w.WorkingDirectory, "terraform_version": w.TerraformVersion, "agent_pool_id": w.AgentPoolID,
 	}); err != nil {
 		return Workspace{}, err
 	}
-	res, err := s.db.Exec(ctx, `UPDATE workspaces SET project_id = ?, name = ?, description = ?, auto_apply = ?, execution_mode = ?,
+	res, err := s.base.DB.Exec(ctx, `UPDATE workspaces SET project_id = ?, name = ?, description = ?, auto_apply = ?, execution_mode = ?,
 		working_directory = ?, terraform_version = ?, agent_pool_id = ?, updated_at = ? WHERE id = ?`,
-		w.ProjectID, w.Name, w.Description, b2i(w.AutoApply), w.ExecutionMode,
-		w.WorkingDirectory, w.TerraformVersion, w.AgentPoolID, nanos(now), w.ID)
-	if err := affected(res, conflict(err, "workspace %q already exists in organization %q", w.Name, w.Organization), "workspace %q not found", id); err != nil {
+		w.ProjectID, w.Name, w.Description, resource.B2I(w.AutoApply), w.ExecutionMode,
+		w.WorkingDirectory, w.TerraformVersion, w.AgentPoolID, resource.Nanos(now), w.ID)
+	if err := resource.Affected(res, resource.Conflict(err, "workspace %q already exists in organization %q", w.Name, w.Organization), "workspace %q not found", id); err != nil {
 		return Workspace{}, err
 	}
 	return w, nil
@@ -257,9 +258,9 @@ func (s *Service) DeleteWorkspace(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	if err := s.record(ctx, "platform.workspace.delete", map[string]any{"organization": w.Organization, "workspace": w.Name, "id": w.ID}); err != nil {
+	if err := s.base.Record(ctx, "platform.workspace.delete", map[string]any{"organization": w.Organization, "workspace": w.Name, "id": w.ID}); err != nil {
 		return err
 	}
-	res, err := s.db.Exec(ctx, `DELETE FROM workspaces WHERE id = ?`, id)
-	return affected(res, err, "workspace %q not found", id)
+	res, err := s.base.DB.Exec(ctx, `DELETE FROM workspaces WHERE id = ?`, id)
+	return resource.Affected(res, err, "workspace %q not found", id)
 }

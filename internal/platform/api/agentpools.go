@@ -9,6 +9,7 @@ import (
 	"github.com/hashicorp/jsonapi"
 	"github.com/runcred/runcred/internal/fail"
 	"github.com/runcred/runcred/internal/platform"
+	"github.com/runcred/runcred/internal/platform/resource"
 	"github.com/runcred/runcred/internal/respond"
 )
 
@@ -241,7 +242,7 @@ func (h *API) listAgentTokens(w http.ResponseWriter, r *http.Request) error {
 	return writeTokens(w, ts, pg, total)
 }
 
-func writeTokens(w http.ResponseWriter, ts []platform.APIToken, pg platform.Page, total int) error {
+func writeTokens(w http.ResponseWriter, ts []platform.APIToken, pg resource.Page, total int) error {
 	out := make([]*authToken, 0, len(ts))
 	for _, t := range ts {
 		out = append(out, toAuthToken(t))

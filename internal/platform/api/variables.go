@@ -3,7 +3,7 @@ package api
 import (
 	"net/http"
 
-	"github.com/runcred/runcred/internal/platform"
+	"github.com/runcred/runcred/internal/platform/resource"
 )
 
 func (h *API) createVariable(w http.ResponseWriter, r *http.Request) error {
@@ -37,7 +37,7 @@ func (h *API) listVariables(w http.ResponseWriter, r *http.Request) error {
 	for _, v := range vs {
 		out = append(out, toVariable(v))
 	}
-	return writeList(w, out, platform.Page{Number: 1, Size: max(len(out), 1)}, len(out))
+	return writeList(w, out, resource.Page{Number: 1, Size: max(len(out), 1)}, len(out))
 }
 
 func (h *API) updateVariable(w http.ResponseWriter, r *http.Request) error {

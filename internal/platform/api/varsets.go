@@ -8,6 +8,7 @@ import (
 
 	"github.com/runcred/runcred/internal/fail"
 	"github.com/runcred/runcred/internal/platform"
+	"github.com/runcred/runcred/internal/platform/resource"
 	"github.com/runcred/runcred/internal/respond"
 )
 
@@ -295,7 +296,7 @@ func (h *API) listVarsetVariables(w http.ResponseWriter, r *http.Request) error 
 	for _, v := range vs {
 		out = append(out, toVarsetVariable(v))
 	}
-	return writeList(w, out, platform.Page{Number: 1, Size: max(len(out), 1)}, len(out))
+	return writeList(w, out, resource.Page{Number: 1, Size: max(len(out), 1)}, len(out))
 }
 
 func (h *API) updateVarsetVariable(w http.ResponseWriter, r *http.Request) error {

@@ -1,4 +1,4 @@
-package platform
+package resource
 
 import (
 	"encoding/base64"
@@ -17,11 +17,11 @@ import (
 // data-key rotation. It is handed only to callers authorized to read (or,
 // for uploads, create) the object.
 
-// Purposes of signed tokens.
+// Purposes of signed tokens: one per kind of object handed out.
 const (
-	signUpload = "cv-upload"
-	signLog    = "log"
-	signState  = "state"
+	SignUpload = "cv-upload"
+	SignLog    = "log"
+	SignState  = "state"
 )
 
 // SignedURLLifetime is how long a signed URL works.
@@ -29,9 +29,11 @@ const SignedURLLifetime = time.Hour
 
 const signedAAD = "platform/signed-url"
 
-func (s *Service) sign(purpose, id string) (string, error) {
-	exp := s.now().Add(SignedURLLifetime).Unix()
-	ct, err := s.seal.Encrypt([]byte(purpose+"\n"+id+"\n"+strconv.FormatInt(exp, 10)), signedAAD)
+// Sign returns a token granting purpose on object id until
+// SignedURLLifetime has passed.
+func (d Deps) Sign(purpose, id string) (string, error) {
+	exp := d.Now().Add(SignedURLLifetime).Unix()
+	ct, err := d.Seal.Encrypt([]byte(purpose+"\n"+id+"\n"+strconv.FormatInt(exp, 10)), signedAAD)
 	if err != nil {
 		return "", fail.Wrap(fail.Internal, err, "could not sign a URL")
 	}
@@ -44,9 +46,9 @@ type Signed struct {
 	ID      string
 }
 
-// openSigned checks token and returns what it grants. Every failure looks
+// OpenSigned checks token and returns what it grants. Every failure looks
 // the same (not found), so a probe learns nothing.
-func (s *Service) openSigned(token string) (Signed, error) {
+func (d Deps) OpenSigned(token string) (Signed, error) {
 	gone := fail.NotFoundf("the URL is invalid or has expired")
 	if len(token) > 512 {
 		return Signed{}, gone
@@ -55,7 +57,7 @@ func (s *Service) openSigned(token string) (Signed, error) {
 	if err != nil {
 		return Signed{}, gone
 	}
-	pt, err := s.seal.Decrypt(ct, signedAAD)
+	pt, err := d.Seal.Decrypt(ct, signedAAD)
 	if err != nil {
 		return Signed{}, gone
 	}
@@ -64,7 +66,7 @@ func (s *Service) openSigned(token string) (Signed, error) {
 		return Signed{}, gone
 	}
 	exp, err := strconv.ParseInt(parts[2], 10, 64)
-	if err != nil || s.now().Unix() > exp {
+	if err != nil || d.Now().Unix() > exp {
 		return Signed{}, gone
 	}
 	return Signed{Purpose: parts[0], ID: parts[1]}, nil

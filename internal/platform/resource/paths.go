@@ -1,0 +1,16 @@
+package resource
+
+// Authorization paths every domain builds on, in the broker's ACL
+// vocabulary. Names never hold '/', so each is exactly one path segment.
+func OrgsPath() string                    { return "runcred/orgs" }
+func OrgPath(org string) string           { return "runcred/orgs/" + org }
+func ProjectPath(org, name string) string { return OrgPath(org) + "/projects/" + name }
+func ProjectsPath(org string) string      { return OrgPath(org) + "/projects" }
+func WorkspacesPath(org string) string    { return OrgPath(org) + "/workspaces" }
+func WorkspacePath(org, ws string) string { return WorkspacesPath(org) + "/" + ws }
+func VarsPath(org, ws string) string      { return WorkspacePath(org, ws) + "/vars" }
+func VarPath(org, ws, key string) string  { return VarsPath(org, ws) + "/" + key }
+
+// RunVarsPath is where reading decrypted values for a run is granted: apart
+// from vars/, so reading variable metadata never implies reading secrets.
+func RunVarsPath(org, ws string) string { return WorkspacePath(org, ws) + "/run-variables" }
