@@ -21,6 +21,7 @@ import (
 	"github.com/runcred/runcred/internal/daemon/daemontest"
 	"github.com/runcred/runcred/internal/jobapi"
 	"github.com/runcred/runcred/internal/platform"
+	"github.com/runcred/runcred/internal/platform/organization"
 	"github.com/runcred/runcred/internal/secret"
 )
 
@@ -313,7 +314,7 @@ func TestClaim(t *testing.T) {
 				t.Fatalf("run %s was not claimed (got %v)", r.ID, got)
 			}
 			if j.Phase != "plan" || j.PhaseID != r.Plan.ID || j.Organization != org || j.Workspace != name ||
-				j.WorkspaceID != r.Workspace.ID || j.Project != platform.DefaultProjectName || j.ProjectID == "" ||
+				j.WorkspaceID != r.Workspace.ID || j.Project != organization.DefaultProjectName || j.ProjectID == "" ||
 				j.ConfigurationVersionID == "" || j.Token.Empty() || !j.TokenExpires.After(time.Now()) || j.Message != "test" {
 				t.Errorf("job = %+v for run %s", j, r.ID)
 			}

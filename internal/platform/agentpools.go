@@ -83,7 +83,7 @@ func (s *Service) CreateAgentPool(ctx context.Context, org string, o AgentPoolOp
 	if o.Name == nil {
 		return AgentPool{}, fail.Invalidf("agent pool name is required")
 	}
-	parent, err := s.org(ctx, org)
+	parent, err := s.orgs.Organization(ctx, org)
 	if err != nil {
 		return AgentPool{}, err
 	}
@@ -219,7 +219,7 @@ func (s *Service) AgentPools(ctx context.Context, org string, f AgentPoolFilter)
 	if err := s.base.Authorize(ctx, poolsPath(org), access.List); err != nil {
 		return nil, 0, err
 	}
-	if _, err := s.org(ctx, org); err != nil {
+	if _, err := s.orgs.Organization(ctx, org); err != nil {
 		return nil, 0, err
 	}
 	where, args := `WHERE o.name = ?`, []any{org}

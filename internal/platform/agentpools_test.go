@@ -10,6 +10,7 @@ import (
 	"github.com/runcred/runcred/internal/audit"
 	"github.com/runcred/runcred/internal/fail"
 	"github.com/runcred/runcred/internal/platform"
+	"github.com/runcred/runcred/internal/platform/organization"
 	"github.com/runcred/runcred/internal/platform/platformtest"
 	"github.com/runcred/runcred/internal/platform/resource"
 	"github.com/runcred/runcred/internal/seal"
@@ -62,7 +63,7 @@ func tokenSetup(t *testing.T, db *store.DB) *tokenFixture {
 	cfg.Tokens = f.tokens
 	f.svc = platform.New(cfg)
 	for _, org := range []string{"acme", "other"} {
-		if _, err := f.svc.CreateOrganization(as(root), platform.OrganizationOptions{Name: org, Email: "a@" + org + ".test"}); err != nil {
+		if _, err := f.svc.Organizations.CreateOrganization(as(root), organization.Options{Name: org, Email: "a@" + org + ".test"}); err != nil {
 			t.Fatal(err)
 		}
 	}

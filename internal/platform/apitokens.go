@@ -246,3 +246,11 @@ func (s *Service) deleteToken(ctx context.Context, t APIToken) error {
 	res, err := s.base.DB.Exec(ctx, `DELETE FROM platform_tokens WHERE id = ?`, t.ID)
 	return resource.Affected(res, err, "authentication token %q not found", t.ID)
 }
+
+// orgTokens lets the organization domain revoke an organization's tokens
+// before deleting it.
+type orgTokens struct{ s *Service }
+
+func (o orgTokens) RevokeOrganizationTokens(ctx context.Context, org string) error {
+	return o.s.revokeOrganizationTokens(ctx, org)
+}

@@ -195,11 +195,11 @@ func (s *Service) MintForJob(ctx context.Context, phaseID, audience string) (ide
 }
 
 func (s *Service) subject(ctx context.Context, r Run, w Workspace, phaseID string) (identity.Subject, error) {
-	o, err := s.org(ctx, w.Organization)
+	o, err := s.orgs.Organization(ctx, w.Organization)
 	if err != nil {
 		return identity.Subject{}, err
 	}
-	p, err := s.project(ctx, w.ProjectID)
+	p, err := s.orgs.Project(ctx, w.ProjectID)
 	if err != nil {
 		return identity.Subject{}, err
 	}

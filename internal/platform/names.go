@@ -53,13 +53,6 @@ func validCategory(c string) error {
 	return nil
 }
 
-func validEmail(e string) error {
-	if e == "" || len(e) > maxEmailLen || !strings.Contains(e, "@") || strings.ContainsAny(e, " \t\r\n") {
-		return fail.Invalidf("a valid email address is required")
-	}
-	return nil
-}
-
 // validWorkingDirectory accepts a relative path that stays inside the
 // configuration: the agent changes into it, so it must not climb out.
 func validWorkingDirectory(d string) error {

@@ -10,33 +10,11 @@ import (
 // ExecutionAgent is the only execution mode runcred has: every run goes to an agent.
 const ExecutionAgent = "agent"
 
-// DefaultProjectName is the project created with every organization.
-const DefaultProjectName = "Default Project"
-
 // Variable categories, as in HCP Terraform.
 const (
 	CategoryTerraform = "terraform"
 	CategoryEnv       = "env"
 )
-
-// Organization is a tenant. Its name is its API id; ID ("org-…") is what
-// workload-identity tokens carry as terraform_organization_id.
-type Organization struct {
-	ID               string
-	Name             string
-	Email            string
-	DefaultProjectID string
-	CreatedAt        time.Time
-}
-
-// Project groups workspaces within an organization.
-type Project struct {
-	ID           string
-	Organization string // name
-	Name         string
-	Description  string
-	CreatedAt    time.Time
-}
 
 // Workspace is where runs happen.
 type Workspace struct {

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/runcred/runcred/internal/access"
+	"github.com/runcred/runcred/internal/platform/organization"
 	"github.com/runcred/runcred/internal/platform/resource"
 	"github.com/runcred/runcred/internal/store"
 )
@@ -26,7 +27,11 @@ type Config struct {
 
 // Service is the platform's domain logic. It is safe for concurrent use.
 type Service struct {
+	// Organizations manages organizations and their projects.
+	Organizations *organization.Service
+
 	base   resource.Deps
+	orgs   organization.Directory
 	tokens Tokens
 	minter Minter
 
@@ -42,5 +47,8 @@ func New(c Config) *Service {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
-	return &Service{base: resource.Deps{DB: c.DB, Seal: c.Seal, Audit: c.Audit, Authz: c.Authz, Now: c.Now}, tokens: c.Tokens, minter: c.Mint, wake: make(chan struct{})}
+	s := &Service{base: resource.Deps{DB: c.DB, Seal: c.Seal, Audit: c.Audit, Authz: c.Authz, Now: c.Now}, tokens: c.Tokens, minter: c.Mint, wake: make(chan struct{})}
+	s.Organizations = organization.New(s.base, orgTokens{s})
+	s.orgs = organization.NewDirectory(c.DB)
+	return s
 }

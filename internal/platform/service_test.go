@@ -12,6 +12,7 @@ import (
 	"github.com/runcred/runcred/internal/clocktest"
 	"github.com/runcred/runcred/internal/fail"
 	"github.com/runcred/runcred/internal/platform"
+	"github.com/runcred/runcred/internal/platform/organization"
 	"github.com/runcred/runcred/internal/platform/platformtest"
 	"github.com/runcred/runcred/internal/platform/resource"
 	"github.com/runcred/runcred/internal/seal"
@@ -71,7 +72,7 @@ func setup(t *testing.T, db *store.DB) *fixture {
 	f := &fixture{db: db, g: g, clock: clock, svc: platform.New(platform.Config{DB: db, Seal: sl,
 		Audit: audit.New(db, secret.FromString("k"), nil), Authz: g, Now: clock.Now, Tokens: platformtest.NewTokens()})}
 	ctx := as(root)
-	if _, err := f.svc.CreateOrganization(ctx, platform.OrganizationOptions{Name: "acme", Email: "a@acme.test"}); err != nil {
+	if _, err := f.svc.Organizations.CreateOrganization(ctx, organization.Options{Name: "acme", Email: "a@acme.test"}); err != nil {
 		t.Fatal(err)
 	}
 	for _, p := range []*platform.Workspace{&f.target, &f.mgr} {
@@ -160,7 +161,7 @@ func TestManagingWorkspace(t *testing.T) {
 		if err != nil || got.ManagingWorkspaceID != f.mgr.ID {
 			t.Errorf("update value of managed var = %+v, %v", got, err)
 		}
-		other, err := f.svc.CreateOrganization(as(root), platform.OrganizationOptions{Name: "other", Email: "o@o.test"})
+		other, err := f.svc.Organizations.CreateOrganization(as(root), organization.Options{Name: "other", Email: "o@o.test"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -291,7 +292,7 @@ func TestAuditRecordsWithoutValues(t *testing.T) {
 // needs create on the new name.
 func TestWorkspaceMovesNeedProjectGrant(t *testing.T) {
 	f := setup(t, storetest.Open(t, storetest.SQLiteURL(t)))
-	prod, err := f.svc.CreateProject(as(root), "acme", platform.ProjectOptions{Name: "prod"})
+	prod, err := f.svc.Organizations.CreateProject(as(root), "acme", organization.ProjectOptions{Name: "prod"})
 	if err != nil {
 		t.Fatal(err)
 	}

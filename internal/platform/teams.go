@@ -115,7 +115,7 @@ func (s *Service) CreateTeam(ctx context.Context, org string, o TeamOptions) (Te
 	if o.Name == nil {
 		return Team{}, fail.Invalidf("team name is required")
 	}
-	parent, err := s.org(ctx, org)
+	parent, err := s.orgs.Organization(ctx, org)
 	if err != nil {
 		return Team{}, err
 	}
@@ -192,7 +192,7 @@ func (s *Service) Teams(ctx context.Context, org string, f TeamFilter) ([]Team, 
 	if err := s.base.Authorize(ctx, teamsPath(org), access.List); err != nil {
 		return nil, 0, err
 	}
-	if _, err := s.org(ctx, org); err != nil {
+	if _, err := s.orgs.Organization(ctx, org); err != nil {
 		return nil, 0, err
 	}
 	where, args := `WHERE o.name = ?`, []any{org}
@@ -357,7 +357,7 @@ func (s *Service) TeamTokens(ctx context.Context, org string, pg resource.Page) 
 	if err := s.base.Authorize(ctx, teamsPath(org), access.List); err != nil {
 		return nil, 0, err
 	}
-	if _, err := s.org(ctx, org); err != nil {
+	if _, err := s.orgs.Organization(ctx, org); err != nil {
 		return nil, 0, err
 	}
 	return s.tokensOf(ctx, `o.name = ? AND t.kind = ?`, []any{org, string(TokenTeam)}, pg)

@@ -107,7 +107,7 @@ func (s *Service) CreateVariableSet(ctx context.Context, org string, o VariableS
 	if o.Name == nil {
 		return VariableSet{}, fail.Invalidf("variable set name is required")
 	}
-	parent, err := s.org(ctx, org)
+	parent, err := s.orgs.Organization(ctx, org)
 	if err != nil {
 		return VariableSet{}, err
 	}
@@ -267,7 +267,7 @@ func (s *Service) VariableSets(ctx context.Context, org string, f VariableSetFil
 	if err := s.base.Authorize(ctx, varsetsPath(org), access.List); err != nil {
 		return nil, 0, err
 	}
-	if _, err := s.org(ctx, org); err != nil {
+	if _, err := s.orgs.Organization(ctx, org); err != nil {
 		return nil, 0, err
 	}
 	return s.varsets(ctx, `o.name = ?`, []any{org}, f)
@@ -294,7 +294,7 @@ func (s *Service) VariableSetsForWorkspace(ctx context.Context, wsID string, f V
 
 // VariableSetsForProject lists the variable sets applied to project id.
 func (s *Service) VariableSetsForProject(ctx context.Context, id string, f VariableSetFilter) ([]VariableSet, int, error) {
-	p, err := s.Project(ctx, id)
+	p, err := s.Organizations.Project(ctx, id)
 	if err != nil {
 		return nil, 0, err
 	}

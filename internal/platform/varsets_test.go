@@ -8,6 +8,7 @@ import (
 	"github.com/runcred/runcred/internal/access"
 	"github.com/runcred/runcred/internal/fail"
 	"github.com/runcred/runcred/internal/platform"
+	"github.com/runcred/runcred/internal/platform/organization"
 	"github.com/runcred/runcred/internal/platform/resource"
 	"github.com/runcred/runcred/internal/store"
 	"github.com/runcred/runcred/internal/store/storetest"
@@ -37,7 +38,7 @@ func (f *tokenFixture) set(t *testing.T, org, name string, global bool, vars map
 func TestSetVariablesPrecedence(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		f := tokenSetup(t, db)
-		prj, err := f.svc.CreateProject(as(root), "acme", platform.ProjectOptions{Name: "team"})
+		prj, err := f.svc.Organizations.CreateProject(as(root), "acme", organization.ProjectOptions{Name: "team"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -106,9 +107,9 @@ func TestSetVariablesPrecedence(t *testing.T) {
 	})
 }
 
-func mustOrg(t *testing.T, f *tokenFixture, name string) platform.Organization {
+func mustOrg(t *testing.T, f *tokenFixture, name string) organization.Organization {
 	t.Helper()
-	o, err := f.svc.Organization(as(root), name)
+	o, err := f.svc.Organizations.Organization(as(root), name)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -69,7 +69,7 @@ func (s *Service) CreateWorkspace(ctx context.Context, org string, o WorkspaceOp
 	if err := s.base.Authorize(ctx, resource.WorkspacePath(org, *o.Name), access.Create); err != nil {
 		return Workspace{}, err
 	}
-	parent, err := s.org(ctx, org)
+	parent, err := s.orgs.Organization(ctx, org)
 	if err != nil {
 		return Workspace{}, err
 	}
@@ -101,7 +101,7 @@ func (s *Service) CreateWorkspace(ctx context.Context, org string, o WorkspaceOp
 // authorizeProject checks that project id is in org and that the caller may
 // put workspaces in it.
 func (s *Service) authorizeProject(ctx context.Context, org, id string) error {
-	p, err := s.project(ctx, id)
+	p, err := s.orgs.Project(ctx, id)
 	if err != nil || p.Organization != org {
 		return fail.Invalidf("project %q is not a project of organization %q", resource.Clip(id), org)
 	}
@@ -181,7 +181,7 @@ func (s *Service) Workspaces(ctx context.Context, org string, f WorkspaceFilter)
 	if err := s.base.Authorize(ctx, resource.WorkspacesPath(org), access.List); err != nil {
 		return nil, 0, err
 	}
-	if _, err := s.org(ctx, org); err != nil {
+	if _, err := s.orgs.Organization(ctx, org); err != nil {
 		return nil, 0, err
 	}
 	where, args := `WHERE o.name = ?`, []any{org}

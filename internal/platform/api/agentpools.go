@@ -30,20 +30,20 @@ func (h *API) mountAgentPools(route func(string, func(http.ResponseWriter, *http
 // pool is an agent pool as HCP Terraform renders it (agentPool, in
 // wire.go, is the bare relation a workspace carries).
 type pool struct {
-	ID                 string        `jsonapi:"primary,agent-pools"`
-	Name               string        `jsonapi:"attr,name"`
-	AgentCount         int           `jsonapi:"attr,agent-count"`
-	OrganizationScoped bool          `jsonapi:"attr,organization-scoped"`
-	CreatedAt          time.Time     `jsonapi:"attr,created-at,iso8601"`
-	Organization       *organization `jsonapi:"relation,organization"`
-	Workspaces         []*workspace  `jsonapi:"relation,workspaces"`
-	AllowedWorkspaces  []*workspace  `jsonapi:"relation,allowed-workspaces"`
+	ID                 string            `jsonapi:"primary,agent-pools"`
+	Name               string            `jsonapi:"attr,name"`
+	AgentCount         int               `jsonapi:"attr,agent-count"`
+	OrganizationScoped bool              `jsonapi:"attr,organization-scoped"`
+	CreatedAt          time.Time         `jsonapi:"attr,created-at,iso8601"`
+	Organization       *organizationJSON `jsonapi:"relation,organization"`
+	Workspaces         []*workspace      `jsonapi:"relation,workspaces"`
+	AllowedWorkspaces  []*workspace      `jsonapi:"relation,allowed-workspaces"`
 }
 
 func toPool(p platform.AgentPool) *pool {
 	return &pool{
 		ID: p.ID, Name: p.Name, OrganizationScoped: p.OrganizationScoped, CreatedAt: p.CreatedAt,
-		Organization: &organization{Name: p.Organization},
+		Organization: &organizationJSON{Name: p.Organization},
 		Workspaces:   workspaceRefs(p.Workspaces), AllowedWorkspaces: workspaceRefs(p.AllowedWorkspaces),
 	}
 }

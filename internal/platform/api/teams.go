@@ -26,16 +26,16 @@ func (h *API) mountTeams(route func(string, func(http.ResponseWriter, *http.Requ
 }
 
 type team struct {
-	ID           string        `jsonapi:"primary,teams"`
-	Name         string        `jsonapi:"attr,name"`
-	Visibility   string        `jsonapi:"attr,visibility"`
-	UsersCount   int           `jsonapi:"attr,users-count"`
-	IsUnified    bool          `jsonapi:"attr,is-unified"`
-	Organization *organization `jsonapi:"relation,organization,omitempty"`
+	ID           string            `jsonapi:"primary,teams"`
+	Name         string            `jsonapi:"attr,name"`
+	Visibility   string            `jsonapi:"attr,visibility"`
+	UsersCount   int               `jsonapi:"attr,users-count"`
+	IsUnified    bool              `jsonapi:"attr,is-unified"`
+	Organization *organizationJSON `jsonapi:"relation,organization,omitempty"`
 }
 
 func toTeam(t platform.Team) *team {
-	return &team{ID: t.ID, Name: t.Name, Visibility: t.Visibility, Organization: &organization{Name: t.Organization}}
+	return &team{ID: t.ID, Name: t.Name, Visibility: t.Visibility, Organization: &organizationJSON{Name: t.Organization}}
 }
 
 // teamInput takes name and visibility; HCP Terraform's organization-access

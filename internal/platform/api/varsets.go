@@ -34,25 +34,25 @@ func (h *API) mountVarsets(route func(string, func(http.ResponseWriter, *http.Re
 }
 
 type varset struct {
-	ID             string         `jsonapi:"primary,varsets"`
-	Name           string         `jsonapi:"attr,name"`
-	Description    string         `jsonapi:"attr,description"`
-	Global         bool           `jsonapi:"attr,global"`
-	Priority       bool           `jsonapi:"attr,priority"`
-	UpdatedAt      time.Time      `jsonapi:"attr,updated-at,iso8601"`
-	VarCount       int            `jsonapi:"attr,var-count"`
-	WorkspaceCount int            `jsonapi:"attr,workspace-count"`
-	ProjectCount   int            `jsonapi:"attr,project-count"`
-	Organization   *organization  `jsonapi:"relation,organization"`
-	Parent         *varsetParent  `jsonapi:"polyrelation,parent"`
-	Workspaces     []*workspace   `jsonapi:"relation,workspaces"`
-	Projects       []*project     `jsonapi:"relation,projects"`
-	Variables      []*variableRef `jsonapi:"relation,vars"`
+	ID             string            `jsonapi:"primary,varsets"`
+	Name           string            `jsonapi:"attr,name"`
+	Description    string            `jsonapi:"attr,description"`
+	Global         bool              `jsonapi:"attr,global"`
+	Priority       bool              `jsonapi:"attr,priority"`
+	UpdatedAt      time.Time         `jsonapi:"attr,updated-at,iso8601"`
+	VarCount       int               `jsonapi:"attr,var-count"`
+	WorkspaceCount int               `jsonapi:"attr,workspace-count"`
+	ProjectCount   int               `jsonapi:"attr,project-count"`
+	Organization   *organizationJSON `jsonapi:"relation,organization"`
+	Parent         *varsetParent     `jsonapi:"polyrelation,parent"`
+	Workspaces     []*workspace      `jsonapi:"relation,workspaces"`
+	Projects       []*projectJSON    `jsonapi:"relation,projects"`
+	Variables      []*variableRef    `jsonapi:"relation,vars"`
 }
 
 // varsetParent is the owner of a set: always its organization in runcred.
 type varsetParent struct {
-	Organization *organization
+	Organization *organizationJSON
 	Project      *projectRef
 }
 
@@ -68,12 +68,12 @@ func toVarset(v platform.VariableSet) *varset {
 	out := &varset{
 		ID: v.ID, Name: v.Name, Description: v.Description, Global: v.Global, UpdatedAt: v.UpdatedAt,
 		VarCount: len(v.Variables), WorkspaceCount: len(v.Workspaces), ProjectCount: len(v.Projects),
-		Organization: &organization{Name: v.Organization}, Parent: &varsetParent{Organization: &organization{Name: v.Organization}},
-		Workspaces: workspaceRefs(v.Workspaces), Projects: make([]*project, 0, len(v.Projects)),
+		Organization: &organizationJSON{Name: v.Organization}, Parent: &varsetParent{Organization: &organizationJSON{Name: v.Organization}},
+		Workspaces: workspaceRefs(v.Workspaces), Projects: make([]*projectJSON, 0, len(v.Projects)),
 		Variables: make([]*variableRef, 0, len(v.Variables)),
 	}
 	for _, id := range v.Projects {
-		out.Projects = append(out.Projects, &project{ID: id})
+		out.Projects = append(out.Projects, &projectJSON{ID: id})
 	}
 	for _, id := range v.Variables {
 		out.Variables = append(out.Variables, &variableRef{ID: id})

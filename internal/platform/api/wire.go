@@ -4,27 +4,28 @@ import (
 	"time"
 
 	"github.com/runcred/runcred/internal/platform"
+	"github.com/runcred/runcred/internal/platform/organization"
 )
 
 // Resources as HCP Terraform renders them. Field names and tags follow
 // go-tfe's own structs; attributes go-tfe does not know (provenance) are
 // ignored by it and available to runcred's clients.
 
-type organization struct {
-	Name                 string    `jsonapi:"primary,organizations"`
-	ExternalID           string    `jsonapi:"attr,external-id"`
-	Email                string    `jsonapi:"attr,email"`
-	CreatedAt            time.Time `jsonapi:"attr,created-at,iso8601"`
-	DefaultExecutionMode string    `jsonapi:"attr,default-execution-mode"`
-	DefaultProject       *project  `jsonapi:"relation,default-project"`
+type organizationJSON struct {
+	Name                 string       `jsonapi:"primary,organizations"`
+	ExternalID           string       `jsonapi:"attr,external-id"`
+	Email                string       `jsonapi:"attr,email"`
+	CreatedAt            time.Time    `jsonapi:"attr,created-at,iso8601"`
+	DefaultExecutionMode string       `jsonapi:"attr,default-execution-mode"`
+	DefaultProject       *projectJSON `jsonapi:"relation,default-project"`
 }
 
-type project struct {
-	ID                   string        `jsonapi:"primary,projects"`
-	Name                 string        `jsonapi:"attr,name"`
-	Description          string        `jsonapi:"attr,description"`
-	DefaultExecutionMode string        `jsonapi:"attr,default-execution-mode"`
-	Organization         *organization `jsonapi:"relation,organization"`
+type projectJSON struct {
+	ID                   string            `jsonapi:"primary,projects"`
+	Name                 string            `jsonapi:"attr,name"`
+	Description          string            `jsonapi:"attr,description"`
+	DefaultExecutionMode string            `jsonapi:"attr,default-execution-mode"`
+	Organization         *organizationJSON `jsonapi:"relation,organization"`
 }
 
 type agentPool struct {
@@ -32,20 +33,20 @@ type agentPool struct {
 }
 
 type workspace struct {
-	ID               string        `jsonapi:"primary,workspaces"`
-	Name             string        `jsonapi:"attr,name"`
-	Description      string        `jsonapi:"attr,description"`
-	AutoApply        bool          `jsonapi:"attr,auto-apply"`
-	ExecutionMode    string        `jsonapi:"attr,execution-mode"`
-	Operations       bool          `jsonapi:"attr,operations"`
-	Locked           bool          `jsonapi:"attr,locked"`
-	TerraformVersion string        `jsonapi:"attr,terraform-version"`
-	WorkingDirectory string        `jsonapi:"attr,working-directory"`
-	CreatedAt        time.Time     `jsonapi:"attr,created-at,iso8601"`
-	UpdatedAt        time.Time     `jsonapi:"attr,updated-at,iso8601"`
-	Organization     *organization `jsonapi:"relation,organization"`
-	Project          *project      `jsonapi:"relation,project"`
-	AgentPool        *agentPool    `jsonapi:"relation,agent-pool"`
+	ID               string            `jsonapi:"primary,workspaces"`
+	Name             string            `jsonapi:"attr,name"`
+	Description      string            `jsonapi:"attr,description"`
+	AutoApply        bool              `jsonapi:"attr,auto-apply"`
+	ExecutionMode    string            `jsonapi:"attr,execution-mode"`
+	Operations       bool              `jsonapi:"attr,operations"`
+	Locked           bool              `jsonapi:"attr,locked"`
+	TerraformVersion string            `jsonapi:"attr,terraform-version"`
+	WorkingDirectory string            `jsonapi:"attr,working-directory"`
+	CreatedAt        time.Time         `jsonapi:"attr,created-at,iso8601"`
+	UpdatedAt        time.Time         `jsonapi:"attr,updated-at,iso8601"`
+	Organization     *organizationJSON `jsonapi:"relation,organization"`
+	Project          *projectJSON      `jsonapi:"relation,project"`
+	AgentPool        *agentPool        `jsonapi:"relation,agent-pool"`
 }
 
 type variable struct {
@@ -68,17 +69,17 @@ type variable struct {
 	ManagingWorkspaceID  *string   `jsonapi:"attr,managing-workspace-id"`
 }
 
-func toOrganization(o platform.Organization) *organization {
-	return &organization{
+func toOrganization(o organization.Organization) *organizationJSON {
+	return &organizationJSON{
 		Name: o.Name, ExternalID: o.ID, Email: o.Email, CreatedAt: o.CreatedAt,
-		DefaultExecutionMode: platform.ExecutionAgent, DefaultProject: &project{ID: o.DefaultProjectID},
+		DefaultExecutionMode: platform.ExecutionAgent, DefaultProject: &projectJSON{ID: o.DefaultProjectID},
 	}
 }
 
-func toProject(p platform.Project) *project {
-	return &project{
+func toProject(p organization.Project) *projectJSON {
+	return &projectJSON{
 		ID: p.ID, Name: p.Name, Description: p.Description, DefaultExecutionMode: platform.ExecutionAgent,
-		Organization: &organization{Name: p.Organization},
+		Organization: &organizationJSON{Name: p.Organization},
 	}
 }
 
@@ -87,7 +88,7 @@ func toWorkspace(w platform.Workspace) *workspace {
 		ID: w.ID, Name: w.Name, Description: w.Description, AutoApply: w.AutoApply, ExecutionMode: w.ExecutionMode,
 		Operations: true, TerraformVersion: w.TerraformVersion, WorkingDirectory: w.WorkingDirectory, Locked: w.LockedBy != "",
 		CreatedAt: w.CreatedAt, UpdatedAt: w.UpdatedAt,
-		Organization: &organization{Name: w.Organization}, Project: &project{ID: w.ProjectID},
+		Organization: &organizationJSON{Name: w.Organization}, Project: &projectJSON{ID: w.ProjectID},
 	}
 	if w.AgentPoolID != "" {
 		out.AgentPool = &agentPool{ID: w.AgentPoolID}
