@@ -8,6 +8,7 @@ import (
 
 	"github.com/runcred/runcred/internal/access"
 	"github.com/runcred/runcred/internal/fail"
+	"github.com/runcred/runcred/internal/platform/apitoken"
 	"github.com/runcred/runcred/internal/platform/resource"
 	"github.com/runcred/runcred/internal/store"
 )
@@ -43,16 +44,14 @@ const MetaAgentPoolID = "agent_pool_id"
 // Authorization paths of agent pools and their tokens. Pools are named by
 // id: a pool's name can change, its id is what workspaces and the broker
 // policy of its agents name.
-func poolsPath(org string) string              { return resource.OrgPath(org) + "/agent-pools" }
-func poolPath(org, id string) string           { return poolsPath(org) + "/" + id }
-func poolTokensPath(org, id string) string     { return poolPath(org, id) + "/tokens" }
-func poolTokenPath(org, id, tok string) string { return poolTokensPath(org, id) + "/" + tok }
+func poolsPath(org string) string          { return resource.OrgPath(org) + "/agent-pools" }
+func poolPath(org, id string) string       { return poolsPath(org) + "/" + id }
+func poolTokensPath(org, id string) string { return poolPath(org, id) + "/tokens" }
 
-// poolPolicy is the broker policy every agent token of a pool holds: it
-// lets the token claim the pool's jobs and nothing else. Driving a claimed
-// run takes the job token the run engine issues for it.
-func poolPolicy(id string) string { return "agent-pool-" + id }
-
+// poolPolicyBody is the broker policy every agent token of a pool holds
+// (apitoken.PoolPolicy): it lets the token claim the pool's jobs and
+// nothing else. Driving a claimed run takes the job token the run engine
+// issues for it.
 func poolPolicyBody(id string) string {
 	return "# runcred agent pool " + id + ": claim the pool's jobs.\n" +
 		`path "` + poolJobsPath(id) + `" { capabilities = ["update"] }` + "\n"
@@ -98,7 +97,7 @@ func (s *Service) CreateAgentPool(ctx context.Context, org string, o AgentPoolOp
 		return AgentPool{}, err
 	}
 	if s.tokens != nil {
-		if err := s.tokens.PutPolicy(ctx, poolPolicy(p.ID), poolPolicyBody(p.ID)); err != nil {
+		if err := s.tokens.PutPolicy(ctx, apitoken.PoolPolicy(p.ID), poolPolicyBody(p.ID)); err != nil {
 			return AgentPool{}, err
 		}
 	}
@@ -293,11 +292,11 @@ func (s *Service) DeleteAgentPool(ctx context.Context, id string) error {
 	}
 	// Credentials go first: a failure leaves a pool without working tokens,
 	// never working tokens without a pool.
-	if err := s.revokeOwnerTokens(ctx, p.ID); err != nil {
+	if err := s.ledger.RevokeOwner(ctx, p.ID); err != nil {
 		return err
 	}
 	if s.tokens != nil {
-		if err := s.tokens.DeletePolicy(ctx, poolPolicy(p.ID)); err != nil {
+		if err := s.tokens.DeletePolicy(ctx, apitoken.PoolPolicy(p.ID)); err != nil {
 			return err
 		}
 	}
@@ -340,41 +339,41 @@ func (s *Service) checkAgentPool(ctx context.Context, w Workspace) error {
 
 // CreateAgentToken issues a token for the agents of pool poolID. The
 // token is returned this once; runcred keeps only its accessor.
-func (s *Service) CreateAgentToken(ctx context.Context, poolID, description string) (APIToken, error) {
+func (s *Service) CreateAgentToken(ctx context.Context, poolID, description string) (apitoken.Token, error) {
 	p, err := s.pool(ctx, poolID)
 	if err != nil {
-		return APIToken{}, err
+		return apitoken.Token{}, err
 	}
 	if err := s.base.Authorize(ctx, poolTokensPath(p.Organization, p.ID), access.Create); err != nil {
-		return APIToken{}, err
+		return apitoken.Token{}, err
 	}
 	if strings.TrimSpace(description) == "" {
-		return APIToken{}, fail.Invalidf("agent token description is required")
+		return apitoken.Token{}, fail.Invalidf("agent token description is required")
 	}
 	if err := resource.ValidDescription(description); err != nil {
-		return APIToken{}, err
+		return apitoken.Token{}, err
 	}
 	if s.tokens == nil {
-		return APIToken{}, errNoTokens
+		return apitoken.Token{}, apitoken.ErrNoTokens
 	}
-	t := APIToken{ID: resource.NewID("at"), Kind: TokenAgent, Organization: p.Organization, OwnerID: p.ID, Description: description}
-	if err := s.base.Record(ctx, "platform.agent_token.create", tokenAudit(t)); err != nil {
-		return APIToken{}, err
+	t := apitoken.Token{ID: resource.NewID("at"), Kind: apitoken.KindAgent, Organization: p.Organization, OwnerID: p.ID, Description: description}
+	if err := s.base.Record(ctx, "platform.agent_token.create", apitoken.Audit(t)); err != nil {
+		return apitoken.Token{}, err
 	}
 	// Written if missing: the pool may predate the service's token issuer,
 	// or its policy may have been removed through the broker's API; an
 	// admin's edit of it stands.
-	if err := s.tokens.EnsurePolicy(ctx, poolPolicy(p.ID), poolPolicyBody(p.ID)); err != nil {
-		return APIToken{}, err
+	if err := s.tokens.EnsurePolicy(ctx, apitoken.PoolPolicy(p.ID), poolPolicyBody(p.ID)); err != nil {
+		return apitoken.Token{}, err
 	}
-	return s.issue(ctx, t, TokenRequest{
-		DisplayName: "agent-" + p.Name, Policies: []string{poolPolicy(p.ID)},
+	return s.ledger.Issue(ctx, t, resource.TokenRequest{
+		DisplayName: "agent-" + p.Name, Policies: []string{apitoken.PoolPolicy(p.ID)},
 		Meta: map[string]string{MetaAgentPoolID: p.ID},
 	})
 }
 
 // AgentTokens lists the agent tokens of pool poolID, oldest first.
-func (s *Service) AgentTokens(ctx context.Context, poolID string, pg resource.Page) ([]APIToken, int, error) {
+func (s *Service) AgentTokens(ctx context.Context, poolID string, pg resource.Page) ([]apitoken.Token, int, error) {
 	p, err := s.pool(ctx, poolID)
 	if err != nil {
 		return nil, 0, err
@@ -382,5 +381,5 @@ func (s *Service) AgentTokens(ctx context.Context, poolID string, pg resource.Pa
 	if err := s.base.Authorize(ctx, poolTokensPath(p.Organization, p.ID), access.List); err != nil {
 		return nil, 0, err
 	}
-	return s.tokensOf(ctx, `t.owner_id = ?`, []any{p.ID}, pg)
+	return s.ledger.OfOwner(ctx, p.ID, pg)
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/runcred/runcred/internal/audit"
 	"github.com/runcred/runcred/internal/fail"
 	"github.com/runcred/runcred/internal/platform"
+	"github.com/runcred/runcred/internal/platform/apitoken"
 	"github.com/runcred/runcred/internal/platform/organization"
 	"github.com/runcred/runcred/internal/platform/platformtest"
 	"github.com/runcred/runcred/internal/platform/resource"
@@ -144,34 +145,34 @@ func TestAgentPoolGrants(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if tok.Token.Empty() || tok.Kind != platform.TokenAgent || tok.OwnerID != p.ID || tok.CreatedBy.Kind != resource.WriterUser || tok.CreatedBy.ID != "acc-alice" {
+		if tok.Token.Empty() || tok.Kind != apitoken.KindAgent || tok.OwnerID != p.ID || tok.CreatedBy.Kind != resource.WriterUser || tok.CreatedBy.ID != "acc-alice" {
 			t.Errorf("agent token = %+v", tok)
 		}
 		if _, err := f.svc.CreateAgentToken(ctx, p.ID, "  "); !fail.Is(err, fail.Invalid) {
 			t.Errorf("token without description: %v", err)
 		}
 		// Reading or deleting one token needs a grant on that token.
-		if _, err := f.svc.AuthToken(ctx, tok.ID); !fail.Is(err, fail.Denied) {
+		if _, err := f.svc.APITokens.AuthToken(ctx, tok.ID); !fail.Is(err, fail.Denied) {
 			t.Errorf("read token without grant: %v", err)
 		}
-		if err := f.svc.DeleteAuthToken(ctx, tok.ID); !fail.Is(err, fail.Denied) {
+		if err := f.svc.APITokens.DeleteAuthToken(ctx, tok.ID); !fail.Is(err, fail.Denied) {
 			t.Errorf("delete token without grant: %v", err)
 		}
 		if !live(f.tokens, tok.Token) {
 			t.Fatal("a denied delete revoked the token")
 		}
 		f.grant(pool+"/tokens/"+tok.ID, access.Read, access.Delete)
-		got, err := f.svc.AuthToken(ctx, tok.ID)
+		got, err := f.svc.APITokens.AuthToken(ctx, tok.ID)
 		if err != nil || !got.Token.Empty() || got.Description != "runner 1" {
 			t.Errorf("read token = %+v, %v", got, err)
 		}
-		if err := f.svc.DeleteAuthToken(ctx, tok.ID); err != nil {
+		if err := f.svc.APITokens.DeleteAuthToken(ctx, tok.ID); err != nil {
 			t.Fatal(err)
 		}
 		if live(f.tokens, tok.Token) {
 			t.Error("a deleted agent token still authenticates")
 		}
-		if err := f.svc.DeleteAuthToken(ctx, tok.ID); !fail.Is(err, fail.NotFound) {
+		if err := f.svc.APITokens.DeleteAuthToken(ctx, tok.ID); !fail.Is(err, fail.NotFound) {
 			t.Errorf("delete deleted token: %v", err)
 		}
 
@@ -240,7 +241,7 @@ func TestAgentTokenNeverStoredOrAudited(t *testing.T) {
 // policies, and leaves other organizations' alone.
 func TestRevokeOrganizationTokens(t *testing.T) {
 	f := tokenSetup(t, storetest.Open(t, storetest.SQLiteURL(t)))
-	var toks []platform.APIToken
+	var toks []apitoken.Token
 	for _, org := range []string{"acme", "other"} {
 		p, err := f.svc.CreateAgentPool(as(root), org, platform.AgentPoolOptions{Name: str("build")})
 		if err != nil {

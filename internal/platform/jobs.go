@@ -96,10 +96,10 @@ func (s *Service) Claim(ctx context.Context, poolID string) (*ClaimedJob, error)
 	// A token left by a revocation that failed earlier goes before the
 	// run gets a new one, so its accessor is never forgotten.
 	s.endJob(ctx, job.Run.ID)
-	var tok IssuedToken
+	var tok resource.IssuedToken
 	sub, err := s.subject(ctx, job.Run, job.Workspace, job.PhaseID)
 	if err == nil {
-		tok, err = s.tokens.IssueToken(ctx, TokenRequest{
+		tok, err = s.tokens.IssueToken(ctx, resource.TokenRequest{
 			DisplayName: "job-" + job.PhaseID,
 			Policies:    []string{JobPolicy},
 			Meta:        map[string]string{resource.MetaRunID: job.Run.ID, resource.MetaWorkspaceID: job.Workspace.ID, MetaPhaseID: job.PhaseID},

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/runcred/runcred/internal/access"
+	"github.com/runcred/runcred/internal/platform/apitoken"
 	"github.com/runcred/runcred/internal/platform/organization"
 	"github.com/runcred/runcred/internal/platform/resource"
 	"github.com/runcred/runcred/internal/store"
@@ -18,7 +19,7 @@ type Config struct {
 	Authz access.Authorizer
 	// Tokens issues agent, team and job tokens; nil leaves those
 	// operations unavailable (tests of other parts).
-	Tokens Tokens
+	Tokens resource.Tokens
 	// Mint mints the workload identity tokens of jobs; nil leaves
 	// MintForJob unavailable.
 	Mint Minter
@@ -29,10 +30,13 @@ type Config struct {
 type Service struct {
 	// Organizations manages organizations and their projects.
 	Organizations *organization.Service
+	// APITokens reads and deletes teams' and agent pools' tokens by id.
+	APITokens *apitoken.Service
 
 	base   resource.Deps
 	orgs   organization.Directory
-	tokens Tokens
+	ledger apitoken.Ledger
+	tokens resource.Tokens
 	minter Minter
 
 	wakeMu sync.Mutex
@@ -48,7 +52,9 @@ func New(c Config) *Service {
 		c.Now = time.Now
 	}
 	s := &Service{base: resource.Deps{DB: c.DB, Seal: c.Seal, Audit: c.Audit, Authz: c.Authz, Now: c.Now}, tokens: c.Tokens, minter: c.Mint, wake: make(chan struct{})}
-	s.Organizations = organization.New(s.base, orgTokens{s})
+	s.ledger = apitoken.NewLedger(s.base, c.Tokens)
+	s.APITokens = apitoken.New(s.base, s.ledger)
+	s.Organizations = organization.New(s.base, s.ledger)
 	s.orgs = organization.NewDirectory(c.DB)
 	return s
 }

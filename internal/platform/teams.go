@@ -7,6 +7,7 @@ import (
 
 	"github.com/runcred/runcred/internal/access"
 	"github.com/runcred/runcred/internal/fail"
+	"github.com/runcred/runcred/internal/platform/apitoken"
 	"github.com/runcred/runcred/internal/platform/resource"
 	"github.com/runcred/runcred/internal/store"
 )
@@ -43,13 +44,9 @@ type TeamTokenOptions struct {
 	ExpiresAt   *time.Time // nil: never
 }
 
-func teamsPath(org string) string              { return resource.OrgPath(org) + "/teams" }
-func teamPath(org, id string) string           { return teamsPath(org) + "/" + id }
-func teamTokensPath(org, id string) string     { return teamPath(org, id) + "/tokens" }
-func teamTokenPath(org, id, tok string) string { return teamTokensPath(org, id) + "/" + tok }
-
-// teamPolicy is the broker policy a team's tokens hold.
-func teamPolicy(id string) string { return "team-" + id }
+func teamsPath(org string) string          { return resource.OrgPath(org) + "/teams" }
+func teamPath(org, id string) string       { return teamsPath(org) + "/" + id }
+func teamTokensPath(org, id string) string { return teamPath(org, id) + "/tokens" }
 
 // teamPolicyBody is what an organization member may do, as HCP Terraform's
 // "write" workspace permission on every workspace: read and list the
@@ -127,7 +124,7 @@ func (s *Service) CreateTeam(ctx context.Context, org string, o TeamOptions) (Te
 		return Team{}, err
 	}
 	if s.tokens != nil {
-		if err := s.tokens.PutPolicy(ctx, teamPolicy(t.ID), teamPolicyBody(org, t.ID)); err != nil {
+		if err := s.tokens.PutPolicy(ctx, apitoken.TeamPolicy(t.ID), teamPolicyBody(org, t.ID)); err != nil {
 			return Team{}, err
 		}
 	}
@@ -249,11 +246,11 @@ func (s *Service) DeleteTeam(ctx context.Context, id string) error {
 	if err := s.base.Record(ctx, "platform.team.delete", map[string]any{"organization": t.Organization, "id": t.ID, "name": t.Name}); err != nil {
 		return err
 	}
-	if err := s.revokeOwnerTokens(ctx, t.ID); err != nil {
+	if err := s.ledger.RevokeOwner(ctx, t.ID); err != nil {
 		return err
 	}
 	if s.tokens != nil {
-		if err := s.tokens.DeletePolicy(ctx, teamPolicy(t.ID)); err != nil {
+		if err := s.tokens.DeletePolicy(ctx, apitoken.TeamPolicy(t.ID)); err != nil {
 			return err
 		}
 	}
@@ -269,68 +266,63 @@ func (s *Service) DeleteTeam(ctx context.Context, id string) error {
 // CreateTeamToken issues a token for team id, carrying the team as its
 // writer (resource.MetaTeamID) and holding the team's policy. The token is returned
 // this once; runcred keeps only its accessor.
-func (s *Service) CreateTeamToken(ctx context.Context, id string, o TeamTokenOptions) (APIToken, error) {
+func (s *Service) CreateTeamToken(ctx context.Context, id string, o TeamTokenOptions) (apitoken.Token, error) {
 	tm, err := s.team(ctx, id)
 	if err != nil {
-		return APIToken{}, err
+		return apitoken.Token{}, err
 	}
 	if err := s.base.Authorize(ctx, teamTokensPath(tm.Organization, tm.ID), access.Create); err != nil {
-		return APIToken{}, err
+		return apitoken.Token{}, err
 	}
-	t := APIToken{ID: resource.NewID("at"), Kind: TokenTeam, Organization: tm.Organization, OwnerID: tm.ID, Legacy: o.Description == nil}
+	t := apitoken.Token{ID: resource.NewID("at"), Kind: apitoken.KindTeam, Organization: tm.Organization, OwnerID: tm.ID, Legacy: o.Description == nil}
 	if o.Description != nil {
 		if err := resource.ValidDescription(*o.Description); err != nil {
-			return APIToken{}, err
+			return apitoken.Token{}, err
 		}
 		t.Description = *o.Description
 	}
 	if o.ExpiresAt != nil {
 		if !o.ExpiresAt.After(s.base.Now()) {
-			return APIToken{}, fail.Invalidf("token expiry must be in the future")
+			return apitoken.Token{}, fail.Invalidf("token expiry must be in the future")
 		}
 		t.ExpiresAt = *o.ExpiresAt
 	}
 	if s.tokens == nil {
-		return APIToken{}, errNoTokens
+		return apitoken.Token{}, apitoken.ErrNoTokens
 	}
-	if err := s.base.Record(ctx, "platform.team_token.create", tokenAudit(t)); err != nil {
-		return APIToken{}, err
+	if err := s.base.Record(ctx, "platform.team_token.create", apitoken.Audit(t)); err != nil {
+		return apitoken.Token{}, err
 	}
 	if t.Legacy {
 		// The new token replaces the old one, which goes first: for a moment
 		// the team may have none, never two.
-		if old, err := s.legacyToken(ctx, tm); err == nil {
-			if err := s.deleteToken(ctx, old); err != nil {
-				return APIToken{}, err
+		if old, err := s.ledger.Legacy(ctx, tm.ID, tm.Name); err == nil {
+			if err := s.ledger.Delete(ctx, old); err != nil {
+				return apitoken.Token{}, err
 			}
 		} else if !fail.Is(err, fail.NotFound) {
-			return APIToken{}, err
+			return apitoken.Token{}, err
 		}
 	}
-	if err := s.tokens.EnsurePolicy(ctx, teamPolicy(tm.ID), teamPolicyBody(tm.Organization, tm.ID)); err != nil {
-		return APIToken{}, err
+	if err := s.tokens.EnsurePolicy(ctx, apitoken.TeamPolicy(tm.ID), teamPolicyBody(tm.Organization, tm.ID)); err != nil {
+		return apitoken.Token{}, err
 	}
-	return s.issue(ctx, t, TokenRequest{
-		DisplayName: "team-" + tm.Name, Policies: []string{teamPolicy(tm.ID)},
+	return s.ledger.Issue(ctx, t, resource.TokenRequest{
+		DisplayName: "team-" + tm.Name, Policies: []string{apitoken.TeamPolicy(tm.ID)},
 		Meta: map[string]string{resource.MetaTeamID: tm.ID},
 	})
 }
 
-func (s *Service) legacyToken(ctx context.Context, tm Team) (APIToken, error) {
-	t, err := scanAPIToken(s.base.DB.QueryRow(ctx, `SELECT `+apiTokenColumns+apiTokenFrom+`WHERE t.owner_id = ? AND t.legacy = 1`, tm.ID))
-	return t, resource.NotFound(err, "team %q has no team token", tm.Name)
-}
-
 // TeamToken returns team id's legacy token, without the token.
-func (s *Service) TeamToken(ctx context.Context, id string) (APIToken, error) {
+func (s *Service) TeamToken(ctx context.Context, id string) (apitoken.Token, error) {
 	tm, err := s.team(ctx, id)
 	if err != nil {
-		return APIToken{}, err
+		return apitoken.Token{}, err
 	}
 	if err := s.base.Authorize(ctx, teamTokensPath(tm.Organization, tm.ID), access.Read); err != nil {
-		return APIToken{}, err
+		return apitoken.Token{}, err
 	}
-	return s.legacyToken(ctx, tm)
+	return s.ledger.Legacy(ctx, tm.ID, tm.Name)
 }
 
 // DeleteTeamToken revokes team id's legacy token.
@@ -342,15 +334,15 @@ func (s *Service) DeleteTeamToken(ctx context.Context, id string) error {
 	if err := s.base.Authorize(ctx, teamTokensPath(tm.Organization, tm.ID), access.Delete); err != nil {
 		return err
 	}
-	t, err := s.legacyToken(ctx, tm)
+	t, err := s.ledger.Legacy(ctx, tm.ID, tm.Name)
 	if err != nil {
 		return err
 	}
-	return s.deleteToken(ctx, t)
+	return s.ledger.Delete(ctx, t)
 }
 
 // TeamTokens lists the tokens of every team of org, oldest first.
-func (s *Service) TeamTokens(ctx context.Context, org string, pg resource.Page) ([]APIToken, int, error) {
+func (s *Service) TeamTokens(ctx context.Context, org string, pg resource.Page) ([]apitoken.Token, int, error) {
 	if err := resource.ValidOrganizationName(org); err != nil {
 		return nil, 0, fail.NotFoundf("organization %q not found", resource.Clip(org))
 	}
@@ -360,5 +352,5 @@ func (s *Service) TeamTokens(ctx context.Context, org string, pg resource.Page) 
 	if _, err := s.orgs.Organization(ctx, org); err != nil {
 		return nil, 0, err
 	}
-	return s.tokensOf(ctx, `o.name = ? AND t.kind = ?`, []any{org, string(TokenTeam)}, pg)
+	return s.ledger.OfKind(ctx, org, apitoken.KindTeam, pg)
 }

@@ -9,5 +9,5 @@ func (s *Service) SetVariablesFor(ctx context.Context, w Workspace) ([]RunVariab
 
 // RevokeOrganizationTokens exposes revokeOrganizationTokens likewise.
 func (s *Service) RevokeOrganizationTokens(ctx context.Context, org string) error {
-	return s.revokeOrganizationTokens(ctx, org)
+	return s.ledger.RevokeOrganizationTokens(ctx, org)
 }

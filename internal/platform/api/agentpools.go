@@ -9,6 +9,7 @@ import (
 	"github.com/hashicorp/jsonapi"
 	"github.com/runcred/runcred/internal/fail"
 	"github.com/runcred/runcred/internal/platform"
+	"github.com/runcred/runcred/internal/platform/apitoken"
 	"github.com/runcred/runcred/internal/platform/resource"
 	"github.com/runcred/runcred/internal/respond"
 )
@@ -187,7 +188,7 @@ type authToken struct {
 	CreatedByID   string `jsonapi:"attr,created-by-id"`
 }
 
-func toAuthToken(t platform.APIToken) *authToken {
+func toAuthToken(t apitoken.Token) *authToken {
 	out := &authToken{ID: t.ID, CreatedAt: t.CreatedAt, CreatedByKind: string(t.CreatedBy.Kind), CreatedByID: t.CreatedBy.ID}
 	if !t.Legacy {
 		d := t.Description
@@ -202,9 +203,9 @@ func toAuthToken(t platform.APIToken) *authToken {
 		out.Token = &tok
 	}
 	switch t.Kind {
-	case platform.TokenTeam:
+	case apitoken.KindTeam:
 		out.Team = &team{ID: t.OwnerID}
-	case platform.TokenAgent:
+	case apitoken.KindAgent:
 		out.AgentPool = &agentPool{ID: t.OwnerID}
 	}
 	return out
@@ -242,7 +243,7 @@ func (h *API) listAgentTokens(w http.ResponseWriter, r *http.Request) error {
 	return writeTokens(w, ts, pg, total)
 }
 
-func writeTokens(w http.ResponseWriter, ts []platform.APIToken, pg resource.Page, total int) error {
+func writeTokens(w http.ResponseWriter, ts []apitoken.Token, pg resource.Page, total int) error {
 	out := make([]*authToken, 0, len(ts))
 	for _, t := range ts {
 		out = append(out, toAuthToken(t))
@@ -251,7 +252,7 @@ func writeTokens(w http.ResponseWriter, ts []platform.APIToken, pg resource.Page
 }
 
 func (h *API) readAuthToken(w http.ResponseWriter, r *http.Request) error {
-	t, err := h.Service.AuthToken(r.Context(), r.PathValue("id"))
+	t, err := h.Service.APITokens.AuthToken(r.Context(), r.PathValue("id"))
 	if err != nil {
 		return err
 	}
@@ -259,7 +260,7 @@ func (h *API) readAuthToken(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (h *API) deleteAuthToken(w http.ResponseWriter, r *http.Request) error {
-	if err := h.Service.DeleteAuthToken(r.Context(), r.PathValue("id")); err != nil {
+	if err := h.Service.APITokens.DeleteAuthToken(r.Context(), r.PathValue("id")); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)

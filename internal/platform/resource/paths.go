@@ -14,3 +14,10 @@ func VarPath(org, ws, key string) string  { return VarsPath(org, ws) + "/" + key
 // RunVarsPath is where reading decrypted values for a run is granted: apart
 // from vars/, so reading variable metadata never implies reading secrets.
 func RunVarsPath(org, ws string) string { return WorkspacePath(org, ws) + "/run-variables" }
+
+// Teams and agent pools are named by id in their paths; their tokens sit
+// under them (see apitoken.TokensPath).
+func TeamsPath(org string) string    { return OrgPath(org) + "/teams" }
+func TeamPath(org, id string) string { return TeamsPath(org) + "/" + id }
+func PoolsPath(org string) string    { return OrgPath(org) + "/agent-pools" }
+func PoolPath(org, id string) string { return PoolsPath(org) + "/" + id }

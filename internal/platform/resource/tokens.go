@@ -1,4 +1,4 @@
-package platform
+package resource
 
 import (
 	"context"
@@ -13,7 +13,7 @@ import (
 type TokenRequest struct {
 	DisplayName string
 	Policies    []string          // broker ACL policy names; never "root"
-	Meta        map[string]string // resource.MetaRunID, resource.MetaTeamID, … for provenance
+	Meta        map[string]string // MetaRunID, MetaTeamID, … for provenance
 	TTL         time.Duration     // 0: no expiry
 }
 
