@@ -14,6 +14,7 @@ import (
 	"github.com/runcred/runcred/internal/platform/organization"
 	"github.com/runcred/runcred/internal/platform/platformtest"
 	"github.com/runcred/runcred/internal/platform/resource"
+	"github.com/runcred/runcred/internal/platform/team"
 	"github.com/runcred/runcred/internal/seal"
 	"github.com/runcred/runcred/internal/secret"
 	"github.com/runcred/runcred/internal/store"
@@ -209,11 +210,11 @@ func TestAgentTokenNeverStoredOrAudited(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	team, err := f.svc.CreateTeam(as(root), "acme", platform.TeamOptions{Name: str("ops")})
+	tm, err := f.svc.Teams.CreateTeam(as(root), "acme", team.Options{Name: str("ops")})
 	if err != nil {
 		t.Fatal(err)
 	}
-	tt, err := f.svc.CreateTeamToken(as(root), team.ID, platform.TeamTokenOptions{})
+	tt, err := f.svc.Teams.CreateTeamToken(as(root), tm.ID, team.TokenOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -251,11 +252,11 @@ func TestRevokeOrganizationTokens(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		tm, err := f.svc.CreateTeam(as(root), org, platform.TeamOptions{Name: str("ops")})
+		tm, err := f.svc.Teams.CreateTeam(as(root), org, team.Options{Name: str("ops")})
 		if err != nil {
 			t.Fatal(err)
 		}
-		tt, err := f.svc.CreateTeamToken(as(root), tm.ID, platform.TeamTokenOptions{})
+		tt, err := f.svc.Teams.CreateTeamToken(as(root), tm.ID, team.TokenOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}

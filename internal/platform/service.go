@@ -8,6 +8,7 @@ import (
 	"github.com/runcred/runcred/internal/platform/apitoken"
 	"github.com/runcred/runcred/internal/platform/organization"
 	"github.com/runcred/runcred/internal/platform/resource"
+	"github.com/runcred/runcred/internal/platform/team"
 	"github.com/runcred/runcred/internal/store"
 )
 
@@ -32,6 +33,8 @@ type Service struct {
 	Organizations *organization.Service
 	// APITokens reads and deletes teams' and agent pools' tokens by id.
 	APITokens *apitoken.Service
+	// Teams manages teams and their tokens.
+	Teams *team.Service
 
 	base   resource.Deps
 	orgs   organization.Directory
@@ -52,9 +55,10 @@ func New(c Config) *Service {
 		c.Now = time.Now
 	}
 	s := &Service{base: resource.Deps{DB: c.DB, Seal: c.Seal, Audit: c.Audit, Authz: c.Authz, Now: c.Now}, tokens: c.Tokens, minter: c.Mint, wake: make(chan struct{})}
+	s.orgs = organization.NewDirectory(c.DB)
 	s.ledger = apitoken.NewLedger(s.base, c.Tokens)
 	s.APITokens = apitoken.New(s.base, s.ledger)
 	s.Organizations = organization.New(s.base, s.ledger)
-	s.orgs = organization.NewDirectory(c.DB)
+	s.Teams = team.New(s.base, s.orgs, s.ledger, c.Tokens)
 	return s
 }

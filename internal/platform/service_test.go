@@ -37,10 +37,10 @@ func (g grants) Authorize(ctx context.Context, path, capability string) error {
 }
 
 var (
-	root   = access.Caller{Accessor: "acc-root", DisplayName: "root", Policies: []string{"root"}}
-	user   = access.Caller{Accessor: "acc-alice", DisplayName: "alice", Policies: []string{"ops"}}
-	team   = access.Caller{Accessor: "acc-team", DisplayName: "team-ops", Policies: []string{"ops"}, Meta: map[string]string{resource.MetaTeamID: "team-Ops1"}}
-	runner = func(wsID string) access.Caller {
+	root    = access.Caller{Accessor: "acc-root", DisplayName: "root", Policies: []string{"root"}}
+	user    = access.Caller{Accessor: "acc-alice", DisplayName: "alice", Policies: []string{"ops"}}
+	teamOps = access.Caller{Accessor: "acc-team", DisplayName: "team-ops", Policies: []string{"ops"}, Meta: map[string]string{resource.MetaTeamID: "team-Ops1"}}
+	runner  = func(wsID string) access.Caller {
 		return access.Caller{Accessor: "acc-run", DisplayName: "run", Policies: []string{"ops"},
 			Meta: map[string]string{resource.MetaRunID: "run-Abc", resource.MetaWorkspaceID: wsID}}
 	}
@@ -113,7 +113,7 @@ func TestProvenance(t *testing.T) {
 			caller access.Caller
 			want   resource.Writer
 		}{
-			{team, resource.Writer{Kind: resource.WriterTeam, ID: "team-Ops1", Name: "team-ops"}},
+			{teamOps, resource.Writer{Kind: resource.WriterTeam, ID: "team-Ops1", Name: "team-ops"}},
 			{runner(f.mgr.ID), resource.Writer{Kind: resource.WriterRun, ID: "run-Abc", Name: "run", WorkspaceID: f.mgr.ID}},
 		} {
 			got, err := f.svc.UpdateVariable(as(tc.caller), f.target.ID, v.ID, platform.VariableOptions{Value: str("r2")})

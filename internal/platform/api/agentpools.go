@@ -180,7 +180,7 @@ type authToken struct {
 	LastUsedAt  *time.Time `jsonapi:"attr,last-used-at,iso8601"` // not tracked: always null
 	Token       *string    `jsonapi:"attr,token"`
 	ExpiredAt   *time.Time `jsonapi:"attr,expired-at,iso8601"`
-	Team        *team      `jsonapi:"relation,team,omitempty"`
+	Team        *teamJSON  `jsonapi:"relation,team,omitempty"`
 	AgentPool   *agentPool `jsonapi:"relation,agent-pool,omitempty"`
 
 	// runcred's record of who created it, beyond HCP Terraform's attributes.
@@ -204,7 +204,7 @@ func toAuthToken(t apitoken.Token) *authToken {
 	}
 	switch t.Kind {
 	case apitoken.KindTeam:
-		out.Team = &team{ID: t.OwnerID}
+		out.Team = &teamJSON{ID: t.OwnerID}
 	case apitoken.KindAgent:
 		out.AgentPool = &agentPool{ID: t.OwnerID}
 	}
