@@ -16,6 +16,7 @@ import (
 	"github.com/runcred/runcred/internal/daemon/daemontest"
 	"github.com/runcred/runcred/internal/fail"
 	"github.com/runcred/runcred/internal/platform"
+	"github.com/runcred/runcred/internal/platform/resource"
 	"github.com/runcred/runcred/internal/secret"
 )
 
@@ -59,7 +60,7 @@ func TestAgentPoolTokensThroughTheBroker(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if caller.Meta[platform.MetaAgentPoolID] != pool.ID {
+	if caller.Meta[resource.MetaAgentPoolID] != pool.ID {
 		t.Errorf("agent token meta = %v", caller.Meta)
 	}
 	agent := access.WithCaller(ctx, caller)
@@ -75,7 +76,7 @@ func TestAgentPoolTokensThroughTheBroker(t *testing.T) {
 	if _, _, err := srv.D.Platform.Workspaces(agent, "acme", platform.WorkspaceFilter{}); !fail.Is(err, fail.Denied) {
 		t.Errorf("agent token lists workspaces: %v", err)
 	}
-	if _, err := srv.D.Platform.AgentPool(agent, pool.ID); !fail.Is(err, fail.Denied) {
+	if _, err := srv.D.Platform.AgentPools.AgentPool(agent, pool.ID); !fail.Is(err, fail.Denied) {
 		t.Errorf("agent token reads its pool: %v", err)
 	}
 	ac := goTFE(t, srv, tok.Token)

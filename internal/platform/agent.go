@@ -7,6 +7,7 @@ import (
 
 	"github.com/runcred/runcred/internal/access"
 	"github.com/runcred/runcred/internal/fail"
+	"github.com/runcred/runcred/internal/platform/agentpool"
 	"github.com/runcred/runcred/internal/platform/resource"
 	"github.com/runcred/runcred/internal/store"
 )
@@ -51,9 +52,6 @@ const (
 	defaultPoolKey = "default" // pool of workspaces with none; not a valid pool id
 )
 
-// poolJobsPath is where claiming a pool's jobs is granted.
-func poolJobsPath(pool string) string { return "runcred/agent-pools/" + pool + "/jobs" }
-
 // agentPath is where driving a workspace's runs as an agent is granted.
 func agentPath(org, ws string) string { return resource.WorkspacePath(org, ws) + "/agent" }
 
@@ -67,7 +65,7 @@ func (s *Service) claimPhase(ctx context.Context, poolID string) (*Job, error) {
 	} else if err := resource.ValidAgentPoolID(poolID); err != nil {
 		return nil, err
 	}
-	if err := s.base.Authorize(ctx, poolJobsPath(key), access.Update); err != nil {
+	if err := s.base.Authorize(ctx, agentpool.JobsPath(key), access.Update); err != nil {
 		return nil, err
 	}
 	rows, err := s.base.DB.Query(ctx, `SELECT r.id FROM runs r JOIN workspaces w ON w.id = r.workspace_id

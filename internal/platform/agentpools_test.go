@@ -10,6 +10,7 @@ import (
 	"github.com/runcred/runcred/internal/audit"
 	"github.com/runcred/runcred/internal/fail"
 	"github.com/runcred/runcred/internal/platform"
+	"github.com/runcred/runcred/internal/platform/agentpool"
 	"github.com/runcred/runcred/internal/platform/apitoken"
 	"github.com/runcred/runcred/internal/platform/organization"
 	"github.com/runcred/runcred/internal/platform/platformtest"
@@ -90,44 +91,44 @@ func TestAgentPoolGrants(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		f := tokenSetup(t, db)
 		ctx := as(user)
-		if _, err := f.svc.CreateAgentPool(ctx, "acme", platform.AgentPoolOptions{Name: str("build")}); !fail.Is(err, fail.Denied) {
+		if _, err := f.svc.AgentPools.CreateAgentPool(ctx, "acme", agentpool.Options{Name: str("build")}); !fail.Is(err, fail.Denied) {
 			t.Fatalf("create pool without grant: %v", err)
 		}
-		if _, err := f.svc.CreateAgentPool(context.Background(), "acme", platform.AgentPoolOptions{Name: str("build")}); !fail.Is(err, fail.Unauthenticated) {
+		if _, err := f.svc.AgentPools.CreateAgentPool(context.Background(), "acme", agentpool.Options{Name: str("build")}); !fail.Is(err, fail.Unauthenticated) {
 			t.Fatalf("create pool anonymously: %v", err)
 		}
 		f.grant("runcred/orgs/acme/agent-pools", access.Create, access.List)
-		p, err := f.svc.CreateAgentPool(ctx, "acme", platform.AgentPoolOptions{Name: str("build")})
+		p, err := f.svc.AgentPools.CreateAgentPool(ctx, "acme", agentpool.Options{Name: str("build")})
 		if err != nil {
 			t.Fatal(err)
 		}
 		// The grant is for acme: the same path in another org is not granted.
-		if _, err := f.svc.CreateAgentPool(ctx, "other", platform.AgentPoolOptions{Name: str("build")}); !fail.Is(err, fail.Denied) {
+		if _, err := f.svc.AgentPools.CreateAgentPool(ctx, "other", agentpool.Options{Name: str("build")}); !fail.Is(err, fail.Denied) {
 			t.Errorf("create pool in other org: %v", err)
 		}
-		foreign, err := f.svc.CreateAgentPool(as(root), "other", platform.AgentPoolOptions{Name: str("build")})
+		foreign, err := f.svc.AgentPools.CreateAgentPool(as(root), "other", agentpool.Options{Name: str("build")})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if l, total, err := f.svc.AgentPools(ctx, "acme", platform.AgentPoolFilter{}); err != nil || total != 1 || l[0].ID != p.ID {
+		if l, total, err := f.svc.AgentPools.AgentPools(ctx, "acme", agentpool.Filter{}); err != nil || total != 1 || l[0].ID != p.ID {
 			t.Errorf("list pools = %+v %d, %v", l, total, err)
 		}
-		if _, _, err := f.svc.AgentPools(ctx, "other", platform.AgentPoolFilter{}); !fail.Is(err, fail.Denied) {
+		if _, _, err := f.svc.AgentPools.AgentPools(ctx, "other", agentpool.Filter{}); !fail.Is(err, fail.Denied) {
 			t.Errorf("list other org's pools: %v", err)
 		}
 		pool := "runcred/orgs/acme/agent-pools/" + p.ID
 		for name, call := range map[string]func() error{
-			"read": func() error { _, err := f.svc.AgentPool(ctx, p.ID); return err },
+			"read": func() error { _, err := f.svc.AgentPools.AgentPool(ctx, p.ID); return err },
 			"update": func() error {
-				_, err := f.svc.UpdateAgentPool(ctx, p.ID, platform.AgentPoolOptions{Name: str("x")})
+				_, err := f.svc.AgentPools.UpdateAgentPool(ctx, p.ID, agentpool.Options{Name: str("x")})
 				return err
 			},
-			"delete": func() error { return f.svc.DeleteAgentPool(ctx, p.ID) },
+			"delete": func() error { return f.svc.AgentPools.DeleteAgentPool(ctx, p.ID) },
 			"create token": func() error {
-				_, err := f.svc.CreateAgentToken(ctx, p.ID, "d")
+				_, err := f.svc.AgentPools.CreateAgentToken(ctx, p.ID, "d")
 				return err
 			},
-			"list tokens": func() error { _, _, err := f.svc.AgentTokens(ctx, p.ID, resource.Page{}); return err },
+			"list tokens": func() error { _, _, err := f.svc.AgentPools.AgentTokens(ctx, p.ID, resource.Page{}); return err },
 		} {
 			if err := call(); !fail.Is(err, fail.Denied) {
 				t.Errorf("%s without grant: %v", name, err)
@@ -136,20 +137,20 @@ func TestAgentPoolGrants(t *testing.T) {
 		// A grant on one pool is not a grant on another org's pool.
 		f.grant(pool, access.Read)
 		f.grant(pool+"/tokens", access.Create, access.List)
-		if _, err := f.svc.AgentPool(ctx, foreign.ID); !fail.Is(err, fail.Denied) {
+		if _, err := f.svc.AgentPools.AgentPool(ctx, foreign.ID); !fail.Is(err, fail.Denied) {
 			t.Errorf("read other org's pool: %v", err)
 		}
-		if _, err := f.svc.CreateAgentToken(ctx, foreign.ID, "d"); !fail.Is(err, fail.Denied) {
+		if _, err := f.svc.AgentPools.CreateAgentToken(ctx, foreign.ID, "d"); !fail.Is(err, fail.Denied) {
 			t.Errorf("token for other org's pool: %v", err)
 		}
-		tok, err := f.svc.CreateAgentToken(ctx, p.ID, "runner 1")
+		tok, err := f.svc.AgentPools.CreateAgentToken(ctx, p.ID, "runner 1")
 		if err != nil {
 			t.Fatal(err)
 		}
 		if tok.Token.Empty() || tok.Kind != apitoken.KindAgent || tok.OwnerID != p.ID || tok.CreatedBy.Kind != resource.WriterUser || tok.CreatedBy.ID != "acc-alice" {
 			t.Errorf("agent token = %+v", tok)
 		}
-		if _, err := f.svc.CreateAgentToken(ctx, p.ID, "  "); !fail.Is(err, fail.Invalid) {
+		if _, err := f.svc.AgentPools.CreateAgentToken(ctx, p.ID, "  "); !fail.Is(err, fail.Invalid) {
 			t.Errorf("token without description: %v", err)
 		}
 		// Reading or deleting one token needs a grant on that token.
@@ -178,7 +179,7 @@ func TestAgentPoolGrants(t *testing.T) {
 		}
 
 		// Without a token issuer, tokens are unsupported, plainly.
-		if _, err := f.bare.CreateAgentToken(as(root), p.ID, "d"); !fail.Is(err, fail.Unsupported) || !strings.Contains(fail.Message(err), "no token issuer") {
+		if _, err := f.bare.AgentPools.CreateAgentToken(as(root), p.ID, "d"); !fail.Is(err, fail.Unsupported) || !strings.Contains(fail.Message(err), "no token issuer") {
 			t.Errorf("token without issuer: %v", err)
 		}
 
@@ -191,7 +192,7 @@ func TestAgentPoolGrants(t *testing.T) {
 			t.Fatalf("workspace into pool = %+v, %v", w, err)
 		}
 		f.grant(pool, access.Delete)
-		if err := f.svc.DeleteAgentPool(ctx, p.ID); !fail.Is(err, fail.Conflict) {
+		if err := f.svc.AgentPools.DeleteAgentPool(ctx, p.ID); !fail.Is(err, fail.Conflict) {
 			t.Errorf("delete pool in use: %v", err)
 		}
 	})
@@ -202,11 +203,11 @@ func TestAgentPoolGrants(t *testing.T) {
 func TestAgentTokenNeverStoredOrAudited(t *testing.T) {
 	path := storetest.SQLiteURL(t)
 	f := tokenSetup(t, storetest.Open(t, path))
-	p, err := f.svc.CreateAgentPool(as(root), "acme", platform.AgentPoolOptions{Name: str("build")})
+	p, err := f.svc.AgentPools.CreateAgentPool(as(root), "acme", agentpool.Options{Name: str("build")})
 	if err != nil {
 		t.Fatal(err)
 	}
-	tok, err := f.svc.CreateAgentToken(as(root), p.ID, "d")
+	tok, err := f.svc.AgentPools.CreateAgentToken(as(root), p.ID, "d")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -244,11 +245,11 @@ func TestRevokeOrganizationTokens(t *testing.T) {
 	f := tokenSetup(t, storetest.Open(t, storetest.SQLiteURL(t)))
 	var toks []apitoken.Token
 	for _, org := range []string{"acme", "other"} {
-		p, err := f.svc.CreateAgentPool(as(root), org, platform.AgentPoolOptions{Name: str("build")})
+		p, err := f.svc.AgentPools.CreateAgentPool(as(root), org, agentpool.Options{Name: str("build")})
 		if err != nil {
 			t.Fatal(err)
 		}
-		at, err := f.svc.CreateAgentToken(as(root), p.ID, "d")
+		at, err := f.svc.AgentPools.CreateAgentToken(as(root), p.ID, "d")
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/runcred/runcred/internal/access"
+	"github.com/runcred/runcred/internal/platform/agentpool"
 	"github.com/runcred/runcred/internal/platform/apitoken"
 	"github.com/runcred/runcred/internal/platform/organization"
 	"github.com/runcred/runcred/internal/platform/resource"
@@ -35,10 +36,13 @@ type Service struct {
 	APITokens *apitoken.Service
 	// Teams manages teams and their tokens.
 	Teams *team.Service
+	// AgentPools manages agent pools and their agent tokens.
+	AgentPools *agentpool.Service
 
 	base   resource.Deps
 	orgs   organization.Directory
 	ledger apitoken.Ledger
+	pools  agentpool.Directory
 	tokens resource.Tokens
 	minter Minter
 
@@ -60,5 +64,7 @@ func New(c Config) *Service {
 	s.APITokens = apitoken.New(s.base, s.ledger)
 	s.Organizations = organization.New(s.base, s.ledger)
 	s.Teams = team.New(s.base, s.orgs, s.ledger, c.Tokens)
+	s.pools = agentpool.NewDirectory(c.DB)
+	s.AgentPools = agentpool.New(s.base, s.orgs, poolWorkspaces{s}, s.ledger, c.Tokens)
 	return s
 }

@@ -80,7 +80,7 @@ func (s *Service) CreateWorkspace(ctx context.Context, org string, o WorkspaceOp
 	if err := s.authorizeProject(ctx, org, w.ProjectID); err != nil {
 		return Workspace{}, err
 	}
-	if err := s.checkAgentPool(ctx, w); err != nil {
+	if err := s.pools.CheckWorkspace(ctx, w.Organization, w.AgentPoolID, w.ID, w.Name); err != nil {
 		return Workspace{}, err
 	}
 	now := s.base.Now()
@@ -230,7 +230,7 @@ func (s *Service) UpdateWorkspace(ctx context.Context, id string, o WorkspaceOpt
 		}
 	}
 	if w.AgentPoolID != old.AgentPoolID {
-		if err := s.checkAgentPool(ctx, w); err != nil {
+		if err := s.pools.CheckWorkspace(ctx, w.Organization, w.AgentPoolID, w.ID, w.Name); err != nil {
 			return Workspace{}, err
 		}
 	}
@@ -263,4 +263,13 @@ func (s *Service) DeleteWorkspace(ctx context.Context, id string) error {
 	}
 	res, err := s.base.DB.Exec(ctx, `DELETE FROM workspaces WHERE id = ?`, id)
 	return resource.Affected(res, err, "workspace %q not found", id)
+}
+
+// poolWorkspaces tells the agent pool domain which organization a
+// workspace belongs to.
+type poolWorkspaces struct{ s *Service }
+
+func (p poolWorkspaces) WorkspaceOrganization(ctx context.Context, id string) (string, error) {
+	w, err := p.s.workspace(ctx, id)
+	return w.Organization, err
 }

@@ -8,7 +8,7 @@ import (
 
 	"github.com/hashicorp/jsonapi"
 	"github.com/runcred/runcred/internal/fail"
-	"github.com/runcred/runcred/internal/platform"
+	"github.com/runcred/runcred/internal/platform/agentpool"
 	"github.com/runcred/runcred/internal/platform/apitoken"
 	"github.com/runcred/runcred/internal/platform/resource"
 	"github.com/runcred/runcred/internal/respond"
@@ -41,7 +41,7 @@ type pool struct {
 	AllowedWorkspaces  []*workspace      `jsonapi:"relation,allowed-workspaces"`
 }
 
-func toPool(p platform.AgentPool) *pool {
+func toPool(p agentpool.Pool) *pool {
 	return &pool{
 		ID: p.ID, Name: p.Name, OrganizationScoped: p.OrganizationScoped, CreatedAt: p.CreatedAt,
 		Organization: &organizationJSON{Name: p.Organization},
@@ -69,16 +69,16 @@ type poolInput struct {
 // poolOptions reads an agent pool document. An allowed-workspaces
 // relationship that is present replaces the list, even when empty (go-tfe's
 // UpdateAllowedWorkspaces clears it so).
-func poolOptions(r *http.Request) (platform.AgentPoolOptions, error) {
+func poolOptions(r *http.Request) (agentpool.Options, error) {
 	var in poolInput
 	raw, err := decodeRaw(r, &in)
 	if err != nil {
-		return platform.AgentPoolOptions{}, err
+		return agentpool.Options{}, err
 	}
 	if len(in.AllowedProjects) > 0 || len(in.ExcludedWorkspaces) > 0 {
-		return platform.AgentPoolOptions{}, fail.Invalidf("agent pools take allowed workspaces only: allowed projects and excluded workspaces are not supported")
+		return agentpool.Options{}, fail.Invalidf("agent pools take allowed workspaces only: allowed projects and excluded workspaces are not supported")
 	}
-	o := platform.AgentPoolOptions{Name: in.Name, OrganizationScoped: in.OrganizationScoped}
+	o := agentpool.Options{Name: in.Name, OrganizationScoped: in.OrganizationScoped}
 	if hasRelationship(raw, "allowed-workspaces") {
 		ids := make([]string, 0, len(in.AllowedWorkspaces))
 		for _, w := range in.AllowedWorkspaces {
@@ -120,7 +120,7 @@ func (h *API) createAgentPool(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	p, err := h.Service.CreateAgentPool(r.Context(), r.PathValue("org"), o)
+	p, err := h.Service.AgentPools.CreateAgentPool(r.Context(), r.PathValue("org"), o)
 	if err != nil {
 		return err
 	}
@@ -128,7 +128,7 @@ func (h *API) createAgentPool(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (h *API) readAgentPool(w http.ResponseWriter, r *http.Request) error {
-	p, err := h.Service.AgentPool(r.Context(), r.PathValue("id"))
+	p, err := h.Service.AgentPools.AgentPool(r.Context(), r.PathValue("id"))
 	if err != nil {
 		return err
 	}
@@ -140,7 +140,7 @@ func (h *API) listAgentPools(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	ps, total, err := h.Service.AgentPools(r.Context(), r.PathValue("org"), platform.AgentPoolFilter{Search: r.URL.Query().Get("q"), Page: pg})
+	ps, total, err := h.Service.AgentPools.AgentPools(r.Context(), r.PathValue("org"), agentpool.Filter{Search: r.URL.Query().Get("q"), Page: pg})
 	if err != nil {
 		return err
 	}
@@ -156,7 +156,7 @@ func (h *API) updateAgentPool(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	p, err := h.Service.UpdateAgentPool(r.Context(), r.PathValue("id"), o)
+	p, err := h.Service.AgentPools.UpdateAgentPool(r.Context(), r.PathValue("id"), o)
 	if err != nil {
 		return err
 	}
@@ -164,7 +164,7 @@ func (h *API) updateAgentPool(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (h *API) deleteAgentPool(w http.ResponseWriter, r *http.Request) error {
-	if err := h.Service.DeleteAgentPool(r.Context(), r.PathValue("id")); err != nil {
+	if err := h.Service.AgentPools.DeleteAgentPool(r.Context(), r.PathValue("id")); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -224,7 +224,7 @@ func (h *API) createAgentToken(w http.ResponseWriter, r *http.Request) error {
 	if in.Description == nil {
 		return fail.Invalidf("agent token description is required")
 	}
-	t, err := h.Service.CreateAgentToken(r.Context(), r.PathValue("id"), *in.Description)
+	t, err := h.Service.AgentPools.CreateAgentToken(r.Context(), r.PathValue("id"), *in.Description)
 	if err != nil {
 		return err
 	}
@@ -236,7 +236,7 @@ func (h *API) listAgentTokens(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	ts, total, err := h.Service.AgentTokens(r.Context(), r.PathValue("id"), pg)
+	ts, total, err := h.Service.AgentPools.AgentTokens(r.Context(), r.PathValue("id"), pg)
 	if err != nil {
 		return err
 	}

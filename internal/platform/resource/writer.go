@@ -53,3 +53,7 @@ func WriterOf(ctx context.Context) (Writer, error) {
 	}
 	return Writer{Kind: WriterUser, ID: id, Name: c.DisplayName}, nil
 }
+
+// MetaAgentPoolID is the caller metadata key naming an agent token's pool,
+// so an agent can learn which pool's jobs to claim from its token.
+const MetaAgentPoolID = "agent_pool_id"
