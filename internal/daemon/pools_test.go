@@ -15,8 +15,8 @@ import (
 	"github.com/runcred/runcred/internal/access"
 	"github.com/runcred/runcred/internal/daemon/daemontest"
 	"github.com/runcred/runcred/internal/fail"
-	"github.com/runcred/runcred/internal/platform"
 	"github.com/runcred/runcred/internal/platform/resource"
+	"github.com/runcred/runcred/internal/platform/workspace"
 	"github.com/runcred/runcred/internal/secret"
 )
 
@@ -73,7 +73,7 @@ func TestAgentPoolTokensThroughTheBroker(t *testing.T) {
 			t.Errorf("claim from %s: %v, want denied", name, err)
 		}
 	}
-	if _, _, err := srv.D.Platform.Workspaces(agent, "acme", platform.WorkspaceFilter{}); !fail.Is(err, fail.Denied) {
+	if _, _, err := srv.D.Platform.Workspaces.Workspaces(agent, "acme", workspace.Filter{}); !fail.Is(err, fail.Denied) {
 		t.Errorf("agent token lists workspaces: %v", err)
 	}
 	if _, err := srv.D.Platform.AgentPools.AgentPool(agent, pool.ID); !fail.Is(err, fail.Denied) {

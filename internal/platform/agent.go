@@ -9,6 +9,7 @@ import (
 	"github.com/runcred/runcred/internal/fail"
 	"github.com/runcred/runcred/internal/platform/agentpool"
 	"github.com/runcred/runcred/internal/platform/resource"
+	"github.com/runcred/runcred/internal/platform/workspace"
 	"github.com/runcred/runcred/internal/store"
 )
 
@@ -41,7 +42,7 @@ type Job struct {
 	Phase     Phase
 	PhaseID   string // the plan's or apply's id, which reports name
 	Run       Run
-	Workspace Workspace
+	Workspace workspace.Workspace
 }
 
 // Limits on what agents may store.
@@ -97,7 +98,7 @@ func (s *Service) claimPhase(ctx context.Context, poolID string) (*Job, error) {
 		if err != nil {
 			return nil, err
 		}
-		if job.Workspace, err = s.workspace(ctx, r.WorkspaceID); err != nil {
+		if job.Workspace, err = s.ws.Workspace(ctx, r.WorkspaceID); err != nil {
 			return nil, err
 		}
 		job.Run = r
@@ -114,13 +115,13 @@ func (s *Service) claimPhase(ctx context.Context, poolID string) (*Job, error) {
 
 // agentRun looks up the run of phaseID, authorizes the caller as its
 // agent and checks that the phase is running.
-func (s *Service) agentRun(ctx context.Context, phaseID string) (Run, Workspace, error) {
+func (s *Service) agentRun(ctx context.Context, phaseID string) (Run, workspace.Workspace, error) {
 	r, w, err := s.runByPhase(ctx, phaseID)
 	if err != nil {
-		return Run{}, Workspace{}, err
+		return Run{}, workspace.Workspace{}, err
 	}
 	if err := s.authorizeAgent(ctx, w, r, phaseID); err != nil {
-		return Run{}, Workspace{}, err
+		return Run{}, workspace.Workspace{}, err
 	}
 	return r, w, running(r, phaseID)
 }
@@ -128,7 +129,7 @@ func (s *Service) agentRun(ctx context.Context, phaseID string) (Run, Workspace,
 // authorizeAgent lets the caller act as the agent of phase phaseID of r. A
 // token issued for one run never drives another, and a job token never
 // drives another phase than its own (a plan's token cannot apply).
-func (s *Service) authorizeAgent(ctx context.Context, w Workspace, r Run, phaseID string) error {
+func (s *Service) authorizeAgent(ctx context.Context, w workspace.Workspace, r Run, phaseID string) error {
 	if err := s.base.Authorize(ctx, agentPath(w.Organization, w.Name), access.Update); err != nil {
 		return err
 	}
@@ -250,7 +251,7 @@ func (s *Service) FinishPhase(ctx context.Context, phaseID string, rep PhaseRepo
 // finishPlan ends a running plan. A plan-only run, or one with nothing to
 // change, ends planned_and_finished; an auto-apply run goes on to
 // apply_queued; any other waits as planned for confirmation.
-func (s *Service) finishPlan(ctx context.Context, r Run, w Workspace, rep PhaseReport) (Run, error) {
+func (s *Service) finishPlan(ctx context.Context, r Run, w workspace.Workspace, rep PhaseReport) (Run, error) {
 	through := []RunStatus{RunPlanned}
 	switch {
 	case r.CancelRequested:
@@ -273,7 +274,7 @@ func (s *Service) finishPlan(ctx context.Context, r Run, w Workspace, rep PhaseR
 }
 
 // finishApply ends a running apply.
-func (s *Service) finishApply(ctx context.Context, r Run, w Workspace, counts ResourceCounts) (Run, error) {
+func (s *Service) finishApply(ctx context.Context, r Run, w workspace.Workspace, counts ResourceCounts) (Run, error) {
 	if err := s.base.Record(ctx, "platform.apply.finish", map[string]any{
 		"organization": w.Organization, "workspace": w.Name, "run_id": r.ID, "apply_id": r.ApplyID,
 	}); err != nil {
@@ -288,7 +289,7 @@ func (s *Service) finishApply(ctx context.Context, r Run, w Workspace, counts Re
 }
 
 // failPhase ends a running plan or apply as errored, with message.
-func (s *Service) failPhase(ctx context.Context, r Run, w Workspace, phaseID, message string) (Run, error) {
+func (s *Service) failPhase(ctx context.Context, r Run, w workspace.Workspace, phaseID, message string) (Run, error) {
 	message = resource.ClipTo(message, resource.MaxDescriptionLen)
 	if err := s.base.Record(ctx, "platform.run.error", map[string]any{
 		"organization": w.Organization, "workspace": w.Name, "run_id": r.ID, "phase_id": phaseID, "message": message,
@@ -302,7 +303,7 @@ func (s *Service) failPhase(ctx context.Context, r Run, w Workspace, phaseID, me
 
 // cancelPhase ends a running plan or apply as canceled: its agent stopped
 // it, on a user's request, after storing what it had.
-func (s *Service) cancelPhase(ctx context.Context, r Run, w Workspace, phaseID string) (Run, error) {
+func (s *Service) cancelPhase(ctx context.Context, r Run, w workspace.Workspace, phaseID string) (Run, error) {
 	if err := s.base.Record(ctx, "platform.run.canceled", map[string]any{
 		"organization": w.Organization, "workspace": w.Name, "run_id": r.ID, "phase_id": phaseID,
 	}); err != nil {

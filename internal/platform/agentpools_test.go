@@ -16,6 +16,7 @@ import (
 	"github.com/runcred/runcred/internal/platform/platformtest"
 	"github.com/runcred/runcred/internal/platform/resource"
 	"github.com/runcred/runcred/internal/platform/team"
+	"github.com/runcred/runcred/internal/platform/workspace"
 	"github.com/runcred/runcred/internal/seal"
 	"github.com/runcred/runcred/internal/secret"
 	"github.com/runcred/runcred/internal/store"
@@ -46,8 +47,8 @@ type tokenFixture struct {
 	db       *store.DB
 	g        grants
 	tokens   *platformtest.Tokens
-	app      platform.Workspace // in acme
-	otherApp platform.Workspace // in other
+	app      workspace.Workspace // in acme
+	otherApp workspace.Workspace // in other
 }
 
 func tokenSetup(t *testing.T, db *store.DB) *tokenFixture {
@@ -70,10 +71,10 @@ func tokenSetup(t *testing.T, db *store.DB) *tokenFixture {
 			t.Fatal(err)
 		}
 	}
-	if f.app, err = f.svc.CreateWorkspace(as(root), "acme", platform.WorkspaceOptions{Name: str("app")}); err != nil {
+	if f.app, err = f.svc.Workspaces.CreateWorkspace(as(root), "acme", workspace.Options{Name: str("app")}); err != nil {
 		t.Fatal(err)
 	}
-	if f.otherApp, err = f.svc.CreateWorkspace(as(root), "other", platform.WorkspaceOptions{Name: str("app")}); err != nil {
+	if f.otherApp, err = f.svc.Workspaces.CreateWorkspace(as(root), "other", workspace.Options{Name: str("app")}); err != nil {
 		t.Fatal(err)
 	}
 	return f
@@ -185,10 +186,10 @@ func TestAgentPoolGrants(t *testing.T) {
 
 		// A workspace may not use another organization's pool.
 		f.grant("runcred/orgs/acme/workspaces/app", access.Update)
-		if _, err := f.svc.UpdateWorkspace(ctx, f.app.ID, platform.WorkspaceOptions{AgentPoolID: &foreign.ID}); !fail.Is(err, fail.Invalid) {
+		if _, err := f.svc.Workspaces.UpdateWorkspace(ctx, f.app.ID, workspace.Options{AgentPoolID: &foreign.ID}); !fail.Is(err, fail.Invalid) {
 			t.Errorf("workspace into other org's pool: %v", err)
 		}
-		if w, err := f.svc.UpdateWorkspace(ctx, f.app.ID, platform.WorkspaceOptions{AgentPoolID: &p.ID}); err != nil || w.AgentPoolID != p.ID {
+		if w, err := f.svc.Workspaces.UpdateWorkspace(ctx, f.app.ID, workspace.Options{AgentPoolID: &p.ID}); err != nil || w.AgentPoolID != p.ID {
 			t.Fatalf("workspace into pool = %+v, %v", w, err)
 		}
 		f.grant(pool, access.Delete)

@@ -7,6 +7,7 @@ import (
 	"github.com/runcred/runcred/internal/access"
 	"github.com/runcred/runcred/internal/fail"
 	"github.com/runcred/runcred/internal/platform/resource"
+	"github.com/runcred/runcred/internal/platform/workspace"
 	"github.com/runcred/runcred/internal/store"
 )
 
@@ -45,7 +46,7 @@ func archiveAAD(cvID string) string { return "platform/configuration_versions/" 
 // CreateConfigurationVersion creates a pending configuration version in
 // workspace wsID; its UploadToken is what the upload URL carries.
 func (s *Service) CreateConfigurationVersion(ctx context.Context, wsID string, o ConfigurationVersionOptions) (ConfigurationVersion, error) {
-	w, err := s.workspace(ctx, wsID)
+	w, err := s.ws.Workspace(ctx, wsID)
 	if err != nil {
 		return ConfigurationVersion{}, err
 	}
@@ -97,15 +98,15 @@ func scanCV(row interface{ Scan(...any) error }) (ConfigurationVersion, error) {
 }
 
 // configurationVersion looks cv id up without authorizing, with its workspace.
-func (s *Service) configurationVersion(ctx context.Context, id string) (ConfigurationVersion, Workspace, error) {
+func (s *Service) configurationVersion(ctx context.Context, id string) (ConfigurationVersion, workspace.Workspace, error) {
 	if !resource.ValidID("cv", id) {
-		return ConfigurationVersion{}, Workspace{}, fail.NotFoundf("configuration version %q not found", resource.Clip(id))
+		return ConfigurationVersion{}, workspace.Workspace{}, fail.NotFoundf("configuration version %q not found", resource.Clip(id))
 	}
 	cv, err := scanCV(s.base.DB.QueryRow(ctx, `SELECT `+cvColumns+` FROM configuration_versions WHERE id = ?`, id))
 	if err != nil {
-		return ConfigurationVersion{}, Workspace{}, resource.NotFound(err, "configuration version %q not found", id)
+		return ConfigurationVersion{}, workspace.Workspace{}, resource.NotFound(err, "configuration version %q not found", id)
 	}
-	w, err := s.workspace(ctx, cv.WorkspaceID)
+	w, err := s.ws.Workspace(ctx, cv.WorkspaceID)
 	return cv, w, err
 }
 
@@ -205,7 +206,7 @@ func (s *Service) archive(ctx context.Context, cv ConfigurationVersion) ([]byte,
 }
 
 // latestConfigurationVersion is workspace w's most recently uploaded version.
-func (s *Service) latestConfigurationVersion(ctx context.Context, w Workspace) (ConfigurationVersion, error) {
+func (s *Service) latestConfigurationVersion(ctx context.Context, w workspace.Workspace) (ConfigurationVersion, error) {
 	cv, err := scanCV(s.base.DB.QueryRow(ctx, `SELECT `+cvColumns+` FROM configuration_versions
 		WHERE workspace_id = ? AND status = ? ORDER BY uploaded_at DESC, id LIMIT 1`, w.ID, CVUploaded))
 	if store.IsNotFound(err) {

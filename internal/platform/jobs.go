@@ -8,6 +8,7 @@ import (
 	"github.com/runcred/runcred/internal/fail"
 	"github.com/runcred/runcred/internal/identity"
 	"github.com/runcred/runcred/internal/platform/resource"
+	"github.com/runcred/runcred/internal/platform/workspace"
 	"github.com/runcred/runcred/internal/secret"
 	"github.com/runcred/runcred/internal/store"
 )
@@ -194,7 +195,7 @@ func (s *Service) MintForJob(ctx context.Context, phaseID, audience string) (ide
 	return s.minter.MintForRun(ctx, identity.MintRequest{Subject: sub, Audience: audience})
 }
 
-func (s *Service) subject(ctx context.Context, r Run, w Workspace, phaseID string) (identity.Subject, error) {
+func (s *Service) subject(ctx context.Context, r Run, w workspace.Workspace, phaseID string) (identity.Subject, error) {
 	o, err := s.orgs.Organization(ctx, w.Organization)
 	if err != nil {
 		return identity.Subject{}, err
@@ -307,7 +308,7 @@ func (s *Service) AbandonStalePhases(ctx context.Context) (int, error) {
 		if !ok || s.base.Now().Sub(started) <= JobTokenTTL {
 			continue
 		}
-		w, err := s.workspace(ctx, r.WorkspaceID)
+		w, err := s.ws.Workspace(ctx, r.WorkspaceID)
 		if err != nil {
 			return n, err
 		}

@@ -6,6 +6,7 @@ import (
 	"github.com/runcred/runcred/internal/access"
 	"github.com/runcred/runcred/internal/fail"
 	"github.com/runcred/runcred/internal/platform/resource"
+	"github.com/runcred/runcred/internal/platform/workspace"
 	"github.com/runcred/runcred/internal/store"
 )
 
@@ -32,63 +33,63 @@ func locker(ctx context.Context) (string, error) {
 }
 
 // LockWorkspace locks workspace id for the caller.
-func (s *Service) LockWorkspace(ctx context.Context, id, reason string) (Workspace, error) {
-	w, err := s.workspace(ctx, id)
+func (s *Service) LockWorkspace(ctx context.Context, id, reason string) (workspace.Workspace, error) {
+	w, err := s.ws.Workspace(ctx, id)
 	if err != nil {
-		return Workspace{}, err
+		return workspace.Workspace{}, err
 	}
 	if err := s.base.Authorize(ctx, lockActionPath(w.Organization, w.Name, "lock"), access.Update); err != nil {
-		return Workspace{}, err
+		return workspace.Workspace{}, err
 	}
 	if len(reason) > MaxLockReason {
-		return Workspace{}, fail.Invalidf("lock reason is longer than %d bytes", MaxLockReason)
+		return workspace.Workspace{}, fail.Invalidf("lock reason is longer than %d bytes", MaxLockReason)
 	}
 	by, err := locker(ctx)
 	if err != nil {
-		return Workspace{}, err
+		return workspace.Workspace{}, err
 	}
 	if err := s.base.Record(ctx, "platform.workspace.lock", map[string]any{
 		"organization": w.Organization, "workspace": w.Name, "workspace_id": w.ID, "reason": reason,
 	}); err != nil {
-		return Workspace{}, err
+		return workspace.Workspace{}, err
 	}
 	res, err := s.base.DB.Exec(ctx, `UPDATE workspaces SET locked_by = ?, lock_reason = ? WHERE id = ? AND locked_by = ''`, by, reason, w.ID)
 	if err := resource.Swapped(res, err, "workspace %s is already locked", w.Name); err != nil {
-		return Workspace{}, err
+		return workspace.Workspace{}, err
 	}
-	return s.workspace(ctx, id)
+	return s.ws.Workspace(ctx, id)
 }
 
 // UnlockWorkspace lifts the caller's lock on workspace id, or with force
 // anyone's, and starts the oldest waiting run.
-func (s *Service) UnlockWorkspace(ctx context.Context, id string, force bool) (Workspace, error) {
-	w, err := s.workspace(ctx, id)
+func (s *Service) UnlockWorkspace(ctx context.Context, id string, force bool) (workspace.Workspace, error) {
+	w, err := s.ws.Workspace(ctx, id)
 	if err != nil {
-		return Workspace{}, err
+		return workspace.Workspace{}, err
 	}
 	action := "unlock"
 	if force {
 		action = "force-unlock"
 	}
 	if err := s.base.Authorize(ctx, lockActionPath(w.Organization, w.Name, action), access.Update); err != nil {
-		return Workspace{}, err
+		return workspace.Workspace{}, err
 	}
 	by, err := locker(ctx)
 	if err != nil {
-		return Workspace{}, err
+		return workspace.Workspace{}, err
 	}
 	switch {
 	case w.LockedBy == "":
-		return Workspace{}, fail.Conflictf("workspace %s is not locked", w.Name)
+		return workspace.Workspace{}, fail.Conflictf("workspace %s is not locked", w.Name)
 	case !force && w.LockedBy != by:
 		// Not a conflict (409): go-tfe reads every 409 of an unlock as
 		// "already unlocked", which would mislead.
-		return Workspace{}, fail.Invalidf("workspace %s is locked by someone else; force-unlock lifts another's lock", w.Name)
+		return workspace.Workspace{}, fail.Invalidf("workspace %s is locked by someone else; force-unlock lifts another's lock", w.Name)
 	}
 	if err := s.base.Record(ctx, "platform.workspace."+action, map[string]any{
 		"organization": w.Organization, "workspace": w.Name, "workspace_id": w.ID, "locked_by": w.LockedBy,
 	}); err != nil {
-		return Workspace{}, err
+		return workspace.Workspace{}, err
 	}
 	err = s.base.DB.Tx(ctx, func(tx *store.Tx) error {
 		if err := tx.Lock(ctx, "workspace-runs:"+w.ID); err != nil {
@@ -108,10 +109,10 @@ func (s *Service) UnlockWorkspace(ctx context.Context, id string, force bool) (W
 		return nil
 	})
 	if err != nil {
-		return Workspace{}, err
+		return workspace.Workspace{}, err
 	}
 	s.wakeAgents()
-	return s.workspace(ctx, id)
+	return s.ws.Workspace(ctx, id)
 }
 
 // lockedIn reports whether workspace id is locked, inside a transaction

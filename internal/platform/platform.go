@@ -7,32 +7,11 @@ import (
 	"github.com/runcred/runcred/internal/secret"
 )
 
-// ExecutionAgent is the only execution mode runcred has: every run goes to an agent.
-const ExecutionAgent = "agent"
-
 // Variable categories, as in HCP Terraform.
 const (
 	CategoryTerraform = "terraform"
 	CategoryEnv       = "env"
 )
-
-// Workspace is where runs happen.
-type Workspace struct {
-	ID               string
-	Organization     string // name
-	ProjectID        string
-	Name             string
-	Description      string
-	AutoApply        bool
-	ExecutionMode    string // always ExecutionAgent
-	WorkingDirectory string
-	TerraformVersion string
-	AgentPoolID      string // "" when none: served by agents of the default pool
-	LockedBy         string // "" when unlocked; else who locked it ("user:<accessor>", "team:<id>")
-	LockReason       string
-	CreatedAt        time.Time
-	UpdatedAt        time.Time
-}
 
 // Variable is a workspace variable's metadata, and its value unless sensitive.
 type Variable struct {

@@ -8,6 +8,7 @@ import (
 	"github.com/runcred/runcred/internal/access"
 	"github.com/runcred/runcred/internal/fail"
 	"github.com/runcred/runcred/internal/platform/resource"
+	"github.com/runcred/runcred/internal/platform/workspace"
 	"github.com/runcred/runcred/internal/store"
 )
 
@@ -60,7 +61,7 @@ func runActionPath(org, ws, id, a string) string { return runPath(org, ws, id) +
 // CreateRun queues a run in workspace wsID. It becomes the workspace's
 // active run (plan_queued) if there is none, else waits as pending.
 func (s *Service) CreateRun(ctx context.Context, wsID string, o RunOptions) (Run, error) {
-	w, err := s.workspace(ctx, wsID)
+	w, err := s.ws.Workspace(ctx, wsID)
 	if err != nil {
 		return Run{}, err
 	}
@@ -76,7 +77,7 @@ func (s *Service) CreateRun(ctx context.Context, wsID string, o RunOptions) (Run
 			return Run{}, err
 		}
 	} else {
-		var cw Workspace
+		var cw workspace.Workspace
 		cv, cw, err = s.configurationVersion(ctx, o.ConfigurationVersionID)
 		if err != nil || cw.ID != w.ID {
 			return Run{}, fail.Invalidf("configuration version %q is not a configuration version of workspace %q", resource.Clip(o.ConfigurationVersionID), w.Name)
@@ -98,7 +99,7 @@ func (s *Service) CreateRun(ctx context.Context, wsID string, o RunOptions) (Run
 }
 
 // enqueueRun inserts a run; the caller has authorized and recorded it.
-func (s *Service) enqueueRun(ctx context.Context, w Workspace, cv ConfigurationVersion, o RunOptions, by resource.Writer) (Run, error) {
+func (s *Service) enqueueRun(ctx context.Context, w workspace.Workspace, cv ConfigurationVersion, o RunOptions, by resource.Writer) (Run, error) {
 	now := resource.FromNanos(resource.Nanos(s.base.Now()))
 	r := Run{
 		ID: resource.NewID("run"), WorkspaceID: w.ID, ConfigurationVersionID: cv.ID, PlanID: resource.NewID("plan"), ApplyID: resource.NewID("apply"),
@@ -193,30 +194,30 @@ func scanRun(row interface{ Scan(...any) error }) (Run, error) {
 }
 
 // run looks run id up without authorizing, with its workspace.
-func (s *Service) run(ctx context.Context, id string) (Run, Workspace, error) {
+func (s *Service) run(ctx context.Context, id string) (Run, workspace.Workspace, error) {
 	if !resource.ValidID("run", id) {
-		return Run{}, Workspace{}, fail.NotFoundf("run %q not found", resource.Clip(id))
+		return Run{}, workspace.Workspace{}, fail.NotFoundf("run %q not found", resource.Clip(id))
 	}
 	return s.runWhere(ctx, `id = ?`, id, "run %q not found")
 }
 
 // runByPhase looks a run up by its plan or apply id.
-func (s *Service) runByPhase(ctx context.Context, phaseID string) (Run, Workspace, error) {
+func (s *Service) runByPhase(ctx context.Context, phaseID string) (Run, workspace.Workspace, error) {
 	switch {
 	case resource.ValidID("plan", phaseID):
 		return s.runWhere(ctx, `plan_id = ?`, phaseID, "plan %q not found")
 	case resource.ValidID("apply", phaseID):
 		return s.runWhere(ctx, `apply_id = ?`, phaseID, "apply %q not found")
 	}
-	return Run{}, Workspace{}, fail.NotFoundf("plan or apply %q not found", resource.Clip(phaseID))
+	return Run{}, workspace.Workspace{}, fail.NotFoundf("plan or apply %q not found", resource.Clip(phaseID))
 }
 
-func (s *Service) runWhere(ctx context.Context, where, arg, msg string) (Run, Workspace, error) {
+func (s *Service) runWhere(ctx context.Context, where, arg, msg string) (Run, workspace.Workspace, error) {
 	r, err := scanRun(s.base.DB.QueryRow(ctx, `SELECT `+runColumns+` FROM runs WHERE `+where, arg))
 	if err != nil {
-		return Run{}, Workspace{}, resource.NotFound(err, msg, arg)
+		return Run{}, workspace.Workspace{}, resource.NotFound(err, msg, arg)
 	}
-	w, err := s.workspace(ctx, r.WorkspaceID)
+	w, err := s.ws.Workspace(ctx, r.WorkspaceID)
 	return r, w, err
 }
 
@@ -234,7 +235,7 @@ func (s *Service) Run(ctx context.Context, id string) (Run, error) {
 
 // Runs lists workspace wsID's runs, newest first, with the total count.
 func (s *Service) Runs(ctx context.Context, wsID string, p resource.Page) ([]Run, int, error) {
-	w, err := s.workspace(ctx, wsID)
+	w, err := s.ws.Workspace(ctx, wsID)
 	if err != nil {
 		return nil, 0, err
 	}

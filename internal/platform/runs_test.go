@@ -13,6 +13,7 @@ import (
 	"github.com/runcred/runcred/internal/fail"
 	"github.com/runcred/runcred/internal/platform"
 	"github.com/runcred/runcred/internal/platform/resource"
+	"github.com/runcred/runcred/internal/platform/workspace"
 	"github.com/runcred/runcred/internal/store"
 	"github.com/runcred/runcred/internal/store/storetest"
 )
@@ -36,7 +37,7 @@ func tarGz(t *testing.T, files map[string]string) []byte {
 const mainTF = `resource "null_resource" "x" {}`
 
 // uploaded makes an uploaded configuration version in ws.
-func (f *fixture) uploaded(t *testing.T, ws platform.Workspace, speculative bool) platform.ConfigurationVersion {
+func (f *fixture) uploaded(t *testing.T, ws workspace.Workspace, speculative bool) platform.ConfigurationVersion {
 	t.Helper()
 	cv, err := f.svc.CreateConfigurationVersion(as(root), ws.ID, platform.ConfigurationVersionOptions{
 		AutoQueueRuns: new(bool), Speculative: &speculative})

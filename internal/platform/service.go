@@ -10,6 +10,7 @@ import (
 	"github.com/runcred/runcred/internal/platform/organization"
 	"github.com/runcred/runcred/internal/platform/resource"
 	"github.com/runcred/runcred/internal/platform/team"
+	"github.com/runcred/runcred/internal/platform/workspace"
 	"github.com/runcred/runcred/internal/store"
 )
 
@@ -38,11 +39,14 @@ type Service struct {
 	Teams *team.Service
 	// AgentPools manages agent pools and their agent tokens.
 	AgentPools *agentpool.Service
+	// Workspaces manages workspaces.
+	Workspaces *workspace.Service
 
 	base   resource.Deps
 	orgs   organization.Directory
 	ledger apitoken.Ledger
 	pools  agentpool.Directory
+	ws     workspace.Directory
 	tokens resource.Tokens
 	minter Minter
 
@@ -65,6 +69,8 @@ func New(c Config) *Service {
 	s.Organizations = organization.New(s.base, s.ledger)
 	s.Teams = team.New(s.base, s.orgs, s.ledger, c.Tokens)
 	s.pools = agentpool.NewDirectory(c.DB)
-	s.AgentPools = agentpool.New(s.base, s.orgs, poolWorkspaces{s}, s.ledger, c.Tokens)
+	s.ws = workspace.NewDirectory(s.base, s.orgs)
+	s.AgentPools = agentpool.New(s.base, s.orgs, s.ws, s.ledger, c.Tokens)
+	s.Workspaces = workspace.New(s.base, s.orgs, s.pools)
 	return s
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/runcred/runcred/internal/platform/organization"
 	"github.com/runcred/runcred/internal/platform/platformtest"
 	"github.com/runcred/runcred/internal/platform/resource"
+	"github.com/runcred/runcred/internal/platform/workspace"
 	"github.com/runcred/runcred/internal/seal"
 	"github.com/runcred/runcred/internal/secret"
 	"github.com/runcred/runcred/internal/store"
@@ -52,9 +53,9 @@ type fixture struct {
 	svc    *platform.Service
 	db     *store.DB
 	g      grants
-	target platform.Workspace // the operator workspace
-	mgr    platform.Workspace // the manager workspace
-	clock  *clocktest.Clock   // the service's; starts at the real time
+	target workspace.Workspace // the operator workspace
+	mgr    workspace.Workspace // the manager workspace
+	clock  *clocktest.Clock    // the service's; starts at the real time
 }
 
 func setup(t *testing.T, db *store.DB) *fixture {
@@ -75,12 +76,12 @@ func setup(t *testing.T, db *store.DB) *fixture {
 	if _, err := f.svc.Organizations.CreateOrganization(ctx, organization.Options{Name: "acme", Email: "a@acme.test"}); err != nil {
 		t.Fatal(err)
 	}
-	for _, p := range []*platform.Workspace{&f.target, &f.mgr} {
+	for _, p := range []*workspace.Workspace{&f.target, &f.mgr} {
 		name := "operator"
 		if p == &f.mgr {
 			name = "manager"
 		}
-		if *p, err = f.svc.CreateWorkspace(ctx, "acme", platform.WorkspaceOptions{Name: &name}); err != nil {
+		if *p, err = f.svc.Workspaces.CreateWorkspace(ctx, "acme", workspace.Options{Name: &name}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -165,7 +166,7 @@ func TestManagingWorkspace(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		foreign, err := f.svc.CreateWorkspace(as(root), other.Name, platform.WorkspaceOptions{Name: str("w")})
+		foreign, err := f.svc.Workspaces.CreateWorkspace(as(root), other.Name, workspace.Options{Name: str("w")})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -298,21 +299,21 @@ func TestWorkspaceMovesNeedProjectGrant(t *testing.T) {
 	}
 	f.g["runcred/orgs/acme/workspaces/operator update"] = true
 	f.g["runcred/orgs/acme/workspaces/new create"] = true
-	if _, err := f.svc.UpdateWorkspace(as(user), f.target.ID, platform.WorkspaceOptions{ProjectID: &prod.ID}); !fail.Is(err, fail.Denied) {
+	if _, err := f.svc.Workspaces.UpdateWorkspace(as(user), f.target.ID, workspace.Options{ProjectID: &prod.ID}); !fail.Is(err, fail.Denied) {
 		t.Errorf("move without project grant: %v", err)
 	}
-	if _, err := f.svc.CreateWorkspace(as(user), "acme", platform.WorkspaceOptions{Name: str("new"), ProjectID: &prod.ID}); !fail.Is(err, fail.Denied) {
+	if _, err := f.svc.Workspaces.CreateWorkspace(as(user), "acme", workspace.Options{Name: str("new"), ProjectID: &prod.ID}); !fail.Is(err, fail.Denied) {
 		t.Errorf("create into project without grant: %v", err)
 	}
-	if _, err := f.svc.UpdateWorkspace(as(user), f.target.ID, platform.WorkspaceOptions{Name: str("renamed")}); !fail.Is(err, fail.Denied) {
+	if _, err := f.svc.Workspaces.UpdateWorkspace(as(user), f.target.ID, workspace.Options{Name: str("renamed")}); !fail.Is(err, fail.Denied) {
 		t.Errorf("rename without create on the new name: %v", err)
 	}
 	f.g["runcred/orgs/acme/projects/prod update"] = true
-	w, err := f.svc.UpdateWorkspace(as(user), f.target.ID, platform.WorkspaceOptions{ProjectID: &prod.ID})
+	w, err := f.svc.Workspaces.UpdateWorkspace(as(user), f.target.ID, workspace.Options{ProjectID: &prod.ID})
 	if err != nil || w.ProjectID != prod.ID {
 		t.Errorf("move with grant = %+v, %v", w, err)
 	}
-	if _, err := f.svc.CreateWorkspace(as(user), "acme", platform.WorkspaceOptions{Name: str("new"), ProjectID: &prod.ID}); err != nil {
+	if _, err := f.svc.Workspaces.CreateWorkspace(as(user), "acme", workspace.Options{Name: str("new"), ProjectID: &prod.ID}); err != nil {
 		t.Errorf("create into project with grant: %v", err)
 	}
 }

@@ -131,7 +131,7 @@ func (s *Service) StateVersion(ctx context.Context, id string) (StateVersion, er
 	if err != nil {
 		return StateVersion{}, resource.NotFound(err, "state version %q not found", id)
 	}
-	w, err := s.workspace(ctx, sv.WorkspaceID)
+	w, err := s.ws.Workspace(ctx, sv.WorkspaceID)
 	if err != nil {
 		return StateVersion{}, err
 	}
@@ -143,7 +143,7 @@ func (s *Service) StateVersion(ctx context.Context, id string) (StateVersion, er
 
 // CurrentStateVersion returns workspace wsID's newest state version.
 func (s *Service) CurrentStateVersion(ctx context.Context, wsID string) (StateVersion, error) {
-	w, err := s.workspace(ctx, wsID)
+	w, err := s.ws.Workspace(ctx, wsID)
 	if err != nil {
 		return StateVersion{}, err
 	}
@@ -160,7 +160,7 @@ func (s *Service) CurrentStateVersion(ctx context.Context, wsID string) (StateVe
 // StateVersions lists the state versions of workspace ws in org, newest
 // first, with the total count.
 func (s *Service) StateVersions(ctx context.Context, org, ws string, p resource.Page) ([]StateVersion, int, error) {
-	w, err := s.Workspace(ctx, org, ws)
+	w, err := s.Workspaces.Workspace(ctx, org, ws)
 	if err != nil {
 		return nil, 0, err
 	}

@@ -6,6 +6,7 @@ import (
 	"github.com/runcred/runcred/internal/access"
 	"github.com/runcred/runcred/internal/fail"
 	"github.com/runcred/runcred/internal/platform/resource"
+	"github.com/runcred/runcred/internal/platform/workspace"
 	"github.com/runcred/runcred/internal/secret"
 )
 
@@ -77,7 +78,7 @@ func (o VariableOptions) apply(v *Variable) (value *string, err error) {
 
 // CreateVariable creates a variable in workspace wsID.
 func (s *Service) CreateVariable(ctx context.Context, wsID string, o VariableOptions) (Variable, error) {
-	w, err := s.workspace(ctx, wsID)
+	w, err := s.ws.Workspace(ctx, wsID)
 	if err != nil {
 		return Variable{}, err
 	}
@@ -134,7 +135,7 @@ func (s *Service) stamp(ctx context.Context, v *Variable, value string) ([]byte,
 
 // checkManager authorizes and validates a change of managing workspace from
 // old to *to (nil: no change).
-func (s *Service) checkManager(ctx context.Context, w Workspace, key, old string, to *string) error {
+func (s *Service) checkManager(ctx context.Context, w workspace.Workspace, key, old string, to *string) error {
 	if to == nil || *to == old {
 		return nil
 	}
@@ -144,7 +145,7 @@ func (s *Service) checkManager(ctx context.Context, w Workspace, key, old string
 	if *to == "" {
 		return nil
 	}
-	m, err := s.workspace(ctx, *to)
+	m, err := s.ws.Workspace(ctx, *to)
 	if err != nil || m.Organization != w.Organization {
 		return fail.Invalidf("managing workspace %q is not a workspace of organization %q", resource.Clip(*to), w.Organization)
 	}
@@ -160,7 +161,7 @@ func (s *Service) public(v Variable, value *string) Variable {
 	return v
 }
 
-func variableAudit(w Workspace, v Variable, valueChanged bool) map[string]any {
+func variableAudit(w workspace.Workspace, v Variable, valueChanged bool) map[string]any {
 	return map[string]any{
 		"organization": w.Organization, "workspace": w.Name, "workspace_id": w.ID,
 		"id": v.ID, "key": v.Key, "category": v.Category, "sensitive": v.Sensitive,
@@ -196,7 +197,7 @@ func scanVariable(row interface{ Scan(...any) error }) (storedVariable, error) {
 	return v, nil
 }
 
-func (s *Service) variable(ctx context.Context, w Workspace, id string) (storedVariable, error) {
+func (s *Service) variable(ctx context.Context, w workspace.Workspace, id string) (storedVariable, error) {
 	if !resource.ValidID("var", id) {
 		return storedVariable{}, fail.NotFoundf("variable %q not found", resource.Clip(id))
 	}

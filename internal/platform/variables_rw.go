@@ -5,11 +5,12 @@ import (
 
 	"github.com/runcred/runcred/internal/access"
 	"github.com/runcred/runcred/internal/platform/resource"
+	"github.com/runcred/runcred/internal/platform/workspace"
 )
 
 // Variable returns variable id of workspace wsID; a sensitive value is never returned.
 func (s *Service) Variable(ctx context.Context, wsID, id string) (Variable, error) {
-	w, err := s.workspace(ctx, wsID)
+	w, err := s.ws.Workspace(ctx, wsID)
 	if err != nil {
 		return Variable{}, err
 	}
@@ -26,7 +27,7 @@ func (s *Service) Variable(ctx context.Context, wsID, id string) (Variable, erro
 // Variables lists the variables of workspace wsID by category and key;
 // sensitive values are never returned.
 func (s *Service) Variables(ctx context.Context, wsID string) ([]Variable, error) {
-	w, err := s.workspace(ctx, wsID)
+	w, err := s.ws.Workspace(ctx, wsID)
 	if err != nil {
 		return nil, err
 	}
@@ -48,7 +49,7 @@ func (s *Service) Variables(ctx context.Context, wsID string) ([]Variable, error
 	return out, nil
 }
 
-func (s *Service) variables(ctx context.Context, w Workspace) ([]storedVariable, error) {
+func (s *Service) variables(ctx context.Context, w workspace.Workspace) ([]storedVariable, error) {
 	rows, err := s.base.DB.Query(ctx, `SELECT `+variableColumns+` FROM workspace_variables WHERE workspace_id = ? ORDER BY category, key`, w.ID)
 	if err != nil {
 		return nil, err
@@ -60,7 +61,7 @@ func (s *Service) variables(ctx context.Context, w Workspace) ([]storedVariable,
 // create on the new key; every write re-seals the value (its AAD names the
 // key) and makes the caller its last writer.
 func (s *Service) UpdateVariable(ctx context.Context, wsID, id string, o VariableOptions) (Variable, error) {
-	w, err := s.workspace(ctx, wsID)
+	w, err := s.ws.Workspace(ctx, wsID)
 	if err != nil {
 		return Variable{}, err
 	}
@@ -116,7 +117,7 @@ func (s *Service) UpdateVariable(ctx context.Context, wsID, id string, o Variabl
 
 // DeleteVariable deletes variable id of workspace wsID.
 func (s *Service) DeleteVariable(ctx context.Context, wsID, id string) error {
-	w, err := s.workspace(ctx, wsID)
+	w, err := s.ws.Workspace(ctx, wsID)
 	if err != nil {
 		return err
 	}
@@ -138,7 +139,7 @@ func (s *Service) DeleteVariable(ctx context.Context, wsID, id string) error {
 // value, sensitive or not, for a run. It needs read on the workspace's
 // run-variables path, which reading variable metadata does not grant.
 func (s *Service) WorkspaceVariables(ctx context.Context, wsID string) ([]RunVariable, error) {
-	w, err := s.workspace(ctx, wsID)
+	w, err := s.ws.Workspace(ctx, wsID)
 	if err != nil {
 		return nil, err
 	}
@@ -149,7 +150,7 @@ func (s *Service) WorkspaceVariables(ctx context.Context, wsID string) ([]RunVar
 }
 
 // runVariables decrypts w's variables for a run; the caller has authorized.
-func (s *Service) runVariables(ctx context.Context, w Workspace) ([]RunVariable, error) {
+func (s *Service) runVariables(ctx context.Context, w workspace.Workspace) ([]RunVariable, error) {
 	stored, err := s.variables(ctx, w)
 	if err != nil {
 		return nil, err

@@ -12,6 +12,7 @@ import (
 	"github.com/runcred/runcred/internal/access"
 	"github.com/runcred/runcred/internal/fail"
 	"github.com/runcred/runcred/internal/platform/resource"
+	"github.com/runcred/runcred/internal/platform/workspace"
 	"github.com/runcred/runcred/internal/store"
 )
 
@@ -151,7 +152,7 @@ func varsetAudit(v VariableSet) map[string]any {
 // the caller may update.
 func (s *Service) authorizeWorkspaces(ctx context.Context, org string, ids []string) error {
 	for _, id := range ids {
-		w, err := s.workspace(ctx, id)
+		w, err := s.ws.Workspace(ctx, id)
 		if err != nil || w.Organization != org {
 			return fail.Invalidf("workspace %q is not a workspace of organization %q", resource.Clip(id), org)
 		}
@@ -165,7 +166,7 @@ func (s *Service) authorizeWorkspaces(ctx context.Context, org string, ids []str
 // authorizeProjects does the same for projects.
 func (s *Service) authorizeProjects(ctx context.Context, org string, ids []string) error {
 	for _, id := range ids {
-		if err := s.authorizeProject(ctx, org, id); err != nil {
+		if err := s.ws.AuthorizeProject(ctx, org, id); err != nil {
 			return err
 		}
 	}
@@ -282,7 +283,7 @@ const scopeOf = `CASE WHEN EXISTS (SELECT 1 FROM varset_workspaces x WHERE x.var
 // VariableSetsForWorkspace lists the variable sets that apply to
 // workspace wsID: applied to it or its project, or global.
 func (s *Service) VariableSetsForWorkspace(ctx context.Context, wsID string, f VariableSetFilter) ([]VariableSet, int, error) {
-	w, err := s.workspaceFor(ctx, wsID, access.Read)
+	w, err := s.ws.For(ctx, wsID, access.Read)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -478,7 +479,7 @@ func (s *Service) applySet(ctx context.Context, id string, ids []string, kind st
 // order) wins. A workspace's own variables win over all of these; the
 // caller merges them. It does not authorize: its caller has, on w's
 // run-variables path.
-func (s *Service) setVariables(ctx context.Context, w Workspace) ([]RunVariable, error) {
+func (s *Service) setVariables(ctx context.Context, w workspace.Workspace) ([]RunVariable, error) {
 	rows, err := s.base.DB.Query(ctx, `SELECT s.id, s.name, `+scopeOf+varsetFrom+`WHERE o.name = ?`, w.ID, w.ProjectID, w.Organization)
 	if err != nil {
 		return nil, err

@@ -1,9 +1,13 @@
 package platform
 
-import "context"
+import (
+	"context"
+
+	"github.com/runcred/runcred/internal/platform/workspace"
+)
 
 // SetVariablesFor exposes setVariables to the package's external tests.
-func (s *Service) SetVariablesFor(ctx context.Context, w Workspace) ([]RunVariable, error) {
+func (s *Service) SetVariablesFor(ctx context.Context, w workspace.Workspace) ([]RunVariable, error) {
 	return s.setVariables(ctx, w)
 }
 

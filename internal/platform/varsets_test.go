@@ -10,6 +10,7 @@ import (
 	"github.com/runcred/runcred/internal/platform"
 	"github.com/runcred/runcred/internal/platform/organization"
 	"github.com/runcred/runcred/internal/platform/resource"
+	"github.com/runcred/runcred/internal/platform/workspace"
 	"github.com/runcred/runcred/internal/store"
 	"github.com/runcred/runcred/internal/store/storetest"
 )
@@ -42,7 +43,7 @@ func TestSetVariablesPrecedence(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		w, err := f.svc.CreateWorkspace(as(root), "acme", platform.WorkspaceOptions{Name: str("web"), ProjectID: &prj.ID})
+		w, err := f.svc.Workspaces.CreateWorkspace(as(root), "acme", workspace.Options{Name: str("web"), ProjectID: &prj.ID})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -92,7 +93,7 @@ func TestSetVariablesPrecedence(t *testing.T) {
 		}
 
 		// Moving the workspace out of the project drops the project's set.
-		if w, err = f.svc.UpdateWorkspace(as(root), w.ID, platform.WorkspaceOptions{ProjectID: str(mustOrg(t, f, "acme").DefaultProjectID)}); err != nil {
+		if w, err = f.svc.Workspaces.UpdateWorkspace(as(root), w.ID, workspace.Options{ProjectID: str(mustOrg(t, f, "acme").DefaultProjectID)}); err != nil {
 			t.Fatal(err)
 		}
 		rv, err = f.svc.SetVariablesFor(as(root), w)

@@ -37,8 +37,8 @@ type pool struct {
 	OrganizationScoped bool              `jsonapi:"attr,organization-scoped"`
 	CreatedAt          time.Time         `jsonapi:"attr,created-at,iso8601"`
 	Organization       *organizationJSON `jsonapi:"relation,organization"`
-	Workspaces         []*workspace      `jsonapi:"relation,workspaces"`
-	AllowedWorkspaces  []*workspace      `jsonapi:"relation,allowed-workspaces"`
+	Workspaces         []*workspaceJSON  `jsonapi:"relation,workspaces"`
+	AllowedWorkspaces  []*workspaceJSON  `jsonapi:"relation,allowed-workspaces"`
 }
 
 func toPool(p agentpool.Pool) *pool {
@@ -49,10 +49,10 @@ func toPool(p agentpool.Pool) *pool {
 	}
 }
 
-func workspaceRefs(ids []string) []*workspace {
-	out := make([]*workspace, 0, len(ids))
+func workspaceRefs(ids []string) []*workspaceJSON {
+	out := make([]*workspaceJSON, 0, len(ids))
 	for _, id := range ids {
-		out = append(out, &workspace{ID: id})
+		out = append(out, &workspaceJSON{ID: id})
 	}
 	return out
 }

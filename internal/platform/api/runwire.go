@@ -56,7 +56,7 @@ type run struct {
 	StatusTimestamps     map[string]string     `jsonapi:"attr,status-timestamps"`
 	Actions              map[string]bool       `jsonapi:"attr,actions"`
 	ErrorMessage         string                `jsonapi:"attr,error-message"` // runcred's, beyond HCP Terraform's
-	Workspace            *workspace            `jsonapi:"relation,workspace"`
+	Workspace            *workspaceJSON        `jsonapi:"relation,workspace"`
 	ConfigurationVersion *configurationVersion `jsonapi:"relation,configuration-version"`
 	Plan                 *plan                 `jsonapi:"relation,plan"`
 	Apply                *apply                `jsonapi:"relation,apply"`
@@ -97,7 +97,7 @@ func toRun(r platform.Run) *run {
 			"is-discardable":      platform.CanMove(r.Status, platform.RunDiscarded),
 			"is-force-cancelable": r.Status == platform.RunPlanning || r.Status == platform.RunApplying,
 		},
-		Workspace: &workspace{ID: r.WorkspaceID}, ConfigurationVersion: &configurationVersion{ID: r.ConfigurationVersionID},
+		Workspace: &workspaceJSON{ID: r.WorkspaceID}, ConfigurationVersion: &configurationVersion{ID: r.ConfigurationVersionID},
 		Plan: &plan{ID: r.PlanID}, Apply: &apply{ID: r.ApplyID},
 	}
 }

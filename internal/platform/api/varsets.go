@@ -45,7 +45,7 @@ type varset struct {
 	ProjectCount   int               `jsonapi:"attr,project-count"`
 	Organization   *organizationJSON `jsonapi:"relation,organization"`
 	Parent         *varsetParent     `jsonapi:"polyrelation,parent"`
-	Workspaces     []*workspace      `jsonapi:"relation,workspaces"`
+	Workspaces     []*workspaceJSON  `jsonapi:"relation,workspaces"`
 	Projects       []*projectJSON    `jsonapi:"relation,projects"`
 	Variables      []*variableRef    `jsonapi:"relation,vars"`
 }

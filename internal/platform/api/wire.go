@@ -5,6 +5,7 @@ import (
 
 	"github.com/runcred/runcred/internal/platform"
 	"github.com/runcred/runcred/internal/platform/organization"
+	"github.com/runcred/runcred/internal/platform/workspace"
 )
 
 // Resources as HCP Terraform renders them. Field names and tags follow
@@ -32,7 +33,7 @@ type agentPool struct {
 	ID string `jsonapi:"primary,agent-pools"`
 }
 
-type workspace struct {
+type workspaceJSON struct {
 	ID               string            `jsonapi:"primary,workspaces"`
 	Name             string            `jsonapi:"attr,name"`
 	Description      string            `jsonapi:"attr,description"`
@@ -50,15 +51,15 @@ type workspace struct {
 }
 
 type variable struct {
-	ID          string     `jsonapi:"primary,vars"`
-	Key         string     `jsonapi:"attr,key"`
-	Value       string     `jsonapi:"attr,value"`
-	Description string     `jsonapi:"attr,description"`
-	Category    string     `jsonapi:"attr,category"`
-	HCL         bool       `jsonapi:"attr,hcl"`
-	Sensitive   bool       `jsonapi:"attr,sensitive"`
-	VersionID   string     `jsonapi:"attr,version-id"`
-	Workspace   *workspace `jsonapi:"relation,configurable"`
+	ID          string         `jsonapi:"primary,vars"`
+	Key         string         `jsonapi:"attr,key"`
+	Value       string         `jsonapi:"attr,value"`
+	Description string         `jsonapi:"attr,description"`
+	Category    string         `jsonapi:"attr,category"`
+	HCL         bool           `jsonapi:"attr,hcl"`
+	Sensitive   bool           `jsonapi:"attr,sensitive"`
+	VersionID   string         `jsonapi:"attr,version-id"`
+	Workspace   *workspaceJSON `jsonapi:"relation,configurable"`
 
 	// runcred's provenance, beyond HCP Terraform's attributes.
 	WrittenByKind        string    `jsonapi:"attr,written-by-kind"`
@@ -72,19 +73,19 @@ type variable struct {
 func toOrganization(o organization.Organization) *organizationJSON {
 	return &organizationJSON{
 		Name: o.Name, ExternalID: o.ID, Email: o.Email, CreatedAt: o.CreatedAt,
-		DefaultExecutionMode: platform.ExecutionAgent, DefaultProject: &projectJSON{ID: o.DefaultProjectID},
+		DefaultExecutionMode: workspace.ExecutionAgent, DefaultProject: &projectJSON{ID: o.DefaultProjectID},
 	}
 }
 
 func toProject(p organization.Project) *projectJSON {
 	return &projectJSON{
-		ID: p.ID, Name: p.Name, Description: p.Description, DefaultExecutionMode: platform.ExecutionAgent,
+		ID: p.ID, Name: p.Name, Description: p.Description, DefaultExecutionMode: workspace.ExecutionAgent,
 		Organization: &organizationJSON{Name: p.Organization},
 	}
 }
 
-func toWorkspace(w platform.Workspace) *workspace {
-	out := &workspace{
+func toWorkspace(w workspace.Workspace) *workspaceJSON {
+	out := &workspaceJSON{
 		ID: w.ID, Name: w.Name, Description: w.Description, AutoApply: w.AutoApply, ExecutionMode: w.ExecutionMode,
 		Operations: true, TerraformVersion: w.TerraformVersion, WorkingDirectory: w.WorkingDirectory, Locked: w.LockedBy != "",
 		CreatedAt: w.CreatedAt, UpdatedAt: w.UpdatedAt,
@@ -99,7 +100,7 @@ func toWorkspace(w platform.Workspace) *workspace {
 func toVariable(v platform.Variable) *variable {
 	return &variable{
 		ID: v.ID, Key: v.Key, Value: v.Value, Description: v.Description, Category: v.Category,
-		HCL: v.HCL, Sensitive: v.Sensitive, VersionID: v.VersionID, Workspace: &workspace{ID: v.WorkspaceID},
+		HCL: v.HCL, Sensitive: v.Sensitive, VersionID: v.VersionID, Workspace: &workspaceJSON{ID: v.WorkspaceID},
 		WrittenByKind: string(v.WrittenBy.Kind), WrittenByID: v.WrittenBy.ID, WrittenByName: v.WrittenBy.Name,
 		WrittenByWorkspaceID: orNil(v.WrittenBy.WorkspaceID), WrittenAt: v.WrittenAt,
 		ManagingWorkspaceID: orNil(v.ManagingWorkspaceID),
@@ -143,8 +144,8 @@ type workspaceInput struct {
 	Project          *projectRef `jsonapi:"relation,project"`
 }
 
-func (in workspaceInput) options() platform.WorkspaceOptions {
-	o := platform.WorkspaceOptions{
+func (in workspaceInput) options() workspace.Options {
+	o := workspace.Options{
 		Name: in.Name, Description: in.Description, AutoApply: in.AutoApply, ExecutionMode: in.ExecutionMode,
 		WorkingDirectory: in.WorkingDirectory, TerraformVersion: in.TerraformVersion, AgentPoolID: in.AgentPoolID,
 	}
