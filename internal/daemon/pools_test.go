@@ -190,7 +190,7 @@ func TestPoolsTeamTokenThroughTheBroker(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := srv.D.Platform.WorkspaceVariables(access.WithCaller(ctx, caller), ws.ID); !fail.Is(err, fail.Denied) {
+	if _, err := srv.D.Platform.Variables.WorkspaceVariables(access.WithCaller(ctx, caller), ws.ID); !fail.Is(err, fail.Denied) {
 		t.Errorf("team reads run variables: %v", err)
 	}
 

@@ -8,6 +8,7 @@ import (
 	"github.com/runcred/runcred/internal/fail"
 	"github.com/runcred/runcred/internal/identity"
 	"github.com/runcred/runcred/internal/platform/resource"
+	"github.com/runcred/runcred/internal/platform/variable"
 	"github.com/runcred/runcred/internal/platform/workspace"
 	"github.com/runcred/runcred/internal/secret"
 	"github.com/runcred/runcred/internal/store"
@@ -216,10 +217,10 @@ func (s *Service) subject(ctx context.Context, r Run, w workspace.Workspace, pha
 
 // JobInputs is what an agent needs to run a claimed phase.
 type JobInputs struct {
-	Archive   []byte        // the configuration version, .tar.gz
-	Variables []RunVariable // decrypted, sensitive ones included
-	State     []byte        // the workspace's current state; nil for none
-	PlanFile  []byte        // apply: the plan phase's saved plan
+	Archive   []byte                 // the configuration version, .tar.gz
+	Variables []variable.RunVariable // decrypted, sensitive ones included
+	State     []byte                 // the workspace's current state; nil for none
+	PlanFile  []byte                 // apply: the plan phase's saved plan
 }
 
 // JobInputs returns the inputs of running phase phaseID. Reading them is
@@ -237,7 +238,7 @@ func (s *Service) JobInputs(ctx context.Context, phaseID string) (JobInputs, err
 	if in.Archive, err = s.archive(ctx, cv); err != nil {
 		return JobInputs{}, err
 	}
-	if in.Variables, err = s.runVariables(ctx, w); err != nil {
+	if in.Variables, err = s.vars.Variables(ctx, w); err != nil {
 		return JobInputs{}, err
 	}
 	var svID string

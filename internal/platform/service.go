@@ -10,6 +10,7 @@ import (
 	"github.com/runcred/runcred/internal/platform/organization"
 	"github.com/runcred/runcred/internal/platform/resource"
 	"github.com/runcred/runcred/internal/platform/team"
+	"github.com/runcred/runcred/internal/platform/variable"
 	"github.com/runcred/runcred/internal/platform/workspace"
 	"github.com/runcred/runcred/internal/store"
 )
@@ -41,12 +42,15 @@ type Service struct {
 	AgentPools *agentpool.Service
 	// Workspaces manages workspaces.
 	Workspaces *workspace.Service
+	// Variables manages workspace variables and variable sets.
+	Variables *variable.Service
 
 	base   resource.Deps
 	orgs   organization.Directory
 	ledger apitoken.Ledger
 	pools  agentpool.Directory
 	ws     workspace.Directory
+	vars   variable.RunInputs
 	tokens resource.Tokens
 	minter Minter
 
@@ -72,5 +76,7 @@ func New(c Config) *Service {
 	s.ws = workspace.NewDirectory(s.base, s.orgs)
 	s.AgentPools = agentpool.New(s.base, s.orgs, s.ws, s.ledger, c.Tokens)
 	s.Workspaces = workspace.New(s.base, s.orgs, s.pools)
+	s.Variables = variable.New(s.base, s.Organizations, s.orgs, s.ws)
+	s.vars = variable.NewRunInputs(s.Variables)
 	return s
 }

@@ -7,9 +7,9 @@ import (
 
 	"github.com/runcred/runcred/internal/access"
 	"github.com/runcred/runcred/internal/fail"
-	"github.com/runcred/runcred/internal/platform"
 	"github.com/runcred/runcred/internal/platform/resource"
 	"github.com/runcred/runcred/internal/platform/team"
+	"github.com/runcred/runcred/internal/platform/variable"
 	"github.com/runcred/runcred/internal/store"
 	"github.com/runcred/runcred/internal/store/storetest"
 )
@@ -31,24 +31,24 @@ func TestTeamTokenProvenance(t *testing.T) {
 		if c.Meta[resource.MetaTeamID] != tm.ID || len(c.Policies) != 1 || c.Policies[0] != "team-"+tm.ID {
 			t.Fatalf("team token caller = %+v", c)
 		}
-		vs, err := f.svc.CreateVariableSet(as(root), "acme", platform.VariableSetOptions{Name: str("shared")})
+		vs, err := f.svc.Variables.CreateVariableSet(as(root), "acme", variable.VariableSetOptions{Name: str("shared")})
 		if err != nil {
 			t.Fatal(err)
 		}
 		f.grant("runcred/orgs/acme/workspaces/app/vars/region", access.Create)
 		f.grant("runcred/orgs/acme/varsets/"+vs.ID+"/vars/region", access.Create)
 		want := resource.Writer{Kind: resource.WriterTeam, ID: tm.ID, Name: "team-ops"}
-		v, err := f.svc.CreateVariable(access.WithCaller(context.Background(), c), f.app.ID,
-			platform.VariableOptions{Key: str("region"), Value: str("eu"), Category: str("terraform")})
+		v, err := f.svc.Variables.CreateVariable(access.WithCaller(context.Background(), c), f.app.ID,
+			variable.VariableOptions{Key: str("region"), Value: str("eu"), Category: str("terraform")})
 		if err != nil || v.WrittenBy != want {
 			t.Errorf("workspace variable by team = %+v, %v; want %+v", v.WrittenBy, err, want)
 		}
-		sv, err := f.svc.CreateSetVariable(access.WithCaller(context.Background(), c), vs.ID,
-			platform.VariableOptions{Key: str("region"), Value: str("eu"), Category: str("terraform")})
+		sv, err := f.svc.Variables.CreateSetVariable(access.WithCaller(context.Background(), c), vs.ID,
+			variable.VariableOptions{Key: str("region"), Value: str("eu"), Category: str("terraform")})
 		if err != nil || sv.WrittenBy != want {
 			t.Errorf("set variable by team = %+v, %v; want %+v", sv.WrittenBy, err, want)
 		}
-		if read, err := f.svc.Variable(as(root), f.app.ID, v.ID); err != nil || read.WrittenBy != want {
+		if read, err := f.svc.Variables.Variable(as(root), f.app.ID, v.ID); err != nil || read.WrittenBy != want {
 			t.Errorf("stored provenance = %+v, %v", read.WrittenBy, err)
 		}
 	})

@@ -3,12 +3,14 @@ package platform
 import (
 	"context"
 
+	"github.com/runcred/runcred/internal/platform/variable"
 	"github.com/runcred/runcred/internal/platform/workspace"
 )
 
-// SetVariablesFor exposes setVariables to the package's external tests.
-func (s *Service) SetVariablesFor(ctx context.Context, w workspace.Workspace) ([]RunVariable, error) {
-	return s.setVariables(ctx, w)
+// SetVariablesFor exposes what w's variable sets contribute to the
+// package's external tests.
+func (s *Service) SetVariablesFor(ctx context.Context, w workspace.Workspace) ([]variable.RunVariable, error) {
+	return variable.NewRunInputs(s.Variables).FromSets(ctx, w)
 }
 
 // RevokeOrganizationTokens exposes revokeOrganizationTokens likewise.

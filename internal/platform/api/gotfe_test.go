@@ -166,7 +166,7 @@ func TestGoTFELifecycle(t *testing.T) {
 		}
 
 		// The run engine gets the values, sensitive ones included.
-		runVars, err := e.svc.WorkspaceVariables(rootCtx(), ws.ID)
+		runVars, err := e.svc.Variables.WorkspaceVariables(rootCtx(), ws.ID)
 		if err != nil {
 			t.Fatal(err)
 		}

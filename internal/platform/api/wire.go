@@ -3,8 +3,8 @@ package api
 import (
 	"time"
 
-	"github.com/runcred/runcred/internal/platform"
 	"github.com/runcred/runcred/internal/platform/organization"
+	"github.com/runcred/runcred/internal/platform/variable"
 	"github.com/runcred/runcred/internal/platform/workspace"
 )
 
@@ -50,7 +50,7 @@ type workspaceJSON struct {
 	AgentPool        *agentPool        `jsonapi:"relation,agent-pool"`
 }
 
-type variable struct {
+type variableJSON struct {
 	ID          string         `jsonapi:"primary,vars"`
 	Key         string         `jsonapi:"attr,key"`
 	Value       string         `jsonapi:"attr,value"`
@@ -97,8 +97,8 @@ func toWorkspace(w workspace.Workspace) *workspaceJSON {
 	return out
 }
 
-func toVariable(v platform.Variable) *variable {
-	return &variable{
+func toVariable(v variable.Variable) *variableJSON {
+	return &variableJSON{
 		ID: v.ID, Key: v.Key, Value: v.Value, Description: v.Description, Category: v.Category,
 		HCL: v.HCL, Sensitive: v.Sensitive, VersionID: v.VersionID, Workspace: &workspaceJSON{ID: v.WorkspaceID},
 		WrittenByKind: string(v.WrittenBy.Kind), WrittenByID: v.WrittenBy.ID, WrittenByName: v.WrittenBy.Name,
@@ -166,8 +166,8 @@ type variableInput struct {
 	ManagingWorkspaceID *string `jsonapi:"attr,managing-workspace-id"` // "" clears
 }
 
-func (in variableInput) options() platform.VariableOptions {
-	return platform.VariableOptions{
+func (in variableInput) options() variable.VariableOptions {
+	return variable.VariableOptions{
 		Key: in.Key, Value: in.Value, Description: in.Description, Category: in.Category,
 		HCL: in.HCL, Sensitive: in.Sensitive, ManagingWorkspaceID: in.ManagingWorkspaceID,
 	}

@@ -1,4 +1,4 @@
-package platform
+package variable
 
 import (
 	"context"
@@ -295,7 +295,7 @@ func (s *Service) VariableSetsForWorkspace(ctx context.Context, wsID string, f V
 
 // VariableSetsForProject lists the variable sets applied to project id.
 func (s *Service) VariableSetsForProject(ctx context.Context, id string, f VariableSetFilter) ([]VariableSet, int, error) {
-	p, err := s.Organizations.Project(ctx, id)
+	p, err := s.organizations.Project(ctx, id)
 	if err != nil {
 		return nil, 0, err
 	}
