@@ -21,6 +21,7 @@ import (
 
 	"github.com/runcred/runcred/internal/fail"
 	"github.com/runcred/runcred/internal/platform"
+	"github.com/runcred/runcred/internal/platform/configversion"
 )
 
 // configDir writes a small configuration with the things run start must
@@ -99,7 +100,7 @@ func TestPackDirSkipsCachesHistoryAndLocalState(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := platform.ValidateArchive(buf.Bytes()); err != nil {
+	if err := configversion.ValidateArchive(buf.Bytes()); err != nil {
 		t.Fatalf("the server would refuse the archive: %v", err)
 	}
 	names, mainTF := entries(t, buf.Bytes())
@@ -228,7 +229,7 @@ func TestRunStartUploadsAndQueues(t *testing.T) {
 	if r.Status != tfe.RunPlanQueued || r.Message != "first run" || r.PlanOnly {
 		t.Fatalf("run is %s %q plan-only=%t", r.Status, r.Message, r.PlanOnly)
 	}
-	archive, err := s.D.Platform.ConfigurationArchive(rootCtx(), r.ConfigurationVersion.ID)
+	archive, err := s.D.Platform.ConfigurationVersions.ConfigurationArchive(rootCtx(), r.ConfigurationVersion.ID)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -53,9 +53,6 @@ const (
 	defaultPoolKey = "default" // pool of workspaces with none; not a valid pool id
 )
 
-// agentPath is where driving a workspace's runs as an agent is granted.
-func agentPath(org, ws string) string { return resource.WorkspacePath(org, ws) + "/agent" }
-
 // claimPhase claims the oldest queued phase of a workspace in agent pool
 // poolID ("" for workspaces without a pool) and marks it running. It
 // returns nil when there is nothing to do.
@@ -130,7 +127,7 @@ func (s *Service) agentRun(ctx context.Context, phaseID string) (Run, workspace.
 // token issued for one run never drives another, and a job token never
 // drives another phase than its own (a plan's token cannot apply).
 func (s *Service) authorizeAgent(ctx context.Context, w workspace.Workspace, r Run, phaseID string) error {
-	if err := s.base.Authorize(ctx, agentPath(w.Organization, w.Name), access.Update); err != nil {
+	if err := s.base.Authorize(ctx, resource.AgentPath(w.Organization, w.Name), access.Update); err != nil {
 		return err
 	}
 	if c, ok := access.CallerFrom(ctx); ok {

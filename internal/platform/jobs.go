@@ -231,11 +231,11 @@ func (s *Service) JobInputs(ctx context.Context, phaseID string) (JobInputs, err
 		return JobInputs{}, err
 	}
 	var in JobInputs
-	cv, _, err := s.configurationVersion(ctx, r.ConfigurationVersionID)
+	cv, _, err := s.cvs.Version(ctx, r.ConfigurationVersionID)
 	if err != nil {
 		return JobInputs{}, err
 	}
-	if in.Archive, err = s.archive(ctx, cv); err != nil {
+	if in.Archive, err = s.cvs.Archive(ctx, cv); err != nil {
 		return JobInputs{}, err
 	}
 	if in.Variables, err = s.vars.Variables(ctx, w); err != nil {

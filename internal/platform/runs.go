@@ -7,6 +7,7 @@ import (
 
 	"github.com/runcred/runcred/internal/access"
 	"github.com/runcred/runcred/internal/fail"
+	"github.com/runcred/runcred/internal/platform/configversion"
 	"github.com/runcred/runcred/internal/platform/resource"
 	"github.com/runcred/runcred/internal/platform/workspace"
 	"github.com/runcred/runcred/internal/store"
@@ -71,18 +72,18 @@ func (s *Service) CreateRun(ctx context.Context, wsID string, o RunOptions) (Run
 	if o.Message != nil && (len(*o.Message) > resource.MaxDescriptionLen || resource.ValidDescription(*o.Message) != nil) {
 		return Run{}, fail.Invalidf("run message must be valid UTF-8 of at most %d bytes", resource.MaxDescriptionLen)
 	}
-	var cv ConfigurationVersion
+	var cv configversion.Version
 	if o.ConfigurationVersionID == "" {
-		if cv, err = s.latestConfigurationVersion(ctx, w); err != nil {
+		if cv, err = s.cvs.Latest(ctx, w); err != nil {
 			return Run{}, err
 		}
 	} else {
 		var cw workspace.Workspace
-		cv, cw, err = s.configurationVersion(ctx, o.ConfigurationVersionID)
+		cv, cw, err = s.cvs.Version(ctx, o.ConfigurationVersionID)
 		if err != nil || cw.ID != w.ID {
 			return Run{}, fail.Invalidf("configuration version %q is not a configuration version of workspace %q", resource.Clip(o.ConfigurationVersionID), w.Name)
 		}
-		if cv.Status != CVUploaded {
+		if cv.Status != configversion.Uploaded {
 			return Run{}, fail.Invalidf("configuration version %s has not been uploaded", cv.ID)
 		}
 	}
@@ -99,7 +100,7 @@ func (s *Service) CreateRun(ctx context.Context, wsID string, o RunOptions) (Run
 }
 
 // enqueueRun inserts a run; the caller has authorized and recorded it.
-func (s *Service) enqueueRun(ctx context.Context, w workspace.Workspace, cv ConfigurationVersion, o RunOptions, by resource.Writer) (Run, error) {
+func (s *Service) enqueueRun(ctx context.Context, w workspace.Workspace, cv configversion.Version, o RunOptions, by resource.Writer) (Run, error) {
 	now := resource.FromNanos(resource.Nanos(s.base.Now()))
 	r := Run{
 		ID: resource.NewID("run"), WorkspaceID: w.ID, ConfigurationVersionID: cv.ID, PlanID: resource.NewID("plan"), ApplyID: resource.NewID("apply"),
@@ -254,4 +255,12 @@ func (s *Service) Runs(ctx context.Context, wsID string, p resource.Page) ([]Run
 	}
 	out, err := resource.ScanAll(rows, scanRun)
 	return out, total, err
+}
+
+// cvQueue queues the run an uploaded configuration version asked for.
+type cvQueue struct{ s *Service }
+
+func (q cvQueue) QueueRun(ctx context.Context, w workspace.Workspace, cv configversion.Version, by resource.Writer) error {
+	_, err := q.s.enqueueRun(ctx, w, cv, RunOptions{}, by)
+	return err
 }

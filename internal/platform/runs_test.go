@@ -12,6 +12,7 @@ import (
 	"github.com/runcred/runcred/internal/access"
 	"github.com/runcred/runcred/internal/fail"
 	"github.com/runcred/runcred/internal/platform"
+	"github.com/runcred/runcred/internal/platform/configversion"
 	"github.com/runcred/runcred/internal/platform/resource"
 	"github.com/runcred/runcred/internal/platform/workspace"
 	"github.com/runcred/runcred/internal/store"
@@ -37,14 +38,14 @@ func tarGz(t *testing.T, files map[string]string) []byte {
 const mainTF = `resource "null_resource" "x" {}`
 
 // uploaded makes an uploaded configuration version in ws.
-func (f *fixture) uploaded(t *testing.T, ws workspace.Workspace, speculative bool) platform.ConfigurationVersion {
+func (f *fixture) uploaded(t *testing.T, ws workspace.Workspace, speculative bool) configversion.Version {
 	t.Helper()
-	cv, err := f.svc.CreateConfigurationVersion(as(root), ws.ID, platform.ConfigurationVersionOptions{
+	cv, err := f.svc.ConfigurationVersions.CreateConfigurationVersion(as(root), ws.ID, configversion.Options{
 		AutoQueueRuns: new(bool), Speculative: &speculative})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := f.svc.UploadConfiguration(as(root), cv.UploadToken, tarGz(t, map[string]string{"main.tf": mainTF})); err != nil {
+	if err := f.svc.ConfigurationVersions.UploadConfiguration(as(root), cv.UploadToken, tarGz(t, map[string]string{"main.tf": mainTF})); err != nil {
 		t.Fatal(err)
 	}
 	return cv
@@ -75,7 +76,7 @@ func TestRunLifecycle(t *testing.T) {
 		f := setup(t, db)
 		ctx := as(root)
 		cv := f.uploaded(t, f.target, false)
-		if got, err := f.svc.ConfigurationArchive(ctx, cv.ID); err != nil || len(got) == 0 {
+		if got, err := f.svc.ConfigurationVersions.ConfigurationArchive(ctx, cv.ID); err != nil || len(got) == 0 {
 			t.Fatalf("archive = %d bytes, %v", len(got), err)
 		}
 		run, err := f.svc.CreateRun(ctx, f.target.ID, platform.RunOptions{Message: str("first")})
@@ -292,11 +293,11 @@ func TestRunDenials(t *testing.T) {
 		other := runner(f.target.ID) // a token of run "run-Abc", not this run
 		denied := map[string]func() error{
 			"create cv": func() error {
-				_, err := f.svc.CreateConfigurationVersion(as(user), f.target.ID, platform.ConfigurationVersionOptions{})
+				_, err := f.svc.ConfigurationVersions.CreateConfigurationVersion(as(user), f.target.ID, configversion.Options{})
 				return err
 			},
-			"read cv":    func() error { _, err := f.svc.ConfigurationVersion(as(user), cv.ID); return err },
-			"archive":    func() error { _, err := f.svc.ConfigurationArchive(as(user), cv.ID); return err },
+			"read cv":    func() error { _, err := f.svc.ConfigurationVersions.ConfigurationVersion(as(user), cv.ID); return err },
+			"archive":    func() error { _, err := f.svc.ConfigurationVersions.ConfigurationArchive(as(user), cv.ID); return err },
 			"create run": func() error { _, err := f.svc.CreateRun(as(user), f.target.ID, platform.RunOptions{}); return err },
 			"read run":   func() error { _, err := f.svc.Run(as(user), run.ID); return err },
 			"list runs":  func() error { _, _, err := f.svc.Runs(as(user), f.target.ID, resource.Page{}); return err },
@@ -324,10 +325,10 @@ func TestRunDenials(t *testing.T) {
 		if err := f.svc.AppendLog(as(user2), job.PhaseID, []byte("x")); err != nil {
 			t.Errorf("granted agent: %v", err)
 		}
-		if err := f.svc.UploadConfiguration(as(root), "bogus", tarGz(t, map[string]string{"a.tf": ""})); !fail.Is(err, fail.NotFound) {
+		if err := f.svc.ConfigurationVersions.UploadConfiguration(as(root), "bogus", tarGz(t, map[string]string{"a.tf": ""})); !fail.Is(err, fail.NotFound) {
 			t.Errorf("upload with bad token: %v", err)
 		}
-		if err := f.svc.UploadConfiguration(as(root), cv.UploadToken, tarGz(t, map[string]string{"a.tf": ""})); !fail.Is(err, fail.Conflict) {
+		if err := f.svc.ConfigurationVersions.UploadConfiguration(as(root), cv.UploadToken, tarGz(t, map[string]string{"a.tf": ""})); !fail.Is(err, fail.Conflict) {
 			t.Errorf("second upload: %v", err)
 		}
 	})
@@ -338,11 +339,11 @@ func TestRunDenials(t *testing.T) {
 func TestAutoQueue(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		f := setup(t, db)
-		cv, err := f.svc.CreateConfigurationVersion(as(root), f.target.ID, platform.ConfigurationVersionOptions{})
+		cv, err := f.svc.ConfigurationVersions.CreateConfigurationVersion(as(root), f.target.ID, configversion.Options{})
 		if err != nil || !cv.AutoQueueRuns {
 			t.Fatalf("cv = %+v, %v", cv, err)
 		}
-		if err := f.svc.UploadConfiguration(as(root), cv.UploadToken, tarGz(t, map[string]string{"main.tf": mainTF})); err != nil {
+		if err := f.svc.ConfigurationVersions.UploadConfiguration(as(root), cv.UploadToken, tarGz(t, map[string]string{"main.tf": mainTF})); err != nil {
 			t.Fatal(err)
 		}
 		runs, total, err := f.svc.Runs(as(root), f.target.ID, resource.Page{})

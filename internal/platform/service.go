@@ -7,6 +7,7 @@ import (
 	"github.com/runcred/runcred/internal/access"
 	"github.com/runcred/runcred/internal/platform/agentpool"
 	"github.com/runcred/runcred/internal/platform/apitoken"
+	"github.com/runcred/runcred/internal/platform/configversion"
 	"github.com/runcred/runcred/internal/platform/organization"
 	"github.com/runcred/runcred/internal/platform/resource"
 	"github.com/runcred/runcred/internal/platform/team"
@@ -44,6 +45,8 @@ type Service struct {
 	Workspaces *workspace.Service
 	// Variables manages workspace variables and variable sets.
 	Variables *variable.Service
+	// ConfigurationVersions manages configuration versions.
+	ConfigurationVersions *configversion.Service
 
 	base   resource.Deps
 	orgs   organization.Directory
@@ -51,6 +54,7 @@ type Service struct {
 	pools  agentpool.Directory
 	ws     workspace.Directory
 	vars   variable.RunInputs
+	cvs    configversion.Directory
 	tokens resource.Tokens
 	minter Minter
 
@@ -78,5 +82,7 @@ func New(c Config) *Service {
 	s.Workspaces = workspace.New(s.base, s.orgs, s.pools)
 	s.Variables = variable.New(s.base, s.Organizations, s.orgs, s.ws)
 	s.vars = variable.NewRunInputs(s.Variables)
+	s.cvs = configversion.NewDirectory(s.base, s.ws)
+	s.ConfigurationVersions = configversion.New(s.base, s.ws, cvQueue{s})
 	return s
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/hashicorp/jsonapi"
 	"github.com/runcred/runcred/internal/fail"
 	"github.com/runcred/runcred/internal/platform"
+	"github.com/runcred/runcred/internal/platform/configversion"
 	"github.com/runcred/runcred/internal/respond"
 )
 
@@ -65,7 +66,7 @@ func (h *API) signedURL(r *http.Request, token string) string {
 	return base + signedPrefix + token
 }
 
-func (h *API) toConfigurationVersion(r *http.Request, cv platform.ConfigurationVersion) *configurationVersion {
+func (h *API) toConfigurationVersion(r *http.Request, cv configversion.Version) *configurationVersion {
 	out := &configurationVersion{ID: cv.ID, Status: cv.Status, Source: "tfe-api", Speculative: cv.Speculative,
 		AutoQueueRuns: cv.AutoQueueRuns, StatusTimestamps: map[string]string{}}
 	if cv.UploadToken != "" {
@@ -83,8 +84,8 @@ func (h *API) createConfigurationVersion(w http.ResponseWriter, r *http.Request)
 	if err := decode(r, &in); err != nil {
 		return err
 	}
-	cv, err := h.Service.CreateConfigurationVersion(r.Context(), r.PathValue("id"),
-		platform.ConfigurationVersionOptions{Speculative: in.Speculative, AutoQueueRuns: in.AutoQueueRuns})
+	cv, err := h.Service.ConfigurationVersions.CreateConfigurationVersion(r.Context(), r.PathValue("id"),
+		configversion.Options{Speculative: in.Speculative, AutoQueueRuns: in.AutoQueueRuns})
 	if err != nil {
 		return err
 	}
@@ -92,7 +93,7 @@ func (h *API) createConfigurationVersion(w http.ResponseWriter, r *http.Request)
 }
 
 func (h *API) readConfigurationVersion(w http.ResponseWriter, r *http.Request) error {
-	cv, err := h.Service.ConfigurationVersion(r.Context(), r.PathValue("cv"))
+	cv, err := h.Service.ConfigurationVersions.ConfigurationVersion(r.Context(), r.PathValue("cv"))
 	if err != nil {
 		return err
 	}
@@ -100,11 +101,11 @@ func (h *API) readConfigurationVersion(w http.ResponseWriter, r *http.Request) e
 }
 
 func (h *API) upload(w http.ResponseWriter, r *http.Request) error {
-	b, err := io.ReadAll(io.LimitReader(r.Body, platform.MaxArchiveSize+1))
+	b, err := io.ReadAll(io.LimitReader(r.Body, configversion.MaxArchiveSize+1))
 	if err != nil {
 		return errMalformed{"could not read the upload"}
 	}
-	if err := h.Service.UploadConfiguration(r.Context(), r.PathValue("token"), b); err != nil {
+	if err := h.Service.ConfigurationVersions.UploadConfiguration(r.Context(), r.PathValue("token"), b); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusOK)

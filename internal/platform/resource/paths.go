@@ -21,3 +21,6 @@ func TeamsPath(org string) string    { return OrgPath(org) + "/teams" }
 func TeamPath(org, id string) string { return TeamsPath(org) + "/" + id }
 func PoolsPath(org string) string    { return OrgPath(org) + "/agent-pools" }
 func PoolPath(org, id string) string { return PoolsPath(org) + "/" + id }
+
+// AgentPath is where driving a workspace's runs as an agent is granted.
+func AgentPath(org, ws string) string { return WorkspacePath(org, ws) + "/agent" }

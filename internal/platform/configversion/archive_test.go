@@ -1,4 +1,4 @@
-package platform
+package configversion
 
 import (
 	"archive/tar"
