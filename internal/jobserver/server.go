@@ -11,6 +11,7 @@ import (
 	"github.com/runcred/runcred/internal/fail"
 	"github.com/runcred/runcred/internal/jobapi"
 	"github.com/runcred/runcred/internal/platform"
+	"github.com/runcred/runcred/internal/platform/state"
 	"github.com/runcred/runcred/internal/respond"
 )
 
@@ -172,7 +173,7 @@ func (s Server) planJSON(w http.ResponseWriter, r *http.Request, phase string) e
 }
 
 func (s Server) state(w http.ResponseWriter, r *http.Request, phase string) error {
-	b, err := respond.ReadBodyUpTo(r, platform.MaxStateSize)
+	b, err := respond.ReadBodyUpTo(r, state.MaxSize)
 	if err != nil {
 		return err
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/runcred/runcred/internal/fail"
 	"github.com/runcred/runcred/internal/platform/agentpool"
 	"github.com/runcred/runcred/internal/platform/resource"
+	"github.com/runcred/runcred/internal/platform/state"
 	"github.com/runcred/runcred/internal/platform/workspace"
 	"github.com/runcred/runcred/internal/store"
 )
@@ -49,7 +50,6 @@ type Job struct {
 const (
 	MaxLogChunk    = 1 << 20
 	MaxPlanJSON    = 64 << 20
-	MaxStateSize   = 100 << 20
 	defaultPoolKey = "default" // pool of workspaces with none; not a valid pool id
 )
 
@@ -311,13 +311,31 @@ func (s *Service) cancelPhase(ctx context.Context, r Run, w workspace.Workspace,
 
 // StoreJobState stores the state a running apply produced as its
 // workspace's newest state version.
-func (s *Service) StoreJobState(ctx context.Context, applyID string, state []byte) (StateVersion, error) {
+func (s *Service) StoreJobState(ctx context.Context, applyID string, st []byte) (state.Version, error) {
 	r, _, err := s.agentRun(ctx, applyID)
 	if err != nil {
-		return StateVersion{}, err
+		return state.Version{}, err
 	}
 	if applyID != r.ApplyID {
-		return StateVersion{}, fail.Invalidf("state is stored by applies, and %s is a plan", applyID)
+		return state.Version{}, fail.Invalidf("state is stored by applies, and %s is a plan", applyID)
 	}
-	return s.StoreStateVersion(ctx, r.ID, state)
+	return s.StoreStateVersion(ctx, r.ID, st)
+}
+
+// StoreStateVersion stores st as the workspace's newest state version,
+// written by run runID while it applies. Its serial must exceed the
+// current one's and its lineage match (state.Directory.Store), so a stale
+// or foreign state never replaces the current one.
+func (s *Service) StoreStateVersion(ctx context.Context, runID string, st []byte) (state.Version, error) {
+	r, w, err := s.run(ctx, runID)
+	if err != nil {
+		return state.Version{}, err
+	}
+	if err := s.authorizeAgent(ctx, w, r, r.ApplyID); err != nil { // applies store state
+		return state.Version{}, err
+	}
+	if r.Status != RunApplying {
+		return state.Version{}, fail.Conflictf("run %s is %s, not applying", r.ID, r.Status)
+	}
+	return s.states.Store(ctx, w, r.ID, st)
 }

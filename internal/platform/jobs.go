@@ -241,14 +241,7 @@ func (s *Service) JobInputs(ctx context.Context, phaseID string) (JobInputs, err
 	if in.Variables, err = s.vars.Variables(ctx, w); err != nil {
 		return JobInputs{}, err
 	}
-	var svID string
-	err = s.base.DB.QueryRow(ctx, `SELECT id FROM state_versions WHERE workspace_id = ? ORDER BY number DESC LIMIT 1`, w.ID).Scan(&svID)
-	switch {
-	case err == nil:
-		if in.State, err = s.stateContent(ctx, svID, false); err != nil {
-			return JobInputs{}, err
-		}
-	case !store.IsNotFound(err):
+	if in.State, err = s.states.CurrentContent(ctx, w.ID); err != nil {
 		return JobInputs{}, err
 	}
 	if phaseID == r.ApplyID {

@@ -132,7 +132,7 @@ func (s *Service) ReadSigned(ctx context.Context, token string) (SignedContent, 
 		data, err := s.log(ctx, g.ID)
 		return SignedContent{Purpose: resource.SignLog, Data: data, Done: r.phaseDone(g.ID)}, err
 	case resource.SignState:
-		data, err := s.stateContent(ctx, g.ID, true)
+		data, err := s.states.Content(ctx, g.ID, true)
 		return SignedContent{Purpose: resource.SignState, Data: data, Done: true}, err
 	}
 	return SignedContent{}, fail.NotFoundf("the URL is invalid or has expired")

@@ -165,7 +165,7 @@ func TestRunLifecycle(t *testing.T) {
 		if r, err = f.svc.FinishPhase(ctx, job.PhaseID, platform.PhaseReport{Counts: platform.ResourceCounts{Additions: 1}}); err != nil || r.Status != platform.RunApplied {
 			t.Fatalf("finish apply = %s, %v", r.Status, err)
 		}
-		cur, err := f.svc.CurrentStateVersion(ctx, f.target.ID)
+		cur, err := f.svc.StateVersions.CurrentStateVersion(ctx, f.target.ID)
 		if err != nil || cur.ID != sv.ID {
 			t.Fatalf("current state = %+v, %v", cur, err)
 		}
@@ -308,7 +308,7 @@ func TestRunDenials(t *testing.T) {
 			"claim":      func() error { _, err := f.svc.Claim(as(user), ""); return err },
 			"append log": func() error { return f.svc.AppendLog(as(user), job.PhaseID, []byte("x")) },
 			"finish":     func() error { _, err := f.svc.FinishPhase(as(user), job.PhaseID, platform.PhaseReport{}); return err },
-			"state":      func() error { _, err := f.svc.CurrentStateVersion(as(user), f.target.ID); return err },
+			"state":      func() error { _, err := f.svc.StateVersions.CurrentStateVersion(as(user), f.target.ID); return err },
 		}
 		for name, call := range denied {
 			if err := call(); !fail.Is(err, fail.Denied) {

@@ -10,6 +10,7 @@ import (
 	"github.com/runcred/runcred/internal/platform/configversion"
 	"github.com/runcred/runcred/internal/platform/organization"
 	"github.com/runcred/runcred/internal/platform/resource"
+	"github.com/runcred/runcred/internal/platform/state"
 	"github.com/runcred/runcred/internal/platform/team"
 	"github.com/runcred/runcred/internal/platform/variable"
 	"github.com/runcred/runcred/internal/platform/workspace"
@@ -47,6 +48,8 @@ type Service struct {
 	Variables *variable.Service
 	// ConfigurationVersions manages configuration versions.
 	ConfigurationVersions *configversion.Service
+	// StateVersions serves state versions.
+	StateVersions *state.Service
 
 	base   resource.Deps
 	orgs   organization.Directory
@@ -55,6 +58,7 @@ type Service struct {
 	ws     workspace.Directory
 	vars   variable.RunInputs
 	cvs    configversion.Directory
+	states state.Directory
 	tokens resource.Tokens
 	minter Minter
 
@@ -84,5 +88,7 @@ func New(c Config) *Service {
 	s.vars = variable.NewRunInputs(s.Variables)
 	s.cvs = configversion.NewDirectory(s.base, s.ws)
 	s.ConfigurationVersions = configversion.New(s.base, s.ws, cvQueue{s})
+	s.states = state.NewDirectory(s.base)
+	s.StateVersions = state.New(s.base, s.ws, s.Workspaces)
 	return s
 }

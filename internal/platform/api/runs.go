@@ -15,6 +15,7 @@ import (
 	"github.com/runcred/runcred/internal/fail"
 	"github.com/runcred/runcred/internal/platform"
 	"github.com/runcred/runcred/internal/platform/configversion"
+	"github.com/runcred/runcred/internal/platform/state"
 	"github.com/runcred/runcred/internal/respond"
 )
 
@@ -256,13 +257,13 @@ func (h *API) planJSON(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-func (h *API) toStateVersion(r *http.Request, sv platform.StateVersion) *stateVersion {
+func (h *API) toStateVersion(r *http.Request, sv state.Version) *stateVersion {
 	return &stateVersion{ID: sv.ID, CreatedAt: sv.CreatedAt, Status: "finalized", Serial: sv.Serial, Lineage: sv.Lineage,
 		MD5: sv.MD5, Size: sv.Size, DownloadURL: h.signedURL(r, sv.DownloadToken), Run: &run{ID: sv.RunID}}
 }
 
 func (h *API) currentStateVersion(w http.ResponseWriter, r *http.Request) error {
-	sv, err := h.Service.CurrentStateVersion(r.Context(), r.PathValue("id"))
+	sv, err := h.Service.StateVersions.CurrentStateVersion(r.Context(), r.PathValue("id"))
 	if err != nil {
 		return err
 	}
@@ -270,7 +271,7 @@ func (h *API) currentStateVersion(w http.ResponseWriter, r *http.Request) error 
 }
 
 func (h *API) readStateVersion(w http.ResponseWriter, r *http.Request) error {
-	sv, err := h.Service.StateVersion(r.Context(), r.PathValue("sv"))
+	sv, err := h.Service.StateVersions.StateVersion(r.Context(), r.PathValue("sv"))
 	if err != nil {
 		return err
 	}
@@ -283,7 +284,7 @@ func (h *API) listStateVersions(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	q := r.URL.Query()
-	svs, total, err := h.Service.StateVersions(r.Context(), q.Get("filter[organization][name]"), q.Get("filter[workspace][name]"), pg)
+	svs, total, err := h.Service.StateVersions.StateVersions(r.Context(), q.Get("filter[organization][name]"), q.Get("filter[workspace][name]"), pg)
 	if err != nil {
 		return err
 	}
