@@ -65,11 +65,11 @@ func TestAgentPoolTokensThroughTheBroker(t *testing.T) {
 	}
 	agent := access.WithCaller(ctx, caller)
 	// Authorized: nothing is queued, so no job and no error.
-	if job, err := srv.D.Platform.Claim(agent, pool.ID); err != nil || job != nil {
+	if job, err := srv.D.Platform.Runs.Claim(agent, pool.ID); err != nil || job != nil {
 		t.Errorf("claim own pool's job = %+v, %v", job, err)
 	}
 	for name, id := range map[string]string{"sibling pool": sibling.ID, "other org's pool": foreign.ID, "default pool": ""} {
-		if _, err := srv.D.Platform.Claim(agent, id); !fail.Is(err, fail.Denied) {
+		if _, err := srv.D.Platform.Runs.Claim(agent, id); !fail.Is(err, fail.Denied) {
 			t.Errorf("claim from %s: %v, want denied", name, err)
 		}
 	}

@@ -5,8 +5,8 @@ import (
 	"time"
 
 	"github.com/runcred/runcred/internal/broker"
-	"github.com/runcred/runcred/internal/platform"
 	"github.com/runcred/runcred/internal/platform/resource"
+	"github.com/runcred/runcred/internal/platform/run"
 	"github.com/runcred/runcred/internal/secret"
 	"github.com/runcred/runcred/internal/token"
 )
@@ -50,7 +50,7 @@ func (p platformTokens) DeletePolicy(ctx context.Context, name string) error {
 // an agent pool, as the in-process agent of `runcred dev` does.
 func (d *Daemon) DefaultAgentToken(ctx context.Context, ttl time.Duration) (secret.Value, error) {
 	t, err := platformTokens{b: d.Broker, now: d.cfg.Now}.IssueToken(ctx, resource.TokenRequest{
-		DisplayName: "agent-default", Policies: []string{platform.DefaultAgentPolicy}, TTL: ttl,
+		DisplayName: "agent-default", Policies: []string{run.DefaultAgentPolicy}, TTL: ttl,
 	})
 	return t.Token, err
 }

@@ -1,7 +1,6 @@
 package platform
 
 import (
-	"sync"
 	"time"
 
 	"github.com/runcred/runcred/internal/access"
@@ -10,6 +9,7 @@ import (
 	"github.com/runcred/runcred/internal/platform/configversion"
 	"github.com/runcred/runcred/internal/platform/organization"
 	"github.com/runcred/runcred/internal/platform/resource"
+	"github.com/runcred/runcred/internal/platform/run"
 	"github.com/runcred/runcred/internal/platform/state"
 	"github.com/runcred/runcred/internal/platform/team"
 	"github.com/runcred/runcred/internal/platform/variable"
@@ -28,11 +28,12 @@ type Config struct {
 	Tokens resource.Tokens
 	// Mint mints the workload identity tokens of jobs; nil leaves
 	// MintForJob unavailable.
-	Mint Minter
+	Mint run.Minter
 	Now  func() time.Time // defaults to time.Now
 }
 
-// Service is the platform's domain logic. It is safe for concurrent use.
+// Service is the platform: one service per domain, wired together. Each
+// is safe for concurrent use.
 type Service struct {
 	// Organizations manages organizations and their projects.
 	Organizations *organization.Service
@@ -50,20 +51,11 @@ type Service struct {
 	ConfigurationVersions *configversion.Service
 	// StateVersions serves state versions.
 	StateVersions *state.Service
+	// Runs is the run lifecycle: runs, their plans and applies, workspace
+	// locks, and the server side of the agent protocol.
+	Runs *run.Service
 
-	base   resource.Deps
-	orgs   organization.Directory
-	ledger apitoken.Ledger
-	pools  agentpool.Directory
-	ws     workspace.Directory
-	vars   variable.RunInputs
-	cvs    configversion.Directory
-	states state.Directory
-	tokens resource.Tokens
-	minter Minter
-
-	wakeMu sync.Mutex
-	wake   chan struct{} // see JobsChanged
+	ledger apitoken.Ledger // see RevokeOrganizationTokens in the tests
 }
 
 // New returns a Service; it panics on missing wiring, a bug found at start-up.
@@ -74,21 +66,24 @@ func New(c Config) *Service {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
-	s := &Service{base: resource.Deps{DB: c.DB, Seal: c.Seal, Audit: c.Audit, Authz: c.Authz, Now: c.Now}, tokens: c.Tokens, minter: c.Mint, wake: make(chan struct{})}
-	s.orgs = organization.NewDirectory(c.DB)
-	s.ledger = apitoken.NewLedger(s.base, c.Tokens)
-	s.APITokens = apitoken.New(s.base, s.ledger)
-	s.Organizations = organization.New(s.base, s.ledger)
-	s.Teams = team.New(s.base, s.orgs, s.ledger, c.Tokens)
-	s.pools = agentpool.NewDirectory(c.DB)
-	s.ws = workspace.NewDirectory(s.base, s.orgs)
-	s.AgentPools = agentpool.New(s.base, s.orgs, s.ws, s.ledger, c.Tokens)
-	s.Workspaces = workspace.New(s.base, s.orgs, s.pools)
-	s.Variables = variable.New(s.base, s.Organizations, s.orgs, s.ws)
-	s.vars = variable.NewRunInputs(s.Variables)
-	s.cvs = configversion.NewDirectory(s.base, s.ws)
-	s.ConfigurationVersions = configversion.New(s.base, s.ws, cvQueue{s})
-	s.states = state.NewDirectory(s.base)
-	s.StateVersions = state.New(s.base, s.ws, s.Workspaces)
+	base := resource.Deps{DB: c.DB, Seal: c.Seal, Audit: c.Audit, Authz: c.Authz, Now: c.Now}
+	orgs := organization.NewDirectory(c.DB)
+	ledger := apitoken.NewLedger(base, c.Tokens)
+	pools := agentpool.NewDirectory(c.DB)
+	ws := workspace.NewDirectory(base, orgs)
+	s := &Service{
+		Organizations: organization.New(base, ledger),
+		APITokens:     apitoken.New(base, ledger),
+		Teams:         team.New(base, orgs, ledger, c.Tokens),
+		AgentPools:    agentpool.New(base, orgs, ws, ledger, c.Tokens),
+		Workspaces:    workspace.New(base, orgs, pools),
+		ledger:        ledger,
+	}
+	s.Variables = variable.New(base, s.Organizations, orgs, ws)
+	s.StateVersions = state.New(base, ws, s.Workspaces)
+	s.Runs = run.New(run.Config{Base: base, Tokens: c.Tokens, Mint: c.Mint, Organizations: orgs, Workspaces: ws,
+		Variables: variable.NewRunInputs(s.Variables), ConfigurationVersions: configversion.NewDirectory(base, ws),
+		States: state.NewDirectory(base)})
+	s.ConfigurationVersions = configversion.New(base, ws, run.NewQueue(s.Runs))
 	return s
 }

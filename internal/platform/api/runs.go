@@ -13,8 +13,8 @@ import (
 
 	"github.com/hashicorp/jsonapi"
 	"github.com/runcred/runcred/internal/fail"
-	"github.com/runcred/runcred/internal/platform"
 	"github.com/runcred/runcred/internal/platform/configversion"
+	"github.com/runcred/runcred/internal/platform/run"
 	"github.com/runcred/runcred/internal/platform/state"
 	"github.com/runcred/runcred/internal/respond"
 )
@@ -116,7 +116,7 @@ func (h *API) upload(w http.ResponseWriter, r *http.Request) error {
 // readSigned serves a log (text, with go-tfe's offset and limit, framed by
 // STX and, once the phase has ended, ETX) or a state download.
 func (h *API) readSigned(w http.ResponseWriter, r *http.Request) error {
-	c, err := h.Service.ReadSigned(r.Context(), r.PathValue("token"))
+	c, err := h.Service.Runs.ReadSigned(r.Context(), r.PathValue("token"))
 	if err != nil {
 		return err
 	}
@@ -164,11 +164,11 @@ func (h *API) createRun(w http.ResponseWriter, r *http.Request) error {
 	if in.Workspace == nil || in.Workspace.ID == "" {
 		return errMalformed{"the run's workspace relationship is required"}
 	}
-	o := platform.RunOptions{Message: in.Message, IsDestroy: in.IsDestroy, PlanOnly: in.PlanOnly, AutoApply: in.AutoApply}
+	o := run.RunOptions{Message: in.Message, IsDestroy: in.IsDestroy, PlanOnly: in.PlanOnly, AutoApply: in.AutoApply}
 	if in.ConfigurationVersion != nil {
 		o.ConfigurationVersionID = in.ConfigurationVersion.ID
 	}
-	run, err := h.Service.CreateRun(r.Context(), in.Workspace.ID, o)
+	run, err := h.Service.Runs.CreateRun(r.Context(), in.Workspace.ID, o)
 	if err != nil {
 		return err
 	}
@@ -176,7 +176,7 @@ func (h *API) createRun(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (h *API) readRun(w http.ResponseWriter, r *http.Request) error {
-	run, err := h.Service.Run(r.Context(), r.PathValue("run"))
+	run, err := h.Service.Runs.Run(r.Context(), r.PathValue("run"))
 	if err != nil {
 		return err
 	}
@@ -188,11 +188,11 @@ func (h *API) listRuns(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	runs, total, err := h.Service.Runs(r.Context(), r.PathValue("id"), pg)
+	runs, total, err := h.Service.Runs.Runs(r.Context(), r.PathValue("id"), pg)
 	if err != nil {
 		return err
 	}
-	out := make([]*run, 0, len(runs))
+	out := make([]*runJSON, 0, len(runs))
 	for _, x := range runs {
 		out = append(out, toRun(x))
 	}
@@ -208,13 +208,13 @@ func (h *API) runAction(w http.ResponseWriter, r *http.Request) error {
 	var err error
 	switch id := r.PathValue("run"); r.PathValue("action") {
 	case "apply":
-		_, err = h.Service.ApplyRun(r.Context(), id)
+		_, err = h.Service.Runs.ApplyRun(r.Context(), id)
 	case "discard":
-		_, err = h.Service.DiscardRun(r.Context(), id)
+		_, err = h.Service.Runs.DiscardRun(r.Context(), id)
 	case "cancel":
-		_, err = h.Service.CancelRun(r.Context(), id)
+		_, err = h.Service.Runs.CancelRun(r.Context(), id)
 	case "force-cancel":
-		_, err = h.Service.ForceCancelRun(r.Context(), id)
+		_, err = h.Service.Runs.ForceCancelRun(r.Context(), id)
 	default:
 		return errNotFound
 	}
@@ -226,13 +226,13 @@ func (h *API) runAction(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (h *API) readPhase(w http.ResponseWriter, r *http.Request) error {
-	v, err := h.Service.PlanOrApply(r.Context(), r.PathValue("phase"))
+	v, err := h.Service.Runs.PlanOrApply(r.Context(), r.PathValue("phase"))
 	if err != nil {
 		return err
 	}
 	// /plans/{id} serves only plans and /applies/{id} only applies.
 	isPlan := strings.HasPrefix(r.URL.Path, "/api/v2/plans/")
-	if isPlan != (v.Phase == platform.PhasePlan) {
+	if isPlan != (v.Phase == run.PhasePlan) {
 		return errNotFound
 	}
 	ts, logURL := stamps(v.Timestamps), h.signedURL(r, v.LogToken)
@@ -247,7 +247,7 @@ func (h *API) readPhase(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (h *API) planJSON(w http.ResponseWriter, r *http.Request) error {
-	b, err := h.Service.PlanJSON(r.Context(), r.PathValue("phase"))
+	b, err := h.Service.Runs.PlanJSON(r.Context(), r.PathValue("phase"))
 	if err != nil {
 		return err
 	}
@@ -259,7 +259,7 @@ func (h *API) planJSON(w http.ResponseWriter, r *http.Request) error {
 
 func (h *API) toStateVersion(r *http.Request, sv state.Version) *stateVersion {
 	return &stateVersion{ID: sv.ID, CreatedAt: sv.CreatedAt, Status: "finalized", Serial: sv.Serial, Lineage: sv.Lineage,
-		MD5: sv.MD5, Size: sv.Size, DownloadURL: h.signedURL(r, sv.DownloadToken), Run: &run{ID: sv.RunID}}
+		MD5: sv.MD5, Size: sv.Size, DownloadURL: h.signedURL(r, sv.DownloadToken), Run: &runJSON{ID: sv.RunID}}
 }
 
 func (h *API) currentStateVersion(w http.ResponseWriter, r *http.Request) error {

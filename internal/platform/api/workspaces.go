@@ -103,11 +103,11 @@ func (h *API) lockAction(w http.ResponseWriter, r *http.Request) error {
 	var ws workspace.Workspace
 	switch r.PathValue("action") {
 	case "lock":
-		ws, err = h.Service.LockWorkspace(r.Context(), id, in.Reason)
+		ws, err = h.Service.Runs.LockWorkspace(r.Context(), id, in.Reason)
 	case "unlock":
-		ws, err = h.Service.UnlockWorkspace(r.Context(), id, false)
+		ws, err = h.Service.Runs.UnlockWorkspace(r.Context(), id, false)
 	case "force-unlock":
-		ws, err = h.Service.UnlockWorkspace(r.Context(), id, true)
+		ws, err = h.Service.Runs.UnlockWorkspace(r.Context(), id, true)
 	default:
 		return errNotFound
 	}

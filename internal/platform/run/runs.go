@@ -1,4 +1,4 @@
-package platform
+package run
 
 import (
 	"context"
@@ -257,10 +257,14 @@ func (s *Service) Runs(ctx context.Context, wsID string, p resource.Page) ([]Run
 	return out, total, err
 }
 
-// cvQueue queues the run an uploaded configuration version asked for.
-type cvQueue struct{ s *Service }
+// Queue queues the run an uploaded configuration version asked for
+// (configversion.Queue).
+type Queue struct{ s *Service }
 
-func (q cvQueue) QueueRun(ctx context.Context, w workspace.Workspace, cv configversion.Version, by resource.Writer) error {
+// NewQueue returns the Queue of s.
+func NewQueue(s *Service) Queue { return Queue{s: s} }
+
+func (q Queue) QueueRun(ctx context.Context, w workspace.Workspace, cv configversion.Version, by resource.Writer) error {
 	_, err := q.s.enqueueRun(ctx, w, cv, RunOptions{}, by)
 	return err
 }
