@@ -22,7 +22,7 @@ import (
 // mountRuns registers configuration versions, runs, plans, applies, state
 // versions and the signed URLs. The signed routes need no caller: go-tfe
 // sends no API token to upload and log URLs, and the token in the path is
-// the credential (see platform/signed.go).
+// the credential (see platform/resource/signed.go).
 func (h *API) mountRuns(mux *http.ServeMux, route func(string, func(http.ResponseWriter, *http.Request) error)) {
 	route("POST /api/v2/workspaces/{id}/configuration-versions", h.createConfigurationVersion)
 	route("GET /api/v2/configuration-versions/{cv}", h.readConfigurationVersion)
