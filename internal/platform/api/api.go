@@ -2,7 +2,7 @@
 // documents under /api/v2, marshalled with github.com/hashicorp/jsonapi (the
 // library and struct tags go-tfe itself uses), so go-tfe and
 // terraform-provider-tfe work unchanged. It only translates: every decision
-// is platform.Service's.
+// is a domain service's (the fields of platform.Service).
 package api
 
 import (

@@ -157,7 +157,7 @@ func (s *Service) DiscardRun(ctx context.Context, id string) (Run, error) {
 // CancelRun cancels a run. A pending or queued run is canceled at once. A
 // phase in progress is asked to stop: its agent interrupts OpenTofu, stores
 // the state an interrupted apply leaves, and ends the phase canceled
-// (CancelPhase); ForceCancelRun is for an agent that no longer answers.
+// (FinishPhase, reporting Canceled); ForceCancelRun is for an agent that no longer answers.
 func (s *Service) CancelRun(ctx context.Context, id string) (Run, error) {
 	r, w, err := s.run(ctx, id)
 	if err != nil {
