@@ -12,6 +12,7 @@ import (
 // variables. It is safe for concurrent use.
 type Service struct {
 	base          resource.Deps
+	db            db
 	orgs          organization.Directory
 	organizations *organization.Service // for reads it authorizes
 	ws            workspace.Directory
@@ -19,7 +20,7 @@ type Service struct {
 
 // New returns a Service.
 func New(base resource.Deps, organizations *organization.Service, orgs organization.Directory, ws workspace.Directory) *Service {
-	return &Service{base: base, orgs: orgs, organizations: organizations, ws: ws}
+	return &Service{base: base, db: db{base.DB}, orgs: orgs, organizations: organizations, ws: ws}
 }
 
 // RunInputs reads a workspace's variables, values decrypted, for a job the

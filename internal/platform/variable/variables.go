@@ -107,12 +107,7 @@ func (s *Service) CreateVariable(ctx context.Context, wsID string, o VariableOpt
 	if err := s.base.Record(ctx, "platform.variable.create", variableAudit(w, v, true)); err != nil {
 		return Variable{}, err
 	}
-	_, err = s.base.DB.Exec(ctx, `INSERT INTO workspace_variables (id, workspace_id, key, category, description, hcl, sensitive, value,
-		version_id, written_by_kind, written_by_id, written_by_name, written_by_workspace_id, written_at, managing_workspace_id, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		v.ID, v.WorkspaceID, v.Key, v.Category, v.Description, resource.B2I(v.HCL), resource.B2I(v.Sensitive), sealed,
-		v.VersionID, string(v.WrittenBy.Kind), v.WrittenBy.ID, v.WrittenBy.Name, v.WrittenBy.WorkspaceID, resource.Nanos(v.WrittenAt),
-		nullable(v.ManagingWorkspaceID), resource.Nanos(v.CreatedAt))
+	err = s.db.insertVariable(ctx, v, sealed)
 	if err != nil {
 		return Variable{}, resource.Conflict(err, "a %s variable %q already exists in workspace %q", v.Category, v.Key, w.Name)
 	}
@@ -169,39 +164,11 @@ func variableAudit(w workspace.Workspace, v Variable, valueChanged bool) map[str
 	}
 }
 
-func nullable(s string) any {
-	if s == "" {
-		return nil
-	}
-	return s
-}
-
-const variableColumns = `id, workspace_id, key, category, description, hcl, sensitive, value, version_id,
-	written_by_kind, written_by_id, written_by_name, written_by_workspace_id, written_at, managing_workspace_id, created_at`
-
-func scanVariable(row interface{ Scan(...any) error }) (storedVariable, error) {
-	var v storedVariable
-	var hcl, sensitive, written, created int64
-	var kind string
-	var manager *string
-	err := row.Scan(&v.ID, &v.WorkspaceID, &v.Key, &v.Category, &v.Description, &hcl, &sensitive, &v.sealed, &v.VersionID,
-		&kind, &v.WrittenBy.ID, &v.WrittenBy.Name, &v.WrittenBy.WorkspaceID, &written, &manager, &created)
-	if err != nil {
-		return storedVariable{}, err
-	}
-	v.HCL, v.Sensitive, v.WrittenBy.Kind = hcl != 0, sensitive != 0, resource.WriterKind(kind)
-	v.WrittenAt, v.CreatedAt = resource.FromNanos(written), resource.FromNanos(created)
-	if manager != nil {
-		v.ManagingWorkspaceID = *manager
-	}
-	return v, nil
-}
-
 func (s *Service) variable(ctx context.Context, w workspace.Workspace, id string) (storedVariable, error) {
 	if !resource.ValidID("var", id) {
 		return storedVariable{}, fail.NotFoundf("variable %q not found", resource.Clip(id))
 	}
-	v, err := scanVariable(s.base.DB.QueryRow(ctx, `SELECT `+variableColumns+` FROM workspace_variables WHERE id = ? AND workspace_id = ?`, id, w.ID))
+	v, err := s.db.variable(ctx, w.ID, id)
 	return v, resource.NotFound(err, "variable %q not found in workspace %q", id, w.Name)
 }
 

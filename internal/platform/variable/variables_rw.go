@@ -50,11 +50,7 @@ func (s *Service) Variables(ctx context.Context, wsID string) ([]Variable, error
 }
 
 func (s *Service) variables(ctx context.Context, w workspace.Workspace) ([]storedVariable, error) {
-	rows, err := s.base.DB.Query(ctx, `SELECT `+variableColumns+` FROM workspace_variables WHERE workspace_id = ? ORDER BY category, key`, w.ID)
-	if err != nil {
-		return nil, err
-	}
-	return resource.ScanAll(rows, scanVariable)
+	return s.db.variables(ctx, w.ID)
 }
 
 // UpdateVariable changes variable id of workspace wsID. Renaming it needs
@@ -100,12 +96,7 @@ func (s *Service) UpdateVariable(ctx context.Context, wsID, id string, o Variabl
 	if err := s.base.Record(ctx, "platform.variable.update", variableAudit(w, v, o.Value != nil)); err != nil {
 		return Variable{}, err
 	}
-	res, err := s.base.DB.Exec(ctx, `UPDATE workspace_variables SET key = ?, category = ?, description = ?, hcl = ?, sensitive = ?, value = ?,
-		version_id = ?, written_by_kind = ?, written_by_id = ?, written_by_name = ?, written_by_workspace_id = ?, written_at = ?,
-		managing_workspace_id = ? WHERE id = ? AND version_id = ?`,
-		v.Key, v.Category, v.Description, resource.B2I(v.HCL), resource.B2I(v.Sensitive), sealed,
-		v.VersionID, string(v.WrittenBy.Kind), v.WrittenBy.ID, v.WrittenBy.Name, v.WrittenBy.WorkspaceID, resource.Nanos(v.WrittenAt),
-		nullable(v.ManagingWorkspaceID), v.ID, old.VersionID)
+	res, err := s.db.updateVariable(ctx, v, sealed, old.VersionID)
 	// version_id in the WHERE makes this a compare-and-swap: a concurrent
 	// write in between is refused rather than being overwritten.
 	if err := resource.Swapped(res, resource.Conflict(err, "a %s variable %q already exists in workspace %q", v.Category, v.Key, w.Name),
@@ -131,7 +122,7 @@ func (s *Service) DeleteVariable(ctx context.Context, wsID, id string) error {
 	if err := s.base.Record(ctx, "platform.variable.delete", variableAudit(w, v.Variable, false)); err != nil {
 		return err
 	}
-	res, err := s.base.DB.Exec(ctx, `DELETE FROM workspace_variables WHERE id = ?`, id)
+	res, err := s.db.deleteVariable(ctx, id)
 	return resource.Affected(res, err, "variable %q not found", id)
 }
 

@@ -13,7 +13,6 @@ import (
 	"github.com/runcred/runcred/internal/fail"
 	"github.com/runcred/runcred/internal/platform/resource"
 	"github.com/runcred/runcred/internal/platform/workspace"
-	"github.com/runcred/runcred/internal/store"
 )
 
 // VariableSet is a named group of variables that applies to every
@@ -128,13 +127,7 @@ func (s *Service) CreateVariableSet(ctx context.Context, org string, o VariableS
 	if err := s.base.Record(ctx, "platform.varset.create", varsetAudit(v)); err != nil {
 		return VariableSet{}, err
 	}
-	err = s.base.DB.Tx(ctx, func(tx *store.Tx) error {
-		if _, err := tx.Exec(ctx, `INSERT INTO varsets (id, org_id, name, description, is_global, created_at, updated_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?)`, v.ID, parent.ID, v.Name, v.Description, resource.B2I(v.Global), resource.Nanos(now), resource.Nanos(now)); err != nil {
-			return resource.Conflict(err, "variable set %q already exists in organization %q", v.Name, org)
-		}
-		return attach(ctx, tx, "varset_workspaces", "workspace_id", v.ID, v.Workspaces)
-	})
+	err = s.db.insertSet(ctx, parent.ID, v)
 	if err != nil {
 		return VariableSet{}, err
 	}
@@ -173,69 +166,12 @@ func (s *Service) authorizeProjects(ctx context.Context, org string, ids []strin
 	return nil
 }
 
-// attach applies set to ids in table (varset_workspaces or varset_projects).
-func attach(ctx context.Context, tx *store.Tx, table, column, set string, ids []string) error {
-	for _, id := range ids {
-		if _, err := tx.Exec(ctx, `INSERT INTO `+table+` (varset_id, `+column+`) VALUES (?, ?) ON CONFLICT DO NOTHING`, set, id); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func detach(ctx context.Context, tx *store.Tx, table, column, set string, ids []string) error {
-	for _, id := range ids {
-		if _, err := tx.Exec(ctx, `DELETE FROM `+table+` WHERE varset_id = ? AND `+column+` = ?`, set, id); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-const varsetColumns = `s.id, o.name, s.name, s.description, s.is_global, s.created_at, s.updated_at`
-
-const varsetFrom = ` FROM varsets s JOIN organizations o ON o.id = s.org_id `
-
-func scanVarset(row interface{ Scan(...any) error }) (VariableSet, error) {
-	var v VariableSet
-	var global, created, updated int64
-	if err := row.Scan(&v.ID, &v.Organization, &v.Name, &v.Description, &global, &created, &updated); err != nil {
-		return VariableSet{}, err
-	}
-	v.Global, v.CreatedAt, v.UpdatedAt = global != 0, resource.FromNanos(created), resource.FromNanos(updated)
-	return v, nil
-}
-
-func (s *Service) varsetRelations(ctx context.Context, v *VariableSet) error {
-	for _, r := range []struct {
-		dst *[]string
-		q   string
-	}{
-		{&v.Workspaces, `SELECT workspace_id FROM varset_workspaces WHERE varset_id = ? ORDER BY workspace_id`},
-		{&v.Projects, `SELECT project_id FROM varset_projects WHERE varset_id = ? ORDER BY project_id`},
-		{&v.Variables, `SELECT id FROM varset_variables WHERE varset_id = ? ORDER BY category, key`},
-	} {
-		rows, err := s.base.DB.Query(ctx, r.q, v.ID)
-		if err != nil {
-			return err
-		}
-		if *r.dst, err = store.Strings(rows); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 // varset looks set id up, with its relations, without authorizing.
 func (s *Service) varset(ctx context.Context, id string) (VariableSet, error) {
 	if !resource.ValidID("varset", id) {
 		return VariableSet{}, fail.NotFoundf("variable set %q not found", resource.Clip(id))
 	}
-	v, err := scanVarset(s.base.DB.QueryRow(ctx, `SELECT `+varsetColumns+varsetFrom+`WHERE s.id = ?`, id))
-	if err != nil {
-		return VariableSet{}, resource.NotFound(err, "variable set %q not found", id)
-	}
-	return v, s.varsetRelations(ctx, &v)
+	return s.db.set(ctx, id)
 }
 
 func (s *Service) varsetFor(ctx context.Context, id, capability string) (VariableSet, error) {
@@ -271,14 +207,8 @@ func (s *Service) VariableSets(ctx context.Context, org string, f VariableSetFil
 	if _, err := s.orgs.Organization(ctx, org); err != nil {
 		return nil, 0, err
 	}
-	return s.varsets(ctx, `o.name = ?`, []any{org}, f)
+	return s.db.sets(ctx, `o.name = ?`, []any{org}, f)
 }
-
-// scopeOf ranks how a set applies to a workspace (args: workspace id,
-// project id): 3 applied to it, 2 to its project, 1 global, 0 not at all.
-const scopeOf = `CASE WHEN EXISTS (SELECT 1 FROM varset_workspaces x WHERE x.varset_id = s.id AND x.workspace_id = ?) THEN 3
-	WHEN EXISTS (SELECT 1 FROM varset_projects x WHERE x.varset_id = s.id AND x.project_id = ?) THEN 2
-	WHEN s.is_global = 1 THEN 1 ELSE 0 END`
 
 // VariableSetsForWorkspace lists the variable sets that apply to
 // workspace wsID: applied to it or its project, or global.
@@ -290,7 +220,7 @@ func (s *Service) VariableSetsForWorkspace(ctx context.Context, wsID string, f V
 	if err := s.base.Authorize(ctx, varsetsPath(w.Organization), access.List); err != nil {
 		return nil, 0, err
 	}
-	return s.varsets(ctx, `o.name = ? AND `+scopeOf+` > 0`, []any{w.Organization, w.ID, w.ProjectID}, f)
+	return s.db.sets(ctx, `o.name = ? AND `+scopeOf+` > 0`, []any{w.Organization, w.ID, w.ProjectID}, f)
 }
 
 // VariableSetsForProject lists the variable sets applied to project id.
@@ -302,33 +232,7 @@ func (s *Service) VariableSetsForProject(ctx context.Context, id string, f Varia
 	if err := s.base.Authorize(ctx, varsetsPath(p.Organization), access.List); err != nil {
 		return nil, 0, err
 	}
-	return s.varsets(ctx, `EXISTS (SELECT 1 FROM varset_projects x WHERE x.varset_id = s.id AND x.project_id = ?)`, []any{p.ID}, f)
-}
-
-func (s *Service) varsets(ctx context.Context, where string, args []any, f VariableSetFilter) ([]VariableSet, int, error) {
-	if f.Search != "" {
-		where, args = where+` AND s.name LIKE ? ESCAPE '\'`, append(args, resource.LikeContains(f.Search))
-	}
-	var total int
-	if err := s.base.DB.QueryRow(ctx, `SELECT COUNT(*)`+varsetFrom+`WHERE `+where, args...).Scan(&total); err != nil {
-		return nil, 0, err
-	}
-	pg := f.Page.Normalize()
-	rows, err := s.base.DB.Query(ctx, `SELECT `+varsetColumns+varsetFrom+`WHERE `+where+` ORDER BY s.name LIMIT ? OFFSET ?`,
-		append(args, pg.Size, pg.Offset())...)
-	if err != nil {
-		return nil, 0, err
-	}
-	out, err := resource.ScanAll(rows, scanVarset)
-	if err != nil {
-		return nil, 0, err
-	}
-	for i := range out {
-		if err := s.varsetRelations(ctx, &out[i]); err != nil {
-			return nil, 0, err
-		}
-	}
-	return out, total, nil
+	return s.db.sets(ctx, `EXISTS (SELECT 1 FROM varset_projects x WHERE x.varset_id = s.id AND x.project_id = ?)`, []any{p.ID}, f)
 }
 
 // UpdateVariableSet changes variable set id. Making it global or not, or
@@ -358,17 +262,7 @@ func (s *Service) UpdateVariableSet(ctx context.Context, id string, o VariableSe
 	if err := s.base.Record(ctx, "platform.varset.update", varsetAudit(v)); err != nil {
 		return VariableSet{}, err
 	}
-	err = s.base.DB.Tx(ctx, func(tx *store.Tx) error {
-		res, err := tx.Exec(ctx, `UPDATE varsets SET name = ?, description = ?, is_global = ?, updated_at = ? WHERE id = ?`,
-			v.Name, v.Description, resource.B2I(v.Global), resource.Nanos(v.UpdatedAt), v.ID)
-		if err := resource.Affected(res, resource.Conflict(err, "variable set %q already exists in organization %q", v.Name, v.Organization), "variable set %q not found", id); err != nil {
-			return err
-		}
-		if err := detach(ctx, tx, "varset_workspaces", "workspace_id", v.ID, removed); err != nil {
-			return err
-		}
-		return attach(ctx, tx, "varset_workspaces", "workspace_id", v.ID, added)
-	})
+	err = s.db.updateSet(ctx, v, added, removed)
 	if err != nil {
 		return VariableSet{}, err
 	}
@@ -412,7 +306,7 @@ func (s *Service) DeleteVariableSet(ctx context.Context, id string) error {
 	if err := s.base.Record(ctx, "platform.varset.delete", varsetAudit(v)); err != nil {
 		return err
 	}
-	res, err := s.base.DB.Exec(ctx, `DELETE FROM varsets WHERE id = ?`, v.ID)
+	res, err := s.db.deleteSet(ctx, v.ID)
 	return resource.Affected(res, err, "variable set %q not found", id)
 }
 
@@ -464,12 +358,7 @@ func (s *Service) applySet(ctx context.Context, id string, ids []string, kind st
 	}); err != nil {
 		return err
 	}
-	return s.base.DB.Tx(ctx, func(tx *store.Tx) error {
-		if apply {
-			return attach(ctx, tx, table, column, v.ID, ids)
-		}
-		return detach(ctx, tx, table, column, v.ID, ids)
-	})
+	return s.db.applySet(ctx, table, column, v.ID, ids, apply)
 }
 
 // setVariables returns, with their values, the variables of every
@@ -480,18 +369,7 @@ func (s *Service) applySet(ctx context.Context, id string, ids []string, kind st
 // caller merges them. It does not authorize: its caller has, on w's
 // run-variables path.
 func (s *Service) setVariables(ctx context.Context, w workspace.Workspace) ([]RunVariable, error) {
-	rows, err := s.base.DB.Query(ctx, `SELECT s.id, s.name, `+scopeOf+varsetFrom+`WHERE o.name = ?`, w.ID, w.ProjectID, w.Organization)
-	if err != nil {
-		return nil, err
-	}
-	type applied struct {
-		id, name string
-		scope    int
-	}
-	sets, err := resource.ScanAll(rows, func(row interface{ Scan(...any) error }) (applied, error) {
-		var a applied
-		return a, row.Scan(&a.id, &a.name, &a.scope)
-	})
+	sets, err := s.db.applied(ctx, w)
 	if err != nil {
 		return nil, err
 	}

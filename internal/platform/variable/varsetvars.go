@@ -24,9 +24,6 @@ func toSetVariable(v Variable) SetVariable {
 	return sv
 }
 
-const setVariableColumns = `id, varset_id, key, category, description, hcl, sensitive, value, version_id,
-	written_by_kind, written_by_id, written_by_name, written_by_workspace_id, written_at, managing_workspace_id, created_at`
-
 func setVariableAudit(set VariableSet, v Variable, valueChanged bool) map[string]any {
 	return map[string]any{
 		"organization": set.Organization, "varset": set.Name, "varset_id": set.ID,
@@ -66,12 +63,7 @@ func (s *Service) CreateSetVariable(ctx context.Context, setID string, o Variabl
 	if err := s.base.Record(ctx, "platform.varset.variable.create", setVariableAudit(set, v, true)); err != nil {
 		return SetVariable{}, err
 	}
-	_, err = s.base.DB.Exec(ctx, `INSERT INTO varset_variables (id, varset_id, key, category, description, hcl, sensitive, value,
-		version_id, written_by_kind, written_by_id, written_by_name, written_by_workspace_id, written_at, managing_workspace_id, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?)`,
-		v.ID, set.ID, v.Key, v.Category, v.Description, resource.B2I(v.HCL), resource.B2I(v.Sensitive), sealed,
-		v.VersionID, string(v.WrittenBy.Kind), v.WrittenBy.ID, v.WrittenBy.Name, v.WrittenBy.WorkspaceID, resource.Nanos(v.WrittenAt),
-		resource.Nanos(v.CreatedAt))
+	err = s.db.insertSetVariable(ctx, set.ID, v, sealed)
 	if err != nil {
 		return SetVariable{}, resource.Conflict(err, "a %s variable %q already exists in variable set %q", v.Category, v.Key, set.Name)
 	}
@@ -82,16 +74,12 @@ func (s *Service) setVariable(ctx context.Context, set VariableSet, id string) (
 	if !resource.ValidID("var", id) {
 		return storedVariable{}, fail.NotFoundf("variable %q not found", resource.Clip(id))
 	}
-	v, err := scanVariable(s.base.DB.QueryRow(ctx, `SELECT `+setVariableColumns+` FROM varset_variables WHERE id = ? AND varset_id = ?`, id, set.ID))
+	v, err := s.db.setVariable(ctx, set.ID, id)
 	return v, resource.NotFound(err, "variable %q not found in variable set %q", id, set.Name)
 }
 
 func (s *Service) setVariablesOf(ctx context.Context, setID string) ([]storedVariable, error) {
-	rows, err := s.base.DB.Query(ctx, `SELECT `+setVariableColumns+` FROM varset_variables WHERE varset_id = ? ORDER BY category, key`, setID)
-	if err != nil {
-		return nil, err
-	}
-	return resource.ScanAll(rows, scanVariable)
+	return s.db.setVariablesOf(ctx, setID)
 }
 
 // SetVariable returns variable id of variable set setID; a sensitive value
@@ -180,12 +168,7 @@ func (s *Service) UpdateSetVariable(ctx context.Context, setID, id string, o Var
 	if err := s.base.Record(ctx, "platform.varset.variable.update", setVariableAudit(set, v, o.Value != nil)); err != nil {
 		return SetVariable{}, err
 	}
-	res, err := s.base.DB.Exec(ctx, `UPDATE varset_variables SET key = ?, category = ?, description = ?, hcl = ?, sensitive = ?, value = ?,
-		version_id = ?, written_by_kind = ?, written_by_id = ?, written_by_name = ?, written_by_workspace_id = ?, written_at = ?
-		WHERE id = ? AND version_id = ?`,
-		v.Key, v.Category, v.Description, resource.B2I(v.HCL), resource.B2I(v.Sensitive), sealed,
-		v.VersionID, string(v.WrittenBy.Kind), v.WrittenBy.ID, v.WrittenBy.Name, v.WrittenBy.WorkspaceID, resource.Nanos(v.WrittenAt),
-		v.ID, old.VersionID)
+	res, err := s.db.updateSetVariable(ctx, v, sealed, old.VersionID)
 	if err := resource.Swapped(res, resource.Conflict(err, "a %s variable %q already exists in variable set %q", v.Category, v.Key, set.Name),
 		"variable %q changed concurrently; read it again", id); err != nil {
 		return SetVariable{}, err
@@ -209,6 +192,6 @@ func (s *Service) DeleteSetVariable(ctx context.Context, setID, id string) error
 	if err := s.base.Record(ctx, "platform.varset.variable.delete", setVariableAudit(set, v.Variable, false)); err != nil {
 		return err
 	}
-	res, err := s.base.DB.Exec(ctx, `DELETE FROM varset_variables WHERE id = ?`, id)
+	res, err := s.db.deleteSetVariable(ctx, id)
 	return resource.Affected(res, err, "variable %q not found", id)
 }
