@@ -32,15 +32,11 @@ func New(base resource.Deps, orgs organization.Directory, workspaces Workspaces,
 	return &Service{base: base, db: db{base.DB}, orgs: orgs, workspaces: workspaces, ledger: ledger, tokens: tokens}
 }
 
-func orgNotFound(org string) error {
-	return fail.NotFoundf("organization %q not found", resource.Clip(org))
-}
-
 // CreateAgentPool creates an agent pool in org and, when the service can
 // issue tokens, the broker policy its agent tokens will hold.
 func (s *Service) CreateAgentPool(ctx context.Context, org string, o Options) (Pool, error) {
 	if err := resource.ValidOrganizationName(org); err != nil {
-		return Pool{}, orgNotFound(org)
+		return Pool{}, resource.OrgNotFound(org)
 	}
 	if err := s.base.Authorize(ctx, resource.PoolsPath(org), access.Create); err != nil {
 		return Pool{}, err
@@ -105,7 +101,7 @@ func (s *Service) AgentPool(ctx context.Context, id string) (Pool, error) {
 // AgentPools lists org's agent pools by name, one page at a time, with the total count.
 func (s *Service) AgentPools(ctx context.Context, org string, f Filter) ([]Pool, int, error) {
 	if err := resource.ValidOrganizationName(org); err != nil {
-		return nil, 0, orgNotFound(org)
+		return nil, 0, resource.OrgNotFound(org)
 	}
 	if err := s.base.Authorize(ctx, resource.PoolsPath(org), access.List); err != nil {
 		return nil, 0, err

@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/runcred/runcred/internal/fail"
-	"github.com/runcred/runcred/internal/platform/resource"
 )
 
 // DefaultProjectName is the project created with every organization.
@@ -49,9 +48,4 @@ func validEmail(e string) error {
 		return fail.Invalidf("a valid email address is required")
 	}
 	return nil
-}
-
-// notFound is the answer for an organization name that cannot exist.
-func notFound(name string) error {
-	return fail.NotFoundf("organization %q not found", resource.Clip(name))
 }

@@ -51,7 +51,7 @@ func (s *Service) CreateOrganization(ctx context.Context, o Options) (Organizati
 // Organization returns the organization named name.
 func (s *Service) Organization(ctx context.Context, name string) (Organization, error) {
 	if err := resource.ValidOrganizationName(name); err != nil {
-		return Organization{}, notFound(name)
+		return Organization{}, resource.OrgNotFound(name)
 	}
 	if err := s.base.Authorize(ctx, resource.OrgPath(name), access.Read); err != nil {
 		return Organization{}, err
@@ -71,7 +71,7 @@ func (s *Service) Organizations(ctx context.Context, p resource.Page) ([]Organiz
 // workspaces and variables.
 func (s *Service) DeleteOrganization(ctx context.Context, name string) error {
 	if err := resource.ValidOrganizationName(name); err != nil {
-		return notFound(name)
+		return resource.OrgNotFound(name)
 	}
 	if err := s.base.Authorize(ctx, resource.OrgPath(name), access.Delete); err != nil {
 		return err
@@ -93,7 +93,7 @@ func (s *Service) DeleteOrganization(ctx context.Context, name string) error {
 // CreateProject creates a project in org.
 func (s *Service) CreateProject(ctx context.Context, org string, o ProjectOptions) (Project, error) {
 	if err := resource.ValidOrganizationName(org); err != nil {
-		return Project{}, notFound(org)
+		return Project{}, resource.OrgNotFound(org)
 	}
 	if err := resource.ValidProjectName(o.Name); err != nil {
 		return Project{}, err
@@ -134,7 +134,7 @@ func (s *Service) Project(ctx context.Context, id string) (Project, error) {
 // Projects lists org's projects by name, one page at a time, with the total count.
 func (s *Service) Projects(ctx context.Context, org string, pg resource.Page) ([]Project, int, error) {
 	if err := resource.ValidOrganizationName(org); err != nil {
-		return nil, 0, notFound(org)
+		return nil, 0, resource.OrgNotFound(org)
 	}
 	if err := s.base.Authorize(ctx, resource.ProjectsPath(org), access.List); err != nil {
 		return nil, 0, err

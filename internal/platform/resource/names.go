@@ -113,3 +113,9 @@ func ClipTo(s string, n int) string {
 func LikeContains(s string) string {
 	return "%" + strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s) + "%"
 }
+
+// OrgNotFound is the answer for organization name when it cannot exist (an
+// invalid name) or is not there, echoing the name clipped.
+func OrgNotFound(name string) error {
+	return fail.NotFoundf("organization %q not found", Clip(name))
+}

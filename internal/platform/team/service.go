@@ -26,15 +26,11 @@ func New(base resource.Deps, orgs organization.Directory, ledger apitoken.Ledger
 
 func tokensPath(org, id string) string { return apitoken.TokensPath(apitoken.KindTeam, org, id) }
 
-func orgNotFound(org string) error {
-	return fail.NotFoundf("organization %q not found", resource.Clip(org))
-}
-
 // CreateTeam creates a team in org and, when the service can issue
 // tokens, the broker policy its tokens will hold.
 func (s *Service) CreateTeam(ctx context.Context, org string, o Options) (Team, error) {
 	if err := resource.ValidOrganizationName(org); err != nil {
-		return Team{}, orgNotFound(org)
+		return Team{}, resource.OrgNotFound(org)
 	}
 	if err := s.base.Authorize(ctx, resource.TeamsPath(org), access.Create); err != nil {
 		return Team{}, err
@@ -85,7 +81,7 @@ func (s *Service) Team(ctx context.Context, id string) (Team, error) {
 // Teams lists org's teams by name, one page at a time, with the total count.
 func (s *Service) Teams(ctx context.Context, org string, f Filter) ([]Team, int, error) {
 	if err := resource.ValidOrganizationName(org); err != nil {
-		return nil, 0, orgNotFound(org)
+		return nil, 0, resource.OrgNotFound(org)
 	}
 	if err := s.base.Authorize(ctx, resource.TeamsPath(org), access.List); err != nil {
 		return nil, 0, err

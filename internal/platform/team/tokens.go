@@ -90,7 +90,7 @@ func (s *Service) DeleteTeamToken(ctx context.Context, id string) error {
 // TeamTokens lists the tokens of every team of org, oldest first.
 func (s *Service) TeamTokens(ctx context.Context, org string, pg resource.Page) ([]apitoken.Token, int, error) {
 	if err := resource.ValidOrganizationName(org); err != nil {
-		return nil, 0, orgNotFound(org)
+		return nil, 0, resource.OrgNotFound(org)
 	}
 	if err := s.base.Authorize(ctx, resource.TeamsPath(org), access.List); err != nil {
 		return nil, 0, err

@@ -99,7 +99,7 @@ func (o VariableSetOptions) apply(v *VariableSet) error {
 // CreateVariableSet creates a variable set in org.
 func (s *Service) CreateVariableSet(ctx context.Context, org string, o VariableSetOptions) (VariableSet, error) {
 	if err := resource.ValidOrganizationName(org); err != nil {
-		return VariableSet{}, fail.NotFoundf("organization %q not found", resource.Clip(org))
+		return VariableSet{}, resource.OrgNotFound(org)
 	}
 	if err := s.base.Authorize(ctx, varsetsPath(org), access.Create); err != nil {
 		return VariableSet{}, err
@@ -199,7 +199,7 @@ type VariableSetFilter struct {
 // VariableSets lists org's variable sets by name, one page at a time, with the total count.
 func (s *Service) VariableSets(ctx context.Context, org string, f VariableSetFilter) ([]VariableSet, int, error) {
 	if err := resource.ValidOrganizationName(org); err != nil {
-		return nil, 0, fail.NotFoundf("organization %q not found", resource.Clip(org))
+		return nil, 0, resource.OrgNotFound(org)
 	}
 	if err := s.base.Authorize(ctx, varsetsPath(org), access.List); err != nil {
 		return nil, 0, err

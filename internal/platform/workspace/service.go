@@ -28,16 +28,12 @@ func New(base resource.Deps, orgs organization.Directory, pools Pools) *Service 
 	return &Service{base: base, db: db{base.DB}, dir: NewDirectory(base, orgs), orgs: orgs, pools: pools}
 }
 
-func orgNotFound(org string) error {
-	return fail.NotFoundf("organization %q not found", resource.Clip(org))
-}
-
 // CreateWorkspace creates a workspace in org. Placing a workspace in a
 // project needs update on the project too: the project's name is part of
 // every token the workspace's runs get, so cloud trust policies rely on it.
 func (s *Service) CreateWorkspace(ctx context.Context, org string, o Options) (Workspace, error) {
 	if err := resource.ValidOrganizationName(org); err != nil {
-		return Workspace{}, orgNotFound(org)
+		return Workspace{}, resource.OrgNotFound(org)
 	}
 	if o.Name == nil {
 		return Workspace{}, fail.Invalidf("workspace name is required")
@@ -92,7 +88,7 @@ func (s *Service) WorkspaceByID(ctx context.Context, id string) (Workspace, erro
 // Workspaces lists org's workspaces by name, one page at a time, with the total count.
 func (s *Service) Workspaces(ctx context.Context, org string, f Filter) ([]Workspace, int, error) {
 	if err := resource.ValidOrganizationName(org); err != nil {
-		return nil, 0, orgNotFound(org)
+		return nil, 0, resource.OrgNotFound(org)
 	}
 	if err := s.base.Authorize(ctx, resource.WorkspacesPath(org), access.List); err != nil {
 		return nil, 0, err
