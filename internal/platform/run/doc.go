@@ -4,7 +4,7 @@
 // user actions apply, discard, cancel and force-cancel (runflow.go),
 // workspace locks, which hold a workspace's runs (locks.go), and the
 // server side of the agent protocol: claims and job tokens (jobs.go) and
-// the agents' reports (reports.go).
+// the agents' reports (reports.go). All of its SQL is in db.go.
 //
 // One run per workspace is active (the database enforces it) and the rest
 // wait, FIFO. A claimed phase is driven with a job token of its own; every

@@ -111,8 +111,7 @@ func (s *Service) Claim(ctx context.Context, poolID string) (*ClaimedJob, error)
 	if err == nil {
 		// Only while the phase still runs: a cancel in between would have
 		// found no token to revoke, so this one goes now.
-		res, uerr := s.base.DB.Exec(ctx, `UPDATE runs SET job_token_accessor = ? WHERE id = ? AND status IN (?, ?)`,
-			tok.Accessor, job.Run.ID, string(RunPlanning), string(RunApplying))
+		res, uerr := setJobToken(ctx, s.base.DB, job.Run.ID, tok.Accessor)
 		if err = resource.Swapped(res, uerr, "run %s stopped before its job token was recorded", job.Run.ID); err != nil {
 			if rerr := s.tokens.RevokeAccessor(context.WithoutCancel(ctx), tok.Accessor); rerr != nil {
 				err = fail.Wrap(fail.Internal, err, "and its job token could not be revoked: "+rerr.Error())
@@ -140,14 +139,14 @@ func (s *Service) endJob(ctx context.Context, id string) {
 		return
 	}
 	ctx = context.WithoutCancel(ctx) // a request that ends now must not skip the revocation
-	var acc string
-	if err := s.base.DB.QueryRow(ctx, `SELECT job_token_accessor FROM runs WHERE id = ?`, id).Scan(&acc); err != nil || acc == "" {
+	acc, err := jobToken(ctx, s.base.DB, id)
+	if err != nil || acc == "" {
 		return
 	}
 	if err := s.tokens.RevokeAccessor(ctx, acc); err != nil && !fail.Is(err, fail.Unauthenticated) && !store.IsNotFound(err) {
 		return // kept, so a later end of the run tries again
 	}
-	_, _ = s.base.DB.Exec(ctx, `UPDATE runs SET job_token_accessor = '' WHERE id = ? AND job_token_accessor = ?`, id, acc)
+	clearJobToken(ctx, s.base.DB, id, acc)
 }
 
 // JobStatus is the status of the run of phaseID and whether a user asked
@@ -245,8 +244,8 @@ func (s *Service) JobInputs(ctx context.Context, phaseID string) (JobInputs, err
 		return JobInputs{}, err
 	}
 	if phaseID == r.ApplyID {
-		var sealed []byte
-		if err := s.base.DB.QueryRow(ctx, `SELECT plan_file FROM runs WHERE id = ?`, r.ID).Scan(&sealed); err != nil {
+		sealed, err := planFile(ctx, s.base.DB, r.ID)
+		if err != nil {
 			return JobInputs{}, err
 		}
 		if len(sealed) == 0 {
@@ -278,7 +277,7 @@ func (s *Service) StorePlanFile(ctx context.Context, planID string, plan []byte)
 	if err != nil {
 		return fail.Wrap(fail.Internal, err, "could not seal the saved plan")
 	}
-	res, err := s.base.DB.Exec(ctx, `UPDATE runs SET plan_file = ? WHERE id = ? AND status = ?`, sealed, r.ID, string(RunPlanning))
+	res, err := storePlanFile(ctx, s.base.DB, r.ID, sealed)
 	return resource.Swapped(res, err, "run %s is no longer planning", r.ID)
 }
 
@@ -287,11 +286,7 @@ func (s *Service) StorePlanFile(ctx context.Context, planID string, plan []byte)
 // report it any more, and it would hold its workspace for good. The
 // daemon calls it periodically, as runcred itself.
 func (s *Service) AbandonStalePhases(ctx context.Context) (int, error) {
-	rows, err := s.base.DB.Query(ctx, `SELECT `+runColumns+` FROM runs WHERE status IN (?, ?)`, string(RunPlanning), string(RunApplying))
-	if err != nil {
-		return 0, err
-	}
-	runs, err := resource.ScanAll(rows, scanRun)
+	runs, err := runsIn(ctx, s.base.DB, RunPlanning, RunApplying)
 	if err != nil {
 		return 0, err
 	}

@@ -53,7 +53,7 @@ func (s *Service) LockWorkspace(ctx context.Context, id, reason string) (workspa
 	}); err != nil {
 		return workspace.Workspace{}, err
 	}
-	res, err := s.base.DB.Exec(ctx, `UPDATE workspaces SET locked_by = ?, lock_reason = ? WHERE id = ? AND locked_by = ''`, by, reason, w.ID)
+	res, err := lockWorkspace(ctx, s.base.DB, w.ID, by, reason)
 	if err := resource.Swapped(res, err, "workspace %s is already locked", w.Name); err != nil {
 		return workspace.Workspace{}, err
 	}
@@ -92,15 +92,15 @@ func (s *Service) UnlockWorkspace(ctx context.Context, id string, force bool) (w
 		return workspace.Workspace{}, err
 	}
 	err = s.base.DB.Tx(ctx, func(tx *store.Tx) error {
-		if err := tx.Lock(ctx, "workspace-runs:"+w.ID); err != nil {
+		if err := lockRuns(ctx, tx, w.ID); err != nil {
 			return err
 		}
-		res, err := tx.Exec(ctx, `UPDATE workspaces SET locked_by = '', lock_reason = '' WHERE id = ? AND locked_by = ?`, w.ID, w.LockedBy)
+		res, err := unlockWorkspace(ctx, tx, w.ID, w.LockedBy)
 		if err := resource.Swapped(res, err, "workspace %s's lock changed concurrently; read it again", w.Name); err != nil {
 			return err
 		}
-		var active int
-		if err := tx.QueryRow(ctx, `SELECT COUNT(*) FROM runs WHERE workspace_id = ? AND active = 1`, w.ID).Scan(&active); err != nil {
+		active, err := activeRuns(ctx, tx, w.ID)
+		if err != nil {
 			return err
 		}
 		if active == 0 {
@@ -113,14 +113,4 @@ func (s *Service) UnlockWorkspace(ctx context.Context, id string, force bool) (w
 	}
 	s.wakeAgents()
 	return s.ws.Workspace(ctx, id)
-}
-
-// lockedIn reports whether workspace id is locked, inside a transaction
-// holding its runs lock.
-func lockedIn(ctx context.Context, tx *store.Tx, id string) (bool, error) {
-	var by string
-	if err := tx.QueryRow(ctx, `SELECT locked_by FROM workspaces WHERE id = ?`, id).Scan(&by); err != nil {
-		return false, err
-	}
-	return by != "", nil
 }

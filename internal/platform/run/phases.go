@@ -66,8 +66,8 @@ func (s *Service) PlanJSON(ctx context.Context, planID string) ([]byte, error) {
 	if err := s.base.Authorize(ctx, runPath(w.Organization, w.Name, r.ID)+"/plan-json", access.Read); err != nil {
 		return nil, err
 	}
-	var sealed []byte
-	if err := s.base.DB.QueryRow(ctx, `SELECT plan_json FROM runs WHERE id = ?`, r.ID).Scan(&sealed); err != nil {
+	sealed, err := planJSON(ctx, s.base.DB, r.ID)
+	if err != nil {
 		return nil, err
 	}
 	if sealed == nil {
@@ -87,7 +87,7 @@ func (s *Service) PlanJSON(ctx context.Context, planID string) ([]byte, error) {
 
 // log returns the whole log so far of phase phaseID.
 func (s *Service) log(ctx context.Context, phaseID string) ([]byte, error) {
-	rows, err := s.base.DB.Query(ctx, `SELECT seq, chunk FROM run_log_chunks WHERE phase_id = ? ORDER BY seq`, phaseID)
+	rows, err := logChunks(ctx, s.base.DB, phaseID)
 	if err != nil {
 		return nil, err
 	}

@@ -66,9 +66,7 @@ func (s *Service) claimPhase(ctx context.Context, poolID string) (*Job, error) {
 	if err := s.base.Authorize(ctx, agentpool.JobsPath(key), access.Update); err != nil {
 		return nil, err
 	}
-	rows, err := s.base.DB.Query(ctx, `SELECT r.id FROM runs r JOIN workspaces w ON w.id = r.workspace_id
-		WHERE w.agent_pool_id = ? AND r.status IN (?, ?) ORDER BY r.created_at, r.number LIMIT 10`,
-		poolID, string(RunPlanQueued), string(RunApplyQueued))
+	rows, err := claimable(ctx, s.base.DB, poolID)
 	if err != nil {
 		return nil, err
 	}
@@ -174,19 +172,18 @@ func (s *Service) AppendLog(ctx context.Context, phaseID string, chunk []byte) e
 		return nil
 	}
 	return s.base.DB.Tx(ctx, func(tx *store.Tx) error {
-		if err := tx.Lock(ctx, "log:"+phaseID); err != nil {
+		if err := lockLog(ctx, tx, phaseID); err != nil {
 			return err
 		}
-		var seq int
-		if err := tx.QueryRow(ctx, `SELECT COALESCE(MAX(seq), 0) + 1 FROM run_log_chunks WHERE phase_id = ?`, phaseID).Scan(&seq); err != nil {
+		seq, err := nextLogSeq(ctx, tx, phaseID)
+		if err != nil {
 			return err
 		}
 		sealed, err := s.base.Seal.Encrypt(chunk, logAAD(phaseID, seq))
 		if err != nil {
 			return fail.Wrap(fail.Internal, err, "could not seal the log chunk")
 		}
-		_, err = tx.Exec(ctx, `INSERT INTO run_log_chunks (phase_id, run_id, seq, chunk) VALUES (?, ?, ?, ?)`, phaseID, r.ID, seq, sealed)
-		return err
+		return insertLogChunk(ctx, tx, phaseID, r.ID, seq, sealed)
 	})
 }
 
@@ -208,7 +205,7 @@ func (s *Service) StorePlanJSON(ctx context.Context, planID string, plan []byte)
 	if err != nil {
 		return fail.Wrap(fail.Internal, err, "could not seal the plan JSON")
 	}
-	res, err := s.base.DB.Exec(ctx, `UPDATE runs SET plan_json = ? WHERE id = ? AND status = ?`, sealed, r.ID, string(RunPlanning))
+	res, err := storePlanJSON(ctx, s.base.DB, r.ID, sealed)
 	return resource.Swapped(res, err, "run %s is no longer planning", r.ID)
 }
 

@@ -25,11 +25,11 @@ type step struct {
 func (s *Service) advance(ctx context.Context, id string, st step) (Run, error) {
 	var out Run
 	err := s.base.DB.Tx(ctx, func(tx *store.Tx) error {
-		r, err := scanRun(tx.QueryRow(ctx, `SELECT `+runColumns+` FROM runs WHERE id = ?`, id))
+		r, err := runWhere(ctx, tx, `id = ?`, id)
 		if err != nil {
 			return resource.NotFound(err, "run %q not found", id)
 		}
-		if err := tx.Lock(ctx, "workspace-runs:"+r.WorkspaceID); err != nil {
+		if err := lockRuns(ctx, tx, r.WorkspaceID); err != nil {
 			return err
 		}
 		if st.check != nil {
@@ -59,19 +59,14 @@ func (s *Service) advance(ctx context.Context, id string, st step) (Run, error) 
 		}
 		// A cancel request belongs to the phase that was running; whatever
 		// the run does next starts without it.
-		res, err := tx.Exec(ctx, `UPDATE runs SET cancel_requested = 0, status = ?, active = ?, timestamps = ?, has_changes = ?,
-			plan_additions = ?, plan_changes = ?, plan_destructions = ?, apply_additions = ?, apply_changes = ?, apply_destructions = ?,
-			error_message = ? WHERE id = ? AND status = ?`,
-			string(r.Status), resource.B2I(r.Status.holdsWorkspace()), ts, resource.B2I(r.HasChanges),
-			r.Plan.Additions, r.Plan.Changes, r.Plan.Destructions, r.Apply.Additions, r.Apply.Changes, r.Apply.Destructions,
-			r.ErrorMessage, r.ID, string(from))
+		res, err := updateRun(ctx, tx, r, ts, from)
 		if err := resource.Swapped(res, err, "run %s changed concurrently; read it again", r.ID); err != nil {
 			return err
 		}
 		if r.Status.Terminal() {
 			// The saved plan holds the run's variable values: once the run
 			// is over, nothing needs it.
-			if _, err := tx.Exec(ctx, `UPDATE runs SET plan_file = NULL WHERE id = ?`, r.ID); err != nil {
+			if err := dropPlanFile(ctx, tx, r.ID); err != nil {
 				return err
 			}
 		}
@@ -96,8 +91,7 @@ func (s *Service) promote(ctx context.Context, tx *store.Tx, wsID string) error 
 	if locked, err := lockedIn(ctx, tx, wsID); err != nil || locked {
 		return err // runs wait until the lock is lifted
 	}
-	next, err := scanRun(tx.QueryRow(ctx, `SELECT `+runColumns+` FROM runs WHERE workspace_id = ? AND status = ? ORDER BY number LIMIT 1`,
-		wsID, string(RunPending)))
+	next, err := nextPending(ctx, tx, wsID)
 	if store.IsNotFound(err) {
 		return nil
 	}
@@ -109,9 +103,7 @@ func (s *Service) promote(ctx context.Context, tx *store.Tx, wsID string) error 
 	if err != nil {
 		return err
 	}
-	_, err = tx.Exec(ctx, `UPDATE runs SET status = ?, active = 1, timestamps = ? WHERE id = ? AND status = ?`,
-		string(RunPlanQueued), ts, next.ID, string(RunPending))
-	return err
+	return queuePending(ctx, tx, next.ID, ts)
 }
 
 // runAction authorizes a user's action on run id, checks it is allowed from
@@ -174,8 +166,7 @@ func (s *Service) CancelRun(ctx context.Context, id string) (Run, error) {
 	}); err != nil {
 		return Run{}, err
 	}
-	res, err := s.base.DB.Exec(ctx, `UPDATE runs SET cancel_requested = 1 WHERE id = ? AND status IN (?, ?)`,
-		r.ID, string(RunPlanning), string(RunApplying))
+	res, err := requestCancel(ctx, s.base.DB, r.ID)
 	if err := resource.Swapped(res, err, "run %s changed concurrently; read it again", r.ID); err != nil {
 		return Run{}, err
 	}

@@ -120,14 +120,16 @@ func (s *Service) enqueueRun(ctx context.Context, w workspace.Workspace, cv conf
 		r.AutoApply = *o.AutoApply
 	}
 	err := s.base.DB.Tx(ctx, func(tx *store.Tx) error {
-		if err := tx.Lock(ctx, "workspace-runs:"+w.ID); err != nil {
+		if err := lockRuns(ctx, tx, w.ID); err != nil {
 			return err
 		}
-		var active int
-		if err := tx.QueryRow(ctx, `SELECT COUNT(*), COALESCE(MAX(number), 0) + 1 FROM runs WHERE workspace_id = ?`, w.ID).Scan(new(int), &r.Number); err != nil {
+		number, err := nextRunNumber(ctx, tx, w.ID)
+		if err != nil {
 			return err
 		}
-		if err := tx.QueryRow(ctx, `SELECT COUNT(*) FROM runs WHERE workspace_id = ? AND active = 1`, w.ID).Scan(&active); err != nil {
+		r.Number = number
+		active, err := activeRuns(ctx, tx, w.ID)
+		if err != nil {
 			return err
 		}
 		locked, err := lockedIn(ctx, tx, w.ID)
@@ -141,12 +143,7 @@ func (s *Service) enqueueRun(ctx context.Context, w workspace.Workspace, cv conf
 		if err != nil {
 			return err
 		}
-		_, err = tx.Exec(ctx, `INSERT INTO runs (id, workspace_id, number, configuration_version_id, plan_id, apply_id, status, active,
-			message, is_destroy, plan_only, auto_apply, has_changes, plan_additions, plan_changes, plan_destructions,
-			apply_additions, apply_changes, apply_destructions, plan_json, created_by_kind, created_by_id, timestamps, error_message, created_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, 0, 0, 0, 0, 0, NULL, ?, ?, ?, '', ?)`,
-			r.ID, r.WorkspaceID, r.Number, r.ConfigurationVersionID, r.PlanID, r.ApplyID, string(r.Status), resource.B2I(r.Status.holdsWorkspace()),
-			r.Message, resource.B2I(r.IsDestroy), resource.B2I(r.PlanOnly), resource.B2I(r.AutoApply), string(r.CreatedBy.Kind), r.CreatedBy.ID, ts, resource.Nanos(now))
+		err = insertRun(ctx, tx, r, ts)
 		return err
 	})
 	if err != nil {
@@ -163,35 +160,6 @@ func encodeTimestamps(m map[RunStatus]time.Time) (string, error) {
 	}
 	b, err := json.Marshal(out)
 	return string(b), err
-}
-
-const runColumns = `id, workspace_id, number, configuration_version_id, plan_id, apply_id, status, message, is_destroy, plan_only,
-	auto_apply, has_changes, plan_additions, plan_changes, plan_destructions, apply_additions, apply_changes, apply_destructions,
-	created_by_kind, created_by_id, timestamps, error_message, created_at, cancel_requested`
-
-func scanRun(row interface{ Scan(...any) error }) (Run, error) {
-	var r Run
-	var status, kind, ts string
-	var destroy, planOnly, auto, changes, created, cancelRequested int64
-	err := row.Scan(&r.ID, &r.WorkspaceID, &r.Number, &r.ConfigurationVersionID, &r.PlanID, &r.ApplyID, &status, &r.Message,
-		&destroy, &planOnly, &auto, &changes, &r.Plan.Additions, &r.Plan.Changes, &r.Plan.Destructions,
-		&r.Apply.Additions, &r.Apply.Changes, &r.Apply.Destructions, &kind, &r.CreatedBy.ID, &ts, &r.ErrorMessage, &created, &cancelRequested)
-	if err != nil {
-		return Run{}, err
-	}
-	r.Status, r.CreatedBy.Kind = RunStatus(status), resource.WriterKind(kind)
-	r.IsDestroy, r.PlanOnly, r.AutoApply, r.HasChanges = destroy != 0, planOnly != 0, auto != 0, changes != 0
-	r.CancelRequested = cancelRequested != 0
-	r.CreatedAt = resource.FromNanos(created)
-	var raw map[string]int64
-	if err := json.Unmarshal([]byte(ts), &raw); err != nil {
-		return Run{}, fail.Wrap(fail.Internal, err, "damaged run timestamps")
-	}
-	r.Timestamps = make(map[RunStatus]time.Time, len(raw))
-	for k, v := range raw {
-		r.Timestamps[RunStatus(k)] = resource.FromNanos(v)
-	}
-	return r, nil
 }
 
 // run looks run id up without authorizing, with its workspace.
@@ -214,7 +182,7 @@ func (s *Service) runByPhase(ctx context.Context, phaseID string) (Run, workspac
 }
 
 func (s *Service) runWhere(ctx context.Context, where, arg, msg string) (Run, workspace.Workspace, error) {
-	r, err := scanRun(s.base.DB.QueryRow(ctx, `SELECT `+runColumns+` FROM runs WHERE `+where, arg))
+	r, err := runWhere(ctx, s.base.DB, where, arg)
 	if err != nil {
 		return Run{}, workspace.Workspace{}, resource.NotFound(err, msg, arg)
 	}
@@ -243,18 +211,7 @@ func (s *Service) Runs(ctx context.Context, wsID string, p resource.Page) ([]Run
 	if err := s.base.Authorize(ctx, runsPath(w.Organization, w.Name), access.List); err != nil {
 		return nil, 0, err
 	}
-	var total int
-	if err := s.base.DB.QueryRow(ctx, `SELECT COUNT(*) FROM runs WHERE workspace_id = ?`, w.ID).Scan(&total); err != nil {
-		return nil, 0, err
-	}
-	pg := p.Normalize()
-	rows, err := s.base.DB.Query(ctx, `SELECT `+runColumns+` FROM runs WHERE workspace_id = ? ORDER BY number DESC LIMIT ? OFFSET ?`,
-		w.ID, pg.Size, pg.Offset())
-	if err != nil {
-		return nil, 0, err
-	}
-	out, err := resource.ScanAll(rows, scanRun)
-	return out, total, err
+	return listRuns(ctx, s.base.DB, w.ID, p.Normalize())
 }
 
 // Queue queues the run an uploaded configuration version asked for
