@@ -66,7 +66,7 @@ func (RootOnly) Authorize(ctx context.Context, path, capability string) error {
 }
 
 // ReservedMeta are the caller metadata keys that only runcred itself sets,
-// on the tokens it issues (platform.Tokens): a write's provenance (a run, a
+// on the tokens it issues (platform/resource.Tokens): a write's provenance (a run, a
 // team) and a job token's run and phase are derived from them. An auth
 // method's metadata (JWT claim mappings, AppRole secret-ID metadata) and
 // auth/token/create's meta may not use them, or a token could pose as a

@@ -20,7 +20,8 @@ import (
 	tfe "github.com/hashicorp/go-tfe"
 
 	"github.com/runcred/runcred/internal/fail"
-	"github.com/runcred/runcred/internal/platform"
+	"github.com/runcred/runcred/internal/platform/configversion"
+	"github.com/runcred/runcred/internal/platform/run"
 )
 
 // configDir writes a small configuration with the things run start must
@@ -99,7 +100,7 @@ func TestPackDirSkipsCachesHistoryAndLocalState(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := platform.ValidateArchive(buf.Bytes()); err != nil {
+	if err := configversion.ValidateArchive(buf.Bytes()); err != nil {
 		t.Fatalf("the server would refuse the archive: %v", err)
 	}
 	names, mainTF := entries(t, buf.Bytes())
@@ -153,9 +154,9 @@ func (s *testServer) readRun(id string) *tfe.Run {
 }
 
 // claim plays an agent claiming the next job, waiting until there is one.
-func (s *testServer) claim(ctx context.Context, runID string, phase platform.Phase) (*platform.Job, error) {
+func (s *testServer) claim(ctx context.Context, runID string, phase run.Phase) (*run.ClaimedJob, error) {
 	for {
-		job, err := s.D.Platform.ClaimJob(rootCtx(), "")
+		job, err := s.D.Platform.Runs.Claim(rootCtx(), "")
 		if err != nil {
 			return nil, err
 		}
@@ -175,34 +176,34 @@ func (s *testServer) claim(ctx context.Context, runID string, phase platform.Pha
 
 // plan plays an agent planning runID: it logs each chunk and finishes.
 func (s *testServer) plan(ctx context.Context, runID string, changes bool, log ...string) error {
-	job, err := s.claim(ctx, runID, platform.PhasePlan)
+	job, err := s.claim(ctx, runID, run.PhasePlan)
 	if err != nil {
 		return err
 	}
 	for _, chunk := range log {
-		if err := s.D.Platform.AppendLog(rootCtx(), job.PhaseID, []byte(chunk)); err != nil {
+		if err := s.D.Platform.Runs.AppendLog(rootCtx(), job.PhaseID, []byte(chunk)); err != nil {
 			return err
 		}
 	}
-	_, err = s.D.Platform.FinishPlan(rootCtx(), job.PhaseID, platform.PlanResult{HasChanges: changes, Counts: platform.ResourceCounts{Additions: 1}})
+	_, err = s.D.Platform.Runs.FinishPhase(rootCtx(), job.PhaseID, run.PhaseReport{HasChanges: changes, Counts: run.ResourceCounts{Additions: 1}})
 	return err
 }
 
 // apply plays an agent applying runID: it stores state, logs and finishes.
 func (s *testServer) apply(ctx context.Context, runID string, state []byte, log ...string) error {
-	job, err := s.claim(ctx, runID, platform.PhaseApply)
+	job, err := s.claim(ctx, runID, run.PhaseApply)
 	if err != nil {
 		return err
 	}
-	if _, err := s.D.Platform.StoreStateVersion(rootCtx(), runID, state); err != nil {
+	if _, err := s.D.Platform.Runs.StoreStateVersion(rootCtx(), runID, state); err != nil {
 		return err
 	}
 	for _, chunk := range log {
-		if err := s.D.Platform.AppendLog(rootCtx(), job.PhaseID, []byte(chunk)); err != nil {
+		if err := s.D.Platform.Runs.AppendLog(rootCtx(), job.PhaseID, []byte(chunk)); err != nil {
 			return err
 		}
 	}
-	_, err = s.D.Platform.FinishApply(rootCtx(), job.PhaseID, platform.ResourceCounts{Additions: 1})
+	_, err = s.D.Platform.Runs.FinishPhase(rootCtx(), job.PhaseID, run.PhaseReport{Counts: run.ResourceCounts{Additions: 1}})
 	return err
 }
 
@@ -228,7 +229,7 @@ func TestRunStartUploadsAndQueues(t *testing.T) {
 	if r.Status != tfe.RunPlanQueued || r.Message != "first run" || r.PlanOnly {
 		t.Fatalf("run is %s %q plan-only=%t", r.Status, r.Message, r.PlanOnly)
 	}
-	archive, err := s.D.Platform.ConfigurationArchive(rootCtx(), r.ConfigurationVersion.ID)
+	archive, err := s.D.Platform.ConfigurationVersions.ConfigurationArchive(rootCtx(), r.ConfigurationVersion.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -298,7 +299,7 @@ func TestRunFollowExitCodes(t *testing.T) {
 
 	// A planning run: force-cancel ends it without its agent.
 	stuck := s.start("demo/ws1", dir)
-	if _, err := s.claim(ctx, stuck, platform.PhasePlan); err != nil {
+	if _, err := s.claim(ctx, stuck, run.PhasePlan); err != nil {
 		t.Fatal(err)
 	}
 	if out := s.ok("run", "force-cancel", stuck); out != "Force-canceled run "+stuck+"\n" {
@@ -326,14 +327,14 @@ func TestRunFollowExitCodes(t *testing.T) {
 	s.fails(s.Token, 1, "cannot be applied: it is discarded", "run", "apply", planned)
 
 	errored := s.start("demo/ws1", dir)
-	job, err := s.claim(ctx, errored, platform.PhasePlan)
+	job, err := s.claim(ctx, errored, run.PhasePlan)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.D.Platform.AppendLog(rootCtx(), job.PhaseID, []byte("Error: Unsupported argument\n")); err != nil {
+	if err := s.D.Platform.Runs.AppendLog(rootCtx(), job.PhaseID, []byte("Error: Unsupported argument\n")); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.D.Platform.FailPhase(rootCtx(), job.PhaseID, "tofu plan failed"); err != nil {
+	if _, err := s.D.Platform.Runs.FinishPhase(rootCtx(), job.PhaseID, run.PhaseReport{Errored: true, Message: "tofu plan failed"}); err != nil {
 		t.Fatal(err)
 	}
 	r = s.runcred("", "run", "follow", errored)
@@ -412,20 +413,20 @@ func TestRunFollowStreamsLiveToApplied(t *testing.T) {
 	agent := make(chan error, 1)
 	go func() {
 		agent <- func() error {
-			job, err := s.claim(ctx, id, platform.PhasePlan)
+			job, err := s.claim(ctx, id, run.PhasePlan)
 			if err != nil {
 				return err
 			}
-			if err := s.D.Platform.AppendLog(rootCtx(), job.PhaseID, []byte("plan part one\n")); err != nil {
+			if err := s.D.Platform.Runs.AppendLog(rootCtx(), job.PhaseID, []byte("plan part one\n")); err != nil {
 				return err
 			}
 			if err := out.waitFor(ctx, "plan part one"); err != nil {
 				return err
 			}
-			if err := s.D.Platform.AppendLog(rootCtx(), job.PhaseID, []byte("Plan: 1 to add, 0 to change, 0 to destroy.\n")); err != nil {
+			if err := s.D.Platform.Runs.AppendLog(rootCtx(), job.PhaseID, []byte("Plan: 1 to add, 0 to change, 0 to destroy.\n")); err != nil {
 				return err
 			}
-			if _, err := s.D.Platform.FinishPlan(rootCtx(), job.PhaseID, platform.PlanResult{HasChanges: true}); err != nil {
+			if _, err := s.D.Platform.Runs.FinishPhase(rootCtx(), job.PhaseID, run.PhaseReport{HasChanges: true}); err != nil {
 				return err
 			}
 			if err := s.apply(ctx, id, state, "apply part one\n"); err != nil {
@@ -499,7 +500,7 @@ func TestRunStartFollowsAPlanOnlyRun(t *testing.T) {
 		agent <- func() error {
 			// The run does not exist yet: find it as the agent would.
 			for {
-				job, err := s.D.Platform.ClaimJob(rootCtx(), "")
+				job, err := s.D.Platform.Runs.Claim(rootCtx(), "")
 				if err != nil {
 					return err
 				}
@@ -507,10 +508,10 @@ func TestRunStartFollowsAPlanOnlyRun(t *testing.T) {
 					if !job.Run.PlanOnly {
 						return fmt.Errorf("run %s is not plan-only", job.Run.ID)
 					}
-					if err := s.D.Platform.AppendLog(rootCtx(), job.PhaseID, []byte("speculative plan\n")); err != nil {
+					if err := s.D.Platform.Runs.AppendLog(rootCtx(), job.PhaseID, []byte("speculative plan\n")); err != nil {
 						return err
 					}
-					_, err := s.D.Platform.FinishPlan(rootCtx(), job.PhaseID, platform.PlanResult{HasChanges: true})
+					_, err := s.D.Platform.Runs.FinishPhase(rootCtx(), job.PhaseID, run.PhaseReport{HasChanges: true})
 					return err
 				}
 				select {

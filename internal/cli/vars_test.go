@@ -52,7 +52,7 @@ func TestVarSetListUpdateDelete(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := map[string]string{}
-	vars, err := s.D.Platform.WorkspaceVariables(rootCtx(), ws.ID)
+	vars, err := s.D.Platform.Variables.WorkspaceVariables(rootCtx(), ws.ID)
 	if err != nil {
 		t.Fatal(err)
 	}

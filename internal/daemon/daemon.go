@@ -159,8 +159,8 @@ func New(ctx context.Context, cfg Config) (_ *Daemon, err error) {
 		return nil, err
 	}
 	d.Platform = platform.New(platform.Config{DB: d.db, Seal: d.Seal, Audit: d.Audit, Authz: d.Broker, Now: cfg.Now,
-		Tokens: platformTokens{b: d.Broker, now: cfg.Now}})
-	if err := d.Platform.EnsurePolicies(ctx); err != nil {
+		Tokens: platformTokens{b: d.Broker, now: cfg.Now}, Mint: d.Issuer})
+	if err := d.Platform.Runs.EnsurePolicies(ctx); err != nil {
 		return nil, fmt.Errorf("installing the platform's policies: %w", err)
 	}
 	if err := d.ensureRootToken(ctx); err != nil {
@@ -316,7 +316,7 @@ func (d *Daemon) abandonStalePhases(ctx context.Context) error {
 	t := time.NewTicker(time.Minute)
 	defer t.Stop()
 	for {
-		if n, err := d.Platform.AbandonStalePhases(ctx); err != nil && ctx.Err() == nil {
+		if n, err := d.Platform.Runs.AbandonStalePhases(ctx); err != nil && ctx.Err() == nil {
 			d.log.Warn("ending abandoned phases", "err", err)
 		} else if n > 0 {
 			d.log.Warn("ended abandoned phases", "runs", n)

@@ -15,7 +15,8 @@ import (
 	"github.com/runcred/runcred/internal/access"
 	"github.com/runcred/runcred/internal/daemon/daemontest"
 	"github.com/runcred/runcred/internal/fail"
-	"github.com/runcred/runcred/internal/platform"
+	"github.com/runcred/runcred/internal/platform/resource"
+	"github.com/runcred/runcred/internal/platform/workspace"
 	"github.com/runcred/runcred/internal/secret"
 )
 
@@ -59,23 +60,23 @@ func TestAgentPoolTokensThroughTheBroker(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if caller.Meta[platform.MetaAgentPoolID] != pool.ID {
+	if caller.Meta[resource.MetaAgentPoolID] != pool.ID {
 		t.Errorf("agent token meta = %v", caller.Meta)
 	}
 	agent := access.WithCaller(ctx, caller)
 	// Authorized: nothing is queued, so no job and no error.
-	if job, err := srv.D.Platform.ClaimJob(agent, pool.ID); err != nil || job != nil {
+	if job, err := srv.D.Platform.Runs.Claim(agent, pool.ID); err != nil || job != nil {
 		t.Errorf("claim own pool's job = %+v, %v", job, err)
 	}
 	for name, id := range map[string]string{"sibling pool": sibling.ID, "other org's pool": foreign.ID, "default pool": ""} {
-		if _, err := srv.D.Platform.ClaimJob(agent, id); !fail.Is(err, fail.Denied) {
+		if _, err := srv.D.Platform.Runs.Claim(agent, id); !fail.Is(err, fail.Denied) {
 			t.Errorf("claim from %s: %v, want denied", name, err)
 		}
 	}
-	if _, _, err := srv.D.Platform.Workspaces(agent, "acme", platform.WorkspaceFilter{}); !fail.Is(err, fail.Denied) {
+	if _, _, err := srv.D.Platform.Workspaces.Workspaces(agent, "acme", workspace.Filter{}); !fail.Is(err, fail.Denied) {
 		t.Errorf("agent token lists workspaces: %v", err)
 	}
-	if _, err := srv.D.Platform.AgentPool(agent, pool.ID); !fail.Is(err, fail.Denied) {
+	if _, err := srv.D.Platform.AgentPools.AgentPool(agent, pool.ID); !fail.Is(err, fail.Denied) {
 		t.Errorf("agent token reads its pool: %v", err)
 	}
 	ac := goTFE(t, srv, tok.Token)
@@ -189,7 +190,7 @@ func TestPoolsTeamTokenThroughTheBroker(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := srv.D.Platform.WorkspaceVariables(access.WithCaller(ctx, caller), ws.ID); !fail.Is(err, fail.Denied) {
+	if _, err := srv.D.Platform.Variables.WorkspaceVariables(access.WithCaller(ctx, caller), ws.ID); !fail.Is(err, fail.Denied) {
 		t.Errorf("team reads run variables: %v", err)
 	}
 

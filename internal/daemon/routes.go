@@ -18,7 +18,7 @@ func (d *Daemon) routes() http.Handler {
 	identity.Handlers{Issuer: d.Issuer, Log: d.log}.Mount(mux)
 	audit.Handlers{Log: d.Audit, Authz: d.Broker, Logger: d.log}.Mount(mux)
 	(&platformapi.API{Service: d.Platform, Logger: d.log}).Mount(mux)
-	jobserver.Server{Platform: d.Platform, Issuer: d.Issuer, Logger: d.log, Stopping: d.stopping}.Mount(mux)
+	jobserver.Server{Runs: d.Platform.Runs, Logger: d.log, Stopping: d.stopping}.Mount(mux)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		respond.JSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})

@@ -5,18 +5,19 @@ import (
 	"time"
 
 	"github.com/runcred/runcred/internal/broker"
-	"github.com/runcred/runcred/internal/platform"
+	"github.com/runcred/runcred/internal/platform/resource"
+	"github.com/runcred/runcred/internal/platform/run"
 	"github.com/runcred/runcred/internal/secret"
 	"github.com/runcred/runcred/internal/token"
 )
 
-// platformTokens lets the platform issue broker tokens (platform.Tokens).
+// platformTokens lets the platform issue broker tokens (resource.Tokens).
 type platformTokens struct {
 	b   *broker.Broker
 	now func() time.Time
 }
 
-func (p platformTokens) IssueToken(ctx context.Context, r platform.TokenRequest) (platform.IssuedToken, error) {
+func (p platformTokens) IssueToken(ctx context.Context, r resource.TokenRequest) (resource.IssuedToken, error) {
 	e := token.Entry{DisplayName: r.DisplayName, Policies: r.Policies, Meta: r.Meta, TTL: r.TTL}
 	if r.TTL > 0 {
 		e.ExpiresAt = p.now().Add(r.TTL)
@@ -24,9 +25,9 @@ func (p platformTokens) IssueToken(ctx context.Context, r platform.TokenRequest)
 	}
 	tok, e, err := p.b.IssueToken(ctx, e)
 	if err != nil {
-		return platform.IssuedToken{}, err
+		return resource.IssuedToken{}, err
 	}
-	return platform.IssuedToken{Token: tok, Accessor: e.Accessor, Expires: e.ExpiresAt}, nil
+	return resource.IssuedToken{Token: tok, Accessor: e.Accessor, Expires: e.ExpiresAt}, nil
 }
 
 func (p platformTokens) RevokeAccessor(ctx context.Context, accessor string) error {
@@ -48,8 +49,8 @@ func (p platformTokens) DeletePolicy(ctx context.Context, name string) error {
 // DefaultAgentToken issues a token for an agent serving workspaces without
 // an agent pool, as the in-process agent of `runcred dev` does.
 func (d *Daemon) DefaultAgentToken(ctx context.Context, ttl time.Duration) (secret.Value, error) {
-	t, err := platformTokens{b: d.Broker, now: d.cfg.Now}.IssueToken(ctx, platform.TokenRequest{
-		DisplayName: "agent-default", Policies: []string{platform.DefaultAgentPolicy}, TTL: ttl,
+	t, err := platformTokens{b: d.Broker, now: d.cfg.Now}.IssueToken(ctx, resource.TokenRequest{
+		DisplayName: "agent-default", Policies: []string{run.DefaultAgentPolicy}, TTL: ttl,
 	})
 	return t.Token, err
 }

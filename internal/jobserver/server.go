@@ -1,28 +1,28 @@
 // Package jobserver serves the agent protocol (internal/jobapi) on
-// runcred's server: every decision is platform.Service's.
+// runcred's server. It only translates HTTP: every decision (which phase a
+// job is, whether its token may act on it, what to mint) is the run
+// lifecycle's (platform/run).
 package jobserver
 
 import (
 	"log/slog"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/runcred/runcred/internal/fail"
-	"github.com/runcred/runcred/internal/identity"
 	"github.com/runcred/runcred/internal/jobapi"
-	"github.com/runcred/runcred/internal/platform"
+	"github.com/runcred/runcred/internal/platform/run"
+	"github.com/runcred/runcred/internal/platform/state"
 	"github.com/runcred/runcred/internal/respond"
 )
 
 // Server serves the protocol. The daemon's middleware has put the caller
 // named by the request's token into the request context; every decision is
-// platform.Service's.
+// run.Service's.
 type Server struct {
-	Platform *platform.Service
-	Issuer   *identity.Issuer
-	Logger   *slog.Logger
+	Runs   *run.Service
+	Logger *slog.Logger
 	// Stopping, closed when the server shuts down, ends long polls at once.
 	Stopping <-chan struct{}
 }
@@ -39,7 +39,7 @@ func (s Server) Mount(mux *http.ServeMux) {
 			phase := r.PathValue("phase")
 			// The caller is authorized for the phase before any body is read.
 			if phase != "" {
-				if err := s.Platform.AuthorizeJob(r.Context(), phase); err != nil {
+				if err := s.Runs.AuthorizeJob(r.Context(), phase); err != nil {
 					respond.Error(w, r, s.Logger, err)
 					return
 				}
@@ -77,11 +77,11 @@ func (s Server) claim(w http.ResponseWriter, r *http.Request, _ string) error {
 		wait = time.Duration(n) * time.Second
 	}
 	deadline := time.Now().Add(wait)
-	var cj *platform.ClaimedJob
+	var cj *run.ClaimedJob
 	for {
-		changed := s.Platform.JobsChanged() // before claiming, so no wake is missed
+		changed := s.Runs.JobsChanged() // before claiming, so no wake is missed
 		var err error
-		if cj, err = s.Platform.Claim(r.Context(), pool); err != nil {
+		if cj, err = s.Runs.Claim(r.Context(), pool); err != nil {
 			return err
 		}
 		left := time.Until(deadline)
@@ -116,7 +116,7 @@ func (s Server) claim(w http.ResponseWriter, r *http.Request, _ string) error {
 }
 
 func (s Server) status(w http.ResponseWriter, r *http.Request, phase string) error {
-	st, req, err := s.Platform.JobStatus(r.Context(), phase)
+	st, req, err := s.Runs.JobStatus(r.Context(), phase)
 	if err != nil {
 		return err
 	}
@@ -125,7 +125,7 @@ func (s Server) status(w http.ResponseWriter, r *http.Request, phase string) err
 }
 
 func (s Server) inputs(w http.ResponseWriter, r *http.Request, phase string) error {
-	in, err := s.Platform.JobInputs(r.Context(), phase)
+	in, err := s.Runs.JobInputs(r.Context(), phase)
 	if err != nil {
 		return err
 	}
@@ -138,15 +138,11 @@ func (s Server) inputs(w http.ResponseWriter, r *http.Request, phase string) err
 }
 
 func (s Server) mint(w http.ResponseWriter, r *http.Request, phase string) error {
-	sub, err := s.Platform.JobSubject(r.Context(), phase) // authorizes the job token first
-	if err != nil {
-		return err
-	}
 	var req jobapi.MintRequest
 	if err := decode(r, &req); err != nil {
 		return err
 	}
-	tok, err := s.Issuer.MintForRun(r.Context(), identity.MintRequest{Subject: sub, Audience: req.Audience})
+	tok, err := s.Runs.MintForJob(r.Context(), phase, req.Audience)
 	if err != nil {
 		return err
 	}
@@ -155,52 +151,36 @@ func (s Server) mint(w http.ResponseWriter, r *http.Request, phase string) error
 }
 
 func (s Server) logs(w http.ResponseWriter, r *http.Request, phase string) error {
-	b, err := respond.ReadBodyUpTo(r, platform.MaxLogChunk)
+	b, err := respond.ReadBodyUpTo(r, run.MaxLogChunk)
 	if err != nil {
 		return err
 	}
-	return noContent(w, s.Platform.AppendLog(r.Context(), phase, b))
+	return noContent(w, s.Runs.AppendLog(r.Context(), phase, b))
 }
 
 func (s Server) planFile(w http.ResponseWriter, r *http.Request, phase string) error {
-	b, err := respond.ReadBodyUpTo(r, platform.MaxPlanFile)
+	b, err := respond.ReadBodyUpTo(r, run.MaxPlanFile)
 	if err != nil {
 		return err
 	}
-	return noContent(w, s.Platform.StorePlanFile(r.Context(), phase, b))
+	return noContent(w, s.Runs.StorePlanFile(r.Context(), phase, b))
 }
 
 func (s Server) planJSON(w http.ResponseWriter, r *http.Request, phase string) error {
-	b, err := respond.ReadBodyUpTo(r, platform.MaxPlanJSON)
+	b, err := respond.ReadBodyUpTo(r, run.MaxPlanJSON)
 	if err != nil {
 		return err
 	}
-	return noContent(w, s.Platform.StorePlanJSON(r.Context(), phase, b))
+	return noContent(w, s.Runs.StorePlanJSON(r.Context(), phase, b))
 }
 
 func (s Server) state(w http.ResponseWriter, r *http.Request, phase string) error {
-	b, err := respond.ReadBodyUpTo(r, platform.MaxStateSize)
+	b, err := respond.ReadBodyUpTo(r, state.MaxSize)
 	if err != nil {
 		return err
 	}
-	run, err := s.runOf(r, phase)
-	if err != nil {
-		return err
-	}
-	_, err = s.Platform.StoreStateVersion(r.Context(), run, b)
+	_, err = s.Runs.StoreJobState(r.Context(), phase, b)
 	return noContent(w, err)
-}
-
-// runOf is the run a job token drives; a state upload names the phase.
-func (s Server) runOf(r *http.Request, phase string) (string, error) {
-	sub, err := s.Platform.JobSubject(r.Context(), phase)
-	if err != nil {
-		return "", err
-	}
-	if sub.Phase != string(platform.PhaseApply) {
-		return "", fail.Invalidf("state is stored by applies, and %s is a plan", phase)
-	}
-	return sub.RunID, nil
 }
 
 func (s Server) finish(w http.ResponseWriter, r *http.Request, phase string) error {
@@ -208,21 +188,10 @@ func (s Server) finish(w http.ResponseWriter, r *http.Request, phase string) err
 	if err := decode(r, &f); err != nil {
 		return err
 	}
-	counts := platform.ResourceCounts{Additions: f.Additions, Changes: f.Changes, Destructions: f.Destructions}
-	if counts.Additions < 0 || counts.Changes < 0 || counts.Destructions < 0 {
-		return fail.Invalidf("resource counts cannot be negative")
-	}
-	var err error
-	switch {
-	case f.Canceled:
-		_, err = s.Platform.CancelPhase(r.Context(), phase)
-	case f.Errored:
-		_, err = s.Platform.FailPhase(r.Context(), phase, f.Message)
-	case strings.HasPrefix(phase, "plan-"):
-		_, err = s.Platform.FinishPlan(r.Context(), phase, platform.PlanResult{HasChanges: f.HasChanges, Counts: counts})
-	default:
-		_, err = s.Platform.FinishApply(r.Context(), phase, counts)
-	}
+	_, err := s.Runs.FinishPhase(r.Context(), phase, run.PhaseReport{
+		Canceled: f.Canceled, Errored: f.Errored, Message: f.Message, HasChanges: f.HasChanges,
+		Counts: run.ResourceCounts{Additions: f.Additions, Changes: f.Changes, Destructions: f.Destructions},
+	})
 	return noContent(w, err)
 }
 

@@ -20,7 +20,8 @@ import (
 
 	"github.com/runcred/runcred/internal/daemon/daemontest"
 	"github.com/runcred/runcred/internal/jobapi"
-	"github.com/runcred/runcred/internal/platform"
+	"github.com/runcred/runcred/internal/platform/organization"
+	"github.com/runcred/runcred/internal/platform/run"
 	"github.com/runcred/runcred/internal/secret"
 )
 
@@ -313,7 +314,7 @@ func TestClaim(t *testing.T) {
 				t.Fatalf("run %s was not claimed (got %v)", r.ID, got)
 			}
 			if j.Phase != "plan" || j.PhaseID != r.Plan.ID || j.Organization != org || j.Workspace != name ||
-				j.WorkspaceID != r.Workspace.ID || j.Project != platform.DefaultProjectName || j.ProjectID == "" ||
+				j.WorkspaceID != r.Workspace.ID || j.Project != organization.DefaultProjectName || j.ProjectID == "" ||
 				j.ConfigurationVersionID == "" || j.Token.Empty() || !j.TokenExpires.After(time.Now()) || j.Message != "test" {
 				t.Errorf("job = %+v for run %s", j, r.ID)
 			}
@@ -592,7 +593,7 @@ func TestJobToken(t *testing.T) {
 		if s, err := jv.Logical().Read("secret/data/db"); err == nil || !isVaultStatus(err, http.StatusForbidden) {
 			t.Errorf("broker secret read with the job token: %v, %v; want 403", s, err)
 		}
-		if s, err := jv.Auth().Token().Create(&vault.TokenCreateRequest{Policies: []string{platform.JobPolicy}}); err == nil || !isVaultStatus(err, http.StatusForbidden) {
+		if s, err := jv.Auth().Token().Create(&vault.TokenCreateRequest{Policies: []string{run.JobPolicy}}); err == nil || !isVaultStatus(err, http.StatusForbidden) {
 			t.Errorf("token create with the job token: %v, %v; want 403", s, err)
 		}
 		if _, err := jv.Sys().ListMounts(); err == nil || !isVaultStatus(err, http.StatusForbidden) {
@@ -778,7 +779,7 @@ func TestMalformed(t *testing.T) {
 		})
 	}
 	t.Run("oversized log chunk", func(t *testing.T) {
-		big := bytes.Repeat([]byte("X"), platform.MaxLogChunk+1)
+		big := bytes.Repeat([]byte("X"), run.MaxLogChunk+1)
 		if err := ph.AppendLog(ctxT(t), big); status(err) < 400 || status(err) > 499 {
 			t.Fatalf("append %d bytes: %v, want 4xx", len(big), err)
 		}
@@ -811,7 +812,7 @@ func TestRefusedBeforeTheBody(t *testing.T) {
 	e := newEnv(t)
 	r := e.queue(t, "ws")
 	j, _ := e.claim(t)
-	big := bytes.Repeat([]byte("X"), platform.MaxLogChunk+1)
+	big := bytes.Repeat([]byte("X"), run.MaxLogChunk+1)
 	for _, tok := range []string{"", e.agent.RevealString()} {
 		who := map[string]string{"": "anonymous", e.agent.RevealString(): "agent token"}[tok]
 		for _, c := range []struct {
@@ -905,8 +906,8 @@ func TestMintIsAudited(t *testing.T) {
 // TestLimitsAgree: the agent splits its log by jobapi's limit, which the
 // server enforces as platform's.
 func TestLimitsAgree(t *testing.T) {
-	if jobapi.MaxLogChunk != platform.MaxLogChunk {
-		t.Fatalf("jobapi.MaxLogChunk %d != platform.MaxLogChunk %d", jobapi.MaxLogChunk, platform.MaxLogChunk)
+	if jobapi.MaxLogChunk != run.MaxLogChunk {
+		t.Fatalf("jobapi.MaxLogChunk %d != run.MaxLogChunk %d", jobapi.MaxLogChunk, run.MaxLogChunk)
 	}
 }
 

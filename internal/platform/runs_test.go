@@ -11,7 +11,10 @@ import (
 
 	"github.com/runcred/runcred/internal/access"
 	"github.com/runcred/runcred/internal/fail"
-	"github.com/runcred/runcred/internal/platform"
+	"github.com/runcred/runcred/internal/platform/configversion"
+	"github.com/runcred/runcred/internal/platform/resource"
+	"github.com/runcred/runcred/internal/platform/run"
+	"github.com/runcred/runcred/internal/platform/workspace"
 	"github.com/runcred/runcred/internal/store"
 	"github.com/runcred/runcred/internal/store/storetest"
 )
@@ -35,31 +38,31 @@ func tarGz(t *testing.T, files map[string]string) []byte {
 const mainTF = `resource "null_resource" "x" {}`
 
 // uploaded makes an uploaded configuration version in ws.
-func (f *fixture) uploaded(t *testing.T, ws platform.Workspace, speculative bool) platform.ConfigurationVersion {
+func (f *fixture) uploaded(t *testing.T, ws workspace.Workspace, speculative bool) configversion.Version {
 	t.Helper()
-	cv, err := f.svc.CreateConfigurationVersion(as(root), ws.ID, platform.ConfigurationVersionOptions{
+	cv, err := f.svc.ConfigurationVersions.CreateConfigurationVersion(as(root), ws.ID, configversion.Options{
 		AutoQueueRuns: new(bool), Speculative: &speculative})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := f.svc.UploadConfiguration(as(root), cv.UploadToken, tarGz(t, map[string]string{"main.tf": mainTF})); err != nil {
+	if err := f.svc.ConfigurationVersions.UploadConfiguration(as(root), cv.UploadToken, tarGz(t, map[string]string{"main.tf": mainTF})); err != nil {
 		t.Fatal(err)
 	}
 	return cv
 }
 
-func wantStatus(t *testing.T, f *fixture, id string, want platform.RunStatus) platform.Run {
+func wantStatus(t *testing.T, f *fixture, id string, want run.RunStatus) run.Run {
 	t.Helper()
-	r, err := f.svc.Run(as(root), id)
+	r, err := f.svc.Runs.Run(as(root), id)
 	if err != nil || r.Status != want {
 		t.Fatalf("run %s = %s, %v; want %s", id, r.Status, err, want)
 	}
 	return r
 }
 
-func claim(t *testing.T, f *fixture, phase platform.Phase, runID string) *platform.Job {
+func claim(t *testing.T, f *fixture, phase run.Phase, runID string) *run.ClaimedJob {
 	t.Helper()
-	j, err := f.svc.ClaimJob(as(root), "")
+	j, err := f.svc.Runs.Claim(as(root), "")
 	if err != nil || j == nil || j.Phase != phase || j.Run.ID != runID {
 		t.Fatalf("claim = %+v, %v; want %s of %s", j, err, phase, runID)
 	}
@@ -73,107 +76,107 @@ func TestRunLifecycle(t *testing.T) {
 		f := setup(t, db)
 		ctx := as(root)
 		cv := f.uploaded(t, f.target, false)
-		if got, err := f.svc.ConfigurationArchive(ctx, cv.ID); err != nil || len(got) == 0 {
+		if got, err := f.svc.ConfigurationVersions.ConfigurationArchive(ctx, cv.ID); err != nil || len(got) == 0 {
 			t.Fatalf("archive = %d bytes, %v", len(got), err)
 		}
-		run, err := f.svc.CreateRun(ctx, f.target.ID, platform.RunOptions{Message: str("first")})
-		if err != nil || run.Status != platform.RunPlanQueued || run.ConfigurationVersionID != cv.ID {
-			t.Fatalf("create = %+v, %v", run, err)
+		rn, err := f.svc.Runs.CreateRun(ctx, f.target.ID, run.RunOptions{Message: str("first")})
+		if err != nil || rn.Status != run.RunPlanQueued || rn.ConfigurationVersionID != cv.ID {
+			t.Fatalf("create = %+v, %v", rn, err)
 		}
-		second, err := f.svc.CreateRun(ctx, f.target.ID, platform.RunOptions{})
-		if err != nil || second.Status != platform.RunPending {
+		second, err := f.svc.Runs.CreateRun(ctx, f.target.ID, run.RunOptions{})
+		if err != nil || second.Status != run.RunPending {
 			t.Fatalf("second run = %s, %v; want pending", second.Status, err)
 		}
-		if j, err := f.svc.ClaimJob(ctx, "apool-Other1"); err != nil || j != nil {
+		if j, err := f.svc.Runs.Claim(ctx, "apool-Other1"); err != nil || j != nil {
 			t.Fatalf("claim from another pool = %+v, %v", j, err)
 		}
-		job := claim(t, f, platform.PhasePlan, run.ID)
-		if j, err := f.svc.ClaimJob(ctx, ""); err != nil || j != nil {
+		job := claim(t, f, run.PhasePlan, rn.ID)
+		if j, err := f.svc.Runs.Claim(ctx, ""); err != nil || j != nil {
 			t.Fatalf("second claim = %+v, %v; want nothing (second run waits)", j, err)
 		}
 		for _, chunk := range []string{"Terraform will perform ", "the following actions\n"} {
-			if err := f.svc.AppendLog(ctx, job.PhaseID, []byte(chunk)); err != nil {
+			if err := f.svc.Runs.AppendLog(ctx, job.PhaseID, []byte(chunk)); err != nil {
 				t.Fatal(err)
 			}
 		}
-		if err := f.svc.StorePlanJSON(ctx, job.PhaseID, []byte(`{"format_version":"1.2"}`)); err != nil {
+		if err := f.svc.Runs.StorePlanJSON(ctx, job.PhaseID, []byte(`{"format_version":"1.2"}`)); err != nil {
 			t.Fatal(err)
 		}
-		if err := f.svc.StorePlanJSON(ctx, job.PhaseID, []byte(`{not json`)); !fail.Is(err, fail.Invalid) {
+		if err := f.svc.Runs.StorePlanJSON(ctx, job.PhaseID, []byte(`{not json`)); !fail.Is(err, fail.Invalid) {
 			t.Errorf("bad plan JSON: %v", err)
 		}
-		r, err := f.svc.FinishPlan(ctx, job.PhaseID, platform.PlanResult{HasChanges: true, Counts: platform.ResourceCounts{Additions: 1}})
-		if err != nil || r.Status != platform.RunPlanned {
+		r, err := f.svc.Runs.FinishPhase(ctx, job.PhaseID, run.PhaseReport{HasChanges: true, Counts: run.ResourceCounts{Additions: 1}})
+		if err != nil || r.Status != run.RunPlanned {
 			t.Fatalf("finish plan = %s, %v", r.Status, err)
 		}
-		for _, st := range []platform.RunStatus{platform.RunPlanQueued, platform.RunPlanning, platform.RunPlanned} {
+		for _, st := range []run.RunStatus{run.RunPlanQueued, run.RunPlanning, run.RunPlanned} {
 			if r.Timestamps[st].IsZero() {
 				t.Errorf("no %s timestamp", st)
 			}
 		}
-		if err := f.svc.AppendLog(ctx, job.PhaseID, []byte("late")); !fail.Is(err, fail.Conflict) {
+		if err := f.svc.Runs.AppendLog(ctx, job.PhaseID, []byte("late")); !fail.Is(err, fail.Conflict) {
 			t.Errorf("log after plan ended: %v", err)
 		}
-		pv, err := f.svc.PlanOrApply(ctx, r.PlanID)
+		pv, err := f.svc.Runs.PlanOrApply(ctx, r.PlanID)
 		if err != nil || pv.Status != "finished" || pv.Counts.Additions != 1 || !pv.HasChanges {
 			t.Fatalf("plan = %+v, %v", pv, err)
 		}
-		if got, err := f.svc.PlanJSON(ctx, r.PlanID); err != nil || string(got) != `{"format_version":"1.2"}` {
+		if got, err := f.svc.Runs.PlanJSON(ctx, r.PlanID); err != nil || string(got) != `{"format_version":"1.2"}` {
 			t.Fatalf("plan JSON = %q, %v", got, err)
 		}
-		content, err := f.svc.ReadSigned(ctx, pv.LogToken)
+		content, err := f.svc.Runs.ReadSigned(ctx, pv.LogToken)
 		if err != nil || string(content.Data) != "Terraform will perform the following actions\n" || !content.Done {
 			t.Fatalf("log = %q done=%v, %v", content.Data, content.Done, err)
 		}
 		// Refusals from planned: cancel is not allowed, a second plan report neither.
-		if _, err := f.svc.CancelRun(ctx, run.ID); !fail.Is(err, fail.Conflict) || !strings.Contains(err.Error(), "cannot be canceled: it is planned") {
+		if _, err := f.svc.Runs.CancelRun(ctx, rn.ID); !fail.Is(err, fail.Conflict) || !strings.Contains(err.Error(), "cannot be canceled: it is planned") {
 			t.Errorf("cancel planned: %v", err)
 		}
-		if _, err := f.svc.FinishPlan(ctx, job.PhaseID, platform.PlanResult{}); !fail.Is(err, fail.Conflict) {
+		if _, err := f.svc.Runs.FinishPhase(ctx, job.PhaseID, run.PhaseReport{}); !fail.Is(err, fail.Conflict) {
 			t.Errorf("finish plan twice: %v", err)
 		}
-		if _, err := f.svc.StoreStateVersion(ctx, run.ID, []byte(`{"serial":1,"lineage":"l"}`)); !fail.Is(err, fail.Conflict) {
+		if _, err := f.svc.Runs.StoreStateVersion(ctx, rn.ID, []byte(`{"serial":1,"lineage":"l"}`)); !fail.Is(err, fail.Conflict) {
 			t.Errorf("state while planned: %v", err)
 		}
-		if r, err = f.svc.ApplyRun(ctx, run.ID); err != nil || r.Status != platform.RunApplyQueued || r.Timestamps[platform.RunConfirmed].IsZero() {
+		if r, err = f.svc.Runs.ApplyRun(ctx, rn.ID); err != nil || r.Status != run.RunApplyQueued || r.Timestamps[run.RunConfirmed].IsZero() {
 			t.Fatalf("apply = %s, %v", r.Status, err)
 		}
-		if _, err := f.svc.ApplyRun(ctx, run.ID); !fail.Is(err, fail.Conflict) || !strings.Contains(err.Error(), "cannot be applied: it is apply_queued") {
+		if _, err := f.svc.Runs.ApplyRun(ctx, rn.ID); !fail.Is(err, fail.Conflict) || !strings.Contains(err.Error(), "cannot be applied: it is apply_queued") {
 			t.Errorf("apply twice: %v", err)
 		}
-		job = claim(t, f, platform.PhaseApply, run.ID)
-		sv, err := f.svc.StoreStateVersion(ctx, run.ID, []byte(`{"version":4,"serial":1,"lineage":"lin-1"}`))
+		job = claim(t, f, run.PhaseApply, rn.ID)
+		sv, err := f.svc.Runs.StoreStateVersion(ctx, rn.ID, []byte(`{"version":4,"serial":1,"lineage":"lin-1"}`))
 		if err != nil || sv.Serial != 1 {
 			t.Fatalf("store state = %+v, %v", sv, err)
 		}
 		// The same state again (an apply that changed nothing) is the
 		// current version, not a new one and not an error.
-		if again, err := f.svc.StoreStateVersion(ctx, run.ID, []byte(`{"version":4,"serial":1,"lineage":"lin-1"}`)); err != nil || again.ID != sv.ID {
+		if again, err := f.svc.Runs.StoreStateVersion(ctx, rn.ID, []byte(`{"version":4,"serial":1,"lineage":"lin-1"}`)); err != nil || again.ID != sv.ID {
 			t.Fatalf("unchanged state = %+v, %v; want version %s", again, err, sv.ID)
 		}
 		for _, bad := range []string{`{"version":4,"serial":1,"lineage":"lin-1","x":1}`, `{"serial":0,"lineage":"lin-1"}`, `{"serial":2,"lineage":"other"}`} {
-			if _, err := f.svc.StoreStateVersion(ctx, run.ID, []byte(bad)); !fail.Is(err, fail.Conflict) {
+			if _, err := f.svc.Runs.StoreStateVersion(ctx, rn.ID, []byte(bad)); !fail.Is(err, fail.Conflict) {
 				t.Errorf("store state %s: %v, want conflict", bad, err)
 			}
 		}
-		if _, err := f.svc.StoreStateVersion(ctx, run.ID, []byte(`{"lineage":"lin-1"}`)); !fail.Is(err, fail.Invalid) {
+		if _, err := f.svc.Runs.StoreStateVersion(ctx, rn.ID, []byte(`{"lineage":"lin-1"}`)); !fail.Is(err, fail.Invalid) {
 			t.Errorf("state without serial: %v", err)
 		}
-		if r, err = f.svc.FinishApply(ctx, job.PhaseID, platform.ResourceCounts{Additions: 1}); err != nil || r.Status != platform.RunApplied {
+		if r, err = f.svc.Runs.FinishPhase(ctx, job.PhaseID, run.PhaseReport{Counts: run.ResourceCounts{Additions: 1}}); err != nil || r.Status != run.RunApplied {
 			t.Fatalf("finish apply = %s, %v", r.Status, err)
 		}
-		cur, err := f.svc.CurrentStateVersion(ctx, f.target.ID)
+		cur, err := f.svc.StateVersions.CurrentStateVersion(ctx, f.target.ID)
 		if err != nil || cur.ID != sv.ID {
 			t.Fatalf("current state = %+v, %v", cur, err)
 		}
-		if c, err := f.svc.ReadSigned(ctx, cur.DownloadToken); err != nil || !strings.Contains(string(c.Data), "lin-1") {
+		if c, err := f.svc.Runs.ReadSigned(ctx, cur.DownloadToken); err != nil || !strings.Contains(string(c.Data), "lin-1") {
 			t.Fatalf("download = %q, %v", c.Data, err)
 		}
-		if _, err := f.svc.ReadSigned(ctx, cur.DownloadToken[:len(cur.DownloadToken)-2]+"AA"); !fail.Is(err, fail.NotFound) {
+		if _, err := f.svc.Runs.ReadSigned(ctx, cur.DownloadToken[:len(cur.DownloadToken)-2]+"AA"); !fail.Is(err, fail.NotFound) {
 			t.Errorf("altered token: %v", err)
 		}
 		// The applied run released the workspace: the second run was promoted.
-		wantStatus(t, f, second.ID, platform.RunPlanQueued)
+		wantStatus(t, f, second.ID, run.RunPlanQueued)
 	})
 }
 
@@ -185,95 +188,95 @@ func TestRunOutcomes(t *testing.T) {
 		ctx := as(root)
 		f.uploaded(t, f.target, false)
 
-		plan := func(o platform.RunOptions, res platform.PlanResult) platform.Run {
+		plan := func(o run.RunOptions, res run.PhaseReport) run.Run {
 			t.Helper()
-			r, err := f.svc.CreateRun(ctx, f.target.ID, o)
+			r, err := f.svc.Runs.CreateRun(ctx, f.target.ID, o)
 			if err != nil {
 				t.Fatal(err)
 			}
-			j := claim(t, f, platform.PhasePlan, r.ID)
-			r, err = f.svc.FinishPlan(ctx, j.PhaseID, res)
+			j := claim(t, f, run.PhasePlan, r.ID)
+			r, err = f.svc.Runs.FinishPhase(ctx, j.PhaseID, res)
 			if err != nil {
 				t.Fatal(err)
 			}
 			return r
 		}
-		changes := platform.PlanResult{HasChanges: true}
-		if r := plan(platform.RunOptions{PlanOnly: yes()}, changes); r.Status != platform.RunPlannedAndFinished || r.ApplyStatus() != "unreachable" {
+		changes := run.PhaseReport{HasChanges: true}
+		if r := plan(run.RunOptions{PlanOnly: yes()}, changes); r.Status != run.RunPlannedAndFinished || r.ApplyStatus() != "unreachable" {
 			t.Errorf("plan-only = %s / apply %s", r.Status, r.ApplyStatus())
 		}
-		if r := plan(platform.RunOptions{}, platform.PlanResult{}); r.Status != platform.RunPlannedAndFinished {
+		if r := plan(run.RunOptions{}, run.PhaseReport{}); r.Status != run.RunPlannedAndFinished {
 			t.Errorf("no changes = %s", r.Status)
 		}
-		if r := plan(platform.RunOptions{AutoApply: yes()}, changes); r.Status != platform.RunApplyQueued {
+		if r := plan(run.RunOptions{AutoApply: yes()}, changes); r.Status != run.RunApplyQueued {
 			t.Errorf("auto-apply = %s", r.Status)
-		} else if _, err := f.svc.CancelRun(ctx, r.ID); err != nil {
+		} else if _, err := f.svc.Runs.CancelRun(ctx, r.ID); err != nil {
 			t.Fatal(err)
 		}
-		r := plan(platform.RunOptions{}, changes)
-		if r, err := f.svc.DiscardRun(ctx, r.ID); err != nil || r.Status != platform.RunDiscarded {
+		r := plan(run.RunOptions{}, changes)
+		if r, err := f.svc.Runs.DiscardRun(ctx, r.ID); err != nil || r.Status != run.RunDiscarded {
 			t.Fatalf("discard = %s, %v", r.Status, err)
 		}
-		if _, err := f.svc.DiscardRun(ctx, r.ID); !fail.Is(err, fail.Conflict) || !strings.Contains(err.Error(), "cannot be discarded: it is discarded") {
+		if _, err := f.svc.Runs.DiscardRun(ctx, r.ID); !fail.Is(err, fail.Conflict) || !strings.Contains(err.Error(), "cannot be discarded: it is discarded") {
 			t.Errorf("discard twice: %v", err)
 		}
 
 		// Cancel while planning asks the agent to stop; it ends the phase
 		// canceled, after which its reports are refused.
-		r, err := f.svc.CreateRun(ctx, f.target.ID, platform.RunOptions{})
+		r, err := f.svc.Runs.CreateRun(ctx, f.target.ID, run.RunOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
-		j := claim(t, f, platform.PhasePlan, r.ID)
-		if st, req, err := f.svc.JobStatus(ctx, j.PhaseID); err != nil || st != platform.RunPlanning || req {
+		j := claim(t, f, run.PhasePlan, r.ID)
+		if st, req, err := f.svc.Runs.JobStatus(ctx, j.PhaseID); err != nil || st != run.RunPlanning || req {
 			t.Fatalf("job status before cancel = %s, %v, %v", st, req, err)
 		}
-		if r, err = f.svc.CancelRun(ctx, r.ID); err != nil || r.Status != platform.RunPlanning {
+		if r, err = f.svc.Runs.CancelRun(ctx, r.ID); err != nil || r.Status != run.RunPlanning {
 			t.Fatalf("cancel planning = %s, %v; want still planning", r.Status, err)
 		}
-		if st, req, err := f.svc.JobStatus(ctx, j.PhaseID); err != nil || st != platform.RunPlanning || !req {
+		if st, req, err := f.svc.Runs.JobStatus(ctx, j.PhaseID); err != nil || st != run.RunPlanning || !req {
 			t.Fatalf("job status after cancel = %s, %v, %v; want the request seen", st, req, err)
 		}
-		if r, err = f.svc.CancelPhase(ctx, j.PhaseID); err != nil || r.Status != platform.RunCanceled || r.PlanStatus() != "canceled" {
+		if r, err = f.svc.Runs.FinishPhase(ctx, j.PhaseID, run.PhaseReport{Canceled: true}); err != nil || r.Status != run.RunCanceled || r.PlanStatus() != "canceled" {
 			t.Fatalf("agent cancels the phase = %s, %v", r.Status, err)
 		}
-		if _, err := f.svc.FinishPlan(ctx, j.PhaseID, changes); !fail.Is(err, fail.Conflict) {
+		if _, err := f.svc.Runs.FinishPhase(ctx, j.PhaseID, changes); !fail.Is(err, fail.Conflict) {
 			t.Errorf("finish canceled plan: %v", err)
 		}
 
 		// Force-cancel ends a running phase without its agent; it is refused
 		// for a run that is not running.
-		r, err = f.svc.CreateRun(ctx, f.target.ID, platform.RunOptions{})
+		r, err = f.svc.Runs.CreateRun(ctx, f.target.ID, run.RunOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := f.svc.ForceCancelRun(ctx, r.ID); !fail.Is(err, fail.Conflict) {
+		if _, err := f.svc.Runs.ForceCancelRun(ctx, r.ID); !fail.Is(err, fail.Conflict) {
 			t.Errorf("force-cancel a queued run: %v", err)
 		}
-		j = claim(t, f, platform.PhasePlan, r.ID)
-		if r, err = f.svc.ForceCancelRun(ctx, r.ID); err != nil || r.Status != platform.RunCanceled {
+		j = claim(t, f, run.PhasePlan, r.ID)
+		if r, err = f.svc.Runs.ForceCancelRun(ctx, r.ID); err != nil || r.Status != run.RunCanceled {
 			t.Fatalf("force-cancel planning = %s, %v", r.Status, err)
 		}
-		if _, err := f.svc.FinishPlan(ctx, j.PhaseID, changes); !fail.Is(err, fail.Conflict) {
+		if _, err := f.svc.Runs.FinishPhase(ctx, j.PhaseID, changes); !fail.Is(err, fail.Conflict) {
 			t.Errorf("finish force-canceled plan: %v", err)
 		}
 
 		// Cancel a pending run; error a planning one.
-		a, _ := f.svc.CreateRun(ctx, f.target.ID, platform.RunOptions{})
-		b, _ := f.svc.CreateRun(ctx, f.target.ID, platform.RunOptions{})
-		c, _ := f.svc.CreateRun(ctx, f.target.ID, platform.RunOptions{})
-		if b.Status != platform.RunPending || c.Status != platform.RunPending {
+		a, _ := f.svc.Runs.CreateRun(ctx, f.target.ID, run.RunOptions{})
+		b, _ := f.svc.Runs.CreateRun(ctx, f.target.ID, run.RunOptions{})
+		c, _ := f.svc.Runs.CreateRun(ctx, f.target.ID, run.RunOptions{})
+		if b.Status != run.RunPending || c.Status != run.RunPending {
 			t.Fatalf("queued runs = %s, %s", b.Status, c.Status)
 		}
-		if _, err := f.svc.CancelRun(ctx, b.ID); err != nil {
+		if _, err := f.svc.Runs.CancelRun(ctx, b.ID); err != nil {
 			t.Fatal(err)
 		}
-		wantStatus(t, f, c.ID, platform.RunPending) // canceling a pending run promotes nobody
-		j = claim(t, f, platform.PhasePlan, a.ID)
-		if r, err := f.svc.FailPhase(ctx, j.PhaseID, "provider crashed"); err != nil || r.Status != platform.RunErrored || r.ErrorMessage != "provider crashed" {
+		wantStatus(t, f, c.ID, run.RunPending) // canceling a pending run promotes nobody
+		j = claim(t, f, run.PhasePlan, a.ID)
+		if r, err := f.svc.Runs.FinishPhase(ctx, j.PhaseID, run.PhaseReport{Errored: true, Message: "provider crashed"}); err != nil || r.Status != run.RunErrored || r.ErrorMessage != "provider crashed" {
 			t.Fatalf("fail = %+v, %v", r, err)
 		}
-		wantStatus(t, f, c.ID, platform.RunPlanQueued) // FIFO: c, not the canceled b
+		wantStatus(t, f, c.ID, run.RunPlanQueued) // FIFO: c, not the canceled b
 	})
 }
 
@@ -282,30 +285,30 @@ func TestRunDenials(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		f := setup(t, db)
 		cv := f.uploaded(t, f.target, false)
-		run, err := f.svc.CreateRun(as(root), f.target.ID, platform.RunOptions{})
+		rn, err := f.svc.Runs.CreateRun(as(root), f.target.ID, run.RunOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
-		job := claim(t, f, platform.PhasePlan, run.ID)
+		job := claim(t, f, run.PhasePlan, rn.ID)
 		other := runner(f.target.ID) // a token of run "run-Abc", not this run
 		denied := map[string]func() error{
 			"create cv": func() error {
-				_, err := f.svc.CreateConfigurationVersion(as(user), f.target.ID, platform.ConfigurationVersionOptions{})
+				_, err := f.svc.ConfigurationVersions.CreateConfigurationVersion(as(user), f.target.ID, configversion.Options{})
 				return err
 			},
-			"read cv":    func() error { _, err := f.svc.ConfigurationVersion(as(user), cv.ID); return err },
-			"archive":    func() error { _, err := f.svc.ConfigurationArchive(as(user), cv.ID); return err },
-			"create run": func() error { _, err := f.svc.CreateRun(as(user), f.target.ID, platform.RunOptions{}); return err },
-			"read run":   func() error { _, err := f.svc.Run(as(user), run.ID); return err },
-			"list runs":  func() error { _, _, err := f.svc.Runs(as(user), f.target.ID, platform.Page{}); return err },
-			"apply":      func() error { _, err := f.svc.ApplyRun(as(user), run.ID); return err },
-			"cancel":     func() error { _, err := f.svc.CancelRun(as(user), run.ID); return err },
-			"plan":       func() error { _, err := f.svc.PlanOrApply(as(user), run.PlanID); return err },
-			"plan json":  func() error { _, err := f.svc.PlanJSON(as(user), run.PlanID); return err },
-			"claim":      func() error { _, err := f.svc.ClaimJob(as(user), ""); return err },
-			"append log": func() error { return f.svc.AppendLog(as(user), job.PhaseID, []byte("x")) },
-			"finish":     func() error { _, err := f.svc.FinishPlan(as(user), job.PhaseID, platform.PlanResult{}); return err },
-			"state":      func() error { _, err := f.svc.CurrentStateVersion(as(user), f.target.ID); return err },
+			"read cv":    func() error { _, err := f.svc.ConfigurationVersions.ConfigurationVersion(as(user), cv.ID); return err },
+			"archive":    func() error { _, err := f.svc.ConfigurationVersions.ConfigurationArchive(as(user), cv.ID); return err },
+			"create run": func() error { _, err := f.svc.Runs.CreateRun(as(user), f.target.ID, run.RunOptions{}); return err },
+			"read run":   func() error { _, err := f.svc.Runs.Run(as(user), rn.ID); return err },
+			"list runs":  func() error { _, _, err := f.svc.Runs.Runs(as(user), f.target.ID, resource.Page{}); return err },
+			"apply":      func() error { _, err := f.svc.Runs.ApplyRun(as(user), rn.ID); return err },
+			"cancel":     func() error { _, err := f.svc.Runs.CancelRun(as(user), rn.ID); return err },
+			"plan":       func() error { _, err := f.svc.Runs.PlanOrApply(as(user), rn.PlanID); return err },
+			"plan json":  func() error { _, err := f.svc.Runs.PlanJSON(as(user), rn.PlanID); return err },
+			"claim":      func() error { _, err := f.svc.Runs.Claim(as(user), ""); return err },
+			"append log": func() error { return f.svc.Runs.AppendLog(as(user), job.PhaseID, []byte("x")) },
+			"finish":     func() error { _, err := f.svc.Runs.FinishPhase(as(user), job.PhaseID, run.PhaseReport{}); return err },
+			"state":      func() error { _, err := f.svc.StateVersions.CurrentStateVersion(as(user), f.target.ID); return err },
 		}
 		for name, call := range denied {
 			if err := call(); !fail.Is(err, fail.Denied) {
@@ -314,18 +317,18 @@ func TestRunDenials(t *testing.T) {
 		}
 		// With the agent grant, a token bound to another run is still refused.
 		f.g["runcred/orgs/acme/workspaces/operator/agent update"] = true
-		if err := f.svc.AppendLog(as(other), job.PhaseID, []byte("x")); !fail.Is(err, fail.Denied) {
+		if err := f.svc.Runs.AppendLog(as(other), job.PhaseID, []byte("x")); !fail.Is(err, fail.Denied) {
 			t.Errorf("other run's token: %v", err)
 		}
 		// The grant alone does it, for a caller that is not bound to another run.
 		user2 := access.Caller{Accessor: "acc-agent", DisplayName: "agent", Policies: []string{"agent"}}
-		if err := f.svc.AppendLog(as(user2), job.PhaseID, []byte("x")); err != nil {
+		if err := f.svc.Runs.AppendLog(as(user2), job.PhaseID, []byte("x")); err != nil {
 			t.Errorf("granted agent: %v", err)
 		}
-		if err := f.svc.UploadConfiguration(as(root), "bogus", tarGz(t, map[string]string{"a.tf": ""})); !fail.Is(err, fail.NotFound) {
+		if err := f.svc.ConfigurationVersions.UploadConfiguration(as(root), "bogus", tarGz(t, map[string]string{"a.tf": ""})); !fail.Is(err, fail.NotFound) {
 			t.Errorf("upload with bad token: %v", err)
 		}
-		if err := f.svc.UploadConfiguration(as(root), cv.UploadToken, tarGz(t, map[string]string{"a.tf": ""})); !fail.Is(err, fail.Conflict) {
+		if err := f.svc.ConfigurationVersions.UploadConfiguration(as(root), cv.UploadToken, tarGz(t, map[string]string{"a.tf": ""})); !fail.Is(err, fail.Conflict) {
 			t.Errorf("second upload: %v", err)
 		}
 	})
@@ -336,16 +339,16 @@ func TestRunDenials(t *testing.T) {
 func TestAutoQueue(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		f := setup(t, db)
-		cv, err := f.svc.CreateConfigurationVersion(as(root), f.target.ID, platform.ConfigurationVersionOptions{})
+		cv, err := f.svc.ConfigurationVersions.CreateConfigurationVersion(as(root), f.target.ID, configversion.Options{})
 		if err != nil || !cv.AutoQueueRuns {
 			t.Fatalf("cv = %+v, %v", cv, err)
 		}
-		if err := f.svc.UploadConfiguration(as(root), cv.UploadToken, tarGz(t, map[string]string{"main.tf": mainTF})); err != nil {
+		if err := f.svc.ConfigurationVersions.UploadConfiguration(as(root), cv.UploadToken, tarGz(t, map[string]string{"main.tf": mainTF})); err != nil {
 			t.Fatal(err)
 		}
-		runs, total, err := f.svc.Runs(as(root), f.target.ID, platform.Page{})
-		if err != nil || total != 1 || runs[0].ConfigurationVersionID != cv.ID || runs[0].Status != platform.RunPlanQueued ||
-			runs[0].CreatedBy.Kind != platform.WriterUser || runs[0].CreatedBy.ID != "acc-root" {
+		runs, total, err := f.svc.Runs.Runs(as(root), f.target.ID, resource.Page{})
+		if err != nil || total != 1 || runs[0].ConfigurationVersionID != cv.ID || runs[0].Status != run.RunPlanQueued ||
+			runs[0].CreatedBy.Kind != resource.WriterUser || runs[0].CreatedBy.ID != "acc-root" {
 			t.Fatalf("runs = %+v (total %d), %v", runs, total, err)
 		}
 	})
@@ -359,29 +362,29 @@ func TestAbandonStalePhases(t *testing.T) {
 		f := setup(t, db)
 		ctx := as(root)
 		f.uploaded(t, f.target, false)
-		stale, err := f.svc.CreateRun(ctx, f.target.ID, platform.RunOptions{})
+		stale, err := f.svc.Runs.CreateRun(ctx, f.target.ID, run.RunOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
-		next, err := f.svc.CreateRun(ctx, f.target.ID, platform.RunOptions{})
+		next, err := f.svc.Runs.CreateRun(ctx, f.target.ID, run.RunOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
-		claim(t, f, platform.PhasePlan, stale.ID)
-		f.clock.Add(platform.JobTokenTTL)
-		if n, err := f.svc.AbandonStalePhases(context.Background()); err != nil || n != 0 {
+		claim(t, f, run.PhasePlan, stale.ID)
+		f.clock.Add(run.JobTokenTTL)
+		if n, err := f.svc.Runs.AbandonStalePhases(context.Background()); err != nil || n != 0 {
 			t.Fatalf("at the job token's TTL: %d abandoned, %v; want none", n, err)
 		}
-		wantStatus(t, f, stale.ID, platform.RunPlanning)
+		wantStatus(t, f, stale.ID, run.RunPlanning)
 		f.clock.Add(time.Second)
-		if n, err := f.svc.AbandonStalePhases(context.Background()); err != nil || n != 1 {
+		if n, err := f.svc.Runs.AbandonStalePhases(context.Background()); err != nil || n != 1 {
 			t.Fatalf("past the TTL: %d abandoned, %v; want 1", n, err)
 		}
-		r := wantStatus(t, f, stale.ID, platform.RunErrored)
+		r := wantStatus(t, f, stale.ID, run.RunErrored)
 		if !strings.Contains(r.ErrorMessage, "abandoned") {
 			t.Errorf("error message = %q", r.ErrorMessage)
 		}
-		wantStatus(t, f, next.ID, platform.RunPlanQueued)
+		wantStatus(t, f, next.ID, run.RunPlanQueued)
 	})
 }
 
@@ -393,15 +396,15 @@ func TestSavedPlanGoesWithTheRun(t *testing.T) {
 		f := setup(t, db)
 		ctx := as(root)
 		f.uploaded(t, f.target, false)
-		r, err := f.svc.CreateRun(ctx, f.target.ID, platform.RunOptions{})
+		r, err := f.svc.Runs.CreateRun(ctx, f.target.ID, run.RunOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
-		j := claim(t, f, platform.PhasePlan, r.ID)
-		if err := f.svc.StorePlanFile(ctx, j.PhaseID, []byte("saved-plan-bytes")); err != nil {
+		j := claim(t, f, run.PhasePlan, r.ID)
+		if err := f.svc.Runs.StorePlanFile(ctx, j.PhaseID, []byte("saved-plan-bytes")); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := f.svc.FinishPlan(ctx, j.PhaseID, platform.PlanResult{HasChanges: true, Counts: platform.ResourceCounts{Additions: 1}}); err != nil {
+		if _, err := f.svc.Runs.FinishPhase(ctx, j.PhaseID, run.PhaseReport{HasChanges: true, Counts: run.ResourceCounts{Additions: 1}}); err != nil {
 			t.Fatal(err)
 		}
 		kept := func() bool {
@@ -417,7 +420,7 @@ func TestSavedPlanGoesWithTheRun(t *testing.T) {
 		if !kept() {
 			t.Fatal("a planned run lost its saved plan")
 		}
-		if _, err := f.svc.DiscardRun(ctx, r.ID); err != nil {
+		if _, err := f.svc.Runs.DiscardRun(ctx, r.ID); err != nil {
 			t.Fatal(err)
 		}
 		if kept() {
@@ -434,28 +437,28 @@ func TestCancelRequestDoesNotOutliveItsPhase(t *testing.T) {
 		f := setup(t, db)
 		ctx := as(root)
 		f.uploaded(t, f.target, false)
-		r, err := f.svc.CreateRun(ctx, f.target.ID, platform.RunOptions{AutoApply: yes()})
+		r, err := f.svc.Runs.CreateRun(ctx, f.target.ID, run.RunOptions{AutoApply: yes()})
 		if err != nil {
 			t.Fatal(err)
 		}
-		j := claim(t, f, platform.PhasePlan, r.ID)
-		if _, err := f.svc.CancelRun(ctx, r.ID); err != nil {
+		j := claim(t, f, run.PhasePlan, r.ID)
+		if _, err := f.svc.Runs.CancelRun(ctx, r.ID); err != nil {
 			t.Fatal(err)
 		}
-		if r, err = f.svc.FinishPlan(ctx, j.PhaseID, platform.PlanResult{HasChanges: true}); err != nil || r.Status != platform.RunCanceled {
+		if r, err = f.svc.Runs.FinishPhase(ctx, j.PhaseID, run.PhaseReport{HasChanges: true}); err != nil || r.Status != run.RunCanceled {
 			t.Fatalf("plan finished after a cancel request = %s, %v; want canceled", r.Status, err)
 		}
 
 		// A run whose phase ended otherwise starts its next phase clean.
-		r, err = f.svc.CreateRun(ctx, f.target.ID, platform.RunOptions{})
+		r, err = f.svc.Runs.CreateRun(ctx, f.target.ID, run.RunOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
-		j = claim(t, f, platform.PhasePlan, r.ID)
-		if _, err := f.svc.CancelRun(ctx, r.ID); err != nil {
+		j = claim(t, f, run.PhasePlan, r.ID)
+		if _, err := f.svc.Runs.CancelRun(ctx, r.ID); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := f.svc.FailPhase(ctx, j.PhaseID, "boom"); err != nil {
+		if _, err := f.svc.Runs.FinishPhase(ctx, j.PhaseID, run.PhaseReport{Errored: true, Message: "boom"}); err != nil {
 			t.Fatal(err)
 		}
 		var req int

@@ -12,6 +12,11 @@ import (
 	"github.com/runcred/runcred/internal/clocktest"
 	"github.com/runcred/runcred/internal/fail"
 	"github.com/runcred/runcred/internal/platform"
+	"github.com/runcred/runcred/internal/platform/organization"
+	"github.com/runcred/runcred/internal/platform/platformtest"
+	"github.com/runcred/runcred/internal/platform/resource"
+	"github.com/runcred/runcred/internal/platform/variable"
+	"github.com/runcred/runcred/internal/platform/workspace"
 	"github.com/runcred/runcred/internal/seal"
 	"github.com/runcred/runcred/internal/secret"
 	"github.com/runcred/runcred/internal/store"
@@ -34,12 +39,12 @@ func (g grants) Authorize(ctx context.Context, path, capability string) error {
 }
 
 var (
-	root   = access.Caller{Accessor: "acc-root", DisplayName: "root", Policies: []string{"root"}}
-	user   = access.Caller{Accessor: "acc-alice", DisplayName: "alice", Policies: []string{"ops"}}
-	team   = access.Caller{Accessor: "acc-team", DisplayName: "team-ops", Policies: []string{"ops"}, Meta: map[string]string{platform.MetaTeamID: "team-Ops1"}}
-	runner = func(wsID string) access.Caller {
+	root    = access.Caller{Accessor: "acc-root", DisplayName: "root", Policies: []string{"root"}}
+	user    = access.Caller{Accessor: "acc-alice", DisplayName: "alice", Policies: []string{"ops"}}
+	teamOps = access.Caller{Accessor: "acc-team", DisplayName: "team-ops", Policies: []string{"ops"}, Meta: map[string]string{resource.MetaTeamID: "team-Ops1"}}
+	runner  = func(wsID string) access.Caller {
 		return access.Caller{Accessor: "acc-run", DisplayName: "run", Policies: []string{"ops"},
-			Meta: map[string]string{platform.MetaRunID: "run-Abc", platform.MetaWorkspaceID: wsID}}
+			Meta: map[string]string{resource.MetaRunID: "run-Abc", resource.MetaWorkspaceID: wsID}}
 	}
 )
 
@@ -49,9 +54,9 @@ type fixture struct {
 	svc    *platform.Service
 	db     *store.DB
 	g      grants
-	target platform.Workspace // the operator workspace
-	mgr    platform.Workspace // the manager workspace
-	clock  *clocktest.Clock   // the service's; starts at the real time
+	target workspace.Workspace // the operator workspace
+	mgr    workspace.Workspace // the manager workspace
+	clock  *clocktest.Clock    // the service's; starts at the real time
 }
 
 func setup(t *testing.T, db *store.DB) *fixture {
@@ -67,17 +72,17 @@ func setup(t *testing.T, db *store.DB) *fixture {
 	g := grants{}
 	clock := clocktest.New(time.Now())
 	f := &fixture{db: db, g: g, clock: clock, svc: platform.New(platform.Config{DB: db, Seal: sl,
-		Audit: audit.New(db, secret.FromString("k"), nil), Authz: g, Now: clock.Now})}
+		Audit: audit.New(db, secret.FromString("k"), nil), Authz: g, Now: clock.Now, Tokens: platformtest.NewTokens()})}
 	ctx := as(root)
-	if _, err := f.svc.CreateOrganization(ctx, platform.OrganizationOptions{Name: "acme", Email: "a@acme.test"}); err != nil {
+	if _, err := f.svc.Organizations.CreateOrganization(ctx, organization.Options{Name: "acme", Email: "a@acme.test"}); err != nil {
 		t.Fatal(err)
 	}
-	for _, p := range []*platform.Workspace{&f.target, &f.mgr} {
+	for _, p := range []*workspace.Workspace{&f.target, &f.mgr} {
 		name := "operator"
 		if p == &f.mgr {
 			name = "manager"
 		}
-		if *p, err = f.svc.CreateWorkspace(ctx, "acme", platform.WorkspaceOptions{Name: &name}); err != nil {
+		if *p, err = f.svc.Workspaces.CreateWorkspace(ctx, "acme", workspace.Options{Name: &name}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -98,22 +103,22 @@ func TestProvenance(t *testing.T) {
 				f.g[path+" "+c] = true
 			}
 		}
-		v, err := f.svc.CreateVariable(as(user), f.target.ID, platform.VariableOptions{Key: str("role_id"), Value: str("r1"), Category: str("terraform")})
+		v, err := f.svc.Variables.CreateVariable(as(user), f.target.ID, variable.VariableOptions{Key: str("role_id"), Value: str("r1"), Category: str("terraform")})
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := platform.Writer{Kind: platform.WriterUser, ID: "acc-alice", Name: "alice"}
+		want := resource.Writer{Kind: resource.WriterUser, ID: "acc-alice", Name: "alice"}
 		if v.WrittenBy != want || v.WrittenAt.IsZero() {
 			t.Errorf("user write provenance = %+v", v.WrittenBy)
 		}
 		for _, tc := range []struct {
 			caller access.Caller
-			want   platform.Writer
+			want   resource.Writer
 		}{
-			{team, platform.Writer{Kind: platform.WriterTeam, ID: "team-Ops1", Name: "team-ops"}},
-			{runner(f.mgr.ID), platform.Writer{Kind: platform.WriterRun, ID: "run-Abc", Name: "run", WorkspaceID: f.mgr.ID}},
+			{teamOps, resource.Writer{Kind: resource.WriterTeam, ID: "team-Ops1", Name: "team-ops"}},
+			{runner(f.mgr.ID), resource.Writer{Kind: resource.WriterRun, ID: "run-Abc", Name: "run", WorkspaceID: f.mgr.ID}},
 		} {
-			got, err := f.svc.UpdateVariable(as(tc.caller), f.target.ID, v.ID, platform.VariableOptions{Value: str("r2")})
+			got, err := f.svc.Variables.UpdateVariable(as(tc.caller), f.target.ID, v.ID, variable.VariableOptions{Value: str("r2")})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -121,13 +126,13 @@ func TestProvenance(t *testing.T) {
 				t.Errorf("provenance = %+v, want %+v", got.WrittenBy, tc.want)
 			}
 			// And it is what is stored, not just what was returned.
-			read, err := f.svc.Variable(as(root), f.target.ID, v.ID)
+			read, err := f.svc.Variables.Variable(as(root), f.target.ID, v.ID)
 			if err != nil || read.WrittenBy != tc.want {
 				t.Errorf("stored provenance = %+v, %v", read.WrittenBy, err)
 			}
 		}
-		rv, err := f.svc.WorkspaceVariables(as(root), f.target.ID)
-		if err != nil || len(rv) != 1 || rv[0].WrittenBy.Kind != platform.WriterRun || rv[0].WrittenBy.WorkspaceID != f.mgr.ID {
+		rv, err := f.svc.Variables.WorkspaceVariables(as(root), f.target.ID)
+		if err != nil || len(rv) != 1 || rv[0].WrittenBy.Kind != resource.WriterRun || rv[0].WrittenBy.WorkspaceID != f.mgr.ID {
 			t.Errorf("run variables provenance = %+v, %v", rv, err)
 		}
 	})
@@ -140,38 +145,38 @@ func TestManagingWorkspace(t *testing.T) {
 		f := setup(t, db)
 		const path = "runcred/orgs/acme/workspaces/operator/vars/secret_id"
 		f.g[path+" create"], f.g[path+" update"] = true, true
-		opts := platform.VariableOptions{Key: str("secret_id"), Value: str("s"), Category: str("terraform"), Sensitive: yes(), ManagingWorkspaceID: &f.mgr.ID}
-		if _, err := f.svc.CreateVariable(as(user), f.target.ID, opts); !fail.Is(err, fail.Denied) {
+		opts := variable.VariableOptions{Key: str("secret_id"), Value: str("s"), Category: str("terraform"), Sensitive: yes(), ManagingWorkspaceID: &f.mgr.ID}
+		if _, err := f.svc.Variables.CreateVariable(as(user), f.target.ID, opts); !fail.Is(err, fail.Denied) {
 			t.Fatalf("create with manager but no sudo: %v", err)
 		}
 		f.g[path+" sudo"] = true
-		v, err := f.svc.CreateVariable(as(user), f.target.ID, opts)
+		v, err := f.svc.Variables.CreateVariable(as(user), f.target.ID, opts)
 		if err != nil || v.ManagingWorkspaceID != f.mgr.ID {
 			t.Fatalf("create with manager = %+v, %v", v, err)
 		}
 		delete(f.g, path+" sudo")
-		if _, err := f.svc.UpdateVariable(as(user), f.target.ID, v.ID, platform.VariableOptions{ManagingWorkspaceID: str("")}); !fail.Is(err, fail.Denied) {
+		if _, err := f.svc.Variables.UpdateVariable(as(user), f.target.ID, v.ID, variable.VariableOptions{ManagingWorkspaceID: str("")}); !fail.Is(err, fail.Denied) {
 			t.Errorf("clear manager without sudo: %v", err)
 		}
 		// A write that leaves the manager alone needs no sudo, and keeps it.
-		got, err := f.svc.UpdateVariable(as(user), f.target.ID, v.ID, platform.VariableOptions{Value: str("s2")})
+		got, err := f.svc.Variables.UpdateVariable(as(user), f.target.ID, v.ID, variable.VariableOptions{Value: str("s2")})
 		if err != nil || got.ManagingWorkspaceID != f.mgr.ID {
 			t.Errorf("update value of managed var = %+v, %v", got, err)
 		}
-		other, err := f.svc.CreateOrganization(as(root), platform.OrganizationOptions{Name: "other", Email: "o@o.test"})
+		other, err := f.svc.Organizations.CreateOrganization(as(root), organization.Options{Name: "other", Email: "o@o.test"})
 		if err != nil {
 			t.Fatal(err)
 		}
-		foreign, err := f.svc.CreateWorkspace(as(root), other.Name, platform.WorkspaceOptions{Name: str("w")})
+		foreign, err := f.svc.Workspaces.CreateWorkspace(as(root), other.Name, workspace.Options{Name: str("w")})
 		if err != nil {
 			t.Fatal(err)
 		}
 		for _, bad := range []string{foreign.ID, "ws-nothere", "junk"} {
-			if _, err := f.svc.UpdateVariable(as(root), f.target.ID, v.ID, platform.VariableOptions{ManagingWorkspaceID: str(bad)}); !fail.Is(err, fail.Invalid) {
+			if _, err := f.svc.Variables.UpdateVariable(as(root), f.target.ID, v.ID, variable.VariableOptions{ManagingWorkspaceID: str(bad)}); !fail.Is(err, fail.Invalid) {
 				t.Errorf("manager %q: %v, want invalid", bad, err)
 			}
 		}
-		got, err = f.svc.UpdateVariable(as(root), f.target.ID, v.ID, platform.VariableOptions{ManagingWorkspaceID: str("")})
+		got, err = f.svc.Variables.UpdateVariable(as(root), f.target.ID, v.ID, variable.VariableOptions{ManagingWorkspaceID: str("")})
 		if err != nil || got.ManagingWorkspaceID != "" {
 			t.Errorf("clear manager as root = %+v, %v", got, err)
 		}
@@ -183,32 +188,32 @@ func TestManagingWorkspace(t *testing.T) {
 func TestRunVariablesNeedTheirOwnGrant(t *testing.T) {
 	f := setup(t, storetest.Open(t, storetest.SQLiteURL(t)))
 	const secretValue = "the-secret-value-91"
-	v, err := f.svc.CreateVariable(as(root), f.target.ID, platform.VariableOptions{Key: str("k"), Value: str(secretValue), Category: str("env"), Sensitive: yes()})
+	v, err := f.svc.Variables.CreateVariable(as(root), f.target.ID, variable.VariableOptions{Key: str("k"), Value: str(secretValue), Category: str("env"), Sensitive: yes()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	base := "runcred/orgs/acme/workspaces/operator"
 	f.g[base+"/vars list"], f.g[base+"/vars/k read"], f.g[base+" read"] = true, true, true
-	if _, err := f.svc.WorkspaceVariables(as(user), f.target.ID); !fail.Is(err, fail.Denied) {
+	if _, err := f.svc.Variables.WorkspaceVariables(as(user), f.target.ID); !fail.Is(err, fail.Denied) {
 		t.Errorf("run variables without grant: %v", err)
 	}
-	if _, err := f.svc.WorkspaceVariables(context.Background(), f.target.ID); !fail.Is(err, fail.Unauthenticated) {
+	if _, err := f.svc.Variables.WorkspaceVariables(context.Background(), f.target.ID); !fail.Is(err, fail.Unauthenticated) {
 		t.Errorf("run variables without caller: %v", err)
 	}
-	list, err := f.svc.Variables(as(user), f.target.ID)
+	list, err := f.svc.Variables.Variables(as(user), f.target.ID)
 	if err != nil || len(list) != 1 || list[0].Value != "" {
 		t.Errorf("list = %+v, %v", list, err)
 	}
-	if got, err := f.svc.Variable(as(user), f.target.ID, v.ID); err != nil || got.Value != "" {
+	if got, err := f.svc.Variables.Variable(as(user), f.target.ID, v.ID); err != nil || got.Value != "" {
 		t.Errorf("read = %+v, %v", got, err)
 	}
 	f.g[base+"/run-variables read"] = true
-	rv, err := f.svc.WorkspaceVariables(as(user), f.target.ID)
+	rv, err := f.svc.Variables.WorkspaceVariables(as(user), f.target.ID)
 	if err != nil || len(rv) != 1 || rv[0].Value.RevealString() != secretValue || !rv[0].Sensitive {
 		t.Errorf("run variables = %+v, %v", rv, err)
 	}
 	// A variable of another workspace is not found through this one.
-	if _, err := f.svc.Variable(as(root), f.mgr.ID, v.ID); !fail.Is(err, fail.NotFound) {
+	if _, err := f.svc.Variables.Variable(as(root), f.mgr.ID, v.ID); !fail.Is(err, fail.NotFound) {
 		t.Errorf("variable through another workspace: %v", err)
 	}
 }
@@ -222,16 +227,16 @@ func TestSealedValueBoundToItsRow(t *testing.T) {
 	} {
 		t.Run(tamper, func(t *testing.T) {
 			f := setup(t, storetest.Open(t, storetest.SQLiteURL(t)))
-			if _, err := f.svc.CreateVariable(as(root), f.target.ID, platform.VariableOptions{Key: str("k"), Value: str("v"), Category: str("terraform"), Sensitive: yes()}); err != nil {
+			if _, err := f.svc.Variables.CreateVariable(as(root), f.target.ID, variable.VariableOptions{Key: str("k"), Value: str("v"), Category: str("terraform"), Sensitive: yes()}); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := f.svc.WorkspaceVariables(as(root), f.target.ID); err != nil {
+			if _, err := f.svc.Variables.WorkspaceVariables(as(root), f.target.ID); err != nil {
 				t.Fatalf("before tampering: %v", err)
 			}
 			if _, err := f.db.Exec(context.Background(), tamper); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := f.svc.WorkspaceVariables(as(root), f.target.ID); err == nil {
+			if _, err := f.svc.Variables.WorkspaceVariables(as(root), f.target.ID); err == nil {
 				t.Error("a moved sealed value opened")
 			}
 		})
@@ -243,18 +248,18 @@ func TestSealedValueBoundToItsRow(t *testing.T) {
 func TestAuditRecordsWithoutValues(t *testing.T) {
 	f := setup(t, storetest.Open(t, storetest.SQLiteURL(t)))
 	const secretValue = "audit-must-not-see-this-42"
-	v, err := f.svc.CreateVariable(as(root), f.target.ID, platform.VariableOptions{Key: str("k"), Value: str(secretValue), Category: str("env"), Sensitive: yes()})
+	v, err := f.svc.Variables.CreateVariable(as(root), f.target.ID, variable.VariableOptions{Key: str("k"), Value: str(secretValue), Category: str("env"), Sensitive: yes()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	f.g["runcred/orgs/acme/workspaces/operator/vars/k update"] = true
-	if _, err := f.svc.UpdateVariable(as(runner(f.mgr.ID)), f.target.ID, v.ID, platform.VariableOptions{Value: str(secretValue + "2")}); err != nil {
+	if _, err := f.svc.Variables.UpdateVariable(as(runner(f.mgr.ID)), f.target.ID, v.ID, variable.VariableOptions{Value: str(secretValue + "2")}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.svc.WorkspaceVariables(as(root), f.target.ID); err != nil {
+	if _, err := f.svc.Variables.WorkspaceVariables(as(root), f.target.ID); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.svc.DeleteVariable(as(root), f.target.ID, v.ID); err != nil {
+	if err := f.svc.Variables.DeleteVariable(as(root), f.target.ID, v.ID); err != nil {
 		t.Fatal(err)
 	}
 	rows, err := f.db.Query(context.Background(), `SELECT type, body FROM audit_log ORDER BY seq`)
@@ -289,27 +294,27 @@ func TestAuditRecordsWithoutValues(t *testing.T) {
 // needs create on the new name.
 func TestWorkspaceMovesNeedProjectGrant(t *testing.T) {
 	f := setup(t, storetest.Open(t, storetest.SQLiteURL(t)))
-	prod, err := f.svc.CreateProject(as(root), "acme", platform.ProjectOptions{Name: "prod"})
+	prod, err := f.svc.Organizations.CreateProject(as(root), "acme", organization.ProjectOptions{Name: "prod"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	f.g["runcred/orgs/acme/workspaces/operator update"] = true
 	f.g["runcred/orgs/acme/workspaces/new create"] = true
-	if _, err := f.svc.UpdateWorkspace(as(user), f.target.ID, platform.WorkspaceOptions{ProjectID: &prod.ID}); !fail.Is(err, fail.Denied) {
+	if _, err := f.svc.Workspaces.UpdateWorkspace(as(user), f.target.ID, workspace.Options{ProjectID: &prod.ID}); !fail.Is(err, fail.Denied) {
 		t.Errorf("move without project grant: %v", err)
 	}
-	if _, err := f.svc.CreateWorkspace(as(user), "acme", platform.WorkspaceOptions{Name: str("new"), ProjectID: &prod.ID}); !fail.Is(err, fail.Denied) {
+	if _, err := f.svc.Workspaces.CreateWorkspace(as(user), "acme", workspace.Options{Name: str("new"), ProjectID: &prod.ID}); !fail.Is(err, fail.Denied) {
 		t.Errorf("create into project without grant: %v", err)
 	}
-	if _, err := f.svc.UpdateWorkspace(as(user), f.target.ID, platform.WorkspaceOptions{Name: str("renamed")}); !fail.Is(err, fail.Denied) {
+	if _, err := f.svc.Workspaces.UpdateWorkspace(as(user), f.target.ID, workspace.Options{Name: str("renamed")}); !fail.Is(err, fail.Denied) {
 		t.Errorf("rename without create on the new name: %v", err)
 	}
 	f.g["runcred/orgs/acme/projects/prod update"] = true
-	w, err := f.svc.UpdateWorkspace(as(user), f.target.ID, platform.WorkspaceOptions{ProjectID: &prod.ID})
+	w, err := f.svc.Workspaces.UpdateWorkspace(as(user), f.target.ID, workspace.Options{ProjectID: &prod.ID})
 	if err != nil || w.ProjectID != prod.ID {
 		t.Errorf("move with grant = %+v, %v", w, err)
 	}
-	if _, err := f.svc.CreateWorkspace(as(user), "acme", platform.WorkspaceOptions{Name: str("new"), ProjectID: &prod.ID}); err != nil {
+	if _, err := f.svc.Workspaces.CreateWorkspace(as(user), "acme", workspace.Options{Name: str("new"), ProjectID: &prod.ID}); err != nil {
 		t.Errorf("create into project with grant: %v", err)
 	}
 }

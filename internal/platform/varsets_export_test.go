@@ -1,13 +1,19 @@
 package platform
 
-import "context"
+import (
+	"context"
 
-// SetVariablesFor exposes setVariables to the package's external tests.
-func (s *Service) SetVariablesFor(ctx context.Context, w Workspace) ([]RunVariable, error) {
-	return s.setVariables(ctx, w)
+	"github.com/runcred/runcred/internal/platform/variable"
+	"github.com/runcred/runcred/internal/platform/workspace"
+)
+
+// SetVariablesFor exposes what w's variable sets contribute to the
+// package's external tests.
+func (s *Service) SetVariablesFor(ctx context.Context, w workspace.Workspace) ([]variable.RunVariable, error) {
+	return variable.NewRunInputs(s.Variables).FromSets(ctx, w)
 }
 
 // RevokeOrganizationTokens exposes revokeOrganizationTokens likewise.
 func (s *Service) RevokeOrganizationTokens(ctx context.Context, org string) error {
-	return s.revokeOrganizationTokens(ctx, org)
+	return s.ledger.RevokeOrganizationTokens(ctx, org)
 }

@@ -7,14 +7,17 @@ import (
 
 	"github.com/runcred/runcred/internal/access"
 	"github.com/runcred/runcred/internal/fail"
-	"github.com/runcred/runcred/internal/platform"
+	"github.com/runcred/runcred/internal/platform/organization"
+	"github.com/runcred/runcred/internal/platform/resource"
+	"github.com/runcred/runcred/internal/platform/variable"
+	"github.com/runcred/runcred/internal/platform/workspace"
 	"github.com/runcred/runcred/internal/store"
 	"github.com/runcred/runcred/internal/store/storetest"
 )
 
-func (f *tokenFixture) set(t *testing.T, org, name string, global bool, vars map[string]string) platform.VariableSet {
+func (f *tokenFixture) set(t *testing.T, org, name string, global bool, vars map[string]string) variable.VariableSet {
 	t.Helper()
-	vs, err := f.svc.CreateVariableSet(as(root), org, platform.VariableSetOptions{Name: str(name), Global: &global})
+	vs, err := f.svc.Variables.CreateVariableSet(as(root), org, variable.VariableSetOptions{Name: str(name), Global: &global})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -23,7 +26,7 @@ func (f *tokenFixture) set(t *testing.T, org, name string, global bool, vars map
 		if rest, ok := strings.CutPrefix(key, "env/"); ok {
 			cat, k = "env", rest
 		}
-		if _, err := f.svc.CreateSetVariable(as(root), vs.ID, platform.VariableOptions{Key: str(k), Value: str(value), Category: str(cat), Sensitive: yes()}); err != nil {
+		if _, err := f.svc.Variables.CreateSetVariable(as(root), vs.ID, variable.VariableOptions{Key: str(k), Value: str(value), Category: str(cat), Sensitive: yes()}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -36,11 +39,11 @@ func (f *tokenFixture) set(t *testing.T, org, name string, global bool, vars map
 func TestSetVariablesPrecedence(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		f := tokenSetup(t, db)
-		prj, err := f.svc.CreateProject(as(root), "acme", platform.ProjectOptions{Name: "team"})
+		prj, err := f.svc.Organizations.CreateProject(as(root), "acme", organization.ProjectOptions{Name: "team"})
 		if err != nil {
 			t.Fatal(err)
 		}
-		w, err := f.svc.CreateWorkspace(as(root), "acme", platform.WorkspaceOptions{Name: str("web"), ProjectID: &prj.ID})
+		w, err := f.svc.Workspaces.CreateWorkspace(as(root), "acme", workspace.Options{Name: str("web"), ProjectID: &prj.ID})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -50,13 +53,13 @@ func TestSetVariablesPrecedence(t *testing.T) {
 		ws := f.set(t, "acme", "z workspace", false, map[string]string{"zone": "workspace"})
 		elsewhere := f.set(t, "acme", "0 elsewhere", false, map[string]string{"region": "elsewhere"})
 		f.set(t, "other", "0 foreign global", true, map[string]string{"region": "foreign"})
-		if err := f.svc.ApplyVariableSetToProjects(as(root), p.ID, []string{prj.ID}); err != nil {
+		if err := f.svc.Variables.ApplyVariableSetToProjects(as(root), p.ID, []string{prj.ID}); err != nil {
 			t.Fatal(err)
 		}
-		if err := f.svc.ApplyVariableSetToWorkspaces(as(root), ws.ID, []string{w.ID}); err != nil {
+		if err := f.svc.Variables.ApplyVariableSetToWorkspaces(as(root), ws.ID, []string{w.ID}); err != nil {
 			t.Fatal(err)
 		}
-		if err := f.svc.ApplyVariableSetToWorkspaces(as(root), elsewhere.ID, []string{f.app.ID}); err != nil {
+		if err := f.svc.Variables.ApplyVariableSetToWorkspaces(as(root), elsewhere.ID, []string{f.app.ID}); err != nil {
 			t.Fatal(err)
 		}
 		rv, err := f.svc.SetVariablesFor(as(root), w)
@@ -68,7 +71,7 @@ func TestSetVariablesPrecedence(t *testing.T) {
 			if _, dup := got[v.Category+"/"+v.Key]; dup {
 				t.Errorf("%s/%s returned twice", v.Category, v.Key)
 			}
-			if !v.Sensitive || v.WrittenBy.Kind != platform.WriterUser {
+			if !v.Sensitive || v.WrittenBy.Kind != resource.WriterUser {
 				t.Errorf("%s: sensitive %v, writer %+v", v.Key, v.Sensitive, v.WrittenBy)
 			}
 			got[v.Category+"/"+v.Key] = v.Value.RevealString()
@@ -90,7 +93,7 @@ func TestSetVariablesPrecedence(t *testing.T) {
 		}
 
 		// Moving the workspace out of the project drops the project's set.
-		if w, err = f.svc.UpdateWorkspace(as(root), w.ID, platform.WorkspaceOptions{ProjectID: str(mustOrg(t, f, "acme").DefaultProjectID)}); err != nil {
+		if w, err = f.svc.Workspaces.UpdateWorkspace(as(root), w.ID, workspace.Options{ProjectID: str(mustOrg(t, f, "acme").DefaultProjectID)}); err != nil {
 			t.Fatal(err)
 		}
 		rv, err = f.svc.SetVariablesFor(as(root), w)
@@ -105,9 +108,9 @@ func TestSetVariablesPrecedence(t *testing.T) {
 	})
 }
 
-func mustOrg(t *testing.T, f *tokenFixture, name string) platform.Organization {
+func mustOrg(t *testing.T, f *tokenFixture, name string) organization.Organization {
 	t.Helper()
-	o, err := f.svc.Organization(as(root), name)
+	o, err := f.svc.Organizations.Organization(as(root), name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,69 +124,69 @@ func TestVariableSetGrants(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		f := tokenSetup(t, db)
 		ctx := as(user)
-		if _, err := f.svc.CreateVariableSet(ctx, "acme", platform.VariableSetOptions{Name: str("s")}); !fail.Is(err, fail.Denied) {
+		if _, err := f.svc.Variables.CreateVariableSet(ctx, "acme", variable.VariableSetOptions{Name: str("s")}); !fail.Is(err, fail.Denied) {
 			t.Fatalf("create set without grant: %v", err)
 		}
-		if _, err := f.svc.CreateVariableSet(context.Background(), "acme", platform.VariableSetOptions{Name: str("s")}); !fail.Is(err, fail.Unauthenticated) {
+		if _, err := f.svc.Variables.CreateVariableSet(context.Background(), "acme", variable.VariableSetOptions{Name: str("s")}); !fail.Is(err, fail.Unauthenticated) {
 			t.Fatalf("create set anonymously: %v", err)
 		}
 		f.grant("runcred/orgs/acme/varsets", access.Create)
-		if _, err := f.svc.CreateVariableSet(ctx, "acme", platform.VariableSetOptions{Name: str("g"), Global: yes()}); !fail.Is(err, fail.Denied) {
+		if _, err := f.svc.Variables.CreateVariableSet(ctx, "acme", variable.VariableSetOptions{Name: str("g"), Global: yes()}); !fail.Is(err, fail.Denied) {
 			t.Errorf("create global set without update on every workspace: %v", err)
 		}
-		vs, err := f.svc.CreateVariableSet(ctx, "acme", platform.VariableSetOptions{Name: str("s")})
+		vs, err := f.svc.Variables.CreateVariableSet(ctx, "acme", variable.VariableSetOptions{Name: str("s")})
 		if err != nil {
 			t.Fatal(err)
 		}
 		set := "runcred/orgs/acme/varsets/" + vs.ID
-		if err := f.svc.ApplyVariableSetToWorkspaces(ctx, vs.ID, []string{f.app.ID}); !fail.Is(err, fail.Denied) {
+		if err := f.svc.Variables.ApplyVariableSetToWorkspaces(ctx, vs.ID, []string{f.app.ID}); !fail.Is(err, fail.Denied) {
 			t.Errorf("apply without update on the set: %v", err)
 		}
 		f.grant(set, access.Update, access.Read)
-		if err := f.svc.ApplyVariableSetToWorkspaces(ctx, vs.ID, []string{f.app.ID}); !fail.Is(err, fail.Denied) {
+		if err := f.svc.Variables.ApplyVariableSetToWorkspaces(ctx, vs.ID, []string{f.app.ID}); !fail.Is(err, fail.Denied) {
 			t.Errorf("apply without update on the workspace: %v", err)
 		}
-		if err := f.svc.ApplyVariableSetToWorkspaces(as(root), vs.ID, []string{f.otherApp.ID}); !fail.Is(err, fail.Invalid) {
+		if err := f.svc.Variables.ApplyVariableSetToWorkspaces(as(root), vs.ID, []string{f.otherApp.ID}); !fail.Is(err, fail.Invalid) {
 			t.Errorf("apply to another org's workspace: %v", err)
 		}
 		f.grant("runcred/orgs/acme/workspaces/app", access.Update)
-		if err := f.svc.ApplyVariableSetToWorkspaces(ctx, vs.ID, []string{f.app.ID}); err != nil {
+		if err := f.svc.Variables.ApplyVariableSetToWorkspaces(ctx, vs.ID, []string{f.app.ID}); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := f.svc.UpdateVariableSet(ctx, vs.ID, platform.VariableSetOptions{Global: yes()}); !fail.Is(err, fail.Denied) {
+		if _, err := f.svc.Variables.UpdateVariableSet(ctx, vs.ID, variable.VariableSetOptions{Global: yes()}); !fail.Is(err, fail.Denied) {
 			t.Errorf("make global without update on every workspace: %v", err)
 		}
-		if got, err := f.svc.VariableSet(ctx, vs.ID); err != nil || got.Global || len(got.Workspaces) != 1 {
+		if got, err := f.svc.Variables.VariableSet(ctx, vs.ID); err != nil || got.Global || len(got.Workspaces) != 1 {
 			t.Errorf("set = %+v, %v", got, err)
 		}
 
 		// Variables of the set need grants on the set's vars paths.
 		const secretValue = "set-secret-77"
-		if _, err := f.svc.CreateSetVariable(ctx, vs.ID, platform.VariableOptions{Key: str("k"), Value: str(secretValue), Category: str("env"), Sensitive: yes()}); !fail.Is(err, fail.Denied) {
+		if _, err := f.svc.Variables.CreateSetVariable(ctx, vs.ID, variable.VariableOptions{Key: str("k"), Value: str(secretValue), Category: str("env"), Sensitive: yes()}); !fail.Is(err, fail.Denied) {
 			t.Errorf("create set variable without grant: %v", err)
 		}
 		f.grant(set+"/vars/k", access.Create, access.Read)
-		v, err := f.svc.CreateSetVariable(ctx, vs.ID, platform.VariableOptions{Key: str("k"), Value: str(secretValue), Category: str("env"), Sensitive: yes()})
+		v, err := f.svc.Variables.CreateSetVariable(ctx, vs.ID, variable.VariableOptions{Key: str("k"), Value: str(secretValue), Category: str("env"), Sensitive: yes()})
 		if err != nil || v.Value != "" || v.VarsetID != vs.ID || v.WorkspaceID != "" {
 			t.Fatalf("create set variable = %+v, %v", v, err)
 		}
-		if got, err := f.svc.SetVariable(ctx, vs.ID, v.ID); err != nil || got.Value != "" || got.WrittenBy.ID != "acc-alice" {
+		if got, err := f.svc.Variables.SetVariable(ctx, vs.ID, v.ID); err != nil || got.Value != "" || got.WrittenBy.ID != "acc-alice" {
 			t.Errorf("read sensitive set variable = %+v, %v", got, err)
 		}
 		for name, call := range map[string]func() error{
-			"list": func() error { _, err := f.svc.SetVariables(ctx, vs.ID); return err },
+			"list": func() error { _, err := f.svc.Variables.SetVariables(ctx, vs.ID); return err },
 			"update": func() error {
-				_, err := f.svc.UpdateSetVariable(ctx, vs.ID, v.ID, platform.VariableOptions{Value: str("x")})
+				_, err := f.svc.Variables.UpdateSetVariable(ctx, vs.ID, v.ID, variable.VariableOptions{Value: str("x")})
 				return err
 			},
 			"rename": func() error {
 				f.grant(set+"/vars/k", access.Update)
 				defer delete(f.g, set+"/vars/k update")
-				_, err := f.svc.UpdateSetVariable(ctx, vs.ID, v.ID, platform.VariableOptions{Key: str("k2")})
+				_, err := f.svc.Variables.UpdateSetVariable(ctx, vs.ID, v.ID, variable.VariableOptions{Key: str("k2")})
 				return err
 			},
-			"delete":     func() error { return f.svc.DeleteSetVariable(ctx, vs.ID, v.ID) },
-			"delete set": func() error { return f.svc.DeleteVariableSet(ctx, vs.ID) },
+			"delete":     func() error { return f.svc.Variables.DeleteSetVariable(ctx, vs.ID, v.ID) },
+			"delete set": func() error { return f.svc.Variables.DeleteVariableSet(ctx, vs.ID) },
 		} {
 			if err := call(); !fail.Is(err, fail.Denied) {
 				t.Errorf("%s without grant: %v", name, err)
@@ -192,11 +195,11 @@ func TestVariableSetGrants(t *testing.T) {
 		// Deleting the set takes delete on it and update on its workspaces.
 		delete(f.g, "runcred/orgs/acme/workspaces/app update")
 		f.grant(set, access.Delete)
-		if err := f.svc.DeleteVariableSet(ctx, vs.ID); !fail.Is(err, fail.Denied) {
+		if err := f.svc.Variables.DeleteVariableSet(ctx, vs.ID); !fail.Is(err, fail.Denied) {
 			t.Errorf("delete applied set without update on its workspace: %v", err)
 		}
 		f.grant("runcred/orgs/acme/workspaces/app", access.Update)
-		if err := f.svc.DeleteVariableSet(ctx, vs.ID); err != nil {
+		if err := f.svc.Variables.DeleteVariableSet(ctx, vs.ID); err != nil {
 			t.Errorf("delete set: %v", err)
 		}
 	})
@@ -208,7 +211,7 @@ func TestSetValueBoundToItsSet(t *testing.T) {
 	f := tokenSetup(t, storetest.Open(t, storetest.SQLiteURL(t)))
 	a := f.set(t, "acme", "a", false, map[string]string{"k": "v"})
 	b := f.set(t, "acme", "b", true, nil)
-	if err := f.svc.ApplyVariableSetToWorkspaces(as(root), a.ID, []string{f.app.ID}); err != nil {
+	if err := f.svc.Variables.ApplyVariableSetToWorkspaces(as(root), a.ID, []string{f.app.ID}); err != nil {
 		t.Fatal(err)
 	}
 	if rv, err := f.svc.SetVariablesFor(as(root), f.app); err != nil || len(rv) != 1 {

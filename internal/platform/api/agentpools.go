@@ -8,7 +8,9 @@ import (
 
 	"github.com/hashicorp/jsonapi"
 	"github.com/runcred/runcred/internal/fail"
-	"github.com/runcred/runcred/internal/platform"
+	"github.com/runcred/runcred/internal/platform/agentpool"
+	"github.com/runcred/runcred/internal/platform/apitoken"
+	"github.com/runcred/runcred/internal/platform/resource"
 	"github.com/runcred/runcred/internal/respond"
 )
 
@@ -29,28 +31,28 @@ func (h *API) mountAgentPools(route func(string, func(http.ResponseWriter, *http
 // pool is an agent pool as HCP Terraform renders it (agentPool, in
 // wire.go, is the bare relation a workspace carries).
 type pool struct {
-	ID                 string        `jsonapi:"primary,agent-pools"`
-	Name               string        `jsonapi:"attr,name"`
-	AgentCount         int           `jsonapi:"attr,agent-count"`
-	OrganizationScoped bool          `jsonapi:"attr,organization-scoped"`
-	CreatedAt          time.Time     `jsonapi:"attr,created-at,iso8601"`
-	Organization       *organization `jsonapi:"relation,organization"`
-	Workspaces         []*workspace  `jsonapi:"relation,workspaces"`
-	AllowedWorkspaces  []*workspace  `jsonapi:"relation,allowed-workspaces"`
+	ID                 string            `jsonapi:"primary,agent-pools"`
+	Name               string            `jsonapi:"attr,name"`
+	AgentCount         int               `jsonapi:"attr,agent-count"`
+	OrganizationScoped bool              `jsonapi:"attr,organization-scoped"`
+	CreatedAt          time.Time         `jsonapi:"attr,created-at,iso8601"`
+	Organization       *organizationJSON `jsonapi:"relation,organization"`
+	Workspaces         []*workspaceJSON  `jsonapi:"relation,workspaces"`
+	AllowedWorkspaces  []*workspaceJSON  `jsonapi:"relation,allowed-workspaces"`
 }
 
-func toPool(p platform.AgentPool) *pool {
+func toPool(p agentpool.Pool) *pool {
 	return &pool{
 		ID: p.ID, Name: p.Name, OrganizationScoped: p.OrganizationScoped, CreatedAt: p.CreatedAt,
-		Organization: &organization{Name: p.Organization},
+		Organization: &organizationJSON{Name: p.Organization},
 		Workspaces:   workspaceRefs(p.Workspaces), AllowedWorkspaces: workspaceRefs(p.AllowedWorkspaces),
 	}
 }
 
-func workspaceRefs(ids []string) []*workspace {
-	out := make([]*workspace, 0, len(ids))
+func workspaceRefs(ids []string) []*workspaceJSON {
+	out := make([]*workspaceJSON, 0, len(ids))
 	for _, id := range ids {
-		out = append(out, &workspace{ID: id})
+		out = append(out, &workspaceJSON{ID: id})
 	}
 	return out
 }
@@ -67,16 +69,16 @@ type poolInput struct {
 // poolOptions reads an agent pool document. An allowed-workspaces
 // relationship that is present replaces the list, even when empty (go-tfe's
 // UpdateAllowedWorkspaces clears it so).
-func poolOptions(r *http.Request) (platform.AgentPoolOptions, error) {
+func poolOptions(r *http.Request) (agentpool.Options, error) {
 	var in poolInput
 	raw, err := decodeRaw(r, &in)
 	if err != nil {
-		return platform.AgentPoolOptions{}, err
+		return agentpool.Options{}, err
 	}
 	if len(in.AllowedProjects) > 0 || len(in.ExcludedWorkspaces) > 0 {
-		return platform.AgentPoolOptions{}, fail.Invalidf("agent pools take allowed workspaces only: allowed projects and excluded workspaces are not supported")
+		return agentpool.Options{}, fail.Invalidf("agent pools take allowed workspaces only: allowed projects and excluded workspaces are not supported")
 	}
-	o := platform.AgentPoolOptions{Name: in.Name, OrganizationScoped: in.OrganizationScoped}
+	o := agentpool.Options{Name: in.Name, OrganizationScoped: in.OrganizationScoped}
 	if hasRelationship(raw, "allowed-workspaces") {
 		ids := make([]string, 0, len(in.AllowedWorkspaces))
 		for _, w := range in.AllowedWorkspaces {
@@ -118,7 +120,7 @@ func (h *API) createAgentPool(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	p, err := h.Service.CreateAgentPool(r.Context(), r.PathValue("org"), o)
+	p, err := h.Service.AgentPools.CreateAgentPool(r.Context(), r.PathValue("org"), o)
 	if err != nil {
 		return err
 	}
@@ -126,7 +128,7 @@ func (h *API) createAgentPool(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (h *API) readAgentPool(w http.ResponseWriter, r *http.Request) error {
-	p, err := h.Service.AgentPool(r.Context(), r.PathValue("id"))
+	p, err := h.Service.AgentPools.AgentPool(r.Context(), r.PathValue("id"))
 	if err != nil {
 		return err
 	}
@@ -138,7 +140,7 @@ func (h *API) listAgentPools(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	ps, total, err := h.Service.AgentPools(r.Context(), r.PathValue("org"), platform.AgentPoolFilter{Search: r.URL.Query().Get("q"), Page: pg})
+	ps, total, err := h.Service.AgentPools.AgentPools(r.Context(), r.PathValue("org"), agentpool.Filter{Search: r.URL.Query().Get("q"), Page: pg})
 	if err != nil {
 		return err
 	}
@@ -154,7 +156,7 @@ func (h *API) updateAgentPool(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	p, err := h.Service.UpdateAgentPool(r.Context(), r.PathValue("id"), o)
+	p, err := h.Service.AgentPools.UpdateAgentPool(r.Context(), r.PathValue("id"), o)
 	if err != nil {
 		return err
 	}
@@ -162,7 +164,7 @@ func (h *API) updateAgentPool(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (h *API) deleteAgentPool(w http.ResponseWriter, r *http.Request) error {
-	if err := h.Service.DeleteAgentPool(r.Context(), r.PathValue("id")); err != nil {
+	if err := h.Service.AgentPools.DeleteAgentPool(r.Context(), r.PathValue("id")); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -178,7 +180,7 @@ type authToken struct {
 	LastUsedAt  *time.Time `jsonapi:"attr,last-used-at,iso8601"` // not tracked: always null
 	Token       *string    `jsonapi:"attr,token"`
 	ExpiredAt   *time.Time `jsonapi:"attr,expired-at,iso8601"`
-	Team        *team      `jsonapi:"relation,team,omitempty"`
+	Team        *teamJSON  `jsonapi:"relation,team,omitempty"`
 	AgentPool   *agentPool `jsonapi:"relation,agent-pool,omitempty"`
 
 	// runcred's record of who created it, beyond HCP Terraform's attributes.
@@ -186,7 +188,7 @@ type authToken struct {
 	CreatedByID   string `jsonapi:"attr,created-by-id"`
 }
 
-func toAuthToken(t platform.APIToken) *authToken {
+func toAuthToken(t apitoken.Token) *authToken {
 	out := &authToken{ID: t.ID, CreatedAt: t.CreatedAt, CreatedByKind: string(t.CreatedBy.Kind), CreatedByID: t.CreatedBy.ID}
 	if !t.Legacy {
 		d := t.Description
@@ -201,9 +203,9 @@ func toAuthToken(t platform.APIToken) *authToken {
 		out.Token = &tok
 	}
 	switch t.Kind {
-	case platform.TokenTeam:
-		out.Team = &team{ID: t.OwnerID}
-	case platform.TokenAgent:
+	case apitoken.KindTeam:
+		out.Team = &teamJSON{ID: t.OwnerID}
+	case apitoken.KindAgent:
 		out.AgentPool = &agentPool{ID: t.OwnerID}
 	}
 	return out
@@ -222,7 +224,7 @@ func (h *API) createAgentToken(w http.ResponseWriter, r *http.Request) error {
 	if in.Description == nil {
 		return fail.Invalidf("agent token description is required")
 	}
-	t, err := h.Service.CreateAgentToken(r.Context(), r.PathValue("id"), *in.Description)
+	t, err := h.Service.AgentPools.CreateAgentToken(r.Context(), r.PathValue("id"), *in.Description)
 	if err != nil {
 		return err
 	}
@@ -234,14 +236,14 @@ func (h *API) listAgentTokens(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	ts, total, err := h.Service.AgentTokens(r.Context(), r.PathValue("id"), pg)
+	ts, total, err := h.Service.AgentPools.AgentTokens(r.Context(), r.PathValue("id"), pg)
 	if err != nil {
 		return err
 	}
 	return writeTokens(w, ts, pg, total)
 }
 
-func writeTokens(w http.ResponseWriter, ts []platform.APIToken, pg platform.Page, total int) error {
+func writeTokens(w http.ResponseWriter, ts []apitoken.Token, pg resource.Page, total int) error {
 	out := make([]*authToken, 0, len(ts))
 	for _, t := range ts {
 		out = append(out, toAuthToken(t))
@@ -250,7 +252,7 @@ func writeTokens(w http.ResponseWriter, ts []platform.APIToken, pg platform.Page
 }
 
 func (h *API) readAuthToken(w http.ResponseWriter, r *http.Request) error {
-	t, err := h.Service.AuthToken(r.Context(), r.PathValue("id"))
+	t, err := h.Service.APITokens.AuthToken(r.Context(), r.PathValue("id"))
 	if err != nil {
 		return err
 	}
@@ -258,7 +260,7 @@ func (h *API) readAuthToken(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (h *API) deleteAuthToken(w http.ResponseWriter, r *http.Request) error {
-	if err := h.Service.DeleteAuthToken(r.Context(), r.PathValue("id")); err != nil {
+	if err := h.Service.APITokens.DeleteAuthToken(r.Context(), r.PathValue("id")); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)

@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	tfe "github.com/hashicorp/go-tfe"
-	"github.com/runcred/runcred/internal/platform"
+	"github.com/runcred/runcred/internal/platform/resource"
 	"github.com/runcred/runcred/internal/store"
 	"github.com/runcred/runcred/internal/store/storetest"
 )
@@ -137,7 +137,7 @@ func TestGoTFEAgentPools(t *testing.T) {
 			t.Fatalf("created token = %+v", tok)
 		}
 		agent, ok := e.tokens.Caller(tok.Token)
-		if !ok || len(agent.Policies) != 1 || agent.Policies[0] != "agent-pool-"+p.ID || agent.Meta[platform.MetaAgentPoolID] != p.ID {
+		if !ok || len(agent.Policies) != 1 || agent.Policies[0] != "agent-pool-"+p.ID || agent.Meta[resource.MetaAgentPoolID] != p.ID {
 			t.Fatalf("issued agent token = %+v, %v", agent, ok)
 		}
 		read, err := c.AgentTokens.Read(ctx, tok.ID)

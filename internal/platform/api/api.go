@@ -2,7 +2,7 @@
 // documents under /api/v2, marshalled with github.com/hashicorp/jsonapi (the
 // library and struct tags go-tfe itself uses), so go-tfe and
 // terraform-provider-tfe work unchanged. It only translates: every decision
-// is platform.Service's.
+// is a domain service's (the fields of platform.Service).
 package api
 
 import (
@@ -16,6 +16,7 @@ import (
 	"github.com/runcred/runcred/internal/access"
 	"github.com/runcred/runcred/internal/fail"
 	"github.com/runcred/runcred/internal/platform"
+	"github.com/runcred/runcred/internal/platform/resource"
 	"github.com/runcred/runcred/internal/respond"
 )
 
@@ -169,7 +170,7 @@ func write(w http.ResponseWriter, code int, model any) error {
 
 // writeList sends a page of resources (a slice of struct pointers) with
 // HCP Terraform's pagination meta, which go-tfe reads into Pagination.
-func writeList(w http.ResponseWriter, models any, page platform.Page, total int) error {
+func writeList(w http.ResponseWriter, models any, page resource.Page, total int) error {
 	p, err := jsonapi.Marshal(models)
 	if err != nil {
 		return err
@@ -207,8 +208,8 @@ func send(w http.ResponseWriter, code int, payload any) error {
 
 // page reads page[number] and page[size] as HCP Terraform does, with its
 // defaults and cap.
-func page(r *http.Request) (platform.Page, error) {
-	var p platform.Page
+func page(r *http.Request) (resource.Page, error) {
+	var p resource.Page
 	for _, f := range []struct {
 		name string
 		dst  *int

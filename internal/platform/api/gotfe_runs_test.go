@@ -13,6 +13,7 @@ import (
 	tfe "github.com/hashicorp/go-tfe"
 	"github.com/runcred/runcred/internal/access"
 	"github.com/runcred/runcred/internal/platform"
+	"github.com/runcred/runcred/internal/platform/run"
 	"github.com/runcred/runcred/internal/store"
 	"github.com/runcred/runcred/internal/store/storetest"
 )
@@ -23,9 +24,9 @@ type agent struct {
 	svc *platform.Service
 }
 
-func (a agent) claim(phase platform.Phase, runID string) string {
+func (a agent) claim(phase run.Phase, runID string) string {
 	a.t.Helper()
-	j, err := a.svc.ClaimJob(rootCtx(), "")
+	j, err := a.svc.Runs.Claim(rootCtx(), "")
 	if err != nil || j == nil || j.Phase != phase || j.Run.ID != runID {
 		a.t.Fatalf("claim = %+v, %v; want %s of %s", j, err, phase, runID)
 	}
@@ -34,14 +35,14 @@ func (a agent) claim(phase platform.Phase, runID string) string {
 
 func (a agent) plan(runID string, changes bool) {
 	a.t.Helper()
-	id := a.claim(platform.PhasePlan, runID)
-	if err := a.svc.AppendLog(rootCtx(), id, []byte("Plan: 1 to add, 0 to change, 0 to destroy.\n")); err != nil {
+	id := a.claim(run.PhasePlan, runID)
+	if err := a.svc.Runs.AppendLog(rootCtx(), id, []byte("Plan: 1 to add, 0 to change, 0 to destroy.\n")); err != nil {
 		a.t.Fatal(err)
 	}
-	if err := a.svc.StorePlanJSON(rootCtx(), id, []byte(`{"format_version":"1.2","resource_changes":[]}`)); err != nil {
+	if err := a.svc.Runs.StorePlanJSON(rootCtx(), id, []byte(`{"format_version":"1.2","resource_changes":[]}`)); err != nil {
 		a.t.Fatal(err)
 	}
-	if _, err := a.svc.FinishPlan(rootCtx(), id, platform.PlanResult{HasChanges: changes, Counts: platform.ResourceCounts{Additions: 1}}); err != nil {
+	if _, err := a.svc.Runs.FinishPhase(rootCtx(), id, run.PhaseReport{HasChanges: changes, Counts: run.ResourceCounts{Additions: 1}}); err != nil {
 		a.t.Fatal(err)
 	}
 }
@@ -111,65 +112,65 @@ func TestGoTFERuns(t *testing.T) {
 		}
 
 		// A run, and a second one queued behind it.
-		run, err := c.Runs.Create(ctx, tfe.RunCreateOptions{Workspace: ws, ConfigurationVersion: cv, Message: tfe.String("first")})
-		if err != nil || run.Status != tfe.RunPlanQueued || run.Plan == nil || run.Apply == nil || run.Message != "first" {
-			t.Fatalf("create run = %+v, %v", run, err)
+		rn, err := c.Runs.Create(ctx, tfe.RunCreateOptions{Workspace: ws, ConfigurationVersion: cv, Message: tfe.String("first")})
+		if err != nil || rn.Status != tfe.RunPlanQueued || rn.Plan == nil || rn.Apply == nil || rn.Message != "first" {
+			t.Fatalf("create run = %+v, %v", rn, err)
 		}
 		queued, err := c.Runs.Create(ctx, tfe.RunCreateOptions{Workspace: ws}) // latest configuration
 		if err != nil || queued.Status != tfe.RunPending {
 			t.Fatalf("second run = %v, %v", statusOf(queued), err)
 		}
-		ag.plan(run.ID, true)
-		run = readRun(t, c, run.ID, tfe.RunPlanned)
-		ts := run.StatusTimestamps
+		ag.plan(rn.ID, true)
+		rn = readRun(t, c, rn.ID, tfe.RunPlanned)
+		ts := rn.StatusTimestamps
 		if ts == nil || ts.PlanQueuedAt.IsZero() || ts.PlanningAt.IsZero() || ts.PlannedAt.IsZero() || !ts.AppliedAt.IsZero() {
 			t.Fatalf("timestamps = %+v", ts)
 		}
-		if run.Actions == nil || !run.Actions.IsConfirmable || !run.Actions.IsDiscardable || run.Actions.IsCancelable {
-			t.Errorf("actions = %+v", run.Actions)
+		if rn.Actions == nil || !rn.Actions.IsConfirmable || !rn.Actions.IsDiscardable || rn.Actions.IsCancelable {
+			t.Errorf("actions = %+v", rn.Actions)
 		}
-		p, err := c.Plans.Read(ctx, run.Plan.ID)
+		p, err := c.Plans.Read(ctx, rn.Plan.ID)
 		if err != nil || p.Status != tfe.PlanFinished || !p.HasChanges || p.ResourceAdditions != 1 {
 			t.Fatalf("plan = %+v, %v", p, err)
 		}
-		logs, err := c.Plans.Logs(ctx, run.Plan.ID)
+		logs, err := c.Plans.Logs(ctx, rn.Plan.ID)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if b, err := io.ReadAll(logs); err != nil || string(b) != "Plan: 1 to add, 0 to change, 0 to destroy.\n" {
 			t.Fatalf("plan log = %q, %v", b, err)
 		}
-		if j, err := c.Plans.ReadJSONOutput(ctx, run.Plan.ID); err != nil || !bytes.Contains(j, []byte(`"format_version":"1.2"`)) {
+		if j, err := c.Plans.ReadJSONOutput(ctx, rn.Plan.ID); err != nil || !bytes.Contains(j, []byte(`"format_version":"1.2"`)) {
 			t.Fatalf("plan JSON = %s, %v", j, err)
 		}
-		if err := c.Runs.Cancel(ctx, run.ID, tfe.RunCancelOptions{}); err == nil || !strings.Contains(err.Error(), "cannot be canceled: it is planned") {
+		if err := c.Runs.Cancel(ctx, rn.ID, tfe.RunCancelOptions{}); err == nil || !strings.Contains(err.Error(), "cannot be canceled: it is planned") {
 			t.Errorf("cancel planned run: %v", err)
 		}
 
 		// Apply, state, and the queue moving on.
-		if err := c.Runs.Apply(ctx, run.ID, tfe.RunApplyOptions{}); err != nil {
+		if err := c.Runs.Apply(ctx, rn.ID, tfe.RunApplyOptions{}); err != nil {
 			t.Fatal(err)
 		}
-		readRun(t, c, run.ID, tfe.RunApplyQueued)
-		applyID := ag.claim(platform.PhaseApply, run.ID)
+		readRun(t, c, rn.ID, tfe.RunApplyQueued)
+		applyID := ag.claim(run.PhaseApply, rn.ID)
 		readRun(t, c, queued.ID, tfe.RunPending)
-		if _, err := e.svc.StoreStateVersion(rootCtx(), run.ID, []byte(`{"version":4,"serial":1,"lineage":"lin-1","resources":[]}`)); err != nil {
+		if _, err := e.svc.Runs.StoreStateVersion(rootCtx(), rn.ID, []byte(`{"version":4,"serial":1,"lineage":"lin-1","resources":[]}`)); err != nil {
 			t.Fatal(err)
 		}
-		if err := e.svc.AppendLog(rootCtx(), applyID, []byte("Apply complete!\n")); err != nil {
+		if err := e.svc.Runs.AppendLog(rootCtx(), applyID, []byte("Apply complete!\n")); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := e.svc.FinishApply(rootCtx(), applyID, platform.ResourceCounts{Additions: 1}); err != nil {
+		if _, err := e.svc.Runs.FinishPhase(rootCtx(), applyID, run.PhaseReport{Counts: run.ResourceCounts{Additions: 1}}); err != nil {
 			t.Fatal(err)
 		}
-		run = readRun(t, c, run.ID, tfe.RunApplied)
-		if run.StatusTimestamps.ConfirmedAt.IsZero() || run.StatusTimestamps.AppliedAt.IsZero() || run.StatusTimestamps.ApplyingAt.IsZero() {
-			t.Errorf("timestamps = %+v", run.StatusTimestamps)
+		rn = readRun(t, c, rn.ID, tfe.RunApplied)
+		if rn.StatusTimestamps.ConfirmedAt.IsZero() || rn.StatusTimestamps.AppliedAt.IsZero() || rn.StatusTimestamps.ApplyingAt.IsZero() {
+			t.Errorf("timestamps = %+v", rn.StatusTimestamps)
 		}
-		if a, err := c.Applies.Read(ctx, run.Apply.ID); err != nil || a.Status != tfe.ApplyFinished || a.ResourceAdditions != 1 {
+		if a, err := c.Applies.Read(ctx, rn.Apply.ID); err != nil || a.Status != tfe.ApplyFinished || a.ResourceAdditions != 1 {
 			t.Fatalf("apply = %+v, %v", a, err)
 		}
-		logs, err = c.Applies.Logs(ctx, run.Apply.ID)
+		logs, err = c.Applies.Logs(ctx, rn.Apply.ID)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -177,7 +178,7 @@ func TestGoTFERuns(t *testing.T) {
 			t.Fatalf("apply log = %q, %v", b, err)
 		}
 		sv, err := c.StateVersions.ReadCurrent(ctx, ws.ID)
-		if err != nil || sv.Serial != 1 || sv.Run == nil || sv.Run.ID != run.ID {
+		if err != nil || sv.Serial != 1 || sv.Run == nil || sv.Run.ID != rn.ID {
 			t.Fatalf("current state = %+v, %v", sv, err)
 		}
 		if b, err := c.StateVersions.Download(ctx, sv.DownloadURL); err != nil || !bytes.Contains(b, []byte(`"lineage":"lin-1"`)) {
@@ -228,13 +229,13 @@ func TestGoTFERuns(t *testing.T) {
 
 		// Someone without grants sees none of it.
 		u := e.client(t, "user-token")
-		if _, err := u.Runs.Read(ctx, run.ID); err != tfe.ErrResourceNotFound {
+		if _, err := u.Runs.Read(ctx, rn.ID); err != tfe.ErrResourceNotFound {
 			t.Errorf("user reads run: %v", err)
 		}
 		if _, err := u.Runs.Create(ctx, tfe.RunCreateOptions{Workspace: ws}); err != tfe.ErrResourceNotFound {
 			t.Errorf("user creates run: %v", err)
 		}
-		if _, err := u.Plans.ReadJSONOutput(ctx, run.Plan.ID); err != tfe.ErrResourceNotFound {
+		if _, err := u.Plans.ReadJSONOutput(ctx, rn.Plan.ID); err != tfe.ErrResourceNotFound {
 			t.Errorf("user reads plan JSON: %v", err)
 		}
 	})
@@ -301,9 +302,9 @@ func TestWorkspaceLock(t *testing.T) {
 		if _, err := c.Workspaces.Lock(ctx, ws.ID, tfe.WorkspaceLockOptions{}); !errors.Is(err, tfe.ErrWorkspaceLocked) {
 			t.Errorf("second lock: %v, want ErrWorkspaceLocked", err)
 		}
-		run, err := c.Runs.Create(ctx, tfe.RunCreateOptions{Workspace: ws})
-		if err != nil || run.Status != tfe.RunPending {
-			t.Fatalf("run on a locked workspace = %v, %v; want pending", statusOf(run), err)
+		rn, err := c.Runs.Create(ctx, tfe.RunCreateOptions{Workspace: ws})
+		if err != nil || rn.Status != tfe.RunPending {
+			t.Fatalf("run on a locked workspace = %v, %v; want pending", statusOf(rn), err)
 		}
 
 		// Someone else cannot lift the lock; force-unlock can.
@@ -311,18 +312,18 @@ func TestWorkspaceLock(t *testing.T) {
 		if _, err := other.Workspaces.Unlock(ctx, ws.ID); err == nil {
 			t.Error("a caller without the grant unlocked the workspace")
 		}
-		if _, err := e.svc.UnlockWorkspace(access.WithCaller(ctxT(t), access.Caller{Accessor: "acc-other", Policies: []string{"root"}}), ws.ID, false); err == nil ||
+		if _, err := e.svc.Runs.UnlockWorkspace(access.WithCaller(ctxT(t), access.Caller{Accessor: "acc-other", Policies: []string{"root"}}), ws.ID, false); err == nil ||
 			!strings.Contains(err.Error(), "locked by someone else") {
 			t.Errorf("unlock by another root caller: %v", err)
 		}
-		if got, err := c.Runs.Read(ctx, run.ID); err != nil || got.Status != tfe.RunPending {
+		if got, err := c.Runs.Read(ctx, rn.ID); err != nil || got.Status != tfe.RunPending {
 			t.Fatalf("run = %v, %v; want still pending", statusOf(got), err)
 		}
 		unlocked, err := c.Workspaces.ForceUnlock(ctx, ws.ID)
 		if err != nil || unlocked.Locked {
 			t.Fatalf("force-unlock = %+v, %v", unlocked, err)
 		}
-		if got, err := c.Runs.Read(ctx, run.ID); err != nil || got.Status != tfe.RunPlanQueued {
+		if got, err := c.Runs.Read(ctx, rn.ID); err != nil || got.Status != tfe.RunPlanQueued {
 			t.Fatalf("run after unlock = %v, %v; want plan_queued", statusOf(got), err)
 		}
 		if _, err := c.Workspaces.Unlock(ctx, ws.ID); !errors.Is(err, tfe.ErrWorkspaceNotLocked) && (err == nil || !strings.Contains(err.Error(), "not locked")) {

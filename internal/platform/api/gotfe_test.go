@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	tfe "github.com/hashicorp/go-tfe"
-	"github.com/runcred/runcred/internal/platform"
+	"github.com/runcred/runcred/internal/platform/organization"
 	"github.com/runcred/runcred/internal/store"
 	"github.com/runcred/runcred/internal/store/storetest"
 )
@@ -49,7 +49,7 @@ func TestGoTFELifecycle(t *testing.T) {
 		}
 
 		def, err := c.Projects.Read(ctx, org.DefaultProject.ID)
-		if err != nil || def.Name != platform.DefaultProjectName || def.Organization == nil || def.Organization.Name != "acme" {
+		if err != nil || def.Name != organization.DefaultProjectName || def.Organization == nil || def.Organization.Name != "acme" {
 			t.Fatalf("default project = %+v, %v", def, err)
 		}
 		team, err := c.Projects.Create(ctx, "acme", tfe.ProjectCreateOptions{Name: "Platform Team", Description: tfe.String("shared infra")})
@@ -166,7 +166,7 @@ func TestGoTFELifecycle(t *testing.T) {
 		}
 
 		// The run engine gets the values, sensitive ones included.
-		runVars, err := e.svc.WorkspaceVariables(rootCtx(), ws.ID)
+		runVars, err := e.svc.Variables.WorkspaceVariables(rootCtx(), ws.ID)
 		if err != nil {
 			t.Fatal(err)
 		}

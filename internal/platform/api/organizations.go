@@ -4,7 +4,7 @@ import (
 	"net/http"
 
 	"github.com/runcred/runcred/internal/fail"
-	"github.com/runcred/runcred/internal/platform"
+	"github.com/runcred/runcred/internal/platform/organization"
 )
 
 func (h *API) createOrganization(w http.ResponseWriter, r *http.Request) error {
@@ -15,11 +15,11 @@ func (h *API) createOrganization(w http.ResponseWriter, r *http.Request) error {
 	if in.Name == nil {
 		return fail.Invalidf("organization name is required")
 	}
-	o := platform.OrganizationOptions{Name: *in.Name}
+	o := organization.Options{Name: *in.Name}
 	if in.Email != nil {
 		o.Email = *in.Email
 	}
-	org, err := h.Service.CreateOrganization(r.Context(), o)
+	org, err := h.Service.Organizations.CreateOrganization(r.Context(), o)
 	if err != nil {
 		return err
 	}
@@ -27,7 +27,7 @@ func (h *API) createOrganization(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (h *API) readOrganization(w http.ResponseWriter, r *http.Request) error {
-	org, err := h.Service.Organization(r.Context(), r.PathValue("org"))
+	org, err := h.Service.Organizations.Organization(r.Context(), r.PathValue("org"))
 	if err != nil {
 		return err
 	}
@@ -39,11 +39,11 @@ func (h *API) listOrganizations(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	orgs, total, err := h.Service.Organizations(r.Context(), pg)
+	orgs, total, err := h.Service.Organizations.Organizations(r.Context(), pg)
 	if err != nil {
 		return err
 	}
-	out := make([]*organization, 0, len(orgs))
+	out := make([]*organizationJSON, 0, len(orgs))
 	for _, o := range orgs {
 		out = append(out, toOrganization(o))
 	}
@@ -51,7 +51,7 @@ func (h *API) listOrganizations(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (h *API) deleteOrganization(w http.ResponseWriter, r *http.Request) error {
-	if err := h.Service.DeleteOrganization(r.Context(), r.PathValue("org")); err != nil {
+	if err := h.Service.Organizations.DeleteOrganization(r.Context(), r.PathValue("org")); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -66,11 +66,11 @@ func (h *API) createProject(w http.ResponseWriter, r *http.Request) error {
 	if in.Name == nil {
 		return fail.Invalidf("project name is required")
 	}
-	o := platform.ProjectOptions{Name: *in.Name}
+	o := organization.ProjectOptions{Name: *in.Name}
 	if in.Description != nil {
 		o.Description = *in.Description
 	}
-	p, err := h.Service.CreateProject(r.Context(), r.PathValue("org"), o)
+	p, err := h.Service.Organizations.CreateProject(r.Context(), r.PathValue("org"), o)
 	if err != nil {
 		return err
 	}
@@ -78,7 +78,7 @@ func (h *API) createProject(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (h *API) readProject(w http.ResponseWriter, r *http.Request) error {
-	p, err := h.Service.Project(r.Context(), r.PathValue("id"))
+	p, err := h.Service.Organizations.Project(r.Context(), r.PathValue("id"))
 	if err != nil {
 		return err
 	}
@@ -90,11 +90,11 @@ func (h *API) listProjects(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	ps, total, err := h.Service.Projects(r.Context(), r.PathValue("org"), pg)
+	ps, total, err := h.Service.Organizations.Projects(r.Context(), r.PathValue("org"), pg)
 	if err != nil {
 		return err
 	}
-	out := make([]*project, 0, len(ps))
+	out := make([]*projectJSON, 0, len(ps))
 	for _, p := range ps {
 		out = append(out, toProject(p))
 	}

@@ -13,14 +13,16 @@ import (
 
 	"github.com/hashicorp/jsonapi"
 	"github.com/runcred/runcred/internal/fail"
-	"github.com/runcred/runcred/internal/platform"
+	"github.com/runcred/runcred/internal/platform/configversion"
+	"github.com/runcred/runcred/internal/platform/run"
+	"github.com/runcred/runcred/internal/platform/state"
 	"github.com/runcred/runcred/internal/respond"
 )
 
 // mountRuns registers configuration versions, runs, plans, applies, state
 // versions and the signed URLs. The signed routes need no caller: go-tfe
 // sends no API token to upload and log URLs, and the token in the path is
-// the credential (see platform/signed.go).
+// the credential (see platform/resource/signed.go).
 func (h *API) mountRuns(mux *http.ServeMux, route func(string, func(http.ResponseWriter, *http.Request) error)) {
 	route("POST /api/v2/workspaces/{id}/configuration-versions", h.createConfigurationVersion)
 	route("GET /api/v2/configuration-versions/{cv}", h.readConfigurationVersion)
@@ -65,7 +67,7 @@ func (h *API) signedURL(r *http.Request, token string) string {
 	return base + signedPrefix + token
 }
 
-func (h *API) toConfigurationVersion(r *http.Request, cv platform.ConfigurationVersion) *configurationVersion {
+func (h *API) toConfigurationVersion(r *http.Request, cv configversion.Version) *configurationVersion {
 	out := &configurationVersion{ID: cv.ID, Status: cv.Status, Source: "tfe-api", Speculative: cv.Speculative,
 		AutoQueueRuns: cv.AutoQueueRuns, StatusTimestamps: map[string]string{}}
 	if cv.UploadToken != "" {
@@ -83,8 +85,8 @@ func (h *API) createConfigurationVersion(w http.ResponseWriter, r *http.Request)
 	if err := decode(r, &in); err != nil {
 		return err
 	}
-	cv, err := h.Service.CreateConfigurationVersion(r.Context(), r.PathValue("id"),
-		platform.ConfigurationVersionOptions{Speculative: in.Speculative, AutoQueueRuns: in.AutoQueueRuns})
+	cv, err := h.Service.ConfigurationVersions.CreateConfigurationVersion(r.Context(), r.PathValue("id"),
+		configversion.Options{Speculative: in.Speculative, AutoQueueRuns: in.AutoQueueRuns})
 	if err != nil {
 		return err
 	}
@@ -92,7 +94,7 @@ func (h *API) createConfigurationVersion(w http.ResponseWriter, r *http.Request)
 }
 
 func (h *API) readConfigurationVersion(w http.ResponseWriter, r *http.Request) error {
-	cv, err := h.Service.ConfigurationVersion(r.Context(), r.PathValue("cv"))
+	cv, err := h.Service.ConfigurationVersions.ConfigurationVersion(r.Context(), r.PathValue("cv"))
 	if err != nil {
 		return err
 	}
@@ -100,11 +102,11 @@ func (h *API) readConfigurationVersion(w http.ResponseWriter, r *http.Request) e
 }
 
 func (h *API) upload(w http.ResponseWriter, r *http.Request) error {
-	b, err := io.ReadAll(io.LimitReader(r.Body, platform.MaxArchiveSize+1))
+	b, err := io.ReadAll(io.LimitReader(r.Body, configversion.MaxArchiveSize+1))
 	if err != nil {
 		return errMalformed{"could not read the upload"}
 	}
-	if err := h.Service.UploadConfiguration(r.Context(), r.PathValue("token"), b); err != nil {
+	if err := h.Service.ConfigurationVersions.UploadConfiguration(r.Context(), r.PathValue("token"), b); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusOK)
@@ -114,7 +116,7 @@ func (h *API) upload(w http.ResponseWriter, r *http.Request) error {
 // readSigned serves a log (text, with go-tfe's offset and limit, framed by
 // STX and, once the phase has ended, ETX) or a state download.
 func (h *API) readSigned(w http.ResponseWriter, r *http.Request) error {
-	c, err := h.Service.ReadSigned(r.Context(), r.PathValue("token"))
+	c, err := h.Service.Runs.ReadSigned(r.Context(), r.PathValue("token"))
 	if err != nil {
 		return err
 	}
@@ -162,11 +164,11 @@ func (h *API) createRun(w http.ResponseWriter, r *http.Request) error {
 	if in.Workspace == nil || in.Workspace.ID == "" {
 		return errMalformed{"the run's workspace relationship is required"}
 	}
-	o := platform.RunOptions{Message: in.Message, IsDestroy: in.IsDestroy, PlanOnly: in.PlanOnly, AutoApply: in.AutoApply}
+	o := run.RunOptions{Message: in.Message, IsDestroy: in.IsDestroy, PlanOnly: in.PlanOnly, AutoApply: in.AutoApply}
 	if in.ConfigurationVersion != nil {
 		o.ConfigurationVersionID = in.ConfigurationVersion.ID
 	}
-	run, err := h.Service.CreateRun(r.Context(), in.Workspace.ID, o)
+	run, err := h.Service.Runs.CreateRun(r.Context(), in.Workspace.ID, o)
 	if err != nil {
 		return err
 	}
@@ -174,7 +176,7 @@ func (h *API) createRun(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (h *API) readRun(w http.ResponseWriter, r *http.Request) error {
-	run, err := h.Service.Run(r.Context(), r.PathValue("run"))
+	run, err := h.Service.Runs.Run(r.Context(), r.PathValue("run"))
 	if err != nil {
 		return err
 	}
@@ -186,11 +188,11 @@ func (h *API) listRuns(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	runs, total, err := h.Service.Runs(r.Context(), r.PathValue("id"), pg)
+	runs, total, err := h.Service.Runs.Runs(r.Context(), r.PathValue("id"), pg)
 	if err != nil {
 		return err
 	}
-	out := make([]*run, 0, len(runs))
+	out := make([]*runJSON, 0, len(runs))
 	for _, x := range runs {
 		out = append(out, toRun(x))
 	}
@@ -206,13 +208,13 @@ func (h *API) runAction(w http.ResponseWriter, r *http.Request) error {
 	var err error
 	switch id := r.PathValue("run"); r.PathValue("action") {
 	case "apply":
-		_, err = h.Service.ApplyRun(r.Context(), id)
+		_, err = h.Service.Runs.ApplyRun(r.Context(), id)
 	case "discard":
-		_, err = h.Service.DiscardRun(r.Context(), id)
+		_, err = h.Service.Runs.DiscardRun(r.Context(), id)
 	case "cancel":
-		_, err = h.Service.CancelRun(r.Context(), id)
+		_, err = h.Service.Runs.CancelRun(r.Context(), id)
 	case "force-cancel":
-		_, err = h.Service.ForceCancelRun(r.Context(), id)
+		_, err = h.Service.Runs.ForceCancelRun(r.Context(), id)
 	default:
 		return errNotFound
 	}
@@ -224,13 +226,13 @@ func (h *API) runAction(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (h *API) readPhase(w http.ResponseWriter, r *http.Request) error {
-	v, err := h.Service.PlanOrApply(r.Context(), r.PathValue("phase"))
+	v, err := h.Service.Runs.PlanOrApply(r.Context(), r.PathValue("phase"))
 	if err != nil {
 		return err
 	}
 	// /plans/{id} serves only plans and /applies/{id} only applies.
 	isPlan := strings.HasPrefix(r.URL.Path, "/api/v2/plans/")
-	if isPlan != (v.Phase == platform.PhasePlan) {
+	if isPlan != (v.Phase == run.PhasePlan) {
 		return errNotFound
 	}
 	ts, logURL := stamps(v.Timestamps), h.signedURL(r, v.LogToken)
@@ -245,7 +247,7 @@ func (h *API) readPhase(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (h *API) planJSON(w http.ResponseWriter, r *http.Request) error {
-	b, err := h.Service.PlanJSON(r.Context(), r.PathValue("phase"))
+	b, err := h.Service.Runs.PlanJSON(r.Context(), r.PathValue("phase"))
 	if err != nil {
 		return err
 	}
@@ -255,13 +257,13 @@ func (h *API) planJSON(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-func (h *API) toStateVersion(r *http.Request, sv platform.StateVersion) *stateVersion {
+func (h *API) toStateVersion(r *http.Request, sv state.Version) *stateVersion {
 	return &stateVersion{ID: sv.ID, CreatedAt: sv.CreatedAt, Status: "finalized", Serial: sv.Serial, Lineage: sv.Lineage,
-		MD5: sv.MD5, Size: sv.Size, DownloadURL: h.signedURL(r, sv.DownloadToken), Run: &run{ID: sv.RunID}}
+		MD5: sv.MD5, Size: sv.Size, DownloadURL: h.signedURL(r, sv.DownloadToken), Run: &runJSON{ID: sv.RunID}}
 }
 
 func (h *API) currentStateVersion(w http.ResponseWriter, r *http.Request) error {
-	sv, err := h.Service.CurrentStateVersion(r.Context(), r.PathValue("id"))
+	sv, err := h.Service.StateVersions.CurrentStateVersion(r.Context(), r.PathValue("id"))
 	if err != nil {
 		return err
 	}
@@ -269,7 +271,7 @@ func (h *API) currentStateVersion(w http.ResponseWriter, r *http.Request) error 
 }
 
 func (h *API) readStateVersion(w http.ResponseWriter, r *http.Request) error {
-	sv, err := h.Service.StateVersion(r.Context(), r.PathValue("sv"))
+	sv, err := h.Service.StateVersions.StateVersion(r.Context(), r.PathValue("sv"))
 	if err != nil {
 		return err
 	}
@@ -282,7 +284,7 @@ func (h *API) listStateVersions(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	q := r.URL.Query()
-	svs, total, err := h.Service.StateVersions(r.Context(), q.Get("filter[organization][name]"), q.Get("filter[workspace][name]"), pg)
+	svs, total, err := h.Service.StateVersions.StateVersions(r.Context(), q.Get("filter[organization][name]"), q.Get("filter[workspace][name]"), pg)
 	if err != nil {
 		return err
 	}

@@ -4,7 +4,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/runcred/runcred/internal/platform"
+	"github.com/runcred/runcred/internal/platform/run"
 )
 
 // Run-lifecycle resources as HCP Terraform renders them. Nested objects
@@ -42,7 +42,7 @@ type apply struct {
 	StatusTimestamps     map[string]string `jsonapi:"attr,status-timestamps"`
 }
 
-type run struct {
+type runJSON struct {
 	ID                   string                `jsonapi:"primary,runs"`
 	Status               string                `jsonapi:"attr,status"`
 	Message              string                `jsonapi:"attr,message"`
@@ -56,7 +56,7 @@ type run struct {
 	StatusTimestamps     map[string]string     `jsonapi:"attr,status-timestamps"`
 	Actions              map[string]bool       `jsonapi:"attr,actions"`
 	ErrorMessage         string                `jsonapi:"attr,error-message"` // runcred's, beyond HCP Terraform's
-	Workspace            *workspace            `jsonapi:"relation,workspace"`
+	Workspace            *workspaceJSON        `jsonapi:"relation,workspace"`
 	ConfigurationVersion *configurationVersion `jsonapi:"relation,configuration-version"`
 	Plan                 *plan                 `jsonapi:"relation,plan"`
 	Apply                *apply                `jsonapi:"relation,apply"`
@@ -71,7 +71,7 @@ type stateVersion struct {
 	MD5         string    `jsonapi:"attr,md5"`
 	Size        int64     `jsonapi:"attr,size"`
 	DownloadURL string    `jsonapi:"attr,hosted-state-download-url"`
-	Run         *run      `jsonapi:"relation,run"`
+	Run         *runJSON  `jsonapi:"relation,run"`
 }
 
 func stamps(m map[string]time.Time) map[string]string {
@@ -82,22 +82,22 @@ func stamps(m map[string]time.Time) map[string]string {
 	return out
 }
 
-func toRun(r platform.Run) *run {
+func toRun(r run.Run) *runJSON {
 	ts := make(map[string]time.Time, len(r.Timestamps))
 	for st, t := range r.Timestamps {
 		ts[strings.ReplaceAll(string(st), "_", "-")+"-at"] = t
 	}
-	return &run{
+	return &runJSON{
 		ID: r.ID, Status: string(r.Status), Message: r.Message, IsDestroy: r.IsDestroy, PlanOnly: r.PlanOnly,
 		AutoApply: r.AutoApply, HasChanges: r.HasChanges, Source: "tfe-api", TriggerReason: "manual", CreatedAt: r.CreatedAt,
 		StatusTimestamps: stamps(ts), ErrorMessage: r.ErrorMessage,
 		Actions: map[string]bool{
-			"is-cancelable":       platform.CanMove(r.Status, platform.RunCanceled),
-			"is-confirmable":      platform.CanMove(r.Status, platform.RunConfirmed),
-			"is-discardable":      platform.CanMove(r.Status, platform.RunDiscarded),
-			"is-force-cancelable": r.Status == platform.RunPlanning || r.Status == platform.RunApplying,
+			"is-cancelable":       run.CanMove(r.Status, run.RunCanceled),
+			"is-confirmable":      run.CanMove(r.Status, run.RunConfirmed),
+			"is-discardable":      run.CanMove(r.Status, run.RunDiscarded),
+			"is-force-cancelable": r.Status == run.RunPlanning || r.Status == run.RunApplying,
 		},
-		Workspace: &workspace{ID: r.WorkspaceID}, ConfigurationVersion: &configurationVersion{ID: r.ConfigurationVersionID},
+		Workspace: &workspaceJSON{ID: r.WorkspaceID}, ConfigurationVersion: &configurationVersion{ID: r.ConfigurationVersionID},
 		Plan: &plan{ID: r.PlanID}, Apply: &apply{ID: r.ApplyID},
 	}
 }

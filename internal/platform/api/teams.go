@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/runcred/runcred/internal/fail"
-	"github.com/runcred/runcred/internal/platform"
+	"github.com/runcred/runcred/internal/platform/team"
 	"github.com/runcred/runcred/internal/respond"
 )
 
@@ -25,17 +25,17 @@ func (h *API) mountTeams(route func(string, func(http.ResponseWriter, *http.Requ
 	route("GET /api/v2/organizations/{org}/team-tokens", h.listTeamTokens)
 }
 
-type team struct {
-	ID           string        `jsonapi:"primary,teams"`
-	Name         string        `jsonapi:"attr,name"`
-	Visibility   string        `jsonapi:"attr,visibility"`
-	UsersCount   int           `jsonapi:"attr,users-count"`
-	IsUnified    bool          `jsonapi:"attr,is-unified"`
-	Organization *organization `jsonapi:"relation,organization,omitempty"`
+type teamJSON struct {
+	ID           string            `jsonapi:"primary,teams"`
+	Name         string            `jsonapi:"attr,name"`
+	Visibility   string            `jsonapi:"attr,visibility"`
+	UsersCount   int               `jsonapi:"attr,users-count"`
+	IsUnified    bool              `jsonapi:"attr,is-unified"`
+	Organization *organizationJSON `jsonapi:"relation,organization,omitempty"`
 }
 
-func toTeam(t platform.Team) *team {
-	return &team{ID: t.ID, Name: t.Name, Visibility: t.Visibility, Organization: &organization{Name: t.Organization}}
+func toTeam(t team.Team) *teamJSON {
+	return &teamJSON{ID: t.ID, Name: t.Name, Visibility: t.Visibility, Organization: &organizationJSON{Name: t.Organization}}
 }
 
 // teamInput takes name and visibility; HCP Terraform's organization-access
@@ -52,7 +52,7 @@ func (h *API) createTeam(w http.ResponseWriter, r *http.Request) error {
 	if err := decode(r, &in); err != nil {
 		return err
 	}
-	t, err := h.Service.CreateTeam(r.Context(), r.PathValue("org"), platform.TeamOptions{Name: in.Name, Visibility: in.Visibility})
+	t, err := h.Service.Teams.CreateTeam(r.Context(), r.PathValue("org"), team.Options{Name: in.Name, Visibility: in.Visibility})
 	if err != nil {
 		return err
 	}
@@ -60,7 +60,7 @@ func (h *API) createTeam(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (h *API) readTeam(w http.ResponseWriter, r *http.Request) error {
-	t, err := h.Service.Team(r.Context(), r.PathValue("id"))
+	t, err := h.Service.Teams.Team(r.Context(), r.PathValue("id"))
 	if err != nil {
 		return err
 	}
@@ -73,15 +73,15 @@ func (h *API) listTeams(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	q := r.URL.Query()
-	f := platform.TeamFilter{Search: q.Get("q"), Page: pg}
+	f := team.Filter{Search: q.Get("q"), Page: pg}
 	for _, names := range q["filter[names]"] { // go-tfe joins them with ','
 		f.Names = append(f.Names, strings.Split(names, ",")...)
 	}
-	ts, total, err := h.Service.Teams(r.Context(), r.PathValue("org"), f)
+	ts, total, err := h.Service.Teams.Teams(r.Context(), r.PathValue("org"), f)
 	if err != nil {
 		return err
 	}
-	out := make([]*team, 0, len(ts))
+	out := make([]*teamJSON, 0, len(ts))
 	for _, t := range ts {
 		out = append(out, toTeam(t))
 	}
@@ -93,7 +93,7 @@ func (h *API) updateTeam(w http.ResponseWriter, r *http.Request) error {
 	if err := decode(r, &in); err != nil {
 		return err
 	}
-	t, err := h.Service.UpdateTeam(r.Context(), r.PathValue("id"), platform.TeamOptions{Name: in.Name, Visibility: in.Visibility})
+	t, err := h.Service.Teams.UpdateTeam(r.Context(), r.PathValue("id"), team.Options{Name: in.Name, Visibility: in.Visibility})
 	if err != nil {
 		return err
 	}
@@ -101,7 +101,7 @@ func (h *API) updateTeam(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (h *API) deleteTeam(w http.ResponseWriter, r *http.Request) error {
-	if err := h.Service.DeleteTeam(r.Context(), r.PathValue("id")); err != nil {
+	if err := h.Service.Teams.DeleteTeam(r.Context(), r.PathValue("id")); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -111,10 +111,10 @@ func (h *API) deleteTeam(w http.ResponseWriter, r *http.Request) error {
 // teamTokenOptions reads a team token request. go-tfe sends its options as
 // a JSON:API document without a type, so the attributes are read as plain
 // JSON. On the legacy path (authentication-token) a description is ignored.
-func teamTokenOptions(r *http.Request) (platform.TeamTokenOptions, error) {
+func teamTokenOptions(r *http.Request) (team.TokenOptions, error) {
 	b, err := respond.ReadBody(r)
 	if err != nil {
-		return platform.TeamTokenOptions{}, err
+		return team.TokenOptions{}, err
 	}
 	var doc struct {
 		Data *struct {
@@ -126,10 +126,10 @@ func teamTokenOptions(r *http.Request) (platform.TeamTokenOptions, error) {
 	}
 	if len(b) > 0 {
 		if err := json.Unmarshal(b, &doc); err != nil {
-			return platform.TeamTokenOptions{}, errMalformed{"request body is not a valid JSON:API document for this resource"}
+			return team.TokenOptions{}, errMalformed{"request body is not a valid JSON:API document for this resource"}
 		}
 	}
-	var o platform.TeamTokenOptions
+	var o team.TokenOptions
 	if doc.Data == nil {
 		return o, nil
 	}
@@ -155,7 +155,7 @@ func (h *API) createTeamToken(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	t, err := h.Service.CreateTeamToken(r.Context(), r.PathValue("id"), o)
+	t, err := h.Service.Teams.CreateTeamToken(r.Context(), r.PathValue("id"), o)
 	if err != nil {
 		return err
 	}
@@ -163,7 +163,7 @@ func (h *API) createTeamToken(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (h *API) readTeamToken(w http.ResponseWriter, r *http.Request) error {
-	t, err := h.Service.TeamToken(r.Context(), r.PathValue("id"))
+	t, err := h.Service.Teams.TeamToken(r.Context(), r.PathValue("id"))
 	if err != nil {
 		return err
 	}
@@ -171,7 +171,7 @@ func (h *API) readTeamToken(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (h *API) deleteTeamToken(w http.ResponseWriter, r *http.Request) error {
-	if err := h.Service.DeleteTeamToken(r.Context(), r.PathValue("id")); err != nil {
+	if err := h.Service.Teams.DeleteTeamToken(r.Context(), r.PathValue("id")); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -183,7 +183,7 @@ func (h *API) listTeamTokens(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	ts, total, err := h.Service.TeamTokens(r.Context(), r.PathValue("org"), pg)
+	ts, total, err := h.Service.Teams.TeamTokens(r.Context(), r.PathValue("org"), pg)
 	if err != nil {
 		return err
 	}

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	tfe "github.com/hashicorp/go-tfe"
-	"github.com/runcred/runcred/internal/platform"
+	"github.com/runcred/runcred/internal/platform/resource"
 	"github.com/runcred/runcred/internal/store"
 	"github.com/runcred/runcred/internal/store/storetest"
 )
@@ -76,7 +76,7 @@ func TestGoTFETeams(t *testing.T) {
 			t.Fatalf("team token = %+v", first)
 		}
 		caller, ok := e.tokens.Caller(first.Token)
-		if !ok || caller.Meta[platform.MetaTeamID] != ops.ID || len(caller.Policies) != 1 || caller.Policies[0] != "team-"+ops.ID {
+		if !ok || caller.Meta[resource.MetaTeamID] != ops.ID || len(caller.Policies) != 1 || caller.Policies[0] != "team-"+ops.ID {
 			t.Fatalf("issued team token = %+v, %v", caller, ok)
 		}
 		second, err := c.TeamTokens.Create(ctx, ops.ID)

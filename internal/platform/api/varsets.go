@@ -7,7 +7,8 @@ import (
 	"time"
 
 	"github.com/runcred/runcred/internal/fail"
-	"github.com/runcred/runcred/internal/platform"
+	"github.com/runcred/runcred/internal/platform/resource"
+	"github.com/runcred/runcred/internal/platform/variable"
 	"github.com/runcred/runcred/internal/respond"
 )
 
@@ -33,25 +34,25 @@ func (h *API) mountVarsets(route func(string, func(http.ResponseWriter, *http.Re
 }
 
 type varset struct {
-	ID             string         `jsonapi:"primary,varsets"`
-	Name           string         `jsonapi:"attr,name"`
-	Description    string         `jsonapi:"attr,description"`
-	Global         bool           `jsonapi:"attr,global"`
-	Priority       bool           `jsonapi:"attr,priority"`
-	UpdatedAt      time.Time      `jsonapi:"attr,updated-at,iso8601"`
-	VarCount       int            `jsonapi:"attr,var-count"`
-	WorkspaceCount int            `jsonapi:"attr,workspace-count"`
-	ProjectCount   int            `jsonapi:"attr,project-count"`
-	Organization   *organization  `jsonapi:"relation,organization"`
-	Parent         *varsetParent  `jsonapi:"polyrelation,parent"`
-	Workspaces     []*workspace   `jsonapi:"relation,workspaces"`
-	Projects       []*project     `jsonapi:"relation,projects"`
-	Variables      []*variableRef `jsonapi:"relation,vars"`
+	ID             string            `jsonapi:"primary,varsets"`
+	Name           string            `jsonapi:"attr,name"`
+	Description    string            `jsonapi:"attr,description"`
+	Global         bool              `jsonapi:"attr,global"`
+	Priority       bool              `jsonapi:"attr,priority"`
+	UpdatedAt      time.Time         `jsonapi:"attr,updated-at,iso8601"`
+	VarCount       int               `jsonapi:"attr,var-count"`
+	WorkspaceCount int               `jsonapi:"attr,workspace-count"`
+	ProjectCount   int               `jsonapi:"attr,project-count"`
+	Organization   *organizationJSON `jsonapi:"relation,organization"`
+	Parent         *varsetParent     `jsonapi:"polyrelation,parent"`
+	Workspaces     []*workspaceJSON  `jsonapi:"relation,workspaces"`
+	Projects       []*projectJSON    `jsonapi:"relation,projects"`
+	Variables      []*variableRef    `jsonapi:"relation,vars"`
 }
 
 // varsetParent is the owner of a set: always its organization in runcred.
 type varsetParent struct {
-	Organization *organization
+	Organization *organizationJSON
 	Project      *projectRef
 }
 
@@ -63,16 +64,16 @@ type varsetRef struct {
 	ID string `jsonapi:"primary,varsets"`
 }
 
-func toVarset(v platform.VariableSet) *varset {
+func toVarset(v variable.VariableSet) *varset {
 	out := &varset{
 		ID: v.ID, Name: v.Name, Description: v.Description, Global: v.Global, UpdatedAt: v.UpdatedAt,
 		VarCount: len(v.Variables), WorkspaceCount: len(v.Workspaces), ProjectCount: len(v.Projects),
-		Organization: &organization{Name: v.Organization}, Parent: &varsetParent{Organization: &organization{Name: v.Organization}},
-		Workspaces: workspaceRefs(v.Workspaces), Projects: make([]*project, 0, len(v.Projects)),
+		Organization: &organizationJSON{Name: v.Organization}, Parent: &varsetParent{Organization: &organizationJSON{Name: v.Organization}},
+		Workspaces: workspaceRefs(v.Workspaces), Projects: make([]*projectJSON, 0, len(v.Projects)),
 		Variables: make([]*variableRef, 0, len(v.Variables)),
 	}
 	for _, id := range v.Projects {
-		out.Projects = append(out.Projects, &project{ID: id})
+		out.Projects = append(out.Projects, &projectJSON{ID: id})
 	}
 	for _, id := range v.Variables {
 		out.Variables = append(out.Variables, &variableRef{ID: id})
@@ -92,21 +93,21 @@ type varsetInput struct {
 
 // varsetOptions reads a variable set document. A workspaces relationship
 // that is present replaces the set's workspaces (go-tfe's UpdateWorkspaces).
-func varsetOptions(r *http.Request, org string) (platform.VariableSetOptions, error) {
+func varsetOptions(r *http.Request, org string) (variable.VariableSetOptions, error) {
 	var in varsetInput
 	raw, err := decodeRaw(r, &in)
 	if err != nil {
-		return platform.VariableSetOptions{}, err
+		return variable.VariableSetOptions{}, err
 	}
 	if in.Parent != nil {
 		if in.Parent.Project != nil {
-			return platform.VariableSetOptions{}, fail.Invalidf("variable sets owned by a project are not supported; create the set in the organization and apply it to the project")
+			return variable.VariableSetOptions{}, fail.Invalidf("variable sets owned by a project are not supported; create the set in the organization and apply it to the project")
 		}
 		if in.Parent.Organization != nil && org != "" && in.Parent.Organization.Name != org {
-			return platform.VariableSetOptions{}, fail.Invalidf("a variable set's parent must be the organization it is created in")
+			return variable.VariableSetOptions{}, fail.Invalidf("a variable set's parent must be the organization it is created in")
 		}
 	}
-	o := platform.VariableSetOptions{Name: in.Name, Description: in.Description, Global: in.Global, Priority: in.Priority}
+	o := variable.VariableSetOptions{Name: in.Name, Description: in.Description, Global: in.Global, Priority: in.Priority}
 	if hasRelationship(raw, "workspaces") {
 		ids := make([]string, 0, len(in.Workspaces))
 		for _, w := range in.Workspaces {
@@ -122,7 +123,7 @@ func (h *API) createVarset(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	v, err := h.Service.CreateVariableSet(r.Context(), r.PathValue("org"), o)
+	v, err := h.Service.Variables.CreateVariableSet(r.Context(), r.PathValue("org"), o)
 	if err != nil {
 		return err
 	}
@@ -130,7 +131,7 @@ func (h *API) createVarset(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (h *API) readVarset(w http.ResponseWriter, r *http.Request) error {
-	v, err := h.Service.VariableSet(r.Context(), r.PathValue("id"))
+	v, err := h.Service.Variables.VariableSet(r.Context(), r.PathValue("id"))
 	if err != nil {
 		return err
 	}
@@ -142,7 +143,7 @@ func (h *API) updateVarset(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	v, err := h.Service.UpdateVariableSet(r.Context(), r.PathValue("id"), o)
+	v, err := h.Service.Variables.UpdateVariableSet(r.Context(), r.PathValue("id"), o)
 	if err != nil {
 		return err
 	}
@@ -150,7 +151,7 @@ func (h *API) updateVarset(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (h *API) deleteVarset(w http.ResponseWriter, r *http.Request) error {
-	if err := h.Service.DeleteVariableSet(r.Context(), r.PathValue("id")); err != nil {
+	if err := h.Service.Variables.DeleteVariableSet(r.Context(), r.PathValue("id")); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -158,25 +159,25 @@ func (h *API) deleteVarset(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (h *API) listVarsets(w http.ResponseWriter, r *http.Request) error {
-	return h.writeVarsets(w, r, h.Service.VariableSets, r.PathValue("org"))
+	return h.writeVarsets(w, r, h.Service.Variables.VariableSets, r.PathValue("org"))
 }
 
 func (h *API) listWorkspaceVarsets(w http.ResponseWriter, r *http.Request) error {
-	return h.writeVarsets(w, r, h.Service.VariableSetsForWorkspace, r.PathValue("id"))
+	return h.writeVarsets(w, r, h.Service.Variables.VariableSetsForWorkspace, r.PathValue("id"))
 }
 
 func (h *API) listProjectVarsets(w http.ResponseWriter, r *http.Request) error {
-	return h.writeVarsets(w, r, h.Service.VariableSetsForProject, r.PathValue("id"))
+	return h.writeVarsets(w, r, h.Service.Variables.VariableSetsForProject, r.PathValue("id"))
 }
 
-type varsetLister func(ctx context.Context, owner string, f platform.VariableSetFilter) ([]platform.VariableSet, int, error)
+type varsetLister func(ctx context.Context, owner string, f variable.VariableSetFilter) ([]variable.VariableSet, int, error)
 
 func (h *API) writeVarsets(w http.ResponseWriter, r *http.Request, list varsetLister, owner string) error {
 	pg, err := page(r)
 	if err != nil {
 		return err
 	}
-	vs, total, err := list(r.Context(), owner, platform.VariableSetFilter{Search: r.URL.Query().Get("q"), Page: pg})
+	vs, total, err := list(r.Context(), owner, variable.VariableSetFilter{Search: r.URL.Query().Get("q"), Page: pg})
 	if err != nil {
 		return err
 	}
@@ -221,13 +222,13 @@ func (h *API) applyVarset(kind string, apply bool) func(http.ResponseWriter, *ht
 		id := r.PathValue("id")
 		switch {
 		case kind == "workspaces" && apply:
-			err = h.Service.ApplyVariableSetToWorkspaces(r.Context(), id, ids)
+			err = h.Service.Variables.ApplyVariableSetToWorkspaces(r.Context(), id, ids)
 		case kind == "workspaces":
-			err = h.Service.RemoveVariableSetFromWorkspaces(r.Context(), id, ids)
+			err = h.Service.Variables.RemoveVariableSetFromWorkspaces(r.Context(), id, ids)
 		case apply:
-			err = h.Service.ApplyVariableSetToProjects(r.Context(), id, ids)
+			err = h.Service.Variables.ApplyVariableSetToProjects(r.Context(), id, ids)
 		default:
-			err = h.Service.RemoveVariableSetFromProjects(r.Context(), id, ids)
+			err = h.Service.Variables.RemoveVariableSetFromProjects(r.Context(), id, ids)
 		}
 		if err != nil {
 			return err
@@ -256,7 +257,7 @@ type varsetVariable struct {
 	WrittenAt            time.Time `jsonapi:"attr,written-at,iso8601"`
 }
 
-func toVarsetVariable(v platform.SetVariable) *varsetVariable {
+func toVarsetVariable(v variable.SetVariable) *varsetVariable {
 	return &varsetVariable{
 		ID: v.ID, Key: v.Key, Value: v.Value, Description: v.Description, Category: v.Category,
 		HCL: v.HCL, Sensitive: v.Sensitive, VersionID: v.VersionID, Varset: &varsetRef{ID: v.VarsetID},
@@ -270,7 +271,7 @@ func (h *API) createVarsetVariable(w http.ResponseWriter, r *http.Request) error
 	if err := decode(r, &in); err != nil {
 		return err
 	}
-	v, err := h.Service.CreateSetVariable(r.Context(), r.PathValue("id"), in.options())
+	v, err := h.Service.Variables.CreateSetVariable(r.Context(), r.PathValue("id"), in.options())
 	if err != nil {
 		return err
 	}
@@ -278,7 +279,7 @@ func (h *API) createVarsetVariable(w http.ResponseWriter, r *http.Request) error
 }
 
 func (h *API) readVarsetVariable(w http.ResponseWriter, r *http.Request) error {
-	v, err := h.Service.SetVariable(r.Context(), r.PathValue("id"), r.PathValue("var"))
+	v, err := h.Service.Variables.SetVariable(r.Context(), r.PathValue("id"), r.PathValue("var"))
 	if err != nil {
 		return err
 	}
@@ -287,7 +288,7 @@ func (h *API) readVarsetVariable(w http.ResponseWriter, r *http.Request) error {
 
 // listVarsetVariables returns every variable on one page, as for a workspace's.
 func (h *API) listVarsetVariables(w http.ResponseWriter, r *http.Request) error {
-	vs, err := h.Service.SetVariables(r.Context(), r.PathValue("id"))
+	vs, err := h.Service.Variables.SetVariables(r.Context(), r.PathValue("id"))
 	if err != nil {
 		return err
 	}
@@ -295,7 +296,7 @@ func (h *API) listVarsetVariables(w http.ResponseWriter, r *http.Request) error 
 	for _, v := range vs {
 		out = append(out, toVarsetVariable(v))
 	}
-	return writeList(w, out, platform.Page{Number: 1, Size: max(len(out), 1)}, len(out))
+	return writeList(w, out, resource.Page{Number: 1, Size: max(len(out), 1)}, len(out))
 }
 
 func (h *API) updateVarsetVariable(w http.ResponseWriter, r *http.Request) error {
@@ -303,7 +304,7 @@ func (h *API) updateVarsetVariable(w http.ResponseWriter, r *http.Request) error
 	if err := decode(r, &in); err != nil {
 		return err
 	}
-	v, err := h.Service.UpdateSetVariable(r.Context(), r.PathValue("id"), r.PathValue("var"), in.options())
+	v, err := h.Service.Variables.UpdateSetVariable(r.Context(), r.PathValue("id"), r.PathValue("var"), in.options())
 	if err != nil {
 		return err
 	}
@@ -311,7 +312,7 @@ func (h *API) updateVarsetVariable(w http.ResponseWriter, r *http.Request) error
 }
 
 func (h *API) deleteVarsetVariable(w http.ResponseWriter, r *http.Request) error {
-	if err := h.Service.DeleteSetVariable(r.Context(), r.PathValue("id"), r.PathValue("var")); err != nil {
+	if err := h.Service.Variables.DeleteSetVariable(r.Context(), r.PathValue("id"), r.PathValue("var")); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)

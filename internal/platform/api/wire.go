@@ -3,61 +3,63 @@ package api
 import (
 	"time"
 
-	"github.com/runcred/runcred/internal/platform"
+	"github.com/runcred/runcred/internal/platform/organization"
+	"github.com/runcred/runcred/internal/platform/variable"
+	"github.com/runcred/runcred/internal/platform/workspace"
 )
 
 // Resources as HCP Terraform renders them. Field names and tags follow
 // go-tfe's own structs; attributes go-tfe does not know (provenance) are
 // ignored by it and available to runcred's clients.
 
-type organization struct {
-	Name                 string    `jsonapi:"primary,organizations"`
-	ExternalID           string    `jsonapi:"attr,external-id"`
-	Email                string    `jsonapi:"attr,email"`
-	CreatedAt            time.Time `jsonapi:"attr,created-at,iso8601"`
-	DefaultExecutionMode string    `jsonapi:"attr,default-execution-mode"`
-	DefaultProject       *project  `jsonapi:"relation,default-project"`
+type organizationJSON struct {
+	Name                 string       `jsonapi:"primary,organizations"`
+	ExternalID           string       `jsonapi:"attr,external-id"`
+	Email                string       `jsonapi:"attr,email"`
+	CreatedAt            time.Time    `jsonapi:"attr,created-at,iso8601"`
+	DefaultExecutionMode string       `jsonapi:"attr,default-execution-mode"`
+	DefaultProject       *projectJSON `jsonapi:"relation,default-project"`
 }
 
-type project struct {
-	ID                   string        `jsonapi:"primary,projects"`
-	Name                 string        `jsonapi:"attr,name"`
-	Description          string        `jsonapi:"attr,description"`
-	DefaultExecutionMode string        `jsonapi:"attr,default-execution-mode"`
-	Organization         *organization `jsonapi:"relation,organization"`
+type projectJSON struct {
+	ID                   string            `jsonapi:"primary,projects"`
+	Name                 string            `jsonapi:"attr,name"`
+	Description          string            `jsonapi:"attr,description"`
+	DefaultExecutionMode string            `jsonapi:"attr,default-execution-mode"`
+	Organization         *organizationJSON `jsonapi:"relation,organization"`
 }
 
 type agentPool struct {
 	ID string `jsonapi:"primary,agent-pools"`
 }
 
-type workspace struct {
-	ID               string        `jsonapi:"primary,workspaces"`
-	Name             string        `jsonapi:"attr,name"`
-	Description      string        `jsonapi:"attr,description"`
-	AutoApply        bool          `jsonapi:"attr,auto-apply"`
-	ExecutionMode    string        `jsonapi:"attr,execution-mode"`
-	Operations       bool          `jsonapi:"attr,operations"`
-	Locked           bool          `jsonapi:"attr,locked"`
-	TerraformVersion string        `jsonapi:"attr,terraform-version"`
-	WorkingDirectory string        `jsonapi:"attr,working-directory"`
-	CreatedAt        time.Time     `jsonapi:"attr,created-at,iso8601"`
-	UpdatedAt        time.Time     `jsonapi:"attr,updated-at,iso8601"`
-	Organization     *organization `jsonapi:"relation,organization"`
-	Project          *project      `jsonapi:"relation,project"`
-	AgentPool        *agentPool    `jsonapi:"relation,agent-pool"`
+type workspaceJSON struct {
+	ID               string            `jsonapi:"primary,workspaces"`
+	Name             string            `jsonapi:"attr,name"`
+	Description      string            `jsonapi:"attr,description"`
+	AutoApply        bool              `jsonapi:"attr,auto-apply"`
+	ExecutionMode    string            `jsonapi:"attr,execution-mode"`
+	Operations       bool              `jsonapi:"attr,operations"`
+	Locked           bool              `jsonapi:"attr,locked"`
+	TerraformVersion string            `jsonapi:"attr,terraform-version"`
+	WorkingDirectory string            `jsonapi:"attr,working-directory"`
+	CreatedAt        time.Time         `jsonapi:"attr,created-at,iso8601"`
+	UpdatedAt        time.Time         `jsonapi:"attr,updated-at,iso8601"`
+	Organization     *organizationJSON `jsonapi:"relation,organization"`
+	Project          *projectJSON      `jsonapi:"relation,project"`
+	AgentPool        *agentPool        `jsonapi:"relation,agent-pool"`
 }
 
-type variable struct {
-	ID          string     `jsonapi:"primary,vars"`
-	Key         string     `jsonapi:"attr,key"`
-	Value       string     `jsonapi:"attr,value"`
-	Description string     `jsonapi:"attr,description"`
-	Category    string     `jsonapi:"attr,category"`
-	HCL         bool       `jsonapi:"attr,hcl"`
-	Sensitive   bool       `jsonapi:"attr,sensitive"`
-	VersionID   string     `jsonapi:"attr,version-id"`
-	Workspace   *workspace `jsonapi:"relation,configurable"`
+type variableJSON struct {
+	ID          string         `jsonapi:"primary,vars"`
+	Key         string         `jsonapi:"attr,key"`
+	Value       string         `jsonapi:"attr,value"`
+	Description string         `jsonapi:"attr,description"`
+	Category    string         `jsonapi:"attr,category"`
+	HCL         bool           `jsonapi:"attr,hcl"`
+	Sensitive   bool           `jsonapi:"attr,sensitive"`
+	VersionID   string         `jsonapi:"attr,version-id"`
+	Workspace   *workspaceJSON `jsonapi:"relation,configurable"`
 
 	// runcred's provenance, beyond HCP Terraform's attributes.
 	WrittenByKind        string    `jsonapi:"attr,written-by-kind"`
@@ -68,26 +70,26 @@ type variable struct {
 	ManagingWorkspaceID  *string   `jsonapi:"attr,managing-workspace-id"`
 }
 
-func toOrganization(o platform.Organization) *organization {
-	return &organization{
+func toOrganization(o organization.Organization) *organizationJSON {
+	return &organizationJSON{
 		Name: o.Name, ExternalID: o.ID, Email: o.Email, CreatedAt: o.CreatedAt,
-		DefaultExecutionMode: platform.ExecutionAgent, DefaultProject: &project{ID: o.DefaultProjectID},
+		DefaultExecutionMode: workspace.ExecutionAgent, DefaultProject: &projectJSON{ID: o.DefaultProjectID},
 	}
 }
 
-func toProject(p platform.Project) *project {
-	return &project{
-		ID: p.ID, Name: p.Name, Description: p.Description, DefaultExecutionMode: platform.ExecutionAgent,
-		Organization: &organization{Name: p.Organization},
+func toProject(p organization.Project) *projectJSON {
+	return &projectJSON{
+		ID: p.ID, Name: p.Name, Description: p.Description, DefaultExecutionMode: workspace.ExecutionAgent,
+		Organization: &organizationJSON{Name: p.Organization},
 	}
 }
 
-func toWorkspace(w platform.Workspace) *workspace {
-	out := &workspace{
+func toWorkspace(w workspace.Workspace) *workspaceJSON {
+	out := &workspaceJSON{
 		ID: w.ID, Name: w.Name, Description: w.Description, AutoApply: w.AutoApply, ExecutionMode: w.ExecutionMode,
 		Operations: true, TerraformVersion: w.TerraformVersion, WorkingDirectory: w.WorkingDirectory, Locked: w.LockedBy != "",
 		CreatedAt: w.CreatedAt, UpdatedAt: w.UpdatedAt,
-		Organization: &organization{Name: w.Organization}, Project: &project{ID: w.ProjectID},
+		Organization: &organizationJSON{Name: w.Organization}, Project: &projectJSON{ID: w.ProjectID},
 	}
 	if w.AgentPoolID != "" {
 		out.AgentPool = &agentPool{ID: w.AgentPoolID}
@@ -95,10 +97,10 @@ func toWorkspace(w platform.Workspace) *workspace {
 	return out
 }
 
-func toVariable(v platform.Variable) *variable {
-	return &variable{
+func toVariable(v variable.Variable) *variableJSON {
+	return &variableJSON{
 		ID: v.ID, Key: v.Key, Value: v.Value, Description: v.Description, Category: v.Category,
-		HCL: v.HCL, Sensitive: v.Sensitive, VersionID: v.VersionID, Workspace: &workspace{ID: v.WorkspaceID},
+		HCL: v.HCL, Sensitive: v.Sensitive, VersionID: v.VersionID, Workspace: &workspaceJSON{ID: v.WorkspaceID},
 		WrittenByKind: string(v.WrittenBy.Kind), WrittenByID: v.WrittenBy.ID, WrittenByName: v.WrittenBy.Name,
 		WrittenByWorkspaceID: orNil(v.WrittenBy.WorkspaceID), WrittenAt: v.WrittenAt,
 		ManagingWorkspaceID: orNil(v.ManagingWorkspaceID),
@@ -142,8 +144,8 @@ type workspaceInput struct {
 	Project          *projectRef `jsonapi:"relation,project"`
 }
 
-func (in workspaceInput) options() platform.WorkspaceOptions {
-	o := platform.WorkspaceOptions{
+func (in workspaceInput) options() workspace.Options {
+	o := workspace.Options{
 		Name: in.Name, Description: in.Description, AutoApply: in.AutoApply, ExecutionMode: in.ExecutionMode,
 		WorkingDirectory: in.WorkingDirectory, TerraformVersion: in.TerraformVersion, AgentPoolID: in.AgentPoolID,
 	}
@@ -164,8 +166,8 @@ type variableInput struct {
 	ManagingWorkspaceID *string `jsonapi:"attr,managing-workspace-id"` // "" clears
 }
 
-func (in variableInput) options() platform.VariableOptions {
-	return platform.VariableOptions{
+func (in variableInput) options() variable.VariableOptions {
+	return variable.VariableOptions{
 		Key: in.Key, Value: in.Value, Description: in.Description, Category: in.Category,
 		HCL: in.HCL, Sensitive: in.Sensitive, ManagingWorkspaceID: in.ManagingWorkspaceID,
 	}

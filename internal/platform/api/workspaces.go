@@ -5,17 +5,17 @@ import (
 	"encoding/json"
 	"net/http"
 
-	"github.com/runcred/runcred/internal/platform"
+	"github.com/runcred/runcred/internal/platform/workspace"
 	"github.com/runcred/runcred/internal/respond"
 )
 
 // target resolves the workspace a request names, by id
 // (/workspaces/{id}) or by organization and name.
-func (h *API) target(r *http.Request) (platform.Workspace, error) {
+func (h *API) target(r *http.Request) (workspace.Workspace, error) {
 	if id := r.PathValue("id"); id != "" {
-		return h.Service.WorkspaceByID(r.Context(), id)
+		return h.Service.Workspaces.WorkspaceByID(r.Context(), id)
 	}
-	return h.Service.Workspace(r.Context(), r.PathValue("org"), r.PathValue("name"))
+	return h.Service.Workspaces.Workspace(r.Context(), r.PathValue("org"), r.PathValue("name"))
 }
 
 func (h *API) createWorkspace(w http.ResponseWriter, r *http.Request) error {
@@ -23,7 +23,7 @@ func (h *API) createWorkspace(w http.ResponseWriter, r *http.Request) error {
 	if err := decode(r, &in); err != nil {
 		return err
 	}
-	ws, err := h.Service.CreateWorkspace(r.Context(), r.PathValue("org"), in.options())
+	ws, err := h.Service.Workspaces.CreateWorkspace(r.Context(), r.PathValue("org"), in.options())
 	if err != nil {
 		return err
 	}
@@ -44,12 +44,12 @@ func (h *API) listWorkspaces(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	q := r.URL.Query()
-	f := platform.WorkspaceFilter{Search: q.Get("search[name]"), ProjectID: q.Get("filter[project][id]"), Page: pg}
-	wss, total, err := h.Service.Workspaces(r.Context(), r.PathValue("org"), f)
+	f := workspace.Filter{Search: q.Get("search[name]"), ProjectID: q.Get("filter[project][id]"), Page: pg}
+	wss, total, err := h.Service.Workspaces.Workspaces(r.Context(), r.PathValue("org"), f)
 	if err != nil {
 		return err
 	}
-	out := make([]*workspace, 0, len(wss))
+	out := make([]*workspaceJSON, 0, len(wss))
 	for _, ws := range wss {
 		out = append(out, toWorkspace(ws))
 	}
@@ -65,7 +65,7 @@ func (h *API) updateWorkspace(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	ws, err = h.Service.UpdateWorkspace(r.Context(), ws.ID, in.options())
+	ws, err = h.Service.Workspaces.UpdateWorkspace(r.Context(), ws.ID, in.options())
 	if err != nil {
 		return err
 	}
@@ -77,7 +77,7 @@ func (h *API) deleteWorkspace(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := h.Service.DeleteWorkspace(r.Context(), ws.ID); err != nil {
+	if err := h.Service.Workspaces.DeleteWorkspace(r.Context(), ws.ID); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -100,14 +100,14 @@ func (h *API) lockAction(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	id := r.PathValue("id")
-	var ws platform.Workspace
+	var ws workspace.Workspace
 	switch r.PathValue("action") {
 	case "lock":
-		ws, err = h.Service.LockWorkspace(r.Context(), id, in.Reason)
+		ws, err = h.Service.Runs.LockWorkspace(r.Context(), id, in.Reason)
 	case "unlock":
-		ws, err = h.Service.UnlockWorkspace(r.Context(), id, false)
+		ws, err = h.Service.Runs.UnlockWorkspace(r.Context(), id, false)
 	case "force-unlock":
-		ws, err = h.Service.UnlockWorkspace(r.Context(), id, true)
+		ws, err = h.Service.Runs.UnlockWorkspace(r.Context(), id, true)
 	default:
 		return errNotFound
 	}

@@ -10,11 +10,11 @@ import (
 
 	"github.com/runcred/runcred/internal/access"
 	"github.com/runcred/runcred/internal/fail"
-	"github.com/runcred/runcred/internal/platform"
+	"github.com/runcred/runcred/internal/platform/resource"
 	"github.com/runcred/runcred/internal/secret"
 )
 
-// Tokens is platform.Tokens in memory, standing in for the broker: the
+// Tokens is resource.Tokens in memory, standing in for the broker: the
 // tokens it issues name their callers until revoked, and it keeps the
 // policies it is given. Like the broker, it never issues root tokens.
 type Tokens struct {
@@ -29,16 +29,16 @@ func NewTokens() *Tokens {
 	return &Tokens{callers: map[string]access.Caller{}, policies: map[string]string{}}
 }
 
-func (m *Tokens) IssueToken(_ context.Context, req platform.TokenRequest) (platform.IssuedToken, error) {
+func (m *Tokens) IssueToken(_ context.Context, req resource.TokenRequest) (resource.IssuedToken, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if slices.Contains(req.Policies, "root") {
-		return platform.IssuedToken{}, fail.Invalidf("runcred never issues root tokens")
+		return resource.IssuedToken{}, fail.Invalidf("runcred never issues root tokens")
 	}
 	m.n++
 	tok, acc := fmt.Sprintf("mem-token-%d", m.n), fmt.Sprintf("mem-accessor-%d", m.n)
 	m.callers[tok] = access.Caller{Accessor: acc, DisplayName: req.DisplayName, Policies: req.Policies, Meta: req.Meta}
-	return platform.IssuedToken{Token: secret.FromString(tok), Accessor: acc}, nil
+	return resource.IssuedToken{Token: secret.FromString(tok), Accessor: acc}, nil
 }
 
 func (m *Tokens) RevokeAccessor(_ context.Context, accessor string) error {

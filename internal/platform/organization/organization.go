@@ -1,0 +1,51 @@
+package organization
+
+import (
+	"strings"
+	"time"
+
+	"github.com/runcred/runcred/internal/fail"
+)
+
+// DefaultProjectName is the project created with every organization.
+const DefaultProjectName = "Default Project"
+
+// Organization is a tenant. Its name is its API id; ID ("org-…") is what
+// workload-identity tokens carry as terraform_organization_id.
+type Organization struct {
+	ID               string
+	Name             string
+	Email            string
+	DefaultProjectID string
+	CreatedAt        time.Time
+}
+
+// Options are the settable fields of an organization.
+type Options struct {
+	Name  string
+	Email string
+}
+
+// Project groups workspaces within an organization.
+type Project struct {
+	ID           string
+	Organization string // name
+	Name         string
+	Description  string
+	CreatedAt    time.Time
+}
+
+// ProjectOptions are the settable fields of a project.
+type ProjectOptions struct {
+	Name        string
+	Description string
+}
+
+const maxEmailLen = 254
+
+func validEmail(e string) error {
+	if e == "" || len(e) > maxEmailLen || !strings.Contains(e, "@") || strings.ContainsAny(e, " \t\r\n") {
+		return fail.Invalidf("a valid email address is required")
+	}
+	return nil
+}

@@ -1,0 +1,223 @@
+package run
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"time"
+
+	"github.com/runcred/runcred/internal/fail"
+	"github.com/runcred/runcred/internal/platform/resource"
+	"github.com/runcred/runcred/internal/store"
+)
+
+// All of the run lifecycle's SQL. Statements take conn, the database or a
+// transaction, so the service decides what runs in one transaction.
+
+// conn is what a statement runs on: *store.DB or *store.Tx.
+type conn interface {
+	Exec(ctx context.Context, q string, args ...any) (sql.Result, error)
+	QueryRow(ctx context.Context, q string, args ...any) *store.Row
+	Query(ctx context.Context, q string, args ...any) (*sql.Rows, error)
+}
+
+const runColumns = `id, workspace_id, number, configuration_version_id, plan_id, apply_id, status, message, is_destroy, plan_only,
+	auto_apply, has_changes, plan_additions, plan_changes, plan_destructions, apply_additions, apply_changes, apply_destructions,
+	created_by_kind, created_by_id, timestamps, error_message, created_at, cancel_requested`
+
+func scanRun(row interface{ Scan(...any) error }) (Run, error) {
+	var r Run
+	var status, kind, ts string
+	var destroy, planOnly, auto, changes, created, cancelRequested int64
+	err := row.Scan(&r.ID, &r.WorkspaceID, &r.Number, &r.ConfigurationVersionID, &r.PlanID, &r.ApplyID, &status, &r.Message,
+		&destroy, &planOnly, &auto, &changes, &r.Plan.Additions, &r.Plan.Changes, &r.Plan.Destructions,
+		&r.Apply.Additions, &r.Apply.Changes, &r.Apply.Destructions, &kind, &r.CreatedBy.ID, &ts, &r.ErrorMessage, &created, &cancelRequested)
+	if err != nil {
+		return Run{}, err
+	}
+	r.Status, r.CreatedBy.Kind = RunStatus(status), resource.WriterKind(kind)
+	r.IsDestroy, r.PlanOnly, r.AutoApply, r.HasChanges = destroy != 0, planOnly != 0, auto != 0, changes != 0
+	r.CancelRequested = cancelRequested != 0
+	r.CreatedAt = resource.FromNanos(created)
+	var raw map[string]int64
+	if err := json.Unmarshal([]byte(ts), &raw); err != nil {
+		return Run{}, fail.Wrap(fail.Internal, err, "damaged run timestamps")
+	}
+	r.Timestamps = make(map[RunStatus]time.Time, len(raw))
+	for k, v := range raw {
+		r.Timestamps[RunStatus(k)] = resource.FromNanos(v)
+	}
+	return r, nil
+}
+
+// runWhere reads the run matching where (one condition on one argument).
+func runWhere(ctx context.Context, c conn, where, arg string) (Run, error) {
+	return scanRun(c.QueryRow(ctx, `SELECT `+runColumns+` FROM runs WHERE `+where, arg))
+}
+
+// runsIn reads every run in one of statuses.
+func runsIn(ctx context.Context, c conn, a, b RunStatus) ([]Run, error) {
+	rows, err := c.Query(ctx, `SELECT `+runColumns+` FROM runs WHERE status IN (?, ?)`, string(a), string(b))
+	if err != nil {
+		return nil, err
+	}
+	return resource.ScanAll(rows, scanRun)
+}
+
+func listRuns(ctx context.Context, c conn, wsID string, pg resource.Page) ([]Run, int, error) {
+	var total int
+	if err := c.QueryRow(ctx, `SELECT COUNT(*) FROM runs WHERE workspace_id = ?`, wsID).Scan(&total); err != nil {
+		return nil, 0, err
+	}
+	rows, err := c.Query(ctx, `SELECT `+runColumns+` FROM runs WHERE workspace_id = ? ORDER BY number DESC LIMIT ? OFFSET ?`,
+		wsID, pg.Size, pg.Offset())
+	if err != nil {
+		return nil, 0, err
+	}
+	out, err := resource.ScanAll(rows, scanRun)
+	return out, total, err
+}
+
+// lockRuns serializes, within tx, everything that changes which of a
+// workspace's runs is active.
+func lockRuns(ctx context.Context, tx *store.Tx, wsID string) error {
+	return tx.Lock(ctx, "workspace-runs:"+wsID)
+}
+
+func nextRunNumber(ctx context.Context, c conn, wsID string) (int, error) {
+	var n int
+	err := c.QueryRow(ctx, `SELECT COUNT(*), COALESCE(MAX(number), 0) + 1 FROM runs WHERE workspace_id = ?`, wsID).Scan(new(int), &n)
+	return n, err
+}
+
+func activeRuns(ctx context.Context, c conn, wsID string) (int, error) {
+	var n int
+	err := c.QueryRow(ctx, `SELECT COUNT(*) FROM runs WHERE workspace_id = ? AND active = 1`, wsID).Scan(&n)
+	return n, err
+}
+
+func insertRun(ctx context.Context, c conn, r Run, ts string) error {
+	_, err := c.Exec(ctx, `INSERT INTO runs (id, workspace_id, number, configuration_version_id, plan_id, apply_id, status, active,
+			message, is_destroy, plan_only, auto_apply, has_changes, plan_additions, plan_changes, plan_destructions,
+			apply_additions, apply_changes, apply_destructions, plan_json, created_by_kind, created_by_id, timestamps, error_message, created_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, 0, 0, 0, 0, 0, NULL, ?, ?, ?, '', ?)`,
+		r.ID, r.WorkspaceID, r.Number, r.ConfigurationVersionID, r.PlanID, r.ApplyID, string(r.Status), resource.B2I(r.Status.holdsWorkspace()),
+		r.Message, resource.B2I(r.IsDestroy), resource.B2I(r.PlanOnly), resource.B2I(r.AutoApply), string(r.CreatedBy.Kind), r.CreatedBy.ID, ts, resource.Nanos(r.CreatedAt))
+	return err
+}
+
+// updateRun writes r's status and results if its status is still from.
+func updateRun(ctx context.Context, c conn, r Run, ts string, from RunStatus) (sql.Result, error) {
+	return c.Exec(ctx, `UPDATE runs SET cancel_requested = 0, status = ?, active = ?, timestamps = ?, has_changes = ?,
+			plan_additions = ?, plan_changes = ?, plan_destructions = ?, apply_additions = ?, apply_changes = ?, apply_destructions = ?,
+			error_message = ? WHERE id = ? AND status = ?`,
+		string(r.Status), resource.B2I(r.Status.holdsWorkspace()), ts, resource.B2I(r.HasChanges),
+		r.Plan.Additions, r.Plan.Changes, r.Plan.Destructions, r.Apply.Additions, r.Apply.Changes, r.Apply.Destructions,
+		r.ErrorMessage, r.ID, string(from))
+}
+
+func dropPlanFile(ctx context.Context, c conn, id string) error {
+	_, err := c.Exec(ctx, `UPDATE runs SET plan_file = NULL WHERE id = ?`, id)
+	return err
+}
+
+// nextPending is the workspace's oldest pending run.
+func nextPending(ctx context.Context, c conn, wsID string) (Run, error) {
+	return scanRun(c.QueryRow(ctx, `SELECT `+runColumns+` FROM runs WHERE workspace_id = ? AND status = ? ORDER BY number LIMIT 1`,
+		wsID, string(RunPending)))
+}
+
+// queuePending makes pending run id its workspace's active run.
+func queuePending(ctx context.Context, c conn, id, ts string) error {
+	_, err := c.Exec(ctx, `UPDATE runs SET status = ?, active = 1, timestamps = ? WHERE id = ? AND status = ?`,
+		string(RunPlanQueued), ts, id, string(RunPending))
+	return err
+}
+
+func requestCancel(ctx context.Context, c conn, id string) (sql.Result, error) {
+	return c.Exec(ctx, `UPDATE runs SET cancel_requested = 1 WHERE id = ? AND status IN (?, ?)`,
+		id, string(RunPlanning), string(RunApplying))
+}
+
+// claimable lists the ids of the oldest queued runs of pool poolID's
+// workspaces ("" for workspaces without a pool).
+func claimable(ctx context.Context, c conn, poolID string) (*sql.Rows, error) {
+	return c.Query(ctx, `SELECT r.id FROM runs r JOIN workspaces w ON w.id = r.workspace_id
+		WHERE w.agent_pool_id = ? AND r.status IN (?, ?) ORDER BY r.created_at, r.number LIMIT 10`,
+		poolID, string(RunPlanQueued), string(RunApplyQueued))
+}
+
+func setJobToken(ctx context.Context, c conn, id, accessor string) (sql.Result, error) {
+	return c.Exec(ctx, `UPDATE runs SET job_token_accessor = ? WHERE id = ? AND status IN (?, ?)`,
+		accessor, id, string(RunPlanning), string(RunApplying))
+}
+
+func jobToken(ctx context.Context, c conn, id string) (string, error) {
+	var acc string
+	err := c.QueryRow(ctx, `SELECT job_token_accessor FROM runs WHERE id = ?`, id).Scan(&acc)
+	return acc, err
+}
+
+// clearJobToken forgets run id's job token accessor if it is still acc;
+// a failure leaves it for the next end of the run to try again.
+func clearJobToken(ctx context.Context, c conn, id, acc string) {
+	_, _ = c.Exec(ctx, `UPDATE runs SET job_token_accessor = '' WHERE id = ? AND job_token_accessor = ?`, id, acc)
+}
+
+func planFile(ctx context.Context, c conn, id string) ([]byte, error) {
+	var sealed []byte
+	err := c.QueryRow(ctx, `SELECT plan_file FROM runs WHERE id = ?`, id).Scan(&sealed)
+	return sealed, err
+}
+
+func storePlanFile(ctx context.Context, c conn, id string, sealed []byte) (sql.Result, error) {
+	return c.Exec(ctx, `UPDATE runs SET plan_file = ? WHERE id = ? AND status = ?`, sealed, id, string(RunPlanning))
+}
+
+func planJSON(ctx context.Context, c conn, id string) ([]byte, error) {
+	var sealed []byte
+	err := c.QueryRow(ctx, `SELECT plan_json FROM runs WHERE id = ?`, id).Scan(&sealed)
+	return sealed, err
+}
+
+func storePlanJSON(ctx context.Context, c conn, id string, sealed []byte) (sql.Result, error) {
+	return c.Exec(ctx, `UPDATE runs SET plan_json = ? WHERE id = ? AND status = ?`, sealed, id, string(RunPlanning))
+}
+
+func logChunks(ctx context.Context, c conn, phaseID string) (*sql.Rows, error) {
+	return c.Query(ctx, `SELECT seq, chunk FROM run_log_chunks WHERE phase_id = ? ORDER BY seq`, phaseID)
+}
+
+// lockLog serializes, within tx, appends to phase phaseID's log.
+func lockLog(ctx context.Context, tx *store.Tx, phaseID string) error {
+	return tx.Lock(ctx, "log:"+phaseID)
+}
+
+func nextLogSeq(ctx context.Context, c conn, phaseID string) (int, error) {
+	var seq int
+	err := c.QueryRow(ctx, `SELECT COALESCE(MAX(seq), 0) + 1 FROM run_log_chunks WHERE phase_id = ?`, phaseID).Scan(&seq)
+	return seq, err
+}
+
+func insertLogChunk(ctx context.Context, c conn, phaseID, runID string, seq int, sealed []byte) error {
+	_, err := c.Exec(ctx, `INSERT INTO run_log_chunks (phase_id, run_id, seq, chunk) VALUES (?, ?, ?, ?)`, phaseID, runID, seq, sealed)
+	return err
+}
+
+func lockWorkspace(ctx context.Context, c conn, wsID, by, reason string) (sql.Result, error) {
+	return c.Exec(ctx, `UPDATE workspaces SET locked_by = ?, lock_reason = ? WHERE id = ? AND locked_by = ''`, by, reason, wsID)
+}
+
+func unlockWorkspace(ctx context.Context, c conn, wsID, lockedBy string) (sql.Result, error) {
+	return c.Exec(ctx, `UPDATE workspaces SET locked_by = '', lock_reason = '' WHERE id = ? AND locked_by = ?`, wsID, lockedBy)
+}
+
+// lockedIn reports whether workspace id is locked, inside a transaction
+// holding its runs lock.
+func lockedIn(ctx context.Context, tx conn, id string) (bool, error) {
+	var by string
+	if err := tx.QueryRow(ctx, `SELECT locked_by FROM workspaces WHERE id = ?`, id).Scan(&by); err != nil {
+		return false, err
+	}
+	return by != "", nil
+}

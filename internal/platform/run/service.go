@@ -1,0 +1,51 @@
+package run
+
+import (
+	"sync"
+
+	"github.com/runcred/runcred/internal/platform/configversion"
+	"github.com/runcred/runcred/internal/platform/organization"
+	"github.com/runcred/runcred/internal/platform/resource"
+	"github.com/runcred/runcred/internal/platform/state"
+	"github.com/runcred/runcred/internal/platform/variable"
+	"github.com/runcred/runcred/internal/platform/workspace"
+)
+
+// Config is what a Service needs: the shared dependencies, and the other
+// domains' lookups that hand a run its subject and its inputs.
+type Config struct {
+	Base resource.Deps
+	// Tokens issues job tokens; nil leaves claiming unavailable (tests of
+	// other parts).
+	Tokens resource.Tokens
+	// Mint mints the workload identity tokens of jobs; nil leaves
+	// MintForJob unavailable.
+	Mint Minter
+
+	Organizations         organization.Directory
+	Workspaces            workspace.Directory
+	Variables             variable.RunInputs
+	ConfigurationVersions configversion.Directory
+	States                state.Directory
+}
+
+// Service is the run lifecycle. It is safe for concurrent use.
+type Service struct {
+	base   resource.Deps
+	tokens resource.Tokens
+	minter Minter
+	orgs   organization.Directory
+	ws     workspace.Directory
+	vars   variable.RunInputs
+	cvs    configversion.Directory
+	states state.Directory
+
+	wakeMu sync.Mutex
+	wake   chan struct{} // see JobsChanged
+}
+
+// New returns a Service.
+func New(c Config) *Service {
+	return &Service{base: c.Base, tokens: c.Tokens, minter: c.Mint, orgs: c.Organizations, ws: c.Workspaces,
+		vars: c.Variables, cvs: c.ConfigurationVersions, states: c.States, wake: make(chan struct{})}
+}

@@ -1,0 +1,134 @@
+package team
+
+import (
+	"context"
+
+	"github.com/runcred/runcred/internal/access"
+	"github.com/runcred/runcred/internal/fail"
+	"github.com/runcred/runcred/internal/platform/apitoken"
+	"github.com/runcred/runcred/internal/platform/organization"
+	"github.com/runcred/runcred/internal/platform/resource"
+)
+
+// Service manages teams and their tokens. It is safe for concurrent use.
+type Service struct {
+	base   resource.Deps
+	db     db
+	orgs   organization.Directory
+	ledger apitoken.Ledger
+	tokens resource.Tokens // nil: no team token is ever issued
+}
+
+// New returns a Service.
+func New(base resource.Deps, orgs organization.Directory, ledger apitoken.Ledger, tokens resource.Tokens) *Service {
+	return &Service{base: base, db: db{base.DB}, orgs: orgs, ledger: ledger, tokens: tokens}
+}
+
+func tokensPath(org, id string) string { return apitoken.TokensPath(apitoken.KindTeam, org, id) }
+
+// CreateTeam creates a team in org and, when the service can issue
+// tokens, the broker policy its tokens will hold.
+func (s *Service) CreateTeam(ctx context.Context, org string, o Options) (Team, error) {
+	if err := resource.ValidOrganizationName(org); err != nil {
+		return Team{}, resource.OrgNotFound(org)
+	}
+	if err := s.base.Authorize(ctx, resource.TeamsPath(org), access.Create); err != nil {
+		return Team{}, err
+	}
+	if o.Name == nil {
+		return Team{}, fail.Invalidf("team name is required")
+	}
+	parent, err := s.orgs.Organization(ctx, org)
+	if err != nil {
+		return Team{}, err
+	}
+	t := Team{ID: resource.NewID("team"), Organization: org, Visibility: VisibilitySecret, CreatedAt: resource.FromNanos(resource.Nanos(s.base.Now()))}
+	if err := o.apply(&t); err != nil {
+		return Team{}, err
+	}
+	if err := s.base.Record(ctx, "platform.team.create", map[string]any{"organization": org, "id": t.ID, "name": t.Name}); err != nil {
+		return Team{}, err
+	}
+	if s.tokens != nil {
+		if err := s.tokens.PutPolicy(ctx, apitoken.TeamPolicy(t.ID), teamPolicyBody(org, t.ID)); err != nil {
+			return Team{}, err
+		}
+	}
+	if err := s.db.insert(ctx, parent.ID, t); err != nil {
+		return Team{}, err
+	}
+	return t, nil
+}
+
+// teamFor looks team id up and authorizes capability on it (the lookup
+// goes first: the path holds its organization).
+func (s *Service) teamFor(ctx context.Context, id, capability string) (Team, error) {
+	t, err := s.db.team(ctx, id)
+	if err != nil {
+		return Team{}, err
+	}
+	if err := s.base.Authorize(ctx, resource.TeamPath(t.Organization, t.ID), capability); err != nil {
+		return Team{}, err
+	}
+	return t, nil
+}
+
+// Team returns team id.
+func (s *Service) Team(ctx context.Context, id string) (Team, error) {
+	return s.teamFor(ctx, id, access.Read)
+}
+
+// Teams lists org's teams by name, one page at a time, with the total count.
+func (s *Service) Teams(ctx context.Context, org string, f Filter) ([]Team, int, error) {
+	if err := resource.ValidOrganizationName(org); err != nil {
+		return nil, 0, resource.OrgNotFound(org)
+	}
+	if err := s.base.Authorize(ctx, resource.TeamsPath(org), access.List); err != nil {
+		return nil, 0, err
+	}
+	if _, err := s.orgs.Organization(ctx, org); err != nil {
+		return nil, 0, err
+	}
+	if len(f.Names) > resource.MaxPageSize {
+		return nil, 0, fail.Invalidf("at most %d team names may be given", resource.MaxPageSize)
+	}
+	return s.db.list(ctx, org, f)
+}
+
+// UpdateTeam renames team id or changes its visibility.
+func (s *Service) UpdateTeam(ctx context.Context, id string, o Options) (Team, error) {
+	t, err := s.teamFor(ctx, id, access.Update)
+	if err != nil {
+		return Team{}, err
+	}
+	if err := o.apply(&t); err != nil {
+		return Team{}, err
+	}
+	if err := s.base.Record(ctx, "platform.team.update", map[string]any{"organization": t.Organization, "id": t.ID, "name": t.Name, "visibility": t.Visibility}); err != nil {
+		return Team{}, err
+	}
+	if err := s.db.update(ctx, t); err != nil {
+		return Team{}, err
+	}
+	return t, nil
+}
+
+// DeleteTeam deletes team id, revoking its tokens and deleting their policy.
+func (s *Service) DeleteTeam(ctx context.Context, id string) error {
+	t, err := s.teamFor(ctx, id, access.Delete)
+	if err != nil {
+		return err
+	}
+	if err := s.base.Record(ctx, "platform.team.delete", map[string]any{"organization": t.Organization, "id": t.ID, "name": t.Name}); err != nil {
+		return err
+	}
+	if err := s.ledger.RevokeOwner(ctx, t.ID); err != nil {
+		return err
+	}
+	if s.tokens != nil {
+		if err := s.tokens.DeletePolicy(ctx, apitoken.TeamPolicy(t.ID)); err != nil {
+			return err
+		}
+	}
+	return s.db.delete(ctx, t.ID)
+}

@@ -1,0 +1,86 @@
+package workspace
+
+import (
+	"context"
+
+	"github.com/runcred/runcred/internal/fail"
+	"github.com/runcred/runcred/internal/platform/resource"
+	"github.com/runcred/runcred/internal/store"
+)
+
+// db is all of the domain's SQL.
+type db struct{ *store.DB }
+
+const columns = `w.id, o.name, w.project_id, w.name, w.description, w.auto_apply, w.execution_mode,
+	w.working_directory, w.terraform_version, w.agent_pool_id, w.created_at, w.updated_at, w.locked_by, w.lock_reason`
+
+const from = ` FROM workspaces w JOIN organizations o ON o.id = w.org_id `
+
+func scan(row interface{ Scan(...any) error }) (Workspace, error) {
+	var w Workspace
+	var auto, created, updated int64
+	err := row.Scan(&w.ID, &w.Organization, &w.ProjectID, &w.Name, &w.Description, &auto, &w.ExecutionMode,
+		&w.WorkingDirectory, &w.TerraformVersion, &w.AgentPoolID, &created, &updated, &w.LockedBy, &w.LockReason)
+	if err != nil {
+		return Workspace{}, err
+	}
+	w.AutoApply, w.CreatedAt, w.UpdatedAt = auto != 0, resource.FromNanos(created), resource.FromNanos(updated)
+	return w, nil
+}
+
+func (d db) insert(ctx context.Context, orgID string, w Workspace) error {
+	now := resource.Nanos(w.CreatedAt)
+	_, err := d.Exec(ctx, `INSERT INTO workspaces (id, org_id, project_id, name, description, auto_apply, execution_mode,
+		working_directory, terraform_version, agent_pool_id, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		w.ID, orgID, w.ProjectID, w.Name, w.Description, resource.B2I(w.AutoApply), w.ExecutionMode,
+		w.WorkingDirectory, w.TerraformVersion, w.AgentPoolID, now, now)
+	return resource.Conflict(err, "workspace %q already exists in organization %q", w.Name, w.Organization)
+}
+
+func (d db) byName(ctx context.Context, org, name string) (Workspace, error) {
+	w, err := scan(d.QueryRow(ctx, `SELECT `+columns+from+`WHERE o.name = ? AND w.name = ?`, org, name))
+	return w, resource.NotFound(err, "workspace %q not found in organization %q", name, org)
+}
+
+func (d db) byID(ctx context.Context, id string) (Workspace, error) {
+	if !resource.ValidID("ws", id) {
+		return Workspace{}, fail.NotFoundf("workspace %q not found", resource.Clip(id))
+	}
+	w, err := scan(d.QueryRow(ctx, `SELECT `+columns+from+`WHERE w.id = ?`, id))
+	return w, resource.NotFound(err, "workspace %q not found", id)
+}
+
+func (d db) list(ctx context.Context, org string, f Filter) ([]Workspace, int, error) {
+	where, args := `WHERE o.name = ?`, []any{org}
+	if f.Search != "" {
+		where, args = where+` AND w.name LIKE ? ESCAPE '\'`, append(args, resource.LikeContains(f.Search))
+	}
+	if f.ProjectID != "" {
+		where, args = where+` AND w.project_id = ?`, append(args, f.ProjectID)
+	}
+	var total int
+	if err := d.QueryRow(ctx, `SELECT COUNT(*)`+from+where, args...).Scan(&total); err != nil {
+		return nil, 0, err
+	}
+	pg := f.Page.Normalize()
+	rows, err := d.Query(ctx, `SELECT `+columns+from+where+` ORDER BY w.name LIMIT ? OFFSET ?`,
+		append(args, pg.Size, pg.Offset())...)
+	if err != nil {
+		return nil, 0, err
+	}
+	out, err := resource.ScanAll(rows, scan)
+	return out, total, err
+}
+
+func (d db) update(ctx context.Context, w Workspace) error {
+	res, err := d.Exec(ctx, `UPDATE workspaces SET project_id = ?, name = ?, description = ?, auto_apply = ?, execution_mode = ?,
+		working_directory = ?, terraform_version = ?, agent_pool_id = ?, updated_at = ? WHERE id = ?`,
+		w.ProjectID, w.Name, w.Description, resource.B2I(w.AutoApply), w.ExecutionMode,
+		w.WorkingDirectory, w.TerraformVersion, w.AgentPoolID, resource.Nanos(w.UpdatedAt), w.ID)
+	return resource.Affected(res, resource.Conflict(err, "workspace %q already exists in organization %q", w.Name, w.Organization), "workspace %q not found", w.ID)
+}
+
+func (d db) delete(ctx context.Context, id string) error {
+	res, err := d.Exec(ctx, `DELETE FROM workspaces WHERE id = ?`, id)
+	return resource.Affected(res, err, "workspace %q not found", id)
+}

@@ -1,0 +1,118 @@
+package workspace
+
+import (
+	"path"
+	"regexp"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/runcred/runcred/internal/fail"
+	"github.com/runcred/runcred/internal/platform/resource"
+)
+
+// ExecutionAgent is the only execution mode runcred has: every run goes to an agent.
+const ExecutionAgent = "agent"
+
+// Workspace is where runs happen.
+type Workspace struct {
+	ID               string
+	Organization     string // name
+	ProjectID        string
+	Name             string
+	Description      string
+	AutoApply        bool
+	ExecutionMode    string // always ExecutionAgent
+	WorkingDirectory string
+	TerraformVersion string
+	AgentPoolID      string // "" when none: served by agents of the default pool
+	LockedBy         string // "" when unlocked; else who locked it ("user:<accessor>", "team:<id>")
+	LockReason       string
+	CreatedAt        time.Time
+	UpdatedAt        time.Time
+}
+
+// Options are the settable fields of a workspace; nil leaves a
+// field as it is (or at its default on create).
+type Options struct {
+	Name             *string
+	Description      *string
+	AutoApply        *bool
+	ExecutionMode    *string // only ExecutionAgent
+	WorkingDirectory *string
+	TerraformVersion *string
+	AgentPoolID      *string
+	ProjectID        *string // default: the organization's default project
+}
+
+// Filter narrows a workspace list.
+type Filter struct {
+	Search    string // part of the name
+	ProjectID string
+	Page      resource.Page
+}
+
+func (o Options) apply(w *Workspace) error {
+	set := func(dst *string, src *string) {
+		if src != nil {
+			*dst = *src
+		}
+	}
+	set(&w.Name, o.Name)
+	set(&w.Description, o.Description)
+	set(&w.ExecutionMode, o.ExecutionMode)
+	set(&w.WorkingDirectory, o.WorkingDirectory)
+	set(&w.TerraformVersion, o.TerraformVersion)
+	set(&w.AgentPoolID, o.AgentPoolID)
+	set(&w.ProjectID, o.ProjectID)
+	if o.AutoApply != nil {
+		w.AutoApply = *o.AutoApply
+	}
+	if w.ExecutionMode == "" {
+		w.ExecutionMode = ExecutionAgent
+	}
+	for _, err := range []error{
+		resource.ValidWorkspaceName(w.Name), resource.ValidDescription(w.Description), validExecutionMode(w.ExecutionMode),
+		validWorkingDirectory(w.WorkingDirectory), validTerraformVersion(w.TerraformVersion), resource.ValidAgentPoolID(w.AgentPoolID),
+	} {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+var versionRe = regexp.MustCompile(`^[A-Za-z0-9.~<>=!, +-]*$`)
+
+const (
+	maxPathLen    = 512
+	maxVersionLen = 64
+)
+
+// validWorkingDirectory accepts a relative path that stays inside the
+// configuration: the agent changes into it, so it must not climb out.
+func validWorkingDirectory(d string) error {
+	if d == "" {
+		return nil
+	}
+	bad := len(d) > maxPathLen || !utf8.ValidString(d) || strings.ContainsAny(d, "\x00\\") ||
+		strings.HasPrefix(d, "/") || path.Clean(d) == ".." || strings.HasPrefix(path.Clean(d), "../")
+	if bad {
+		return fail.Invalidf("working directory must be a relative path inside the configuration")
+	}
+	return nil
+}
+
+func validTerraformVersion(v string) error {
+	if len(v) > maxVersionLen || !versionRe.MatchString(v) {
+		return fail.Invalidf("terraform version %q is not a version or version constraint", resource.Clip(v))
+	}
+	return nil
+}
+
+func validExecutionMode(m string) error {
+	if m != "" && m != ExecutionAgent {
+		return fail.Invalidf("execution mode must be %q: runcred runs every workspace on agents", ExecutionAgent)
+	}
+	return nil
+}
