@@ -1,5 +1,7 @@
-// Package platformtest gives the platform's tests a token issuer without a
-// broker.
+// Package platformtest gives the platform's tests what they share: a token
+// issuer without a broker, an authorizer of listed grants, the callers the
+// tests act as, and the whole platform wired on a test's own database with
+// the organizations and workspaces the domains' tests start from.
 package platformtest
 
 import (
@@ -7,6 +9,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"testing"
 
 	"github.com/runcred/runcred/internal/access"
 	"github.com/runcred/runcred/internal/fail"
@@ -90,4 +93,20 @@ func (m *Tokens) Policy(name string) (string, bool) {
 	defer m.mu.Unlock()
 	b, ok := m.policies[name]
 	return b, ok
+}
+
+// Issued returns who tok names; the test fails if it is not live.
+func (m *Tokens) Issued(t testing.TB, tok secret.Value) access.Caller {
+	t.Helper()
+	c, ok := m.Caller(tok.RevealString())
+	if !ok {
+		t.Fatalf("token was not issued or is revoked")
+	}
+	return c
+}
+
+// Live reports whether tok was issued and is not revoked.
+func (m *Tokens) Live(tok secret.Value) bool {
+	_, ok := m.Caller(tok.RevealString())
+	return ok
 }
