@@ -106,7 +106,7 @@ func (s Server) claim(w http.ResponseWriter, r *http.Request, _ string) error {
 	}
 	sub := cj.Subject
 	respond.JSON(w, http.StatusOK, jobapi.JobWire{Token: cj.Token.RevealString(), Job: jobapi.Job{
-		Phase: jobapi.Phase(cj.Phase), PhaseID: cj.PhaseID, RunID: cj.Run.ID, TokenExpires: cj.Expires,
+		Phase: cj.Phase, PhaseID: cj.PhaseID, RunID: cj.Run.ID, TokenExpires: cj.Expires,
 		Organization: sub.Organization, Project: sub.Project, ProjectID: sub.ProjectID,
 		Workspace: sub.Workspace, WorkspaceID: sub.WorkspaceID,
 		WorkingDirectory: cj.Workspace.WorkingDirectory, TerraformVersion: cj.Workspace.TerraformVersion,

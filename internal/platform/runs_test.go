@@ -11,6 +11,7 @@ import (
 
 	"github.com/runcred/runcred/internal/access"
 	"github.com/runcred/runcred/internal/fail"
+	"github.com/runcred/runcred/internal/jobapi"
 	"github.com/runcred/runcred/internal/platform/configversion"
 	"github.com/runcred/runcred/internal/platform/resource"
 	"github.com/runcred/runcred/internal/platform/run"
@@ -60,7 +61,7 @@ func wantStatus(t *testing.T, f *fixture, id string, want run.RunStatus) run.Run
 	return r
 }
 
-func claim(t *testing.T, f *fixture, phase run.Phase, runID string) *run.ClaimedJob {
+func claim(t *testing.T, f *fixture, phase jobapi.Phase, runID string) *run.ClaimedJob {
 	t.Helper()
 	j, err := f.svc.Runs.Claim(as(root), "")
 	if err != nil || j == nil || j.Phase != phase || j.Run.ID != runID {
@@ -90,7 +91,7 @@ func TestRunLifecycle(t *testing.T) {
 		if j, err := f.svc.Runs.Claim(ctx, "apool-Other1"); err != nil || j != nil {
 			t.Fatalf("claim from another pool = %+v, %v", j, err)
 		}
-		job := claim(t, f, run.PhasePlan, rn.ID)
+		job := claim(t, f, jobapi.Plan, rn.ID)
 		if j, err := f.svc.Runs.Claim(ctx, ""); err != nil || j != nil {
 			t.Fatalf("second claim = %+v, %v; want nothing (second run waits)", j, err)
 		}
@@ -144,7 +145,7 @@ func TestRunLifecycle(t *testing.T) {
 		if _, err := f.svc.Runs.ApplyRun(ctx, rn.ID); !fail.Is(err, fail.Conflict) || !strings.Contains(err.Error(), "cannot be applied: it is apply_queued") {
 			t.Errorf("apply twice: %v", err)
 		}
-		job = claim(t, f, run.PhaseApply, rn.ID)
+		job = claim(t, f, jobapi.Apply, rn.ID)
 		sv, err := f.svc.Runs.StoreStateVersion(ctx, rn.ID, []byte(`{"version":4,"serial":1,"lineage":"lin-1"}`))
 		if err != nil || sv.Serial != 1 {
 			t.Fatalf("store state = %+v, %v", sv, err)
@@ -194,7 +195,7 @@ func TestRunOutcomes(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			j := claim(t, f, run.PhasePlan, r.ID)
+			j := claim(t, f, jobapi.Plan, r.ID)
 			r, err = f.svc.Runs.FinishPhase(ctx, j.PhaseID, res)
 			if err != nil {
 				t.Fatal(err)
@@ -227,7 +228,7 @@ func TestRunOutcomes(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		j := claim(t, f, run.PhasePlan, r.ID)
+		j := claim(t, f, jobapi.Plan, r.ID)
 		if st, req, err := f.svc.Runs.JobStatus(ctx, j.PhaseID); err != nil || st != run.RunPlanning || req {
 			t.Fatalf("job status before cancel = %s, %v, %v", st, req, err)
 		}
@@ -253,7 +254,7 @@ func TestRunOutcomes(t *testing.T) {
 		if _, err := f.svc.Runs.ForceCancelRun(ctx, r.ID); !fail.Is(err, fail.Conflict) {
 			t.Errorf("force-cancel a queued run: %v", err)
 		}
-		j = claim(t, f, run.PhasePlan, r.ID)
+		j = claim(t, f, jobapi.Plan, r.ID)
 		if r, err = f.svc.Runs.ForceCancelRun(ctx, r.ID); err != nil || r.Status != run.RunCanceled {
 			t.Fatalf("force-cancel planning = %s, %v", r.Status, err)
 		}
@@ -272,7 +273,7 @@ func TestRunOutcomes(t *testing.T) {
 			t.Fatal(err)
 		}
 		wantStatus(t, f, c.ID, run.RunPending) // canceling a pending run promotes nobody
-		j = claim(t, f, run.PhasePlan, a.ID)
+		j = claim(t, f, jobapi.Plan, a.ID)
 		if r, err := f.svc.Runs.FinishPhase(ctx, j.PhaseID, run.PhaseReport{Errored: true, Message: "provider crashed"}); err != nil || r.Status != run.RunErrored || r.ErrorMessage != "provider crashed" {
 			t.Fatalf("fail = %+v, %v", r, err)
 		}
@@ -289,7 +290,7 @@ func TestRunDenials(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		job := claim(t, f, run.PhasePlan, rn.ID)
+		job := claim(t, f, jobapi.Plan, rn.ID)
 		other := runner(f.target.ID) // a token of run "run-Abc", not this run
 		denied := map[string]func() error{
 			"create cv": func() error {
@@ -370,7 +371,7 @@ func TestAbandonStalePhases(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		claim(t, f, run.PhasePlan, stale.ID)
+		claim(t, f, jobapi.Plan, stale.ID)
 		f.clock.Add(run.JobTokenTTL)
 		if n, err := f.svc.Runs.AbandonStalePhases(context.Background()); err != nil || n != 0 {
 			t.Fatalf("at the job token's TTL: %d abandoned, %v; want none", n, err)
@@ -400,7 +401,7 @@ func TestSavedPlanGoesWithTheRun(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		j := claim(t, f, run.PhasePlan, r.ID)
+		j := claim(t, f, jobapi.Plan, r.ID)
 		if err := f.svc.Runs.StorePlanFile(ctx, j.PhaseID, []byte("saved-plan-bytes")); err != nil {
 			t.Fatal(err)
 		}
@@ -441,7 +442,7 @@ func TestCancelRequestDoesNotOutliveItsPhase(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		j := claim(t, f, run.PhasePlan, r.ID)
+		j := claim(t, f, jobapi.Plan, r.ID)
 		if _, err := f.svc.Runs.CancelRun(ctx, r.ID); err != nil {
 			t.Fatal(err)
 		}
@@ -454,7 +455,7 @@ func TestCancelRequestDoesNotOutliveItsPhase(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		j = claim(t, f, run.PhasePlan, r.ID)
+		j = claim(t, f, jobapi.Plan, r.ID)
 		if _, err := f.svc.Runs.CancelRun(ctx, r.ID); err != nil {
 			t.Fatal(err)
 		}

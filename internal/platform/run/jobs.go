@@ -7,6 +7,7 @@ import (
 	"github.com/runcred/runcred/internal/access"
 	"github.com/runcred/runcred/internal/fail"
 	"github.com/runcred/runcred/internal/identity"
+	"github.com/runcred/runcred/internal/jobapi"
 	"github.com/runcred/runcred/internal/platform/resource"
 	"github.com/runcred/runcred/internal/platform/variable"
 	"github.com/runcred/runcred/internal/platform/workspace"
@@ -204,13 +205,13 @@ func (s *Service) subject(ctx context.Context, r Run, w workspace.Workspace, pha
 	if err != nil {
 		return identity.Subject{}, err
 	}
-	phase := PhasePlan
+	phase := jobapi.Plan
 	if phaseID == r.ApplyID {
-		phase = PhaseApply
+		phase = jobapi.Apply
 	}
 	return identity.Subject{
 		Organization: o.Name, OrganizationID: o.ID, Project: p.Name, ProjectID: p.ID,
-		Workspace: w.Name, WorkspaceID: w.ID, RunID: r.ID, Phase: string(phase),
+		Workspace: w.Name, WorkspaceID: w.ID, RunID: r.ID, Phase: phase,
 	}, nil
 }
 
