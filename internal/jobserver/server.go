@@ -138,11 +138,11 @@ func (s Server) inputs(w http.ResponseWriter, r *http.Request, phase string) err
 }
 
 func (s Server) mint(w http.ResponseWriter, r *http.Request, phase string) error {
-	var req jobapi.MintRequest
-	if err := decode(r, &req); err != nil {
-		return err
-	}
-	tok, err := s.Runs.MintForJob(r.Context(), phase, req.Audience)
+	tok, err := s.Runs.MintForJob(r.Context(), phase, func() (string, error) {
+		var req jobapi.MintRequest
+		err := decode(r, &req)
+		return req.Audience, err
+	})
 	if err != nil {
 		return err
 	}
