@@ -13,7 +13,7 @@ import (
 	"strings"
 )
 
-// Limits on an unpacked configuration, as the server's (platform.ValidateArchive).
+// Limits on an unpacked configuration, as the server's (configversion.ValidateArchive).
 const (
 	maxUnpacked = 512 << 20
 	maxEntries  = 100_000

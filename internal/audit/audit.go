@@ -103,7 +103,7 @@ func (l *Log) Append(ctx context.Context, typ string, body any) (Record, error) 
 		}
 		rec = Record{
 			Seq:      seq + 1,
-			Time:     store.Time(store.Nanos(l.now())), // as read back, so the hash matches
+			Time:     store.Stored(l.now()), // as read back, so the hash matches
 			Type:     typ,
 			Body:     b,
 			PrevHash: prev,

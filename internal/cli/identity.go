@@ -59,7 +59,7 @@ func mintCmd(newClient func() (*client, error), stdout io.Writer) *cobra.Command
 	f.StringVar(&b.Project, "project", "Default Project", "project name")
 	f.StringVar(&b.Workspace, "workspace", "", "workspace name")
 	f.StringVar(&b.RunID, "run", "", "run ID (run-...)")
-	f.StringVar(&b.Phase, "phase", "", "run phase: plan or apply")
+	f.StringVar((*string)(&b.Phase), "phase", "", "run phase: plan or apply")
 	f.StringArrayVar(&audiences, "audience", nil, "token audience (exactly one)")
 	f.StringVar(&ttl, "ttl", "", "token lifetime, e.g. 15m (default: the server's)")
 	f.StringVar(&b.OrganizationID, "org-id", "", "organization ID (default: derived from the name)")

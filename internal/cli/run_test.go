@@ -20,6 +20,7 @@ import (
 	tfe "github.com/hashicorp/go-tfe"
 
 	"github.com/runcred/runcred/internal/fail"
+	"github.com/runcred/runcred/internal/jobapi"
 	"github.com/runcred/runcred/internal/platform/configversion"
 	"github.com/runcred/runcred/internal/platform/run"
 )
@@ -154,7 +155,7 @@ func (s *testServer) readRun(id string) *tfe.Run {
 }
 
 // claim plays an agent claiming the next job, waiting until there is one.
-func (s *testServer) claim(ctx context.Context, runID string, phase run.Phase) (*run.ClaimedJob, error) {
+func (s *testServer) claim(ctx context.Context, runID string, phase jobapi.Phase) (*run.ClaimedJob, error) {
 	for {
 		job, err := s.D.Platform.Runs.Claim(rootCtx(), "")
 		if err != nil {
@@ -176,7 +177,7 @@ func (s *testServer) claim(ctx context.Context, runID string, phase run.Phase) (
 
 // plan plays an agent planning runID: it logs each chunk and finishes.
 func (s *testServer) plan(ctx context.Context, runID string, changes bool, log ...string) error {
-	job, err := s.claim(ctx, runID, run.PhasePlan)
+	job, err := s.claim(ctx, runID, jobapi.Plan)
 	if err != nil {
 		return err
 	}
@@ -191,7 +192,7 @@ func (s *testServer) plan(ctx context.Context, runID string, changes bool, log .
 
 // apply plays an agent applying runID: it stores state, logs and finishes.
 func (s *testServer) apply(ctx context.Context, runID string, state []byte, log ...string) error {
-	job, err := s.claim(ctx, runID, run.PhaseApply)
+	job, err := s.claim(ctx, runID, jobapi.Apply)
 	if err != nil {
 		return err
 	}
@@ -299,7 +300,7 @@ func TestRunFollowExitCodes(t *testing.T) {
 
 	// A planning run: force-cancel ends it without its agent.
 	stuck := s.start("demo/ws1", dir)
-	if _, err := s.claim(ctx, stuck, run.PhasePlan); err != nil {
+	if _, err := s.claim(ctx, stuck, jobapi.Plan); err != nil {
 		t.Fatal(err)
 	}
 	if out := s.ok("run", "force-cancel", stuck); out != "Force-canceled run "+stuck+"\n" {
@@ -327,7 +328,7 @@ func TestRunFollowExitCodes(t *testing.T) {
 	s.fails(s.Token, 1, "cannot be applied: it is discarded", "run", "apply", planned)
 
 	errored := s.start("demo/ws1", dir)
-	job, err := s.claim(ctx, errored, run.PhasePlan)
+	job, err := s.claim(ctx, errored, jobapi.Plan)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -413,7 +414,7 @@ func TestRunFollowStreamsLiveToApplied(t *testing.T) {
 	agent := make(chan error, 1)
 	go func() {
 		agent <- func() error {
-			job, err := s.claim(ctx, id, run.PhasePlan)
+			job, err := s.claim(ctx, id, jobapi.Plan)
 			if err != nil {
 				return err
 			}

@@ -8,12 +8,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/runcred/runcred/internal/fail"
-)
-
-// Run phases a token can be minted for.
-const (
-	PhasePlan  = "plan"
-	PhaseApply = "apply"
+	"github.com/runcred/runcred/internal/jobapi"
 )
 
 // Name rules. `sub` joins names with ':' (HCP Terraform's format), so a name
@@ -36,14 +31,14 @@ const (
 
 // Subject is the run phase a token is minted for.
 type Subject struct {
-	Organization   string `json:"organization"`
-	OrganizationID string `json:"organization_id,omitempty"`
-	Project        string `json:"project"`
-	ProjectID      string `json:"project_id,omitempty"`
-	Workspace      string `json:"workspace"`
-	WorkspaceID    string `json:"workspace_id,omitempty"`
-	RunID          string `json:"run_id"`
-	Phase          string `json:"phase"`
+	Organization   string       `json:"organization"`
+	OrganizationID string       `json:"organization_id,omitempty"`
+	Project        string       `json:"project"`
+	ProjectID      string       `json:"project_id,omitempty"`
+	Workspace      string       `json:"workspace"`
+	WorkspaceID    string       `json:"workspace_id,omitempty"`
+	RunID          string       `json:"run_id"`
+	Phase          jobapi.Phase `json:"phase"`
 }
 
 // Validate checks every field against the name rules and fills IDs that were
@@ -59,8 +54,8 @@ func (s *Subject) Validate() error {
 	if err := checkName("workspace", s.Workspace, orgOrWorkspaceRe); err != nil {
 		return err
 	}
-	if s.Phase != PhasePlan && s.Phase != PhaseApply {
-		return fail.Invalidf("run phase must be %q or %q, got %q", PhasePlan, PhaseApply, clip(s.Phase))
+	if !s.Phase.Valid() {
+		return fail.Invalidf("run phase must be %q or %q, got %q", jobapi.Plan, jobapi.Apply, clip(string(s.Phase)))
 	}
 	if !strings.HasPrefix(s.RunID, "run-") || !idRe.MatchString(s.RunID) {
 		return fail.Invalidf("run id must look like run-<letters and digits>, got %q", clip(s.RunID))
@@ -113,16 +108,16 @@ func (s Subject) FullWorkspace() string {
 }
 
 // Sub is the token's sub claim, HCP Terraform's format exactly.
-func (s Subject) Sub() string { return s.FullWorkspace() + ":run_phase:" + s.Phase }
+func (s Subject) Sub() string { return s.FullWorkspace() + ":run_phase:" + string(s.Phase) }
 
 // ParseSub splits a sub claim back into names. It accepts only what Sub can
 // produce from valid names.
-func ParseSub(sub string) (org, project, workspace, phase string, err error) {
+func ParseSub(sub string) (org, project, workspace string, phase jobapi.Phase, err error) {
 	parts := strings.Split(sub, ":")
 	if len(parts) != 8 || parts[0] != "organization" || parts[2] != "project" || parts[4] != "workspace" || parts[6] != "run_phase" {
 		return "", "", "", "", fail.Invalidf("sub is not organization:<org>:project:<project>:workspace:<workspace>:run_phase:<phase>")
 	}
-	s := Subject{Organization: parts[1], Project: parts[3], Workspace: parts[5], Phase: parts[7], RunID: "run-x"}
+	s := Subject{Organization: parts[1], Project: parts[3], Workspace: parts[5], Phase: jobapi.Phase(parts[7]), RunID: "run-x"}
 	if err := s.Validate(); err != nil {
 		return "", "", "", "", err
 	}

@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/runcred/runcred/internal/identity"
+	"github.com/runcred/runcred/internal/jobapi"
 )
 
 // FuzzParseMintBody: arbitrary request bodies never panic, and whatever is
@@ -27,12 +28,12 @@ func FuzzSubjectSub(f *testing.F) {
 	f.Add("a:b", "p", "w", "apply")
 	f.Add("a", "p:workspace:x", "w", "plan")
 	f.Fuzz(func(t *testing.T, org, project, workspace, phase string) {
-		s := identity.Subject{Organization: org, Project: project, Workspace: workspace, RunID: "run-1", Phase: phase}
+		s := identity.Subject{Organization: org, Project: project, Workspace: workspace, RunID: "run-1", Phase: jobapi.Phase(phase)}
 		if s.Validate() != nil {
 			return
 		}
 		o, p, w, ph, err := identity.ParseSub(s.Sub())
-		if err != nil || o != org || p != project || w != workspace || ph != phase {
+		if err != nil || o != org || p != project || w != workspace || ph != jobapi.Phase(phase) {
 			t.Fatalf("sub %q parsed back as %q %q %q %q (%v)", s.Sub(), o, p, w, ph, err)
 		}
 	})

@@ -503,7 +503,7 @@ func (i *Issuer) MintForRun(ctx context.Context, req MintRequest) (Token, error)
 		OrganizationID: s.OrganizationID, OrganizationName: s.Organization,
 		ProjectID: s.ProjectID, ProjectName: s.Project,
 		WorkspaceID: s.WorkspaceID, WorkspaceName: s.Workspace,
-		FullWorkspace: s.FullWorkspace(), RunID: s.RunID, RunPhase: s.Phase,
+		FullWorkspace: s.FullWorkspace(), RunID: s.RunID, RunPhase: string(s.Phase),
 	}
 	payload, err := json.Marshal(c)
 	if err != nil {

@@ -21,6 +21,7 @@ import (
 	"github.com/runcred/runcred/internal/audit"
 	"github.com/runcred/runcred/internal/fail"
 	"github.com/runcred/runcred/internal/identity"
+	"github.com/runcred/runcred/internal/jobapi"
 	"github.com/runcred/runcred/internal/seal"
 	"github.com/runcred/runcred/internal/secret"
 	"github.com/runcred/runcred/internal/store"
@@ -93,7 +94,7 @@ func newEnvAt(t *testing.T, db *store.DB, c *clocktest.Clock, issuer string) *en
 
 func newClock() *clocktest.Clock { return clocktest.New(time.Now().Truncate(time.Second)) }
 
-func req(phase string) identity.MintRequest {
+func req(phase jobapi.Phase) identity.MintRequest {
 	return identity.MintRequest{
 		Subject:  identity.Subject{Organization: "my-org", Project: "Default Project", Workspace: "my-workspace", RunID: "run-X3n1AUXNGWbfECsJ", Phase: phase},
 		Audience: "aws.workload.identity",

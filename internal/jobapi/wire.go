@@ -23,7 +23,7 @@ const DefaultPool = "default"
 // MaxWait bounds a claim's long poll.
 const MaxWait = 60 * time.Second
 
-// MaxLogChunk bounds one log upload (platform.MaxLogChunk; a test in
+// MaxLogChunk bounds one log upload (platform/run.MaxLogChunk; a test in
 // internal/jobserver keeps the two equal).
 const MaxLogChunk = 1 << 20
 

@@ -106,7 +106,7 @@ func (s Server) claim(w http.ResponseWriter, r *http.Request, _ string) error {
 	}
 	sub := cj.Subject
 	respond.JSON(w, http.StatusOK, jobapi.JobWire{Token: cj.Token.RevealString(), Job: jobapi.Job{
-		Phase: jobapi.Phase(cj.Phase), PhaseID: cj.PhaseID, RunID: cj.Run.ID, TokenExpires: cj.Expires,
+		Phase: cj.Phase, PhaseID: cj.PhaseID, RunID: cj.Run.ID, TokenExpires: cj.Expires,
 		Organization: sub.Organization, Project: sub.Project, ProjectID: sub.ProjectID,
 		Workspace: sub.Workspace, WorkspaceID: sub.WorkspaceID,
 		WorkingDirectory: cj.Workspace.WorkingDirectory, TerraformVersion: cj.Workspace.TerraformVersion,
@@ -138,11 +138,11 @@ func (s Server) inputs(w http.ResponseWriter, r *http.Request, phase string) err
 }
 
 func (s Server) mint(w http.ResponseWriter, r *http.Request, phase string) error {
-	var req jobapi.MintRequest
-	if err := decode(r, &req); err != nil {
-		return err
-	}
-	tok, err := s.Runs.MintForJob(r.Context(), phase, req.Audience)
+	tok, err := s.Runs.MintForJob(r.Context(), phase, func() (string, error) {
+		var req jobapi.MintRequest
+		err := decode(r, &req)
+		return req.Audience, err
+	})
 	if err != nil {
 		return err
 	}

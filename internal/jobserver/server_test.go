@@ -835,6 +835,30 @@ func TestRefusedBeforeTheBody(t *testing.T) {
 	e.read(t, r.ID, tfe.RunPlanning)
 }
 
+// A mint request is answered for the phase's state before its body: a
+// phase that is no longer running is a conflict (409) whatever the body,
+// and only a running phase's request is judged for its body (400).
+func TestMintRefusesAnEndedPhaseBeforeTheBody(t *testing.T) {
+	e := newEnv(t)
+	e.queue(t, "ws")
+	j, ph := e.claim(t)
+	mint := jobapi.Prefix + "/jobs/" + j.PhaseID + "/identity"
+	// The root token, which no phase end revokes, may act for any phase.
+	for _, tok := range []string{j.Token.RevealString(), e.srv.Token} {
+		if code, body := e.raw(t, tok, "POST", mint, []byte("not json")); code != http.StatusBadRequest {
+			t.Errorf("running phase, malformed body: HTTP %d %s, want 400", code, body)
+		}
+	}
+	if err := ph.Finish(ctxT(t), jobapi.Finish{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, body := range []string{"not json", `{"audience":""}`, `{"audience":"aws.example"}`} {
+		if code, resp := e.raw(t, e.srv.Token, "POST", mint, []byte(body)); code != http.StatusConflict {
+			t.Errorf("ended phase, body %s: HTTP %d %s, want 409", body, code, resp)
+		}
+	}
+}
+
 func TestMintIsAudited(t *testing.T) {
 	e := newEnv(t)
 	ctx := ctxT(t)

@@ -12,6 +12,10 @@ func Nanos(t time.Time) int64 { return t.UnixNano() }
 // Time is the time a time column holds.
 func Time(n int64) time.Time { return time.Unix(0, n).UTC() }
 
+// Stored is t as a time column reads it back: UTC, without a monotonic
+// reading, so a value handed out before the round trip equals one read after.
+func Stored(t time.Time) time.Time { return Time(Nanos(t)) }
+
 // NullNanos is t as a nullable time column stores it: NULL for the zero time.
 func NullNanos(t time.Time) any {
 	if t.IsZero() {

@@ -21,7 +21,7 @@ func scanPool(row interface{ Scan(...any) error }) (Pool, error) {
 	if err := row.Scan(&p.ID, &p.Organization, &p.Name, &scoped, &created); err != nil {
 		return Pool{}, err
 	}
-	p.OrganizationScoped, p.CreatedAt = scoped != 0, resource.FromNanos(created)
+	p.OrganizationScoped, p.CreatedAt = scoped != 0, store.Time(created)
 	return p, nil
 }
 
@@ -40,7 +40,7 @@ func setWorkspaces(ctx context.Context, tx *store.Tx, pool string, ids []string)
 func (d db) insert(ctx context.Context, orgID string, p Pool) error {
 	return d.Tx(ctx, func(tx *store.Tx) error {
 		if _, err := tx.Exec(ctx, `INSERT INTO agent_pools (id, org_id, name, organization_scoped, created_at) VALUES (?, ?, ?, ?, ?)`,
-			p.ID, orgID, p.Name, resource.B2I(p.OrganizationScoped), resource.Nanos(p.CreatedAt)); err != nil {
+			p.ID, orgID, p.Name, resource.B2I(p.OrganizationScoped), store.Nanos(p.CreatedAt)); err != nil {
 			return resource.Conflict(err, "agent pool %q already exists in organization %q", p.Name, p.Organization)
 		}
 		return setWorkspaces(ctx, tx, p.ID, p.AllowedWorkspaces)

@@ -8,6 +8,7 @@ import (
 	"github.com/runcred/runcred/internal/platform/apitoken"
 	"github.com/runcred/runcred/internal/platform/organization"
 	"github.com/runcred/runcred/internal/platform/resource"
+	"github.com/runcred/runcred/internal/store"
 )
 
 // Workspaces tells which organization a workspace belongs to (the
@@ -48,7 +49,7 @@ func (s *Service) CreateAgentPool(ctx context.Context, org string, o Options) (P
 	if err != nil {
 		return Pool{}, err
 	}
-	p := Pool{ID: resource.NewID("apool"), Organization: org, OrganizationScoped: true, CreatedAt: resource.FromNanos(resource.Nanos(s.base.Now()))}
+	p := Pool{ID: resource.NewID("apool"), Organization: org, OrganizationScoped: true, CreatedAt: store.Stored(s.base.Now())}
 	if err := o.apply(&p); err != nil {
 		return Pool{}, err
 	}

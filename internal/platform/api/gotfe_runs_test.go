@@ -12,6 +12,7 @@ import (
 
 	tfe "github.com/hashicorp/go-tfe"
 	"github.com/runcred/runcred/internal/access"
+	"github.com/runcred/runcred/internal/jobapi"
 	"github.com/runcred/runcred/internal/platform"
 	"github.com/runcred/runcred/internal/platform/run"
 	"github.com/runcred/runcred/internal/store"
@@ -24,7 +25,7 @@ type agent struct {
 	svc *platform.Service
 }
 
-func (a agent) claim(phase run.Phase, runID string) string {
+func (a agent) claim(phase jobapi.Phase, runID string) string {
 	a.t.Helper()
 	j, err := a.svc.Runs.Claim(rootCtx(), "")
 	if err != nil || j == nil || j.Phase != phase || j.Run.ID != runID {
@@ -35,7 +36,7 @@ func (a agent) claim(phase run.Phase, runID string) string {
 
 func (a agent) plan(runID string, changes bool) {
 	a.t.Helper()
-	id := a.claim(run.PhasePlan, runID)
+	id := a.claim(jobapi.Plan, runID)
 	if err := a.svc.Runs.AppendLog(rootCtx(), id, []byte("Plan: 1 to add, 0 to change, 0 to destroy.\n")); err != nil {
 		a.t.Fatal(err)
 	}
@@ -152,7 +153,7 @@ func TestGoTFERuns(t *testing.T) {
 			t.Fatal(err)
 		}
 		readRun(t, c, rn.ID, tfe.RunApplyQueued)
-		applyID := ag.claim(run.PhaseApply, rn.ID)
+		applyID := ag.claim(jobapi.Apply, rn.ID)
 		readRun(t, c, queued.ID, tfe.RunPending)
 		if _, err := e.svc.Runs.StoreStateVersion(rootCtx(), rn.ID, []byte(`{"version":4,"serial":1,"lineage":"lin-1","resources":[]}`)); err != nil {
 			t.Fatal(err)

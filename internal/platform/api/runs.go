@@ -13,6 +13,7 @@ import (
 
 	"github.com/hashicorp/jsonapi"
 	"github.com/runcred/runcred/internal/fail"
+	"github.com/runcred/runcred/internal/jobapi"
 	"github.com/runcred/runcred/internal/platform/configversion"
 	"github.com/runcred/runcred/internal/platform/run"
 	"github.com/runcred/runcred/internal/platform/state"
@@ -232,7 +233,7 @@ func (h *API) readPhase(w http.ResponseWriter, r *http.Request) error {
 	}
 	// /plans/{id} serves only plans and /applies/{id} only applies.
 	isPlan := strings.HasPrefix(r.URL.Path, "/api/v2/plans/")
-	if isPlan != (v.Phase == run.PhasePlan) {
+	if isPlan != (v.Phase == jobapi.Plan) {
 		return errNotFound
 	}
 	ts, logURL := stamps(v.Timestamps), h.signedURL(r, v.LogToken)

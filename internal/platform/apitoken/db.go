@@ -25,12 +25,12 @@ func scan(row interface{ Scan(...any) error }) (Token, error) {
 		&by, &t.CreatedBy.ID, &created, &expires); err != nil {
 		return Token{}, err
 	}
-	t.Kind, t.Legacy, t.CreatedBy.Kind, t.CreatedAt = Kind(kind), legacy != 0, resource.WriterKind(by), resource.FromNanos(created)
+	t.Kind, t.Legacy, t.CreatedBy.Kind, t.CreatedAt = Kind(kind), legacy != 0, resource.WriterKind(by), store.Time(created)
 	if desc != nil {
 		t.Description = *desc
 	}
 	if expires != 0 {
-		t.ExpiresAt = resource.FromNanos(expires)
+		t.ExpiresAt = store.Time(expires)
 	}
 	return t, nil
 }
@@ -38,13 +38,13 @@ func scan(row interface{ Scan(...any) error }) (Token, error) {
 func (d db) insert(ctx context.Context, t Token) error {
 	var expires int64
 	if !t.ExpiresAt.IsZero() {
-		expires = resource.Nanos(t.ExpiresAt)
+		expires = store.Nanos(t.ExpiresAt)
 	}
 	_, err := d.Exec(ctx, `INSERT INTO platform_tokens (id, kind, org_id, owner_id, legacy, description, accessor,
 		created_by_kind, created_by_id, created_at, expires_at)
 		VALUES (?, ?, (SELECT id FROM organizations WHERE name = ?), ?, ?, ?, ?, ?, ?, ?, ?)`,
 		t.ID, string(t.Kind), t.Organization, t.OwnerID, resource.B2I(t.Legacy), t.Description, t.accessor,
-		string(t.CreatedBy.Kind), t.CreatedBy.ID, resource.Nanos(t.CreatedAt), expires)
+		string(t.CreatedBy.Kind), t.CreatedBy.ID, store.Nanos(t.CreatedAt), expires)
 	return err
 }
 

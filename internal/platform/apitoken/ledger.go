@@ -35,7 +35,7 @@ func (l Ledger) Issue(ctx context.Context, t Token, req resource.TokenRequest) (
 		return Token{}, err
 	}
 	now := l.base.Now()
-	t.CreatedBy, t.CreatedAt = resource.Writer{Kind: by.Kind, ID: by.ID}, resource.FromNanos(resource.Nanos(now))
+	t.CreatedBy, t.CreatedAt = resource.Writer{Kind: by.Kind, ID: by.ID}, store.Stored(now)
 	if !t.ExpiresAt.IsZero() {
 		req.TTL = t.ExpiresAt.Sub(now)
 	}

@@ -19,9 +19,9 @@ func scan(row interface{ Scan(...any) error }) (Version, error) {
 	if err := row.Scan(&cv.ID, &cv.WorkspaceID, &cv.Status, &spec, &auto, &cv.ArchiveSize, &created, &uploaded); err != nil {
 		return Version{}, err
 	}
-	cv.Speculative, cv.AutoQueueRuns, cv.CreatedAt = spec != 0, auto != 0, resource.FromNanos(created)
+	cv.Speculative, cv.AutoQueueRuns, cv.CreatedAt = spec != 0, auto != 0, store.Time(created)
 	if uploaded != 0 {
-		cv.UploadedAt = resource.FromNanos(uploaded)
+		cv.UploadedAt = store.Time(uploaded)
 	}
 	return cv, nil
 }
@@ -29,7 +29,7 @@ func scan(row interface{ Scan(...any) error }) (Version, error) {
 func (d db) insert(ctx context.Context, cv Version, by resource.Writer) error {
 	_, err := d.Exec(ctx, `INSERT INTO configuration_versions (id, workspace_id, status, speculative, auto_queue_runs,
 		created_by_kind, created_by_id, archive, archive_size, created_at, uploaded_at) VALUES (?, ?, ?, ?, ?, ?, ?, NULL, 0, ?, 0)`,
-		cv.ID, cv.WorkspaceID, cv.Status, resource.B2I(cv.Speculative), resource.B2I(cv.AutoQueueRuns), string(by.Kind), by.ID, resource.Nanos(cv.CreatedAt))
+		cv.ID, cv.WorkspaceID, cv.Status, resource.B2I(cv.Speculative), resource.B2I(cv.AutoQueueRuns), string(by.Kind), by.ID, store.Nanos(cv.CreatedAt))
 	return err
 }
 

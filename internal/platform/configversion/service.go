@@ -7,6 +7,7 @@ import (
 	"github.com/runcred/runcred/internal/fail"
 	"github.com/runcred/runcred/internal/platform/resource"
 	"github.com/runcred/runcred/internal/platform/workspace"
+	"github.com/runcred/runcred/internal/store"
 )
 
 // Queue queues a run of an uploaded version that asked for one (the run
@@ -47,7 +48,7 @@ func (s *Service) CreateConfigurationVersion(ctx context.Context, wsID string, o
 	if err != nil {
 		return Version{}, err
 	}
-	cv := Version{ID: resource.NewID("cv"), WorkspaceID: w.ID, Status: Pending, AutoQueueRuns: true, CreatedAt: resource.FromNanos(resource.Nanos(s.base.Now()))}
+	cv := Version{ID: resource.NewID("cv"), WorkspaceID: w.ID, Status: Pending, AutoQueueRuns: true, CreatedAt: store.Stored(s.base.Now())}
 	if o.Speculative != nil {
 		cv.Speculative = *o.Speculative
 	}
@@ -116,7 +117,7 @@ func (s *Service) UploadConfiguration(ctx context.Context, token string, archive
 	}); err != nil {
 		return fail.Wrap(fail.Unavailable, err, "audit log unavailable")
 	}
-	if err := s.db.upload(ctx, cv.ID, sealed, len(archive), resource.Nanos(s.base.Now())); err != nil {
+	if err := s.db.upload(ctx, cv.ID, sealed, len(archive), store.Nanos(s.base.Now())); err != nil {
 		return err
 	}
 	if cv.AutoQueueRuns {

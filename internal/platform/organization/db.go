@@ -22,14 +22,14 @@ func scanOrg(row interface{ Scan(...any) error }) (Organization, error) {
 	if err := row.Scan(&o.ID, &o.Name, &o.Email, &created, &o.DefaultProjectID); err != nil {
 		return Organization{}, err
 	}
-	o.CreatedAt = resource.FromNanos(created)
+	o.CreatedAt = store.Time(created)
 	return o, nil
 }
 
 // insertOrganization inserts org with its default project.
 func (d db) insertOrganization(ctx context.Context, org Organization) error {
 	return d.Tx(ctx, func(tx *store.Tx) error {
-		now := resource.Nanos(org.CreatedAt)
+		now := store.Nanos(org.CreatedAt)
 		if _, err := tx.Exec(ctx, `INSERT INTO organizations (id, name, email, created_at) VALUES (?, ?, ?, ?)`,
 			org.ID, org.Name, org.Email, now); err != nil {
 			return resource.Conflict(err, "organization %q already exists", org.Name)
@@ -71,13 +71,13 @@ func scanProject(row interface{ Scan(...any) error }) (Project, error) {
 	if err := row.Scan(&p.ID, &p.Organization, &p.Name, &p.Description, &created); err != nil {
 		return Project{}, err
 	}
-	p.CreatedAt = resource.FromNanos(created)
+	p.CreatedAt = store.Time(created)
 	return p, nil
 }
 
 func (d db) insertProject(ctx context.Context, orgID string, p Project) error {
 	_, err := d.Exec(ctx, `INSERT INTO projects (id, org_id, name, description, is_default, created_at) VALUES (?, ?, ?, ?, 0, ?)`,
-		p.ID, orgID, p.Name, p.Description, resource.Nanos(p.CreatedAt))
+		p.ID, orgID, p.Name, p.Description, store.Nanos(p.CreatedAt))
 	return resource.Conflict(err, "project %q already exists in organization %q", p.Name, p.Organization)
 }
 

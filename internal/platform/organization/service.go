@@ -5,6 +5,7 @@ import (
 
 	"github.com/runcred/runcred/internal/access"
 	"github.com/runcred/runcred/internal/platform/resource"
+	"github.com/runcred/runcred/internal/store"
 )
 
 // TokenRevoker revokes every token issued within an organization (its
@@ -38,7 +39,7 @@ func (s *Service) CreateOrganization(ctx context.Context, o Options) (Organizati
 		return Organization{}, err
 	}
 	now := s.base.Now()
-	org := Organization{ID: resource.NewID("org"), Name: o.Name, Email: o.Email, DefaultProjectID: resource.NewID("prj"), CreatedAt: resource.FromNanos(resource.Nanos(now))}
+	org := Organization{ID: resource.NewID("org"), Name: o.Name, Email: o.Email, DefaultProjectID: resource.NewID("prj"), CreatedAt: store.Stored(now)}
 	if err := s.base.Record(ctx, "platform.organization.create", map[string]any{"organization": org.Name, "id": org.ID}); err != nil {
 		return Organization{}, err
 	}
@@ -108,7 +109,7 @@ func (s *Service) CreateProject(ctx context.Context, org string, o ProjectOption
 	if err != nil {
 		return Project{}, err
 	}
-	p := Project{ID: resource.NewID("prj"), Organization: org, Name: o.Name, Description: o.Description, CreatedAt: resource.FromNanos(resource.Nanos(s.base.Now()))}
+	p := Project{ID: resource.NewID("prj"), Organization: org, Name: o.Name, Description: o.Description, CreatedAt: store.Stored(s.base.Now())}
 	if err := s.base.Record(ctx, "platform.project.create", map[string]any{"organization": org, "project": p.Name, "id": p.ID}); err != nil {
 		return Project{}, err
 	}

@@ -116,8 +116,3 @@ func B2I(b bool) int64 {
 	}
 	return 0
 }
-
-// Nanos and FromNanos convert the nanosecond time columns.
-func Nanos(t time.Time) int64 { return t.UnixNano() }
-
-func FromNanos(n int64) time.Time { return time.Unix(0, n).UTC() }

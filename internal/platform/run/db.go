@@ -38,14 +38,14 @@ func scanRun(row interface{ Scan(...any) error }) (Run, error) {
 	r.Status, r.CreatedBy.Kind = RunStatus(status), resource.WriterKind(kind)
 	r.IsDestroy, r.PlanOnly, r.AutoApply, r.HasChanges = destroy != 0, planOnly != 0, auto != 0, changes != 0
 	r.CancelRequested = cancelRequested != 0
-	r.CreatedAt = resource.FromNanos(created)
+	r.CreatedAt = store.Time(created)
 	var raw map[string]int64
 	if err := json.Unmarshal([]byte(ts), &raw); err != nil {
 		return Run{}, fail.Wrap(fail.Internal, err, "damaged run timestamps")
 	}
 	r.Timestamps = make(map[RunStatus]time.Time, len(raw))
 	for k, v := range raw {
-		r.Timestamps[RunStatus(k)] = resource.FromNanos(v)
+		r.Timestamps[RunStatus(k)] = store.Time(v)
 	}
 	return r, nil
 }
@@ -102,7 +102,7 @@ func insertRun(ctx context.Context, c conn, r Run, ts string) error {
 			apply_additions, apply_changes, apply_destructions, plan_json, created_by_kind, created_by_id, timestamps, error_message, created_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, 0, 0, 0, 0, 0, NULL, ?, ?, ?, '', ?)`,
 		r.ID, r.WorkspaceID, r.Number, r.ConfigurationVersionID, r.PlanID, r.ApplyID, string(r.Status), resource.B2I(r.Status.holdsWorkspace()),
-		r.Message, resource.B2I(r.IsDestroy), resource.B2I(r.PlanOnly), resource.B2I(r.AutoApply), string(r.CreatedBy.Kind), r.CreatedBy.ID, ts, resource.Nanos(r.CreatedAt))
+		r.Message, resource.B2I(r.IsDestroy), resource.B2I(r.PlanOnly), resource.B2I(r.AutoApply), string(r.CreatedBy.Kind), r.CreatedBy.ID, ts, store.Nanos(r.CreatedAt))
 	return err
 }
 

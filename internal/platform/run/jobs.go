@@ -7,6 +7,7 @@ import (
 	"github.com/runcred/runcred/internal/access"
 	"github.com/runcred/runcred/internal/fail"
 	"github.com/runcred/runcred/internal/identity"
+	"github.com/runcred/runcred/internal/jobapi"
 	"github.com/runcred/runcred/internal/platform/resource"
 	"github.com/runcred/runcred/internal/platform/variable"
 	"github.com/runcred/runcred/internal/platform/workspace"
@@ -177,10 +178,13 @@ type Minter interface {
 	MintForRun(ctx context.Context, req identity.MintRequest) (identity.Token, error)
 }
 
-// MintForJob mints a workload identity token for audience, for running
-// phase phaseID, after checking the caller's job token against the phase:
-// the subject is the phase's, which the agent cannot choose.
-func (s *Service) MintForJob(ctx context.Context, phaseID, audience string) (identity.Token, error) {
+// MintForJob mints a workload identity token for running phase phaseID,
+// after checking the caller's job token against the phase: the subject is
+// the phase's, which the agent cannot choose. audience reads the token's
+// audience from the request; it is called only once the phase is known to
+// be running, so a request for a phase that has ended is refused as a
+// conflict whatever its body holds.
+func (s *Service) MintForJob(ctx context.Context, phaseID string, audience func() (string, error)) (identity.Token, error) {
 	r, w, err := s.agentRun(ctx, phaseID)
 	if err != nil {
 		return identity.Token{}, err
@@ -192,7 +196,11 @@ func (s *Service) MintForJob(ctx context.Context, phaseID, audience string) (ide
 	if err != nil {
 		return identity.Token{}, err
 	}
-	return s.minter.MintForRun(ctx, identity.MintRequest{Subject: sub, Audience: audience})
+	aud, err := audience()
+	if err != nil {
+		return identity.Token{}, err
+	}
+	return s.minter.MintForRun(ctx, identity.MintRequest{Subject: sub, Audience: aud})
 }
 
 func (s *Service) subject(ctx context.Context, r Run, w workspace.Workspace, phaseID string) (identity.Subject, error) {
@@ -204,13 +212,13 @@ func (s *Service) subject(ctx context.Context, r Run, w workspace.Workspace, pha
 	if err != nil {
 		return identity.Subject{}, err
 	}
-	phase := PhasePlan
+	phase := jobapi.Plan
 	if phaseID == r.ApplyID {
-		phase = PhaseApply
+		phase = jobapi.Apply
 	}
 	return identity.Subject{
 		Organization: o.Name, OrganizationID: o.ID, Project: p.Name, ProjectID: p.ID,
-		Workspace: w.Name, WorkspaceID: w.ID, RunID: r.ID, Phase: string(phase),
+		Workspace: w.Name, WorkspaceID: w.ID, RunID: r.ID, Phase: phase,
 	}, nil
 }
 

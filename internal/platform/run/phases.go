@@ -6,13 +6,14 @@ import (
 
 	"github.com/runcred/runcred/internal/access"
 	"github.com/runcred/runcred/internal/fail"
+	"github.com/runcred/runcred/internal/jobapi"
 	"github.com/runcred/runcred/internal/platform/resource"
 )
 
 // PhaseView is a plan or an apply as API readers see it.
 type PhaseView struct {
 	ID         string
-	Phase      Phase
+	Phase      jobapi.Phase
 	RunID      string
 	Status     string // pending, queued, running, finished, errored, canceled, unreachable
 	HasChanges bool   // plans only
@@ -33,13 +34,13 @@ func (s *Service) PlanOrApply(ctx context.Context, id string) (PhaseView, error)
 	v := PhaseView{ID: id, RunID: r.ID, Timestamps: map[string]time.Time{}}
 	var queued, started, finished RunStatus
 	if id == r.PlanID {
-		v.Phase, v.Status, v.HasChanges, v.Counts = PhasePlan, r.PlanStatus(), r.HasChanges, r.Plan
+		v.Phase, v.Status, v.HasChanges, v.Counts = jobapi.Plan, r.PlanStatus(), r.HasChanges, r.Plan
 		queued, started, finished = RunPlanQueued, RunPlanning, RunPlanned
 		if r.Status == RunPlannedAndFinished {
 			finished = RunPlannedAndFinished
 		}
 	} else {
-		v.Phase, v.Status, v.Counts = PhaseApply, r.ApplyStatus(), r.Apply
+		v.Phase, v.Status, v.Counts = jobapi.Apply, r.ApplyStatus(), r.Apply
 		queued, started, finished = RunApplyQueued, RunApplying, RunApplied
 	}
 	for key, st := range map[string]RunStatus{"queued-at": queued, "started-at": started, "finished-at": finished} {

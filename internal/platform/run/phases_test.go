@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/runcred/runcred/internal/jobapi"
 	pt "github.com/runcred/runcred/internal/platform/platformtest"
 	"github.com/runcred/runcred/internal/platform/run"
 	"github.com/runcred/runcred/internal/store"
@@ -29,7 +30,7 @@ func TestAbandonStalePhases(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		claim(t, f, run.PhasePlan, stale.ID)
+		claim(t, f, jobapi.Plan, stale.ID)
 		f.Clock.Add(run.JobTokenTTL)
 		if n, err := f.Svc.Runs.AbandonStalePhases(context.Background()); err != nil || n != 0 {
 			t.Fatalf("at the job token's TTL: %d abandoned, %v; want none", n, err)
@@ -59,7 +60,7 @@ func TestSavedPlanGoesWithTheRun(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		j := claim(t, f, run.PhasePlan, r.ID)
+		j := claim(t, f, jobapi.Plan, r.ID)
 		if err := f.Svc.Runs.StorePlanFile(ctx, j.PhaseID, []byte("saved-plan-bytes")); err != nil {
 			t.Fatal(err)
 		}
@@ -100,7 +101,7 @@ func TestCancelRequestDoesNotOutliveItsPhase(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		j := claim(t, f, run.PhasePlan, r.ID)
+		j := claim(t, f, jobapi.Plan, r.ID)
 		if _, err := f.Svc.Runs.CancelRun(ctx, r.ID); err != nil {
 			t.Fatal(err)
 		}
@@ -113,7 +114,7 @@ func TestCancelRequestDoesNotOutliveItsPhase(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		j = claim(t, f, run.PhasePlan, r.ID)
+		j = claim(t, f, jobapi.Plan, r.ID)
 		if _, err := f.Svc.Runs.CancelRun(ctx, r.ID); err != nil {
 			t.Fatal(err)
 		}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/runcred/runcred/internal/access"
 	"github.com/runcred/runcred/internal/fail"
+	"github.com/runcred/runcred/internal/jobapi"
 	"github.com/runcred/runcred/internal/platform/agentpool"
 	"github.com/runcred/runcred/internal/platform/resource"
 	"github.com/runcred/runcred/internal/platform/state"
@@ -30,17 +31,9 @@ import (
 // Each report is refused with a conflict once the run has moved on (for
 // example, canceled by a user), which tells the agent to stop.
 
-// Phase names a run phase.
-type Phase string
-
-const (
-	PhasePlan  Phase = "plan"
-	PhaseApply Phase = "apply"
-)
-
 // Job is one phase of one run, claimed by an agent.
 type Job struct {
-	Phase     Phase
+	Phase     jobapi.Phase
 	PhaseID   string // the plan's or apply's id, which reports name
 	Run       Run
 	Workspace workspace.Workspace
@@ -79,10 +72,10 @@ func (s *Service) claimPhase(ctx context.Context, poolID string) (*Job, error) {
 		r, err := s.advance(ctx, id, step{route: func(r Run) ([]RunStatus, error) {
 			switch r.Status {
 			case RunPlanQueued:
-				job.Phase, job.PhaseID = PhasePlan, r.PlanID
+				job.Phase, job.PhaseID = jobapi.Plan, r.PlanID
 				return []RunStatus{RunPlanning}, nil
 			case RunApplyQueued:
-				job.Phase, job.PhaseID = PhaseApply, r.ApplyID
+				job.Phase, job.PhaseID = jobapi.Apply, r.ApplyID
 				return []RunStatus{RunApplying}, nil
 			}
 			return nil, fail.Conflictf("run %s was claimed by another agent", r.ID)

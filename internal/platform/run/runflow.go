@@ -43,7 +43,7 @@ func (s *Service) advance(ctx context.Context, id string, st step) (Run, error) 
 			}
 		}
 		from := r.Status
-		now := resource.FromNanos(resource.Nanos(s.base.Now()))
+		now := store.Stored(s.base.Now())
 		for _, to := range st.through {
 			if err := move(r.ID, r.Status, to); err != nil {
 				return err
@@ -98,7 +98,7 @@ func (s *Service) promote(ctx context.Context, tx *store.Tx, wsID string) error 
 	if err != nil {
 		return err
 	}
-	next.Timestamps[RunPlanQueued] = resource.FromNanos(resource.Nanos(s.base.Now()))
+	next.Timestamps[RunPlanQueued] = store.Stored(s.base.Now())
 	ts, err := encodeTimestamps(next.Timestamps)
 	if err != nil {
 		return err

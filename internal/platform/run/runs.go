@@ -101,7 +101,7 @@ func (s *Service) CreateRun(ctx context.Context, wsID string, o RunOptions) (Run
 
 // enqueueRun inserts a run; the caller has authorized and recorded it.
 func (s *Service) enqueueRun(ctx context.Context, w workspace.Workspace, cv configversion.Version, o RunOptions, by resource.Writer) (Run, error) {
-	now := resource.FromNanos(resource.Nanos(s.base.Now()))
+	now := store.Stored(s.base.Now())
 	r := Run{
 		ID: resource.NewID("run"), WorkspaceID: w.ID, ConfigurationVersionID: cv.ID, PlanID: resource.NewID("plan"), ApplyID: resource.NewID("apply"),
 		Status: RunPending, AutoApply: w.AutoApply, PlanOnly: cv.Speculative, CreatedBy: resource.Writer{Kind: by.Kind, ID: by.ID},
@@ -156,7 +156,7 @@ func (s *Service) enqueueRun(ctx context.Context, w workspace.Workspace, cv conf
 func encodeTimestamps(m map[RunStatus]time.Time) (string, error) {
 	out := make(map[string]int64, len(m))
 	for k, v := range m {
-		out[string(k)] = resource.Nanos(v)
+		out[string(k)] = store.Nanos(v)
 	}
 	b, err := json.Marshal(out)
 	return string(b), err

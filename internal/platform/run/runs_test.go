@@ -9,6 +9,7 @@ import (
 
 	"github.com/runcred/runcred/internal/access"
 	"github.com/runcred/runcred/internal/fail"
+	"github.com/runcred/runcred/internal/jobapi"
 	"github.com/runcred/runcred/internal/platform/configversion"
 	pt "github.com/runcred/runcred/internal/platform/platformtest"
 	"github.com/runcred/runcred/internal/platform/resource"
@@ -59,7 +60,7 @@ func wantStatus(t *testing.T, f *pt.Operator, id string, want run.RunStatus) run
 	return r
 }
 
-func claim(t *testing.T, f *pt.Operator, phase run.Phase, runID string) *run.ClaimedJob {
+func claim(t *testing.T, f *pt.Operator, phase jobapi.Phase, runID string) *run.ClaimedJob {
 	t.Helper()
 	j, err := f.Svc.Runs.Claim(pt.As(pt.Root), "")
 	if err != nil || j == nil || j.Phase != phase || j.Run.ID != runID {
@@ -89,7 +90,7 @@ func TestRunLifecycle(t *testing.T) {
 		if j, err := f.Svc.Runs.Claim(ctx, "apool-Other1"); err != nil || j != nil {
 			t.Fatalf("claim from another pool = %+v, %v", j, err)
 		}
-		job := claim(t, f, run.PhasePlan, rn.ID)
+		job := claim(t, f, jobapi.Plan, rn.ID)
 		if j, err := f.Svc.Runs.Claim(ctx, ""); err != nil || j != nil {
 			t.Fatalf("second claim = %+v, %v; want nothing (second run waits)", j, err)
 		}
@@ -143,7 +144,7 @@ func TestRunLifecycle(t *testing.T) {
 		if _, err := f.Svc.Runs.ApplyRun(ctx, rn.ID); !fail.Is(err, fail.Conflict) || !strings.Contains(err.Error(), "cannot be applied: it is apply_queued") {
 			t.Errorf("apply twice: %v", err)
 		}
-		job = claim(t, f, run.PhaseApply, rn.ID)
+		job = claim(t, f, jobapi.Apply, rn.ID)
 		sv, err := f.Svc.Runs.StoreStateVersion(ctx, rn.ID, []byte(`{"version":4,"serial":1,"lineage":"lin-1"}`))
 		if err != nil || sv.Serial != 1 {
 			t.Fatalf("store state = %+v, %v", sv, err)
@@ -193,7 +194,7 @@ func TestRunOutcomes(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			j := claim(t, f, run.PhasePlan, r.ID)
+			j := claim(t, f, jobapi.Plan, r.ID)
 			r, err = f.Svc.Runs.FinishPhase(ctx, j.PhaseID, res)
 			if err != nil {
 				t.Fatal(err)
@@ -226,7 +227,7 @@ func TestRunOutcomes(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		j := claim(t, f, run.PhasePlan, r.ID)
+		j := claim(t, f, jobapi.Plan, r.ID)
 		if st, req, err := f.Svc.Runs.JobStatus(ctx, j.PhaseID); err != nil || st != run.RunPlanning || req {
 			t.Fatalf("job status before cancel = %s, %v, %v", st, req, err)
 		}
@@ -252,7 +253,7 @@ func TestRunOutcomes(t *testing.T) {
 		if _, err := f.Svc.Runs.ForceCancelRun(ctx, r.ID); !fail.Is(err, fail.Conflict) {
 			t.Errorf("force-cancel a queued run: %v", err)
 		}
-		j = claim(t, f, run.PhasePlan, r.ID)
+		j = claim(t, f, jobapi.Plan, r.ID)
 		if r, err = f.Svc.Runs.ForceCancelRun(ctx, r.ID); err != nil || r.Status != run.RunCanceled {
 			t.Fatalf("force-cancel planning = %s, %v", r.Status, err)
 		}
@@ -271,7 +272,7 @@ func TestRunOutcomes(t *testing.T) {
 			t.Fatal(err)
 		}
 		wantStatus(t, f, c.ID, run.RunPending) // canceling a pending run promotes nobody
-		j = claim(t, f, run.PhasePlan, a.ID)
+		j = claim(t, f, jobapi.Plan, a.ID)
 		if r, err := f.Svc.Runs.FinishPhase(ctx, j.PhaseID, run.PhaseReport{Errored: true, Message: "provider crashed"}); err != nil || r.Status != run.RunErrored || r.ErrorMessage != "provider crashed" {
 			t.Fatalf("fail = %+v, %v", r, err)
 		}
@@ -288,7 +289,7 @@ func TestRunDenials(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		job := claim(t, f, run.PhasePlan, rn.ID)
+		job := claim(t, f, jobapi.Plan, rn.ID)
 		other := pt.Runner(f.Target.ID) // a token of run "run-Abc", not this run
 		ctx := pt.As(pt.User)
 		denied := map[string]func() error{

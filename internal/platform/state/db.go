@@ -19,7 +19,7 @@ func scan(row interface{ Scan(...any) error }) (Version, error) {
 	if err := row.Scan(&sv.ID, &sv.WorkspaceID, &sv.RunID, &sv.Serial, &sv.Lineage, &sv.MD5, &sv.Size, &created); err != nil {
 		return Version{}, err
 	}
-	sv.CreatedAt = resource.FromNanos(created)
+	sv.CreatedAt = store.Time(created)
 	return sv, nil
 }
 
@@ -54,7 +54,7 @@ func (d db) insert(ctx context.Context, sv Version, sealed []byte) (Version, err
 			}
 		}
 		_, err = tx.Exec(ctx, `INSERT INTO state_versions (id, workspace_id, run_id, number, serial, lineage, md5, size, state, created_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, sv.ID, sv.WorkspaceID, sv.RunID, number, sv.Serial, sv.Lineage, sv.MD5, sv.Size, sealed, resource.Nanos(sv.CreatedAt))
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, sv.ID, sv.WorkspaceID, sv.RunID, number, sv.Serial, sv.Lineage, sv.MD5, sv.Size, sealed, store.Nanos(sv.CreatedAt))
 		return err
 	})
 	if err != nil {

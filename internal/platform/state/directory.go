@@ -40,7 +40,7 @@ func (d Directory) Store(ctx context.Context, w workspace.Workspace, runID strin
 	}
 	sum := md5.Sum(state)
 	sv := Version{ID: resource.NewID("sv"), WorkspaceID: w.ID, RunID: runID, Serial: *head.Serial, Lineage: head.Lineage,
-		MD5: hex.EncodeToString(sum[:]), Size: int64(len(state)), CreatedAt: resource.FromNanos(resource.Nanos(d.base.Now()))}
+		MD5: hex.EncodeToString(sum[:]), Size: int64(len(state)), CreatedAt: store.Stored(d.base.Now())}
 	sealed, err := d.base.Seal.Encrypt(state, stateAAD(sv.ID))
 	if err != nil {
 		return Version{}, fail.Wrap(fail.Internal, err, "could not seal the state")

@@ -22,13 +22,13 @@ func scanTeam(row interface{ Scan(...any) error }) (Team, error) {
 	if err := row.Scan(&t.ID, &t.Organization, &t.Name, &t.Visibility, &created); err != nil {
 		return Team{}, err
 	}
-	t.CreatedAt = resource.FromNanos(created)
+	t.CreatedAt = store.Time(created)
 	return t, nil
 }
 
 func (d db) insert(ctx context.Context, orgID string, t Team) error {
 	_, err := d.Exec(ctx, `INSERT INTO teams (id, org_id, name, visibility, created_at) VALUES (?, ?, ?, ?, ?)`,
-		t.ID, orgID, t.Name, t.Visibility, resource.Nanos(t.CreatedAt))
+		t.ID, orgID, t.Name, t.Visibility, store.Nanos(t.CreatedAt))
 	return resource.Conflict(err, "team %q already exists in organization %q", t.Name, t.Organization)
 }
 

@@ -8,6 +8,7 @@ import (
 	"github.com/runcred/runcred/internal/platform/apitoken"
 	"github.com/runcred/runcred/internal/platform/organization"
 	"github.com/runcred/runcred/internal/platform/resource"
+	"github.com/runcred/runcred/internal/store"
 )
 
 // Service manages teams and their tokens. It is safe for concurrent use.
@@ -42,7 +43,7 @@ func (s *Service) CreateTeam(ctx context.Context, org string, o Options) (Team, 
 	if err != nil {
 		return Team{}, err
 	}
-	t := Team{ID: resource.NewID("team"), Organization: org, Visibility: VisibilitySecret, CreatedAt: resource.FromNanos(resource.Nanos(s.base.Now()))}
+	t := Team{ID: resource.NewID("team"), Organization: org, Visibility: VisibilitySecret, CreatedAt: store.Stored(s.base.Now())}
 	if err := o.apply(&t); err != nil {
 		return Team{}, err
 	}

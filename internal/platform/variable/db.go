@@ -26,7 +26,7 @@ func scanVariable(row interface{ Scan(...any) error }) (storedVariable, error) {
 		return storedVariable{}, err
 	}
 	v.HCL, v.Sensitive, v.WrittenBy.Kind = hcl != 0, sensitive != 0, resource.WriterKind(kind)
-	v.WrittenAt, v.CreatedAt = resource.FromNanos(written), resource.FromNanos(created)
+	v.WrittenAt, v.CreatedAt = store.Time(written), store.Time(created)
 	if manager != nil {
 		v.ManagingWorkspaceID = *manager
 	}
@@ -49,8 +49,8 @@ func (d db) insertVariable(ctx context.Context, v Variable, sealed []byte) error
 		version_id, written_by_kind, written_by_id, written_by_name, written_by_workspace_id, written_at, managing_workspace_id, created_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		v.ID, v.WorkspaceID, v.Key, v.Category, v.Description, resource.B2I(v.HCL), resource.B2I(v.Sensitive), sealed,
-		v.VersionID, string(v.WrittenBy.Kind), v.WrittenBy.ID, v.WrittenBy.Name, v.WrittenBy.WorkspaceID, resource.Nanos(v.WrittenAt),
-		nullable(v.ManagingWorkspaceID), resource.Nanos(v.CreatedAt))
+		v.VersionID, string(v.WrittenBy.Kind), v.WrittenBy.ID, v.WrittenBy.Name, v.WrittenBy.WorkspaceID, store.Nanos(v.WrittenAt),
+		nullable(v.ManagingWorkspaceID), store.Nanos(v.CreatedAt))
 	return err
 }
 
@@ -74,7 +74,7 @@ func (d db) updateVariable(ctx context.Context, v Variable, sealed []byte, oldVe
 		version_id = ?, written_by_kind = ?, written_by_id = ?, written_by_name = ?, written_by_workspace_id = ?, written_at = ?,
 		managing_workspace_id = ? WHERE id = ? AND version_id = ?`,
 		v.Key, v.Category, v.Description, resource.B2I(v.HCL), resource.B2I(v.Sensitive), sealed,
-		v.VersionID, string(v.WrittenBy.Kind), v.WrittenBy.ID, v.WrittenBy.Name, v.WrittenBy.WorkspaceID, resource.Nanos(v.WrittenAt),
+		v.VersionID, string(v.WrittenBy.Kind), v.WrittenBy.ID, v.WrittenBy.Name, v.WrittenBy.WorkspaceID, store.Nanos(v.WrittenAt),
 		nullable(v.ManagingWorkspaceID), v.ID, oldVersion)
 }
 
@@ -87,8 +87,8 @@ func (d db) insertSetVariable(ctx context.Context, setID string, v Variable, sea
 		version_id, written_by_kind, written_by_id, written_by_name, written_by_workspace_id, written_at, managing_workspace_id, created_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?)`,
 		v.ID, setID, v.Key, v.Category, v.Description, resource.B2I(v.HCL), resource.B2I(v.Sensitive), sealed,
-		v.VersionID, string(v.WrittenBy.Kind), v.WrittenBy.ID, v.WrittenBy.Name, v.WrittenBy.WorkspaceID, resource.Nanos(v.WrittenAt),
-		resource.Nanos(v.CreatedAt))
+		v.VersionID, string(v.WrittenBy.Kind), v.WrittenBy.ID, v.WrittenBy.Name, v.WrittenBy.WorkspaceID, store.Nanos(v.WrittenAt),
+		store.Nanos(v.CreatedAt))
 	return err
 }
 
@@ -110,7 +110,7 @@ func (d db) updateSetVariable(ctx context.Context, v Variable, sealed []byte, ol
 		version_id = ?, written_by_kind = ?, written_by_id = ?, written_by_name = ?, written_by_workspace_id = ?, written_at = ?
 		WHERE id = ? AND version_id = ?`,
 		v.Key, v.Category, v.Description, resource.B2I(v.HCL), resource.B2I(v.Sensitive), sealed,
-		v.VersionID, string(v.WrittenBy.Kind), v.WrittenBy.ID, v.WrittenBy.Name, v.WrittenBy.WorkspaceID, resource.Nanos(v.WrittenAt),
+		v.VersionID, string(v.WrittenBy.Kind), v.WrittenBy.ID, v.WrittenBy.Name, v.WrittenBy.WorkspaceID, store.Nanos(v.WrittenAt),
 		v.ID, oldVersion)
 }
 
@@ -130,7 +130,7 @@ func scanVarset(row interface{ Scan(...any) error }) (VariableSet, error) {
 	if err := row.Scan(&v.ID, &v.Organization, &v.Name, &v.Description, &global, &created, &updated); err != nil {
 		return VariableSet{}, err
 	}
-	v.Global, v.CreatedAt, v.UpdatedAt = global != 0, resource.FromNanos(created), resource.FromNanos(updated)
+	v.Global, v.CreatedAt, v.UpdatedAt = global != 0, store.Time(created), store.Time(updated)
 	return v, nil
 }
 
@@ -198,7 +198,7 @@ func (d db) sets(ctx context.Context, where string, args []any, f VariableSetFil
 func (d db) insertSet(ctx context.Context, orgID string, v VariableSet) error {
 	return d.Tx(ctx, func(tx *store.Tx) error {
 		if _, err := tx.Exec(ctx, `INSERT INTO varsets (id, org_id, name, description, is_global, created_at, updated_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?)`, v.ID, orgID, v.Name, v.Description, resource.B2I(v.Global), resource.Nanos(v.CreatedAt), resource.Nanos(v.UpdatedAt)); err != nil {
+			VALUES (?, ?, ?, ?, ?, ?, ?)`, v.ID, orgID, v.Name, v.Description, resource.B2I(v.Global), store.Nanos(v.CreatedAt), store.Nanos(v.UpdatedAt)); err != nil {
 			return resource.Conflict(err, "variable set %q already exists in organization %q", v.Name, v.Organization)
 		}
 		return attach(ctx, tx, "varset_workspaces", "workspace_id", v.ID, v.Workspaces)
@@ -209,7 +209,7 @@ func (d db) insertSet(ctx context.Context, orgID string, v VariableSet) error {
 func (d db) updateSet(ctx context.Context, v VariableSet, added, removed []string) error {
 	return d.Tx(ctx, func(tx *store.Tx) error {
 		res, err := tx.Exec(ctx, `UPDATE varsets SET name = ?, description = ?, is_global = ?, updated_at = ? WHERE id = ?`,
-			v.Name, v.Description, resource.B2I(v.Global), resource.Nanos(v.UpdatedAt), v.ID)
+			v.Name, v.Description, resource.B2I(v.Global), store.Nanos(v.UpdatedAt), v.ID)
 		if err := resource.Affected(res, resource.Conflict(err, "variable set %q already exists in organization %q", v.Name, v.Organization), "variable set %q not found", v.ID); err != nil {
 			return err
 		}

@@ -8,6 +8,7 @@ import (
 	"github.com/runcred/runcred/internal/platform/resource"
 	"github.com/runcred/runcred/internal/platform/workspace"
 	"github.com/runcred/runcred/internal/secret"
+	"github.com/runcred/runcred/internal/store"
 )
 
 // VariableOptions are the settable fields of a variable; nil leaves a field
@@ -120,7 +121,7 @@ func (s *Service) stamp(ctx context.Context, v *Variable, value string) ([]byte,
 	if err != nil {
 		return nil, err
 	}
-	v.WrittenBy, v.WrittenAt, v.VersionID = writer, resource.FromNanos(resource.Nanos(s.base.Now())), resource.NewID("vv")
+	v.WrittenBy, v.WrittenAt, v.VersionID = writer, store.Stored(s.base.Now()), resource.NewID("vv")
 	sealed, err := s.base.Seal.Encrypt([]byte(value), valueAAD(*v))
 	if err != nil {
 		return nil, fail.Wrap(fail.Internal, err, "could not seal the variable value")

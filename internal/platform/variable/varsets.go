@@ -13,6 +13,7 @@ import (
 	"github.com/runcred/runcred/internal/fail"
 	"github.com/runcred/runcred/internal/platform/resource"
 	"github.com/runcred/runcred/internal/platform/workspace"
+	"github.com/runcred/runcred/internal/store"
 )
 
 // VariableSet is a named group of variables that applies to every
@@ -111,7 +112,7 @@ func (s *Service) CreateVariableSet(ctx context.Context, org string, o VariableS
 	if err != nil {
 		return VariableSet{}, err
 	}
-	now := resource.FromNanos(resource.Nanos(s.base.Now()))
+	now := store.Stored(s.base.Now())
 	v := VariableSet{ID: resource.NewID("varset"), Organization: org, CreatedAt: now, UpdatedAt: now}
 	if err := o.apply(&v); err != nil {
 		return VariableSet{}, err
@@ -258,7 +259,7 @@ func (s *Service) UpdateVariableSet(ctx context.Context, id string, o VariableSe
 	if err := s.authorizeWorkspaces(ctx, v.Organization, removed); err != nil {
 		return VariableSet{}, err
 	}
-	v.UpdatedAt = resource.FromNanos(resource.Nanos(s.base.Now()))
+	v.UpdatedAt = store.Stored(s.base.Now())
 	if err := s.base.Record(ctx, "platform.varset.update", varsetAudit(v)); err != nil {
 		return VariableSet{}, err
 	}

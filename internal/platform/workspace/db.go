@@ -24,12 +24,12 @@ func scan(row interface{ Scan(...any) error }) (Workspace, error) {
 	if err != nil {
 		return Workspace{}, err
 	}
-	w.AutoApply, w.CreatedAt, w.UpdatedAt = auto != 0, resource.FromNanos(created), resource.FromNanos(updated)
+	w.AutoApply, w.CreatedAt, w.UpdatedAt = auto != 0, store.Time(created), store.Time(updated)
 	return w, nil
 }
 
 func (d db) insert(ctx context.Context, orgID string, w Workspace) error {
-	now := resource.Nanos(w.CreatedAt)
+	now := store.Nanos(w.CreatedAt)
 	_, err := d.Exec(ctx, `INSERT INTO workspaces (id, org_id, project_id, name, description, auto_apply, execution_mode,
 		working_directory, terraform_version, agent_pool_id, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		w.ID, orgID, w.ProjectID, w.Name, w.Description, resource.B2I(w.AutoApply), w.ExecutionMode,
@@ -76,7 +76,7 @@ func (d db) update(ctx context.Context, w Workspace) error {
 	res, err := d.Exec(ctx, `UPDATE workspaces SET project_id = ?, name = ?, description = ?, auto_apply = ?, execution_mode = ?,
 		working_directory = ?, terraform_version = ?, agent_pool_id = ?, updated_at = ? WHERE id = ?`,
 		w.ProjectID, w.Name, w.Description, resource.B2I(w.AutoApply), w.ExecutionMode,
-		w.WorkingDirectory, w.TerraformVersion, w.AgentPoolID, resource.Nanos(w.UpdatedAt), w.ID)
+		w.WorkingDirectory, w.TerraformVersion, w.AgentPoolID, store.Nanos(w.UpdatedAt), w.ID)
 	return resource.Affected(res, resource.Conflict(err, "workspace %q already exists in organization %q", w.Name, w.Organization), "workspace %q not found", w.ID)
 }
 

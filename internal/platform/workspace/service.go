@@ -7,6 +7,7 @@ import (
 	"github.com/runcred/runcred/internal/fail"
 	"github.com/runcred/runcred/internal/platform/organization"
 	"github.com/runcred/runcred/internal/platform/resource"
+	"github.com/runcred/runcred/internal/store"
 )
 
 // Pools checks that a workspace may use an agent pool (package agentpool).
@@ -58,7 +59,7 @@ func (s *Service) CreateWorkspace(ctx context.Context, org string, o Options) (W
 	if err := s.pools.CheckWorkspace(ctx, w.Organization, w.AgentPoolID, w.ID, w.Name); err != nil {
 		return Workspace{}, err
 	}
-	now := resource.FromNanos(resource.Nanos(s.base.Now()))
+	now := store.Stored(s.base.Now())
 	w.ID, w.CreatedAt, w.UpdatedAt = resource.NewID("ws"), now, now
 	if err := s.base.Record(ctx, "platform.workspace.create", map[string]any{"organization": org, "workspace": w.Name, "id": w.ID, "project_id": w.ProjectID}); err != nil {
 		return Workspace{}, err
@@ -126,7 +127,7 @@ func (s *Service) UpdateWorkspace(ctx context.Context, id string, o Options) (Wo
 			return Workspace{}, err
 		}
 	}
-	w.UpdatedAt = resource.FromNanos(resource.Nanos(s.base.Now()))
+	w.UpdatedAt = store.Stored(s.base.Now())
 	if err := s.base.Record(ctx, "platform.workspace.update", map[string]any{
 		"organization": w.Organization, "workspace": old.Name, "id": w.ID, "name": w.Name, "project_id": w.ProjectID,
 		"auto_apply": w.AutoApply, "working_directory": w.WorkingDirectory, "terraform_version": w.TerraformVersion, "agent_pool_id": w.AgentPoolID,
