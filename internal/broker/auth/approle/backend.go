@@ -91,17 +91,6 @@ func Factory(opts Options) engine.Factory {
 // Routes are the method's paths.
 func (b *Backend) Routes() *engine.Routes { return b.routes }
 
-// HandleRequest serves one request through the method's routes.
-func (b *Backend) HandleRequest(ctx context.Context, req *engine.Request) (*engine.Response, error) {
-	return engine.Serve(ctx, b.routes, req)
-}
-
-// Exists is the existence check of the route req's path matches: only a
-// role itself tells create from update.
-func (b *Backend) Exists(ctx context.Context, req *engine.Request) (bool, error) {
-	return engine.Exists(ctx, b.routes, req)
-}
-
 // hmacOf is HMAC-SHA256 under the mount key of a domain-separated value, in
 // hex, so a role_id can never collide with a secret_id of the same text.
 func (b *Backend) hmacOf(domain string, parts ...string) string {

@@ -55,7 +55,7 @@ func FuzzLogin(f *testing.F) {
 	f.Fuzz(func(t *testing.T, roleID, secretID string, rk, sk uint8) {
 		data := map[string]any{"role_id": shape(roleID, rk), "secret_id": shape(secretID, sk)}
 		req := &engine.Request{Operation: engine.Update, Path: "login", Data: data, Storage: h.st, RemoteAddr: netip.MustParseAddr(defaultAddr)}
-		resp, err := h.b.HandleRequest(context.Background(), req)
+		resp, err := engine.Serve(context.Background(), h.b.Routes(), req)
 		if err != nil && resp != nil {
 			t.Fatalf("response and error: %+v, %v", resp, err)
 		}
@@ -105,7 +105,7 @@ func FuzzRoleWrite(f *testing.F) {
 		}
 		h := newHarness(t)
 		req := &engine.Request{Operation: engine.Create, Path: "role/r", Data: data, Storage: h.st}
-		resp, err := h.b.HandleRequest(context.Background(), req)
+		resp, err := engine.Serve(context.Background(), h.b.Routes(), req)
 		if err != nil {
 			if resp != nil || fail.KindOf(err) != fail.Invalid || len(h.st.Keys()) != 0 {
 				t.Fatalf("refusal: resp %+v, err %v (%v), stored %v", resp, err, fail.KindOf(err), h.st.Keys())
@@ -160,7 +160,7 @@ func FuzzSecretIDWrite(f *testing.F) {
 		})
 		before := len(h.st.Keys())
 		req := &engine.Request{Operation: engine.Update, Path: "role/r/secret-id", Data: data, Storage: h.st}
-		resp, err := h.b.HandleRequest(context.Background(), req)
+		resp, err := engine.Serve(context.Background(), h.b.Routes(), req)
 		if err != nil {
 			if resp != nil || fail.KindOf(err) != fail.Invalid || len(h.st.Keys()) != before {
 				t.Fatalf("refusal: resp %+v, err %v (%v), stored %v", resp, err, fail.KindOf(err), h.st.Keys())

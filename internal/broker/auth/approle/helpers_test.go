@@ -52,7 +52,7 @@ func (h *harness) doFrom(addr string, op engine.Operation, path string, data map
 	if addr != "" {
 		req.RemoteAddr = netip.MustParseAddr(addr)
 	}
-	resp, err := h.b.HandleRequest(context.Background(), req)
+	resp, err := engine.Serve(context.Background(), h.b.Routes(), req)
 	if err != nil && resp != nil {
 		h.t.Fatalf("%s %s: a response with an error: %+v", op, path, resp)
 	}

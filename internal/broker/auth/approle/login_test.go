@@ -188,7 +188,7 @@ func TestLoginNumUsesConcurrent(t *testing.T) {
 			defer wg.Done()
 			req := &engine.Request{Operation: engine.Update, Path: "login", Storage: st, RemoteAddr: netip.MustParseAddr(defaultAddr),
 				Data: map[string]any{"role_id": roleID, "secret_id": sid}}
-			resp, err := h.b.HandleRequest(context.Background(), req)
+			resp, err := engine.Serve(context.Background(), h.b.Routes(), req)
 			mu.Lock()
 			defer mu.Unlock()
 			switch {
@@ -314,7 +314,7 @@ func TestLoginStorageFailure(t *testing.T) {
 		fs.Storage = h.st
 		req := &engine.Request{Operation: engine.Update, Path: "login", Storage: fs, RemoteAddr: netip.MustParseAddr(defaultAddr),
 			Data: map[string]any{"role_id": roleID, "secret_id": sid}}
-		resp, err := h.b.HandleRequest(context.Background(), req)
+		resp, err := engine.Serve(context.Background(), h.b.Routes(), req)
 		if resp != nil || err == nil || fail.KindOf(err) != fail.Internal {
 			t.Fatalf("%s %s failing: resp %+v, err %v", fs.op, fs.prefix, resp, err)
 		}

@@ -303,7 +303,7 @@ func TestRouting(t *testing.T) {
 	}
 	ctx := context.Background()
 	for path, want := range map[string]bool{"role/r": true, "role/R": true, "role/x": false, "role/a*b": false, "role/x/secret-id": true, "login": true} {
-		got, err := h.b.Exists(ctx, &engine.Request{Path: path, Storage: h.st})
+		got, err := engine.Exists(ctx, h.b.Routes(), &engine.Request{Path: path, Storage: h.st})
 		if err != nil || got != want {
 			t.Errorf("Exists(%q) = %v, %v; want %v", path, got, err, want)
 		}

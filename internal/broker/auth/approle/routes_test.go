@@ -30,7 +30,7 @@ func TestTrailingSlashes(t *testing.T) {
 	// Only role/<name> (one trailing "/" ignored) tells create from update.
 	ctx := context.Background()
 	for path, want := range map[string]bool{"role/r/": true, "role/x/": false, "role//": false, "role/r//": true, "role///": true, "role//secret-id": true} {
-		got, err := h.b.Exists(ctx, &engine.Request{Path: path, Storage: h.st})
+		got, err := engine.Exists(ctx, h.b.Routes(), &engine.Request{Path: path, Storage: h.st})
 		if err != nil || got != want {
 			t.Errorf("Exists(%q) = %v, %v; want %v", path, got, err, want)
 		}

@@ -68,14 +68,4 @@ func Factory(opts Options) engine.Factory {
 // Routes are the method's paths.
 func (b *Backend) Routes() *engine.Routes { return b.routes }
 
-// HandleRequest serves one request through the method's routes.
-func (b *Backend) HandleRequest(ctx context.Context, req *engine.Request) (*engine.Response, error) {
-	return engine.Serve(ctx, b.routes, req)
-}
-
-// Exists is the existence check of the route req's path matches.
-func (b *Backend) Exists(ctx context.Context, req *engine.Request) (bool, error) {
-	return engine.Exists(ctx, b.routes, req)
-}
-
 func unsupported() error { return fail.Unsupportedf("unsupported operation") }

@@ -264,7 +264,7 @@ func (e *env) write(t testing.TB, path string, data map[string]any) *engine.Resp
 }
 
 func (e *env) call(op engine.Operation, path string, data map[string]any) (*engine.Response, error) {
-	return e.b.HandleRequest(context.Background(), &engine.Request{
+	return engine.Serve(context.Background(), e.b.Routes(), &engine.Request{
 		Operation: op, Path: path, MountPath: "auth/jwt/", Data: asJSON(data), Storage: e.st,
 	})
 }
@@ -290,7 +290,7 @@ var inside = netip.MustParseAddr("10.1.2.3")
 // error never comes with a response.
 func (e *env) loginFrom(t testing.TB, addr netip.Addr, data map[string]any) (*engine.Auth, error) {
 	t.Helper()
-	resp, err := e.b.HandleRequest(context.Background(), &engine.Request{
+	resp, err := engine.Serve(context.Background(), e.b.Routes(), &engine.Request{
 		Operation: engine.Update, Path: "login", MountPath: "auth/jwt/", Data: asJSON(data), Storage: e.st, RemoteAddr: addr,
 	})
 	if err != nil {

@@ -114,7 +114,7 @@ func TestKeysColdNode(t *testing.T) {
 	errs := make(chan error, 8)
 	for range 8 {
 		wg.Go(func() { // not e.login: t.Fatal is for the test goroutine only
-			_, err := e.b.HandleRequest(context.Background(), &engine.Request{
+			_, err := engine.Serve(context.Background(), e.b.Routes(), &engine.Request{
 				Operation: engine.Update, Path: "login", Storage: e.st, RemoteAddr: inside,
 				Data: map[string]any{"role": "ci", "jwt": token},
 			})

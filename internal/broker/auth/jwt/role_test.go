@@ -143,13 +143,13 @@ func TestRoleListDeleteExists(t *testing.T) {
 		t.Fatalf("empty list = %+v, %v; want nil, nil", resp, err)
 	}
 	req := &engine.Request{Operation: engine.Update, Path: "role/b", Storage: e.st}
-	if ok, err := e.b.Exists(ctx, req); ok || err != nil {
+	if ok, err := engine.Exists(ctx, e.b.Routes(), req); ok || err != nil {
 		t.Fatalf("Exists before create = %v, %v", ok, err)
 	}
 	for _, n := range []string{"b", "a"} {
 		e.write(t, "role/"+n, map[string]any{"role_type": "jwt", "user_claim": "sub", "bound_subject": "s"})
 	}
-	if ok, err := e.b.Exists(ctx, req); !ok || err != nil {
+	if ok, err := engine.Exists(ctx, e.b.Routes(), req); !ok || err != nil {
 		t.Fatalf("Exists after create = %v, %v", ok, err)
 	}
 	for _, p := range []string{"role", "role/"} {
@@ -165,7 +165,7 @@ func TestRoleListDeleteExists(t *testing.T) {
 		t.Fatalf("read after delete = %+v, %v; want nil, nil", resp, err)
 	}
 	for _, p := range []string{"config", "login", "role", "role/bad name", "role/", "role/a/b"} {
-		ok, err := e.b.Exists(ctx, &engine.Request{Path: p, Storage: e.st})
+		ok, err := engine.Exists(ctx, e.b.Routes(), &engine.Request{Path: p, Storage: e.st})
 		if err != nil || ok != (p == "config" || p == "login" || p == "role") {
 			t.Fatalf("Exists(%s) = %v, %v", p, ok, err)
 		}

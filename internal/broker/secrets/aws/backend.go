@@ -77,11 +77,6 @@ func Factory(opts Options) engine.Factory {
 // Routes are the engine's paths.
 func (b *Backend) Routes() *engine.Routes { return b.routes }
 
-// HandleRequest serves one request through the engine's routes.
-func (b *Backend) HandleRequest(ctx context.Context, req *engine.Request) (*engine.Response, error) {
-	return engine.Serve(ctx, b.routes, req)
-}
-
 // Revoke ends an STS lease. STS credentials cannot be revoked before they
 // expire, so, as in Vault, there is nothing to do: the lease ends and the
 // credentials stay valid at AWS for what is left of their lifetime, which

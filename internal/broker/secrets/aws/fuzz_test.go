@@ -43,7 +43,7 @@ func FuzzRoleWrite(f *testing.F) {
 		}
 		st := enginetest.NewStorage()
 		ctx := context.Background()
-		_, err := b.HandleRequest(ctx, &engine.Request{Operation: engine.Update, Path: "roles/r", MountPath: "aws/", Data: data, Storage: st})
+		_, err := engine.Serve(ctx, b.Routes(), &engine.Request{Operation: engine.Update, Path: "roles/r", MountPath: "aws/", Data: data, Storage: st})
 		if err != nil {
 			if fail.KindOf(err) != fail.Invalid {
 				t.Fatalf("write failed as %s: %v", fail.KindOf(err), err)
@@ -57,7 +57,7 @@ func FuzzRoleWrite(f *testing.F) {
 		if errs := r.validate(); len(errs) > 0 {
 			t.Fatalf("stored an invalid role: %v", errs)
 		}
-		resp, err := b.HandleRequest(ctx, &engine.Request{Operation: engine.Read, Path: "roles/r", MountPath: "aws/", Data: map[string]any{}, Storage: st})
+		resp, err := engine.Serve(ctx, b.Routes(), &engine.Request{Operation: engine.Read, Path: "roles/r", MountPath: "aws/", Data: map[string]any{}, Storage: st})
 		if err != nil || resp == nil || resp.Data["credential_type"] != r.CredentialType {
 			t.Fatalf("read back %v %v", resp, err)
 		}

@@ -51,7 +51,7 @@ func (e *env) do(op engine.Operation, path string, data map[string]any, tok *eng
 	if data == nil {
 		data = map[string]any{}
 	}
-	return e.b.HandleRequest(context.Background(), &engine.Request{
+	return engine.Serve(context.Background(), e.b.Routes(), &engine.Request{
 		Operation: op, Path: path, MountPath: mount, Data: data, Token: tok, Storage: e.st,
 	})
 }

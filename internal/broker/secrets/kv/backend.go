@@ -79,18 +79,6 @@ func Factory(opts Options) engine.Factory {
 // Routes are the mount's paths.
 func (b *Backend) Routes() *engine.Routes { return b.routes }
 
-// HandleRequest serves one request through the mount's routes.
-func (b *Backend) HandleRequest(ctx context.Context, req *engine.Request) (*engine.Response, error) {
-	return engine.Serve(ctx, b.routes, req)
-}
-
-// Exists tells the core whether a write creates or updates: on version 2,
-// on data/ and metadata/ it is an update when the key has metadata. Other
-// paths have no existence check in Vault, so their writes are updates.
-func (b *Backend) Exists(ctx context.Context, req *engine.Request) (bool, error) {
-	return engine.Exists(ctx, b.routes, req)
-}
-
 // invalidPath is Vault's answer to a version 1 style path on a version 2
 // mount: 404 with a warning that points at the right API.
 func invalidPath(op engine.Operation) *engine.Response {

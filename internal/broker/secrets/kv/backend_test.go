@@ -119,7 +119,7 @@ func TestExists(t *testing.T) {
 	e := newEnv(t, "2")
 	exists := func(path string) bool {
 		t.Helper()
-		ok, err := e.b.Exists(context.Background(), &engine.Request{Operation: engine.Update, Path: path, Storage: e.st})
+		ok, err := engine.Exists(context.Background(), e.b.Routes(), &engine.Request{Operation: engine.Update, Path: path, Storage: e.st})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -148,12 +148,12 @@ func TestExists(t *testing.T) {
 	}
 
 	v1 := newEnv(t, "1")
-	ok, err := v1.b.Exists(context.Background(), &engine.Request{Path: "k", Storage: v1.st})
+	ok, err := engine.Exists(context.Background(), v1.b.Routes(), &engine.Request{Path: "k", Storage: v1.st})
 	if ok || err != nil {
 		t.Errorf("v1 before write: %v, %v", ok, err)
 	}
 	v1.ok(engine.Update, "k", `{"a":1}`)
-	ok, err = v1.b.Exists(context.Background(), &engine.Request{Path: "k", Storage: v1.st})
+	ok, err = engine.Exists(context.Background(), v1.b.Routes(), &engine.Request{Path: "k", Storage: v1.st})
 	if !ok || err != nil {
 		t.Errorf("v1 after write: %v, %v", ok, err)
 	}

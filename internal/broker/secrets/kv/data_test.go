@@ -72,7 +72,7 @@ func TestLatestReadIsTwoGets(t *testing.T) {
 	e := newEnv(t, "2")
 	e.put("k", `{"a":1}`)
 	cs := &countingStorage{Storage: e.st}
-	resp, err := e.b.HandleRequest(context.Background(), &engine.Request{Operation: engine.Read, Path: "data/k", Storage: cs})
+	resp, err := engine.Serve(context.Background(), e.b.Routes(), &engine.Request{Operation: engine.Read, Path: "data/k", Storage: cs})
 	if err != nil || resp == nil {
 		t.Fatal(resp, err)
 	}

@@ -185,7 +185,7 @@ func BenchmarkRead(b *testing.B) {
 	req := &engine.Request{Operation: engine.Read, Path: "data/app/db", Storage: e.st}
 	b.ReportAllocs()
 	for b.Loop() {
-		resp, err := e.b.HandleRequest(b.Context(), req)
+		resp, err := engine.Serve(b.Context(), e.b.Routes(), req)
 		if err != nil || resp == nil {
 			b.Fatal(resp, err)
 		}

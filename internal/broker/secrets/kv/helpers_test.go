@@ -64,7 +64,7 @@ func (e *env) call(op engine.Operation, path, data string) (*engine.Response, er
 
 func (e *env) callMap(op engine.Operation, path string, data map[string]any) (*engine.Response, error) {
 	e.t.Helper()
-	return e.b.HandleRequest(context.Background(), &engine.Request{
+	return engine.Serve(context.Background(), e.b.Routes(), &engine.Request{
 		Operation: op, Path: path, MountPath: "secret/", Data: data, Storage: e.st,
 	})
 }

@@ -27,7 +27,7 @@ func TestCheckAndSetConcurrent(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			<-start
-			_, errs[i] = e.b.HandleRequest(context.Background(), &engine.Request{
+			_, errs[i] = engine.Serve(context.Background(), e.b.Routes(), &engine.Request{
 				Operation: engine.Update, Path: "data/k", Storage: slowStorage{e.st},
 				Data: map[string]any{"data": map[string]any{"writer": i}, "options": map[string]any{"cas": json.Number("1")}},
 			})
@@ -118,7 +118,7 @@ func TestStorageFaults(t *testing.T) {
 		{"meta/", engine.List, "metadata/"},
 	} {
 		data := map[string]any{"data": map[string]any{"b": "2"}, "exclude_deleted": true}
-		resp, err := e.b.HandleRequest(context.Background(), &engine.Request{
+		resp, err := engine.Serve(context.Background(), e.b.Routes(), &engine.Request{
 			Operation: tc.op, Path: tc.path, Data: data, Storage: brokenStorage{e.st, tc.prefix},
 		})
 		if err == nil || fail.KindOf(err) != fail.Internal {
