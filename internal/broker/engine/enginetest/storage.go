@@ -1,7 +1,8 @@
 // Package enginetest gives engine tests an in-memory Storage, so a backend
-// can be tested by calling HandleRequest directly, as Vault's backend tests
-// do. It and the broker's own storage (sealed, on SQLite and PostgreSQL)
-// pass the same conformance suite, package storagetest.
+// can be tested by serving requests through its route table directly
+// (Call), as Vault's backend tests do. It and the broker's own storage
+// (sealed, on SQLite and PostgreSQL) pass the same conformance suite,
+// package storagetest.
 package enginetest
 
 import (
