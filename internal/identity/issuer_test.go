@@ -552,6 +552,8 @@ func TestParseMintBody(t *testing.T) {
 		"audience list":   strings.Replace(good, `"audience":"a"`, `"audience":["a","b"]`, 1),
 		"audience number": strings.Replace(good, `"audience":"a"`, `"audience":1`, 1),
 		"no audience":     strings.Replace(good, `"audience":"a",`, ``, 1),
+		"empty audience":  strings.Replace(good, `"audience":"a"`, `"audience":""`, 1),
+		"audience a,b":    strings.Replace(good, `"audience":"a"`, `"audience":"a,b"`, 1),
 		"unknown field":   strings.Replace(good, `{`, `{"admin":true,`, 1),
 		"bad ttl":         strings.Replace(good, `"15m"`, `"soon"`, 1),
 		"zero ttl":        strings.Replace(good, `"15m"`, `0`, 1),
@@ -562,6 +564,10 @@ func TestParseMintBody(t *testing.T) {
 		if _, err := identity.ParseMintBody([]byte(body)); !fail.Is(err, fail.Invalid) {
 			t.Errorf("%s: got %v, want invalid", name, err)
 		}
+	}
+	_, err = identity.ParseMintBody([]byte(`{"audience":""}`))
+	if msg := fail.Message(err); msg != "audience is required" {
+		t.Errorf("empty audience: message %q", msg)
 	}
 }
 
