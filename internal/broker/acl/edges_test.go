@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/runcred/runcred/internal/fail"
 )
 
 // The edges below are each the one input that tells a correct rule from an
@@ -34,10 +36,13 @@ func TestMergeKeepsWrappingBounds(t *testing.T) {
 			}
 		}
 	}
-	// Equal bounds are a valid rule that admits exactly that TTL.
+	// Bounds are inclusive: equal bounds are a valid rule that admits
+	// exactly that TTL.
 	a := aclOf(t, `path "p" { capabilities = ["read"] min_wrapping_ttl = "1m" max_wrapping_ttl = "1m" }`)
-	if res := a.AllowedWrapped(R, "p", nil, time.Minute); !res.Allowed {
-		t.Fatalf("min = max = 1m, wrapped for 1m: %s", res.Reason)
+	for ttl, want := range map[time.Duration]bool{time.Minute: true, time.Minute - time.Second: false, time.Minute + time.Second: false} {
+		if res := a.AllowedWrapped(R, "p", nil, ttl); res.Allowed != want {
+			t.Errorf("min = max = 1m, wrapped for %s: allowed %v (%s)", ttl, res.Allowed, res.Reason)
+		}
 	}
 }
 
@@ -118,9 +123,40 @@ func TestNestingLimit(t *testing.T) {
 		{"in a block comment", "/* " + deep(40) + " */" + deep(maxNesting), false},
 		{"in a string", `"` + deep(40) + `\"` + deep(40) + `"` + deep(maxNesting), false},
 		{"unclosed comment", "/* " + deep(40), false},
+		{"unterminated string", `"abc`, false},
+		{"string ending in a backslash", `"abc\`, false},
 	} {
 		if got := tooDeep(tt.text); got != tt.tooDeep {
 			t.Errorf("%s: tooDeep = %v, want %v", tt.name, got, tt.tooDeep)
 		}
+	}
+}
+
+func TestUsesWrapping(t *testing.T) {
+	for text, want := range map[string]bool{
+		`path "a" { capabilities = ["read"] }`:                                   false,
+		`path "a" { capabilities = ["read"] min_wrapping_ttl = "1s" }`:           true,
+		`path "a" {} path "b" { capabilities = ["read"] max_wrapping_ttl = 60 }`: true,
+	} {
+		if got := mustParse(t, "p", text).UsesWrapping(); got != want {
+			t.Errorf("%s: UsesWrapping = %v", text, got)
+		}
+	}
+}
+
+// TestParseKeepsText: a text that decodes as base64 to nothing (a lone
+// newline) is not base64; it is kept as written.
+func TestParseKeepsText(t *testing.T) {
+	if p := mustParse(t, "p", "\n"); p.Raw != "\n" {
+		t.Fatalf("Raw = %q", p.Raw)
+	}
+}
+
+// TestJSONErrorsHaveNoLine: the JSON parser records no line, and an error
+// must not claim one.
+func TestJSONErrorsHaveNoLine(t *testing.T) {
+	_, err := Parse("p", `{"path": {"a": {"capabilties": ["read"]}}}`)
+	if msg := fail.Message(err); !strings.Contains(msg, `invalid key "capabilties"`) || strings.Contains(msg, "on line") {
+		t.Fatalf("message %q", msg)
 	}
 }
