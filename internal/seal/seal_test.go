@@ -320,9 +320,12 @@ func TestRotateDataKey(t *testing.T) {
 		if err != nil || v != 2 {
 			t.Fatalf("stale RotateDataKey = %d, %v; want 2", v, err)
 		}
-		if got := keyVersion(mustEncrypt(t, s3, []byte("x"), "aad")); got != 2 {
+		adopted := mustEncrypt(t, s3, []byte("x"), "aad")
+		if got := keyVersion(adopted); got != 2 {
 			t.Fatalf("after a conflicting rotation, s3 encrypts with v%d, want v2", got)
 		}
+		// ...and with the v2 that was stored, not the one it generated.
+		mustDecrypt(t, s1, adopted, "aad", []byte("x"))
 		if n := countKeys(t, db); n != 2 {
 			t.Fatalf("%d data keys, want 2", n)
 		}
