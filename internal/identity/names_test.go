@@ -28,6 +28,7 @@ func TestNames(t *testing.T) {
 		{"workspace", identity.ValidWorkspaceName, "prod", ""},
 		{"workspace colon", identity.ValidWorkspaceName, "a:b", `workspace name "a:b" may hold only`},
 		{"long bad name is clipped", identity.ValidWorkspaceName, strings.Repeat("x", 80) + ":", `workspace name "` + strings.Repeat("x", 64) + `…" may hold only`},
+		{"64 characters are echoed whole", identity.ValidWorkspaceName, strings.Repeat("x", 63) + ":", `workspace name "` + strings.Repeat("x", 63) + `:" may hold only`},
 		{"invalid UTF-8 is not echoed", identity.ValidWorkspaceName, "a\xffb", `workspace name "a?b" may hold only`},
 	} {
 		err := c.check(c.v)
