@@ -548,6 +548,10 @@ func TestParseMintBody(t *testing.T) {
 	if r, err := identity.ParseMintBody([]byte(strings.Replace(good, `"15m"`, `900`, 1))); err != nil || r.TTL != 15*time.Minute {
 		t.Fatalf("numeric ttl: %+v %v", r, err)
 	}
+	// The parser's bound is a year, inclusive; Mint applies the configured maximum.
+	if r, err := identity.ParseMintBody([]byte(strings.Replace(good, `"15m"`, `31536000`, 1))); err != nil || r.TTL != 365*24*time.Hour {
+		t.Fatalf("a year in seconds: %+v %v", r, err)
+	}
 	for name, body := range map[string]string{
 		"audience list":   strings.Replace(good, `"audience":"a"`, `"audience":["a","b"]`, 1),
 		"audience number": strings.Replace(good, `"audience":"a"`, `"audience":1`, 1),
@@ -557,6 +561,8 @@ func TestParseMintBody(t *testing.T) {
 		"unknown field":   strings.Replace(good, `{`, `{"admin":true,`, 1),
 		"bad ttl":         strings.Replace(good, `"15m"`, `"soon"`, 1),
 		"zero ttl":        strings.Replace(good, `"15m"`, `0`, 1),
+		"zero duration":   strings.Replace(good, `"15m"`, `"0s"`, 1),
+		"over a year":     strings.Replace(good, `"15m"`, `31536001`, 1),
 		"negative ttl":    strings.Replace(good, `"15m"`, `"-5m"`, 1),
 		"two values":      good + good,
 		"not json":        `organization=o`,
