@@ -595,3 +595,32 @@ func TestSubCannotBeForged(t *testing.T) {
 		t.Fatal("ParseSub accepted a sub with an extra segment")
 	}
 }
+
+// TestOtherNodeSeesRotation: a node publishes another node's rotation once
+// its copy is a refresh interval old (the JWKS refreshes at one second),
+// and then signs with the promoted key.
+func TestOtherNodeSeesRotation(t *testing.T) {
+	for _, b := range storetest.Backends(t) {
+		t.Run(b.Name, func(t *testing.T) {
+			url := b.NewURL(t)
+			c := newClock()
+			a := newEnv(t, storetest.Open(t, url), c)
+			other := newEnv(t, storetest.Open(t, url), c)
+			c.Add(testPolicy().PublishLead)
+			if err := other.iss.Refresh(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			rot, err := a.iss.Rotate(rootCtx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.Add(time.Second)
+			if kids := jwksKids(t, other); len(kids) != 3 || !kids[rot.Next] || !kids[rot.Retired] {
+				t.Fatalf("other node publishes %v a second after rotation %+v", kids, rot)
+			}
+			if tok := other.mint(t, req("plan")); tok.KeyID != rot.Current {
+				t.Fatalf("other node signs with %s, want the promoted %s", tok.KeyID, rot.Current)
+			}
+		})
+	}
+}
