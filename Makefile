@@ -3,7 +3,7 @@ GO ?= go
 export GOTOOLCHAIN := local
 export GOFLAGS := -buildvcs=false
 
-.PHONY: build tools test fuzz bench demo clean
+.PHONY: build tools test fuzz mutate bench demo clean
 
 build:
 	$(GO) build -o bin/runcred ./cmd/runcred
@@ -20,6 +20,10 @@ test: tools build
 # Longer fuzzing of every parser of untrusted input.
 fuzz:
 	scripts/fuzz.sh 60s
+
+# Mutation testing of the security packages (slow; PKGS="internal/token" for one).
+mutate:
+	scripts/mutate.sh $(PKGS)
 
 bench: build
 	scripts/bench.sh

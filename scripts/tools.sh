@@ -3,7 +3,8 @@
 # use) into a per-version cache outside the clone and links them into
 # .tools/bin, so a fresh clone reuses earlier builds. Providers are laid out
 # as a filesystem mirror in .tools/providers, so `tofu init` works offline.
-# Usage: scripts/tools.sh [minio] [mc] [tofu] [terraform] [providers]   (no argument: everything)
+# Usage: scripts/tools.sh [minio] [mc] [tofu] [terraform] [providers] [gremlins]
+# (no argument: everything the tests need; gremlins is for `make mutate`)
 set -euo pipefail
 
 MINIO_VERSION=v0.0.0-20260212201848-7aac2a2c5b7c
@@ -15,6 +16,7 @@ TERRAFORM_VERSION=v1.5.7
 # registered in the mirror as 3.9.1.
 RANDOM_MODULE_VERSION=v1.3.2-0.20260824155315-e1092b0cfc07 RANDOM_VERSION=3.9.1
 TIME_VERSION=0.14.2
+GREMLINS_VERSION=v0.6.0
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 cache=${RUNCRED_TOOLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/runcred-tools}
@@ -63,6 +65,7 @@ for t in "${want[@]}"; do
 	mc) install mc github.com/minio/mc "$MC_VERSION" ;;
 	tofu) install tofu github.com/opentofu/opentofu/cmd/tofu "$TOFU_VERSION" ;;
 	terraform) install terraform github.com/hashicorp/terraform "$TERRAFORM_VERSION" ;;
+	gremlins) install gremlins github.com/go-gremlins/gremlins/cmd/gremlins "$GREMLINS_VERSION" ;;
 	providers)
 		provider random github.com/terraform-providers/terraform-provider-random "$RANDOM_MODULE_VERSION" "$RANDOM_VERSION"
 		provider time github.com/hashicorp/terraform-provider-time "v$TIME_VERSION" "$TIME_VERSION"

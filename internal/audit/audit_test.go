@@ -188,19 +188,19 @@ func TestAppendListTailVerify(t *testing.T) {
 func TestAppendRejectsBadType(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		l := New(db, testKey, nil)
-		for _, typ := range []string{"identity.mint", "broker.request", "a-b_c.9", strings.Repeat("a", maxTypeLen)} {
+		for _, typ := range []string{"identity.mint", "broker.request", "a-b_c.9", "z0", strings.Repeat("a", maxTypeLen)} {
 			if _, err := l.Append(context.Background(), typ, 1); err != nil {
 				t.Errorf("Append(%q): %v", typ, err)
 			}
 		}
-		for _, typ := range []string{"", "Identity.mint", "has space", "a/b", "a\nb", "é", strings.Repeat("a", maxTypeLen+1)} {
+		for _, typ := range []string{"", "Identity.mint", "has space", "a/b", "a\nb", "é", "`", "{", ":", strings.Repeat("a", maxTypeLen+1)} {
 			_, err := l.Append(context.Background(), typ, 1)
 			if !fail.Is(err, fail.Invalid) {
 				t.Errorf("Append(%q) = %v, want invalid", typ, err)
 			}
 		}
-		if n := count(t, db); n != 4 {
-			t.Fatalf("%d records stored, want 4", n)
+		if n := count(t, db); n != 5 {
+			t.Fatalf("%d records stored, want 5", n)
 		}
 	})
 }
@@ -244,6 +244,9 @@ func TestVerifyFindsTampering(t *testing.T) {
 			if got := check(&recs[1], &r); got != nil {
 				t.Fatalf("forged row fails on its own: %+v", got)
 			}
+		}},
+		{"stray record before the first", 0, "record 0 is out of sequence (expected 1)", func(t *testing.T, db *store.DB, recs []Record) {
+			exec(t, db, `INSERT INTO audit_log (seq, time, type, body, prev_hash, hash) VALUES (0, 0, 'test.x', '{}', ?, ?)`, genesisHash, recs[0].Hash)
 		}},
 		{"genesis link edited", 1, "genesis", func(t *testing.T, db *store.DB, _ []Record) {
 			exec(t, db, `UPDATE audit_log SET prev_hash = ? WHERE seq = 1`, strings.Repeat("f", 64))

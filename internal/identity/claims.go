@@ -87,19 +87,22 @@ func ValidOrganizationName(v string) error { return checkName("organization", v,
 func ValidProjectName(v string) error      { return checkName("project", v, projectRe) }
 func ValidWorkspaceName(v string) error    { return checkName("workspace", v, orgOrWorkspaceRe) }
 
+// checkName uses ifs rather than a tagless switch so that mutation testing
+// runs its conditions (Go's coverage has no block for a case's condition).
 func checkName(field, v string, re *regexp.Regexp) error {
-	switch {
-	case v == "":
+	if v == "" {
 		return fail.Invalidf("%s name is required", field)
-	case len(v) > MaxNameLen:
-		return fail.Invalidf("%s name is longer than %d characters", field, MaxNameLen)
-	case !re.MatchString(v):
-		if field == "project" {
-			return fail.Invalidf("project name %q may hold only letters, digits, '-', '_' and inner spaces", clip(v))
-		}
-		return fail.Invalidf("%s name %q may hold only letters, digits, '-' and '_'", field, clip(v))
 	}
-	return nil
+	if len(v) > MaxNameLen {
+		return fail.Invalidf("%s name is longer than %d characters", field, MaxNameLen)
+	}
+	if re.MatchString(v) {
+		return nil
+	}
+	if field == "project" {
+		return fail.Invalidf("project name %q may hold only letters, digits, '-', '_' and inner spaces", clip(v))
+	}
+	return fail.Invalidf("%s name %q may hold only letters, digits, '-' and '_'", field, clip(v))
 }
 
 // FullWorkspace is the terraform_full_workspace claim.

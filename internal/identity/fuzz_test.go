@@ -1,8 +1,11 @@
 package identity_test
 
 import (
+	"strings"
 	"testing"
+	"unicode"
 
+	"github.com/runcred/runcred/internal/fail"
 	"github.com/runcred/runcred/internal/identity"
 	"github.com/runcred/runcred/internal/jobapi"
 )
@@ -13,10 +16,22 @@ func FuzzParseMintBody(f *testing.F) {
 	f.Add([]byte(`{"organization":"o","project":"Default Project","workspace":"w","run_id":"run-1","phase":"plan","audience":"a","ttl":"15m"}`))
 	f.Add([]byte(`{"audience":["a","b"]}`))
 	f.Add([]byte(`{"ttl":1e99}`))
+	f.Add([]byte(`{"audience":""}`))
+	f.Add([]byte(`{"audience":"a,b"}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		r, err := identity.ParseMintBody(body)
-		if err == nil && r.TTL < 0 {
+		if err != nil {
+			if !fail.Is(err, fail.Invalid) {
+				t.Fatalf("refusal is not a 400: %v", err)
+			}
+			return
+		}
+		if r.TTL < 0 {
 			t.Fatalf("negative ttl accepted: %v", r.TTL)
+		}
+		if r.Audience == "" || len(r.Audience) > identity.MaxAudienceLen ||
+			strings.ContainsFunc(r.Audience, func(c rune) bool { return c == ',' || unicode.IsSpace(c) || unicode.IsControl(c) }) {
+			t.Fatalf("accepted audience %q is not exactly one non-empty audience", r.Audience)
 		}
 	})
 }

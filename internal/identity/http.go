@@ -86,8 +86,10 @@ func ParseMintBody(raw []byte) (MintRequest, error) {
 	return MintRequest{Subject: b.Subject, Audience: aud, TTL: ttl}, nil
 }
 
-// parseAudience insists on one string: HCP Terraform tokens carry a single
-// audience, and relying parties bind exactly one.
+// parseAudience insists on one non-empty string that names a single
+// audience: HCP Terraform tokens carry one, and relying parties bind
+// exactly one. The body is refused here, with the rule Mint applies, so
+// what the parser accepts is what can be minted.
 func parseAudience(raw json.RawMessage) (string, error) {
 	if len(raw) == 0 || string(raw) == "null" {
 		return "", fail.Invalidf("audience is required")
@@ -95,6 +97,9 @@ func parseAudience(raw json.RawMessage) (string, error) {
 	var s string
 	if err := json.Unmarshal(raw, &s); err != nil {
 		return "", fail.Invalidf("audience must be a single string, not a list or other value")
+	}
+	if err := checkAudience(s); err != nil {
+		return "", err
 	}
 	return s, nil
 }

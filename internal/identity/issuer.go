@@ -64,20 +64,26 @@ func DefaultPolicy() Policy {
 // its first use.
 func (c Config) JWKSMaxAge() time.Duration { return c.PublishLead - 2*c.RefreshInterval }
 
-// Validate checks the configuration.
+// Validate checks the configuration. Its checks are ifs rather than a
+// tagless switch so that mutation testing runs them: Go's coverage profile
+// has no block for a case's condition.
 func (c Config) Validate() error {
-	switch {
-	case c.Issuer == "" || strings.HasSuffix(c.Issuer, "/"):
+	if c.Issuer == "" || strings.HasSuffix(c.Issuer, "/") {
 		return fmt.Errorf("issuer URL %q must be set and have no trailing slash", c.Issuer)
-	case !strings.HasPrefix(c.Issuer, "https://") && !strings.HasPrefix(c.Issuer, "http://"):
+	}
+	if !strings.HasPrefix(c.Issuer, "https://") && !strings.HasPrefix(c.Issuer, "http://") {
 		return fmt.Errorf("issuer URL %q must start with https:// (or http:// for local testing)", c.Issuer)
-	case c.KeyBits < 2048:
+	}
+	if c.KeyBits < 2048 {
 		return fmt.Errorf("signing keys must be at least 2048 bits")
-	case c.MaxTokenTTL <= 0 || c.DefaultTokenTTL <= 0 || c.DefaultTokenTTL > c.MaxTokenTTL:
+	}
+	if c.MaxTokenTTL <= 0 || c.DefaultTokenTTL <= 0 || c.DefaultTokenTTL > c.MaxTokenTTL {
 		return fmt.Errorf("token TTLs: default %s must be positive and at most max %s", c.DefaultTokenTTL, c.MaxTokenTTL)
-	case c.RefreshInterval <= 0 || c.JWKSMaxAge() <= 0:
+	}
+	if c.RefreshInterval <= 0 || c.JWKSMaxAge() <= 0 {
 		return fmt.Errorf("publish lead %s must exceed twice the refresh interval %s", c.PublishLead, c.RefreshInterval)
-	case c.KeyLifetime < c.PublishLead:
+	}
+	if c.KeyLifetime < c.PublishLead {
 		return fmt.Errorf("key lifetime %s must be at least the publish lead %s", c.KeyLifetime, c.PublishLead)
 	}
 	return nil

@@ -549,13 +549,21 @@ func TestParseMintBody(t *testing.T) {
 	if r, err := identity.ParseMintBody([]byte(strings.Replace(good, `"15m"`, `900`, 1))); err != nil || r.TTL != 15*time.Minute {
 		t.Fatalf("numeric ttl: %+v %v", r, err)
 	}
+	// The parser's bound is a year, inclusive; Mint applies the configured maximum.
+	if r, err := identity.ParseMintBody([]byte(strings.Replace(good, `"15m"`, `31536000`, 1))); err != nil || r.TTL != 365*24*time.Hour {
+		t.Fatalf("a year in seconds: %+v %v", r, err)
+	}
 	for name, body := range map[string]string{
 		"audience list":   strings.Replace(good, `"audience":"a"`, `"audience":["a","b"]`, 1),
 		"audience number": strings.Replace(good, `"audience":"a"`, `"audience":1`, 1),
 		"no audience":     strings.Replace(good, `"audience":"a",`, ``, 1),
+		"empty audience":  strings.Replace(good, `"audience":"a"`, `"audience":""`, 1),
+		"audience a,b":    strings.Replace(good, `"audience":"a"`, `"audience":"a,b"`, 1),
 		"unknown field":   strings.Replace(good, `{`, `{"admin":true,`, 1),
 		"bad ttl":         strings.Replace(good, `"15m"`, `"soon"`, 1),
 		"zero ttl":        strings.Replace(good, `"15m"`, `0`, 1),
+		"zero duration":   strings.Replace(good, `"15m"`, `"0s"`, 1),
+		"over a year":     strings.Replace(good, `"15m"`, `31536001`, 1),
 		"negative ttl":    strings.Replace(good, `"15m"`, `"-5m"`, 1),
 		"two values":      good + good,
 		"not json":        `organization=o`,
@@ -563,6 +571,10 @@ func TestParseMintBody(t *testing.T) {
 		if _, err := identity.ParseMintBody([]byte(body)); !fail.Is(err, fail.Invalid) {
 			t.Errorf("%s: got %v, want invalid", name, err)
 		}
+	}
+	_, err = identity.ParseMintBody([]byte(`{"audience":""}`))
+	if msg := fail.Message(err); msg != "audience is required" {
+		t.Errorf("empty audience: message %q", msg)
 	}
 }
 
@@ -582,5 +594,34 @@ func TestSubCannotBeForged(t *testing.T) {
 	}
 	if _, _, _, _, err := identity.ParseSub("organization:a:project:p:workspace:w:x:run_phase:plan"); err == nil {
 		t.Fatal("ParseSub accepted a sub with an extra segment")
+	}
+}
+
+// TestOtherNodeSeesRotation: a node publishes another node's rotation once
+// its copy is a refresh interval old (the JWKS refreshes at one second),
+// and then signs with the promoted key.
+func TestOtherNodeSeesRotation(t *testing.T) {
+	for _, b := range storetest.Backends(t) {
+		t.Run(b.Name, func(t *testing.T) {
+			url := b.NewURL(t)
+			c := newClock()
+			a := newEnv(t, storetest.Open(t, url), c)
+			other := newEnv(t, storetest.Open(t, url), c)
+			c.Add(testPolicy().PublishLead)
+			if err := other.iss.Refresh(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			rot, err := a.iss.Rotate(rootCtx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.Add(time.Second)
+			if kids := jwksKids(t, other); len(kids) != 3 || !kids[rot.Next] || !kids[rot.Retired] {
+				t.Fatalf("other node publishes %v a second after rotation %+v", kids, rot)
+			}
+			if tok := other.mint(t, req("plan")); tok.KeyID != rot.Current {
+				t.Fatalf("other node signs with %s, want the promoted %s", tok.KeyID, rot.Current)
+			}
+		})
 	}
 }

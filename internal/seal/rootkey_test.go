@@ -145,6 +145,11 @@ func TestLoadRootKey(t *testing.T) {
 	if _, err := LoadRootKey(big); err == nil {
 		t.Fatal("LoadRootKey of an oversized file succeeded")
 	}
+	// The bound is inclusive: a key padded to exactly maxRootKeyFile loads.
+	full := writeKeyFile(t, good+strings.Repeat(" ", maxRootKeyFile-len(good)), 0o600)
+	if k, err := LoadRootKey(full); err != nil || k.ID() != wantID(raw) {
+		t.Fatalf("LoadRootKey of a %d-byte file: %v", maxRootKeyFile, err)
+	}
 }
 
 func TestGenerateRootKeyFile(t *testing.T) {

@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"math"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -320,9 +321,12 @@ func TestRotateDataKey(t *testing.T) {
 		if err != nil || v != 2 {
 			t.Fatalf("stale RotateDataKey = %d, %v; want 2", v, err)
 		}
-		if got := keyVersion(mustEncrypt(t, s3, []byte("x"), "aad")); got != 2 {
+		adopted := mustEncrypt(t, s3, []byte("x"), "aad")
+		if got := keyVersion(adopted); got != 2 {
 			t.Fatalf("after a conflicting rotation, s3 encrypts with v%d, want v2", got)
 		}
+		// ...and with the v2 that was stored, not the one it generated.
+		mustDecrypt(t, s1, adopted, "aad", []byte("x"))
 		if n := countKeys(t, db); n != 2 {
 			t.Fatalf("%d data keys, want 2", n)
 		}
@@ -620,5 +624,31 @@ func BenchmarkDecrypt(b *testing.B) {
 		if _, err := s.Decrypt(ct, "runcred/bench"); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestLastDataKeyVersion: the largest version a ciphertext header can name
+// is a valid key, and rotation past it is refused rather than wrapping to 0.
+// SQLite only: PostgreSQL's INTEGER column cannot hold that version.
+func TestLastDataKeyVersion(t *testing.T) {
+	db := storetest.Open(t, storetest.SQLiteURL(t))
+	root, _ := randomRoot(t)
+	mustOpen(t, db, root)
+	wrapped, err := wrap(root, math.MaxUint32, make([]byte, dataKeyLen))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(t.Context(), `INSERT INTO seal_keys (version, root_key_id, wrapped, created_at) VALUES (?, ?, ?, 0)`,
+		int64(math.MaxUint32), root.ID(), wrapped); err != nil {
+		t.Fatal(err)
+	}
+	s := mustOpen(t, db, root)
+	ct := mustEncrypt(t, s, []byte("last"), "aad")
+	if keyVersion(ct) != math.MaxUint32 {
+		t.Fatalf("encrypts with v%d, want the last version", keyVersion(ct))
+	}
+	mustDecrypt(t, mustOpen(t, db, root), ct, "aad", []byte("last"))
+	if _, err := s.RotateDataKey(t.Context()); err == nil || !strings.Contains(err.Error(), "exhausted") {
+		t.Fatalf("rotation past the last version: %v", err)
 	}
 }

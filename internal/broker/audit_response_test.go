@@ -1,0 +1,143 @@
+package broker_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+
+	vault "github.com/hashicorp/vault/api"
+
+	"github.com/runcred/runcred/internal/store"
+	"github.com/runcred/runcred/internal/store/storetest"
+)
+
+// TestUnauditedResponseIsWithheldAndRevoked: when the log takes a request
+// record but not its response record, the handler has run and issued
+// something; the caller gets a 500, and the token or lease the response
+// carried is revoked, so nothing issued without a record survives.
+func TestUnauditedResponseIsWithheldAndRevoked(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		s := start(t, db, options{})
+		mountLeases(t, s, "withheld")
+		tokensBefore := countTokens(t, db)
+		leasesBefore := countLeases(t, db)
+
+		failResponseRecords(t, db)
+		if _, err := s.Client.Auth().Token().Create(&vault.TokenCreateRequest{Policies: []string{"default"}}); statusOf(err) != http.StatusInternalServerError {
+			t.Fatalf("token create with its response unaudited: %v", err)
+		}
+		requestRecorded(t, s, "auth/token/create")
+		if _, err := s.Client.Logical().Read("withheld/creds/x"); statusOf(err) != http.StatusInternalServerError {
+			t.Fatalf("lease read with its response unaudited: %v", err)
+		}
+		requestRecorded(t, s, "withheld/creds/x")
+		allowResponseRecords(t, db)
+
+		if n := countTokens(t, db); n != tokensBefore {
+			t.Errorf("%d tokens after a withheld token response, want %d: the withheld token survives", n, tokensBefore)
+		}
+		if n := countLeases(t, db); n != leasesBefore {
+			t.Errorf("%d leases after a withheld lease response, want %d: the withheld lease survives", n, leasesBefore)
+		}
+		// The lease was issued, then revoked through its engine, and the
+		// revocation recorded with its reason.
+		recs, err := s.Audit.Tail(ctx, 20)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var revokes []string
+		for _, r := range recs {
+			if r.Type == "broker.lease.revoke" || r.Type == "broker.token.revoke" {
+				var body struct {
+					LeaseID string `json:"lease_id"`
+					Reason  string `json:"reason"`
+				}
+				if err := json.Unmarshal(r.Body, &body); err != nil {
+					t.Fatal(err)
+				}
+				if body.Reason == "response not audited" {
+					revokes = append(revokes, r.Type)
+					if r.Type == "broker.lease.revoke" && !testLeases.wasRevoked(body.LeaseID) {
+						t.Errorf("withheld lease %s not revoked through its engine", body.LeaseID)
+					}
+				}
+			}
+		}
+		if strings.Join(revokes, ",") != "broker.token.revoke,broker.lease.revoke" {
+			t.Errorf("revocations recorded for withheld responses: %v", revokes)
+		}
+		if rep, err := s.Audit.Verify(ctx); err != nil || rep.Broken != nil {
+			t.Fatalf("verify: %+v %v", rep, err)
+		}
+	})
+}
+
+// requestRecorded asserts that the newest broker record is the request
+// record for path: the request was let through, only its response failed.
+func requestRecorded(t *testing.T, s *server, path string) {
+	t.Helper()
+	var last struct {
+		Type    string
+		Request struct{ Path string }
+	}
+	recs, err := s.Audit.Tail(context.Background(), 20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range recs {
+		if strings.HasPrefix(r.Type, "broker.request") || strings.HasPrefix(r.Type, "broker.response") {
+			if err := json.Unmarshal(r.Body, &last); err != nil {
+				t.Fatal(err)
+			}
+			last.Type = r.Type
+		}
+	}
+	if last.Type != "broker.request" || last.Request.Path != path {
+		t.Fatalf("last broker record is %s for %q, want the request record for %q", last.Type, last.Request.Path, path)
+	}
+}
+
+// failResponseRecords makes the audit log refuse response records only.
+func failResponseRecords(t *testing.T, db *store.DB) {
+	t.Helper()
+	stmts := []string{`CREATE TRIGGER no_response_audit BEFORE INSERT ON audit_log
+		WHEN NEW.type = 'broker.response' BEGIN SELECT RAISE(ABORT, 'disk full'); END`}
+	if db.Dialect() == store.Postgres {
+		stmts = []string{
+			`CREATE FUNCTION no_response_audit() RETURNS trigger LANGUAGE plpgsql AS $$
+			BEGIN IF NEW.type = 'broker.response' THEN RAISE EXCEPTION 'disk full'; END IF; RETURN NEW; END $$`,
+			`CREATE TRIGGER no_response_audit BEFORE INSERT ON audit_log FOR EACH ROW EXECUTE FUNCTION no_response_audit()`,
+		}
+	}
+	for _, q := range stmts {
+		if _, err := db.Exec(context.Background(), q); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func allowResponseRecords(t *testing.T, db *store.DB) {
+	t.Helper()
+	q := `DROP TRIGGER no_response_audit`
+	if db.Dialect() == store.Postgres {
+		q = `DROP TRIGGER no_response_audit ON audit_log`
+	}
+	if _, err := db.Exec(context.Background(), q); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func countTokens(t *testing.T, db *store.DB) int { return countRows(t, db, "tokens") }
+func countLeases(t *testing.T, db *store.DB) int { return countRows(t, db, "leases") }
+
+func countRows(t *testing.T, db *store.DB, table string) int {
+	t.Helper()
+	var n int
+	if err := db.QueryRow(context.Background(), `SELECT COUNT(*) FROM `+table).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
