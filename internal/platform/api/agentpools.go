@@ -1,17 +1,14 @@
 package api
 
 import (
-	"bytes"
 	"encoding/json"
 	"net/http"
 	"time"
 
-	"github.com/hashicorp/jsonapi"
 	"github.com/runcred/runcred/internal/fail"
 	"github.com/runcred/runcred/internal/platform/agentpool"
 	"github.com/runcred/runcred/internal/platform/apitoken"
 	"github.com/runcred/runcred/internal/platform/resource"
-	"github.com/runcred/runcred/internal/respond"
 )
 
 func (h *API) mountAgentPools(route func(string, func(http.ResponseWriter, *http.Request) error)) {
@@ -87,19 +84,6 @@ func poolOptions(r *http.Request) (agentpool.Options, error) {
 		o.AllowedWorkspaces = &ids
 	}
 	return o, nil
-}
-
-// decodeRaw is decode that also returns the body, for what the model
-// cannot tell (an empty relationship from an absent one).
-func decodeRaw(r *http.Request, model any) ([]byte, error) {
-	b, err := respond.ReadBody(r)
-	if err != nil {
-		return nil, err
-	}
-	if err := jsonapi.UnmarshalPayload(bytes.NewReader(b), model); err != nil {
-		return nil, errMalformed{"request body is not a valid JSON:API document for this resource"}
-	}
-	return b, nil
 }
 
 func hasRelationship(doc []byte, name string) bool {

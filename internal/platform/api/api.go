@@ -146,14 +146,23 @@ func (h *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
 
 // decode reads a JSON:API document of one resource into model.
 func decode(r *http.Request, model any) error {
+	_, err := decodeRaw(r, model)
+	return err
+}
+
+// decodeRaw is decode that also returns the body, for what the model
+// cannot tell (an empty relationship from an absent one).
+func decodeRaw(r *http.Request, model any) ([]byte, error) {
 	b, err := respond.ReadBody(r)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if err := jsonapi.UnmarshalPayload(bytes.NewReader(b), model); err != nil {
-		return errMalformed{"request body is not a valid JSON:API document for this resource"}
+	// The JSON:API decoder stops after the first value; json.Valid refuses
+	// what follows it too, so a body is one document or malformed.
+	if !json.Valid(b) || jsonapi.UnmarshalPayload(bytes.NewReader(b), model) != nil {
+		return nil, errMalformed{"request body is not a valid JSON:API document for this resource"}
 	}
-	return nil
+	return b, nil
 }
 
 // write sends one resource (a struct pointer) without sideloaded relations.

@@ -265,3 +265,29 @@ func TestSensitiveValueSealedAtRest(t *testing.T) {
 		}
 	}
 }
+
+// TestTrailingDataRefused: a body holding anything after its JSON:API
+// document is malformed (400) and creates nothing, as a body that is not
+// JSON at all is.
+func TestTrailingDataRefused(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		e := newEnv(t, db)
+		c := e.client(t, "root-token")
+		ctx := ctxT(t)
+		mustOrg(t, ctx, c, "acme")
+		doc := `{"data":{"type":"workspaces","attributes":{"name":"app"}}}`
+		for _, body := range []string{doc + `0`, doc + `{}`, doc + `x`} {
+			code, b := sendRaw(t, "POST", e.url+"/api/v2/organizations/acme/workspaces", "root-token", body)
+			if code != http.StatusBadRequest || !strings.Contains(b, "not a valid JSON:API document") {
+				t.Errorf("body %q: %d %s, want 400 naming the malformed document", body, code, b)
+			}
+		}
+		if l, err := c.Workspaces.List(ctx, "acme", nil); err != nil || len(l.Items) != 0 {
+			t.Fatalf("workspaces after refused bodies = %+v, %v", l, err)
+		}
+		// The same document alone is accepted: the refusal is the trailing data's.
+		if code, b := sendRaw(t, "POST", e.url+"/api/v2/organizations/acme/workspaces", "root-token", doc); code != http.StatusCreated {
+			t.Fatalf("the document alone: %d %s", code, b)
+		}
+	})
+}

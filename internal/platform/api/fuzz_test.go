@@ -1,13 +1,15 @@
 package api
 
 import (
+	"encoding/json"
 	"net/http/httptest"
 	"strings"
 	"testing"
 )
 
 // FuzzDecode feeds untrusted request bodies to every input document: each
-// must be decoded or refused, never panic.
+// is decoded or refused as malformed (a 400 for the client, never a 500),
+// and nothing but valid JSON is ever accepted.
 func FuzzDecode(f *testing.F) {
 	for _, s := range []string{
 		`{"data":{"type":"vars","attributes":{"key":"k","value":"v","category":"env","sensitive":true}}}`,
@@ -20,7 +22,16 @@ func FuzzDecode(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, body string) {
 		for _, model := range []any{&variableInput{}, &workspaceInput{}, &organizationInput{}, &projectInput{}, &runInput{}, &configurationVersionInput{}} {
-			_ = decode(httptest.NewRequest("POST", "/", strings.NewReader(body)), model)
+			err := decode(httptest.NewRequest("POST", "/", strings.NewReader(body)), model)
+			if err == nil {
+				if !json.Valid([]byte(body)) {
+					t.Fatalf("%T: accepted a body that is not JSON: %q", model, body)
+				}
+				continue
+			}
+			if _, malformed := err.(errMalformed); !malformed {
+				t.Fatalf("%T: refused with %T (%v), not as a malformed body", model, err, err)
+			}
 		}
 	})
 }
