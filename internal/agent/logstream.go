@@ -11,7 +11,7 @@ import (
 // logStream sends a phase's log lines (already redacted by the phase) to
 // the server as they come, in chunks, every flush interval.
 type logStream struct {
-	api      *jobapi.JobClient
+	api     *jobapi.JobClient
 	onError func(error) // each upload's outcome, nil for success; called from one goroutine at a time
 
 	mu   sync.Mutex
