@@ -363,13 +363,14 @@ func TestUnpackMaterializesSymlinks(t *testing.T) {
 		entry{name: "env/prod/main.tf", typ: tar.TypeReg, body: "prod", mode: 0o644},
 		entry{name: "env/prod/vars.tf", typ: tar.TypeSymlink, link: "../../shared/vars.tf"},
 		entry{name: "env/prod/net", typ: tar.TypeSymlink, link: "../../modules/net"},
+		entry{name: "links/only/vars.tf", typ: tar.TypeSymlink, link: "../../shared/vars.tf"}, // no other entry makes links/only
 	), dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for p, want := range map[string]string{
 		"env/prod/vars.tf": "vars", "env/prod/net/main.tf": "net", "env/dev/vars.tf": "vars", "env/dev/net/main.tf": "net",
-		"env/dev/main.tf": "prod",
+		"env/dev/main.tf": "prod", "links/only/vars.tf": "vars",
 	} {
 		if b, err := os.ReadFile(filepath.Join(dir, p)); err != nil || string(b) != want {
 			t.Errorf("%s = %q, %v; want %q", p, b, err, want)
