@@ -281,14 +281,15 @@ func TestUnpackSizeLimit(t *testing.T) {
 		t.Skip("writes 512 MiB")
 	}
 	// Zeros compress about a thousandfold: a small archive, a large file.
-	a := archive(t, entry{name: "half.bin", typ: tar.TypeReg, size: maxUnpacked / 2}, entry{name: "rest.bin", typ: tar.TypeReg, size: maxUnpacked/2 + 1})
+	// rest.bin goes well past the limit, which the copy must not follow.
+	a := archive(t, entry{name: "half.bin", typ: tar.TypeReg, size: maxUnpacked / 2}, entry{name: "rest.bin", typ: tar.TypeReg, size: maxUnpacked/2 + 1<<20})
 	if len(a) > 2<<20 {
 		t.Fatalf("archive is %d bytes", len(a))
 	}
 	parent, dir := target(t)
 	err := unpack(a, dir)
 	if err == nil || !strings.Contains(err.Error(), "unpacks to more than") {
-		t.Fatalf("unpack of %d bytes: %v", maxUnpacked+1, err)
+		t.Fatalf("unpack of %d bytes: %v", maxUnpacked+1<<20, err)
 	}
 	onlyInside(t, parent)
 	// It stopped at the limit: at most one byte past it was written.
