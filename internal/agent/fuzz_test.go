@@ -213,8 +213,11 @@ func FuzzHCLValue(f *testing.F) {
 	})
 }
 
-// FuzzScrubPlanJSON: valid JSON in, valid JSON out, with no string (value
-// or key) still holding the secret; JSON that is not valid is refused.
+// FuzzScrubPlanJSON: JSON is scrubbed, anything else (trailing data
+// included) refused. The output is the input's document with the same
+// shape: a string, key or number the redactor leaves alone is kept as
+// written, one it changes is replaced by the redacted text; no string, key
+// or number of the output holds the secret.
 func FuzzScrubPlanJSON(f *testing.F) {
 	f.Add([]byte(`{"variables":{"password":{"value":"hunter2-secret"}},"n":12345678901234567890}`), "hunter2-secret")
 	f.Add([]byte(`["a","xhunter2-secretx",1.50,{"k":["hunter2-secret"]}]`), "hunter2-secret")
@@ -222,7 +225,12 @@ func FuzzScrubPlanJSON(f *testing.F) {
 	f.Add([]byte(`{"a":"x"}`), "*")
 	f.Add([]byte(`{"a":"***"}`), "**")
 	f.Add([]byte(`{"a":1} trailing`), "a")
+	f.Add([]byte(`{"a":1} {"b":2}`), "b")
+	f.Add([]byte(`{"a":1}  `+"\n"), "a")
 	f.Add([]byte(`not json`), "secret")
+	f.Add([]byte(`{"n":123456789,"m":1e300,"k":-0.50}`), "345")
+	f.Add([]byte(`{"x-ab":1,"x-abab":2,"***":3}`), "ab")
+	f.Add([]byte(`{"-2":1,"-2-2":2}`), "-2") // colliding keys numbered: "***-2" would hold the secret
 	f.Fuzz(func(t *testing.T, in []byte, s string) {
 		if s == "" {
 			return
@@ -230,9 +238,8 @@ func FuzzScrubPlanJSON(f *testing.F) {
 		red := phase.NewRedactor(secret.FromString(s))
 		out, err := scrubPlanJSON(in, red)
 		if !json.Valid(in) {
-			// A JSON value followed by more is read as its first value.
-			if err == nil && !json.Valid(out) {
-				t.Fatalf("scrubbed %q to %q: not JSON", in, out)
+			if err == nil {
+				t.Fatalf("scrubPlanJSON(%q) = %q, want it refused", in, out)
 			}
 			return
 		}
@@ -242,30 +249,76 @@ func FuzzScrubPlanJSON(f *testing.F) {
 		if !json.Valid(out) {
 			t.Fatalf("scrubbed %q to %q: not JSON", in, out)
 		}
-		dec := json.NewDecoder(bytes.NewReader(out))
-		dec.UseNumber()
-		var v any
-		if err := dec.Decode(&v); err != nil {
-			t.Fatal(err)
+		fail := func(format string, args ...any) {
+			t.Helper()
+			t.Fatalf("scrubbed %q to %q with secret %q: "+format, append([]any{in, out, s}, args...)...)
 		}
-		var walk func(any)
-		walk = func(v any) {
-			switch x := v.(type) {
+		clean := func(x string) {
+			t.Helper()
+			if strings.Contains(x, s) {
+				fail("%q still holds the secret", x)
+			}
+		}
+		// same checks that b, from the output, is the scrub of a.
+		var same func(a, b any)
+		same = func(a, b any) {
+			switch x := a.(type) {
 			case string:
-				if strings.Contains(x, s) {
-					t.Fatalf("scrubbed %q to %q: %q still holds the secret %q", in, out, x, s)
+				y, ok := b.(string)
+				if !ok || y != red.RedactString(x) {
+					fail("%q became %#v", x, b)
+				}
+				clean(y)
+			case json.Number:
+				if red.RedactString(string(x)) == string(x) {
+					if y, ok := b.(json.Number); !ok || y != x {
+						fail("number %s became %#v", x, b)
+					}
+					clean(string(x))
+				} else if y, ok := b.(string); !ok || y != red.RedactString(string(x)) {
+					fail("number %s holding the secret became %#v", x, b)
+				} else {
+					clean(y)
 				}
 			case []any:
-				for _, e := range x {
-					walk(e)
+				y, ok := b.([]any)
+				if !ok || len(y) != len(x) {
+					fail("array %v became %#v", x, b)
+				}
+				for i := range x {
+					same(x[i], y[i])
 				}
 			case map[string]any:
-				for k, e := range x {
-					walk(k)
-					walk(e)
+				y, ok := b.(map[string]any)
+				if !ok || len(y) != len(x) {
+					fail("object %v became %#v", x, b)
+				}
+				for k := range y {
+					clean(k)
+				}
+				for k, v := range x {
+					if red.RedactString(k) == k {
+						same(v, y[k]) // a key with nothing to mask keeps its name and value
+					}
+				}
+			default: // bool, nil
+				if a != b {
+					fail("%v became %#v", a, b)
 				}
 			}
 		}
-		walk(v)
+		same(decodeNumbers(t, in), decodeNumbers(t, out))
 	})
+}
+
+// decodeNumbers decodes JSON with its numbers as written.
+func decodeNumbers(t *testing.T, b []byte) any {
+	t.Helper()
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		t.Fatal(err)
+	}
+	return v
 }

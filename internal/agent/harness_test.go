@@ -3,6 +3,7 @@ package agent_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -186,21 +187,31 @@ var terminal = map[tfe.RunStatus]bool{
 // wait polls run id until it reaches a resting status, and checks it is want.
 func (w *world) wait(t *testing.T, id string, want tfe.RunStatus) *tfe.Run {
 	t.Helper()
+	r, err := w.await(t, id, want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// await is wait returning its failure: it never stops the test, so a
+// test's goroutines may call it.
+func (w *world) await(t *testing.T, id string, want tfe.RunStatus) (*tfe.Run, error) {
 	ctx := ctxT(t)
 	for {
 		r, err := w.tfe.Runs.Read(ctx, id)
 		if err != nil {
-			t.Fatal(err)
+			return nil, err
 		}
 		if terminal[r.Status] {
 			if r.Status != want {
-				t.Fatalf("run %s ended %s, want %s\nlog:\n%s", id, r.Status, want, w.logs(t, r))
+				return nil, fmt.Errorf("run %s ended %s, want %s\nlog:\n%s", id, r.Status, want, w.logs(t, r))
 			}
-			return r
+			return r, nil
 		}
 		select {
 		case <-ctx.Done():
-			t.Fatalf("run %s still %s", id, r.Status)
+			return nil, fmt.Errorf("run %s still %s", id, r.Status)
 		case <-time.After(50 * time.Millisecond):
 		}
 	}

@@ -3,7 +3,9 @@ package agent
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"sort"
 	"strconv"
 
@@ -74,6 +76,11 @@ func scrubPlanJSON(b []byte, red *phase.Redactor) ([]byte, error) {
 	if err := dec.Decode(&v); err != nil {
 		return nil, fmt.Errorf("reading the JSON plan: %w", err)
 	}
+	// What follows the plan would be dropped unscrubbed, and planCounts
+	// refuses it: so does the scrub.
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, errors.New("reading the JSON plan: data after the plan")
+	}
 	var walk func(any) any
 	walk = func(v any) any {
 		switch t := v.(type) {
@@ -95,14 +102,17 @@ func scrubPlanJSON(b []byte, red *phase.Redactor) ([]byte, error) {
 			}
 			sort.Strings(keys) // collisions are numbered the same way every time
 			for _, k := range keys {
-				nk := red.RedactString(k)
+				masked := red.RedactString(k)
+				nk := masked
 				for i := 2; nk != k; i++ {
 					if _, taken := out[nk]; !taken {
 						if _, orig := t[nk]; !orig {
 							break
 						}
 					}
-					nk = red.RedactString(k) + "-" + strconv.Itoa(i)
+					// The number can complete a secret (a secret "-2"):
+					// the numbered name is redacted too.
+					nk = red.RedactString(masked + "-" + strconv.Itoa(i))
 				}
 				out[nk] = walk(t[k])
 			}

@@ -2,6 +2,7 @@ package agent_test
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,6 +16,10 @@ import (
 )
 
 const canary = "canary-sensitive-7Qw2Lp9Xv"
+
+// secretLen is how the state records the canary's length: proof that the
+// sensitive value reached the run.
+var secretLen = fmt.Sprintf(`"secret_len": %d`, len(canary))
 
 const localConfig = `
 variable "name" {}
@@ -31,6 +36,10 @@ resource "terraform_data" "d" {
     tags       = var.tags
     secret_len = nonsensitive(length(var.secret))
     slug       = var.TFC_WORKSPACE_SLUG
+  }
+  # Prints the sensitive value into the apply's log, not into the state.
+  provisioner "local-exec" {
+    command = "echo secret=${nonsensitive(var.secret)}"
   }
 }
 
@@ -73,11 +82,11 @@ func TestGoTFECompleteRun(t *testing.T) {
 		t.Fatalf("apply = %+v, %v", apply, err)
 	}
 	all := w.logs(t, run)
-	if !strings.Contains(all, "Apply complete! Resources: 2 added") {
+	if !strings.Contains(all, "Apply complete! Resources: 2 added") || !strings.Contains(all, "terraform_data.d (local-exec): secret=***") {
 		t.Fatalf("log:\n%s", all)
 	}
 	state := w.state(t, ws)
-	for _, want := range []string{`"terraform_data"`, `"random_id"`, `"` + run.ID + `"`, `"platform"`, `"demo/local"`} {
+	for _, want := range []string{`"terraform_data"`, `"random_id"`, `"` + run.ID + `"`, `"platform"`, `"demo/local"`, secretLen} {
 		if !bytes.Contains(state, []byte(want)) {
 			t.Errorf("state lacks %s:\n%s", want, state)
 		}
@@ -115,11 +124,12 @@ func TestTerraformBinary(t *testing.T) {
 	w.upload(t, ws, map[string]string{"main.tf": localConfig})
 	run := w.wait(t, w.start(t, ws).ID, tfe.RunApplied)
 	log := w.logs(t, run)
-	if !strings.Contains(log, "Terraform has been successfully initialized!") || !strings.Contains(log, "Apply complete! Resources: 2 added") {
+	if !strings.Contains(log, "Terraform has been successfully initialized!") || !strings.Contains(log, "Apply complete! Resources: 2 added") ||
+		!strings.Contains(log, "terraform_data.d (local-exec): secret=***") || strings.Contains(log, canary) {
 		t.Fatalf("log:\n%s", log)
 	}
 	state := w.state(t, ws)
-	if !bytes.Contains(state, []byte(`"terraform_version": "1.5.7"`)) || bytes.Contains(state, []byte(canary)) {
+	if !bytes.Contains(state, []byte(`"terraform_version": "1.5.7"`)) || !bytes.Contains(state, []byte(secretLen)) || bytes.Contains(state, []byte(canary)) {
 		t.Fatalf("state:\n%s", state)
 	}
 	if _, err := w.tfe.Plans.ReadJSONOutput(ctx, run.Plan.ID); err != nil {
@@ -140,6 +150,7 @@ variable "pw" { sensitive = true }
 variable "creds" {}
 resource "terraform_data" "d" { input = var.creds }
 output "n" { value = nonsensitive(length(var.pw)) }
+output "pw" { value = nonsensitive(var.pw) }
 `})
 	run := w.wait(t, w.start(t, ws).ID, tfe.RunPlanned)
 	pj, err := w.tfe.Plans.ReadJSONOutput(ctx, run.Plan.ID)
@@ -147,7 +158,9 @@ output "n" { value = nonsensitive(length(var.pw)) }
 		t.Fatal(err)
 	}
 	log := w.logs(t, run)
-	if bytes.Contains(pj, []byte(canary)) || strings.Contains(log, canary) || !strings.Contains(log, "password") {
+	// The variable's text as written, quotes included, is a secret too:
+	// the output pw shows as the bare mask.
+	if bytes.Contains(pj, []byte(canary)) || strings.Contains(log, canary) || !strings.Contains(log, "password") || !strings.Contains(log, "+ pw = ***") {
 		t.Fatalf("a sensitive HCL value leaked\nlog:\n%s\nplan JSON: %s", log, pj)
 	}
 }

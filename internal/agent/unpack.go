@@ -121,7 +121,7 @@ func materialize(root *os.Root, links []link, total *int64) error {
 	for len(pending) > 0 {
 		var next []link
 		for _, l := range pending {
-			if waitsOn(l.target, pending) {
+			if waitsOn(l, pending) {
 				next = append(next, l)
 				continue
 			}
@@ -137,10 +137,12 @@ func materialize(root *os.Root, links []link, total *int64) error {
 	return nil
 }
 
-// waitsOn reports whether p is, or lies under, a link not yet made.
-func waitsOn(p string, pending []link) bool {
-	for _, l := range pending {
-		if p == l.name || strings.HasPrefix(p, l.name+"/") {
+// waitsOn reports whether l's target is, lies under, or holds another
+// link not yet made: a directory's copy must hold the links inside it, made.
+func waitsOn(l link, pending []link) bool {
+	p := l.target
+	for _, o := range pending {
+		if o != l && (p == o.name || strings.HasPrefix(p, o.name+"/") || strings.HasPrefix(o.name, p+"/")) {
 			return true
 		}
 	}

@@ -199,6 +199,7 @@ func TestUnpackRefuses(t *testing.T) {
 		{"dangling symlink", archive(t, entry{name: "l", typ: tar.TypeSymlink, link: "missing.tf"}), "not in the configuration"},
 		{"symlink cycle", archive(t, entry{name: "a", typ: tar.TypeSymlink, link: "b"}, entry{name: "b", typ: tar.TypeSymlink, link: "a"}), "cycle"},
 		{"symlink to its own parent", archive(t, entry{name: "m/self", typ: tar.TypeSymlink, link: "."}), "inside its own target"},
+		{"links inside each other's targets", archive(t, entry{name: "a/l", typ: tar.TypeSymlink, link: "../b"}, entry{name: "b/m", typ: tar.TypeSymlink, link: "../a"}), "cycle"},
 		{"symlink to the root", archive(t, entry{name: "main.tf", typ: tar.TypeReg, body: "x"}, entry{name: "all", typ: tar.TypeSymlink, link: "."}), "inside its own target"},
 		{"hard link", archive(t, entry{name: "main.tf", typ: tar.TypeReg, body: "x"}, entry{name: "h.tf", typ: tar.TypeLink, link: "main.tf"}), "is a hard link"},
 		{"hard link out", archive(t, entry{name: "h", typ: tar.TypeLink, link: "../canary"}), "is a hard link"},
@@ -280,14 +281,15 @@ func TestUnpackSizeLimit(t *testing.T) {
 		t.Skip("writes 512 MiB")
 	}
 	// Zeros compress about a thousandfold: a small archive, a large file.
-	a := archive(t, entry{name: "half.bin", typ: tar.TypeReg, size: maxUnpacked / 2}, entry{name: "rest.bin", typ: tar.TypeReg, size: maxUnpacked/2 + 1})
+	// rest.bin goes well past the limit, which the copy must not follow.
+	a := archive(t, entry{name: "half.bin", typ: tar.TypeReg, size: maxUnpacked / 2}, entry{name: "rest.bin", typ: tar.TypeReg, size: maxUnpacked/2 + 1<<20})
 	if len(a) > 2<<20 {
 		t.Fatalf("archive is %d bytes", len(a))
 	}
 	parent, dir := target(t)
 	err := unpack(a, dir)
 	if err == nil || !strings.Contains(err.Error(), "unpacks to more than") {
-		t.Fatalf("unpack of %d bytes: %v", maxUnpacked+1, err)
+		t.Fatalf("unpack of %d bytes: %v", maxUnpacked+1<<20, err)
 	}
 	onlyInside(t, parent)
 	// It stopped at the limit: at most one byte past it was written.
@@ -304,11 +306,49 @@ func TestUnpackSizeLimit(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// Exactly the limit is fine.
+	// Exactly the limit is fine, every byte of it.
 	a = archive(t, entry{name: "half.bin", typ: tar.TypeReg, size: maxUnpacked / 2}, entry{name: "rest.bin", typ: tar.TypeReg, size: maxUnpacked / 2})
 	if err := unpack(a, dir); err != nil {
 		t.Fatalf("unpack of exactly %d bytes: %v", maxUnpacked, err)
 	}
+	sizes(t, dir, map[string]int64{"half.bin": maxUnpacked / 2, "rest.bin": maxUnpacked / 2})
+}
+
+// sizes checks the sizes of files under dir.
+func sizes(t *testing.T, dir string, want map[string]int64) {
+	t.Helper()
+	for n, size := range want {
+		if info, err := os.Stat(filepath.Join(dir, n)); err != nil || info.Size() != size {
+			t.Errorf("%s: %v, %v; want %d bytes", n, info, err, size)
+		}
+	}
+}
+
+// TestUnpackSizeLimitCountsLinkCopies: a link's copy counts against the
+// limit like the file it copies, so links cannot multiply a configuration.
+func TestUnpackSizeLimitCountsLinkCopies(t *testing.T) {
+	if testing.Short() {
+		t.Skip("writes 512 MiB")
+	}
+	a := archive(t, entry{name: "big.bin", typ: tar.TypeReg, size: maxUnpacked/2 + 1}, entry{name: "copy.bin", typ: tar.TypeSymlink, link: "big.bin"})
+	parent, dir := target(t)
+	err := unpack(a, dir)
+	if err == nil || !strings.Contains(err.Error(), "unpacks to more than") {
+		t.Fatalf("unpack of %d bytes through a link: %v", maxUnpacked+2, err)
+	}
+	onlyInside(t, parent)
+	if info, err := os.Stat(filepath.Join(dir, "copy.bin")); err == nil && info.Size() > maxUnpacked/2 {
+		t.Errorf("the copy went past the limit: %d bytes", info.Size())
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+
+	a = archive(t, entry{name: "big.bin", typ: tar.TypeReg, size: maxUnpacked / 2}, entry{name: "copy.bin", typ: tar.TypeSymlink, link: "big.bin"})
+	if err := unpack(a, dir); err != nil {
+		t.Fatalf("unpack of exactly %d bytes through a link: %v", maxUnpacked, err)
+	}
+	sizes(t, dir, map[string]int64{"big.bin": maxUnpacked / 2, "copy.bin": maxUnpacked / 2})
 }
 
 // TestUnpackMaterializesSymlinks: links inside the configuration become
@@ -316,18 +356,22 @@ func TestUnpackSizeLimit(t *testing.T) {
 // no link is left in the run directory.
 func TestUnpackMaterializesSymlinks(t *testing.T) {
 	parent, dir := target(t)
+	// env/dev comes first: its copy waits for the links inside env/prod.
 	err := unpack(archive(t,
+		entry{name: "env/dev", typ: tar.TypeSymlink, link: "prod"},
 		entry{name: "modules/net/main.tf", typ: tar.TypeReg, body: "net", mode: 0o644},
 		entry{name: "shared/vars.tf", typ: tar.TypeReg, body: "vars", mode: 0o644},
+		entry{name: "env/prod/main.tf", typ: tar.TypeReg, body: "prod", mode: 0o644},
 		entry{name: "env/prod/vars.tf", typ: tar.TypeSymlink, link: "../../shared/vars.tf"},
 		entry{name: "env/prod/net", typ: tar.TypeSymlink, link: "../../modules/net"},
-		entry{name: "env/dev", typ: tar.TypeSymlink, link: "prod"},
+		entry{name: "links/only/vars.tf", typ: tar.TypeSymlink, link: "../../shared/vars.tf"}, // no other entry makes links/only
 	), dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for p, want := range map[string]string{
 		"env/prod/vars.tf": "vars", "env/prod/net/main.tf": "net", "env/dev/vars.tf": "vars", "env/dev/net/main.tf": "net",
+		"env/dev/main.tf": "prod", "links/only/vars.tf": "vars",
 	} {
 		if b, err := os.ReadFile(filepath.Join(dir, p)); err != nil || string(b) != want {
 			t.Errorf("%s = %q, %v; want %q", p, b, err, want)

@@ -262,7 +262,7 @@ func TestScrubPlanJSON(t *testing.T) {
 		t.Errorf("scrub of %s = %s, %v", plain, out, err)
 	}
 
-	for _, bad := range []string{``, `not json`, `{"a":`, `{"a":"` + s + `"`, `{"a" 1}`} {
+	for _, bad := range []string{``, `not json`, `{"a":`, `{"a":"` + s + `"`, `{"a" 1}`, `{"a":1} trailing`, `{} {"` + s + `":1}`} {
 		if out, err := scrubPlanJSON([]byte(bad), red); err == nil {
 			t.Errorf("scrubPlanJSON(%q) = %s, want an error", bad, out)
 		} else if strings.Contains(err.Error(), s) {

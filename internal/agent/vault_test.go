@@ -143,7 +143,10 @@ path "aws/sts/vault-ws" { capabilities = ["read", "update"] }`))
 	})
 	w.upload(t, ws, map[string]string{"main.tf": s3Backend(m.URL, "vault/terraform.tfstate") + `
 variable "secret" { sensitive = true }
-resource "terraform_data" "x" { input = nonsensitive(length(var.secret)) }
+resource "terraform_data" "x" {
+  input = nonsensitive(length(var.secret))
+  provisioner "local-exec" { command = "echo secret=${nonsensitive(var.secret)} env=$CANARY_ENV" }
+}
 `})
 	run := w.wait(t, w.start(t, ws).ID, tfe.RunPlanned)
 	if err := w.tfe.Runs.Apply(ctx, run.ID, tfe.RunApplyOptions{}); err != nil {
@@ -151,30 +154,48 @@ resource "terraform_data" "x" { input = nonsensitive(length(var.secret)) }
 	}
 	run = w.wait(t, run.ID, tfe.RunApplied)
 	logs := w.logs(t, run)
-	if !strings.Contains(logs, "Apply complete! Resources: 1 added") {
+	if !strings.Contains(logs, "Apply complete! Resources: 1 added") || !strings.Contains(logs, "(local-exec): secret=*** env=***") {
 		t.Fatalf("log:\n%s", logs)
 	}
 	if !objectExists(ctx, t, m, "vault/terraform.tfstate") {
 		t.Fatal("no state object in MinIO")
 	}
 
-	// Both phases logged in and read credentials; all of it is revoked.
+	// Both phases logged in and read credentials; the lease of each read is
+	// revoked, by the phase's end rather than by its expiry.
 	recs, err := w.srv.D.Audit.Tail(ctx, 1000)
 	must(err)
-	var logins, creds, revoked int
+	var logins int
+	var leases []string              // of the credential reads
+	revokedBy := map[string]string{} // lease id -> reason, of revocations naming the run
 	for _, r := range recs {
 		body := string(r.Body)
+		var rec struct {
+			Response struct {
+				Secret struct {
+					LeaseID string `json:"lease_id"`
+				} `json:"secret"`
+			} `json:"response"`
+			LeaseID string `json:"lease_id"`
+			Reason  string `json:"reason"`
+		}
+		must(json.Unmarshal(r.Body, &rec))
 		switch {
 		case r.Type == "broker.response" && strings.Contains(body, `"auth/jwt/login"`):
 			logins++
 		case r.Type == "broker.response" && (strings.Contains(body, `"aws/sts/vault-ws"`) || strings.Contains(body, `"aws/creds/vault-ws"`)):
-			creds++
+			leases = append(leases, rec.Response.Secret.LeaseID)
 		case r.Type == "broker.lease.revoke" && strings.Contains(body, run.ID):
-			revoked++
+			revokedBy[rec.LeaseID] = rec.Reason
 		}
 	}
-	if logins != 2 || creds != 2 || revoked != 2 {
-		t.Fatalf("audit: %d logins, %d credential reads, %d revocations naming the run; want 2 each", logins, creds, revoked)
+	if logins != 2 || len(leases) != 2 || len(revokedBy) != 2 {
+		t.Fatalf("audit: %d logins, credential reads with leases %q, revocations naming the run %q; want 2 each", logins, leases, revokedBy)
+	}
+	for _, id := range leases {
+		if reason, ok := revokedBy[id]; id == "" || !ok || reason == "expired" {
+			t.Errorf("lease %q of a credential read: revoked %v, reason %q; want revoked at the phase's end", id, ok, reason)
+		}
 	}
 	for _, p := range []string{"aws/creds/vault-ws", "aws/sts/vault-ws"} {
 		if l, err := root.Logical().List("sys/leases/lookup/" + p); err != nil || l != nil {

@@ -41,8 +41,12 @@ func TestVerbsWithARealAgent(t *testing.T) {
 	s.ok("workspace", "create", "demo/real", "--create-org")
 	s.runcred("s3cret-value-xyz\n", "var", "set", "demo/real", "password", "-", "--sensitive")
 	dir := t.TempDir()
+	// The apply prints the sensitive value (local-exec), not into the state.
 	cfgText := `variable "password" { sensitive = true }
-resource "terraform_data" "x" { input = nonsensitive(length(var.password)) }
+resource "terraform_data" "x" {
+  input = nonsensitive(length(var.password))
+  provisioner "local-exec" { command = "echo password=${nonsensitive(var.password)}" }
+}
 `
 	if err := os.WriteFile(filepath.Join(dir, "main.tf"), []byte(cfgText), 0o600); err != nil {
 		t.Fatal(err)
@@ -54,7 +58,8 @@ resource "terraform_data" "x" { input = nonsensitive(length(var.password)) }
 	id := out[strings.Index(out, "runcred run apply ")+len("runcred run apply "):]
 	id = strings.Fields(id)[0]
 	out = s.ok("run", "apply", id)
-	if !strings.Contains(out, "Apply complete! Resources: 1 added") || !strings.Contains(out, "applied") || strings.Contains(out, "s3cret-value-xyz") {
+	if !strings.Contains(out, "Apply complete! Resources: 1 added") || !strings.Contains(out, "applied") ||
+		!strings.Contains(out, "terraform_data.x (local-exec): password=***") || strings.Contains(out, "s3cret-value-xyz") {
 		t.Fatalf("run apply:\n%s", out)
 	}
 	if st := s.ok("state", "pull", "demo/real"); !strings.Contains(st, `"terraform_data"`) || strings.Contains(st, "s3cret-value-xyz") {

@@ -63,9 +63,12 @@ func TestOutputStreamsWhileHookRuns(t *testing.T) {
 		Phase: jobapi.Plan, Binary: "/bin/false", ConfigDir: filepath.Join("testdata", "basic"),
 		Env: map[string]string{"GATE": gate},
 		// The hook cannot finish before the test has seen its first line
-		// and opened the gate.
+		// and opened the gate; it gives up after a minute, so a test
+		// killed meanwhile (a timeout, a mutation run) leaves no hook
+		// waiting for ever.
 		HooksDir: hooks(t, map[string]string{"terraform-pre-plan": `echo first
-while [ ! -e "$GATE" ]; do sleep 0.05; done
+i=0
+while [ ! -e "$GATE" ] && [ $i -lt 1200 ]; do sleep 0.05; i=$((i+1)); done
 echo second`}),
 		Log: func(l string) { lines <- l },
 	}

@@ -136,6 +136,11 @@ func TestPlanThenApplySavedPlan(t *testing.T) {
 	if !l.has("Plan: 3 to add, 0 to change, 0 to destroy.") {
 		t.Errorf("plan summary not logged:\n%s", strings.Join(l.all(), "\n"))
 	}
+	// The configuration prints the canary (nonsensitive): the plan shows
+	// the output's change with the mask in its place.
+	if !l.has(`+ password_shown = "` + Mask + `"`) {
+		t.Errorf("plan did not log the masked output:\n%s", strings.Join(l.all(), "\n"))
+	}
 
 	as := basicSpec(t, jobapi.Apply, &l)
 	as.PlanFile = plan.Plan
@@ -148,6 +153,9 @@ func TestPlanThenApplySavedPlan(t *testing.T) {
 	assertEmpty(t, tmp)
 	if !l.has("Apply complete! Resources: 3 added, 0 changed, 0 destroyed.") {
 		t.Errorf("apply summary not logged:\n%s", strings.Join(l.all(), "\n"))
+	}
+	if !slices.Contains(l.all(), `password_shown = "`+Mask+`"`) {
+		t.Errorf("apply did not log the masked output:\n%s", strings.Join(l.all(), "\n"))
 	}
 	var outs map[string]struct {
 		Value     any  `json:"value"`
@@ -162,6 +170,9 @@ func TestPlanThenApplySavedPlan(t *testing.T) {
 	}
 	if !outs["password"].Sensitive {
 		t.Error("password output not marked sensitive")
+	}
+	if v := outs["password_shown"].Value; v != canary {
+		t.Errorf("output password_shown = %v: the canary did not reach the run", v)
 	}
 	if !strings.Contains(string(applied.State), `"random_pet"`) || !strings.Contains(string(applied.State), pet) {
 		t.Errorf("state lacks the applied pet %q", pet)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 
@@ -83,6 +84,39 @@ func TestLineWriterTruncatesLongLines(t *testing.T) {
 	}
 	if strings.Contains(out[0], "0123") {
 		t.Errorf("prefix of the secret shown: %q", out[0])
+	}
+}
+
+// TestLineWriterCutsPastMax: a line of exactly max bytes is whole, a
+// longer one is cut; a flush with nothing pending emits nothing.
+func TestLineWriterCutsPastMax(t *testing.T) {
+	var out []string
+	w := newLineWriter(NewRedactor(), func(l string) { out = append(out, l) })
+	w.max = 8
+	_, _ = w.Write([]byte("12345678\n123456789\n"))
+	w.Flush()
+	if want := []string{"12345678", "123456789" + truncated}; !slices.Equal(out, want) {
+		t.Errorf("lines = %q, want %q", out, want)
+	}
+}
+
+// TestLineWriterCutNeverShowsASecret: a cut line is withheld when the
+// truncation notice itself would show a secret; a cut line held back by a
+// secret longer than the notice still gets the notice.
+func TestLineWriterCutNeverShowsASecret(t *testing.T) {
+	for _, c := range []struct {
+		secret, line, want string
+	}{
+		{"truncated", strings.Repeat("x", 20), ""},
+		{"0123456789abcdef0123", "0123456789abcdef0123 and more", Mask + truncated},
+	} {
+		var out []string
+		w := newLineWriter(NewRedactor(secret.FromString(c.secret)), func(l string) { out = append(out, l) })
+		w.max = 8
+		_, _ = w.Write([]byte(c.line + "\n"))
+		if !slices.Equal(out, []string{c.want}) {
+			t.Errorf("secret %q, line %q: lines = %q, want %q", c.secret, c.line, out, []string{c.want})
+		}
 	}
 }
 

@@ -46,3 +46,9 @@ output "password" {
   value     = var.password
   sensitive = true
 }
+
+# A configuration may print a sensitive value on purpose; the log must
+# then hold the mask, never the value.
+output "password_shown" {
+  value = nonsensitive(var.password)
+}
