@@ -30,6 +30,10 @@ scripts/tools.sh gremlins
 # -count=1: gremlins times each mutant against its first, unmutated test
 # run; a cached result would make that run instant and every mutant time out.
 export GOTOOLCHAIN=local GOFLAGS="-buildvcs=false -count=1"
+# gremlins runs the tests in a copy of the module that lacks .tools (its
+# entries are links): the tests find the peers here instead. Without it a
+# test that needs OpenTofu fails on every mutant, and every mutant "dies".
+export RUNCRED_TOOLS_DIR="$root/.tools"
 gremlins="$root/.tools/bin/gremlins"
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT

@@ -2,7 +2,9 @@
 // repository's .tools directory: the peers' binaries (MinIO, OpenTofu,
 // Terraform) and the providers' filesystem mirror. A missing tool fails
 // the test rather than skipping it: a missing peer must not turn the suite
-// green.
+// green. RUNCRED_TOOLS_DIR names that directory for tests run from a copy of
+// the tree that lacks it (mutation testing copies the module but not
+// .tools, whose entries are links).
 package tools
 
 import (
@@ -34,11 +36,15 @@ func Root() (string, error) {
 // Path is .tools/<rel> in the repository; the test fails if it is missing.
 func Path(t testing.TB, rel string) string {
 	t.Helper()
-	root, err := Root()
-	if err != nil {
-		t.Fatal(err)
+	dir := os.Getenv("RUNCRED_TOOLS_DIR")
+	if dir == "" {
+		root, err := Root()
+		if err != nil {
+			t.Fatal(err)
+		}
+		dir = filepath.Join(root, ".tools")
 	}
-	p := filepath.Join(root, ".tools", filepath.FromSlash(rel))
+	p := filepath.Join(dir, filepath.FromSlash(rel))
 	if _, err := os.Stat(p); err != nil {
 		t.Fatalf("%s missing (run scripts/tools.sh): %v", p, err)
 	}
