@@ -51,8 +51,13 @@ func ctxT(t *testing.T) context.Context {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
+	return envOn(t, daemontest.Start(t, nil))
+}
+
+// envOn is an env on srv.
+func envOn(t *testing.T, srv *daemontest.Server) *env {
+	t.Helper()
 	ctx := ctxT(t)
-	srv := daemontest.Start(t, nil)
 	c, err := tfe.NewClient(&tfe.Config{Address: srv.D.URL(), Token: srv.Token, RetryServerErrors: false})
 	if err != nil {
 		t.Fatal(err)
@@ -250,9 +255,11 @@ func jwtClaims(t *testing.T, tok string) map[string]any {
 	return m
 }
 
-func TestClaim(t *testing.T) {
+func TestClaim(t *testing.T) { daemontest.Each(t, testClaim) }
+
+func testClaim(t *testing.T, start daemontest.Starter) {
 	t.Run("anonymous and unknown tokens cannot claim", func(t *testing.T) {
-		e := newEnv(t)
+		e := envOn(t, start(t, nil))
 		e.queue(t, "ws")
 		path := jobapi.Prefix + "/pools/default/jobs"
 		if code, body := e.raw(t, "", "POST", path, nil); code != http.StatusUnauthorized {
@@ -269,7 +276,7 @@ func TestClaim(t *testing.T) {
 	})
 
 	t.Run("a token without the default pool grant cannot claim", func(t *testing.T) {
-		e := newEnv(t)
+		e := envOn(t, start(t, nil))
 		e.queue(t, "ws")
 		sec, err := e.vault(t, e.srv.Token).Auth().Token().Create(&vault.TokenCreateRequest{Policies: []string{"default"}})
 		if err != nil {
@@ -283,7 +290,7 @@ func TestClaim(t *testing.T) {
 	})
 
 	t.Run("the default agent token cannot claim a named pool", func(t *testing.T) {
-		e := newEnv(t)
+		e := envOn(t, start(t, nil))
 		for _, pool := range []string{"apool-AAAAAAAAAAAAAAAA", "../default", "default/../x"} {
 			j, err := e.api.Claim(ctxT(t), e.agent, pool, 0)
 			if c := status(err); j != nil || (c != http.StatusForbidden && c != http.StatusBadRequest && c != http.StatusNotFound) {
@@ -293,7 +300,7 @@ func TestClaim(t *testing.T) {
 	})
 
 	t.Run("204 when idle, then each queued phase once", func(t *testing.T) {
-		e := newEnv(t)
+		e := envOn(t, start(t, nil))
 		if code, body := e.raw(t, e.agent.RevealString(), "POST", jobapi.Prefix+"/pools/default/jobs", nil); code != http.StatusNoContent || body != "" {
 			t.Fatalf("idle claim: HTTP %d %q, want 204 and no body", code, body)
 		}
@@ -323,7 +330,7 @@ func TestClaim(t *testing.T) {
 	})
 
 	t.Run("a second run of a busy workspace waits", func(t *testing.T) {
-		e := newEnv(t)
+		e := envOn(t, start(t, nil))
 		r := e.queue(t, "ws")
 		e.claim(t)
 		second, err := e.tfe.Runs.Create(ctxT(t), tfe.RunCreateOptions{Workspace: r.Workspace, Message: tfe.String("second")})
@@ -337,7 +344,7 @@ func TestClaim(t *testing.T) {
 	})
 
 	t.Run("a waiting claim gets the run queued while it waits", func(t *testing.T) {
-		e := newEnv(t)
+		e := envOn(t, start(t, nil))
 		type answer struct {
 			j   *jobapi.Job
 			err error
@@ -356,7 +363,7 @@ func TestClaim(t *testing.T) {
 	})
 
 	t.Run("wait must be 0 to 60 whole seconds", func(t *testing.T) {
-		e := newEnv(t)
+		e := envOn(t, start(t, nil))
 		for _, q := range []string{"61", "-1", "1.5", "x", "99999999999999999999"} {
 			if code, body := e.raw(t, e.agent.RevealString(), "POST", jobapi.Prefix+"/pools/default/jobs?wait="+q, nil); code != http.StatusBadRequest {
 				t.Errorf("wait=%s: HTTP %d %s, want 400", q, code, body)
@@ -379,9 +386,11 @@ func (e *env) queueID(t *testing.T) string {
 	return rl.Items[0].ID
 }
 
-func TestJobToken(t *testing.T) {
+func TestJobToken(t *testing.T) { daemontest.Each(t, testJobToken) }
+
+func testJobToken(t *testing.T, start daemontest.Starter) {
 	t.Run("drives its own phase", func(t *testing.T) {
-		e := newEnv(t)
+		e := envOn(t, start(t, nil))
 		ctx := ctxT(t)
 		r := e.queue(t, "ws")
 		j, ph := e.claim(t)
@@ -497,7 +506,7 @@ func TestJobToken(t *testing.T) {
 	})
 
 	t.Run("the agent token cannot use job endpoints", func(t *testing.T) {
-		e := newEnv(t)
+		e := envOn(t, start(t, nil))
 		r := e.queue(t, "ws")
 		j, ph := e.claim(t)
 		refusedAll(t, e.as(e.agent, j.PhaseID), http.StatusForbidden)
@@ -511,7 +520,7 @@ func TestJobToken(t *testing.T) {
 	})
 
 	t.Run("a job token cannot claim", func(t *testing.T) {
-		e := newEnv(t)
+		e := envOn(t, start(t, nil))
 		e.queue(t, "ws")
 		j, _ := e.claim(t)
 		e.queue(t, "ws2")
@@ -521,7 +530,7 @@ func TestJobToken(t *testing.T) {
 	})
 
 	t.Run("a job token of one run cannot drive another", func(t *testing.T) {
-		e := newEnv(t)
+		e := envOn(t, start(t, nil))
 		ctx := ctxT(t)
 		e.queue(t, "ws-a")
 		e.queue(t, "ws-b")
@@ -546,7 +555,7 @@ func TestJobToken(t *testing.T) {
 	})
 
 	t.Run("a job token reaches nothing beyond its phase", func(t *testing.T) {
-		e := newEnv(t)
+		e := envOn(t, start(t, nil))
 		r := e.queue(t, "ws")
 		j, _ := e.claim(t)
 		tok := j.Token.RevealString()
@@ -605,7 +614,7 @@ func TestJobToken(t *testing.T) {
 	})
 
 	t.Run("a plan's token cannot store state or end the apply", func(t *testing.T) {
-		e := newEnv(t)
+		e := envOn(t, start(t, nil))
 		ctx := ctxT(t)
 		r := e.queue(t, "ws")
 		j, ph := e.claim(t)
@@ -640,7 +649,7 @@ func TestJobToken(t *testing.T) {
 	// endJob's revocation can fail; the token it leaves must still be
 	// refused for the apply that follows, which it does not name.
 	t.Run("a plan's token whose revocation failed cannot drive the apply", func(t *testing.T) {
-		e := newEnv(t)
+		e := envOn(t, start(t, nil))
 		ctx := ctxT(t)
 		r := e.queue(t, "ws")
 		j, ph := e.claim(t)
@@ -665,7 +674,7 @@ func TestJobToken(t *testing.T) {
 	})
 
 	t.Run("revoked when its phase finishes", func(t *testing.T) {
-		e := newEnv(t)
+		e := envOn(t, start(t, nil))
 		r := e.queue(t, "ws")
 		j, ph := e.claim(t)
 		if err := ph.Finish(ctxT(t), jobapi.Finish{HasChanges: true, Additions: 1}); err != nil {
@@ -688,7 +697,7 @@ func TestJobToken(t *testing.T) {
 	})
 
 	t.Run("revoked when its run is force-canceled", func(t *testing.T) {
-		e := newEnv(t)
+		e := envOn(t, start(t, nil))
 		r := e.queue(t, "ws")
 		j, ph := e.claim(t)
 		if err := ph.AppendLog(ctxT(t), []byte("started\n")); err != nil {
@@ -705,7 +714,7 @@ func TestJobToken(t *testing.T) {
 	})
 
 	t.Run("a cancel request reaches the agent, which ends the phase canceled", func(t *testing.T) {
-		e := newEnv(t)
+		e := envOn(t, start(t, nil))
 		ctx := ctxT(t)
 		r := e.queue(t, "ws")
 		j, ph := e.claim(t)
@@ -815,8 +824,10 @@ func TestMalformed(t *testing.T) {
 // Bodies are refused for who sends them before they are read: an
 // anonymous caller gets 401 and a foreign token 403, never a body-size or
 // JSON complaint.
-func TestRefusedBeforeTheBody(t *testing.T) {
-	e := newEnv(t)
+func TestRefusedBeforeTheBody(t *testing.T) { daemontest.Each(t, testRefusedBeforeTheBody) }
+
+func testRefusedBeforeTheBody(t *testing.T, start daemontest.Starter) {
+	e := envOn(t, start(t, nil))
 	r := e.queue(t, "ws")
 	j, _ := e.claim(t)
 	big := bytes.Repeat([]byte("X"), run.MaxLogChunk+1)
@@ -848,7 +859,11 @@ func TestRefusedBeforeTheBody(t *testing.T) {
 // phase that is no longer running is a conflict (409) whatever the body,
 // and only a running phase's request is judged for its body (400).
 func TestMintRefusesAnEndedPhaseBeforeTheBody(t *testing.T) {
-	e := newEnv(t)
+	daemontest.Each(t, testMintRefusesAnEndedPhaseBeforeTheBody)
+}
+
+func testMintRefusesAnEndedPhaseBeforeTheBody(t *testing.T, start daemontest.Starter) {
+	e := envOn(t, start(t, nil))
 	e.queue(t, "ws")
 	j, ph := e.claim(t)
 	mint := jobapi.Prefix + "/jobs/" + j.PhaseID + "/identity"
