@@ -72,12 +72,16 @@ func Each(t *testing.T, fn func(t *testing.T, start Starter)) {
 		t.Run(b.Name, func(t *testing.T) {
 			fn(t, func(t *testing.T, tweak func(*daemon.Config)) *Server {
 				url := b.NewURL(t)
-				return Start(t, func(c *daemon.Config) {
+				srv := Start(t, func(c *daemon.Config) {
 					c.Database = url
 					if tweak != nil {
 						tweak(c)
 					}
 				})
+				if got := srv.D.DB().Dialect().String(); got != b.Name {
+					t.Fatalf("the daemon runs on %s, want %s", got, b.Name)
+				}
+				return srv
 			})
 		})
 	}
