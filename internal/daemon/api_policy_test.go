@@ -5,13 +5,17 @@ import (
 	"testing"
 
 	vault "github.com/hashicorp/vault/api"
+
+	"github.com/runcred/runcred/internal/daemon/daemontest"
 )
 
 // runcred's own API is governed by broker policies and honours the token's
 // restrictions: a token that may mint cannot rotate keys, and a one-use
 // token works once.
-func TestOwnAPIUsesBrokerPolicies(t *testing.T) {
-	n := startNode(t, nil)
+func TestOwnAPIUsesBrokerPolicies(t *testing.T) { daemontest.Each(t, testOwnAPIUsesBrokerPolicies) }
+
+func testOwnAPIUsesBrokerPolicies(t *testing.T, start daemontest.Starter) {
+	n := nodeOf(start(t, nil))
 	root := vaultClient(t, n, n.token)
 	if err := root.Sys().PutPolicy("minter", `path "runcred/identity/mint" { capabilities = ["update"] }`); err != nil {
 		t.Fatal(err)

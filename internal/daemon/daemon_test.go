@@ -27,9 +27,11 @@ type node struct {
 
 func startNode(t testing.TB, tweak func(*daemon.Config)) *node {
 	t.Helper()
-	srv := daemontest.Start(t, tweak)
-	return &node{d: srv.D, token: srv.Token, dir: srv.Dir}
+	return nodeOf(daemontest.Start(t, tweak))
 }
+
+// nodeOf is the node srv is.
+func nodeOf(srv *daemontest.Server) *node { return &node{d: srv.D, token: srv.Token, dir: srv.Dir} }
 
 // call sends a JSON request to the node's API and decodes the answer.
 func (n *node) call(t testing.TB, method, path string, in, out any) int {

@@ -26,7 +26,11 @@ var loopback = netip.MustParseAddr("127.0.0.1")
 // go-tfe is a broker token whose policy lets it claim its own pool's jobs
 // and nothing else, and which stops authenticating once deleted.
 func TestAgentPoolTokensThroughTheBroker(t *testing.T) {
-	srv := daemontest.Start(t, nil)
+	daemontest.Each(t, testAgentPoolTokensThroughTheBroker)
+}
+
+func testAgentPoolTokensThroughTheBroker(t *testing.T, start daemontest.Starter) {
+	srv := start(t, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	root := goTFE(t, srv, srv.Token)
@@ -135,7 +139,11 @@ func TestAgentPoolTokensThroughTheBroker(t *testing.T) {
 // may not read run variables, delete workspaces or reach other
 // organizations.
 func TestPoolsTeamTokenThroughTheBroker(t *testing.T) {
-	srv := daemontest.Start(t, nil)
+	daemontest.Each(t, testPoolsTeamTokenThroughTheBroker)
+}
+
+func testPoolsTeamTokenThroughTheBroker(t *testing.T, start daemontest.Starter) {
+	srv := start(t, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	root := goTFE(t, srv, srv.Token)

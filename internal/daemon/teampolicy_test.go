@@ -14,9 +14,9 @@ import (
 
 // teamSetup makes organization acme with workspace prod, team devs and a
 // team token.
-func teamSetup(t *testing.T) (srv *daemontest.Server, root *tfe.Client, ws *tfe.Workspace, team *tfe.Team, teamTok string) {
+func teamSetup(t *testing.T, start daemontest.Starter) (srv *daemontest.Server, root *tfe.Client, ws *tfe.Workspace, team *tfe.Team, teamTok string) {
 	t.Helper()
-	srv = daemontest.Start(t, nil)
+	srv = start(t, nil)
 	ctx := context.Background()
 	root = goTFE(t, srv, srv.Token)
 	if _, err := root.Organizations.Create(ctx, tfe.OrganizationCreateOptions{Name: tfe.String("acme"), Email: tfe.String("ops@acme.test")}); err != nil {
@@ -40,7 +40,11 @@ func teamSetup(t *testing.T) (srv *daemontest.Server, root *tfe.Client, ws *tfe.
 // where and how its runs execute (agent pool, auto-apply); a team token
 // may run and set variables but not change them.
 func TestTeamCannotChangeWorkspaceSettings(t *testing.T) {
-	srv, root, ws, _, tok := teamSetup(t)
+	daemontest.Each(t, testTeamCannotChangeWorkspaceSettings)
+}
+
+func testTeamCannotChangeWorkspaceSettings(t *testing.T, start daemontest.Starter) {
+	srv, root, ws, _, tok := teamSetup(t, start)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	private, err := root.AgentPools.Create(ctx, "acme", tfe.AgentPoolCreateOptions{Name: tfe.String("prod-network"), OrganizationScoped: tfe.Bool(true)})
@@ -70,7 +74,11 @@ func TestTeamCannotChangeWorkspaceSettings(t *testing.T) {
 // TestTeamTokenKeepsAdminPolicyEdits: narrowing a team's policy through
 // the broker's API stands when another token of the team is created.
 func TestTeamTokenKeepsAdminPolicyEdits(t *testing.T) {
-	srv, root, ws, team, tok := teamSetup(t)
+	daemontest.Each(t, testTeamTokenKeepsAdminPolicyEdits)
+}
+
+func testTeamTokenKeepsAdminPolicyEdits(t *testing.T, start daemontest.Starter) {
+	srv, root, ws, team, tok := teamSetup(t, start)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	v, err := vault.NewClient(&vault.Config{Address: srv.D.URL()})
@@ -103,8 +111,10 @@ path "runcred/orgs/acme/*" { capabilities = ["read", "list"] }`); err != nil {
 
 // TestTeamLocksWorkspaces: a team token locks and unlocks a workspace; it
 // cannot lift another's lock, which force-unlock (an admin's) can.
-func TestTeamLocksWorkspaces(t *testing.T) {
-	srv, root, ws, _, tok := teamSetup(t)
+func TestTeamLocksWorkspaces(t *testing.T) { daemontest.Each(t, testTeamLocksWorkspaces) }
+
+func testTeamLocksWorkspaces(t *testing.T, start daemontest.Starter) {
+	srv, root, ws, _, tok := teamSetup(t, start)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	dev := goTFE(t, srv, tok)

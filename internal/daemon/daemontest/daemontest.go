@@ -1,6 +1,7 @@
 // Package daemontest starts a whole runcred server in-process for tests: a
-// fresh SQLite store and root key in a temporary directory, a listener on
-// 127.0.0.1, and the root token it wrote.
+// fresh store (SQLite, or each database storetest knows through Each) and
+// root key in a temporary directory, a listener on 127.0.0.1, and the root
+// token it wrote.
 package daemontest
 
 import (
@@ -13,6 +14,7 @@ import (
 
 	"github.com/runcred/runcred/internal/daemon"
 	"github.com/runcred/runcred/internal/seal"
+	"github.com/runcred/runcred/internal/store/storetest"
 )
 
 // Server is a started daemon.
@@ -56,4 +58,31 @@ func Start(t testing.TB, tweak func(*daemon.Config)) *Server {
 		t.Fatal(err)
 	}
 	return &Server{D: d, Token: strings.TrimSpace(string(tok)), Dir: dir}
+}
+
+// Starter starts a daemon as Start does, on a fresh database of one kind.
+type Starter func(t *testing.T, tweak func(*daemon.Config)) *Server
+
+// Each runs fn as a subtest once per database storetest.Backends lists
+// (SQLite, and PostgreSQL when its test URL is set), with a Starter whose
+// every daemon gets a fresh database of that kind.
+func Each(t *testing.T, fn func(t *testing.T, start Starter)) {
+	t.Helper()
+	for _, b := range storetest.Backends(t) {
+		t.Run(b.Name, func(t *testing.T) {
+			fn(t, func(t *testing.T, tweak func(*daemon.Config)) *Server {
+				url := b.NewURL(t)
+				srv := Start(t, func(c *daemon.Config) {
+					c.Database = url
+					if tweak != nil {
+						tweak(c)
+					}
+				})
+				if got := srv.D.DB().Dialect().String(); got != b.Name {
+					t.Fatalf("the daemon runs on %s, want %s", got, b.Name)
+				}
+				return srv
+			})
+		})
+	}
 }

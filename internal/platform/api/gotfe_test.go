@@ -157,9 +157,10 @@ func TestGoTFELifecycle(t *testing.T) {
 		if err != nil || upd.Value != "us-east-2" || !upd.HCL || upd.Description != "where" || upd.VersionID == region.VersionID {
 			t.Fatalf("update var = %+v, %v", upd, err)
 		}
-		if _, err := c.Variables.Update(ctx, ws.ID, sec.ID, tfe.VariableUpdateOptions{Value: tfe.String(secretValue + "-2")}); err != nil {
-			t.Fatalf("update sensitive value: %v", err)
+		if u, err := c.Variables.Update(ctx, ws.ID, sec.ID, tfe.VariableUpdateOptions{Value: tfe.String(secretValue + "-1")}); err != nil || u.Value != "" || !u.Sensitive {
+			t.Fatalf("update sensitive value = %+v, %v", u, err)
 		}
+		patchSensitive(t, e.url+"/api/v2/workspaces/"+ws.ID+"/vars/"+sec.ID, sec.ID, secretValue+"-2")
 		if _, err := c.Variables.Update(ctx, ws.ID, sec.ID, tfe.VariableUpdateOptions{Sensitive: tfe.Bool(false)}); err == nil ||
 			!strings.Contains(err.Error(), "cannot be made non-sensitive") {
 			t.Errorf("making a sensitive var non-sensitive: %v", err)

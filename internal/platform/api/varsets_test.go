@@ -117,6 +117,10 @@ func TestGoTFEVariableSets(t *testing.T) {
 		if err != nil || upd.Value != "us-east-2" || !upd.HCL || upd.VersionID == region.VersionID {
 			t.Fatalf("update set variable = %+v, %v", upd, err)
 		}
+		if u, err := c.VariableSetVariables.Update(ctx, vs.ID, secret.ID, &tfe.VariableSetVariableUpdateOptions{Value: tfe.String("s3cr3t-1")}); err != nil || u.Value != "" || !u.Sensitive {
+			t.Fatalf("update sensitive set variable = %+v, %v", u, err)
+		}
+		patchSensitive(t, e.url+"/api/v2/varsets/"+vs.ID+"/relationships/vars/"+secret.ID, secret.ID, "s3cr3t-2")
 		if _, err := c.VariableSetVariables.Update(ctx, vs.ID, secret.ID, &tfe.VariableSetVariableUpdateOptions{Sensitive: tfe.Bool(false)}); err == nil ||
 			!strings.Contains(err.Error(), "cannot be made non-sensitive") {
 			t.Errorf("unsensitive: %v", err)

@@ -14,45 +14,59 @@ import (
 	"github.com/runcred/runcred/internal/secret"
 	"github.com/runcred/runcred/internal/store"
 	"github.com/runcred/runcred/internal/store/storetest"
+	"github.com/runcred/runcred/internal/token"
 )
 
-// TestAgentTokenNeverStoredOrAudited: the token value reaches neither the
-// database nor the audit log.
+// TestAgentTokenNeverStoredOrAudited: the value of an agent pool's or a
+// team's token reaches neither the database nor the audit log. It scans
+// every byte the database holds, and first proves the scan sees what is
+// stored in plain next to the token (its id and description).
 func TestAgentTokenNeverStoredOrAudited(t *testing.T) {
-	path := storetest.SQLiteURL(t)
-	f := pt.NewApps(t, storetest.Open(t, path))
-	p, err := f.Svc.AgentPools.CreateAgentPool(pt.As(pt.Root), "acme", agentpool.Options{Name: new("build")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tok, err := f.Svc.AgentPools.CreateAgentToken(pt.As(pt.Root), p.ID, "d")
-	if err != nil {
-		t.Fatal(err)
-	}
-	tm, err := f.Svc.Teams.CreateTeam(pt.As(pt.Root), "acme", team.Options{Name: new("ops")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tt, err := f.Svc.Teams.CreateTeamToken(pt.As(pt.Root), tm.ID, team.TokenOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, q := range []string{`SELECT body FROM audit_log`, `SELECT accessor || ' ' || COALESCE(description, '') FROM platform_tokens`} {
-		rows, err := f.DB.Query(context.Background(), q)
-		if err != nil {
-			t.Fatal(err)
-		}
-		all, err := store.Strings(rows)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, s := range all {
-			for _, v := range []secret.Value{tok.Token, tt.Token} {
-				if strings.Contains(s, v.RevealString()) {
-					t.Errorf("%s holds a token: %s", q, s)
+	for _, b := range storetest.Backends(t) {
+		t.Run(b.Name, func(t *testing.T) {
+			path := b.NewURL(t)
+			f := pt.NewApps(t, storetest.Open(t, path))
+			p, err := f.Svc.AgentPools.CreateAgentPool(pt.As(pt.Root), "acme", agentpool.Options{Name: new("build")})
+			if err != nil {
+				t.Fatal(err)
+			}
+			tok, err := f.Svc.AgentPools.CreateAgentToken(pt.As(pt.Root), p.ID, "marker-pool-5e1d")
+			if err != nil {
+				t.Fatal(err)
+			}
+			tm, err := f.Svc.Teams.CreateTeam(pt.As(pt.Root), "acme", team.Options{Name: new("ops")})
+			if err != nil {
+				t.Fatal(err)
+			}
+			tt, err := f.Svc.Teams.CreateTeamToken(pt.As(pt.Root), tm.ID, team.TokenOptions{Description: new("marker-team-9b07")})
+			if err != nil {
+				t.Fatal(err)
+			}
+			legacy, err := f.Svc.Teams.CreateTeamToken(pt.As(pt.Root), tm.ID, team.TokenOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			all := storetest.Everything(t, f.DB, path)
+			for _, plain := range []string{tok.ID, "marker-pool-5e1d", tt.ID, "marker-team-9b07", legacy.ID} {
+				if !strings.Contains(all, plain) {
+					t.Fatalf("the scan does not see %q, stored in plain; it would miss the token too", plain)
 				}
 			}
-		}
+			rows, err := f.DB.Query(context.Background(), `SELECT body FROM audit_log`)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if bodies, err := store.Strings(rows); err != nil || len(bodies) == 0 {
+				t.Fatalf("no audit record to scan (%v)", err)
+			}
+			for _, v := range []secret.Value{tok.Token, tt.Token, legacy.Token} {
+				for _, s := range []string{v.RevealString(), strings.TrimPrefix(v.RevealString(), token.Prefix)} {
+					if strings.Contains(all, s) {
+						t.Errorf("the database or the audit log holds a token")
+					}
+				}
+			}
+		})
 	}
 }
 

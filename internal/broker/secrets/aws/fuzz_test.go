@@ -5,13 +5,14 @@ import (
 	"context"
 	"encoding/json"
 	"regexp"
+	"strings"
 	"testing"
-	"time"
 	"unicode/utf8"
 
 	"github.com/runcred/runcred/internal/broker/engine"
 	"github.com/runcred/runcred/internal/broker/engine/enginetest"
 	"github.com/runcred/runcred/internal/fail"
+	"github.com/runcred/runcred/internal/peers/stsfake"
 )
 
 // FuzzRoleWrite sends arbitrary JSON bodies to roles/:name. A write must
@@ -67,32 +68,70 @@ func FuzzRoleWrite(f *testing.F) {
 // stsName is what STS accepts as a RoleSessionName.
 var stsName = regexp.MustCompile(`^[\w+=,.@-]{2,64}$`)
 
-// FuzzSessionName checks that whatever a token's metadata, display name or
-// a caller's role_session_name holds, the names sent to STS are ones it
-// accepts.
+// FuzzSessionName drives creds/:role (assumed_role) and sts/:role
+// (federation_token) through engine.Serve against the fake STS: whatever a
+// token's metadata, display name, the role's name or a caller's
+// role_session_name holds, the name sent to STS is one it accepts (at most
+// 64 or 32 of [\w+=,.@-]), and a run's token never chooses its session's
+// name: asking for one is refused before STS is called, and the name it
+// gets is the run's whatever its display name or role.
 func FuzzSessionName(f *testing.F) {
 	f.Add("run-abc", "plan", "jwt-x", "deploy", "")
+	f.Add("run-abc", "apply", "jwt-x", "deploy", "evil-session")
 	f.Add("ü/ß", "\x00", "", "r", "my session")
+	f.Add("", "", "someone ü", "r", "")
+	f.Add("", "", "", "r", "my session/ü")
+	f.Add("ü/ß", "\x00", "", "r", "")
+	f.Add("", "", "", "r", "x")
+	f.Add("", "", "", "r", strings.Repeat("long", 30))
+	f.Add(strings.Repeat("run", 30), "plan", "", "r", "")
+	e := newEnv(f, stsfake.Options{})
+	ctx := context.Background()
+	serve := func(op engine.Operation, path string, data map[string]any, tok *engine.Token) (*engine.Response, error) {
+		return engine.Serve(ctx, e.b.Routes(), &engine.Request{Operation: op, Path: path, MountPath: mount, Data: data, Token: tok, Storage: e.st})
+	}
+	e.mustWrite("roles/federated", map[string]any{"credential_type": "federation_token", "policy_document": `{"Version":"2012-10-17"}`})
 	f.Fuzz(func(t *testing.T, run, phase, display, roleName, asked string) {
+		if _, err := serve(engine.Update, "roles/"+roleName, map[string]any{"credential_type": "assumed_role", "role_arns": testRole}, nil); err != nil {
+			return // not a role name; the role routes decide that
+		}
 		tok := &engine.Token{DisplayName: display, Meta: map[string]string{metaRunID: run, metaRunPhase: phase}}
-		now := time.Unix(1700000000, 0)
-		name := asked
-		if name == "" {
-			var err error
-			if name, err = defaultSessionName(tok, roleName, now); err != nil {
-				t.Fatal(err)
+		data := map[string]any{}
+		if asked != "" {
+			data["role_session_name"] = asked
+		}
+		calls := len(e.sts.Calls())
+		_, err := serve(engine.Update, "creds/"+roleName, data, tok)
+		switch {
+		case run != "" && asked != "":
+			if fail.KindOf(err) != fail.Invalid || len(e.sts.Calls()) != calls {
+				t.Fatalf("a run's token named its session %q: %v, %d STS calls", asked, err, len(e.sts.Calls())-calls)
+			}
+		case utf8.RuneCountInString(asked) == 1:
+			// A one-character name is the caller's mistake, which STS refuses.
+		case err != nil:
+			t.Fatalf("creds: %v", err)
+		default:
+			c, _ := e.sts.Last()
+			if c.Action != "AssumeRole" || !stsName.MatchString(c.RoleSessionName) {
+				t.Fatalf("%s with session name %q", c.Action, c.RoleSessionName)
+			}
+			if run != "" && phase != "" {
+				// The run's name, the same with any other display name and role.
+				other := &engine.Token{DisplayName: "x" + display, Meta: tok.Meta}
+				if _, err := serve(engine.Update, "creds/"+roleName, map[string]any{}, other); err != nil {
+					t.Fatal(err)
+				}
+				if again, _ := e.sts.Last(); !strings.HasPrefix(c.RoleSessionName, "runcred-") || again.RoleSessionName != c.RoleSessionName {
+					t.Fatalf("run %q %s's session names: %q, then %q", run, phase, c.RoleSessionName, again.RoleSessionName)
+				}
 			}
 		}
-		name = truncate(normalize(name), maxSessionName)
-		if utf8.RuneCountInString(asked) != 1 && !stsName.MatchString(name) {
-			t.Fatalf("session name %q", name)
+		if _, err := serve(engine.Update, "sts/federated", map[string]any{}, tok); err != nil {
+			t.Fatalf("sts: %v", err)
 		}
-		fed, err := federationName(tok, now)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(fed) > maxFederationName || !stsName.MatchString(fed) {
-			t.Fatalf("federation name %q", fed)
+		if c, _ := e.sts.Last(); c.Action != "GetFederationToken" || len(c.Name) > maxFederationName || !stsName.MatchString(c.Name) {
+			t.Fatalf("%s with name %q", c.Action, c.Name)
 		}
 	})
 }
