@@ -165,11 +165,11 @@ func (h *API) createRun(w http.ResponseWriter, r *http.Request) error {
 	if in.Workspace == nil || in.Workspace.ID == "" {
 		return errMalformed{"the run's workspace relationship is required"}
 	}
-	o := run.RunOptions{Message: in.Message, IsDestroy: in.IsDestroy, PlanOnly: in.PlanOnly, AutoApply: in.AutoApply}
+	o := run.Options{Message: in.Message, IsDestroy: in.IsDestroy, PlanOnly: in.PlanOnly, AutoApply: in.AutoApply}
 	if in.ConfigurationVersion != nil {
 		o.ConfigurationVersionID = in.ConfigurationVersion.ID
 	}
-	run, err := h.Service.Runs.CreateRun(r.Context(), in.Workspace.ID, o)
+	run, err := h.Service.Runs.Create(r.Context(), in.Workspace.ID, o)
 	if err != nil {
 		return err
 	}
@@ -209,13 +209,13 @@ func (h *API) runAction(w http.ResponseWriter, r *http.Request) error {
 	var err error
 	switch id := r.PathValue("run"); r.PathValue("action") {
 	case "apply":
-		_, err = h.Service.Runs.ApplyRun(r.Context(), id)
+		_, err = h.Service.Runs.Apply(r.Context(), id)
 	case "discard":
-		_, err = h.Service.Runs.DiscardRun(r.Context(), id)
+		_, err = h.Service.Runs.Discard(r.Context(), id)
 	case "cancel":
-		_, err = h.Service.Runs.CancelRun(r.Context(), id)
+		_, err = h.Service.Runs.Cancel(r.Context(), id)
 	case "force-cancel":
-		_, err = h.Service.Runs.ForceCancelRun(r.Context(), id)
+		_, err = h.Service.Runs.ForceCancel(r.Context(), id)
 	default:
 		return errNotFound
 	}

@@ -35,7 +35,7 @@ func scanRun(row interface{ Scan(...any) error }) (Run, error) {
 	if err != nil {
 		return Run{}, err
 	}
-	r.Status, r.CreatedBy.Kind = RunStatus(status), resource.WriterKind(kind)
+	r.Status, r.CreatedBy.Kind = Status(status), resource.WriterKind(kind)
 	r.IsDestroy, r.PlanOnly, r.AutoApply, r.HasChanges = destroy != 0, planOnly != 0, auto != 0, changes != 0
 	r.CancelRequested = cancelRequested != 0
 	r.CreatedAt = store.Time(created)
@@ -43,9 +43,9 @@ func scanRun(row interface{ Scan(...any) error }) (Run, error) {
 	if err := json.Unmarshal([]byte(ts), &raw); err != nil {
 		return Run{}, fail.Wrap(fail.Internal, err, "damaged run timestamps")
 	}
-	r.Timestamps = make(map[RunStatus]time.Time, len(raw))
+	r.Timestamps = make(map[Status]time.Time, len(raw))
 	for k, v := range raw {
-		r.Timestamps[RunStatus(k)] = store.Time(v)
+		r.Timestamps[Status(k)] = store.Time(v)
 	}
 	return r, nil
 }
@@ -56,7 +56,7 @@ func runWhere(ctx context.Context, c conn, where, arg string) (Run, error) {
 }
 
 // runsIn reads every run in one of statuses.
-func runsIn(ctx context.Context, c conn, a, b RunStatus) ([]Run, error) {
+func runsIn(ctx context.Context, c conn, a, b Status) ([]Run, error) {
 	rows, err := c.Query(ctx, `SELECT `+runColumns+` FROM runs WHERE status IN (?, ?)`, string(a), string(b))
 	if err != nil {
 		return nil, err
@@ -107,7 +107,7 @@ func insertRun(ctx context.Context, c conn, r Run, ts string) error {
 }
 
 // updateRun writes r's status and results if its status is still from.
-func updateRun(ctx context.Context, c conn, r Run, ts string, from RunStatus) (sql.Result, error) {
+func updateRun(ctx context.Context, c conn, r Run, ts string, from Status) (sql.Result, error) {
 	return c.Exec(ctx, `UPDATE runs SET cancel_requested = 0, status = ?, active = ?, timestamps = ?, has_changes = ?,
 			plan_additions = ?, plan_changes = ?, plan_destructions = ?, apply_additions = ?, apply_changes = ?, apply_destructions = ?,
 			error_message = ? WHERE id = ? AND status = ?`,
@@ -124,19 +124,19 @@ func dropPlanFile(ctx context.Context, c conn, id string) error {
 // nextPending is the workspace's oldest pending run.
 func nextPending(ctx context.Context, c conn, wsID string) (Run, error) {
 	return scanRun(c.QueryRow(ctx, `SELECT `+runColumns+` FROM runs WHERE workspace_id = ? AND status = ? ORDER BY number LIMIT 1`,
-		wsID, string(RunPending)))
+		wsID, string(Pending)))
 }
 
 // queuePending makes pending run id its workspace's active run.
 func queuePending(ctx context.Context, c conn, id, ts string) error {
 	_, err := c.Exec(ctx, `UPDATE runs SET status = ?, active = 1, timestamps = ? WHERE id = ? AND status = ?`,
-		string(RunPlanQueued), ts, id, string(RunPending))
+		string(PlanQueued), ts, id, string(Pending))
 	return err
 }
 
 func requestCancel(ctx context.Context, c conn, id string) (sql.Result, error) {
 	return c.Exec(ctx, `UPDATE runs SET cancel_requested = 1 WHERE id = ? AND status IN (?, ?)`,
-		id, string(RunPlanning), string(RunApplying))
+		id, string(Planning), string(Applying))
 }
 
 // claimable lists the ids of the oldest queued runs of pool poolID's
@@ -144,12 +144,12 @@ func requestCancel(ctx context.Context, c conn, id string) (sql.Result, error) {
 func claimable(ctx context.Context, c conn, poolID string) (*sql.Rows, error) {
 	return c.Query(ctx, `SELECT r.id FROM runs r JOIN workspaces w ON w.id = r.workspace_id
 		WHERE w.agent_pool_id = ? AND r.status IN (?, ?) ORDER BY r.created_at, r.number LIMIT 10`,
-		poolID, string(RunPlanQueued), string(RunApplyQueued))
+		poolID, string(PlanQueued), string(ApplyQueued))
 }
 
 func setJobToken(ctx context.Context, c conn, id, accessor string) (sql.Result, error) {
 	return c.Exec(ctx, `UPDATE runs SET job_token_accessor = ? WHERE id = ? AND status IN (?, ?)`,
-		accessor, id, string(RunPlanning), string(RunApplying))
+		accessor, id, string(Planning), string(Applying))
 }
 
 func jobToken(ctx context.Context, c conn, id string) (string, error) {
@@ -171,7 +171,7 @@ func planFile(ctx context.Context, c conn, id string) ([]byte, error) {
 }
 
 func storePlanFile(ctx context.Context, c conn, id string, sealed []byte) (sql.Result, error) {
-	return c.Exec(ctx, `UPDATE runs SET plan_file = ? WHERE id = ? AND status = ?`, sealed, id, string(RunPlanning))
+	return c.Exec(ctx, `UPDATE runs SET plan_file = ? WHERE id = ? AND status = ?`, sealed, id, string(Planning))
 }
 
 func planJSON(ctx context.Context, c conn, id string) ([]byte, error) {
@@ -181,7 +181,7 @@ func planJSON(ctx context.Context, c conn, id string) ([]byte, error) {
 }
 
 func storePlanJSON(ctx context.Context, c conn, id string, sealed []byte) (sql.Result, error) {
-	return c.Exec(ctx, `UPDATE runs SET plan_json = ? WHERE id = ? AND status = ?`, sealed, id, string(RunPlanning))
+	return c.Exec(ctx, `UPDATE runs SET plan_json = ? WHERE id = ? AND status = ?`, sealed, id, string(Planning))
 }
 
 func logChunks(ctx context.Context, c conn, phaseID string) (*sql.Rows, error) {

@@ -123,7 +123,7 @@ func (s *Service) Claim(ctx context.Context, poolID string) (*ClaimedJob, error)
 	if err != nil {
 		// Nobody can drive the phase now: end it rather than leave it running.
 		msg := "could not issue the job token: " + err.Error()
-		if _, ferr := s.advance(context.WithoutCancel(ctx), job.Run.ID, step{through: []RunStatus{RunErrored},
+		if _, ferr := s.advance(context.WithoutCancel(ctx), job.Run.ID, step{through: []Status{Errored},
 			check: s.runningCheck(job.PhaseID), edit: func(r *Run) { r.ErrorMessage = resource.ClipTo(msg, resource.MaxDescriptionLen) }}); ferr != nil {
 			err = fail.Wrap(fail.Internal, err, "and the claimed phase could not be ended: "+ferr.Error())
 		}
@@ -152,7 +152,7 @@ func (s *Service) endJob(ctx context.Context, id string) {
 
 // JobStatus is the status of the run of phaseID and whether a user asked
 // to cancel it, for an agent watching for cancellation.
-func (s *Service) JobStatus(ctx context.Context, phaseID string) (status RunStatus, cancelRequested bool, err error) {
+func (s *Service) JobStatus(ctx context.Context, phaseID string) (status Status, cancelRequested bool, err error) {
 	r, w, err := s.runByPhase(ctx, phaseID)
 	if err != nil {
 		return "", false, err
@@ -294,7 +294,7 @@ func (s *Service) StorePlanFile(ctx context.Context, planID string, plan []byte)
 // report it any more, and it would hold its workspace for good. The
 // daemon calls it periodically, as runcred itself.
 func (s *Service) AbandonStalePhases(ctx context.Context) (int, error) {
-	runs, err := runsIn(ctx, s.base.DB, RunPlanning, RunApplying)
+	runs, err := runsIn(ctx, s.base.DB, Planning, Applying)
 	if err != nil {
 		return 0, err
 	}
@@ -316,7 +316,7 @@ func (s *Service) AbandonStalePhases(ctx context.Context) (int, error) {
 			return n, err
 		}
 		status := r.Status
-		_, err = s.advance(ctx, r.ID, step{through: []RunStatus{RunErrored}, check: func(cur Run) error {
+		_, err = s.advance(ctx, r.ID, step{through: []Status{Errored}, check: func(cur Run) error {
 			if cur.Status != status {
 				return fail.Conflictf("run %s moved on", cur.ID)
 			}

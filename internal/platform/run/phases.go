@@ -32,24 +32,24 @@ func (s *Service) PlanOrApply(ctx context.Context, id string) (PhaseView, error)
 		return PhaseView{}, err
 	}
 	v := PhaseView{ID: id, RunID: r.ID, Timestamps: map[string]time.Time{}}
-	var queued, started, finished RunStatus
+	var queued, started, finished Status
 	if id == r.PlanID {
 		v.Phase, v.Status, v.HasChanges, v.Counts = jobapi.Plan, r.PlanStatus(), r.HasChanges, r.Plan
-		queued, started, finished = RunPlanQueued, RunPlanning, RunPlanned
-		if r.Status == RunPlannedAndFinished {
-			finished = RunPlannedAndFinished
+		queued, started, finished = PlanQueued, Planning, Planned
+		if r.Status == PlannedAndFinished {
+			finished = PlannedAndFinished
 		}
 	} else {
 		v.Phase, v.Status, v.Counts = jobapi.Apply, r.ApplyStatus(), r.Apply
-		queued, started, finished = RunApplyQueued, RunApplying, RunApplied
+		queued, started, finished = ApplyQueued, Applying, Applied
 	}
-	for key, st := range map[string]RunStatus{"queued-at": queued, "started-at": started, "finished-at": finished} {
+	for key, st := range map[string]Status{"queued-at": queued, "started-at": started, "finished-at": finished} {
 		if t, ok := r.Timestamps[st]; ok {
 			v.Timestamps[key] = t
 		}
 	}
 	if v.Status == "errored" || v.Status == "canceled" {
-		v.Timestamps[v.Status+"-at"] = r.Timestamps[RunStatus(v.Status)]
+		v.Timestamps[v.Status+"-at"] = r.Timestamps[Status(v.Status)]
 	}
 	if v.LogToken, err = s.base.Sign(resource.SignLog, id); err != nil {
 		return PhaseView{}, err

@@ -22,11 +22,11 @@ func TestAbandonStalePhases(t *testing.T) {
 		f := pt.NewOperator(t, db)
 		ctx := pt.As(pt.Root)
 		uploaded(t, f, f.Target, false)
-		stale, err := f.Svc.Runs.CreateRun(ctx, f.Target.ID, run.RunOptions{})
+		stale, err := f.Svc.Runs.Create(ctx, f.Target.ID, run.Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
-		next, err := f.Svc.Runs.CreateRun(ctx, f.Target.ID, run.RunOptions{})
+		next, err := f.Svc.Runs.Create(ctx, f.Target.ID, run.Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -35,16 +35,16 @@ func TestAbandonStalePhases(t *testing.T) {
 		if n, err := f.Svc.Runs.AbandonStalePhases(context.Background()); err != nil || n != 0 {
 			t.Fatalf("at the job token's TTL: %d abandoned, %v; want none", n, err)
 		}
-		wantStatus(t, f, stale.ID, run.RunPlanning)
+		wantStatus(t, f, stale.ID, run.Planning)
 		f.Clock.Add(time.Second)
 		if n, err := f.Svc.Runs.AbandonStalePhases(context.Background()); err != nil || n != 1 {
 			t.Fatalf("past the TTL: %d abandoned, %v; want 1", n, err)
 		}
-		r := wantStatus(t, f, stale.ID, run.RunErrored)
+		r := wantStatus(t, f, stale.ID, run.Errored)
 		if !strings.Contains(r.ErrorMessage, "abandoned") {
 			t.Errorf("error message = %q", r.ErrorMessage)
 		}
-		wantStatus(t, f, next.ID, run.RunPlanQueued)
+		wantStatus(t, f, next.ID, run.PlanQueued)
 	})
 }
 
@@ -56,7 +56,7 @@ func TestSavedPlanGoesWithTheRun(t *testing.T) {
 		f := pt.NewOperator(t, db)
 		ctx := pt.As(pt.Root)
 		uploaded(t, f, f.Target, false)
-		r, err := f.Svc.Runs.CreateRun(ctx, f.Target.ID, run.RunOptions{})
+		r, err := f.Svc.Runs.Create(ctx, f.Target.ID, run.Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -80,7 +80,7 @@ func TestSavedPlanGoesWithTheRun(t *testing.T) {
 		if !kept() {
 			t.Fatal("a planned run lost its saved plan")
 		}
-		if _, err := f.Svc.Runs.DiscardRun(ctx, r.ID); err != nil {
+		if _, err := f.Svc.Runs.Discard(ctx, r.ID); err != nil {
 			t.Fatal(err)
 		}
 		if kept() {
@@ -97,25 +97,25 @@ func TestCancelRequestDoesNotOutliveItsPhase(t *testing.T) {
 		f := pt.NewOperator(t, db)
 		ctx := pt.As(pt.Root)
 		uploaded(t, f, f.Target, false)
-		r, err := f.Svc.Runs.CreateRun(ctx, f.Target.ID, run.RunOptions{AutoApply: new(true)})
+		r, err := f.Svc.Runs.Create(ctx, f.Target.ID, run.Options{AutoApply: new(true)})
 		if err != nil {
 			t.Fatal(err)
 		}
 		j := claim(t, f, jobapi.Plan, r.ID)
-		if _, err := f.Svc.Runs.CancelRun(ctx, r.ID); err != nil {
+		if _, err := f.Svc.Runs.Cancel(ctx, r.ID); err != nil {
 			t.Fatal(err)
 		}
-		if r, err = f.Svc.Runs.FinishPhase(ctx, j.PhaseID, run.PhaseReport{HasChanges: true}); err != nil || r.Status != run.RunCanceled {
+		if r, err = f.Svc.Runs.FinishPhase(ctx, j.PhaseID, run.PhaseReport{HasChanges: true}); err != nil || r.Status != run.Canceled {
 			t.Fatalf("plan finished after a cancel request = %s, %v; want canceled", r.Status, err)
 		}
 
 		// A run whose phase ended otherwise starts its next phase clean.
-		r, err = f.Svc.Runs.CreateRun(ctx, f.Target.ID, run.RunOptions{})
+		r, err = f.Svc.Runs.Create(ctx, f.Target.ID, run.Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
 		j = claim(t, f, jobapi.Plan, r.ID)
-		if _, err := f.Svc.Runs.CancelRun(ctx, r.ID); err != nil {
+		if _, err := f.Svc.Runs.Cancel(ctx, r.ID); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := f.Svc.Runs.FinishPhase(ctx, j.PhaseID, run.PhaseReport{Errored: true, Message: "boom"}); err != nil {

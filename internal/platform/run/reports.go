@@ -69,14 +69,14 @@ func (s *Service) claimPhase(ctx context.Context, poolID string) (*Job, error) {
 	}
 	for _, id := range ids {
 		var job Job
-		r, err := s.advance(ctx, id, step{route: func(r Run) ([]RunStatus, error) {
+		r, err := s.advance(ctx, id, step{route: func(r Run) ([]Status, error) {
 			switch r.Status {
-			case RunPlanQueued:
+			case PlanQueued:
 				job.Phase, job.PhaseID = jobapi.Plan, r.PlanID
-				return []RunStatus{RunPlanning}, nil
-			case RunApplyQueued:
+				return []Status{Planning}, nil
+			case ApplyQueued:
 				job.Phase, job.PhaseID = jobapi.Apply, r.ApplyID
-				return []RunStatus{RunApplying}, nil
+				return []Status{Applying}, nil
 			}
 			return nil, fail.Conflictf("run %s was claimed by another agent", r.ID)
 		}})
@@ -134,9 +134,9 @@ func (s *Service) authorizeAgent(ctx context.Context, w workspace.Workspace, r R
 
 // running checks that phase phaseID of r is the one in progress.
 func running(r Run, phaseID string) error {
-	want := RunPlanning
+	want := Planning
 	if phaseID == r.ApplyID {
-		want = RunApplying
+		want = Applying
 	}
 	if r.Status != want {
 		return fail.Conflictf("run %s is %s, not %s", r.ID, r.Status, want)
@@ -239,16 +239,16 @@ func (s *Service) FinishPhase(ctx context.Context, phaseID string, rep PhaseRepo
 // change, ends planned_and_finished; an auto-apply run goes on to
 // apply_queued; any other waits as planned for confirmation.
 func (s *Service) finishPlan(ctx context.Context, r Run, w workspace.Workspace, rep PhaseReport) (Run, error) {
-	through := []RunStatus{RunPlanned}
+	through := []Status{Planned}
 	switch {
 	case r.CancelRequested:
 		// Canceled while it planned: the plan finished before the agent
 		// saw the request, which still stands.
-		through = []RunStatus{RunCanceled}
+		through = []Status{Canceled}
 	case r.PlanOnly || !rep.HasChanges:
-		through = []RunStatus{RunPlannedAndFinished}
+		through = []Status{PlannedAndFinished}
 	case r.AutoApply:
-		through = []RunStatus{RunPlanned, RunConfirmed, RunApplyQueued}
+		through = []Status{Planned, Confirmed, ApplyQueued}
 	}
 	if err := s.base.Record(ctx, "platform.plan.finish", map[string]any{
 		"organization": w.Organization, "workspace": w.Name, "run_id": r.ID, "plan_id": r.PlanID, "has_changes": rep.HasChanges,
@@ -267,7 +267,7 @@ func (s *Service) finishApply(ctx context.Context, r Run, w workspace.Workspace,
 	}); err != nil {
 		return Run{}, err
 	}
-	return s.advance(ctx, r.ID, step{through: []RunStatus{RunApplied}, check: s.runningCheck(r.ApplyID), edit: func(r *Run) {
+	return s.advance(ctx, r.ID, step{through: []Status{Applied}, check: s.runningCheck(r.ApplyID), edit: func(r *Run) {
 		if counts == (ResourceCounts{}) {
 			counts = r.Plan // an apply of a saved plan makes exactly its changes
 		}
@@ -283,7 +283,7 @@ func (s *Service) failPhase(ctx context.Context, r Run, w workspace.Workspace, p
 	}); err != nil {
 		return Run{}, err
 	}
-	return s.advance(ctx, r.ID, step{through: []RunStatus{RunErrored}, check: s.runningCheck(phaseID), edit: func(r *Run) {
+	return s.advance(ctx, r.ID, step{through: []Status{Errored}, check: s.runningCheck(phaseID), edit: func(r *Run) {
 		r.ErrorMessage = message
 	}})
 }
@@ -296,7 +296,7 @@ func (s *Service) cancelPhase(ctx context.Context, r Run, w workspace.Workspace,
 	}); err != nil {
 		return Run{}, err
 	}
-	return s.advance(ctx, r.ID, step{through: []RunStatus{RunCanceled}, check: s.runningCheck(phaseID)})
+	return s.advance(ctx, r.ID, step{through: []Status{Canceled}, check: s.runningCheck(phaseID)})
 }
 
 // StoreJobState stores the state a running apply produced as its
@@ -324,7 +324,7 @@ func (s *Service) StoreStateVersion(ctx context.Context, runID string, st []byte
 	if err := s.authorizeAgent(ctx, w, r, r.ApplyID); err != nil { // applies store state
 		return state.Version{}, err
 	}
-	if r.Status != RunApplying {
+	if r.Status != Applying {
 		return state.Version{}, fail.Conflictf("run %s is %s, not applying", r.ID, r.Status)
 	}
 	return s.states.Store(ctx, w, r.ID, st)

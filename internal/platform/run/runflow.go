@@ -11,10 +11,10 @@ import (
 // step is one change to a run: the statuses it passes through, each checked
 // against the transition table, and edits to other columns.
 type step struct {
-	through []RunStatus
+	through []Status
 	check   func(Run) error // a precondition beyond the table (nil: none)
 	// route, when set, chooses through from the run as it is now.
-	route func(Run) ([]RunStatus, error)
+	route func(Run) ([]Status, error)
 	edit  func(*Run) // (nil: none)
 }
 
@@ -78,7 +78,7 @@ func (s *Service) advance(ctx context.Context, id string, st step) (Run, error) 
 		out = r
 		return nil
 	})
-	if err == nil && out.Status != RunPlanning && out.Status != RunApplying {
+	if err == nil && out.Status != Planning && out.Status != Applying {
 		s.endJob(ctx, out.ID) // the phase has ended: its job token goes
 		s.wakeAgents()        // this run or the next may be claimable
 	}
@@ -98,7 +98,7 @@ func (s *Service) promote(ctx context.Context, tx *store.Tx, wsID string) error 
 	if err != nil {
 		return err
 	}
-	next.Timestamps[RunPlanQueued] = store.Stored(s.base.Now())
+	next.Timestamps[PlanQueued] = store.Stored(s.base.Now())
 	ts, err := encodeTimestamps(next.Timestamps)
 	if err != nil {
 		return err
@@ -108,7 +108,7 @@ func (s *Service) promote(ctx context.Context, tx *store.Tx, wsID string) error 
 
 // runAction authorizes a user's action on run id, checks it is allowed from
 // the run's current status and applies it.
-func (s *Service) runAction(ctx context.Context, id, action, verb string, through ...RunStatus) (Run, error) {
+func (s *Service) runAction(ctx context.Context, id, action, verb string, through ...Status) (Run, error) {
 	r, w, err := s.run(ctx, id)
 	if err != nil {
 		return Run{}, err
@@ -131,32 +131,32 @@ func (s *Service) runAction(ctx context.Context, id, action, verb string, throug
 		return nil
 	}, edit: func(cur *Run) {
 		if action == "force-cancel" {
-			cur.Timestamps[forceCanceledKey] = cur.Timestamps[RunCanceled]
+			cur.Timestamps[forceCanceledKey] = cur.Timestamps[Canceled]
 		}
 	}})
 }
 
-// ApplyRun confirms a planned run; it is queued for apply at once.
-func (s *Service) ApplyRun(ctx context.Context, id string) (Run, error) {
-	return s.runAction(ctx, id, "apply", "applied", RunConfirmed, RunApplyQueued)
+// Apply confirms a planned run; it is queued for apply at once.
+func (s *Service) Apply(ctx context.Context, id string) (Run, error) {
+	return s.runAction(ctx, id, "apply", "applied", Confirmed, ApplyQueued)
 }
 
-// DiscardRun discards a planned run without applying it.
-func (s *Service) DiscardRun(ctx context.Context, id string) (Run, error) {
-	return s.runAction(ctx, id, "discard", "discarded", RunDiscarded)
+// Discard discards a planned run without applying it.
+func (s *Service) Discard(ctx context.Context, id string) (Run, error) {
+	return s.runAction(ctx, id, "discard", "discarded", Discarded)
 }
 
-// CancelRun cancels a run. A pending or queued run is canceled at once. A
+// Cancel cancels a run. A pending or queued run is canceled at once. A
 // phase in progress is asked to stop: its agent interrupts OpenTofu, stores
 // the state an interrupted apply leaves, and ends the phase canceled
-// (FinishPhase, reporting Canceled); ForceCancelRun is for an agent that no longer answers.
-func (s *Service) CancelRun(ctx context.Context, id string) (Run, error) {
+// (FinishPhase, reporting Canceled); ForceCancel is for an agent that no longer answers.
+func (s *Service) Cancel(ctx context.Context, id string) (Run, error) {
 	r, w, err := s.run(ctx, id)
 	if err != nil {
 		return Run{}, err
 	}
-	if r.Status != RunPlanning && r.Status != RunApplying {
-		return s.runAction(ctx, id, "cancel", "canceled", RunCanceled)
+	if r.Status != Planning && r.Status != Applying {
+		return s.runAction(ctx, id, "cancel", "canceled", Canceled)
 	}
 	if err := s.base.Authorize(ctx, runActionPath(w.Organization, w.Name, r.ID, "cancel"), access.Update); err != nil {
 		return Run{}, err
@@ -173,41 +173,41 @@ func (s *Service) CancelRun(ctx context.Context, id string) (Run, error) {
 	return r, nil
 }
 
-// ForceCancelRun ends a phase in progress as canceled at once, without its
+// ForceCancel ends a phase in progress as canceled at once, without its
 // agent; the agent's next report is refused and its job token revoked. A
 // state the interrupted apply would have stored is lost, so it is for an
 // agent that is gone.
-func (s *Service) ForceCancelRun(ctx context.Context, id string) (Run, error) {
+func (s *Service) ForceCancel(ctx context.Context, id string) (Run, error) {
 	r, _, err := s.run(ctx, id)
 	if err != nil {
 		return Run{}, err
 	}
-	if r.Status != RunPlanning && r.Status != RunApplying {
+	if r.Status != Planning && r.Status != Applying {
 		return Run{}, refuse(r.ID, r.Status, "force-canceled")
 	}
-	return s.runAction(ctx, id, "force-cancel", "force-canceled", RunCanceled)
+	return s.runAction(ctx, id, "force-cancel", "force-canceled", Canceled)
 }
 
 // forceCanceledKey is the status timestamp (force-canceled-at) a
 // force-cancel sets beside canceled-at, as in HCP Terraform.
-const forceCanceledKey RunStatus = "force_canceled"
+const forceCanceledKey Status = "force_canceled"
 
 // PlanStatus is the status of r's plan, derived from the run's.
 func (r Run) PlanStatus() string {
-	_, planned := r.Timestamps[RunPlanned]
-	_, finished := r.Timestamps[RunPlannedAndFinished]
+	_, planned := r.Timestamps[Planned]
+	_, finished := r.Timestamps[PlannedAndFinished]
 	switch {
 	case planned || finished:
 		return "finished"
-	case r.Status == RunPending:
+	case r.Status == Pending:
 		return "pending"
-	case r.Status == RunPlanQueued:
+	case r.Status == PlanQueued:
 		return "queued"
-	case r.Status == RunPlanning:
+	case r.Status == Planning:
 		return "running"
-	case r.Status == RunErrored:
+	case r.Status == Errored:
 		return "errored"
-	case r.Status == RunCanceled:
+	case r.Status == Canceled:
 		return "canceled"
 	}
 	return "unreachable"
@@ -215,20 +215,20 @@ func (r Run) PlanStatus() string {
 
 // ApplyStatus is the status of r's apply, derived from the run's.
 func (r Run) ApplyStatus() string {
-	_, queued := r.Timestamps[RunApplyQueued]
+	_, queued := r.Timestamps[ApplyQueued]
 	switch r.Status {
-	case RunApplied:
+	case Applied:
 		return "finished"
-	case RunApplying:
+	case Applying:
 		return "running"
-	case RunApplyQueued:
+	case ApplyQueued:
 		return "queued"
-	case RunErrored, RunCanceled:
+	case Errored, Canceled:
 		if queued {
 			return string(r.Status)
 		}
 		return "unreachable"
-	case RunDiscarded, RunPlannedAndFinished:
+	case Discarded, PlannedAndFinished:
 		return "unreachable"
 	}
 	return "pending"

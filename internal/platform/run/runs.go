@@ -31,7 +31,7 @@ type Run struct {
 	ConfigurationVersionID string
 	PlanID                 string
 	ApplyID                string
-	Status                 RunStatus
+	Status                 Status
 	Message                string
 	IsDestroy              bool
 	PlanOnly               bool
@@ -40,14 +40,14 @@ type Run struct {
 	Plan                   ResourceCounts
 	Apply                  ResourceCounts
 	CreatedBy              resource.Writer // Kind and ID only
-	Timestamps             map[RunStatus]time.Time
+	Timestamps             map[Status]time.Time
 	ErrorMessage           string
 	CreatedAt              time.Time
-	CancelRequested        bool // a user asked to cancel the phase in progress (CancelRun)
+	CancelRequested        bool // a user asked to cancel the phase in progress (Cancel)
 }
 
-// RunOptions are the settable fields on create.
-type RunOptions struct {
+// Options are the settable fields on create.
+type Options struct {
 	ConfigurationVersionID string // "" = the workspace's latest uploaded version
 	Message                *string
 	IsDestroy              *bool
@@ -59,9 +59,9 @@ func runsPath(org, ws string) string             { return resource.WorkspacePath
 func runPath(org, ws, id string) string          { return runsPath(org, ws) + "/" + id }
 func runActionPath(org, ws, id, a string) string { return runPath(org, ws, id) + "/actions/" + a }
 
-// CreateRun queues a run in workspace wsID. It becomes the workspace's
+// Create queues a run in workspace wsID. It becomes the workspace's
 // active run (plan_queued) if there is none, else waits as pending.
-func (s *Service) CreateRun(ctx context.Context, wsID string, o RunOptions) (Run, error) {
+func (s *Service) Create(ctx context.Context, wsID string, o Options) (Run, error) {
 	w, err := s.ws.Workspace(ctx, wsID)
 	if err != nil {
 		return Run{}, err
@@ -100,12 +100,12 @@ func (s *Service) CreateRun(ctx context.Context, wsID string, o RunOptions) (Run
 }
 
 // enqueueRun inserts a run; the caller has authorized and recorded it.
-func (s *Service) enqueueRun(ctx context.Context, w workspace.Workspace, cv configversion.Version, o RunOptions, by resource.Writer) (Run, error) {
+func (s *Service) enqueueRun(ctx context.Context, w workspace.Workspace, cv configversion.Version, o Options, by resource.Writer) (Run, error) {
 	now := store.Stored(s.base.Now())
 	r := Run{
 		ID: resource.NewID("run"), WorkspaceID: w.ID, ConfigurationVersionID: cv.ID, PlanID: resource.NewID("plan"), ApplyID: resource.NewID("apply"),
-		Status: RunPending, AutoApply: w.AutoApply, PlanOnly: cv.Speculative, CreatedBy: resource.Writer{Kind: by.Kind, ID: by.ID},
-		Timestamps: map[RunStatus]time.Time{}, CreatedAt: now,
+		Status: Pending, AutoApply: w.AutoApply, PlanOnly: cv.Speculative, CreatedBy: resource.Writer{Kind: by.Kind, ID: by.ID},
+		Timestamps: map[Status]time.Time{}, CreatedAt: now,
 	}
 	if o.Message != nil {
 		r.Message = *o.Message
@@ -137,7 +137,7 @@ func (s *Service) enqueueRun(ctx context.Context, w workspace.Workspace, cv conf
 			return err
 		}
 		if active == 0 && !locked {
-			r.Status, r.Timestamps[RunPlanQueued] = RunPlanQueued, now
+			r.Status, r.Timestamps[PlanQueued] = PlanQueued, now
 		}
 		ts, err := encodeTimestamps(r.Timestamps)
 		if err != nil {
@@ -153,7 +153,7 @@ func (s *Service) enqueueRun(ctx context.Context, w workspace.Workspace, cv conf
 	return r, nil
 }
 
-func encodeTimestamps(m map[RunStatus]time.Time) (string, error) {
+func encodeTimestamps(m map[Status]time.Time) (string, error) {
 	out := make(map[string]int64, len(m))
 	for k, v := range m {
 		out[string(k)] = store.Nanos(v)
@@ -222,6 +222,6 @@ type Queue struct{ s *Service }
 func NewQueue(s *Service) Queue { return Queue{s: s} }
 
 func (q Queue) QueueRun(ctx context.Context, w workspace.Workspace, cv configversion.Version, by resource.Writer) error {
-	_, err := q.s.enqueueRun(ctx, w, cv, RunOptions{}, by)
+	_, err := q.s.enqueueRun(ctx, w, cv, Options{}, by)
 	return err
 }

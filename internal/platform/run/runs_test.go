@@ -51,7 +51,7 @@ func uploaded(t *testing.T, f *pt.Operator, ws workspace.Workspace, speculative 
 	return cv
 }
 
-func wantStatus(t *testing.T, f *pt.Operator, id string, want run.RunStatus) run.Run {
+func wantStatus(t *testing.T, f *pt.Operator, id string, want run.Status) run.Run {
 	t.Helper()
 	r, err := f.Svc.Runs.Run(pt.As(pt.Root), id)
 	if err != nil || r.Status != want {
@@ -79,12 +79,12 @@ func TestRunLifecycle(t *testing.T) {
 		if got, err := f.Svc.ConfigurationVersions.ConfigurationArchive(ctx, cv.ID); err != nil || len(got) == 0 {
 			t.Fatalf("archive = %d bytes, %v", len(got), err)
 		}
-		rn, err := f.Svc.Runs.CreateRun(ctx, f.Target.ID, run.RunOptions{Message: new("first")})
-		if err != nil || rn.Status != run.RunPlanQueued || rn.ConfigurationVersionID != cv.ID {
+		rn, err := f.Svc.Runs.Create(ctx, f.Target.ID, run.Options{Message: new("first")})
+		if err != nil || rn.Status != run.PlanQueued || rn.ConfigurationVersionID != cv.ID {
 			t.Fatalf("create = %+v, %v", rn, err)
 		}
-		second, err := f.Svc.Runs.CreateRun(ctx, f.Target.ID, run.RunOptions{})
-		if err != nil || second.Status != run.RunPending {
+		second, err := f.Svc.Runs.Create(ctx, f.Target.ID, run.Options{})
+		if err != nil || second.Status != run.Pending {
 			t.Fatalf("second run = %s, %v; want pending", second.Status, err)
 		}
 		if j, err := f.Svc.Runs.Claim(ctx, "apool-Other1"); err != nil || j != nil {
@@ -106,10 +106,10 @@ func TestRunLifecycle(t *testing.T) {
 			t.Errorf("bad plan JSON: %v", err)
 		}
 		r, err := f.Svc.Runs.FinishPhase(ctx, job.PhaseID, run.PhaseReport{HasChanges: true, Counts: run.ResourceCounts{Additions: 1}})
-		if err != nil || r.Status != run.RunPlanned {
+		if err != nil || r.Status != run.Planned {
 			t.Fatalf("finish plan = %s, %v", r.Status, err)
 		}
-		for _, st := range []run.RunStatus{run.RunPlanQueued, run.RunPlanning, run.RunPlanned} {
+		for _, st := range []run.Status{run.PlanQueued, run.Planning, run.Planned} {
 			if r.Timestamps[st].IsZero() {
 				t.Errorf("no %s timestamp", st)
 			}
@@ -129,7 +129,7 @@ func TestRunLifecycle(t *testing.T) {
 			t.Fatalf("log = %q done=%v, %v", content.Data, content.Done, err)
 		}
 		// Refusals from planned: cancel is not allowed, a second plan report neither.
-		if _, err := f.Svc.Runs.CancelRun(ctx, rn.ID); !fail.Is(err, fail.Conflict) || !strings.Contains(err.Error(), "cannot be canceled: it is planned") {
+		if _, err := f.Svc.Runs.Cancel(ctx, rn.ID); !fail.Is(err, fail.Conflict) || !strings.Contains(err.Error(), "cannot be canceled: it is planned") {
 			t.Errorf("cancel planned: %v", err)
 		}
 		if _, err := f.Svc.Runs.FinishPhase(ctx, job.PhaseID, run.PhaseReport{}); !fail.Is(err, fail.Conflict) {
@@ -138,10 +138,10 @@ func TestRunLifecycle(t *testing.T) {
 		if _, err := f.Svc.Runs.StoreStateVersion(ctx, rn.ID, []byte(`{"serial":1,"lineage":"l"}`)); !fail.Is(err, fail.Conflict) {
 			t.Errorf("state while planned: %v", err)
 		}
-		if r, err = f.Svc.Runs.ApplyRun(ctx, rn.ID); err != nil || r.Status != run.RunApplyQueued || r.Timestamps[run.RunConfirmed].IsZero() {
+		if r, err = f.Svc.Runs.Apply(ctx, rn.ID); err != nil || r.Status != run.ApplyQueued || r.Timestamps[run.Confirmed].IsZero() {
 			t.Fatalf("apply = %s, %v", r.Status, err)
 		}
-		if _, err := f.Svc.Runs.ApplyRun(ctx, rn.ID); !fail.Is(err, fail.Conflict) || !strings.Contains(err.Error(), "cannot be applied: it is apply_queued") {
+		if _, err := f.Svc.Runs.Apply(ctx, rn.ID); !fail.Is(err, fail.Conflict) || !strings.Contains(err.Error(), "cannot be applied: it is apply_queued") {
 			t.Errorf("apply twice: %v", err)
 		}
 		job = claim(t, f, jobapi.Apply, rn.ID)
@@ -162,7 +162,7 @@ func TestRunLifecycle(t *testing.T) {
 		if _, err := f.Svc.Runs.StoreStateVersion(ctx, rn.ID, []byte(`{"lineage":"lin-1"}`)); !fail.Is(err, fail.Invalid) {
 			t.Errorf("state without serial: %v", err)
 		}
-		if r, err = f.Svc.Runs.FinishPhase(ctx, job.PhaseID, run.PhaseReport{Counts: run.ResourceCounts{Additions: 1}}); err != nil || r.Status != run.RunApplied {
+		if r, err = f.Svc.Runs.FinishPhase(ctx, job.PhaseID, run.PhaseReport{Counts: run.ResourceCounts{Additions: 1}}); err != nil || r.Status != run.Applied {
 			t.Fatalf("finish apply = %s, %v", r.Status, err)
 		}
 		cur, err := f.Svc.StateVersions.CurrentStateVersion(ctx, f.Target.ID)
@@ -176,7 +176,7 @@ func TestRunLifecycle(t *testing.T) {
 			t.Errorf("altered token: %v", err)
 		}
 		// The applied run released the workspace: the second run was promoted.
-		wantStatus(t, f, second.ID, run.RunPlanQueued)
+		wantStatus(t, f, second.ID, run.PlanQueued)
 	})
 }
 
@@ -188,9 +188,9 @@ func TestRunOutcomes(t *testing.T) {
 		ctx := pt.As(pt.Root)
 		uploaded(t, f, f.Target, false)
 
-		plan := func(o run.RunOptions, res run.PhaseReport) run.Run {
+		plan := func(o run.Options, res run.PhaseReport) run.Run {
 			t.Helper()
-			r, err := f.Svc.Runs.CreateRun(ctx, f.Target.ID, o)
+			r, err := f.Svc.Runs.Create(ctx, f.Target.ID, o)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -202,42 +202,42 @@ func TestRunOutcomes(t *testing.T) {
 			return r
 		}
 		changes := run.PhaseReport{HasChanges: true}
-		if r := plan(run.RunOptions{PlanOnly: new(true)}, changes); r.Status != run.RunPlannedAndFinished || r.ApplyStatus() != "unreachable" {
+		if r := plan(run.Options{PlanOnly: new(true)}, changes); r.Status != run.PlannedAndFinished || r.ApplyStatus() != "unreachable" {
 			t.Errorf("plan-only = %s / apply %s", r.Status, r.ApplyStatus())
 		}
-		if r := plan(run.RunOptions{}, run.PhaseReport{}); r.Status != run.RunPlannedAndFinished {
+		if r := plan(run.Options{}, run.PhaseReport{}); r.Status != run.PlannedAndFinished {
 			t.Errorf("no changes = %s", r.Status)
 		}
-		if r := plan(run.RunOptions{AutoApply: new(true)}, changes); r.Status != run.RunApplyQueued {
+		if r := plan(run.Options{AutoApply: new(true)}, changes); r.Status != run.ApplyQueued {
 			t.Errorf("auto-apply = %s", r.Status)
-		} else if _, err := f.Svc.Runs.CancelRun(ctx, r.ID); err != nil {
+		} else if _, err := f.Svc.Runs.Cancel(ctx, r.ID); err != nil {
 			t.Fatal(err)
 		}
-		r := plan(run.RunOptions{}, changes)
-		if r, err := f.Svc.Runs.DiscardRun(ctx, r.ID); err != nil || r.Status != run.RunDiscarded {
+		r := plan(run.Options{}, changes)
+		if r, err := f.Svc.Runs.Discard(ctx, r.ID); err != nil || r.Status != run.Discarded {
 			t.Fatalf("discard = %s, %v", r.Status, err)
 		}
-		if _, err := f.Svc.Runs.DiscardRun(ctx, r.ID); !fail.Is(err, fail.Conflict) || !strings.Contains(err.Error(), "cannot be discarded: it is discarded") {
+		if _, err := f.Svc.Runs.Discard(ctx, r.ID); !fail.Is(err, fail.Conflict) || !strings.Contains(err.Error(), "cannot be discarded: it is discarded") {
 			t.Errorf("discard twice: %v", err)
 		}
 
 		// Cancel while planning asks the agent to stop; it ends the phase
 		// canceled, after which its reports are refused.
-		r, err := f.Svc.Runs.CreateRun(ctx, f.Target.ID, run.RunOptions{})
+		r, err := f.Svc.Runs.Create(ctx, f.Target.ID, run.Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
 		j := claim(t, f, jobapi.Plan, r.ID)
-		if st, req, err := f.Svc.Runs.JobStatus(ctx, j.PhaseID); err != nil || st != run.RunPlanning || req {
+		if st, req, err := f.Svc.Runs.JobStatus(ctx, j.PhaseID); err != nil || st != run.Planning || req {
 			t.Fatalf("job status before cancel = %s, %v, %v", st, req, err)
 		}
-		if r, err = f.Svc.Runs.CancelRun(ctx, r.ID); err != nil || r.Status != run.RunPlanning {
+		if r, err = f.Svc.Runs.Cancel(ctx, r.ID); err != nil || r.Status != run.Planning {
 			t.Fatalf("cancel planning = %s, %v; want still planning", r.Status, err)
 		}
-		if st, req, err := f.Svc.Runs.JobStatus(ctx, j.PhaseID); err != nil || st != run.RunPlanning || !req {
+		if st, req, err := f.Svc.Runs.JobStatus(ctx, j.PhaseID); err != nil || st != run.Planning || !req {
 			t.Fatalf("job status after cancel = %s, %v, %v; want the request seen", st, req, err)
 		}
-		if r, err = f.Svc.Runs.FinishPhase(ctx, j.PhaseID, run.PhaseReport{Canceled: true}); err != nil || r.Status != run.RunCanceled || r.PlanStatus() != "canceled" {
+		if r, err = f.Svc.Runs.FinishPhase(ctx, j.PhaseID, run.PhaseReport{Canceled: true}); err != nil || r.Status != run.Canceled || r.PlanStatus() != "canceled" {
 			t.Fatalf("agent cancels the phase = %s, %v", r.Status, err)
 		}
 		if _, err := f.Svc.Runs.FinishPhase(ctx, j.PhaseID, changes); !fail.Is(err, fail.Conflict) {
@@ -246,15 +246,15 @@ func TestRunOutcomes(t *testing.T) {
 
 		// Force-cancel ends a running phase without its agent; it is refused
 		// for a run that is not running.
-		r, err = f.Svc.Runs.CreateRun(ctx, f.Target.ID, run.RunOptions{})
+		r, err = f.Svc.Runs.Create(ctx, f.Target.ID, run.Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := f.Svc.Runs.ForceCancelRun(ctx, r.ID); !fail.Is(err, fail.Conflict) {
+		if _, err := f.Svc.Runs.ForceCancel(ctx, r.ID); !fail.Is(err, fail.Conflict) {
 			t.Errorf("force-cancel a queued run: %v", err)
 		}
 		j = claim(t, f, jobapi.Plan, r.ID)
-		if r, err = f.Svc.Runs.ForceCancelRun(ctx, r.ID); err != nil || r.Status != run.RunCanceled {
+		if r, err = f.Svc.Runs.ForceCancel(ctx, r.ID); err != nil || r.Status != run.Canceled {
 			t.Fatalf("force-cancel planning = %s, %v", r.Status, err)
 		}
 		if _, err := f.Svc.Runs.FinishPhase(ctx, j.PhaseID, changes); !fail.Is(err, fail.Conflict) {
@@ -262,21 +262,21 @@ func TestRunOutcomes(t *testing.T) {
 		}
 
 		// Cancel a pending run; error a planning one.
-		a, _ := f.Svc.Runs.CreateRun(ctx, f.Target.ID, run.RunOptions{})
-		b, _ := f.Svc.Runs.CreateRun(ctx, f.Target.ID, run.RunOptions{})
-		c, _ := f.Svc.Runs.CreateRun(ctx, f.Target.ID, run.RunOptions{})
-		if b.Status != run.RunPending || c.Status != run.RunPending {
+		a, _ := f.Svc.Runs.Create(ctx, f.Target.ID, run.Options{})
+		b, _ := f.Svc.Runs.Create(ctx, f.Target.ID, run.Options{})
+		c, _ := f.Svc.Runs.Create(ctx, f.Target.ID, run.Options{})
+		if b.Status != run.Pending || c.Status != run.Pending {
 			t.Fatalf("queued runs = %s, %s", b.Status, c.Status)
 		}
-		if _, err := f.Svc.Runs.CancelRun(ctx, b.ID); err != nil {
+		if _, err := f.Svc.Runs.Cancel(ctx, b.ID); err != nil {
 			t.Fatal(err)
 		}
-		wantStatus(t, f, c.ID, run.RunPending) // canceling a pending run promotes nobody
+		wantStatus(t, f, c.ID, run.Pending) // canceling a pending run promotes nobody
 		j = claim(t, f, jobapi.Plan, a.ID)
-		if r, err := f.Svc.Runs.FinishPhase(ctx, j.PhaseID, run.PhaseReport{Errored: true, Message: "provider crashed"}); err != nil || r.Status != run.RunErrored || r.ErrorMessage != "provider crashed" {
+		if r, err := f.Svc.Runs.FinishPhase(ctx, j.PhaseID, run.PhaseReport{Errored: true, Message: "provider crashed"}); err != nil || r.Status != run.Errored || r.ErrorMessage != "provider crashed" {
 			t.Fatalf("fail = %+v, %v", r, err)
 		}
-		wantStatus(t, f, c.ID, run.RunPlanQueued) // FIFO: c, not the canceled b
+		wantStatus(t, f, c.ID, run.PlanQueued) // FIFO: c, not the canceled b
 	})
 }
 
@@ -285,7 +285,7 @@ func TestRunDenials(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		f := pt.NewOperator(t, db)
 		cv := uploaded(t, f, f.Target, false)
-		rn, err := f.Svc.Runs.CreateRun(pt.As(pt.Root), f.Target.ID, run.RunOptions{})
+		rn, err := f.Svc.Runs.Create(pt.As(pt.Root), f.Target.ID, run.Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -299,11 +299,11 @@ func TestRunDenials(t *testing.T) {
 			},
 			"read cv":    func() error { _, err := f.Svc.ConfigurationVersions.ConfigurationVersion(ctx, cv.ID); return err },
 			"archive":    func() error { _, err := f.Svc.ConfigurationVersions.ConfigurationArchive(ctx, cv.ID); return err },
-			"create run": func() error { _, err := f.Svc.Runs.CreateRun(ctx, f.Target.ID, run.RunOptions{}); return err },
+			"create run": func() error { _, err := f.Svc.Runs.Create(ctx, f.Target.ID, run.Options{}); return err },
 			"read run":   func() error { _, err := f.Svc.Runs.Run(ctx, rn.ID); return err },
 			"list runs":  func() error { _, _, err := f.Svc.Runs.Runs(ctx, f.Target.ID, resource.Page{}); return err },
-			"apply":      func() error { _, err := f.Svc.Runs.ApplyRun(ctx, rn.ID); return err },
-			"cancel":     func() error { _, err := f.Svc.Runs.CancelRun(ctx, rn.ID); return err },
+			"apply":      func() error { _, err := f.Svc.Runs.Apply(ctx, rn.ID); return err },
+			"cancel":     func() error { _, err := f.Svc.Runs.Cancel(ctx, rn.ID); return err },
 			"plan":       func() error { _, err := f.Svc.Runs.PlanOrApply(ctx, rn.PlanID); return err },
 			"plan json":  func() error { _, err := f.Svc.Runs.PlanJSON(ctx, rn.PlanID); return err },
 			"claim":      func() error { _, err := f.Svc.Runs.Claim(ctx, ""); return err },
@@ -348,7 +348,7 @@ func TestAutoQueue(t *testing.T) {
 			t.Fatal(err)
 		}
 		runs, total, err := f.Svc.Runs.Runs(pt.As(pt.Root), f.Target.ID, resource.Page{})
-		if err != nil || total != 1 || runs[0].ConfigurationVersionID != cv.ID || runs[0].Status != run.RunPlanQueued ||
+		if err != nil || total != 1 || runs[0].ConfigurationVersionID != cv.ID || runs[0].Status != run.PlanQueued ||
 			runs[0].CreatedBy.Kind != resource.WriterUser || runs[0].CreatedBy.ID != "acc-root" {
 			t.Fatalf("runs = %+v (total %d), %v", runs, total, err)
 		}

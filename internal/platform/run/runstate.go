@@ -6,46 +6,46 @@ import (
 	"github.com/runcred/runcred/internal/fail"
 )
 
-// RunStatus is where a run is in its lifecycle; the values are HCP
+// Status is where a run is in its lifecycle; the values are HCP
 // Terraform's.
-type RunStatus string
+type Status string
 
 const (
-	RunPending            RunStatus = "pending"      // queued behind the workspace's active run
-	RunPlanQueued         RunStatus = "plan_queued"  // holds the workspace; waits for an agent
-	RunPlanning           RunStatus = "planning"     // an agent is planning
-	RunPlanned            RunStatus = "planned"      // waits for confirmation
-	RunConfirmed          RunStatus = "confirmed"    // confirmed; passes on to apply_queued at once
-	RunApplyQueued        RunStatus = "apply_queued" // waits for an agent
-	RunApplying           RunStatus = "applying"     // an agent is applying
-	RunApplied            RunStatus = "applied"
-	RunPlannedAndFinished RunStatus = "planned_and_finished" // plan-only, or nothing to change
-	RunDiscarded          RunStatus = "discarded"
-	RunErrored            RunStatus = "errored"
-	RunCanceled           RunStatus = "canceled"
+	Pending            Status = "pending"      // queued behind the workspace's active run
+	PlanQueued         Status = "plan_queued"  // holds the workspace; waits for an agent
+	Planning           Status = "planning"     // an agent is planning
+	Planned            Status = "planned"      // waits for confirmation
+	Confirmed          Status = "confirmed"    // confirmed; passes on to apply_queued at once
+	ApplyQueued        Status = "apply_queued" // waits for an agent
+	Applying           Status = "applying"     // an agent is applying
+	Applied            Status = "applied"
+	PlannedAndFinished Status = "planned_and_finished" // plan-only, or nothing to change
+	Discarded          Status = "discarded"
+	Errored            Status = "errored"
+	Canceled           Status = "canceled"
 )
 
-// RunStatuses lists every status, in lifecycle order.
-var RunStatuses = []RunStatus{
-	RunPending, RunPlanQueued, RunPlanning, RunPlanned, RunConfirmed, RunApplyQueued, RunApplying,
-	RunApplied, RunPlannedAndFinished, RunDiscarded, RunErrored, RunCanceled,
+// Statuses lists every status, in lifecycle order.
+var Statuses = []Status{
+	Pending, PlanQueued, Planning, Planned, Confirmed, ApplyQueued, Applying,
+	Applied, PlannedAndFinished, Discarded, Errored, Canceled,
 }
 
 // transitions is the whole run state machine: every move a run may make.
 // Anything not listed is refused with a conflict. Terminal statuses have no
 // entry. policy_checking comes between planned and confirmed in a later slice.
-var transitions = map[RunStatus][]RunStatus{
-	RunPending:     {RunPlanQueued, RunCanceled},
-	RunPlanQueued:  {RunPlanning, RunCanceled, RunErrored},
-	RunPlanning:    {RunPlanned, RunPlannedAndFinished, RunCanceled, RunErrored},
-	RunPlanned:     {RunConfirmed, RunDiscarded, RunErrored},
-	RunConfirmed:   {RunApplyQueued, RunErrored},
-	RunApplyQueued: {RunApplying, RunCanceled, RunErrored},
-	RunApplying:    {RunApplied, RunCanceled, RunErrored},
+var transitions = map[Status][]Status{
+	Pending:     {PlanQueued, Canceled},
+	PlanQueued:  {Planning, Canceled, Errored},
+	Planning:    {Planned, PlannedAndFinished, Canceled, Errored},
+	Planned:     {Confirmed, Discarded, Errored},
+	Confirmed:   {ApplyQueued, Errored},
+	ApplyQueued: {Applying, Canceled, Errored},
+	Applying:    {Applied, Canceled, Errored},
 }
 
 // CanMove reports whether a run in from may move to to.
-func CanMove(from, to RunStatus) bool {
+func CanMove(from, to Status) bool {
 	for _, s := range transitions[from] {
 		if s == to {
 			return true
@@ -56,24 +56,24 @@ func CanMove(from, to RunStatus) bool {
 
 // Terminal reports whether s is final; a run in a final status releases
 // its workspace to the next pending run.
-func (s RunStatus) Terminal() bool {
+func (s Status) Terminal() bool {
 	switch s {
-	case RunApplied, RunPlannedAndFinished, RunDiscarded, RunErrored, RunCanceled:
+	case Applied, PlannedAndFinished, Discarded, Errored, Canceled:
 		return true
 	}
 	return false
 }
 
 // holdsWorkspace reports whether a run in s is its workspace's active run.
-func (s RunStatus) holdsWorkspace() bool { return s != RunPending && !s.Terminal() }
+func (s Status) holdsWorkspace() bool { return s != Pending && !s.Terminal() }
 
 // timestampKey is s's key in status-timestamps ("plan_queued" →
 // "plan-queued-at"), as HCP Terraform names them.
-func (s RunStatus) timestampKey() string { return strings.ReplaceAll(string(s), "_", "-") + "-at" }
+func (s Status) timestampKey() string { return strings.ReplaceAll(string(s), "_", "-") + "-at" }
 
 // move checks one step and says clearly why it is refused: the caller asked
 // for something the run's status does not allow, a 409 for API clients.
-func move(runID string, from, to RunStatus) error {
+func move(runID string, from, to Status) error {
 	if CanMove(from, to) {
 		return nil
 	}
@@ -82,6 +82,6 @@ func move(runID string, from, to RunStatus) error {
 
 // action names what a caller asks for, for refusal messages that speak the
 // caller's language ("cannot be applied") rather than the table's.
-func refuse(runID string, from RunStatus, action string) error {
+func refuse(runID string, from Status, action string) error {
 	return fail.Conflictf("run %s cannot be %s: it is %s", runID, action, from)
 }

@@ -24,8 +24,8 @@ func TestTransitions(t *testing.T) {
 		allowed[m] = true
 	}
 	n := 0
-	for _, from := range RunStatuses {
-		for _, to := range RunStatuses {
+	for _, from := range Statuses {
+		for _, to := range Statuses {
 			want := allowed[string(from)+">"+string(to)]
 			if got := CanMove(from, to); got != want {
 				t.Errorf("CanMove(%s, %s) = %v, want %v", from, to, got, want)
@@ -51,13 +51,13 @@ func TestTransitions(t *testing.T) {
 }
 
 func TestHoldsWorkspace(t *testing.T) {
-	for _, s := range RunStatuses {
-		want := s != RunPending && !s.Terminal()
+	for _, s := range Statuses {
+		want := s != Pending && !s.Terminal()
 		if s.holdsWorkspace() != want {
 			t.Errorf("%s holds workspace = %v", s, !want)
 		}
 	}
-	if got := RunPlannedAndFinished.timestampKey(); got != "planned-and-finished-at" {
+	if got := PlannedAndFinished.timestampKey(); got != "planned-and-finished-at" {
 		t.Errorf("timestamp key = %q", got)
 	}
 }

@@ -50,7 +50,7 @@ func TestSignedURLs(t *testing.T) {
 		// Two runs, on two workspaces; only the first has a log.
 		uploaded(t, f, f.Target, false)
 		uploaded(t, f, f.Mgr, false)
-		a, err := f.Svc.Runs.CreateRun(ctx, f.Target.ID, run.RunOptions{})
+		a, err := f.Svc.Runs.Create(ctx, f.Target.ID, run.Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -58,7 +58,7 @@ func TestSignedURLs(t *testing.T) {
 		if err := f.Svc.Runs.AppendLog(ctx, job.PhaseID, []byte("log of run a")); err != nil {
 			t.Fatal(err)
 		}
-		b, err := f.Svc.Runs.CreateRun(ctx, f.Mgr.ID, run.RunOptions{})
+		b, err := f.Svc.Runs.Create(ctx, f.Mgr.ID, run.Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
