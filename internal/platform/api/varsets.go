@@ -64,7 +64,7 @@ type varsetRef struct {
 	ID string `jsonapi:"primary,varsets"`
 }
 
-func toVarset(v variable.VariableSet) *varset {
+func toVarset(v variable.Set) *varset {
 	out := &varset{
 		ID: v.ID, Name: v.Name, Description: v.Description, Global: v.Global, UpdatedAt: v.UpdatedAt,
 		VarCount: len(v.Variables), WorkspaceCount: len(v.Workspaces), ProjectCount: len(v.Projects),
@@ -93,21 +93,21 @@ type varsetInput struct {
 
 // varsetOptions reads a variable set document. A workspaces relationship
 // that is present replaces the set's workspaces (go-tfe's UpdateWorkspaces).
-func varsetOptions(r *http.Request, org string) (variable.VariableSetOptions, error) {
+func varsetOptions(r *http.Request, org string) (variable.SetOptions, error) {
 	var in varsetInput
 	raw, err := decodeRaw(r, &in)
 	if err != nil {
-		return variable.VariableSetOptions{}, err
+		return variable.SetOptions{}, err
 	}
 	if in.Parent != nil {
 		if in.Parent.Project != nil {
-			return variable.VariableSetOptions{}, fail.Invalidf("variable sets owned by a project are not supported; create the set in the organization and apply it to the project")
+			return variable.SetOptions{}, fail.Invalidf("variable sets owned by a project are not supported; create the set in the organization and apply it to the project")
 		}
 		if in.Parent.Organization != nil && org != "" && in.Parent.Organization.Name != org {
-			return variable.VariableSetOptions{}, fail.Invalidf("a variable set's parent must be the organization it is created in")
+			return variable.SetOptions{}, fail.Invalidf("a variable set's parent must be the organization it is created in")
 		}
 	}
-	o := variable.VariableSetOptions{Name: in.Name, Description: in.Description, Global: in.Global, Priority: in.Priority}
+	o := variable.SetOptions{Name: in.Name, Description: in.Description, Global: in.Global, Priority: in.Priority}
 	if hasRelationship(raw, "workspaces") {
 		ids := make([]string, 0, len(in.Workspaces))
 		for _, w := range in.Workspaces {
@@ -170,14 +170,14 @@ func (h *API) listProjectVarsets(w http.ResponseWriter, r *http.Request) error {
 	return h.writeVarsets(w, r, h.Service.Variables.VariableSetsForProject, r.PathValue("id"))
 }
 
-type varsetLister func(ctx context.Context, owner string, f variable.VariableSetFilter) ([]variable.VariableSet, int, error)
+type varsetLister func(ctx context.Context, owner string, f variable.SetFilter) ([]variable.Set, int, error)
 
 func (h *API) writeVarsets(w http.ResponseWriter, r *http.Request, list varsetLister, owner string) error {
 	pg, err := page(r)
 	if err != nil {
 		return err
 	}
-	vs, total, err := list(r.Context(), owner, variable.VariableSetFilter{Search: r.URL.Query().Get("q"), Page: pg})
+	vs, total, err := list(r.Context(), owner, variable.SetFilter{Search: r.URL.Query().Get("q"), Page: pg})
 	if err != nil {
 		return err
 	}

@@ -166,8 +166,8 @@ type variableInput struct {
 	ManagingWorkspaceID *string `jsonapi:"attr,managing-workspace-id"` // "" clears
 }
 
-func (in variableInput) options() variable.VariableOptions {
-	return variable.VariableOptions{
+func (in variableInput) options() variable.Options {
+	return variable.Options{
 		Key: in.Key, Value: in.Value, Description: in.Description, Category: in.Category,
 		HCL: in.HCL, Sensitive: in.Sensitive, ManagingWorkspaceID: in.ManagingWorkspaceID,
 	}

@@ -32,7 +32,7 @@ func TestTeamTokenProvenance(t *testing.T) {
 		if c.Meta[resource.MetaTeamID] != tm.ID || len(c.Policies) != 1 || c.Policies[0] != "team-"+tm.ID {
 			t.Fatalf("team token caller = %+v", c)
 		}
-		vs, err := f.Svc.Variables.CreateVariableSet(pt.As(pt.Root), "acme", variable.VariableSetOptions{Name: new("shared")})
+		vs, err := f.Svc.Variables.CreateVariableSet(pt.As(pt.Root), "acme", variable.SetOptions{Name: new("shared")})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -40,12 +40,12 @@ func TestTeamTokenProvenance(t *testing.T) {
 		f.Grants.Grant("runcred/orgs/acme/varsets/"+vs.ID+"/vars/region", access.Create)
 		want := resource.Writer{Kind: resource.WriterTeam, ID: tm.ID, Name: "team-ops"}
 		v, err := f.Svc.Variables.CreateVariable(access.WithCaller(context.Background(), c), f.App.ID,
-			variable.VariableOptions{Key: new("region"), Value: new("eu"), Category: new("terraform")})
+			variable.Options{Key: new("region"), Value: new("eu"), Category: new("terraform")})
 		if err != nil || v.WrittenBy != want {
 			t.Errorf("workspace variable by team = %+v, %v; want %+v", v.WrittenBy, err, want)
 		}
 		sv, err := f.Svc.Variables.CreateSetVariable(access.WithCaller(context.Background(), c), vs.ID,
-			variable.VariableOptions{Key: new("region"), Value: new("eu"), Category: new("terraform")})
+			variable.Options{Key: new("region"), Value: new("eu"), Category: new("terraform")})
 		if err != nil || sv.WrittenBy != want {
 			t.Errorf("set variable by team = %+v, %v; want %+v", sv.WrittenBy, err, want)
 		}

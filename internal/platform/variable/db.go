@@ -124,17 +124,17 @@ const varsetColumns = `s.id, o.name, s.name, s.description, s.is_global, s.creat
 
 const varsetFrom = ` FROM varsets s JOIN organizations o ON o.id = s.org_id `
 
-func scanVarset(row interface{ Scan(...any) error }) (VariableSet, error) {
-	var v VariableSet
+func scanVarset(row interface{ Scan(...any) error }) (Set, error) {
+	var v Set
 	var global, created, updated int64
 	if err := row.Scan(&v.ID, &v.Organization, &v.Name, &v.Description, &global, &created, &updated); err != nil {
-		return VariableSet{}, err
+		return Set{}, err
 	}
 	v.Global, v.CreatedAt, v.UpdatedAt = global != 0, store.Time(created), store.Time(updated)
 	return v, nil
 }
 
-func (d db) setRelations(ctx context.Context, v *VariableSet) error {
+func (d db) setRelations(ctx context.Context, v *Set) error {
 	for _, r := range []struct {
 		dst *[]string
 		q   string
@@ -155,10 +155,10 @@ func (d db) setRelations(ctx context.Context, v *VariableSet) error {
 }
 
 // set looks set id up, with its relations.
-func (d db) set(ctx context.Context, id string) (VariableSet, error) {
+func (d db) set(ctx context.Context, id string) (Set, error) {
 	v, err := scanVarset(d.QueryRow(ctx, `SELECT `+varsetColumns+varsetFrom+`WHERE s.id = ?`, id))
 	if err != nil {
-		return VariableSet{}, resource.NotFound(err, "variable set %q not found", id)
+		return Set{}, resource.NotFound(err, "variable set %q not found", id)
 	}
 	return v, d.setRelations(ctx, &v)
 }
@@ -169,7 +169,7 @@ const scopeOf = `CASE WHEN EXISTS (SELECT 1 FROM varset_workspaces x WHERE x.var
 	WHEN EXISTS (SELECT 1 FROM varset_projects x WHERE x.varset_id = s.id AND x.project_id = ?) THEN 2
 	WHEN s.is_global = 1 THEN 1 ELSE 0 END`
 
-func (d db) sets(ctx context.Context, where string, args []any, f VariableSetFilter) ([]VariableSet, int, error) {
+func (d db) sets(ctx context.Context, where string, args []any, f SetFilter) ([]Set, int, error) {
 	if f.Search != "" {
 		where, args = where+` AND s.name LIKE ? ESCAPE '\'`, append(args, resource.LikeContains(f.Search))
 	}
@@ -195,7 +195,7 @@ func (d db) sets(ctx context.Context, where string, args []any, f VariableSetFil
 	return out, total, nil
 }
 
-func (d db) insertSet(ctx context.Context, orgID string, v VariableSet) error {
+func (d db) insertSet(ctx context.Context, orgID string, v Set) error {
 	return d.Tx(ctx, func(tx *store.Tx) error {
 		if _, err := tx.Exec(ctx, `INSERT INTO varsets (id, org_id, name, description, is_global, created_at, updated_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?)`, v.ID, orgID, v.Name, v.Description, resource.B2I(v.Global), store.Nanos(v.CreatedAt), store.Nanos(v.UpdatedAt)); err != nil {
@@ -206,7 +206,7 @@ func (d db) insertSet(ctx context.Context, orgID string, v VariableSet) error {
 }
 
 // updateSet writes v and moves it from workspaces removed to added.
-func (d db) updateSet(ctx context.Context, v VariableSet, added, removed []string) error {
+func (d db) updateSet(ctx context.Context, v Set, added, removed []string) error {
 	return d.Tx(ctx, func(tx *store.Tx) error {
 		res, err := tx.Exec(ctx, `UPDATE varsets SET name = ?, description = ?, is_global = ?, updated_at = ? WHERE id = ?`,
 			v.Name, v.Description, resource.B2I(v.Global), store.Nanos(v.UpdatedAt), v.ID)

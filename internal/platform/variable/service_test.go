@@ -27,7 +27,7 @@ func TestProvenance(t *testing.T) {
 				f.Grants[path+" "+c] = true
 			}
 		}
-		v, err := f.Svc.Variables.CreateVariable(pt.As(pt.User), f.Target.ID, variable.VariableOptions{Key: new("role_id"), Value: new("r1"), Category: new("terraform")})
+		v, err := f.Svc.Variables.CreateVariable(pt.As(pt.User), f.Target.ID, variable.Options{Key: new("role_id"), Value: new("r1"), Category: new("terraform")})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -42,7 +42,7 @@ func TestProvenance(t *testing.T) {
 			{pt.TeamOps, resource.Writer{Kind: resource.WriterTeam, ID: "team-Ops1", Name: "team-ops"}},
 			{pt.Runner(f.Mgr.ID), resource.Writer{Kind: resource.WriterRun, ID: "run-Abc", Name: "run", WorkspaceID: f.Mgr.ID}},
 		} {
-			got, err := f.Svc.Variables.UpdateVariable(pt.As(tc.caller), f.Target.ID, v.ID, variable.VariableOptions{Value: new("r2")})
+			got, err := f.Svc.Variables.UpdateVariable(pt.As(tc.caller), f.Target.ID, v.ID, variable.Options{Value: new("r2")})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -69,7 +69,7 @@ func TestManagingWorkspace(t *testing.T) {
 		f := pt.NewOperator(t, db)
 		const path = "runcred/orgs/acme/workspaces/operator/vars/secret_id"
 		f.Grants[path+" create"], f.Grants[path+" update"] = true, true
-		opts := variable.VariableOptions{Key: new("secret_id"), Value: new("s"), Category: new("terraform"), Sensitive: new(true), ManagingWorkspaceID: &f.Mgr.ID}
+		opts := variable.Options{Key: new("secret_id"), Value: new("s"), Category: new("terraform"), Sensitive: new(true), ManagingWorkspaceID: &f.Mgr.ID}
 		if _, err := f.Svc.Variables.CreateVariable(pt.As(pt.User), f.Target.ID, opts); !fail.Is(err, fail.Denied) {
 			t.Fatalf("create with manager but no sudo: %v", err)
 		}
@@ -79,11 +79,11 @@ func TestManagingWorkspace(t *testing.T) {
 			t.Fatalf("create with manager = %+v, %v", v, err)
 		}
 		delete(f.Grants, path+" sudo")
-		if _, err := f.Svc.Variables.UpdateVariable(pt.As(pt.User), f.Target.ID, v.ID, variable.VariableOptions{ManagingWorkspaceID: new("")}); !fail.Is(err, fail.Denied) {
+		if _, err := f.Svc.Variables.UpdateVariable(pt.As(pt.User), f.Target.ID, v.ID, variable.Options{ManagingWorkspaceID: new("")}); !fail.Is(err, fail.Denied) {
 			t.Errorf("clear manager without sudo: %v", err)
 		}
 		// A write that leaves the manager alone needs no sudo, and keeps it.
-		got, err := f.Svc.Variables.UpdateVariable(pt.As(pt.User), f.Target.ID, v.ID, variable.VariableOptions{Value: new("s2")})
+		got, err := f.Svc.Variables.UpdateVariable(pt.As(pt.User), f.Target.ID, v.ID, variable.Options{Value: new("s2")})
 		if err != nil || got.ManagingWorkspaceID != f.Mgr.ID {
 			t.Errorf("update value of managed var = %+v, %v", got, err)
 		}
@@ -96,11 +96,11 @@ func TestManagingWorkspace(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, bad := range []string{foreign.ID, "ws-nothere", "junk"} {
-			if _, err := f.Svc.Variables.UpdateVariable(pt.As(pt.Root), f.Target.ID, v.ID, variable.VariableOptions{ManagingWorkspaceID: new(bad)}); !fail.Is(err, fail.Invalid) {
+			if _, err := f.Svc.Variables.UpdateVariable(pt.As(pt.Root), f.Target.ID, v.ID, variable.Options{ManagingWorkspaceID: new(bad)}); !fail.Is(err, fail.Invalid) {
 				t.Errorf("manager %q: %v, want invalid", bad, err)
 			}
 		}
-		got, err = f.Svc.Variables.UpdateVariable(pt.As(pt.Root), f.Target.ID, v.ID, variable.VariableOptions{ManagingWorkspaceID: new("")})
+		got, err = f.Svc.Variables.UpdateVariable(pt.As(pt.Root), f.Target.ID, v.ID, variable.Options{ManagingWorkspaceID: new("")})
 		if err != nil || got.ManagingWorkspaceID != "" {
 			t.Errorf("clear manager as root = %+v, %v", got, err)
 		}
@@ -112,7 +112,7 @@ func TestManagingWorkspace(t *testing.T) {
 func TestRunVariablesNeedTheirOwnGrant(t *testing.T) {
 	f := pt.NewOperator(t, storetest.Open(t, storetest.SQLiteURL(t)))
 	const secretValue = "the-secret-value-91"
-	v, err := f.Svc.Variables.CreateVariable(pt.As(pt.Root), f.Target.ID, variable.VariableOptions{Key: new("k"), Value: new(secretValue), Category: new("env"), Sensitive: new(true)})
+	v, err := f.Svc.Variables.CreateVariable(pt.As(pt.Root), f.Target.ID, variable.Options{Key: new("k"), Value: new(secretValue), Category: new("env"), Sensitive: new(true)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -151,7 +151,7 @@ func TestSealedValueBoundToItsRow(t *testing.T) {
 	} {
 		t.Run(tamper, func(t *testing.T) {
 			f := pt.NewOperator(t, storetest.Open(t, storetest.SQLiteURL(t)))
-			if _, err := f.Svc.Variables.CreateVariable(pt.As(pt.Root), f.Target.ID, variable.VariableOptions{Key: new("k"), Value: new("v"), Category: new("terraform"), Sensitive: new(true)}); err != nil {
+			if _, err := f.Svc.Variables.CreateVariable(pt.As(pt.Root), f.Target.ID, variable.Options{Key: new("k"), Value: new("v"), Category: new("terraform"), Sensitive: new(true)}); err != nil {
 				t.Fatal(err)
 			}
 			if _, err := f.Svc.Variables.WorkspaceVariables(pt.As(pt.Root), f.Target.ID); err != nil {
@@ -172,12 +172,12 @@ func TestSealedValueBoundToItsRow(t *testing.T) {
 func TestAuditRecordsWithoutValues(t *testing.T) {
 	f := pt.NewOperator(t, storetest.Open(t, storetest.SQLiteURL(t)))
 	const secretValue = "audit-must-not-see-this-42"
-	v, err := f.Svc.Variables.CreateVariable(pt.As(pt.Root), f.Target.ID, variable.VariableOptions{Key: new("k"), Value: new(secretValue), Category: new("env"), Sensitive: new(true)})
+	v, err := f.Svc.Variables.CreateVariable(pt.As(pt.Root), f.Target.ID, variable.Options{Key: new("k"), Value: new(secretValue), Category: new("env"), Sensitive: new(true)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	f.Grants["runcred/orgs/acme/workspaces/operator/vars/k update"] = true
-	if _, err := f.Svc.Variables.UpdateVariable(pt.As(pt.Runner(f.Mgr.ID)), f.Target.ID, v.ID, variable.VariableOptions{Value: new(secretValue + "2")}); err != nil {
+	if _, err := f.Svc.Variables.UpdateVariable(pt.As(pt.Runner(f.Mgr.ID)), f.Target.ID, v.ID, variable.Options{Value: new(secretValue + "2")}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := f.Svc.Variables.WorkspaceVariables(pt.As(pt.Root), f.Target.ID); err != nil {

@@ -11,9 +11,9 @@ import (
 	"github.com/runcred/runcred/internal/store"
 )
 
-// VariableOptions are the settable fields of a variable; nil leaves a field
+// Options are the settable fields of a variable; nil leaves a field
 // as it is (or at its default on create).
-type VariableOptions struct {
+type Options struct {
 	Key         *string
 	Value       *string
 	Description *string
@@ -42,7 +42,7 @@ func valueAAD(v Variable) string {
 
 // apply validates o and writes it over v, returning the new plaintext value
 // (nil when unchanged).
-func (o VariableOptions) apply(v *Variable) (value *string, err error) {
+func (o Options) apply(v *Variable) (value *string, err error) {
 	set := func(dst *string, src *string) {
 		if src != nil {
 			*dst = *src
@@ -78,7 +78,7 @@ func (o VariableOptions) apply(v *Variable) (value *string, err error) {
 }
 
 // CreateVariable creates a variable in workspace wsID.
-func (s *Service) CreateVariable(ctx context.Context, wsID string, o VariableOptions) (Variable, error) {
+func (s *Service) CreateVariable(ctx context.Context, wsID string, o Options) (Variable, error) {
 	w, err := s.ws.Workspace(ctx, wsID)
 	if err != nil {
 		return Variable{}, err

@@ -56,7 +56,7 @@ func (s *Service) variables(ctx context.Context, w workspace.Workspace) ([]store
 // UpdateVariable changes variable id of workspace wsID. Renaming it needs
 // create on the new key; every write re-seals the value (its AAD names the
 // key) and makes the caller its last writer.
-func (s *Service) UpdateVariable(ctx context.Context, wsID, id string, o VariableOptions) (Variable, error) {
+func (s *Service) UpdateVariable(ctx context.Context, wsID, id string, o Options) (Variable, error) {
 	w, err := s.ws.Workspace(ctx, wsID)
 	if err != nil {
 		return Variable{}, err

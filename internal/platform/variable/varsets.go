@@ -16,7 +16,7 @@ import (
 	"github.com/runcred/runcred/internal/store"
 )
 
-// VariableSet is a named group of variables that applies to every
+// Set is a named group of variables that applies to every
 // workspace of its organization (Global), or to the workspaces and the
 // projects' workspaces it is applied to.
 //
@@ -25,7 +25,7 @@ import (
 // set applied to the workspace, then one applied to its project, then a
 // global set; among sets of one scope, the one whose name sorts first.
 // runcred has no priority sets (which would win over workspace variables).
-type VariableSet struct {
+type Set struct {
 	ID           string // "varset-…"
 	Organization string // name
 	Name         string
@@ -38,9 +38,9 @@ type VariableSet struct {
 	UpdatedAt    time.Time
 }
 
-// VariableSetOptions are the settable fields of a variable set; nil leaves
+// SetOptions are the settable fields of a variable set; nil leaves
 // a field as it is (or at its default on create).
-type VariableSetOptions struct {
+type SetOptions struct {
 	Name        *string
 	Description *string
 	Global      *bool
@@ -75,7 +75,7 @@ func validSetName(name string) error {
 	return nil
 }
 
-func (o VariableSetOptions) apply(v *VariableSet) error {
+func (o SetOptions) apply(v *Set) error {
 	if o.Name != nil {
 		v.Name = *o.Name
 	}
@@ -98,44 +98,44 @@ func (o VariableSetOptions) apply(v *VariableSet) error {
 }
 
 // CreateVariableSet creates a variable set in org.
-func (s *Service) CreateVariableSet(ctx context.Context, org string, o VariableSetOptions) (VariableSet, error) {
+func (s *Service) CreateVariableSet(ctx context.Context, org string, o SetOptions) (Set, error) {
 	if err := resource.ValidOrganizationName(org); err != nil {
-		return VariableSet{}, resource.OrgNotFound(org)
+		return Set{}, resource.OrgNotFound(org)
 	}
 	if err := s.base.Authorize(ctx, varsetsPath(org), access.Create); err != nil {
-		return VariableSet{}, err
+		return Set{}, err
 	}
 	if o.Name == nil {
-		return VariableSet{}, fail.Invalidf("variable set name is required")
+		return Set{}, fail.Invalidf("variable set name is required")
 	}
 	parent, err := s.orgs.Organization(ctx, org)
 	if err != nil {
-		return VariableSet{}, err
+		return Set{}, err
 	}
 	now := store.Stored(s.base.Now())
-	v := VariableSet{ID: resource.NewID("varset"), Organization: org, CreatedAt: now, UpdatedAt: now}
+	v := Set{ID: resource.NewID("varset"), Organization: org, CreatedAt: now, UpdatedAt: now}
 	if err := o.apply(&v); err != nil {
-		return VariableSet{}, err
+		return Set{}, err
 	}
 	if v.Global {
 		if err := s.authorizeEveryWorkspace(ctx, org); err != nil {
-			return VariableSet{}, err
+			return Set{}, err
 		}
 	}
 	if err := s.authorizeWorkspaces(ctx, org, v.Workspaces); err != nil {
-		return VariableSet{}, err
+		return Set{}, err
 	}
 	if err := s.base.Record(ctx, "platform.varset.create", varsetAudit(v)); err != nil {
-		return VariableSet{}, err
+		return Set{}, err
 	}
 	err = s.db.insertSet(ctx, parent.ID, v)
 	if err != nil {
-		return VariableSet{}, err
+		return Set{}, err
 	}
 	return v, nil
 }
 
-func varsetAudit(v VariableSet) map[string]any {
+func varsetAudit(v Set) map[string]any {
 	return map[string]any{
 		"organization": v.Organization, "id": v.ID, "name": v.Name, "global": v.Global,
 		"workspaces": v.Workspaces, "projects": v.Projects,
@@ -168,37 +168,37 @@ func (s *Service) authorizeProjects(ctx context.Context, org string, ids []strin
 }
 
 // varset looks set id up, with its relations, without authorizing.
-func (s *Service) varset(ctx context.Context, id string) (VariableSet, error) {
+func (s *Service) varset(ctx context.Context, id string) (Set, error) {
 	if !resource.ValidID("varset", id) {
-		return VariableSet{}, fail.NotFoundf("variable set %q not found", resource.Clip(id))
+		return Set{}, fail.NotFoundf("variable set %q not found", resource.Clip(id))
 	}
 	return s.db.set(ctx, id)
 }
 
-func (s *Service) varsetFor(ctx context.Context, id, capability string) (VariableSet, error) {
+func (s *Service) varsetFor(ctx context.Context, id, capability string) (Set, error) {
 	v, err := s.varset(ctx, id)
 	if err != nil {
-		return VariableSet{}, err
+		return Set{}, err
 	}
 	if err := s.base.Authorize(ctx, varsetPath(v.Organization, v.ID), capability); err != nil {
-		return VariableSet{}, err
+		return Set{}, err
 	}
 	return v, nil
 }
 
 // VariableSet returns variable set id.
-func (s *Service) VariableSet(ctx context.Context, id string) (VariableSet, error) {
+func (s *Service) VariableSet(ctx context.Context, id string) (Set, error) {
 	return s.varsetFor(ctx, id, access.Read)
 }
 
-// VariableSetFilter narrows a variable set list.
-type VariableSetFilter struct {
+// SetFilter narrows a variable set list.
+type SetFilter struct {
 	Search string // part of the name
 	Page   resource.Page
 }
 
 // VariableSets lists org's variable sets by name, one page at a time, with the total count.
-func (s *Service) VariableSets(ctx context.Context, org string, f VariableSetFilter) ([]VariableSet, int, error) {
+func (s *Service) VariableSets(ctx context.Context, org string, f SetFilter) ([]Set, int, error) {
 	if err := resource.ValidOrganizationName(org); err != nil {
 		return nil, 0, resource.OrgNotFound(org)
 	}
@@ -213,7 +213,7 @@ func (s *Service) VariableSets(ctx context.Context, org string, f VariableSetFil
 
 // VariableSetsForWorkspace lists the variable sets that apply to
 // workspace wsID: applied to it or its project, or global.
-func (s *Service) VariableSetsForWorkspace(ctx context.Context, wsID string, f VariableSetFilter) ([]VariableSet, int, error) {
+func (s *Service) VariableSetsForWorkspace(ctx context.Context, wsID string, f SetFilter) ([]Set, int, error) {
 	w, err := s.ws.For(ctx, wsID, access.Read)
 	if err != nil {
 		return nil, 0, err
@@ -225,7 +225,7 @@ func (s *Service) VariableSetsForWorkspace(ctx context.Context, wsID string, f V
 }
 
 // VariableSetsForProject lists the variable sets applied to project id.
-func (s *Service) VariableSetsForProject(ctx context.Context, id string, f VariableSetFilter) ([]VariableSet, int, error) {
+func (s *Service) VariableSetsForProject(ctx context.Context, id string, f SetFilter) ([]Set, int, error) {
 	p, err := s.organizations.Project(ctx, id)
 	if err != nil {
 		return nil, 0, err
@@ -238,34 +238,34 @@ func (s *Service) VariableSetsForProject(ctx context.Context, id string, f Varia
 
 // UpdateVariableSet changes variable set id. Making it global or not, or
 // replacing its workspaces, is authorized like applying it.
-func (s *Service) UpdateVariableSet(ctx context.Context, id string, o VariableSetOptions) (VariableSet, error) {
+func (s *Service) UpdateVariableSet(ctx context.Context, id string, o SetOptions) (Set, error) {
 	old, err := s.varsetFor(ctx, id, access.Update)
 	if err != nil {
-		return VariableSet{}, err
+		return Set{}, err
 	}
 	v := old
 	if err := o.apply(&v); err != nil {
-		return VariableSet{}, err
+		return Set{}, err
 	}
 	if v.Global != old.Global {
 		if err := s.authorizeEveryWorkspace(ctx, v.Organization); err != nil {
-			return VariableSet{}, err
+			return Set{}, err
 		}
 	}
 	added, removed := diff(old.Workspaces, v.Workspaces)
 	if err := s.authorizeWorkspaces(ctx, v.Organization, added); err != nil {
-		return VariableSet{}, err
+		return Set{}, err
 	}
 	if err := s.authorizeWorkspaces(ctx, v.Organization, removed); err != nil {
-		return VariableSet{}, err
+		return Set{}, err
 	}
 	v.UpdatedAt = store.Stored(s.base.Now())
 	if err := s.base.Record(ctx, "platform.varset.update", varsetAudit(v)); err != nil {
-		return VariableSet{}, err
+		return Set{}, err
 	}
 	err = s.db.updateSet(ctx, v, added, removed)
 	if err != nil {
-		return VariableSet{}, err
+		return Set{}, err
 	}
 	return v, nil
 }

@@ -16,9 +16,9 @@ import (
 	"github.com/runcred/runcred/internal/store/storetest"
 )
 
-func newSet(t *testing.T, f *pt.Apps, org, name string, global bool, vars map[string]string) variable.VariableSet {
+func newSet(t *testing.T, f *pt.Apps, org, name string, global bool, vars map[string]string) variable.Set {
 	t.Helper()
-	vs, err := f.Svc.Variables.CreateVariableSet(pt.As(pt.Root), org, variable.VariableSetOptions{Name: new(name), Global: &global})
+	vs, err := f.Svc.Variables.CreateVariableSet(pt.As(pt.Root), org, variable.SetOptions{Name: new(name), Global: &global})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -27,7 +27,7 @@ func newSet(t *testing.T, f *pt.Apps, org, name string, global bool, vars map[st
 		if rest, ok := strings.CutPrefix(key, "env/"); ok {
 			cat, k = "env", rest
 		}
-		if _, err := f.Svc.Variables.CreateSetVariable(pt.As(pt.Root), vs.ID, variable.VariableOptions{Key: new(k), Value: new(value), Category: new(cat), Sensitive: new(true)}); err != nil {
+		if _, err := f.Svc.Variables.CreateSetVariable(pt.As(pt.Root), vs.ID, variable.Options{Key: new(k), Value: new(value), Category: new(cat), Sensitive: new(true)}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -125,17 +125,17 @@ func TestVariableSetGrants(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		f := pt.NewApps(t, db)
 		ctx := pt.As(pt.User)
-		if _, err := f.Svc.Variables.CreateVariableSet(ctx, "acme", variable.VariableSetOptions{Name: new("s")}); !fail.Is(err, fail.Denied) {
+		if _, err := f.Svc.Variables.CreateVariableSet(ctx, "acme", variable.SetOptions{Name: new("s")}); !fail.Is(err, fail.Denied) {
 			t.Fatalf("create set without grant: %v", err)
 		}
-		if _, err := f.Svc.Variables.CreateVariableSet(context.Background(), "acme", variable.VariableSetOptions{Name: new("s")}); !fail.Is(err, fail.Unauthenticated) {
+		if _, err := f.Svc.Variables.CreateVariableSet(context.Background(), "acme", variable.SetOptions{Name: new("s")}); !fail.Is(err, fail.Unauthenticated) {
 			t.Fatalf("create set anonymously: %v", err)
 		}
 		f.Grants.Grant("runcred/orgs/acme/varsets", access.Create)
-		if _, err := f.Svc.Variables.CreateVariableSet(ctx, "acme", variable.VariableSetOptions{Name: new("g"), Global: new(true)}); !fail.Is(err, fail.Denied) {
+		if _, err := f.Svc.Variables.CreateVariableSet(ctx, "acme", variable.SetOptions{Name: new("g"), Global: new(true)}); !fail.Is(err, fail.Denied) {
 			t.Errorf("create global set without update on every workspace: %v", err)
 		}
-		vs, err := f.Svc.Variables.CreateVariableSet(ctx, "acme", variable.VariableSetOptions{Name: new("s")})
+		vs, err := f.Svc.Variables.CreateVariableSet(ctx, "acme", variable.SetOptions{Name: new("s")})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -154,7 +154,7 @@ func TestVariableSetGrants(t *testing.T) {
 		if err := f.Svc.Variables.ApplyVariableSetToWorkspaces(ctx, vs.ID, []string{f.App.ID}); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := f.Svc.Variables.UpdateVariableSet(ctx, vs.ID, variable.VariableSetOptions{Global: new(true)}); !fail.Is(err, fail.Denied) {
+		if _, err := f.Svc.Variables.UpdateVariableSet(ctx, vs.ID, variable.SetOptions{Global: new(true)}); !fail.Is(err, fail.Denied) {
 			t.Errorf("make global without update on every workspace: %v", err)
 		}
 		if got, err := f.Svc.Variables.VariableSet(ctx, vs.ID); err != nil || got.Global || len(got.Workspaces) != 1 {
@@ -163,11 +163,11 @@ func TestVariableSetGrants(t *testing.T) {
 
 		// Variables of the set need grants on the set's vars paths.
 		const secretValue = "set-secret-77"
-		if _, err := f.Svc.Variables.CreateSetVariable(ctx, vs.ID, variable.VariableOptions{Key: new("k"), Value: new(secretValue), Category: new("env"), Sensitive: new(true)}); !fail.Is(err, fail.Denied) {
+		if _, err := f.Svc.Variables.CreateSetVariable(ctx, vs.ID, variable.Options{Key: new("k"), Value: new(secretValue), Category: new("env"), Sensitive: new(true)}); !fail.Is(err, fail.Denied) {
 			t.Errorf("create set variable without grant: %v", err)
 		}
 		f.Grants.Grant(set+"/vars/k", access.Create, access.Read)
-		v, err := f.Svc.Variables.CreateSetVariable(ctx, vs.ID, variable.VariableOptions{Key: new("k"), Value: new(secretValue), Category: new("env"), Sensitive: new(true)})
+		v, err := f.Svc.Variables.CreateSetVariable(ctx, vs.ID, variable.Options{Key: new("k"), Value: new(secretValue), Category: new("env"), Sensitive: new(true)})
 		if err != nil || v.Value != "" || v.VarsetID != vs.ID || v.WorkspaceID != "" {
 			t.Fatalf("create set variable = %+v, %v", v, err)
 		}
@@ -177,13 +177,13 @@ func TestVariableSetGrants(t *testing.T) {
 		for name, call := range map[string]func() error{
 			"list": func() error { _, err := f.Svc.Variables.SetVariables(ctx, vs.ID); return err },
 			"update": func() error {
-				_, err := f.Svc.Variables.UpdateSetVariable(ctx, vs.ID, v.ID, variable.VariableOptions{Value: new("x")})
+				_, err := f.Svc.Variables.UpdateSetVariable(ctx, vs.ID, v.ID, variable.Options{Value: new("x")})
 				return err
 			},
 			"rename": func() error {
 				f.Grants.Grant(set+"/vars/k", access.Update)
 				defer delete(f.Grants, set+"/vars/k update")
-				_, err := f.Svc.Variables.UpdateSetVariable(ctx, vs.ID, v.ID, variable.VariableOptions{Key: new("k2")})
+				_, err := f.Svc.Variables.UpdateSetVariable(ctx, vs.ID, v.ID, variable.Options{Key: new("k2")})
 				return err
 			},
 			"delete":     func() error { return f.Svc.Variables.DeleteSetVariable(ctx, vs.ID, v.ID) },

@@ -24,7 +24,7 @@ func toSetVariable(v Variable) SetVariable {
 	return sv
 }
 
-func setVariableAudit(set VariableSet, v Variable, valueChanged bool) map[string]any {
+func setVariableAudit(set Set, v Variable, valueChanged bool) map[string]any {
 	return map[string]any{
 		"organization": set.Organization, "varset": set.Name, "varset_id": set.ID,
 		"id": v.ID, "key": v.Key, "category": v.Category, "sensitive": v.Sensitive,
@@ -33,7 +33,7 @@ func setVariableAudit(set VariableSet, v Variable, valueChanged bool) map[string
 }
 
 // CreateSetVariable creates a variable in variable set setID.
-func (s *Service) CreateSetVariable(ctx context.Context, setID string, o VariableOptions) (SetVariable, error) {
+func (s *Service) CreateSetVariable(ctx context.Context, setID string, o Options) (SetVariable, error) {
 	set, err := s.varset(ctx, setID)
 	if err != nil {
 		return SetVariable{}, err
@@ -70,7 +70,7 @@ func (s *Service) CreateSetVariable(ctx context.Context, setID string, o Variabl
 	return toSetVariable(s.public(v, value)), nil
 }
 
-func (s *Service) setVariable(ctx context.Context, set VariableSet, id string) (storedVariable, error) {
+func (s *Service) setVariable(ctx context.Context, set Set, id string) (storedVariable, error) {
 	if !resource.ValidID("var", id) {
 		return storedVariable{}, fail.NotFoundf("variable %q not found", resource.Clip(id))
 	}
@@ -127,7 +127,7 @@ func (s *Service) SetVariables(ctx context.Context, setID string) ([]SetVariable
 
 // UpdateSetVariable changes variable id of variable set setID, as
 // UpdateVariable does a workspace's.
-func (s *Service) UpdateSetVariable(ctx context.Context, setID, id string, o VariableOptions) (SetVariable, error) {
+func (s *Service) UpdateSetVariable(ctx context.Context, setID, id string, o Options) (SetVariable, error) {
 	set, err := s.varset(ctx, setID)
 	if err != nil {
 		return SetVariable{}, err
