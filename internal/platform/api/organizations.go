@@ -19,7 +19,7 @@ func (h *API) createOrganization(w http.ResponseWriter, r *http.Request) error {
 	if in.Email != nil {
 		o.Email = *in.Email
 	}
-	org, err := h.Service.Organizations.CreateOrganization(r.Context(), o)
+	org, err := h.Service.Organizations.Create(r.Context(), o)
 	if err != nil {
 		return err
 	}
@@ -51,7 +51,7 @@ func (h *API) listOrganizations(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (h *API) deleteOrganization(w http.ResponseWriter, r *http.Request) error {
-	if err := h.Service.Organizations.DeleteOrganization(r.Context(), r.PathValue("org")); err != nil {
+	if err := h.Service.Organizations.Delete(r.Context(), r.PathValue("org")); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)

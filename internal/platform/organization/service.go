@@ -27,8 +27,8 @@ func New(base resource.Deps, tokens TokenRevoker) *Service {
 	return &Service{base: base, db: db{base.DB}, tokens: tokens}
 }
 
-// CreateOrganization creates an organization and its default project.
-func (s *Service) CreateOrganization(ctx context.Context, o Options) (Organization, error) {
+// Create creates an organization and its default project.
+func (s *Service) Create(ctx context.Context, o Options) (Organization, error) {
 	if err := resource.ValidOrganizationName(o.Name); err != nil {
 		return Organization{}, err
 	}
@@ -68,9 +68,9 @@ func (s *Service) Organizations(ctx context.Context, p resource.Page) ([]Organiz
 	return s.db.organizations(ctx, p.Normalize())
 }
 
-// DeleteOrganization deletes an organization with all its projects,
+// Delete deletes an organization with all its projects,
 // workspaces and variables.
-func (s *Service) DeleteOrganization(ctx context.Context, name string) error {
+func (s *Service) Delete(ctx context.Context, name string) error {
 	if err := resource.ValidOrganizationName(name); err != nil {
 		return resource.OrgNotFound(name)
 	}

@@ -89,7 +89,7 @@ func NewApps(t testing.TB, db *store.DB) *Apps {
 
 func (p *Platform) org(t testing.TB, name string) {
 	t.Helper()
-	if _, err := p.Svc.Organizations.CreateOrganization(As(Root), organization.Options{Name: name, Email: "a@" + name + ".test"}); err != nil {
+	if _, err := p.Svc.Organizations.Create(As(Root), organization.Options{Name: name, Email: "a@" + name + ".test"}); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -87,7 +87,7 @@ func TestManagingWorkspace(t *testing.T) {
 		if err != nil || got.ManagingWorkspaceID != f.Mgr.ID {
 			t.Errorf("update value of managed var = %+v, %v", got, err)
 		}
-		other, err := f.Svc.Organizations.CreateOrganization(pt.As(pt.Root), organization.Options{Name: "other", Email: "o@o.test"})
+		other, err := f.Svc.Organizations.Create(pt.As(pt.Root), organization.Options{Name: "other", Email: "o@o.test"})
 		if err != nil {
 			t.Fatal(err)
 		}
