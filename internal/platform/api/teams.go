@@ -52,7 +52,7 @@ func (h *API) createTeam(w http.ResponseWriter, r *http.Request) error {
 	if err := decode(r, &in); err != nil {
 		return err
 	}
-	t, err := h.Service.Teams.CreateTeam(r.Context(), r.PathValue("org"), team.Options{Name: in.Name, Visibility: in.Visibility})
+	t, err := h.Service.Teams.Create(r.Context(), r.PathValue("org"), team.Options{Name: in.Name, Visibility: in.Visibility})
 	if err != nil {
 		return err
 	}
@@ -93,7 +93,7 @@ func (h *API) updateTeam(w http.ResponseWriter, r *http.Request) error {
 	if err := decode(r, &in); err != nil {
 		return err
 	}
-	t, err := h.Service.Teams.UpdateTeam(r.Context(), r.PathValue("id"), team.Options{Name: in.Name, Visibility: in.Visibility})
+	t, err := h.Service.Teams.Update(r.Context(), r.PathValue("id"), team.Options{Name: in.Name, Visibility: in.Visibility})
 	if err != nil {
 		return err
 	}
@@ -101,7 +101,7 @@ func (h *API) updateTeam(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (h *API) deleteTeam(w http.ResponseWriter, r *http.Request) error {
-	if err := h.Service.Teams.DeleteTeam(r.Context(), r.PathValue("id")); err != nil {
+	if err := h.Service.Teams.Delete(r.Context(), r.PathValue("id")); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -155,7 +155,7 @@ func (h *API) createTeamToken(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	t, err := h.Service.Teams.CreateTeamToken(r.Context(), r.PathValue("id"), o)
+	t, err := h.Service.Teams.CreateToken(r.Context(), r.PathValue("id"), o)
 	if err != nil {
 		return err
 	}
@@ -163,7 +163,7 @@ func (h *API) createTeamToken(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (h *API) readTeamToken(w http.ResponseWriter, r *http.Request) error {
-	t, err := h.Service.Teams.TeamToken(r.Context(), r.PathValue("id"))
+	t, err := h.Service.Teams.Token(r.Context(), r.PathValue("id"))
 	if err != nil {
 		return err
 	}
@@ -171,7 +171,7 @@ func (h *API) readTeamToken(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (h *API) deleteTeamToken(w http.ResponseWriter, r *http.Request) error {
-	if err := h.Service.Teams.DeleteTeamToken(r.Context(), r.PathValue("id")); err != nil {
+	if err := h.Service.Teams.DeleteToken(r.Context(), r.PathValue("id")); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -183,7 +183,7 @@ func (h *API) listTeamTokens(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	ts, total, err := h.Service.Teams.TeamTokens(r.Context(), r.PathValue("org"), pg)
+	ts, total, err := h.Service.Teams.Tokens(r.Context(), r.PathValue("org"), pg)
 	if err != nil {
 		return err
 	}

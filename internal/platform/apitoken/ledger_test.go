@@ -34,15 +34,15 @@ func TestAgentTokenNeverStoredOrAudited(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			tm, err := f.Svc.Teams.CreateTeam(pt.As(pt.Root), "acme", team.Options{Name: new("ops")})
+			tm, err := f.Svc.Teams.Create(pt.As(pt.Root), "acme", team.Options{Name: new("ops")})
 			if err != nil {
 				t.Fatal(err)
 			}
-			tt, err := f.Svc.Teams.CreateTeamToken(pt.As(pt.Root), tm.ID, team.TokenOptions{Description: new("marker-team-9b07")})
+			tt, err := f.Svc.Teams.CreateToken(pt.As(pt.Root), tm.ID, team.TokenOptions{Description: new("marker-team-9b07")})
 			if err != nil {
 				t.Fatal(err)
 			}
-			legacy, err := f.Svc.Teams.CreateTeamToken(pt.As(pt.Root), tm.ID, team.TokenOptions{})
+			legacy, err := f.Svc.Teams.CreateToken(pt.As(pt.Root), tm.ID, team.TokenOptions{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -85,11 +85,11 @@ func TestRevokeOrganizationTokens(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		tm, err := f.Svc.Teams.CreateTeam(pt.As(pt.Root), org, team.Options{Name: new("ops")})
+		tm, err := f.Svc.Teams.Create(pt.As(pt.Root), org, team.Options{Name: new("ops")})
 		if err != nil {
 			t.Fatal(err)
 		}
-		tt, err := f.Svc.Teams.CreateTeamToken(pt.As(pt.Root), tm.ID, team.TokenOptions{})
+		tt, err := f.Svc.Teams.CreateToken(pt.As(pt.Root), tm.ID, team.TokenOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}

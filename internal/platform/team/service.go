@@ -27,9 +27,9 @@ func New(base resource.Deps, orgs organization.Directory, ledger apitoken.Ledger
 
 func tokensPath(org, id string) string { return apitoken.TokensPath(apitoken.KindTeam, org, id) }
 
-// CreateTeam creates a team in org and, when the service can issue
+// Create creates a team in org and, when the service can issue
 // tokens, the broker policy its tokens will hold.
-func (s *Service) CreateTeam(ctx context.Context, org string, o Options) (Team, error) {
+func (s *Service) Create(ctx context.Context, org string, o Options) (Team, error) {
 	if err := resource.ValidOrganizationName(org); err != nil {
 		return Team{}, resource.OrgNotFound(org)
 	}
@@ -96,8 +96,8 @@ func (s *Service) Teams(ctx context.Context, org string, f Filter) ([]Team, int,
 	return s.db.list(ctx, org, f)
 }
 
-// UpdateTeam renames team id or changes its visibility.
-func (s *Service) UpdateTeam(ctx context.Context, id string, o Options) (Team, error) {
+// Update renames team id or changes its visibility.
+func (s *Service) Update(ctx context.Context, id string, o Options) (Team, error) {
 	t, err := s.teamFor(ctx, id, access.Update)
 	if err != nil {
 		return Team{}, err
@@ -114,8 +114,8 @@ func (s *Service) UpdateTeam(ctx context.Context, id string, o Options) (Team, e
 	return t, nil
 }
 
-// DeleteTeam deletes team id, revoking its tokens and deleting their policy.
-func (s *Service) DeleteTeam(ctx context.Context, id string) error {
+// Delete deletes team id, revoking its tokens and deleting their policy.
+func (s *Service) Delete(ctx context.Context, id string) error {
 	t, err := s.teamFor(ctx, id, access.Delete)
 	if err != nil {
 		return err

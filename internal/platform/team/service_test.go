@@ -20,11 +20,11 @@ import (
 func TestTeamTokenProvenance(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		f := pt.NewApps(t, db)
-		tm, err := f.Svc.Teams.CreateTeam(pt.As(pt.Root), "acme", team.Options{Name: new("ops")})
+		tm, err := f.Svc.Teams.Create(pt.As(pt.Root), "acme", team.Options{Name: new("ops")})
 		if err != nil {
 			t.Fatal(err)
 		}
-		tok, err := f.Svc.Teams.CreateTeamToken(pt.As(pt.Root), tm.ID, team.TokenOptions{})
+		tok, err := f.Svc.Teams.CreateToken(pt.As(pt.Root), tm.ID, team.TokenOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -61,29 +61,29 @@ func TestTeamGrants(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		f := pt.NewApps(t, db)
 		ctx := pt.As(pt.User)
-		if _, err := f.Svc.Teams.CreateTeam(ctx, "acme", team.Options{Name: new("ops")}); !fail.Is(err, fail.Denied) {
+		if _, err := f.Svc.Teams.Create(ctx, "acme", team.Options{Name: new("ops")}); !fail.Is(err, fail.Denied) {
 			t.Fatalf("create team without grant: %v", err)
 		}
-		if _, err := f.Svc.Teams.CreateTeam(context.Background(), "acme", team.Options{Name: new("ops")}); !fail.Is(err, fail.Unauthenticated) {
+		if _, err := f.Svc.Teams.Create(context.Background(), "acme", team.Options{Name: new("ops")}); !fail.Is(err, fail.Unauthenticated) {
 			t.Fatalf("create team anonymously: %v", err)
 		}
 		f.Grants.Grant("runcred/orgs/acme/teams", access.Create)
-		tm, err := f.Svc.Teams.CreateTeam(ctx, "acme", team.Options{Name: new("ops")})
+		tm, err := f.Svc.Teams.Create(ctx, "acme", team.Options{Name: new("ops")})
 		if err != nil {
 			t.Fatal(err)
 		}
-		foreign, err := f.Svc.Teams.CreateTeam(pt.As(pt.Root), "other", team.Options{Name: new("ops")})
+		foreign, err := f.Svc.Teams.Create(pt.As(pt.Root), "other", team.Options{Name: new("ops")})
 		if err != nil {
 			t.Fatal(err)
 		}
 		for name, call := range map[string]func() error{
 			"read":         func() error { _, err := f.Svc.Teams.Team(ctx, tm.ID); return err },
-			"update":       func() error { _, err := f.Svc.Teams.UpdateTeam(ctx, tm.ID, team.Options{Name: new("x")}); return err },
-			"delete":       func() error { return f.Svc.Teams.DeleteTeam(ctx, tm.ID) },
-			"create token": func() error { _, err := f.Svc.Teams.CreateTeamToken(ctx, tm.ID, team.TokenOptions{}); return err },
-			"read token":   func() error { _, err := f.Svc.Teams.TeamToken(ctx, tm.ID); return err },
-			"delete token": func() error { return f.Svc.Teams.DeleteTeamToken(ctx, tm.ID) },
-			"list tokens":  func() error { _, _, err := f.Svc.Teams.TeamTokens(ctx, "acme", resource.Page{}); return err },
+			"update":       func() error { _, err := f.Svc.Teams.Update(ctx, tm.ID, team.Options{Name: new("x")}); return err },
+			"delete":       func() error { return f.Svc.Teams.Delete(ctx, tm.ID) },
+			"create token": func() error { _, err := f.Svc.Teams.CreateToken(ctx, tm.ID, team.TokenOptions{}); return err },
+			"read token":   func() error { _, err := f.Svc.Teams.Token(ctx, tm.ID); return err },
+			"delete token": func() error { return f.Svc.Teams.DeleteToken(ctx, tm.ID) },
+			"list tokens":  func() error { _, _, err := f.Svc.Teams.Tokens(ctx, "acme", resource.Page{}); return err },
 			"list teams":   func() error { _, _, err := f.Svc.Teams.Teams(ctx, "acme", team.Filter{}); return err },
 		} {
 			if err := call(); !fail.Is(err, fail.Denied) {
@@ -92,36 +92,36 @@ func TestTeamGrants(t *testing.T) {
 		}
 		teamPath := "runcred/orgs/acme/teams/" + tm.ID
 		f.Grants.Grant(teamPath+"/tokens", access.Create, access.Read, access.Delete)
-		if _, err := f.Svc.Teams.CreateTeamToken(ctx, foreign.ID, team.TokenOptions{}); !fail.Is(err, fail.Denied) {
+		if _, err := f.Svc.Teams.CreateToken(ctx, foreign.ID, team.TokenOptions{}); !fail.Is(err, fail.Denied) {
 			t.Errorf("token for other org's team: %v", err)
 		}
-		first, err := f.Svc.Teams.CreateTeamToken(ctx, tm.ID, team.TokenOptions{})
+		first, err := f.Svc.Teams.CreateToken(ctx, tm.ID, team.TokenOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
-		second, err := f.Svc.Teams.CreateTeamToken(ctx, tm.ID, team.TokenOptions{})
+		second, err := f.Svc.Teams.CreateToken(ctx, tm.ID, team.TokenOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
 		if f.Tokens.Live(first.Token) || !f.Tokens.Live(second.Token) {
 			t.Error("the new legacy token did not replace the old one")
 		}
-		if got, err := f.Svc.Teams.TeamToken(ctx, tm.ID); err != nil || got.ID != second.ID {
+		if got, err := f.Svc.Teams.Token(ctx, tm.ID); err != nil || got.ID != second.ID {
 			t.Errorf("legacy token = %+v, %v", got, err)
 		}
 		past := time.Now().Add(-time.Minute)
-		if _, err := f.Svc.Teams.CreateTeamToken(ctx, tm.ID, team.TokenOptions{Description: new("x"), ExpiresAt: &past}); !fail.Is(err, fail.Invalid) {
+		if _, err := f.Svc.Teams.CreateToken(ctx, tm.ID, team.TokenOptions{Description: new("x"), ExpiresAt: &past}); !fail.Is(err, fail.Invalid) {
 			t.Errorf("token expiring in the past: %v", err)
 		}
 		// Deleting a team needs delete on it; then its tokens are revoked.
 		f.Grants.Grant(teamPath, access.Delete)
-		if err := f.Svc.Teams.DeleteTeam(ctx, tm.ID); err != nil {
+		if err := f.Svc.Teams.Delete(ctx, tm.ID); err != nil {
 			t.Fatal(err)
 		}
 		if f.Tokens.Live(second.Token) {
 			t.Error("a deleted team's token still authenticates")
 		}
-		if _, err := f.Bare.Teams.CreateTeamToken(pt.As(pt.Root), foreign.ID, team.TokenOptions{}); !fail.Is(err, fail.Unsupported) {
+		if _, err := f.Bare.Teams.CreateToken(pt.As(pt.Root), foreign.ID, team.TokenOptions{}); !fail.Is(err, fail.Unsupported) {
 			t.Errorf("team token without issuer: %v", err)
 		}
 	})

@@ -9,10 +9,10 @@ import (
 	"github.com/runcred/runcred/internal/platform/resource"
 )
 
-// CreateTeamToken issues a token for team id, carrying the team as its
+// CreateToken issues a token for team id, carrying the team as its
 // writer (resource.MetaTeamID) and holding the team's policy. The token is returned
 // this once; runcred keeps only its accessor.
-func (s *Service) CreateTeamToken(ctx context.Context, id string, o TokenOptions) (apitoken.Token, error) {
+func (s *Service) CreateToken(ctx context.Context, id string, o TokenOptions) (apitoken.Token, error) {
 	tm, err := s.db.team(ctx, id)
 	if err != nil {
 		return apitoken.Token{}, err
@@ -59,8 +59,8 @@ func (s *Service) CreateTeamToken(ctx context.Context, id string, o TokenOptions
 	})
 }
 
-// TeamToken returns team id's legacy token, without the token.
-func (s *Service) TeamToken(ctx context.Context, id string) (apitoken.Token, error) {
+// Token returns team id's legacy token, without the token.
+func (s *Service) Token(ctx context.Context, id string) (apitoken.Token, error) {
 	tm, err := s.db.team(ctx, id)
 	if err != nil {
 		return apitoken.Token{}, err
@@ -71,8 +71,8 @@ func (s *Service) TeamToken(ctx context.Context, id string) (apitoken.Token, err
 	return s.ledger.Legacy(ctx, tm.ID, tm.Name)
 }
 
-// DeleteTeamToken revokes team id's legacy token.
-func (s *Service) DeleteTeamToken(ctx context.Context, id string) error {
+// DeleteToken revokes team id's legacy token.
+func (s *Service) DeleteToken(ctx context.Context, id string) error {
 	tm, err := s.db.team(ctx, id)
 	if err != nil {
 		return err
@@ -87,8 +87,8 @@ func (s *Service) DeleteTeamToken(ctx context.Context, id string) error {
 	return s.ledger.Delete(ctx, t)
 }
 
-// TeamTokens lists the tokens of every team of org, oldest first.
-func (s *Service) TeamTokens(ctx context.Context, org string, pg resource.Page) ([]apitoken.Token, int, error) {
+// Tokens lists the tokens of every team of org, oldest first.
+func (s *Service) Tokens(ctx context.Context, org string, pg resource.Page) ([]apitoken.Token, int, error) {
 	if err := resource.ValidOrganizationName(org); err != nil {
 		return nil, 0, resource.OrgNotFound(org)
 	}
