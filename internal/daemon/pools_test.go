@@ -80,7 +80,7 @@ func testAgentPoolTokensThroughTheBroker(t *testing.T, start daemontest.Starter)
 	if _, _, err := srv.D.Platform.Workspaces.Workspaces(agent, "acme", workspace.Filter{}); !fail.Is(err, fail.Denied) {
 		t.Errorf("agent token lists workspaces: %v", err)
 	}
-	if _, err := srv.D.Platform.AgentPools.AgentPool(agent, pool.ID); !fail.Is(err, fail.Denied) {
+	if _, err := srv.D.Platform.AgentPools.Pool(agent, pool.ID); !fail.Is(err, fail.Denied) {
 		t.Errorf("agent token reads its pool: %v", err)
 	}
 	ac := goTFE(t, srv, tok.Token)

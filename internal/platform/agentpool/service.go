@@ -33,9 +33,9 @@ func New(base resource.Deps, orgs organization.Directory, workspaces Workspaces,
 	return &Service{base: base, db: db{base.DB}, orgs: orgs, workspaces: workspaces, ledger: ledger, tokens: tokens}
 }
 
-// CreateAgentPool creates an agent pool in org and, when the service can
+// Create creates an agent pool in org and, when the service can
 // issue tokens, the broker policy its agent tokens will hold.
-func (s *Service) CreateAgentPool(ctx context.Context, org string, o Options) (Pool, error) {
+func (s *Service) Create(ctx context.Context, org string, o Options) (Pool, error) {
 	if err := resource.ValidOrganizationName(org); err != nil {
 		return Pool{}, resource.OrgNotFound(org)
 	}
@@ -94,13 +94,13 @@ func (s *Service) poolFor(ctx context.Context, id, capability string) (Pool, err
 	return p, nil
 }
 
-// AgentPool returns agent pool id.
-func (s *Service) AgentPool(ctx context.Context, id string) (Pool, error) {
+// Pool returns agent pool id.
+func (s *Service) Pool(ctx context.Context, id string) (Pool, error) {
 	return s.poolFor(ctx, id, access.Read)
 }
 
-// AgentPools lists org's agent pools by name, one page at a time, with the total count.
-func (s *Service) AgentPools(ctx context.Context, org string, f Filter) ([]Pool, int, error) {
+// Pools lists org's agent pools by name, one page at a time, with the total count.
+func (s *Service) Pools(ctx context.Context, org string, f Filter) ([]Pool, int, error) {
 	if err := resource.ValidOrganizationName(org); err != nil {
 		return nil, 0, resource.OrgNotFound(org)
 	}
@@ -113,9 +113,9 @@ func (s *Service) AgentPools(ctx context.Context, org string, f Filter) ([]Pool,
 	return s.db.list(ctx, org, f)
 }
 
-// UpdateAgentPool changes agent pool id. Workspaces already using the pool
+// Update changes agent pool id. Workspaces already using the pool
 // keep it: the allowed list is checked when a workspace is assigned.
-func (s *Service) UpdateAgentPool(ctx context.Context, id string, o Options) (Pool, error) {
+func (s *Service) Update(ctx context.Context, id string, o Options) (Pool, error) {
 	p, err := s.poolFor(ctx, id, access.Update)
 	if err != nil {
 		return Pool{}, err
@@ -135,9 +135,9 @@ func (s *Service) UpdateAgentPool(ctx context.Context, id string, o Options) (Po
 	return p, nil
 }
 
-// DeleteAgentPool deletes agent pool id, revoking its agent tokens and
+// Delete deletes agent pool id, revoking its agent tokens and
 // deleting their policy. A pool that a workspace uses cannot be deleted.
-func (s *Service) DeleteAgentPool(ctx context.Context, id string) error {
+func (s *Service) Delete(ctx context.Context, id string) error {
 	p, err := s.poolFor(ctx, id, access.Delete)
 	if err != nil {
 		return err

@@ -22,39 +22,39 @@ func TestAgentPoolGrants(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		f := pt.NewApps(t, db)
 		ctx := pt.As(pt.User)
-		if _, err := f.Svc.AgentPools.CreateAgentPool(ctx, "acme", agentpool.Options{Name: new("build")}); !fail.Is(err, fail.Denied) {
+		if _, err := f.Svc.AgentPools.Create(ctx, "acme", agentpool.Options{Name: new("build")}); !fail.Is(err, fail.Denied) {
 			t.Fatalf("create pool without grant: %v", err)
 		}
-		if _, err := f.Svc.AgentPools.CreateAgentPool(context.Background(), "acme", agentpool.Options{Name: new("build")}); !fail.Is(err, fail.Unauthenticated) {
+		if _, err := f.Svc.AgentPools.Create(context.Background(), "acme", agentpool.Options{Name: new("build")}); !fail.Is(err, fail.Unauthenticated) {
 			t.Fatalf("create pool anonymously: %v", err)
 		}
 		f.Grants.Grant("runcred/orgs/acme/agent-pools", access.Create, access.List)
-		p, err := f.Svc.AgentPools.CreateAgentPool(ctx, "acme", agentpool.Options{Name: new("build")})
+		p, err := f.Svc.AgentPools.Create(ctx, "acme", agentpool.Options{Name: new("build")})
 		if err != nil {
 			t.Fatal(err)
 		}
 		// The grant is for acme: the same path in another org is not granted.
-		if _, err := f.Svc.AgentPools.CreateAgentPool(ctx, "other", agentpool.Options{Name: new("build")}); !fail.Is(err, fail.Denied) {
+		if _, err := f.Svc.AgentPools.Create(ctx, "other", agentpool.Options{Name: new("build")}); !fail.Is(err, fail.Denied) {
 			t.Errorf("create pool in other org: %v", err)
 		}
-		foreign, err := f.Svc.AgentPools.CreateAgentPool(pt.As(pt.Root), "other", agentpool.Options{Name: new("build")})
+		foreign, err := f.Svc.AgentPools.Create(pt.As(pt.Root), "other", agentpool.Options{Name: new("build")})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if l, total, err := f.Svc.AgentPools.AgentPools(ctx, "acme", agentpool.Filter{}); err != nil || total != 1 || l[0].ID != p.ID {
+		if l, total, err := f.Svc.AgentPools.Pools(ctx, "acme", agentpool.Filter{}); err != nil || total != 1 || l[0].ID != p.ID {
 			t.Errorf("list pools = %+v %d, %v", l, total, err)
 		}
-		if _, _, err := f.Svc.AgentPools.AgentPools(ctx, "other", agentpool.Filter{}); !fail.Is(err, fail.Denied) {
+		if _, _, err := f.Svc.AgentPools.Pools(ctx, "other", agentpool.Filter{}); !fail.Is(err, fail.Denied) {
 			t.Errorf("list other org's pools: %v", err)
 		}
 		pool := "runcred/orgs/acme/agent-pools/" + p.ID
 		for name, call := range map[string]func() error{
-			"read": func() error { _, err := f.Svc.AgentPools.AgentPool(ctx, p.ID); return err },
+			"read": func() error { _, err := f.Svc.AgentPools.Pool(ctx, p.ID); return err },
 			"update": func() error {
-				_, err := f.Svc.AgentPools.UpdateAgentPool(ctx, p.ID, agentpool.Options{Name: new("x")})
+				_, err := f.Svc.AgentPools.Update(ctx, p.ID, agentpool.Options{Name: new("x")})
 				return err
 			},
-			"delete": func() error { return f.Svc.AgentPools.DeleteAgentPool(ctx, p.ID) },
+			"delete": func() error { return f.Svc.AgentPools.Delete(ctx, p.ID) },
 			"create token": func() error {
 				_, err := f.Svc.AgentPools.CreateAgentToken(ctx, p.ID, "d")
 				return err
@@ -68,7 +68,7 @@ func TestAgentPoolGrants(t *testing.T) {
 		// A grant on one pool is not a grant on another org's pool.
 		f.Grants.Grant(pool, access.Read)
 		f.Grants.Grant(pool+"/tokens", access.Create, access.List)
-		if _, err := f.Svc.AgentPools.AgentPool(ctx, foreign.ID); !fail.Is(err, fail.Denied) {
+		if _, err := f.Svc.AgentPools.Pool(ctx, foreign.ID); !fail.Is(err, fail.Denied) {
 			t.Errorf("read other org's pool: %v", err)
 		}
 		if _, err := f.Svc.AgentPools.CreateAgentToken(ctx, foreign.ID, "d"); !fail.Is(err, fail.Denied) {
@@ -123,7 +123,7 @@ func TestAgentPoolGrants(t *testing.T) {
 			t.Fatalf("workspace into pool = %+v, %v", w, err)
 		}
 		f.Grants.Grant(pool, access.Delete)
-		if err := f.Svc.AgentPools.DeleteAgentPool(ctx, p.ID); !fail.Is(err, fail.Conflict) {
+		if err := f.Svc.AgentPools.Delete(ctx, p.ID); !fail.Is(err, fail.Conflict) {
 			t.Errorf("delete pool in use: %v", err)
 		}
 	})

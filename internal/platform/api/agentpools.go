@@ -104,7 +104,7 @@ func (h *API) createAgentPool(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	p, err := h.Service.AgentPools.CreateAgentPool(r.Context(), r.PathValue("org"), o)
+	p, err := h.Service.AgentPools.Create(r.Context(), r.PathValue("org"), o)
 	if err != nil {
 		return err
 	}
@@ -112,7 +112,7 @@ func (h *API) createAgentPool(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (h *API) readAgentPool(w http.ResponseWriter, r *http.Request) error {
-	p, err := h.Service.AgentPools.AgentPool(r.Context(), r.PathValue("id"))
+	p, err := h.Service.AgentPools.Pool(r.Context(), r.PathValue("id"))
 	if err != nil {
 		return err
 	}
@@ -124,7 +124,7 @@ func (h *API) listAgentPools(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	ps, total, err := h.Service.AgentPools.AgentPools(r.Context(), r.PathValue("org"), agentpool.Filter{Search: r.URL.Query().Get("q"), Page: pg})
+	ps, total, err := h.Service.AgentPools.Pools(r.Context(), r.PathValue("org"), agentpool.Filter{Search: r.URL.Query().Get("q"), Page: pg})
 	if err != nil {
 		return err
 	}
@@ -140,7 +140,7 @@ func (h *API) updateAgentPool(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	p, err := h.Service.AgentPools.UpdateAgentPool(r.Context(), r.PathValue("id"), o)
+	p, err := h.Service.AgentPools.Update(r.Context(), r.PathValue("id"), o)
 	if err != nil {
 		return err
 	}
@@ -148,7 +148,7 @@ func (h *API) updateAgentPool(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (h *API) deleteAgentPool(w http.ResponseWriter, r *http.Request) error {
-	if err := h.Service.AgentPools.DeleteAgentPool(r.Context(), r.PathValue("id")); err != nil {
+	if err := h.Service.AgentPools.Delete(r.Context(), r.PathValue("id")); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)

@@ -26,7 +26,7 @@ func TestAgentTokenNeverStoredOrAudited(t *testing.T) {
 		t.Run(b.Name, func(t *testing.T) {
 			path := b.NewURL(t)
 			f := pt.NewApps(t, storetest.Open(t, path))
-			p, err := f.Svc.AgentPools.CreateAgentPool(pt.As(pt.Root), "acme", agentpool.Options{Name: new("build")})
+			p, err := f.Svc.AgentPools.Create(pt.As(pt.Root), "acme", agentpool.Options{Name: new("build")})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -77,7 +77,7 @@ func TestRevokeOrganizationTokens(t *testing.T) {
 	f := pt.NewApps(t, storetest.Open(t, storetest.SQLiteURL(t)))
 	var toks []apitoken.Token
 	for _, org := range []string{"acme", "other"} {
-		p, err := f.Svc.AgentPools.CreateAgentPool(pt.As(pt.Root), org, agentpool.Options{Name: new("build")})
+		p, err := f.Svc.AgentPools.Create(pt.As(pt.Root), org, agentpool.Options{Name: new("build")})
 		if err != nil {
 			t.Fatal(err)
 		}
