@@ -116,10 +116,10 @@ func TestAgentPoolGrants(t *testing.T) {
 
 		// A workspace may not use another organization's pool.
 		f.Grants.Grant("runcred/orgs/acme/workspaces/app", access.Update)
-		if _, err := f.Svc.Workspaces.UpdateWorkspace(ctx, f.App.ID, workspace.Options{AgentPoolID: &foreign.ID}); !fail.Is(err, fail.Invalid) {
+		if _, err := f.Svc.Workspaces.Update(ctx, f.App.ID, workspace.Options{AgentPoolID: &foreign.ID}); !fail.Is(err, fail.Invalid) {
 			t.Errorf("workspace into other org's pool: %v", err)
 		}
-		if w, err := f.Svc.Workspaces.UpdateWorkspace(ctx, f.App.ID, workspace.Options{AgentPoolID: &p.ID}); err != nil || w.AgentPoolID != p.ID {
+		if w, err := f.Svc.Workspaces.Update(ctx, f.App.ID, workspace.Options{AgentPoolID: &p.ID}); err != nil || w.AgentPoolID != p.ID {
 			t.Fatalf("workspace into pool = %+v, %v", w, err)
 		}
 		f.Grants.Grant(pool, access.Delete)

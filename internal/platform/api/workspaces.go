@@ -23,7 +23,7 @@ func (h *API) createWorkspace(w http.ResponseWriter, r *http.Request) error {
 	if err := decode(r, &in); err != nil {
 		return err
 	}
-	ws, err := h.Service.Workspaces.CreateWorkspace(r.Context(), r.PathValue("org"), in.options())
+	ws, err := h.Service.Workspaces.Create(r.Context(), r.PathValue("org"), in.options())
 	if err != nil {
 		return err
 	}
@@ -65,7 +65,7 @@ func (h *API) updateWorkspace(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	ws, err = h.Service.Workspaces.UpdateWorkspace(r.Context(), ws.ID, in.options())
+	ws, err = h.Service.Workspaces.Update(r.Context(), ws.ID, in.options())
 	if err != nil {
 		return err
 	}
@@ -77,7 +77,7 @@ func (h *API) deleteWorkspace(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := h.Service.Workspaces.DeleteWorkspace(r.Context(), ws.ID); err != nil {
+	if err := h.Service.Workspaces.Delete(r.Context(), ws.ID); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)

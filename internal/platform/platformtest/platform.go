@@ -96,7 +96,7 @@ func (p *Platform) org(t testing.TB, name string) {
 
 func (p *Platform) workspace(t testing.TB, org, name string) workspace.Workspace {
 	t.Helper()
-	w, err := p.Svc.Workspaces.CreateWorkspace(As(Root), org, workspace.Options{Name: &name})
+	w, err := p.Svc.Workspaces.Create(As(Root), org, workspace.Options{Name: &name})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -91,7 +91,7 @@ func TestManagingWorkspace(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		foreign, err := f.Svc.Workspaces.CreateWorkspace(pt.As(pt.Root), other.Name, workspace.Options{Name: new("w")})
+		foreign, err := f.Svc.Workspaces.Create(pt.As(pt.Root), other.Name, workspace.Options{Name: new("w")})
 		if err != nil {
 			t.Fatal(err)
 		}

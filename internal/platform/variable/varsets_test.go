@@ -44,7 +44,7 @@ func TestSetVariablesPrecedence(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		w, err := f.Svc.Workspaces.CreateWorkspace(pt.As(pt.Root), "acme", workspace.Options{Name: new("web"), ProjectID: &prj.ID})
+		w, err := f.Svc.Workspaces.Create(pt.As(pt.Root), "acme", workspace.Options{Name: new("web"), ProjectID: &prj.ID})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -94,7 +94,7 @@ func TestSetVariablesPrecedence(t *testing.T) {
 		}
 
 		// Moving the workspace out of the project drops the project's set.
-		if w, err = f.Svc.Workspaces.UpdateWorkspace(pt.As(pt.Root), w.ID, workspace.Options{ProjectID: new(mustOrg(t, f, "acme").DefaultProjectID)}); err != nil {
+		if w, err = f.Svc.Workspaces.Update(pt.As(pt.Root), w.ID, workspace.Options{ProjectID: new(mustOrg(t, f, "acme").DefaultProjectID)}); err != nil {
 			t.Fatal(err)
 		}
 		rv, err = variable.NewRunInputs(f.Svc.Variables).FromSets(pt.As(pt.Root), w)

@@ -29,10 +29,10 @@ func New(base resource.Deps, orgs organization.Directory, pools Pools) *Service 
 	return &Service{base: base, db: db{base.DB}, dir: NewDirectory(base, orgs), orgs: orgs, pools: pools}
 }
 
-// CreateWorkspace creates a workspace in org. Placing a workspace in a
+// Create creates a workspace in org. Placing a workspace in a
 // project needs update on the project too: the project's name is part of
 // every token the workspace's runs get, so cloud trust policies rely on it.
-func (s *Service) CreateWorkspace(ctx context.Context, org string, o Options) (Workspace, error) {
+func (s *Service) Create(ctx context.Context, org string, o Options) (Workspace, error) {
 	if err := resource.ValidOrganizationName(org); err != nil {
 		return Workspace{}, resource.OrgNotFound(org)
 	}
@@ -100,10 +100,10 @@ func (s *Service) Workspaces(ctx context.Context, org string, f Filter) ([]Works
 	return s.db.list(ctx, org, f)
 }
 
-// UpdateWorkspace changes workspace id. Renaming needs create on the new
+// Update changes workspace id. Renaming needs create on the new
 // name, and moving to another project update on that project, because both
 // change the names in the workspace's tokens.
-func (s *Service) UpdateWorkspace(ctx context.Context, id string, o Options) (Workspace, error) {
+func (s *Service) Update(ctx context.Context, id string, o Options) (Workspace, error) {
 	old, err := s.dir.For(ctx, id, access.Update)
 	if err != nil {
 		return Workspace{}, err
@@ -140,8 +140,8 @@ func (s *Service) UpdateWorkspace(ctx context.Context, id string, o Options) (Wo
 	return w, nil
 }
 
-// DeleteWorkspace deletes workspace id and its variables.
-func (s *Service) DeleteWorkspace(ctx context.Context, id string) error {
+// Delete deletes workspace id and its variables.
+func (s *Service) Delete(ctx context.Context, id string) error {
 	w, err := s.dir.For(ctx, id, access.Delete)
 	if err != nil {
 		return err

@@ -21,21 +21,21 @@ func TestWorkspaceMovesNeedProjectGrant(t *testing.T) {
 	}
 	f.Grants["runcred/orgs/acme/workspaces/operator update"] = true
 	f.Grants["runcred/orgs/acme/workspaces/new create"] = true
-	if _, err := f.Svc.Workspaces.UpdateWorkspace(pt.As(pt.User), f.Target.ID, workspace.Options{ProjectID: &prod.ID}); !fail.Is(err, fail.Denied) {
+	if _, err := f.Svc.Workspaces.Update(pt.As(pt.User), f.Target.ID, workspace.Options{ProjectID: &prod.ID}); !fail.Is(err, fail.Denied) {
 		t.Errorf("move without project grant: %v", err)
 	}
-	if _, err := f.Svc.Workspaces.CreateWorkspace(pt.As(pt.User), "acme", workspace.Options{Name: new("new"), ProjectID: &prod.ID}); !fail.Is(err, fail.Denied) {
+	if _, err := f.Svc.Workspaces.Create(pt.As(pt.User), "acme", workspace.Options{Name: new("new"), ProjectID: &prod.ID}); !fail.Is(err, fail.Denied) {
 		t.Errorf("create into project without grant: %v", err)
 	}
-	if _, err := f.Svc.Workspaces.UpdateWorkspace(pt.As(pt.User), f.Target.ID, workspace.Options{Name: new("renamed")}); !fail.Is(err, fail.Denied) {
+	if _, err := f.Svc.Workspaces.Update(pt.As(pt.User), f.Target.ID, workspace.Options{Name: new("renamed")}); !fail.Is(err, fail.Denied) {
 		t.Errorf("rename without create on the new name: %v", err)
 	}
 	f.Grants["runcred/orgs/acme/projects/prod update"] = true
-	w, err := f.Svc.Workspaces.UpdateWorkspace(pt.As(pt.User), f.Target.ID, workspace.Options{ProjectID: &prod.ID})
+	w, err := f.Svc.Workspaces.Update(pt.As(pt.User), f.Target.ID, workspace.Options{ProjectID: &prod.ID})
 	if err != nil || w.ProjectID != prod.ID {
 		t.Errorf("move with grant = %+v, %v", w, err)
 	}
-	if _, err := f.Svc.Workspaces.CreateWorkspace(pt.As(pt.User), "acme", workspace.Options{Name: new("new"), ProjectID: &prod.ID}); err != nil {
+	if _, err := f.Svc.Workspaces.Create(pt.As(pt.User), "acme", workspace.Options{Name: new("new"), ProjectID: &prod.ID}); err != nil {
 		t.Errorf("create into project with grant: %v", err)
 	}
 }
