@@ -230,7 +230,7 @@ func TestRunStartUploadsAndQueues(t *testing.T) {
 	if r.Status != tfe.RunPlanQueued || r.Message != "first run" || r.PlanOnly {
 		t.Fatalf("run is %s %q plan-only=%t", r.Status, r.Message, r.PlanOnly)
 	}
-	archive, err := s.D.Platform.ConfigurationVersions.ConfigurationArchive(rootCtx(), r.ConfigurationVersion.ID)
+	archive, err := s.D.Platform.ConfigurationVersions.Archive(rootCtx(), r.ConfigurationVersion.ID)
 	if err != nil {
 		t.Fatal(err)
 	}

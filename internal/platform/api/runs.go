@@ -86,7 +86,7 @@ func (h *API) createConfigurationVersion(w http.ResponseWriter, r *http.Request)
 	if err := decode(r, &in); err != nil {
 		return err
 	}
-	cv, err := h.Service.ConfigurationVersions.CreateConfigurationVersion(r.Context(), r.PathValue("id"),
+	cv, err := h.Service.ConfigurationVersions.Create(r.Context(), r.PathValue("id"),
 		configversion.Options{Speculative: in.Speculative, AutoQueueRuns: in.AutoQueueRuns})
 	if err != nil {
 		return err
@@ -95,7 +95,7 @@ func (h *API) createConfigurationVersion(w http.ResponseWriter, r *http.Request)
 }
 
 func (h *API) readConfigurationVersion(w http.ResponseWriter, r *http.Request) error {
-	cv, err := h.Service.ConfigurationVersions.ConfigurationVersion(r.Context(), r.PathValue("cv"))
+	cv, err := h.Service.ConfigurationVersions.Version(r.Context(), r.PathValue("cv"))
 	if err != nil {
 		return err
 	}
@@ -107,7 +107,7 @@ func (h *API) upload(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return errMalformed{"could not read the upload"}
 	}
-	if err := h.Service.ConfigurationVersions.UploadConfiguration(r.Context(), r.PathValue("token"), b); err != nil {
+	if err := h.Service.ConfigurationVersions.Upload(r.Context(), r.PathValue("token"), b); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusOK)

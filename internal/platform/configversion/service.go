@@ -34,9 +34,9 @@ func versionsPath(org, ws string) string {
 	return resource.WorkspacePath(org, ws) + "/configuration-versions"
 }
 
-// CreateConfigurationVersion creates a pending configuration version in
+// Create creates a pending configuration version in
 // workspace wsID; its UploadToken is what the upload URL carries.
-func (s *Service) CreateConfigurationVersion(ctx context.Context, wsID string, o Options) (Version, error) {
+func (s *Service) Create(ctx context.Context, wsID string, o Options) (Version, error) {
 	w, err := s.ws.Workspace(ctx, wsID) // the path to authorize on holds its names
 	if err != nil {
 		return Version{}, err
@@ -69,8 +69,8 @@ func (s *Service) CreateConfigurationVersion(ctx context.Context, wsID string, o
 	return cv, nil
 }
 
-// ConfigurationVersion returns configuration version id.
-func (s *Service) ConfigurationVersion(ctx context.Context, id string) (Version, error) {
+// Version returns configuration version id.
+func (s *Service) Version(ctx context.Context, id string) (Version, error) {
 	cv, w, err := s.dir.Version(ctx, id) // the path to authorize on holds its workspace's names
 	if err != nil {
 		return Version{}, err
@@ -87,11 +87,11 @@ func (s *Service) ConfigurationVersion(ctx context.Context, id string) (Version,
 	return cv, nil
 }
 
-// UploadConfiguration stores archive for the configuration version named by
+// Upload stores archive for the configuration version named by
 // a signed upload token. The token is the credential (go-tfe sends none), so
 // there is no caller to authorize. A version accepts one upload; a bad
 // archive is refused and the version stays pending.
-func (s *Service) UploadConfiguration(ctx context.Context, token string, archive []byte) error {
+func (s *Service) Upload(ctx context.Context, token string, archive []byte) error {
 	g, err := s.base.OpenSigned(token)
 	if err != nil || g.Purpose != resource.SignUpload {
 		return fail.NotFoundf("the URL is invalid or has expired")
@@ -131,9 +131,9 @@ func (s *Service) UploadConfiguration(ctx context.Context, token string, archive
 	return nil
 }
 
-// ConfigurationArchive returns the archive of configuration version id for
+// Archive returns the archive of configuration version id for
 // the agent that runs it.
-func (s *Service) ConfigurationArchive(ctx context.Context, id string) ([]byte, error) {
+func (s *Service) Archive(ctx context.Context, id string) ([]byte, error) {
 	cv, w, err := s.dir.Version(ctx, id) // the path to authorize on holds its workspace's names
 	if err != nil {
 		return nil, err

@@ -40,12 +40,12 @@ const mainTF = `resource "null_resource" "x" {}`
 // uploaded makes an uploaded configuration version in ws.
 func uploaded(t *testing.T, f *pt.Operator, ws workspace.Workspace, speculative bool) configversion.Version {
 	t.Helper()
-	cv, err := f.Svc.ConfigurationVersions.CreateConfigurationVersion(pt.As(pt.Root), ws.ID, configversion.Options{
+	cv, err := f.Svc.ConfigurationVersions.Create(pt.As(pt.Root), ws.ID, configversion.Options{
 		AutoQueueRuns: new(bool), Speculative: &speculative})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := f.Svc.ConfigurationVersions.UploadConfiguration(pt.As(pt.Root), cv.UploadToken, tarGz(t, map[string]string{"main.tf": mainTF})); err != nil {
+	if err := f.Svc.ConfigurationVersions.Upload(pt.As(pt.Root), cv.UploadToken, tarGz(t, map[string]string{"main.tf": mainTF})); err != nil {
 		t.Fatal(err)
 	}
 	return cv
@@ -76,7 +76,7 @@ func TestRunLifecycle(t *testing.T) {
 		f := pt.NewOperator(t, db)
 		ctx := pt.As(pt.Root)
 		cv := uploaded(t, f, f.Target, false)
-		if got, err := f.Svc.ConfigurationVersions.ConfigurationArchive(ctx, cv.ID); err != nil || len(got) == 0 {
+		if got, err := f.Svc.ConfigurationVersions.Archive(ctx, cv.ID); err != nil || len(got) == 0 {
 			t.Fatalf("archive = %d bytes, %v", len(got), err)
 		}
 		rn, err := f.Svc.Runs.Create(ctx, f.Target.ID, run.Options{Message: new("first")})
@@ -294,11 +294,11 @@ func TestRunDenials(t *testing.T) {
 		ctx := pt.As(pt.User)
 		denied := map[string]func() error{
 			"create cv": func() error {
-				_, err := f.Svc.ConfigurationVersions.CreateConfigurationVersion(ctx, f.Target.ID, configversion.Options{})
+				_, err := f.Svc.ConfigurationVersions.Create(ctx, f.Target.ID, configversion.Options{})
 				return err
 			},
-			"read cv":    func() error { _, err := f.Svc.ConfigurationVersions.ConfigurationVersion(ctx, cv.ID); return err },
-			"archive":    func() error { _, err := f.Svc.ConfigurationVersions.ConfigurationArchive(ctx, cv.ID); return err },
+			"read cv":    func() error { _, err := f.Svc.ConfigurationVersions.Version(ctx, cv.ID); return err },
+			"archive":    func() error { _, err := f.Svc.ConfigurationVersions.Archive(ctx, cv.ID); return err },
 			"create run": func() error { _, err := f.Svc.Runs.Create(ctx, f.Target.ID, run.Options{}); return err },
 			"read run":   func() error { _, err := f.Svc.Runs.Run(ctx, rn.ID); return err },
 			"list runs":  func() error { _, _, err := f.Svc.Runs.Runs(ctx, f.Target.ID, resource.Page{}); return err },
@@ -326,10 +326,10 @@ func TestRunDenials(t *testing.T) {
 		if err := f.Svc.Runs.AppendLog(pt.As(user2), job.PhaseID, []byte("x")); err != nil {
 			t.Errorf("granted agent: %v", err)
 		}
-		if err := f.Svc.ConfigurationVersions.UploadConfiguration(pt.As(pt.Root), "bogus", tarGz(t, map[string]string{"a.tf": ""})); !fail.Is(err, fail.NotFound) {
+		if err := f.Svc.ConfigurationVersions.Upload(pt.As(pt.Root), "bogus", tarGz(t, map[string]string{"a.tf": ""})); !fail.Is(err, fail.NotFound) {
 			t.Errorf("upload with bad token: %v", err)
 		}
-		if err := f.Svc.ConfigurationVersions.UploadConfiguration(pt.As(pt.Root), cv.UploadToken, tarGz(t, map[string]string{"a.tf": ""})); !fail.Is(err, fail.Conflict) {
+		if err := f.Svc.ConfigurationVersions.Upload(pt.As(pt.Root), cv.UploadToken, tarGz(t, map[string]string{"a.tf": ""})); !fail.Is(err, fail.Conflict) {
 			t.Errorf("second upload: %v", err)
 		}
 	})
@@ -340,11 +340,11 @@ func TestRunDenials(t *testing.T) {
 func TestAutoQueue(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		f := pt.NewOperator(t, db)
-		cv, err := f.Svc.ConfigurationVersions.CreateConfigurationVersion(pt.As(pt.Root), f.Target.ID, configversion.Options{})
+		cv, err := f.Svc.ConfigurationVersions.Create(pt.As(pt.Root), f.Target.ID, configversion.Options{})
 		if err != nil || !cv.AutoQueueRuns {
 			t.Fatalf("cv = %+v, %v", cv, err)
 		}
-		if err := f.Svc.ConfigurationVersions.UploadConfiguration(pt.As(pt.Root), cv.UploadToken, tarGz(t, map[string]string{"main.tf": mainTF})); err != nil {
+		if err := f.Svc.ConfigurationVersions.Upload(pt.As(pt.Root), cv.UploadToken, tarGz(t, map[string]string{"main.tf": mainTF})); err != nil {
 			t.Fatal(err)
 		}
 		runs, total, err := f.Svc.Runs.Runs(pt.As(pt.Root), f.Target.ID, resource.Page{})

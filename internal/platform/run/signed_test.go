@@ -24,7 +24,7 @@ func TestSignedURLs(t *testing.T) {
 		ctx := pt.As(pt.Root)
 		archive := tarGz(t, map[string]string{"main.tf": mainTF})
 		pending := func() configversion.Version {
-			cv, err := f.Svc.ConfigurationVersions.CreateConfigurationVersion(ctx, f.Target.ID, configversion.Options{AutoQueueRuns: new(bool)})
+			cv, err := f.Svc.ConfigurationVersions.Create(ctx, f.Target.ID, configversion.Options{AutoQueueRuns: new(bool)})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -80,9 +80,9 @@ func TestSignedURLs(t *testing.T) {
 		// Purpose: a token for one kind of object opens no other kind,
 		// even when it names an object of that kind.
 		cv := pending()
-		gone("a log URL used to upload", f.Svc.ConfigurationVersions.UploadConfiguration(ctx, aLog, archive))
-		gone("a log token naming the version, used to upload", f.Svc.ConfigurationVersions.UploadConfiguration(ctx, sign(resource.SignLog, cv.ID), archive))
-		gone("a state token naming the version, used to upload", f.Svc.ConfigurationVersions.UploadConfiguration(ctx, sign(resource.SignState, cv.ID), archive))
+		gone("a log URL used to upload", f.Svc.ConfigurationVersions.Upload(ctx, aLog, archive))
+		gone("a log token naming the version, used to upload", f.Svc.ConfigurationVersions.Upload(ctx, sign(resource.SignLog, cv.ID), archive))
+		gone("a state token naming the version, used to upload", f.Svc.ConfigurationVersions.Upload(ctx, sign(resource.SignState, cv.ID), archive))
 		_, err = f.Svc.Runs.ReadSigned(ctx, cv.UploadToken)
 		gone("an upload URL used to read", err)
 		_, err = f.Svc.Runs.ReadSigned(ctx, sign(resource.SignUpload, a.PlanID))
@@ -108,7 +108,7 @@ func TestSignedURLs(t *testing.T) {
 		}
 		_, err = f.Svc.Runs.ReadSigned(ctx, base64.RawURLEncoding.EncodeToString(other))
 		gone("a value sealed for another use", err)
-		if cur, err := f.Svc.ConfigurationVersions.ConfigurationVersion(ctx, cv.ID); err != nil || cur.Status != configversion.Pending {
+		if cur, err := f.Svc.ConfigurationVersions.Version(ctx, cv.ID); err != nil || cur.Status != configversion.Pending {
 			t.Fatalf("after the refused uploads the version = %+v, %v; want pending", cur, err)
 		}
 
@@ -120,9 +120,9 @@ func TestSignedURLs(t *testing.T) {
 		f.Clock.Add(time.Second)
 		_, err = f.Svc.Runs.ReadSigned(ctx, aLog)
 		gone("an expired log URL", err)
-		gone("an expired upload URL", f.Svc.ConfigurationVersions.UploadConfiguration(ctx, cv.UploadToken, archive))
+		gone("an expired upload URL", f.Svc.ConfigurationVersions.Upload(ctx, cv.UploadToken, archive))
 		// A fresh URL for the same version still uploads.
-		if err := f.Svc.ConfigurationVersions.UploadConfiguration(ctx, sign(resource.SignUpload, cv.ID), archive); err != nil {
+		if err := f.Svc.ConfigurationVersions.Upload(ctx, sign(resource.SignUpload, cv.ID), archive); err != nil {
 			t.Fatalf("a fresh upload URL: %v", err)
 		}
 	})
