@@ -264,7 +264,7 @@ func (h *API) toStateVersion(r *http.Request, sv state.Version) *stateVersion {
 }
 
 func (h *API) currentStateVersion(w http.ResponseWriter, r *http.Request) error {
-	sv, err := h.Service.StateVersions.CurrentStateVersion(r.Context(), r.PathValue("id"))
+	sv, err := h.Service.StateVersions.CurrentVersion(r.Context(), r.PathValue("id"))
 	if err != nil {
 		return err
 	}
@@ -272,7 +272,7 @@ func (h *API) currentStateVersion(w http.ResponseWriter, r *http.Request) error 
 }
 
 func (h *API) readStateVersion(w http.ResponseWriter, r *http.Request) error {
-	sv, err := h.Service.StateVersions.StateVersion(r.Context(), r.PathValue("sv"))
+	sv, err := h.Service.StateVersions.Version(r.Context(), r.PathValue("sv"))
 	if err != nil {
 		return err
 	}
@@ -285,7 +285,7 @@ func (h *API) listStateVersions(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	q := r.URL.Query()
-	svs, total, err := h.Service.StateVersions.StateVersions(r.Context(), q.Get("filter[organization][name]"), q.Get("filter[workspace][name]"), pg)
+	svs, total, err := h.Service.StateVersions.Versions(r.Context(), q.Get("filter[organization][name]"), q.Get("filter[workspace][name]"), pg)
 	if err != nil {
 		return err
 	}

@@ -165,7 +165,7 @@ func TestRunLifecycle(t *testing.T) {
 		if r, err = f.Svc.Runs.FinishPhase(ctx, job.PhaseID, run.PhaseReport{Counts: run.ResourceCounts{Additions: 1}}); err != nil || r.Status != run.Applied {
 			t.Fatalf("finish apply = %s, %v", r.Status, err)
 		}
-		cur, err := f.Svc.StateVersions.CurrentStateVersion(ctx, f.Target.ID)
+		cur, err := f.Svc.StateVersions.CurrentVersion(ctx, f.Target.ID)
 		if err != nil || cur.ID != sv.ID {
 			t.Fatalf("current state = %+v, %v", cur, err)
 		}
@@ -309,7 +309,7 @@ func TestRunDenials(t *testing.T) {
 			"claim":      func() error { _, err := f.Svc.Runs.Claim(ctx, ""); return err },
 			"append log": func() error { return f.Svc.Runs.AppendLog(ctx, job.PhaseID, []byte("x")) },
 			"finish":     func() error { _, err := f.Svc.Runs.FinishPhase(ctx, job.PhaseID, run.PhaseReport{}); return err },
-			"state":      func() error { _, err := f.Svc.StateVersions.CurrentStateVersion(ctx, f.Target.ID); return err },
+			"state":      func() error { _, err := f.Svc.StateVersions.CurrentVersion(ctx, f.Target.ID); return err },
 		}
 		for name, call := range denied {
 			if err := call(); !fail.Is(err, fail.Denied) {

@@ -29,8 +29,8 @@ func (s *Service) withToken(sv Version) (Version, error) {
 	return sv, err
 }
 
-// StateVersion returns state version id.
-func (s *Service) StateVersion(ctx context.Context, id string) (Version, error) {
+// Version returns state version id.
+func (s *Service) Version(ctx context.Context, id string) (Version, error) {
 	sv, err := s.db.version(ctx, id) // the path to authorize on holds its workspace's names
 	if err != nil {
 		return Version{}, err
@@ -45,8 +45,8 @@ func (s *Service) StateVersion(ctx context.Context, id string) (Version, error) 
 	return s.withToken(sv)
 }
 
-// CurrentStateVersion returns workspace wsID's newest state version.
-func (s *Service) CurrentStateVersion(ctx context.Context, wsID string) (Version, error) {
+// CurrentVersion returns workspace wsID's newest state version.
+func (s *Service) CurrentVersion(ctx context.Context, wsID string) (Version, error) {
 	w, err := s.ws.Workspace(ctx, wsID) // the path to authorize on holds its names
 	if err != nil {
 		return Version{}, err
@@ -61,9 +61,9 @@ func (s *Service) CurrentStateVersion(ctx context.Context, wsID string) (Version
 	return s.withToken(sv)
 }
 
-// StateVersions lists the state versions of workspace ws in org, newest
+// Versions lists the state versions of workspace ws in org, newest
 // first, with the total count.
-func (s *Service) StateVersions(ctx context.Context, org, ws string, p resource.Page) ([]Version, int, error) {
+func (s *Service) Versions(ctx context.Context, org, ws string, p resource.Page) ([]Version, int, error) {
 	w, err := s.workspaces.Workspace(ctx, org, ws) // authorizes reading the workspace
 	if err != nil {
 		return nil, 0, err
