@@ -62,7 +62,7 @@ func (o Options) apply(p *Pool) error {
 	if o.AllowedWorkspaces != nil {
 		p.AllowedWorkspaces = slices.Compact(slices.Sorted(slices.Values(*o.AllowedWorkspaces)))
 	}
-	return resource.ValidResourceName("agent pool", p.Name)
+	return resource.ValidName("agent pool", p.Name)
 }
 
 func audit(p Pool) map[string]any {

@@ -47,9 +47,9 @@ func ValidDescription(d string) error {
 	return nil
 }
 
-// ValidResourceName checks the name of a team, an agent pool or a
+// ValidName checks the name of a team, an agent pool or a
 // variable set; what names the kind in messages.
-func ValidResourceName(what, name string) error {
+func ValidName(what, name string) error {
 	switch {
 	case name == "":
 		return fail.Invalidf("%s name is required", what)

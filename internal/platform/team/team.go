@@ -51,7 +51,7 @@ func (o Options) apply(t *Team) error {
 	if o.Visibility != nil {
 		t.Visibility = *o.Visibility
 	}
-	if err := resource.ValidResourceName("team", t.Name); err != nil {
+	if err := resource.ValidName("team", t.Name); err != nil {
 		return err
 	}
 	if t.Visibility != VisibilitySecret && t.Visibility != VisibilityOrganization {
