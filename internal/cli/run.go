@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -285,10 +286,28 @@ func (c *tfeClient) follow(ctx context.Context, out io.Writer, id string, fromAp
 	return runOutcome(r.ID, r.Status)
 }
 
+// streamLog copies phase id's log to out as it grows. go-tfe's reader can
+// end early: every tenth poll that finds nothing new it asks whether the
+// phase has ended, and a phase that ended between that poll and the
+// question ends the read before its last chunk. So once it ends, the log,
+// now complete, is read again and what the first read missed is written.
 func streamLog(ctx context.Context, out io.Writer, logs func(context.Context, string) (io.Reader, error), id, phase string) error {
 	log, err := logs(ctx, id)
 	if err != nil {
 		return explain(err, phase+" "+id)
+	}
+	n, err := io.Copy(out, log)
+	if err != nil {
+		return explain(err, "log of "+phase+" "+id)
+	}
+	if log, err = logs(ctx, id); err != nil {
+		return explain(err, phase+" "+id)
+	}
+	if _, err := io.CopyN(io.Discard, log, n); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil // nothing was missed
+		}
+		return explain(err, "log of "+phase+" "+id)
 	}
 	if _, err := io.Copy(out, log); err != nil {
 		return explain(err, "log of "+phase+" "+id)
