@@ -101,13 +101,7 @@ func (s *Service) Pool(ctx context.Context, id string) (Pool, error) {
 
 // Pools lists org's agent pools by name, one page at a time, with the total count.
 func (s *Service) Pools(ctx context.Context, org string, f Filter) ([]Pool, int, error) {
-	if err := resource.ValidOrganizationName(org); err != nil {
-		return nil, 0, resource.OrgNotFound(org)
-	}
-	if err := s.base.Authorize(ctx, resource.PoolsPath(org), access.List); err != nil {
-		return nil, 0, err
-	}
-	if _, err := s.orgs.Organization(ctx, org); err != nil {
+	if err := s.orgs.AuthorizeList(ctx, s.base, org, resource.PoolsPath(org)); err != nil {
 		return nil, 0, err
 	}
 	return s.db.list(ctx, org, f)

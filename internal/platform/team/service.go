@@ -81,13 +81,7 @@ func (s *Service) Team(ctx context.Context, id string) (Team, error) {
 
 // Teams lists org's teams by name, one page at a time, with the total count.
 func (s *Service) Teams(ctx context.Context, org string, f Filter) ([]Team, int, error) {
-	if err := resource.ValidOrganizationName(org); err != nil {
-		return nil, 0, resource.OrgNotFound(org)
-	}
-	if err := s.base.Authorize(ctx, resource.TeamsPath(org), access.List); err != nil {
-		return nil, 0, err
-	}
-	if _, err := s.orgs.Organization(ctx, org); err != nil {
+	if err := s.orgs.AuthorizeList(ctx, s.base, org, resource.TeamsPath(org)); err != nil {
 		return nil, 0, err
 	}
 	if len(f.Names) > resource.MaxPageSize {

@@ -89,13 +89,7 @@ func (s *Service) DeleteToken(ctx context.Context, id string) error {
 
 // Tokens lists the tokens of every team of org, oldest first.
 func (s *Service) Tokens(ctx context.Context, org string, pg resource.Page) ([]apitoken.Token, int, error) {
-	if err := resource.ValidOrganizationName(org); err != nil {
-		return nil, 0, resource.OrgNotFound(org)
-	}
-	if err := s.base.Authorize(ctx, resource.TeamsPath(org), access.List); err != nil {
-		return nil, 0, err
-	}
-	if _, err := s.orgs.Organization(ctx, org); err != nil {
+	if err := s.orgs.AuthorizeList(ctx, s.base, org, resource.TeamsPath(org)); err != nil {
 		return nil, 0, err
 	}
 	return s.ledger.OfKind(ctx, org, apitoken.KindTeam, pg)

@@ -199,13 +199,7 @@ type SetFilter struct {
 
 // VariableSets lists org's variable sets by name, one page at a time, with the total count.
 func (s *Service) VariableSets(ctx context.Context, org string, f SetFilter) ([]Set, int, error) {
-	if err := resource.ValidOrganizationName(org); err != nil {
-		return nil, 0, resource.OrgNotFound(org)
-	}
-	if err := s.base.Authorize(ctx, varsetsPath(org), access.List); err != nil {
-		return nil, 0, err
-	}
-	if _, err := s.orgs.Organization(ctx, org); err != nil {
+	if err := s.orgs.AuthorizeList(ctx, s.base, org, varsetsPath(org)); err != nil {
 		return nil, 0, err
 	}
 	return s.db.sets(ctx, `o.name = ?`, []any{org}, f)

@@ -88,13 +88,7 @@ func (s *Service) WorkspaceByID(ctx context.Context, id string) (Workspace, erro
 
 // Workspaces lists org's workspaces by name, one page at a time, with the total count.
 func (s *Service) Workspaces(ctx context.Context, org string, f Filter) ([]Workspace, int, error) {
-	if err := resource.ValidOrganizationName(org); err != nil {
-		return nil, 0, resource.OrgNotFound(org)
-	}
-	if err := s.base.Authorize(ctx, resource.WorkspacesPath(org), access.List); err != nil {
-		return nil, 0, err
-	}
-	if _, err := s.orgs.Organization(ctx, org); err != nil {
+	if err := s.orgs.AuthorizeList(ctx, s.base, org, resource.WorkspacesPath(org)); err != nil {
 		return nil, 0, err
 	}
 	return s.db.list(ctx, org, f)
