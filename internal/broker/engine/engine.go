@@ -165,6 +165,18 @@ type Storage interface {
 // per server node; the engine must keep its state in the request's Storage.
 type Factory func(ctx context.Context, conf MountConfig) (Backend, error)
 
+// FactoryOf is the Factory of an engine built by newBackend from its mount's
+// config and opts. A failed build yields a nil Backend, never a typed nil.
+func FactoryOf[B Backend, O any](newBackend func(MountConfig, O) (B, error), opts O) Factory {
+	return func(_ context.Context, conf MountConfig) (Backend, error) {
+		b, err := newBackend(conf, opts)
+		if err != nil {
+			return nil, err
+		}
+		return b, nil
+	}
+}
+
 // MountConfig is what an engine knows about its mount.
 type MountConfig struct {
 	Path    string            // "aws/", "auth/jwt/"

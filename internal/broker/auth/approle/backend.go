@@ -83,9 +83,7 @@ func New(conf engine.MountConfig, opts Options) (*Backend, error) {
 
 // Factory returns an engine.Factory that builds approle mounts with opts.
 func Factory(opts Options) engine.Factory {
-	return func(_ context.Context, conf engine.MountConfig) (engine.Backend, error) {
-		return New(conf, opts)
-	}
+	return engine.FactoryOf(New, opts)
 }
 
 // Routes are the method's paths.

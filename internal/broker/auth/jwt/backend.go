@@ -12,7 +12,6 @@
 package jwt
 
 import (
-	"context"
 	"net/http"
 	"sync"
 	"time"
@@ -60,9 +59,7 @@ func New(conf engine.MountConfig, opts Options) (*Backend, error) {
 
 // Factory returns an engine.Factory that builds a Backend with opts.
 func Factory(opts Options) engine.Factory {
-	return func(_ context.Context, conf engine.MountConfig) (engine.Backend, error) {
-		return New(conf, opts)
-	}
+	return engine.FactoryOf(New, opts)
 }
 
 // Routes are the method's paths.

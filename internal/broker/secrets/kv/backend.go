@@ -17,7 +17,6 @@
 package kv
 
 import (
-	"context"
 	"fmt"
 	"strings"
 	"time"
@@ -67,13 +66,7 @@ func New(conf engine.MountConfig, opts Options) (*Backend, error) {
 
 // Factory returns an engine.Factory building kv mounts with opts.
 func Factory(opts Options) engine.Factory {
-	return func(_ context.Context, conf engine.MountConfig) (engine.Backend, error) {
-		b, err := New(conf, opts)
-		if err != nil {
-			return nil, err
-		}
-		return b, nil
-	}
+	return engine.FactoryOf(New, opts)
 }
 
 // Routes are the mount's paths.
