@@ -210,9 +210,11 @@ func TestTidy(t *testing.T) {
 	long, longAcc := h.secretID("r", map[string]any{"ttl": "1h"})
 	forever, _ := h.secretID("r", nil)
 	ctx := context.Background()
-	// Leftovers: a deleted role's scope and an accessor without a secret ID.
+	// Leftovers: a deleted role's scope and accessors without a secret ID,
+	// two of each so a sweep that stops after the first is seen.
 	r, _ := loadRole(ctx, h.st, "r")
-	for _, k := range []string{secretKey("dead-scope", "h1"), accessorKey("dead-scope", "acc"), accessorKey(r.Scope, "00000000-0000-0000-0000-000000000000")} {
+	for _, k := range []string{secretKey("dead-scope", "h1"), accessorKey("dead-scope", "acc"), accessorKey("dead-scope", "acc2"),
+		accessorKey(r.Scope, "00000000-0000-0000-0000-000000000000"), accessorKey(r.Scope, "00000000-0000-0000-0000-000000000001")} {
 		if err := h.st.Put(ctx, k, []byte(`{}`)); err != nil {
 			t.Fatal(err)
 		}
