@@ -60,8 +60,8 @@ func (s *mountStorage) Get(ctx context.Context, key string) ([]byte, error) {
 }
 
 func (s *mountStorage) Put(ctx context.Context, key string, value []byte) error {
-	if !engine.ValidKey(key) {
-		return fmt.Errorf("broker: invalid storage key")
+	if err := engine.CheckKey(key); err != nil {
+		return err
 	}
 	ct, err := s.seal.Encrypt(value, s.aad(key))
 	if err != nil {

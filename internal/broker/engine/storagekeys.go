@@ -4,6 +4,8 @@ import (
 	"sort"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/runcred/runcred/internal/fail"
 )
 
 // MaxKeyLen bounds Storage keys in bytes (they come partly from request paths).
@@ -14,6 +16,16 @@ const MaxKeyLen = 4096
 // nothing under one.
 func ValidKey(key string) bool {
 	return key != "" && len(key) <= MaxKeyLen && utf8.ValidString(key)
+}
+
+// CheckKey is ValidKey as Put's error. A key comes partly from the request's
+// path, so a key that cannot be stored is the request's fault: a 400 that
+// names the rule, not a 500.
+func CheckKey(key string) error {
+	if ValidKey(key) {
+		return nil
+	}
+	return fail.Invalidf("a path must give a storage key of 1 to %d bytes of valid UTF-8", MaxKeyLen)
 }
 
 // ChildNames is what Storage.List answers for prefix given the keys that

@@ -7,7 +7,6 @@ package enginetest
 
 import (
 	"context"
-	"fmt"
 	"sort"
 	"sync"
 
@@ -35,8 +34,8 @@ func (s *Storage) Get(_ context.Context, key string) ([]byte, error) {
 }
 
 func (s *Storage) Put(_ context.Context, key string, value []byte) error {
-	if !engine.ValidKey(key) {
-		return errInvalidKey
+	if err := engine.CheckKey(key); err != nil {
+		return err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -106,8 +105,8 @@ func (t *txStorage) Get(ctx context.Context, key string) ([]byte, error) {
 }
 
 func (t *txStorage) Put(_ context.Context, key string, value []byte) error {
-	if !engine.ValidKey(key) {
-		return errInvalidKey
+	if err := engine.CheckKey(key); err != nil {
+		return err
 	}
 	t.writes[key] = clone(value)
 	return nil
@@ -151,8 +150,6 @@ func (t *txStorage) unlock() {
 		m.Unlock()
 	}
 }
-
-var errInvalidKey = fmt.Errorf("enginetest: invalid storage key")
 
 // clone copies a stored value; never nil, so an empty value stays distinct
 // from a missing one.

@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/runcred/runcred/internal/broker/engine"
+	"github.com/runcred/runcred/internal/fail"
 )
 
 // Run checks the implementation newStorage makes; each call must return an
@@ -186,8 +187,8 @@ func testInvalidKeys(t *testing.T, s engine.Storage) {
 		"too long":  strings.Repeat("k", engine.MaxKeyLen+1),
 		"not utf-8": "bad/\xff\xfe",
 	} {
-		if err := s.Put(ctx, k, []byte("v")); err == nil {
-			t.Errorf("Put with %s key: no error", name)
+		if err := s.Put(ctx, k, []byte("v")); !fail.Is(err, fail.Invalid) {
+			t.Errorf("Put with %s key: %v, want an invalid-request error (400)", name, err)
 		}
 		if v, err := s.Get(ctx, k); v != nil || err != nil {
 			t.Errorf("Get with %s key = %q, %v; want nil, nil", name, v, err)
