@@ -6,6 +6,8 @@ package fail
 import (
 	"errors"
 	"fmt"
+	"strings"
+	"unicode/utf8"
 )
 
 // Kind classifies an error for the transports that render it.
@@ -99,4 +101,17 @@ func Message(err error) string {
 		return e.Msg
 	}
 	return "internal error"
+}
+
+// Clip keeps a message short and printable when it echoes bad input: at
+// most 64 bytes and an ellipsis, invalid UTF-8 replaced.
+func Clip(s string) string {
+	const max = 64
+	if len(s) > max {
+		s = s[:max] + "…"
+	}
+	if !utf8.ValidString(s) {
+		return strings.ToValidUTF8(s, "?")
+	}
+	return s
 }

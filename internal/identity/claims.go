@@ -5,7 +5,6 @@ import (
 	"encoding/base32"
 	"regexp"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/runcred/runcred/internal/fail"
 	"github.com/runcred/runcred/internal/jobapi"
@@ -55,10 +54,10 @@ func (s *Subject) Validate() error {
 		return err
 	}
 	if !s.Phase.Valid() {
-		return fail.Invalidf("run phase must be %q or %q, got %q", jobapi.Plan, jobapi.Apply, clip(string(s.Phase)))
+		return fail.Invalidf("run phase must be %q or %q, got %q", jobapi.Plan, jobapi.Apply, fail.Clip(string(s.Phase)))
 	}
 	if !strings.HasPrefix(s.RunID, "run-") || !idRe.MatchString(s.RunID) {
-		return fail.Invalidf("run id must look like run-<letters and digits>, got %q", clip(s.RunID))
+		return fail.Invalidf("run id must look like run-<letters and digits>, got %q", fail.Clip(s.RunID))
 	}
 	for _, f := range []struct {
 		field, prefix string
@@ -74,7 +73,7 @@ func (s *Subject) Validate() error {
 			continue
 		}
 		if !strings.HasPrefix(*f.id, f.prefix) || !idRe.MatchString(*f.id) {
-			return fail.Invalidf("%s must look like %s<letters and digits>, got %q", f.field, f.prefix, clip(*f.id))
+			return fail.Invalidf("%s must look like %s<letters and digits>, got %q", f.field, f.prefix, fail.Clip(*f.id))
 		}
 	}
 	return nil
@@ -100,9 +99,9 @@ func checkName(field, v string, re *regexp.Regexp) error {
 		return nil
 	}
 	if field == "project" {
-		return fail.Invalidf("project name %q may hold only letters, digits, '-', '_' and inner spaces", clip(v))
+		return fail.Invalidf("project name %q may hold only letters, digits, '-', '_' and inner spaces", fail.Clip(v))
 	}
-	return fail.Invalidf("%s name %q may hold only letters, digits, '-' and '_'", field, clip(v))
+	return fail.Invalidf("%s name %q may hold only letters, digits, '-' and '_'", field, fail.Clip(v))
 }
 
 // FullWorkspace is the terraform_full_workspace claim.
@@ -133,16 +132,4 @@ func derivedID(prefix, name string) string {
 	h := sha256.Sum256([]byte("runcred derived id\x00" + prefix + name))
 	enc := base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(h[:])
 	return prefix + strings.ToLower(enc[:16])
-}
-
-// clip keeps error messages short and printable when echoing bad input.
-func clip(s string) string {
-	const max = 64
-	if len(s) > max {
-		s = s[:max] + "…"
-	}
-	if !utf8.ValidString(s) {
-		return strings.ToValidUTF8(s, "?")
-	}
-	return s
 }

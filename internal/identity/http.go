@@ -116,7 +116,7 @@ func parseTTL(raw json.RawMessage) (time.Duration, error) {
 		}
 		d, err := time.ParseDuration(s)
 		if err != nil || d <= 0 {
-			return 0, fail.Invalidf("ttl %q is not a positive duration such as 15m or 3600", clip(s))
+			return 0, fail.Invalidf("ttl %q is not a positive duration such as 15m or 3600", fail.Clip(s))
 		}
 		return d, nil
 	}

@@ -50,7 +50,7 @@ func (d db) insert(ctx context.Context, orgID string, p Pool) error {
 // pool looks pool id up, with its workspaces.
 func (d db) pool(ctx context.Context, id string) (Pool, error) {
 	if !resource.ValidID("apool", id) {
-		return Pool{}, fail.NotFoundf("agent pool %q not found", resource.Clip(id))
+		return Pool{}, fail.NotFoundf("agent pool %q not found", fail.Clip(id))
 	}
 	p, err := scanPool(d.QueryRow(ctx, `SELECT `+poolColumns+poolFrom+`WHERE p.id = ?`, id))
 	if err != nil {

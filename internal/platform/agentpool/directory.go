@@ -5,7 +5,6 @@ import (
 	"slices"
 
 	"github.com/runcred/runcred/internal/fail"
-	"github.com/runcred/runcred/internal/platform/resource"
 	"github.com/runcred/runcred/internal/store"
 )
 
@@ -25,7 +24,7 @@ func (d Directory) CheckWorkspace(ctx context.Context, org, poolID, wsID, wsName
 	}
 	p, err := d.db.pool(ctx, poolID)
 	if err != nil || p.Organization != org {
-		return fail.Invalidf("agent pool %q is not an agent pool of organization %q", resource.Clip(poolID), org)
+		return fail.Invalidf("agent pool %q is not an agent pool of organization %q", fail.Clip(poolID), org)
 	}
 	if !p.OrganizationScoped && !slices.Contains(p.AllowedWorkspaces, wsID) {
 		return fail.Invalidf("agent pool %q is not organization-scoped and does not allow workspace %q", p.Name, wsName)

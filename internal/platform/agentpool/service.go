@@ -75,7 +75,7 @@ func (s *Service) checkWorkspaces(ctx context.Context, org string, ids []string)
 	for _, id := range ids {
 		o, err := s.workspaces.WorkspaceOrganization(ctx, id)
 		if err != nil || o != org {
-			return fail.Invalidf("workspace %q is not a workspace of organization %q", resource.Clip(id), org)
+			return fail.Invalidf("workspace %q is not a workspace of organization %q", fail.Clip(id), org)
 		}
 	}
 	return nil

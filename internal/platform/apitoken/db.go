@@ -50,7 +50,7 @@ func (d db) insert(ctx context.Context, t Token) error {
 
 func (d db) token(ctx context.Context, id string) (Token, error) {
 	if !resource.ValidID("at", id) {
-		return Token{}, fail.NotFoundf("authentication token %q not found", resource.Clip(id))
+		return Token{}, fail.NotFoundf("authentication token %q not found", fail.Clip(id))
 	}
 	t, err := scan(d.QueryRow(ctx, `SELECT `+columns+from+`WHERE t.id = ?`, id))
 	return t, resource.NotFound(err, "authentication token %q not found", id)

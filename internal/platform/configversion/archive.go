@@ -10,7 +10,6 @@ import (
 	"strings"
 
 	"github.com/runcred/runcred/internal/fail"
-	"github.com/runcred/runcred/internal/platform/resource"
 )
 
 // Archive limits: a configuration is source code, not data.
@@ -41,7 +40,7 @@ func ValidateArchive(b []byte) error {
 			break
 		}
 		if err != nil {
-			return fail.Invalidf("configuration archive is not a valid tar: %s", resource.Clip(err.Error()))
+			return fail.Invalidf("configuration archive is not a valid tar: %s", fail.Clip(err.Error()))
 		}
 		if n >= maxArchiveEntries {
 			return fail.Invalidf("configuration archive has more than %d entries", maxArchiveEntries)
@@ -52,7 +51,7 @@ func ValidateArchive(b []byte) error {
 		// Read the content, so a truncated or oversized archive is caught now.
 		m, err := io.Copy(io.Discard, io.LimitReader(tr, maxUnpackedSize-total+1))
 		if err != nil {
-			return fail.Invalidf("configuration archive is damaged: %s", resource.Clip(err.Error()))
+			return fail.Invalidf("configuration archive is damaged: %s", fail.Clip(err.Error()))
 		}
 		if total += m; total > maxUnpackedSize {
 			return fail.Invalidf("configuration archive unpacks to more than %d bytes", maxUnpackedSize)
@@ -61,7 +60,7 @@ func ValidateArchive(b []byte) error {
 	// Trailing garbage after the tar would be ignored by the agent; refuse it
 	// so what is stored is exactly what was checked.
 	if _, err := io.Copy(io.Discard, io.LimitReader(zr, 1<<20)); err != nil {
-		return fail.Invalidf("configuration archive is damaged: %s", resource.Clip(err.Error()))
+		return fail.Invalidf("configuration archive is damaged: %s", fail.Clip(err.Error()))
 	}
 	return nil
 }
@@ -69,7 +68,7 @@ func ValidateArchive(b []byte) error {
 func validEntry(h *tar.Header) error {
 	name := h.Name
 	if !safeRelative(name) {
-		return fail.Invalidf("configuration archive entry %q is not a relative path inside the archive", resource.Clip(name))
+		return fail.Invalidf("configuration archive entry %q is not a relative path inside the archive", fail.Clip(name))
 	}
 	switch h.Typeflag {
 	case tar.TypeReg, tar.TypeDir, tar.TypeXGlobalHeader:
@@ -78,11 +77,11 @@ func validEntry(h *tar.Header) error {
 		// A link resolves from the directory holding it.
 		target := h.Linkname
 		if strings.HasPrefix(target, "/") || !safeRelative(path.Join(path.Dir(strings.TrimSuffix(name, "/")), target)) {
-			return fail.Invalidf("configuration archive symlink %q points outside the archive", resource.Clip(name))
+			return fail.Invalidf("configuration archive symlink %q points outside the archive", fail.Clip(name))
 		}
 		return nil
 	}
-	return fail.Invalidf("configuration archive entry %q is not a file, directory or symlink", resource.Clip(name))
+	return fail.Invalidf("configuration archive entry %q is not a file, directory or symlink", fail.Clip(name))
 }
 
 // safeRelative reports whether p, as an archive path, stays inside the root.

@@ -35,7 +35,7 @@ func (d db) insert(ctx context.Context, cv Version, by resource.Writer) error {
 
 func (d db) version(ctx context.Context, id string) (Version, error) {
 	if !resource.ValidID("cv", id) {
-		return Version{}, fail.NotFoundf("configuration version %q not found", resource.Clip(id))
+		return Version{}, fail.NotFoundf("configuration version %q not found", fail.Clip(id))
 	}
 	cv, err := scan(d.QueryRow(ctx, `SELECT `+columns+` FROM configuration_versions WHERE id = ?`, id))
 	return cv, resource.NotFound(err, "configuration version %q not found", id)

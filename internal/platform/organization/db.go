@@ -83,7 +83,7 @@ func (d db) insertProject(ctx context.Context, orgID string, p Project) error {
 
 func (d db) project(ctx context.Context, id string) (Project, error) {
 	if !resource.ValidID("prj", id) {
-		return Project{}, fail.NotFoundf("project %q not found", resource.Clip(id))
+		return Project{}, fail.NotFoundf("project %q not found", fail.Clip(id))
 	}
 	p, err := scanProject(d.QueryRow(ctx, `SELECT `+projectColumns+` FROM projects p JOIN organizations o ON o.id = p.org_id WHERE p.id = ?`, id))
 	return p, resource.NotFound(err, "project %q not found", id)

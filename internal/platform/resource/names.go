@@ -56,7 +56,7 @@ func ValidName(what, name string) error {
 	case len(name) > MaxNameLen:
 		return fail.Invalidf("%s name is longer than %d characters", what, MaxNameLen)
 	case !resourceNameRe.MatchString(name):
-		return fail.Invalidf("%s name %q may hold only letters, digits, '.', '-' and '_'", what, Clip(name))
+		return fail.Invalidf("%s name %q may hold only letters, digits, '.', '-' and '_'", what, fail.Clip(name))
 	}
 	return nil
 }
@@ -89,18 +89,6 @@ func NewID(prefix string) string {
 	return prefix + "-" + string(out)
 }
 
-// Clip keeps error messages short and printable when echoing bad input.
-func Clip(s string) string {
-	const max = 64
-	if len(s) > max {
-		s = s[:max] + "…"
-	}
-	if !utf8.ValidString(s) {
-		return strings.ToValidUTF8(s, "?")
-	}
-	return s
-}
-
 // ClipTo shortens s to at most n bytes of valid UTF-8.
 func ClipTo(s string, n int) string {
 	if len(s) > n {
@@ -117,5 +105,5 @@ func LikeContains(s string) string {
 // OrgNotFound is the answer for organization name when it cannot exist (an
 // invalid name) or is not there, echoing the name clipped.
 func OrgNotFound(name string) error {
-	return fail.NotFoundf("organization %q not found", Clip(name))
+	return fail.NotFoundf("organization %q not found", fail.Clip(name))
 }

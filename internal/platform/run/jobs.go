@@ -276,7 +276,7 @@ func (s *Service) StorePlanFile(ctx context.Context, planID string, plan []byte)
 		return err
 	}
 	if planID != r.PlanID {
-		return fail.Invalidf("%s is not a plan", resource.Clip(planID))
+		return fail.Invalidf("%s is not a plan", fail.Clip(planID))
 	}
 	if len(plan) == 0 || len(plan) > MaxPlanFile {
 		return fail.Invalidf("a saved plan must hold 1 to %d bytes", MaxPlanFile)

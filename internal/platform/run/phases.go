@@ -62,7 +62,7 @@ func (s *Service) PlanOrApply(ctx context.Context, id string) (PhaseView, error)
 func (s *Service) PlanJSON(ctx context.Context, planID string) ([]byte, error) {
 	r, w, err := s.runByPhase(ctx, planID)
 	if err != nil || planID != r.PlanID {
-		return nil, fail.NotFoundf("plan %q not found", resource.Clip(planID))
+		return nil, fail.NotFoundf("plan %q not found", fail.Clip(planID))
 	}
 	if err := s.base.Authorize(ctx, runPath(w.Organization, w.Name, r.ID)+"/plan-json", access.Read); err != nil {
 		return nil, err

@@ -189,7 +189,7 @@ func (s *Service) StorePlanJSON(ctx context.Context, planID string, plan []byte)
 		return err
 	}
 	if planID != r.PlanID {
-		return fail.Invalidf("%s is not a plan", resource.Clip(planID))
+		return fail.Invalidf("%s is not a plan", fail.Clip(planID))
 	}
 	if len(plan) > MaxPlanJSON || !json.Valid(plan) {
 		return fail.Invalidf("plan JSON must be valid JSON of at most %d bytes", MaxPlanJSON)

@@ -81,7 +81,7 @@ func (s *Service) Create(ctx context.Context, wsID string, o Options) (Run, erro
 		var cw workspace.Workspace
 		cv, cw, err = s.cvs.Version(ctx, o.ConfigurationVersionID)
 		if err != nil || cw.ID != w.ID {
-			return Run{}, fail.Invalidf("configuration version %q is not a configuration version of workspace %q", resource.Clip(o.ConfigurationVersionID), w.Name)
+			return Run{}, fail.Invalidf("configuration version %q is not a configuration version of workspace %q", fail.Clip(o.ConfigurationVersionID), w.Name)
 		}
 		if cv.Status != configversion.Uploaded {
 			return Run{}, fail.Invalidf("configuration version %s has not been uploaded", cv.ID)
@@ -165,7 +165,7 @@ func encodeTimestamps(m map[Status]time.Time) (string, error) {
 // run looks run id up without authorizing, with its workspace.
 func (s *Service) run(ctx context.Context, id string) (Run, workspace.Workspace, error) {
 	if !resource.ValidID("run", id) {
-		return Run{}, workspace.Workspace{}, fail.NotFoundf("run %q not found", resource.Clip(id))
+		return Run{}, workspace.Workspace{}, fail.NotFoundf("run %q not found", fail.Clip(id))
 	}
 	return s.runWhere(ctx, `id = ?`, id, "run %q not found")
 }
@@ -178,7 +178,7 @@ func (s *Service) runByPhase(ctx context.Context, phaseID string) (Run, workspac
 	case resource.ValidID("apply", phaseID):
 		return s.runWhere(ctx, `apply_id = ?`, phaseID, "apply %q not found")
 	}
-	return Run{}, workspace.Workspace{}, fail.NotFoundf("plan or apply %q not found", resource.Clip(phaseID))
+	return Run{}, workspace.Workspace{}, fail.NotFoundf("plan or apply %q not found", fail.Clip(phaseID))
 }
 
 func (s *Service) runWhere(ctx context.Context, where, arg, msg string) (Run, workspace.Workspace, error) {

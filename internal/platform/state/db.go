@@ -44,7 +44,7 @@ func (d db) insert(ctx context.Context, sv Version, sealed []byte) (Version, err
 			sv = cur
 			return nil
 		case cur.Lineage != sv.Lineage:
-			return fail.Conflictf("state lineage %q does not match the workspace's %q", resource.Clip(sv.Lineage), cur.Lineage)
+			return fail.Conflictf("state lineage %q does not match the workspace's %q", fail.Clip(sv.Lineage), cur.Lineage)
 		case sv.Serial <= cur.Serial:
 			return fail.Conflictf("state serial %d is not greater than the current serial %d", sv.Serial, cur.Serial)
 		}
@@ -65,7 +65,7 @@ func (d db) insert(ctx context.Context, sv Version, sealed []byte) (Version, err
 
 func (d db) version(ctx context.Context, id string) (Version, error) {
 	if !resource.ValidID("sv", id) {
-		return Version{}, fail.NotFoundf("state version %q not found", resource.Clip(id))
+		return Version{}, fail.NotFoundf("state version %q not found", fail.Clip(id))
 	}
 	sv, err := scan(d.QueryRow(ctx, `SELECT `+columns+` FROM state_versions WHERE id = ?`, id))
 	return sv, resource.NotFound(err, "state version %q not found", id)

@@ -34,7 +34,7 @@ func (d db) insert(ctx context.Context, orgID string, t Team) error {
 
 func (d db) team(ctx context.Context, id string) (Team, error) {
 	if !resource.ValidID("team", id) {
-		return Team{}, fail.NotFoundf("team %q not found", resource.Clip(id))
+		return Team{}, fail.NotFoundf("team %q not found", fail.Clip(id))
 	}
 	t, err := scanTeam(d.QueryRow(ctx, `SELECT `+teamColumns+teamFrom+`WHERE t.id = ?`, id))
 	return t, resource.NotFound(err, "team %q not found", id)

@@ -75,16 +75,16 @@ func validVariableKey(category, key string) error {
 		return fail.Invalidf("variable key is longer than %d characters", MaxKeyLen)
 	case !re.MatchString(key):
 		if category == CategoryEnv {
-			return fail.Invalidf("environment variable key %q must be a letter or '_' followed by letters, digits and '_'", resource.Clip(key))
+			return fail.Invalidf("environment variable key %q must be a letter or '_' followed by letters, digits and '_'", fail.Clip(key))
 		}
-		return fail.Invalidf("terraform variable key %q must be a letter or '_' followed by letters, digits, '-' and '_'", resource.Clip(key))
+		return fail.Invalidf("terraform variable key %q must be a letter or '_' followed by letters, digits, '-' and '_'", fail.Clip(key))
 	}
 	return nil
 }
 
 func validCategory(c string) error {
 	if c != CategoryTerraform && c != CategoryEnv {
-		return fail.Invalidf("category must be %q or %q, got %q", CategoryTerraform, CategoryEnv, resource.Clip(c))
+		return fail.Invalidf("category must be %q or %q, got %q", CategoryTerraform, CategoryEnv, fail.Clip(c))
 	}
 	return nil
 }

@@ -143,7 +143,7 @@ func (s *Service) checkManager(ctx context.Context, w workspace.Workspace, key, 
 	}
 	m, err := s.ws.Workspace(ctx, *to)
 	if err != nil || m.Organization != w.Organization {
-		return fail.Invalidf("managing workspace %q is not a workspace of organization %q", resource.Clip(*to), w.Organization)
+		return fail.Invalidf("managing workspace %q is not a workspace of organization %q", fail.Clip(*to), w.Organization)
 	}
 	return nil
 }
@@ -167,7 +167,7 @@ func variableAudit(w workspace.Workspace, v Variable, valueChanged bool) map[str
 
 func (s *Service) variable(ctx context.Context, w workspace.Workspace, id string) (storedVariable, error) {
 	if !resource.ValidID("var", id) {
-		return storedVariable{}, fail.NotFoundf("variable %q not found", resource.Clip(id))
+		return storedVariable{}, fail.NotFoundf("variable %q not found", fail.Clip(id))
 	}
 	v, err := s.db.variable(ctx, w.ID, id)
 	return v, resource.NotFound(err, "variable %q not found in workspace %q", id, w.Name)

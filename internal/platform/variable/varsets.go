@@ -148,7 +148,7 @@ func (s *Service) authorizeWorkspaces(ctx context.Context, org string, ids []str
 	for _, id := range ids {
 		w, err := s.ws.Workspace(ctx, id)
 		if err != nil || w.Organization != org {
-			return fail.Invalidf("workspace %q is not a workspace of organization %q", resource.Clip(id), org)
+			return fail.Invalidf("workspace %q is not a workspace of organization %q", fail.Clip(id), org)
 		}
 		if err := s.base.Authorize(ctx, resource.WorkspacePath(org, w.Name), access.Update); err != nil {
 			return err
@@ -170,7 +170,7 @@ func (s *Service) authorizeProjects(ctx context.Context, org string, ids []strin
 // varset looks set id up, with its relations, without authorizing.
 func (s *Service) varset(ctx context.Context, id string) (Set, error) {
 	if !resource.ValidID("varset", id) {
-		return Set{}, fail.NotFoundf("variable set %q not found", resource.Clip(id))
+		return Set{}, fail.NotFoundf("variable set %q not found", fail.Clip(id))
 	}
 	return s.db.set(ctx, id)
 }

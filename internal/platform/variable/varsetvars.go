@@ -72,7 +72,7 @@ func (s *Service) CreateSetVariable(ctx context.Context, setID string, o Options
 
 func (s *Service) setVariable(ctx context.Context, set Set, id string) (storedVariable, error) {
 	if !resource.ValidID("var", id) {
-		return storedVariable{}, fail.NotFoundf("variable %q not found", resource.Clip(id))
+		return storedVariable{}, fail.NotFoundf("variable %q not found", fail.Clip(id))
 	}
 	v, err := s.db.setVariable(ctx, set.ID, id)
 	return v, resource.NotFound(err, "variable %q not found in variable set %q", id, set.Name)

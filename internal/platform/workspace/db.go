@@ -44,7 +44,7 @@ func (d db) byName(ctx context.Context, org, name string) (Workspace, error) {
 
 func (d db) byID(ctx context.Context, id string) (Workspace, error) {
 	if !resource.ValidID("ws", id) {
-		return Workspace{}, fail.NotFoundf("workspace %q not found", resource.Clip(id))
+		return Workspace{}, fail.NotFoundf("workspace %q not found", fail.Clip(id))
 	}
 	w, err := scan(d.QueryRow(ctx, `SELECT `+columns+from+`WHERE w.id = ?`, id))
 	return w, resource.NotFound(err, "workspace %q not found", id)

@@ -52,7 +52,7 @@ func (d Directory) WorkspaceOrganization(ctx context.Context, id string) (string
 func (d Directory) AuthorizeProject(ctx context.Context, org, id string) error {
 	p, err := d.orgs.Project(ctx, id)
 	if err != nil || p.Organization != org {
-		return fail.Invalidf("project %q is not a project of organization %q", resource.Clip(id), org)
+		return fail.Invalidf("project %q is not a project of organization %q", fail.Clip(id), org)
 	}
 	return d.base.Authorize(ctx, resource.ProjectPath(org, p.Name), access.Update)
 }

@@ -73,7 +73,7 @@ func (s *Service) Create(ctx context.Context, org string, o Options) (Workspace,
 // Workspace returns the workspace named name in org.
 func (s *Service) Workspace(ctx context.Context, org, name string) (Workspace, error) {
 	if resource.ValidOrganizationName(org) != nil || resource.ValidWorkspaceName(name) != nil {
-		return Workspace{}, fail.NotFoundf("workspace %q not found in organization %q", resource.Clip(name), resource.Clip(org))
+		return Workspace{}, fail.NotFoundf("workspace %q not found in organization %q", fail.Clip(name), fail.Clip(org))
 	}
 	if err := s.base.Authorize(ctx, resource.WorkspacePath(org, name), access.Read); err != nil {
 		return Workspace{}, err

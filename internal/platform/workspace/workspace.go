@@ -105,7 +105,7 @@ func validWorkingDirectory(d string) error {
 
 func validTerraformVersion(v string) error {
 	if len(v) > maxVersionLen || !versionRe.MatchString(v) {
-		return fail.Invalidf("terraform version %q is not a version or version constraint", resource.Clip(v))
+		return fail.Invalidf("terraform version %q is not a version or version constraint", fail.Clip(v))
 	}
 	return nil
 }
