@@ -123,7 +123,9 @@ func serverSettings() settings {
 		// RUNCRED_ADDR is the clients' server URL (as VAULT_ADDR), so the
 		// listen address has its own variable.
 		{key: "addr", usage: "listen address", def: "127.0.0.1:8200", envName: "RUNCRED_LISTEN_ADDR"},
-		{key: "public-url", usage: "issuer URL, no trailing slash (default http://<addr>)"},
+		{key: "public-url", usage: "issuer URL, no trailing slash (default http://<addr>, or https:// with TLS)"},
+		{key: "tls-cert-file", usage: "PEM certificate chain to serve HTTPS with (TLS 1.2+); re-read when it changes"},
+		{key: "tls-key-file", usage: "PEM private key of tls-cert-file"},
 		{key: "database", usage: "SQLite file path or postgres:// URL"},
 		{key: "root-key-file", usage: "file holding the seal's root key (base64 of 32 bytes)"},
 		{key: "root-token-file", usage: "where to write the initial root token on first start"},
@@ -144,6 +146,7 @@ func (ss settings) daemonConfig() (daemon.Config, error) {
 		Addr: ss.get("addr"), PublicURL: ss.get("public-url"), Database: ss.get("database"),
 		RootKeyFile: ss.get("root-key-file"), RootTokenFile: ss.get("root-token-file"),
 		AuditDir: ss.get("audit-dir"), Identity: identity.DefaultPolicy(),
+		TLSCertFile: ss.get("tls-cert-file"), TLSKeyFile: ss.get("tls-key-file"),
 	}
 	durations := []struct {
 		key string
