@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/runcred/runcred/internal/credspec"
 	"github.com/runcred/runcred/internal/secret"
 )
 
@@ -32,34 +33,34 @@ type dynamicVar struct {
 	Aliases map[string]map[string]string `json:"aliases"`
 }
 
-func (b *builder) build(ctx context.Context, g *grant) error {
+func (b *builder) build(ctx context.Context, g *credspec.Spec) error {
 	b.owner, b.dyn = map[string]string{}, map[string]*dynamicVar{}
-	for _, c := range g.manual {
+	for _, c := range g.Manual {
 		if err := b.manual(ctx, c); err != nil {
 			return err
 		}
 	}
-	for _, c := range g.aws {
+	for _, c := range g.AWS {
 		if err := b.aws(ctx, c); err != nil {
 			return err
 		}
 	}
-	for _, c := range g.gcp {
+	for _, c := range g.GCP {
 		if err := b.gcp(ctx, c); err != nil {
 			return err
 		}
 	}
-	for _, c := range g.azure {
+	for _, c := range g.Azure {
 		if err := b.azure(ctx, c); err != nil {
 			return err
 		}
 	}
-	for _, c := range g.vault {
+	for _, c := range g.Vault {
 		if err := b.vaultLogin(ctx, c); err != nil {
 			return err
 		}
 	}
-	for _, c := range g.vaultAWS {
+	for _, c := range g.VaultAWS {
 		if err := b.vaultAWS(ctx, c); err != nil {
 			return err
 		}

@@ -23,6 +23,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/runcred/runcred/internal/credspec"
 	"github.com/runcred/runcred/internal/jobapi"
 	"github.com/runcred/runcred/internal/secret"
 )
@@ -92,11 +93,11 @@ func Prepare(ctx context.Context, cfg Config) (*Result, error) {
 	if fi, err := os.Stat(cfg.Dir); err != nil || !fi.IsDir() {
 		return nil, fmt.Errorf("run directory %q: not a directory (%v)", cfg.Dir, err)
 	}
-	g, err := parse(cfg.Env, cfg.Run.Phase)
+	g, err := credspec.Parse(cfg.Env, cfg.Run.Phase)
 	if err != nil {
 		return nil, err
 	}
-	if cfg.Minter == nil && g.needsTokens() {
+	if cfg.Minter == nil && g.NeedsTokens() {
 		return nil, errors.New("credentials are configured but no Minter was given")
 	}
 	if cfg.HTTPClient == nil {
@@ -120,10 +121,6 @@ func Prepare(ctx context.Context, cfg Config) (*Result, error) {
 		return nil, err
 	}
 	return r, nil
-}
-
-func (g *grant) needsTokens() bool {
-	return len(g.manual)+len(g.aws)+len(g.gcp)+len(g.azure)+len(g.vault) > 0
 }
 
 // Close revokes every Vault token (revoke-self, which takes its leases with
@@ -204,7 +201,7 @@ func (r *Result) renewDue(ctx context.Context) error {
 		}
 		if err := t.renew(ctx, now); err != nil {
 			if !now.Before(t.expires) {
-				return fmt.Errorf("vault token for configuration %q expired unrenewed: %w", t.conf.tag, err)
+				return fmt.Errorf("vault token for configuration %q expired unrenewed: %w", t.conf.Tag, err)
 			}
 			// Try again halfway to expiry (at least a second from now).
 			t.due = now.Add(max(t.expires.Sub(now)/2, time.Second))
