@@ -16,10 +16,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	vault "github.com/hashicorp/vault/api"
 
 	"github.com/runcred/runcred/internal/daemon/daemontest"
 	"github.com/runcred/runcred/internal/peers/minio"
+	"github.com/runcred/runcred/internal/peers/stsfake"
 	"github.com/runcred/runcred/internal/peers/tools"
 )
 
@@ -56,21 +59,25 @@ const engineUserPolicy = `{"Version":"2012-10-17","Statement":[{"Effect":"Allow"
 // OpenTofu against runcred over HTTPS, on each database: apply, an empty
 // plan, an update of an attribute of every resource, an empty plan, the
 // import of every importable resource into a fresh state and an empty plan
-// there, and destroy. Its AWS engine issues credentials from a real MinIO,
-// which the provider's data source checks with sts:GetCallerIdentity.
+// there, and destroy. One AWS engine issues credentials from a real MinIO
+// (used on its S3); another from the STS fake, which also answers the
+// sts:GetCallerIdentity the provider's data source checks its credentials
+// with (MinIO has no such call).
 func TestVaultProviderCycle(t *testing.T) {
 	daemontest.Each(t, func(t *testing.T, start daemontest.Starter) {
 		srv := start(t, daemontest.TLS(t))
 		m := minio.Start(t, minio.Options{Policies: map[string]string{"engine": engineUserPolicy}, Buckets: []string{"state"}})
 		user, password := "runcred-engine", rand.Text()
 		m.AddUser(t, user, password, "engine")
+		st := stsfake.Start(t, stsfake.Options{Roles: []string{"arn:aws:iam::123456789012:role/deploy"}})
 		ca, err := os.ReadFile(srv.CAFile())
 		if err != nil {
 			t.Fatal(err)
 		}
 		env := []string{
 			"VAULT_ADDR=" + srv.D.URL(), "VAULT_TOKEN=" + srv.Token, "VAULT_CACERT=" + srv.CAFile(),
-			"AWS_ENDPOINT_URL_STS=" + m.URL, "AWS_ENDPOINT_URL_IAM=" + m.URL, "AWS_EC2_METADATA_DISABLED=true",
+			"AWS_ENDPOINT_URL_STS=" + st.URL, "AWS_EC2_METADATA_DISABLED=true",
+			"TF_VAR_sts_url=" + st.URL, "TF_VAR_sts_access_key=" + st.AccessKey, "TF_VAR_sts_secret_key=" + st.SecretKey,
 			"TF_VAR_issuer=" + srv.D.PublicURL(), "TF_VAR_issuer_ca=" + string(ca),
 			"TF_VAR_minio_url=" + m.URL, "TF_VAR_minio_user=" + user, "TF_VAR_minio_password=" + password,
 		}
@@ -81,7 +88,8 @@ func TestVaultProviderCycle(t *testing.T) {
 		ws.apply(t, 1)
 		ws.noDrift(t, 1)
 		checkStep(t, c, 1)
-		if out := ws.outputs(t); out["kv_user"] != "app" || out["role_id"] == "" || out["approle_accessor"] == "" {
+		checkMinIOCreds(t, c, m)
+		if out := ws.outputs(t); out["kv_user"] != "app" || out["role_id"] == "" || out["approle_accessor"] == "" || out["aws_lease"] != float64(900) {
 			t.Fatalf("data sources read %v", out)
 		}
 
@@ -123,6 +131,24 @@ func TestVaultProviderCycle(t *testing.T) {
 			}
 		}
 	})
+}
+
+// checkMinIOCreds uses credentials of the MinIO-backed engine on MinIO's
+// S3: they read the bucket the engine's user may read.
+func checkMinIOCreds(t *testing.T, c *vault.Client, m *minio.Server) {
+	t.Helper()
+	sec, err := c.Logical().Read("aws/creds/deploy")
+	if err != nil || sec == nil {
+		t.Fatalf("aws/creds/deploy: %v %v", sec, err)
+	}
+	if sec.LeaseDuration != 900 {
+		t.Errorf("MinIO credentials lease_duration %d, want the role's default_sts_ttl 900", sec.LeaseDuration)
+	}
+	s3c := m.S3(aws.Credentials{AccessKeyID: sec.Data["access_key"].(string), SecretAccessKey: sec.Data["secret_key"].(string),
+		SessionToken: sec.Data["security_token"].(string)})
+	if _, err := s3c.ListObjectsV2(context.Background(), &s3.ListObjectsV2Input{Bucket: aws.String("state")}); err != nil {
+		t.Fatalf("MinIO credentials from the engine cannot list the bucket: %v", err)
+	}
 }
 
 // checkStep reads back, with the official client, what each step wrote.

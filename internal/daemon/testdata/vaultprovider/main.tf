@@ -17,6 +17,12 @@ variable "minio_password" {
   type      = string
   sensitive = true
 }
+variable "sts_url" { type = string }
+variable "sts_access_key" { type = string }
+variable "sts_secret_key" {
+  type      = string
+  sensitive = true
+}
 
 locals {
   two = var.step > 1
@@ -113,6 +119,33 @@ resource "vault_aws_secret_backend_role" "deploy" {
   max_sts_ttl     = 3600
 }
 
+# A second AWS engine on an STS that also answers GetCallerIdentity, which
+# the data source below calls to check the credentials it was given (MinIO
+# has no such call).
+resource "vault_aws_secret_backend" "sts" {
+  path         = "aws-sts"
+  description  = local.two ? "STS (step 2)" : "STS"
+  access_key   = var.sts_access_key
+  secret_key   = var.sts_secret_key
+  region       = "us-east-1"
+  sts_endpoint = var.sts_url
+}
+
+resource "vault_aws_secret_backend_role" "sts" {
+  backend         = vault_aws_secret_backend.sts.path
+  name            = "deploy"
+  credential_type = "assumed_role"
+  role_arns       = ["arn:aws:iam::123456789012:role/deploy"]
+  default_sts_ttl = local.two ? 1800 : 900
+}
+
+data "vault_aws_access_credentials" "deploy" {
+  backend = vault_aws_secret_backend.sts.path
+  role    = vault_aws_secret_backend_role.sts.name
+  type    = "sts"
+  region  = "us-east-1"
+}
+
 resource "vault_jwt_auth_backend" "jwt" {
   path                  = "jwt"
   type                  = "jwt"
@@ -156,4 +189,5 @@ output "kv_user" {
   sensitive = true
 }
 output "role_id" { value = data.vault_approle_auth_backend_role_id.app.role_id }
+output "aws_lease" { value = data.vault_aws_access_credentials.deploy.lease_duration }
 output "approle_accessor" { value = data.vault_auth_backend.approle.accessor }
