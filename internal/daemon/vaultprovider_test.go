@@ -165,7 +165,7 @@ func checkStep(t *testing.T, c *vault.Client, step int) {
 	if err != nil || cfg == nil {
 		t.Fatalf("jwt config: %v %v", cfg, err)
 	}
-	if cfg.Data["namespace_in_state"] != true || cfg.Data["default_role"] != map[int]string{1: "", 2: "ci"}[step] {
+	if cfg.Data["namespace_in_state"] != (step == 1) || cfg.Data["default_role"] != map[int]string{1: "", 2: "ci"}[step] {
 		t.Fatalf("step %d: jwt config %v", step, cfg.Data)
 	}
 	role, err := c.Logical().Read("auth/approle/role/app")

@@ -154,6 +154,7 @@ resource "vault_jwt_auth_backend" "jwt" {
   oidc_discovery_ca_pem = var.issuer_ca
   bound_issuer          = var.issuer
   default_role          = local.two ? "ci" : null
+  namespace_in_state    = !local.two
 }
 
 resource "vault_jwt_auth_backend_role" "ci" {
