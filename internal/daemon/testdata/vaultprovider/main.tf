@@ -36,12 +36,19 @@ resource "vault_mount" "kv" {
   type        = "kv"
   options     = { version = "2" }
   description = local.two ? "application secrets (step 2)" : "application secrets"
+
+  default_lease_ttl_seconds = 3600
+  max_lease_ttl_seconds     = local.two ? 14400 : 7200
 }
 
 resource "vault_kv_secret_v2" "app" {
   mount     = vault_mount.kv.path
   name      = "app/config"
   data_json = jsonencode({ user = "app", password = local.two ? "second" : "first" })
+  custom_metadata {
+    max_versions = local.two ? 5 : 10
+    data         = { owner = "platform" }
+  }
 }
 
 data "vault_kv_secret_v2" "app" {
@@ -69,6 +76,12 @@ resource "vault_auth_backend" "approle" {
   type        = "approle"
   path        = "approle"
   description = local.two ? "machines (step 2)" : "machines"
+  tune {
+    default_lease_ttl  = "1h"
+    max_lease_ttl      = local.two ? "4h" : "2h"
+    listing_visibility = "hidden"
+    token_type         = "default-service"
+  }
 }
 
 data "vault_auth_backend" "approle" {
@@ -82,6 +95,12 @@ resource "vault_approle_auth_backend_role" "app" {
   token_ttl      = local.two ? 1800 : 3600
   token_max_ttl  = 7200
   secret_id_ttl  = 600
+
+  secret_id_num_uses     = local.two ? 5 : 10
+  secret_id_bound_cidrs  = ["127.0.0.0/8"]
+  token_bound_cidrs      = local.two ? ["127.0.0.0/8", "10.0.0.0/8"] : ["127.0.0.0/8"]
+  token_explicit_max_ttl = 86400
+  token_num_uses         = 0
 }
 
 data "vault_approle_auth_backend_role_id" "app" {
@@ -93,9 +112,11 @@ resource "vault_approle_auth_backend_role_secret_id" "app" {
   backend   = vault_auth_backend.approle.path
   role_name = vault_approle_auth_backend_role.app.role_name
   metadata  = jsonencode({ team = local.two ? "payments" : "platform" })
-  # The provider reads back secret_id_ttl, which is the role's when none is
-  # asked for (as in Vault): leaving it out would plan a replacement.
-  ttl = 600
+  # The provider reads back secret_id_ttl and secret_id_num_uses, which are
+  # the role's when none is asked for (as in Vault): leaving them out would
+  # plan a replacement.
+  ttl      = 600
+  num_uses = 5
 }
 
 resource "vault_aws_secret_backend" "aws" {
@@ -163,9 +184,15 @@ resource "vault_jwt_auth_backend_role" "ci" {
   role_type       = "jwt"
   user_claim      = "sub"
   bound_audiences = ["vault.workload.identity"]
-  bound_claims    = { terraform_workspace_name = local.two ? "ws2" : "ws1" }
+  bound_claims    = { terraform_workspace_name = local.two ? "ws2" : "ws1", terraform_organization_name = "demo" }
   token_policies  = [vault_policy.app.name]
   token_ttl       = local.two ? 600 : 1200
+
+  bound_claims_type = local.two ? "glob" : "string"
+  claim_mappings    = { terraform_run_id = "run_id" }
+  bound_subject     = "organization:demo:project:Default Project:workspace:ws1:run_phase:plan"
+  token_max_ttl     = 3600
+  token_no_default_policy = local.two
 }
 
 resource "vault_token" "ci" {
