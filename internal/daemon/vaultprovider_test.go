@@ -39,7 +39,9 @@ var notReadBack = map[string][]string{
 	"vault_generic_endpoint": {"data_json", "ignore_absent_fields", "disable_delete", "write_data"},
 	"vault_jwt_auth_backend": {"description"}, // its read sets the mount's type and accessor, not its description
 	"vault_kv_secret_v2":     {"data_json", "delete_all_versions", "disable_read"},
-	"vault_token":            {"ttl"}, // the read derives lease_duration, not ttl
+	// The read sets policies, display name, uses, metadata and
+	// lease_duration; not ttl or no_default_policy.
+	"vault_token": {"ttl", "no_default_policy"},
 }
 
 // vaultImportable are the resources of testdata/vaultprovider that

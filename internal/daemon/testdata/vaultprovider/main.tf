@@ -176,6 +176,11 @@ resource "vault_jwt_auth_backend" "jwt" {
   bound_issuer          = var.issuer
   default_role          = local.two ? "ci" : null
   namespace_in_state    = !local.two
+  tune {
+    default_lease_ttl = "20m"
+    max_lease_ttl     = local.two ? "2h" : "1h"
+    token_type        = "default-service"
+  }
 }
 
 resource "vault_jwt_auth_backend_role" "ci" {
@@ -196,9 +201,11 @@ resource "vault_jwt_auth_backend_role" "ci" {
 }
 
 resource "vault_token" "ci" {
-  policies  = [vault_policy.app.name]
-  ttl       = "1h"
-  renewable = true
+  policies          = [vault_policy.app.name]
+  ttl               = "1h"
+  renewable         = true
+  display_name      = "ci"
+  no_default_policy = true
   metadata  = { purpose = local.two ? "release" : "ci" }
 }
 
