@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -127,6 +128,15 @@ func TestDevTLS(t *testing.T) {
 	}
 	vars["RUNCRED_CACERT"] = ca
 
+	// SSL_CERT_FILE replaces the system's CAs for Go programs on Linux, the
+	// CLI included; it is read once per process, so a child process runs it.
+	child := exec.Command(os.Args[0], "-test.run=^TestCLIChild$")
+	child.Env = append(os.Environ(), "RUNCRED_TEST_CLI_CHILD=workspace list demo", "SSL_CERT_FILE="+ca,
+		"RUNCRED_ADDR="+url, "RUNCRED_TOKEN_FILE="+vars["RUNCRED_TOKEN_FILE"], "RUNCRED_CACERT=")
+	if out, err := child.CombinedOutput(); err != nil || !strings.Contains(string(out), "tls") {
+		t.Fatalf("workspace list with SSL_CERT_FILE: %v\n%s", err, out)
+	}
+
 	// The issuer is the https URL, in the discovery document too.
 	c, err := clientFlagsFor(vars)
 	if err != nil {
@@ -152,6 +162,17 @@ func TestDevTLS(t *testing.T) {
 	if list, err := verb(vars, "workspace", "list", "demo"); err != nil || !strings.Contains(list, "tls") {
 		t.Fatalf("after restart: %v\n%s", err, list)
 	}
+}
+
+// TestCLIChild runs the command line in RUNCRED_TEST_CLI_CHILD with this
+// process's environment, for tests that need a fresh process; otherwise it
+// does nothing.
+func TestCLIChild(t *testing.T) {
+	args := os.Getenv("RUNCRED_TEST_CLI_CHILD")
+	if args == "" {
+		return
+	}
+	os.Exit(Main(strings.Fields(args), strings.NewReader(""), os.Stdout, os.Stderr))
 }
 
 // clientFlagsFor resolves a client from vars as the verbs do.
