@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -147,6 +148,12 @@ func TestDevTLS(t *testing.T) {
 		t.Fatalf("discovery: %+v %v", disc, err)
 	}
 
+	// A run's tools reach runcred's broker over HTTPS: the workspace gives
+	// the CA in TFC_VAULT_ENCODED_CACERT, the agent logs in with it and hands
+	// it to the run as VAULT_CACERT, and the real vault provider reads a
+	// secret with it during the plan.
+	vaultRun(t, c, vars, url, ca)
+
 	// Restarting keeps the CA, so whatever trusts it keeps working.
 	caBefore, err := os.ReadFile(ca)
 	if err != nil {
@@ -161,6 +168,62 @@ func TestDevTLS(t *testing.T) {
 	vars["RUNCRED_ADDR"] = url2
 	if list, err := verb(vars, "workspace", "list", "demo"); err != nil || !strings.Contains(list, "tls") {
 		t.Fatalf("after restart: %v\n%s", err, list)
+	}
+}
+
+// vaultRun sets up JWT login and a KV secret on dev's broker as root and
+// plans, in workspace demo/vault, a configuration that reads the secret with
+// terraform-provider-vault.
+func vaultRun(t *testing.T, root *client, vars map[string]string, url, ca string) {
+	t.Helper()
+	pem, err := os.ReadFile(ca)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for _, r := range []struct {
+		method, path string
+		body         map[string]any
+	}{
+		{"POST", "/v1/sys/auth/jwt", map[string]any{"type": "jwt"}},
+		{"POST", "/v1/auth/jwt/config", map[string]any{"oidc_discovery_url": url, "bound_issuer": url, "oidc_discovery_ca_pem": string(pem)}},
+		{"POST", "/v1/auth/jwt/role/vault-ws", map[string]any{"role_type": "jwt", "user_claim": "terraform_full_workspace",
+			"bound_audiences": []string{"vault.workload.identity"}, "bound_claims_type": "glob",
+			"bound_claims":   map[string]any{"sub": "organization:demo:project:Default Project:workspace:vault:run_phase:*"},
+			"token_policies": []string{"read-demo"}, "token_ttl": "20m"}},
+		{"PUT", "/v1/sys/policies/acl/read-demo", map[string]any{"policy": `path "secret/data/demo" { capabilities = ["read"] }`}},
+		{"POST", "/v1/sys/mounts/secret", map[string]any{"type": "kv", "options": map[string]any{"version": "2"}}},
+		{"POST", "/v1/secret/data/demo", map[string]any{"data": map[string]any{"text": "read over https"}}},
+	} {
+		if err := root.do(ctx, r.method, r.path, r.body, nil); err != nil {
+			t.Fatalf("%s %s: %v", r.method, r.path, err)
+		}
+	}
+	if _, err := verb(vars, "workspace", "create", "demo/vault"); err != nil {
+		t.Fatal(err)
+	}
+	for _, kv := range [][2]string{
+		{"TFC_VAULT_PROVIDER_AUTH", "true"}, {"TFC_VAULT_ADDR", url}, {"TFC_VAULT_RUN_ROLE", "vault-ws"},
+		{"TFC_VAULT_ENCODED_CACERT", base64.StdEncoding.EncodeToString(pem)},
+	} {
+		if _, err := verb(vars, "var", "set", "demo/vault", kv[0], kv[1], "--env"); err != nil {
+			t.Fatalf("var set %s: %v", kv[0], err)
+		}
+	}
+	dir := t.TempDir()
+	cfg := `provider "vault" { skip_child_token = true }
+data "vault_kv_secret_v2" "demo" {
+  mount = "secret"
+  name  = "demo"
+}
+output "text" { value = nonsensitive(data.vault_kv_secret_v2.demo.data["text"]) }
+`
+	if err := os.WriteFile(filepath.Join(dir, "main.tf"), []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := verb(vars, "run", "start", "demo/vault", dir)
+	if err != nil || !strings.Contains(out, `+ text = "read over https"`) {
+		t.Fatalf("a plan reading the broker over HTTPS: %v\n%s", err, out)
 	}
 }
 
@@ -228,5 +291,21 @@ func TestKeyCompromiseVerbs(t *testing.T) {
 	s.fails(tok.Auth.ClientToken, 1, "permission denied", "identity", "revoke-key", after["next"])
 	if got := keys(); got["current"] != after["current"] || got["next"] != after["next"] {
 		t.Fatalf("refused verbs changed the keys: %v → %v", after, got)
+	}
+}
+
+// TestDevTLSRefusals: --tls with a certificate of one's own, and a data
+// dir whose CA cannot be made, are refused before anything is served.
+func TestDevTLSRefusals(t *testing.T) {
+	dir := t.TempDir()
+	_, err := verb(nil, "dev", "--tls", "--data-dir", dir, "--addr", "127.0.0.1:0", "--no-agent", "--tls-cert-file", "c.pem", "--tls-key-file", "k.pem")
+	if !fail.Is(err, fail.Invalid) || !strings.Contains(err.Error(), "without --tls") {
+		t.Fatalf("--tls with --tls-cert-file: %v", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "tls"), []byte("a file where the directory goes"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := verb(nil, "dev", "--tls", "--data-dir", dir, "--addr", "127.0.0.1:0", "--no-agent"); err == nil || !strings.Contains(err.Error(), "development CA") {
+		t.Fatalf("an unusable tls/ directory: %v", err)
 	}
 }
