@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/runcred/runcred/internal/daemon/daemontest"
 	"github.com/runcred/runcred/internal/fail"
 	"github.com/runcred/runcred/internal/identity"
 	"github.com/runcred/runcred/internal/peers/tools"
@@ -307,5 +308,46 @@ func TestDevTLSRefusals(t *testing.T) {
 	}
 	if _, err := verb(nil, "dev", "--tls", "--data-dir", dir, "--addr", "127.0.0.1:0", "--no-agent"); err == nil || !strings.Contains(err.Error(), "development CA") {
 		t.Fatalf("an unusable tls/ directory: %v", err)
+	}
+}
+
+// TestAgentVerbOverHTTPS: `runcred agent --ca-cert` claims and runs a plan
+// from a server whose certificate only that CA vouches for; a CA file that
+// holds no certificate is refused before the agent starts.
+func TestAgentVerbOverHTTPS(t *testing.T) {
+	tofu, mirror := tools.OpenTofu(t)
+	s := daemontest.Start(t, daemontest.TLS(t))
+	ca := s.CAFile()
+	tok, err := s.D.DefaultAgentToken(context.Background(), time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"agent", "--addr", s.D.URL(), "--token", tok.RevealString(), "--tofu", tofu, "--provider-mirror", mirror, "--log-level", "warn"}
+	if _, err := verb(nil, append(args, "--ca-cert", filepath.Join(s.Dir, "root-token"))...); !fail.Is(err, fail.Invalid) || !strings.Contains(err.Error(), "--ca-cert") {
+		t.Fatalf("agent with a CA file that holds no certificate: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		root := newRoot(envOf(map[string]string{"RUNCRED_CACERT": ca}), &lockedBuffer{}, &lockedBuffer{})
+		root.SetArgs(args)
+		done <- root.ExecuteContext(ctx)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("agent: %v", err)
+		}
+	})
+	vars := map[string]string{"RUNCRED_ADDR": s.D.URL(), "RUNCRED_TOKEN": s.Token, "RUNCRED_CACERT": ca}
+	if _, err := verb(vars, "workspace", "create", "demo/agent", "--create-org"); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "main.tf"), []byte(`resource "terraform_data" "x" {}`+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := verb(vars, "run", "start", "demo/agent", dir); err != nil || !strings.Contains(out, "Plan: 1 to add") {
+		t.Fatalf("run start: %v\n%s", err, out)
 	}
 }

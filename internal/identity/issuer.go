@@ -356,9 +356,9 @@ func (i *Issuer) Rotate(ctx context.Context, force bool) (RotateResult, error) {
 	if res.Early {
 		res.Warning = fmt.Sprintf("the new signing key %s was published less than the publish lead (%s) ago: "+
 			"a verifier whose cached JWKS predates it refuses its tokens until it fetches the JWKS again "+
-			"(verifiers that refetch on an unknown kid, as go-oidc and MinIO do, recover at once; every cache allowed by "+
-			"Cache-Control has expired by %s)",
-			cur.ID, i.cfg.PublishLead, cur.CreatedAt.Add(i.cfg.JWKSMaxAge()).UTC().Format(time.RFC3339))
+			"(verifiers that refetch on an unknown kid, as go-oidc and MinIO do, recover at once; every copy fetched "+
+			"before any node published it has expired by %s)",
+			cur.ID, i.cfg.PublishLead, cur.CreatedAt.Add(i.cfg.RefreshInterval+i.cfg.JWKSMaxAge()).UTC().Format(time.RFC3339))
 	}
 	return res, nil
 }
