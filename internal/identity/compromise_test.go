@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/runcred/runcred/internal/access"
 	"github.com/runcred/runcred/internal/fail"
@@ -223,4 +224,32 @@ func auditBody(t *testing.T, e *env, typ string) map[string]any {
 	}
 	t.Fatalf("no %s record", typ)
 	return nil
+}
+
+// TestRevokeAcrossNodes: a key one node rotates out and revokes leaves the
+// other node's JWKS, and stops signing there, within a second.
+func TestRevokeAcrossNodes(t *testing.T) {
+	for _, b := range storetest.Backends(t) {
+		t.Run(b.Name, func(t *testing.T) {
+			url := b.NewURL(t)
+			c := newClock()
+			a := newEnv(t, storetest.Open(t, url), c)
+			other := newEnv(t, storetest.Open(t, url), c)
+			stolen := other.mint(t, req("plan"))
+			if _, err := a.iss.Rotate(rootCtx, true); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := a.iss.RevokeKey(rootCtx, stolen.KeyID); err != nil {
+				t.Fatal(err)
+			}
+			c.Add(time.Second)
+			// Minting first: a JWKS request would refresh the node too.
+			if tok := other.mint(t, req("plan")); tok.KeyID == stolen.KeyID {
+				t.Fatal("the other node still signs with the revoked key")
+			}
+			if jwksKids(t, other)[stolen.KeyID] {
+				t.Fatal("the other node still publishes the revoked key")
+			}
+		})
+	}
 }

@@ -611,6 +611,11 @@ func (i *Issuer) MintForRun(ctx context.Context, req MintRequest) (Token, error)
 	if err != nil {
 		return Token{}, err
 	}
+	// A key another node rotated out and revoked signs here for at most a
+	// second more, as long as a JWKS from here may still show it.
+	if err := i.refreshIfOlder(ctx, time.Second); err != nil {
+		return Token{}, err
+	}
 	i.mu.RLock()
 	signer, ring := i.signer, i.ring
 	i.mu.RUnlock()
