@@ -147,9 +147,14 @@ func nonNilMeta(m map[string]string) map[string]string {
 	return m
 }
 
+// ttlSeconds is what is left of a token or lease expiring at exp, in whole
+// seconds. Expiries are set on a whole-second clock (now truncated, plus the
+// TTL), so the time left is measured on that clock too: measured from the
+// exact instant, a 1200 s token created at 10.4 s would answer 1199 at once,
+// where Vault answers the TTL it granted.
 func ttlSeconds(now, exp time.Time) int64 {
 	if exp.IsZero() {
 		return 0
 	}
-	return max(int64(exp.Sub(now)/time.Second), 0)
+	return max(int64(exp.Sub(now.Truncate(time.Second))/time.Second), 0)
 }

@@ -99,6 +99,9 @@ fresh run directory with exactly the credentials its variables ask for.`,
 		if err != nil {
 			return err
 		}
+		if cfg.HTTPClient, err = httpClient(c.caFile, agentHTTPTimeout); err != nil {
+			return err
+		}
 		return runAgent(cmd.Context(), cfg)
 	}
 	return cmd
@@ -115,6 +118,10 @@ func runAgent(ctx context.Context, cfg agent.Config) error {
 	cfg.Logger.Info("runcred agent running", "server", cfg.Server, "pool", cfg.Pool, "binary", cfg.Binary)
 	return a.Run(ctx)
 }
+
+// agentHTTPTimeout bounds each of the agent's requests to runcred; it
+// exceeds the longest claim wait.
+const agentHTTPTimeout = 60 * time.Second
 
 // devAgentTTL bounds the in-process agent's token; dev restarts mint anew.
 const devAgentTTL = 24 * time.Hour

@@ -160,6 +160,7 @@ func New(ctx context.Context, cfg Config) (_ *Daemon, err error) {
 	d.Broker, err = broker.New(ctx, broker.Config{
 		DB: d.db, Seal: d.Seal, Audit: d.Audit, Tokens: d.Tokens, Engines: engines,
 		Logger: cfg.Logger, Now: cfg.Now, Refresh: cfg.Refresh, RevokeBackoff: cfg.RevokeBackoff, AuditDir: cfg.AuditDir,
+		APIAddr: cfg.PublicURL,
 	})
 	if err != nil {
 		return nil, err
