@@ -198,7 +198,6 @@ func TestParseValues(t *testing.T) {
 	}
 }
 
-
 func mustContain(t *testing.T, err error, want ...string) {
 	t.Helper()
 	if err == nil {

@@ -173,7 +173,7 @@ func New(ctx context.Context, cfg Config) (_ *Daemon, err error) {
 		return nil, err
 	}
 	d.Platform = platform.New(platform.Config{DB: d.db, Seal: d.Seal, Audit: d.Audit, Authz: d.Broker, Now: cfg.Now,
-		Tokens: platformTokens{b: d.Broker, now: cfg.Now}, Mint: d.Issuer})
+		Tokens: platformTokens{b: d.Broker, now: cfg.Now}, Mint: d.Issuer, BrokerAddresses: []string{cfg.PublicURL, d.URL()}})
 	if err := d.Platform.Runs.EnsurePolicies(ctx); err != nil {
 		return nil, fmt.Errorf("installing the platform's policies: %w", err)
 	}

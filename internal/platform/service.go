@@ -7,6 +7,7 @@ import (
 	"github.com/runcred/runcred/internal/platform/agentpool"
 	"github.com/runcred/runcred/internal/platform/apitoken"
 	"github.com/runcred/runcred/internal/platform/configversion"
+	"github.com/runcred/runcred/internal/platform/guard"
 	"github.com/runcred/runcred/internal/platform/organization"
 	"github.com/runcred/runcred/internal/platform/resource"
 	"github.com/runcred/runcred/internal/platform/run"
@@ -29,7 +30,11 @@ type Config struct {
 	// Mint mints the workload identity tokens of jobs; nil leaves
 	// MintForJob unavailable.
 	Mint run.Minter
-	Now  func() time.Time // defaults to time.Now
+	// BrokerAddresses are where runcred's own broker is reached (its
+	// public URL, its listener): the credential guard always allows them
+	// as Vault addresses.
+	BrokerAddresses []string
+	Now             func() time.Time // defaults to time.Now
 }
 
 // Service is the platform: one service per domain, wired together. Each
@@ -54,6 +59,9 @@ type Service struct {
 	// Runs is the run lifecycle: runs, their plans and applies, workspace
 	// locks, and the server side of the agent protocol.
 	Runs *run.Service
+	// CredentialGuard holds the allowlists runs' credential settings are
+	// checked against before anything is minted.
+	CredentialGuard *guard.Service
 
 	ledger apitoken.Ledger // see RevokeOrganizationTokens in the tests
 }
@@ -80,8 +88,9 @@ func New(c Config) *Service {
 		ledger:        ledger,
 	}
 	s.Variables = variable.New(base, s.Organizations, orgs, ws)
+	s.CredentialGuard = guard.New(base, orgs, c.BrokerAddresses...)
 	s.StateVersions = state.New(base, ws, s.Workspaces)
-	s.Runs = run.New(run.Config{Base: base, Tokens: c.Tokens, Mint: c.Mint, Organizations: orgs, Workspaces: ws,
+	s.Runs = run.New(run.Config{Base: base, Tokens: c.Tokens, Mint: c.Mint, Guard: s.CredentialGuard, Organizations: orgs, Workspaces: ws,
 		Variables: variable.NewRunInputs(s.Variables), ConfigurationVersions: configversion.NewDirectory(base, ws),
 		States: state.NewDirectory(base)})
 	s.ConfigurationVersions = configversion.New(base, ws, run.NewQueue(s.Runs))

@@ -92,13 +92,24 @@ func (s *Service) Claim(ctx context.Context, poolID string) (*ClaimedJob, error)
 	if s.tokens == nil {
 		return nil, fail.Unsupportedf("this server issues no job tokens")
 	}
-	job, err := s.claimPhase(ctx, poolID)
-	if err != nil || job == nil {
-		return nil, err
+	var job *Job
+	for {
+		var err error
+		if job, err = s.claimPhase(ctx, poolID); err != nil || job == nil {
+			return nil, err
+		}
+		// A token left by a revocation that failed earlier goes before the
+		// run gets a new one, so its accessor is never forgotten.
+		s.endJob(ctx, job.Run.ID)
+		refused, err := s.guardClaim(ctx, job)
+		if err != nil {
+			return nil, err
+		}
+		if !refused {
+			break
+		}
+		// The guard errored that run; the next one may be claimable.
 	}
-	// A token left by a revocation that failed earlier goes before the
-	// run gets a new one, so its accessor is never forgotten.
-	s.endJob(ctx, job.Run.ID)
 	var tok resource.IssuedToken
 	sub, err := s.subject(ctx, job.Run, job.Workspace, job.PhaseID)
 	if err == nil {
@@ -200,6 +211,9 @@ func (s *Service) MintForJob(ctx context.Context, phaseID string, audience func(
 	if err != nil {
 		return identity.Token{}, err
 	}
+	if err := s.guardMint(ctx, r, w, phaseID, aud); err != nil {
+		return identity.Token{}, err
+	}
 	return s.minter.MintForRun(ctx, identity.MintRequest{Subject: sub, Audience: aud})
 }
 
@@ -246,6 +260,9 @@ func (s *Service) JobInputs(ctx context.Context, phaseID string) (JobInputs, err
 		return JobInputs{}, err
 	}
 	if in.Variables, err = s.vars.Variables(ctx, w); err != nil {
+		return JobInputs{}, err
+	}
+	if _, err := s.guardPhase(ctx, r, w, phaseID, in.Variables); err != nil {
 		return JobInputs{}, err
 	}
 	if in.State, err = s.states.CurrentContent(ctx, w.ID); err != nil {

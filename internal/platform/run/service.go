@@ -21,6 +21,9 @@ type Config struct {
 	// Mint mints the workload identity tokens of jobs; nil leaves
 	// MintForJob unavailable.
 	Mint Minter
+	// Guard checks each phase's credential settings before anything is
+	// minted; nil checks nothing (tests of other parts).
+	Guard Guard
 
 	Organizations         organization.Directory
 	Workspaces            workspace.Directory
@@ -34,6 +37,7 @@ type Service struct {
 	base   resource.Deps
 	tokens resource.Tokens
 	minter Minter
+	guard  Guard
 	orgs   organization.Directory
 	ws     workspace.Directory
 	vars   variable.RunInputs
@@ -46,6 +50,6 @@ type Service struct {
 
 // New returns a Service.
 func New(c Config) *Service {
-	return &Service{base: c.Base, tokens: c.Tokens, minter: c.Mint, orgs: c.Organizations, ws: c.Workspaces,
+	return &Service{base: c.Base, tokens: c.Tokens, minter: c.Mint, guard: c.Guard, orgs: c.Organizations, ws: c.Workspaces,
 		vars: c.Variables, cvs: c.ConfigurationVersions, states: c.States, wake: make(chan struct{})}
 }
