@@ -77,7 +77,7 @@ func (a *Allowlist) Validate() error {
 func NormalizeAddress(addr string) (string, error) {
 	u, err := url.Parse(addr)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https" && u.Scheme != "HTTP" && u.Scheme != "HTTPS") ||
-		u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" || u.Opaque != "" {
+		u.Hostname() == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" || u.Opaque != "" {
 		return "", fmt.Errorf("%q is not an http(s) address", fail.Clip(addr))
 	}
 	scheme := strings.ToLower(u.Scheme)

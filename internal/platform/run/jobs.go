@@ -211,6 +211,9 @@ func (s *Service) MintForJob(ctx context.Context, phaseID string, audience func(
 	if err != nil {
 		return identity.Token{}, err
 	}
+	if err := identity.ValidAudience(aud); err != nil {
+		return identity.Token{}, err // a bad request, which ends nothing
+	}
 	if err := s.guardMint(ctx, r, w, phaseID, aud); err != nil {
 		return identity.Token{}, err
 	}
