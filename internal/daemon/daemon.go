@@ -44,7 +44,10 @@ type Config struct {
 	DevRootToken bool
 	Identity     identity.Policy
 	TokenTTL     time.Duration // default lifetime of minted tokens
-	Refresh      time.Duration // how often nodes re-read shared state
+	// PhaseTokenTTL is the lifetime of a run phase's workload-identity
+	// tokens (the agent fetches fresh ones while the phase runs); 0 is 15m.
+	PhaseTokenTTL time.Duration
+	Refresh       time.Duration // how often nodes re-read shared state
 	// RevokeBackoff is the base delay before a failed lease revocation is
 	// retried (doubling per attempt); Vault's 10s when zero.
 	RevokeBackoff time.Duration
@@ -173,7 +176,7 @@ func New(ctx context.Context, cfg Config) (_ *Daemon, err error) {
 		return nil, err
 	}
 	d.Platform = platform.New(platform.Config{DB: d.db, Seal: d.Seal, Audit: d.Audit, Authz: d.Broker, Now: cfg.Now,
-		Tokens: platformTokens{b: d.Broker, now: cfg.Now}, Mint: d.Issuer, BrokerAddresses: []string{cfg.PublicURL, d.URL()}})
+		Tokens: platformTokens{b: d.Broker, now: cfg.Now}, Mint: d.Issuer, PhaseTokenTTL: cfg.PhaseTokenTTL, BrokerAddresses: []string{cfg.PublicURL, d.URL()}})
 	if err := d.Platform.Runs.EnsurePolicies(ctx); err != nil {
 		return nil, fmt.Errorf("installing the platform's policies: %w", err)
 	}

@@ -4,8 +4,14 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	tfe "github.com/hashicorp/go-tfe"
+
+	"github.com/runcred/runcred/internal/clocktest"
+	"github.com/runcred/runcred/internal/daemon"
+	"github.com/runcred/runcred/internal/daemon/daemontest"
+	"github.com/runcred/runcred/internal/platform/run"
 )
 
 // TestMintOfUnlistedAudience: a job that asks for a token of an audience
@@ -44,5 +50,52 @@ func TestMintOfUnlistedAudience(t *testing.T) {
 	}
 	if !refused {
 		t.Error("no audit record of the refusal")
+	}
+}
+
+// TestPhaseTokenLifetime: a phase's tokens live 15 minutes by default,
+// and never past the phase's limit (JobTokenTTL after it started); at the
+// limit no token is minted.
+func TestPhaseTokenLifetime(t *testing.T) {
+	clock := clocktest.New(time.Now())
+	e := envOn(t, daemontest.Start(t, func(c *daemon.Config) { c.Now = clock.Now }))
+	ctx := ctxT(t)
+	e.queue(t, "ws")
+	_, ph := e.claim(t)
+	lifetime := func() float64 {
+		t.Helper()
+		tok, err := ph.Mint(ctx, "aws.example")
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := jwtClaims(t, tok.RevealString())
+		return c["exp"].(float64) - c["iat"].(float64)
+	}
+	if got := lifetime(); got != run.DefaultPhaseTokenTTL.Seconds() {
+		t.Fatalf("lifetime %v s, want %v", got, run.DefaultPhaseTokenTTL.Seconds())
+	}
+	clock.Add(run.JobTokenTTL - 100*time.Second)
+	if got := lifetime(); got < 99 || got > 100 {
+		t.Fatalf("lifetime near the phase's limit: %v s, want 100", got)
+	}
+	// Half a second before the limit (the job token still valid): less
+	// than a whole second is left, so nothing is minted.
+	clock.Add(100*time.Second - 500*time.Millisecond)
+	if _, err := ph.Mint(ctx, "aws.example"); status(err) != http.StatusConflict {
+		t.Fatalf("mint at the phase's limit: %v, want 409", err)
+	}
+}
+
+// TestPhaseTokenLifetimeConfigured: the server's phase-token-ttl setting.
+func TestPhaseTokenLifetimeConfigured(t *testing.T) {
+	e := envOn(t, daemontest.Start(t, func(c *daemon.Config) { c.PhaseTokenTTL = 90 * time.Second }))
+	e.queue(t, "ws")
+	_, ph := e.claim(t)
+	tok, err := ph.Mint(ctxT(t), "aws.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := jwtClaims(t, tok.RevealString()); c["exp"].(float64)-c["iat"].(float64) != 90 {
+		t.Fatalf("claims %v, want a 90 s lifetime", c)
 	}
 }

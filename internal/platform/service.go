@@ -34,7 +34,10 @@ type Config struct {
 	// public URL, its listener): the credential guard always allows them
 	// as Vault addresses.
 	BrokerAddresses []string
-	Now             func() time.Time // defaults to time.Now
+	// PhaseTokenTTL is how long a phase's workload-identity tokens live;
+	// 0 is run.DefaultPhaseTokenTTL.
+	PhaseTokenTTL time.Duration
+	Now           func() time.Time // defaults to time.Now
 }
 
 // Service is the platform: one service per domain, wired together. Each
@@ -90,7 +93,7 @@ func New(c Config) *Service {
 	s.Variables = variable.New(base, s.Organizations, orgs, ws)
 	s.CredentialGuard = guard.New(base, orgs, c.BrokerAddresses...)
 	s.StateVersions = state.New(base, ws, s.Workspaces)
-	s.Runs = run.New(run.Config{Base: base, Tokens: c.Tokens, Mint: c.Mint, Guard: s.CredentialGuard, Organizations: orgs, Workspaces: ws,
+	s.Runs = run.New(run.Config{Base: base, Tokens: c.Tokens, Mint: c.Mint, PhaseTokenTTL: c.PhaseTokenTTL, Guard: s.CredentialGuard, Organizations: orgs, Workspaces: ws,
 		Variables: variable.NewRunInputs(s.Variables), ConfigurationVersions: configversion.NewDirectory(base, ws),
 		States: state.NewDirectory(base)})
 	s.ConfigurationVersions = configversion.New(base, ws, run.NewQueue(s.Runs))

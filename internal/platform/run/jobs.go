@@ -217,7 +217,35 @@ func (s *Service) MintForJob(ctx context.Context, phaseID string, audience func(
 	if err := s.guardMint(ctx, r, w, phaseID, aud); err != nil {
 		return identity.Token{}, err
 	}
-	return s.minter.MintForRun(ctx, identity.MintRequest{Subject: sub, Audience: aud})
+	ttl, err := s.tokenTTL(r, phaseID)
+	if err != nil {
+		return identity.Token{}, err
+	}
+	return s.minter.MintForRun(ctx, identity.MintRequest{Subject: sub, Audience: aud, TTL: ttl})
+}
+
+// DefaultPhaseTokenTTL is how long a phase's workload-identity tokens live
+// unless configured otherwise: a token copied out of a run is useless soon
+// after, and the agent fetches fresh ones while the phase runs.
+const DefaultPhaseTokenTTL = 15 * time.Minute
+
+// tokenTTL is the lifetime of a token minted now for phase phaseID of r:
+// the configured lifetime, cut to what is left of the phase's limit (a
+// phase ends, abandoned, JobTokenTTL after it started), in whole seconds.
+func (s *Service) tokenTTL(r Run, phaseID string) (time.Duration, error) {
+	status := Planning
+	if phaseID == r.ApplyID {
+		status = Applying
+	}
+	ttl := s.ttl
+	if started, ok := r.Timestamps[status]; ok {
+		ttl = min(ttl, started.Add(JobTokenTTL).Sub(s.base.Now()))
+	}
+	ttl = ttl.Truncate(time.Second)
+	if ttl < time.Second {
+		return 0, fail.Conflictf("run %s has reached its phase's time limit: no more tokens", r.ID)
+	}
+	return ttl, nil
 }
 
 func (s *Service) subject(ctx context.Context, r Run, w workspace.Workspace, phaseID string) (identity.Subject, error) {

@@ -2,6 +2,7 @@ package run
 
 import (
 	"sync"
+	"time"
 
 	"github.com/runcred/runcred/internal/platform/configversion"
 	"github.com/runcred/runcred/internal/platform/organization"
@@ -21,6 +22,9 @@ type Config struct {
 	// Mint mints the workload identity tokens of jobs; nil leaves
 	// MintForJob unavailable.
 	Mint Minter
+	// PhaseTokenTTL is how long a phase's workload-identity tokens live;
+	// 0 is DefaultPhaseTokenTTL. It never reaches past the phase's limit.
+	PhaseTokenTTL time.Duration
 	// Guard checks each phase's credential settings before anything is
 	// minted; nil checks nothing (tests of other parts).
 	Guard Guard
@@ -38,6 +42,7 @@ type Service struct {
 	tokens resource.Tokens
 	minter Minter
 	guard  Guard
+	ttl    time.Duration // of a phase's workload-identity tokens
 	orgs   organization.Directory
 	ws     workspace.Directory
 	vars   variable.RunInputs
@@ -50,6 +55,9 @@ type Service struct {
 
 // New returns a Service.
 func New(c Config) *Service {
-	return &Service{base: c.Base, tokens: c.Tokens, minter: c.Mint, guard: c.Guard, orgs: c.Organizations, ws: c.Workspaces,
+	if c.PhaseTokenTTL <= 0 {
+		c.PhaseTokenTTL = DefaultPhaseTokenTTL
+	}
+	return &Service{base: c.Base, ttl: c.PhaseTokenTTL, tokens: c.Tokens, minter: c.Mint, guard: c.Guard, orgs: c.Organizations, ws: c.Workspaces,
 		vars: c.Variables, cvs: c.ConfigurationVersions, states: c.States, wake: make(chan struct{})}
 }
