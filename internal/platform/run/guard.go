@@ -10,6 +10,7 @@ import (
 	"github.com/runcred/runcred/internal/platform/resource"
 	"github.com/runcred/runcred/internal/platform/variable"
 	"github.com/runcred/runcred/internal/platform/workspace"
+	"github.com/runcred/runcred/internal/store"
 )
 
 // Guard is the pre-plan credential guard (guard.Service).
@@ -145,4 +146,25 @@ func (s *Service) guardMint(ctx context.Context, r Run, w workspace.Workspace, p
 		return s.refuse(ctx, r, w, phaseID, err)
 	}
 	return nil
+}
+
+// PhaseRunning reports whether phase ("plan" or "apply") of run runID is
+// in progress, for the broker's JWT login, which refuses a runcred token
+// whose phase has ended. known is false for a run the platform has no
+// record of (a token from the operators' own mint API names any run). It
+// authorizes nothing: it tells only a yes or no about a run the caller's
+// signed token already names.
+func (s *Service) PhaseRunning(ctx context.Context, runID, phase string) (known, running bool, err error) {
+	if !resource.ValidID("run", runID) {
+		return false, false, nil
+	}
+	r, err := runWhere(ctx, s.base.DB, `id = ?`, runID)
+	if store.IsNotFound(err) {
+		return false, false, nil
+	}
+	if err != nil {
+		return false, false, err
+	}
+	want := map[string]Status{string(jobapi.Plan): Planning, string(jobapi.Apply): Applying}[phase]
+	return true, want != "" && r.Status == want, nil
 }

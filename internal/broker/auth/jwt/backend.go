@@ -28,6 +28,11 @@ type Options struct {
 	// Now is the clock for token times and key-cache ages. Nil means
 	// time.Now.
 	Now func() time.Time
+	// Issuer is runcred's own issuer URL. A token it issued (iss equal to
+	// it) logs in only while the run phase it names runs, as Phases says.
+	// "" treats every token alike (a broker without runcred's issuer).
+	Issuer string
+	Phases Phases
 }
 
 // Backend is one mounted JWT auth method. Everything it serves lives in the
@@ -37,6 +42,8 @@ type Backend struct {
 	conf   engine.MountConfig
 	client *http.Client
 	now    func() time.Time
+	issuer string
+	phases Phases
 
 	routes *engine.Routes
 
@@ -46,7 +53,7 @@ type Backend struct {
 
 // New returns the backend for the mount described by conf.
 func New(conf engine.MountConfig, opts Options) (*Backend, error) {
-	b := &Backend{conf: conf, client: opts.HTTPClient, now: opts.Now}
+	b := &Backend{conf: conf, client: opts.HTTPClient, now: opts.Now, issuer: opts.Issuer, phases: opts.Phases}
 	if b.client == nil {
 		b.client = &http.Client{Timeout: 10 * time.Second}
 	}

@@ -100,6 +100,18 @@ func (b *Backend) login(ctx context.Context, req *engine.Request) (*engine.Respo
 	if err := checkBoundClaims(r.BoundClaimsType, r.BoundClaims, cl.all); err != nil {
 		return nil, fail.Invalidf("error validating claims: %s", err)
 	}
+	// runcred's own checks, after Vault's: the token's run phase must still
+	// run, and a single-use role spends the token's jti.
+	if b.issuer != "" && cl.iss == b.issuer {
+		if err := b.checkPhase(ctx, cl.all); err != nil {
+			return nil, err
+		}
+	}
+	if r.JWTSingleUse {
+		if err := b.useOnce(ctx, req.Storage, cl); err != nil {
+			return nil, err
+		}
+	}
 
 	return &engine.Response{Auth: r.TokenParams.Auth(user, user, meta, cidrs)}, nil
 }

@@ -1,0 +1,86 @@
+package agent_test
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	tfe "github.com/hashicorp/go-tfe"
+	vault "github.com/hashicorp/vault/api"
+)
+
+// copyTokenHook copies the phase's manual workload-identity token to
+// $COPY_TOKEN_TO: what a configuration or hook that wants to keep it does.
+const copyTokenHook = `#!/bin/sh
+[ -n "$COPY_TOKEN_TO" ] && printf %s "$TFC_WORKLOAD_IDENTITY_TOKEN" > "$COPY_TOKEN_TO"
+exit 0
+`
+
+// TestCopiedPlanTokenRefusedAfterRun: a plan's workload-identity token,
+// copied out of the run by a hook, lives 15 minutes (not an hour), and
+// runcred's broker refuses it at JWT login once the plan has ended, though
+// its exp has not passed. (TestVaultBackedAWSThroughBroker is the other
+// half: the same login while the phase runs succeeds.)
+func TestCopiedPlanTokenRefusedAfterRun(t *testing.T) {
+	w := newWorld(t, map[string]string{"terraform-pre-plan": copyTokenHook}, nil)
+	ctx := ctxT(t)
+	cfg := vault.DefaultConfig()
+	cfg.Address, cfg.MaxRetries = w.srv.D.URL(), 0
+	root, err := vault.NewClient(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	root.SetToken(w.srv.Token)
+	if err := root.Sys().EnableAuthWithOptions("jwt", &vault.EnableAuthOptions{Type: "jwt"}); err != nil {
+		t.Fatal(err)
+	}
+	for path, data := range map[string]map[string]any{
+		"auth/jwt/config": {"oidc_discovery_url": w.srv.D.PublicURL(), "bound_issuer": w.srv.D.PublicURL()},
+		"auth/jwt/role/copied": {"role_type": "jwt", "bound_audiences": []string{"vault.workload.identity"},
+			"user_claim": "terraform_full_workspace", "bound_claims_type": "glob",
+			"bound_claims": map[string]any{"sub": "organization:demo:project:Default Project:workspace:copied:run_phase:*"}},
+	} {
+		if _, err := root.Logical().Write(path, data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	copied := filepath.Join(t.TempDir(), "plan-token")
+	ws := w.workspace(t, "copied", false, map[string]string{
+		"env:TFC_WORKLOAD_IDENTITY_AUDIENCE": "vault.workload.identity", "env:COPY_TOKEN_TO": copied,
+	})
+	w.upload(t, ws, map[string]string{"main.tf": `resource "terraform_data" "x" {}`})
+	w.wait(t, w.start(t, ws).ID, tfe.RunPlanned)
+
+	raw, err := os.ReadFile(copied)
+	if err != nil || strings.Count(string(raw), ".") != 2 {
+		t.Fatalf("the hook copied no token: %q, %v", raw, err)
+	}
+	parts := strings.Split(string(raw), ".")
+	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c struct{ Iat, Exp int64 }
+	if err := json.Unmarshal(payload, &c); err != nil {
+		t.Fatal(err)
+	}
+	if c.Exp-c.Iat != int64((15 * time.Minute).Seconds()) {
+		t.Errorf("the plan token lives %d s, want 900", c.Exp-c.Iat)
+	}
+	if time.Unix(c.Exp, 0).Before(time.Now().Add(time.Minute)) {
+		t.Fatalf("the token expires at %v: the refusal below would prove nothing", time.Unix(c.Exp, 0))
+	}
+	anon, err := vault.NewClient(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	anon.ClearToken()
+	_, err = anon.Logical().WriteWithContext(ctx, "auth/jwt/login", map[string]any{"role": "copied", "jwt": string(raw)})
+	if err == nil || !strings.Contains(err.Error(), "has ended") {
+		t.Fatalf("login with the copied plan token after the plan: %v, want a refusal naming the ended phase", err)
+	}
+}
