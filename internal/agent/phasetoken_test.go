@@ -11,6 +11,8 @@ import (
 
 	tfe "github.com/hashicorp/go-tfe"
 	vault "github.com/hashicorp/vault/api"
+
+	"github.com/runcred/runcred/internal/daemon"
 )
 
 // copyTokenHook copies the phase's manual workload-identity token to
@@ -82,5 +84,51 @@ func TestCopiedPlanTokenRefusedAfterRun(t *testing.T) {
 	_, err = anon.Logical().WriteWithContext(ctx, "auth/jwt/login", map[string]any{"role": "copied", "jwt": string(raw)})
 	if err == nil || !strings.Contains(err.Error(), "has ended") {
 		t.Fatalf("login with the copied plan token after the plan: %v, want a refusal naming the ended phase", err)
+	}
+}
+
+// waitForFreshTokenHook waits, up to its deadline, until the AWS token
+// file holds another token than when the hook started, and fails the
+// phase if it never does: a phase that outlives its token's lifetime.
+const waitForFreshTokenHook = `#!/bin/sh
+[ -n "$WAIT_FOR_FRESH_TOKEN" ] || exit 0
+first=$(cat "$AWS_WEB_IDENTITY_TOKEN_FILE")
+i=0
+while [ "$(cat "$AWS_WEB_IDENTITY_TOKEN_FILE")" = "$first" ]; do
+  i=$((i+1))
+  [ $i -gt 300 ] && { echo "token never refreshed"; exit 1; }
+  sleep 0.1
+done
+echo "token refreshed"
+exit 0
+`
+
+// TestLongPhaseGetsFreshTokens: with 3 s phase tokens, a plan whose hook
+// runs longer than that sees its token file rewritten with a fresh token
+// (minted by the server for the running phase) while it runs.
+func TestLongPhaseGetsFreshTokens(t *testing.T) {
+	w := newWorldWith(t, map[string]string{"terraform-pre-plan": waitForFreshTokenHook},
+		func(c *daemon.Config) { c.PhaseTokenTTL = 3 * time.Second }, nil)
+	ws := w.workspace(t, "long", false, map[string]string{
+		"env:TFC_AWS_PROVIDER_AUTH": "true", "env:TFC_AWS_RUN_ROLE_ARN": "arn:aws:iam::123456789012:role/long",
+		"env:WAIT_FOR_FRESH_TOKEN": "1",
+	})
+	w.upload(t, ws, map[string]string{"main.tf": `resource "terraform_data" "x" {}`})
+	run := w.wait(t, w.start(t, ws).ID, tfe.RunPlanned)
+	if logs := w.logs(t, run); !strings.Contains(logs, "token refreshed") {
+		t.Fatalf("log:\n%s", logs)
+	}
+	recs, err := w.srv.D.Audit.Tail(ctxT(t), 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mints := 0
+	for _, r := range recs {
+		if r.Type == "identity.mint" && strings.Contains(string(r.Body), run.ID) {
+			mints++
+		}
+	}
+	if mints < 2 {
+		t.Fatalf("%d tokens minted for the run, want the first and at least one refresh", mints)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/runcred/runcred/internal/credspec"
 	"github.com/runcred/runcred/internal/secret"
@@ -112,17 +113,41 @@ func (b *builder) writeFile(name string, data []byte) (string, error) {
 	return path, nil
 }
 
-// mint gets a token and records it as a secret.
-func (b *builder) mint(ctx context.Context, audience, by string) (secret.Value, error) {
-	tok, err := b.cfg.Minter.Mint(ctx, audience)
+// mint gets a token and records it as a secret; expires is zero when the
+// Minter does not say.
+func (b *builder) mint(ctx context.Context, audience, by string) (tok secret.Value, expires time.Time, err error) {
+	if em, ok := b.cfg.Minter.(ExpiringMinter); ok {
+		tok, expires, err = em.MintExpiring(ctx, audience)
+	} else {
+		tok, err = b.cfg.Minter.Mint(ctx, audience)
+	}
 	if err != nil {
-		return secret.Value{}, fmt.Errorf("minting the workload identity token for %s: %w", by, err)
+		return secret.Value{}, time.Time{}, fmt.Errorf("minting the workload identity token for %s: %w", by, err)
 	}
 	if tok.Empty() {
-		return secret.Value{}, fmt.Errorf("minting the workload identity token for %s: empty token", by)
+		return secret.Value{}, time.Time{}, fmt.Errorf("minting the workload identity token for %s: empty token", by)
 	}
 	b.addSecret(tok)
-	return tok, nil
+	return tok, expires, nil
+}
+
+// tokenFile mints a token into run-directory file name, and has the
+// phase's refresher rewrite it before the token expires.
+func (b *builder) tokenFile(ctx context.Context, name, audience, by string) (string, secret.Value, error) {
+	tok, expires, err := b.mint(ctx, audience, by)
+	if err != nil {
+		return "", secret.Value{}, err
+	}
+	path, err := b.writeFile(name, tok.Reveal())
+	if err != nil {
+		return "", secret.Value{}, err
+	}
+	if !expires.IsZero() {
+		f := &tokenFile{path: path, audience: audience, by: by}
+		f.minted(b.cfg.Now(), expires)
+		b.res.files = append(b.res.files, f)
+	}
+	return path, tok, nil
 }
 
 func (b *builder) addSecret(v secret.Value) {

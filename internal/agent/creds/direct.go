@@ -16,7 +16,7 @@ func (b *builder) manual(ctx context.Context, c credspec.Manual) error {
 	if c.Tag != "" {
 		by, name = by+"_"+c.Tag, name+"_"+c.Tag
 	}
-	tok, err := b.mint(ctx, c.Audience, by)
+	tok, _, err := b.mint(ctx, c.Audience, by)
 	if err != nil {
 		return err
 	}
@@ -30,11 +30,7 @@ func (b *builder) manual(ctx context.Context, c credspec.Manual) error {
 // the SDK prefers to any shared file.
 func (b *builder) aws(ctx context.Context, c credspec.AWS) error {
 	by := flagName("AWS", "PROVIDER_AUTH", c.Tag)
-	tok, err := b.mint(ctx, c.Audience, by)
-	if err != nil {
-		return err
-	}
-	tokenFile, err := b.writeFile(fileName("tfc-aws-token", c.Tag), tok.Reveal())
+	tokenFile, _, err := b.tokenFile(ctx, fileName("tfc-aws-token", c.Tag), c.Audience, by)
 	if err != nil {
 		return err
 	}
@@ -96,11 +92,7 @@ type gcpCredentials struct {
 // service account itself.
 func (b *builder) gcp(ctx context.Context, c credspec.GCP) error {
 	by := flagName("GCP", "PROVIDER_AUTH", c.Tag)
-	tok, err := b.mint(ctx, c.Audience, by)
-	if err != nil {
-		return err
-	}
-	tokenFile, err := b.writeFile(fileName("tfc-gcp-token", c.Tag), tok.Reveal())
+	tokenFile, _, err := b.tokenFile(ctx, fileName("tfc-gcp-token", c.Tag), c.Audience, by)
 	if err != nil {
 		return err
 	}
@@ -133,11 +125,7 @@ func (b *builder) gcp(ctx context.Context, c credspec.GCP) error {
 // (ARM_OIDC_TOKEN_FILE_PATH); tagged configurations get files only.
 func (b *builder) azure(ctx context.Context, c credspec.Azure) error {
 	by := flagName("AZURE", "PROVIDER_AUTH", c.Tag)
-	tok, err := b.mint(ctx, c.Audience, by)
-	if err != nil {
-		return err
-	}
-	tokenFile, err := b.writeFile(fileName("tfc-azure-token", c.Tag), tok.Reveal())
+	tokenFile, tok, err := b.tokenFile(ctx, fileName("tfc-azure-token", c.Tag), c.Audience, by)
 	if err != nil {
 		return err
 	}

@@ -148,7 +148,7 @@ func (b *builder) vaultLogin(ctx context.Context, c credspec.Vault) error {
 	if err != nil {
 		return err
 	}
-	jwt, err := b.mint(ctx, c.Audience, by)
+	jwt, _, err := b.mint(ctx, c.Audience, by)
 	if err != nil {
 		return err
 	}
