@@ -73,6 +73,12 @@ func (c Config) Validate() error {
 	if c.PublicURL != "" && strings.HasSuffix(c.PublicURL, "/") {
 		errs = append(errs, fmt.Errorf("public URL %q must not end with a slash", c.PublicURL))
 	}
+	if c.PhaseTokenTTL < 0 || c.PhaseTokenTTL%time.Second != 0 {
+		errs = append(errs, fmt.Errorf("phase token TTL %s must be a whole number of seconds", c.PhaseTokenTTL))
+	}
+	if limit := c.Identity.MaxTokenTTL; limit > 0 && c.PhaseTokenTTL > limit {
+		errs = append(errs, fmt.Errorf("phase token TTL %s exceeds the maximum token lifetime %s", c.PhaseTokenTTL, limit))
+	}
 	return errors.Join(errs...)
 }
 
