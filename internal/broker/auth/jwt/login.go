@@ -111,11 +111,15 @@ func (b *Backend) validate(ctx context.Context, c *config, r *role, token string
 	if len(token) > maxTokenBytes {
 		return nil, fmt.Errorf("token is larger than %d bytes", maxTokenBytes)
 	}
+	alg, err := checkHeader(token)
+	if err != nil {
+		return nil, fmt.Errorf("error verifying token signature: %w", err)
+	}
 	// Only asymmetric algorithms get past parsing: "none" and HS* are
 	// refused here, before any key is looked at.
 	jws, err := jose.ParseSignedCompact(token, c.algorithms())
 	if err != nil {
-		return nil, fmt.Errorf("error verifying token signature: %w", err)
+		return nil, fmt.Errorf("error verifying token signature: %w", parseError(err, alg))
 	}
 	if len(jws.Signatures) != 1 || len(jws.Signatures[0].Signature) == 0 {
 		return nil, errors.New("error verifying token signature: token must be signed")
