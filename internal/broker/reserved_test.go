@@ -1,13 +1,16 @@
 package broker_test
 
 import (
+	"context"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	vault "github.com/hashicorp/vault/api"
 
 	"github.com/runcred/runcred/internal/access"
+	"github.com/runcred/runcred/internal/broker/engine"
 	"github.com/runcred/runcred/internal/store"
 	"github.com/runcred/runcred/internal/store/storetest"
 )
@@ -92,4 +95,32 @@ func testReservedMetadata(t *testing.T, db *store.DB) {
 	if _, named := sec.Auth.Metadata["terraform_run_id"]; named {
 		t.Fatalf("metadata names a run: %v", sec.Auth.Metadata)
 	}
+}
+
+// attestEngine is an auth method that claims its login's run metadata came
+// from runcred's own issuer. Only the jwt method may say so; the core does
+// not believe any other (here it stands in for approle).
+type attestEngine struct{}
+
+func (attestEngine) Routes() *engine.Routes {
+	return engine.NewRoutes(engine.Route[engine.Handler]{Path: engine.Path{Pattern: "login", Unauthenticated: true},
+		Operations: engine.Every[engine.Handler](func(context.Context, *engine.Request) (*engine.Response, error) {
+			return &engine.Response{Auth: &engine.Auth{Policies: []string{"default"}, RunAttested: true,
+				Metadata: map[string]string{"terraform_run_id": "run-victim", "terraform_run_phase": "apply"}}}, nil
+		})})
+}
+
+func TestRunAttestedOnlyFromJWT(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		engines := allEngines(time.Now)
+		engines["approle"] = func(context.Context, engine.MountConfig) (engine.Backend, error) { return attestEngine{}, nil }
+		s := start(t, db, options{engines: engines})
+		if err := s.Client.Sys().EnableAuthWithOptions("attest", &vault.EnableAuthOptions{Type: "approle"}); err != nil {
+			t.Fatal(err)
+		}
+		_, err := s.anon(t).Logical().Write("auth/attest/login", nil)
+		if statusOf(err) != http.StatusBadRequest || !strings.Contains(err.Error(), `"terraform_run_id" is reserved`) {
+			t.Fatalf("a non-jwt login that claims attestation: %v, want 400", err)
+		}
+	})
 }
