@@ -1,6 +1,7 @@
 package jwt
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"regexp"
 	"strings"
@@ -110,6 +111,35 @@ func FuzzGlob(f *testing.F) {
 		re := regexp.MustCompile(`(?s)\A` + strings.Join(parts, ".*") + `\z`)
 		if got, want := glob(pattern, s), re.MatchString(s); got != want {
 			t.Fatalf("glob(%q, %q) = %v; regexp says %v", pattern, s, got, want)
+		}
+	})
+}
+
+// FuzzCheckHeader feeds arbitrary protected headers to the JOSE header
+// check: it never panics, never passes a header that carries "crit", and
+// its message quotes at most a clipped excerpt of the header.
+func FuzzCheckHeader(f *testing.F) {
+	f.Add(`{"alg":"RS256","kid":"k"}`)
+	f.Add(`{"alg":"RS256","crit":[]}`)
+	f.Add(`{"alg":"RS256","crit":null}`)
+	f.Add(`{"alg":"RS256","crit":["b64"],"b64":false}`)
+	f.Add(`{"alg":"RS256","crit":"exp"}`)
+	f.Add(`[]`)
+	f.Fuzz(func(t *testing.T, header string) {
+		token := base64.RawURLEncoding.EncodeToString([]byte(header)) + ".e30.c2ln"
+		_, err := checkHeader(token)
+		if err == nil {
+			var h map[string]json.RawMessage
+			if json.Unmarshal([]byte(header), &h) != nil {
+				t.Fatalf("header %q is not a JSON object but passed", header)
+			}
+			if _, crit := h["crit"]; crit {
+				t.Fatalf("header %q carries crit but passed", header)
+			}
+			return
+		}
+		if len(err.Error()) > maxLoginErr {
+			t.Fatalf("a %d-byte message: %.200s", len(err.Error()), err)
 		}
 	})
 }
