@@ -110,6 +110,7 @@ func Run(ctx context.Context, s Spec) (res Result, err error) {
 	if r.log == nil {
 		r.log = func(string) {}
 	}
+	r.spec.Env = allowed(s.Env, r.log)
 	if r.dir = s.Dir; r.dir == "" {
 		r.dir, err = os.MkdirTemp("", "runcred-phase-")
 		if err != nil {
