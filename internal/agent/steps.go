@@ -124,9 +124,9 @@ func (x *job) removeRunDir() {
 	}
 }
 
-func (x *job) unpack(context.Context) error {
+func (x *job) unpack(ctx context.Context) error {
 	x.src = filepath.Join(x.dir, "src")
-	if err := unpack(x.in.Archive, x.src); err != nil {
+	if err := unpack(ctx, x.in.Archive, x.src); err != nil {
 		return fmt.Errorf("unpacking the configuration: %w", err)
 	}
 	return nil
