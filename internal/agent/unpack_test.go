@@ -4,6 +4,10 @@ import (
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
@@ -11,6 +15,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/runcred/runcred/internal/configarchive"
 )
@@ -384,4 +389,84 @@ func TestUnpackMaterializesSymlinks(t *testing.T) {
 		t.Errorf("a link was made: %v", got)
 	}
 	onlyInside(t, parent)
+}
+
+// TestUnpackCancel: a cancel during unpacking stops it within 2 s, under
+// any load, with ctx's error. The archive (directory links that copy each
+// other, 2^14 copies of a 1 MiB file) would write for minutes otherwise;
+// the test cancels once copies are being written.
+func TestUnpackCancel(t *testing.T) {
+	noise := make([]byte, 1<<20)
+	rand.Read(noise)
+	es := []entry{{name: "d0/f", typ: tar.TypeReg, body: string(noise)}}
+	for i := 1; i <= 14; i++ {
+		es = append(es, entry{name: fmt.Sprintf("d%d/a", i), typ: tar.TypeSymlink, link: fmt.Sprintf("../d%d", i-1)},
+			entry{name: fmt.Sprintf("d%d/b", i), typ: tar.TypeSymlink, link: fmt.Sprintf("../d%d", i-1)})
+	}
+	lim := configarchive.Default
+	lim.Bytes, lim.Entries = 64<<30, 1<<30
+	_, dir := target(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() {
+		_, err := unpackWith(ctx, archive(t, es...), dir, lim)
+		done <- err
+	}()
+	deadline := time.After(time.Minute)
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "d1", "a", "f")); err == nil {
+			break
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("unpack ended before it was canceled: %v", err)
+		case <-deadline:
+			t.Fatal("no copy was made within a minute")
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("canceled unpack: %v", err)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("unpack still running 2 s after the cancel")
+	}
+}
+
+// TestUnpackLinkChain: the report's archive (3,000 chained links, which
+// took the old unpacker about 90 s) is refused, Linux's own bound of 40
+// links per path, after work counted in steps linear in its links.
+func TestUnpackLinkChain(t *testing.T) {
+	es := []entry{{name: "main.tf", typ: tar.TypeReg, body: "x"}}
+	for i := range 3000 {
+		prev := "main.tf"
+		if i > 0 {
+			prev = fmt.Sprintf("l%d", i-1)
+		}
+		es = append(es, entry{name: fmt.Sprintf("l%d", i), typ: tar.TypeSymlink, link: prev})
+	}
+	parent, dir := target(t)
+	st, err := unpackWith(t.Context(), archive(t, es...), dir, configarchive.Default)
+	if err == nil || !strings.Contains(err.Error(), "follows more than 40 links") {
+		t.Fatalf("link chain: %v", err)
+	}
+	if st.Steps > 4*len(es) {
+		t.Errorf("link chain took %d steps for %d entries", st.Steps, len(es))
+	}
+	onlyInside(t, parent)
+}
+
+func TestPhaseTimeout(t *testing.T) {
+	for _, c := range []struct{ agent, ws, want time.Duration }{
+		{2 * time.Hour, 0, 2 * time.Hour},
+		{2 * time.Hour, 10 * time.Minute, 10 * time.Minute},
+		{time.Hour, 3 * time.Hour, time.Hour}, // the agent's operator has the last word
+	} {
+		if got := phaseTimeout(c.agent, c.ws); got != c.want {
+			t.Errorf("phaseTimeout(%s, %s) = %s, want %s", c.agent, c.ws, got, c.want)
+		}
+	}
 }
