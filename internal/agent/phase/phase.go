@@ -143,6 +143,9 @@ func Run(ctx context.Context, s Spec) (res Result, err error) {
 	prepared := false
 	for _, st := range steps {
 		if err = st.run(mctx); err != nil {
+			if ctx.Err() == nil && errors.Is(mctx.Err(), context.DeadlineExceeded) {
+				err = fmt.Errorf("the phase ran past its time limit of %s", s.Timeout)
+			}
 			err = &StepError{Step: st.name, Err: err}
 			if st.name == "apply" {
 				r.readState() // a failed apply may have changed resources
