@@ -6,6 +6,9 @@ import (
 	"compress/gzip"
 	"context"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -195,4 +198,97 @@ func TestSymlinkChainRun(t *testing.T) {
 		t.Errorf("errored run's log does not say why:\n%s", log)
 	}
 	w.wait(t, good.ID, tfe.RunPlanned)
+}
+
+// hangingVault accepts connections and never answers; each accepted
+// connection is sent on the returned channel, and closed on its own
+// channel when the client hangs up.
+func hangingVault(t *testing.T) (addr string, conns <-chan chan struct{}) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	ch := make(chan chan struct{}, 16)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			gone := make(chan struct{})
+			ch <- gone
+			go func() {
+				defer close(gone)
+				defer c.Close()
+				io.Copy(io.Discard, c) // until the client hangs up
+			}()
+		}
+	}()
+	return "http://" + ln.Addr().String(), ch
+}
+
+// within waits for ch, failing t after d.
+func within[T any](t *testing.T, ch <-chan T, d time.Duration, what string) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(d):
+		t.Fatalf("%s: nothing after %s", what, d)
+		panic("unreachable")
+	}
+}
+
+// waitStatus polls run id until it is want, for at most d.
+func (w *world) waitStatus(t *testing.T, id string, want tfe.RunStatus, d time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		r, err := w.tfe.Runs.Read(ctxT(t), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Status == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("run %s is %s after %s, want %s", id, r.Status, d, want)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestCancelWhileFetchingCredentials: a phase stuck obtaining credentials
+// (a Vault that never answers, through a client without a timeout, so only
+// the cancel can end the request) stops on cancel and on force-cancel: the
+// run ends canceled, the agent hangs up on Vault, and the next run on the
+// one-phase-at-a-time agent completes.
+func TestCancelWhileFetchingCredentials(t *testing.T) {
+	vaultAddr, conns := hangingVault(t)
+	w := newWorld(t, nil, func(c *agent.Config) { c.Concurrency, c.VaultClient = 1, &http.Client{} })
+	ctx := ctxT(t)
+	ws := w.workspace(t, "vaulthang", false, map[string]string{
+		"env:TFC_VAULT_PROVIDER_AUTH": "true", "env:TFC_VAULT_ADDR": vaultAddr, "env:TFC_VAULT_RUN_ROLE": "r",
+	})
+	w.upload(t, ws, map[string]string{"main.tf": `resource "terraform_data" "x" {}` + "\n"})
+
+	r := w.start(t, ws)
+	gone := within(t, conns, 2*time.Minute, "the agent's Vault login")
+	if err := w.tfe.Runs.Cancel(ctx, r.ID, tfe.RunCancelOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	within(t, gone, time.Minute, "the agent hanging up on Vault after a cancel")
+	w.waitStatus(t, r.ID, tfe.RunCanceled, time.Minute)
+
+	r = w.start(t, ws)
+	gone = within(t, conns, 2*time.Minute, "the agent's second Vault login")
+	if err := w.tfe.Runs.ForceCancel(ctx, r.ID, tfe.RunForceCancelOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	within(t, gone, time.Minute, "the agent hanging up on Vault after a force-cancel")
+
+	next := w.workspace(t, "afterhang", false, nil)
+	w.upload(t, next, map[string]string{"main.tf": `resource "terraform_data" "x" {}` + "\n"})
+	w.wait(t, w.start(t, next).ID, tfe.RunPlanned)
 }
