@@ -171,6 +171,7 @@ func TestRefusals(t *testing.T) {
 		{"inside its own target", build(t, nil, reg("d/f", "x"), symlink("d/l", ".")), "inside its own target"},
 		{"mutual", build(t, nil, symlink("a/l", "../b"), symlink("b/m", "../a")), "cycle"},
 		{"long name", build(t, nil, reg(strings.Repeat("a/", 2100)+"f", "x")), "longer than"},
+		{"a file named .//. (found by FuzzUnpackEntries: it recursed forever)", build(t, nil, reg(".//.", "x")), "twice"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := read(t, c.b, Default)

@@ -58,12 +58,12 @@ func (r *reading) read(ctx context.Context, b []byte) error {
 	if err != nil {
 		return fail.Invalidf("the configuration is not gzip-compressed")
 	}
-	max := max(r.lim.RatioFloor, r.lim.Ratio*int64(len(b)))
-	s := &stream{r: Reader(ctx, zr), max: max}
+	limit := max(r.lim.RatioFloor, r.lim.Ratio*int64(len(b)))
+	s := &stream{r: Reader(ctx, zr), max: limit}
 	ratio := func(err error) error {
 		if s.exceeded {
 			return fail.Invalidf("the configuration decompresses to more than %d bytes from %d: over %d times its compressed size, a compression bomb rather than source code",
-				max, len(b), r.lim.Ratio)
+				limit, len(b), r.lim.Ratio)
 		}
 		return err
 	}
@@ -140,11 +140,13 @@ func (r *reading) entry(tr *tar.Reader, h *tar.Header) error {
 	if len(h.Name) > r.lim.NameLen || len(h.Linkname) > r.lim.NameLen {
 		return fail.Invalidf("configuration entry %q has a name longer than %d bytes", fail.Clip(h.Name), r.lim.NameLen)
 	}
-	name := path.Clean(strings.TrimPrefix(h.Name, "./"))
+	name := path.Clean(h.Name)
 	if name == "." && h.Typeflag == tar.TypeDir {
 		return nil
 	}
-	if !Local(h.Name) {
+	// Both: "a/../b" is refused although it cleans inside, and ".//." cleans
+	// to ".", not to the "/" that trimming "./" first would make of it.
+	if !Local(h.Name) || !Local(name) {
 		return fail.Invalidf("configuration entry %q is not a relative path inside it", fail.Clip(h.Name))
 	}
 	switch h.Typeflag {
