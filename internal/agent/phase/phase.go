@@ -37,6 +37,7 @@ type Spec struct {
 	// Env is the phase's whole environment: built-ins, environment
 	// variables, credential variables. Nothing of the agent's own
 	// environment reaches a child; PATH defaults to a fixed safe value.
+	// A variable runenv refuses is dropped, and the log says so by name.
 	Env map[string]string
 
 	HooksDir       string // directory of terraform-pre-plan etc.; "" for none
