@@ -292,3 +292,22 @@ func TestCancelWhileFetchingCredentials(t *testing.T) {
 	w.upload(t, next, map[string]string{"main.tf": `resource "terraform_data" "x" {}` + "\n"})
 	w.wait(t, w.start(t, next).ID, tfe.RunPlanned)
 }
+
+// TestTimeLimitWhileFetchingCredentials: the phase's time limit bounds the
+// whole job, not only OpenTofu: a phase stuck obtaining credentials ends
+// errored, naming the limit, and the agent hangs up on Vault.
+func TestTimeLimitWhileFetchingCredentials(t *testing.T) {
+	vaultAddr, conns := hangingVault(t)
+	w := newWorld(t, nil, func(c *agent.Config) { c.VaultClient, c.PhaseTimeout = &http.Client{}, 3*time.Second })
+	ws := w.workspace(t, "vaultslow", false, map[string]string{
+		"env:TFC_VAULT_PROVIDER_AUTH": "true", "env:TFC_VAULT_ADDR": vaultAddr, "env:TFC_VAULT_RUN_ROLE": "r",
+	})
+	w.upload(t, ws, map[string]string{"main.tf": `resource "terraform_data" "x" {}` + "\n"})
+	r := w.start(t, ws)
+	gone := within(t, conns, 2*time.Minute, "the agent's Vault login")
+	within(t, gone, time.Minute, "the agent hanging up on Vault at the time limit")
+	r = w.wait(t, r.ID, tfe.RunErrored)
+	if log := w.logs(t, r); !strings.Contains(log, "ran past its time limit of 3s") {
+		t.Errorf("log does not name the time limit:\n%s", log)
+	}
+}
