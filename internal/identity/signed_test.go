@@ -25,7 +25,7 @@ func TestSigned(t *testing.T) {
 			t.Fatal("its own token is not recognized")
 		}
 		e.clock.Add(testPolicy().PublishLead)
-		if _, err := e.iss.Rotate(rootCtx); err != nil {
+		if _, err := e.iss.Rotate(rootCtx, false); err != nil {
 			t.Fatal(err)
 		}
 		if !e.iss.Signed(ctx, tok) {

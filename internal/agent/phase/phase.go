@@ -37,6 +37,7 @@ type Spec struct {
 	// Env is the phase's whole environment: built-ins, environment
 	// variables, credential variables. Nothing of the agent's own
 	// environment reaches a child; PATH defaults to a fixed safe value.
+	// A variable runenv refuses is dropped, and the log says so by name.
 	Env map[string]string
 
 	HooksDir       string // directory of terraform-pre-plan etc.; "" for none
@@ -110,6 +111,7 @@ func Run(ctx context.Context, s Spec) (res Result, err error) {
 	if r.log == nil {
 		r.log = func(string) {}
 	}
+	r.spec.Env = allowed(s.Env, r.log)
 	if r.dir = s.Dir; r.dir == "" {
 		r.dir, err = os.MkdirTemp("", "runcred-phase-")
 		if err != nil {
@@ -142,6 +144,9 @@ func Run(ctx context.Context, s Spec) (res Result, err error) {
 	prepared := false
 	for _, st := range steps {
 		if err = st.run(mctx); err != nil {
+			if ctx.Err() == nil && errors.Is(mctx.Err(), context.DeadlineExceeded) {
+				err = fmt.Errorf("the phase ran past its time limit of %s", s.Timeout)
+			}
 			err = &StepError{Step: st.name, Err: err}
 			if st.name == "apply" {
 				r.readState() // a failed apply may have changed resources
