@@ -18,6 +18,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/runcred/runcred/internal/agent/phase"
 	"github.com/runcred/runcred/internal/jobapi"
 	"github.com/runcred/runcred/internal/secret"
 )
@@ -42,11 +43,22 @@ type Config struct {
 	Watch        time.Duration // between cancellation checks; 0: 2 s
 	Flush        time.Duration // between log uploads; 0: 250 ms
 	PhaseTimeout time.Duration // 0: 2 h, HCP Terraform's default
+
+	// Isolation isolates phases from the host; "": IsolationSandbox.
+	Isolation Isolation
+	Bwrap     string // bubblewrap; "": bwrap on PATH
+	// RunUID and RunGID run the phases' processes when the agent is root;
+	// 0: 65534 (nobody).
+	RunUID, RunGID int
+	// Secrets are tokens the agent's process holds besides its own (in
+	// runcred dev, the server's root token): every log masks them.
+	Secrets []secret.Value
 }
 
 // Agent claims and runs jobs.
 type Agent struct {
 	cfg    Config
+	box    *phase.Sandbox // nil: IsolationNone
 	client *jobapi.Client
 	log    *slog.Logger
 }
@@ -87,7 +99,14 @@ func New(cfg Config) (*Agent, error) {
 	if cfg.PhaseTimeout <= 0 {
 		cfg.PhaseTimeout = 2 * time.Hour
 	}
-	return &Agent{cfg: cfg, client: &jobapi.Client{Server: cfg.Server, HTTP: cfg.HTTPClient}, log: cfg.Logger}, nil
+	box, err := sandbox(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if box == nil {
+		cfg.Logger.Warn(noneWarning)
+	}
+	return &Agent{cfg: cfg, box: box, client: &jobapi.Client{Server: cfg.Server, HTTP: cfg.HTTPClient}, log: cfg.Logger}, nil
 }
 
 // Run claims and runs jobs until ctx ends, then waits for the phases in
