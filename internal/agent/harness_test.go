@@ -31,6 +31,7 @@ type world struct {
 	serverLog *syncBuffer
 	hooks     string // the agent's hooks directory
 	workRoot  string // where the agent makes run directories
+	agentTok  string // the agent's token
 }
 
 // syncBuffer collects the server's log.
@@ -82,8 +83,11 @@ func newWorld(t *testing.T, hooks map[string]string, tweak func(*agent.Config)) 
 	if err != nil {
 		t.Fatal(err)
 	}
+	w.agentTok = tok.RevealString()
 	startAgent(t, w, func(c *agent.Config) {
 		c.Token = tok
+		// As in runcred dev, the agent's process holds the root token.
+		c.Secrets = []secret.Value{secretOf(w.srv.Token)}
 		if tweak != nil {
 			tweak(c)
 		}
