@@ -39,9 +39,9 @@ resource "terraform_data" "attack" {
       touch waiting
       while [ ! -e go ]; do sleep 0.05; done
       echo "peers:"; cat "$WORK_ROOT"/runcred-run-*/config/mine 2>&1; ls "$WORK_ROOT" 2>&1
-      echo leak > "$DATA_DIR/escaped-$WS" 2>&1 || echo "WRITE-REFUSED data"
-      echo leak > "$HOME_DIR/escaped-$WS" 2>&1 || echo "WRITE-REFUSED home"
-      echo leak > "/tmp/runcred-escaped-$WS" && echo "PRIVATE-TMP-WRITE"
+      echo leak > "$DATA_DIR/escaped-$WS" 2>&1 || echo "WRITE-REF""USED data"
+      echo leak > "$HOME_DIR/escaped-$WS" 2>&1 || echo "WRITE-REF""USED home"
+      echo leak > "/tmp/runcred-escaped-$WS" && echo "PRIVATE-TMP""-WRITE"
       echo "APPLY-DONE $WS"
     EOT
   }
@@ -70,6 +70,11 @@ func TestSandboxHidesHost(t *testing.T) {
 		t.Fatalf("the server's root token file: %v", err)
 	}
 	paths := fmt.Sprintf("[%q, %q, %q, %q]", rootTokenFile, dataFile, homeFile, "/proc/"+strconv.Itoa(os.Getpid())+"/environ")
+	for _, name := range []string{"atk1", "atk2"} {
+		// A leftover of an earlier failure must not fail this test.
+		_ = os.Remove("/tmp/runcred-escaped-" + name)
+		t.Cleanup(func() { _ = os.Remove("/tmp/runcred-escaped-" + name) })
+	}
 	var runs []*tfe.Run
 	for _, name := range []string{"atk1", "atk2"} {
 		ws := w.workspace(t, name, true, map[string]string{
@@ -83,10 +88,17 @@ func TestSandboxHidesHost(t *testing.T) {
 	// Both applies wait in their local-exec until both are there: each
 	// then looks for the other while it is alive.
 	deadline := time.Now().Add(4 * time.Minute)
+	runDir := map[string]string{} // workspace: its run directory's name
 	for {
 		m, _ := filepath.Glob(filepath.Join(w.workRoot, "runcred-run-*", "config", "waiting"))
 		if len(m) == 2 {
 			for _, f := range m {
+				mine, err := os.ReadFile(filepath.Join(filepath.Dir(f), "mine"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				ws := strings.Split(string(mine), "-")[2]
+				runDir[ws] = filepath.Base(filepath.Dir(filepath.Dir(f)))
 				if err := os.WriteFile(filepath.Join(filepath.Dir(f), "go"), nil, 0o644); err != nil {
 					t.Fatal(err)
 				}
@@ -126,7 +138,10 @@ func TestSandboxHidesHost(t *testing.T) {
 			}
 		}
 		other := map[string]string{"atk1": "atk2", "atk2": "atk1"}[name]
-		for _, leak := range []string{w.srv.Token, w.agentTok, envCanary, homeCanary, dataCanary, "peer-canary-" + other, "runcred-run-"} {
+		if runDir[other] == "" || !strings.Contains(log, runDir[name]) {
+			t.Errorf("%s does not list its own run directory %q, or %s has none", name, runDir[name], other)
+		}
+		for _, leak := range []string{w.srv.Token, w.agentTok, envCanary, homeCanary, dataCanary, "peer-canary-" + other, runDir[other]} {
 			if strings.Contains(log, leak) {
 				t.Errorf("%s's log shows %q:\n%s", name, leak, log)
 			}
