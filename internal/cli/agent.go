@@ -31,7 +31,7 @@ func (f *agentFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.mirror, "provider-mirror", "", "filesystem provider mirror for runs (default: the registries)")
 	cmd.Flags().StringVar(&f.hooks, "hooks-dir", "", "directory of agent hooks (terraform-pre-plan, …)")
 	cmd.Flags().StringVar(&f.workDir, "work-dir", "", "where run directories are made (default: the system's temp dir)")
-	cmd.Flags().IntVar(&f.concurrency, "concurrency", 1, "phases run at once (they share this agent's user: see README)")
+	cmd.Flags().IntVar(&f.concurrency, "concurrency", 1, "phases run at once (each in its own sandbox: see README)")
 	cmd.Flags().StringVar(&f.isolation, "isolation", "sandbox", "sandbox (each phase in a bubblewrap sandbox) or none (phases see the agent's host; env RUNCRED_ISOLATION)")
 	cmd.Flags().IntVar(&f.runUID, "run-uid", phase.NobodyID, "uid of the phases' processes when the agent runs as root (0: 65534)")
 	cmd.Flags().IntVar(&f.runGID, "run-gid", phase.NobodyID, "gid of the phases' processes when the agent runs as root (0: 65534)")
