@@ -72,7 +72,7 @@ END {
 	B = "PlanBreakdown"
 	if (B in n) {
 		print ""
-		print "where the managed time goes (PlanBreakdown: paired again, tofu timed inside the agent through a wrapper; ms per plan)"
+		print "where the managed time goes (PlanBreakdown: paired again, tofu timed inside the agent through a wrapper, without the sandbox; ms per plan)"
 		printf "  %-44s %9s %9s %8s\n", "", "bare", "managed", "delta"
 		printf "  %-44s %9.1f %9.1f %+8.1f\n", "total (managed includes the wrapper)", g(B, "bare-ms"), g(B, "managed-ms"), g(B, "managed-ms") - g(B, "bare-ms")
 		printf "  %-44s %9s %9.1f %+8.1f\n", "claim wait (long poll)", "", g(B, "queued-ms"), g(B, "queued-ms")

@@ -80,10 +80,9 @@ func (c command) run(ctx context.Context) error {
 		cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM) }
 	}
 	if box != nil {
-		// bwrap forwards no signal: the command, PID 1 of the sandbox's
-		// PID namespace, gets it directly (PID 1 receives only signals it
-		// handles; OpenTofu handles SIGINT). Once WaitDelay has passed,
-		// os/exec kills bwrap, and the wait below the sandbox.
+		// bwrap forwards no signal: the command gets it directly. Once
+		// WaitDelay has passed, os/exec kills bwrap, and the wait below
+		// the sandbox (its PID 1, and so every process in it).
 		cmd.ExtraFiles = box.files
 		sig := syscall.SIGINT
 		if c.hook {

@@ -124,8 +124,9 @@ func (s *Sandbox) Probe(ctx context.Context, binary string) error {
 	if s.uid >= 0 {
 		uid = s.uid
 	}
-	// The command is PID 1 of its own PID namespace; the shell reports it.
-	if want := fmt.Sprintf("uid=%d pid=1", uid); !strings.Contains(out.String(), want) {
+	// The command is the first child of bwrap's init in a PID namespace of
+	// its own; the shell reports it.
+	if want := fmt.Sprintf("uid=%d pid=2", uid); !strings.Contains(out.String(), want) {
 		return fmt.Errorf("the sandboxed command did not report %q: %s", want, strings.TrimSpace(out.String()))
 	}
 	return nil
@@ -206,7 +207,7 @@ func (s *Sandbox) wrap(c command) (*boxed, error) {
 	}
 	a := []string{
 		"--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
-		"--die-with-parent", "--new-session", "--as-pid-1", "--hostname", "runcred-run",
+		"--die-with-parent", "--new-session", "--hostname", "runcred-run",
 	}
 	if s.setpriv != "" {
 		// bwrap enters the working directory, the run user's, before
@@ -290,7 +291,7 @@ func (s *Sandbox) wrap(c command) (*boxed, error) {
 }
 
 // started closes the child's copies of the fds and learns, from bwrap's
-// info fd, the sandbox's PID 1 (the command itself, --as-pid-1).
+// info fd, the sandbox's PID 1 (bwrap's init; the command is its child).
 func (b *boxed) started(bwrapPID int) {
 	for _, f := range b.files {
 		f.Close()
@@ -303,7 +304,7 @@ func (b *boxed) started(bwrapPID int) {
 			ChildPID int `json:"child-pid"`
 		}
 		if err := json.NewDecoder(b.info).Decode(&info); err != nil || info.ChildPID <= 0 {
-			b.pid.set(-1)
+			b.pid.set(-1, 0)
 			return
 		}
 		pfd, err := unix.PidfdOpen(info.ChildPID, 0)
@@ -314,10 +315,10 @@ func (b *boxed) started(bwrapPID int) {
 			err = errors.New("not bwrap's child")
 		}
 		if err != nil {
-			b.pid.set(-1)
+			b.pid.set(-1, 0)
 			return
 		}
-		b.pid.set(pfd)
+		b.pid.set(pfd, info.ChildPID)
 	}()
 }
 
@@ -352,24 +353,27 @@ func parentOf(pid int) int {
 	return n
 }
 
-// sandboxPID is the sandbox's PID 1, through a pidfd so that a signal
-// never reaches a process that reused its pid. Killing it ends the PID
-// namespace: every process of the run dies with it.
+// sandboxPID is the sandbox's PID 1, bwrap's init, through a pidfd so
+// that a signal never reaches a process that reused its pid. The command
+// is its only child. Killing the init ends the PID namespace: every
+// process of the run dies with it. bwrap's init forwards no signal, so a
+// signal for the command is sent to that child directly.
 type sandboxPID struct {
 	mu      sync.Mutex
-	fd      int // -1 until known or when unknowable
+	fd      int // pidfd of the init; -1 until known or when unknowable
+	pid     int // its pid in the agent's PID namespace
 	known   bool
 	pending unix.Signal // asked before the pid was known
 	killed  bool
 }
 
-func (p *sandboxPID) set(fd int) {
+func (p *sandboxPID) set(fd, pid int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.fd, p.known = fd, true
+	p.fd, p.pid, p.known = fd, pid, true
 	switch {
 	case p.killed && fd >= 0:
-		_ = p.sendLocked(unix.SIGKILL)
+		_ = unix.PidfdSendSignal(fd, unix.SIGKILL, nil, 0)
 		unix.Close(fd)
 		p.fd = -1
 	case p.pending != 0:
@@ -377,6 +381,8 @@ func (p *sandboxPID) set(fd int) {
 	}
 }
 
+// signal sends sig to the sandboxed command, now or as soon as the
+// sandbox's init is known.
 func (p *sandboxPID) signal(sig unix.Signal) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -388,17 +394,54 @@ func (p *sandboxPID) signal(sig unix.Signal) error {
 }
 
 func (p *sandboxPID) sendLocked(sig unix.Signal) error {
-	if p.fd < 0 {
+	// A live pidfd pins the init's identity: p.pid is still its pid.
+	if p.fd < 0 || unix.PidfdSendSignal(p.fd, 0, nil, 0) != nil {
 		return nil
 	}
-	err := unix.PidfdSendSignal(p.fd, sig, nil, 0)
+	cfd := p.commandFD()
+	if cfd < 0 {
+		// The command has not started (or already ended): there is
+		// nothing to stop gracefully.
+		return ignoreGone(unix.PidfdSendSignal(p.fd, unix.SIGKILL, nil, 0))
+	}
+	defer unix.Close(cfd)
+	return ignoreGone(unix.PidfdSendSignal(cfd, sig, nil, 0))
+}
+
+// commandFD opens a pidfd for the init's child, the sandboxed command, or
+// returns -1.
+func (p *sandboxPID) commandFD() int {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", p.pid, p.pid))
+	if err != nil {
+		return -1
+	}
+	f := strings.Fields(string(data))
+	if len(f) == 0 {
+		return -1
+	}
+	child, err := strconv.Atoi(f[0])
+	if err != nil {
+		return -1
+	}
+	cfd, err := unix.PidfdOpen(child, 0)
+	if err != nil {
+		return -1
+	}
+	if parentOf(child) != p.pid {
+		unix.Close(cfd)
+		return -1
+	}
+	return cfd
+}
+
+func ignoreGone(err error) error {
 	if errors.Is(err, unix.ESRCH) {
 		return nil
 	}
 	return err
 }
 
-// kill ends the sandbox (now or as soon as its pid is known) and releases
+// kill ends the sandbox (now or as soon as its init is known) and releases
 // the pidfd.
 func (p *sandboxPID) kill() {
 	p.mu.Lock()

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/runcred/runcred/internal/jobapi"
 )
@@ -23,7 +24,7 @@ func newSandbox(t *testing.T) *Sandbox {
 }
 
 // TestSandboxProbe: the probe runs a command in the sandbox and sees it
-// there, as PID 1 and the run's user.
+// there, in a PID namespace of its own and as the run's user.
 func TestSandboxProbe(t *testing.T) {
 	s := newSandbox(t)
 	if err := s.Probe(context.Background(), "/bin/true"); err != nil {
@@ -83,7 +84,6 @@ exit 1`}, &l)
 	if err == nil {
 		t.Fatal("the hook's exit 1 did not fail the phase")
 	}
-	t.Log(strings.Join(l.all(), "\n"))
 	if !l.has("MARKER-RAN") {
 		t.Fatalf("the hook did not run:\n%s", strings.Join(l.all(), "\n"))
 	}
@@ -95,11 +95,86 @@ exit 1`}, &l)
 		t.Errorf("the hook wrote %s on the host (%v)", escape, err)
 	}
 	want := "uid=" + map[bool]string{true: "65534", false: ""}[os.Geteuid() == 0]
-	if !l.has(want) || !l.has("pid=1") {
-		t.Errorf("want %s pid=1 in the log", want)
+	if !l.has(want) || !l.has("pid=2") {
+		t.Errorf("want %s pid=2 (the first child of the sandbox's init) in the log", want)
 	}
 	if err := os.RemoveAll(other); err != nil {
 		t.Fatal(err)
 	}
 	assertEmpty(t, tmp)
+}
+
+// TestSandboxedCancelEndsEverything: canceling a phase whose hook started
+// a background process ends the hook and that process: nothing of the run
+// outlives it.
+func TestSandboxedCancelEndsEverything(t *testing.T) {
+	tmp := tmpRoot(t)
+	lines := make(chan string, 16)
+	s := Spec{
+		Phase: jobapi.Plan, Binary: "/bin/false", ConfigDir: "testdata/basic",
+		HooksDir: hooks(t, map[string]string{"terraform-pre-plan": "sleep 987 & echo started; wait"}),
+		Log:      func(l string) { lines <- l },
+		Sandbox:  newSandbox(t),
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { _, err := Run(ctx, s); done <- err }()
+	waitLine(t, lines, "started")
+	deadline := time.Now().Add(30 * time.Second)
+	for sleepers(t) != 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d background sleeps running, want the hook's one", sleepers(t))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v, want context.Canceled", err)
+	}
+	deadline = time.Now().Add(30 * time.Second)
+	for sleepers(t) != 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the hook's background process outlived the phase")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	assertEmpty(t, tmp)
+}
+
+// sleepers counts the host's processes running `sleep 987`.
+func sleepers(t *testing.T) int {
+	t.Helper()
+	procs, err := filepath.Glob("/proc/[0-9]*/cmdline")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, p := range procs {
+		if b, err := os.ReadFile(p); err == nil && string(b) == "sleep\x00987\x00" {
+			n++
+		}
+	}
+	return n
+}
+
+// TestSandboxedHookNeedsRunUserAccess: under a root agent the hooks run as
+// the run's user; a hook only root can read is refused with what to do.
+// Otherwise the run keeps the agent's user and the hook runs.
+func TestSandboxedHookNeedsRunUserAccess(t *testing.T) {
+	var l logs
+	s := hookOnly(t, jobapi.Plan, map[string]string{"terraform-pre-plan": "echo HOOK-RAN"}, &l)
+	if err := os.Chmod(filepath.Join(s.HooksDir, "terraform-pre-plan"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	s.Sandbox = newSandbox(t)
+	_, err := Run(context.Background(), s)
+	if os.Geteuid() == 0 {
+		if err == nil || !strings.Contains(err.Error(), "readable and executable by the runs' user (uid 65534)") || l.has("HOOK-RAN") {
+			t.Fatalf("err = %v, log %q", err, l.all())
+		}
+		return
+	}
+	if !l.has("HOOK-RAN") {
+		t.Fatalf("the hook did not run: %v %q", err, l.all())
+	}
 }
