@@ -3,9 +3,12 @@
 package phase
 
 import (
+	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -121,9 +124,9 @@ func TestSandboxedCancelEndsEverything(t *testing.T) {
 	go func() { _, err := Run(ctx, s); done <- err }()
 	waitLine(t, lines, "started")
 	deadline := time.Now().Add(30 * time.Second)
-	for sleepers(t) != 1 {
+	for sleepers(t, "987") != 1 {
 		if time.Now().After(deadline) {
-			t.Fatalf("%d background sleeps running, want the hook's one", sleepers(t))
+			t.Fatalf("%d background sleeps running, want the hook's one", sleepers(t, "987"))
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -132,7 +135,7 @@ func TestSandboxedCancelEndsEverything(t *testing.T) {
 		t.Fatalf("err = %v, want context.Canceled", err)
 	}
 	deadline = time.Now().Add(30 * time.Second)
-	for sleepers(t) != 0 {
+	for sleepers(t, "987") != 0 {
 		if time.Now().After(deadline) {
 			t.Fatal("the hook's background process outlived the phase")
 		}
@@ -141,8 +144,8 @@ func TestSandboxedCancelEndsEverything(t *testing.T) {
 	assertEmpty(t, tmp)
 }
 
-// sleepers counts the host's processes running `sleep 987`.
-func sleepers(t *testing.T) int {
+// sleepers counts the host's processes running `sleep <arg>`.
+func sleepers(t *testing.T, arg string) int {
 	t.Helper()
 	procs, err := filepath.Glob("/proc/[0-9]*/cmdline")
 	if err != nil {
@@ -150,7 +153,7 @@ func sleepers(t *testing.T) int {
 	}
 	n := 0
 	for _, p := range procs {
-		if b, err := os.ReadFile(p); err == nil && string(b) == "sleep\x00987\x00" {
+		if b, err := os.ReadFile(p); err == nil && string(b) == "sleep\x00"+arg+"\x00" {
 			n++
 		}
 	}
@@ -176,5 +179,54 @@ func TestSandboxedHookNeedsRunUserAccess(t *testing.T) {
 	}
 	if !l.has("HOOK-RAN") {
 		t.Fatalf("the hook did not run: %v %q", err, l.all())
+	}
+}
+
+// TestSandboxDiesWithAgent: an agent killed mid-phase (SIGKILL: it cannot
+// clean up) leaves no process of the run behind. The agent is this test's
+// binary run again, with the hooks directory in RUNCRED_SANDBOX_AGENT.
+func TestSandboxDiesWithAgent(t *testing.T) {
+	if dir := os.Getenv("RUNCRED_SANDBOX_AGENT"); dir != "" {
+		_, _ = Run(context.Background(), Spec{
+			Phase: jobapi.Plan, Binary: "/bin/false", ConfigDir: "testdata/basic", HooksDir: dir,
+			Env: map[string]string{"TFC_AGENT_HOOK_TIMEOUT": "600"}, Log: func(l string) { fmt.Println(l) }, Sandbox: newSandbox(t),
+		})
+		return
+	}
+	dir := hooks(t, map[string]string{"terraform-pre-plan": "sleep 989 & echo started; wait"})
+	cmd := exec.Command(os.Args[0], "-test.run=^TestSandboxDiesWithAgent$", "-test.count=1")
+	cmd.Env = append(os.Environ(), "RUNCRED_SANDBOX_AGENT="+dir, "TMPDIR="+t.TempDir())
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	started := false
+	for sc := bufio.NewScanner(out); !started && sc.Scan(); {
+		started = sc.Text() == "started"
+	}
+	if !started {
+		_ = cmd.Wait()
+		t.Fatal("the agent's hook never started")
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for sleepers(t, "989") != 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d background sleeps running, want the hook's one", sleepers(t, "989"))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+	deadline = time.Now().Add(30 * time.Second)
+	for sleepers(t, "989") != 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the run's process outlived the agent")
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
