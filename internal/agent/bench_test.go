@@ -504,7 +504,9 @@ func startManaged(b *testing.B, env map[string]string, trace bool) *managedPlann
 	// the run directory, which the run sandbox does not allow: the
 	// breakdown runs without it (BenchmarkSandboxStart in the phase package
 	// measures the sandbox's own cost).
-	isolation := agent.IsolationSandbox
+	// RUNCRED_BENCH_ISOLATION=none measures the managed plan without the
+	// sandbox, for comparison.
+	isolation := agent.Isolation(os.Getenv("RUNCRED_BENCH_ISOLATION"))
 	if trace {
 		isolation = agent.IsolationNone
 	}

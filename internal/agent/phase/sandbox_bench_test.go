@@ -5,7 +5,11 @@ package phase
 import (
 	"context"
 	"io"
+	"strings"
 	"testing"
+	"time"
+
+	"github.com/runcred/runcred/internal/jobapi"
 )
 
 // BenchmarkSandboxStart is the sandbox's own cost: one child started and
@@ -33,4 +37,35 @@ func BenchmarkSandboxStart(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkPlanPhase is a whole plan phase (init, plan, show) of
+// testdata/basic without and with the sandbox, alternating, so that both
+// see the same load: the sandbox's cost per phase as OpenTofu meets it.
+func BenchmarkPlanPhase(b *testing.B) {
+	box, err := NewSandbox(SandboxConfig{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var l logs
+	s := basicSpec(b, jobapi.Plan, &l)
+	var bare, boxed time.Duration
+	for b.Loop() {
+		for _, sb := range []*Sandbox{nil, box} {
+			s.Sandbox = sb
+			t0 := time.Now()
+			if _, err := Run(context.Background(), s); err != nil {
+				b.Fatalf("%v\n%s", err, strings.Join(l.all(), "\n"))
+			}
+			if sb == nil {
+				bare += time.Since(t0)
+			} else {
+				boxed += time.Since(t0)
+			}
+		}
+	}
+	n := float64(b.N)
+	b.ReportMetric(float64(bare.Milliseconds())/n, "bare-ms")
+	b.ReportMetric(float64(boxed.Milliseconds())/n, "sandbox-ms")
+	b.ReportMetric(float64(boxed-bare)/float64(time.Millisecond)/n, "cost-ms")
 }

@@ -36,6 +36,7 @@ type Sandbox struct {
 	bwrap    string
 	setpriv  string // "" unless the agent is root
 	uid, gid int    // the run's user when the agent is root
+	tty      bool   // the agent has a controlling terminal
 }
 
 // SandboxConfig sets up a Sandbox. Zero values take the defaults.
@@ -52,7 +53,7 @@ const NobodyID = 65534
 // NewSandbox finds bubblewrap (and setpriv when the agent is root). It does
 // not try it: see Probe.
 func NewSandbox(c SandboxConfig) (*Sandbox, error) {
-	s := &Sandbox{uid: -1, gid: -1}
+	s := &Sandbox{uid: -1, gid: -1, tty: hasTTY()}
 	var err error
 	if s.bwrap, err = lookTool(c.Bwrap, "bwrap"); err != nil {
 		return nil, fmt.Errorf("bubblewrap (Debian package bubblewrap) is not installed: %w", err)
@@ -74,6 +75,16 @@ func NewSandbox(c SandboxConfig) (*Sandbox, error) {
 		return nil, fmt.Errorf("the run's uid and gid must be positive, not %d:%d", s.uid, s.gid)
 	}
 	return s, nil
+}
+
+// hasTTY reports whether this process has a controlling terminal.
+func hasTTY() bool {
+	f, err := os.Open("/dev/tty")
+	if err != nil {
+		return false
+	}
+	f.Close()
+	return true
 }
 
 func lookTool(given, name string) (string, error) {
@@ -206,8 +217,15 @@ func (s *Sandbox) wrap(c command) (*boxed, error) {
 		uid, gid = s.uid, s.gid
 	}
 	a := []string{
-		"--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
-		"--die-with-parent", "--new-session", "--hostname", "runcred-run",
+		"--unshare-pid", "--unshare-ipc", "--unshare-cgroup-try",
+		"--die-with-parent",
+	}
+	if s.tty {
+		// A new session has no controlling terminal, into which the run
+		// could otherwise inject input (TIOCSTI). Without a terminal there
+		// is nothing to protect, and the run stays in the agent's session
+		// (and scheduling autogroup).
+		a = append(a, "--new-session")
 	}
 	if s.setpriv != "" {
 		// bwrap enters the working directory, the run user's, before
