@@ -2,7 +2,8 @@
 // with its agent token, and for each one, in a fresh run directory (0700),
 // unpacks the configuration, gives the phase exactly the credentials its
 // variables ask for (internal/agent/creds), runs hooks and OpenTofu
-// (internal/agent/phase) with the log streamed, redacted, to the server,
+// (internal/agent/phase), in a sandbox unless IsolationNone is asked for,
+// with the log streamed, redacted, to the server,
 // stores what the phase produced, and then revokes the credentials and
 // removes the directory, whatever happened before. A crash of the agent
 // leaves leases that the server's expiry revokes.

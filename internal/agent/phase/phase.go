@@ -1,7 +1,9 @@
 // Package phase executes one phase (plan or apply) of a run: it builds a
 // fresh, owner-only run directory, runs the agent hooks and OpenTofu or
-// Terraform in it with exactly the environment it was given, streams the
-// redacted output, and removes the directory whatever happens.
+// Terraform in it with exactly the environment it was given (on Linux in a
+// bubblewrap sandbox that shows them nothing else of the host: see
+// Sandbox), streams the redacted output, and removes the directory
+// whatever happens.
 //
 // It owns the shape of a phase's execution, not its inputs: the agent
 // decides the environment (built-ins, workspace variables, credentials) and
