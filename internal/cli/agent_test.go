@@ -111,3 +111,44 @@ func TestAgentIsolationSetting(t *testing.T) {
 		}
 	}
 }
+
+// TestDevAgentHidesRootToken: dev's in-process agent runs phases in the
+// sandbox, where the root token file in the data directory does not
+// exist, and masks the root token (which its process holds) in every log,
+// here handed to the run in a plain variable.
+func TestDevAgentHidesRootToken(t *testing.T) {
+	tofu, mirror := tools.OpenTofu(t)
+	s := startServer(t)
+	f := agentFlags{tofu: tofu, mirror: mirror, concurrency: 1}
+	cfg, err := f.config("", secret.Value{}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Poll = 50 * time.Millisecond
+	tokenFile := filepath.Join(s.Dir, "root-token")
+	ctx, cancel := context.WithCancel(context.Background())
+	wait := startDevAgent(ctx, s.D, cfg, tokenFile)
+	if wait == nil {
+		t.Fatal("the dev agent did not start")
+	}
+	t.Cleanup(func() { cancel(); wait() })
+
+	s.ok("workspace", "create", "demo/leak", "--create-org")
+	s.ok("var", "set", "demo/leak", "LEAK", s.Token, "--env")
+	s.ok("var", "set", "demo/leak", "TOKEN_FILE", tokenFile, "--env")
+	dir := t.TempDir()
+	cfgText := `resource "terraform_data" "x" {
+  provisioner "local-exec" { command = "echo root=$LEAK; cat $TOKEN_FILE 2>&1 | sed s/^/file:/" }
+}
+`
+	if err := os.WriteFile(filepath.Join(dir, "main.tf"), []byte(cfgText), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out := s.ok("run", "start", "demo/leak", dir)
+	id := strings.Fields(out[strings.Index(out, "runcred run apply ")+len("runcred run apply "):])[0]
+	out = s.ok("run", "apply", id)
+	if !strings.Contains(out, "(local-exec): root=***") || !strings.Contains(out, "file:cat: "+tokenFile+": No such file or directory") ||
+		strings.Contains(out, s.Token) {
+		t.Fatalf("run apply:\n%s", out)
+	}
+}
