@@ -73,6 +73,7 @@ func TestSandboxedHookSeesOnlyItsRun(t *testing.T) {
 	escape := filepath.Join(secretDir, "escaped")
 	var l logs
 	s := hookOnly(t, jobapi.Plan, map[string]string{"terraform-pre-plan": `echo MARKER-RAN uid=$(id -u) pid=$$
+grep -E '^(NoNewPrivs|CapEff|CapPrm):' /proc/self/status
 cat ` + canaryFile + ` 2>&1
 cat ` + other + `/state 2>&1
 ls ` + tmp + ` 2>&1
@@ -96,6 +97,12 @@ exit 1`}, &l)
 	}
 	if _, err := os.Stat(escape); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("the hook wrote %s on the host (%v)", escape, err)
+	}
+	// No capability, and none to gain.
+	for _, w := range []string{"NoNewPrivs:\t1", "CapEff:\t0000000000000000", "CapPrm:\t0000000000000000"} {
+		if !l.has(w) {
+			t.Errorf("the hook's status lacks %q:\n%s", w, strings.Join(l.all(), "\n"))
+		}
 	}
 	want := "uid=" + map[bool]string{true: "65534", false: ""}[os.Geteuid() == 0]
 	if !l.has(want) || !l.has("pid=2") {
