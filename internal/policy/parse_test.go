@@ -239,3 +239,38 @@ func FuzzReadArchive(f *testing.F) {
 		}
 	})
 }
+
+func TestRunTests(t *testing.T) {
+	files := map[string][]byte{
+		"policies.hcl": []byte(`policy "p" { query = "data.terraform.policies.p.deny" }`),
+		"p.rego":       []byte("package terraform.policies.p\ndeny contains \"big\" if input.n > data.params.max\n"),
+		"p_test.rego": []byte(`package terraform.policies.p_test
+import data.terraform.policies.p
+test_passes if { count(p.deny) == 0 with input as {"n": 1} }
+test_fails if { count(p.deny) == 0 with input as {"n": 5} }
+test_errors if { to_number("x") == 1 }
+todo_test_later if { false }
+`),
+	}
+	res, err := RunTests(t.Context(), files, map[string]any{"max": 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]TestResult{}
+	for _, r := range res {
+		got[r.Name] = r
+	}
+	if len(res) != 4 || !got["test_passes"].Passed || got["test_fails"].Passed ||
+		got["test_errors"].Passed || got["test_errors"].Error == "" || !got["todo_test_later"].Skipped ||
+		got["test_fails"].Location != "p_test.rego:4" {
+		t.Fatalf("results %+v", res)
+	}
+	// Tests cannot call what evaluation cannot.
+	files["net_test.rego"] = []byte("package x_test\ntest_net if { http.send({\"method\": \"GET\", \"url\": \"http://127.0.0.1:1\"}) }\n")
+	if _, err := RunTests(t.Context(), files, nil); err == nil || !strings.Contains(err.Error(), "http.send") {
+		t.Fatalf("http.send in a test: %v", err)
+	}
+	if _, err := RunTests(t.Context(), map[string][]byte{"p.rego": files["p.rego"]}, nil); err == nil || !strings.Contains(err.Error(), "no Rego tests") {
+		t.Fatalf("no tests: %v", err)
+	}
+}
