@@ -24,6 +24,9 @@ credential_types := {
 
 secret_reads := {"vault_generic_secret", "vault_kv_secret", "vault_kv_secret_v2"}
 
+# watched are the types either check looks at, an object for lookups.
+watched := object.union({t: true | some t in secret_reads}, credential_types)
+
 default_paths := [
 	"aws*/creds/**", "aws*/sts/**", "aws*/static-creds/**",
 	"azure*/creds/**",
@@ -38,20 +41,76 @@ else := default_paths
 
 advice := "use the run's dynamic credentials instead (workload identity: TFC_AWS_PROVIDER_AUTH, TFC_VAULT_BACKED_AWS_AUTH, TFC_GCP_PROVIDER_AUTH, TFC_AZURE_PROVIDER_AUTH)"
 
-# Every resource and data source of the configuration, root and modules,
-# as [address, type, expressions].
-config_resources contains [addr, r.type, object.get(r, "expressions", {})] if {
-	walk(input.plan.configuration.root_module, [path, r])
-	count(path) >= 2
-	path[count(path) - 2] == "resources"
-	is_string(r.type)
-	addr := resource_address(path, r)
+# Modules of the configuration by address prefix ("" for the root,
+# "module.a.module.b." below), one rule per depth: Rego has no recursion,
+# and walking the whole configuration costs more than the rest of the
+# policy on a large plan. Modules nested deeper than level8 are reported.
+level0[""] := input.plan.configuration.root_module
+
+level1[prefix] := call.module if {
+	some parent, m in level0
+	some name, call in object.get(m, "module_calls", {})
+	prefix := sprintf("%smodule.%s.", [parent, name])
 }
 
-resource_address(path, r) := concat(".", array.concat(
-	[sprintf("module.%s", [p]) | some i, p in path; i > 0; path[i - 1] == "module_calls"],
-	[object.get(r, "address", r.type)],
-))
+level2[prefix] := call.module if {
+	some parent, m in level1
+	some name, call in object.get(m, "module_calls", {})
+	prefix := sprintf("%smodule.%s.", [parent, name])
+}
+
+level3[prefix] := call.module if {
+	some parent, m in level2
+	some name, call in object.get(m, "module_calls", {})
+	prefix := sprintf("%smodule.%s.", [parent, name])
+}
+
+level4[prefix] := call.module if {
+	some parent, m in level3
+	some name, call in object.get(m, "module_calls", {})
+	prefix := sprintf("%smodule.%s.", [parent, name])
+}
+
+level5[prefix] := call.module if {
+	some parent, m in level4
+	some name, call in object.get(m, "module_calls", {})
+	prefix := sprintf("%smodule.%s.", [parent, name])
+}
+
+level6[prefix] := call.module if {
+	some parent, m in level5
+	some name, call in object.get(m, "module_calls", {})
+	prefix := sprintf("%smodule.%s.", [parent, name])
+}
+
+level7[prefix] := call.module if {
+	some parent, m in level6
+	some name, call in object.get(m, "module_calls", {})
+	prefix := sprintf("%smodule.%s.", [parent, name])
+}
+
+level8[prefix] := call.module if {
+	some parent, m in level7
+	some name, call in object.get(m, "module_calls", {})
+	prefix := sprintf("%smodule.%s.", [parent, name])
+}
+
+modules := [level0, level1, level2, level3, level4, level5, level6, level7, level8]
+
+deny contains msg if {
+	some prefix, m in level8
+	count(object.get(m, "module_calls", {})) > 0
+	msg := sprintf("modules below %s are nested more than 8 levels deep and were not checked", [trim_suffix(prefix, ".")])
+}
+
+# Every resource and data source of the configuration, root and modules,
+# as [address, type, expressions].
+config_resources contains [concat("", [prefix, object.get(r, "address", r.type)]), r.type, object.get(r, "expressions", {})] if {
+	some level in modules
+	some prefix, m in level
+	some r in object.get(m, "resources", [])
+	watched[r.type]
+}
 
 deny contains msg if {
 	some [addr, t, _] in config_resources

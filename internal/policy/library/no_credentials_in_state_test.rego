@@ -41,3 +41,16 @@ test_paths_parameter_replaces_defaults if {
 	count(p.deny) == 0 with input as inp
 	count(p.deny) == 1 with input as inp with data.params.credential_paths as ["secret/cloud/*"]
 }
+
+wrap(m) := {"module_calls": {"m": {"module": m}}}
+
+test_deep_modules_reported if {
+	leaf := {"resources": [res("data.vault_aws_access_credentials.c", "vault_aws_access_credentials", {})]}
+	eight := wrap(wrap(wrap(wrap(wrap(wrap(wrap(wrap(leaf))))))))
+	msgs := p.deny with input as plan(eight)
+	count(msgs) == 1
+	some m in msgs
+	startswith(m, "module.m.module.m.module.m.module.m.module.m.module.m.module.m.module.m.data.vault_aws_access_credentials.c")
+	msgs9 := p.deny with input as plan({"module_calls": {"x": {"module": eight}}})
+	msgs9 == {"modules below module.x.module.m.module.m.module.m.module.m.module.m.module.m.module.m are nested more than 8 levels deep and were not checked"}
+}
