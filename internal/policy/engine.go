@@ -87,6 +87,15 @@ type compiled struct {
 // as a missing key rather than hiding the others.
 var evalPackage = ast.MustParseRef("data." + reservedPackage + ".eval")
 
+var (
+	reservedEval = ast.MustParseRef("data." + reservedPackage)
+	paramsRef    = ast.MustParseRef(ParamsPath)
+)
+
+// generatedModule names the generated module; no set file can have the
+// name, as Validate holds module names to relative paths.
+const generatedModule = "/runcred/queries.rego"
+
 // ruleName is the generated rule of the i-th policy.
 func ruleName(i int) string { return fmt.Sprintf("p%d", i) }
 
@@ -138,8 +147,11 @@ func (e *Engine) compile(ctx context.Context, s *Set, c *compiled) error {
 		if err != nil {
 			return fail.Wrap(fail.Invalid, err, "policy set "+s.ID+": "+regoErrors(err))
 		}
-		if m.Package.Path.HasPrefix(ast.DefaultRootRef.Append(ast.StringTerm("runcred")).Append(ast.StringTerm("internal"))) {
+		if m.Package.Path.HasPrefix(reservedEval) {
 			return fail.Invalidf("policy set %s: %s: package %s is reserved", s.ID, name, m.Package.Path)
+		}
+		if m.Package.Path.HasPrefix(paramsRef) {
+			return fail.Invalidf("policy set %s: %s: package %s is reserved for the set's parameters", s.ID, name, m.Package.Path)
 		}
 		modules[name] = m
 	}
@@ -149,11 +161,11 @@ func (e *Engine) compile(ctx context.Context, s *Set, c *compiled) error {
 		ref, _ := queryRef(p.Query) // Validate checked it
 		fmt.Fprintf(&gen, "%s := %s\n", ruleName(i), ref)
 	}
-	g, err := ast.ParseModuleWithOpts("runcred-queries.rego", gen.String(), ast.ParserOptions{RegoVersion: ast.RegoV1})
+	g, err := ast.ParseModuleWithOpts(generatedModule, gen.String(), ast.ParserOptions{RegoVersion: ast.RegoV1})
 	if err != nil {
 		return fail.Wrap(fail.Invalid, err, "policy set "+s.ID+": the policies' queries do not parse: "+regoErrors(err))
 	}
-	modules["\x00runcred-queries.rego"] = g
+	modules[generatedModule] = g
 
 	compiler := ast.NewCompiler().WithCapabilities(e.caps)
 	if compiler.Compile(modules); compiler.Failed() {

@@ -182,3 +182,30 @@ func TestCompileCachesVersions(t *testing.T) {
 		t.Fatalf("cache holds %d versions, bound is 2", n)
 	}
 }
+
+// TestEvaluateParamsPackageReserved: a module cannot stand in for the
+// set's parameters.
+func TestEvaluateParamsPackageReserved(t *testing.T) {
+	s := oneSet(Mandatory, "package terraform.policies.p\ndeny contains \"x\" if data.params.strict")
+	s.Modules = map[string]string{"fake.rego": "package params\nstrict := false"}
+	got := New(Options{}).EvaluateSet(context.Background(), testInput(t), s).Policies[0]
+	if got.Status != Errored || !strings.Contains(got.Error, "reserved for the set's parameters") {
+		t.Fatalf("got %+v", got)
+	}
+}
+
+// TestEvaluateLoopNextToError: a policy that errors next to one that
+// loops: both fail, the loop on the time limit (whether the shared
+// evaluation met the error or the limit first).
+func TestEvaluateLoopNextToError(t *testing.T) {
+	s := &Set{ID: "s", Version: "1", Policies: []Policy{
+		{Name: "bad", Query: "data.terraform.policies.bad.deny", Level: Advisory,
+			Source: "package terraform.policies.bad\ndeny contains x if { x := to_number(\"x\") }"},
+		{Name: "loop", Query: "data.terraform.policies.loop.deny", Level: Advisory,
+			Source: "package terraform.policies.loop\ndeny contains \"x\" if { some i in numbers.range(1, 100000000); some j in numbers.range(1, 100000000); i == j + 1000000000 }"},
+	}}
+	r := New(Options{Timeout: 300 * time.Millisecond}).EvaluateSet(context.Background(), testInput(t), s)
+	if r.Policies[0].Status != Errored || r.Policies[1].Status != Errored || !strings.Contains(r.Policies[1].Error, "time limit") {
+		t.Fatalf("got %+v", r.Policies)
+	}
+}

@@ -76,6 +76,9 @@ func (e *Engine) EvaluateSet(ctx context.Context, in *Input, s *Set) SetResult {
 // attribute evaluates each policy's query alone after the shared
 // evaluation failed with cause, so each policy is judged on its own.
 func (e *Engine) attribute(ctx context.Context, c *compiled, in *Input, s *Set, res SetResult, cause error) SetResult {
+	// The policies share one time limit, as in the shared evaluation.
+	ctx, cancel := context.WithTimeout(ctx, e.opts.Timeout)
+	defer cancel()
 	for i, p := range s.Policies {
 		pq, err := e.prepare(ctx, c, "x = "+ruleRef(i))
 		if err != nil {
@@ -155,14 +158,18 @@ func (b boundError) Is(target error) bool { return target == errBound }
 // returns the value of its single result's bindings (the generated
 // query's object, or {"x": value}).
 func (e *Engine) eval(ctx context.Context, pq rego.PreparedEvalQuery, input ast.Value) (any, error) {
-	ctx, cancelCtx := context.WithTimeout(ctx, e.opts.Timeout)
+	limit := e.opts.Timeout
+	if d, ok := ctx.Deadline(); ok && time.Until(d) < limit {
+		limit = time.Until(d) // the caller's, or the set's shared, limit
+	}
+	ctx, cancelCtx := context.WithTimeout(ctx, limit)
 	defer cancelCtx()
 	cancel := topdown.NewCancel()
 	var why error
 	stop, done := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(done)
-		why = e.watch(ctx, stop, cancel)
+		why = e.watch(ctx, limit, stop, cancel)
 	}()
 	rs, err := pq.Eval(ctx, rego.EvalParsedInput(input), rego.EvalExternalCancel(cancel))
 	close(stop)
@@ -188,7 +195,7 @@ func (e *Engine) eval(ctx context.Context, pq rego.PreparedEvalQuery, input ast.
 
 // watch cancels an evaluation when ctx ends or the heap has grown past
 // the memory bound since it started, and says which, until stop closes.
-func (e *Engine) watch(ctx context.Context, stop <-chan struct{}, cancel topdown.Cancel) error {
+func (e *Engine) watch(ctx context.Context, limit time.Duration, stop <-chan struct{}, cancel topdown.Cancel) error {
 	sample := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
 	heap := func() uint64 {
 		metrics.Read(sample)
@@ -207,7 +214,7 @@ func (e *Engine) watch(ctx context.Context, stop <-chan struct{}, cancel topdown
 		case <-ctx.Done():
 			cancel.Cancel()
 			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-				return boundError{fmt.Sprintf("evaluation exceeded the time limit (%s)", e.opts.Timeout)}
+				return boundError{fmt.Sprintf("evaluation exceeded the time limit (%s)", limit.Round(time.Millisecond))}
 			}
 			return boundError{"evaluation canceled: " + ctx.Err().Error()}
 		case <-tick.C:

@@ -274,3 +274,23 @@ todo_test_later if { false }
 		t.Fatalf("no tests: %v", err)
 	}
 }
+
+// FuzzNewInput holds the input conversion, which reads a plan an agent
+// produced, to never panic and to refuse what is not one JSON object.
+func FuzzNewInput(f *testing.F) {
+	f.Add([]byte(planWithBucket))
+	f.Add([]byte(`{"a": 1e400}`))
+	f.Add([]byte(`[]`))
+	f.Fuzz(func(t *testing.T, plan []byte) {
+		in, err := NewInput(plan, Run{})
+		if err != nil {
+			if !fail.Is(err, fail.Invalid) {
+				t.Fatalf("error of kind %v: %v", fail.KindOf(err), err)
+			}
+			return
+		}
+		if in.value == nil {
+			t.Fatal("no value")
+		}
+	})
+}

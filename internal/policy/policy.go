@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io/fs"
 	"regexp"
 	"slices"
 	"strings"
@@ -105,6 +106,11 @@ func (s *Set) Validate() error {
 		}
 		if _, err := queryRef(p.Query); err != nil {
 			return fail.Invalidf("policy %q: query: %s", p.Name, fail.Message(err))
+		}
+	}
+	for name := range s.Modules {
+		if !fs.ValidPath(name) || name == "." {
+			return fail.Invalidf("module name %q is not a relative slash-separated path", fail.Clip(name))
 		}
 	}
 	for _, p := range s.Policies {
