@@ -104,7 +104,7 @@ tag(c) := "" if object.get(c, "tag", "") == ""
 tag(c) := sprintf(" (tag %q)", [c.tag]) if object.get(c, "tag", "") != ""
 
 # role_arn is the ARN a block names, undefined when it cannot be resolved.
-role_arn(b, pc) := b.role_arn.constant_value if is_string(b.role_arn.constant_value)
+role_arn(b, _) := b.role_arn.constant_value if is_string(b.role_arn.constant_value)
 
 role_arn(b, pc) := v if {
 	not b.role_arn.constant_value
@@ -175,7 +175,7 @@ resolve_var(names, x) := v if {
 	v := value_at(names, end)
 }
 
-value_at(names, node) := v if {
+value_at(_, node) := v if {
 	[k, x] := split_node(node)
 	k == 0
 	v := input.plan.variables[x].value
