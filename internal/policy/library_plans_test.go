@@ -79,6 +79,15 @@ func TestLibraryOnRecordedPlans(t *testing.T) {
 			want: map[string][]string{"allowed-assume-roles": {
 				`the run's apply-phase AWS credentials name role "arn:aws:iam::999999999999:role/admin", which is not in allowed_role_arns`,
 			}}},
+		// A function of a variable looks like the variable in a plan: it
+		// is taken for it unless only literals are accepted.
+		{name: "function of a variable taken for the variable", plan: "functions"},
+		{name: "function of a variable, literal role ARNs only", plan: "functions",
+			params: map[string]any{"allowed_role_arns": allowedRoles, "literal_role_arns_only": true},
+			want: map[string][]string{"allowed-assume-roles": {
+				`provider "aws": assume_role[0].role_arn (refers to var.role_arn) cannot be resolved from the plan: only literal ARNs are accepted (literal_role_arns_only)`,
+				`provider "aws.template": assume_role[0].role_arn (refers to var.role_arn) cannot be resolved from the plan: only literal ARNs are accepted (literal_role_arns_only)`,
+			}}},
 		{name: "no allow-list configured", plan: "dynamic", params: map[string]any{},
 			want: map[string][]string{"allowed-assume-roles": {"parameter allowed_role_arns is not set to a list of role ARN patterns"}}},
 		{name: "credentials from vault in state", plan: "vault-creds",

@@ -15,10 +15,16 @@
 #   "/"), "**" any run at all, "?" one character, "[a-z]" a class and
 #   "{a,b}" alternatives.
 #
+#   A plan shows an expression only as the references it makes: a function
+#   of a variable (replace(var.x, …), "${var.x}-admin") shows as var.x
+#   alone and is taken for it. literal_role_arns_only closes that gap at
+#   the cost of variables.
+#
 #   Parameters: allowed_role_arns (list of patterns, required);
 #   require_assume_role (bool): an aws provider that assumes no role fails
 #   (a dynamic assume_role block is invisible in the plan, so such a
-#   provider looks like one that assumes none).
+#   provider looks like one that assumes none); literal_role_arns_only
+#   (bool): only literal ARNs are accepted, every reference fails.
 package terraform.policies.allowed_assume_roles
 
 kinds := ["assume_role", "assume_role_with_web_identity"]
@@ -70,8 +76,12 @@ deny contains msg if {
 deny contains msg if {
 	some [key, kind, i], b in blocks
 	not role_arn(b, aws_providers[key])
-	msg := sprintf("provider %q: %s[%d].role_arn (%s) cannot be resolved from the plan: only literals and variables can be", [key, kind, i, describe(object.get(b, "role_arn", null))])
+	msg := sprintf("provider %q: %s[%d].role_arn (%s) cannot be resolved from the plan: %s", [key, kind, i, describe(object.get(b, "role_arn", null)), resolvable])
 }
+
+resolvable := "only literal ARNs are accepted (literal_role_arns_only)" if data.params.literal_role_arns_only
+
+else := "only literals and variables can be"
 
 deny contains msg if {
 	data.params.require_assume_role == true
@@ -108,6 +118,7 @@ role_arn(b, _) := b.role_arn.constant_value if is_string(b.role_arn.constant_val
 
 role_arn(b, pc) := v if {
 	not b.role_arn.constant_value
+	not data.params.literal_role_arns_only
 	x := single_var(b.role_arn)
 	names := module_names(object.get(pc, "module_address", ""))
 	v := resolve_var(names, x)

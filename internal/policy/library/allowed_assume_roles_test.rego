@@ -150,3 +150,11 @@ test_run_credentials_without_role_fail_closed if {
 	count(p.deny) == 1 with input as object.union(plan({}), {"run": {"credentials": {"plan": {"aws": [{"tag": ""}]}}}})
 		with data.params as params
 }
+
+test_literal_role_arns_only if {
+	inp := object.union(plan({"aws": aws({"assume_role": [{"role_arn": refs(["var.role"])}]})}), {"plan": {"variables": {"role": {"value": "arn:aws:iam::111111111111:role/terraform"}}}})
+	count(p.deny) == 0 with input as inp with data.params as params
+	count(p.deny) == 1 with input as inp with data.params as object.union(params, {"literal_role_arns_only": true})
+	count(p.deny) == 0 with input as plan({"aws": aws({"assume_role": [{"role_arn": const("arn:aws:iam::111111111111:role/terraform")}]})})
+		with data.params as object.union(params, {"literal_role_arns_only": true})
+}
