@@ -31,9 +31,31 @@ const (
 
 // Bounds on an uploaded set.
 const (
-	MaxSetBytes = 16 << 20 // the files' total size
-	MaxSetFiles = 1000     // .rego files and the configuration
+	MaxSetBytes     = 16 << 20  // the files' total size
+	MaxSetFiles     = 1000      // .rego files and the configuration
+	MaxArchiveBytes = 128 << 20 // an archive's uncompressed size, files the set does not use included
 )
+
+var errArchiveSize = fail.Invalidf("the policy set archive exceeds %d MiB uncompressed", MaxArchiveBytes>>20)
+
+// limitReader lets left bytes through; constructed with one more than
+// the limit, it has gone past the limit when left reaches 0.
+type limitReader struct {
+	r    io.Reader
+	left int64
+}
+
+func (l *limitReader) Read(p []byte) (int, error) {
+	if l.left <= 0 {
+		return 0, errArchiveSize
+	}
+	if int64(len(p)) > l.left {
+		p = p[:l.left]
+	}
+	n, err := l.r.Read(p)
+	l.left -= int64(n)
+	return n, err
+}
 
 // ErrSentinel is the error for a Sentinel policy set or kind.
 var ErrSentinel = fail.Invalidf("Sentinel policy sets are not supported: runcred evaluates OPA (kind \"opa\") policy sets, with policies.hcl or policies.json at the root")
@@ -216,13 +238,19 @@ func ReadArchive(r io.Reader) (map[string][]byte, error) {
 	if err != nil {
 		return nil, fail.Invalidf("the policy set archive is not gzip: %v", err)
 	}
-	tr := tar.NewReader(zr)
+	// Files the set does not use are skipped, but still decompressed: the
+	// whole stream is bounded, so a compressed bomb cannot run on.
+	lr := &limitReader{r: zr, left: MaxArchiveBytes + 1}
+	tr := tar.NewReader(lr)
 	files := map[string][]byte{}
 	total := 0
 	for {
 		h, err := tr.Next()
 		if errors.Is(err, io.EOF) {
 			break
+		}
+		if lr.left <= 0 {
+			return nil, errArchiveSize
 		}
 		if err != nil {
 			return nil, fail.Invalidf("the policy set archive is not a tar archive: %v", err)
@@ -251,6 +279,9 @@ func ReadArchive(r io.Reader) (map[string][]byte, error) {
 			return nil, fail.Invalidf("the policy set's files exceed %d MiB", MaxSetBytes>>20)
 		}
 		b, err := io.ReadAll(io.LimitReader(tr, MaxSetBytes+1))
+		if lr.left <= 0 {
+			return nil, errArchiveSize
+		}
 		if err != nil {
 			return nil, fail.Invalidf("reading %q from the policy set archive: %v", fail.Clip(name), err)
 		}

@@ -185,6 +185,7 @@ func TestReadArchive(t *testing.T) {
 		{"symlinked rego", archive(t, entry{"p.rego", tar.TypeSymlink, ""}), "not a regular file"},
 		{"twice", archive(t, entry{"p.rego", tar.TypeReg, regoP}, entry{"./p.rego", tar.TypeReg, regoP}), "twice"},
 		{"too big", archive(t, entry{"p.rego", tar.TypeReg, strings.Repeat("#", MaxSetBytes+1)}), "exceed"},
+		{"bomb", archive(t, entry{"big.bin", tar.TypeReg, strings.Repeat("\x00", MaxArchiveBytes+1)}), "uncompressed"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := ReadArchive(bytes.NewReader(c.data))
