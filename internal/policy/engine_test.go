@@ -36,6 +36,9 @@ deny contains msg if { some rc in input.plan.resource_changes; rc.type == "aws_i
 	if got := r.Policies[0]; got.Status != Passed || got.Error != "" {
 		t.Fatalf("want passed, got %+v", got)
 	}
+	if r.SetID != "polset-1" || r.Version != "1" || r.Duration <= 0 {
+		t.Fatalf("set result %+v", r)
+	}
 	failing := oneSet(Mandatory, `package terraform.policies.p
 deny contains msg if { some rc in input.plan.resource_changes; rc.type == "aws_s3_bucket"; msg := sprintf("%s in %s", [rc.address, input.run.workspace.name]) }
 deny contains {"msg": "structured", "resource": "x"} if { input.plan.variables.env.value == "prod" }`)
