@@ -2,6 +2,7 @@ package policy
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -210,5 +211,38 @@ func TestEvaluateLoopNextToError(t *testing.T) {
 	r := New(Options{Timeout: 300 * time.Millisecond}).EvaluateSet(context.Background(), testInput(t), s)
 	if r.Policies[0].Status != Errored || r.Policies[1].Status != Errored || !strings.Contains(r.Policies[1].Error, "time limit") {
 		t.Fatalf("got %+v", r.Policies)
+	}
+}
+
+// TestEvaluateConcurrently: one engine, one set, several runs at once;
+// each gets its own correct result (run with -race).
+func TestEvaluateConcurrently(t *testing.T) {
+	e := New(Options{})
+	s := oneSet(Mandatory, `package terraform.policies.p
+deny contains input.run.workspace.name if input.plan.variables.env.value == "prod"`)
+	errs := make(chan error, 8)
+	for i := range 8 {
+		go func() {
+			ws := fmt.Sprintf("ws-%d", i)
+			in, err := NewInput([]byte(planWithBucket), Run{Workspace: Workspace{Name: ws}})
+			if err != nil {
+				errs <- err
+				return
+			}
+			got := e.EvaluateSet(context.Background(), in, s).Policies[0]
+			if got.Status != Failed || len(got.Violations) != 1 || got.Violations[0].Message != ws {
+				errs <- fmt.Errorf("%s: %+v", ws, got)
+				return
+			}
+			errs <- nil
+		}()
+	}
+	for range 8 {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	if n := e.lru.Len(); n != 1 {
+		t.Fatalf("%d compilations cached, want 1", n)
 	}
 }
