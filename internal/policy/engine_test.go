@@ -246,3 +246,17 @@ deny contains input.run.workspace.name if input.plan.variables.env.value == "pro
 		t.Fatalf("%d compilations cached, want 1", n)
 	}
 }
+
+// TestEvaluateKeepsSomeViolations: a policy flagging more than
+// MaxViolations fails with the first ones kept and the rest counted.
+func TestEvaluateKeepsSomeViolations(t *testing.T) {
+	s := oneSet(Mandatory, "package terraform.policies.p\ndeny contains sprintf(\"v%05d\", [i]) if some i in numbers.range(1, 1500)")
+	got := New(Options{}).EvaluateSet(context.Background(), testInput(t), s).Policies[0]
+	if got.Status != Failed || len(got.Violations) != MaxViolations || got.Omitted != 500 || got.Violations[0].Message != "v00001" {
+		t.Fatalf("status %s, %d kept, %d omitted", got.Status, len(got.Violations), got.Omitted)
+	}
+	var b strings.Builder
+	if err := (Outcome{Sets: []SetResult{{Policies: []PolicyResult{got}}}}).Write(&b); err != nil || !strings.Contains(b.String(), "… and 500 more") {
+		t.Fatalf("report %v: %.200s", err, b.String())
+	}
+}

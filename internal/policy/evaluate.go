@@ -124,10 +124,12 @@ func (r *PolicyResult) fill(query string, v any, found bool) {
 		r.Status = Passed
 	default:
 		r.Status = Failed
-		r.Violations = make([]Violation, len(arr))
-		for j, x := range arr {
+		keep := min(len(arr), MaxViolations)
+		r.Violations = make([]Violation, keep)
+		for j, x := range arr[:keep] {
 			r.Violations[j] = violation(x)
 		}
+		r.Omitted = len(arr) - keep
 	}
 }
 

@@ -37,6 +37,9 @@ func (o Outcome) Write(w io.Writer) error {
 				for _, v := range r.Violations {
 					fmt.Fprintf(&b, "             - %s\n", oneLine(v.Message))
 				}
+				if r.Omitted > 0 {
+					fmt.Fprintf(&b, "             … and %d more\n", r.Omitted)
+				}
 			}
 		}
 	}
