@@ -260,3 +260,20 @@ func TestEvaluateKeepsSomeViolations(t *testing.T) {
 		t.Fatalf("report %v: %.200s", err, b.String())
 	}
 }
+
+// TestEvaluateParamsPerVersion: parameters are part of what is compiled:
+// new parameters under the same version string are not served stale.
+func TestEvaluateParamsPerVersion(t *testing.T) {
+	e := New(Options{})
+	src := "package terraform.policies.p\ndeny contains \"over\" if count(input.plan.resource_changes) > data.params.max"
+	for _, c := range []struct {
+		max  int
+		want Status
+	}{{0, Failed}, {5, Passed}, {0, Failed}} {
+		s := oneSet(Mandatory, src)
+		s.Params = map[string]any{"max": c.max}
+		if got := e.EvaluateSet(context.Background(), testInput(t), s).Policies[0]; got.Status != c.want {
+			t.Fatalf("max %d: %+v", c.max, got)
+		}
+	}
+}
