@@ -130,7 +130,7 @@ func TestEvaluateMemoryBound(t *testing.T) {
 	e := New(Options{MemoryLimit: 64 << 20, Timeout: time.Minute})
 	s := oneSet(Advisory, `package terraform.policies.p
 deny contains msg if {
-	xs := [sprintf("%d-padding-padding-padding-padding", [i]) | some i in numbers.range(1, 50000000)]
+	xs := [sprintf("%d-%d-padding-padding-padding-padding", [i, j]) | some i in numbers.range(1, 10000); some j in numbers.range(1, 10000)]
 	count(xs) < 0
 	msg := "never"
 }`)
