@@ -66,7 +66,12 @@ func (b *Broker) login(ctx context.Context, c *call, a *engine.Auth) (*AuthBlock
 	if slices.Contains(pols, "root") {
 		return nil, nil, fail.Invalidf("auth methods cannot create root tokens")
 	}
-	if err := access.CheckMeta(a.Metadata); err != nil {
+	// Only runcred's own issuer, through a jwt mount, may name a run.
+	check := access.CheckMeta
+	if a.RunAttested && c.m.Type == "jwt" {
+		check = access.CheckPlatformMeta
+	}
+	if err := check(a.Metadata); err != nil {
 		return nil, nil, err
 	}
 	def, max := c.m.ttls()
@@ -131,7 +136,7 @@ func runMeta(e *token.Entry) map[string]string {
 	if e == nil {
 		return out
 	}
-	for _, k := range []string{"terraform_run_id", "terraform_run_phase", "terraform_full_workspace", "role", "role_name"} {
+	for _, k := range append(slices.Clone(access.RunMeta), "role", "role_name") {
 		if v, ok := e.Meta[k]; ok {
 			out[k] = v
 		}

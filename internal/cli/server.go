@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -125,15 +126,24 @@ func devCmd(getenv env, stdout, stderr io.Writer) *cobra.Command {
 				if _, lerr := exec.LookPath("tofu"); af.tofu == "" && lerr != nil {
 					cfg.Logger.Warn("no tofu on PATH and no --tofu: runs will wait for an agent")
 					noAgent = true
-				} else if acfg, err = af.config("", secret.Value{}, cfg.Logger.With("component", "agent")); err != nil {
-					return err
-				} else if acfg.HTTPClient, err = httpClient(ca, agentHTTPTimeout); err != nil {
-					return err
+				} else {
+					af.resolve(cmd, getenv)
+					if acfg, err = af.config("", secret.Value{}, cfg.Logger.With("component", "agent")); err != nil {
+						return err
+					}
+					if acfg.HTTPClient, err = httpClient(ca, agentHTTPTimeout); err != nil {
+						return err
+					}
+					// Refuse to start rather than serve runs that could
+					// read the data directory.
+					if err := agent.CheckIsolation(acfg); err != nil {
+						return err
+					}
 				}
 			}
 			return serve(cmd.Context(), cfg, func(d *daemon.Daemon) (wait func()) {
 				if !noAgent {
-					wait = startDevAgent(cmd.Context(), d, acfg)
+					wait = startDevAgent(cmd.Context(), d, acfg, cfg.RootTokenFile)
 				}
 				fmt.Fprintf(stdout, "runcred dev is running.\n\n  API:        %s\n  Issuer:     %s\n  Root token: %s\n\n",
 					d.URL(), d.PublicURL(), cfg.RootTokenFile)
@@ -192,14 +202,18 @@ the output of: base64 -w0 %[1]s
 }
 
 // startDevAgent runs an agent for workspaces without a pool inside dev,
-// with a token of its own, until ctx ends.
-func startDevAgent(ctx context.Context, d *daemon.Daemon, cfg agent.Config) (wait func()) {
+// with a token of its own, until ctx ends. The server's root token, which
+// this process holds too, is masked in every run's log.
+func startDevAgent(ctx context.Context, d *daemon.Daemon, cfg agent.Config, rootTokenFile string) (wait func()) {
 	tok, err := d.DefaultAgentToken(ctx, devAgentTTL)
 	if err != nil {
 		cfg.Logger.Error("the in-process agent could not get a token; runs will wait for an agent", "err", err)
 		return nil
 	}
 	cfg.Server, cfg.Token = d.URL(), tok
+	if b, err := os.ReadFile(rootTokenFile); err == nil && len(bytes.TrimSpace(b)) > 0 {
+		cfg.Secrets = append(cfg.Secrets, secret.FromString(string(bytes.TrimSpace(b))))
+	}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)

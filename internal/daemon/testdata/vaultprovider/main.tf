@@ -194,7 +194,7 @@ resource "vault_jwt_auth_backend_role" "ci" {
   token_ttl       = local.two ? 600 : 1200
 
   bound_claims_type = local.two ? "glob" : "string"
-  claim_mappings    = { terraform_run_id = "run_id" }
+  claim_mappings    = { terraform_project_name = "project" }
   bound_subject     = "organization:demo:project:Default Project:workspace:ws1:run_phase:plan"
   token_max_ttl     = 3600
   token_no_default_policy = local.two
