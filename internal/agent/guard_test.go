@@ -76,6 +76,16 @@ func (w *world) api(t *testing.T, token, method, path string, body any, out any)
 	return resp.StatusCode
 }
 
+// allowVault puts addr on the organization's Vault address allowlist, as
+// its owner, for tests that point a run at a Vault of their own.
+func (w *world) allowVault(t *testing.T, addr string) {
+	t.Helper()
+	path := "/api/v2/organizations/" + w.org + "/runcred-credential-guard"
+	if code := w.api(t, w.srv.Token, "PATCH", path, guardPatch(map[string]any{"vault-addresses": []string{addr}}), nil); code != http.StatusOK {
+		t.Fatalf("allowing Vault %s: HTTP %d", addr, code)
+	}
+}
+
 func guardPatch(attrs map[string]any) map[string]any {
 	return map[string]any{"data": map[string]any{"type": "runcred-credential-guards", "attributes": attrs}}
 }

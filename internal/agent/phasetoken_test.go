@@ -3,8 +3,6 @@ package agent_test
 import (
 	"encoding/base64"
 	"encoding/json"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -15,12 +13,26 @@ import (
 	"github.com/runcred/runcred/internal/daemon"
 )
 
-// copyTokenHook copies the phase's manual workload-identity token to
-// $COPY_TOKEN_TO: what a configuration or hook that wants to keep it does.
+// copyTokenHook smuggles the phase's manual workload-identity token out
+// of the sandboxed run through the log, ROT13'd past the redactor: what a
+// run that wants to keep its token can do.
 const copyTokenHook = `#!/bin/sh
-[ -n "$COPY_TOKEN_TO" ] && printf %s "$TFC_WORKLOAD_IDENTITY_TOKEN" > "$COPY_TOKEN_TO"
+[ -n "$COPY_TOKEN" ] && echo "copied-token: $(printf %s "$TFC_WORKLOAD_IDENTITY_TOKEN" | tr 'A-Za-z' 'N-ZA-Mn-za-m')"
 exit 0
 `
+
+// rot13 undoes the hook's disguise.
+func rot13(s string) string {
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r >= 'a' && r <= 'z':
+			return 'a' + (r-'a'+13)%26
+		case r >= 'A' && r <= 'Z':
+			return 'A' + (r-'A'+13)%26
+		}
+		return r
+	}, s)
+}
 
 // TestCopiedPlanTokenRefusedAfterRun: a plan's workload-identity token,
 // copied out of the run by a hook, lives 15 minutes (not an hour), and
@@ -50,16 +62,17 @@ func TestCopiedPlanTokenRefusedAfterRun(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	copied := filepath.Join(t.TempDir(), "plan-token")
 	ws := w.workspace(t, "copied", false, map[string]string{
-		"env:TFC_WORKLOAD_IDENTITY_AUDIENCE": "vault.workload.identity", "env:COPY_TOKEN_TO": copied,
+		"env:TFC_WORKLOAD_IDENTITY_AUDIENCE": "vault.workload.identity", "env:COPY_TOKEN": "1",
 	})
 	w.upload(t, ws, map[string]string{"main.tf": `resource "terraform_data" "x" {}`})
-	w.wait(t, w.start(t, ws).ID, tfe.RunPlanned)
+	run := w.wait(t, w.start(t, ws).ID, tfe.RunPlanned)
 
-	raw, err := os.ReadFile(copied)
-	if err != nil || strings.Count(string(raw), ".") != 2 {
-		t.Fatalf("the hook copied no token: %q, %v", raw, err)
+	_, disguised, _ := strings.Cut(w.logs(t, run), "copied-token: ")
+	disguised, _, _ = strings.Cut(disguised, "\n")
+	raw := []byte(rot13(strings.TrimSpace(disguised)))
+	if strings.Count(string(raw), ".") != 2 {
+		t.Fatalf("the hook copied no token: %q", raw)
 	}
 	parts := strings.Split(string(raw), ".")
 	payload, err := base64.RawURLEncoding.DecodeString(parts[1])

@@ -72,6 +72,7 @@ func newRoot(getenv env, stdout, stderr io.Writer) *cobra.Command {
 		runCmd(getenv, stdout),
 		stateCmd(getenv, stdout),
 		policyCmd(stdout),
+		guardCmd(getenv, stdout),
 	)
 	usageErrorsAreInvalid(root)
 	return root

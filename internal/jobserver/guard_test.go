@@ -86,6 +86,32 @@ func TestPhaseTokenLifetime(t *testing.T) {
 	}
 }
 
+// TestPhaseTokenLifetimeWorkspaceLimit: a workspace's phase timeout is the
+// phase's limit, and so the bound of its tokens' lifetime.
+func TestPhaseTokenLifetimeWorkspaceLimit(t *testing.T) {
+	clock := clocktest.New(time.Now())
+	e := envOn(t, daemontest.Start(t, func(c *daemon.Config) { c.Now = clock.Now }))
+	ctx := ctxT(t)
+	e.queue(t, "short")
+	ws, err := e.tfe.Workspaces.Read(ctx, org, "short")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := `{"data":{"type":"workspaces","attributes":{"runcred-phase-timeout":120}}}`
+	if code, out := e.raw(t, e.srv.Token, "PATCH", "/api/v2/workspaces/"+ws.ID, []byte(body)); code != http.StatusOK {
+		t.Fatalf("setting the phase timeout: HTTP %d %s", code, out)
+	}
+	_, ph := e.claim(t)
+	clock.Add(30 * time.Second)
+	tok, err := ph.Mint(ctx, "aws.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := jwtClaims(t, tok.RevealString()); c["exp"].(float64)-c["iat"].(float64) != 90 {
+		t.Fatalf("claims %v, want the 90 s left of the workspace's 120 s limit", c)
+	}
+}
+
 // TestPhaseTokenLifetimeConfigured: the server's phase-token-ttl setting.
 func TestPhaseTokenLifetimeConfigured(t *testing.T) {
 	e := envOn(t, daemontest.Start(t, func(c *daemon.Config) { c.PhaseTokenTTL = 90 * time.Second }))

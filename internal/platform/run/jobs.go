@@ -217,7 +217,7 @@ func (s *Service) MintForJob(ctx context.Context, phaseID string, audience func(
 	if err := s.guardMint(ctx, r, w, phaseID, aud); err != nil {
 		return identity.Token{}, err
 	}
-	ttl, err := s.tokenTTL(r, phaseID)
+	ttl, err := s.tokenTTL(r, w, phaseID)
 	if err != nil {
 		return identity.Token{}, err
 	}
@@ -230,16 +230,21 @@ func (s *Service) MintForJob(ctx context.Context, phaseID string, audience func(
 const DefaultPhaseTokenTTL = 15 * time.Minute
 
 // tokenTTL is the lifetime of a token minted now for phase phaseID of r:
-// the configured lifetime, cut to what is left of the phase's limit (a
-// phase ends, abandoned, JobTokenTTL after it started), in whole seconds.
-func (s *Service) tokenTTL(r Run, phaseID string) (time.Duration, error) {
+// the configured lifetime, cut to what is left of the phase's limit (the
+// workspace's phase timeout when it has one; in any case a phase ends,
+// abandoned, JobTokenTTL after it started), in whole seconds.
+func (s *Service) tokenTTL(r Run, w workspace.Workspace, phaseID string) (time.Duration, error) {
 	status := Planning
 	if phaseID == r.ApplyID {
 		status = Applying
 	}
+	limit := JobTokenTTL
+	if w.PhaseTimeout > 0 {
+		limit = min(limit, w.PhaseTimeout)
+	}
 	ttl := s.ttl
 	if started, ok := r.Timestamps[status]; ok {
-		ttl = min(ttl, started.Add(JobTokenTTL).Sub(s.base.Now()))
+		ttl = min(ttl, started.Add(limit).Sub(s.base.Now()))
 	}
 	ttl = ttl.Truncate(time.Second)
 	if ttl < time.Second {
