@@ -1,10 +1,8 @@
 package api
 
 import (
-	"bytes"
 	"encoding/json"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/runcred/runcred/internal/fail"
@@ -48,11 +46,7 @@ type guardJSON struct {
 
 // guardInput is a PATCH's attributes; nil is a list the request leaves alone.
 type guardInput struct {
-	Audiences      *[]string `json:"audiences"`
-	VaultAddresses *[]string `json:"vault-addresses"`
-	VaultAuthPaths *[]string `json:"vault-auth-paths"`
-	VaultRoles     *[]string `json:"vault-roles"`
-	AWSRoleARNs    *[]string `json:"aws-role-arns"`
+	Audiences, VaultAddresses, VaultAuthPaths, VaultRoles, AWSRoleARNs *[]string
 }
 
 func (h *API) toGuard(id, scope string, a guard.Allowlist) *guardJSON {
@@ -94,17 +88,27 @@ func decodeGuard(r *http.Request) (guardInput, error) {
 		return guardInput{}, fail.Invalidf("data.type must be %q", guardType)
 	}
 	var in guardInput
-	if len(doc.Data.Attributes) == 0 {
+	if len(doc.Data.Attributes) == 0 || string(doc.Data.Attributes) == "null" {
 		return in, nil
 	}
-	dec := json.NewDecoder(bytes.NewReader(doc.Data.Attributes))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&in); err != nil {
-		msg := err.Error()
-		if name, ok := strings.CutPrefix(msg, "json: unknown field "); ok {
-			return guardInput{}, fail.Invalidf("unknown attribute %s", fail.Clip(name))
+	var attrs map[string]json.RawMessage
+	if json.Unmarshal(doc.Data.Attributes, &attrs) != nil {
+		return guardInput{}, fail.Invalidf("data.attributes must be an object")
+	}
+	lists := map[string]**[]string{
+		"audiences": &in.Audiences, "vault-addresses": &in.VaultAddresses, "vault-auth-paths": &in.VaultAuthPaths,
+		"vault-roles": &in.VaultRoles, "aws-role-arns": &in.AWSRoleARNs,
+	}
+	for name, raw := range attrs { // names are matched exactly, as JSON:API's are
+		dst, ok := lists[name]
+		if !ok {
+			return guardInput{}, fail.Invalidf("unknown attribute %q", fail.Clip(name))
 		}
-		return guardInput{}, fail.Invalidf("attributes: each list must be an array of strings")
+		var v []string
+		if err := json.Unmarshal(raw, &v); err != nil || v == nil {
+			return guardInput{}, fail.Invalidf("%s must be an array of strings", name)
+		}
+		*dst = &v
 	}
 	return in, nil
 }
