@@ -52,14 +52,20 @@ func (h *API) Mount(mux *http.ServeMux) {
 		w.WriteHeader(http.StatusNoContent)
 	})))
 
+	mux.Handle("GET /.well-known/terraform.json", h.headers(http.HandlerFunc(discovery)))
+	route("GET /api/v2/organizations/{org}/entitlement-set", h.readEntitlements)
+
 	route("GET /api/v2/organizations", h.listOrganizations)
 	route("POST /api/v2/organizations", h.createOrganization)
 	route("GET /api/v2/organizations/{org}", h.readOrganization)
+	route("PATCH /api/v2/organizations/{org}", h.updateOrganization)
 	route("DELETE /api/v2/organizations/{org}", h.deleteOrganization)
 
 	route("GET /api/v2/organizations/{org}/projects", h.listProjects)
 	route("POST /api/v2/organizations/{org}/projects", h.createProject)
 	route("GET /api/v2/projects/{id}", h.readProject)
+	route("PATCH /api/v2/projects/{id}", h.updateProject)
+	route("DELETE /api/v2/projects/{id}", h.deleteProject)
 
 	route("GET /api/v2/organizations/{org}/workspaces", h.listWorkspaces)
 	route("POST /api/v2/organizations/{org}/workspaces", h.createWorkspace)
@@ -81,6 +87,7 @@ func (h *API) Mount(mux *http.ServeMux) {
 	h.mountAgentPools(route)
 	h.mountTeams(route)
 	h.mountVarsets(route)
+	h.mountTags(route)
 }
 
 // headers adds the headers HCP Terraform sends on every API response.
@@ -159,7 +166,13 @@ func decodeRaw(r *http.Request, model any) ([]byte, error) {
 	}
 	// The JSON:API decoder stops after the first value; json.Valid refuses
 	// what follows it too, so a body is one document or malformed.
-	if !json.Valid(b) || jsonapi.UnmarshalPayload(bytes.NewReader(b), model) != nil {
+	if !json.Valid(b) {
+		return nil, errMalformed{"request body is not a valid JSON:API document for this resource"}
+	}
+	if err := checkDocument(b, model); err != nil {
+		return nil, err
+	}
+	if jsonapi.UnmarshalPayload(bytes.NewReader(b), model) != nil {
 		return nil, errMalformed{"request body is not a valid JSON:API document for this resource"}
 	}
 	return b, nil

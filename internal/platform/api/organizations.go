@@ -15,6 +15,9 @@ func (h *API) createOrganization(w http.ResponseWriter, r *http.Request) error {
 	if in.Name == nil {
 		return fail.Invalidf("organization name is required")
 	}
+	if err := in.check(); err != nil {
+		return err
+	}
 	o := organization.Options{Name: *in.Name}
 	if in.Email != nil {
 		o.Email = *in.Email
@@ -28,6 +31,34 @@ func (h *API) createOrganization(w http.ResponseWriter, r *http.Request) error {
 
 func (h *API) readOrganization(w http.ResponseWriter, r *http.Request) error {
 	org, err := h.Service.Organizations.Organization(r.Context(), r.PathValue("org"))
+	if err != nil {
+		return err
+	}
+	return write(w, http.StatusOK, toOrganization(org))
+}
+
+func (h *API) updateOrganization(w http.ResponseWriter, r *http.Request) error {
+	var in organizationInput
+	if err := decode(r, &in); err != nil {
+		return err
+	}
+	if err := in.check(); err != nil {
+		return err
+	}
+	var o organization.Options
+	if in.Name != nil {
+		o.Name = *in.Name
+		if o.Name == "" {
+			return fail.Invalidf("organization name cannot be empty")
+		}
+	}
+	if in.Email != nil {
+		o.Email = *in.Email
+		if o.Email == "" {
+			return fail.Invalidf("a valid email address is required")
+		}
+	}
+	org, err := h.Service.Organizations.Update(r.Context(), r.PathValue("org"), o)
 	if err != nil {
 		return err
 	}
@@ -66,6 +97,9 @@ func (h *API) createProject(w http.ResponseWriter, r *http.Request) error {
 	if in.Name == nil {
 		return fail.Invalidf("project name is required")
 	}
+	if in.AutoDestroyActivityDuration != nil {
+		return fail.Invalidf("attribute %q is not supported by runcred", "auto-destroy-activity-duration")
+	}
 	o := organization.ProjectOptions{Name: *in.Name}
 	if in.Description != nil {
 		o.Description = *in.Description
@@ -99,4 +133,28 @@ func (h *API) listProjects(w http.ResponseWriter, r *http.Request) error {
 		out = append(out, toProject(p))
 	}
 	return writeList(w, out, pg, total)
+}
+
+func (h *API) updateProject(w http.ResponseWriter, r *http.Request) error {
+	var in projectInput
+	if err := decode(r, &in); err != nil {
+		return err
+	}
+	if in.AutoDestroyActivityDuration != nil {
+		return fail.Invalidf("attribute %q is not supported by runcred", "auto-destroy-activity-duration")
+	}
+	p, err := h.Service.Organizations.UpdateProject(r.Context(), r.PathValue("id"),
+		organization.ProjectUpdate{Name: in.Name, Description: in.Description})
+	if err != nil {
+		return err
+	}
+	return write(w, http.StatusOK, toProject(p))
+}
+
+func (h *API) deleteProject(w http.ResponseWriter, r *http.Request) error {
+	if err := h.Service.Organizations.DeleteProject(r.Context(), r.PathValue("id")); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
 }

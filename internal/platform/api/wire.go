@@ -19,6 +19,20 @@ type organizationJSON struct {
 	CreatedAt            time.Time    `jsonapi:"attr,created-at,iso8601"`
 	DefaultExecutionMode string       `jsonapi:"attr,default-execution-mode"`
 	DefaultProject       *projectJSON `jsonapi:"relation,default-project"`
+
+	// Settings runcred has one way (organizationSettings).
+	CollaboratorAuthPolicy           string `jsonapi:"attr,collaborator-auth-policy"`
+	CostEstimationEnabled            bool   `jsonapi:"attr,cost-estimation-enabled"`
+	AssessmentsEnforced              bool   `jsonapi:"attr,assessments-enforced"`
+	AllowForceDeleteWorkspaces       bool   `jsonapi:"attr,allow-force-delete-workspaces"`
+	SpeculativePlanManagementEnabled bool   `jsonapi:"attr,speculative-plan-management-enabled"`
+	UserTokensEnabled                bool   `jsonapi:"attr,user-tokens-enabled"`
+	EnforceHYOK                      bool   `jsonapi:"attr,enforce-hyok"`
+	StacksEnabled                    bool   `jsonapi:"attr,stacks-enabled"`
+	MaxTTLEnabled                    bool   `jsonapi:"attr,max-ttl-enabled"`
+	SendPassingStatuses              bool   `jsonapi:"attr,send-passing-statuses-for-untriggered-speculative-plans"`
+	AggregatedCommitStatusEnabled    bool   `jsonapi:"attr,aggregated-commit-status-enabled"`
+	SAMLEnabled                      bool   `jsonapi:"attr,saml-enabled"`
 }
 
 type projectJSON struct {
@@ -26,6 +40,7 @@ type projectJSON struct {
 	Name                 string            `jsonapi:"attr,name"`
 	Description          string            `jsonapi:"attr,description"`
 	DefaultExecutionMode string            `jsonapi:"attr,default-execution-mode"`
+	CreatedAt            time.Time         `jsonapi:"attr,created-at,iso8601"`
 	Organization         *organizationJSON `jsonapi:"relation,organization"`
 }
 
@@ -74,12 +89,15 @@ func toOrganization(o organization.Organization) *organizationJSON {
 	return &organizationJSON{
 		Name: o.Name, ExternalID: o.ID, Email: o.Email, CreatedAt: o.CreatedAt,
 		DefaultExecutionMode: workspace.ExecutionAgent, DefaultProject: &projectJSON{ID: o.DefaultProjectID},
+		CollaboratorAuthPolicy:           organizationSettings.CollaboratorAuthPolicy,
+		SpeculativePlanManagementEnabled: organizationSettings.SpeculativePlanManagementEnabled,
+		UserTokensEnabled:                organizationSettings.UserTokensEnabled,
 	}
 }
 
 func toProject(p organization.Project) *projectJSON {
 	return &projectJSON{
-		ID: p.ID, Name: p.Name, Description: p.Description, DefaultExecutionMode: workspace.ExecutionAgent,
+		ID: p.ID, Name: p.Name, Description: p.Description, DefaultExecutionMode: workspace.ExecutionAgent, CreatedAt: p.CreatedAt,
 		Organization: &organizationJSON{Name: p.Organization},
 	}
 }
@@ -120,12 +138,59 @@ type organizationInput struct {
 	Type  string  `jsonapi:"primary,organizations"`
 	Name  *string `jsonapi:"attr,name"`
 	Email *string `jsonapi:"attr,email"`
+
+	// Settings runcred has one way: accepted at that value only.
+	CollaboratorAuthPolicy           *string `jsonapi:"attr,collaborator-auth-policy"`
+	CostEstimationEnabled            *bool   `jsonapi:"attr,cost-estimation-enabled"`
+	AssessmentsEnforced              *bool   `jsonapi:"attr,assessments-enforced"`
+	AllowForceDeleteWorkspaces       *bool   `jsonapi:"attr,allow-force-delete-workspaces"`
+	SpeculativePlanManagementEnabled *bool   `jsonapi:"attr,speculative-plan-management-enabled"`
+	UserTokensEnabled                *bool   `jsonapi:"attr,user-tokens-enabled"`
+	EnforceHYOK                      *bool   `jsonapi:"attr,enforce-hyok"`
+	StacksEnabled                    *bool   `jsonapi:"attr,stacks-enabled"`
+	MaxTTLEnabled                    *bool   `jsonapi:"attr,max-ttl-enabled"`
+	SendPassingStatuses              *bool   `jsonapi:"attr,send-passing-statuses-for-untriggered-speculative-plans"`
+	AggregatedCommitStatusEnabled    *bool   `jsonapi:"attr,aggregated-commit-status-enabled"`
+	DefaultExecutionMode             *string `jsonapi:"attr,default-execution-mode"`
 }
+
+// check refuses a setting at any value but the one runcred has.
+func (in organizationInput) check() error {
+	f := organizationSettings
+	return firstError(
+		settled("collaborator-auth-policy", in.CollaboratorAuthPolicy, f.CollaboratorAuthPolicy),
+		settled("cost-estimation-enabled", in.CostEstimationEnabled, false),
+		settled("assessments-enforced", in.AssessmentsEnforced, false),
+		settled("allow-force-delete-workspaces", in.AllowForceDeleteWorkspaces, false),
+		settled("speculative-plan-management-enabled", in.SpeculativePlanManagementEnabled, f.SpeculativePlanManagementEnabled),
+		settled("user-tokens-enabled", in.UserTokensEnabled, f.UserTokensEnabled),
+		settled("enforce-hyok", in.EnforceHYOK, false),
+		settled("stacks-enabled", in.StacksEnabled, false),
+		settled("max-ttl-enabled", in.MaxTTLEnabled, false),
+		settled("send-passing-statuses-for-untriggered-speculative-plans", in.SendPassingStatuses, false),
+		settled("aggregated-commit-status-enabled", in.AggregatedCommitStatusEnabled, false),
+		settled("default-execution-mode", in.DefaultExecutionMode, workspace.ExecutionAgent),
+	)
+}
+
+// organizationSettings are the organization settings of HCP Terraform that
+// runcred has exactly one way: no users, passwords or sessions
+// (collaborators authenticate with tokens, which user-tokens-enabled keeps
+// allowed), no cost estimation, assessments, stacks, HYOK, token TTL
+// policies or VCS statuses, and no organization-wide force delete of
+// workspaces. Every other boolean setting is false.
+var organizationSettings = struct {
+	CollaboratorAuthPolicy           string
+	SpeculativePlanManagementEnabled bool
+	UserTokensEnabled                bool
+}{"password", true, true}
 
 type projectInput struct {
 	Type        string  `jsonapi:"primary,projects"`
 	Name        *string `jsonapi:"attr,name"`
 	Description *string `jsonapi:"attr,description"`
+	// Runcred destroys nothing on a timer; absent or null is the only value.
+	AutoDestroyActivityDuration *string `jsonapi:"attr,auto-destroy-activity-duration"`
 }
 
 type projectRef struct {

@@ -1,0 +1,194 @@
+package daemon_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/runcred/runcred/internal/daemon/daemontest"
+	"github.com/runcred/runcred/internal/peers/tools"
+)
+
+// tfeWork is an OpenTofu working directory whose configuration uses the
+// real terraform-provider-tfe from the offline mirror against a daemon
+// served over HTTPS: the provider finds the API by service discovery at
+// https://127.0.0.1:PORT, trusts the daemon's CA through SSL_CERT_FILE and
+// authenticates with TFE_TOKEN, as a platform team would set it up.
+type tfeWork struct {
+	t   *testing.T
+	bin string
+	dir string
+	env []string
+}
+
+func newTFEWork(t *testing.T, srv *daemontest.Server) *tfeWork {
+	t.Helper()
+	bin, mirror := tools.OpenTofu(t)
+	tools.Path(t, "providers/registry.opentofu.org/hashicorp/tfe/0.80.0")
+	home := t.TempDir()
+	cli, err := json.Marshal(map[string]any{"provider_installation": map[string]any{
+		"filesystem_mirror": []any{map[string]any{"path": mirror, "include": []string{"registry.opentofu.org/hashicorp/*"}}},
+		"direct":            []any{map[string]any{"exclude": []string{"registry.opentofu.org/*/*", "registry.terraform.io/*/*"}}},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(home, "cli.tfrc.json"), cli, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return &tfeWork{t: t, bin: bin, dir: t.TempDir(), env: []string{
+		"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=" + home, "TF_CLI_CONFIG_FILE=" + filepath.Join(home, "cli.tfrc.json"),
+		"TF_IN_AUTOMATION=1", "TF_INPUT=0", "CHECKPOINT_DISABLE=1",
+		"SSL_CERT_FILE=" + srv.CAFile(), "TFE_TOKEN=" + srv.Token,
+		"TF_VAR_hostname=" + strings.TrimPrefix(srv.D.URL(), "https://"),
+	}}
+}
+
+// write replaces the configuration.
+func (w *tfeWork) write(config string) {
+	w.t.Helper()
+	if err := os.WriteFile(filepath.Join(w.dir, "main.tf"), []byte(tfeHeader+config), 0o600); err != nil {
+		w.t.Fatal(err)
+	}
+}
+
+const tfeHeader = `
+terraform {
+  required_providers {
+    tfe = { source = "hashicorp/tfe", version = "0.80.0" }
+  }
+}
+variable "hostname" { type = string }
+variable "gen" { type = number }
+provider "tfe" { hostname = var.hostname }
+`
+
+// run runs tofu and returns its output and exit code; any code but the
+// wanted ones fails the test with the output.
+func (w *tfeWork) run(want []int, args ...string) (string, int) {
+	w.t.Helper()
+	var out, errOut bytes.Buffer
+	full := args
+	if args[0] != "state" {
+		full = append(args[:1:1], append([]string{"-no-color"}, args[1:]...)...)
+	}
+	cmd := exec.Command(w.bin, full...)
+	cmd.Dir, cmd.Env, cmd.Stdout, cmd.Stderr = w.dir, w.env, &out, &errOut
+	err := cmd.Run()
+	code := 0
+	var exit *exec.ExitError
+	if errors.As(err, &exit) {
+		code = exit.ExitCode()
+	} else if err != nil {
+		w.t.Fatalf("tofu %s: %v", args[0], err)
+	}
+	for _, c := range want {
+		if c == code {
+			return out.String(), code
+		}
+	}
+	w.t.Fatalf("tofu %s exited %d:\n%s\n%s", strings.Join(args, " "), code, out.String(), errOut.String())
+	return "", 0
+}
+
+// gen sets the configuration's generation; the update step changes it.
+func gen(n int) string { return "-var=gen=" + string(rune('0'+n)) }
+
+// noDrift runs plan -detailed-exitcode and fails unless it is 0 (nothing
+// to change).
+func (w *tfeWork) noDrift(step string, g int) {
+	w.t.Helper()
+	out, code := w.run([]int{0, 2}, "plan", "-input=false", "-detailed-exitcode", gen(g))
+	if code != 0 {
+		w.t.Fatalf("%s: plan wants changes:\n%s", step, out)
+	}
+}
+
+// state is the state's resources, by address, as tofu show -json has them.
+func (w *tfeWork) state() map[string]map[string]any {
+	w.t.Helper()
+	out, _ := w.run([]int{0}, "show", "-json")
+	var doc struct {
+		Values struct {
+			Root struct {
+				Resources []struct {
+					Address string         `json:"address"`
+					Values  map[string]any `json:"values"`
+				} `json:"resources"`
+			} `json:"root_module"`
+		} `json:"values"`
+	}
+	if err := json.Unmarshal([]byte(out), &doc); err != nil {
+		w.t.Fatalf("show -json: %v\n%s", err, out)
+	}
+	m := map[string]map[string]any{}
+	for _, r := range doc.Values.Root.Resources {
+		m[r.Address] = r.Values
+	}
+	return m
+}
+
+// importer names a resource and how its import ID is made from its state.
+type importer struct {
+	addr string
+	id   func(st map[string]map[string]any) string
+}
+
+// cycle takes config through create, a clean plan, an update, a clean
+// plan, import of every resource in imports (forgotten and imported back)
+// and a clean plan, and destroy.
+func (w *tfeWork) cycle(config string, imports []importer) map[string]map[string]any {
+	w.t.Helper()
+	w.write(config)
+	w.run([]int{0}, "init", "-input=false")
+	w.run([]int{0}, "apply", "-input=false", "-auto-approve", gen(1))
+	w.noDrift("after create", 1)
+	w.run([]int{0}, "apply", "-input=false", "-auto-approve", gen(2))
+	w.noDrift("after update", 2)
+	st := w.state()
+	for _, im := range imports {
+		id := im.id(st)
+		w.run([]int{0}, "state", "rm", im.addr)
+		w.run([]int{0}, "import", "-input=false", gen(2), im.addr, id)
+	}
+	w.noDrift("after import", 2)
+	w.run([]int{0}, "destroy", "-input=false", "-auto-approve", gen(2))
+	if left := w.state(); len(left) != 0 {
+		w.t.Fatalf("destroy left %v", left)
+	}
+	return st
+}
+
+// attr is a string attribute of a resource in the state.
+func attr(st map[string]map[string]any, addr, name string) string {
+	s, _ := st[addr][name].(string)
+	return s
+}
+
+// TestTFEProvider manages runcred with the real tfe provider: every
+// resource goes through create, update, import and destroy with a clean
+// plan after each step.
+func TestTFEProvider(t *testing.T) {
+	srv := daemontest.Start(t, daemontest.TLS(t))
+	w := newTFEWork(t, srv)
+	byID := func(addr string) importer {
+		return importer{addr, func(st map[string]map[string]any) string { return attr(st, addr, "id") }}
+	}
+	w.cycle(`
+resource "tfe_organization" "acme" {
+  name  = "acme"
+  email = "ops${var.gen}@acme.test"
+}
+resource "tfe_project" "infra" {
+  organization = tfe_organization.acme.name
+  name         = "infra"
+  description  = "shared infrastructure ${var.gen}"
+  tags         = { team = "platform", stage = "s${var.gen}" }
+}
+`, []importer{byID("tfe_organization.acme"), byID("tfe_project.infra")})
+}
