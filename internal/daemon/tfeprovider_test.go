@@ -2,6 +2,7 @@ package daemon_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"os"
@@ -9,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/runcred/runcred/internal/daemon/daemontest"
 	"github.com/runcred/runcred/internal/peers/tools"
@@ -77,7 +79,11 @@ func (w *tfeWork) run(want []int, args ...string) (string, int) {
 	if args[0] != "state" {
 		full = append(args[:1:1], append([]string{"-no-color"}, args[1:]...)...)
 	}
-	cmd := exec.Command(w.bin, full...)
+	// A command that hangs (a client retrying a failing request) fails the
+	// test with its output instead of running into the test's timeout.
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, w.bin, full...)
 	cmd.Dir, cmd.Env, cmd.Stdout, cmd.Stderr = w.dir, w.env, &out, &errOut
 	err := cmd.Run()
 	code := 0
@@ -190,5 +196,19 @@ resource "tfe_project" "infra" {
   description  = "shared infrastructure ${var.gen}"
   tags         = { team = "platform", stage = "s${var.gen}" }
 }
-`, []importer{byID("tfe_organization.acme"), byID("tfe_project.infra")})
+resource "tfe_agent_pool" "pool" {
+  organization = tfe_organization.acme.name
+  name         = "pool-${var.gen}"
+}
+resource "tfe_workspace" "net" {
+  organization      = tfe_organization.acme.name
+  project_id        = tfe_project.infra.id
+  name              = "net-${var.gen}"
+  description       = "network ${var.gen}"
+  auto_apply        = var.gen == 2
+  working_directory = "infra/net${var.gen}"
+  terraform_version = "1.6.${var.gen}"
+  tags              = { tier = "t${var.gen}" }
+}
+`, []importer{byID("tfe_organization.acme"), byID("tfe_project.infra"), byID("tfe_agent_pool.pool"), byID("tfe_workspace.net")})
 }

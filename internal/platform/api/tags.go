@@ -19,10 +19,20 @@ type tagBindingJSON struct {
 }
 
 type effectiveTagBindingJSON struct {
-	ID    string                 `jsonapi:"primary,effective-tag-bindings"`
-	Key   string                 `jsonapi:"attr,key"`
-	Value string                 `jsonapi:"attr,value"`
-	Links map[string]interface{} `jsonapi:"links,omitempty"`
+	ID    string `jsonapi:"primary,effective-tag-bindings"`
+	Key   string `jsonapi:"attr,key"`
+	Value string `jsonapi:"attr,value"`
+	// InheritedFrom is the project an inherited binding comes from, sent
+	// as the binding's "inherited-from" link, as HCP Terraform does.
+	InheritedFrom string
+}
+
+// JSONAPILinks gives an inherited binding its link to the project.
+func (e *effectiveTagBindingJSON) JSONAPILinks() *jsonapi.Links {
+	if e.InheritedFrom == "" {
+		return &jsonapi.Links{} // the library requires a value
+	}
+	return &jsonapi.Links{"inherited-from": "/api/v2/projects/" + e.InheritedFrom}
 }
 
 // bindingID names a binding of target stably: bindings are replaced as a
@@ -97,14 +107,7 @@ func (h *API) mountTags(route func(string, func(http.ResponseWriter, *http.Reque
 			if err != nil {
 				return err
 			}
-			out := make([]*effectiveTagBindingJSON, 0, len(bs))
-			for _, b := range bs {
-				e := &effectiveTagBindingJSON{ID: bindingID(r.PathValue("id"), b.Key), Key: b.Key, Value: b.Value}
-				if b.InheritedFrom != "" {
-					e.Links = map[string]interface{}{"inherited-from": "/api/v2/projects/" + b.InheritedFrom}
-				}
-				out = append(out, e)
-			}
+			out := effectiveBindings(r.PathValue("id"), bs)
 			return writeMany(w, out)
 		})
 	}

@@ -63,6 +63,33 @@ type workspaceJSON struct {
 	Organization     *organizationJSON `jsonapi:"relation,organization"`
 	Project          *projectJSON      `jsonapi:"relation,project"`
 	AgentPool        *agentPool        `jsonapi:"relation,agent-pool"`
+
+	// Settings runcred has one way (see workspaceSettingsInput.check).
+	AllowDestroyPlan           bool     `jsonapi:"attr,allow-destroy-plan"`
+	AutoApplyRunTrigger        bool     `jsonapi:"attr,auto-apply-run-trigger"`
+	FileTriggersEnabled        bool     `jsonapi:"attr,file-triggers-enabled"`
+	QueueAllRuns               bool     `jsonapi:"attr,queue-all-runs"`
+	SpeculativeEnabled         bool     `jsonapi:"attr,speculative-enabled"`
+	StructuredRunOutputEnabled bool     `jsonapi:"attr,structured-run-output-enabled"`
+	GlobalRemoteState          bool     `jsonapi:"attr,global-remote-state"`
+	ProjectRemoteState         bool     `jsonapi:"attr,project-remote-state"`
+	AssessmentsEnabled         bool     `jsonapi:"attr,assessments-enabled"`
+	HYOKEnabled                bool     `jsonapi:"attr,hyok-enabled"`
+	Environment                string   `jsonapi:"attr,environment"`
+	SourceName                 string   `jsonapi:"attr,source-name"`
+	SourceURL                  string   `jsonapi:"attr,source-url"`
+	TriggerPrefixes            []string `jsonapi:"attr,trigger-prefixes"`
+	TriggerPatterns            []string `jsonapi:"attr,trigger-patterns"`
+	TagNames                   []string `jsonapi:"attr,tag-names"`
+
+	// What the caller and the workspace's state make true.
+	ResourceCount        int                        `jsonapi:"attr,resource-count"`
+	CanQueueDestroyPlan  bool                       `jsonapi:"attr,can-queue-destroy-plan"`
+	Permissions          *workspacePermissionsJSON  `jsonapi:"attr,permissions"`
+	Actions              *workspaceActionsJSON      `jsonapi:"attr,actions"`
+	SettingOverwrites    *settingOverwritesJSON     `jsonapi:"attr,setting-overwrites"`
+	EffectiveTagBindings []*effectiveTagBindingJSON `jsonapi:"relation,effective-tag-bindings,omitempty"`
+	Outputs              []*workspaceOutputJSON     `jsonapi:"relation,outputs,omitempty"`
 }
 
 type variableJSON struct {
@@ -105,13 +132,14 @@ func toProject(p organization.Project) *projectJSON {
 func toWorkspace(w workspace.Workspace) *workspaceJSON {
 	out := &workspaceJSON{
 		ID: w.ID, Name: w.Name, Description: w.Description, AutoApply: w.AutoApply, ExecutionMode: w.ExecutionMode,
-		Operations: true, TerraformVersion: w.TerraformVersion, WorkingDirectory: w.WorkingDirectory, Locked: w.LockedBy != "",
+		Operations: w.ExecutionMode != workspace.ExecutionLocal, TerraformVersion: w.TerraformVersion, WorkingDirectory: w.WorkingDirectory, Locked: w.LockedBy != "",
 		CreatedAt: w.CreatedAt, UpdatedAt: w.UpdatedAt,
 		Organization: &organizationJSON{Name: w.Organization}, Project: &projectJSON{ID: w.ProjectID},
 	}
 	if w.AgentPoolID != "" {
 		out.AgentPool = &agentPool{ID: w.AgentPoolID}
 	}
+	fixWorkspace(out)
 	return out
 }
 
@@ -207,6 +235,24 @@ type workspaceInput struct {
 	TerraformVersion *string     `jsonapi:"attr,terraform-version"`
 	AgentPoolID      *string     `jsonapi:"attr,agent-pool-id"`
 	Project          *projectRef `jsonapi:"relation,project"`
+
+	// Settings runcred has one way: accepted at that value only.
+	AllowDestroyPlan           *bool                  `jsonapi:"attr,allow-destroy-plan"`
+	AutoApplyRunTrigger        *bool                  `jsonapi:"attr,auto-apply-run-trigger"`
+	FileTriggersEnabled        *bool                  `jsonapi:"attr,file-triggers-enabled"`
+	QueueAllRuns               *bool                  `jsonapi:"attr,queue-all-runs"`
+	SpeculativeEnabled         *bool                  `jsonapi:"attr,speculative-enabled"`
+	StructuredRunOutputEnabled *bool                  `jsonapi:"attr,structured-run-output-enabled"`
+	GlobalRemoteState          *bool                  `jsonapi:"attr,global-remote-state"`
+	AssessmentsEnabled         *bool                  `jsonapi:"attr,assessments-enabled"`
+	HYOKEnabled                *bool                  `jsonapi:"attr,hyok-enabled"`
+	TriggerPrefixes            []string               `jsonapi:"attr,trigger-prefixes"`
+	TriggerPatterns            []string               `jsonapi:"attr,trigger-patterns"`
+	Operations                 *bool                  `jsonapi:"attr,operations"`
+	SettingOverwrites          *settingOverwritesJSON `jsonapi:"attr,setting-overwrites"`
+	// runcred destroys nothing on a timer: only null is accepted.
+	AutoDestroyAt               *string `jsonapi:"attr,auto-destroy-at"`
+	AutoDestroyActivityDuration *string `jsonapi:"attr,auto-destroy-activity-duration"`
 }
 
 func (in workspaceInput) options() workspace.Options {
@@ -216,6 +262,10 @@ func (in workspaceInput) options() workspace.Options {
 	}
 	if in.Project != nil {
 		o.ProjectID = &in.Project.ID
+	}
+	// operations is the older spelling of "local or not".
+	if in.Operations != nil && !*in.Operations && in.ExecutionMode == nil {
+		o.ExecutionMode = ptr(workspace.ExecutionLocal)
 	}
 	return o
 }
