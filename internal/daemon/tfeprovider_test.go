@@ -8,6 +8,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -139,6 +141,10 @@ func (w *tfeWork) state() map[string]map[string]any {
 	return m
 }
 
+// resetAfterImport are the resources whose sensitive value an import
+// cannot read back.
+var resetAfterImport = []string{"tfe_variable.secret"}
+
 // importer names a resource and how its import ID is made from its state.
 type importer struct {
 	addr string
@@ -161,6 +167,21 @@ func (w *tfeWork) cycle(config string, imports []importer) map[string]map[string
 		id := im.id(st)
 		w.run([]int{0}, "state", "rm", im.addr)
 		w.run([]int{0}, "import", "-input=false", gen(2), im.addr, id)
+	}
+	// A sensitive value is never read back, so importing a sensitive
+	// variable leaves its value to be written once, as with HCP Terraform;
+	// that and nothing else may change.
+	out, code := w.run([]int{0, 2}, "plan", "-input=false", "-detailed-exitcode", gen(2))
+	if code == 2 {
+		for _, line := range strings.Split(out, "\n") {
+			if strings.Contains(line, " will be ") && !slices.Contains(resetAfterImport, strings.TrimSpace(strings.SplitN(strings.TrimPrefix(strings.TrimSpace(line), "# "), " will be ", 2)[0])) {
+				w.t.Fatalf("after import: plan wants changes:\n%s", out)
+			}
+		}
+		if !strings.Contains(out, "0 to add, "+strconv.Itoa(len(resetAfterImport))+" to change, 0 to destroy") {
+			w.t.Fatalf("after import: plan wants changes:\n%s", out)
+		}
+		w.run([]int{0}, "apply", "-input=false", "-auto-approve", gen(2))
 	}
 	w.noDrift("after import", 2)
 	w.run([]int{0}, "destroy", "-input=false", "-auto-approve", gen(2))
@@ -205,10 +226,80 @@ resource "tfe_workspace" "net" {
   project_id        = tfe_project.infra.id
   name              = "net-${var.gen}"
   description       = "network ${var.gen}"
-  auto_apply        = var.gen == 2
   working_directory = "infra/net${var.gen}"
   terraform_version = "1.6.${var.gen}"
   tags              = { tier = "t${var.gen}" }
 }
-`, []importer{byID("tfe_organization.acme"), byID("tfe_project.infra"), byID("tfe_agent_pool.pool"), byID("tfe_workspace.net")})
+resource "tfe_workspace_settings" "net" {
+  workspace_id   = tfe_workspace.net.id
+  execution_mode = var.gen == 1 ? "agent" : "remote"
+  auto_apply     = var.gen == 2
+  agent_pool_id  = var.gen == 1 ? tfe_agent_pool.pool.id : null
+}
+resource "tfe_variable" "plain" {
+  workspace_id = tfe_workspace.net.id
+  key          = "region"
+  value        = "eu-${var.gen}"
+  category     = "terraform"
+  description  = "the region ${var.gen}"
+}
+resource "tfe_variable" "secret" {
+  workspace_id = tfe_workspace.net.id
+  key          = "API_KEY"
+  value        = "s3cr3t-${var.gen}"
+  category     = "env"
+  sensitive    = true
+}
+resource "tfe_variable_set" "shared" {
+  organization = tfe_organization.acme.name
+  name         = "shared-${var.gen}"
+  description  = "shared ${var.gen}"
+}
+resource "tfe_variable" "in_set" {
+  variable_set_id = tfe_variable_set.shared.id
+  key             = "owner"
+  value           = "team-${var.gen}"
+  category        = "terraform"
+  hcl             = false
+}
+resource "tfe_workspace_variable_set" "net" {
+  workspace_id    = tfe_workspace.net.id
+  variable_set_id = tfe_variable_set.shared.id
+}
+resource "tfe_team" "ops" {
+  organization = tfe_organization.acme.name
+  name         = "ops-${var.gen}"
+  allow_member_token_management = var.gen == 1
+}
+resource "tfe_team_token" "ops" {
+  team_id     = tfe_team.ops.id
+  description = "ops token"
+}
+resource "tfe_agent_token" "pool" {
+  agent_pool_id = tfe_agent_pool.pool.id
+  description   = "agent ${var.gen}"
+}
+data "tfe_workspace" "net" {
+  organization = tfe_organization.acme.name
+  name         = tfe_workspace.net.name
+}
+output "ws_desc" { value = data.tfe_workspace.net.description }
+`, []importer{byID("tfe_organization.acme"), byID("tfe_project.infra"), byID("tfe_agent_pool.pool"), byID("tfe_workspace.net"),
+		byID("tfe_workspace_settings.net"),
+		{"tfe_variable.plain", func(st map[string]map[string]any) string {
+			return "acme/" + attr(st, "tfe_workspace.net", "name") + "/" + attr(st, "tfe_variable.plain", "id")
+		}},
+		{"tfe_variable.secret", func(st map[string]map[string]any) string {
+			return "acme/" + attr(st, "tfe_workspace.net", "name") + "/" + attr(st, "tfe_variable.secret", "id")
+		}},
+		byID("tfe_variable_set.shared"),
+		{"tfe_variable.in_set", func(st map[string]map[string]any) string {
+			return "acme/" + attr(st, "tfe_variable_set.shared", "id") + "/" + attr(st, "tfe_variable.in_set", "id")
+		}},
+		{"tfe_workspace_variable_set.net", func(st map[string]map[string]any) string {
+			return "acme/" + attr(st, "tfe_workspace.net", "name") + "/" + attr(st, "tfe_variable_set.shared", "name")
+		}},
+		{"tfe_team.ops", func(st map[string]map[string]any) string { return "acme/" + attr(st, "tfe_team.ops", "id") }},
+		byID("tfe_team_token.ops"),
+	})
 }

@@ -168,18 +168,23 @@ func decodeRaw(r *http.Request, model any) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	return b, decodeBytes(b, model)
+}
+
+// decodeBytes is decode of a body already read.
+func decodeBytes(b []byte, model any) error {
 	// The JSON:API decoder stops after the first value; json.Valid refuses
 	// what follows it too, so a body is one document or malformed.
 	if !json.Valid(b) {
-		return nil, errMalformed{"request body is not a valid JSON:API document for this resource"}
+		return errMalformed{"request body is not a valid JSON:API document for this resource"}
 	}
 	if err := checkDocument(b, model); err != nil {
-		return nil, err
+		return err
 	}
 	if jsonapi.UnmarshalPayload(bytes.NewReader(b), model) != nil {
-		return nil, errMalformed{"request body is not a valid JSON:API document for this resource"}
+		return errMalformed{"request body is not a valid JSON:API document for this resource"}
 	}
-	return b, nil
+	return nil
 }
 
 // write sends one resource (a struct pointer) without sideloaded relations.
@@ -197,6 +202,12 @@ func write(w http.ResponseWriter, code int, model any) error {
 // writeList sends a page of resources (a slice of struct pointers) with
 // HCP Terraform's pagination meta, which go-tfe reads into Pagination.
 func writeList(w http.ResponseWriter, models any, page resource.Page, total int) error {
+	return writeListIncluded(w, models, page, total, false)
+}
+
+// writeListIncluded is writeList that keeps the sideloaded relations when
+// the request asked for them.
+func writeListIncluded(w http.ResponseWriter, models any, page resource.Page, total int, include bool) error {
 	p, err := jsonapi.Marshal(models)
 	if err != nil {
 		return err
@@ -205,7 +216,13 @@ func writeList(w http.ResponseWriter, models any, page resource.Page, total int)
 	if !ok {
 		return fail.Wrap(fail.Internal, nil, "list did not marshal as many")
 	}
-	many.Included = nil
+	kept := many.Included[:0]
+	for _, n := range many.Included {
+		if include && sideloaded[n.Type] {
+			kept = append(kept, n)
+		}
+	}
+	many.Included = kept
 	pages := (total + page.Size - 1) / page.Size
 	var prev, next any
 	if page.Number > 1 {

@@ -244,6 +244,7 @@ type workspaceInput struct {
 	SpeculativeEnabled         *bool                  `jsonapi:"attr,speculative-enabled"`
 	StructuredRunOutputEnabled *bool                  `jsonapi:"attr,structured-run-output-enabled"`
 	GlobalRemoteState          *bool                  `jsonapi:"attr,global-remote-state"`
+	ProjectRemoteState         *bool                  `jsonapi:"attr,project-remote-state"`
 	AssessmentsEnabled         *bool                  `jsonapi:"attr,assessments-enabled"`
 	HYOKEnabled                *bool                  `jsonapi:"attr,hyok-enabled"`
 	TriggerPrefixes            []string               `jsonapi:"attr,trigger-prefixes"`
@@ -266,6 +267,11 @@ func (in workspaceInput) options() workspace.Options {
 	// operations is the older spelling of "local or not".
 	if in.Operations != nil && !*in.Operations && in.ExecutionMode == nil {
 		o.ExecutionMode = ptr(workspace.ExecutionLocal)
+	}
+	// Not overwriting the execution mode is taking the organization's
+	// default, which is agent (on the default pool unless one is named).
+	if so := in.SettingOverwrites; so != nil && so.ExecutionMode != nil && !*so.ExecutionMode && in.ExecutionMode == nil {
+		o.ExecutionMode = ptr(workspace.ExecutionAgent)
 	}
 	return o
 }

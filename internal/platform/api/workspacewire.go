@@ -82,6 +82,7 @@ func (in workspaceInput) check() error {
 		settled("speculative-enabled", in.SpeculativeEnabled, true),
 		settled("structured-run-output-enabled", in.StructuredRunOutputEnabled, true),
 		settled("global-remote-state", in.GlobalRemoteState, false),
+		settled("project-remote-state", in.ProjectRemoteState, false),
 		settled("assessments-enabled", in.AssessmentsEnabled, false),
 		settled("hyok-enabled", in.HYOKEnabled, false),
 		empty("trigger-prefixes", in.TriggerPrefixes),
