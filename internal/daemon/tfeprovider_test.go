@@ -3,6 +3,9 @@ package daemon_test
 import (
 	"bytes"
 	"context"
+	"crypto/md5"
+	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"os"
@@ -13,6 +16,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	tfe "github.com/hashicorp/go-tfe"
+	vault "github.com/hashicorp/vault/api"
 
 	"github.com/runcred/runcred/internal/daemon/daemontest"
 	"github.com/runcred/runcred/internal/peers/tools"
@@ -302,4 +308,94 @@ output "ws_desc" { value = data.tfe_workspace.net.description }
 		{"tfe_team.ops", func(st map[string]map[string]any) string { return "acme/" + attr(st, "tfe_team.ops", "id") }},
 		byID("tfe_team_token.ops"),
 	})
+}
+
+const outputsState = `{"version":4,"terraform_version":"1.6.3","serial":1,"lineage":"lin-outputs",
+"outputs":{"region":{"value":"eu-west-1","type":"string"},"db_password":{"value":"hunter2","type":"string","sensitive":true},
+"ports":{"value":[80,443],"type":["list","number"]}},"resources":[]}`
+
+// TestTFEProviderOutputs: data tfe_outputs returns the real outputs of a
+// workspace's state, the sensitive one only to a token that may read the
+// workspace's state; to one that may read only its outputs it is null.
+func TestTFEProviderOutputs(t *testing.T) {
+	srv := daemontest.Start(t, daemontest.TLS(t))
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	c := goTFE(t, srv, srv.Token)
+	if _, err := c.Organizations.Create(ctx, tfe.OrganizationCreateOptions{Name: tfe.String("acme"), Email: tfe.String("ops@acme.test")}); err != nil {
+		t.Fatal(err)
+	}
+	ws, err := c.Workspaces.Create(ctx, "acme", tfe.WorkspaceCreateOptions{Name: tfe.String("net"), ExecutionMode: tfe.String("local")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Workspaces.Lock(ctx, ws.ID, tfe.WorkspaceLockOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	sum := md5.Sum([]byte(outputsState))
+	if _, err := c.StateVersions.Create(ctx, ws.ID, tfe.StateVersionCreateOptions{Serial: tfe.Int64(1), Lineage: tfe.String("lin-outputs"),
+		MD5: tfe.String(hex.EncodeToString(sum[:])), State: tfe.String(base64.StdEncoding.EncodeToString([]byte(outputsState)))}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Workspaces.Unlock(ctx, ws.ID); err != nil {
+		t.Fatal(err)
+	}
+	v, err := vault.NewClient(&vault.Config{Address: srv.D.URL(), HttpClient: srv.HTTPClient(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v.SetToken(srv.Token)
+	if err := v.Sys().PutPolicy("outputs-only", `path "runcred/orgs/acme" { capabilities = ["read"] }
+path "runcred/orgs/acme/workspaces/net" { capabilities = ["read"] }
+path "runcred/orgs/acme/workspaces/net/state-outputs" { capabilities = ["read"] }`); err != nil {
+		t.Fatal(err)
+	}
+	limited, err := v.Auth().Token().Create(&vault.TokenCreateRequest{Policies: []string{"outputs-only"}, NoDefaultPolicy: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	config := `
+data "tfe_outputs" "net" {
+  organization = "acme"
+  workspace    = "net"
+}
+output "region" { value = data.tfe_outputs.net.nonsensitive_values.region }
+output "ports" { value = data.tfe_outputs.net.nonsensitive_values.ports }
+output "password" {
+  value     = data.tfe_outputs.net.values.db_password
+  sensitive = true
+}
+output "withheld" {
+  value     = data.tfe_outputs.net.values.db_password == null
+  sensitive = true
+}
+`
+	for _, tc := range []struct {
+		token, password, withheld string
+	}{{srv.Token, `"hunter2"`, "false"}, {limited.Auth.ClientToken, "absent", "true"}} { // a null output is not kept
+		w := newTFEWork(t, srv)
+		w.env = append(w.env, "TFE_TOKEN="+tc.token) // the later one wins
+		w.write(config)
+		w.run([]int{0}, "init", "-input=false")
+		w.run([]int{0}, "apply", "-input=false", "-auto-approve", gen(1))
+		w.noDrift("outputs", 1)
+		out, _ := w.run([]int{0}, "output", "-json")
+		var got map[string]struct {
+			Value json.RawMessage `json:"value"`
+		}
+		if err := json.Unmarshal([]byte(out), &got); err != nil {
+			t.Fatalf("output -json: %v\n%s", err, out)
+		}
+		compact := func(name string) string {
+			var b bytes.Buffer
+			if json.Compact(&b, got[name].Value) != nil {
+				return "absent"
+			}
+			return b.String()
+		}
+		if compact("region") != `"eu-west-1"` || compact("ports") != `[80,443]` || compact("password") != tc.password || compact("withheld") != tc.withheld {
+			t.Errorf("outputs = %s, want region eu-west-1, ports [80,443], password %s, withheld %s", out, tc.password, tc.withheld)
+		}
+	}
 }
