@@ -206,8 +206,10 @@ func attr(st map[string]map[string]any, addr, name string) string {
 // TestTFEProvider manages runcred with the real tfe provider: every
 // resource goes through create, update, import and destroy with a clean
 // plan after each step.
-func TestTFEProvider(t *testing.T) {
-	srv := daemontest.Start(t, daemontest.TLS(t))
+func TestTFEProvider(t *testing.T) { daemontest.Each(t, testTFEProvider) }
+
+func testTFEProvider(t *testing.T, start daemontest.Starter) {
+	srv := start(t, daemontest.TLS(t))
 	w := newTFEWork(t, srv)
 	byID := func(addr string) importer {
 		return importer{addr, func(st map[string]map[string]any) string { return attr(st, addr, "id") }}
@@ -317,8 +319,10 @@ const outputsState = `{"version":4,"terraform_version":"1.6.3","serial":1,"linea
 // TestTFEProviderOutputs: data tfe_outputs returns the real outputs of a
 // workspace's state, the sensitive one only to a token that may read the
 // workspace's state; to one that may read only its outputs it is null.
-func TestTFEProviderOutputs(t *testing.T) {
-	srv := daemontest.Start(t, daemontest.TLS(t))
+func TestTFEProviderOutputs(t *testing.T) { daemontest.Each(t, testTFEProviderOutputs) }
+
+func testTFEProviderOutputs(t *testing.T, start daemontest.Starter) {
+	srv := start(t, daemontest.TLS(t))
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	c := goTFE(t, srv, srv.Token)

@@ -23,7 +23,8 @@ func FuzzDecode(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, body string) {
-		for _, model := range []any{&variableInput{}, &workspaceInput{}, &organizationInput{}, &projectInput{}, &runInput{}, &configurationVersionInput{}} {
+		for _, model := range []any{&variableInput{}, &workspaceInput{}, &organizationInput{}, &projectInput{}, &runInput{}, &configurationVersionInput{},
+			&teamInput{}, &stateVersionInput{}, &agentTokenInput{}} {
 			err := decode(httptest.NewRequest("POST", "/", strings.NewReader(body)), model)
 			if err == nil {
 				if !json.Valid([]byte(body)) {
