@@ -136,9 +136,12 @@ func TestGoTFEProjectUpdateDelete(t *testing.T) {
 		ctx := ctxT(t)
 		mustOrg(t, ctx, c, "acme")
 		org, _ := c.Organizations.Read(ctx, "acme")
-		p, err := c.Projects.Create(ctx, "acme", tfe.ProjectCreateOptions{Name: "infra"})
+		p, err := c.Projects.Create(ctx, "acme", tfe.ProjectCreateOptions{Name: "infra", TagBindings: []*tfe.TagBinding{{Key: "cost", Value: "shared"}}})
 		if err != nil {
 			t.Fatal(err)
+		}
+		if got, err := c.Projects.ListTagBindings(ctx, p.ID); err != nil || len(got) != 1 || got[0].Key != "cost" || got[0].Value != "shared" {
+			t.Fatalf("tag bindings given at creation: %v, %v", got, err)
 		}
 		up, err := c.Projects.Update(ctx, p.ID, tfe.ProjectUpdateOptions{Name: tfe.String("platform"), Description: tfe.String("shared")})
 		if err != nil || up.Name != "platform" || up.Description != "shared" {
@@ -155,6 +158,14 @@ func TestGoTFEProjectUpdateDelete(t *testing.T) {
 		}
 
 		// Tags: the project's, the workspace's own, and the effective set.
+		// go-tfe leaves an empty relationship out; sent, it empties the set.
+		if code, body := sendRaw(t, "PATCH", e.url+"/api/v2/projects/"+p.ID, "root-token",
+			`{"data":{"type":"projects","attributes":{},"relationships":{"tag-bindings":{"data":[]}}}}`); code != 200 {
+			t.Fatalf("update with an empty tag-bindings relationship: %d %s", code, body)
+		}
+		if got, _ := c.Projects.ListTagBindings(ctx, p.ID); len(got) != 0 {
+			t.Fatalf("an empty tag-bindings relationship left %v", got)
+		}
 		if _, err := c.Projects.AddTagBindings(ctx, p.ID, tfe.ProjectAddTagBindingsOptions{TagBindings: []*tfe.TagBinding{
 			{Key: "team", Value: "platform"}, {Key: "env", Value: "prod"}}}); err != nil {
 			t.Fatal(err)
@@ -228,6 +239,7 @@ func TestStrictDocuments(t *testing.T) {
 			{`{"data":{"type":"workspaces","attributes":{"name":"c","locked":true}}}`, "locked"},
 			{`{"data":{"type":"projects","attributes":{"name":"d"}}}`, `data.type is \"projects`},
 			{`{"data":{"attributes":{"name":"e"}}}`, "data.type"},
+			{`{"data":{"type":"workspaces","attributes":{"name":"f"},"relationships":{"ssh-key":{"data":{"type":"ssh-keys","id":"sshkey-1"}}}}}`, "ssh-key"},
 		} {
 			code, body := sendRaw(t, "POST", e.url+"/api/v2/organizations/acme/workspaces", "root-token", tc.doc)
 			if code != http.StatusUnprocessableEntity || !strings.Contains(body, tc.names) {

@@ -5,6 +5,7 @@ import (
 
 	"github.com/runcred/runcred/internal/fail"
 	"github.com/runcred/runcred/internal/platform/organization"
+	"github.com/runcred/runcred/internal/platform/tag"
 )
 
 func (h *API) createOrganization(w http.ResponseWriter, r *http.Request) error {
@@ -91,7 +92,15 @@ func (h *API) deleteOrganization(w http.ResponseWriter, r *http.Request) error {
 
 func (h *API) createProject(w http.ResponseWriter, r *http.Request) error {
 	var in projectInput
-	if err := decode(r, &in); err != nil {
+	raw, err := decodeRaw(r, &in)
+	if err != nil {
+		return err
+	}
+	bindings, err := workspaceBindings(raw)
+	if err != nil {
+		return err
+	}
+	if err := tag.Valid(bindings); err != nil {
 		return err
 	}
 	if in.Name == nil {
@@ -107,6 +116,11 @@ func (h *API) createProject(w http.ResponseWriter, r *http.Request) error {
 	p, err := h.Service.Organizations.CreateProject(r.Context(), r.PathValue("org"), o)
 	if err != nil {
 		return err
+	}
+	if len(bindings) > 0 {
+		if _, err := h.Service.Tags.SetProject(r.Context(), p.ID, bindings); err != nil {
+			return err
+		}
 	}
 	return write(w, http.StatusCreated, toProject(p))
 }
@@ -137,7 +151,15 @@ func (h *API) listProjects(w http.ResponseWriter, r *http.Request) error {
 
 func (h *API) updateProject(w http.ResponseWriter, r *http.Request) error {
 	var in projectInput
-	if err := decode(r, &in); err != nil {
+	raw, err := decodeRaw(r, &in)
+	if err != nil {
+		return err
+	}
+	bindings, err := workspaceBindings(raw)
+	if err != nil {
+		return err
+	}
+	if err := tag.Valid(bindings); err != nil {
 		return err
 	}
 	if in.AutoDestroyActivityDuration != nil {
@@ -147,6 +169,12 @@ func (h *API) updateProject(w http.ResponseWriter, r *http.Request) error {
 		organization.ProjectUpdate{Name: in.Name, Description: in.Description})
 	if err != nil {
 		return err
+	}
+	// The relationship, when the document has it, replaces the bindings.
+	if bindings != nil {
+		if _, err := h.Service.Tags.SetProject(r.Context(), p.ID, bindings); err != nil {
+			return err
+		}
 	}
 	return write(w, http.StatusOK, toProject(p))
 }

@@ -21,7 +21,12 @@ import (
 type schema struct {
 	typ   string
 	attrs map[string]bool
+	rels  map[string]bool
 }
+
+// relationsReader is a model whose handler reads relationships the model
+// does not declare from the raw document.
+type relationsReader interface{ rawRelations() []string }
 
 var schemas sync.Map // reflect.Type → schema
 
@@ -31,7 +36,12 @@ func schemaOf(model any) schema {
 	if s, ok := schemas.Load(t); ok {
 		return s.(schema)
 	}
-	s := schema{attrs: map[string]bool{}}
+	s := schema{attrs: map[string]bool{}, rels: map[string]bool{}}
+	if rr, ok := model.(relationsReader); ok {
+		for _, name := range rr.rawRelations() {
+			s.rels[name] = true
+		}
+	}
 	st := t
 	for st.Kind() == reflect.Pointer {
 		st = st.Elem()
@@ -47,6 +57,8 @@ func schemaOf(model any) schema {
 				s.typ = parts[1]
 			case "attr":
 				s.attrs[parts[1]] = true
+			case "relation", "polyrelation":
+				s.rels[parts[1]] = true
 			}
 		}
 	}
@@ -60,8 +72,9 @@ func schemaOf(model any) schema {
 func checkDocument(b []byte, model any) error {
 	var doc struct {
 		Data *struct {
-			Type       *string                    `json:"type"`
-			Attributes map[string]json.RawMessage `json:"attributes"`
+			Type          *string                    `json:"type"`
+			Attributes    map[string]json.RawMessage `json:"attributes"`
+			Relationships map[string]json.RawMessage `json:"relationships"`
 		} `json:"data"`
 	}
 	if json.Unmarshal(b, &doc) != nil || doc.Data == nil {
@@ -87,6 +100,15 @@ func checkDocument(b []byte, model any) error {
 	if len(unknown) > 0 {
 		sort.Strings(unknown)
 		return fail.Invalidf("attribute %q is read-only or not supported by runcred on %s", fail.Clip(unknown[0]), s.typ)
+	}
+	for name := range doc.Data.Relationships {
+		if !s.rels[name] {
+			unknown = append(unknown, name)
+		}
+	}
+	if len(unknown) > 0 {
+		sort.Strings(unknown)
+		return fail.Invalidf("relationship %q is read-only or not supported by runcred on %s", fail.Clip(unknown[0]), s.typ)
 	}
 	return nil
 }

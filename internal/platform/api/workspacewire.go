@@ -233,3 +233,10 @@ func workspaceBindings(b []byte) ([]tag.Binding, error) {
 	}
 	return bs, err
 }
+
+// rawRelations: tag bindings and tag names are read from the raw document
+// (workspaceBindings), as the library cannot read a relationship's
+// attributes.
+func (workspaceInput) rawRelations() []string { return []string{"tag-bindings", "tags"} }
+
+func (projectInput) rawRelations() []string { return []string{"tag-bindings"} }
