@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -401,5 +402,75 @@ output "withheld" {
 		if compact("region") != `"eu-west-1"` || compact("ports") != `[80,443]` || compact("password") != tc.password || compact("withheld") != tc.withheld {
 			t.Errorf("outputs = %s, want region eu-west-1, ports [80,443], password %s, withheld %s", out, tc.password, tc.withheld)
 		}
+	}
+}
+
+// TestOpenTofuRemoteBackendLocal: OpenTofu's remote backend on a workspace
+// whose execution mode is local runs OpenTofu on this machine and keeps its
+// state in runcred: apply stores it (under the workspace's lock), a plan
+// after it is clean, outputs and the resource count are read back, and
+// destroy empties it.
+func TestOpenTofuRemoteBackendLocal(t *testing.T) { daemontest.Each(t, testOpenTofuRemoteBackendLocal) }
+
+func testOpenTofuRemoteBackendLocal(t *testing.T, start daemontest.Starter) {
+	srv := start(t, daemontest.TLS(t))
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	c := goTFE(t, srv, srv.Token)
+	if _, err := c.Organizations.Create(ctx, tfe.OrganizationCreateOptions{Name: tfe.String("acme"), Email: tfe.String("ops@acme.test")}); err != nil {
+		t.Fatal(err)
+	}
+	ws, err := c.Workspaces.Create(ctx, "acme", tfe.WorkspaceCreateOptions{Name: tfe.String("net"), ExecutionMode: tfe.String("local")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := newTFEWork(t, srv)
+	config := fmt.Sprintf(`
+terraform {
+  backend "remote" {
+    hostname     = %q
+    organization = "acme"
+    token        = %q
+    workspaces { name = "net" }
+  }
+}
+resource "terraform_data" "a" { input = "a-${var.gen}" }
+resource "terraform_data" "b" { input = "b" }
+output "region" { value = "eu-${var.gen}" }
+output "secret" {
+  value     = "s3cr3t"
+  sensitive = true
+}
+variable "gen" { type = number }
+`, strings.TrimPrefix(srv.D.URL(), "https://"), srv.Token)
+	if err := os.WriteFile(filepath.Join(w.dir, "main.tf"), []byte(config), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	w.run([]int{0}, "init", "-input=false")
+	w.run([]int{0}, "apply", "-input=false", "-auto-approve", gen(1))
+	w.noDrift("after apply", 1)
+	w.run([]int{0}, "apply", "-input=false", "-auto-approve", gen(2))
+	w.noDrift("after update", 2)
+
+	r, err := c.Workspaces.ReadByIDWithOptions(ctx, ws.ID, &tfe.WorkspaceReadOptions{Include: []tfe.WSIncludeOpt{tfe.WSOutputs}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.ResourceCount != 2 || r.Locked {
+		t.Errorf("after apply: %d resources, locked %v", r.ResourceCount, r.Locked)
+	}
+	outs := map[string]any{}
+	for _, o := range r.Outputs {
+		outs[o.Name] = o.Value
+	}
+	if outs["region"] != "eu-2" || len(outs) != 2 {
+		t.Errorf("outputs = %v", outs)
+	}
+	if _, err := c.Runs.Create(ctx, tfe.RunCreateOptions{Workspace: ws}); err == nil {
+		t.Error("a run was queued on a local workspace")
+	}
+	w.run([]int{0}, "destroy", "-input=false", "-auto-approve", gen(2))
+	if r, err := c.Workspaces.ReadByID(ctx, ws.ID); err != nil || r.ResourceCount != 0 {
+		t.Errorf("after destroy: %+v, %v", r, err)
 	}
 }

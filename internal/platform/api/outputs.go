@@ -60,6 +60,9 @@ type stateVersionInput struct {
 	Lineage   *string `jsonapi:"attr,lineage"`
 	State     *string `jsonapi:"attr,state"`
 	JSONState *string `jsonapi:"attr,json-state"`
+	// The outputs as OpenTofu's remote backend sends them; runcred reads
+	// them from the state itself.
+	JSONStateOutputs *string `jsonapi:"attr,json-state-outputs"`
 	Force     *bool   `jsonapi:"attr,force"`
 }
 
@@ -68,8 +71,14 @@ func (h *API) uploadStateVersion(w http.ResponseWriter, r *http.Request) error {
 	if err := decode(r, &in); err != nil {
 		return err
 	}
-	if in.State == nil || in.MD5 == nil {
-		return fail.Invalidf("attributes %q and %q are required: runcred takes the state inline", "state", "md5")
+	if in.State == nil {
+		// These words are what go-tfe's Upload looks for to fall back to
+		// sending the state inline, as for Terraform Enterprise before
+		// upload URLs; runcred has none.
+		return fail.Invalidf("param is missing or the value is empty: state (runcred takes the state inline)")
+	}
+	if in.MD5 == nil {
+		return fail.Invalidf("attribute %q is required", "md5")
 	}
 	if err := settled("force", in.Force, false); err != nil {
 		return err
