@@ -360,6 +360,22 @@ path "runcred/orgs/acme/workspaces/net/state-outputs" { capabilities = ["read"] 
 		t.Fatal(err)
 	}
 
+	// The permissions block answers for the token that asks.
+	for _, tc := range []struct {
+		token               string
+		update, state, runs bool
+	}{{srv.Token, true, true, true}, {limited.Auth.ClientToken, false, false, false}} {
+		r, err := goTFE(t, srv, tc.token).Workspaces.ReadByID(ctx, ws.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := r.Permissions
+		if p == nil || !p.CanReadSettings || p.CanUpdate != tc.update || p.CanDestroy != tc.update || p.CanReadStateVersions != tc.state ||
+			p.CanQueueRun != tc.runs || p.CanLock != tc.update || p.CanForceDelete == nil || *p.CanForceDelete {
+			t.Errorf("permissions for %s… = %+v", tc.token[:8], p)
+		}
+	}
+
 	config := `
 data "tfe_outputs" "net" {
   organization = "acme"
