@@ -3,8 +3,10 @@
 # use) into a per-version cache outside the clone and links them into
 # .tools/bin, so a fresh clone reuses earlier builds. Providers are laid out
 # as a filesystem mirror in .tools/providers, so `tofu init` works offline.
-# Usage: scripts/tools.sh [minio] [mc] [tofu] [terraform] [providers] [gremlins]
-# (no argument: everything the tests need; gremlins is for `make mutate`)
+# Usage: scripts/tools.sh [bwrap] [minio] [mc] [tofu] [terraform] [providers] [gremlins]
+# (no argument: everything the tests need; gremlins is for `make mutate`).
+# bwrap is bubblewrap, the agent's run sandbox: a system package, installed
+# with apt-get when it is missing.
 #
 # The real hashicorp/vault and hashicorp/tfe providers cannot be built from
 # the Go module proxy alone (each needs one module it refuses), so they are
@@ -108,10 +110,21 @@ MSG
 	mirror "$name" "$version" "$dir/terraform-provider-$name"
 }
 
+# bwrap: the agent runs every phase in a bubblewrap sandbox (Linux).
+install_bwrap() {
+	[ "$(uname -s)" = Linux ] || return 0
+	command -v bwrap >/dev/null && return 0
+	echo "tools: installing bubblewrap (Debian package) for the agent's run sandbox" >&2
+	local sudo=
+	[ "$(id -u)" = 0 ] || sudo=sudo
+	$sudo apt-get install -y bubblewrap || { $sudo apt-get update && $sudo apt-get install -y bubblewrap; }
+}
+
 want=("$@")
-[ ${#want[@]} -gt 0 ] || want=(minio mc tofu terraform providers)
+[ ${#want[@]} -gt 0 ] || want=(bwrap minio mc tofu terraform providers)
 for t in "${want[@]}"; do
 	case "$t" in
+	bwrap) install_bwrap ;;
 	minio) install minio github.com/minio/minio "$MINIO_VERSION" ;;
 	mc) install mc github.com/minio/mc "$MC_VERSION" ;;
 	tofu) install tofu github.com/opentofu/opentofu/cmd/tofu "$TOFU_VERSION" ;;

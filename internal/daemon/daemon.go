@@ -48,8 +48,11 @@ type Config struct {
 	// RevokeBackoff is the base delay before a failed lease revocation is
 	// retried (doubling per attempt); Vault's 10s when zero.
 	RevokeBackoff time.Duration
-	Logger        *slog.Logger
-	Now           func() time.Time
+	// Limits bound what HTTP clients may hold of the server (time, body
+	// bytes); zero fields take DefaultLimits'.
+	Limits Limits
+	Logger *slog.Logger
+	Now    func() time.Time
 }
 
 // Validate checks the parts of the configuration that need no I/O.
@@ -87,6 +90,7 @@ type Daemon struct {
 	Seal     *seal.Seal
 	Broker   *broker.Broker
 	Platform *platform.Service
+	bodies   *budget // request body bytes in flight
 
 	wg       sync.WaitGroup
 	cancel   context.CancelFunc
@@ -160,6 +164,7 @@ func New(ctx context.Context, cfg Config) (_ *Daemon, err error) {
 	d.Broker, err = broker.New(ctx, broker.Config{
 		DB: d.db, Seal: d.Seal, Audit: d.Audit, Tokens: d.Tokens, Engines: engines,
 		Logger: cfg.Logger, Now: cfg.Now, Refresh: cfg.Refresh, RevokeBackoff: cfg.RevokeBackoff, AuditDir: cfg.AuditDir,
+		APIAddr: cfg.PublicURL,
 	})
 	if err != nil {
 		return nil, err
@@ -179,7 +184,15 @@ func New(ctx context.Context, cfg Config) (_ *Daemon, err error) {
 	if err := d.ensureRootToken(ctx); err != nil {
 		return nil, err
 	}
-	d.http = &http.Server{Handler: d.routes(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn)}
+	// No server-wide ReadTimeout or WriteTimeout: limited sets both per
+	// request, as rates, so uploads and long polls fit and slow clients
+	// do not.
+	lim := cfg.Limits.withDefaults()
+	d.bodies = newBudget(lim.BodyBudget)
+	d.http = &http.Server{
+		Handler: limited(lim, d.bodies, d.routes()), ReadHeaderTimeout: lim.HeaderTimeout, IdleTimeout: lim.IdleTimeout,
+		ErrorLog: slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),
+	}
 	if d.cert != nil {
 		d.http.TLSConfig = d.cert.tlsConfig()
 	}

@@ -49,20 +49,22 @@ type agentPool struct {
 }
 
 type workspaceJSON struct {
-	ID               string            `jsonapi:"primary,workspaces"`
-	Name             string            `jsonapi:"attr,name"`
-	Description      string            `jsonapi:"attr,description"`
-	AutoApply        bool              `jsonapi:"attr,auto-apply"`
-	ExecutionMode    string            `jsonapi:"attr,execution-mode"`
-	Operations       bool              `jsonapi:"attr,operations"`
-	Locked           bool              `jsonapi:"attr,locked"`
-	TerraformVersion string            `jsonapi:"attr,terraform-version"`
-	WorkingDirectory string            `jsonapi:"attr,working-directory"`
-	CreatedAt        time.Time         `jsonapi:"attr,created-at,iso8601"`
-	UpdatedAt        time.Time         `jsonapi:"attr,updated-at,iso8601"`
-	Organization     *organizationJSON `jsonapi:"relation,organization"`
-	Project          *projectJSON      `jsonapi:"relation,project"`
-	AgentPool        *agentPool        `jsonapi:"relation,agent-pool"`
+	ID               string `jsonapi:"primary,workspaces"`
+	Name             string `jsonapi:"attr,name"`
+	Description      string `jsonapi:"attr,description"`
+	AutoApply        bool   `jsonapi:"attr,auto-apply"`
+	ExecutionMode    string `jsonapi:"attr,execution-mode"`
+	Operations       bool   `jsonapi:"attr,operations"`
+	Locked           bool   `jsonapi:"attr,locked"`
+	TerraformVersion string `jsonapi:"attr,terraform-version"`
+	WorkingDirectory string `jsonapi:"attr,working-directory"`
+	// runcred's own: the bound on one phase, in seconds; 0 for the agent's.
+	PhaseTimeout int               `jsonapi:"attr,runcred-phase-timeout"`
+	CreatedAt    time.Time         `jsonapi:"attr,created-at,iso8601"`
+	UpdatedAt    time.Time         `jsonapi:"attr,updated-at,iso8601"`
+	Organization *organizationJSON `jsonapi:"relation,organization"`
+	Project      *projectJSON      `jsonapi:"relation,project"`
+	AgentPool    *agentPool        `jsonapi:"relation,agent-pool"`
 
 	// Settings runcred has one way (see workspaceSettingsInput.check).
 	AllowDestroyPlan           bool     `jsonapi:"attr,allow-destroy-plan"`
@@ -133,7 +135,8 @@ func toWorkspace(w workspace.Workspace) *workspaceJSON {
 	out := &workspaceJSON{
 		ID: w.ID, Name: w.Name, Description: w.Description, AutoApply: w.AutoApply, ExecutionMode: w.ExecutionMode,
 		Operations: w.ExecutionMode != workspace.ExecutionLocal, TerraformVersion: w.TerraformVersion, WorkingDirectory: w.WorkingDirectory, Locked: w.LockedBy != "",
-		CreatedAt: w.CreatedAt, UpdatedAt: w.UpdatedAt,
+		PhaseTimeout: int(w.PhaseTimeout / time.Second),
+		CreatedAt:    w.CreatedAt, UpdatedAt: w.UpdatedAt,
 		Organization: &organizationJSON{Name: w.Organization}, Project: &projectJSON{ID: w.ProjectID},
 	}
 	if w.AgentPoolID != "" {
@@ -234,6 +237,7 @@ type workspaceInput struct {
 	WorkingDirectory *string     `jsonapi:"attr,working-directory"`
 	TerraformVersion *string     `jsonapi:"attr,terraform-version"`
 	AgentPoolID      *string     `jsonapi:"attr,agent-pool-id"`
+	PhaseTimeout     *int64      `jsonapi:"attr,runcred-phase-timeout"` // seconds
 	Project          *projectRef `jsonapi:"relation,project"`
 
 	// Settings runcred has one way: accepted at that value only.
@@ -272,6 +276,13 @@ func (in workspaceInput) options() workspace.Options {
 	// default, which is agent (on the default pool unless one is named).
 	if so := in.SettingOverwrites; so != nil && so.ExecutionMode != nil && !*so.ExecutionMode && in.ExecutionMode == nil {
 		o.ExecutionMode = ptr(workspace.ExecutionAgent)
+	}
+	if in.PhaseTimeout != nil {
+		d := time.Duration(*in.PhaseTimeout) * time.Second
+		if *in.PhaseTimeout < 0 || *in.PhaseTimeout > int64(workspace.MaxPhaseTimeout/time.Second) {
+			d = -1 // out of range, refused by the workspace's own check rather than overflowed here
+		}
+		o.PhaseTimeout = &d
 	}
 	return o
 }

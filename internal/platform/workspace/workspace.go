@@ -35,8 +35,12 @@ type Workspace struct {
 	AgentPoolID      string // "" when none: served by agents of the default pool
 	LockedBy         string // "" when unlocked; else who locked it ("user:<accessor>", "team:<id>")
 	LockReason       string
-	CreatedAt        time.Time
-	UpdatedAt        time.Time
+	// PhaseTimeout bounds one plan or apply of the workspace's runs; 0
+	// leaves the agent's own bound (2 h by default). An agent takes the
+	// shorter of the two.
+	PhaseTimeout time.Duration
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
 }
 
 // Options are the settable fields of a workspace; nil leaves a
@@ -50,7 +54,15 @@ type Options struct {
 	TerraformVersion *string
 	AgentPoolID      *string
 	ProjectID        *string // default: the organization's default project
+	PhaseTimeout     *time.Duration
 }
+
+// Bounds on a workspace's phase timeout: a job token lives at most 3 h, so
+// a longer phase could not report its end.
+const (
+	MinPhaseTimeout = time.Minute
+	MaxPhaseTimeout = 3 * time.Hour
+)
 
 // Filter narrows a workspace list.
 type Filter struct {
@@ -75,6 +87,9 @@ func (o Options) apply(w *Workspace) error {
 	if o.AutoApply != nil {
 		w.AutoApply = *o.AutoApply
 	}
+	if o.PhaseTimeout != nil {
+		w.PhaseTimeout = *o.PhaseTimeout
+	}
 	if w.ExecutionMode == "" {
 		w.ExecutionMode = ExecutionAgent
 	}
@@ -89,6 +104,7 @@ func (o Options) apply(w *Workspace) error {
 	for _, err := range []error{
 		resource.ValidWorkspaceName(w.Name), resource.ValidDescription(w.Description), validExecutionMode(w.ExecutionMode),
 		validWorkingDirectory(w.WorkingDirectory), validTerraformVersion(w.TerraformVersion), resource.ValidAgentPoolID(w.AgentPoolID),
+		validPhaseTimeout(w.PhaseTimeout),
 	} {
 		if err != nil {
 			return err
@@ -121,6 +137,14 @@ func validWorkingDirectory(d string) error {
 func validTerraformVersion(v string) error {
 	if len(v) > maxVersionLen || !versionRe.MatchString(v) {
 		return fail.Invalidf("terraform version %q is not a version or version constraint", fail.Clip(v))
+	}
+	return nil
+}
+
+func validPhaseTimeout(d time.Duration) error {
+	if d != 0 && (d < MinPhaseTimeout || d > MaxPhaseTimeout || d%time.Second != 0) {
+		return fail.Invalidf("phase timeout must be 0 (the agent's own) or whole seconds from %d to %d",
+			int(MinPhaseTimeout/time.Second), int(MaxPhaseTimeout/time.Second))
 	}
 	return nil
 }
