@@ -63,7 +63,7 @@ type stateVersionInput struct {
 	// The outputs as OpenTofu's remote backend sends them; runcred reads
 	// them from the state itself.
 	JSONStateOutputs *string `jsonapi:"attr,json-state-outputs"`
-	Force     *bool   `jsonapi:"attr,force"`
+	Force            *bool   `jsonapi:"attr,force"`
 }
 
 func (h *API) uploadStateVersion(w http.ResponseWriter, r *http.Request) error {
