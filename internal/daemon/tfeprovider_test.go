@@ -426,9 +426,15 @@ output "withheld" {
 // state in runcred: apply stores it (under the workspace's lock), a plan
 // after it is clean, outputs and the resource count are read back, and
 // destroy empties it.
-func TestOpenTofuRemoteBackendLocal(t *testing.T) { daemontest.Each(t, testOpenTofuRemoteBackendLocal) }
+func TestOpenTofuRemoteBackendLocal(t *testing.T) {
+	for _, block := range []string{`backend "remote"`, "cloud"} {
+		t.Run(strings.Fields(block)[0], func(t *testing.T) {
+			daemontest.Each(t, func(t *testing.T, start daemontest.Starter) { testOpenTofuRemoteBackendLocal(t, start, block) })
+		})
+	}
+}
 
-func testOpenTofuRemoteBackendLocal(t *testing.T, start daemontest.Starter) {
+func testOpenTofuRemoteBackendLocal(t *testing.T, start daemontest.Starter, block string) {
 	srv := start(t, daemontest.TLS(t))
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
@@ -443,7 +449,7 @@ func testOpenTofuRemoteBackendLocal(t *testing.T, start daemontest.Starter) {
 	w := newTFEWork(t, srv)
 	config := fmt.Sprintf(`
 terraform {
-  backend "remote" {
+  %s {
     hostname     = %q
     organization = "acme"
     token        = %q
@@ -458,7 +464,7 @@ output "secret" {
   sensitive = true
 }
 variable "gen" { type = number }
-`, strings.TrimPrefix(srv.D.URL(), "https://"), srv.Token)
+`, block, strings.TrimPrefix(srv.D.URL(), "https://"), srv.Token)
 	if err := os.WriteFile(filepath.Join(w.dir, "main.tf"), []byte(config), 0o600); err != nil {
 		t.Fatal(err)
 	}
