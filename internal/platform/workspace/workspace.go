@@ -11,8 +11,15 @@ import (
 	"github.com/runcred/runcred/internal/platform/resource"
 )
 
-// ExecutionAgent is the only execution mode runcred has: every run goes to an agent.
-const ExecutionAgent = "agent"
+// Execution modes. Every run goes to an agent: "agent" to the workspace's
+// pool (the default pool when it names none), "remote" to the default pool
+// (HCP Terraform's own runners, which runcred's default pool stands for).
+// A "local" workspace runs nothing on runcred; it only keeps its state.
+const (
+	ExecutionAgent  = "agent"
+	ExecutionRemote = "remote"
+	ExecutionLocal  = "local"
+)
 
 // Workspace is where runs happen.
 type Workspace struct {
@@ -22,7 +29,7 @@ type Workspace struct {
 	Name             string
 	Description      string
 	AutoApply        bool
-	ExecutionMode    string // always ExecutionAgent
+	ExecutionMode    string // ExecutionAgent, ExecutionRemote or ExecutionLocal
 	WorkingDirectory string
 	TerraformVersion string
 	AgentPoolID      string // "" when none: served by agents of the default pool
@@ -42,7 +49,7 @@ type Options struct {
 	Name             *string
 	Description      *string
 	AutoApply        *bool
-	ExecutionMode    *string // only ExecutionAgent
+	ExecutionMode    *string
 	WorkingDirectory *string
 	TerraformVersion *string
 	AgentPoolID      *string
@@ -85,6 +92,14 @@ func (o Options) apply(w *Workspace) error {
 	}
 	if w.ExecutionMode == "" {
 		w.ExecutionMode = ExecutionAgent
+	}
+	// Only an agent workspace names a pool: a pool given with another mode
+	// is refused, and leaving agent mode detaches the pool.
+	if w.ExecutionMode != ExecutionAgent && w.AgentPoolID != "" {
+		if o.AgentPoolID != nil && *o.AgentPoolID != "" {
+			return fail.Invalidf("agent pool %q is only for execution mode %q, not %q", fail.Clip(w.AgentPoolID), ExecutionAgent, fail.Clip(w.ExecutionMode))
+		}
+		w.AgentPoolID = ""
 	}
 	for _, err := range []error{
 		resource.ValidWorkspaceName(w.Name), resource.ValidDescription(w.Description), validExecutionMode(w.ExecutionMode),
@@ -135,8 +150,9 @@ func validPhaseTimeout(d time.Duration) error {
 }
 
 func validExecutionMode(m string) error {
-	if m != "" && m != ExecutionAgent {
-		return fail.Invalidf("execution mode must be %q: runcred runs every workspace on agents", ExecutionAgent)
+	switch m {
+	case "", ExecutionAgent, ExecutionRemote, ExecutionLocal:
+		return nil
 	}
-	return nil
+	return fail.Invalidf("execution mode %q is not %q, %q or %q", fail.Clip(m), ExecutionAgent, ExecutionRemote, ExecutionLocal)
 }
