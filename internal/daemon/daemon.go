@@ -21,6 +21,7 @@ import (
 	"github.com/runcred/runcred/internal/broker"
 	"github.com/runcred/runcred/internal/identity"
 	"github.com/runcred/runcred/internal/platform"
+	"github.com/runcred/runcred/internal/policy"
 	"github.com/runcred/runcred/internal/seal"
 	"github.com/runcred/runcred/internal/secret"
 	"github.com/runcred/runcred/internal/store"
@@ -44,8 +45,11 @@ type Config struct {
 	// RevokeBackoff is the base delay before a failed lease revocation is
 	// retried (doubling per attempt); Vault's 10s when zero.
 	RevokeBackoff time.Duration
-	Logger        *slog.Logger
-	Now           func() time.Time
+	// Policy bounds policy-set evaluation (time limit, memory); zero
+	// fields take internal/policy's defaults.
+	Policy policy.Options
+	Logger *slog.Logger
+	Now    func() time.Time
 }
 
 // Validate checks the parts of the configuration that need no I/O.
@@ -158,8 +162,15 @@ func New(ctx context.Context, cfg Config) (_ *Daemon, err error) {
 	if err != nil {
 		return nil, err
 	}
+	// The key of the HMACs of variable values that policies compare: one
+	// per installation, apart from the audit log's.
+	policyKey, err := d.Seal.Secret(ctx, "policy/hmac-key", randomBytes(32))
+	if err != nil {
+		return nil, err
+	}
 	d.Platform = platform.New(platform.Config{DB: d.db, Seal: d.Seal, Audit: d.Audit, Authz: d.Broker, Now: cfg.Now,
-		Tokens: platformTokens{b: d.Broker, now: cfg.Now}, Mint: d.Issuer})
+		Tokens: platformTokens{b: d.Broker, now: cfg.Now}, Mint: d.Issuer,
+		PolicyEngine: policy.New(cfg.Policy), PolicyKey: policyKey})
 	if err := d.Platform.Runs.EnsurePolicies(ctx); err != nil {
 		return nil, fmt.Errorf("installing the platform's policies: %w", err)
 	}

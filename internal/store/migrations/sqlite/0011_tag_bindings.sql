@@ -1,0 +1,15 @@
+-- Tag bindings: key/value tags on projects and workspaces. A workspace's
+-- effective tags are its project's with its own on top.
+CREATE TABLE project_tag_bindings (
+	project_id TEXT NOT NULL REFERENCES projects (id) ON DELETE CASCADE,
+	key        TEXT NOT NULL,
+	value      TEXT NOT NULL,
+	PRIMARY KEY (project_id, key)
+);
+
+CREATE TABLE workspace_tag_bindings (
+	workspace_id TEXT NOT NULL REFERENCES workspaces (id) ON DELETE CASCADE,
+	key          TEXT NOT NULL,
+	value        TEXT NOT NULL,
+	PRIMARY KEY (workspace_id, key)
+);
