@@ -81,6 +81,7 @@ func (h *API) Mount(mux *http.ServeMux) {
 	h.mountAgentPools(route)
 	h.mountTeams(route)
 	h.mountVarsets(route)
+	h.mountPolicies(route)
 }
 
 // headers adds the headers HCP Terraform sends on every API response.

@@ -73,6 +73,13 @@ func (s *Service) NewestVersion(ctx context.Context, setID string) (Version, boo
 	return v, err == nil, err
 }
 
+// Owns reports whether token is a signed URL of a policy set version's
+// upload (the upload URLs of all kinds share one route).
+func (s *Service) Owns(token string) bool {
+	g, err := s.base.OpenSigned(token)
+	return err == nil && g.Purpose == SignPolicyUpload
+}
+
 // Upload takes the archive of the pending version a signed upload token
 // names: a .tar.gz with policies.hcl or policies.json at its root, read as
 // HCP Terraform reads a policy set. A set that does not parse is refused

@@ -216,4 +216,3 @@ func lastAudit(t *testing.T, db *store.DB, typ string) string {
 	}
 	return body
 }
-
