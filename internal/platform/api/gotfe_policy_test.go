@@ -107,7 +107,7 @@ func TestGoTFEPolicies(t *testing.T) {
 			t.Fatalf("broken version = %+v, %v", v, err)
 		}
 		good := writeDir(t, map[string]string{
-			"policies.hcl":       "policy \"names\" {\n  query = \"data.terraform.policies.names.deny\"\n  enforcement_level = \"advisory\"\n}\n",
+			"policies.hcl":        "policy \"names\" {\n  query = \"data.terraform.policies.names.deny\"\n  enforcement_level = \"advisory\"\n}\n",
 			"policies/names.rego": "package terraform.policies.names\ndeny contains \"advice\" if { false }\n",
 		})
 		if v, err = c.PolicySetVersions.Create(ctx, ps.ID); err != nil {

@@ -216,3 +216,31 @@ func lastAudit(t *testing.T, db *store.DB, typ string) string {
 	}
 	return body
 }
+
+// TestOverrideBoundToPlan: an override covers the plan its check
+// evaluated; if the stored plan is not that plan any more, the apply is
+// refused.
+func TestOverrideBoundToPlan(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		f := pt.NewOperator(t, db)
+		policySet(t, f, "size", "mandatory", sizeRego, true)
+		r := planRun(t, f, bigPlan)
+		c := stage(t, f, r.ID)
+		if _, or, err := f.Svc.Runs.Override(pt.As(pt.Root), c.ID, "approved"); err != nil || or.Status != run.Planned {
+			t.Fatalf("override = %s, %v", or.Status, err)
+		}
+		// The stored plan changes under the override (as only a write to
+		// the database could do).
+		sealed, err := f.Config.Seal.Encrypt([]byte(smallPlan), "platform/runs/"+r.ID+"/plan_json")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.Exec(context.Background(), `UPDATE runs SET plan_json = ? WHERE id = ?`, sealed, r.ID); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.Svc.Runs.Apply(pt.As(pt.Root), r.ID); !fail.Is(err, fail.Conflict) || !strings.Contains(err.Error(), "override covered") {
+			t.Fatalf("apply of another plan than the override's: %v", err)
+		}
+		wantStatus(t, f, r.ID, run.Planned)
+	})
+}
