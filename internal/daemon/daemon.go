@@ -332,6 +332,11 @@ func (d *Daemon) abandonStalePhases(ctx context.Context) error {
 		} else if n > 0 {
 			d.log.Warn("ended abandoned phases", "runs", n)
 		}
+		if n, err := d.Platform.Runs.AbandonStaleChecks(ctx); err != nil && ctx.Err() == nil {
+			d.log.Warn("ending abandoned policy checks", "err", err)
+		} else if n > 0 {
+			d.log.Warn("ended abandoned policy checks", "runs", n)
+		}
 		select {
 		case <-ctx.Done():
 			return nil

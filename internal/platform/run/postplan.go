@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/runcred/runcred/internal/access"
 	"github.com/runcred/runcred/internal/fail"
 	"github.com/runcred/runcred/internal/platform/policyset"
 	"github.com/runcred/runcred/internal/platform/resource"
@@ -333,4 +334,56 @@ func (o CheckOutcome) logText(stage string) string {
 		b.WriteString("The run stops: these failures cannot be overridden.\n")
 	}
 	return b.String()
+}
+
+// StaleCheckAfter is how long a run may stay in post_plan_running before
+// it is taken for a check the server stopped in the middle of (a crash, a
+// restart): far beyond the engine's time limit.
+const StaleCheckAfter = 15 * time.Minute
+
+// AbandonStaleChecks ends as errored every run whose post_plan check has
+// run for longer than StaleCheckAfter: the node evaluating it is gone, and
+// a check that did not finish must not let the run go on. The daemon calls
+// it periodically with AbandonStalePhases.
+func (s *Service) AbandonStaleChecks(ctx context.Context) (int, error) {
+	runs, err := runsIn(ctx, s.base.DB, PostPlanRunning, PostPlanRunning)
+	if err != nil {
+		return 0, err
+	}
+	ctx = access.WithCaller(ctx, access.Caller{DisplayName: "runcred", Accessor: "runcred"})
+	n := 0
+	for _, r := range runs {
+		started, ok := r.Timestamps[PostPlanRunning]
+		if !ok || s.base.Now().Sub(started) <= StaleCheckAfter {
+			continue
+		}
+		w, err := s.ws.Workspace(ctx, r.WorkspaceID)
+		if err != nil {
+			return n, err
+		}
+		if err := s.base.Record(ctx, "platform.policy.check_abandoned", map[string]any{
+			"organization": w.Organization, "workspace": w.Name, "run_id": r.ID, "started": started,
+		}); err != nil {
+			return n, err
+		}
+		if err := endCheck(ctx, s.base.DB, r.ID, StageErrored); err != nil {
+			return n, err
+		}
+		_, err = s.advance(ctx, r.ID, step{through: []Status{Errored}, check: func(cur Run) error {
+			if cur.Status != PostPlanRunning {
+				return fail.Conflictf("run %s moved on", cur.ID)
+			}
+			return nil
+		}, edit: func(r *Run) {
+			r.ErrorMessage = "policy check failed: it did not finish within " + StaleCheckAfter.String() + " (the server evaluating it stopped)"
+		}})
+		if fail.Is(err, fail.Conflict) {
+			continue
+		}
+		if err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
 }

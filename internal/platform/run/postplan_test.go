@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/runcred/runcred/internal/fail"
 	"github.com/runcred/runcred/internal/jobapi"
@@ -242,5 +243,33 @@ func TestOverrideBoundToPlan(t *testing.T) {
 			t.Fatalf("apply of another plan than the override's: %v", err)
 		}
 		wantStatus(t, f, r.ID, run.Planned)
+	})
+}
+
+// TestAbandonStaleChecks: a check the server stopped in the middle of
+// errs its run once StaleCheckAfter has passed, and not before.
+func TestAbandonStaleChecks(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		f := pt.NewOperator(t, db)
+		policySet(t, f, "size", "mandatory", sizeRego, true)
+		r := planRun(t, f, smallPlan)
+		// As a node that stopped while it evaluated leaves it.
+		if _, err := db.Exec(context.Background(), `UPDATE runs SET status = ? WHERE id = ?`, string(run.PostPlanRunning), r.ID); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.Exec(context.Background(), `UPDATE run_policy_checks SET status = ? WHERE run_id = ?`, run.StageRunning, r.ID); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := f.Svc.Runs.AbandonStaleChecks(context.Background()); err != nil || n != 0 {
+			t.Fatalf("abandoned a fresh check: %d, %v", n, err)
+		}
+		f.Clock.Add(run.StaleCheckAfter + time.Second)
+		if n, err := f.Svc.Runs.AbandonStaleChecks(context.Background()); err != nil || n != 1 {
+			t.Fatalf("abandon = %d, %v", n, err)
+		}
+		got := wantStatus(t, f, r.ID, run.Errored)
+		if !strings.Contains(got.ErrorMessage, "did not finish") || stage(t, f, r.ID).Status != run.StageErrored {
+			t.Fatalf("abandoned run: %q, stage %s", got.ErrorMessage, stage(t, f, r.ID).Status)
+		}
 	})
 }
