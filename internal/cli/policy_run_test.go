@@ -22,12 +22,12 @@ import (
 	"github.com/runcred/runcred/internal/policy"
 )
 
-// startWithAgent starts a server (tweaked) and a real agent running
-// OpenTofu from the project's tools.
-func startWithAgent(t *testing.T, tweak func(*daemon.Config)) *testServer {
+// startWithAgent starts a server (tweaked) with start and a real agent
+// running OpenTofu from the project's tools.
+func startWithAgent(t *testing.T, start daemontest.Starter, tweak func(*daemon.Config)) *testServer {
 	t.Helper()
 	tofu, mirror := tools.OpenTofu(t)
-	s := &testServer{Server: daemontest.Start(t, tweak), t: t}
+	s := &testServer{Server: start(t, tweak), t: t}
 	ctx, cancel := context.WithCancel(context.Background())
 	tok, err := s.D.DefaultAgentToken(ctx, time.Hour)
 	if err != nil {
@@ -127,7 +127,10 @@ func (s *testServer) operator(org string) string {
 // an operator wrote, and nobody, root included, overrides it; once the
 // manager's run writes it back, the run passes.
 func TestPolicyChecksOnRealRuns(t *testing.T) {
-	s := startWithAgent(t, nil)
+	daemontest.Each(t, func(t *testing.T, start daemontest.Starter) { policyChecksOnRealRuns(t, startWithAgent(t, start, nil)) })
+}
+
+func policyChecksOnRealRuns(t *testing.T, s *testServer) {
 	s.ok("workspace", "create", "demo/real", "--create-org")
 	s.ok("workspace", "create", "demo/manager")
 	lib := t.TempDir()
@@ -255,7 +258,12 @@ func TestPolicyChecksOnRealRuns(t *testing.T) {
 // and one whose query is not an array each fail the check; the run errors
 // and nothing passes.
 func TestBrokenPoliciesFailRealRuns(t *testing.T) {
-	s := startWithAgent(t, func(c *daemon.Config) { c.Policy.Timeout = 2 * time.Second })
+	daemontest.Each(t, func(t *testing.T, start daemontest.Starter) {
+		brokenPoliciesFailRealRuns(t, startWithAgent(t, start, func(c *daemon.Config) { c.Policy.Timeout = 2 * time.Second }))
+	})
+}
+
+func brokenPoliciesFailRealRuns(t *testing.T, s *testServer) {
 	s.ok("workspace", "create", "demo/broken", "--create-org")
 	hcl := func(level string) string {
 		return "policy \"p\" {\n  query = \"data.terraform.policies.p.deny\"\n  enforcement_level = \"" + level + "\"\n}\n"
