@@ -62,6 +62,14 @@ func TestGoTFEPolicies(t *testing.T) {
 		if src, err := c.Policies.Download(ctx, p.ID); err != nil || string(src) != sizeRego {
 			t.Fatalf("download = %q, %v", src, err)
 		}
+		// The deprecated form terraform-provider-tfe still sends on update.
+		if up, err := c.Policies.Update(ctx, p.ID, tfe.PolicyUpdateOptions{Enforce: []*tfe.EnforcementOptions{
+			{Path: tfe.String("size.rego"), Mode: level(tfe.EnforcementAdvisory)}}}); err != nil || up.EnforcementLevel != tfe.EnforcementAdvisory {
+			t.Fatalf("update by enforce = %+v, %v", up, err)
+		}
+		if _, err := c.Policies.Update(ctx, p.ID, tfe.PolicyUpdateOptions{EnforcementLevel: level(tfe.EnforcementMandatory)}); err != nil {
+			t.Fatal(err)
+		}
 		if pl, err := c.Policies.List(ctx, "acme", nil); err != nil || len(pl.Items) != 1 || pl.Items[0].ID != p.ID {
 			t.Fatalf("list policies = %+v, %v", pl, err)
 		}

@@ -47,8 +47,8 @@ func toPolicy(p policyset.Policy) *policyJSON {
 }
 
 type enforceInput struct {
-	Path *string `json:"path"`
-	Mode *string `json:"mode"`
+	Path *string `jsonapi:"attr,path"`
+	Mode *string `jsonapi:"attr,mode"`
 }
 
 type policyInput struct {
