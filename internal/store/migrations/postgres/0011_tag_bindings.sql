@@ -13,3 +13,7 @@ CREATE TABLE workspace_tag_bindings (
 	value        TEXT NOT NULL,
 	PRIMARY KEY (workspace_id, key)
 );
+
+-- Whether a team's members may manage its tokens, as HCP Terraform keeps it
+-- (HCP Terraform's default: they may).
+ALTER TABLE teams ADD COLUMN allow_member_token_management INTEGER NOT NULL DEFAULT 1;
