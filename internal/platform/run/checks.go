@@ -43,6 +43,11 @@ func (s *Service) Check(ctx context.Context, id string) (Check, int, error) {
 		return Check{}, 0, resource.NotFound(err, "%q not found", id)
 	}
 	if _, err := s.Run(ctx, c.RunID); err != nil {
+		if fail.Is(err, fail.Denied) {
+			// Whoever may not read the run learns nothing of its checks;
+			// Override's own denial (a 403) is for those who may.
+			return Check{}, 0, fail.NotFoundf("%q not found", fail.Clip(id))
+		}
 		return Check{}, 0, err
 	}
 	if idx >= len(c.Outcome.Sets) {

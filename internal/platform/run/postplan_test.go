@@ -117,6 +117,10 @@ func TestPostPlanOverride(t *testing.T) {
 			t.Fatalf("apply awaiting decision: %v", err)
 		}
 
+		// A user who may not read the run does not learn of its check.
+		if _, _, err := f.Svc.Runs.Override(pt.As(pt.User), c.ID, "needed"); !fail.Is(err, fail.NotFound) {
+			t.Fatalf("override by a stranger: %v", err)
+		}
 		// A user who may read and run but not override.
 		runPath := resource.WorkspacePath("acme", "operator") + "/runs/" + r.ID
 		f.Grants.Grant(runPath, "read")
