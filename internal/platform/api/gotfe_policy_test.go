@@ -159,7 +159,7 @@ func TestGoTFEPolicies(t *testing.T) {
 		}
 		var msg string
 		for _, o := range outs.Items[0].Outcomes {
-			if o.PolicyName == "size" && o.Status == "failed" && len(o.Output) == 1 {
+			if o.PolicyName == "size" && o.Status == "failed" && len(o.Output) == 1 && o.Query == "data.terraform.policies.size.deny" {
 				msg = o.Output[0].Print
 			}
 		}

@@ -286,7 +286,7 @@ func toSetOutcome(c run.Check, i int) *policySetOutcomeJSON {
 		if po.Error != "" {
 			errs = append(errs, po.Name+": "+po.Error)
 		}
-		out.Outcomes = append(out.Outcomes, map[string]any{"enforcement_level": string(po.Level), "query": "",
+		out.Outcomes = append(out.Outcomes, map[string]any{"enforcement_level": string(po.Level), "query": po.Query,
 			"status": string(po.Status), "policy_name": po.Name, "description": po.Description, "output": output})
 	}
 	out.Error = strings.Join(errs, "; ")

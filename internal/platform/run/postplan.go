@@ -94,6 +94,7 @@ type SetOutcome struct {
 type PolicyOutcome struct {
 	Name        string        `json:"name"`
 	Description string        `json:"description"`
+	Query       string        `json:"query"`
 	Level       policy.Level  `json:"level"`
 	Status      policy.Status `json:"status"`
 	Violations  []string      `json:"violations,omitempty"`
@@ -119,15 +120,21 @@ func (o SetOutcome) Counts() (passed, advisoryFailed, mandatoryFailed, errored i
 	return
 }
 
-func toOutcome(o policy.Outcome, meta []policyset.Set) CheckOutcome {
+func toOutcome(o policy.Outcome, sets []*policy.Set, meta []policyset.Set) CheckOutcome {
 	out := CheckOutcome{Status: o.Status()}
 	for i, s := range o.Sets {
 		so := SetOutcome{SetID: s.SetID, Version: s.Version, Overridable: s.Overridable, DurationMS: s.Duration.Milliseconds()}
 		if i < len(meta) {
 			so.Name, so.Description = meta[i].Name, meta[i].Description
 		}
+		queries := map[string]string{}
+		if i < len(sets) {
+			for _, p := range sets[i].Policies {
+				queries[p.Name] = p.Query
+			}
+		}
 		for _, r := range s.Policies {
-			po := PolicyOutcome{Name: r.Name, Description: r.Description, Level: r.Level, Status: r.Status, Error: r.Error,
+			po := PolicyOutcome{Name: r.Name, Description: r.Description, Query: queries[r.Name], Level: r.Level, Status: r.Status, Error: r.Error,
 				Blocking: r.Blocking(), Overridable: r.Blocking() && s.Overridable && r.Status == policy.Failed && r.Level == policy.Mandatory}
 			for _, v := range r.Violations {
 				po.Violations = append(po.Violations, v.Message)
@@ -174,7 +181,7 @@ func (s *Service) postPlan(ctx context.Context, r Run, w workspace.Workspace, re
 		// Fail closed: a check that cannot run is a failure nobody overrides.
 		c.Outcome = CheckOutcome{Status: policy.OutcomeHardFailed, Error: fail.Message(err)}
 	} else {
-		c.Outcome = toOutcome(s.engine.Evaluate(ctx, in, sets...), meta)
+		c.Outcome = toOutcome(s.engine.Evaluate(ctx, in, sets...), sets, meta)
 	}
 	c.PlanHash = hash
 	next, message := []Status{PostPlanCompleted}, ""
