@@ -199,7 +199,13 @@ func policyChecksOnRealRuns(t *testing.T, s *testServer) {
 	s.waitRun(id, tfe.RunApplied)
 
 	// A new plan is checked again: the override was for that plan alone.
-	again := s.start("demo/real", dir)
+	followed := s.runcred("", "run", "start", "demo/real", dir)
+	m := runIDOut.FindStringSubmatch(followed.stdout)
+	if followed.code == 0 || m == nil || !strings.Contains(followed.stdout, "runcred run override "+m[1]) ||
+		!strings.Contains(followed.stdout, "role/evil") {
+		t.Fatalf("run start of a run that fails a mandatory policy: %+v", followed)
+	}
+	again := m[1]
 	s.waitRun(again, tfe.RunPostPlanAwaitingDecision)
 	s.ok("run", "discard", again)
 

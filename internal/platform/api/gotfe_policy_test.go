@@ -93,6 +93,22 @@ func TestGoTFEPolicies(t *testing.T) {
 		if ps, err = c.PolicySets.Read(ctx, ps.ID); err != nil || len(ps.Workspaces) != 1 || ps.Workspaces[0].ID != ws.ID {
 			t.Fatalf("read set = %+v, %v", ps, err)
 		}
+		if ws.Project == nil {
+			t.Fatal("workspace without a project")
+		}
+		prj := &tfe.Project{ID: ws.Project.ID}
+		if err := c.PolicySets.AddProjectExclusions(ctx, ps.ID, tfe.PolicySetAddProjectExclusionsOptions{ProjectExclusions: []*tfe.Project{prj}}); err != nil {
+			t.Fatal(err)
+		}
+		if ps, err = c.PolicySets.Read(ctx, ps.ID); err != nil || len(ps.ProjectExclusions) != 1 {
+			t.Fatalf("set with a project exclusion = %+v, %v", ps, err)
+		}
+		if err := c.PolicySets.RemoveProjectExclusions(ctx, ps.ID, tfe.PolicySetRemoveProjectExclusionsOptions{ProjectExclusions: []*tfe.Project{prj}}); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.PolicySets.AddProjects(ctx, ps.ID, tfe.PolicySetAddProjectsOptions{Projects: []*tfe.Project{{ID: "prj-NotThere1"}}}); err == nil {
+			t.Fatal("a project of no organization was added")
+		}
 		param, err := c.PolicySetParameters.Create(ctx, ps.ID, tfe.PolicySetParameterCreateOptions{Key: tfe.String("limit"),
 			Value: tfe.String("3"), Category: tfe.Category(tfe.CategoryPolicySet), Sensitive: tfe.Bool(true)})
 		if err != nil || param.Value != "" || !param.Sensitive {
