@@ -104,95 +104,112 @@ func orID(w resource.Writer) string {
 }
 
 // credentials resolves the workload-identity settings the run's TFC_*
-// environment variables ask for, as the agent reads them: the default
-// configuration and each tagged one (TFC_AWS_PROVIDER_AUTH_<TAG>).
+// environment variables ask for, by the grammar the agent reads them with
+// (internal/agent/creds): per configuration (the default one and each
+// TFC_<P>_<FLAG>_<TAG>=true), a setting is TFC_<P>_<NAME>[_TAG], else
+// TFC_DEFAULT_<P>_<NAME>; a per-phase one is the phase's own, else the
+// run's, each explicit before default. The agent refuses settings that do
+// not parse (the plan would not have run); this reads what they say.
 func credentials(env map[string]string) policy.Credentials {
 	var c policy.Credentials
-	for _, tag := range tags(env, "TFC_AWS_PROVIDER_AUTH") {
-		get := tagged(env, tag)
-		if get("TFC_AWS_PROVIDER_AUTH") != "true" {
-			continue
+	for _, phase := range []string{"PLAN", "APPLY"} {
+		pc := &c.Plan
+		if phase == "APPLY" {
+			pc = &c.Apply
 		}
-		aud := get("TFC_AWS_WORKLOAD_IDENTITY_AUDIENCE")
-		if aud == "" {
-			aud = "aws.workload.identity"
+		for _, tag := range enabledTags(env, "AWS", "PROVIDER_AUTH") {
+			s := tfcSettings{env: env, provider: "AWS", tag: tag, phase: phase}
+			pc.AWS = append(pc.AWS, policy.AWSCredential{Tag: tag, RoleARN: s.phased("ROLE_ARN"),
+				Audience: s.or("WORKLOAD_IDENTITY_AUDIENCE", "aws.workload.identity")})
 		}
-		plan, apply := phaseValues(get, "TFC_AWS_RUN_ROLE_ARN", "TFC_AWS_PLAN_ROLE_ARN", "TFC_AWS_APPLY_ROLE_ARN")
-		c.Plan.AWS = append(c.Plan.AWS, policy.AWSCredential{Tag: tag, RoleARN: plan, Audience: aud})
-		c.Apply.AWS = append(c.Apply.AWS, policy.AWSCredential{Tag: tag, RoleARN: apply, Audience: aud})
-	}
-	for _, tag := range tags(env, "TFC_VAULT_PROVIDER_AUTH") {
-		get := tagged(env, tag)
-		if get("TFC_VAULT_PROVIDER_AUTH") != "true" {
-			continue
+		for _, tag := range enabledTags(env, "VAULT", "PROVIDER_AUTH") {
+			s := tfcSettings{env: env, provider: "VAULT", tag: tag, phase: phase}
+			pc.Vault = append(pc.Vault, policy.VaultCredential{Tag: tag, Address: strings.TrimRight(s.get("ADDR"), "/"),
+				Namespace: s.get("NAMESPACE"), AuthPath: strings.Trim(s.or("AUTH_PATH", "jwt"), "/"), Role: s.phased("ROLE"),
+				Audience: s.or("WORKLOAD_IDENTITY_AUDIENCE", "vault.workload.identity")})
 		}
-		aud := get("TFC_VAULT_WORKLOAD_IDENTITY_AUDIENCE")
-		if aud == "" {
-			aud = "vault.workload.identity"
+		for _, tag := range enabledTags(env, "VAULT_BACKED_AWS", "AUTH") {
+			s := tfcSettings{env: env, provider: "VAULT_BACKED_AWS", tag: tag, phase: phase}
+			pc.VaultBackedAWS = append(pc.VaultBackedAWS, policy.VaultBackedAWS{Tag: tag, MountPath: strings.Trim(s.or("MOUNT_PATH", "aws"), "/"),
+				VaultRole: s.phased("VAULT_ROLE"), AuthType: s.get("AUTH_TYPE"), RoleARN: s.phased("ROLE_ARN")})
 		}
-		auth := get("TFC_VAULT_AUTH_PATH")
-		if auth == "" {
-			auth = "jwt"
+		for _, tag := range enabledTags(env, "GCP", "PROVIDER_AUTH") {
+			s := tfcSettings{env: env, provider: "GCP", tag: tag, phase: phase}
+			pc.Other = append(pc.Other, policy.GenericCredential{Kind: "gcp", Tag: tag, Audience: s.get("WORKLOAD_IDENTITY_AUDIENCE"),
+				Settings: map[string]string{"service_account_email": s.phased("SERVICE_ACCOUNT_EMAIL"),
+					"workload_provider_name": s.get("WORKLOAD_PROVIDER_NAME"), "project_number": s.get("PROJECT_NUMBER")}})
 		}
-		plan, apply := phaseValues(get, "TFC_VAULT_RUN_ROLE", "TFC_VAULT_PLAN_ROLE", "TFC_VAULT_APPLY_ROLE")
-		vc := policy.VaultCredential{Tag: tag, Address: get("TFC_VAULT_ADDR"), Namespace: get("TFC_VAULT_NAMESPACE"), AuthPath: auth, Audience: aud}
-		p, a := vc, vc
-		p.Role, a.Role = plan, apply
-		c.Plan.Vault, c.Apply.Vault = append(c.Plan.Vault, p), append(c.Apply.Vault, a)
-	}
-	for _, tag := range tags(env, "TFC_VAULT_BACKED_AWS_AUTH") {
-		get := tagged(env, tag)
-		if get("TFC_VAULT_BACKED_AWS_AUTH") != "true" {
-			continue
+		for _, tag := range enabledTags(env, "AZURE", "PROVIDER_AUTH") {
+			s := tfcSettings{env: env, provider: "AZURE", tag: tag, phase: phase}
+			pc.Other = append(pc.Other, policy.GenericCredential{Kind: "azure", Tag: tag,
+				Audience: s.or("WORKLOAD_IDENTITY_AUDIENCE", "api://AzureADTokenExchange"),
+				Settings: map[string]string{"client_id": s.phased("CLIENT_ID")}})
 		}
-		mount := get("TFC_VAULT_BACKED_AWS_MOUNT_PATH")
-		if mount == "" {
-			mount = "aws"
-		}
-		plan, apply := phaseValues(get, "TFC_VAULT_BACKED_AWS_RUN_VAULT_ROLE", "TFC_VAULT_BACKED_AWS_PLAN_VAULT_ROLE", "TFC_VAULT_BACKED_AWS_APPLY_VAULT_ROLE")
-		planARN, applyARN := phaseValues(get, "TFC_VAULT_BACKED_AWS_RUN_ROLE_ARN", "TFC_VAULT_BACKED_AWS_PLAN_ROLE_ARN", "TFC_VAULT_BACKED_AWS_APPLY_ROLE_ARN")
-		authType := get("TFC_VAULT_BACKED_AWS_AUTH_TYPE")
-		c.Plan.VaultBackedAWS = append(c.Plan.VaultBackedAWS, policy.VaultBackedAWS{Tag: tag, MountPath: mount, VaultRole: plan, AuthType: authType, RoleARN: planARN})
-		c.Apply.VaultBackedAWS = append(c.Apply.VaultBackedAWS, policy.VaultBackedAWS{Tag: tag, MountPath: mount, VaultRole: apply, AuthType: authType, RoleARN: applyARN})
 	}
 	return c
 }
 
-// tags are "" (when base is set) and every TAG of a base_TAG variable.
-func tags(env map[string]string, base string) []string {
+// enabledTags are the configurations of provider whose flag is true: ""
+// (the default one) first, then each tag, sorted. TYPE is no tag:
+// TFC_VAULT_BACKED_AWS_AUTH_TYPE is a setting.
+func enabledTags(env map[string]string, provider, flag string) []string {
+	base := "TFC_" + provider + "_" + flag
 	var out []string
-	if _, ok := env[base]; ok {
-		out = append(out, "")
-	}
-	for k := range env {
-		if t, ok := strings.CutPrefix(k, base+"_"); ok && t != "" {
-			out = append(out, t)
+	for k, v := range env {
+		tag, ok := strings.CutPrefix(k, base)
+		if !ok || strings.ToLower(strings.TrimSpace(v)) != "true" {
+			continue
 		}
+		if tag != "" {
+			if tag, ok = strings.CutPrefix(tag, "_"); !ok || tag == "" || tag == "TYPE" || strings.HasPrefix(tag, "TYPE_") {
+				continue
+			}
+		}
+		out = append(out, tag)
 	}
 	slices.Sort(out)
 	return out
 }
 
-// tagged reads a setting of configuration tag: NAME_TAG, else NAME.
-func tagged(env map[string]string, tag string) func(string) string {
-	return func(name string) string {
-		if tag != "" {
-			if v, ok := env[name+"_"+tag]; ok {
-				return v
-			}
-		}
-		return env[name]
-	}
+// tfcSettings reads one configuration's settings as the agent does.
+type tfcSettings struct {
+	env                  map[string]string
+	provider, tag, phase string
 }
 
-// phaseValues reads a per-phase setting: the phase's own, else the run's.
-func phaseValues(get func(string) string, run, plan, apply string) (string, string) {
-	p, a := get(plan), get(apply)
-	if p == "" {
-		p = get(run)
+func (s tfcSettings) explicit(name string) string {
+	if s.tag == "" {
+		return "TFC_" + s.provider + "_" + name
 	}
-	if a == "" {
-		a = get(run)
+	return "TFC_" + s.provider + "_" + name + "_" + s.tag
+}
+
+// get is TFC_<P>_<NAME>[_TAG], else TFC_DEFAULT_<P>_<NAME>; empty is unset.
+func (s tfcSettings) get(name string) string {
+	for _, k := range []string{s.explicit(name), "TFC_DEFAULT_" + s.provider + "_" + name} {
+		if v := s.env[k]; v != "" {
+			return v
+		}
 	}
-	return p, a
+	return ""
+}
+
+func (s tfcSettings) or(name, def string) string {
+	if v := s.get(name); v != "" {
+		return v
+	}
+	return def
+}
+
+// phased is the phase's own setting, else the run's.
+func (s tfcSettings) phased(name string) string {
+	for _, k := range []string{
+		s.explicit(s.phase + "_" + name), "TFC_DEFAULT_" + s.provider + "_" + s.phase + "_" + name,
+		s.explicit("RUN_" + name), "TFC_DEFAULT_" + s.provider + "_RUN_" + name,
+	} {
+		if v := s.env[k]; v != "" {
+			return v
+		}
+	}
+	return ""
 }
