@@ -183,6 +183,14 @@ func policyChecksOnRealRuns(t *testing.T, s *testServer) {
 	if r := s.as(operator, "", "policy", "push", lib, "demo/mine", "--global"); r.code == 0 {
 		t.Fatalf("an operator created a policy set: %+v", r)
 	}
+	// The manage-policies grant, as the README writes it, may.
+	s.policy("policy-admin", `path "runcred/orgs/demo" { capabilities = ["read"] }
+path "runcred/orgs/demo/policies*"    { capabilities = ["create", "read", "update", "delete", "list"] }
+path "runcred/orgs/demo/policy-sets*" { capabilities = ["create", "read", "update", "delete", "list"] }
+`)
+	if r := s.as(s.token("policy-admin"), "", "policy", "push", lib, "demo/advice"); r.code != 0 || !strings.Contains(r.stdout, "ready") {
+		t.Fatalf("a policy admin's push: %+v", r)
+	}
 	if code, body := s.override(overrider, st.ID, `{}`); code != http.StatusUnprocessableEntity || !strings.Contains(body, "justification") {
 		t.Fatalf("override without a justification = %d %s", code, body)
 	}
