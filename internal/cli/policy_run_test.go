@@ -282,16 +282,45 @@ func brokenPoliciesFailRealRuns(t *testing.T, s *testServer) {
 	hcl := func(level string) string {
 		return "policy \"p\" {\n  query = \"data.terraform.policies.p.deny\"\n  enforcement_level = \"" + level + "\"\n}\n"
 	}
-	for name, rego := range map[string]string{
+	broken := map[string]string{
 		"syntax":  "package terraform.policies.p\ndeny contains msg if {\n",
 		"loop":    "package terraform.policies.p\ndeny contains \"never\" if {\n\tsome a in numbers.range(1, 100000)\n\tsome b in numbers.range(1, 100000)\n\ta * b == -1\n}\n",
 		"network": "package terraform.policies.p\ndeny contains r.body if { r := http.send({\"method\": \"GET\", \"url\": \"http://127.0.0.1:1/\"}) }\n",
 		"scalar":  "package terraform.policies.p\ndeny := \"not an array\"\n",
-	} {
+	}
+	ctx := context.Background()
+	ws, err := s.api().Workspaces.Read(ctx, "demo", "broken")
+	if err != nil {
+		t.Fatal(err)
+	}
+	advisory := tfe.EnforcementAdvisory
+	for name, rego := range broken {
 		dir := writeFiles(t, map[string]string{"policies.hcl": hcl("advisory"), "p.rego": rego})
-		// The server takes a set that parses; compiling is the check's.
-		if r := s.runcred("", "policy", "push", dir, "demo/"+name, "--overridable", "--workspace", "demo/broken"); r.code != 0 {
-			t.Fatalf("push %s: %+v", name, r)
+		r := s.runcred("", "policy", "push", dir, "demo/"+name, "--overridable", "--workspace", "demo/broken")
+		switch name {
+		case "syntax", "network":
+			// An upload that does not compile is refused, naming why...
+			if r.code == 0 || !strings.Contains(r.stderr+r.stdout, map[string]string{"syntax": "rego_parse_error", "network": "http.send"}[name]) {
+				t.Fatalf("push %s: %+v", name, r)
+			}
+			// ...but a policy's own source is its set's to compile, at the
+			// check: such a set is stored, and must fail there.
+			p, err := s.api().Policies.Create(ctx, "demo", tfe.PolicyCreateOptions{Name: tfe.String(name), Kind: tfe.OPA,
+				Query: tfe.String("data.terraform.policies.p.deny"), EnforcementLevel: &advisory})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := s.api().Policies.Upload(ctx, p.ID, []byte(rego)); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.api().PolicySets.Create(ctx, "demo", tfe.PolicySetCreateOptions{Name: tfe.String(name + "-set"), Kind: tfe.OPA,
+				Overridable: tfe.Bool(true), Policies: []*tfe.Policy{p}, Workspaces: []*tfe.Workspace{ws}}); err != nil {
+				t.Fatal(err)
+			}
+		default:
+			if r.code != 0 {
+				t.Fatalf("push %s: %+v", name, r)
+			}
 		}
 	}
 	dir := t.TempDir()

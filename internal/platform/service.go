@@ -91,7 +91,7 @@ func New(c Config) *Service {
 	}
 	s.Variables = variable.New(base, s.Organizations, orgs, ws)
 	s.StateVersions = state.New(base, ws, s.Workspaces)
-	s.PolicySets = policyset.New(base, orgs)
+	s.PolicySets = policyset.New(base, orgs, c.PolicyEngine)
 	rc := run.Config{Base: base, Tokens: c.Tokens, Mint: c.Mint, Organizations: orgs, Workspaces: ws,
 		Variables: variable.NewRunInputs(s.Variables), ConfigurationVersions: configversion.NewDirectory(base, ws),
 		States: state.NewDirectory(base)}

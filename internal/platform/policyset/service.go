@@ -9,6 +9,7 @@ import (
 	"github.com/runcred/runcred/internal/fail"
 	"github.com/runcred/runcred/internal/platform/organization"
 	"github.com/runcred/runcred/internal/platform/resource"
+	"github.com/runcred/runcred/internal/policy"
 	"github.com/runcred/runcred/internal/store"
 )
 
@@ -24,13 +25,15 @@ func PolicyPath(org, id string) string { return PoliciesPath(org) + "/" + id }
 // Service manages policies, policy sets, their parameters and versions.
 // It is safe for concurrent use.
 type Service struct {
-	base resource.Deps
-	orgs organization.Directory
+	base   resource.Deps
+	orgs   organization.Directory
+	engine *policy.Engine // nil: uploads are parsed, not compiled
 }
 
-// New returns a Service.
-func New(base resource.Deps, orgs organization.Directory) *Service {
-	return &Service{base: base, orgs: orgs}
+// New returns a Service; engine, when not nil, compiles every upload so a
+// set that does not compile is refused with the file and line.
+func New(base resource.Deps, orgs organization.Directory, engine *policy.Engine) *Service {
+	return &Service{base: base, orgs: orgs, engine: engine}
 }
 
 func (s *Service) now() int64 { return store.Nanos(store.Stored(s.base.Now())) }

@@ -215,21 +215,28 @@ func TestUploadVersion(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, bad := range [][]byte{
-			[]byte("not a tar.gz"),
-			tarGz(t, map[string]string{"sentinel.hcl": "policy \"x\" {}"}),
-			tarGz(t, map[string]string{"p.rego": "package p"}), // no policies.hcl
-			tarGz(t, map[string]string{"policies.hcl": `policy "p" {`}),
+		for _, bad := range []struct {
+			archive []byte
+			want    string
+		}{
+			{[]byte("not a tar.gz"), "gzip"},
+			{tarGz(t, map[string]string{"sentinel.hcl": "policy \"x\" {}"}), "Sentinel"},
+			{tarGz(t, map[string]string{"p.rego": "package p"}), "policies.hcl"},
+			{tarGz(t, map[string]string{"policies.hcl": `policy "p" {`}), "policies.hcl:1"},
+			// Parses, does not compile: refused at upload, naming the call.
+			{tarGz(t, map[string]string{"policies.hcl": policiesHCL,
+				"p.rego": "package terraform.policies.p\ndeny contains r if { r := http.send({\"method\": \"GET\", \"url\": \"http://x\"}) }\n"}),
+				"p.rego:2: rego_type_error: undefined function http.send"},
 		} {
 			v, err := svc.CreateVersion(root, set.ID)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := svc.Upload(context.Background(), v.UploadToken, bad); !fail.Is(err, fail.Invalid) {
+			if err := svc.Upload(context.Background(), v.UploadToken, bad.archive); !fail.Is(err, fail.Invalid) {
 				t.Fatalf("bad upload: %v", err)
 			}
-			if v, err = svc.Version(root, v.ID); err != nil || v.Status != policyset.VersionErrored || v.Error == "" {
-				t.Fatalf("bad upload's version = %+v, %v", v, err)
+			if v, err = svc.Version(root, v.ID); err != nil || v.Status != policyset.VersionErrored || !strings.Contains(v.Error, bad.want) {
+				t.Fatalf("bad upload's version = %+v, %v; want an error mentioning %q", v, err, bad.want)
 			}
 		}
 		if s, _ := svc.Set(root, set.ID); s.Revision != set.Revision || s.CurrentVersionID != "" {

@@ -82,7 +82,7 @@ func (s *Service) Owns(token string) bool {
 
 // Upload takes the archive of the pending version a signed upload token
 // names: a .tar.gz with policies.hcl or policies.json at its root, read as
-// HCP Terraform reads a policy set. A set that does not parse is refused
+// HCP Terraform reads a policy set. A set that does not parse or compile is refused
 // (the version errors, naming why) and the set keeps its files; one that
 // parses becomes the set's files and the set gets a new revision.
 func (s *Service) Upload(ctx context.Context, token string, archive []byte) error {
@@ -97,7 +97,7 @@ func (s *Service) Upload(ctx context.Context, token string, archive []byte) erro
 	if v.Status != VersionPending {
 		return fail.Conflictf("policy set version %s was already uploaded", v.ID)
 	}
-	files, perr := parseArchive(archive)
+	files, perr := s.parseArchive(ctx, v.SetID, archive)
 	status, msg := VersionReady, ""
 	if perr != nil {
 		status, msg = VersionErrored, resource.ClipTo(fail.Message(perr), resource.MaxDescriptionLen)
@@ -124,8 +124,9 @@ func (s *Service) Upload(ctx context.Context, token string, archive []byte) erro
 	return perr
 }
 
-// parseArchive reads and checks an uploaded set; the files as text.
-func parseArchive(archive []byte) (map[string]string, error) {
+// parseArchive reads and checks an uploaded set, and compiles it when the
+// service has an engine; the files as text.
+func (s *Service) parseArchive(ctx context.Context, setID string, archive []byte) (map[string]string, error) {
 	files, err := policy.ReadArchive(bytes.NewReader(archive))
 	if err != nil {
 		return nil, err
@@ -136,6 +137,12 @@ func parseArchive(archive []byte) (map[string]string, error) {
 	}
 	if err := set.Validate(); err != nil {
 		return nil, err
+	}
+	if s.engine != nil {
+		set.ID, set.Version = setID, "upload"
+		if err := s.engine.Compile(ctx, set); err != nil {
+			return nil, err
+		}
 	}
 	out := make(map[string]string, len(files))
 	for name, b := range files {
