@@ -42,6 +42,8 @@ END {
 		row("BrokerJWTLogin", "BareJWTVerify", cs[i]); row("BrokerKVRead", "BareHTTPHealth", cs[i]); row("BrokerAWSCreds", "BareAssumeRole", cs[i])
 	}
 }' "$out"
+go test -run='^$' -bench='^BenchmarkSandboxStart$' -benchtime="${SANDBOX_BENCHTIME:-100x}" -count="${COUNT:-1}" ./internal/agent/phase/ | tee -a "$out"
+go test -run='^$' -bench='^BenchmarkPlanPhase$' -benchtime="${PLAN_BENCHTIME:-10x}" -count="${COUNT:-1}" ./internal/agent/phase/ | tee -a "$out"
 go test -run='^$' -bench='^Benchmark(BarePlan|ManagedPlan|ManagedPlanAWSDirect|PlanPaired|PlanBreakdown|AWSDirectExchange)$' \
 	-benchtime="${PLAN_BENCHTIME:-10x}" -count="${COUNT:-1}" -timeout=30m ./internal/agent/ | tee -a "$out"
 echo
@@ -50,7 +52,7 @@ echo "   configuration: 1 provider (hashicorp/random, filesystem mirror), 9 reso
 echo "   5 variables (1 sensitive), local backend, no cloud credentials. bare: fresh dir, copy, TF_CLI_CONFIG_FILE with the mirror."
 echo "   managed: plan-only run created with go-tfe until its planned_and_finished timestamp (\"as polled\": until a status read saw it)."
 awk '
-/^Benchmark(BarePlan|ManagedPlan|ManagedPlanAWSDirect|PlanPaired|PlanBreakdown|AWSDirectExchange\/[a-z]+)-[0-9]+ / {
+/^Benchmark(BarePlan|ManagedPlan|ManagedPlanAWSDirect|PlanPaired|PlanBreakdown|AWSDirectExchange\/[a-z]+|SandboxStart\/[a-z]+|PlanPhase)-[0-9]+ / {
 	name = $1; sub(/-[0-9]+$/, "", name); name = substr(name, 10)
 	n[name]++; v[name, "ns"] += $3
 	for (i = 4; i < NF; i++) if ($(i+1) ~ /-ms$|ratio$/) v[name, $(i+1)] += $i
@@ -66,10 +68,13 @@ END {
 	pb = g("PlanPaired", "bare-ms"); pm = g("PlanPaired", "managed-ms")
 	if (pb > 0) printf "%-44s %9.1f %11.1f %7.3f   (median of per-pair ratios %.3f)\n", "paired, interleaved (PlanPaired)", pb, pm, pm / pb, g("PlanPaired", "median-ratio")
 	printf "agent claims by long poll (the default, 20 s); claim wait plan_queued -> planning %.1f ms\n", g("ManagedPlan", "queued-ms")
+	sb = g("SandboxStart/sandbox", "ns") / 1e6; sn = g("SandboxStart/bare", "ns") / 1e6
+	if (sb > 0) printf "the run sandbox (bubblewrap, in the managed plan): %.1f ms per child started (bare %.1f ms), %.1f ms per phase of 3 children, %.1f%% of the bare plan\n", sb - sn, sn, 3 * (sb - sn), (bare > 0 ? 100 * 3 * (sb - sn) / bare : 0)
+	if ("PlanPhase" in n) printf "  a whole plan phase without / with it, alternating (PlanPhase): %.1f / %.1f ms, %+.1f ms\n", g("PlanPhase", "bare-ms"), g("PlanPhase", "sandbox-ms"), g("PlanPhase", "cost-ms")
 	B = "PlanBreakdown"
 	if (B in n) {
 		print ""
-		print "where the managed time goes (PlanBreakdown: paired again, tofu timed inside the agent through a wrapper; ms per plan)"
+		print "where the managed time goes (PlanBreakdown: paired again, tofu timed inside the agent through a wrapper, without the sandbox; ms per plan)"
 		printf "  %-44s %9s %9s %8s\n", "", "bare", "managed", "delta"
 		printf "  %-44s %9.1f %9.1f %+8.1f\n", "total (managed includes the wrapper)", g(B, "bare-ms"), g(B, "managed-ms"), g(B, "managed-ms") - g(B, "bare-ms")
 		printf "  %-44s %9s %9.1f %+8.1f\n", "claim wait (long poll)", "", g(B, "queued-ms"), g(B, "queued-ms")
@@ -96,11 +101,14 @@ echo "   runcred: Engine.EvaluateSet; bare: OPA's rego on the same modules and t
 awk '
 /^BenchmarkPolicySet\/paired-[0-9]+/ {
 	split($1, a, /[\/-]/); n = a[3]
-	for (i = 4; i < NF; i++) { if ($(i+1) == "runcred-ms") r[n] = $i; if ($(i+1) == "bare-ms") b[n] = $i; if ($(i+1) == "ratio") q[n] = $i; if ($(i+1) == "peak-rss-MiB") m[n] = $i }
+	for (i = 4; i < NF; i++) {
+		if ($(i+1) == "runcred-ms") r[n] = $i; if ($(i+1) == "bare-ms") b[n] = $i; if ($(i+1) == "ratio") q[n] = $i
+		if ($(i+1) == "runcred-cpu-ms") rc[n] = $i; if ($(i+1) == "bare-cpu-ms") bc[n] = $i; if ($(i+1) == "peak-rss-MiB") m[n] = $i
+	}
 }
 /^BenchmarkPolicySet\/input-[0-9]+/ { split($1, a, /[\/-]/); in_ms[a[3]] = $3 / 1e6 }
 END {
-	printf "%-10s %12s %12s %8s %16s %14s\n", "resources", "runcred ms", "bare ms", "ratio", "input once ms", "peak RSS MiB"
+	printf "%-10s %11s %9s %7s %15s %13s %9s %14s %13s\n", "resources", "runcred ms", "bare ms", "ratio", "runcred CPU ms", "bare CPU ms", "CPU ratio", "input once ms", "peak RSS MiB"
 	split("1000 15000", ns, " ")
-	for (i = 1; i <= 2; i++) { n = ns[i]; if (n in r) printf "%-10s %12.1f %12.1f %8.3f %16.1f %14.0f\n", n, r[n], b[n], q[n], in_ms[n], m[n] }
+	for (i = 1; i <= 2; i++) { n = ns[i]; if (n in r) printf "%-10s %11.1f %9.1f %7.3f %15.1f %13.1f %9.3f %14.1f %13.0f\n", n, r[n], b[n], q[n], rc[n], bc[n], rc[n] / bc[n], in_ms[n], m[n] }
 }' "$out"

@@ -6,11 +6,14 @@
 # configuration whose s3 backend keeps its state in MinIO, the run log
 # streamed to the terminal; then workspace vault-ws gets its AWS keys from
 # runcred's Vault-compatible broker instead, revoked when each phase ends; then
-# the audit trail. Everything runs on 127.0.0.1 and stops when the script ends.
+# the audit trail. runcred serves HTTPS (dev --tls) with a CA made for the demo,
+# which MinIO, the CLI, the agent and the broker's runs are told to trust.
+# Everything runs on 127.0.0.1 and stops when the script ends.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-RC=$root/bin/runcred MINIO=$root/.tools/bin/minio MC=$root/.tools/bin/mc TOFU=$root/.tools/bin/tofu
+tools=${RUNCRED_TOOLS_DIR:-$root/.tools}
+RC=$root/bin/runcred MINIO=$tools/bin/minio MC=$tools/bin/mc TOFU=$tools/bin/tofu
 RC_PORT=${DEMO_RUNCRED_PORT:-18200} MINIO_PORT=${DEMO_MINIO_PORT:-19000}
 demo=$root/.demo
 rm -rf "$demo" && mkdir -p "$demo" && chmod 700 "$demo"
@@ -19,21 +22,28 @@ cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 
 trap cleanup EXIT
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
-wait_for() { # URL, what
-	for _ in $(seq 1 150); do curl -fsS -o /dev/null "$1" 2>/dev/null && return 0; sleep 0.2; done
+wait_for() { # URL, what [curl options]
+	for _ in $(seq 1 150); do curl -fsS -o /dev/null "${@:3}" "$1" 2>/dev/null && return 0; sleep 0.2; done
 	echo "demo: $2 did not come up; see $demo/*.log" >&2; exit 1
 }
 b64url_decode() { local s=${1//-/+}; s=${s//_//}; while (( ${#s} % 4 )); do s+="="; done; printf '%s' "$s" | base64 -d; }
 
-step "Starting runcred dev (data in $demo/runcred)"
-"$RC" dev --data-dir "$demo/runcred" --addr "127.0.0.1:$RC_PORT" \
-	--tofu "$TOFU" --provider-mirror "$root/.tools/providers" >"$demo/runcred.log" 2>&1 &
+step "Starting runcred dev --tls (data in $demo/runcred)"
+"$RC" dev --tls --data-dir "$demo/runcred" --addr "127.0.0.1:$RC_PORT" \
+	--tofu "$TOFU" --provider-mirror "$tools/providers" >"$demo/runcred.log" 2>&1 &
 pids+=($!)
-wait_for "http://127.0.0.1:$RC_PORT/readyz" runcred
-export RUNCRED_ADDR=http://127.0.0.1:$RC_PORT RUNCRED_TOKEN_FILE=$demo/runcred/root-token
+CA=$demo/runcred/tls/ca.pem
+wait_for "https://127.0.0.1:$RC_PORT/readyz" runcred --cacert "$CA"
+# The CLI trusts the demo's CA through RUNCRED_CACERT, curl through --cacert.
+export RUNCRED_ADDR=https://127.0.0.1:$RC_PORT RUNCRED_TOKEN_FILE=$demo/runcred/root-token RUNCRED_CACERT=$CA
 echo "issuer: $RUNCRED_ADDR  (discovery: $RUNCRED_ADDR/.well-known/openid-configuration)"
+echo "CA:     $CA (what dev printed:)"
+sed -n '/^HTTPS:/,/^$/p' "$demo/runcred.log" | sed 's/^/  /'
 
 step "Starting MinIO as the cloud: it trusts runcred's issuer for audience aws.workload.identity"
+# MinIO trusts the CAs in its certs directory's CAs/ for its own outgoing
+# connections: here, the discovery document and JWKS fetched over HTTPS.
+mkdir -p "$demo/minio-certs/CAs" && cp "$CA" "$demo/minio-certs/CAs/runcred-ca.crt"
 admin_pw=$(head -c 18 /dev/urandom | base64 | tr -d '/+=')
 MINIO_ROOT_USER=demo-admin MINIO_ROOT_PASSWORD=$admin_pw MINIO_BROWSER=off MINIO_UPDATE=off \
 MINIO_IDENTITY_OPENID_CONFIG_URL=$RUNCRED_ADDR/.well-known/openid-configuration \
@@ -126,7 +136,7 @@ echo "s3://demo-ws-state/terraform.tfstate:"
 
 step "Vault-backed AWS: workspace demo/vault-ws gets keys from runcred's broker (Vault API under /v1/)"
 vault() { # METHOD PATH [JSON] -- a Vault API call with the root token
-	curl -fsS -o /dev/null -X "$1" -H "X-Vault-Token: $(cat "$RUNCRED_TOKEN_FILE")" "$RUNCRED_ADDR/v1/$2" ${3:+--data "$3"}
+	curl -fsS --cacert "$CA" -o /dev/null -X "$1" -H "X-Vault-Token: $(cat "$RUNCRED_TOKEN_FILE")" "$RUNCRED_ADDR/v1/$2" ${3:+--data "$3"}
 }
 broker_pw=$(head -c 18 /dev/urandom | base64 | tr -d '/+=')
 # The broker's own MinIO user (its config/root keys): the state bucket, nothing else.
@@ -141,28 +151,57 @@ vault POST sys/mounts/aws '{"type":"aws"}'
 vault POST aws/config/root "{\"access_key\":\"runcred-broker\",\"secret_key\":\"$broker_pw\",\"sts_endpoint\":\"http://127.0.0.1:$MINIO_PORT\"}"
 vault POST aws/roles/vault-ws '{"credential_type":"assumed_role","role_arns":["arn:aws:iam::123456789012:role/vault-ws"],"default_sts_ttl":"900"}'
 vault POST sys/auth/jwt '{"type":"jwt"}'
-vault POST auth/jwt/config "{\"oidc_discovery_url\":\"$RUNCRED_ADDR\",\"bound_issuer\":\"$RUNCRED_ADDR\"}"
+# The broker fetches its own issuer's discovery document over HTTPS too.
+ca_json=$(awk '{printf "%s\\n", $0}' "$CA") # PEM holds no quotes or backslashes
+vault POST auth/jwt/config "{\"oidc_discovery_url\":\"$RUNCRED_ADDR\",\"bound_issuer\":\"$RUNCRED_ADDR\",\"oidc_discovery_ca_pem\":\"$ca_json\"}"
 vault POST auth/jwt/role/vault-ws '{"role_type":"jwt","user_claim":"terraform_full_workspace","bound_audiences":["vault.workload.identity"],
  "bound_claims_type":"glob","bound_claims":{"sub":"organization:demo:project:Default Project:workspace:vault-ws:run_phase:*"},
  "token_policies":["vault-ws-aws"],"token_ttl":"20m"}'
-vault PUT sys/policies/acl/vault-ws-aws '{"policy":"path \"aws/sts/vault-ws\" { capabilities = [\"update\"] }\npath \"aws/creds/vault-ws\" { capabilities = [\"read\"] }"}'
-echo "mounted aws/ and auth/jwt/; role vault-ws binds sub to workspace vault-ws; policy vault-ws-aws reads aws/creds/vault-ws"
+vault PUT sys/policies/acl/vault-ws-aws '{"policy":"path \"aws/sts/vault-ws\" { capabilities = [\"update\"] }\npath \"aws/creds/vault-ws\" { capabilities = [\"read\"] }\npath \"secret/data/demo\" { capabilities = [\"read\"] }"}'
+vault POST sys/mounts/secret '{"type":"kv","options":{"version":"2"}}'
+vault POST secret/data/demo '{"data":{"text":"read over HTTPS by terraform-provider-vault"}}'
+echo "mounted aws/, secret/ (kv v2) and auth/jwt/; role vault-ws binds sub to workspace vault-ws; policy vault-ws-aws reads aws/creds/vault-ws and secret/data/demo"
 "$RC" workspace create demo/vault-ws --auto-apply
+# TFC_VAULT_ENCODED_CACERT: the agent logs in to the broker trusting only this
+# CA, and the run's tools get it as VAULT_CACERT.
 for kv in TFC_VAULT_PROVIDER_AUTH=true TFC_VAULT_ADDR=$RUNCRED_ADDR TFC_VAULT_RUN_ROLE=vault-ws \
+	TFC_VAULT_ENCODED_CACERT=$(base64 -w0 "$CA") \
 	TFC_VAULT_BACKED_AWS_AUTH=true TFC_VAULT_BACKED_AWS_AUTH_TYPE=assumed_role \
 	TFC_VAULT_BACKED_AWS_RUN_VAULT_ROLE=vault-ws TFC_VAULT_BACKED_AWS_RUN_ROLE_ARN=arn:aws:iam::123456789012:role/vault-ws; do
 	"$RC" var set demo/vault-ws "${kv%%=*}" "${kv#*=}" --env >/dev/null
 done
 head -c 18 /dev/urandom | base64 | "$RC" var set demo/vault-ws db_password - --sensitive >/dev/null
 config "$demo/vault-config" vault-ws-state
-"$RC" run start demo/vault-ws "$demo/vault-config" -m "demo: vault-backed" | grep -E 'Run |Apply complete|Plan:|applied|errored'
+cat >>"$demo/vault-config/main.tf" <<'HCL'
+# terraform-provider-vault takes VAULT_ADDR, VAULT_TOKEN and VAULT_CACERT from
+# the run's environment: runcred's broker over HTTPS, trusted through the CA
+# the workspace gave in TFC_VAULT_ENCODED_CACERT.
+provider "vault" { skip_child_token = true }
+data "vault_kv_secret_v2" "demo" {
+  mount = "secret"
+  name  = "demo"
+}
+output "greeting" { value = nonsensitive(data.vault_kv_secret_v2.demo.data["text"]) }
+HCL
+"$RC" run start demo/vault-ws "$demo/vault-config" -m "demo: vault-backed" | grep -E 'Run |Apply complete|Plan:|applied|errored|greeting'
 "$MC" -q stat admin/vault-ws-state/terraform.tfstate >/dev/null
 echo "s3://vault-ws-state/terraform.tfstate written with broker-issued keys"
-leases=$(curl -sS -X LIST -H "X-Vault-Token: $(cat "$RUNCRED_TOKEN_FILE")" "$RUNCRED_ADDR/v1/sys/leases/lookup/aws/sts/vault-ws")
+leases=$(curl -sS --cacert "$CA" -X LIST -H "X-Vault-Token: $(cat "$RUNCRED_TOKEN_FILE")" "$RUNCRED_ADDR/v1/sys/leases/lookup/aws/sts/vault-ws")
 echo "leases left under aws/sts/vault-ws after both phases: $leases"
+
+step "Key compromise (runcred identity rotate --force; runcred identity revoke-key)"
+# Rotation is normally refused until the next key has been published for the
+# publish lead (30s in dev); --force rotates at once, for a stolen key.
+"$RC" identity rotate --force | tee "$demo/rotate.txt"
+stolen=$(sed -n 's/^retired: \([^ ]*\).*/\1/p' "$demo/rotate.txt")
+"$RC" identity revoke-key "$stolen"
+kids=$(curl -fsS --cacert "$CA" "$RUNCRED_ADDR/.well-known/jwks" | grep -o '"kid":"[^"]*"' | tr '\n' ' ')
+echo "JWKS now: $kids"
+case "$kids" in *"$stolen"*) echo "demo: FAILED: the revoked key is still published" >&2; exit 1 ;; esac
 
 step "Audit trail (runcred audit tail; runcred audit verify)"
 "$RC" audit tail -n 400 | grep -E "identity.mint|broker.token.issue|broker.lease.revoke|broker.token.revoke|platform.run.claim" | grep -E "$run|vault-ws|job-" | tail -n 14 | cut -c1-260
+"$RC" audit tail -n 400 | grep -E "identity.rotate|identity.revoke_key" | cut -c1-260
 "$RC" audit verify
 echo
 echo "demo: done. Logs in $demo/."

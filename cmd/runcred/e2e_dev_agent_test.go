@@ -24,7 +24,8 @@ func TestDevStopDuringApply(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "dev")
 	addr := freeAddr(t)
 	env := []string{"RUNCRED_LISTEN_ADDR=" + addr}
-	args := []string{"dev", "--data-dir", dir, "--tofu", tofu, "--provider-mirror", mirror}
+	work := t.TempDir()
+	args := []string{"dev", "--data-dir", dir, "--tofu", tofu, "--provider-mirror", mirror, "--work-dir", work}
 	dev := startServer(t, addr, env, args...)
 	c, err := tfe.NewClient(&tfe.Config{Address: dev.url, Token: readToken(t, filepath.Join(dir, "root-token")), RetryServerErrors: false})
 	if err != nil {
@@ -32,12 +33,8 @@ func TestDevStopDuringApply(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	marker := filepath.Join(t.TempDir(), "created")
-	ws, run := slowApply(ctx, t, c, "slow", marker, "120s")
-	for {
-		if _, err := os.Stat(marker); err == nil {
-			break
-		}
+	ws, run := slowApply(ctx, t, c, "slow", "120s")
+	for !applyStarted(t, work) {
 		if r, err := c.Runs.Read(ctx, run.ID); err != nil || r.Status == tfe.RunErrored {
 			t.Fatalf("run = %v, %v\n%s", r, err, dev.stderr.String())
 		}
@@ -92,12 +89,8 @@ func TestAgentOutlivesServerRestart(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	marker := filepath.Join(t.TempDir(), "created")
-	ws, run := slowApply(ctx, t, c, "restart", marker, "3s")
-	agentUntil(ctx, t, agent, "the apply started", func() bool {
-		_, err := os.Stat(marker)
-		return err == nil
-	})
+	ws, run := slowApply(ctx, t, c, "restart", "3s")
+	agentUntil(ctx, t, agent, "the apply started", func() bool { return applyStarted(t, agentDir) })
 	dev.stop(t) // the apply ends (3 s) while the server is down
 	// The server comes back only once the agent has failed to store the
 	// state and said it retries (for half a minute).
@@ -147,9 +140,9 @@ func agentUntil(ctx context.Context, t *testing.T, agent *server, what string, c
 }
 
 // slowApply starts an auto-apply run in a new workspace of a fresh org
-// demo on the server c talks to: it creates resources, touches marker,
+// demo on the server c talks to: it creates resources, touches applyMarker in its run directory,
 // then sleeps for sleep.
-func slowApply(ctx context.Context, t *testing.T, c *tfe.Client, name, marker, sleep string) (*tfe.Workspace, *tfe.Run) {
+func slowApply(ctx context.Context, t *testing.T, c *tfe.Client, name, sleep string) (*tfe.Workspace, *tfe.Run) {
 	t.Helper()
 	if _, err := c.Organizations.Create(ctx, tfe.OrganizationCreateOptions{Name: tfe.String("demo"), Email: tfe.String("ops@example.com")}); err != nil {
 		t.Fatal(err)
@@ -163,7 +156,7 @@ func slowApply(ctx context.Context, t *testing.T, c *tfe.Client, name, marker, s
 resource "random_id" "a" { byte_length = 4 }
 resource "terraform_data" "m" {
   depends_on = [random_id.a]
-  provisioner "local-exec" { command = "touch `+marker+`" }
+  provisioner "local-exec" { command = "touch `+applyMarker+`" }
 }
 resource "time_sleep" "w" {
   create_duration = "`+sleep+`"
@@ -184,4 +177,29 @@ resource "time_sleep" "w" {
 		t.Fatal(err)
 	}
 	return ws, run
+}
+
+// applyMarker is the file slowApply's configuration creates, in its run
+// directory (the sandbox lets a run write nowhere else), once the apply has
+// created its first resource.
+const applyMarker = "runcred-test-apply-started"
+
+// applyStarted reports whether a run directory under work holds applyMarker.
+func applyStarted(t *testing.T, work string) bool {
+	t.Helper()
+	found := false
+	err := filepath.WalkDir(work, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return nil // a run directory removed under the walk
+		}
+		if d.Name() == applyMarker {
+			found = true
+			return filepath.SkipAll
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return found
 }

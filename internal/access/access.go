@@ -73,11 +73,40 @@ func (RootOnly) Authorize(ctx context.Context, path, capability string) error {
 // run of the workspace that manages a variable.
 var ReservedMeta = []string{"run_id", "workspace_id", "team_id", "phase_id"}
 
-// CheckMeta refuses metadata that sets a reserved key.
+// RunMeta are the broker token metadata keys that name a Terraform run:
+// the AWS engine names a run's STS session after them
+// (runcred-<run>-<phase>, what CloudTrail records), and leases and audit
+// records carry them so they join back to the run. Only a JWT login with a
+// token runcred's own issuer signed (minted for a run's job) sets them;
+// everywhere else they are refused like ReservedMeta.
+var RunMeta = []string{"terraform_run_id", "terraform_run_phase", "terraform_full_workspace", "terraform_workspace_id"}
+
+// CheckMeta refuses metadata that sets a reserved key or a run key.
 func CheckMeta(m map[string]string) error {
 	for _, k := range ReservedMeta {
 		if _, ok := m[k]; ok {
 			return fail.Invalidf("metadata key %q is reserved for tokens runcred issues itself", k)
+		}
+	}
+	return checkRunMeta(m)
+}
+
+// CheckPlatformMeta refuses metadata that sets a reserved key, and lets
+// the run keys through: for a login whose run keys came from runcred's own
+// issuer.
+func CheckPlatformMeta(m map[string]string) error {
+	for _, k := range ReservedMeta {
+		if _, ok := m[k]; ok {
+			return fail.Invalidf("metadata key %q is reserved for tokens runcred issues itself", k)
+		}
+	}
+	return nil
+}
+
+func checkRunMeta(m map[string]string) error {
+	for _, k := range RunMeta {
+		if _, ok := m[k]; ok {
+			return fail.Invalidf("metadata key %q is reserved: only a login with a token runcred's own issuer minted for a run may name a run", k)
 		}
 	}
 	return nil

@@ -2,7 +2,8 @@
 // with its agent token, and for each one, in a fresh run directory (0700),
 // unpacks the configuration, gives the phase exactly the credentials its
 // variables ask for (internal/agent/creds), runs hooks and OpenTofu
-// (internal/agent/phase) with the log streamed, redacted, to the server,
+// (internal/agent/phase), in a sandbox unless IsolationNone is asked for,
+// with the log streamed, redacted, to the server,
 // stores what the phase produced, and then revokes the credentials and
 // removes the directory, whatever happened before. A crash of the agent
 // leaves leases that the server's expiry revokes.
@@ -18,6 +19,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/runcred/runcred/internal/agent/phase"
 	"github.com/runcred/runcred/internal/jobapi"
 	"github.com/runcred/runcred/internal/secret"
 )
@@ -42,11 +44,22 @@ type Config struct {
 	Watch        time.Duration // between cancellation checks; 0: 2 s
 	Flush        time.Duration // between log uploads; 0: 250 ms
 	PhaseTimeout time.Duration // 0: 2 h, HCP Terraform's default
+
+	// Isolation isolates phases from the host; "": IsolationSandbox.
+	Isolation Isolation
+	Bwrap     string // bubblewrap; "": bwrap on PATH
+	// RunUID and RunGID run the phases' processes when the agent is root;
+	// 0: 65534 (nobody).
+	RunUID, RunGID int
+	// Secrets are tokens the agent's process holds besides its own (in
+	// runcred dev, the server's root token): every log masks them.
+	Secrets []secret.Value
 }
 
 // Agent claims and runs jobs.
 type Agent struct {
 	cfg    Config
+	box    *phase.Sandbox // nil: IsolationNone
 	client *jobapi.Client
 	log    *slog.Logger
 }
@@ -87,7 +100,14 @@ func New(cfg Config) (*Agent, error) {
 	if cfg.PhaseTimeout <= 0 {
 		cfg.PhaseTimeout = 2 * time.Hour
 	}
-	return &Agent{cfg: cfg, client: &jobapi.Client{Server: cfg.Server, HTTP: cfg.HTTPClient}, log: cfg.Logger}, nil
+	box, err := sandbox(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if box == nil {
+		cfg.Logger.Warn(noneWarning)
+	}
+	return &Agent{cfg: cfg, box: box, client: &jobapi.Client{Server: cfg.Server, HTTP: cfg.HTTPClient}, log: cfg.Logger}, nil
 }
 
 // Run claims and runs jobs until ctx ends, then waits for the phases in

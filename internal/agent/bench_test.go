@@ -500,11 +500,21 @@ func startManaged(b *testing.B, env map[string]string, trace bool) *managedPlann
 		slices.Sort(costs)
 		m.wrapperCost = costs[len(costs)/2]
 	}
+	// The tracing wrapper runs the real binary and writes its trace outside
+	// the run directory, which the run sandbox does not allow: the
+	// breakdown runs without it (BenchmarkSandboxStart in the phase package
+	// measures the sandbox's own cost).
+	// RUNCRED_BENCH_ISOLATION=none measures the managed plan without the
+	// sandbox, for comparison.
+	isolation := agent.Isolation(os.Getenv("RUNCRED_BENCH_ISOLATION"))
+	if trace {
+		isolation = agent.IsolationNone
+	}
 	// Watch and Flush are the defaults: neither is on the critical path
 	// (the log's last chunk is sent when the phase ends).
 	a, err := agent.New(agent.Config{Server: srv.D.URL(), Token: tok, Binary: bin, ProviderMirror: mirror,
 		WorkDir: workRoot, Logger: slog.New(m.log), // default claim: a 20 s long poll
-		HTTPClient: &http.Client{Timeout: time.Minute, Transport: m.calls}})
+		HTTPClient: &http.Client{Timeout: time.Minute, Transport: m.calls}, Isolation: isolation})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -2,8 +2,6 @@ package agent_test
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -15,13 +13,14 @@ import (
 	"github.com/runcred/runcred/internal/agent"
 )
 
-// slowApply creates two resources, touches marker, then sleeps a minute.
-func slowApply(marker string) string {
+// slowApply creates two resources, touches "created" in its working
+// directory, then sleeps a minute.
+func slowApply() string {
 	return `
 resource "random_id" "a" { byte_length = 4 }
 resource "terraform_data" "m" {
   depends_on = [random_id.a]
-  provisioner "local-exec" { command = "touch ` + marker + `" }
+  provisioner "local-exec" { command = "touch created" }
 }
 resource "time_sleep" "w" {
   create_duration = "60s"
@@ -32,7 +31,7 @@ resource "time_sleep" "w" {
 
 // waitCreated waits until the apply of run id has created its first
 // resources (the marker exists) and is still applying.
-func waitCreated(t *testing.T, w *world, id, marker string) {
+func waitCreated(t *testing.T, w *world, id string) {
 	t.Helper()
 	ctx := ctxT(t)
 	for {
@@ -40,7 +39,7 @@ func waitCreated(t *testing.T, w *world, id, marker string) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := os.Stat(marker); err == nil && r.Status == tfe.RunApplying {
+		if w.inRun(t, "created") && r.Status == tfe.RunApplying {
 			return
 		}
 		if terminal[r.Status] && r.Status != tfe.RunPlanned {
@@ -68,10 +67,9 @@ func TestCancelDuringApplyKeepsState(t *testing.T) {
 	w := newWorld(t, nil, nil)
 	ctx := ctxT(t)
 	ws := w.workspace(t, "cancelapply", true, nil)
-	marker := filepath.Join(t.TempDir(), "created")
-	w.upload(t, ws, map[string]string{"main.tf": slowApply(marker)})
+	w.upload(t, ws, map[string]string{"main.tf": slowApply()})
 	run := w.start(t, ws)
-	waitCreated(t, w, run.ID, marker)
+	waitCreated(t, w, run.ID)
 	if err := w.tfe.Runs.Cancel(ctx, run.ID, tfe.RunCancelOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -102,17 +100,16 @@ func TestAgentStopDuringApplyKeepsState(t *testing.T) {
 	}
 	bin, mirror := tools.OpenTofu(t)
 	a, err := agent.New(agent.Config{Server: w.srv.D.URL(), Token: secretOf(at.Token), Pool: pool.ID, Binary: bin,
-		ProviderMirror: mirror, WorkDir: t.TempDir(), Poll: 50 * time.Millisecond, Watch: 200 * time.Millisecond})
+		ProviderMirror: mirror, WorkDir: w.workRoot, Poll: 50 * time.Millisecond, Watch: 200 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
 	actx, stop := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- a.Run(actx) }()
-	marker := filepath.Join(t.TempDir(), "created")
-	w.upload(t, ws, map[string]string{"main.tf": slowApply(marker)})
+	w.upload(t, ws, map[string]string{"main.tf": slowApply()})
 	run := w.start(t, ws)
-	waitCreated(t, w, run.ID, marker)
+	waitCreated(t, w, run.ID)
 	stop()
 	if err := <-done; err != nil {
 		t.Fatal(err)

@@ -44,7 +44,7 @@ func unpackChecked(t *testing.T, a []byte, names ...string) {
 		}
 	}
 
-	err := unpack(a, dir)
+	err := unpack(t.Context(), a, dir)
 
 	ents, rerr := os.ReadDir(parent)
 	if rerr != nil {

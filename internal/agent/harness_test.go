@@ -31,6 +31,7 @@ type world struct {
 	serverLog *syncBuffer
 	hooks     string // the agent's hooks directory
 	workRoot  string // where the agent makes run directories
+	agentTok  string // the agent's token
 }
 
 // syncBuffer collects the server's log.
@@ -69,8 +70,12 @@ func newWorld(t *testing.T, hooks map[string]string, tweak func(*agent.Config)) 
 	if _, err := c.Organizations.Create(ctx, tfe.OrganizationCreateOptions{Name: tfe.String(w.org), Email: tfe.String("ops@example.com")}); err != nil {
 		t.Fatal(err)
 	}
+	// Hooks run in the sandbox, as the runs' user when the agent is root.
+	if err := os.Chmod(w.hooks, 0o755); err != nil {
+		t.Fatal(err)
+	}
 	for name, body := range hooks {
-		if err := os.WriteFile(filepath.Join(w.hooks, name), []byte(body), 0o700); err != nil {
+		if err := os.WriteFile(filepath.Join(w.hooks, name), []byte(body), 0o755); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -78,8 +83,11 @@ func newWorld(t *testing.T, hooks map[string]string, tweak func(*agent.Config)) 
 	if err != nil {
 		t.Fatal(err)
 	}
+	w.agentTok = tok.RevealString()
 	startAgent(t, w, func(c *agent.Config) {
 		c.Token = tok
+		// As in runcred dev, the agent's process holds the root token.
+		c.Secrets = []secret.Value{secretOf(w.srv.Token)}
 		if tweak != nil {
 			tweak(c)
 		}
@@ -250,4 +258,35 @@ func (w *world) state(t *testing.T, ws *tfe.Workspace) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// runDir is the working directory of the phase the agent is running, as
+// the host sees it, or "" when there is none. A sandboxed run sees nothing
+// of the host outside its run directory, so a test and a run's code meet
+// there: the run writes a marker in its working directory, the test a file
+// the run waits for.
+func (w *world) runDir(t *testing.T) string {
+	t.Helper()
+	m, err := filepath.Glob(filepath.Join(w.workRoot, "runcred-run-*", "config"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m) > 1 {
+		t.Fatalf("several phases running: %v", m)
+	}
+	if len(m) == 0 {
+		return ""
+	}
+	return m[0]
+}
+
+// inRun reports whether the running phase's working directory has name.
+func (w *world) inRun(t *testing.T, name string) bool {
+	t.Helper()
+	d := w.runDir(t)
+	if d == "" {
+		return false
+	}
+	_, err := os.Stat(filepath.Join(d, name))
+	return err == nil
 }

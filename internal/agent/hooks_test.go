@@ -1,8 +1,6 @@
 package agent_test
 
 import (
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -16,7 +14,7 @@ var hooks = map[string]string{
 case "$TFC_WORKSPACE_NAME" in
   hooks) echo "pre-plan hook in $TFC_WORKSPACE_SLUG"; echo "TF_VAR_from_hook=hi-hook" >> "$TFC_AGENT_ENV"; echo "TF_VAR_hook_secret=hook-exported-credential-9vQ" >> "$TFC_AGENT_ENV" ;;
   slow) sleep 30 ;;
-  cancel) touch "$CANCEL_MARKER"; sleep 600 ;;
+  cancel) touch hook-started; sleep 600 ;;
 esac
 exit 0
 `,
@@ -94,8 +92,7 @@ func TestHooks(t *testing.T) {
 func TestCancelRunningPlan(t *testing.T) {
 	w := newWorld(t, hooks, nil)
 	ctx := ctxT(t)
-	marker := filepath.Join(t.TempDir(), "hook-started")
-	ws := w.workspace(t, "cancel", false, map[string]string{"env:TFC_AGENT_HOOK_PRE_PLAN_TIMEOUT": "600", "env:CANCEL_MARKER": marker})
+	ws := w.workspace(t, "cancel", false, map[string]string{"env:TFC_AGENT_HOOK_PRE_PLAN_TIMEOUT": "600"})
 	w.upload(t, ws, map[string]string{"main.tf": `resource "terraform_data" "x" {}`})
 	run := w.start(t, ws)
 	for {
@@ -103,7 +100,7 @@ func TestCancelRunningPlan(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := os.Stat(marker); err == nil && r.Status == tfe.RunPlanning {
+		if w.inRun(t, "hook-started") && r.Status == tfe.RunPlanning {
 			break
 		}
 		if terminal[r.Status] {
@@ -117,15 +114,10 @@ func TestCancelRunningPlan(t *testing.T) {
 	w.wait(t, run.ID, tfe.RunCanceled)
 
 	// The workspace is free again: the next run is claimed and reaches its
-	// hook (and is canceled in turn).
-	if err := os.Remove(marker); err != nil {
-		t.Fatal(err)
-	}
+	// hook (and is canceled in turn). The canceled phase's directory is
+	// gone: the marker found now is the next run's.
 	next := w.start(t, ws)
-	for {
-		if _, err := os.Stat(marker); err == nil {
-			break
-		}
+	for !w.inRun(t, "hook-started") {
 		time.Sleep(50 * time.Millisecond)
 	}
 	if err := w.tfe.Runs.Cancel(ctx, next.ID, tfe.RunCancelOptions{}); err != nil {

@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/runcred/runcred/internal/jobapi"
@@ -26,6 +27,12 @@ func (a *Agent) Do(ctx context.Context, j *jobapi.Job) {
 	log := a.log.With("run_id", j.RunID, "phase", string(j.Phase), "workspace", j.Organization+"/"+j.Workspace)
 	jctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
+	// The time limit bounds the whole job, not only OpenTofu: a phase stuck
+	// unpacking or obtaining credentials ends too.
+	limit := phaseTimeout(a.cfg.PhaseTimeout, j.PhaseTimeout)
+	overrun := fmt.Errorf("the phase ran past its time limit of %s", limit)
+	jctx, stop := context.WithTimeoutCause(jctx, limit, overrun)
+	defer stop()
 	failing := false // the log's uploads fail: warn once, not every flush
 	stream := newLogStream(api, a.cfg.Flush, func(err error) {
 		switch {
@@ -45,6 +52,9 @@ func (a *Agent) Do(ctx context.Context, j *jobapi.Job) {
 	started := time.Now()
 	x := newJob(a, j, api, stream, cancel)
 	err := x.run(jctx)
+	if err != nil && errors.Is(context.Cause(jctx), overrun) && !errors.Is(err, overrun) {
+		err = errors.Join(overrun, err) // a step that ended on the deadline says only "deadline exceeded"
+	}
 	fin, red := x.fin, x.red
 	// Reports go out even when the agent is stopping.
 	report, done := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)

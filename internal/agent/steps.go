@@ -45,7 +45,9 @@ type step struct {
 }
 
 func newJob(a *Agent, j *jobapi.Job, api *jobapi.JobClient, stream *logStream, cancel context.CancelCauseFunc) *job {
-	return &job{a: a, j: j, api: api, stream: stream, cancel: cancel, red: phase.NewRedactor(api.Token())}
+	// Every token the agent holds is masked, not only the phase's own.
+	red := phase.NewRedactor(append([]secret.Value{api.Token(), a.cfg.Token}, a.cfg.Secrets...)...)
+	return &job{a: a, j: j, api: api, stream: stream, cancel: cancel, red: red}
 }
 
 // steps is the job from the phase's inputs to what it produced, stored.
@@ -124,9 +126,9 @@ func (x *job) removeRunDir() {
 	}
 }
 
-func (x *job) unpack(context.Context) error {
+func (x *job) unpack(ctx context.Context) error {
 	x.src = filepath.Join(x.dir, "src")
-	if err := unpack(x.in.Archive, x.src); err != nil {
+	if err := unpack(ctx, x.in.Archive, x.src); err != nil {
 		return fmt.Errorf("unpacking the configuration: %w", err)
 	}
 	return nil
@@ -171,12 +173,16 @@ func (x *job) revokeCredentials(ctx context.Context) {
 // renewed is the phase's error too.
 func (x *job) runPhase(ctx context.Context) error {
 	a, j := x.a, x.j
+	if a.box == nil {
+		x.stream.Line(noneWarning)
+		x.stream.Line("")
+	}
 	res, err := phase.Run(ctx, phase.Spec{
 		Phase: j.Phase, Binary: a.cfg.Binary, Dir: x.dir, ConfigDir: x.src, WorkingDir: j.WorkingDirectory, Destroy: j.IsDestroy,
 		TerraformVars: x.vars.terraform, Env: mergeEnv(x.vars.env, x.creds.Env, builtins(j)), HooksDir: a.cfg.HooksDir,
 		PlanFile: x.in.PlanFile, State: x.in.State, ProviderMirror: a.cfg.ProviderMirror,
 		Secrets:  append(append([]secret.Value{x.api.Token()}, x.vars.secrets...), x.creds.Secrets...),
-		Redactor: x.red, Log: x.stream.Line, Timeout: a.cfg.PhaseTimeout,
+		Redactor: x.red, Log: x.stream.Line, Timeout: phaseTimeout(a.cfg.PhaseTimeout, j.PhaseTimeout), Sandbox: a.box,
 	})
 	x.res = res
 	if c := context.Cause(ctx); c != nil && !errors.Is(c, context.Canceled) && !errors.Is(c, errGone) && !errors.Is(c, errCancelRequested) {
@@ -252,4 +258,13 @@ func (x *job) storeState(ctx context.Context) error {
 	}
 	a.log.Error("the apply's state could not be stored; kept on the agent", "run_id", j.RunID, "file", kept, "err", err)
 	return fmt.Errorf("storing the state: %w; the agent kept it in %s", err, kept)
+}
+
+// phaseTimeout is the bound on a phase: the agent's own, or the
+// workspace's when that is shorter.
+func phaseTimeout(agent, workspace time.Duration) time.Duration {
+	if workspace > 0 && workspace < agent {
+		return workspace
+	}
+	return agent
 }

@@ -20,13 +20,12 @@ import (
 // then waits for a file that the test creates only once it has read that
 // line from the server, so the test passes only if the log streams.
 func TestLogStreamsWhileRunning(t *testing.T) {
-	release := filepath.Join(t.TempDir(), "release")
 	w := newWorld(t, map[string]string{"terraform-pre-plan": `#!/bin/sh
 echo "streamed before the hook ends"
-while [ ! -e "$RELEASE" ]; do sleep 0.05; done
+while [ ! -e release ]; do sleep 0.05; done
 `}, nil)
 	ctx := ctxT(t)
-	ws := w.workspace(t, "stream", false, map[string]string{"env:RELEASE": release, "env:TFC_AGENT_HOOK_PRE_PLAN_TIMEOUT": "300"})
+	ws := w.workspace(t, "stream", false, map[string]string{"env:TFC_AGENT_HOOK_PRE_PLAN_TIMEOUT": "300"})
 	w.upload(t, ws, map[string]string{"main.tf": `resource "terraform_data" "x" {}`})
 	run := w.start(t, ws)
 	for {
@@ -54,7 +53,8 @@ while [ ! -e "$RELEASE" ]; do sleep 0.05; done
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
-	if err := os.WriteFile(release, nil, 0o600); err != nil {
+	// The hook, in its sandbox, sees only its run directory.
+	if err := os.WriteFile(filepath.Join(w.runDir(t), "release"), nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	w.wait(t, run.ID, tfe.RunPlanned)

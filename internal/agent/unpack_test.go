@@ -4,6 +4,10 @@ import (
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
@@ -11,6 +15,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/runcred/runcred/internal/configarchive"
 )
 
 // entry is one tar entry of a test archive.
@@ -137,14 +144,12 @@ func TestUnpack(t *testing.T) {
 		entry{name: "modules/net/vpc.tf", typ: tar.TypeReg, mode: 0o666, body: "# vpc\n"}, // parent made implicitly
 		entry{name: "scripts/run.sh", typ: tar.TypeReg, mode: 0o755, body: "#!/bin/sh\n"},
 		entry{name: "empty.txt", typ: tar.TypeReg, mode: 0o4755}, // setuid and executable: 0700 only
-		entry{name: "a/../b.tf", typ: tar.TypeReg, body: "b"},    // cleaned, still inside
 		entry{typ: tar.TypeXGlobalHeader},
 	)
-	if err := unpack(a, dir); err != nil {
+	if err := unpack(t.Context(), a, dir); err != nil {
 		t.Fatal(err)
 	}
 	want := []string{
-		"b.tf -rw-------",
 		"empty.txt -rwx------",
 		"main.tf -rw-------",
 		"modules drwx------",
@@ -159,7 +164,7 @@ func TestUnpack(t *testing.T) {
 	if info, err := os.Stat(dir); err != nil || info.Mode().Perm() != 0o700 {
 		t.Errorf("run directory: %v, %v", info.Mode(), err)
 	}
-	for name, body := range map[string]string{"main.tf": "resource \"terraform_data\" \"x\" {}\n", "modules/net/vpc.tf": "# vpc\n", "b.tf": "b", "empty.txt": ""} {
+	for name, body := range map[string]string{"main.tf": "resource \"terraform_data\" \"x\" {}\n", "modules/net/vpc.tf": "# vpc\n", "empty.txt": ""} {
 		if b, err := os.ReadFile(filepath.Join(dir, name)); err != nil || string(b) != body {
 			t.Errorf("%s = %q, %v", name, b, err)
 		}
@@ -187,6 +192,7 @@ func TestUnpackRefuses(t *testing.T) {
 		{"parent", archive(t, entry{name: "../x", typ: tar.TypeReg, body: "x"}), "not a relative path"},
 		{"parent only", archive(t, entry{name: "..", typ: tar.TypeDir}), "not a relative path"},
 		{"escape through a subdirectory", archive(t, entry{name: "a/../../x", typ: tar.TypeReg, body: "x"}), "not a relative path"},
+		{"parent inside", archive(t, entry{name: "a/../b.tf", typ: tar.TypeReg, body: "x"}), "not a relative path"},
 		{"dot slash parent", archive(t, entry{name: "./../x", typ: tar.TypeReg, body: "x"}), "not a relative path"},
 		{"backslash", archive(t, entry{name: `..\x`, typ: tar.TypeReg, body: "x"}), "not a relative path"},
 		{"empty name", archive(t, entry{name: "", typ: tar.TypeReg, body: "x"}), ""},
@@ -230,7 +236,7 @@ func TestUnpackRefuses(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			parent, dir := target(t)
-			err := unpack(c.archive, dir)
+			err := unpack(t.Context(), c.archive, dir)
 			if err == nil {
 				t.Fatalf("unpacked; files: %v", tree(t, dir))
 			}
@@ -250,7 +256,7 @@ func TestUnpackRefusesAnExistingDir(t *testing.T) {
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := unpack(archive(t, entry{name: "main.tf", typ: tar.TypeReg, body: "x"}), dir); err == nil {
+	if err := unpack(t.Context(), archive(t, entry{name: "main.tf", typ: tar.TypeReg, body: "x"}), dir); err == nil {
 		t.Fatal("unpacked into a directory that already existed")
 	}
 	onlyInside(t, parent)
@@ -264,30 +270,32 @@ func TestUnpackEntryLimit(t *testing.T) {
 		}
 		return archive(t, es...)
 	}
+	lim := configarchive.Default
+	lim.Entries = 1000
 	parent, dir := target(t)
-	if err := unpack(many(maxEntries), dir); err != nil {
-		t.Fatalf("%d entries: %v", maxEntries, err)
+	if _, err := unpackWith(t.Context(), many(lim.Entries), dir, lim); err != nil {
+		t.Fatalf("%d entries: %v", lim.Entries, err)
 	}
 	parent, dir = target(t)
-	err := unpack(many(maxEntries+1), dir)
-	if err == nil || !strings.Contains(err.Error(), "more than 100000 entries") {
-		t.Fatalf("%d entries: %v", maxEntries+1, err)
+	_, err := unpackWith(t.Context(), many(lim.Entries+1), dir, lim)
+	if err == nil || !strings.Contains(err.Error(), "more than 1000 entries") {
+		t.Fatalf("%d entries: %v", lim.Entries+1, err)
 	}
 	onlyInside(t, parent)
 }
 
 func TestUnpackSizeLimit(t *testing.T) {
-	if testing.Short() {
-		t.Skip("writes 512 MiB")
-	}
+	lim := configarchive.Default
+	lim.Bytes, lim.RatioFloor = 4<<20, 1<<40 // zeros: no ratio bound here
+	maxUnpacked := lim.Bytes
 	// Zeros compress about a thousandfold: a small archive, a large file.
 	// rest.bin goes well past the limit, which the copy must not follow.
 	a := archive(t, entry{name: "half.bin", typ: tar.TypeReg, size: maxUnpacked / 2}, entry{name: "rest.bin", typ: tar.TypeReg, size: maxUnpacked/2 + 1<<20})
-	if len(a) > 2<<20 {
+	if len(a) > 64<<10 {
 		t.Fatalf("archive is %d bytes", len(a))
 	}
 	parent, dir := target(t)
-	err := unpack(a, dir)
+	_, err := unpackWith(t.Context(), a, dir, lim)
 	if err == nil || !strings.Contains(err.Error(), "unpacks to more than") {
 		t.Fatalf("unpack of %d bytes: %v", maxUnpacked+1<<20, err)
 	}
@@ -308,7 +316,7 @@ func TestUnpackSizeLimit(t *testing.T) {
 
 	// Exactly the limit is fine, every byte of it.
 	a = archive(t, entry{name: "half.bin", typ: tar.TypeReg, size: maxUnpacked / 2}, entry{name: "rest.bin", typ: tar.TypeReg, size: maxUnpacked / 2})
-	if err := unpack(a, dir); err != nil {
+	if _, err := unpackWith(t.Context(), a, dir, lim); err != nil {
 		t.Fatalf("unpack of exactly %d bytes: %v", maxUnpacked, err)
 	}
 	sizes(t, dir, map[string]int64{"half.bin": maxUnpacked / 2, "rest.bin": maxUnpacked / 2})
@@ -327,12 +335,12 @@ func sizes(t *testing.T, dir string, want map[string]int64) {
 // TestUnpackSizeLimitCountsLinkCopies: a link's copy counts against the
 // limit like the file it copies, so links cannot multiply a configuration.
 func TestUnpackSizeLimitCountsLinkCopies(t *testing.T) {
-	if testing.Short() {
-		t.Skip("writes 512 MiB")
-	}
+	lim := configarchive.Default
+	lim.Bytes, lim.RatioFloor = 4<<20, 1<<40 // zeros: no ratio bound here
+	maxUnpacked := lim.Bytes
 	a := archive(t, entry{name: "big.bin", typ: tar.TypeReg, size: maxUnpacked/2 + 1}, entry{name: "copy.bin", typ: tar.TypeSymlink, link: "big.bin"})
 	parent, dir := target(t)
-	err := unpack(a, dir)
+	_, err := unpackWith(t.Context(), a, dir, lim)
 	if err == nil || !strings.Contains(err.Error(), "unpacks to more than") {
 		t.Fatalf("unpack of %d bytes through a link: %v", maxUnpacked+2, err)
 	}
@@ -345,7 +353,7 @@ func TestUnpackSizeLimitCountsLinkCopies(t *testing.T) {
 	}
 
 	a = archive(t, entry{name: "big.bin", typ: tar.TypeReg, size: maxUnpacked / 2}, entry{name: "copy.bin", typ: tar.TypeSymlink, link: "big.bin"})
-	if err := unpack(a, dir); err != nil {
+	if _, err := unpackWith(t.Context(), a, dir, lim); err != nil {
 		t.Fatalf("unpack of exactly %d bytes through a link: %v", maxUnpacked, err)
 	}
 	sizes(t, dir, map[string]int64{"big.bin": maxUnpacked / 2, "copy.bin": maxUnpacked / 2})
@@ -357,7 +365,7 @@ func TestUnpackSizeLimitCountsLinkCopies(t *testing.T) {
 func TestUnpackMaterializesSymlinks(t *testing.T) {
 	parent, dir := target(t)
 	// env/dev comes first: its copy waits for the links inside env/prod.
-	err := unpack(archive(t,
+	err := unpack(t.Context(), archive(t,
 		entry{name: "env/dev", typ: tar.TypeSymlink, link: "prod"},
 		entry{name: "modules/net/main.tf", typ: tar.TypeReg, body: "net", mode: 0o644},
 		entry{name: "shared/vars.tf", typ: tar.TypeReg, body: "vars", mode: 0o644},
@@ -381,4 +389,84 @@ func TestUnpackMaterializesSymlinks(t *testing.T) {
 		t.Errorf("a link was made: %v", got)
 	}
 	onlyInside(t, parent)
+}
+
+// TestUnpackCancel: a cancel during unpacking stops it within 2 s, under
+// any load, with ctx's error. The archive (directory links that copy each
+// other, 2^14 copies of a 1 MiB file) would write for minutes otherwise;
+// the test cancels once copies are being written.
+func TestUnpackCancel(t *testing.T) {
+	noise := make([]byte, 1<<20)
+	rand.Read(noise)
+	es := []entry{{name: "d0/f", typ: tar.TypeReg, body: string(noise)}}
+	for i := 1; i <= 14; i++ {
+		es = append(es, entry{name: fmt.Sprintf("d%d/a", i), typ: tar.TypeSymlink, link: fmt.Sprintf("../d%d", i-1)},
+			entry{name: fmt.Sprintf("d%d/b", i), typ: tar.TypeSymlink, link: fmt.Sprintf("../d%d", i-1)})
+	}
+	lim := configarchive.Default
+	lim.Bytes, lim.Entries = 64<<30, 1<<30
+	_, dir := target(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() {
+		_, err := unpackWith(ctx, archive(t, es...), dir, lim)
+		done <- err
+	}()
+	deadline := time.After(time.Minute)
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "d1", "a", "f")); err == nil {
+			break
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("unpack ended before it was canceled: %v", err)
+		case <-deadline:
+			t.Fatal("no copy was made within a minute")
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("canceled unpack: %v", err)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("unpack still running 2 s after the cancel")
+	}
+}
+
+// TestUnpackLinkChain: the report's archive (3,000 chained links, which
+// took the old unpacker about 90 s) is refused, Linux's own bound of 40
+// links per path, after work counted in steps linear in its links.
+func TestUnpackLinkChain(t *testing.T) {
+	es := []entry{{name: "main.tf", typ: tar.TypeReg, body: "x"}}
+	for i := range 3000 {
+		prev := "main.tf"
+		if i > 0 {
+			prev = fmt.Sprintf("l%d", i-1)
+		}
+		es = append(es, entry{name: fmt.Sprintf("l%d", i), typ: tar.TypeSymlink, link: prev})
+	}
+	parent, dir := target(t)
+	st, err := unpackWith(t.Context(), archive(t, es...), dir, configarchive.Default)
+	if err == nil || !strings.Contains(err.Error(), "follows more than 40 links") {
+		t.Fatalf("link chain: %v", err)
+	}
+	if st.Steps > 4*len(es) {
+		t.Errorf("link chain took %d steps for %d entries", st.Steps, len(es))
+	}
+	onlyInside(t, parent)
+}
+
+func TestPhaseTimeout(t *testing.T) {
+	for _, c := range []struct{ agent, ws, want time.Duration }{
+		{2 * time.Hour, 0, 2 * time.Hour},
+		{2 * time.Hour, 10 * time.Minute, 10 * time.Minute},
+		{time.Hour, 3 * time.Hour, time.Hour}, // the agent's operator has the last word
+	} {
+		if got := phaseTimeout(c.agent, c.ws); got != c.want {
+			t.Errorf("phaseTimeout(%s, %s) = %s, want %s", c.agent, c.ws, got, c.want)
+		}
+	}
 }

@@ -66,6 +66,9 @@ type Config struct {
 	MaxRevokeAttempts int
 	// ClusterName is reported by sys/health and sys/seal-status.
 	ClusterName string
+	// APIAddr is where clients reach this node; sys/leader reports it as the
+	// active node's address when several nodes may share the database.
+	APIAddr string
 	// AuditDir is the one directory file audit devices may write in; when
 	// empty, only "stdout" and "discard" devices can be enabled.
 	AuditDir string
@@ -86,6 +89,7 @@ type Broker struct {
 	leases    *leaseStore
 	devices   *deviceSet
 	clusterID string
+	started   time.Time     // when this node became active, for sys/leader
 	wake      chan struct{} // nudges the expiry task
 
 	// core are the route tables of the built-in mounts, by mount type:
@@ -126,7 +130,7 @@ func New(ctx context.Context, cfg Config) (*Broker, error) {
 	b := &Broker{
 		cfg: cfg, db: cfg.DB, seal: cfg.Seal, audit: cfg.Audit, tokens: cfg.Tokens,
 		log: cfg.Logger, now: cfg.Now, engines: map[string]engine.Backend{},
-		wake: make(chan struct{}, 1),
+		wake: make(chan struct{}, 1), started: cfg.Now().UTC(),
 	}
 	b.core = map[string]router{"system": b.sysRoutes(), "token": b.tokenRoutes()}
 	b.mounts = &mountTable{db: cfg.DB, now: cfg.Now, refresh: cfg.Refresh}

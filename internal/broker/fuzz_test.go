@@ -111,6 +111,8 @@ func FuzzHandlerRequest(f *testing.F) {
 		{"PUT", "sys/policies/acl/q", `{"policy":"cGF0aCAieCIgeyBjYXBhYmlsaXRpZXMgPSBbInJlYWQiXSB9"}`},
 		{"GET", "secret/data/../../sys/mounts", ""},
 		{"PUT", "sys/mounts/secret/tune", `{"default_lease_ttl":"-1"}`},
+		{"PUT", "sys/mounts/secret/tune", `{"listing_visibility":"hidden","token_type":"service","passthrough_request_headers":[""]}`},
+		{"GET", "sys/leader", ""},
 		{"TRACE", "x", ""},
 		{"PUT", "x", `{"a":[[[[[[`},
 	} {

@@ -31,12 +31,27 @@ const (
 )
 
 // Handler serves the Vault HTTP API under /v1/.
+//
+// A body is read only once the request has passed every check that needs
+// none (Preflight): an unauthenticated caller cannot make the server read,
+// hold and parse up to MaxRequestSize on a path that needs a token. Only
+// the routes that need no token (logins) read an anonymous body.
 func (b *Broker) Handler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		req, err := b.parse(w, r)
+		req, err := b.parse(r)
 		if err != nil {
 			writeError(w, b.log, r, err)
 			return
+		}
+		if hasBody(req.Operation) {
+			if err := b.Preflight(r.Context(), req); err != nil {
+				writeError(w, b.log, r, err)
+				return
+			}
+			if err := readBody(w, r, req.Data); err != nil {
+				writeError(w, b.log, r, err)
+				return
+			}
 		}
 		resp, err := b.Handle(r.Context(), req)
 		if err != nil {
@@ -47,8 +62,8 @@ func (b *Broker) Handler() http.Handler {
 	})
 }
 
-// parse turns an HTTP request into a broker Request.
-func (b *Broker) parse(w http.ResponseWriter, r *http.Request) (*Request, error) {
+// parse turns an HTTP request, but for its body, into a broker Request.
+func (b *Broker) parse(r *http.Request) (*Request, error) {
 	p, ok := strings.CutPrefix(r.URL.Path, "/v1/")
 	if !ok {
 		return nil, noRoute(r.URL.Path)
@@ -91,21 +106,6 @@ func (b *Broker) parse(w http.ResponseWriter, r *http.Request) (*Request, error)
 			}
 		}
 	}
-	if op != engine.Read && op != engine.List {
-		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxRequestSize))
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			return nil, errTooLarge
-		}
-		if err != nil {
-			return nil, fail.Invalidf("failed to read request body")
-		}
-		if len(bytes.TrimSpace(body)) > 0 {
-			if err := decodeBody(body, data); err != nil {
-				return nil, err
-			}
-		}
-	}
 	addr, _ := netip.ParseAddrPort(r.RemoteAddr)
 	req := &Request{
 		Operation: op, Path: p, Data: data, RemoteAddr: addr.Addr().Unmap(),
@@ -115,6 +115,25 @@ func (b *Broker) parse(w http.ResponseWriter, r *http.Request) (*Request, error)
 		req.Headers = map[string]string{"user-agent": truncate(ua, 256)}
 	}
 	return req, nil
+}
+
+// hasBody says whether op's requests carry a body the broker reads.
+func hasBody(op engine.Operation) bool { return op != engine.Read && op != engine.List }
+
+// readBody reads r's body, at most MaxRequestSize, into data.
+func readBody(w http.ResponseWriter, r *http.Request, data map[string]any) error {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxRequestSize))
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		return errTooLarge
+	}
+	if err != nil {
+		return fail.Invalidf("failed to read request body")
+	}
+	if len(bytes.TrimSpace(body)) > 0 {
+		return decodeBody(body, data)
+	}
+	return nil
 }
 
 // decodeBody parses a JSON object into data, with numbers kept exact.

@@ -66,7 +66,12 @@ func (b *Broker) login(ctx context.Context, c *call, a *engine.Auth) (*AuthBlock
 	if slices.Contains(pols, "root") {
 		return nil, nil, fail.Invalidf("auth methods cannot create root tokens")
 	}
-	if err := access.CheckMeta(a.Metadata); err != nil {
+	// Only runcred's own issuer, through a jwt mount, may name a run.
+	check := access.CheckMeta
+	if a.RunAttested && c.m.Type == "jwt" {
+		check = access.CheckPlatformMeta
+	}
+	if err := check(a.Metadata); err != nil {
 		return nil, nil, err
 	}
 	def, max := c.m.ttls()
@@ -131,7 +136,7 @@ func runMeta(e *token.Entry) map[string]string {
 	if e == nil {
 		return out
 	}
-	for _, k := range []string{"terraform_run_id", "terraform_run_phase", "terraform_full_workspace", "role", "role_name"} {
+	for _, k := range append(slices.Clone(access.RunMeta), "role", "role_name") {
 		if v, ok := e.Meta[k]; ok {
 			out[k] = v
 		}
@@ -147,9 +152,14 @@ func nonNilMeta(m map[string]string) map[string]string {
 	return m
 }
 
+// ttlSeconds is what is left of a token or lease expiring at exp, in whole
+// seconds. Expiries are set on a whole-second clock (now truncated, plus the
+// TTL), so the time left is measured on that clock too: measured from the
+// exact instant, a 1200 s token created at 10.4 s would answer 1199 at once,
+// where Vault answers the TTL it granted.
 func ttlSeconds(now, exp time.Time) int64 {
 	if exp.IsZero() {
 		return 0
 	}
-	return max(int64(exp.Sub(now)/time.Second), 0)
+	return max(int64(exp.Sub(now.Truncate(time.Second))/time.Second), 0)
 }

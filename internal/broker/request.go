@@ -86,36 +86,10 @@ var errPermissionDenied = fail.Deniedf("permission denied")
 
 // Handle runs one request through the pipeline.
 func (b *Broker) Handle(ctx context.Context, req *Request) (*Response, error) {
-	if req.ID == "" {
-		req.ID = randomID()
-	}
-	if req.Data == nil {
-		req.Data = map[string]any{}
-	}
-	// A LIST is of a folder: Vault's HTTP layer adds the trailing "/" before
-	// routing and the ACL check, so a deny on "x/restricted/*" also covers
-	// a LIST of "x/restricted", and a grant on "x/folder/" covers "x/folder".
-	if req.Operation == engine.List && !strings.HasSuffix(req.Path, "/") {
-		req.Path += "/"
-	}
-	if err := checkPath(req.Path); err != nil {
-		return nil, err
-	}
-	m, rest, err := b.mounts.route(ctx, req.Path)
+	c, r, err := b.resolve(ctx, req)
 	if err != nil {
 		return nil, err
 	}
-	if m == nil {
-		return nil, noRoute(req.Path)
-	}
-	r, err := b.router(ctx, m)
-	if err != nil {
-		return nil, err
-	}
-	if r.textOnly() && hasNUL(req.Data) {
-		return nil, fail.Invalidf("invalid request: strings may not contain NUL characters")
-	}
-	c := &call{req: req, m: m, rest: rest, op: req.Operation, path: r.path(rest, req.Operation)}
 	if c.path.Unaudited {
 		return r.serve(ctx, c) // health and seal-status: no token, no audit
 	}
@@ -157,6 +131,60 @@ func (b *Broker) Handle(ctx context.Context, req *Request) (*Response, error) {
 		return nil, fail.Wrap(fail.Internal, err, "internal error")
 	}
 	return resp, nil
+}
+
+// resolve runs the pipeline's first steps, which need neither the token
+// nor the body: path checks, the mount and the matched route.
+func (b *Broker) resolve(ctx context.Context, req *Request) (*call, router, error) {
+	if req.ID == "" {
+		req.ID = randomID()
+	}
+	if req.Data == nil {
+		req.Data = map[string]any{}
+	}
+	// A LIST is of a folder: Vault's HTTP layer adds the trailing "/" before
+	// routing and the ACL check, so a deny on "x/restricted/*" also covers
+	// a LIST of "x/restricted", and a grant on "x/folder/" covers "x/folder".
+	if req.Operation == engine.List && !strings.HasSuffix(req.Path, "/") {
+		req.Path += "/"
+	}
+	if err := checkPath(req.Path); err != nil {
+		return nil, nil, err
+	}
+	m, rest, err := b.mounts.route(ctx, req.Path)
+	if err != nil {
+		return nil, nil, err
+	}
+	if m == nil {
+		return nil, nil, noRoute(req.Path)
+	}
+	r, err := b.router(ctx, m)
+	if err != nil {
+		return nil, nil, err
+	}
+	if r.textOnly() && hasNUL(req.Data) {
+		return nil, nil, fail.Invalidf("invalid request: strings may not contain NUL characters")
+	}
+	return &call{req: req, m: m, rest: rest, op: req.Operation, path: r.path(rest, req.Operation)}, r, nil
+}
+
+// Preflight runs the checks that need no body, so the HTTP layer reads a
+// body only for a request that may send one: the path must route, and
+// unless its route needs no token (logins, health), the token must be
+// good. A refusal is audited as Handle audits it. Handle checks all of it
+// again, with the body.
+func (b *Broker) Preflight(ctx context.Context, req *Request) error {
+	c, _, err := b.resolve(ctx, req)
+	if err != nil {
+		return err
+	}
+	if c.path.Unaudited || c.path.Unauthenticated {
+		return nil
+	}
+	if err := b.authenticate(ctx, c); err != nil {
+		return b.auditFailure(ctx, c, err)
+	}
+	return nil
 }
 
 // checkPath refuses "." and ".." segments (CVE-2026-3605) and oversized paths.

@@ -12,6 +12,7 @@ import (
 	"github.com/runcred/runcred/internal/broker/engine"
 	"github.com/runcred/runcred/internal/fail"
 	"github.com/runcred/runcred/internal/secret"
+	"github.com/runcred/runcred/internal/store"
 )
 
 // sysHealth answers sys/health; sysSealStatus sys/seal-status.
@@ -21,6 +22,26 @@ func (b *Broker) sysHealth(_ context.Context, c *call) (*Response, error) {
 
 func (b *Broker) sysSealStatus(context.Context, *call) (*Response, error) {
 	return &Response{Raw: b.sealStatus()}, nil
+}
+
+// sysLeader answers sys/leader, which the vault CLI's status command reads
+// after sys/seal-status. runcred has no standby: every node serves every
+// request from the shared database itself, so the node asked is always
+// active. On SQLite there is one node and no HA, and the answer is Vault's
+// for a server without HA; on PostgreSQL several nodes may share the
+// database, and each answers as the active node at its own address.
+func (b *Broker) sysLeader(context.Context, *call) (*Response, error) {
+	out := map[string]any{
+		"ha_enabled": false, "is_self": false, "active_time": time.Time{}.Format(time.RFC3339),
+		"leader_address": "", "leader_cluster_address": "",
+		"performance_standby": false, "performance_standby_last_remote_wal": 0,
+	}
+	if b.db.Dialect() == store.Postgres {
+		out["ha_enabled"], out["is_self"] = true, true
+		out["active_time"] = b.started.Format(time.RFC3339Nano)
+		out["leader_address"] = b.cfg.APIAddr
+	}
+	return &Response{Raw: out}, nil
 }
 
 // policyNames answers LIST sys/policies/acl and the older GET sys/policy.

@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"cmp"
 	"context"
 	"strings"
 	"time"
@@ -20,9 +21,24 @@ func (m *mount) describe() map[string]any {
 	if len(m.Options) > 0 {
 		opts = m.Options
 	}
+	conf := map[string]any{"default_lease_ttl": def, "max_lease_ttl": max, "force_no_cache": false}
+	// As in Vault, the optional settings show only when set, and an auth
+	// method always has a token type.
+	if v := m.Config.ListingVisibility; v != "" {
+		conf["listing_visibility"] = v
+	}
+	if v := m.Config.AuditNonHMACReq; len(v) > 0 {
+		conf["audit_non_hmac_request_keys"] = v
+	}
+	if v := m.Config.AuditNonHMACResp; len(v) > 0 {
+		conf["audit_non_hmac_response_keys"] = v
+	}
+	if m.isAuth() {
+		conf["token_type"] = cmp.Or(m.Config.TokenType, "default-service")
+	}
 	return map[string]any{
 		"accessor": m.Accessor, "type": m.Type, "description": m.Description, "uuid": m.UUID,
-		"config":  map[string]any{"default_lease_ttl": def, "max_lease_ttl": max, "force_no_cache": false},
+		"config":  conf,
 		"options": opts, "local": false, "seal_wrap": false, "external_entropy_access": false,
 		"plugin_version": "", "running_plugin_version": "", "running_sha256": "",
 	}
@@ -96,7 +112,10 @@ func (b *Broker) mountOp(ctx context.Context, c *call, p string, auth bool) (*Re
 	return nil, fail.Unsupportedf("unsupported operation")
 }
 
-func readMountConfig(f engine.Fields, into *mountConfig) error {
+// readMountConfig reads a mount's tunable settings, from "config" when
+// enabling and from the top level when tuning; auth says it is an auth
+// method, the only kind with a token type.
+func readMountConfig(f engine.Fields, into *mountConfig, auth bool) error {
 	conf, _, err := f.Map("config")
 	if err != nil {
 		return err
@@ -124,17 +143,51 @@ func readMountConfig(f engine.Fields, into *mountConfig) error {
 	if into.MaxLeaseTTL > 0 && into.DefaultLeaseTTL > into.MaxLeaseTTL {
 		return fail.Invalidf("default lease TTL cannot be greater than max lease TTL")
 	}
-	var err2 error
-	if v, ok, err := cf.String("listing_visibility"); ok && err == nil {
+	if v, ok, err := cf.String("listing_visibility"); err != nil {
+		return err
+	} else if ok {
+		if v != "" && v != "unauth" && v != "hidden" {
+			return fail.Invalidf("invalid listing_visibility %q: 'unauth' and 'hidden' are allowed", fail.Clip(v))
+		}
 		into.ListingVisibility = v
 	}
-	if v, ok, err := cf.Strings("audit_non_hmac_request_keys"); ok {
-		into.AuditNonHMACReq, err2 = v, err
+	for _, k := range []struct {
+		name string
+		dst  *[]string
+	}{{"audit_non_hmac_request_keys", &into.AuditNonHMACReq}, {"audit_non_hmac_response_keys", &into.AuditNonHMACResp}} {
+		v, ok, err := cf.Strings(k.name)
+		if err != nil {
+			return err
+		}
+		if ok {
+			*k.dst = v
+		}
 	}
-	if v, ok, err := cf.Strings("audit_non_hmac_response_keys"); ok && err2 == nil {
-		into.AuditNonHMACResp, err2 = v, err
+	// Headers are neither passed to engines nor added to responses here:
+	// refused rather than stored and ignored. An empty list (the provider
+	// sends [""] to clear it) is fine.
+	for _, k := range []string{"passthrough_request_headers", "allowed_response_headers"} {
+		if v, _, err := cf.Strings(k); err != nil {
+			return err
+		} else if len(v) > 0 {
+			return fail.Invalidf("%s is not supported by runcred", k)
+		}
 	}
-	return err2
+	tt, ok, err := cf.String("token_type")
+	if err != nil || !ok {
+		return err
+	}
+	switch {
+	case tt != "" && !auth:
+		return fail.Invalidf("token_type can only be set on auth methods")
+	case tt == "" || tt == "default" || tt == "default-service" || tt == "service":
+		into.TokenType = tt // every one of them is a service token here
+	case tt == "batch" || tt == "default-batch":
+		return fail.Invalidf("token type %q is not supported by runcred: only service tokens are issued", tt)
+	default:
+		return fail.Invalidf("invalid token_type %q", fail.Clip(tt))
+	}
+	return nil
 }
 
 func (b *Broker) enableMount(ctx context.Context, mp string, f engine.Fields, auth bool) error {
@@ -177,7 +230,7 @@ func (b *Broker) enableMount(ctx context.Context, mp string, f engine.Fields, au
 	}
 	desc, _, _ := f.String("description")
 	m := &mount{UUID: randomID(), Path: mp, Type: typ, Description: desc, Options: opts, CreatedAt: b.now().UTC()}
-	if err := readMountConfig(f, &m.Config); err != nil {
+	if err := readMountConfig(f, &m.Config, auth); err != nil {
 		return err
 	}
 	prefix := typ
@@ -198,7 +251,7 @@ func withOption(m map[string]string, k, v string) map[string]string {
 
 func (b *Broker) tuneMount(ctx context.Context, m *mount, f engine.Fields) error {
 	cp := *m
-	if err := readMountConfig(f, &cp.Config); err != nil {
+	if err := readMountConfig(f, &cp.Config, m.isAuth()); err != nil {
 		return err
 	}
 	if d, ok, err := f.String("description"); err != nil {

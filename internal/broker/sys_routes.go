@@ -34,6 +34,7 @@ func (b *Broker) sysRoutes() *coreRoutes {
 	t := engine.NewTable(coreNoRoute, coreNoRoute,
 		route{Path: p{Pattern: "health", Unauthenticated: true, Unaudited: true}, Operations: read(b.sysHealth)},
 		route{Path: p{Pattern: "seal-status", Unauthenticated: true, Unaudited: true}, Operations: read(b.sysSealStatus)},
+		route{Path: p{Pattern: "leader", Unauthenticated: true, Unaudited: true}, Operations: read(b.sysLeader)},
 		route{Path: p{Pattern: "mounts"}, Operations: read(listMounts(false))},
 		route{Path: p{Pattern: "mounts/*"}, Operations: engine.Every(mounts(false, "mounts/"))},
 		route{Path: p{Pattern: "auth"}, Operations: read(listMounts(true))},

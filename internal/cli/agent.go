@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/runcred/runcred/internal/agent"
+	"github.com/runcred/runcred/internal/agent/phase"
 	"github.com/runcred/runcred/internal/fail"
 	"github.com/runcred/runcred/internal/secret"
 )
@@ -21,6 +22,8 @@ import (
 type agentFlags struct {
 	tofu, mirror, hooks, workDir, pool string
 	concurrency                        int
+	isolation                          string
+	runUID, runGID                     int
 }
 
 func (f *agentFlags) register(cmd *cobra.Command) {
@@ -28,7 +31,17 @@ func (f *agentFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.mirror, "provider-mirror", "", "filesystem provider mirror for runs (default: the registries)")
 	cmd.Flags().StringVar(&f.hooks, "hooks-dir", "", "directory of agent hooks (terraform-pre-plan, …)")
 	cmd.Flags().StringVar(&f.workDir, "work-dir", "", "where run directories are made (default: the system's temp dir)")
-	cmd.Flags().IntVar(&f.concurrency, "concurrency", 1, "phases run at once (they share this agent's user: see README)")
+	cmd.Flags().IntVar(&f.concurrency, "concurrency", 1, "phases run at once (each in its own sandbox: see README)")
+	cmd.Flags().StringVar(&f.isolation, "isolation", "sandbox", "sandbox (each phase in a bubblewrap sandbox) or none (phases see the agent's host; env RUNCRED_ISOLATION)")
+	cmd.Flags().IntVar(&f.runUID, "run-uid", phase.NobodyID, "uid of the phases' processes when the agent runs as root (0: 65534)")
+	cmd.Flags().IntVar(&f.runGID, "run-gid", phase.NobodyID, "gid of the phases' processes when the agent runs as root (0: 65534)")
+}
+
+// resolve takes the isolation from RUNCRED_ISOLATION unless the flag is given.
+func (f *agentFlags) resolve(cmd *cobra.Command, getenv env) {
+	if v := getenv("RUNCRED_ISOLATION"); v != "" && !cmd.Flags().Changed("isolation") {
+		f.isolation = v
+	}
 }
 
 // config turns the flags into an agent configuration.
@@ -48,7 +61,8 @@ func (f *agentFlags) config(server string, token secret.Value, log *slog.Logger)
 		return filepath.Abs(p)
 	}
 	var err error
-	cfg := agent.Config{Server: server, Token: token, Pool: f.pool, Logger: log, Concurrency: f.concurrency}
+	cfg := agent.Config{Server: server, Token: token, Pool: f.pool, Logger: log, Concurrency: f.concurrency,
+		Isolation: agent.Isolation(f.isolation), RunUID: f.runUID, RunGID: f.runGID}
 	for _, p := range []struct {
 		dst *string
 		src string
@@ -61,6 +75,14 @@ func (f *agentFlags) config(server string, token secret.Value, log *slog.Logger)
 	}
 	if f.concurrency < 1 || f.concurrency > 64 {
 		return agent.Config{}, fail.Invalidf("--concurrency must be 1 to 64, not %s", strconv.Itoa(f.concurrency))
+	}
+	switch cfg.Isolation {
+	case "", agent.IsolationSandbox, agent.IsolationNone:
+	default:
+		return agent.Config{}, fail.Invalidf("--isolation must be sandbox or none, not %q", f.isolation)
+	}
+	if f.runUID < 0 || f.runGID < 0 {
+		return agent.Config{}, fail.Invalidf("--run-uid and --run-gid must be positive (0: 65534; a run never runs as root)")
 	}
 	return cfg, nil
 }
@@ -95,8 +117,12 @@ fresh run directory with exactly the credentials its variables ask for.`,
 		if err != nil {
 			return err
 		}
+		f.resolve(cmd, getenv)
 		cfg, err := f.config(c.addr, secret.FromString(c.token), log)
 		if err != nil {
+			return err
+		}
+		if cfg.HTTPClient, err = httpClient(c.caFile, agentHTTPTimeout); err != nil {
 			return err
 		}
 		return runAgent(cmd.Context(), cfg)
@@ -115,6 +141,10 @@ func runAgent(ctx context.Context, cfg agent.Config) error {
 	cfg.Logger.Info("runcred agent running", "server", cfg.Server, "pool", cfg.Pool, "binary", cfg.Binary)
 	return a.Run(ctx)
 }
+
+// agentHTTPTimeout bounds each of the agent's requests to runcred; it
+// exceeds the longest claim wait.
+const agentHTTPTimeout = 60 * time.Second
 
 // devAgentTTL bounds the in-process agent's token; dev restarts mint anew.
 const devAgentTTL = 24 * time.Hour

@@ -9,7 +9,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/runcred/runcred/internal/peers/tools"
+	"github.com/runcred/runcred/internal/secret"
 )
 
 // TestVerbsWithARealAgent: the agent as `runcred agent` configures it runs
@@ -64,5 +67,88 @@ resource "terraform_data" "x" {
 	}
 	if st := s.ok("state", "pull", "demo/real"); !strings.Contains(st, `"terraform_data"`) || strings.Contains(st, "s3cret-value-xyz") {
 		t.Fatalf("state pull:\n%s", st)
+	}
+}
+
+// TestAgentIsolationSetting: --isolation takes sandbox or none, from the
+// flag or RUNCRED_ISOLATION (the flag wins); anything else is refused.
+func TestAgentIsolationSetting(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		env  string
+		want string // the isolation, or the error's text
+		ok   bool
+	}{
+		{nil, "", "sandbox", true},
+		{nil, "none", "none", true},
+		{[]string{"--isolation=sandbox"}, "none", "sandbox", true},
+		{[]string{"--isolation=none"}, "", "none", true},
+		{[]string{"--isolation=vm"}, "", "--isolation must be sandbox or none", false},
+		{nil, "off", "--isolation must be sandbox or none", false},
+		{[]string{"--run-uid=-1"}, "", "--run-uid and --run-gid must be positive", false},
+	} {
+		var f agentFlags
+		cmd := &cobra.Command{}
+		f.register(cmd)
+		if err := cmd.ParseFlags(c.args); err != nil {
+			t.Fatal(err)
+		}
+		f.resolve(cmd, func(k string) string {
+			if k == "RUNCRED_ISOLATION" {
+				return c.env
+			}
+			return ""
+		})
+		f.tofu = "/bin/true"
+		cfg, err := f.config("http://127.0.0.1:1", secret.FromString("t"), slog.New(slog.DiscardHandler))
+		switch {
+		case c.ok && err != nil:
+			t.Errorf("%v %q: %v", c.args, c.env, err)
+		case c.ok && string(cfg.Isolation) != c.want:
+			t.Errorf("%v %q: isolation %q, want %q", c.args, c.env, cfg.Isolation, c.want)
+		case !c.ok && (err == nil || !strings.Contains(err.Error(), c.want)):
+			t.Errorf("%v %q: err = %v, want %q", c.args, c.env, err, c.want)
+		}
+	}
+}
+
+// TestDevAgentHidesRootToken: dev's in-process agent runs phases in the
+// sandbox, where the root token file in the data directory does not
+// exist, and masks the root token (which its process holds) in every log,
+// here handed to the run in a plain variable.
+func TestDevAgentHidesRootToken(t *testing.T) {
+	tofu, mirror := tools.OpenTofu(t)
+	s := startServer(t)
+	f := agentFlags{tofu: tofu, mirror: mirror, concurrency: 1}
+	cfg, err := f.config("", secret.Value{}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Poll = 50 * time.Millisecond
+	tokenFile := filepath.Join(s.Dir, "root-token")
+	ctx, cancel := context.WithCancel(context.Background())
+	wait := startDevAgent(ctx, s.D, cfg, tokenFile)
+	if wait == nil {
+		t.Fatal("the dev agent did not start")
+	}
+	t.Cleanup(func() { cancel(); wait() })
+
+	s.ok("workspace", "create", "demo/leak", "--create-org")
+	s.ok("var", "set", "demo/leak", "LEAK", s.Token, "--env")
+	s.ok("var", "set", "demo/leak", "TOKEN_FILE", tokenFile, "--env")
+	dir := t.TempDir()
+	cfgText := `resource "terraform_data" "x" {
+  provisioner "local-exec" { command = "echo root=$LEAK; cat $TOKEN_FILE 2>&1 | sed s/^/file:/" }
+}
+`
+	if err := os.WriteFile(filepath.Join(dir, "main.tf"), []byte(cfgText), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out := s.ok("run", "start", "demo/leak", dir)
+	id := strings.Fields(out[strings.Index(out, "runcred run apply ")+len("runcred run apply "):])[0]
+	out = s.ok("run", "apply", id)
+	if !strings.Contains(out, "(local-exec): root=***") || !strings.Contains(out, "file:cat: "+tokenFile+": No such file or directory") ||
+		strings.Contains(out, s.Token) {
+		t.Fatalf("run apply:\n%s", out)
 	}
 }

@@ -3,6 +3,8 @@ package cli
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -18,17 +20,20 @@ import (
 
 // client talks to a runcred server's HTTP API.
 type client struct {
-	addr  string
-	token string
-	http  *http.Client
+	addr   string
+	token  string
+	caFile string // PEM CA bundle the server's certificate is checked against; "" for the system's
+	http   *http.Client
 }
 
-// clientFlags adds --addr and --token to cmd and returns a constructor that
-// resolves them (flag, then RUNCRED_ADDR / RUNCRED_TOKEN / RUNCRED_TOKEN_FILE).
+// clientFlags adds --addr, --token and --ca-cert to cmd and returns a
+// constructor that resolves them (flag, then RUNCRED_ADDR / RUNCRED_TOKEN /
+// RUNCRED_TOKEN_FILE / RUNCRED_CACERT).
 func clientFlags(cmd *cobra.Command, getenv env) func() (*client, error) {
-	var addr, tok string
+	var addr, tok, ca string
 	cmd.PersistentFlags().StringVar(&addr, "addr", "", "server address [RUNCRED_ADDR] (default http://127.0.0.1:8200)")
 	cmd.PersistentFlags().StringVar(&tok, "token", "", "API token [RUNCRED_TOKEN, RUNCRED_TOKEN_FILE]")
+	cmd.PersistentFlags().StringVar(&ca, "ca-cert", "", "PEM file of the CA that signed an https server's certificate, trusted instead of the system's CAs [RUNCRED_CACERT]")
 	return func() (*client, error) {
 		if addr == "" {
 			addr = getenv("RUNCRED_ADDR")
@@ -46,8 +51,36 @@ func clientFlags(cmd *cobra.Command, getenv env) func() (*client, error) {
 			}
 			tok = strings.TrimSpace(string(b))
 		}
-		return &client{addr: strings.TrimRight(addr, "/"), token: tok, http: &http.Client{Timeout: 60 * time.Second}}, nil
+		if ca == "" {
+			ca = getenv("RUNCRED_CACERT")
+		}
+		hc, err := httpClient(ca, 60*time.Second)
+		if err != nil {
+			return nil, err
+		}
+		return &client{addr: strings.TrimRight(addr, "/"), token: tok, caFile: ca, http: hc}, nil
 	}
+}
+
+// httpClient returns a client with timeout that trusts only the CAs in the
+// PEM file caFile, or the system's CAs when caFile is "". Like VAULT_CACERT
+// and curl's --cacert, the file replaces the system's CAs rather than
+// adding to them.
+func httpClient(caFile string, timeout time.Duration) (*http.Client, error) {
+	if caFile == "" {
+		return &http.Client{Timeout: timeout}, nil
+	}
+	b, err := os.ReadFile(caFile)
+	if err != nil {
+		return nil, fail.Invalidf("--ca-cert (RUNCRED_CACERT): %s", err.Error())
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(b) {
+		return nil, fail.Invalidf("--ca-cert (RUNCRED_CACERT): %s holds no PEM certificate", caFile)
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	return &http.Client{Timeout: timeout, Transport: tr}, nil
 }
 
 // APIError is an error response from the server.

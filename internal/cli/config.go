@@ -3,6 +3,7 @@ package cli
 import (
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -118,12 +119,15 @@ func readConfigFile(path string) (map[string]string, error) {
 
 func serverSettings() settings {
 	p := identity.DefaultPolicy()
+	lim := daemon.DefaultLimits()
 	return settings{
 		{key: "config", usage: "config file (HCL or JSON) of the settings below"},
 		// RUNCRED_ADDR is the clients' server URL (as VAULT_ADDR), so the
 		// listen address has its own variable.
 		{key: "addr", usage: "listen address", def: "127.0.0.1:8200", envName: "RUNCRED_LISTEN_ADDR"},
-		{key: "public-url", usage: "issuer URL, no trailing slash (default http://<addr>)"},
+		{key: "public-url", usage: "issuer URL, no trailing slash (default http://<addr>, or https:// with TLS)"},
+		{key: "tls-cert-file", usage: "PEM certificate chain to serve HTTPS with (TLS 1.2+); re-read when it changes"},
+		{key: "tls-key-file", usage: "PEM private key of tls-cert-file"},
 		{key: "database", usage: "SQLite file path or postgres:// URL"},
 		{key: "root-key-file", usage: "file holding the seal's root key (base64 of 32 bytes)"},
 		{key: "root-token-file", usage: "where to write the initial root token on first start"},
@@ -135,6 +139,9 @@ func serverSettings() settings {
 		{key: "max-token-ttl", usage: "longest lifetime of a minted token", def: p.MaxTokenTTL.String()},
 		{key: "token-ttl", usage: "default lifetime of a minted token", def: "1h"},
 		{key: "refresh-interval", usage: "how often a node re-reads shared state", def: "5s"},
+		{key: "body-grace", usage: "time a request body may take beyond its size at 16 KiB/s before the connection is cut", def: lim.BodyGrace.String()},
+		{key: "idle-timeout", usage: "how long a kept-alive connection may wait for its next request", def: lim.IdleTimeout.String()},
+		{key: "body-budget-mib", usage: "MiB of request bodies the server reads at once; more waits, then gets 503", def: strconv.FormatInt(lim.BodyBudget>>20, 10)},
 	}
 }
 
@@ -144,6 +151,7 @@ func (ss settings) daemonConfig() (daemon.Config, error) {
 		Addr: ss.get("addr"), PublicURL: ss.get("public-url"), Database: ss.get("database"),
 		RootKeyFile: ss.get("root-key-file"), RootTokenFile: ss.get("root-token-file"),
 		AuditDir: ss.get("audit-dir"), Identity: identity.DefaultPolicy(),
+		TLSCertFile: ss.get("tls-cert-file"), TLSKeyFile: ss.get("tls-key-file"),
 	}
 	durations := []struct {
 		key string
@@ -151,7 +159,7 @@ func (ss settings) daemonConfig() (daemon.Config, error) {
 	}{
 		{"key-lifetime", &cfg.Identity.KeyLifetime}, {"publish-lead", &cfg.Identity.PublishLead},
 		{"max-token-ttl", &cfg.Identity.MaxTokenTTL}, {"token-ttl", &cfg.TokenTTL},
-		{"refresh-interval", &cfg.Refresh},
+		{"refresh-interval", &cfg.Refresh}, {"body-grace", &cfg.Limits.BodyGrace}, {"idle-timeout", &cfg.Limits.IdleTimeout},
 	}
 	for _, d := range durations {
 		v, err := time.ParseDuration(ss.get(d.key))
@@ -160,6 +168,11 @@ func (ss settings) daemonConfig() (daemon.Config, error) {
 		}
 		*d.dst = v
 	}
+	mib, err := strconv.ParseInt(ss.get("body-budget-mib"), 10, 64)
+	if err != nil || mib < 1 || mib > 1<<20 {
+		return cfg, fail.Invalidf("body-budget-mib: %q is not a whole number of MiB from 1 to 1048576", ss.get("body-budget-mib"))
+	}
+	cfg.Limits.BodyBudget = mib << 20
 	if err := cfg.Validate(); err != nil {
 		return cfg, fail.Wrap(fail.Invalid, nil, err.Error())
 	}

@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/url"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -15,7 +17,7 @@ import (
 func identityCmd(getenv env, stdout io.Writer) *cobra.Command {
 	cmd := &cobra.Command{Use: "identity", Short: "Mint workload-identity tokens and manage signing keys"}
 	newClient := clientFlags(cmd, getenv)
-	cmd.AddCommand(mintCmd(newClient, stdout), rotateCmd(newClient, stdout), keysCmd(newClient, stdout))
+	cmd.AddCommand(mintCmd(newClient, stdout), rotateCmd(newClient, stdout), revokeKeyCmd(newClient, stdout), keysCmd(newClient, stdout))
 	return cmd
 }
 
@@ -70,17 +72,24 @@ func mintCmd(newClient func() (*client, error), stdout io.Writer) *cobra.Command
 }
 
 func rotateCmd(newClient func() (*client, error), stdout io.Writer) *cobra.Command {
-	return &cobra.Command{
+	var force bool
+	cmd := &cobra.Command{
 		Use:   "rotate",
 		Short: "Retire the signing key now and promote the published next key",
-		Args:  cobra.NoArgs,
+		Long: `Retires the signing key and promotes the next key, which every verifier
+already has once it has been published for the publish lead. Until then the
+rotation is refused, unless --force: for a compromised signing key, which must
+stop signing at once even if verifiers holding an older cached JWKS refuse the
+new key's tokens until they fetch it again. The retired key stays published
+until its tokens have expired; remove it now with 'runcred identity revoke-key'.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := newClient()
 			if err != nil {
 				return err
 			}
 			var res identity.RotateResult
-			if err := c.do(cmd.Context(), "POST", "/api/runcred/v1/identity/rotate", nil, &res); err != nil {
+			if err := c.do(cmd.Context(), "POST", "/api/runcred/v1/identity/rotate", identity.RotateBody{Force: force}, &res); err != nil {
 				return err
 			}
 			if res.Concurrent {
@@ -88,7 +97,41 @@ func rotateCmd(newClient func() (*client, error), stdout io.Writer) *cobra.Comma
 			}
 			fmt.Fprintf(stdout, "current: %s\nnext:    %s\n", res.Current, res.Next)
 			if res.Retired != "" {
-				fmt.Fprintf(stdout, "retired: %s (published until its tokens have expired)\n", res.Retired)
+				fmt.Fprintf(stdout, "retired: %s (published, and its tokens verifying, until %s; if it is compromised: runcred identity revoke-key %s)\n",
+					res.Retired, res.RetiredUntil.Format(time.RFC3339), res.Retired)
+			}
+			if res.Warning != "" {
+				fmt.Fprintf(stdout, "warning: %s\n", res.Warning)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&force, "force", false, "rotate even if the next key was published less than the publish lead ago (key compromise)")
+	return cmd
+}
+
+func revokeKeyCmd(newClient func() (*client, error), stdout io.Writer) *cobra.Command {
+	return &cobra.Command{
+		Use:   "revoke-key KID",
+		Short: "Remove a compromised signing key from the JWKS now, so its tokens stop verifying",
+		Long: `Removes the key from the keyring: it leaves the JWKS at once and never signs
+again, so verifiers that fetch the JWKS afterwards refuse every token it
+signed. Verifiers that cached the JWKS before keep the key until they fetch it
+again. The current key cannot be revoked: run 'runcred identity rotate --force'
+first. A revoked next key is replaced by a new one.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := newClient()
+			if err != nil {
+				return err
+			}
+			var res identity.RevokeResult
+			if err := c.do(cmd.Context(), "POST", "/api/runcred/v1/identity/keys/"+url.PathEscape(args[0])+"/revoke", nil, &res); err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "revoked: %s (was %s); it is no longer published and never signs again\n", res.KeyID, res.State)
+			if res.Next != "" {
+				fmt.Fprintf(stdout, "next:    %s (published now; rotation onto it is possible after the publish lead)\n", res.Next)
 			}
 			return nil
 		},

@@ -43,7 +43,11 @@ func tfeFlags(cmd *cobra.Command, getenv env) func() (*tfeClient, error) {
 		if c.token == "" {
 			return nil, fail.Unauthenticatedf("no API token: pass --token or set RUNCRED_TOKEN or RUNCRED_TOKEN_FILE")
 		}
-		api, err := tfe.NewClient(&tfe.Config{Address: c.addr, Token: c.token})
+		// go-tfe's own client has no overall timeout (uploads and log
+		// streams may take long); this one only adds --ca-cert's trust.
+		hc := *c.http
+		hc.Timeout = 0
+		api, err := tfe.NewClient(&tfe.Config{Address: c.addr, Token: c.token, HTTPClient: &hc})
 		if err != nil {
 			return nil, fmt.Errorf("cannot reach runcred at %s: %w", c.addr, err)
 		}

@@ -36,6 +36,10 @@ type Config struct {
 	RootKeyFile   string // the seal's root key
 	RootTokenFile string // where the initial root token is written, if set
 	AuditDir      string // the only directory file audit devices may write in
+	// TLSCertFile and TLSKeyFile, when set, make the listener serve HTTPS
+	// (TLS 1.2 and later) with this PEM certificate chain and key; both are
+	// re-read when they change.
+	TLSCertFile, TLSKeyFile string
 	// DevRootToken makes a fresh root token whenever RootTokenFile does not
 	// hold a valid one (runcred dev); otherwise one is made only on first start.
 	DevRootToken bool
@@ -45,6 +49,9 @@ type Config struct {
 	// RevokeBackoff is the base delay before a failed lease revocation is
 	// retried (doubling per attempt); Vault's 10s when zero.
 	RevokeBackoff time.Duration
+	// Limits bound what HTTP clients may hold of the server (time, body
+	// bytes); zero fields take DefaultLimits'.
+	Limits Limits
 	// Policy bounds policy-set evaluation (time limit, memory); zero
 	// fields take internal/policy's defaults.
 	Policy policy.Options
@@ -64,6 +71,9 @@ func (c Config) Validate() error {
 	if c.RootKeyFile == "" {
 		errs = append(errs, errors.New("root key file is required (RUNCRED_ROOT_KEY_FILE)"))
 	}
+	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
+		errs = append(errs, errors.New("TLS needs both a certificate file and a key file"))
+	}
 	if c.PublicURL != "" && strings.HasSuffix(c.PublicURL, "/") {
 		errs = append(errs, fmt.Errorf("public URL %q must not end with a slash", c.PublicURL))
 	}
@@ -76,6 +86,7 @@ type Daemon struct {
 	log      *slog.Logger
 	listener net.Listener
 	http     *http.Server
+	cert     *certificate // nil: plain HTTP
 	db       *store.DB
 	Issuer   *identity.Issuer
 	Audit    *audit.Log
@@ -83,6 +94,7 @@ type Daemon struct {
 	Seal     *seal.Seal
 	Broker   *broker.Broker
 	Platform *platform.Service
+	bodies   *budget // request body bytes in flight
 
 	wg       sync.WaitGroup
 	cancel   context.CancelFunc
@@ -123,6 +135,11 @@ func New(ctx context.Context, cfg Config) (_ *Daemon, err error) {
 	if d.listener, err = net.Listen("tcp", cfg.Addr); err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
+	if cfg.TLSCertFile != "" {
+		if d.cert, err = loadCertificate(cfg.TLSCertFile, cfg.TLSKeyFile, cfg.Logger, cfg.Now); err != nil {
+			return nil, err
+		}
+	}
 	root, err := seal.LoadRootKey(cfg.RootKeyFile)
 	if err != nil {
 		return nil, err
@@ -141,7 +158,7 @@ func New(ctx context.Context, cfg Config) (_ *Daemon, err error) {
 	d.Tokens = token.NewStore(d.db, cfg.Now)
 
 	if cfg.PublicURL == "" {
-		cfg.PublicURL = "http://" + d.listener.Addr().String()
+		cfg.PublicURL = d.URL()
 		d.cfg.PublicURL = cfg.PublicURL
 	}
 	engines, err := d.engines(ctx)
@@ -151,6 +168,7 @@ func New(ctx context.Context, cfg Config) (_ *Daemon, err error) {
 	d.Broker, err = broker.New(ctx, broker.Config{
 		DB: d.db, Seal: d.Seal, Audit: d.Audit, Tokens: d.Tokens, Engines: engines,
 		Logger: cfg.Logger, Now: cfg.Now, Refresh: cfg.Refresh, RevokeBackoff: cfg.RevokeBackoff, AuditDir: cfg.AuditDir,
+		APIAddr: cfg.PublicURL,
 	})
 	if err != nil {
 		return nil, err
@@ -177,12 +195,28 @@ func New(ctx context.Context, cfg Config) (_ *Daemon, err error) {
 	if err := d.ensureRootToken(ctx); err != nil {
 		return nil, err
 	}
-	d.http = &http.Server{Handler: d.routes(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn)}
+	// No server-wide ReadTimeout or WriteTimeout: limited sets both per
+	// request, as rates, so uploads and long polls fit and slow clients
+	// do not.
+	lim := cfg.Limits.withDefaults()
+	d.bodies = newBudget(lim.BodyBudget)
+	d.http = &http.Server{
+		Handler: limited(lim, d.bodies, d.routes()), ReadHeaderTimeout: lim.HeaderTimeout, IdleTimeout: lim.IdleTimeout,
+		ErrorLog: slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),
+	}
+	if d.cert != nil {
+		d.http.TLSConfig = d.cert.tlsConfig()
+	}
 	return d, nil
 }
 
 // URL is the address the daemon serves on.
-func (d *Daemon) URL() string { return "http://" + d.listener.Addr().String() }
+func (d *Daemon) URL() string {
+	if d.cert != nil {
+		return "https://" + d.listener.Addr().String()
+	}
+	return "http://" + d.listener.Addr().String()
+}
 
 // PublicURL is the issuer URL.
 func (d *Daemon) PublicURL() string { return d.cfg.PublicURL }
@@ -196,7 +230,14 @@ func (d *Daemon) Start(ctx context.Context) error {
 	tasks, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	d.cancel = cancel
 	d.goTask(tasks, "http", func(context.Context) error {
-		if err := d.http.Serve(d.listener); !errors.Is(err, http.ErrServerClosed) {
+		serve := func() error { return d.http.Serve(d.listener) }
+		if d.cert != nil {
+			// The certificate comes from TLSConfig.GetCertificate. A plain
+			// HTTP request on this port gets net/http's 400 "Client sent an
+			// HTTP request to an HTTPS server".
+			serve = func() error { return d.http.ServeTLS(d.listener, "", "") }
+		}
+		if err := serve(); !errors.Is(err, http.ErrServerClosed) {
 			return err
 		}
 		return nil

@@ -20,14 +20,18 @@ import (
 
 // node is a daemon started in-process on 127.0.0.1 with a fresh SQLite store.
 type node struct {
-	d     *daemon.Daemon
-	token string
-	dir   string
+	d      *daemon.Daemon
+	token  string
+	dir    string
+	client *http.Client // trusts the node's CA when it serves HTTPS; nil: http.DefaultClient
 }
 
 func startNode(t testing.TB, tweak func(*daemon.Config)) *node {
 	t.Helper()
-	return nodeOf(daemontest.Start(t, tweak))
+	srv := daemontest.Start(t, tweak)
+	n := nodeOf(srv)
+	n.client = srv.HTTPClient(t)
+	return n
 }
 
 // nodeOf is the node srv is.
@@ -43,7 +47,11 @@ func (n *node) call(t testing.TB, method, path string, in, out any) int {
 	}
 	req, _ := http.NewRequest(method, n.d.URL()+path, body)
 	req.Header.Set("X-Vault-Token", n.token)
-	resp, err := http.DefaultClient.Do(req)
+	c := http.DefaultClient
+	if n.client != nil {
+		c = n.client
+	}
+	resp, err := c.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

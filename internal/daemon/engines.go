@@ -22,9 +22,21 @@ func (d *Daemon) engines(ctx context.Context) (map[string]engine.Factory, error)
 	}
 	now := d.cfg.Now
 	return map[string]engine.Factory{
-		"jwt":     jwt.Factory(jwt.Options{HTTPClient: &http.Client{Timeout: 10 * time.Second}, Now: now}),
+		"jwt":     jwt.Factory(jwt.Options{HTTPClient: &http.Client{Timeout: 10 * time.Second}, Now: now, Own: ownIssuer{d}}),
 		"approle": approle.Factory(approle.Options{Now: now, HMACKey: approleKey}),
 		"kv":      kv.Factory(kv.Options{Now: now}),
 		"aws":     aws.Factory(aws.Options{Now: now}),
 	}, nil
+}
+
+// ownIssuer is the daemon's identity issuer as the jwt method's OwnIssuer:
+// runcred's own issuer is the one this server runs, and it alone may name
+// a run in a broker token's metadata (its run tokens are minted for a
+// run's job, with the subject taken from the run). The issuer is built
+// after the broker (it authorizes through the broker's ACL), so it is
+// looked up at each login; before it exists, no token is runcred's own.
+type ownIssuer struct{ d *Daemon }
+
+func (o ownIssuer) Signed(ctx context.Context, token string) bool {
+	return o.d.Issuer != nil && o.d.Issuer.Signed(ctx, token)
 }

@@ -220,7 +220,7 @@ func testPoolsTeamTokenThroughTheBroker(t *testing.T, start daemontest.Starter) 
 
 func goTFE(t *testing.T, srv *daemontest.Server, token string) *tfe.Client {
 	t.Helper()
-	c, err := tfe.NewClient(&tfe.Config{Address: srv.D.URL(), Token: token, RetryServerErrors: false})
+	c, err := tfe.NewClient(&tfe.Config{Address: srv.D.URL(), Token: token, RetryServerErrors: false, HTTPClient: srv.HTTPClient(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

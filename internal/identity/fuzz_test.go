@@ -53,3 +53,24 @@ func FuzzSubjectSub(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseRotateBody: arbitrary bodies never panic, refusals are 400s, and
+// only a body that says so forces a rotation.
+func FuzzParseRotateBody(f *testing.F) {
+	f.Add([]byte(``))
+	f.Add([]byte(`{"force":true}`))
+	f.Add([]byte(`{"force":"true"}`))
+	f.Add([]byte(`{"force":true,"x":1}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		b, err := identity.ParseRotateBody(body)
+		if err != nil {
+			if !fail.Is(err, fail.Invalid) {
+				t.Fatalf("refusal is not a 400: %v", err)
+			}
+			return
+		}
+		if b.Force && !strings.Contains(string(body), "true") {
+			t.Fatalf("%q forces a rotation", body)
+		}
+	})
+}

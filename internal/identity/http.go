@@ -1,6 +1,7 @@
 package identity
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -28,6 +29,7 @@ func (h Handlers) Mount(mux *http.ServeMux) {
 	mux.HandleFunc("POST /api/runcred/v1/identity/mint", h.mint)
 	mux.HandleFunc("POST /api/runcred/v1/identity/rotate", h.rotate)
 	mux.HandleFunc("GET /api/runcred/v1/identity/keys", h.keys)
+	mux.HandleFunc("POST /api/runcred/v1/identity/keys/{kid}/revoke", h.revoke)
 }
 
 func (h Handlers) cacheFor(w http.ResponseWriter) {
@@ -163,8 +165,48 @@ func (h Handlers) mint(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
+// RotateBody is the optional JSON body of POST /api/runcred/v1/identity/rotate.
+type RotateBody struct {
+	// Force rotates even while the next key is younger than the publish lead.
+	Force bool `json:"force"`
+}
+
+// ParseRotateBody reads a rotate request's body; an empty body is {}.
+func ParseRotateBody(raw []byte) (RotateBody, error) {
+	var b RotateBody
+	if len(bytes.TrimSpace(raw)) == 0 {
+		return b, nil
+	}
+	err := respond.DecodeStrict(raw, &b, "rotate request")
+	return b, err
+}
+
 func (h Handlers) rotate(w http.ResponseWriter, r *http.Request) {
-	res, err := h.Issuer.Rotate(r.Context())
+	// Authorize before reading the body; Rotate checks again.
+	if err := h.Issuer.authz.Authorize(r.Context(), "runcred/identity/rotate", access.Sudo); err != nil {
+		respond.Error(w, r, h.Log, err)
+		return
+	}
+	raw, err := respond.ReadBody(r)
+	if err != nil {
+		respond.Error(w, r, h.Log, err)
+		return
+	}
+	b, err := ParseRotateBody(raw)
+	if err != nil {
+		respond.Error(w, r, h.Log, err)
+		return
+	}
+	res, err := h.Issuer.Rotate(r.Context(), b.Force)
+	if err != nil {
+		respond.Error(w, r, h.Log, err)
+		return
+	}
+	respond.JSON(w, http.StatusOK, res)
+}
+
+func (h Handlers) revoke(w http.ResponseWriter, r *http.Request) {
+	res, err := h.Issuer.RevokeKey(r.Context(), r.PathValue("kid"))
 	if err != nil {
 		respond.Error(w, r, h.Log, err)
 		return

@@ -8,7 +8,6 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -269,105 +268,6 @@ func (i *Issuer) Start(ctx context.Context) error {
 	}
 }
 
-// RotateResult says what a forced rotation did.
-type RotateResult struct {
-	Current string `json:"current_kid"`
-	Next    string `json:"next_kid"`
-	Retired string `json:"retired_kid,omitempty"`
-	// Concurrent is true when another node rotated between this request's
-	// read and write; that rotation stands and no second one was made.
-	Concurrent bool `json:"concurrent,omitempty"`
-}
-
-// Rotate forces a rotation now. Several nodes asked at once make exactly one.
-func (i *Issuer) Rotate(ctx context.Context) (RotateResult, error) {
-	if err := i.authz.Authorize(ctx, "runcred/identity/rotate", access.Sudo); err != nil {
-		return RotateResult{}, err
-	}
-	if err := i.Refresh(ctx); err != nil {
-		return RotateResult{}, err
-	}
-	now := i.cfg.Now()
-	before := i.snapshot()
-	was, _ := before.Current()
-	if until := before.PromotableAt(i.cfg.Policy); now.Before(until) {
-		return RotateResult{}, fail.Wrap(fail.Conflict, nil, ErrNextKeyTooNew{Until: until}.Error())
-	}
-	fresh, err := NewKey(i.cfg.KeyBits, now)
-	if err != nil {
-		return RotateResult{}, err
-	}
-	var res RotateResult
-	var events []rotation
-	ring, err := i.keys.update(ctx, now, func(old Keyring) (Keyring, bool, error) {
-		events = events[:0]
-		if cur, ok := old.Current(); ok && cur.ID != was.ID {
-			res.Concurrent = true
-			return old, false, nil
-		}
-		rotated, err := old.Rotate(now, i.cfg.Policy, fresh)
-		if err != nil {
-			return old, false, err
-		}
-		events = append(events, rotationOf(old, rotated, "forced"))
-		return rotated, true, nil
-	})
-	var tooNew ErrNextKeyTooNew
-	if errors.As(err, &tooNew) {
-		return RotateResult{}, fail.Wrap(fail.Conflict, nil, tooNew.Error())
-	}
-	if err != nil {
-		return RotateResult{}, err
-	}
-	i.record(ctx, events)
-	if err := i.install(ring); err != nil {
-		return RotateResult{}, err
-	}
-	cur, _ := ring.Current()
-	next, _ := ring.NextKey()
-	res.Current, res.Next = cur.ID, next.ID
-	if !res.Concurrent {
-		res.Retired = was.ID
-	}
-	return res, nil
-}
-
-type rotation struct {
-	typ  string
-	body map[string]any
-}
-
-func rotationOf(old, new Keyring, reason string) rotation {
-	was, _ := old.Current()
-	cur, _ := new.Current()
-	next, _ := new.NextKey()
-	return rotation{"identity.rotate", map[string]any{"reason": reason, "retired_kid": was.ID, "current_kid": cur.ID, "next_kid": next.ID}}
-}
-
-func removalOf(old, new Keyring) rotation {
-	kept := map[string]bool{}
-	for _, k := range new.Keys {
-		kept[k.ID] = true
-	}
-	var gone []string
-	for _, k := range old.Keys {
-		if !kept[k.ID] {
-			gone = append(gone, k.ID)
-		}
-	}
-	return rotation{"identity.unpublish", map[string]any{"removed_kids": gone}}
-}
-
-// record audits keyring changes. The change is already stored, so a failure
-// here is logged loudly rather than undone.
-func (i *Issuer) record(ctx context.Context, events []rotation) {
-	for _, e := range events {
-		if _, err := i.audit.Append(ctx, e.typ, e.body); err != nil {
-			i.log.Error("identity: could not audit keyring change", "type", e.typ, "err", err)
-		}
-	}
-}
-
 // KeyInfo describes a key without its private half.
 type KeyInfo struct {
 	ID          string    `json:"kid"`
@@ -513,6 +413,11 @@ func (i *Issuer) MintForRun(ctx context.Context, req MintRequest) (Token, error)
 	}
 	payload, err := json.Marshal(c)
 	if err != nil {
+		return Token{}, err
+	}
+	// A key another node rotated out and revoked signs here for at most a
+	// second more, as long as a JWKS from here may still show it.
+	if err := i.refreshIfOlder(ctx, time.Second); err != nil {
 		return Token{}, err
 	}
 	i.mu.RLock()

@@ -259,11 +259,11 @@ func TestRotationLifecycle(t *testing.T) {
 			t.Fatal("next key not published before it signs")
 		}
 		// Too early: the next key has not been published for PublishLead yet.
-		if _, err := e.iss.Rotate(rootCtx); !fail.Is(err, fail.Conflict) {
+		if _, err := e.iss.Rotate(rootCtx, false); !fail.Is(err, fail.Conflict) {
 			t.Fatalf("early rotation: got %v, want conflict", err)
 		}
 		e.clock.Add(p.PublishLead)
-		res, err := e.iss.Rotate(rootCtx)
+		res, err := e.iss.Rotate(rootCtx, false)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -371,7 +371,7 @@ func TestTwoNodesRotateOnce(t *testing.T) {
 			errs := make([]error, 2)
 			for i, e := range []*env{a, bnode} {
 				wg.Add(1)
-				go func() { defer wg.Done(); results[i], errs[i] = e.iss.Rotate(rootCtx) }()
+				go func() { defer wg.Done(); results[i], errs[i] = e.iss.Rotate(rootCtx, false) }()
 			}
 			wg.Wait()
 			// The loser either raced inside the update (Concurrent) or
@@ -491,7 +491,7 @@ func TestMintDenials(t *testing.T) {
 		if _, err := e.iss.Mint(user, req("plan")); !fail.Is(err, fail.Denied) {
 			t.Errorf("non-root mint: %v", err)
 		}
-		if _, err := e.iss.Rotate(user); !fail.Is(err, fail.Denied) {
+		if _, err := e.iss.Rotate(user, false); !fail.Is(err, fail.Denied) {
 			t.Errorf("non-root rotate: %v", err)
 		}
 		if _, err := e.iss.Keys(context.Background()); !fail.Is(err, fail.Unauthenticated) {
@@ -611,7 +611,7 @@ func TestOtherNodeSeesRotation(t *testing.T) {
 			if err := other.iss.Refresh(context.Background()); err != nil {
 				t.Fatal(err)
 			}
-			rot, err := a.iss.Rotate(rootCtx)
+			rot, err := a.iss.Rotate(rootCtx, false)
 			if err != nil {
 				t.Fatal(err)
 			}

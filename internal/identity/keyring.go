@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"time"
 
@@ -127,6 +128,17 @@ func (r Keyring) Rotate(now time.Time, p Policy, fresh Key) (Keyring, error) {
 	if now.Before(next.CreatedAt.Add(p.PublishLead)) {
 		return Keyring{}, ErrNextKeyTooNew{Until: next.CreatedAt.Add(p.PublishLead)}
 	}
+	return r.ForceRotate(now, fresh)
+}
+
+// ForceRotate rotates as Rotate does without waiting for the next key's
+// publish lead: for a compromised current key, whose tokens must stop being
+// minted at once even if some verifiers refuse the new key's tokens until
+// they fetch the JWKS again.
+func (r Keyring) ForceRotate(now time.Time, fresh Key) (Keyring, error) {
+	if _, ok := r.NextKey(); !ok {
+		return Keyring{}, fmt.Errorf("identity: keyring has no next key")
+	}
 	out := Keyring{Version: r.Version, Keys: make([]Key, 0, len(r.Keys)+1)}
 	for _, k := range r.Keys {
 		switch k.State {
@@ -140,6 +152,38 @@ func (r Keyring) Rotate(now time.Time, p Policy, fresh Key) (Keyring, error) {
 	fresh.State = Next
 	out.Keys = append(out.Keys, fresh)
 	return out, nil
+}
+
+// ErrRevokeCurrent is returned by Revoke for the signing key: the issuer
+// must always have one, so it is rotated out first.
+var ErrRevokeCurrent = errors.New("it is the current signing key: rotate first (runcred identity rotate --force), then revoke it")
+
+// ErrNoSuchKey is returned by Revoke for a kid the keyring does not have.
+var ErrNoSuchKey = errors.New("no such signing key")
+
+// Revoke removes the key kid from the keyring, so it is unpublished at once
+// and never signs. A revoked next key is replaced by fresh, whose publish
+// lead starts now. The current key cannot be revoked (ErrRevokeCurrent).
+func (r Keyring) Revoke(kid string, fresh Key) (Keyring, KeyState, error) {
+	out := Keyring{Version: r.Version, Keys: make([]Key, 0, len(r.Keys))}
+	var state KeyState
+	for _, k := range r.Keys {
+		if k.ID == kid {
+			state = k.State
+			continue
+		}
+		out.Keys = append(out.Keys, k)
+	}
+	switch state {
+	case "":
+		return Keyring{}, "", ErrNoSuchKey
+	case Current:
+		return Keyring{}, Current, ErrRevokeCurrent
+	case Next:
+		fresh.State = Next
+		out.Keys = append(out.Keys, fresh)
+	}
+	return out, state, nil
 }
 
 // Prune drops retired keys whose every token has expired. It reports whether

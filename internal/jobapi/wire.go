@@ -44,6 +44,9 @@ type Job struct {
 	ConfigurationVersionID string       `json:"configuration_version_id"`
 	IsDestroy              bool         `json:"is_destroy"`
 	Message                string       `json:"message"`
+	// PhaseTimeout is the workspace's bound on the phase, 0 for none; the
+	// agent takes the shorter of it and its own.
+	PhaseTimeout time.Duration `json:"phase_timeout,omitempty"`
 }
 
 // JobWire is Job as sent: the token in the clear, which Job never holds

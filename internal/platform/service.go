@@ -12,6 +12,7 @@ import (
 	"github.com/runcred/runcred/internal/platform/resource"
 	"github.com/runcred/runcred/internal/platform/run"
 	"github.com/runcred/runcred/internal/platform/state"
+	"github.com/runcred/runcred/internal/platform/tag"
 	"github.com/runcred/runcred/internal/platform/team"
 	"github.com/runcred/runcred/internal/platform/variable"
 	"github.com/runcred/runcred/internal/platform/workspace"
@@ -53,6 +54,8 @@ type Service struct {
 	AgentPools *agentpool.Service
 	// Workspaces manages workspaces.
 	Workspaces *workspace.Service
+	// Tags manages projects' and workspaces' tag bindings.
+	Tags *tag.Service
 	// Variables manages workspace variables and variable sets.
 	Variables *variable.Service
 	// ConfigurationVersions manages configuration versions.
@@ -87,6 +90,7 @@ func New(c Config) *Service {
 		Teams:         team.New(base, orgs, ledger, c.Tokens),
 		AgentPools:    agentpool.New(base, orgs, ws, ledger, c.Tokens),
 		Workspaces:    workspace.New(base, orgs, pools),
+		Tags:          tag.New(base, orgs, ws),
 		ledger:        ledger,
 	}
 	s.Variables = variable.New(base, s.Organizations, orgs, ws)

@@ -2,6 +2,7 @@ package policy
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -35,6 +36,9 @@ deny contains msg if { some rc in input.plan.resource_changes; rc.type == "aws_i
 	r := e.EvaluateSet(context.Background(), in, pass)
 	if got := r.Policies[0]; got.Status != Passed || got.Error != "" {
 		t.Fatalf("want passed, got %+v", got)
+	}
+	if r.SetID != "polset-1" || r.Version != "1" || r.Duration <= 0 {
+		t.Fatalf("set result %+v", r)
 	}
 	failing := oneSet(Mandatory, `package terraform.policies.p
 deny contains msg if { some rc in input.plan.resource_changes; rc.type == "aws_s3_bucket"; msg := sprintf("%s in %s", [rc.address, input.run.workspace.name]) }
@@ -107,11 +111,11 @@ deny := ["b"] if true`, "", "conflict"},
 
 // TestEvaluateTimeLimit: a policy that runs past the time limit errors.
 func TestEvaluateTimeLimit(t *testing.T) {
-	e := New(Options{Timeout: 200 * time.Millisecond})
+	e := New(Options{Timeout: 200 * time.Millisecond, MemoryLimit: 1 << 40}) // only the time limit may end it
 	s := oneSet(Advisory, `package terraform.policies.p
 deny contains msg if {
-	some i in numbers.range(1, 100000000)
-	some j in numbers.range(1, 100000000)
+	some i in numbers.range(1, 100000)
+	some j in numbers.range(1, 100000)
 	i == j + 1000000000
 	msg := "never"
 }`)
@@ -126,7 +130,7 @@ func TestEvaluateMemoryBound(t *testing.T) {
 	e := New(Options{MemoryLimit: 64 << 20, Timeout: time.Minute})
 	s := oneSet(Advisory, `package terraform.policies.p
 deny contains msg if {
-	xs := [sprintf("%d-padding-padding-padding-padding", [i]) | some i in numbers.range(1, 50000000)]
+	xs := [sprintf("%d-%d-padding-padding-padding-padding", [i, j]) | some i in numbers.range(1, 10000); some j in numbers.range(1, 10000)]
 	count(xs) < 0
 	msg := "never"
 }`)
@@ -202,10 +206,74 @@ func TestEvaluateLoopNextToError(t *testing.T) {
 		{Name: "bad", Query: "data.terraform.policies.bad.deny", Level: Advisory,
 			Source: "package terraform.policies.bad\ndeny contains x if { x := to_number(\"x\") }"},
 		{Name: "loop", Query: "data.terraform.policies.loop.deny", Level: Advisory,
-			Source: "package terraform.policies.loop\ndeny contains \"x\" if { some i in numbers.range(1, 100000000); some j in numbers.range(1, 100000000); i == j + 1000000000 }"},
+			Source: "package terraform.policies.loop\ndeny contains \"x\" if { some i in numbers.range(1, 100000); some j in numbers.range(1, 100000); i == j + 1000000000 }"},
 	}}
-	r := New(Options{Timeout: 300 * time.Millisecond}).EvaluateSet(context.Background(), testInput(t), s)
+	r := New(Options{Timeout: 300 * time.Millisecond, MemoryLimit: 1 << 40}).EvaluateSet(context.Background(), testInput(t), s)
 	if r.Policies[0].Status != Errored || r.Policies[1].Status != Errored || !strings.Contains(r.Policies[1].Error, "time limit") {
 		t.Fatalf("got %+v", r.Policies)
+	}
+}
+
+// TestEvaluateConcurrently: one engine, one set, several runs at once;
+// each gets its own correct result (run with -race).
+func TestEvaluateConcurrently(t *testing.T) {
+	e := New(Options{})
+	s := oneSet(Mandatory, `package terraform.policies.p
+deny contains input.run.workspace.name if input.plan.variables.env.value == "prod"`)
+	errs := make(chan error, 8)
+	for i := range 8 {
+		go func() {
+			ws := fmt.Sprintf("ws-%d", i)
+			in, err := NewInput([]byte(planWithBucket), Run{Workspace: Workspace{Name: ws}})
+			if err != nil {
+				errs <- err
+				return
+			}
+			got := e.EvaluateSet(context.Background(), in, s).Policies[0]
+			if got.Status != Failed || len(got.Violations) != 1 || got.Violations[0].Message != ws {
+				errs <- fmt.Errorf("%s: %+v", ws, got)
+				return
+			}
+			errs <- nil
+		}()
+	}
+	for range 8 {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	if n := e.lru.Len(); n != 1 {
+		t.Fatalf("%d compilations cached, want 1", n)
+	}
+}
+
+// TestEvaluateKeepsSomeViolations: a policy flagging more than
+// MaxViolations fails with the first ones kept and the rest counted.
+func TestEvaluateKeepsSomeViolations(t *testing.T) {
+	s := oneSet(Mandatory, "package terraform.policies.p\ndeny contains sprintf(\"v%05d\", [i]) if some i in numbers.range(1, 1500)")
+	got := New(Options{}).EvaluateSet(context.Background(), testInput(t), s).Policies[0]
+	if got.Status != Failed || len(got.Violations) != MaxViolations || got.Omitted != 500 || got.Violations[0].Message != "v00001" {
+		t.Fatalf("status %s, %d kept, %d omitted", got.Status, len(got.Violations), got.Omitted)
+	}
+	var b strings.Builder
+	if err := (Outcome{Sets: []SetResult{{Policies: []PolicyResult{got}}}}).Write(&b); err != nil || !strings.Contains(b.String(), "… and 500 more") {
+		t.Fatalf("report %v: %.200s", err, b.String())
+	}
+}
+
+// TestEvaluateParamsPerVersion: parameters are part of what is compiled:
+// new parameters under the same version string are not served stale.
+func TestEvaluateParamsPerVersion(t *testing.T) {
+	e := New(Options{})
+	src := "package terraform.policies.p\ndeny contains \"over\" if count(input.plan.resource_changes) > data.params.max"
+	for _, c := range []struct {
+		max  int
+		want Status
+	}{{0, Failed}, {5, Passed}, {0, Failed}} {
+		s := oneSet(Mandatory, src)
+		s.Params = map[string]any{"max": c.max}
+		if got := e.EvaluateSet(context.Background(), testInput(t), s).Policies[0]; got.Status != c.want {
+			t.Fatalf("max %d: %+v", c.max, got)
+		}
 	}
 }

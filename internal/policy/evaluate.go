@@ -25,9 +25,9 @@ func (e *Engine) Evaluate(ctx context.Context, in *Input, sets ...*Set) Outcome 
 
 // EvaluateSet checks in against s: one evaluation of every policy's query,
 // under the engine's time limit and memory bound.
-func (e *Engine) EvaluateSet(ctx context.Context, in *Input, s *Set) SetResult {
+func (e *Engine) EvaluateSet(ctx context.Context, in *Input, s *Set) (res SetResult) {
 	start := time.Now()
-	res := SetResult{SetID: s.ID, Version: s.Version, Overridable: s.Overridable}
+	res = SetResult{SetID: s.ID, Version: s.Version, Overridable: s.Overridable}
 	res.Policies = make([]PolicyResult, len(s.Policies))
 	for i, p := range s.Policies {
 		lvl, err := ParseLevel(string(p.Level))
@@ -124,10 +124,12 @@ func (r *PolicyResult) fill(query string, v any, found bool) {
 		r.Status = Passed
 	default:
 		r.Status = Failed
-		r.Violations = make([]Violation, len(arr))
-		for j, x := range arr {
+		keep := min(len(arr), MaxViolations)
+		r.Violations = make([]Violation, keep)
+		for j, x := range arr[:keep] {
 			r.Violations[j] = violation(x)
 		}
+		r.Omitted = len(arr) - keep
 	}
 }
 

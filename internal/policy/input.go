@@ -199,18 +199,9 @@ func NewInput(plan []byte, run Run) (*Input, error) {
 	if _, ok := pv.(ast.Object); !ok {
 		return nil, fail.Invalidf("the JSON plan is not a JSON object")
 	}
-	rj := runJSON{Run: run, VariablesByName: map[string]Variable{}, VariableList: run.Variables}
-	if rj.VariableList == nil {
-		rj.VariableList = []Variable{}
-	}
-	for _, v := range run.Variables {
-		if old, dup := rj.VariablesByName[v.Key]; !dup || old.Category != CategoryTerraform {
-			rj.VariablesByName[v.Key] = v
-		}
-	}
-	rb, err := json.Marshal(rj)
+	rb, err := runDocument(run)
 	if err != nil {
-		return nil, fmt.Errorf("encoding the run for policies: %w", err)
+		return nil, err
 	}
 	rv, err := jsonToValue(rb)
 	if err != nil {
@@ -220,6 +211,41 @@ func NewInput(plan []byte, run Run) (*Input, error) {
 		ast.Item(ast.StringTerm("plan"), ast.NewTerm(pv)),
 		ast.Item(ast.StringTerm("run"), ast.NewTerm(rv)),
 	)}, nil
+}
+
+// runDocument is input.run as JSON (testdata/input-run.json shows one).
+func runDocument(run Run) ([]byte, error) {
+	// Lists are lists, never null, so a policy can count them.
+	run.ReplaceAddrs = orEmpty(run.ReplaceAddrs)
+	run.TargetAddrs = orEmpty(run.TargetAddrs)
+	run.Workspace.Tags = orEmpty(run.Workspace.Tags)
+	rj := runJSON{Run: run, VariablesByName: map[string]Variable{}, VariableList: run.Variables}
+	if rj.VariableList == nil {
+		rj.VariableList = []Variable{}
+	}
+	for _, v := range run.Variables {
+		if old, dup := rj.VariablesByName[v.Key]; !dup || old.Category != CategoryTerraform {
+			rj.VariablesByName[v.Key] = v
+		}
+	}
+	b, err := json.Marshal(rj)
+	if err != nil {
+		return nil, fmt.Errorf("encoding the run for policies: %w", err)
+	}
+	return b, nil
+}
+
+func orEmpty[T any](xs []T) []T {
+	if xs == nil {
+		return []T{}
+	}
+	return xs
+}
+
+// MarshalJSON writes each list, empty ones as [].
+func (p PhaseCredentials) MarshalJSON() ([]byte, error) {
+	type plain PhaseCredentials
+	return json.Marshal(plain{AWS: orEmpty(p.AWS), Vault: orEmpty(p.Vault), VaultBackedAWS: orEmpty(p.VaultBackedAWS), Other: orEmpty(p.Other)})
 }
 
 // jsonToValue decodes exactly one JSON value, numbers kept exact.

@@ -94,6 +94,7 @@ func TestLibraryOnRecordedPlans(t *testing.T) {
 			want: map[string][]string{"no-credentials-in-state": {
 				`data.vault_aws_access_credentials.creds (vault_aws_access_credentials) puts AWS credentials from Vault into the state: use the run's dynamic credentials instead (workload identity: TFC_AWS_PROVIDER_AUTH, TFC_VAULT_BACKED_AWS_AUTH, TFC_GCP_PROVIDER_AUTH, TFC_AZURE_PROVIDER_AUTH)`,
 				`data.vault_generic_secret.sts (vault_generic_secret) reads "aws/sts/deploy", cloud credentials that end up in the state: use the run's dynamic credentials instead (workload identity: TFC_AWS_PROVIDER_AUTH, TFC_VAULT_BACKED_AWS_AUTH, TFC_GCP_PROVIDER_AUTH, TFC_AZURE_PROVIDER_AUTH)`,
+				`data.vault_generic_secret.computed (vault_generic_secret) reads "aws/creds/deploy", cloud credentials that end up in the state: use the run's dynamic credentials instead (workload identity: TFC_AWS_PROVIDER_AUTH, TFC_VAULT_BACKED_AWS_AUTH, TFC_GCP_PROVIDER_AUTH, TFC_AZURE_PROVIDER_AUTH)`,
 			}}},
 		{name: "managed variable as its manager wrote it", plan: "roles",
 			params: map[string]any{"allowed_role_arns": append(slices.Clone(allowedRoles), "arn:aws:iam::999999999999:role/admin")},

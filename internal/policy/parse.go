@@ -8,7 +8,6 @@ import (
 	"io"
 	"io/fs"
 	"path"
-	"slices"
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
@@ -290,14 +289,4 @@ func ReadArchive(r io.Reader) (map[string][]byte, error) {
 		}
 	}
 	return files, nil
-}
-
-// sortedNames lists files' paths in order, for messages and tests.
-func sortedNames(files map[string][]byte) []string {
-	names := make([]string, 0, len(files))
-	for n := range files {
-		names = append(names, n)
-	}
-	slices.Sort(names)
-	return names
 }

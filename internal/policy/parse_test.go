@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
+	"slices"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -294,4 +295,14 @@ func FuzzNewInput(f *testing.F) {
 			t.Fatal("no value")
 		}
 	})
+}
+
+// sortedNames lists files' paths in order, for tests.
+func sortedNames(files map[string][]byte) []string {
+	names := make([]string, 0, len(files))
+	for n := range files {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
 }

@@ -14,6 +14,11 @@ const (
 	Errored Status = "errored" // the policy could not be evaluated: a failure no override covers
 )
 
+// MaxViolations bounds the violations kept of one policy's result: a
+// policy that flags every resource of a large plan still fails, and its
+// result stays small enough to store and print.
+const MaxViolations = 1000
+
 // Violation is one element of a policy's result array.
 type Violation struct {
 	// Message is the element itself when it is a string, else its "msg"
@@ -30,9 +35,12 @@ type PolicyResult struct {
 	Description string
 	// Level is the policy's configured level. An errored policy blocks as
 	// hard-mandatory whatever its level; Blocking and Overridable say so.
-	Level      Level
-	Status     Status
+	Level  Level
+	Status Status
+	// Violations are the first MaxViolations of the policy's result.
 	Violations []Violation
+	// Omitted counts the violations past MaxViolations, not kept.
+	Omitted int
 	// Error says why the policy could not be evaluated (Errored only). It
 	// may quote the policy's own source and messages, never the input.
 	Error string

@@ -127,3 +127,34 @@ func TestValidate(t *testing.T) {
 		}
 	}
 }
+
+func TestOutcomeWrite(t *testing.T) {
+	o := Outcome{Sets: []SetResult{
+		{SetID: "polset-1", Version: "3", Overridable: true, Policies: []PolicyResult{
+			{Name: "ok", Level: Mandatory, Status: Passed},
+			{Name: "tags", Level: Mandatory, Status: Failed, Violations: []Violation{{Message: "a missing tag\nFAKE LOG LINE"}}},
+			{Name: "hint", Level: Advisory, Status: Failed, Violations: []Violation{{Message: "consider x"}}},
+		}},
+		{SetID: "polset-2", Version: "1", Policies: []PolicyResult{
+			{Name: "broken", Level: Advisory, Status: Errored, Error: "p.rego:2: rego_parse_error"},
+		}},
+	}}
+	var b strings.Builder
+	if err := o.Write(&b); err != nil {
+		t.Fatal(err)
+	}
+	want := `OPA policy check: hard-failed
+  policy set polset-1 (version 3, overridable)
+    passed   ok (mandatory)
+    failed   tags (mandatory; blocks the run unless overridden)
+             - a missing tag FAKE LOG LINE
+    failed   hint (advisory; the run goes on)
+             - consider x
+  policy set polset-2 (version 1)
+    errored  broken (advisory; an error blocks the run and no override covers it)
+             p.rego:2: rego_parse_error
+`
+	if b.String() != want {
+		t.Fatalf("got\n%s\nwant\n%s", b.String(), want)
+	}
+}

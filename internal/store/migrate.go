@@ -82,6 +82,11 @@ func (db *DB) migrate(ctx context.Context, upTo int) error {
 		return fmt.Errorf("store: database schema version %d is newer than this runcred (%d); upgrade runcred", current, len(ms))
 	}
 	for _, m := range ms[current:] {
+		if check := preflight[m.version]; check != nil {
+			if err := check(ctx, conn); err != nil {
+				return err
+			}
+		}
 		if err := applyMigration(ctx, conn, db.dialect, m); err != nil {
 			return err
 		}

@@ -55,6 +55,9 @@ func open(dsn string) (*DB, error) {
 	if path == "" {
 		return nil, fmt.Errorf("store: empty database path")
 	}
+	if err := makePrivate(path); err != nil {
+		return nil, err
+	}
 	const pragmas = "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)"
 	w, err := sql.Open("sqlite", "file:"+path+"?"+pragmas+"&_txlock=immediate")
 	if err != nil {

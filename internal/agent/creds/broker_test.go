@@ -32,14 +32,18 @@ import (
 
 // node is a runcred server started in-process, as the agent would reach it.
 type node struct {
-	d     *daemon.Daemon
-	token string
+	d      *daemon.Daemon
+	token  string
+	client *http.Client // trusts the node's CA when it serves HTTPS
+	caFile string       // that CA, or ""
 }
 
-func startNode(t *testing.T) *node {
+func startNode(t *testing.T) *node { return startNodeWith(t, nil) }
+
+func startNodeWith(t *testing.T, tweak func(*daemon.Config)) *node {
 	t.Helper()
-	srv := daemontest.Start(t, nil)
-	return &node{d: srv.D, token: srv.Token}
+	srv := daemontest.Start(t, tweak)
+	return &node{d: srv.D, token: srv.Token, client: srv.HTTPClient(t), caFile: srv.CAFile()}
 }
 
 // httpMinter mints over runcred's HTTP API, as the agent does.
@@ -53,7 +57,7 @@ func (m httpMinter) Mint(ctx context.Context, audience string) (secret.Value, er
 		"run_id": m.run.ID, "phase": string(m.run.Phase), "audience": audience})
 	req, _ := http.NewRequestWithContext(ctx, "POST", m.n.d.URL()+"/api/runcred/v1/identity/mint", bytes.NewReader(body))
 	req.Header.Set("X-Vault-Token", m.n.token)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := m.n.client.Do(req)
 	if err != nil {
 		return secret.Value{}, err
 	}

@@ -5,9 +5,13 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"maps"
 	"os"
+	"slices"
 	"sort"
 	"strings"
+
+	"github.com/runcred/runcred/internal/runenv"
 )
 
 // defaultPath is the search path of a child when Spec.Env names none; the
@@ -55,9 +59,27 @@ func checkEnv(env map[string]string) error {
 	return nil
 }
 
+// allowed returns env without the variables a run may not have (see
+// runenv.Check), and tells log each one it removed, by name and reason
+// only: the value may be a credential. The platform refuses them when they
+// are written; they still arrive from rows written before that rule.
+func allowed(env map[string]string, log func(string)) map[string]string {
+	out := make(map[string]string, len(env))
+	for _, k := range slices.Sorted(maps.Keys(env)) {
+		if err := runenv.Check(k, env[k]); err != nil {
+			log("runcred: removed from the run's environment: " + err.Error())
+			continue
+		}
+		out[k] = env[k]
+	}
+	return out
+}
+
 // environ builds a child's environment: base (Spec.Env), then extra (values
 // exported by a pre hook), then the phase's own variables, which win. The
-// result is sorted so runs are reproducible.
+// result is sorted so runs are reproducible. A variable a run may not have
+// is dropped here too, whatever its source: Run and the $TFC_AGENT_ENV
+// reader have already said so in the log.
 func environ(base, extra, own map[string]string) []string {
 	m := make(map[string]string, len(base)+len(extra)+len(own)+1)
 	for k, v := range base {
@@ -66,7 +88,11 @@ func environ(base, extra, own map[string]string) []string {
 	for k, v := range extra {
 		m[k] = v
 	}
-	delete(m, "TF_PLUGIN_CACHE_DIR")
+	for k, v := range m {
+		if runenv.Check(k, v) != nil {
+			delete(m, k)
+		}
+	}
 	if _, ok := m["PATH"]; !ok {
 		m["PATH"] = defaultPath
 	}
@@ -112,6 +138,8 @@ func parseAgentEnv(r io.Reader, warn func(string)) (map[string]string, error) {
 			warn(fmt.Sprintf("ignoring line %d of $TFC_AGENT_ENV: %s is set by the agent", n, k))
 		case strings.IndexByte(v, 0) >= 0:
 			warn(fmt.Sprintf("ignoring line %d of $TFC_AGENT_ENV: value contains a NUL byte", n))
+		case runenv.Check(k, v) != nil:
+			warn(fmt.Sprintf("ignoring line %d of $TFC_AGENT_ENV: %v", n, runenv.Check(k, v)))
 		default:
 			out[k] = v
 		}

@@ -5,16 +5,18 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/runcred/runcred/internal/runenv"
 )
 
 func TestParseAgentEnv(t *testing.T) {
-	in := "A=1\r\n\n# comment\nB=x=y\n=nothing\n1BAD=2\nBAD NAME=3\nHOME=/x\nTFC_AGENT_ENV=/y\nC=\nA=2\nnoequals\nD=a\x00b\n"
+	in := "A=1\r\n\n# comment\nB=x=y\n=nothing\n1BAD=2\nBAD NAME=3\nHOME=/x\nTFC_AGENT_ENV=/y\nC=\nA=2\nnoequals\nD=a\x00b\nTF_LOG_PATH=/tmp/x\nLD_PRELOAD=secret-value\nTF_LOG_PATH=ok.log\n"
 	var warns []string
 	got, err := parseAgentEnv(strings.NewReader(in), func(s string) { warns = append(warns, s) })
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]string{"A": "2", "B": "x=y", "C": ""}
+	want := map[string]string{"A": "2", "B": "x=y", "C": "", "TF_LOG_PATH": "ok.log"}
 	if !maps.Equal(got, want) {
 		t.Errorf("got %q, want %q", got, want)
 	}
@@ -26,6 +28,8 @@ func TestParseAgentEnv(t *testing.T) {
 		"ignoring line 9 of $TFC_AGENT_ENV: TFC_AGENT_ENV is set by the agent",
 		"ignoring line 12 of $TFC_AGENT_ENV: not NAME=value",
 		"ignoring line 13 of $TFC_AGENT_ENV: value contains a NUL byte",
+		"ignoring line 14 of $TFC_AGENT_ENV: environment variable TF_LOG_PATH is not allowed in a run: it must be a relative path inside the run directory (not absolute, no ..)",
+		"ignoring line 15 of $TFC_AGENT_ENV: environment variable LD_PRELOAD is not allowed in a run: the dynamic linker's variables (LD_PRELOAD, LD_LIBRARY_PATH, LD_AUDIT…) load code or write files outside the run directory",
 	}
 	if !slices.Equal(warns, wantWarns) {
 		t.Errorf("warnings:\n%s\nwant:\n%s", strings.Join(warns, "\n"), strings.Join(wantWarns, "\n"))
@@ -49,8 +53,29 @@ func TestEnvironPrecedence(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Errorf("environ = %q, want %q", got, want)
 	}
-	if got := environ(map[string]string{"PATH": "/opt/bin"}, nil, nil); !slices.Equal(got, []string{"PATH=/opt/bin"}) {
-		t.Errorf("environ kept no PATH of the workspace: %q", got)
+	// Whatever reaches it, a variable a run may not have is dropped.
+	got = environ(map[string]string{"PATH": "/opt/bin", "TF_CLI_ARGS_plan": "-var-file=/etc/passwd"}, map[string]string{"LD_PRELOAD": "x.so"}, nil)
+	if !slices.Equal(got, []string{"PATH=" + defaultPath}) {
+		t.Errorf("environ kept a refused variable: %q", got)
+	}
+}
+
+// TestAllowed: Spec.Env loses every variable a run may not have, and the
+// log says which, by name, never by value.
+func TestAllowed(t *testing.T) {
+	var log []string
+	got := allowed(map[string]string{"A": "1", "TF_LOG_PATH": "/tmp/canary-value", "TF_CLI_ARGS_plan": "-var-file=/etc/canary-value", "TF_LOG": "TRACE"},
+		func(s string) { log = append(log, s) })
+	if !maps.Equal(got, map[string]string{"A": "1", "TF_LOG": "TRACE"}) {
+		t.Errorf("allowed = %q", got)
+	}
+	if len(log) != 2 || !strings.Contains(log[0], "TF_CLI_ARGS_plan") || !strings.Contains(log[1], "TF_LOG_PATH") {
+		t.Errorf("log = %q", log)
+	}
+	for _, l := range log {
+		if strings.Contains(l, "canary-value") {
+			t.Errorf("the log shows a value: %q", l)
+		}
 	}
 }
 
@@ -65,7 +90,7 @@ func FuzzParseAgentEnv(f *testing.F) {
 			return
 		}
 		for k, v := range got {
-			if !validName(k) || owned[k] || strings.IndexByte(v, 0) >= 0 || strings.ContainsAny(v, "\n") {
+			if !validName(k) || owned[k] || runenv.Check(k, v) != nil || strings.IndexByte(v, 0) >= 0 || strings.ContainsAny(v, "\n") {
 				t.Fatalf("accepted %q=%q", k, v)
 			}
 		}

@@ -4,6 +4,7 @@ package phase
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -29,6 +30,10 @@ type command struct {
 	// capture, if set, receives stdout instead of the log.
 	capture io.Writer
 	hook    bool // a hook: its whole process group is terminated on cancel
+	// box, if set, runs the child in the sandbox, where it sees rw
+	// (read-write) and ro (read-only) besides the system's files.
+	box    *Sandbox
+	rw, ro []string
 }
 
 // run starts c and waits for it. The child leads its own process group so
@@ -45,9 +50,21 @@ func (c command) run(ctx context.Context) error {
 	}
 	defer pr.Close()
 
-	cmd := exec.CommandContext(ctx, c.path, c.args...)
+	path, args, env := c.path, c.args, c.env
+	var box *boxed
+	if c.box != nil {
+		if box, err = c.box.wrap(c); err != nil {
+			pw.Close()
+			return fmt.Errorf("preparing the sandbox: %w", err)
+		}
+		defer box.close()
+		// bwrap reads its arguments and the child's environment from a
+		// memfd; its own environment is empty.
+		path, args, env = box.path, box.args, nil
+	}
+	cmd := exec.CommandContext(ctx, path, args...)
 	cmd.Dir = c.dir
-	cmd.Env = c.env
+	cmd.Env = env
 	if cmd.Env == nil {
 		cmd.Env = []string{} // nil would mean "inherit the agent's environment"
 	}
@@ -62,8 +79,22 @@ func (c command) run(ctx context.Context) error {
 		cmd.WaitDelay = hookGrace
 		cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM) }
 	}
+	if box != nil {
+		// bwrap forwards no signal: the command gets it directly. Once
+		// WaitDelay has passed, os/exec kills bwrap, and the wait below
+		// the sandbox (its PID 1, and so every process in it).
+		cmd.ExtraFiles = box.files
+		sig := syscall.SIGINT
+		if c.hook {
+			sig = syscall.SIGTERM
+		}
+		cmd.Cancel = func() error { return box.pid.signal(sig) }
+	}
 	err = cmd.Start()
 	pw.Close() // the child holds its own copy; EOF comes when all copies close
+	if box != nil && err == nil {
+		box.started(cmd.Process.Pid)
+	}
 	if err != nil {
 		return err
 	}
@@ -71,9 +102,12 @@ func (c command) run(ctx context.Context) error {
 	waited := make(chan error, 1)
 	go func() {
 		err := cmd.Wait()
-		// Anything left in the group is an orphan of this step; killing it
-		// also closes the pipe it may be holding.
+		// Anything left in the group (or the sandbox) is an orphan of this
+		// step; killing it also closes the pipe it may be holding.
 		_ = syscall.Kill(-pgid, syscall.SIGKILL)
+		if box != nil {
+			box.pid.kill()
+		}
 		// Output already in the pipe is still read; a process that left
 		// the group and keeps the pipe open is not waited for long.
 		_ = pr.SetReadDeadline(time.Now().Add(hookGrace))
@@ -83,6 +117,9 @@ func (c command) run(ctx context.Context) error {
 	defer func() {
 		if !reaped { // unwinding from a panic in the log sink
 			_ = syscall.Kill(-pgid, syscall.SIGKILL)
+			if box != nil {
+				box.pid.kill()
+			}
 		}
 	}()
 	_, _ = io.Copy(c.log, pr)

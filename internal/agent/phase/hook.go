@@ -52,7 +52,7 @@ func hookTimeout(env map[string]string, name string) (time.Duration, error) {
 // findHook returns the path of the named hook in dir, or "" if there is none.
 // A hook that exists but cannot be run is an error rather than silently
 // skipped: an operator who installs a hook relies on it running.
-func findHook(dir, name string) (string, error) {
+func findHook(dir, name string, box *Sandbox) (string, error) {
 	if dir == "" {
 		return "", nil
 	}
@@ -70,6 +70,9 @@ func findHook(dir, name string) (string, error) {
 	if fi.Mode().Perm()&0o111 == 0 {
 		return "", fmt.Errorf("hook %s is not executable", name)
 	}
+	if di, err := os.Stat(dir); err != nil || !box.usable(fi) || !box.usable(di) {
+		return "", fmt.Errorf("hook %s and its directory must be readable and executable by the runs' user (uid %d): chmod o+rx", name, box.RunUser())
+	}
 	return p, nil
 }
 
@@ -79,7 +82,7 @@ func findHook(dir, name string) (string, error) {
 // commands (not for the post hook, as with HCP Terraform agents).
 func (r *runner) hook(ctx context.Context, when string) error {
 	name := hookName(when, r.spec.Phase)
-	path, err := findHook(r.spec.HooksDir, name)
+	path, err := findHook(r.spec.HooksDir, name, r.spec.Sandbox)
 	if err != nil || path == "" {
 		return err
 	}
@@ -91,17 +94,22 @@ func (r *runner) hook(ctx context.Context, when string) error {
 	if err := os.WriteFile(envFile, nil, 0o600); err != nil {
 		return err
 	}
+	if err := r.spec.Sandbox.own(envFile); err != nil {
+		return err
+	}
 	r.log(fmt.Sprintf("Executing %s-%s hook...", when, r.spec.Phase))
 	hctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	out := r.output()
-	err = command{
-		path: path,
-		dir:  r.work,
-		env:  environ(r.spec.Env, nil, r.own(map[string]string{"TFC_AGENT_ENV": envFile})),
-		log:  out,
-		hook: true,
-	}.run(hctx)
+	c := r.child(path, nil, environ(r.spec.Env, nil, r.own(map[string]string{"TFC_AGENT_ENV": envFile})), out)
+	c.hook = true
+	if c.box != nil {
+		// Hooks run in the sandbox too: they are the administrator's code,
+		// but they run in the run's directory with the workspace's
+		// variables, both chosen by whoever queued the run.
+		c.ro = append(c.ro, r.spec.HooksDir)
+	}
+	err = c.run(hctx)
 	out.Flush()
 	switch {
 	case ctx.Err() != nil:

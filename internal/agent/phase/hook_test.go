@@ -250,3 +250,21 @@ func TestUnusableHookFailsPhase(t *testing.T) {
 		})
 	}
 }
+
+// TestPhaseTimeLimit: a phase past Spec.Timeout stops, whatever step it is
+// in, with an error that names the limit.
+func TestPhaseTimeLimit(t *testing.T) {
+	tmp := tmpRoot(t)
+	var l logs
+	s := hookOnly(t, jobapi.Plan, map[string]string{"terraform-pre-plan": "echo started; sleep 30; echo finished"}, &l)
+	s.Timeout = time.Second
+	_, err := Run(context.Background(), s)
+	var se *StepError
+	if !errors.As(err, &se) || se.Step != "terraform-pre-plan" || !strings.Contains(err.Error(), "ran past its time limit of 1s") {
+		t.Fatalf("err = %v, want the phase's time limit", err)
+	}
+	if !l.has("started") || l.has("finished") {
+		t.Errorf("log = %q", l.all())
+	}
+	assertEmpty(t, tmp)
+}

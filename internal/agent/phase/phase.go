@@ -1,7 +1,9 @@
 // Package phase executes one phase (plan or apply) of a run: it builds a
 // fresh, owner-only run directory, runs the agent hooks and OpenTofu or
-// Terraform in it with exactly the environment it was given, streams the
-// redacted output, and removes the directory whatever happens.
+// Terraform in it with exactly the environment it was given (on Linux in a
+// bubblewrap sandbox that shows them nothing else of the host: see
+// Sandbox), streams the redacted output, and removes the directory
+// whatever happens.
 //
 // It owns the shape of a phase's execution, not its inputs: the agent
 // decides the environment (built-ins, workspace variables, credentials) and
@@ -12,6 +14,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"time"
@@ -37,6 +40,7 @@ type Spec struct {
 	// Env is the phase's whole environment: built-ins, environment
 	// variables, credential variables. Nothing of the agent's own
 	// environment reaches a child; PATH defaults to a fixed safe value.
+	// A variable runenv refuses is dropped, and the log says so by name.
 	Env map[string]string
 
 	HooksDir       string // directory of terraform-pre-plan etc.; "" for none
@@ -56,6 +60,10 @@ type Spec struct {
 	Log func(line string)
 	// Timeout bounds the phase, post hook excepted (it has its own); 0 for none.
 	Timeout time.Duration
+	// Sandbox, if set, runs every child (hooks included) isolated from the
+	// host: see Sandbox. nil runs them as the agent's user with the host's
+	// whole file system in view.
+	Sandbox *Sandbox
 }
 
 // Result is what the phase produced. Run fills it as far as it got, also
@@ -110,6 +118,7 @@ func Run(ctx context.Context, s Spec) (res Result, err error) {
 	if r.log == nil {
 		r.log = func(string) {}
 	}
+	r.spec.Env = allowed(s.Env, r.log)
 	if r.dir = s.Dir; r.dir == "" {
 		r.dir, err = os.MkdirTemp("", "runcred-phase-")
 		if err != nil {
@@ -142,6 +151,9 @@ func Run(ctx context.Context, s Spec) (res Result, err error) {
 	prepared := false
 	for _, st := range steps {
 		if err = st.run(mctx); err != nil {
+			if ctx.Err() == nil && errors.Is(mctx.Err(), context.DeadlineExceeded) {
+				err = fmt.Errorf("the phase ran past its time limit of %s", s.Timeout)
+			}
 			err = &StepError{Step: st.name, Err: err}
 			if st.name == "apply" {
 				r.readState() // a failed apply may have changed resources
@@ -210,9 +222,26 @@ func (r *runner) prepare(context.Context) error {
 		}
 	}
 	if r.spec.Phase == jobapi.Apply {
-		return writeFile(r.planPath(), r.spec.PlanFile, 0o600)
+		if err := writeFile(r.planPath(), r.spec.PlanFile, 0o600); err != nil {
+			return err
+		}
 	}
-	return nil
+	// Under a root agent the sandboxed run has a user of its own.
+	return r.spec.Sandbox.own(r.dir)
+}
+
+// child is a command of the phase, in the sandbox if there is one, where
+// it sees the run directory and, read-only, the binary and the mirror.
+func (r *runner) child(path string, args []string, env []string, log io.Writer) command {
+	c := command{path: path, args: args, dir: r.work, env: env, log: log, box: r.spec.Sandbox}
+	if c.box != nil {
+		c.rw = []string{r.dir}
+		c.ro = []string{r.spec.Binary}
+		if r.spec.ProviderMirror != "" {
+			c.ro = append(c.ro, r.spec.ProviderMirror)
+		}
+	}
+	return c
 }
 
 func (r *runner) cliConfigPath() string { return filepath.Join(r.dir, "cli.tfrc") }
@@ -241,13 +270,7 @@ func (r *runner) output() *lineWriter { return newLineWriter(r.red, r.log) }
 func (r *runner) tofuTo(ctx context.Context, stdout *[]byte, args ...string) error {
 	logw := r.output()
 	defer logw.Flush()
-	c := command{
-		path: r.spec.Binary,
-		args: args,
-		dir:  r.work,
-		env:  environ(r.spec.Env, r.hookEnv, r.own(nil)),
-		log:  logw,
-	}
+	c := r.child(r.spec.Binary, args, environ(r.spec.Env, r.hookEnv, r.own(nil)), logw)
 	var buf capped
 	if stdout != nil {
 		c.capture = &buf

@@ -69,7 +69,7 @@ func (l *logs) noneContain(t *testing.T, subs ...string) {
 	}
 }
 
-func basicSpec(t *testing.T, ph jobapi.Phase, l *logs) Spec {
+func basicSpec(t testing.TB, ph jobapi.Phase, l *logs) Spec {
 	bin, mirror := tools.OpenTofu(t)
 	return Spec{
 		Phase:          ph,

@@ -110,6 +110,11 @@ type Auth struct {
 	// Alias is the identity the login names (the jwt user claim, the AppRole
 	// role_id); it is recorded with the token for audit.
 	Alias string
+	// RunAttested says Metadata's run keys (access.RunMeta) come from a
+	// token runcred's own issuer signed: only the jwt method sets it, and
+	// only after checking the token against that issuer's keys. Without
+	// it the core refuses metadata that names a run.
+	RunAttested bool
 }
 
 // Backend is an engine instance mounted at one path. It declares what it

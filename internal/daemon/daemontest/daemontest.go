@@ -6,13 +6,18 @@ package daemontest
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/runcred/runcred/internal/daemon"
+	"github.com/runcred/runcred/internal/localca"
 	"github.com/runcred/runcred/internal/seal"
 	"github.com/runcred/runcred/internal/store/storetest"
 )
@@ -58,6 +63,51 @@ func Start(t testing.TB, tweak func(*daemon.Config)) *Server {
 		t.Fatal(err)
 	}
 	return &Server{D: d, Token: strings.TrimSpace(string(tok)), Dir: dir}
+}
+
+// TLS is a tweak that makes the daemon serve HTTPS with a certificate for
+// 127.0.0.1 and localhost from a local CA kept in the daemon's directory
+// (Server.CAFile).
+func TLS(t testing.TB) func(*daemon.Config) {
+	return func(c *daemon.Config) {
+		t.Helper()
+		f, err := localca.Ensure(filepath.Join(filepath.Dir(c.RootKeyFile), "tls"), time.Now(), "127.0.0.1", "localhost")
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.TLSCertFile, c.TLSKeyFile = f.Cert, f.Key
+	}
+}
+
+// CAFile is the PEM file of the CA the daemon's certificate chains to when
+// it was started with TLS, and "" otherwise.
+func (s *Server) CAFile() string {
+	p := filepath.Join(s.Dir, "tls", "ca.pem")
+	if _, err := os.Stat(p); err != nil {
+		return ""
+	}
+	return p
+}
+
+// HTTPClient is a client for the daemon: it trusts the daemon's CA when it
+// serves HTTPS.
+func (s *Server) HTTPClient(t testing.TB) *http.Client {
+	t.Helper()
+	ca := s.CAFile()
+	if ca == "" {
+		return &http.Client{Timeout: time.Minute}
+	}
+	pem, err := os.ReadFile(ca)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		t.Fatalf("%s holds no certificate", ca)
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	return &http.Client{Timeout: time.Minute, Transport: tr}
 }
 
 // Starter starts a daemon as Start does, on a fresh database of one kind.

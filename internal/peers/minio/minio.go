@@ -53,6 +53,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -106,6 +107,10 @@ type Options struct {
 	// Start returns.
 	Policies map[string]string
 	Buckets  []string
+	// CAFiles are PEM CA certificates MinIO trusts for its own outgoing
+	// connections, such as an OpenID provider's discovery document and
+	// JWKS over https: Start copies them into the certs directory's CAs/.
+	CAFiles []string
 }
 
 // Server is a running MinIO.
@@ -154,6 +159,21 @@ func Start(t testing.TB, opts Options) *Server {
 	env = append(env, openIDEnv...)
 	s.RoleARNs = roleARNs
 
+	if len(opts.CAFiles) > 0 {
+		cas := filepath.Join(certsDir, "CAs")
+		if err := os.Mkdir(cas, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		for i, f := range opts.CAFiles {
+			b, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(cas, fmt.Sprintf("ca-%d.crt", i)), b, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
 	addr, consoleAddr := freeAddr(t), freeAddr(t)
 	s.URL = "http://" + addr
 	logPath := filepath.Join(logDir, "minio.log")

@@ -80,6 +80,10 @@ func (s *Server) act(c Call, requestID string) (any, credentials, *Error) {
 		doc.Result.FederatedUser.FederatedUserID = s.Account + ":" + c.Name
 		doc.Result.PackedPolicySize = packedSize(c.Policy)
 		return doc, creds, nil
+	case "GetCallerIdentity":
+		doc := callerIdentityResponse{Xmlns: xmlns, Metadata: metadata{requestID}}
+		doc.Result.Arn, doc.Result.UserID, doc.Result.Account = s.callerARN(c), c.AccessKey, s.Account
+		return doc, credentials{}, nil
 	case "GetSessionToken":
 		if e := checkDuration(c.DurationSeconds, maxTokenDuration); e != nil {
 			return nil, credentials{}, e

@@ -33,13 +33,21 @@ func denied(code, msg string) *Error {
 
 // verify checks r's SigV4 Authorization header against the one key pair.
 func verify(r *http.Request, body []byte, accessKey, secretKey string, now time.Time) (scope, *Error) {
+	if r.Header.Get("X-Amz-Security-Token") != "" {
+		// Temporary credentials go through verifySigned with their session.
+		return scope{}, denied("InvalidClientTokenId", "The security token included in the request is invalid.")
+	}
+	return verifySigned(r, body, func(k string) (string, bool) {
+		return secretKey, hmac.Equal([]byte(k), []byte(accessKey))
+	}, now)
+}
+
+// verifySigned checks r's SigV4 Authorization header with the secret that
+// secretFor gives for the access key it names.
+func verifySigned(r *http.Request, body []byte, secretFor func(accessKey string) (string, bool), now time.Time) (scope, *Error) {
 	auth := r.Header.Get("Authorization")
 	if auth == "" {
 		return scope{}, denied("MissingAuthenticationToken", "Request is missing Authentication Token")
-	}
-	if r.Header.Get("X-Amz-Security-Token") != "" {
-		// The fake accepts only its long-term key pair.
-		return scope{}, denied("InvalidClientTokenId", "The security token included in the request is invalid.")
 	}
 	credential, signedHeaders, signature, ok := parseAuthorization(auth)
 	if !ok {
@@ -51,7 +59,8 @@ func verify(r *http.Request, body []byte, accessKey, secretKey string, now time.
 		return scope{}, denied("SignatureDoesNotMatch", "Credential should be scoped to a valid region.")
 	}
 	sc := scope{accessKey: parts[0], date: parts[1], region: parts[2], service: parts[3]}
-	if !hmac.Equal([]byte(sc.accessKey), []byte(accessKey)) {
+	secretKey, known := secretFor(sc.accessKey)
+	if !known {
 		return scope{}, denied("InvalidClientTokenId", "The security token included in the request is invalid.")
 	}
 	if sc.service != stsService {

@@ -8,7 +8,9 @@
 //
 // It is imported only by _test.go files. It fakes what STS does with a
 // request, not what AWS does with the credentials it issues: they are random
-// strings that no other service knows.
+// strings that no other service knows. The one call it serves to them is
+// STS's own GetCallerIdentity, with which clients check that credentials
+// work (terraform-provider-vault's vault_aws_access_credentials does).
 package stsfake
 
 import (
@@ -104,6 +106,9 @@ type Server struct {
 	calls []Call
 	// issued maps an issued access key ID to the call that issued it.
 	issued map[string]Call
+	// sessions maps an issued access key ID to what GetCallerIdentity
+	// checks and answers for it.
+	sessions map[string]session
 	// failure, when set, answers every authenticated call.
 	failure *Error
 }
@@ -132,6 +137,7 @@ func Start(t testing.TB, opts Options) *Server {
 		Account:   opts.Account,
 		opts:      opts,
 		issued:    map[string]Call{},
+		sessions:  map[string]session{},
 	}
 	hs := httptest.NewServer(http.HandlerFunc(s.serve))
 	t.Cleanup(hs.Close)
@@ -185,6 +191,10 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 			Message: "The request body could not be read."})
 		return
 	}
+	if token := r.Header.Get("X-Amz-Security-Token"); token != "" {
+		s.serveSession(w, r, body, token, requestID)
+		return
+	}
 	scope, e := verify(r, body, s.opts.AccessKey, s.opts.SecretKey, s.opts.Now())
 	if e != nil {
 		writeError(w, requestID, e)
@@ -218,7 +228,12 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.mu.Lock()
-	s.issued[creds.AccessKeyID] = c
+	if creds.AccessKeyID != "" {
+		s.issued[creds.AccessKeyID] = c
+		exp, _ := time.Parse(time.RFC3339, creds.Expiration)
+		s.sessions[creds.AccessKeyID] = session{secret: creds.SecretAccessKey, token: creds.SessionToken,
+			expires: exp, arn: s.callerARN(c)}
+	}
 	s.mu.Unlock()
 	w.Header().Set("X-Amzn-Requestid", requestID)
 	writeXML(w, http.StatusOK, doc)

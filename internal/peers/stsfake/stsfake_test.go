@@ -202,3 +202,61 @@ func TestSignatureCoversBodyAndTime(t *testing.T) {
 		t.Errorf("%d calls recorded, want only the genuine one", n)
 	}
 }
+
+// TestGetCallerIdentity: temporary credentials the fake issued identify
+// themselves, signed in full with their secret and their session token;
+// a wrong secret, another session's token or an expired session does not.
+func TestGetCallerIdentity(t *testing.T) {
+	// Issued 800 s ago for 900 s: valid for 100 s more by the real clock
+	// the SDK signs with, and the fake's clock can pass the expiry while
+	// staying within the signature's allowed skew.
+	issued := time.Now().UTC().Add(-800 * time.Second)
+	clock := func() time.Time { return issued }
+	s := stsfake.Start(t, stsfake.Options{Now: func() time.Time { return clock() }})
+	ctx := context.Background()
+	out, err := client(s, s.AccessKey, s.SecretKey).AssumeRole(ctx, &sts.AssumeRoleInput{
+		RoleArn: aws.String(role), RoleSessionName: aws.String("vault-deploy"), DurationSeconds: aws.Int32(900)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := client(s, s.AccessKey, s.SecretKey).GetSessionToken(ctx, &sts.GetSessionTokenInput{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cr := out.Credentials
+	session := func(key, secret, token string) *sts.Client {
+		return sts.New(sts.Options{Region: "us-east-1", BaseEndpoint: aws.String(s.URL), Retryer: aws.NopRetryer{},
+			Credentials: credentials.NewStaticCredentialsProvider(key, secret, token)})
+	}
+	clock = time.Now
+	id, err := session(*cr.AccessKeyId, *cr.SecretAccessKey, *cr.SessionToken).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if aws.ToString(id.Arn) != "arn:aws:sts::123456789012:assumed-role/deploy/vault-deploy" || aws.ToString(id.Account) != "123456789012" {
+		t.Fatalf("identity %s %s", aws.ToString(id.Arn), aws.ToString(id.Account))
+	}
+	if id, err := client(s, s.AccessKey, s.SecretKey).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{}); err != nil ||
+		aws.ToString(id.Arn) != "arn:aws:iam::123456789012:user/runcred" {
+		t.Fatalf("long-term keys: %v %v", id, err)
+	}
+	for _, bad := range []struct {
+		name, key, secret, token, code string
+	}{
+		{"wrong secret", *cr.AccessKeyId, *other.Credentials.SecretAccessKey, *cr.SessionToken, "SignatureDoesNotMatch"},
+		{"another session's token", *cr.AccessKeyId, *cr.SecretAccessKey, *other.Credentials.SessionToken, "InvalidClientTokenId"},
+		{"unknown key", "ASIAUNKNOWNKEY000000", *cr.SecretAccessKey, *cr.SessionToken, "InvalidClientTokenId"},
+	} {
+		if _, err := session(bad.key, bad.secret, bad.token).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{}); code(err) != bad.code {
+			t.Errorf("%s: %v, want %s", bad.name, err, bad.code)
+		}
+	}
+	if _, err := session(*cr.AccessKeyId, *cr.SecretAccessKey, *cr.SessionToken).AssumeRole(ctx, &sts.AssumeRoleInput{
+		RoleArn: aws.String(role), RoleSessionName: aws.String("chain")}); code(err) != "InvalidAction" {
+		t.Errorf("role chaining with temporary credentials: %v, want InvalidAction", err)
+	}
+	clock = func() time.Time { return time.Now().Add(200 * time.Second) }
+	if _, err := session(*cr.AccessKeyId, *cr.SecretAccessKey, *cr.SessionToken).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{}); code(err) != "ExpiredToken" {
+		t.Errorf("expired session: %v, want ExpiredToken", err)
+	}
+}

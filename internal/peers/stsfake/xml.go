@@ -97,3 +97,14 @@ func writeXML(w http.ResponseWriter, status int, doc any) {
 	_, _ = w.Write([]byte(xml.Header))
 	_, _ = w.Write(b)
 }
+
+type callerIdentityResponse struct {
+	XMLName xml.Name `xml:"GetCallerIdentityResponse"`
+	Xmlns   string   `xml:"xmlns,attr"`
+	Result  struct {
+		Arn     string `xml:"Arn"`
+		UserID  string `xml:"UserId"`
+		Account string `xml:"Account"`
+	} `xml:"GetCallerIdentityResult"`
+	Metadata metadata `xml:"ResponseMetadata"`
+}

@@ -9,6 +9,7 @@ import (
 	"github.com/runcred/runcred/internal/platform/agentpool"
 	"github.com/runcred/runcred/internal/platform/apitoken"
 	"github.com/runcred/runcred/internal/platform/resource"
+	"github.com/runcred/runcred/internal/respond"
 )
 
 func (h *API) mountAgentPools(route func(string, func(http.ResponseWriter, *http.Request) error)) {
@@ -195,14 +196,38 @@ func toAuthToken(t apitoken.Token) *authToken {
 	return out
 }
 
+// Agent tokens are created with the type HCP Terraform documents,
+// authentication-tokens (go-tfe's v2 client and terraform-provider-tfe send
+// it), or agent-tokens, which go-tfe's v1 client sends.
 type agentTokenInput struct {
+	Type        string  `jsonapi:"primary,authentication-tokens"`
+	Description *string `jsonapi:"attr,description"`
+}
+
+type agentTokenInputV1 struct {
 	Type        string  `jsonapi:"primary,agent-tokens"`
 	Description *string `jsonapi:"attr,description"`
 }
 
 func (h *API) createAgentToken(w http.ResponseWriter, r *http.Request) error {
+	b, err := respond.ReadBody(r)
+	if err != nil {
+		return err
+	}
 	var in agentTokenInput
-	if err := decode(r, &in); err != nil {
+	var peek struct {
+		Data struct {
+			Type string `json:"type"`
+		} `json:"data"`
+	}
+	if json.Unmarshal(b, &peek) == nil && peek.Data.Type == "agent-tokens" {
+		var v1 agentTokenInputV1
+		err = decodeBytes(b, &v1)
+		in.Description = v1.Description
+	} else {
+		err = decodeBytes(b, &in)
+	}
+	if err != nil {
 		return err
 	}
 	if in.Description == nil {

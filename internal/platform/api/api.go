@@ -52,14 +52,20 @@ func (h *API) Mount(mux *http.ServeMux) {
 		w.WriteHeader(http.StatusNoContent)
 	})))
 
+	mux.Handle("GET /.well-known/terraform.json", h.headers(http.HandlerFunc(discovery)))
+	route("GET /api/v2/organizations/{org}/entitlement-set", h.readEntitlements)
+
 	route("GET /api/v2/organizations", h.listOrganizations)
 	route("POST /api/v2/organizations", h.createOrganization)
 	route("GET /api/v2/organizations/{org}", h.readOrganization)
+	route("PATCH /api/v2/organizations/{org}", h.updateOrganization)
 	route("DELETE /api/v2/organizations/{org}", h.deleteOrganization)
 
 	route("GET /api/v2/organizations/{org}/projects", h.listProjects)
 	route("POST /api/v2/organizations/{org}/projects", h.createProject)
 	route("GET /api/v2/projects/{id}", h.readProject)
+	route("PATCH /api/v2/projects/{id}", h.updateProject)
+	route("DELETE /api/v2/projects/{id}", h.deleteProject)
 
 	route("GET /api/v2/organizations/{org}/workspaces", h.listWorkspaces)
 	route("POST /api/v2/organizations/{org}/workspaces", h.createWorkspace)
@@ -70,6 +76,10 @@ func (h *API) Mount(mux *http.ServeMux) {
 	route("PATCH /api/v2/workspaces/{id}", h.updateWorkspace)
 	route("DELETE /api/v2/workspaces/{id}", h.deleteWorkspace)
 	route("POST /api/v2/workspaces/{id}/actions/{action}", h.lockAction)
+	route("GET /api/v2/workspaces/{id}/relationships/remote-state-consumers", h.remoteStateConsumers)
+	for _, m := range []string{"POST", "PATCH", "DELETE"} {
+		route(m+" /api/v2/workspaces/{id}/relationships/remote-state-consumers", h.changeRemoteStateConsumers)
+	}
 
 	route("GET /api/v2/workspaces/{id}/vars", h.listVariables)
 	route("POST /api/v2/workspaces/{id}/vars", h.createVariable)
@@ -82,6 +92,7 @@ func (h *API) Mount(mux *http.ServeMux) {
 	h.mountTeams(route)
 	h.mountVarsets(route)
 	h.mountPolicies(route)
+	h.mountTags(route)
 }
 
 // headers adds the headers HCP Terraform sends on every API response.
@@ -158,12 +169,23 @@ func decodeRaw(r *http.Request, model any) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	return b, decodeBytes(b, model)
+}
+
+// decodeBytes is decode of a body already read.
+func decodeBytes(b []byte, model any) error {
 	// The JSON:API decoder stops after the first value; json.Valid refuses
 	// what follows it too, so a body is one document or malformed.
-	if !json.Valid(b) || jsonapi.UnmarshalPayload(bytes.NewReader(b), model) != nil {
-		return nil, errMalformed{"request body is not a valid JSON:API document for this resource"}
+	if !json.Valid(b) {
+		return errMalformed{"request body is not a valid JSON:API document for this resource"}
 	}
-	return b, nil
+	if err := checkDocument(b, model); err != nil {
+		return err
+	}
+	if jsonapi.UnmarshalPayload(bytes.NewReader(b), model) != nil {
+		return errMalformed{"request body is not a valid JSON:API document for this resource"}
+	}
+	return nil
 }
 
 // write sends one resource (a struct pointer) without sideloaded relations.
@@ -181,6 +203,12 @@ func write(w http.ResponseWriter, code int, model any) error {
 // writeList sends a page of resources (a slice of struct pointers) with
 // HCP Terraform's pagination meta, which go-tfe reads into Pagination.
 func writeList(w http.ResponseWriter, models any, page resource.Page, total int) error {
+	return writeListIncluded(w, models, page, total, false)
+}
+
+// writeListIncluded is writeList that keeps the sideloaded relations when
+// the request asked for them.
+func writeListIncluded(w http.ResponseWriter, models any, page resource.Page, total int, include bool) error {
 	p, err := jsonapi.Marshal(models)
 	if err != nil {
 		return err
@@ -189,7 +217,13 @@ func writeList(w http.ResponseWriter, models any, page resource.Page, total int)
 	if !ok {
 		return fail.Wrap(fail.Internal, nil, "list did not marshal as many")
 	}
-	many.Included = nil
+	kept := many.Included[:0]
+	for _, n := range many.Included {
+		if include && sideloaded[n.Type] {
+			kept = append(kept, n)
+		}
+	}
+	many.Included = kept
 	pages := (total + page.Size - 1) / page.Size
 	var prev, next any
 	if page.Number > 1 {

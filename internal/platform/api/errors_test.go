@@ -70,8 +70,8 @@ func TestGoTFEErrors(t *testing.T) {
 				_, err := c.Workspaces.Create(ctx, "acme", tfe.WorkspaceCreateOptions{Name: tfe.String("a:project:b")})
 				return err
 			}, "may hold only letters", nil},
-			{"workspace execution mode remote", func() error {
-				_, err := c.Workspaces.Create(ctx, "acme", tfe.WorkspaceCreateOptions{Name: tfe.String("x"), ExecutionMode: tfe.String("remote")})
+			{"workspace execution mode unknown", func() error {
+				_, err := c.Workspaces.Create(ctx, "acme", tfe.WorkspaceCreateOptions{Name: tfe.String("x"), ExecutionMode: tfe.String("cloud")})
 				return err
 			}, "execution mode", nil},
 			{"workspace working directory escapes", func() error {
@@ -205,7 +205,7 @@ func rawBody(t *testing.T, url, token string) []byte {
 	t.Helper()
 	req, _ := http.NewRequest("GET", url, nil)
 	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := testClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,6 +5,8 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/runcred/runcred/internal/fail"
 )
 
 // FuzzDecode feeds untrusted request bodies to every input document: each
@@ -24,7 +26,7 @@ func FuzzDecode(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, body string) {
 		for _, model := range []any{&variableInput{}, &workspaceInput{}, &organizationInput{}, &projectInput{}, &runInput{}, &configurationVersionInput{},
-			&policyInput{}, &policySetInput{}, &parameterInput{}} {
+			&policyInput{}, &policySetInput{}, &parameterInput{}, &teamInput{}, &stateVersionInput{}, &agentTokenInput{}} {
 			err := decode(httptest.NewRequest("POST", "/", strings.NewReader(body)), model)
 			if err == nil {
 				if !json.Valid([]byte(body)) {
@@ -32,8 +34,46 @@ func FuzzDecode(f *testing.F) {
 				}
 				continue
 			}
-			if _, malformed := err.(errMalformed); !malformed {
+			if _, malformed := err.(errMalformed); !malformed && fail.KindOf(err) != fail.Invalid {
 				t.Fatalf("%T: refused with %T (%v), not as a malformed body", model, err, err)
+			}
+		}
+	})
+}
+
+// FuzzDecodeBindings feeds untrusted tag-binding collections: each is read
+// or refused as malformed or invalid, never accepted with a binding of
+// another type or an attribute other than key and value.
+func FuzzDecodeBindings(f *testing.F) {
+	for _, s := range []string{
+		`{"data":[{"type":"tag-bindings","attributes":{"key":"env","value":"prod"}}]}`,
+		`{"data":[{"type":"tag-bindings","attributes":{"key":"env","id":"x"}}]}`,
+		`{"data":[{"type":"vars","attributes":{"key":"env"}}]}`, `{"data":[]}`, `{"data":{}}`, `{}`, `null`,
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, body string) {
+		bs, err := decodeBindings(httptest.NewRequest("PATCH", "/", strings.NewReader(body)))
+		if err != nil {
+			if _, malformed := err.(errMalformed); !malformed && fail.KindOf(err) != fail.Invalid {
+				t.Fatalf("refused with %T (%v), not as a malformed or invalid body", err, err)
+			}
+			return
+		}
+		var doc struct {
+			Data []struct {
+				Type       string         `json:"type"`
+				Attributes map[string]any `json:"attributes"`
+			} `json:"data"`
+		}
+		if json.Unmarshal([]byte(body), &doc) != nil || len(doc.Data) != len(bs) {
+			t.Fatalf("accepted %q as %d bindings", body, len(bs))
+		}
+		for _, d := range doc.Data {
+			for name := range d.Attributes {
+				if d.Type != "tag-bindings" || (name != "key" && name != "value") {
+					t.Fatalf("accepted %q", body)
+				}
 			}
 		}
 	})

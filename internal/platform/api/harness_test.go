@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -54,7 +55,7 @@ func newEnv(t *testing.T, db *store.DB) *env {
 	})
 	mux := http.NewServeMux()
 	(&api.API{Service: svc, Logger: slog.New(slog.DiscardHandler)}).Mount(mux)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		tok := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
 		if c, ok := callers[tok]; ok {
 			r = r.WithContext(access.WithCaller(r.Context(), c))
@@ -65,12 +66,20 @@ func newEnv(t *testing.T, db *store.DB) *env {
 		mux.ServeHTTP(w, r)
 	}))
 	t.Cleanup(srv.Close)
+	trustOnce.Do(func() { testClient = srv.Client() })
 	return &env{url: srv.URL, svc: svc, db: db, tokens: tokens}
 }
 
+// testClient trusts the test servers' certificate, which httptest makes
+// the same for every server.
+var (
+	testClient *http.Client
+	trustOnce  sync.Once
+)
+
 func (e *env) client(t *testing.T, token string) *tfe.Client {
 	t.Helper()
-	c, err := tfe.NewClient(&tfe.Config{Address: e.url, Token: token, RetryServerErrors: false})
+	c, err := tfe.NewClient(&tfe.Config{Address: e.url, Token: token, RetryServerErrors: false, HTTPClient: testClient})
 	if err != nil {
 		t.Fatal(err)
 	}

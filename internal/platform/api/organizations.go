@@ -5,6 +5,7 @@ import (
 
 	"github.com/runcred/runcred/internal/fail"
 	"github.com/runcred/runcred/internal/platform/organization"
+	"github.com/runcred/runcred/internal/platform/tag"
 )
 
 func (h *API) createOrganization(w http.ResponseWriter, r *http.Request) error {
@@ -14,6 +15,9 @@ func (h *API) createOrganization(w http.ResponseWriter, r *http.Request) error {
 	}
 	if in.Name == nil {
 		return fail.Invalidf("organization name is required")
+	}
+	if err := in.check(); err != nil {
+		return err
 	}
 	o := organization.Options{Name: *in.Name}
 	if in.Email != nil {
@@ -28,6 +32,34 @@ func (h *API) createOrganization(w http.ResponseWriter, r *http.Request) error {
 
 func (h *API) readOrganization(w http.ResponseWriter, r *http.Request) error {
 	org, err := h.Service.Organizations.Organization(r.Context(), r.PathValue("org"))
+	if err != nil {
+		return err
+	}
+	return write(w, http.StatusOK, toOrganization(org))
+}
+
+func (h *API) updateOrganization(w http.ResponseWriter, r *http.Request) error {
+	var in organizationInput
+	if err := decode(r, &in); err != nil {
+		return err
+	}
+	if err := in.check(); err != nil {
+		return err
+	}
+	var o organization.Options
+	if in.Name != nil {
+		o.Name = *in.Name
+		if o.Name == "" {
+			return fail.Invalidf("organization name cannot be empty")
+		}
+	}
+	if in.Email != nil {
+		o.Email = *in.Email
+		if o.Email == "" {
+			return fail.Invalidf("a valid email address is required")
+		}
+	}
+	org, err := h.Service.Organizations.Update(r.Context(), r.PathValue("org"), o)
 	if err != nil {
 		return err
 	}
@@ -60,11 +92,22 @@ func (h *API) deleteOrganization(w http.ResponseWriter, r *http.Request) error {
 
 func (h *API) createProject(w http.ResponseWriter, r *http.Request) error {
 	var in projectInput
-	if err := decode(r, &in); err != nil {
+	raw, err := decodeRaw(r, &in)
+	if err != nil {
+		return err
+	}
+	bindings, err := workspaceBindings(raw)
+	if err != nil {
+		return err
+	}
+	if err := tag.Valid(bindings); err != nil {
 		return err
 	}
 	if in.Name == nil {
 		return fail.Invalidf("project name is required")
+	}
+	if in.AutoDestroyActivityDuration != nil {
+		return fail.Invalidf("attribute %q is not supported by runcred", "auto-destroy-activity-duration")
 	}
 	o := organization.ProjectOptions{Name: *in.Name}
 	if in.Description != nil {
@@ -73,6 +116,11 @@ func (h *API) createProject(w http.ResponseWriter, r *http.Request) error {
 	p, err := h.Service.Organizations.CreateProject(r.Context(), r.PathValue("org"), o)
 	if err != nil {
 		return err
+	}
+	if len(bindings) > 0 {
+		if _, err := h.Service.Tags.SetProject(r.Context(), p.ID, bindings); err != nil {
+			return err
+		}
 	}
 	return write(w, http.StatusCreated, toProject(p))
 }
@@ -99,4 +147,42 @@ func (h *API) listProjects(w http.ResponseWriter, r *http.Request) error {
 		out = append(out, toProject(p))
 	}
 	return writeList(w, out, pg, total)
+}
+
+func (h *API) updateProject(w http.ResponseWriter, r *http.Request) error {
+	var in projectInput
+	raw, err := decodeRaw(r, &in)
+	if err != nil {
+		return err
+	}
+	bindings, err := workspaceBindings(raw)
+	if err != nil {
+		return err
+	}
+	if err := tag.Valid(bindings); err != nil {
+		return err
+	}
+	if in.AutoDestroyActivityDuration != nil {
+		return fail.Invalidf("attribute %q is not supported by runcred", "auto-destroy-activity-duration")
+	}
+	p, err := h.Service.Organizations.UpdateProject(r.Context(), r.PathValue("id"),
+		organization.ProjectUpdate{Name: in.Name, Description: in.Description})
+	if err != nil {
+		return err
+	}
+	// The relationship, when the document has it, replaces the bindings.
+	if bindings != nil {
+		if _, err := h.Service.Tags.SetProject(r.Context(), p.ID, bindings); err != nil {
+			return err
+		}
+	}
+	return write(w, http.StatusOK, toProject(p))
+}
+
+func (h *API) deleteProject(w http.ResponseWriter, r *http.Request) error {
+	if err := h.Service.Organizations.DeleteProject(r.Context(), r.PathValue("id")); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
 }

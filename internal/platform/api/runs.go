@@ -38,6 +38,9 @@ func (h *API) mountRuns(mux *http.ServeMux, route func(string, func(http.Respons
 	route("GET /api/v2/plans/{phase}/json-output", h.planJSON)
 
 	route("GET /api/v2/workspaces/{id}/current-state-version", h.currentStateVersion)
+	route("POST /api/v2/workspaces/{id}/state-versions", h.uploadStateVersion)
+	route("GET /api/v2/workspaces/{id}/current-state-version-outputs", h.currentStateVersionOutputs)
+	route("GET /api/v2/state-version-outputs/{out}", h.readStateVersionOutput)
 	route("GET /api/v2/state-versions", h.listStateVersions)
 	route("GET /api/v2/state-versions/{sv}", h.readStateVersion)
 

@@ -26,25 +26,80 @@ func (h *API) mountTeams(route func(string, func(http.ResponseWriter, *http.Requ
 }
 
 type teamJSON struct {
-	ID           string            `jsonapi:"primary,teams"`
-	Name         string            `jsonapi:"attr,name"`
-	Visibility   string            `jsonapi:"attr,visibility"`
-	UsersCount   int               `jsonapi:"attr,users-count"`
-	IsUnified    bool              `jsonapi:"attr,is-unified"`
-	Organization *organizationJSON `jsonapi:"relation,organization,omitempty"`
+	ID                         string                  `jsonapi:"primary,teams"`
+	Name                       string                  `jsonapi:"attr,name"`
+	Visibility                 string                  `jsonapi:"attr,visibility"`
+	UsersCount                 int                     `jsonapi:"attr,users-count"`
+	IsUnified                  bool                    `jsonapi:"attr,is-unified"`
+	AllowMemberTokenManagement bool                    `jsonapi:"attr,allow-member-token-management"`
+	OrganizationAccess         *organizationAccessJSON `jsonapi:"attr,organization-access"`
+	SSOTeamID                  string                  `jsonapi:"attr,sso-team-id"`
+	Organization               *organizationJSON       `jsonapi:"relation,organization,omitempty"`
+}
+
+// organizationAccessJSON is HCP Terraform's organization-wide grants of a
+// team. A runcred team's access is its broker policy instead, so every
+// grant reads false and only false is accepted.
+type organizationAccessJSON struct {
+	ManagePolicies           *bool `jsonapi:"attr,manage-policies" json:"manage-policies"`
+	ManagePolicyOverrides    *bool `jsonapi:"attr,manage-policy-overrides" json:"manage-policy-overrides"`
+	DelegatePolicyOverrides  *bool `jsonapi:"attr,delegate-policy-overrides" json:"delegate-policy-overrides"`
+	ManageWorkspaces         *bool `jsonapi:"attr,manage-workspaces" json:"manage-workspaces"`
+	ManageVCSSettings        *bool `jsonapi:"attr,manage-vcs-settings" json:"manage-vcs-settings"`
+	ManageProviders          *bool `jsonapi:"attr,manage-providers" json:"manage-providers"`
+	ManageModules            *bool `jsonapi:"attr,manage-modules" json:"manage-modules"`
+	ManageRunTasks           *bool `jsonapi:"attr,manage-run-tasks" json:"manage-run-tasks"`
+	ManageProjects           *bool `jsonapi:"attr,manage-projects" json:"manage-projects"`
+	ReadWorkspaces           *bool `jsonapi:"attr,read-workspaces" json:"read-workspaces"`
+	ReadProjects             *bool `jsonapi:"attr,read-projects" json:"read-projects"`
+	ManageMembership         *bool `jsonapi:"attr,manage-membership" json:"manage-membership"`
+	ManageTeams              *bool `jsonapi:"attr,manage-teams" json:"manage-teams"`
+	ManageOrganizationAccess *bool `jsonapi:"attr,manage-organization-access" json:"manage-organization-access"`
+	AccessSecretTeams        *bool `jsonapi:"attr,access-secret-teams" json:"access-secret-teams"`
+	ManageAgentPools         *bool `jsonapi:"attr,manage-agent-pools" json:"manage-agent-pools"`
+}
+
+func noOrganizationAccess() *organizationAccessJSON {
+	f := func() *bool { return ptr(false) }
+	return &organizationAccessJSON{f(), f(), f(), f(), f(), f(), f(), f(), f(), f(), f(), f(), f(), f(), f(), f()}
+}
+
+// check refuses any grant: it would be accepted and have no effect.
+func (a *organizationAccessJSON) check() error {
+	if a == nil {
+		return nil
+	}
+	b, _ := json.Marshal(a)
+	var grants map[string]*bool
+	_ = json.Unmarshal(b, &grants)
+	for name, v := range grants {
+		if v != nil && *v {
+			return fail.Invalidf("attribute %q: %s cannot be granted here; a runcred team's access is its broker policy", "organization-access", name)
+		}
+	}
+	return nil
 }
 
 func toTeam(t team.Team) *teamJSON {
-	return &teamJSON{ID: t.ID, Name: t.Name, Visibility: t.Visibility, Organization: &organizationJSON{Name: t.Organization}}
+	return &teamJSON{ID: t.ID, Name: t.Name, Visibility: t.Visibility, AllowMemberTokenManagement: t.AllowMemberTokenManagement,
+		OrganizationAccess: noOrganizationAccess(), Organization: &organizationJSON{Name: t.Organization}}
 }
 
-// teamInput takes name and visibility; HCP Terraform's organization-access
-// and SSO attributes are accepted and ignored: a team's access is its
-// broker policy.
+// teamInput takes what a team has in runcred; organization-wide grants
+// are accepted only as none (a team's access is its broker policy).
 type teamInput struct {
-	Type       string  `jsonapi:"primary,teams"`
-	Name       *string `jsonapi:"attr,name"`
-	Visibility *string `jsonapi:"attr,visibility"`
+	Type                       string                  `jsonapi:"primary,teams"`
+	Name                       *string                 `jsonapi:"attr,name"`
+	Visibility                 *string                 `jsonapi:"attr,visibility"`
+	AllowMemberTokenManagement *bool                   `jsonapi:"attr,allow-member-token-management"`
+	OrganizationAccess         *organizationAccessJSON `jsonapi:"attr,organization-access"`
+	// runcred has no SSO: only no team id ("" or null) is accepted.
+	SSOTeamID *string `jsonapi:"attr,sso-team-id"`
+}
+
+func (in teamInput) options() (team.Options, error) {
+	o := team.Options{Name: in.Name, Visibility: in.Visibility, AllowMemberTokenManagement: in.AllowMemberTokenManagement}
+	return o, firstError(in.OrganizationAccess.check(), settled("sso-team-id", in.SSOTeamID, ""))
 }
 
 func (h *API) createTeam(w http.ResponseWriter, r *http.Request) error {
@@ -52,7 +107,11 @@ func (h *API) createTeam(w http.ResponseWriter, r *http.Request) error {
 	if err := decode(r, &in); err != nil {
 		return err
 	}
-	t, err := h.Service.Teams.Create(r.Context(), r.PathValue("org"), team.Options{Name: in.Name, Visibility: in.Visibility})
+	o, err := in.options()
+	if err != nil {
+		return err
+	}
+	t, err := h.Service.Teams.Create(r.Context(), r.PathValue("org"), o)
 	if err != nil {
 		return err
 	}
@@ -93,7 +152,11 @@ func (h *API) updateTeam(w http.ResponseWriter, r *http.Request) error {
 	if err := decode(r, &in); err != nil {
 		return err
 	}
-	t, err := h.Service.Teams.Update(r.Context(), r.PathValue("id"), team.Options{Name: in.Name, Visibility: in.Visibility})
+	o, err := in.options()
+	if err != nil {
+		return err
+	}
+	t, err := h.Service.Teams.Update(r.Context(), r.PathValue("id"), o)
 	if err != nil {
 		return err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/runcred/runcred/internal/fail"
@@ -135,7 +136,22 @@ func (h *API) readVarset(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return write(w, http.StatusOK, toVarset(v))
+	return writeIncluded(w, http.StatusOK, h.varsetDoc(r, v))
+}
+
+// varsetDoc is v's document with the workspaces ?include=workspaces asks
+// for: those the caller may read, in full; the others by id only.
+func (h *API) varsetDoc(r *http.Request, v variable.Set) *varset {
+	out := toVarset(v)
+	if !slices.Contains(includes(r), "workspaces") {
+		return out
+	}
+	for i, ref := range out.Workspaces {
+		if ws, err := h.Service.Workspaces.WorkspaceByID(r.Context(), ref.ID); err == nil {
+			out.Workspaces[i] = toWorkspace(ws)
+		}
+	}
+	return out
 }
 
 func (h *API) updateVarset(w http.ResponseWriter, r *http.Request) error {
@@ -183,9 +199,9 @@ func (h *API) writeVarsets(w http.ResponseWriter, r *http.Request, list varsetLi
 	}
 	out := make([]*varset, 0, len(vs))
 	for _, v := range vs {
-		out = append(out, toVarset(v))
+		out = append(out, h.varsetDoc(r, v))
 	}
-	return writeList(w, out, pg, total)
+	return writeListIncluded(w, out, pg, total, slices.Contains(includes(r), "workspaces"))
 }
 
 // refIDs reads the ids of a relationship document: {"data":[{"type":…,"id":…}]}.

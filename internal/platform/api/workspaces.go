@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"net/http"
 
+	"github.com/runcred/runcred/internal/fail"
+	"github.com/runcred/runcred/internal/platform/tag"
 	"github.com/runcred/runcred/internal/platform/workspace"
 	"github.com/runcred/runcred/internal/respond"
 )
@@ -20,14 +22,38 @@ func (h *API) target(r *http.Request) (workspace.Workspace, error) {
 
 func (h *API) createWorkspace(w http.ResponseWriter, r *http.Request) error {
 	var in workspaceInput
-	if err := decode(r, &in); err != nil {
+	raw, err := decodeRaw(r, &in)
+	if err != nil {
+		return err
+	}
+	if err := in.check(); err != nil {
+		return err
+	}
+	bindings, err := workspaceBindings(raw)
+	if err != nil {
+		return err
+	}
+	if err := tag.Valid(bindings); err != nil {
 		return err
 	}
 	ws, err := h.Service.Workspaces.Create(r.Context(), r.PathValue("org"), in.options())
 	if err != nil {
 		return err
 	}
-	return write(w, http.StatusCreated, toWorkspace(ws))
+	if len(bindings) > 0 {
+		if _, err := h.Service.Tags.SetWorkspace(r.Context(), ws.ID, bindings); err != nil {
+			return err
+		}
+	}
+	return h.writeWorkspace(w, r, http.StatusCreated, ws)
+}
+
+func (h *API) writeWorkspace(w http.ResponseWriter, r *http.Request, code int, ws workspace.Workspace) error {
+	doc, err := h.workspaceDoc(r, ws)
+	if err != nil {
+		return err
+	}
+	return writeIncluded(w, code, doc)
 }
 
 func (h *API) readWorkspace(w http.ResponseWriter, r *http.Request) error {
@@ -35,7 +61,7 @@ func (h *API) readWorkspace(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return write(w, http.StatusOK, toWorkspace(ws))
+	return h.writeWorkspace(w, r, http.StatusOK, ws)
 }
 
 func (h *API) listWorkspaces(w http.ResponseWriter, r *http.Request) error {
@@ -51,25 +77,45 @@ func (h *API) listWorkspaces(w http.ResponseWriter, r *http.Request) error {
 	}
 	out := make([]*workspaceJSON, 0, len(wss))
 	for _, ws := range wss {
-		out = append(out, toWorkspace(ws))
+		doc, err := h.workspaceDoc(r, ws)
+		if err != nil {
+			return err
+		}
+		out = append(out, doc)
 	}
 	return writeList(w, out, pg, total)
 }
 
 func (h *API) updateWorkspace(w http.ResponseWriter, r *http.Request) error {
 	var in workspaceInput
-	if err := decode(r, &in); err != nil {
+	raw, err := decodeRaw(r, &in)
+	if err != nil {
+		return err
+	}
+	if err := in.check(); err != nil {
+		return err
+	}
+	bindings, err := workspaceBindings(raw)
+	if err != nil {
+		return err
+	}
+	if err := tag.Valid(bindings); err != nil {
 		return err
 	}
 	ws, err := h.target(r)
 	if err != nil {
 		return err
 	}
-	ws, err = h.Service.Workspaces.Update(r.Context(), ws.ID, in.options())
-	if err != nil {
+	if ws, err = h.Service.Workspaces.Update(r.Context(), ws.ID, in.options()); err != nil {
 		return err
 	}
-	return write(w, http.StatusOK, toWorkspace(ws))
+	// The relationship, when the document has it, replaces the bindings.
+	if bindings != nil {
+		if _, err := h.Service.Tags.SetWorkspace(r.Context(), ws.ID, bindings); err != nil {
+			return err
+		}
+	}
+	return h.writeWorkspace(w, r, http.StatusOK, ws)
 }
 
 func (h *API) deleteWorkspace(w http.ResponseWriter, r *http.Request) error {
@@ -108,6 +154,8 @@ func (h *API) lockAction(w http.ResponseWriter, r *http.Request) error {
 		ws, err = h.Service.Runs.UnlockWorkspace(r.Context(), id, false)
 	case "force-unlock":
 		ws, err = h.Service.Runs.UnlockWorkspace(r.Context(), id, true)
+	case "safe-delete":
+		return h.safeDelete(w, r, id)
 	default:
 		return errNotFound
 	}
@@ -115,4 +163,41 @@ func (h *API) lockAction(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	return write(w, http.StatusOK, toWorkspace(ws))
+}
+
+// safeDelete deletes a workspace only when its state manages nothing.
+func (h *API) safeDelete(w http.ResponseWriter, r *http.Request, id string) error {
+	n, err := h.Service.StateVersions.ResourceCount(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		return fail.Conflictf("the workspace manages %d resources; destroy them first", n)
+	}
+	if err := h.Service.Workspaces.Delete(r.Context(), id); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// remoteStateConsumers lists the workspaces that may read a workspace's
+// state: none, as a run reads only its own workspace's state in runcred.
+func (h *API) remoteStateConsumers(w http.ResponseWriter, r *http.Request) error {
+	pg, err := page(r)
+	if err != nil {
+		return err
+	}
+	if _, err := h.target(r); err != nil {
+		return err
+	}
+	return writeList(w, []*workspaceJSON{}, pg, 0)
+}
+
+// changeRemoteStateConsumers refuses what runcred does not have.
+func (h *API) changeRemoteStateConsumers(w http.ResponseWriter, r *http.Request) error {
+	if _, err := h.target(r); err != nil {
+		return err
+	}
+	return fail.Invalidf("relationship %q: runcred shares no workspace's state with another workspace", "remote-state-consumers")
 }

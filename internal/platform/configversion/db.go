@@ -48,6 +48,44 @@ func (d db) upload(ctx context.Context, id string, sealed []byte, size int, now 
 	return resource.Swapped(res, err, "configuration version %s was already uploaded", id)
 }
 
+// storedVersion is an uploaded version's share of its workspace's quota.
+type storedVersion struct {
+	id     string
+	size   int64
+	needed bool // by an unfinished run
+}
+
+// stored lists workspace wsID's uploaded versions, oldest first.
+func (d db) stored(ctx context.Context, wsID string) ([]storedVersion, error) {
+	rows, err := d.Query(ctx, `SELECT id, archive_size, EXISTS (SELECT 1 FROM runs r WHERE r.configuration_version_id = c.id
+			AND r.status IN (`+unfinished+`)) FROM configuration_versions c WHERE workspace_id = ? AND status = ?
+		ORDER BY uploaded_at, id`, wsID, Uploaded)
+	if err != nil {
+		return nil, err
+	}
+	return resource.ScanAll(rows, func(r interface{ Scan(...any) error }) (storedVersion, error) {
+		var v storedVersion
+		return v, r.Scan(&v.id, &v.size, &v.needed)
+	})
+}
+
+// unfinished are the run statuses that still need their configuration
+// (run.Statuses less the terminal ones; this package is below run's).
+const unfinished = `'pending', 'plan_queued', 'planning', 'planned', 'confirmed', 'apply_queued', 'applying'`
+
+// prune drops version id's archive unless an unfinished run uses it, in one
+// statement, so a run that starts meanwhile either keeps it or never saw it.
+func (d db) prune(ctx context.Context, id string) (bool, error) {
+	res, err := d.Exec(ctx, `UPDATE configuration_versions SET status = ?, archive = NULL
+		WHERE id = ? AND status = ? AND NOT EXISTS (SELECT 1 FROM runs r WHERE r.configuration_version_id = configuration_versions.id
+			AND r.status IN (`+unfinished+`))`, Archived, id, Uploaded)
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
+}
+
 func (d db) creator(ctx context.Context, id string) (resource.Writer, error) {
 	var creator resource.Writer
 	err := d.QueryRow(ctx, `SELECT created_by_kind, created_by_id FROM configuration_versions WHERE id = ?`, id).

@@ -23,12 +23,16 @@ type Service struct {
 	dir   Directory
 	ws    workspace.Directory
 	queue Queue
+	quota Quota
 }
 
 // New returns a Service.
 func New(base resource.Deps, ws workspace.Directory, queue Queue) *Service {
-	return &Service{base: base, db: db{base.DB}, dir: NewDirectory(base, ws), ws: ws, queue: queue}
+	return &Service{base: base, db: db{base.DB}, dir: NewDirectory(base, ws), ws: ws, queue: queue, quota: DefaultQuota}
 }
+
+// SetQuota changes what one workspace may store (DefaultQuota).
+func (s *Service) SetQuota(q Quota) { s.quota = q }
 
 func versionsPath(org, ws string) string {
 	return resource.WorkspacePath(org, ws) + "/configuration-versions"
@@ -104,6 +108,9 @@ func (s *Service) Upload(ctx context.Context, token string, archive []byte) erro
 		return fail.Conflictf("configuration version %s was already uploaded", cv.ID)
 	}
 	if err := ValidateArchive(archive); err != nil {
+		return err
+	}
+	if err := s.makeRoom(ctx, w, int64(len(archive))); err != nil {
 		return err
 	}
 	sealed, err := s.base.Seal.Encrypt(archive, archiveAAD(cv.ID))

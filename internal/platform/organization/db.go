@@ -102,3 +102,38 @@ func (d db) projects(ctx context.Context, orgID string, pg resource.Page) ([]Pro
 	out, err := resource.ScanAll(rows, scanProject)
 	return out, total, err
 }
+
+func (d db) updateOrganization(ctx context.Context, o Organization) error {
+	res, err := d.Exec(ctx, `UPDATE organizations SET email = ? WHERE id = ?`, o.Email, o.ID)
+	return resource.Affected(res, err, "organization %q not found", o.Name)
+}
+
+func (d db) updateProject(ctx context.Context, p Project) error {
+	res, err := d.Exec(ctx, `UPDATE projects SET name = ?, description = ? WHERE id = ?`, p.Name, p.Description, p.ID)
+	if err != nil {
+		return resource.Conflict(err, "project %q already exists in organization %q", p.Name, p.Organization)
+	}
+	return resource.Affected(res, nil, "project %q not found", p.ID)
+}
+
+// deleteProject deletes p unless it is its organization's default or holds
+// a workspace; the check and the delete are one statement, so a workspace
+// created meanwhile is not lost.
+func (d db) deleteProject(ctx context.Context, p Project) error {
+	return d.Tx(ctx, func(tx *store.Tx) error {
+		var isDefault, workspaces int
+		if err := tx.QueryRow(ctx, `SELECT is_default, (SELECT COUNT(*) FROM workspaces WHERE project_id = p.id) FROM projects p WHERE p.id = ?`,
+			p.ID).Scan(&isDefault, &workspaces); err != nil {
+			return resource.NotFound(err, "project %q not found", p.ID)
+		}
+		if isDefault == 1 {
+			return fail.Conflictf("project %q is its organization's default project and cannot be deleted", p.Name)
+		}
+		if workspaces > 0 {
+			return fail.Conflictf("project %q still holds %d workspaces; move or delete them first", p.Name, workspaces)
+		}
+		res, err := tx.Exec(ctx, `DELETE FROM projects WHERE id = ? AND is_default = 0
+			AND NOT EXISTS (SELECT 1 FROM workspaces WHERE project_id = ?)`, p.ID, p.ID)
+		return resource.Swapped(res, err, "project %q changed while it was being deleted", p.Name)
+	})
+}

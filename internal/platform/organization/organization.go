@@ -41,6 +41,12 @@ type ProjectOptions struct {
 	Description string
 }
 
+// ProjectUpdate is a change to a project; nil leaves a field as it is.
+type ProjectUpdate struct {
+	Name        *string
+	Description *string
+}
+
 const maxEmailLen = 254
 
 func validEmail(e string) error {

@@ -69,10 +69,13 @@ func ValidAgentPoolID(id string) error {
 	return nil
 }
 
-const idAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+// idAlphabet is base58, as HCP Terraform's ids use: no 0, O, I or l.
+// terraform-provider-tfe tells an id from a name by it (importing a team
+// as ORG/ID), so an id outside it is taken for a name.
+const idAlphabet = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
 
-// NewID returns prefix-<16 random letters and digits>, as HCP Terraform's
-// ids look (~95 bits).
+// NewID returns prefix-<16 random base58 characters>, as HCP Terraform's
+// ids look (~93 bits).
 func NewID(prefix string) string {
 	const n = 16
 	out := make([]byte, 0, n)
@@ -80,9 +83,9 @@ func NewID(prefix string) string {
 	for len(out) < n {
 		_, _ = rand.Read(buf[:]) // never fails (crypto/rand panics instead)
 		for _, b := range buf {
-			// 248 = 4*62: rejecting above it keeps every letter equally likely.
-			if b < 248 && len(out) < n {
-				out = append(out, idAlphabet[b%62])
+			// 232 = 4*58: rejecting above it keeps every letter equally likely.
+			if b < 232 && len(out) < n {
+				out = append(out, idAlphabet[b%58])
 			}
 		}
 	}

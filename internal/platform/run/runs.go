@@ -69,6 +69,9 @@ func (s *Service) Create(ctx context.Context, wsID string, o Options) (Run, erro
 	if err := s.base.Authorize(ctx, runsPath(w.Organization, w.Name), access.Create); err != nil {
 		return Run{}, err
 	}
+	if err := runsHere(w); err != nil {
+		return Run{}, err
+	}
 	if o.Message != nil && (len(*o.Message) > resource.MaxDescriptionLen || resource.ValidDescription(*o.Message) != nil) {
 		return Run{}, fail.Invalidf("run message must be valid UTF-8 of at most %d bytes", resource.MaxDescriptionLen)
 	}
@@ -101,6 +104,9 @@ func (s *Service) Create(ctx context.Context, wsID string, o Options) (Run, erro
 
 // enqueueRun inserts a run; the caller has authorized and recorded it.
 func (s *Service) enqueueRun(ctx context.Context, w workspace.Workspace, cv configversion.Version, o Options, by resource.Writer) (Run, error) {
+	if err := runsHere(w); err != nil {
+		return Run{}, err
+	}
 	now := store.Stored(s.base.Now())
 	r := Run{
 		ID: resource.NewID("run"), WorkspaceID: w.ID, ConfigurationVersionID: cv.ID, PlanID: resource.NewID("plan"), ApplyID: resource.NewID("apply"),
@@ -224,4 +230,12 @@ func NewQueue(s *Service) Queue { return Queue{s: s} }
 func (q Queue) QueueRun(ctx context.Context, w workspace.Workspace, cv configversion.Version, by resource.Writer) error {
 	_, err := q.s.enqueueRun(ctx, w, cv, Options{}, by)
 	return err
+}
+
+// runsHere refuses a run on a workspace whose runs happen elsewhere.
+func runsHere(w workspace.Workspace) error {
+	if w.ExecutionMode == workspace.ExecutionLocal {
+		return fail.Invalidf("workspace %q has execution mode %q: its runs happen elsewhere and runcred only keeps its state", w.Name, workspace.ExecutionLocal)
+	}
+	return nil
 }

@@ -57,13 +57,9 @@ func (d Directory) Store(ctx context.Context, w workspace.Workspace, runID strin
 // Content opens state version id. Reading state is on the record: state
 // holds secrets. viaURL says a signed URL is the reader.
 func (d Directory) Content(ctx context.Context, id string, viaURL bool) ([]byte, error) {
-	sealed, wsID, err := d.db.sealed(ctx, id)
+	pt, wsID, err := d.open(ctx, id)
 	if err != nil {
 		return nil, err
-	}
-	pt, err := d.base.Seal.Decrypt(sealed, stateAAD(id))
-	if err != nil {
-		return nil, fail.Wrap(fail.Internal, err, "could not open state version "+id)
 	}
 	body := map[string]any{"id": id, "workspace_id": wsID}
 	if viaURL {
@@ -85,4 +81,18 @@ func (d Directory) CurrentContent(ctx context.Context, wsID string) ([]byte, err
 		return nil, err
 	}
 	return d.Content(ctx, sv.ID, false)
+}
+
+// open decrypts state version id without putting it on the record; only
+// what is not secret (counts) may be taken from it.
+func (d Directory) open(ctx context.Context, id string) ([]byte, string, error) {
+	sealed, wsID, err := d.db.sealed(ctx, id)
+	if err != nil {
+		return nil, "", err
+	}
+	pt, err := d.base.Seal.Decrypt(sealed, stateAAD(id))
+	if err != nil {
+		return nil, "", fail.Wrap(fail.Internal, err, "could not open state version "+id)
+	}
+	return pt, wsID, nil
 }

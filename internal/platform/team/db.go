@@ -12,23 +12,23 @@ import (
 // db is all of the domain's SQL.
 type db struct{ *store.DB }
 
-const teamColumns = `t.id, o.name, t.name, t.visibility, t.created_at`
+const teamColumns = `t.id, o.name, t.name, t.visibility, t.allow_member_token_management, t.created_at`
 
 const teamFrom = ` FROM teams t JOIN organizations o ON o.id = t.org_id `
 
 func scanTeam(row interface{ Scan(...any) error }) (Team, error) {
 	var t Team
-	var created int64
-	if err := row.Scan(&t.ID, &t.Organization, &t.Name, &t.Visibility, &created); err != nil {
+	var created, members int64
+	if err := row.Scan(&t.ID, &t.Organization, &t.Name, &t.Visibility, &members, &created); err != nil {
 		return Team{}, err
 	}
-	t.CreatedAt = store.Time(created)
+	t.CreatedAt, t.AllowMemberTokenManagement = store.Time(created), members == 1
 	return t, nil
 }
 
 func (d db) insert(ctx context.Context, orgID string, t Team) error {
-	_, err := d.Exec(ctx, `INSERT INTO teams (id, org_id, name, visibility, created_at) VALUES (?, ?, ?, ?, ?)`,
-		t.ID, orgID, t.Name, t.Visibility, store.Nanos(t.CreatedAt))
+	_, err := d.Exec(ctx, `INSERT INTO teams (id, org_id, name, visibility, allow_member_token_management, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
+		t.ID, orgID, t.Name, t.Visibility, resource.B2I(t.AllowMemberTokenManagement), store.Nanos(t.CreatedAt))
 	return resource.Conflict(err, "team %q already exists in organization %q", t.Name, t.Organization)
 }
 
@@ -65,7 +65,8 @@ func (d db) list(ctx context.Context, org string, f Filter) ([]Team, int, error)
 }
 
 func (d db) update(ctx context.Context, t Team) error {
-	res, err := d.Exec(ctx, `UPDATE teams SET name = ?, visibility = ? WHERE id = ?`, t.Name, t.Visibility, t.ID)
+	res, err := d.Exec(ctx, `UPDATE teams SET name = ?, visibility = ?, allow_member_token_management = ? WHERE id = ?`,
+		t.Name, t.Visibility, resource.B2I(t.AllowMemberTokenManagement), t.ID)
 	return resource.Affected(res, resource.Conflict(err, "team %q already exists in organization %q", t.Name, t.Organization), "team %q not found", t.ID)
 }
 

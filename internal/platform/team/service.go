@@ -43,7 +43,7 @@ func (s *Service) Create(ctx context.Context, org string, o Options) (Team, erro
 	if err != nil {
 		return Team{}, err
 	}
-	t := Team{ID: resource.NewID("team"), Organization: org, Visibility: VisibilitySecret, CreatedAt: store.Stored(s.base.Now())}
+	t := Team{ID: resource.NewID("team"), Organization: org, Visibility: VisibilitySecret, AllowMemberTokenManagement: true, CreatedAt: store.Stored(s.base.Now())}
 	if err := o.apply(&t); err != nil {
 		return Team{}, err
 	}
@@ -99,7 +99,7 @@ func (s *Service) Update(ctx context.Context, id string, o Options) (Team, error
 	if err := o.apply(&t); err != nil {
 		return Team{}, err
 	}
-	if err := s.base.Record(ctx, "platform.team.update", map[string]any{"organization": t.Organization, "id": t.ID, "name": t.Name, "visibility": t.Visibility}); err != nil {
+	if err := s.base.Record(ctx, "platform.team.update", map[string]any{"organization": t.Organization, "id": t.ID, "name": t.Name, "visibility": t.Visibility, "allow_member_token_management": t.AllowMemberTokenManagement}); err != nil {
 		return Team{}, err
 	}
 	if err := s.db.update(ctx, t); err != nil {

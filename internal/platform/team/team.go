@@ -13,7 +13,11 @@ type Team struct {
 	Organization string // name
 	Name         string
 	Visibility   string // VisibilitySecret or VisibilityOrganization
-	CreatedAt    time.Time
+	// AllowMemberTokenManagement is HCP Terraform's setting, kept and
+	// returned; runcred has no team members, so a team's tokens are managed
+	// by whoever its broker policy lets.
+	AllowMemberTokenManagement bool
+	CreatedAt                  time.Time
 }
 
 // Team visibilities, as in HCP Terraform.
@@ -26,6 +30,8 @@ const (
 type Options struct {
 	Name       *string
 	Visibility *string // default VisibilitySecret
+	// AllowMemberTokenManagement defaults to true.
+	AllowMemberTokenManagement *bool
 }
 
 // TokenOptions describe a team token.
@@ -50,6 +56,9 @@ func (o Options) apply(t *Team) error {
 	}
 	if o.Visibility != nil {
 		t.Visibility = *o.Visibility
+	}
+	if o.AllowMemberTokenManagement != nil {
+		t.AllowMemberTokenManagement = *o.AllowMemberTokenManagement
 	}
 	if err := resource.ValidName("team", t.Name); err != nil {
 		return err

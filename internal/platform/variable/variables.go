@@ -7,6 +7,7 @@ import (
 	"github.com/runcred/runcred/internal/fail"
 	"github.com/runcred/runcred/internal/platform/resource"
 	"github.com/runcred/runcred/internal/platform/workspace"
+	"github.com/runcred/runcred/internal/runenv"
 	"github.com/runcred/runcred/internal/secret"
 	"github.com/runcred/runcred/internal/store"
 )
@@ -115,8 +116,16 @@ func (s *Service) CreateVariable(ctx context.Context, wsID string, o Options) (V
 	return s.public(v, value), nil
 }
 
-// stamp records who is writing v now, gives it a new version and seals value.
+// stamp checks that a run may have v, records who is writing it now, gives
+// it a new version and seals value. Every create and update of a workspace
+// or variable-set variable passes here, with its final key, category and
+// value, after authorization.
 func (s *Service) stamp(ctx context.Context, v *Variable, value string) ([]byte, error) {
+	if v.Category == CategoryEnv {
+		if err := runenv.Check(v.Key, value); err != nil {
+			return nil, fail.Wrap(fail.Invalid, err, err.Error())
+		}
+	}
 	writer, err := resource.WriterOf(ctx)
 	if err != nil {
 		return nil, err

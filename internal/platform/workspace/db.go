@@ -2,28 +2,34 @@ package workspace
 
 import (
 	"context"
+	"time"
 
 	"github.com/runcred/runcred/internal/fail"
 	"github.com/runcred/runcred/internal/platform/resource"
 	"github.com/runcred/runcred/internal/store"
 )
 
+// nameTaken is the conflict of a name already used, in any case: names
+// are unique ignoring case, as in HCP Terraform.
+const nameTaken = "workspace %q already exists in organization %q (names are unique ignoring case)"
+
 // db is all of the domain's SQL.
 type db struct{ *store.DB }
 
 const columns = `w.id, o.name, w.project_id, w.name, w.description, w.auto_apply, w.execution_mode,
-	w.working_directory, w.terraform_version, w.agent_pool_id, w.created_at, w.updated_at, w.locked_by, w.lock_reason`
+	w.working_directory, w.terraform_version, w.agent_pool_id, w.created_at, w.updated_at, w.locked_by, w.lock_reason, w.phase_timeout`
 
 const from = ` FROM workspaces w JOIN organizations o ON o.id = w.org_id `
 
 func scan(row interface{ Scan(...any) error }) (Workspace, error) {
 	var w Workspace
-	var auto, created, updated int64
+	var auto, created, updated, timeout int64
 	err := row.Scan(&w.ID, &w.Organization, &w.ProjectID, &w.Name, &w.Description, &auto, &w.ExecutionMode,
-		&w.WorkingDirectory, &w.TerraformVersion, &w.AgentPoolID, &created, &updated, &w.LockedBy, &w.LockReason)
+		&w.WorkingDirectory, &w.TerraformVersion, &w.AgentPoolID, &created, &updated, &w.LockedBy, &w.LockReason, &timeout)
 	if err != nil {
 		return Workspace{}, err
 	}
+	w.PhaseTimeout = time.Duration(timeout) * time.Second
 	w.AutoApply, w.CreatedAt, w.UpdatedAt = auto != 0, store.Time(created), store.Time(updated)
 	return w, nil
 }
@@ -31,10 +37,10 @@ func scan(row interface{ Scan(...any) error }) (Workspace, error) {
 func (d db) insert(ctx context.Context, orgID string, w Workspace) error {
 	now := store.Nanos(w.CreatedAt)
 	_, err := d.Exec(ctx, `INSERT INTO workspaces (id, org_id, project_id, name, description, auto_apply, execution_mode,
-		working_directory, terraform_version, agent_pool_id, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		working_directory, terraform_version, agent_pool_id, created_at, updated_at, phase_timeout) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		w.ID, orgID, w.ProjectID, w.Name, w.Description, resource.B2I(w.AutoApply), w.ExecutionMode,
-		w.WorkingDirectory, w.TerraformVersion, w.AgentPoolID, now, now)
-	return resource.Conflict(err, "workspace %q already exists in organization %q", w.Name, w.Organization)
+		w.WorkingDirectory, w.TerraformVersion, w.AgentPoolID, now, now, int64(w.PhaseTimeout/time.Second))
+	return resource.Conflict(err, nameTaken, w.Name, w.Organization)
 }
 
 func (d db) byName(ctx context.Context, org, name string) (Workspace, error) {
@@ -74,10 +80,10 @@ func (d db) list(ctx context.Context, org string, f Filter) ([]Workspace, int, e
 
 func (d db) update(ctx context.Context, w Workspace) error {
 	res, err := d.Exec(ctx, `UPDATE workspaces SET project_id = ?, name = ?, description = ?, auto_apply = ?, execution_mode = ?,
-		working_directory = ?, terraform_version = ?, agent_pool_id = ?, updated_at = ? WHERE id = ?`,
+		working_directory = ?, terraform_version = ?, agent_pool_id = ?, updated_at = ?, phase_timeout = ? WHERE id = ?`,
 		w.ProjectID, w.Name, w.Description, resource.B2I(w.AutoApply), w.ExecutionMode,
-		w.WorkingDirectory, w.TerraformVersion, w.AgentPoolID, store.Nanos(w.UpdatedAt), w.ID)
-	return resource.Affected(res, resource.Conflict(err, "workspace %q already exists in organization %q", w.Name, w.Organization), "workspace %q not found", w.ID)
+		w.WorkingDirectory, w.TerraformVersion, w.AgentPoolID, store.Nanos(w.UpdatedAt), int64(w.PhaseTimeout/time.Second), w.ID)
+	return resource.Affected(res, resource.Conflict(err, nameTaken, w.Name, w.Organization), "workspace %q not found", w.ID)
 }
 
 func (d db) delete(ctx context.Context, id string) error {

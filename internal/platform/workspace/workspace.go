@@ -11,8 +11,15 @@ import (
 	"github.com/runcred/runcred/internal/platform/resource"
 )
 
-// ExecutionAgent is the only execution mode runcred has: every run goes to an agent.
-const ExecutionAgent = "agent"
+// Execution modes. Every run goes to an agent: "agent" to the workspace's
+// pool (the default pool when it names none), "remote" to the default pool
+// (HCP Terraform's own runners, which runcred's default pool stands for).
+// A "local" workspace runs nothing on runcred; it only keeps its state.
+const (
+	ExecutionAgent  = "agent"
+	ExecutionRemote = "remote"
+	ExecutionLocal  = "local"
+)
 
 // Workspace is where runs happen.
 type Workspace struct {
@@ -22,14 +29,18 @@ type Workspace struct {
 	Name             string
 	Description      string
 	AutoApply        bool
-	ExecutionMode    string // always ExecutionAgent
+	ExecutionMode    string // ExecutionAgent, ExecutionRemote or ExecutionLocal
 	WorkingDirectory string
 	TerraformVersion string
 	AgentPoolID      string // "" when none: served by agents of the default pool
 	LockedBy         string // "" when unlocked; else who locked it ("user:<accessor>", "team:<id>")
 	LockReason       string
-	CreatedAt        time.Time
-	UpdatedAt        time.Time
+	// PhaseTimeout bounds one plan or apply of the workspace's runs; 0
+	// leaves the agent's own bound (2 h by default). An agent takes the
+	// shorter of the two.
+	PhaseTimeout time.Duration
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
 }
 
 // Options are the settable fields of a workspace; nil leaves a
@@ -38,12 +49,20 @@ type Options struct {
 	Name             *string
 	Description      *string
 	AutoApply        *bool
-	ExecutionMode    *string // only ExecutionAgent
+	ExecutionMode    *string
 	WorkingDirectory *string
 	TerraformVersion *string
 	AgentPoolID      *string
 	ProjectID        *string // default: the organization's default project
+	PhaseTimeout     *time.Duration
 }
+
+// Bounds on a workspace's phase timeout: a job token lives at most 3 h, so
+// a longer phase could not report its end.
+const (
+	MinPhaseTimeout = time.Minute
+	MaxPhaseTimeout = 3 * time.Hour
+)
 
 // Filter narrows a workspace list.
 type Filter struct {
@@ -68,12 +87,24 @@ func (o Options) apply(w *Workspace) error {
 	if o.AutoApply != nil {
 		w.AutoApply = *o.AutoApply
 	}
+	if o.PhaseTimeout != nil {
+		w.PhaseTimeout = *o.PhaseTimeout
+	}
 	if w.ExecutionMode == "" {
 		w.ExecutionMode = ExecutionAgent
+	}
+	// Only an agent workspace names a pool: a pool given with another mode
+	// is refused, and leaving agent mode detaches the pool.
+	if w.ExecutionMode != ExecutionAgent && w.AgentPoolID != "" {
+		if o.AgentPoolID != nil && *o.AgentPoolID != "" {
+			return fail.Invalidf("agent pool %q is only for execution mode %q, not %q", fail.Clip(w.AgentPoolID), ExecutionAgent, fail.Clip(w.ExecutionMode))
+		}
+		w.AgentPoolID = ""
 	}
 	for _, err := range []error{
 		resource.ValidWorkspaceName(w.Name), resource.ValidDescription(w.Description), validExecutionMode(w.ExecutionMode),
 		validWorkingDirectory(w.WorkingDirectory), validTerraformVersion(w.TerraformVersion), resource.ValidAgentPoolID(w.AgentPoolID),
+		validPhaseTimeout(w.PhaseTimeout),
 	} {
 		if err != nil {
 			return err
@@ -110,9 +141,18 @@ func validTerraformVersion(v string) error {
 	return nil
 }
 
-func validExecutionMode(m string) error {
-	if m != "" && m != ExecutionAgent {
-		return fail.Invalidf("execution mode must be %q: runcred runs every workspace on agents", ExecutionAgent)
+func validPhaseTimeout(d time.Duration) error {
+	if d != 0 && (d < MinPhaseTimeout || d > MaxPhaseTimeout || d%time.Second != 0) {
+		return fail.Invalidf("phase timeout must be 0 (the agent's own) or whole seconds from %d to %d",
+			int(MinPhaseTimeout/time.Second), int(MaxPhaseTimeout/time.Second))
 	}
 	return nil
+}
+
+func validExecutionMode(m string) error {
+	switch m {
+	case "", ExecutionAgent, ExecutionRemote, ExecutionLocal:
+		return nil
+	}
+	return fail.Invalidf("execution mode %q is not %q, %q or %q", fail.Clip(m), ExecutionAgent, ExecutionRemote, ExecutionLocal)
 }

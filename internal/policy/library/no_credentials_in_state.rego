@@ -142,6 +142,38 @@ deny contains msg if {
 	msg := sprintf("%s (%s) reads %q, cloud credentials that end up in the state: %s", [rc.address, rc.type, path, advice])
 }
 
+# Data sources read during the plan are in the prior state with the values
+# they were read with (a path built from variables), modules as nested
+# child_modules, one rule per depth as above.
+state0 := [object.get(input.plan, ["prior_state", "values", "root_module"], {})]
+
+state1 := [c | some m in state0; some c in object.get(m, "child_modules", [])]
+
+state2 := [c | some m in state1; some c in object.get(m, "child_modules", [])]
+
+state3 := [c | some m in state2; some c in object.get(m, "child_modules", [])]
+
+state4 := [c | some m in state3; some c in object.get(m, "child_modules", [])]
+
+state5 := [c | some m in state4; some c in object.get(m, "child_modules", [])]
+
+state6 := [c | some m in state5; some c in object.get(m, "child_modules", [])]
+
+state7 := [c | some m in state6; some c in object.get(m, "child_modules", [])]
+
+state8 := [c | some m in state7; some c in object.get(m, "child_modules", [])]
+
+deny contains msg if {
+	some level in [state0, state1, state2, state3, state4, state5, state6, state7, state8]
+	some m in level
+	some r in object.get(m, "resources", [])
+	r.type in secret_reads
+	path := after_path(r.type, r.values)
+	some pattern in paths
+	glob.match(pattern, ["/"], trim(path, "/"))
+	msg := sprintf("%s (%s) reads %q, cloud credentials that end up in the state: %s", [r.address, r.type, path, advice])
+}
+
 after_path("vault_kv_secret_v2", after) := concat("/", [after.mount, after.name])
 
 after_path(t, after) := after.path if t != "vault_kv_secret_v2"

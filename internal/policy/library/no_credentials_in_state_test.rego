@@ -54,3 +54,17 @@ test_deep_modules_reported if {
 	msgs9 := p.deny with input as plan({"module_calls": {"x": {"module": eight}}})
 	msgs9 == {"modules below module.x.module.m.module.m.module.m.module.m.module.m.module.m.module.m are nested more than 8 levels deep and were not checked"}
 }
+
+test_prior_state_paths_flagged if {
+	inp := {"plan": {"configuration": {"root_module": {}}, "resource_changes": [], "prior_state": {"values": {"root_module": {
+		"resources": [{"address": "data.vault_generic_secret.a", "mode": "data", "type": "vault_generic_secret", "values": {"path": "secret/app"}}],
+		"child_modules": [{"resources": [{
+			"address": "module.m.data.vault_generic_secret.c", "mode": "data", "type": "vault_generic_secret",
+			"values": {"path": "aws/creds/deploy"},
+		}]}],
+	}}}}}
+	msgs := p.deny with input as inp
+	count(msgs) == 1
+	some m in msgs
+	startswith(m, `module.m.data.vault_generic_secret.c (vault_generic_secret) reads "aws/creds/deploy"`)
+}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/runcred/runcred/internal/access"
 	"github.com/runcred/runcred/internal/broker/engine"
 	"github.com/runcred/runcred/internal/fail"
 )
@@ -145,6 +146,11 @@ func (b *Backend) issue(ctx context.Context, req *engine.Request, name, secretID
 		e.TTL = b.maxLease
 	}
 	if e.Metadata, err = parseMetadata(f); err != nil {
+		return nil, err
+	}
+	// Refused when written, not only at login: such a secret ID could
+	// never log in, and it would otherwise stand as if it could.
+	if err := access.CheckMeta(e.Metadata); err != nil {
 		return nil, err
 	}
 

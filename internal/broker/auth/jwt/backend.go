@@ -12,6 +12,7 @@
 package jwt
 
 import (
+	"context"
 	"net/http"
 	"sync"
 	"time"
@@ -28,6 +29,19 @@ type Options struct {
 	// Now is the clock for token times and key-cache ages. Nil means
 	// time.Now.
 	Now func() time.Time
+	// Own is runcred's own workload-identity issuer, wired by the daemon.
+	// A login may name a run in its token's metadata (access.RunMeta) only
+	// with a token Own signed; a token of any other issuer that carries
+	// those claims is refused, whatever the mount trusts. Nil: no issuer
+	// is runcred's own, so no login names a run.
+	Own OwnIssuer
+}
+
+// OwnIssuer is runcred's own issuer, as the jwt method needs it.
+type OwnIssuer interface {
+	// Signed reports whether token carries the issuer's iss and verifies
+	// with one of its keys.
+	Signed(ctx context.Context, token string) bool
 }
 
 // Backend is one mounted JWT auth method. Everything it serves lives in the
@@ -37,6 +51,7 @@ type Backend struct {
 	conf   engine.MountConfig
 	client *http.Client
 	now    func() time.Time
+	own    OwnIssuer
 
 	routes *engine.Routes
 
@@ -46,7 +61,7 @@ type Backend struct {
 
 // New returns the backend for the mount described by conf.
 func New(conf engine.MountConfig, opts Options) (*Backend, error) {
-	b := &Backend{conf: conf, client: opts.HTTPClient, now: opts.Now}
+	b := &Backend{conf: conf, client: opts.HTTPClient, now: opts.Now, own: opts.Own}
 	if b.client == nil {
 		b.client = &http.Client{Timeout: 10 * time.Second}
 	}

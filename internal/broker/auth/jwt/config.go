@@ -39,6 +39,15 @@ type config struct {
 	BoundIssuer          string   `json:"bound_issuer"`
 	DefaultRole          string   `json:"default_role"`
 
+	// The browser flow's settings: this method serves no OIDC redirect, but
+	// it keeps and returns them as Vault does, so a configuration written by
+	// terraform-provider-vault reads back as written.
+	OIDCResponseMode  string   `json:"oidc_response_mode"`
+	OIDCResponseTypes []string `json:"oidc_response_types"`
+	// NamespaceInState is a pointer so a config stored before the field
+	// existed reads as Vault's default, true.
+	NamespaceInState *bool `json:"namespace_in_state,omitempty"`
+
 	// clientSecret is kept for the OIDC flow Vault has and this method does
 	// not serve; it is stored (sealed by the core) and never read back.
 	clientSecret secret.Value
@@ -53,7 +62,13 @@ type storedConfig struct {
 var configFields = []string{
 	"oidc_discovery_url", "oidc_discovery_ca_pem", "oidc_client_id", "oidc_client_secret",
 	"jwks_url", "jwks_ca_pem", "jwt_validation_pubkeys", "jwt_supported_algs",
-	"bound_issuer", "default_role",
+	"bound_issuer", "default_role", "oidc_response_mode", "oidc_response_types",
+	"namespace_in_state", "jwks_pairs", "provider_config",
+}
+
+// namespaceInState is the stored flag, true when it was never written.
+func (c *config) namespaceInState() bool {
+	return c.NamespaceInState == nil || *c.NamespaceInState
 }
 
 func loadConfig(ctx context.Context, st engine.Storage) (*config, error) {
@@ -113,6 +128,13 @@ func (b *Backend) readConfig(ctx context.Context, req *engine.Request) (*engine.
 		"jwt_supported_algs":     nonNil(c.JWTSupportedAlgs),
 		"bound_issuer":           c.BoundIssuer,
 		"default_role":           c.DefaultRole,
+		"oidc_response_mode":     c.OIDCResponseMode,
+		"oidc_response_types":    nonNil(c.OIDCResponseTypes),
+		"namespace_in_state":     c.namespaceInState(),
+		// Neither is supported (writeConfig refuses a non-empty value), and
+		// Vault returns both.
+		"jwks_pairs":      []any{},
+		"provider_config": map[string]any{},
 	}}, nil
 }
 
@@ -133,6 +155,7 @@ func (b *Backend) writeConfig(ctx context.Context, req *engine.Request) (*engine
 		{"jwks_ca_pem", &c.JWKSCAPEM},
 		{"bound_issuer", &c.BoundIssuer},
 		{"default_role", &c.DefaultRole},
+		{"oidc_response_mode", &c.OIDCResponseMode},
 	} {
 		v, _, err := f.String(s.name)
 		if err != nil {
@@ -151,10 +174,27 @@ func (b *Backend) writeConfig(ctx context.Context, req *engine.Request) (*engine
 	if c.JWTSupportedAlgs, _, err = f.Strings("jwt_supported_algs"); err != nil {
 		return nil, err
 	}
+	if c.OIDCResponseTypes, _, err = f.Strings("oidc_response_types"); err != nil {
+		return nil, err
+	}
+	nsInState, given, err := f.Bool("namespace_in_state")
+	if err != nil {
+		return nil, err
+	}
+	if !given {
+		nsInState = true // Vault's default for a new config
+	}
+	c.NamespaceInState = &nsInState
 	if c.DefaultRole != "" {
 		if c.DefaultRole, err = roleName(c.DefaultRole); err != nil {
 			return nil, err
 		}
+	}
+	if err := checkUnsupported(f); err != nil {
+		return nil, err
+	}
+	if err := c.checkResponse(); err != nil {
+		return nil, err
 	}
 
 	sources := 0
@@ -204,6 +244,52 @@ func (b *Backend) writeConfig(ctx context.Context, req *engine.Request) (*engine
 	b.remote = fetched
 	b.mu.Unlock()
 	return warnUnknown(f, configFields), nil
+}
+
+// checkUnsupported refuses, rather than stores and ignores, the settings
+// this method has no code for: several JWKS sources, and the
+// provider-specific group fetching of the OIDC flow. Empty values, which
+// terraform-provider-vault may send for an unset attribute, are fine.
+func checkUnsupported(f engine.Fields) error {
+	if v, ok := f["jwks_pairs"]; ok && v != nil {
+		if list, isList := v.([]any); !isList || len(list) != 0 {
+			return fail.Invalidf("jwks_pairs is not supported: use jwks_url and jwks_ca_pem")
+		}
+	}
+	pc, _, err := f.Map("provider_config")
+	if err != nil {
+		return err
+	}
+	if len(pc) != 0 {
+		return fail.Invalidf("provider_config is not supported: this method serves no OIDC provider-specific handling")
+	}
+	return nil
+}
+
+// checkResponse holds the OIDC response settings to Vault's rules: types
+// "code" and "id_token", mode "query" or "form_post", and an id_token only
+// by form post.
+func (c *config) checkResponse() error {
+	idToken := false
+	for _, t := range c.OIDCResponseTypes {
+		switch t {
+		case "code":
+		case "id_token":
+			idToken = true
+		default:
+			return fail.Invalidf("invalid oidc_response_types %q: 'code' and 'id_token' are allowed", fail.Clip(t))
+		}
+	}
+	switch c.OIDCResponseMode {
+	case "", "query":
+		if idToken {
+			return fail.Invalidf("query oidc_response_mode may not be used with an id_token oidc_response_types")
+		}
+	case "form_post":
+	default:
+		return fail.Invalidf("invalid oidc_response_mode %q: 'query' and 'form_post' are allowed", fail.Clip(c.OIDCResponseMode))
+	}
+	return nil
 }
 
 // checkSource fetches a remote key source once and returns it primed.

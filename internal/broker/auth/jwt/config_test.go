@@ -6,6 +6,7 @@ import (
 	"encoding/pem"
 	"net/http"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -37,6 +38,14 @@ func TestConfigRejects(t *testing.T) {
 		{"jwks fetch fails", map[string]any{"jwks_url": url + "/missing"}, "error checking jwks URL: " + url + "/missing: 404 Not Found"},
 		{"jwks CA not PEM", map[string]any{"jwks_url": url + "/.well-known/jwks", "jwks_ca_pem": "nope"}, "error checking jwks_ca_pem: could not parse CA PEM value successfully"},
 		{"bad default role", map[string]any{"jwt_validation_pubkeys": pub, "default_role": "a/b"}, `invalid role name "a/b"`},
+		{"bad response mode", map[string]any{"jwt_validation_pubkeys": pub, "oidc_response_mode": "fragment"}, `invalid oidc_response_mode "fragment"`},
+		{"bad response type", map[string]any{"jwt_validation_pubkeys": pub, "oidc_response_types": "token"}, `invalid oidc_response_types "token"`},
+		{"id_token by query", map[string]any{"jwt_validation_pubkeys": pub, "oidc_response_types": "code,id_token"}, "query oidc_response_mode may not be used with an id_token"},
+		{"namespace_in_state not a bool", map[string]any{"jwt_validation_pubkeys": pub, "namespace_in_state": "maybe"}, "namespace_in_state"},
+		{"jwks_pairs", map[string]any{"jwt_validation_pubkeys": pub, "jwks_pairs": []any{map[string]any{"jwks_url": url}}}, "jwks_pairs is not supported"},
+		{"jwks_pairs not a list", map[string]any{"jwt_validation_pubkeys": pub, "jwks_pairs": "x"}, "jwks_pairs is not supported"},
+		{"provider_config", map[string]any{"jwt_validation_pubkeys": pub, "provider_config": map[string]any{"provider": "azure"}}, "provider_config is not supported"},
+		{"provider_config not a map", map[string]any{"jwt_validation_pubkeys": pub, "provider_config": "azure"}, "provider_config"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -94,6 +103,8 @@ func TestConfigReadHidesSecret(t *testing.T) {
 		"oidc_discovery_url": e.idp.srv.URL, "oidc_discovery_ca_pem": "", "oidc_client_id": "app",
 		"jwks_url": "", "jwks_ca_pem": "", "jwt_validation_pubkeys": []string{},
 		"jwt_supported_algs": []string{"RS256", "ES256"}, "bound_issuer": e.idp.srv.URL, "default_role": "ci",
+		"oidc_response_mode": "", "oidc_response_types": []string{}, "namespace_in_state": true,
+		"jwks_pairs": []any{}, "provider_config": map[string]any{},
 	}
 	if !reflect.DeepEqual(got.Data, want) {
 		t.Fatalf("read = %v\nwant   %v", got.Data, want)
@@ -105,6 +116,43 @@ func TestConfigReadHidesSecret(t *testing.T) {
 	c, err := loadConfig(context.Background(), e.st)
 	if err != nil || c.clientSecret.RevealString() != "s3cr3t-value" {
 		t.Fatalf("loaded secret: %v", err)
+	}
+}
+
+// TestConfigOIDCSettings: what terraform-provider-vault writes for a JWT
+// backend reads back as written, namespace_in_state included (a config
+// that dropped it showed a diff on every plan).
+func TestConfigOIDCSettings(t *testing.T) {
+	e := bareEnv(t)
+	pub := pemPublic(t, rsaKey.Public())
+	e.write(t, "config", map[string]any{
+		"jwt_validation_pubkeys": []any{pub}, "namespace_in_state": false,
+		"oidc_response_mode": "form_post", "oidc_response_types": []any{"code", "id_token"},
+		"jwks_pairs": []any{}, "provider_config": map[string]any{},
+	})
+	got, err := e.call(engine.Read, "config", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, want := range map[string]any{
+		"namespace_in_state": false, "oidc_response_mode": "form_post",
+		"oidc_response_types": []string{"code", "id_token"},
+	} {
+		if !reflect.DeepEqual(got.Data[k], want) {
+			t.Errorf("%s = %#v, want %#v", k, got.Data[k], want)
+		}
+	}
+	// A write that leaves it out is a new config: Vault's default, true.
+	e.write(t, "config", map[string]any{"jwt_validation_pubkeys": []any{pub}})
+	if got, err = e.call(engine.Read, "config", nil); err != nil || got.Data["namespace_in_state"] != true {
+		t.Fatalf("namespace_in_state after a write without it = %v, %v; want true", got.Data["namespace_in_state"], err)
+	}
+	// A config stored before the field existed reads as the default too.
+	if err := e.st.Put(context.Background(), "config", []byte(`{"jwt_validation_pubkeys":[`+strconv.Quote(pub)+`]}`)); err != nil {
+		t.Fatal(err)
+	}
+	if got, err = e.call(engine.Read, "config", nil); err != nil || got.Data["namespace_in_state"] != true {
+		t.Fatalf("namespace_in_state of an older config = %v, %v; want true", got.Data["namespace_in_state"], err)
 	}
 }
 

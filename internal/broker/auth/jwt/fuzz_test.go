@@ -1,6 +1,7 @@
 package jwt
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"regexp"
 	"strings"
@@ -14,7 +15,8 @@ import (
 // FuzzLogin feeds arbitrary jwt values to a configured login. No input may
 // panic, and none may log in: the trusted keys never sign anything the
 // fuzzer can reach except an expired token, which stays expired whatever
-// is done to it without breaking its signature.
+// is done to it without breaking its signature. No error may echo the
+// token's header (a kid, an alg, a crit name) beyond a clipped excerpt.
 func FuzzLogin(f *testing.F) {
 	e := bareEnv(f)
 	e.write(f, "config", map[string]any{"jwt_validation_pubkeys": []any{pemPublic(f, rsaKey.Public()), pemPublic(f, ecKey.Public())}})
@@ -32,14 +34,33 @@ func FuzzLogin(f *testing.F) {
 	f.Add("..")
 	f.Add("e30.e30.e30")
 	f.Add(`{"payload":"e30","protected":"e30","signature":""}`)
+	critSigned := func(crit any) string {
+		s, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: rsaKey},
+			(&jose.SignerOptions{}).WithType("JWT").WithHeader("kid", "rsa-1").WithHeader("crit", crit))
+		if err != nil {
+			f.Fatal(err)
+		}
+		return signWith(f, s, expired)
+	}
+	f.Add(critSigned([]string{}))
+	f.Add(critSigned([]string{"b64"}))
+	f.Add(critSigned(nil))
+	f.Add(signKey{kid: strings.Repeat("k", 300), alg: jose.RS256, priv: otherKey}.sign(f, c))
 
 	f.Fuzz(func(t *testing.T, token string) {
 		auth, err := e.login(t, token) // e.login also fails on an error with a response
 		if err == nil {
 			t.Fatalf("token %q logged in: %+v", token, auth)
 		}
+		if len(err.Error()) > maxLoginErr {
+			t.Fatalf("a %d-byte message for a %d-byte token: %.200s", len(err.Error()), len(token), err)
+		}
 	})
 }
+
+// maxLoginErr bounds a login error's message: a few fixed sentences and at
+// most one clipped excerpt of the caller's input.
+const maxLoginErr = 400
 
 // FuzzParseClaims feeds arbitrary payloads and JSON pointers to the claim
 // parser and every check that reads claims.
@@ -90,6 +111,35 @@ func FuzzGlob(f *testing.F) {
 		re := regexp.MustCompile(`(?s)\A` + strings.Join(parts, ".*") + `\z`)
 		if got, want := glob(pattern, s), re.MatchString(s); got != want {
 			t.Fatalf("glob(%q, %q) = %v; regexp says %v", pattern, s, got, want)
+		}
+	})
+}
+
+// FuzzCheckHeader feeds arbitrary protected headers to the JOSE header
+// check: it never panics, never passes a header that carries "crit", and
+// its message quotes at most a clipped excerpt of the header.
+func FuzzCheckHeader(f *testing.F) {
+	f.Add(`{"alg":"RS256","kid":"k"}`)
+	f.Add(`{"alg":"RS256","crit":[]}`)
+	f.Add(`{"alg":"RS256","crit":null}`)
+	f.Add(`{"alg":"RS256","crit":["b64"],"b64":false}`)
+	f.Add(`{"alg":"RS256","crit":"exp"}`)
+	f.Add(`[]`)
+	f.Fuzz(func(t *testing.T, header string) {
+		token := base64.RawURLEncoding.EncodeToString([]byte(header)) + ".e30.c2ln"
+		_, err := checkHeader(token)
+		if err == nil {
+			var h map[string]json.RawMessage
+			if json.Unmarshal([]byte(header), &h) != nil {
+				t.Fatalf("header %q is not a JSON object but passed", header)
+			}
+			if _, crit := h["crit"]; crit {
+				t.Fatalf("header %q carries crit but passed", header)
+			}
+			return
+		}
+		if len(err.Error()) > maxLoginErr {
+			t.Fatalf("a %d-byte message: %.200s", len(err.Error()), err)
 		}
 	})
 }

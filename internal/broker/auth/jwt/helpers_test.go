@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -48,6 +49,36 @@ func mustKey[K any](k K, err error) K {
 		panic(err)
 	}
 	return k
+}
+
+// ownKeys stands for runcred's own issuer in these tests: the IdP (its
+// issuer URL and every key it has served) is runcred's own unless a test
+// says otherwise (identity.Issuer.Signed, which the daemon wires, is
+// tested with the real issuer in the broker's and daemon's tests). It
+// verifies signatures for real.
+type ownKeys struct {
+	idp   *idp
+	calls atomic.Int32
+}
+
+func (o *ownKeys) Signed(_ context.Context, token string) bool {
+	o.calls.Add(1)
+	jws, err := jose.ParseSignedCompact(token, asymmetricAlgs)
+	if err != nil {
+		return false
+	}
+	o.idp.mu.Lock()
+	keys := slices.Clone(o.idp.ever)
+	o.idp.mu.Unlock()
+	for i := range keys {
+		if payload, err := jws.Verify(&keys[i]); err == nil {
+			var c struct {
+				Iss string `json:"iss"`
+			}
+			return json.Unmarshal(payload, &c) == nil && c.Iss == o.idp.srv.URL
+		}
+	}
+	return false
 }
 
 // start is the fixed time tests begin at; the clock only moves when a test
@@ -133,8 +164,9 @@ type idp struct {
 	srv      *httptest.Server
 	mu       sync.Mutex
 	keys     []jose.JSONWebKey
-	issuer   string // what the discovery document claims; the server URL by default
-	status   int    // non-zero: every response is this status
+	ever     []jose.JSONWebKey // every key keys held: the issuer's whole keyring
+	issuer   string            // what the discovery document claims; the server URL by default
+	status   int               // non-zero: every response is this status
 	docHits  atomic.Int32
 	jwksHits atomic.Int32
 }
@@ -149,6 +181,7 @@ func startIDP(t testing.TB, serve func(http.Handler) *httptest.Server, signers [
 	for _, s := range signers {
 		p.keys = append(p.keys, s.public())
 	}
+	p.ever = slices.Clone(p.keys)
 	mux := http.NewServeMux()
 	mux.HandleFunc("/.well-known/openid-configuration", func(w http.ResponseWriter, r *http.Request) {
 		p.docHits.Add(1)
@@ -186,6 +219,7 @@ func (p *idp) setKeys(ks ...signKey) {
 	p.keys = nil
 	for _, k := range ks {
 		p.keys = append(p.keys, k.public())
+		p.ever = append(p.ever, k.public())
 	}
 }
 
@@ -212,7 +246,9 @@ func bareEnv(t testing.TB) *env {
 	t.Helper()
 	c := newClock()
 	p := newIDP(t, rsaSigner, ecSigner)
-	b, err := New(engine.MountConfig{Path: "auth/jwt/", Type: "jwt", MaxLeaseTTL: 768 * time.Hour}, opts(c, p.srv.Client()))
+	o := opts(c, p.srv.Client())
+	o.Own = &ownKeys{idp: p}
+	b, err := New(engine.MountConfig{Path: "auth/jwt/", Type: "jwt", MaxLeaseTTL: 768 * time.Hour}, o)
 	if err != nil {
 		t.Fatal(err)
 	}

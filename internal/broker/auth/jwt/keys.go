@@ -20,6 +20,8 @@ import (
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
+
+	"github.com/runcred/runcred/internal/fail"
 )
 
 const (
@@ -140,7 +142,9 @@ func (b *Backend) verifySignature(ctx context.Context, c *config, jws *jose.JSON
 		return nil, &fetchError{err}
 	}
 	if len(keys) == 0 {
-		return nil, fmt.Errorf("no key with kid %q in the key set", header.KeyID)
+		// The kid is the caller's: clipped, so a megabyte of it is not
+		// echoed back (or into logs).
+		return nil, fmt.Errorf("no key with kid %q in the key set", fail.Clip(header.KeyID))
 	}
 	for i := range keys {
 		if keys[i].Algorithm != "" && keys[i].Algorithm != header.Algorithm {

@@ -103,7 +103,9 @@ func TestKeysProviderDown(t *testing.T) {
 // Concurrent first logins share one fetch.
 func TestKeysColdNode(t *testing.T) {
 	e := newEnv(t)
-	b2, err := New(e.b.conf, opts(e.clock, e.idp.srv.Client()))
+	o := opts(e.clock, e.idp.srv.Client())
+	o.Own = e.b.own
+	b2, err := New(e.b.conf, o)
 	if err != nil {
 		t.Fatal(err)
 	}

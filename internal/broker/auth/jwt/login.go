@@ -10,6 +10,7 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 
+	"github.com/runcred/runcred/internal/access"
 	"github.com/runcred/runcred/internal/broker/engine"
 	"github.com/runcred/runcred/internal/fail"
 )
@@ -18,10 +19,11 @@ import (
 // unauthenticated caller should not get megabytes parsed and verified.
 const maxTokenBytes = 64 << 10
 
-// runClaims are copied into token metadata whenever a token names a
-// Terraform run (runcred's and HCP Terraform's workload identity tokens
-// do), so leases and audit records issued under the token name the run.
-var runClaims = []string{"terraform_run_id", "terraform_run_phase", "terraform_workspace_id", "terraform_full_workspace"}
+// runClaims are copied into token metadata when a token runcred's own
+// issuer minted names a Terraform run, so leases, audit records and the
+// AWS engine's session names issued under the token name the run. They are
+// the metadata keys no other login may set (access.RunMeta).
+var runClaims = access.RunMeta
 
 // login is Vault's pathLogin for role_type jwt. The order of checks is
 // Vault's: config and role, oidc refusal, missing token, CIDR binding,
@@ -100,8 +102,52 @@ func (b *Backend) login(ctx context.Context, req *engine.Request) (*engine.Respo
 	if err := checkBoundClaims(r.BoundClaimsType, r.BoundClaims, cl.all); err != nil {
 		return nil, fail.Invalidf("error validating claims: %s", err)
 	}
+	run, err := b.runAttested(ctx, token, cl.all)
+	if err != nil {
+		return nil, err
+	}
+	if run {
+		copyRunClaims(meta, cl.all)
+	}
 
-	return &engine.Response{Auth: r.TokenParams.Auth(user, user, meta, cidrs)}, nil
+	auth := r.TokenParams.Auth(user, user, meta, cidrs)
+	auth.RunAttested = run
+	return &engine.Response{Auth: auth}, nil
+}
+
+// runAttested reports whether token may name a run: it carries run
+// claims and runcred's own issuer signed it. A token of another issuer
+// carrying any run claim is refused, so nothing but runcred's own run
+// tokens can make the AWS engine or the audit log name a run.
+func (b *Backend) runAttested(ctx context.Context, token string, all map[string]any) (bool, error) {
+	var named string
+	for _, k := range runClaims {
+		if all[k] != nil {
+			named = k
+			break
+		}
+	}
+	if named == "" {
+		return false, nil
+	}
+	if b.own == nil || !b.own.Signed(ctx, token) {
+		return false, fail.Invalidf("claim %q is reserved: only tokens runcred's own issuer mints for a run may name a run, and this token's issuer is not runcred's", named)
+	}
+	runID, _ := all["terraform_run_id"].(string)
+	phase, _ := all["terraform_run_phase"].(string)
+	return runID != "" && phase != "", nil
+}
+
+// copyRunClaims puts a run token's own claims into meta. They win over
+// anything a mapping put under these names (role writes refuse such
+// mappings; one stored before that still cannot name another run).
+func copyRunClaims(meta map[string]string, all map[string]any) {
+	for _, k := range runClaims {
+		delete(meta, k)
+		if s, ok := all[k].(string); ok {
+			meta[k] = s
+		}
+	}
 }
 
 // validate verifies the token's signature and its registered claims
@@ -111,11 +157,15 @@ func (b *Backend) validate(ctx context.Context, c *config, r *role, token string
 	if len(token) > maxTokenBytes {
 		return nil, fmt.Errorf("token is larger than %d bytes", maxTokenBytes)
 	}
+	alg, err := checkHeader(token)
+	if err != nil {
+		return nil, fmt.Errorf("error verifying token signature: %w", err)
+	}
 	// Only asymmetric algorithms get past parsing: "none" and HS* are
 	// refused here, before any key is looked at.
 	jws, err := jose.ParseSignedCompact(token, c.algorithms())
 	if err != nil {
-		return nil, fmt.Errorf("error verifying token signature: %w", err)
+		return nil, fmt.Errorf("error verifying token signature: %w", parseError(err, alg))
 	}
 	if len(jws.Signatures) != 1 || len(jws.Signatures[0].Signature) == 0 {
 		return nil, errors.New("error verifying token signature: token must be signed")
@@ -200,8 +250,9 @@ func userName(r *role, all map[string]any) (string, error) {
 	return s, nil
 }
 
-// metadata builds the token metadata: the role's claim_mappings, the role
-// name under "role", and a Terraform run's claims.
+// metadata builds the token metadata: the role's claim_mappings and the
+// role name under "role". A run's claims are added by the login, once it
+// knows runcred's own issuer signed the token.
 func metadata(r *role, roleName string, all map[string]any) (map[string]string, error) {
 	meta := map[string]string{}
 	for source, dest := range r.ClaimMappings {
@@ -216,18 +267,5 @@ func metadata(r *role, roleName string, all map[string]any) (map[string]string, 
 		meta[dest] = s
 	}
 	meta["role"] = roleName
-
-	runID, _ := all["terraform_run_id"].(string)
-	phase, _ := all["terraform_run_phase"].(string)
-	if runID != "" && phase != "" {
-		// The token's own values win over anything a mapping put under
-		// these names, so metadata never names a run the token did not.
-		for _, k := range runClaims {
-			delete(meta, k)
-			if s, ok := all[k].(string); ok {
-				meta[k] = s
-			}
-		}
-	}
 	return meta, nil
 }

@@ -1,6 +1,7 @@
 package jwt
 
 import (
+	"context"
 	"encoding/json"
 	"net/netip"
 	"reflect"
@@ -34,10 +35,11 @@ func TestLoginSuccess(t *testing.T) {
 					"terraform_workspace_id":   "ws-123",
 					"terraform_full_workspace": "organization:acme:project:p:workspace:w",
 				},
-				TTL:        10 * time.Minute,
-				MaxTTL:     time.Hour,
-				BoundCIDRs: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")},
-				Renewable:  true,
+				TTL:         10 * time.Minute,
+				MaxTTL:      time.Hour,
+				BoundCIDRs:  []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")},
+				Renewable:   true,
+				RunAttested: true,
 			}
 			if !reflect.DeepEqual(auth, want) {
 				t.Fatalf("auth = %+v\nwant   %+v", auth, want)
@@ -372,14 +374,26 @@ func TestLoginBoundClaims(t *testing.T) {
 
 func TestLoginRunMetadata(t *testing.T) {
 	e := newEnv(t)
-	// A mapping cannot put a different run under the run's own names.
-	e.write(t, "role/ci", map[string]any{"claim_mappings": map[string]any{"sub": "terraform_run_id", "terraform_project_name": "project"}})
+	// A mapping cannot put a different run under the run's own names: one
+	// stored before role writes refused it is overridden by the token's.
+	stored := ciRole()
+	stored["claim_mappings"] = map[string]any{"terraform_project_name": "project"}
+	e.write(t, "role/ci", stored)
+	storedRole, err := loadRole(context.Background(), e.st, "ci")
+	if err != nil {
+		t.Fatal(err)
+	}
+	storedRole.ClaimMappings["sub"] = "terraform_run_id"
+	raw, _ := json.Marshal(storedRole)
+	if err := e.st.Put(context.Background(), roleKeyPrefix+"ci", raw); err != nil {
+		t.Fatal(err)
+	}
 	auth, err := e.login(t, rsaSigner.sign(t, e.claims()))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := auth.Metadata["terraform_run_id"]; got != "run-abc" {
-		t.Fatalf("terraform_run_id = %q; want the token's run-abc", got)
+	if got := auth.Metadata["terraform_run_id"]; got != "run-abc" || !auth.RunAttested {
+		t.Fatalf("terraform_run_id = %q (attested %v); want the token's run-abc", got, auth.RunAttested)
 	}
 
 	// Without both run claims nothing is copied.

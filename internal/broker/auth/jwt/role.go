@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/runcred/runcred/internal/access"
 	"github.com/runcred/runcred/internal/broker/engine"
 	"github.com/runcred/runcred/internal/fail"
 )
@@ -282,6 +283,11 @@ func (r *role) update(f engine.Fields, isNew bool, mount engine.MountConfig) ([]
 		for _, dest := range v {
 			if dest == "role" {
 				return nil, fail.Invalidf("metadata key %q is reserved and may not be a mapping destination", dest)
+			}
+			// Checked here, not only at login: a role that could never log
+			// in is refused when written.
+			if err := access.CheckMeta(map[string]string{dest: ""}); err != nil {
+				return nil, err
 			}
 			if seen[dest] {
 				return nil, fail.Invalidf("multiple keys are mapped to metadata key %q", dest)

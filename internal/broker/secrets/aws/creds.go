@@ -129,7 +129,7 @@ func (b *Backend) creds(ctx context.Context, req *engine.Request, name string) (
 	default:
 		return nil, fail.Invalidf("unknown credential_type: %q", r.CredentialType)
 	}
-	return b.credsResponse(r.CredentialType, name, username, creds, now, unknownWarning(f, credsFields...)), nil
+	return b.credsResponse(r.CredentialType, name, username, creds, now, ttl, unknownWarning(f, credsFields...)), nil
 }
 
 // ttl is the lifetime to ask for: the request's, else the role's default,
@@ -172,7 +172,7 @@ func upstream(prefix string, err error) error {
 	return fail.Wrap(fail.KindOf(err), err, prefix+fail.Message(err))
 }
 
-func (b *Backend) credsResponse(credType, roleName, username string, c cloudaws.Credentials, now time.Time, warnings []string) *engine.Response {
+func (b *Backend) credsResponse(credType, roleName, username string, c cloudaws.Credentials, now time.Time, asked time.Duration, warnings []string) *engine.Response {
 	data := map[string]any{
 		"access_key": c.AccessKeyID,
 		"secret_key": c.SecretAccessKey.RevealString(),
@@ -188,10 +188,13 @@ func (b *Backend) credsResponse(credType, roleName, username string, c cloudaws.
 	if username != "" {
 		internal["username"] = username
 	}
-	// The lease lasts as long as the credentials. A TTL of 0 would mean the
-	// mount's default to the core, so an already expired (or skewed)
-	// expiration still gets a one-second lease.
-	ttl := c.Expiration.Sub(now).Truncate(time.Second)
+	// The lease lasts as long as the credentials, measured on the
+	// whole-second clock leases are set on (STS expirations are whole
+	// seconds, so from the exact instant 900 s granted would read 899), and
+	// no longer than asked (a call that crossed a second boundary would read
+	// 901). A TTL of 0 would mean the mount's default to the core, so an
+	// already expired (or skewed) expiration still gets a one-second lease.
+	ttl := min(c.Expiration.Sub(now.Truncate(time.Second)), asked).Truncate(time.Second)
 	if ttl < time.Second {
 		ttl = time.Second
 	}

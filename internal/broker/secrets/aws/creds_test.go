@@ -325,3 +325,23 @@ func TestRevokeIsANoOp(t *testing.T) {
 		t.Errorf("revoke: %v, %d STS calls", err, len(e.sts.Calls()))
 	}
 }
+
+// TestLeaseIsTheGrantedTTL: the lease of 900 s credentials is 900 s,
+// whether the engine's clock stands late in the second the STS issued them
+// in (measured from the exact instant it read 899) or still in the second
+// before it (it would read 901, longer than asked).
+func TestLeaseIsTheGrantedTTL(t *testing.T) {
+	for _, skew := range []time.Duration{999 * time.Millisecond, -time.Millisecond} {
+		e := newEnv(t, stsfake.Options{})
+		e.mustWrite("roles/s", map[string]any{"credential_type": "assumed_role",
+			"role_arns": "arn:aws:iam::123456789012:role/deploy", "default_sts_ttl": 900})
+		e.now = e.now.Add(skew)
+		resp, err := e.call(engine.Read, "creds/s", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.Secret.TTL != 900*time.Second {
+			t.Errorf("engine clock %s off the STS's: lease TTL %s, want 15m0s", skew, resp.Secret.TTL)
+		}
+	}
+}

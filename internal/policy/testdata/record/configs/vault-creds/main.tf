@@ -20,3 +20,13 @@ data "vault_kv_secret_v2" "config" {
 resource "terraform_data" "uses" {
   input = length(data.vault_generic_secret.sts.data_json)
 }
+
+variable "role" {
+  type    = string
+  default = "deploy"
+}
+
+# A path built from a variable: only the prior state shows it.
+data "vault_generic_secret" "computed" {
+  path = "aws/creds/${var.role}"
+}
