@@ -1,6 +1,7 @@
 package daemon_test
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/runcred/runcred/internal/daemon/daemontest"
@@ -8,9 +9,7 @@ import (
 
 // TestTFEProviderPolicies manages an OPA policy, a policy set of kind opa
 // and its parameters (one sensitive) with the real tfe provider: create,
-// update, import and destroy, with a clean plan after each step. (tfe_policy is not imported:
-// the provider reads an OPA policy's query back only when the state
-// already says kind "opa", which an import's does not yet.)
+// update, import and destroy, with a clean plan after each step.
 func TestTFEProviderPolicies(t *testing.T) { daemontest.Each(t, testTFEProviderPolicies) }
 
 func testTFEProviderPolicies(t *testing.T, start daemontest.Starter) {
@@ -69,4 +68,18 @@ resource "tfe_policy_set_parameter" "token" {
 	if attr(st, "tfe_policy.size", "kind") != "opa" || attr(st, "tfe_policy_set.limits", "kind") != "opa" {
 		t.Fatalf("state: %v", st)
 	}
+
+	// An imported tfe_policy: the provider writes its query once, then
+	// nothing changes.
+	w.run([]int{0}, "apply", "-input=false", "-auto-approve", gen(1))
+	id := "acme/" + attr(w.state(), "tfe_policy.size", "id")
+	w.run([]int{0}, "state", "rm", "tfe_policy.size")
+	w.run([]int{0}, "import", "-input=false", gen(1), "tfe_policy.size", id)
+	out, code := w.run([]int{0, 2}, "plan", "-input=false", "-detailed-exitcode", gen(1))
+	if code != 2 || !strings.Contains(out, "0 to add, 1 to change, 0 to destroy") || !strings.Contains(out, `+ query        = "data.terraform.policies.size.deny"`) {
+		t.Fatalf("plan after importing tfe_policy:\n%s", out)
+	}
+	w.run([]int{0}, "apply", "-input=false", "-auto-approve", gen(1))
+	w.noDrift("after the imported policy's query", 1)
+	w.run([]int{0}, "destroy", "-input=false", "-auto-approve", gen(1))
 }
