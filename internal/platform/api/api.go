@@ -91,6 +91,7 @@ func (h *API) Mount(mux *http.ServeMux) {
 	h.mountAgentPools(route)
 	h.mountTeams(route)
 	h.mountVarsets(route)
+	h.mountPolicies(route)
 	h.mountTags(route)
 	h.mountGuards(route)
 }

@@ -10,6 +10,8 @@ import (
 	"github.com/runcred/runcred/internal/platform/state"
 	"github.com/runcred/runcred/internal/platform/variable"
 	"github.com/runcred/runcred/internal/platform/workspace"
+	"github.com/runcred/runcred/internal/policy"
+	"github.com/runcred/runcred/internal/secret"
 )
 
 // Config is what a Service needs: the shared dependencies, and the other
@@ -34,6 +36,13 @@ type Config struct {
 	Variables             variable.RunInputs
 	ConfigurationVersions configversion.Directory
 	States                state.Directory
+
+	// Policies finds the policy sets that apply to a run's workspace;
+	// nil leaves runs without a post_plan stage. Engine evaluates them
+	// and PolicyKey keys the HMACs of variable values policies see.
+	Policies  PolicySets
+	Engine    *policy.Engine
+	PolicyKey secret.Value
 }
 
 // Service is the run lifecycle. It is safe for concurrent use.
@@ -49,6 +58,10 @@ type Service struct {
 	cvs    configversion.Directory
 	states state.Directory
 
+	policies  PolicySets
+	engine    *policy.Engine
+	policyKey secret.Value
+
 	wakeMu sync.Mutex
 	wake   chan struct{} // see JobsChanged
 }
@@ -58,6 +71,11 @@ func New(c Config) *Service {
 	if c.PhaseTokenTTL <= 0 {
 		c.PhaseTokenTTL = DefaultPhaseTokenTTL
 	}
-	return &Service{base: c.Base, ttl: c.PhaseTokenTTL, tokens: c.Tokens, minter: c.Mint, guard: c.Guard, orgs: c.Organizations, ws: c.Workspaces,
-		vars: c.Variables, cvs: c.ConfigurationVersions, states: c.States, wake: make(chan struct{})}
+	s := &Service{base: c.Base, ttl: c.PhaseTokenTTL, tokens: c.Tokens, minter: c.Mint, guard: c.Guard, orgs: c.Organizations, ws: c.Workspaces,
+		vars: c.Variables, cvs: c.ConfigurationVersions, states: c.States, wake: make(chan struct{}),
+		policies: c.Policies, engine: c.Engine, policyKey: c.PolicyKey}
+	if s.policies != nil && s.engine == nil {
+		panic("run: policy sets without an engine")
+	}
+	return s
 }
