@@ -2,9 +2,10 @@ package run
 
 import (
 	"context"
-	"slices"
-	"strings"
 
+	"github.com/runcred/runcred/internal/credspec"
+	"github.com/runcred/runcred/internal/fail"
+	"github.com/runcred/runcred/internal/jobapi"
 	"github.com/runcred/runcred/internal/platform/resource"
 	"github.com/runcred/runcred/internal/platform/variable"
 	"github.com/runcred/runcred/internal/platform/workspace"
@@ -68,7 +69,9 @@ func (s *Service) policyInput(ctx context.Context, r Run, w workspace.Workspace)
 			env[v.Key] = v.Value.RevealString()
 		}
 	}
-	run.Credentials = credentials(env)
+	if run.Credentials, err = credentials(env); err != nil {
+		return nil, hash, err
+	}
 	in, err := policy.NewInput(plan, run)
 	return in, hash, err
 }
@@ -103,113 +106,45 @@ func orID(w resource.Writer) string {
 	return w.ID
 }
 
-// credentials resolves the workload-identity settings the run's TFC_*
-// environment variables ask for, by the grammar the agent reads them with
-// (internal/agent/creds): per configuration (the default one and each
-// TFC_<P>_<FLAG>_<TAG>=true), a setting is TFC_<P>_<NAME>[_TAG], else
-// TFC_DEFAULT_<P>_<NAME>; a per-phase one is the phase's own, else the
-// run's, each explicit before default. The agent refuses settings that do
-// not parse (the plan would not have run); this reads what they say.
-func credentials(env map[string]string) policy.Credentials {
+// credentials resolves the workload-identity settings each phase's TFC_*
+// variables ask for, with the grammar the agent and the credential guard
+// read them with (internal/credspec), so a policy judges exactly what the
+// phase will do. Settings the agent would refuse are an error: the check
+// then fails closed rather than judging a guess.
+func credentials(env map[string]string) (policy.Credentials, error) {
 	var c policy.Credentials
-	for _, phase := range []string{"PLAN", "APPLY"} {
-		pc := &c.Plan
-		if phase == "APPLY" {
-			pc = &c.Apply
+	for _, ph := range []struct {
+		phase jobapi.Phase
+		out   *policy.PhaseCredentials
+	}{{jobapi.Plan, &c.Plan}, {jobapi.Apply, &c.Apply}} {
+		spec, err := credspec.Parse(env, ph.phase)
+		if err != nil {
+			// The agent would refuse the phase with this message too.
+			return policy.Credentials{}, fail.Invalidf("the %s phase's credential settings: %s", ph.phase, err.Error())
 		}
-		for _, tag := range enabledTags(env, "AWS", "PROVIDER_AUTH") {
-			s := tfcSettings{env: env, provider: "AWS", tag: tag, phase: phase}
-			pc.AWS = append(pc.AWS, policy.AWSCredential{Tag: tag, RoleARN: s.phased("ROLE_ARN"),
-				Audience: s.or("WORKLOAD_IDENTITY_AUDIENCE", "aws.workload.identity")})
+		pc := ph.out
+		for _, a := range spec.AWS {
+			pc.AWS = append(pc.AWS, policy.AWSCredential{Tag: a.Tag, RoleARN: a.RoleARN, Audience: a.Audience})
 		}
-		for _, tag := range enabledTags(env, "VAULT", "PROVIDER_AUTH") {
-			s := tfcSettings{env: env, provider: "VAULT", tag: tag, phase: phase}
-			pc.Vault = append(pc.Vault, policy.VaultCredential{Tag: tag, Address: strings.TrimRight(s.get("ADDR"), "/"),
-				Namespace: s.get("NAMESPACE"), AuthPath: strings.Trim(s.or("AUTH_PATH", "jwt"), "/"), Role: s.phased("ROLE"),
-				Audience: s.or("WORKLOAD_IDENTITY_AUDIENCE", "vault.workload.identity")})
+		for _, v := range spec.Vault {
+			pc.Vault = append(pc.Vault, policy.VaultCredential{Tag: v.Tag, Address: v.Addr, Namespace: v.Namespace,
+				AuthPath: v.AuthPath, Role: v.Role, Audience: v.Audience})
 		}
-		for _, tag := range enabledTags(env, "VAULT_BACKED_AWS", "AUTH") {
-			s := tfcSettings{env: env, provider: "VAULT_BACKED_AWS", tag: tag, phase: phase}
-			pc.VaultBackedAWS = append(pc.VaultBackedAWS, policy.VaultBackedAWS{Tag: tag, MountPath: strings.Trim(s.or("MOUNT_PATH", "aws"), "/"),
-				VaultRole: s.phased("VAULT_ROLE"), AuthType: s.get("AUTH_TYPE"), RoleARN: s.phased("ROLE_ARN")})
+		for _, v := range spec.VaultAWS {
+			pc.VaultBackedAWS = append(pc.VaultBackedAWS, policy.VaultBackedAWS{Tag: v.Tag, MountPath: v.Mount,
+				VaultRole: v.Role, AuthType: v.AuthType, RoleARN: v.RoleARN})
 		}
-		for _, tag := range enabledTags(env, "GCP", "PROVIDER_AUTH") {
-			s := tfcSettings{env: env, provider: "GCP", tag: tag, phase: phase}
-			pc.Other = append(pc.Other, policy.GenericCredential{Kind: "gcp", Tag: tag, Audience: s.get("WORKLOAD_IDENTITY_AUDIENCE"),
-				Settings: map[string]string{"service_account_email": s.phased("SERVICE_ACCOUNT_EMAIL"),
-					"workload_provider_name": s.get("WORKLOAD_PROVIDER_NAME"), "project_number": s.get("PROJECT_NUMBER")}})
+		for _, g := range spec.GCP {
+			pc.Other = append(pc.Other, policy.GenericCredential{Kind: "gcp", Tag: g.Tag, Audience: g.Audience,
+				Settings: map[string]string{"service_account_email": g.ServiceAccount, "workload_provider_name": g.ProviderName}})
 		}
-		for _, tag := range enabledTags(env, "AZURE", "PROVIDER_AUTH") {
-			s := tfcSettings{env: env, provider: "AZURE", tag: tag, phase: phase}
-			pc.Other = append(pc.Other, policy.GenericCredential{Kind: "azure", Tag: tag,
-				Audience: s.or("WORKLOAD_IDENTITY_AUDIENCE", "api://AzureADTokenExchange"),
-				Settings: map[string]string{"client_id": s.phased("CLIENT_ID")}})
+		for _, a := range spec.Azure {
+			pc.Other = append(pc.Other, policy.GenericCredential{Kind: "azure", Tag: a.Tag, Audience: a.Audience,
+				Settings: map[string]string{"client_id": a.ClientID}})
 		}
-	}
-	return c
-}
-
-// enabledTags are the configurations of provider whose flag is true: ""
-// (the default one) first, then each tag, sorted. TYPE is no tag:
-// TFC_VAULT_BACKED_AWS_AUTH_TYPE is a setting.
-func enabledTags(env map[string]string, provider, flag string) []string {
-	base := "TFC_" + provider + "_" + flag
-	var out []string
-	for k, v := range env {
-		tag, ok := strings.CutPrefix(k, base)
-		if !ok || strings.ToLower(strings.TrimSpace(v)) != "true" {
-			continue
-		}
-		if tag != "" {
-			if tag, ok = strings.CutPrefix(tag, "_"); !ok || tag == "" || tag == "TYPE" || strings.HasPrefix(tag, "TYPE_") {
-				continue
-			}
-		}
-		out = append(out, tag)
-	}
-	slices.Sort(out)
-	return out
-}
-
-// tfcSettings reads one configuration's settings as the agent does.
-type tfcSettings struct {
-	env                  map[string]string
-	provider, tag, phase string
-}
-
-func (s tfcSettings) explicit(name string) string {
-	if s.tag == "" {
-		return "TFC_" + s.provider + "_" + name
-	}
-	return "TFC_" + s.provider + "_" + name + "_" + s.tag
-}
-
-// get is TFC_<P>_<NAME>[_TAG], else TFC_DEFAULT_<P>_<NAME>; empty is unset.
-func (s tfcSettings) get(name string) string {
-	for _, k := range []string{s.explicit(name), "TFC_DEFAULT_" + s.provider + "_" + name} {
-		if v := s.env[k]; v != "" {
-			return v
+		for _, m := range spec.Manual {
+			pc.Other = append(pc.Other, policy.GenericCredential{Kind: "workload_identity_token", Tag: m.Tag, Audience: m.Audience})
 		}
 	}
-	return ""
-}
-
-func (s tfcSettings) or(name, def string) string {
-	if v := s.get(name); v != "" {
-		return v
-	}
-	return def
-}
-
-// phased is the phase's own setting, else the run's.
-func (s tfcSettings) phased(name string) string {
-	for _, k := range []string{
-		s.explicit(s.phase + "_" + name), "TFC_DEFAULT_" + s.provider + "_" + s.phase + "_" + name,
-		s.explicit("RUN_" + name), "TFC_DEFAULT_" + s.provider + "_RUN_" + name,
-	} {
-		if v := s.env[k]; v != "" {
-			return v
-		}
-	}
-	return ""
+	return c, nil
 }

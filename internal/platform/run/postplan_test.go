@@ -12,6 +12,7 @@ import (
 	"github.com/runcred/runcred/internal/platform/policyset"
 	"github.com/runcred/runcred/internal/platform/resource"
 	"github.com/runcred/runcred/internal/platform/run"
+	"github.com/runcred/runcred/internal/platform/variable"
 	"github.com/runcred/runcred/internal/store"
 	"github.com/runcred/runcred/internal/store/storetest"
 )
@@ -274,6 +275,39 @@ func TestAbandonStaleChecks(t *testing.T) {
 		got := wantStatus(t, f, r.ID, run.Errored)
 		if !strings.Contains(got.ErrorMessage, "did not finish") || stage(t, f, r.ID).Status != run.StageErrored {
 			t.Fatalf("abandoned run: %q, stage %s", got.ErrorMessage, stage(t, f, r.ID).Status)
+		}
+	})
+}
+
+// TestPostPlanCredentialSettingsTheApplyRefuses: a phase's credentials are
+// part of what policies judge; settings the agent would refuse for the
+// apply (an AWS role for the plan only) fail the check closed, naming the
+// variable, rather than letting policies judge a guess.
+func TestPostPlanCredentialSettingsTheApplyRefuses(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		f := pt.NewOperator(t, db)
+		set := policySet(t, f, "creds", "advisory", sizeRego, true)
+		defer func() {
+			if err := f.Svc.PolicySets.Delete(pt.As(pt.Root), set.ID); err != nil {
+				t.Fatal(err)
+			}
+		}()
+		for k, v := range map[string]string{"TFC_AWS_PROVIDER_AUTH": "true", "TFC_AWS_PLAN_ROLE_ARN": "arn:aws:iam::123456789012:role/plan"} {
+			if _, err := f.Svc.Variables.CreateVariable(pt.As(pt.Root), f.Target.ID,
+				variable.Options{Key: new(k), Value: new(v), Category: new(variable.CategoryEnv)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		r := planRun(t, f, smallPlan)
+		c := stage(t, f, r.ID)
+		if r.Status != run.Errored || c.Status != run.StageErrored && c.Status != run.StageFailed {
+			t.Fatalf("run = %s (%q), stage %s; want errored", r.Status, r.ErrorMessage, c.Status)
+		}
+		if msg := r.ErrorMessage + planLog(t, f, r); !strings.Contains(msg, "apply phase") || !strings.Contains(msg, "TFC_AWS") {
+			t.Fatalf("the failure does not name the phase and the variable: %q", msg)
+		}
+		if _, _, err := f.Svc.Runs.Override(pt.As(pt.Root), c.ID, "root insists"); !fail.Is(err, fail.Conflict) {
+			t.Fatalf("root override: %v", err)
 		}
 	})
 }
