@@ -179,6 +179,7 @@ func (x *job) runPhase(ctx context.Context) error {
 	}
 	res, err := phase.Run(ctx, phase.Spec{
 		Phase: j.Phase, Binary: a.cfg.Binary, Dir: x.dir, ConfigDir: x.src, WorkingDir: j.WorkingDirectory, Destroy: j.IsDestroy,
+		NoRefresh: j.NoRefresh, RefreshOnly: j.RefreshOnly, Targets: j.TargetAddrs, Replaces: j.ReplaceAddrs,
 		TerraformVars: x.vars.terraform, Env: mergeEnv(x.vars.env, x.creds.Env, builtins(j)), HooksDir: a.cfg.HooksDir,
 		PlanFile: x.in.PlanFile, State: x.in.State, ProviderMirror: a.cfg.ProviderMirror,
 		Secrets:  append(append([]secret.Value{x.api.Token()}, x.vars.secrets...), x.creds.Secrets...),

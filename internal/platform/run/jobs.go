@@ -248,6 +248,9 @@ func (s *Service) JobInputs(ctx context.Context, phaseID string) (JobInputs, err
 	if in.Variables, err = s.vars.Variables(ctx, w); err != nil {
 		return JobInputs{}, err
 	}
+	if in.Variables, err = s.withRunVariables(ctx, r, in.Variables); err != nil {
+		return JobInputs{}, err
+	}
 	if in.State, err = s.states.CurrentContent(ctx, w.ID); err != nil {
 		return JobInputs{}, err
 	}
