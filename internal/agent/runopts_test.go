@@ -192,3 +192,33 @@ func TestRunOptionsRefusedByAPI(t *testing.T) {
 		t.Fatalf("runs = %v, %v", l, err)
 	}
 }
+
+// TestRefreshOnlyDrift: a refresh-only run whose refresh finds a resource
+// gone (a time_rotating past its rotation) has changes, and applying it
+// takes the resource out of the state and nothing else.
+func TestRefreshOnlyDrift(t *testing.T) {
+	w := newWorld(t, nil, nil)
+	ctx := ctxT(t)
+	ws := w.workspace(t, "drift", true, nil)
+	w.upload(t, ws, map[string]string{"main.tf": `
+resource "random_id" "a" { byte_length = 8 }
+resource "time_rotating" "r" {
+  rfc3339       = "2020-01-01T00:00:00Z"
+  rotation_days = 1
+}
+`})
+	w.wait(t, w.start(t, ws).ID, tfe.RunApplied)
+	state := w.state(t, ws)
+	before := hexes(t, state)
+	if !strings.Contains(string(state), `"time_rotating"`) {
+		t.Fatalf("state:\n%s", state)
+	}
+	r := w.wait(t, w.run(t, tfe.RunCreateOptions{Workspace: ws, RefreshOnly: tfe.Bool(true)}).ID, tfe.RunApplied)
+	if p, err := w.tfe.Plans.Read(ctx, r.Plan.ID); err != nil || !p.HasChanges || p.ResourceAdditions+p.ResourceChanges+p.ResourceDestructions != 0 {
+		t.Fatalf("refresh-only plan = %+v, %v", p, err)
+	}
+	state = w.state(t, ws)
+	if strings.Contains(string(state), `"time_rotating"`) || hexes(t, state)["a"] != before["a"] {
+		t.Fatalf("after the refresh-only run (random_id.a was %s):\n%s", before["a"], state)
+	}
+}

@@ -218,6 +218,10 @@ func (x *job) storePlanJSON(ctx context.Context) error {
 // action name ("create" holds a sensitive "te").
 func (x *job) countChanges(context.Context) error {
 	fin, err := planCounts(x.res.PlanJSON)
+	if err == nil && x.j.RefreshOnly && !fin.HasChanges {
+		// A refresh-only plan's changes are what the refresh found.
+		fin.HasChanges, err = drifted(x.res.PlanJSON)
+	}
 	x.fin = fin
 	return err
 }
