@@ -100,7 +100,9 @@ func TestRunOptionsRefused(t *testing.T) {
 		ctx := pt.As(pt.Root)
 		uploaded(t, f, f.Target, false)
 		yes, no := true, false
-		v := func(k, val string) []run.RunVariable { return []run.RunVariable{{Key: k, Value: secret.FromString(val)}} }
+		v := func(k, val string) []run.RunVariable {
+			return []run.RunVariable{{Key: k, Value: secret.FromString(val)}}
+		}
 		many := make([]string, run.MaxAddrs+1)
 		for i := range many {
 			many[i] = "random_id.a"
