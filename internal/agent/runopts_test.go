@@ -7,6 +7,9 @@ import (
 	"testing"
 
 	tfe "github.com/hashicorp/go-tfe"
+
+	"github.com/runcred/runcred/internal/agent"
+	"github.com/runcred/runcred/internal/peers/tools"
 )
 
 const twoIDs = `
@@ -220,5 +223,30 @@ resource "time_rotating" "r" {
 	state = w.state(t, ws)
 	if strings.Contains(string(state), `"time_rotating"`) || hexes(t, state)["a"] != before["a"] {
 		t.Fatalf("after the refresh-only run (random_id.a was %s):\n%s", before["a"], state)
+	}
+}
+
+// TestRunOptionsTerraform: the same options drive Terraform 1.5.7: a
+// replace run with a run variable replaces only its target, and the
+// variable reaches the state but not the log.
+func TestRunOptionsTerraform(t *testing.T) {
+	terraform := tools.Path(t, "bin/terraform")
+	w := newWorld(t, nil, func(c *agent.Config) { c.Binary = terraform })
+	ws := w.workspace(t, "tfopts", true, nil)
+	w.upload(t, ws, map[string]string{"main.tf": twoIDs + `
+variable "name" { default = "none" }
+output "name" { value = var.name }
+`})
+	w.wait(t, w.start(t, ws).ID, tfe.RunApplied)
+	before := hexes(t, w.state(t, ws))
+	r := w.wait(t, w.run(t, tfe.RunCreateOptions{Workspace: ws, ReplaceAddrs: []string{"random_id.a"},
+		Variables: []*tfe.RunVariable{{Key: "name", Value: `"` + canary + `"`}}}).ID, tfe.RunApplied)
+	state := w.state(t, ws)
+	after := hexes(t, state)
+	if after["a"] == before["a"] || after["b"] != before["b"] || !strings.Contains(string(state), `"value": "`+canary+`"`) {
+		t.Fatalf("before %v, after %v, state:\n%s", before, after, state)
+	}
+	if log := w.logs(t, r); strings.Contains(log, canary) || !strings.Contains(log, "Resources: 1 added, 0 changed, 1 destroyed.") {
+		t.Fatalf("log:\n%s", log)
 	}
 }
