@@ -49,6 +49,10 @@ func checkOptions(o Options) error {
 	if refreshOnly && o.Refresh != nil && !*o.Refresh {
 		return fail.Invalidf("refresh-only needs refresh: a refresh-only run with refresh false would have nothing to do")
 	}
+	if len(o.ReplaceAddrs) > 0 && (isDestroy || refreshOnly) {
+		// OpenTofu: replacing is allowed only in normal planning mode.
+		return fail.Invalidf("replace-addrs is allowed only in a normal plan, not with is-destroy or refresh-only")
+	}
 	for _, f := range []struct {
 		name  string
 		addrs []string

@@ -113,6 +113,8 @@ func TestRunOptionsRefused(t *testing.T) {
 		}{
 			"destroy and refresh-only": {run.Options{IsDestroy: &yes, RefreshOnly: &yes}, "refresh-only and is-destroy"},
 			"refresh-only, no refresh": {run.Options{RefreshOnly: &yes, Refresh: &no}, "refresh-only needs refresh"},
+			"replace, destroy":         {run.Options{IsDestroy: &yes, ReplaceAddrs: []string{"random_id.a"}}, "replace-addrs is allowed only"},
+			"replace, refresh-only":    {run.Options{RefreshOnly: &yes, ReplaceAddrs: []string{"random_id.a"}}, "replace-addrs is allowed only"},
 			"bad target":               {run.Options{TargetAddrs: []string{"random_id.a", "random_id"}}, "target-addrs[1]"},
 			"target flag":              {run.Options{TargetAddrs: []string{"-destroy"}}, "target-addrs[0]"},
 			"replace a module":         {run.Options{ReplaceAddrs: []string{"module.m"}}, "replace-addrs[0]"},
