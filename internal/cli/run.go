@@ -111,7 +111,7 @@ applied without confirmation is the workspace's auto-apply setting.`,
 	f.StringVarP(&message, "message", "m", "", "a message to show with the run")
 	f.BoolVar(&planOnly, "plan-only", false, "plan, never apply (a speculative run)")
 	f.BoolVar(&noFollow, "no-follow", false, "print the run ID and return at once")
-	opts = addRunOptionFlags(f)
+	opts = addRunOptionFlags(cmd)
 	return cmd
 }
 

@@ -5,7 +5,7 @@ import (
 
 	tfe "github.com/hashicorp/go-tfe"
 	"github.com/hashicorp/hcl/v2/hclwrite"
-	"github.com/spf13/pflag"
+	"github.com/spf13/cobra"
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/runcred/runcred/internal/fail"
@@ -19,8 +19,8 @@ type runOpts struct {
 	vars, hclVars                   []string // KEY=VALUE
 }
 
-func addRunOptionFlags(f *pflag.FlagSet) *runOpts {
-	o := &runOpts{}
+func addRunOptionFlags(cmd *cobra.Command) *runOpts {
+	o, f := &runOpts{}, cmd.Flags()
 	f.BoolVar(&o.destroy, "destroy", false, "plan to destroy every resource of the workspace")
 	f.BoolVar(&o.refreshOnly, "refresh-only", false, "only update the state (and outputs) to match the real resources")
 	f.BoolVar(&o.noRefresh, "no-refresh", false, "plan without refreshing the state first (OpenTofu's -refresh=false)")
