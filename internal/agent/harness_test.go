@@ -57,9 +57,18 @@ func ctxT(t *testing.T) context.Context {
 // scripts for the agent's hooks directory.
 func newWorld(t *testing.T, hooks map[string]string, tweak func(*agent.Config)) *world {
 	t.Helper()
+	return newWorldOn(t, "", hooks, tweak)
+}
+
+// newWorldOn is newWorld on database url ("" for the daemon's own SQLite).
+func newWorldOn(t *testing.T, url string, hooks map[string]string, tweak func(*agent.Config)) *world {
+	t.Helper()
 	w := &world{org: "demo", serverLog: &syncBuffer{}, hooks: t.TempDir(), workRoot: t.TempDir()}
 	w.srv = daemontest.Start(t, func(c *daemon.Config) {
 		c.Logger = slog.New(slog.NewTextHandler(w.serverLog, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		if url != "" {
+			c.Database = url
+		}
 	})
 	c, err := tfe.NewClient(&tfe.Config{Address: w.srv.D.URL(), Token: w.srv.Token, RetryServerErrors: false})
 	if err != nil {

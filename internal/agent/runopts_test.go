@@ -10,6 +10,7 @@ import (
 
 	"github.com/runcred/runcred/internal/agent"
 	"github.com/runcred/runcred/internal/peers/tools"
+	"github.com/runcred/runcred/internal/store/storetest"
 )
 
 const twoIDs = `
@@ -53,9 +54,14 @@ func (w *world) run(t *testing.T, o tfe.RunCreateOptions) *tfe.Run {
 
 // TestTargetAndReplaceRuns: a targeted run creates only its target; a
 // replace run replaces only what it names, and the other resource keeps
-// its value. The run document shows the addresses.
+// its value. The run document shows the addresses. On both databases.
 func TestTargetAndReplaceRuns(t *testing.T) {
-	w := newWorld(t, nil, nil)
+	for _, b := range storetest.Backends(t) {
+		t.Run(b.Name, func(t *testing.T) { testTargetAndReplaceRuns(t, newWorldOn(t, b.NewURL(t), nil, nil)) })
+	}
+}
+
+func testTargetAndReplaceRuns(t *testing.T, w *world) {
 	ctx := ctxT(t)
 	ws := w.workspace(t, "targets", true, nil)
 	w.upload(t, ws, map[string]string{"main.tf": twoIDs})
@@ -131,9 +137,15 @@ func TestRefreshOptions(t *testing.T) {
 
 // TestRunVariables: run variables reach the plan over the workspace's
 // variable of the same name (the state's outputs hold them), never the
-// logs or the JSON plan, and the run document names them without values.
+// logs or the JSON plan, and the run document names them without values;
+// on both databases.
 func TestRunVariables(t *testing.T) {
-	w := newWorld(t, nil, nil)
+	for _, b := range storetest.Backends(t) {
+		t.Run(b.Name, func(t *testing.T) { testRunVariables(t, newWorldOn(t, b.NewURL(t), nil, nil)) })
+	}
+}
+
+func testRunVariables(t *testing.T, w *world) {
 	ctx := ctxT(t)
 	ws := w.workspace(t, "runvars", true, map[string]string{"name": "from-workspace", "other": "kept-value"})
 	w.upload(t, ws, map[string]string{"main.tf": `
