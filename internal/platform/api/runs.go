@@ -372,7 +372,7 @@ func runOptions(body []byte, o *run.Options) error {
 		if v == nil || v.Key == nil || v.Value == nil {
 			return fail.Invalidf("variables[%d] must be an object with a key and a value (strings)", i)
 		}
-		o.Variables = append(o.Variables, run.RunVariable{Key: *v.Key, Value: secret.FromString(*v.Value)})
+		o.Variables = append(o.Variables, run.Variable{Key: *v.Key, Value: secret.FromString(*v.Value)})
 	}
 	return nil
 }

@@ -22,17 +22,17 @@ import (
 // MaxAddrs bounds target-addrs and replace-addrs each.
 const MaxAddrs = 100
 
-// MaxRunVariables bounds a run's variables.
-const MaxRunVariables = 100
+// MaxVariables bounds a run's variables.
+const MaxVariables = 100
 
-// RunVariable is a run variable: a Terraform variable's name and its value
-// as an HCL literal (a string needs its quotes).
-type RunVariable struct {
-	Key   string       `json:"key"`
-	Value secret.Value `json:"-"`
+// Variable is a run variable: a Terraform variable's name and its value as
+// an HCL literal (a string needs its quotes).
+type Variable struct {
+	Key   string
+	Value secret.Value
 }
 
-// sealedVariable is RunVariable as sealed.
+// sealedVariable is Variable as sealed.
 type sealedVariable struct {
 	Key   string `json:"key"`
 	Value string `json:"value"`
@@ -67,8 +67,8 @@ func checkOptions(o Options) error {
 			}
 		}
 	}
-	if len(o.Variables) > MaxRunVariables {
-		return fail.Invalidf("variables holds %d variables; at most %d", len(o.Variables), MaxRunVariables)
+	if len(o.Variables) > MaxVariables {
+		return fail.Invalidf("variables holds %d variables; at most %d", len(o.Variables), MaxVariables)
 	}
 	seen := map[string]bool{}
 	for i, v := range o.Variables {
@@ -89,7 +89,7 @@ func checkOptions(o Options) error {
 func variablesAAD(runID string) string { return "platform/runs/" + runID + "/variables" }
 
 // sealVariables seals run variables for run id; nil for none.
-func (s *Service) sealVariables(id string, vs []RunVariable) ([]byte, error) {
+func (s *Service) sealVariables(id string, vs []Variable) ([]byte, error) {
 	if len(vs) == 0 {
 		return nil, nil
 	}
@@ -136,7 +136,7 @@ func (s *Service) withRunVariables(ctx context.Context, r Run, ws []variable.Run
 	return out, nil
 }
 
-func variableKeys(vs []RunVariable) []string {
+func variableKeys(vs []Variable) []string {
 	out := make([]string, 0, len(vs))
 	for _, v := range vs {
 		out = append(out, v.Key)

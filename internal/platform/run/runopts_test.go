@@ -36,7 +36,7 @@ func TestRunOptionsStored(t *testing.T) {
 		no := false
 		r, err := f.Svc.Runs.Create(ctx, f.Target.ID, run.Options{
 			Refresh: &no, TargetAddrs: []string{"random_id.a", `module.m["x"]`}, ReplaceAddrs: []string{"random_id.a[0]"},
-			Variables: []run.RunVariable{{Key: "name", Value: secret.FromString(`"` + runVarCanary + `"`)}, {Key: "n", Value: secret.FromString("3")}},
+			Variables: []run.Variable{{Key: "name", Value: secret.FromString(`"` + runVarCanary + `"`)}, {Key: "n", Value: secret.FromString("3")}},
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -100,8 +100,8 @@ func TestRunOptionsRefused(t *testing.T) {
 		ctx := pt.As(pt.Root)
 		uploaded(t, f, f.Target, false)
 		yes, no := true, false
-		v := func(k, val string) []run.RunVariable {
-			return []run.RunVariable{{Key: k, Value: secret.FromString(val)}}
+		v := func(k, val string) []run.Variable {
+			return []run.Variable{{Key: k, Value: secret.FromString(val)}}
 		}
 		many := make([]string, run.MaxAddrs+1)
 		for i := range many {

@@ -65,7 +65,7 @@ type Options struct {
 	RefreshOnly            *bool
 	TargetAddrs            []string
 	ReplaceAddrs           []string
-	Variables              []RunVariable
+	Variables              []Variable
 }
 
 func runsPath(org, ws string) string             { return resource.WorkspacePath(org, ws) + "/runs" }
