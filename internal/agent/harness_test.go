@@ -60,6 +60,16 @@ func newWorld(t *testing.T, hooks map[string]string, tweak func(*agent.Config)) 
 	return newWorldWith(t, hooks, nil, tweak)
 }
 
+// newWorldOn is newWorld on database url ("" for the daemon's own SQLite).
+func newWorldOn(t *testing.T, url string, hooks map[string]string, tweak func(*agent.Config)) *world {
+	t.Helper()
+	return newWorldWith(t, hooks, func(c *daemon.Config) {
+		if url != "" {
+			c.Database = url
+		}
+	}, tweak)
+}
+
 // newWorldWith is newWorld whose server's settings server changes.
 func newWorldWith(t *testing.T, hooks map[string]string, server func(*daemon.Config), tweak func(*agent.Config)) *world {
 	t.Helper()

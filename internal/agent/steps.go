@@ -180,6 +180,7 @@ func (x *job) runPhase(ctx context.Context) error {
 	}
 	res, err := phase.Run(ctx, phase.Spec{
 		Phase: j.Phase, Binary: a.cfg.Binary, Dir: x.dir, ConfigDir: x.src, WorkingDir: j.WorkingDirectory, Destroy: j.IsDestroy,
+		NoRefresh: j.NoRefresh, RefreshOnly: j.RefreshOnly, Targets: j.TargetAddrs, Replaces: j.ReplaceAddrs,
 		TerraformVars: x.vars.terraform, Env: mergeEnv(x.vars.env, x.creds.Env, builtins(j)), HooksDir: a.cfg.HooksDir,
 		PlanFile: x.in.PlanFile, State: x.in.State, ProviderMirror: a.cfg.ProviderMirror,
 		Secrets:  append(append([]secret.Value{x.api.Token()}, x.vars.secrets...), x.creds.Secrets...),
@@ -218,6 +219,10 @@ func (x *job) storePlanJSON(ctx context.Context) error {
 // action name ("create" holds a sensitive "te").
 func (x *job) countChanges(context.Context) error {
 	fin, err := planCounts(x.res.PlanJSON)
+	if err == nil && x.j.RefreshOnly && !fin.HasChanges {
+		// A refresh-only plan's changes are what the refresh found.
+		fin.HasChanges, err = drifted(x.res.PlanJSON)
+	}
 	x.fin = fin
 	return err
 }

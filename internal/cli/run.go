@@ -43,6 +43,7 @@ func runStartCmd(newClient func() (*tfeClient, error), stdout io.Writer) *cobra.
 	var (
 		message            string
 		planOnly, noFollow bool
+		opts               *runOpts
 	)
 	cmd := &cobra.Command{
 		Use:   "start ORG/NAME [DIR]",
@@ -92,6 +93,9 @@ applied without confirmation is the workspace's auto-apply setting.`,
 			if planOnly {
 				o.PlanOnly = tfe.Bool(true)
 			}
+			if err := opts.apply(&o); err != nil {
+				return err
+			}
 			run, err := c.api.Runs.Create(ctx, o)
 			if err != nil {
 				return explain(err, "workspace "+ref.String())
@@ -107,6 +111,7 @@ applied without confirmation is the workspace's auto-apply setting.`,
 	f.StringVarP(&message, "message", "m", "", "a message to show with the run")
 	f.BoolVar(&planOnly, "plan-only", false, "plan, never apply (a speculative run)")
 	f.BoolVar(&noFollow, "no-follow", false, "print the run ID and return at once")
+	opts = addRunOptionFlags(cmd)
 	return cmd
 }
 
@@ -427,12 +432,12 @@ func runShowCmd(newClient func() (*tfeClient, error), stdout io.Writer) *cobra.C
 					ws = fmt.Sprintf("%s/%s (%s)", w.Organization.Name, w.Name, w.ID)
 				}
 			}
-			err = printFields(stdout, [][2]string{
+			err = printFields(stdout, append([][2]string{
 				{"Run", r.ID}, {"Workspace", ws}, {"Status", string(r.Status)}, {"Message", orDash(r.Message)},
 				{"Plan only", strconv.FormatBool(r.PlanOnly)}, {"Auto apply", strconv.FormatBool(r.AutoApply)},
 				{"Destroy", strconv.FormatBool(r.IsDestroy)}, {"Has changes", strconv.FormatBool(r.HasChanges)},
 				{"Created", stamp(r.CreatedAt)},
-			})
+			}, runOptionFields(r)...))
 			if err != nil {
 				return err
 			}

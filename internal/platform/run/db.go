@@ -23,21 +23,32 @@ type conn interface {
 
 const runColumns = `id, workspace_id, number, configuration_version_id, plan_id, apply_id, status, message, is_destroy, plan_only,
 	auto_apply, has_changes, plan_additions, plan_changes, plan_destructions, apply_additions, apply_changes, apply_destructions,
-	created_by_kind, created_by_id, timestamps, error_message, created_at, cancel_requested`
+	created_by_kind, created_by_id, timestamps, error_message, created_at, cancel_requested,
+	refresh, refresh_only, target_addrs, replace_addrs, variable_keys`
 
 func scanRun(row interface{ Scan(...any) error }) (Run, error) {
 	var r Run
-	var status, kind, ts string
-	var destroy, planOnly, auto, changes, created, cancelRequested int64
+	var status, kind, ts, targets, replaces, keys string
+	var destroy, planOnly, auto, changes, created, cancelRequested, refresh, refreshOnly int64
 	err := row.Scan(&r.ID, &r.WorkspaceID, &r.Number, &r.ConfigurationVersionID, &r.PlanID, &r.ApplyID, &status, &r.Message,
 		&destroy, &planOnly, &auto, &changes, &r.Plan.Additions, &r.Plan.Changes, &r.Plan.Destructions,
-		&r.Apply.Additions, &r.Apply.Changes, &r.Apply.Destructions, &kind, &r.CreatedBy.ID, &ts, &r.ErrorMessage, &created, &cancelRequested)
+		&r.Apply.Additions, &r.Apply.Changes, &r.Apply.Destructions, &kind, &r.CreatedBy.ID, &ts, &r.ErrorMessage, &created, &cancelRequested,
+		&refresh, &refreshOnly, &targets, &replaces, &keys)
 	if err != nil {
 		return Run{}, err
 	}
 	r.Status, r.CreatedBy.Kind = Status(status), resource.WriterKind(kind)
 	r.IsDestroy, r.PlanOnly, r.AutoApply, r.HasChanges = destroy != 0, planOnly != 0, auto != 0, changes != 0
 	r.CancelRequested = cancelRequested != 0
+	r.Refresh, r.RefreshOnly = refresh != 0, refreshOnly != 0
+	for _, l := range []struct {
+		raw string
+		to  *[]string
+	}{{targets, &r.TargetAddrs}, {replaces, &r.ReplaceAddrs}, {keys, &r.VariableKeys}} {
+		if err := json.Unmarshal([]byte(l.raw), l.to); err != nil || *l.to == nil {
+			return Run{}, fail.Wrap(fail.Internal, err, "damaged run options")
+		}
+	}
 	r.CreatedAt = store.Time(created)
 	var raw map[string]int64
 	if err := json.Unmarshal([]byte(ts), &raw); err != nil {
@@ -96,14 +107,36 @@ func activeRuns(ctx context.Context, c conn, wsID string) (int, error) {
 	return n, err
 }
 
-func insertRun(ctx context.Context, c conn, r Run, ts string) error {
-	_, err := c.Exec(ctx, `INSERT INTO runs (id, workspace_id, number, configuration_version_id, plan_id, apply_id, status, active,
+// insertRun inserts r; vars are its sealed run variables, nil for none.
+func insertRun(ctx context.Context, c conn, r Run, ts string, vars []byte) error {
+	targets, err := json.Marshal(nonNil(r.TargetAddrs))
+	if err != nil {
+		return err
+	}
+	replaces, err := json.Marshal(nonNil(r.ReplaceAddrs))
+	if err != nil {
+		return err
+	}
+	keys, err := json.Marshal(nonNil(r.VariableKeys))
+	if err != nil {
+		return err
+	}
+	_, err = c.Exec(ctx, `INSERT INTO runs (id, workspace_id, number, configuration_version_id, plan_id, apply_id, status, active,
 			message, is_destroy, plan_only, auto_apply, has_changes, plan_additions, plan_changes, plan_destructions,
-			apply_additions, apply_changes, apply_destructions, plan_json, created_by_kind, created_by_id, timestamps, error_message, created_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, 0, 0, 0, 0, 0, NULL, ?, ?, ?, '', ?)`,
+			apply_additions, apply_changes, apply_destructions, plan_json, created_by_kind, created_by_id, timestamps, error_message, created_at,
+			refresh, refresh_only, target_addrs, replace_addrs, variable_keys, variables)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, 0, 0, 0, 0, 0, NULL, ?, ?, ?, '', ?, ?, ?, ?, ?, ?, ?)`,
 		r.ID, r.WorkspaceID, r.Number, r.ConfigurationVersionID, r.PlanID, r.ApplyID, string(r.Status), resource.B2I(r.Status.holdsWorkspace()),
-		r.Message, resource.B2I(r.IsDestroy), resource.B2I(r.PlanOnly), resource.B2I(r.AutoApply), string(r.CreatedBy.Kind), r.CreatedBy.ID, ts, store.Nanos(r.CreatedAt))
+		r.Message, resource.B2I(r.IsDestroy), resource.B2I(r.PlanOnly), resource.B2I(r.AutoApply), string(r.CreatedBy.Kind), r.CreatedBy.ID, ts, store.Nanos(r.CreatedAt),
+		resource.B2I(r.Refresh), resource.B2I(r.RefreshOnly), string(targets), string(replaces), string(keys), vars)
 	return err
+}
+
+// runVariables reads run id's sealed run variables.
+func runVariables(ctx context.Context, c conn, id string) ([]byte, error) {
+	var sealed []byte
+	err := c.QueryRow(ctx, `SELECT variables FROM runs WHERE id = ?`, id).Scan(&sealed)
+	return sealed, err
 }
 
 // updateRun writes r's status and results if its status is still from.

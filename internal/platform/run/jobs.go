@@ -301,6 +301,11 @@ func (s *Service) JobInputs(ctx context.Context, phaseID string) (JobInputs, err
 	if _, err := s.guardPhase(ctx, r, w, phaseID, in.Variables); err != nil {
 		return JobInputs{}, err
 	}
+	// Run variables are Terraform variables only: they cannot change the
+	// credential settings the guard has just checked.
+	if in.Variables, err = s.withRunVariables(ctx, r, in.Variables); err != nil {
+		return JobInputs{}, err
+	}
 	if in.State, err = s.states.CurrentContent(ctx, w.ID); err != nil {
 		return JobInputs{}, err
 	}
