@@ -209,6 +209,9 @@ func (r *runner) prepare(context.Context) error {
 	if err := writeVars(r.work, r.spec.TerraformVars); err != nil {
 		return err
 	}
+	if err := overrideRemoteBackend(r.work); err != nil {
+		return err
+	}
 	cfg, err := cliConfig(r.spec.ProviderMirror)
 	if err != nil {
 		return err

@@ -32,6 +32,7 @@ func (h *API) mountRuns(mux *http.ServeMux, route func(string, func(http.Respons
 	route("GET /api/v2/runs/{run}", h.readRun)
 	route("GET /api/v2/workspaces/{id}/runs", h.listRuns)
 	route("POST /api/v2/runs/{run}/actions/{action}", h.runAction)
+	h.mountCLIRuns(route)
 
 	route("GET /api/v2/plans/{phase}", h.readPhase)
 	route("GET /api/v2/applies/{phase}", h.readPhase)
@@ -87,6 +88,9 @@ func (h *API) toConfigurationVersion(r *http.Request, cv configversion.Version) 
 func (h *API) createConfigurationVersion(w http.ResponseWriter, r *http.Request) error {
 	var in configurationVersionInput
 	if err := decode(r, &in); err != nil {
+		return err
+	}
+	if err := settled("provisional", in.Provisional, false); err != nil {
 		return err
 	}
 	cv, err := h.Service.ConfigurationVersions.Create(r.Context(), r.PathValue("id"),

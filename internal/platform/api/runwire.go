@@ -108,6 +108,9 @@ type configurationVersionInput struct {
 	Type          string `jsonapi:"primary,configuration-versions"`
 	AutoQueueRuns *bool  `jsonapi:"attr,auto-queue-runs"`
 	Speculative   *bool  `jsonapi:"attr,speculative"`
+	// Provisional (a version that becomes current only once a run applies
+	// it) is sent by the CLIs' cloud backend as false; runcred has no other.
+	Provisional *bool `jsonapi:"attr,provisional"`
 }
 
 type workspaceRef struct {
