@@ -5,10 +5,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclparse"
+
+	"github.com/runcred/runcred/internal/jobapi"
 )
 
 // A configuration started from a terminal names runcred itself as its
@@ -85,4 +88,16 @@ func usesRemoteBackend(body hcl.Body) bool {
 		}
 	}
 	return false
+}
+
+// applyHeader opens an apply's log with three lines, as HCP Terraform's
+// apply logs open: the CLIs' cloud and remote backends skip the first three
+// lines of an apply log, which repeat there what the plan log said.
+func (r *runner) applyHeader() {
+	if r.spec.Phase != jobapi.Apply {
+		return
+	}
+	r.log("Applying run " + r.spec.Env["TFC_RUN_ID"] + " on a runcred agent")
+	r.log("on " + runtime.GOOS + "_" + runtime.GOARCH)
+	r.log("Initializing plugins and modules...")
 }

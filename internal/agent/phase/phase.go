@@ -197,6 +197,7 @@ func (s Spec) validate() error {
 // prepare fills the run directory: the configuration, the variables, the
 // CLI configuration, the prior state and, for apply, the saved plan.
 func (r *runner) prepare(context.Context) error {
+	r.applyHeader()
 	if err := os.Chmod(r.dir, 0o700); err != nil {
 		return err
 	}

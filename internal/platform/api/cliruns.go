@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"github.com/runcred/runcred/internal/platform/resource"
+	"github.com/runcred/runcred/internal/platform/run"
 )
 
 // Endpoints the CLIs' cloud and remote backends read around a run they
@@ -29,4 +30,16 @@ func (h *API) listRunEvents(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	return writeList(w, []*runEvent{}, resource.Page{Number: 1, Size: 20}, 0)
+}
+
+// runDoc is run's document for the caller, with what the caller may do to
+// it: the CLIs discard a run they may not apply instead of asking.
+func (h *API) runDoc(r *http.Request, x run.Run) *runJSON {
+	out := toRun(x)
+	p := h.Service.Runs.Permissions(r.Context(), x)
+	out.Permissions = map[string]bool{
+		"can-apply": p.Apply, "can-discard": p.Discard, "can-cancel": p.Cancel, "can-force-cancel": p.ForceCancel,
+		"can-force-execute": false, // runcred queues runs first in, first out
+	}
+	return out
 }

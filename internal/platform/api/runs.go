@@ -180,7 +180,7 @@ func (h *API) createRun(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return write(w, http.StatusCreated, toRun(run))
+	return write(w, http.StatusCreated, h.runDoc(r, run))
 }
 
 func (h *API) readRun(w http.ResponseWriter, r *http.Request) error {
@@ -188,7 +188,7 @@ func (h *API) readRun(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return write(w, http.StatusOK, toRun(run))
+	return write(w, http.StatusOK, h.runDoc(r, run))
 }
 
 func (h *API) listRuns(w http.ResponseWriter, r *http.Request) error {
@@ -202,7 +202,7 @@ func (h *API) listRuns(w http.ResponseWriter, r *http.Request) error {
 	}
 	out := make([]*runJSON, 0, len(runs))
 	for _, x := range runs {
-		out = append(out, toRun(x))
+		out = append(out, h.runDoc(r, x))
 	}
 	return writeList(w, out, pg, total)
 }

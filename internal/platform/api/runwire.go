@@ -55,6 +55,7 @@ type runJSON struct {
 	CreatedAt            time.Time             `jsonapi:"attr,created-at,iso8601"`
 	StatusTimestamps     map[string]string     `jsonapi:"attr,status-timestamps"`
 	Actions              map[string]bool       `jsonapi:"attr,actions"`
+	Permissions          map[string]bool       `jsonapi:"attr,permissions"`
 	ErrorMessage         string                `jsonapi:"attr,error-message"` // runcred's, beyond HCP Terraform's
 	Workspace            *workspaceJSON        `jsonapi:"relation,workspace"`
 	ConfigurationVersion *configurationVersion `jsonapi:"relation,configuration-version"`
