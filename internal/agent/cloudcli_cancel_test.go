@@ -58,6 +58,15 @@ func TestCLISecondApplyWaits(t *testing.T) {
 	p1.until("HOLDING plan")
 	p2 := second.start("apply", "-auto-approve", "-no-color")
 	p2.until("Waiting for 1 run(s) to finish before being queued...")
+	// The organization's queue, which the CLIs read too: the first run is
+	// running, the second waits behind it in its workspace, not for an agent.
+	ctx := ctxT(t)
+	if c, err := w.tfe.Organizations.ReadCapacity(ctx, w.org); err != nil || c.Running != 1 || c.Pending != 0 {
+		t.Errorf("capacity %+v, %v", c, err)
+	}
+	if q, err := w.tfe.Organizations.ReadRunQueue(ctx, w.org, tfe.ReadRunQueueOptions{}); err != nil || len(q.Items) != 0 {
+		t.Errorf("run queue %+v, %v", q, err)
+	}
 	release(t, w)
 	if out, code := p1.wait(); code != 0 || !strings.Contains(out, "Resources: 1 added") {
 		t.Fatalf("first apply exited %d:\n%s", code, out)
@@ -66,7 +75,7 @@ func TestCLISecondApplyWaits(t *testing.T) {
 	if code != 0 || !strings.Contains(out, `~ input  = "first" -> "second"`) || !strings.Contains(out, "Resources: 0 added, 1 changed, 0 destroyed.") {
 		t.Fatalf("second apply exited %d:\n%s", code, out)
 	}
-	svs, err := w.tfe.StateVersions.List(ctxT(t), &tfe.StateVersionListOptions{Organization: w.org, Workspace: ws.Name})
+	svs, err := w.tfe.StateVersions.List(ctx, &tfe.StateVersionListOptions{Organization: w.org, Workspace: ws.Name})
 	if err != nil || len(svs.Items) != 2 || svs.Items[0].Serial <= svs.Items[1].Serial {
 		t.Fatalf("state versions: %+v, %v", svs, err)
 	}

@@ -22,6 +22,45 @@ type runEvent struct {
 
 func (h *API) mountCLIRuns(route func(string, func(http.ResponseWriter, *http.Request) error)) {
 	route("GET /api/v2/runs/{run}/run-events", h.listRunEvents)
+	route("GET /api/v2/organizations/{org}/runs/queue", h.runQueue)
+	route("GET /api/v2/organizations/{org}/capacity", h.capacity)
+}
+
+// capacityJSON is an organization's capacity: runs waiting for an agent
+// and runs in progress.
+type capacityJSON struct {
+	Organization string `jsonapi:"primary,organization-capacity"`
+	Pending      int    `jsonapi:"attr,pending"`
+	Running      int    `jsonapi:"attr,running"`
+}
+
+// runQueue lists the organization's runs waiting for an agent, each with
+// its position, the first at 1.
+func (h *API) runQueue(w http.ResponseWriter, r *http.Request) error {
+	pg, err := page(r)
+	if err != nil {
+		return err
+	}
+	pg = pg.Normalize()
+	q, err := h.Service.Runs.OrgQueue(r.Context(), r.PathValue("org"))
+	if err != nil {
+		return err
+	}
+	out := []*runJSON{}
+	for i := pg.Offset(); i < len(q.Waiting) && len(out) < pg.Size; i++ {
+		doc := h.runDoc(r, q.Waiting[i])
+		doc.PositionInQueue = i + 1
+		out = append(out, doc)
+	}
+	return writeList(w, out, pg, len(q.Waiting))
+}
+
+func (h *API) capacity(w http.ResponseWriter, r *http.Request) error {
+	q, err := h.Service.Runs.OrgQueue(r.Context(), r.PathValue("org"))
+	if err != nil {
+		return err
+	}
+	return write(w, http.StatusOK, &capacityJSON{Organization: r.PathValue("org"), Pending: len(q.Waiting), Running: q.Running})
 }
 
 // listRunEvents answers, for a run the caller may read, that it has no events.

@@ -56,6 +56,7 @@ type runJSON struct {
 	StatusTimestamps     map[string]string     `jsonapi:"attr,status-timestamps"`
 	Actions              map[string]bool       `jsonapi:"attr,actions"`
 	Permissions          map[string]bool       `jsonapi:"attr,permissions"`
+	PositionInQueue      int                   `jsonapi:"attr,position-in-queue"`
 	ErrorMessage         string                `jsonapi:"attr,error-message"` // runcred's, beyond HCP Terraform's
 	Workspace            *workspaceJSON        `jsonapi:"relation,workspace"`
 	ConfigurationVersion *configurationVersion `jsonapi:"relation,configuration-version"`
