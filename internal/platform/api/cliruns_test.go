@@ -75,3 +75,65 @@ func TestRunQueueAndEvents(t *testing.T) {
 		}
 	})
 }
+
+// TestTagNames: tag names, which the CLIs' cloud block selects workspaces
+// by, are a workspace's key-only tag bindings: given at create, added with
+// AddTags, listed as tag-names, searched with search[tags] (every name,
+// own bindings without a value only); a bad name is a 422 and stores
+// nothing; a caller who may not update the workspace adds none.
+func TestTagNames(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		e := newEnv(t, db)
+		c := e.client(t, "root-token")
+		ctx := ctxT(t)
+		mustOrg(t, ctx, c, "acme")
+		a, err := c.Workspaces.Create(ctx, "acme", tfe.WorkspaceCreateOptions{Name: tfe.String("a"), Tags: []*tfe.Tag{{Name: "net"}, {Name: "app"}}})
+		if err != nil || len(a.TagNames) != 2 || a.TagNames[0] != "app" || a.TagNames[1] != "net" {
+			t.Fatalf("create with tags: %+v, %v", a, err)
+		}
+		b, err := c.Workspaces.Create(ctx, "acme", tfe.WorkspaceCreateOptions{Name: tfe.String("b"), Tags: []*tfe.Tag{{Name: "net"}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Workspaces.Create(ctx, "acme", tfe.WorkspaceCreateOptions{Name: tfe.String("c"),
+			TagBindings: []*tfe.TagBinding{{Key: "net", Value: "x"}, {Key: "app"}}}); err != nil {
+			t.Fatal(err)
+		}
+		names := func(tags string) []string {
+			t.Helper()
+			l, err := c.Workspaces.List(ctx, "acme", &tfe.WorkspaceListOptions{Tags: tags})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var out []string
+			for _, w := range l.Items {
+				out = append(out, w.Name)
+			}
+			return out
+		}
+		if got := names("net,app"); len(got) != 1 || got[0] != "a" {
+			t.Errorf("search net,app = %v, want [a]", got)
+		}
+		if got := names("net"); len(got) != 2 || got[0] != "a" || got[1] != "b" {
+			t.Errorf("search net = %v, want [a b]", got)
+		}
+		if err := c.Workspaces.AddTags(ctx, b.ID, tfe.WorkspaceAddTagsOptions{Tags: []*tfe.Tag{{Name: "app"}}}); err != nil {
+			t.Fatal(err)
+		}
+		if got := names("net,app"); len(got) != 2 {
+			t.Errorf("after AddTags, search net,app = %v, want [a b]", got)
+		}
+		if _, err := c.Workspaces.Create(ctx, "acme", tfe.WorkspaceCreateOptions{Name: tfe.String("d"), Tags: []*tfe.Tag{{Name: "no spaces"}}}); err == nil {
+			t.Error("a tag name with a space was taken")
+		}
+		if _, err := c.Workspaces.Read(ctx, "acme", "d"); err != tfe.ErrResourceNotFound {
+			t.Errorf("workspace of a refused create: %v", err)
+		}
+		if err := e.client(t, "user-token").Workspaces.AddTags(ctx, b.ID, tfe.WorkspaceAddTagsOptions{Tags: []*tfe.Tag{{Name: "x"}}}); err == nil {
+			t.Error("a user who may not update the workspace added a tag")
+		}
+		if got := names("x"); len(got) != 0 {
+			t.Errorf("search x = %v", got)
+		}
+	})
+}
