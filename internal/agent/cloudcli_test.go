@@ -28,13 +28,14 @@ import (
 // a fresh SQLite), and the agent trusting the server's CA.
 func newTLSWorld(t *testing.T, url string, hooks map[string]string) *world {
 	t.Helper()
-	var srv *daemontest.Server
-	w := newWorldWith(t, func(c *daemon.Config) {
+	var dir string // the server's, where its CA is
+	w := newWorldWith(t, hooks, func(c *daemon.Config) {
 		daemontest.TLS(t)(c)
+		dir = filepath.Dir(c.RootKeyFile)
 		if url != "" {
 			c.Database = url
 		}
-	}, hooks, func(c *agent.Config) { c.HTTPClient = srv.HTTPClient(t) }, &srv)
+	}, func(c *agent.Config) { c.HTTPClient = (&daemontest.Server{Dir: dir}).HTTPClient(t) })
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("server log:\n%s", w.serverLog.String())

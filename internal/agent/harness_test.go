@@ -57,12 +57,11 @@ func ctxT(t *testing.T) context.Context {
 // scripts for the agent's hooks directory.
 func newWorld(t *testing.T, hooks map[string]string, tweak func(*agent.Config)) *world {
 	t.Helper()
-	return newWorldWith(t, nil, hooks, tweak, nil)
+	return newWorldWith(t, hooks, nil, tweak)
 }
 
-// newWorldWith is newWorld with the server's configuration tweaked by
-// server; srv, when not nil, is set to the server before the agent starts.
-func newWorldWith(t *testing.T, server func(*daemon.Config), hooks map[string]string, tweak func(*agent.Config), srv **daemontest.Server) *world {
+// newWorldWith is newWorld whose server's settings server changes.
+func newWorldWith(t *testing.T, hooks map[string]string, server func(*daemon.Config), tweak func(*agent.Config)) *world {
 	t.Helper()
 	w := &world{org: "demo", serverLog: &syncBuffer{}, hooks: t.TempDir(), workRoot: t.TempDir()}
 	w.srv = daemontest.Start(t, func(c *daemon.Config) {
@@ -71,9 +70,6 @@ func newWorldWith(t *testing.T, server func(*daemon.Config), hooks map[string]st
 			server(c)
 		}
 	})
-	if srv != nil {
-		*srv = w.srv
-	}
 	c, err := tfe.NewClient(&tfe.Config{Address: w.srv.D.URL(), Token: w.srv.Token, RetryServerErrors: false, HTTPClient: w.srv.HTTPClient(t)})
 	if err != nil {
 		t.Fatal(err)

@@ -141,7 +141,8 @@ func (x *job) obtainCredentials(ctx context.Context) error {
 	j := x.j
 	run := creds.Run{ID: j.RunID, Organization: j.Organization, Project: j.Project, Workspace: j.Workspace,
 		WorkspaceID: j.WorkspaceID, Phase: j.Phase}
-	cr, err := creds.Prepare(ctx, creds.Config{Dir: x.dir, Env: x.vars.env, Run: run, Minter: x.api, HTTPClient: x.a.cfg.VaultClient})
+	cr, err := creds.Prepare(ctx, creds.Config{Dir: x.dir, Env: x.vars.env, Run: run, Minter: x.api, HTTPClient: x.a.cfg.VaultClient,
+		OnSecret: x.red.Add})
 	if err != nil {
 		return fmt.Errorf("preparing credentials: %w", err)
 	}

@@ -34,7 +34,7 @@ func runCmd(getenv env, stdout io.Writer) *cobra.Command {
 		runActionCmd(newClient, stdout, "discard", "Discard a planned run without applying it", "Discarded"),
 		runActionCmd(newClient, stdout, "cancel", "Cancel a run; a phase in progress is interrupted and its state kept", "Canceled"),
 		runActionCmd(newClient, stdout, "force-cancel", "End a planning or applying run at once, without its agent (state it would have stored is lost)", "Force-canceled"),
-		runShowCmd(newClient, stdout), runListCmd(newClient, stdout),
+		runShowCmd(newClient, stdout), runListCmd(newClient, stdout), runOverrideCmd(newClient, stdout),
 	)
 	return cmd
 }
@@ -280,6 +280,9 @@ func (c *tfeClient) follow(ctx context.Context, out io.Writer, id string, fromAp
 	}
 	if r.Status == tfe.RunPlanned {
 		fmt.Fprintf(out, "\nRun %s is planned and waits for confirmation. To apply it:\n  runcred run apply %s\n", r.ID, r.ID)
+	} else if r.Status == tfe.RunPostPlanAwaitingDecision {
+		fmt.Fprintf(out, "\nRun %s failed mandatory policies and waits for a decision. To override them (needs the\n"+
+			"manage-policy-overrides permission):\n  runcred run override %s --reason '...'\nor discard it:\n  runcred run discard %s\n", r.ID, r.ID, r.ID)
 	} else {
 		fmt.Fprintf(out, "\nRun %s: %s\n", r.ID, r.Status)
 	}
@@ -438,7 +441,10 @@ func runShowCmd(newClient func() (*tfeClient, error), stdout io.Writer) *cobra.C
 			for _, s := range statusTimes(r.StatusTimestamps) {
 				fmt.Fprintf(tw, "  %s\t%s\n", s.name, stamp(s.at))
 			}
-			return tw.Flush()
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			return c.printChecks(cmd.Context(), stdout, r.ID)
 		},
 	}
 }

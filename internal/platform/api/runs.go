@@ -114,6 +114,13 @@ func (h *API) upload(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return errMalformed{"could not read the upload"}
 	}
+	if h.Service.PolicySets.Owns(r.PathValue("token")) {
+		if err := h.Service.PolicySets.Upload(r.Context(), r.PathValue("token"), b); err != nil {
+			return err
+		}
+		w.WriteHeader(http.StatusOK)
+		return nil
+	}
 	if err := h.Service.ConfigurationVersions.Upload(r.Context(), r.PathValue("token"), b); err != nil {
 		return err
 	}

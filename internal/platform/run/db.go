@@ -221,3 +221,89 @@ func lockedIn(ctx context.Context, tx conn, id string) (bool, error) {
 	}
 	return by != "", nil
 }
+
+// Post-plan checks (postplan.go).
+
+const checkColumns = `id, run_id, status, outcome, plan_hash, overridden_by, override_comment, override_hash, timestamps, created_at, updated_at`
+
+func scanCheck(row interface{ Scan(...any) error }) (Check, error) {
+	var c Check
+	var outcome, ts string
+	var created, updated int64
+	if err := row.Scan(&c.ID, &c.RunID, &c.Status, &outcome, &c.PlanHash, &c.OverriddenBy, &c.OverrideComment, &c.OverrideHash,
+		&ts, &created, &updated); err != nil {
+		return Check{}, err
+	}
+	if err := json.Unmarshal([]byte(outcome), &c.Outcome); err != nil {
+		return Check{}, fail.Wrap(fail.Internal, err, "damaged policy check outcome")
+	}
+	var raw map[string]int64
+	if err := json.Unmarshal([]byte(ts), &raw); err != nil {
+		return Check{}, fail.Wrap(fail.Internal, err, "damaged policy check timestamps")
+	}
+	c.Timestamps = make(map[string]time.Time, len(raw))
+	for k, v := range raw {
+		c.Timestamps[k] = store.Time(v)
+	}
+	c.CreatedAt, c.UpdatedAt = store.Time(created), store.Time(updated)
+	return c, nil
+}
+
+func encodeCheck(c Check) (string, string, error) {
+	o, err := json.Marshal(c.Outcome)
+	if err != nil {
+		return "", "", err
+	}
+	raw := make(map[string]int64, len(c.Timestamps))
+	for k, v := range c.Timestamps {
+		raw[k] = store.Nanos(v)
+	}
+	ts, err := json.Marshal(raw)
+	return string(o), string(ts), err
+}
+
+func insertCheck(ctx context.Context, c conn, ch Check) error {
+	o, ts, err := encodeCheck(ch)
+	if err != nil {
+		return err
+	}
+	_, err = c.Exec(ctx, `INSERT INTO run_policy_checks (`+checkColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		ch.ID, ch.RunID, ch.Status, o, ch.PlanHash, ch.OverriddenBy, ch.OverrideComment, ch.OverrideHash, ts,
+		store.Nanos(ch.CreatedAt), store.Nanos(ch.UpdatedAt))
+	return err
+}
+
+// updateCheck writes ch if it is still running.
+func updateCheck(ctx context.Context, c conn, ch Check) error {
+	o, ts, err := encodeCheck(ch)
+	if err != nil {
+		return err
+	}
+	res, err := c.Exec(ctx, `UPDATE run_policy_checks SET status = ?, outcome = ?, plan_hash = ?, timestamps = ?, updated_at = ?
+		WHERE id = ? AND status = ?`, ch.Status, o, ch.PlanHash, ts, store.Nanos(ch.UpdatedAt), ch.ID, StageRunning)
+	return resource.Swapped(res, err, "policy check %s already ended", ch.ID)
+}
+
+// overrideCheck marks ch overridden if it still awaits an override.
+func overrideCheck(ctx context.Context, c conn, ch Check) error {
+	_, ts, err := encodeCheck(ch)
+	if err != nil {
+		return err
+	}
+	res, err := c.Exec(ctx, `UPDATE run_policy_checks SET status = ?, overridden_by = ?, override_comment = ?, override_hash = ?,
+		timestamps = ?, updated_at = ? WHERE id = ? AND status = ?`, StageOverridden, ch.OverriddenBy, ch.OverrideComment, ch.OverrideHash,
+		ts, store.Nanos(ch.UpdatedAt), ch.ID, StageAwaitingOverride)
+	return resource.Swapped(res, err, "policy check %s no longer awaits an override", ch.ID)
+}
+
+// endCheck marks a check that waits or runs as ended with status (a
+// canceled or discarded run's).
+func endCheck(ctx context.Context, c conn, runID, status string) error {
+	_, err := c.Exec(ctx, `UPDATE run_policy_checks SET status = ? WHERE run_id = ? AND status IN (?, ?)`,
+		status, runID, StageRunning, StageAwaitingOverride)
+	return err
+}
+
+func checkWhere(ctx context.Context, c conn, where, arg string) (Check, error) {
+	return scanCheck(c.QueryRow(ctx, `SELECT `+checkColumns+` FROM run_policy_checks WHERE `+where, arg))
+}
