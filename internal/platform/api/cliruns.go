@@ -2,6 +2,8 @@ package api
 
 import (
 	"net/http"
+	"strconv"
+	"time"
 
 	"github.com/runcred/runcred/internal/platform/resource"
 	"github.com/runcred/runcred/internal/platform/run"
@@ -81,4 +83,41 @@ func (h *API) runDoc(r *http.Request, x run.Run) *runJSON {
 		"can-force-execute": false, // runcred queues runs first in, first out
 	}
 	return out
+}
+
+// A CLI reads a running phase's log by polling its log-read-url, and after
+// a read that brought nothing it sleeps 0.5 to 2 s (go-tfe's LogReader).
+// So a read that finds nothing new past its offset waits here, up to
+// logWait, for more of the log or the phase's end: the lines reach the
+// terminal as the agent sends them instead of up to 2 s later.
+const (
+	logWait    = 2 * time.Second
+	logRecheck = 50 * time.Millisecond
+)
+
+// awaitLog returns c, or once it has more than offset bytes (its STX
+// included) or the phase has ended, a fresh read of it; a state download
+// or a bad offset is returned at once.
+func (h *API) awaitLog(r *http.Request, token string, c run.SignedContent) (run.SignedContent, error) {
+	offset, err := strconv.ParseInt(r.URL.Query().Get("offset"), 10, 64)
+	if c.Purpose != "log" || err != nil {
+		return c, nil
+	}
+	deadline := time.NewTimer(logWait)
+	defer deadline.Stop()
+	tick := time.NewTicker(logRecheck)
+	defer tick.Stop()
+	for !c.Done && offset >= int64(len(c.Data))+1 {
+		select {
+		case <-r.Context().Done():
+			return c, nil
+		case <-deadline.C:
+			return c, nil
+		case <-tick.C:
+		}
+		if c, err = h.Service.Runs.ReadSigned(r.Context(), token); err != nil {
+			return c, err
+		}
+	}
+	return c, nil
 }

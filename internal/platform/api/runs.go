@@ -135,6 +135,9 @@ func (h *API) readSigned(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if c, err = h.awaitLog(r, r.PathValue("token"), c); err != nil {
+		return err
+	}
 	w.Header().Set("Cache-Control", "no-store")
 	if c.Purpose != "log" {
 		w.Header().Set("Content-Type", "application/json")
