@@ -2,6 +2,7 @@ package agent_test
 
 import (
 	"context"
+	"fmt"
 	"encoding/json"
 	"os/exec"
 	"path/filepath"
@@ -17,6 +18,10 @@ import (
 	"github.com/runcred/runcred/internal/peers/tools"
 )
 
+// cliBenchLoad is the number of terraform_data instances BenchmarkCLIPlan
+// adds to the plan benchmark's configuration.
+const cliBenchLoad = 2500
+
 // BenchmarkCLIPlan is what `make bench` reports for CLI-driven runs: the
 // wall time of `tofu plan` in a directory whose cloud block names runcred
 // (upload, run creation, queueing, the plan on an agent, the log streamed
@@ -24,6 +29,8 @@ import (
 // configuration and variables with the local backend, both initialized
 // beforehand, alternating in every iteration so both see the same load.
 // The agent runs with its defaults (long-poll claims, 250 ms log flushes).
+// The configuration is the plan benchmark's, plus cliBenchLoad instances of
+// terraform_data, which bring a bare plan to about a second here.
 func BenchmarkCLIPlan(b *testing.B) {
 	bin, mirror := tools.OpenTofu(b)
 	srv := daemontest.Start(b, daemontest.TLS(b))
@@ -70,9 +77,16 @@ func BenchmarkCLIPlan(b *testing.B) {
 		b.Fatal(err)
 	}
 	bare, cloud := b.TempDir(), b.TempDir()
+	load := map[string]string{"load.tf": fmt.Sprintf(`resource "terraform_data" "load" {
+  count = %d
+  input = "${var.name}-${count.index}"
+}
+`, cliBenchLoad)}
 	writeTree(b, bare, benchConfig)
+	writeTree(b, bare, load)
 	writeTree(b, bare, map[string]string{"terraform.tfvars.json": string(vars)})
 	writeTree(b, cloud, benchConfig)
+	writeTree(b, cloud, load)
 	writeTree(b, cloud, map[string]string{"cloud_override.tf": `terraform {
   cloud {
     hostname     = "` + host + `"
@@ -87,7 +101,7 @@ func BenchmarkCLIPlan(b *testing.B) {
 		t0 := time.Now()
 		out, err := cmd.CombinedOutput()
 		took := time.Since(t0)
-		if err != nil || (args[0] == "plan" && !strings.Contains(string(out), "Plan: 9 to add, 0 to change, 0 to destroy.")) {
+		if err != nil || (args[0] == "plan" && !strings.Contains(string(out), fmt.Sprintf("Plan: %d to add, 0 to change, 0 to destroy.", benchResources+cliBenchLoad))) {
 			b.Fatalf("tofu %s in %s: %v\n%s", args[0], dir, err, out)
 		}
 		return took
