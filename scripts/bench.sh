@@ -112,3 +112,12 @@ END {
 	split("1000 15000", ns, " ")
 	for (i = 1; i <= 2; i++) { n = ns[i]; if (n in r) printf "%-10s %11.1f %9.1f %7.3f %15.1f %13.1f %9.3f %14.1f %13.0f\n", n, r[n], b[n], q[n], rc[n], bc[n], rc[n] / bc[n], in_ms[n], m[n] }
 }' "$out"
+go test -run='^$' -bench='^BenchmarkCLIPlan$' -benchtime="${CLI_BENCHTIME:-6x}" -count="${COUNT:-1}" ./internal/agent/ | tee -a "$out"
+echo
+echo "== CLI-driven plan: tofu plan through the cloud block (run on an agent, log streamed back) vs bare tofu plan, same run, paired (target ratio <= 1.15)"
+echo "   the plan benchmark's configuration and variables plus 2,500 terraform_data instances (a bare plan of about 1 s); both directories"
+echo "   initialized beforehand; the agent also runs init and show -json, as every run does. OpenTofu's cloud backend"
+echo "   waits 500 ms before it first checks the upload and 1 s before it first checks the run, whatever the server: 1.5 s the ratio cannot lose."
+awk '
+/^BenchmarkCLIPlan-[0-9]+ / { for (i = 4; i < NF; i++) { if ($(i+1) == "bare-ms") b = $i; if ($(i+1) == "cloud-ms") c = $i; if ($(i+1) == "median-ratio") m = $i } }
+END { if (b > 0) printf "%-12s %12s %8s %14s\n%-12.1f %12.1f %8.3f %14.3f\n", "bare ms", "cloud ms", "ratio", "median ratio", b, c, c / b, m }' "$out"

@@ -80,7 +80,7 @@ func newWorldWith(t *testing.T, hooks map[string]string, server func(*daemon.Con
 			server(c)
 		}
 	})
-	c, err := tfe.NewClient(&tfe.Config{Address: w.srv.D.URL(), Token: w.srv.Token, RetryServerErrors: false})
+	c, err := tfe.NewClient(&tfe.Config{Address: w.srv.D.URL(), Token: w.srv.Token, RetryServerErrors: false, HTTPClient: w.srv.HTTPClient(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

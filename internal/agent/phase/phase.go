@@ -203,6 +203,7 @@ func (s Spec) validate() error {
 // prepare fills the run directory: the configuration, the variables, the
 // CLI configuration, the prior state and, for apply, the saved plan.
 func (r *runner) prepare(context.Context) error {
+	r.applyHeader()
 	if err := os.Chmod(r.dir, 0o700); err != nil {
 		return err
 	}
@@ -213,6 +214,9 @@ func (r *runner) prepare(context.Context) error {
 		return fmt.Errorf("working directory %q does not exist in the configuration", r.spec.WorkingDir)
 	}
 	if err := writeVars(r.work, r.spec.TerraformVars); err != nil {
+		return err
+	}
+	if err := overrideRemoteBackend(r.work); err != nil {
 		return err
 	}
 	cfg, err := cliConfig(r.spec.ProviderMirror)

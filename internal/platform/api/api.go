@@ -76,6 +76,7 @@ func (h *API) Mount(mux *http.ServeMux) {
 	route("PATCH /api/v2/workspaces/{id}", h.updateWorkspace)
 	route("DELETE /api/v2/workspaces/{id}", h.deleteWorkspace)
 	route("POST /api/v2/workspaces/{id}/actions/{action}", h.lockAction)
+	route("POST /api/v2/workspaces/{id}/relationships/tags", h.addTagNames)
 	route("GET /api/v2/workspaces/{id}/relationships/remote-state-consumers", h.remoteStateConsumers)
 	for _, m := range []string{"POST", "PATCH", "DELETE"} {
 		route(m+" /api/v2/workspaces/{id}/relationships/remote-state-consumers", h.changeRemoteStateConsumers)

@@ -78,3 +78,31 @@ func FuzzDecodeBindings(f *testing.F) {
 		}
 	})
 }
+
+// FuzzTagNames feeds untrusted tags relationships (a workspace's create,
+// AddTags) to the tag-name reader: it refuses what it does not take as
+// Invalid, and every binding it returns is key-only.
+func FuzzTagNames(f *testing.F) {
+	for _, s := range []string{`[{"type":"tags","attributes":{"name":"net"}}]`, `[{"type":"tags","id":"tag-1"}]`,
+		`[{"type":"tag-bindings","attributes":{"key":"k"}}]`, `[{"type":"tags","attributes":{"name":1}}]`, `[null]`, `[]`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, body string) {
+		var data []json.RawMessage
+		if json.Unmarshal([]byte(body), &data) != nil {
+			return
+		}
+		bs, err := tagNameBindings(data)
+		if err != nil {
+			if fail.KindOf(err) != fail.Invalid {
+				t.Fatalf("refused with %v, not as invalid", err)
+			}
+			return
+		}
+		for _, b := range bs {
+			if b.Key == "" || b.Value != "" {
+				t.Fatalf("binding %+v from %q", b, body)
+			}
+		}
+	})
+}

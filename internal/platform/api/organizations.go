@@ -96,7 +96,7 @@ func (h *API) createProject(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	bindings, err := workspaceBindings(raw)
+	bindings, err := workspaceBindings(raw, false)
 	if err != nil {
 		return err
 	}
@@ -155,7 +155,7 @@ func (h *API) updateProject(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	bindings, err := workspaceBindings(raw)
+	bindings, err := workspaceBindings(raw, false)
 	if err != nil {
 		return err
 	}

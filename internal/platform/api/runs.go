@@ -33,6 +33,7 @@ func (h *API) mountRuns(mux *http.ServeMux, route func(string, func(http.Respons
 	route("GET /api/v2/runs/{run}", h.readRun)
 	route("GET /api/v2/workspaces/{id}/runs", h.listRuns)
 	route("POST /api/v2/runs/{run}/actions/{action}", h.runAction)
+	h.mountCLIRuns(route)
 
 	route("GET /api/v2/plans/{phase}", h.readPhase)
 	route("GET /api/v2/applies/{phase}", h.readPhase)
@@ -90,6 +91,9 @@ func (h *API) createConfigurationVersion(w http.ResponseWriter, r *http.Request)
 	if err := decode(r, &in); err != nil {
 		return err
 	}
+	if err := settled("provisional", in.Provisional, false); err != nil {
+		return err
+	}
 	cv, err := h.Service.ConfigurationVersions.Create(r.Context(), r.PathValue("id"),
 		configversion.Options{Speculative: in.Speculative, AutoQueueRuns: in.AutoQueueRuns})
 	if err != nil {
@@ -130,6 +134,9 @@ func (h *API) upload(w http.ResponseWriter, r *http.Request) error {
 func (h *API) readSigned(w http.ResponseWriter, r *http.Request) error {
 	c, err := h.Service.Runs.ReadSigned(r.Context(), r.PathValue("token"))
 	if err != nil {
+		return err
+	}
+	if c, err = h.awaitLog(r, r.PathValue("token"), c); err != nil {
 		return err
 	}
 	w.Header().Set("Cache-Control", "no-store")
@@ -184,7 +191,7 @@ func (h *API) createRun(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return write(w, http.StatusCreated, toRun(run))
+	return write(w, http.StatusCreated, h.runDoc(r, run))
 }
 
 func (h *API) readRun(w http.ResponseWriter, r *http.Request) error {
@@ -192,7 +199,7 @@ func (h *API) readRun(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return write(w, http.StatusOK, toRun(run))
+	return write(w, http.StatusOK, h.runDoc(r, run))
 }
 
 func (h *API) listRuns(w http.ResponseWriter, r *http.Request) error {
@@ -206,7 +213,7 @@ func (h *API) listRuns(w http.ResponseWriter, r *http.Request) error {
 	}
 	out := make([]*runJSON, 0, len(runs))
 	for _, x := range runs {
-		out = append(out, toRun(x))
+		out = append(out, h.runDoc(r, x))
 	}
 	return writeList(w, out, pg, total)
 }

@@ -59,7 +59,9 @@ type runJSON struct {
 	RefreshOnly          bool                  `jsonapi:"attr,refresh-only"`
 	TargetAddrs          []string              `jsonapi:"attr,target-addrs"`
 	ReplaceAddrs         []string              `jsonapi:"attr,replace-addrs"`
-	Variables            []map[string]string   `jsonapi:"attr,variables"`     // keys only: values are never shown again
+	Variables            []map[string]string   `jsonapi:"attr,variables"` // keys only: values are never shown again
+	Permissions          map[string]bool       `jsonapi:"attr,permissions"`
+	PositionInQueue      int                   `jsonapi:"attr,position-in-queue"`
 	ErrorMessage         string                `jsonapi:"attr,error-message"` // runcred's, beyond HCP Terraform's
 	Workspace            *workspaceJSON        `jsonapi:"relation,workspace"`
 	ConfigurationVersion *configurationVersion `jsonapi:"relation,configuration-version"`
@@ -125,6 +127,9 @@ type configurationVersionInput struct {
 	Type          string `jsonapi:"primary,configuration-versions"`
 	AutoQueueRuns *bool  `jsonapi:"attr,auto-queue-runs"`
 	Speculative   *bool  `jsonapi:"attr,speculative"`
+	// Provisional (a version that becomes current only once a run applies
+	// it) is sent by the CLIs' cloud backend as false; runcred has no other.
+	Provisional *bool `jsonapi:"attr,provisional"`
 }
 
 type workspaceRef struct {

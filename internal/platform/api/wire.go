@@ -143,6 +143,12 @@ func toWorkspace(w workspace.Workspace) *workspaceJSON {
 		out.AgentPool = &agentPool{ID: w.AgentPoolID}
 	}
 	fixWorkspace(out)
+	if out.TerraformVersion == "" {
+		// No version pinned: the agent runs the binary it has, what HCP
+		// Terraform calls "latest"; the CLIs refuse to touch a workspace's
+		// state (force-unlock) when its version is neither theirs nor that.
+		out.TerraformVersion = "latest"
+	}
 	return out
 }
 

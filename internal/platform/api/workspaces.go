@@ -29,7 +29,7 @@ func (h *API) createWorkspace(w http.ResponseWriter, r *http.Request) error {
 	if err := in.check(); err != nil {
 		return err
 	}
-	bindings, err := workspaceBindings(raw)
+	bindings, err := workspaceBindings(raw, true)
 	if err != nil {
 		return err
 	}
@@ -70,7 +70,7 @@ func (h *API) listWorkspaces(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	q := r.URL.Query()
-	f := workspace.Filter{Search: q.Get("search[name]"), ProjectID: q.Get("filter[project][id]"), Page: pg}
+	f := workspace.Filter{Search: q.Get("search[name]"), ProjectID: q.Get("filter[project][id]"), Tags: searchTags(r), Page: pg}
 	wss, total, err := h.Service.Workspaces.Workspaces(r.Context(), r.PathValue("org"), f)
 	if err != nil {
 		return err
@@ -95,7 +95,7 @@ func (h *API) updateWorkspace(w http.ResponseWriter, r *http.Request) error {
 	if err := in.check(); err != nil {
 		return err
 	}
-	bindings, err := workspaceBindings(raw)
+	bindings, err := workspaceBindings(raw, false)
 	if err != nil {
 		return err
 	}

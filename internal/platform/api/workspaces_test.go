@@ -110,10 +110,12 @@ func TestGoTFEWorkspaceAttributes(t *testing.T) {
 		if _, err := c.Workspaces.ReadByID(ctx, ws.ID); err != tfe.ErrResourceNotFound {
 			t.Errorf("after safe delete: %v", err)
 		}
-		code, body := sendRaw(t, "POST", e.url+"/api/v2/organizations/acme/workspaces", "root-token",
-			`{"data":{"type":"workspaces","attributes":{"name":"t"},"relationships":{"tags":{"data":[{"type":"tags","attributes":{"name":"x"}}]}}}}`)
+		// Tag names are taken when a workspace is created (as key-only
+		// bindings), not on update, where tag-bindings replace the set.
+		code, body := sendRaw(t, "PATCH", e.url+"/api/v2/organizations/acme/workspaces/app", "root-token",
+			`{"data":{"type":"workspaces","attributes":{},"relationships":{"tags":{"data":[{"type":"tags","attributes":{"name":"x"}}]}}}}`)
 		if code != http.StatusUnprocessableEntity || !strings.Contains(body, "tag-bindings") {
-			t.Errorf("tag names: %d %s", code, body)
+			t.Errorf("tag names on update: %d %s", code, body)
 		}
 	})
 }

@@ -113,6 +113,10 @@ func (h *API) workspaceDoc(r *http.Request, w workspace.Workspace) (*workspaceJS
 		CanReadStateVersions: p.ReadStateVersions, CanReadVariable: p.ReadVariable, CanUnlock: p.Unlock,
 		CanUpdate: p.Update, CanUpdateVariable: p.UpdateVariable,
 	}
+	// Tag names for who may read the workspace's tags; none for others.
+	if bs, err := h.Service.Tags.Workspace(r.Context(), w.ID); err == nil {
+		out.TagNames = tagNames(bs)
+	}
 	n, err := h.Service.StateVersions.ResourceCount(r.Context(), w.ID)
 	if err != nil {
 		return nil, err
@@ -201,7 +205,7 @@ func writeIncluded(w http.ResponseWriter, code int, model any) error {
 
 // workspaceBindings reads the tag-bindings relationship of a workspace
 // document; nil when the document has none (as opposed to an empty one).
-func workspaceBindings(b []byte) ([]tag.Binding, error) {
+func workspaceBindings(b []byte, tagNamesToo bool) ([]tag.Binding, error) {
 	var doc struct {
 		Data struct {
 			Relationships struct {
@@ -220,18 +224,25 @@ func workspaceBindings(b []byte) ([]tag.Binding, error) {
 	if json.Unmarshal(b, &doc) != nil {
 		return nil, errMalformed{"request body is not a valid JSON:API document for this resource"}
 	}
+	var names []tag.Binding
 	if t := doc.Data.Relationships.Tags; t != nil && len(t.Data) > 0 {
-		return nil, fail.Invalidf("relationship %q (tag names) is not supported by runcred; use tag-bindings", "tags")
+		if !tagNamesToo {
+			return nil, fail.Invalidf("relationship %q (tag names) is taken only when a workspace is created; use tag-bindings", "tags")
+		}
+		var err error
+		if names, err = tagNameBindings(t.Data); err != nil {
+			return nil, err
+		}
 	}
 	tb := doc.Data.Relationships.TagBindings
 	if tb == nil {
-		return nil, nil
+		return names, nil
 	}
 	bs, err := parseBindings(tb.Data)
 	if bs == nil && err == nil {
 		bs = []tag.Binding{}
 	}
-	return bs, err
+	return append(bs, names...), err
 }
 
 // rawRelations: tag bindings and tag names are read from the raw document

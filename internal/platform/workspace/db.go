@@ -64,6 +64,9 @@ func (d db) list(ctx context.Context, org string, f Filter) ([]Workspace, int, e
 	if f.ProjectID != "" {
 		where, args = where+` AND w.project_id = ?`, append(args, f.ProjectID)
 	}
+	for _, t := range f.Tags {
+		where, args = where+` AND EXISTS (SELECT 1 FROM workspace_tag_bindings t WHERE t.workspace_id = w.id AND t.key = ? AND t.value = '')`, append(args, t)
+	}
 	var total int
 	if err := d.QueryRow(ctx, `SELECT COUNT(*)`+from+where, args...).Scan(&total); err != nil {
 		return nil, 0, err

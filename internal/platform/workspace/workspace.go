@@ -68,6 +68,7 @@ const (
 type Filter struct {
 	Search    string // part of the name
 	ProjectID string
+	Tags      []string // tag names: keys of the workspace's own bindings without a value
 	Page      resource.Page
 }
 
