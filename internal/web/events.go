@@ -1,0 +1,105 @@
+package web
+
+import (
+	"bytes"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// streamFor bounds one event stream. The daemon's write deadline moves
+// with the bytes written, so a quiet stream ends before it and the
+// browser's EventSource reconnects where it left off (Last-Event-ID).
+const streamFor = 25 * time.Second
+
+// parseCursor reads an event id, "PLAN.APPLY": the byte offsets of the two
+// logs already sent. Anything malformed starts from the beginning.
+func parseCursor(s string) (plan, apply int) {
+	a, b, ok := strings.Cut(s, ".")
+	if !ok || len(s) > 40 {
+		return 0, 0
+	}
+	p, err1 := strconv.Atoi(a)
+	q, err2 := strconv.Atoi(b)
+	if err1 != nil || err2 != nil || p < 0 || q < 0 {
+		return 0, 0
+	}
+	return p, q
+}
+
+// runEvents streams a run's page updates as Server-Sent Events: "plan-log"
+// and "apply-log" carry new log lines as HTML to append, "status" the new
+// status when it changes (the page then fetches its summary again), and
+// "done" once the run has ended and both logs are complete.
+func (u *UI) runEvents(w http.ResponseWriter, r *http.Request, v *view) error {
+	ctx, id := r.Context(), r.PathValue("run")
+	cur := r.Header.Get("Last-Event-ID")
+	if cur == "" {
+		cur = r.URL.Query().Get("from")
+	}
+	planAt, applyAt := parseCursor(cur)
+	sent := r.URL.Query().Get("status")
+	d, err := u.load(ctx, id, false, false)
+	if err != nil {
+		return err
+	}
+	rc := http.NewResponseController(w)
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	write := func(name, data string) {
+		var b bytes.Buffer
+		fmt.Fprintf(&b, "event: %s\nid: %d.%d\n", name, planAt, applyAt)
+		for _, line := range strings.Split(data, "\n") {
+			fmt.Fprintf(&b, "data: %s\n", line)
+		}
+		b.WriteString("\n")
+		_, _ = w.Write(b.Bytes())
+	}
+	_, _ = w.Write([]byte("retry: 1000\n\n"))
+	end := time.Now().Add(streamFor)
+	tick := time.NewTicker(u.cfg.PollInterval)
+	defer tick.Stop()
+	for {
+		if sent != string(d.Run.Status) {
+			sent = string(d.Run.Status)
+			write("status", sent)
+		}
+		plan, err := u.phaseLog(ctx, d.Run.PlanID, planAt, d.Final)
+		if err != nil {
+			return nil // the stream has begun; the browser reconnects
+		}
+		apply, err := u.phaseLog(ctx, d.Run.ApplyID, applyAt, d.Final)
+		if err != nil {
+			return nil
+		}
+		if plan.Offset > planAt {
+			planAt = plan.Offset
+			write("plan-log", string(plan.HTML))
+		}
+		if apply.Offset > applyAt {
+			applyAt = apply.Offset
+			write("apply-log", string(apply.HTML))
+		}
+		if d.Final {
+			// The logs were read whole above: nothing more will come.
+			write("done", "")
+			_ = rc.Flush()
+			return nil
+		}
+		_ = rc.Flush()
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+		if time.Now().After(end) {
+			return nil
+		}
+		if d, err = u.load(ctx, id, false, false); err != nil {
+			return nil
+		}
+	}
+}
