@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/runcred/runcred/internal/access"
 	"github.com/runcred/runcred/internal/broker"
 	"github.com/runcred/runcred/internal/broker/engine"
 	"github.com/runcred/runcred/internal/identity"
@@ -92,6 +93,8 @@ func (u *UI) broker(w http.ResponseWriter, r *http.Request, v *view) error {
 		return out
 	})
 	d.Leases = u.leases(r, tok)
+	// The revoke buttons only for a token the broker would let revoke.
+	d.MayRevoke = u.cfg.Broker.Authorize(r.Context(), "sys/leases/revoke", access.Update) == nil
 	v.Title, v.Nav, v.Data = "Broker", "broker", d
 	u.pages.render(w, http.StatusOK, "broker", v)
 	return nil

@@ -148,17 +148,11 @@ func testBrowser(t *testing.T, start daemontest.Starter) {
 	if err := f.root.Runs.Cancel(ctx, f.run.ID, tfe.RunCancelOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	// The setup's AWS credential mode needs a role; this run takes none.
-	vars, err := f.root.Variables.List(ctx, f.ws.ID, nil)
-	if err != nil {
+	// The setup's AWS credential mode gets its role: each phase is given a
+	// workload identity token for it (the configuration calls no AWS API).
+	if _, err := f.root.Variables.Create(ctx, f.ws.ID, tfe.VariableCreateOptions{Key: tfe.String("TFC_AWS_RUN_ROLE_ARN"),
+		Value: tfe.String("arn:aws:iam::123456789012:role/ui-test"), Category: tfe.Category(tfe.CategoryEnv)}); err != nil {
 		t.Fatal(err)
-	}
-	for _, v := range vars.Items {
-		if v.Key == "TFC_AWS_PROVIDER_AUTH" {
-			if err := f.root.Variables.Delete(ctx, f.ws.ID, v.ID); err != nil {
-				t.Fatal(err)
-			}
-		}
 	}
 	hooks, work := t.TempDir(), t.TempDir()
 	if err := os.Chmod(hooks, 0o755); err != nil {
@@ -237,6 +231,15 @@ echo "second line, after the release"
 		t.Fatalf("the run is %v after apply from the page (%v)", got.Status, err)
 	}
 
+	// The credentials each phase received, from the audit log: a workload
+	// identity token for AWS's audience, by phase, never the token.
+	creds := value(p, chromedp.Text(chromedp.CSS("table.creds")))
+	for _, want := range []string{"plan", "apply", "workload identity token", "aws.workload.identity"} {
+		if !strings.Contains(creds, want) {
+			t.Errorf("the run's credentials lack %q:\n%s", want, creds)
+		}
+	}
+
 	// The variable's provenance on the workspace page.
 	p.run(chromedp.Navigate(base + "/app/orgs/acme/workspaces/prod"))
 	p.waitFor("owner")
@@ -262,7 +265,8 @@ echo "second line, after the release"
 	}
 	p.html()
 	for _, s := range p.seen {
-		for _, secret := range []string{canary, f.srv.Token, tt.Token, f.readOnlyTeamTok} {
+		// "eyJhbGciOi" starts every JWT runcred signs (a JOSE header).
+		for _, secret := range []string{canary, f.srv.Token, tt.Token, f.readOnlyTeamTok, "eyJhbGciOi"} {
 			if strings.Contains(s, secret) {
 				t.Fatalf("a page holds a secret (%.12s…)", secret)
 			}

@@ -2,11 +2,14 @@ package web
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/runcred/runcred/internal/platform/run"
 )
 
 // streamFor bounds one event stream. The daemon's write deadline moves
@@ -62,10 +65,23 @@ func (u *UI) runEvents(w http.ResponseWriter, r *http.Request, v *view) error {
 	end := time.Now().Add(streamFor)
 	tick := time.NewTicker(u.cfg.PollInterval)
 	defer tick.Stop()
-	for {
-		if sent != string(d.Run.Status) {
+	for first := true; ; first = false {
+		changed := sent != string(d.Run.Status)
+		if changed {
 			sent = string(d.Run.Status)
 			write("status", sent)
+		}
+		// A log grows only while its phase runs (and is complete when the
+		// status moves on): a run that waits costs one status read a tick.
+		if !first && !changed && d.Run.Status != run.Planning && d.Run.Status != run.Applying {
+			_ = rc.Flush()
+			if !u.pause(ctx, tick, end) {
+				return nil
+			}
+			if d, err = u.load(ctx, id, false, false); err != nil {
+				return nil
+			}
+			continue
 		}
 		plan, err := u.phaseLog(ctx, d.Run.PlanID, planAt, d.Final)
 		if err != nil {
@@ -90,16 +106,22 @@ func (u *UI) runEvents(w http.ResponseWriter, r *http.Request, v *view) error {
 			return nil
 		}
 		_ = rc.Flush()
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-tick.C:
-		}
-		if time.Now().After(end) {
+		if !u.pause(ctx, tick, end) {
 			return nil
 		}
 		if d, err = u.load(ctx, id, false, false); err != nil {
 			return nil
 		}
 	}
+}
+
+// pause waits for the next tick; false when the stream should end (the
+// browser went away, or the stream's time is up).
+func (u *UI) pause(ctx context.Context, tick *time.Ticker, end time.Time) bool {
+	select {
+	case <-ctx.Done():
+		return false
+	case <-tick.C:
+	}
+	return time.Now().Before(end)
 }
