@@ -8,6 +8,7 @@ import (
 	"github.com/runcred/runcred/internal/access"
 	"github.com/runcred/runcred/internal/broker"
 	"github.com/runcred/runcred/internal/broker/engine"
+	"github.com/runcred/runcred/internal/fail"
 	"github.com/runcred/runcred/internal/identity"
 	"github.com/runcred/runcred/internal/secret"
 )
@@ -54,14 +55,17 @@ func (u *UI) sys(r *http.Request, tok secret.Value, op engine.Operation, path st
 func (u *UI) broker(w http.ResponseWriter, r *http.Request, v *view) error {
 	tok := v.session.token
 	var d brokerData
-	section := func(path string, fn func(map[string]any) []brokerItem) brokerSection {
-		resp, err := u.sys(r, tok, engine.Read, path, nil)
+	sectionOp := func(op engine.Operation, path string, fn func(map[string]any) []brokerItem) brokerSection {
+		resp, err := u.sys(r, tok, op, path, nil)
 		if err != nil || resp == nil {
 			return brokerSection{Denied: true}
 		}
 		items := fn(resp.Data)
 		slices.SortFunc(items, func(a, b brokerItem) int { return strings.Compare(a.Name, b.Name) })
 		return brokerSection{Items: items}
+	}
+	section := func(path string, fn func(map[string]any) []brokerItem) brokerSection {
+		return sectionOp(engine.Read, path, fn)
 	}
 	described := func(m map[string]any) []brokerItem {
 		var out []brokerItem
@@ -75,7 +79,7 @@ func (u *UI) broker(w http.ResponseWriter, r *http.Request, v *view) error {
 	}
 	d.Mounts = section("sys/mounts", described)
 	d.Auth = section("sys/auth", described)
-	d.Policies = section("sys/policies/acl", func(m map[string]any) []brokerItem {
+	d.Policies = sectionOp(engine.List, "sys/policies/acl", func(m map[string]any) []brokerItem {
 		var out []brokerItem
 		keys, _ := m["keys"].([]string)
 		if keys == nil {
@@ -92,7 +96,17 @@ func (u *UI) broker(w http.ResponseWriter, r *http.Request, v *view) error {
 		}
 		return out
 	})
-	d.Leases = u.leases(r, tok)
+	var prefixes []string
+	for _, m := range d.Mounts.Items {
+		if m.Name != "sys/" && m.Name != "cubbyhole/" && m.Name != "identity/" {
+			prefixes = append(prefixes, m.Name)
+		}
+	}
+	for _, m := range d.Auth.Items {
+		prefixes = append(prefixes, "auth/"+m.Name)
+	}
+	d.Leases = u.leases(r, tok, prefixes)
+	d.Leases.Denied = d.Leases.Denied || d.Mounts.Denied && d.Auth.Denied
 	// The revoke buttons only for a token the broker would let revoke.
 	d.MayRevoke = u.cfg.Broker.Authorize(r.Context(), "sys/leases/revoke", access.Update) == nil
 	v.Title, v.Nav, v.Data = "Broker", "broker", d
@@ -100,18 +114,27 @@ func (u *UI) broker(w http.ResponseWriter, r *http.Request, v *view) error {
 	return nil
 }
 
-// leases lists the live leases under every prefix the caller may list.
-func (u *UI) leases(r *http.Request, tok secret.Value) brokerSection {
+// leases lists the live leases under each mount's prefix, as Vault's
+// LIST sys/leases/lookup/<prefix> does (a sudo path): denied when the
+// caller may list none of them.
+func (u *UI) leases(r *http.Request, tok secret.Value, prefixes []string) brokerSection {
 	var out brokerSection
-	var walk func(prefix string, depth int) bool
-	walk = func(prefix string, depth int) bool {
+	denied, asked := 0, 0
+	var walk func(prefix string, depth int)
+	walk = func(prefix string, depth int) {
+		asked++
 		resp, err := u.sys(r, tok, engine.List, "sys/leases/lookup/"+prefix, nil)
 		if err != nil || resp == nil {
-			return false
+			if fail.KindOf(err) == fail.Denied {
+				denied++
+			}
+			return
 		}
 		for _, k := range asSlice(resp.Data["keys"]) {
-			if strings.HasSuffix(k, "/") && depth < 8 {
-				walk(prefix+k, depth+1)
+			if strings.HasSuffix(k, "/") {
+				if depth < 8 {
+					walk(prefix+k, depth+1)
+				}
 				continue
 			}
 			id := prefix + k
@@ -122,11 +145,11 @@ func (u *UI) leases(r *http.Request, tok secret.Value) brokerSection {
 			}
 			out.Items = append(out.Items, item)
 		}
-		return true
 	}
-	if !walk("", 0) {
-		out.Denied = true
+	for _, p := range prefixes {
+		walk(p, 0)
 	}
+	out.Denied = asked > 0 && denied == asked
 	return out
 }
 

@@ -261,10 +261,22 @@ func testSecurity(t *testing.T, start daemontest.Starter) {
 	if resp, body := admin.do("GET", "/app/audit?since=yesterday", nil, ""); resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "yesterday") {
 		t.Errorf("a bad time filter = %d", resp.StatusCode)
 	}
-	admin.get("/app/identity", http.StatusOK)
-	admin.get("/app/broker", http.StatusOK)
-	admin.get("/app/no/such/page", http.StatusNotFound)
-	admin.get("/app/runs/run-nosuchrun", http.StatusNotFound)
+	ident := admin.get("/app/identity", http.StatusOK)
+	for _, want := range []string{"current", "next", `href="/.well-known/openid-configuration"`, "/.well-known/jwks"} {
+		if !strings.Contains(ident, want) {
+			t.Errorf("identity page lacks %q", want)
+		}
+	}
+	brk := admin.get("/app/broker", http.StatusOK)
+	if !strings.Contains(brk, "token/") || !strings.Contains(brk, "root") || strings.Contains(brk, "may not") {
+		t.Errorf("the root token's broker page lacks the token auth method or the root policy:\n%s", brk)
+	}
+	for _, p := range []string{"/app/no/such/page", "/app/runs/run-nosuchrun", "/app/orgs/nosuchorg"} {
+		body := admin.get(p, http.StatusNotFound)
+		if !strings.Contains(body, "Not found") || strings.Contains(body, "goroutine") || strings.Contains(body, ".go:") {
+			t.Errorf("%s: not a clear error page:\n%s", p, body)
+		}
+	}
 	csrf := csrfOf(t, runPage)
 
 	// State-changing requests: without the CSRF token, with another's,
@@ -304,6 +316,9 @@ func testSecurity(t *testing.T, start daemontest.Starter) {
 		t.Fatalf("a read-only team changed the run: %v %v", r.Status, err)
 	}
 	ro.get("/app/orgs/acme/workspaces/prod", http.StatusOK)
+	if got := ro.get("/app/broker", http.StatusOK); !strings.Contains(got, "may not") || strings.Contains(got, "Revoke") {
+		t.Errorf("a read-only team's broker page:\n%s", got)
+	}
 	if resp, _ := ro.do("GET", "/app/audit", nil, ""); resp.StatusCode != http.StatusForbidden {
 		t.Errorf("a read-only team read the audit log: %d", resp.StatusCode)
 	}
@@ -341,6 +356,16 @@ func testSecurity(t *testing.T, start daemontest.Starter) {
 	f.clock.Add(web.DefaultIdleTimeout)
 	if resp, _ := ro.do("GET", "/app/", nil, ""); resp.StatusCode != http.StatusSeeOther {
 		t.Errorf("an idle session outlived its timeout: %d", resp.StatusCode)
+	}
+}
+
+// TestSecureCookie: over HTTPS the session cookie is Secure.
+func TestSecureCookie(t *testing.T) {
+	srv := daemontest.Start(t, daemontest.TLS(t))
+	b := newBrowser(t, srv)
+	resp, body := b.do("POST", "/app/sign-in", url.Values{"token": {srv.Token}}, srv.D.URL())
+	if resp.StatusCode != http.StatusSeeOther || len(resp.Cookies()) != 1 || !resp.Cookies()[0].Secure {
+		t.Fatalf("sign-in over HTTPS = %d, cookies %v\n%s", resp.StatusCode, resp.Cookies(), body)
 	}
 }
 
