@@ -119,3 +119,93 @@ func BenchmarkRunPage50k(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkIdleFollowers: 50 browsers follow the live stream of a run that
+// waits (queued, no agent); the metric is the server process's CPU time
+// over a 10 s window as a percentage of one core (target: under 5%), next
+// to the same server's over 10 s without followers.
+// The server runs in this process; the followers' readers receive nothing
+// while the run waits, so what is measured is the server's polling.
+func BenchmarkIdleFollowers(b *testing.B) {
+	srv := daemontest.Start(b, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	root, err := tfe.NewClient(&tfe.Config{Address: srv.D.URL(), Token: srv.Token, RetryServerErrors: false})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := root.Organizations.Create(ctx, tfe.OrganizationCreateOptions{Name: tfe.String("acme"), Email: tfe.String("ops@acme.test")}); err != nil {
+		b.Fatal(err)
+	}
+	ws, err := root.Workspaces.Create(ctx, "acme", tfe.WorkspaceCreateOptions{Name: tfe.String("prod")})
+	if err != nil {
+		b.Fatal(err)
+	}
+	cv, err := root.ConfigurationVersions.Create(ctx, ws.ID, tfe.ConfigurationVersionCreateOptions{AutoQueueRuns: tfe.Bool(false)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	dir := b.TempDir()
+	if err := writeFile(dir, "main.tf", `resource "terraform_data" "x" {}`); err != nil {
+		b.Fatal(err)
+	}
+	if err := root.ConfigurationVersions.Upload(ctx, cv.UploadURL, dir); err != nil {
+		b.Fatal(err)
+	}
+	run, err := root.Runs.Create(ctx, tfe.RunCreateOptions{Workspace: ws})
+	if err != nil {
+		b.Fatal(err)
+	}
+	hc := srv.HTTPClient(b)
+	hc.Timeout = 0
+	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	req, _ := http.NewRequest("POST", srv.D.URL()+"/app/sign-in", strings.NewReader(url.Values{"token": {srv.Token}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Origin", srv.D.URL())
+	resp, err := hc.Do(req)
+	if err != nil || len(resp.Cookies()) != 1 {
+		b.Fatalf("sign-in: %v", err)
+	}
+	resp.Body.Close()
+	cookie := resp.Cookies()[0]
+	// The baseline, in the same run: the same server with no follower.
+	before, wall := cpuTime(), time.Now()
+	time.Sleep(10 * time.Second) // the measurement window
+	baseline := 100 * (cpuTime() - before).Seconds() / time.Since(wall).Seconds()
+	started := make(chan struct{}, 50)
+	for range 50 {
+		go func() {
+			req, _ := http.NewRequestWithContext(ctx, "GET", srv.D.URL()+"/app/runs/"+run.ID+"/events", nil)
+			req.AddCookie(cookie)
+			resp, err := hc.Do(req)
+			if err != nil {
+				return
+			}
+			defer resp.Body.Close()
+			buf := make([]byte, 4096)
+			n, _ := resp.Body.Read(buf) // the retry line and the first status
+			if n > 0 {
+				started <- struct{}{}
+			}
+			for {
+				if _, err := resp.Body.Read(buf); err != nil {
+					return
+				}
+			}
+		}()
+	}
+	for range 50 {
+		select {
+		case <-started:
+		case <-time.After(time.Minute):
+			b.Fatal("the followers did not all connect")
+		}
+	}
+	for b.Loop() {
+		before, wall := cpuTime(), time.Now()
+		time.Sleep(10 * time.Second) // the measurement window
+		used, elapsed := cpuTime()-before, time.Since(wall)
+		b.ReportMetric(100*used.Seconds()/elapsed.Seconds(), "cpu-%-of-core")
+		b.ReportMetric(baseline, "baseline-cpu-%-no-follower")
+	}
+}

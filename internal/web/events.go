@@ -63,8 +63,6 @@ func (u *UI) runEvents(w http.ResponseWriter, r *http.Request, v *view) error {
 	}
 	_, _ = w.Write([]byte("retry: 1000\n\n"))
 	end := time.Now().Add(streamFor)
-	tick := time.NewTicker(u.cfg.PollInterval)
-	defer tick.Stop()
 	for first := true; ; first = false {
 		changed := sent != string(d.Run.Status)
 		if changed {
@@ -75,7 +73,7 @@ func (u *UI) runEvents(w http.ResponseWriter, r *http.Request, v *view) error {
 		// status moves on): a run that waits costs one status read a tick.
 		if !first && !changed && d.Run.Status != run.Planning && d.Run.Status != run.Applying {
 			_ = rc.Flush()
-			if !u.pause(ctx, tick, end) {
+			if !pause(ctx, idlePoll, end) {
 				return nil
 			}
 			if d, err = u.load(ctx, id, false, false); err != nil {
@@ -106,7 +104,7 @@ func (u *UI) runEvents(w http.ResponseWriter, r *http.Request, v *view) error {
 			return nil
 		}
 		_ = rc.Flush()
-		if !u.pause(ctx, tick, end) {
+		if !pause(ctx, u.cfg.PollInterval, end) {
 			return nil
 		}
 		if d, err = u.load(ctx, id, false, false); err != nil {
@@ -115,13 +113,20 @@ func (u *UI) runEvents(w http.ResponseWriter, r *http.Request, v *view) error {
 	}
 }
 
-// pause waits for the next tick; false when the stream should end (the
-// browser went away, or the stream's time is up).
-func (u *UI) pause(ctx context.Context, tick *time.Ticker, end time.Time) bool {
+// idlePoll is how often a stream of a run that waits (queued, planned)
+// looks for a change of status: a person acting on it sees the change
+// within a second.
+const idlePoll = time.Second
+
+// pause waits d; false when the stream should end (the browser went away,
+// or the stream's time is up).
+func pause(ctx context.Context, d time.Duration, end time.Time) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
 	select {
 	case <-ctx.Done():
 		return false
-	case <-tick.C:
+	case <-t.C:
 	}
 	return time.Now().Before(end)
 }
