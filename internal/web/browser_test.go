@@ -221,7 +221,22 @@ echo "second line, after the release"
 	p.waitFor("second line, after the release")
 	p.waitFor("1 to add")
 	p.waitFor("Confirm and apply")
-	p.run(chromedp.Click(chromedp.CSS("button.act-apply")))
+	// By keyboard: the first Tab reaches the skip link, later ones the
+	// apply button, and Enter presses it.
+	p.run(chromedp.KeyEvent("\t"))
+	if got := value(p, chromedp.Evaluate[string](`document.activeElement.className`)); got != "skip" {
+		t.Errorf("the first Tab focuses %q, not the skip link", got)
+	}
+	for i := 0; ; i++ {
+		if value(p, chromedp.Evaluate[bool](`document.activeElement.classList.contains("act-apply")`)) {
+			break
+		}
+		if i == 60 {
+			t.Fatal("Tab never reached the apply button")
+		}
+		p.run(chromedp.KeyEvent("\t"))
+	}
+	p.run(chromedp.KeyEvent("\r"))
 	p.waitFor(`id="run-status">applied<`)
 	applied := p.waitFor("Apply complete!")
 	if !strings.Contains(applied, `<span class="`) {

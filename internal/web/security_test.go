@@ -315,7 +315,13 @@ func testSecurity(t *testing.T, start daemontest.Starter) {
 	if r, err := f.root.Runs.Read(context.Background(), f.run.ID); err != nil || r.Status != tfe.RunPlanQueued {
 		t.Fatalf("a read-only team changed the run: %v %v", r.Status, err)
 	}
-	ro.get("/app/orgs/acme/workspaces/prod", http.StatusOK)
+	if got := ro.get("/app/orgs/acme/workspaces/prod", http.StatusOK); strings.Contains(got, "Save settings") {
+		t.Error("a read-only team sees the settings form")
+	}
+	settings := url.Values{"csrf": {roCSRF}, "description": {"forged"}, "auto_apply": {"true"}}
+	if resp, _ := ro.do("POST", "/app/orgs/acme/workspaces/prod/settings", settings, ro.origin); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("a read-only team's settings post = %d, want 403", resp.StatusCode)
+	}
 	if got := ro.get("/app/broker", http.StatusOK); !strings.Contains(got, "may not") || strings.Contains(got, "Revoke") {
 		t.Errorf("a read-only team's broker page:\n%s", got)
 	}
@@ -332,6 +338,22 @@ func testSecurity(t *testing.T, start daemontest.Starter) {
 	}
 	if got := admin.get("/app/audit?run="+f.run.ID, http.StatusOK); !strings.Contains(got, "platform.run.cancel") {
 		t.Errorf("the run's audit records lack its cancel:\n%s", got)
+	}
+
+	// An admin changes the workspace's settings; a bad value is refused by name.
+	if !strings.Contains(wsPage, "Save settings") {
+		t.Error("the admin's workspace page has no settings form")
+	}
+	settings = url.Values{"csrf": {csrf}, "description": {"payments"}, "auto_apply": {"maybe"}}
+	if resp, body := admin.do("POST", "/app/orgs/acme/workspaces/prod/settings", settings, admin.origin); resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "auto_apply") {
+		t.Errorf("a bad auto_apply = %d", resp.StatusCode)
+	}
+	settings.Set("auto_apply", "true")
+	if resp, body := admin.do("POST", "/app/orgs/acme/workspaces/prod/settings", settings, admin.origin); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("settings = %d\n%s", resp.StatusCode, body)
+	}
+	if got, err := f.root.Workspaces.ReadByID(context.Background(), f.ws.ID); err != nil || !got.AutoApply || got.Description != "payments" {
+		t.Errorf("after the settings post the workspace is %+v (%v)", got, err)
 	}
 
 	admin.scan(canary, f.srv.Token, f.readOnlyTeamTok)

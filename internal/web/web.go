@@ -106,6 +106,7 @@ func (u *UI) routes() {
 	page("GET "+Prefix+"{$}", u.organizations)
 	page("GET "+Prefix+"orgs/{org}", u.workspaces)
 	page("GET "+Prefix+"orgs/{org}/workspaces/{ws}", u.workspace)
+	page("POST "+Prefix+"orgs/{org}/workspaces/{ws}/settings", u.workspaceSettings)
 	page("GET "+Prefix+"runs/{run}", u.run)
 	page("GET "+Prefix+"runs/{run}/events", u.runEvents)
 	page("POST "+Prefix+"runs/{run}/{action}", u.runAction)

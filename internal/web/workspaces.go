@@ -162,3 +162,28 @@ func (u *UI) workspace(w http.ResponseWriter, r *http.Request, v *view) error {
 	u.pages.render(w, http.StatusOK, "workspace", v)
 	return nil
 }
+
+// workspaceSettings changes the settings the page offers (description and
+// auto-apply) through the workspace service, which authorizes the caller
+// as the API does.
+func (u *UI) workspaceSettings(w http.ResponseWriter, r *http.Request, v *view) error {
+	ctx := r.Context()
+	ws, err := u.cfg.Platform.Workspaces.Workspace(ctx, r.PathValue("org"), r.PathValue("ws"))
+	if err != nil {
+		return err
+	}
+	desc := r.PostFormValue("description")
+	var auto bool
+	switch r.PostFormValue("auto_apply") {
+	case "true":
+		auto = true
+	case "false":
+	default:
+		return fail.Invalidf("auto_apply must be true or false")
+	}
+	if _, err := u.cfg.Platform.Workspaces.Update(ctx, ws.ID, workspace.Options{Description: &desc, AutoApply: &auto}); err != nil {
+		return err
+	}
+	http.Redirect(w, r, Prefix+"orgs/"+ws.Organization+"/workspaces/"+ws.Name, http.StatusSeeOther)
+	return nil
+}
