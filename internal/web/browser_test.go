@@ -246,6 +246,12 @@ echo "second line, after the release"
 		t.Fatalf("the run is %v after apply from the page (%v)", got.Status, err)
 	}
 
+	// The changes per resource, fetched into the page on request.
+	p.run(chromedp.Click(chromedp.ID("show-resources")))
+	if got := p.waitFor(`<li class="ch-create">`); !strings.Contains(got, "terraform_data.x") {
+		t.Error("the changes per resource lack terraform_data.x")
+	}
+
 	// The credentials each phase received, from the audit log: a workload
 	// identity token for AWS's audience, by phase, never the token.
 	creds := value(p, chromedp.Text(chromedp.CSS("table.creds")))

@@ -109,6 +109,7 @@ func (u *UI) routes() {
 	page("POST "+Prefix+"orgs/{org}/workspaces/{ws}/settings", u.workspaceSettings)
 	page("GET "+Prefix+"runs/{run}", u.run)
 	page("GET "+Prefix+"runs/{run}/events", u.runEvents)
+	page("GET "+Prefix+"runs/{run}/resources", u.resources)
 	page("POST "+Prefix+"runs/{run}/{action}", u.runAction)
 	page("GET "+Prefix+"audit", u.audit)
 	page("GET "+Prefix+"identity", u.identity)
