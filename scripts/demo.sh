@@ -196,7 +196,7 @@ step "Key compromise (runcred identity rotate --force; runcred identity revoke-k
 # publish lead (30s in dev); --force rotates at once, for a stolen key.
 "$RC" identity rotate --force | tee "$demo/rotate.txt"
 stolen=$(sed -n 's/^retired: \([^ ]*\).*/\1/p' "$demo/rotate.txt")
-"$RC" identity revoke-key "$stolen"
+"$RC" identity revoke-key -- "$stolen"
 kids=$(curl -fsS --cacert "$CA" "$RUNCRED_ADDR/.well-known/jwks" | grep -o '"kid":"[^"]*"' | tr '\n' ' ')
 echo "JWKS now: $kids"
 case "$kids" in *"$stolen"*) echo "demo: FAILED: the revoked key is still published" >&2; exit 1 ;; esac

@@ -57,9 +57,28 @@ func ctxT(t *testing.T) context.Context {
 // scripts for the agent's hooks directory.
 func newWorld(t *testing.T, hooks map[string]string, tweak func(*agent.Config)) *world {
 	t.Helper()
+	return newWorldWith(t, hooks, nil, tweak)
+}
+
+// newWorldOn is newWorld on database url ("" for the daemon's own SQLite).
+func newWorldOn(t *testing.T, url string, hooks map[string]string, tweak func(*agent.Config)) *world {
+	t.Helper()
+	return newWorldWith(t, hooks, func(c *daemon.Config) {
+		if url != "" {
+			c.Database = url
+		}
+	}, tweak)
+}
+
+// newWorldWith is newWorld whose server's settings server changes.
+func newWorldWith(t *testing.T, hooks map[string]string, server func(*daemon.Config), tweak func(*agent.Config)) *world {
+	t.Helper()
 	w := &world{org: "demo", serverLog: &syncBuffer{}, hooks: t.TempDir(), workRoot: t.TempDir()}
 	w.srv = daemontest.Start(t, func(c *daemon.Config) {
 		c.Logger = slog.New(slog.NewTextHandler(w.serverLog, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		if server != nil {
+			server(c)
+		}
 	})
 	c, err := tfe.NewClient(&tfe.Config{Address: w.srv.D.URL(), Token: w.srv.Token, RetryServerErrors: false})
 	if err != nil {

@@ -63,6 +63,30 @@ func planCounts(b []byte) (jobapi.Finish, error) {
 	return f, nil
 }
 
+// drifted reports whether a plan's refresh found a resource changed
+// outside OpenTofu: in a refresh-only plan, that is what applying it
+// writes to the state.
+func drifted(b []byte) (bool, error) {
+	var p struct {
+		ResourceDrift []struct {
+			Change struct {
+				Actions []string `json:"actions"`
+			} `json:"change"`
+		} `json:"resource_drift"`
+	}
+	if err := json.Unmarshal(b, &p); err != nil {
+		return false, fmt.Errorf("reading the JSON plan: %w", err)
+	}
+	for _, d := range p.ResourceDrift {
+		for _, a := range d.Change.Actions {
+			if a != "no-op" {
+				return true, nil
+			}
+		}
+	}
+	return false, nil
+}
+
 // scrubPlanJSON replaces every secret the phase handled, wherever it
 // appears in a string, an object key or a number of the JSON plan, with the
 // redactor's mask. Terraform writes sensitive variables' values into `show

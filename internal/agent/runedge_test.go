@@ -267,6 +267,7 @@ func (w *world) waitStatus(t *testing.T, id string, want tfe.RunStatus, d time.D
 func TestCancelWhileFetchingCredentials(t *testing.T) {
 	vaultAddr, conns := hangingVault(t)
 	w := newWorld(t, nil, func(c *agent.Config) { c.Concurrency, c.VaultClient = 1, &http.Client{} })
+	w.allowVault(t, vaultAddr) // past the credential guard, to the hanging Vault
 	ctx := ctxT(t)
 	ws := w.workspace(t, "vaulthang", false, map[string]string{
 		"env:TFC_VAULT_PROVIDER_AUTH": "true", "env:TFC_VAULT_ADDR": vaultAddr, "env:TFC_VAULT_RUN_ROLE": "r",
@@ -299,6 +300,7 @@ func TestCancelWhileFetchingCredentials(t *testing.T) {
 func TestTimeLimitWhileFetchingCredentials(t *testing.T) {
 	vaultAddr, conns := hangingVault(t)
 	w := newWorld(t, nil, func(c *agent.Config) { c.VaultClient, c.PhaseTimeout = &http.Client{}, 3*time.Second })
+	w.allowVault(t, vaultAddr) // past the credential guard, to the hanging Vault
 	ws := w.workspace(t, "vaultslow", false, map[string]string{
 		"env:TFC_VAULT_PROVIDER_AUTH": "true", "env:TFC_VAULT_ADDR": vaultAddr, "env:TFC_VAULT_RUN_ROLE": "r",
 	})

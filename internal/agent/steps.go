@@ -141,7 +141,8 @@ func (x *job) obtainCredentials(ctx context.Context) error {
 	j := x.j
 	run := creds.Run{ID: j.RunID, Organization: j.Organization, Project: j.Project, Workspace: j.Workspace,
 		WorkspaceID: j.WorkspaceID, Phase: j.Phase}
-	cr, err := creds.Prepare(ctx, creds.Config{Dir: x.dir, Env: x.vars.env, Run: run, Minter: x.api, HTTPClient: x.a.cfg.VaultClient})
+	cr, err := creds.Prepare(ctx, creds.Config{Dir: x.dir, Env: x.vars.env, Run: run, Minter: x.api, HTTPClient: x.a.cfg.VaultClient,
+		OnSecret: x.red.Add})
 	if err != nil {
 		return fmt.Errorf("preparing credentials: %w", err)
 	}
@@ -179,6 +180,7 @@ func (x *job) runPhase(ctx context.Context) error {
 	}
 	res, err := phase.Run(ctx, phase.Spec{
 		Phase: j.Phase, Binary: a.cfg.Binary, Dir: x.dir, ConfigDir: x.src, WorkingDir: j.WorkingDirectory, Destroy: j.IsDestroy,
+		NoRefresh: j.NoRefresh, RefreshOnly: j.RefreshOnly, Targets: j.TargetAddrs, Replaces: j.ReplaceAddrs,
 		TerraformVars: x.vars.terraform, Env: mergeEnv(x.vars.env, x.creds.Env, builtins(j)), HooksDir: a.cfg.HooksDir,
 		PlanFile: x.in.PlanFile, State: x.in.State, ProviderMirror: a.cfg.ProviderMirror,
 		Secrets:  append(append([]secret.Value{x.api.Token()}, x.vars.secrets...), x.creds.Secrets...),
@@ -217,6 +219,10 @@ func (x *job) storePlanJSON(ctx context.Context) error {
 // action name ("create" holds a sensitive "te").
 func (x *job) countChanges(context.Context) error {
 	fin, err := planCounts(x.res.PlanJSON)
+	if err == nil && x.j.RefreshOnly && !fin.HasChanges {
+		// A refresh-only plan's changes are what the refresh found.
+		fin.HasChanges, err = drifted(x.res.PlanJSON)
+	}
 	x.fin = fin
 	return err
 }

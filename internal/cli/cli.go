@@ -71,7 +71,8 @@ func newRoot(getenv env, stdout, stderr io.Writer) *cobra.Command {
 		varCmd(getenv, stdout),
 		runCmd(getenv, stdout),
 		stateCmd(getenv, stdout),
-		policyCmd(stdout),
+		policyCmd(getenv, stdout),
+		guardCmd(getenv, stdout),
 	)
 	usageErrorsAreInvalid(root)
 	return root

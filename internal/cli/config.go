@@ -138,6 +138,7 @@ func serverSettings() settings {
 		{key: "publish-lead", usage: "how long a new key is published before it signs", def: p.PublishLead.String()},
 		{key: "max-token-ttl", usage: "longest lifetime of a minted token", def: p.MaxTokenTTL.String()},
 		{key: "token-ttl", usage: "default lifetime of a minted token", def: "1h"},
+		{key: "phase-token-ttl", usage: "lifetime of a run phase's workload-identity tokens (the agent refreshes them; never past the phase's limit)", def: "15m"},
 		{key: "refresh-interval", usage: "how often a node re-reads shared state", def: "5s"},
 		{key: "body-grace", usage: "time a request body may take beyond its size at 16 KiB/s before the connection is cut", def: lim.BodyGrace.String()},
 		{key: "idle-timeout", usage: "how long a kept-alive connection may wait for its next request", def: lim.IdleTimeout.String()},
@@ -158,7 +159,7 @@ func (ss settings) daemonConfig() (daemon.Config, error) {
 		dst *time.Duration
 	}{
 		{"key-lifetime", &cfg.Identity.KeyLifetime}, {"publish-lead", &cfg.Identity.PublishLead},
-		{"max-token-ttl", &cfg.Identity.MaxTokenTTL}, {"token-ttl", &cfg.TokenTTL},
+		{"max-token-ttl", &cfg.Identity.MaxTokenTTL}, {"token-ttl", &cfg.TokenTTL}, {"phase-token-ttl", &cfg.PhaseTokenTTL},
 		{"refresh-interval", &cfg.Refresh}, {"body-grace", &cfg.Limits.BodyGrace}, {"idle-timeout", &cfg.Limits.IdleTimeout},
 	}
 	for _, d := range durations {

@@ -262,12 +262,12 @@ func TestKeyCompromiseVerbs(t *testing.T) {
 	s.fails(s.Token, 1, "--force", "identity", "rotate")
 	out := s.ok("identity", "rotate", "--force")
 	if !strings.Contains(out, "current: "+before["next"]) || !strings.Contains(out, "retired: "+before["current"]) ||
-		!strings.Contains(out, "runcred identity revoke-key "+before["current"]) || !strings.Contains(out, "warning: ") {
+		!strings.Contains(out, "runcred identity revoke-key -- "+before["current"]) || !strings.Contains(out, "warning: ") {
 		t.Fatalf("rotate --force:\n%s", out)
 	}
-	s.fails(s.Token, 1, "no such key", "identity", "revoke-key", "nope")
-	s.fails(s.Token, 1, "rotate first", "identity", "revoke-key", before["next"])
-	if out := s.ok("identity", "revoke-key", before["current"]); !strings.Contains(out, "revoked: "+before["current"]+" (was retired)") {
+	s.fails(s.Token, 1, "no such key", "identity", "revoke-key", "--", "nope")
+	s.fails(s.Token, 1, "rotate first", "identity", "revoke-key", "--", before["next"])
+	if out := s.ok("identity", "revoke-key", "--", before["current"]); !strings.Contains(out, "revoked: "+before["current"]+" (was retired)") {
 		t.Fatalf("revoke-key:\n%s", out)
 	}
 	if _, ok := keys()["retired"]; ok {
@@ -289,7 +289,7 @@ func TestKeyCompromiseVerbs(t *testing.T) {
 	}
 	after := keys()
 	s.fails(tok.Auth.ClientToken, 1, "permission denied", "identity", "rotate", "--force")
-	s.fails(tok.Auth.ClientToken, 1, "permission denied", "identity", "revoke-key", after["next"])
+	s.fails(tok.Auth.ClientToken, 1, "permission denied", "identity", "revoke-key", "--", after["next"])
 	if got := keys(); got["current"] != after["current"] || got["next"] != after["next"] {
 		t.Fatalf("refused verbs changed the keys: %v → %v", after, got)
 	}

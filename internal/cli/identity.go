@@ -97,7 +97,7 @@ until its tokens have expired; remove it now with 'runcred identity revoke-key'.
 			}
 			fmt.Fprintf(stdout, "current: %s\nnext:    %s\n", res.Current, res.Next)
 			if res.Retired != "" {
-				fmt.Fprintf(stdout, "retired: %s (published, and its tokens verifying, until %s; if it is compromised: runcred identity revoke-key %s)\n",
+				fmt.Fprintf(stdout, "retired: %s (published, and its tokens verifying, until %s; if it is compromised: runcred identity revoke-key -- %s)\n",
 					res.Retired, res.RetiredUntil.Format(time.RFC3339), res.Retired)
 			}
 			if res.Warning != "" {
@@ -112,13 +112,14 @@ until its tokens have expired; remove it now with 'runcred identity revoke-key'.
 
 func revokeKeyCmd(newClient func() (*client, error), stdout io.Writer) *cobra.Command {
 	return &cobra.Command{
-		Use:   "revoke-key KID",
+		Use:   "revoke-key [--] KID",
 		Short: "Remove a compromised signing key from the JWKS now, so its tokens stop verifying",
 		Long: `Removes the key from the keyring: it leaves the JWKS at once and never signs
 again, so verifiers that fetch the JWKS afterwards refuse every token it
 signed. Verifiers that cached the JWKS before keep the key until they fetch it
 again. The current key cannot be revoked: run 'runcred identity rotate --force'
-first. A revoked next key is replaced by a new one.`,
+first. A revoked next key is replaced by a new one. A key ID may begin with
+'-': put '--' before it, as in 'runcred identity revoke-key -- KID'.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := newClient()

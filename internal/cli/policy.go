@@ -13,8 +13,10 @@ import (
 	"github.com/runcred/runcred/internal/policy"
 )
 
-func policyCmd(stdout io.Writer) *cobra.Command {
+func policyCmd(getenv env, stdout io.Writer) *cobra.Command {
 	cmd := &cobra.Command{Use: "policy", Short: "Work with OPA policy sets"}
+	newClient := tfeFlags(cmd, getenv)
+	cmd.AddCommand(policyPushCmd(newClient, stdout), policyListCmd(newClient, stdout), policyShowCmd(newClient, stdout))
 	var paramsFile string
 	test := &cobra.Command{
 		Use:   "test DIR",

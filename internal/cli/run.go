@@ -34,7 +34,7 @@ func runCmd(getenv env, stdout io.Writer) *cobra.Command {
 		runActionCmd(newClient, stdout, "discard", "Discard a planned run without applying it", "Discarded"),
 		runActionCmd(newClient, stdout, "cancel", "Cancel a run; a phase in progress is interrupted and its state kept", "Canceled"),
 		runActionCmd(newClient, stdout, "force-cancel", "End a planning or applying run at once, without its agent (state it would have stored is lost)", "Force-canceled"),
-		runShowCmd(newClient, stdout), runListCmd(newClient, stdout),
+		runShowCmd(newClient, stdout), runListCmd(newClient, stdout), runOverrideCmd(newClient, stdout),
 	)
 	return cmd
 }
@@ -43,6 +43,7 @@ func runStartCmd(newClient func() (*tfeClient, error), stdout io.Writer) *cobra.
 	var (
 		message            string
 		planOnly, noFollow bool
+		opts               *runOpts
 	)
 	cmd := &cobra.Command{
 		Use:   "start ORG/NAME [DIR]",
@@ -92,6 +93,9 @@ applied without confirmation is the workspace's auto-apply setting.`,
 			if planOnly {
 				o.PlanOnly = tfe.Bool(true)
 			}
+			if err := opts.apply(&o); err != nil {
+				return err
+			}
 			run, err := c.api.Runs.Create(ctx, o)
 			if err != nil {
 				return explain(err, "workspace "+ref.String())
@@ -107,6 +111,7 @@ applied without confirmation is the workspace's auto-apply setting.`,
 	f.StringVarP(&message, "message", "m", "", "a message to show with the run")
 	f.BoolVar(&planOnly, "plan-only", false, "plan, never apply (a speculative run)")
 	f.BoolVar(&noFollow, "no-follow", false, "print the run ID and return at once")
+	opts = addRunOptionFlags(cmd)
 	return cmd
 }
 
@@ -280,6 +285,9 @@ func (c *tfeClient) follow(ctx context.Context, out io.Writer, id string, fromAp
 	}
 	if r.Status == tfe.RunPlanned {
 		fmt.Fprintf(out, "\nRun %s is planned and waits for confirmation. To apply it:\n  runcred run apply %s\n", r.ID, r.ID)
+	} else if r.Status == tfe.RunPostPlanAwaitingDecision {
+		fmt.Fprintf(out, "\nRun %s failed mandatory policies and waits for a decision. To override them (needs the\n"+
+			"manage-policy-overrides permission):\n  runcred run override %s --reason '...'\nor discard it:\n  runcred run discard %s\n", r.ID, r.ID, r.ID)
 	} else {
 		fmt.Fprintf(out, "\nRun %s: %s\n", r.ID, r.Status)
 	}
@@ -424,12 +432,12 @@ func runShowCmd(newClient func() (*tfeClient, error), stdout io.Writer) *cobra.C
 					ws = fmt.Sprintf("%s/%s (%s)", w.Organization.Name, w.Name, w.ID)
 				}
 			}
-			err = printFields(stdout, [][2]string{
+			err = printFields(stdout, append([][2]string{
 				{"Run", r.ID}, {"Workspace", ws}, {"Status", string(r.Status)}, {"Message", orDash(r.Message)},
 				{"Plan only", strconv.FormatBool(r.PlanOnly)}, {"Auto apply", strconv.FormatBool(r.AutoApply)},
 				{"Destroy", strconv.FormatBool(r.IsDestroy)}, {"Has changes", strconv.FormatBool(r.HasChanges)},
 				{"Created", stamp(r.CreatedAt)},
-			})
+			}, runOptionFields(r)...))
 			if err != nil {
 				return err
 			}
@@ -438,7 +446,10 @@ func runShowCmd(newClient func() (*tfeClient, error), stdout io.Writer) *cobra.C
 			for _, s := range statusTimes(r.StatusTimestamps) {
 				fmt.Fprintf(tw, "  %s\t%s\n", s.name, stamp(s.at))
 			}
-			return tw.Flush()
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			return c.printChecks(cmd.Context(), stdout, r.ID)
 		},
 	}
 }

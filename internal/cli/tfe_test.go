@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"context"
+	"slices"
 	"strings"
 	"testing"
 
@@ -42,10 +43,17 @@ func (s *testServer) runcred(stdin string, args ...string) result {
 // as runs the command line with token (none when "") against s.
 func (s *testServer) as(token, stdin string, args ...string) result {
 	s.t.Helper()
-	full := append(append([]string{}, args...), "--addr", s.D.URL())
+	// The connection flags go before a "--", after which everything is an
+	// argument, as a user would write them.
+	end := len(args)
+	if i := slices.Index(args, "--"); i >= 0 {
+		end = i
+	}
+	full := append(append([]string{}, args[:end]...), "--addr", s.D.URL())
 	if token != "" {
 		full = append(full, "--token", token)
 	}
+	full = append(full, args[end:]...)
 	var out, errb bytes.Buffer
 	code := Main(full, strings.NewReader(stdin), &out, &errb)
 	return result{code: code, stdout: out.String(), stderr: errb.String()}

@@ -21,6 +21,7 @@ import (
 	"github.com/runcred/runcred/internal/broker"
 	"github.com/runcred/runcred/internal/identity"
 	"github.com/runcred/runcred/internal/platform"
+	"github.com/runcred/runcred/internal/policy"
 	"github.com/runcred/runcred/internal/seal"
 	"github.com/runcred/runcred/internal/secret"
 	"github.com/runcred/runcred/internal/store"
@@ -44,13 +45,19 @@ type Config struct {
 	DevRootToken bool
 	Identity     identity.Policy
 	TokenTTL     time.Duration // default lifetime of minted tokens
-	Refresh      time.Duration // how often nodes re-read shared state
+	// PhaseTokenTTL is the lifetime of a run phase's workload-identity
+	// tokens (the agent fetches fresh ones while the phase runs); 0 is 15m.
+	PhaseTokenTTL time.Duration
+	Refresh       time.Duration // how often nodes re-read shared state
 	// RevokeBackoff is the base delay before a failed lease revocation is
 	// retried (doubling per attempt); Vault's 10s when zero.
 	RevokeBackoff time.Duration
 	// Limits bound what HTTP clients may hold of the server (time, body
 	// bytes); zero fields take DefaultLimits'.
 	Limits Limits
+	// Policy bounds policy-set evaluation (time limit, memory); zero
+	// fields take internal/policy's defaults.
+	Policy policy.Options
 	Logger *slog.Logger
 	Now    func() time.Time
 }
@@ -72,6 +79,12 @@ func (c Config) Validate() error {
 	}
 	if c.PublicURL != "" && strings.HasSuffix(c.PublicURL, "/") {
 		errs = append(errs, fmt.Errorf("public URL %q must not end with a slash", c.PublicURL))
+	}
+	if c.PhaseTokenTTL < 0 || c.PhaseTokenTTL%time.Second != 0 {
+		errs = append(errs, fmt.Errorf("phase token TTL %s must be a whole number of seconds", c.PhaseTokenTTL))
+	}
+	if limit := c.Identity.MaxTokenTTL; limit > 0 && c.PhaseTokenTTL > limit {
+		errs = append(errs, fmt.Errorf("phase token TTL %s exceeds the maximum token lifetime %s", c.PhaseTokenTTL, limit))
 	}
 	return errors.Join(errs...)
 }
@@ -176,8 +189,16 @@ func New(ctx context.Context, cfg Config) (_ *Daemon, err error) {
 	if err != nil {
 		return nil, err
 	}
+	// The key of the HMACs of variable values that policies compare: one
+	// per installation, apart from the audit log's.
+	policyKey, err := d.Seal.Secret(ctx, "policy/hmac-key", randomBytes(32))
+	if err != nil {
+		return nil, err
+	}
 	d.Platform = platform.New(platform.Config{DB: d.db, Seal: d.Seal, Audit: d.Audit, Authz: d.Broker, Now: cfg.Now,
-		Tokens: platformTokens{b: d.Broker, now: cfg.Now}, Mint: d.Issuer})
+		Tokens: platformTokens{b: d.Broker, now: cfg.Now}, Mint: d.Issuer,
+		PhaseTokenTTL: cfg.PhaseTokenTTL, BrokerAddresses: []string{cfg.PublicURL, d.URL()},
+		PolicyEngine: policy.New(cfg.Policy), PolicyKey: policyKey})
 	if err := d.Platform.Runs.EnsurePolicies(ctx); err != nil {
 		return nil, fmt.Errorf("installing the platform's policies: %w", err)
 	}
@@ -361,6 +382,11 @@ func (d *Daemon) abandonStalePhases(ctx context.Context) error {
 			d.log.Warn("ending abandoned phases", "err", err)
 		} else if n > 0 {
 			d.log.Warn("ended abandoned phases", "runs", n)
+		}
+		if n, err := d.Platform.Runs.AbandonStaleChecks(ctx); err != nil && ctx.Err() == nil {
+			d.log.Warn("ending abandoned policy checks", "err", err)
+		} else if n > 0 {
+			d.log.Warn("ended abandoned policy checks", "runs", n)
 		}
 		select {
 		case <-ctx.Done():

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"time"
 
@@ -22,7 +23,8 @@ func (d *Daemon) engines(ctx context.Context) (map[string]engine.Factory, error)
 	}
 	now := d.cfg.Now
 	return map[string]engine.Factory{
-		"jwt":     jwt.Factory(jwt.Options{HTTPClient: &http.Client{Timeout: 10 * time.Second}, Now: now, Own: ownIssuer{d}}),
+		"jwt": jwt.Factory(jwt.Options{HTTPClient: &http.Client{Timeout: 10 * time.Second}, Now: now,
+			Own: ownIssuer{d}, Phases: runPhases{d}}),
 		"approle": approle.Factory(approle.Options{Now: now, HMACKey: approleKey}),
 		"kv":      kv.Factory(kv.Options{Now: now}),
 		"aws":     aws.Factory(aws.Options{Now: now}),
@@ -39,4 +41,16 @@ type ownIssuer struct{ d *Daemon }
 
 func (o ownIssuer) Signed(ctx context.Context, token string) bool {
 	return o.d.Issuer != nil && o.d.Issuer.Signed(ctx, token)
+}
+
+// runPhases answers the JWT method's question about runcred's run phases
+// from the platform, which is built after the engines: until it exists,
+// nothing can be told, and a login with a runcred token is refused.
+type runPhases struct{ d *Daemon }
+
+func (p runPhases) PhaseRunning(ctx context.Context, runID, phase string) (known, running bool, err error) {
+	if p.d.Platform == nil {
+		return false, false, errors.New("the platform is not running yet")
+	}
+	return p.d.Platform.Runs.PhaseRunning(ctx, runID, phase)
 }

@@ -457,6 +457,10 @@ func (i *Issuer) MintForRun(ctx context.Context, req MintRequest) (Token, error)
 	}, nil
 }
 
+// ValidAudience checks aud as MintForRun does, for a caller that must
+// refuse a malformed audience before it checks anything else.
+func ValidAudience(aud string) error { return checkAudience(aud) }
+
 func checkAudience(aud string) error {
 	switch {
 	case aud == "":

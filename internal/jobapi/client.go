@@ -156,6 +156,19 @@ func (p *JobClient) Mint(ctx context.Context, audience string) (secret.Value, er
 	return secret.FromString(m.Token), nil
 }
 
+// MintExpiring is Mint that also returns when the token expires, so the
+// agent can fetch a fresh one before then.
+func (p *JobClient) MintExpiring(ctx context.Context, audience string) (secret.Value, time.Time, error) {
+	var m MintResponse
+	if err := p.putJSON(ctx, "/identity", MintRequest{Audience: audience}, &m); err != nil {
+		return secret.Value{}, time.Time{}, err
+	}
+	if m.ExpiresAt <= 0 {
+		return secret.Value{}, time.Time{}, errors.New("runcred: the minted token has no expiry")
+	}
+	return secret.FromString(m.Token), time.Unix(m.ExpiresAt, 0), nil
+}
+
 // AppendLog sends the next chunk of the phase's log.
 func (p *JobClient) AppendLog(ctx context.Context, chunk []byte) error {
 	return p.do(ctx, "POST", "/logs", "application/octet-stream", chunk, nil)

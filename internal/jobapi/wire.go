@@ -43,7 +43,15 @@ type Job struct {
 	TerraformVersion       string       `json:"terraform_version"`
 	ConfigurationVersionID string       `json:"configuration_version_id"`
 	IsDestroy              bool         `json:"is_destroy"`
-	Message                string       `json:"message"`
+	// Plan options: -refresh=false, -refresh-only, -target=ADDR and
+	// -replace=ADDR. The server has checked the addresses. (Run
+	// variables come with the inputs, as sensitive HCL Terraform
+	// variables.)
+	NoRefresh    bool     `json:"no_refresh,omitempty"`
+	RefreshOnly  bool     `json:"refresh_only,omitempty"`
+	TargetAddrs  []string `json:"target_addrs,omitempty"`
+	ReplaceAddrs []string `json:"replace_addrs,omitempty"`
+	Message      string   `json:"message"`
 	// PhaseTimeout is the workspace's bound on the phase, 0 for none; the
 	// agent takes the shorter of it and its own.
 	PhaseTimeout time.Duration `json:"phase_timeout,omitempty"`

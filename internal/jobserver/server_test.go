@@ -69,7 +69,14 @@ func envOn(t *testing.T, srv *daemontest.Server) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &env{srv: srv, tfe: c, api: &jobapi.Client{Server: srv.D.URL(), HTTP: &http.Client{Timeout: time.Minute}}, agent: tok}
+	e := &env{srv: srv, tfe: c, api: &jobapi.Client{Server: srv.D.URL(), HTTP: &http.Client{Timeout: time.Minute}}, agent: tok}
+	// The tests mint for aws.example, which the credential guard allows
+	// only once the organization's owner has listed it.
+	allow := `{"data":{"type":"runcred-credential-guards","attributes":{"audiences":["aws.example"]}}}`
+	if code, body := e.raw(t, srv.Token, "PATCH", "/api/v2/organizations/"+org+"/runcred-credential-guard", []byte(allow)); code != http.StatusOK {
+		t.Fatalf("allowing aws.example: HTTP %d %s", code, body)
+	}
+	return e
 }
 
 // queue makes workspace name, with a plain and a sensitive variable and a

@@ -58,8 +58,8 @@ func Rules() []Layer {
 		{Name: "issuer and broker", Packages: []string{"internal/identity", "internal/broker"}},
 		{Name: "policy, audit and tokens", Packages: []string{"internal/policy", "internal/audit", "internal/token"}},
 		{Name: "storage, sealing and clouds", Packages: []string{"internal/store", "internal/seal", "internal/cloud"}},
-		{Name: "agent protocol", Packages: []string{"internal/jobapi"}},
-		{Name: "leaf helpers", Packages: []string{"internal/fail", "internal/respond", "internal/secret", "internal/access", "internal/layers", "internal/localca", "internal/runenv", "internal/configarchive"}},
+		{Name: "agent protocol", Packages: []string{"internal/jobapi", "internal/credspec"}},
+		{Name: "leaf helpers", Packages: []string{"internal/fail", "internal/respond", "internal/secret", "internal/access", "internal/layers", "internal/localca", "internal/runenv", "internal/configarchive", "internal/tfinput"}},
 	}
 }
 

@@ -7,7 +7,9 @@ import (
 	"github.com/runcred/runcred/internal/platform/agentpool"
 	"github.com/runcred/runcred/internal/platform/apitoken"
 	"github.com/runcred/runcred/internal/platform/configversion"
+	"github.com/runcred/runcred/internal/platform/guard"
 	"github.com/runcred/runcred/internal/platform/organization"
+	"github.com/runcred/runcred/internal/platform/policyset"
 	"github.com/runcred/runcred/internal/platform/resource"
 	"github.com/runcred/runcred/internal/platform/run"
 	"github.com/runcred/runcred/internal/platform/state"
@@ -15,6 +17,8 @@ import (
 	"github.com/runcred/runcred/internal/platform/team"
 	"github.com/runcred/runcred/internal/platform/variable"
 	"github.com/runcred/runcred/internal/platform/workspace"
+	"github.com/runcred/runcred/internal/policy"
+	"github.com/runcred/runcred/internal/secret"
 	"github.com/runcred/runcred/internal/store"
 )
 
@@ -30,7 +34,19 @@ type Config struct {
 	// Mint mints the workload identity tokens of jobs; nil leaves
 	// MintForJob unavailable.
 	Mint run.Minter
-	Now  func() time.Time // defaults to time.Now
+	// BrokerAddresses are where runcred's own broker is reached (its
+	// public URL, its listener): the credential guard always allows them
+	// as Vault addresses.
+	BrokerAddresses []string
+	// PhaseTokenTTL is how long a phase's workload-identity tokens live;
+	// 0 is run.DefaultPhaseTokenTTL.
+	PhaseTokenTTL time.Duration
+	Now           func() time.Time // defaults to time.Now
+	// PolicyEngine evaluates the policy sets of runs' post_plan stage;
+	// nil leaves runs without one. PolicyKey (at least 32 bytes) keys
+	// the HMACs of variable values policies compare.
+	PolicyEngine *policy.Engine
+	PolicyKey    secret.Value
 }
 
 // Service is the platform: one service per domain, wired together. Each
@@ -54,9 +70,14 @@ type Service struct {
 	ConfigurationVersions *configversion.Service
 	// StateVersions serves state versions.
 	StateVersions *state.Service
+	// PolicySets manages OPA policies and policy sets.
+	PolicySets *policyset.Service
 	// Runs is the run lifecycle: runs, their plans and applies, workspace
 	// locks, and the server side of the agent protocol.
 	Runs *run.Service
+	// CredentialGuard holds the allowlists runs' credential settings are
+	// checked against before anything is minted.
+	CredentialGuard *guard.Service
 
 	ledger apitoken.Ledger // see RevokeOrganizationTokens in the tests
 }
@@ -84,10 +105,16 @@ func New(c Config) *Service {
 		ledger:        ledger,
 	}
 	s.Variables = variable.New(base, s.Organizations, orgs, ws)
+	s.CredentialGuard = guard.New(base, orgs, c.BrokerAddresses...)
 	s.StateVersions = state.New(base, ws, s.Workspaces)
-	s.Runs = run.New(run.Config{Base: base, Tokens: c.Tokens, Mint: c.Mint, Organizations: orgs, Workspaces: ws,
+	s.PolicySets = policyset.New(base, orgs, c.PolicyEngine)
+	rc := run.Config{Base: base, Tokens: c.Tokens, Mint: c.Mint, PhaseTokenTTL: c.PhaseTokenTTL, Guard: s.CredentialGuard, Organizations: orgs, Workspaces: ws,
 		Variables: variable.NewRunInputs(s.Variables), ConfigurationVersions: configversion.NewDirectory(base, ws),
-		States: state.NewDirectory(base)})
+		States: state.NewDirectory(base)}
+	if c.PolicyEngine != nil {
+		rc.Policies, rc.Engine, rc.PolicyKey = policyset.NewDirectory(s.PolicySets), c.PolicyEngine, c.PolicyKey
+	}
+	s.Runs = run.New(rc)
 	s.ConfigurationVersions = configversion.New(base, ws, run.NewQueue(s.Runs))
 	return s
 }

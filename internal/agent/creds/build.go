@@ -9,7 +9,9 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"time"
 
+	"github.com/runcred/runcred/internal/credspec"
 	"github.com/runcred/runcred/internal/secret"
 )
 
@@ -32,34 +34,34 @@ type dynamicVar struct {
 	Aliases map[string]map[string]string `json:"aliases"`
 }
 
-func (b *builder) build(ctx context.Context, g *grant) error {
+func (b *builder) build(ctx context.Context, g *credspec.Spec) error {
 	b.owner, b.dyn = map[string]string{}, map[string]*dynamicVar{}
-	for _, c := range g.manual {
+	for _, c := range g.Manual {
 		if err := b.manual(ctx, c); err != nil {
 			return err
 		}
 	}
-	for _, c := range g.aws {
+	for _, c := range g.AWS {
 		if err := b.aws(ctx, c); err != nil {
 			return err
 		}
 	}
-	for _, c := range g.gcp {
+	for _, c := range g.GCP {
 		if err := b.gcp(ctx, c); err != nil {
 			return err
 		}
 	}
-	for _, c := range g.azure {
+	for _, c := range g.Azure {
 		if err := b.azure(ctx, c); err != nil {
 			return err
 		}
 	}
-	for _, c := range g.vault {
+	for _, c := range g.Vault {
 		if err := b.vaultLogin(ctx, c); err != nil {
 			return err
 		}
 	}
-	for _, c := range g.vaultAWS {
+	for _, c := range g.VaultAWS {
 		if err := b.vaultAWS(ctx, c); err != nil {
 			return err
 		}
@@ -111,17 +113,41 @@ func (b *builder) writeFile(name string, data []byte) (string, error) {
 	return path, nil
 }
 
-// mint gets a token and records it as a secret.
-func (b *builder) mint(ctx context.Context, audience, by string) (secret.Value, error) {
-	tok, err := b.cfg.Minter.Mint(ctx, audience)
+// mint gets a token and records it as a secret; expires is zero when the
+// Minter does not say.
+func (b *builder) mint(ctx context.Context, audience, by string) (tok secret.Value, expires time.Time, err error) {
+	if em, ok := b.cfg.Minter.(ExpiringMinter); ok {
+		tok, expires, err = em.MintExpiring(ctx, audience)
+	} else {
+		tok, err = b.cfg.Minter.Mint(ctx, audience)
+	}
 	if err != nil {
-		return secret.Value{}, fmt.Errorf("minting the workload identity token for %s: %w", by, err)
+		return secret.Value{}, time.Time{}, fmt.Errorf("minting the workload identity token for %s: %w", by, err)
 	}
 	if tok.Empty() {
-		return secret.Value{}, fmt.Errorf("minting the workload identity token for %s: empty token", by)
+		return secret.Value{}, time.Time{}, fmt.Errorf("minting the workload identity token for %s: empty token", by)
 	}
 	b.addSecret(tok)
-	return tok, nil
+	return tok, expires, nil
+}
+
+// tokenFile mints a token into run-directory file name, and has the
+// phase's refresher rewrite it before the token expires.
+func (b *builder) tokenFile(ctx context.Context, name, audience, by string) (string, secret.Value, error) {
+	tok, expires, err := b.mint(ctx, audience, by)
+	if err != nil {
+		return "", secret.Value{}, err
+	}
+	path, err := b.writeFile(name, tok.Reveal())
+	if err != nil {
+		return "", secret.Value{}, err
+	}
+	if !expires.IsZero() {
+		f := &tokenFile{path: path, audience: audience, by: by}
+		f.minted(b.cfg.Now(), expires)
+		b.res.files = append(b.res.files, f)
+	}
+	return path, tok, nil
 }
 
 func (b *builder) addSecret(v secret.Value) {

@@ -23,6 +23,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/runcred/runcred/internal/credspec"
 	"github.com/runcred/runcred/internal/jobapi"
 	"github.com/runcred/runcred/internal/secret"
 )
@@ -57,6 +58,10 @@ type Config struct {
 	// After waits (TFC_VAULT_BACKED_AWS_SLEEP_SECONDS, renewal); nil is
 	// time.After. Tests make it fire at once.
 	After func(time.Duration) <-chan time.Time
+	// OnSecret is told every token fetched after Prepare returned (a
+	// refreshed token file's), before the token is written anywhere, so the
+	// log redactor knows it; nil ignores them.
+	OnSecret func(secret.Value)
 }
 
 // Result is what a phase gets. Close it when the phase ends, whatever
@@ -71,12 +76,15 @@ type Result struct {
 	// Leases are the Vault lease IDs obtained, for the audit trail.
 	Leases []string
 
-	now    func() time.Time
-	after  func(time.Duration) <-chan time.Time
-	tokens []*vaultToken
-	closed chan struct{}
-	mu     sync.Mutex // guards done
-	done   bool
+	now      func() time.Time
+	after    func(time.Duration) <-chan time.Time
+	tokens   []*vaultToken
+	files    []*tokenFile // refreshed before they expire
+	minter   Minter
+	onSecret func(secret.Value)
+	closed   chan struct{}
+	mu       sync.Mutex // guards done
+	done     bool
 }
 
 // Prepare turns cfg's variables into the phase's credentials. Every setting
@@ -92,11 +100,11 @@ func Prepare(ctx context.Context, cfg Config) (*Result, error) {
 	if fi, err := os.Stat(cfg.Dir); err != nil || !fi.IsDir() {
 		return nil, fmt.Errorf("run directory %q: not a directory (%v)", cfg.Dir, err)
 	}
-	g, err := parse(cfg.Env, cfg.Run.Phase)
+	g, err := credspec.Parse(cfg.Env, cfg.Run.Phase)
 	if err != nil {
 		return nil, err
 	}
-	if cfg.Minter == nil && g.needsTokens() {
+	if cfg.Minter == nil && g.NeedsTokens() {
 		return nil, errors.New("credentials are configured but no Minter was given")
 	}
 	if cfg.HTTPClient == nil {
@@ -108,7 +116,8 @@ func Prepare(ctx context.Context, cfg Config) (*Result, error) {
 	if cfg.After == nil {
 		cfg.After = time.After
 	}
-	r := &Result{Env: map[string]string{}, now: cfg.Now, after: cfg.After, closed: make(chan struct{})}
+	r := &Result{Env: map[string]string{}, now: cfg.Now, after: cfg.After, closed: make(chan struct{}),
+		minter: cfg.Minter, onSecret: cfg.OnSecret}
 	b := &builder{cfg: cfg, res: r, vault: map[string]*vaultToken{}}
 	if err := b.build(ctx, g); err != nil {
 		// The caller's context may be what failed; cleanup must still run.
@@ -120,10 +129,6 @@ func Prepare(ctx context.Context, cfg Config) (*Result, error) {
 		return nil, err
 	}
 	return r, nil
-}
-
-func (g *grant) needsTokens() bool {
-	return len(g.manual)+len(g.aws)+len(g.gcp)+len(g.azure)+len(g.vault) > 0
 }
 
 // Close revokes every Vault token (revoke-self, which takes its leases with
@@ -154,10 +159,12 @@ func (r *Result) Close(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// Start renews the phase's renewable Vault tokens at half their TTL until
-// ctx ends or Close is called; it returns nil then. It returns an error when
-// a token could not be renewed before it expired: the phase should stop.
-// Run it in its own goroutine, and call Close from another.
+// Start renews the phase's renewable Vault tokens at half their TTL, and
+// rewrites its token files with fresh tokens two thirds into their
+// lifetime, until ctx ends or Close is called; it returns nil then. It
+// returns an error when a token could not be renewed or refreshed before
+// it expired: the phase should stop. Run it in its own goroutine, and call
+// Close from another.
 func (r *Result) Start(ctx context.Context) error {
 	for {
 		wait, ok := r.nextRenewal()
@@ -191,6 +198,12 @@ func (r *Result) nextRenewal() (wait time.Duration, ok bool) {
 			wait, ok = d, true
 		}
 	}
+	for _, f := range r.files {
+		d := max(f.due.Sub(now), 0)
+		if !ok || d < wait {
+			wait, ok = d, true
+		}
+	}
 	return wait, ok
 }
 
@@ -204,10 +217,21 @@ func (r *Result) renewDue(ctx context.Context) error {
 		}
 		if err := t.renew(ctx, now); err != nil {
 			if !now.Before(t.expires) {
-				return fmt.Errorf("vault token for configuration %q expired unrenewed: %w", t.conf.tag, err)
+				return fmt.Errorf("vault token for configuration %q expired unrenewed: %w", t.conf.Tag, err)
 			}
 			// Try again halfway to expiry (at least a second from now).
 			t.due = now.Add(max(t.expires.Sub(now)/2, time.Second))
+		}
+	}
+	for _, f := range r.files {
+		if now.Before(f.due) {
+			continue
+		}
+		if err := r.refresh(ctx, f, now); err != nil {
+			if !now.Before(f.expires) {
+				return fmt.Errorf("the workload identity token of %s expired unrefreshed: %w", f.by, err)
+			}
+			f.due = now.Add(max(f.expires.Sub(now)/2, time.Second))
 		}
 	}
 	return nil

@@ -5,16 +5,18 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
+
+	"github.com/runcred/runcred/internal/credspec"
 )
 
 // manual exposes a token for hooks and providers that read it themselves
 // (§1.8): TFC_WORKLOAD_IDENTITY_AUDIENCE[_TAG] → TFC_WORKLOAD_IDENTITY_TOKEN[_TAG].
-func (b *builder) manual(ctx context.Context, c manualConf) error {
+func (b *builder) manual(ctx context.Context, c credspec.Manual) error {
 	by, name := "TFC_WORKLOAD_IDENTITY_AUDIENCE", "TFC_WORKLOAD_IDENTITY_TOKEN"
-	if c.tag != "" {
-		by, name = by+"_"+c.tag, name+"_"+c.tag
+	if c.Tag != "" {
+		by, name = by+"_"+c.Tag, name+"_"+c.Tag
 	}
-	tok, err := b.mint(ctx, c.audience, by)
+	tok, _, err := b.mint(ctx, c.Audience, by)
 	if err != nil {
 		return err
 	}
@@ -26,27 +28,23 @@ func (b *builder) manual(ctx context.Context, c manualConf) error {
 // refreshes as needed; the default configuration is also given as
 // AWS_ROLE_ARN / AWS_WEB_IDENTITY_TOKEN_FILE / AWS_ROLE_SESSION_NAME, which
 // the SDK prefers to any shared file.
-func (b *builder) aws(ctx context.Context, c awsConf) error {
-	by := flagName("AWS", "PROVIDER_AUTH", c.tag)
-	tok, err := b.mint(ctx, c.audience, by)
-	if err != nil {
-		return err
-	}
-	tokenFile, err := b.writeFile(fileName("tfc-aws-token", c.tag), tok.Reveal())
+func (b *builder) aws(ctx context.Context, c credspec.AWS) error {
+	by := flagName("AWS", "PROVIDER_AUTH", c.Tag)
+	tokenFile, _, err := b.tokenFile(ctx, fileName("tfc-aws-token", c.Tag), c.Audience, by)
 	if err != nil {
 		return err
 	}
 	session := sessionName(b.cfg.Run)
-	conf := fmt.Sprintf("[default]\nrole_arn = %s\nweb_identity_token_file = %s\nrole_session_name = %s\n", c.roleARN, tokenFile, session)
-	confFile, err := b.writeFile(fileName("tfc-aws-shared-config", c.tag), []byte(conf))
+	conf := fmt.Sprintf("[default]\nrole_arn = %s\nweb_identity_token_file = %s\nrole_session_name = %s\n", c.RoleARN, tokenFile, session)
+	confFile, err := b.writeFile(fileName("tfc-aws-shared-config", c.Tag), []byte(conf))
 	if err != nil {
 		return err
 	}
-	b.expose("aws", c.tag, map[string]string{"shared_config_file": confFile}, "shared_config_file")
-	if c.tag != "" {
+	b.expose("aws", c.Tag, map[string]string{"shared_config_file": confFile}, "shared_config_file")
+	if c.Tag != "" {
 		return nil
 	}
-	for _, kv := range [][2]string{{"AWS_ROLE_ARN", c.roleARN}, {"AWS_WEB_IDENTITY_TOKEN_FILE", tokenFile}, {"AWS_ROLE_SESSION_NAME", session}} {
+	for _, kv := range [][2]string{{"AWS_ROLE_ARN", c.RoleARN}, {"AWS_WEB_IDENTITY_TOKEN_FILE", tokenFile}, {"AWS_ROLE_SESSION_NAME", session}} {
 		if err := b.setEnv(kv[0], kv[1], by); err != nil {
 			return err
 		}
@@ -92,22 +90,18 @@ type gcpCredentials struct {
 // gcp writes the token file and the credential configuration pointing at it;
 // the provider exchanges the token at Google's STS and impersonates the
 // service account itself.
-func (b *builder) gcp(ctx context.Context, c gcpConf) error {
-	by := flagName("GCP", "PROVIDER_AUTH", c.tag)
-	tok, err := b.mint(ctx, c.audience, by)
-	if err != nil {
-		return err
-	}
-	tokenFile, err := b.writeFile(fileName("tfc-gcp-token", c.tag), tok.Reveal())
+func (b *builder) gcp(ctx context.Context, c credspec.GCP) error {
+	by := flagName("GCP", "PROVIDER_AUTH", c.Tag)
+	tokenFile, _, err := b.tokenFile(ctx, fileName("tfc-gcp-token", c.Tag), c.Audience, by)
 	if err != nil {
 		return err
 	}
 	cred := gcpCredentials{
 		Type:                           "external_account",
-		Audience:                       gcpAudiencePrefix + c.providerName,
+		Audience:                       credspec.GCPAudiencePrefix + c.ProviderName,
 		SubjectTokenType:               "urn:ietf:params:oauth:token-type:jwt",
 		TokenURL:                       "https://sts.googleapis.com/v1/token",
-		ServiceAccountImpersonationURL: "https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/" + c.serviceAccount + ":generateAccessToken",
+		ServiceAccountImpersonationURL: "https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/" + c.ServiceAccount + ":generateAccessToken",
 	}
 	cred.CredentialSource.File = tokenFile
 	cred.CredentialSource.Format.Type = "text"
@@ -115,12 +109,12 @@ func (b *builder) gcp(ctx context.Context, c gcpConf) error {
 	if err != nil {
 		return err
 	}
-	credFile, err := b.writeFile(fileName("tfc-google-application-credentials", c.tag), append(raw, '\n'))
+	credFile, err := b.writeFile(fileName("tfc-google-application-credentials", c.Tag), append(raw, '\n'))
 	if err != nil {
 		return err
 	}
-	b.expose("gcp", c.tag, map[string]string{"credentials": credFile}, "credentials")
-	if c.tag != "" {
+	b.expose("gcp", c.Tag, map[string]string{"credentials": credFile}, "credentials")
+	if c.Tag != "" {
 		return nil
 	}
 	return b.setEnv("GOOGLE_APPLICATION_CREDENTIALS", credFile, by)
@@ -129,26 +123,22 @@ func (b *builder) gcp(ctx context.Context, c gcpConf) error {
 // azure hands the token to azurerm/azuread for OIDC federation (§2.6):
 // ARM_CLIENT_ID, ARM_USE_OIDC, ARM_OIDC_TOKEN and the same token as a file
 // (ARM_OIDC_TOKEN_FILE_PATH); tagged configurations get files only.
-func (b *builder) azure(ctx context.Context, c azureConf) error {
-	by := flagName("AZURE", "PROVIDER_AUTH", c.tag)
-	tok, err := b.mint(ctx, c.audience, by)
+func (b *builder) azure(ctx context.Context, c credspec.Azure) error {
+	by := flagName("AZURE", "PROVIDER_AUTH", c.Tag)
+	tokenFile, tok, err := b.tokenFile(ctx, fileName("tfc-azure-token", c.Tag), c.Audience, by)
 	if err != nil {
 		return err
 	}
-	tokenFile, err := b.writeFile(fileName("tfc-azure-token", c.tag), tok.Reveal())
+	idFile, err := b.writeFile(fileName("tfc-azure-client-id", c.Tag), []byte(c.ClientID))
 	if err != nil {
 		return err
 	}
-	idFile, err := b.writeFile(fileName("tfc-azure-client-id", c.tag), []byte(c.clientID))
-	if err != nil {
-		return err
-	}
-	b.expose("azure", c.tag, map[string]string{"client_id_file_path": idFile, "oidc_token_file_path": tokenFile},
+	b.expose("azure", c.Tag, map[string]string{"client_id_file_path": idFile, "oidc_token_file_path": tokenFile},
 		"client_id_file_path", "oidc_token_file_path")
-	if c.tag != "" {
+	if c.Tag != "" {
 		return nil
 	}
-	for _, kv := range [][2]string{{"ARM_CLIENT_ID", c.clientID}, {"ARM_USE_OIDC", "true"},
+	for _, kv := range [][2]string{{"ARM_CLIENT_ID", c.ClientID}, {"ARM_USE_OIDC", "true"},
 		{"ARM_OIDC_TOKEN", tok.RevealString()}, {"ARM_OIDC_TOKEN_FILE_PATH", tokenFile}} {
 		if err := b.setEnv(kv[0], kv[1], by); err != nil {
 			return err
@@ -159,5 +149,9 @@ func (b *builder) azure(ctx context.Context, c azureConf) error {
 
 // flagName is the enable flag of a configuration, for messages.
 func flagName(provider, flag, tag string) string {
-	return settings{provider: provider, tag: tag}.explicit(flag)
+	name := "TFC_" + provider + "_" + flag
+	if tag != "" {
+		name += "_" + tag
+	}
+	return name
 }

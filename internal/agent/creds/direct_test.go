@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/runcred/runcred/internal/jobapi"
 )
 
 func TestAWSDirect(t *testing.T) {
@@ -256,5 +258,21 @@ func TestPrepareRefusesBadConfig(t *testing.T) {
 	var nilResult *Result
 	if err := nilResult.Close(context.Background()); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestSessionName(t *testing.T) {
+	long := strings.Repeat("r", 80)
+	cases := map[Run]string{
+		{ID: "run-X3n1AUXNGWbfECsJ", Phase: jobapi.Plan}: "runcred-run-X3n1AUXNGWbfECsJ-plan",
+		{ID: "run 1/é", Phase: jobapi.Apply}:             "runcred-run-1---apply",
+		{ID: "", Phase: jobapi.Plan}:                     "runcred-unknown-plan",
+		{ID: long, Phase: jobapi.Apply}:                  "runcred-" + long[:64-len("runcred-")-len("-apply")] + "-apply",
+	}
+	for run, want := range cases {
+		got := sessionName(run)
+		if got != want || len(got) > 64 || sessionInvalid.MatchString(got) {
+			t.Errorf("sessionName(%q) = %q, want %q", run.ID, got, want)
+		}
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/runcred/runcred/internal/credspec"
 	"github.com/runcred/runcred/internal/secret"
 )
 
@@ -29,7 +30,7 @@ const maxVaultResponse = 1 << 20
 // vaultToken is one configuration's logged-in token and how to reach its
 // Vault.
 type vaultToken struct {
-	conf      vaultConf
+	conf      credspec.Vault
 	client    *http.Client
 	token     secret.Value
 	renewable bool
@@ -55,10 +56,10 @@ type vaultResponse struct {
 // vaultHTTPClient is cfg's client, with the configuration's CA as the only
 // trusted root when one is set, and redirects refused: Go would follow one
 // to another host with X-Vault-Token still attached.
-func vaultHTTPClient(base *http.Client, c vaultConf) (*http.Client, error) {
+func vaultHTTPClient(base *http.Client, c credspec.Vault) (*http.Client, error) {
 	hc := *base
 	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	if c.caPEM == nil {
+	if c.CAPEM == nil {
 		return &hc, nil
 	}
 	var tr *http.Transport
@@ -68,10 +69,10 @@ func vaultHTTPClient(base *http.Client, c vaultConf) (*http.Client, error) {
 	case *http.Transport:
 		tr = t.Clone()
 	default:
-		return nil, fmt.Errorf("%s: the agent's HTTP transport (%T) cannot take a CA certificate", settings{provider: "VAULT", tag: c.tag}.explicit("ENCODED_CACERT"), t)
+		return nil, fmt.Errorf("%s: the agent's HTTP transport (%T) cannot take a CA certificate", flagName("VAULT", "ENCODED_CACERT", c.Tag), t)
 	}
 	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(c.caPEM) // checked by decodeCACert
+	pool.AppendCertsFromPEM(c.CAPEM) // checked by decodeCACert
 	if tr.TLSClientConfig == nil {
 		tr.TLSClientConfig = newTLSConfig()
 	}
@@ -91,7 +92,7 @@ func (t *vaultToken) call(ctx context.Context, method, path string, body any) (*
 		}
 		rd = bytes.NewReader(raw)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, t.conf.addr+"/v1/"+path, rd)
+	req, err := http.NewRequestWithContext(ctx, method, t.conf.Addr+"/v1/"+path, rd)
 	if err != nil {
 		return nil, err
 	}
@@ -102,8 +103,8 @@ func (t *vaultToken) call(ctx context.Context, method, path string, body any) (*
 	if !t.token.Empty() {
 		req.Header.Set("X-Vault-Token", t.token.RevealString())
 	}
-	if t.conf.namespace != "" {
-		req.Header.Set("X-Vault-Namespace", t.conf.namespace)
+	if t.conf.Namespace != "" {
+		req.Header.Set("X-Vault-Namespace", t.conf.Namespace)
 	}
 	resp, err := t.client.Do(req)
 	if err != nil {
@@ -141,18 +142,18 @@ func (e *vaultError) Error() string {
 // the Vault token: VAULT_ADDR, VAULT_TOKEN, VAULT_NAMESPACE and VAULT_CACERT
 // for the default configuration; a token file (and CA file) for every one,
 // named in tfc_vault_dynamic_credentials.
-func (b *builder) vaultLogin(ctx context.Context, c vaultConf) error {
-	by := flagName("VAULT", "PROVIDER_AUTH", c.tag)
+func (b *builder) vaultLogin(ctx context.Context, c credspec.Vault) error {
+	by := flagName("VAULT", "PROVIDER_AUTH", c.Tag)
 	hc, err := vaultHTTPClient(b.cfg.HTTPClient, c)
 	if err != nil {
 		return err
 	}
-	jwt, err := b.mint(ctx, c.audience, by)
+	jwt, _, err := b.mint(ctx, c.Audience, by)
 	if err != nil {
 		return err
 	}
 	t := &vaultToken{conf: c, client: hc}
-	resp, err := t.call(ctx, http.MethodPost, "auth/"+escapePath(c.authPath)+"/login", map[string]string{"role": c.role, "jwt": jwt.RevealString()})
+	resp, err := t.call(ctx, http.MethodPost, "auth/"+escapePath(c.AuthPath)+"/login", map[string]string{"role": c.Role, "jwt": jwt.RevealString()})
 	if err != nil {
 		return fmt.Errorf("%s: logging in to Vault: %w", by, err)
 	}
@@ -163,27 +164,27 @@ func (b *builder) vaultLogin(ctx context.Context, c vaultConf) error {
 	b.addSecret(t.token)
 	// Recorded before anything else can fail, so Close revokes it.
 	b.res.tokens = append(b.res.tokens, t)
-	b.vault[c.tag] = t
+	b.vault[c.Tag] = t
 	t.setLease(b.cfg.Now(), resp.Auth.LeaseDuration, resp.Auth.Renewable)
 
-	tokenFile, err := b.writeFile(fileName("tfc-vault-token", c.tag), t.token.Reveal())
+	tokenFile, err := b.writeFile(fileName("tfc-vault-token", c.Tag), t.token.Reveal())
 	if err != nil {
 		return err
 	}
 	caFile := ""
-	if c.caPEM != nil {
-		if caFile, err = b.writeFile(fileName("tfc-vault-ca-cert", c.tag), c.caPEM); err != nil {
+	if c.CAPEM != nil {
+		if caFile, err = b.writeFile(fileName("tfc-vault-ca-cert", c.Tag), c.CAPEM); err != nil {
 			return err
 		}
 	}
-	b.expose("vault", c.tag, map[string]string{"token_filename": tokenFile, "address": c.addr, "namespace": c.namespace, "ca_cert_file": caFile},
+	b.expose("vault", c.Tag, map[string]string{"token_filename": tokenFile, "address": c.Addr, "namespace": c.Namespace, "ca_cert_file": caFile},
 		"token_filename", "address", "namespace", "ca_cert_file")
-	if c.tag != "" {
+	if c.Tag != "" {
 		return nil
 	}
-	env := [][2]string{{"VAULT_ADDR", c.addr}, {"VAULT_TOKEN", t.token.RevealString()}}
-	if c.namespace != "" {
-		env = append(env, [2]string{"VAULT_NAMESPACE", c.namespace})
+	env := [][2]string{{"VAULT_ADDR", c.Addr}, {"VAULT_TOKEN", t.token.RevealString()}}
+	if c.Namespace != "" {
+		env = append(env, [2]string{"VAULT_NAMESPACE", c.Namespace})
 	}
 	if caFile != "" {
 		env = append(env, [2]string{"VAULT_CACERT", caFile})
@@ -230,7 +231,7 @@ func (t *vaultToken) revoke(ctx context.Context) error {
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("revoking the Vault token of %s: %w", flagName("VAULT", "PROVIDER_AUTH", t.conf.tag), err)
+		return fmt.Errorf("revoking the Vault token of %s: %w", flagName("VAULT", "PROVIDER_AUTH", t.conf.Tag), err)
 	}
 	return nil
 }

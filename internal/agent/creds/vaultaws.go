@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/runcred/runcred/internal/credspec"
 	"github.com/runcred/runcred/internal/secret"
 )
 
@@ -18,24 +19,24 @@ import (
 // write <mount>/sts/<role>, with role_arn for assumed_role. No
 // role_session_name is sent: runcred's broker names a run's session after the
 // run itself and refuses one from the caller.
-func (b *builder) vaultAWS(ctx context.Context, c vaultAWSConf) error {
-	by := flagName("VAULT_BACKED_AWS", "AUTH", c.tag)
-	t := b.vault[c.vaultTag]
+func (b *builder) vaultAWS(ctx context.Context, c credspec.VaultAWS) error {
+	by := flagName("VAULT_BACKED_AWS", "AUTH", c.Tag)
+	t := b.vault[c.VaultTag]
 	if t == nil { // parse checked that the configuration exists
-		return fmt.Errorf("%s: Vault configuration %q was not logged in", by, c.vaultTag)
+		return fmt.Errorf("%s: Vault configuration %q was not logged in", by, c.VaultTag)
 	}
 	var (
 		resp *vaultResponse
 		err  error
 	)
-	role := escapePath(c.mount) + "/%s/" + escapePath(c.role)
-	switch c.authType {
-	case iamUser:
+	role := escapePath(c.Mount) + "/%s/" + escapePath(c.Role)
+	switch c.AuthType {
+	case credspec.IAMUser:
 		resp, err = t.call(ctx, http.MethodGet, fmt.Sprintf(role, "creds"), nil)
 	default:
 		body := map[string]any{}
-		if c.roleARN != "" {
-			body["role_arn"] = c.roleARN
+		if c.RoleARN != "" {
+			body["role_arn"] = c.RoleARN
 		}
 		resp, err = t.call(ctx, http.MethodPut, fmt.Sprintf(role, "sts"), body)
 	}
@@ -61,21 +62,21 @@ func (b *builder) vaultAWS(ctx context.Context, c vaultAWSConf) error {
 	if keys["security_token"] != "" {
 		ini += "aws_session_token = " + keys["security_token"] + "\n"
 	}
-	path, err := b.writeFile(fileName("tfc-vault-backed-aws-shared-credentials", c.tag), []byte(ini))
+	path, err := b.writeFile(fileName("tfc-vault-backed-aws-shared-credentials", c.Tag), []byte(ini))
 	if err != nil {
 		return err
 	}
-	b.expose("vault_backed_aws", c.tag, map[string]string{"shared_credentials_file": path}, "shared_credentials_file")
-	if c.tag == "" {
+	b.expose("vault_backed_aws", c.Tag, map[string]string{"shared_credentials_file": path}, "shared_credentials_file")
+	if c.Tag == "" {
 		if err := b.setEnv("AWS_SHARED_CREDENTIALS_FILE", path, by); err != nil {
 			return err
 		}
 	}
-	if c.sleep > 0 {
+	if c.Sleep > 0 {
 		// IAM is eventually consistent: a fresh iam_user key can be refused
 		// for a while.
 		select {
-		case <-b.cfg.After(c.sleep):
+		case <-b.cfg.After(c.Sleep):
 		case <-ctx.Done():
 			return ctx.Err()
 		}

@@ -50,6 +50,12 @@ type Spec struct {
 	Secrets        []secret.Value
 	// Destroy plans the destruction of every resource (plan -destroy).
 	Destroy bool
+	// NoRefresh, RefreshOnly, Targets and Replaces are the plan's
+	// -refresh=false, -refresh-only, -target and -replace.
+	NoRefresh   bool
+	RefreshOnly bool
+	Targets     []string
+	Replaces    []string
 	// Redactor, if given, is the caller's: Secrets and the values a pre
 	// hook exports are added to it, so the caller can scrub what the phase
 	// produced with everything the phase learned. nil makes a fresh one.
@@ -294,6 +300,19 @@ func (r *runner) plan(ctx context.Context) error {
 	args := []string{"plan", "-input=false", "-no-color", "-out=" + r.planPath()}
 	if r.spec.Destroy {
 		args = append(args, "-destroy")
+	}
+	if r.spec.RefreshOnly {
+		args = append(args, "-refresh-only")
+	}
+	if r.spec.NoRefresh {
+		args = append(args, "-refresh=false")
+	}
+	// -flag=ADDR: one argument each, so no address can pose as a flag.
+	for _, a := range r.spec.Targets {
+		args = append(args, "-target="+a)
+	}
+	for _, a := range r.spec.Replaces {
+		args = append(args, "-replace="+a)
 	}
 	if err := r.tofu(ctx, args...); err != nil {
 		return err

@@ -91,7 +91,9 @@ func (h *API) Mount(mux *http.ServeMux) {
 	h.mountAgentPools(route)
 	h.mountTeams(route)
 	h.mountVarsets(route)
+	h.mountPolicies(route)
 	h.mountTags(route)
+	h.mountGuards(route)
 }
 
 // headers adds the headers HCP Terraform sends on every API response.

@@ -18,13 +18,15 @@ func FuzzDecode(f *testing.F) {
 		`{"data":{"type":"workspaces","attributes":{"name":"w"},"relationships":{"project":{"data":{"type":"projects","id":"prj-1"}}}}}`,
 		`{"data":{"type":"organizations","attributes":{"name":1}}}`,
 		`{"data":{"type":"runs","attributes":{"plan-only":true},"relationships":{"workspace":{"data":{"type":"workspaces","id":"ws-1"}}}}}`,
+		`{"data":{"type":"policy-sets","attributes":{"name":"s","kind":"opa"},"relationships":{"policies":{"data":[{"type":"policies","id":"pol-1"}]}}}}`,
+		`{"data":{"type":"policies","attributes":{"name":"p","enforce":[{"path":"p.rego","mode":"advisory"}]}}}`,
 		`{"data":null}`, `{"data":[]}`, `{}`, `null`,
 	} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, body string) {
 		for _, model := range []any{&variableInput{}, &workspaceInput{}, &organizationInput{}, &projectInput{}, &runInput{}, &configurationVersionInput{},
-			&teamInput{}, &stateVersionInput{}, &agentTokenInput{}} {
+			&policyInput{}, &policySetInput{}, &parameterInput{}, &teamInput{}, &stateVersionInput{}, &agentTokenInput{}} {
 			err := decode(httptest.NewRequest("POST", "/", strings.NewReader(body)), model)
 			if err == nil {
 				if !json.Valid([]byte(body)) {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -242,9 +243,12 @@ func TestGoTFERuns(t *testing.T) {
 	})
 }
 
-// TestUnsupportedRunOptions: run options runcred does not implement are
-// refused when set, never silently dropped; their defaults are accepted.
-func TestUnsupportedRunOptions(t *testing.T) {
+// TestRunOptions: the plan options runcred implements are taken and
+// shown in the run document; those it does not are refused when set,
+// never silently dropped, and their defaults accepted; a wrongly typed
+// option is a 422 naming it. Runs are plan-only and queue behind one
+// another: nothing here runs them.
+func TestRunOptions(t *testing.T) {
 	e := newEnv(t, storetest.Open(t, storetest.SQLiteURL(t)))
 	c := e.client(t, "root-token")
 	ctx := ctxT(t)
@@ -255,18 +259,62 @@ func TestUnsupportedRunOptions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	cv, err := c.ConfigurationVersions.Create(ctx, ws.ID, tfe.ConfigurationVersionCreateOptions{AutoQueueRuns: tfe.Bool(false)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "main.tf"), []byte(`resource "random_pet" "x" {}`+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.ConfigurationVersions.Upload(ctx, cv.UploadURL, dir); err != nil {
+		t.Fatal(err)
+	}
+	r, err := c.Runs.Create(ctx, tfe.RunCreateOptions{Workspace: ws, PlanOnly: tfe.Bool(true), Refresh: tfe.Bool(false),
+		TargetAddrs: []string{"random_pet.x"}, ReplaceAddrs: []string{"random_pet.x"},
+		Variables: []*tfe.RunVariable{{Key: "x", Value: `"secret-run-value"`}},
+		SavePlan:  tfe.Bool(false), AllowEmptyApply: tfe.Bool(false)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, err = c.Runs.Read(ctx, r.ID); err != nil || r.Refresh || r.RefreshOnly || !slices.Equal(r.TargetAddrs, []string{"random_pet.x"}) ||
+		!slices.Equal(r.ReplaceAddrs, []string{"random_pet.x"}) || len(r.Variables) != 1 || r.Variables[0].Key != "x" || r.Variables[0].Value != "" {
+		t.Fatalf("run = %+v, %v", r, err)
+	}
+	if r, err = c.Runs.Create(ctx, tfe.RunCreateOptions{Workspace: ws, PlanOnly: tfe.Bool(true), RefreshOnly: tfe.Bool(true)}); err != nil || !r.RefreshOnly || !r.Refresh {
+		t.Fatalf("refresh-only run = %+v, %v", r, err)
+	}
 	for name, o := range map[string]tfe.RunCreateOptions{
-		"refresh-only":  {RefreshOnly: tfe.Bool(true)},
-		"refresh":       {Refresh: tfe.Bool(false)},
-		"target-addrs":  {TargetAddrs: []string{"random_pet.x"}},
-		"replace-addrs": {ReplaceAddrs: []string{"random_pet.x"}},
-		"variables":     {Variables: []*tfe.RunVariable{{Key: "x", Value: `"y"`}}},
-		"save-plan":     {SavePlan: tfe.Bool(true)},
+		"save-plan":         {SavePlan: tfe.Bool(true)},
+		"allow-empty-apply": {AllowEmptyApply: tfe.Bool(true)},
+		"terraform-version": {TerraformVersion: tfe.String("1.6.3"), PlanOnly: tfe.Bool(true)},
 	} {
 		o.Workspace = ws
-		if _, err := c.Runs.Create(ctx, o); err == nil || !strings.Contains(err.Error(), "invalid attribute") {
+		if _, err := c.Runs.Create(ctx, o); err == nil || !strings.Contains(err.Error(), "does not support the run option "+name) {
 			t.Errorf("run with %s: %v, want 422", name, err)
 		}
+	}
+	doc := func(attrs string) string {
+		return `{"data":{"type":"runs","attributes":` + attrs + `,"relationships":{"workspace":{"data":{"type":"workspaces","id":"` + ws.ID + `"}}}}}`
+	}
+	for attrs, want := range map[string]string{
+		`{"target-addrs":"random_pet.x"}`:                        "attribute target-addrs must be a list",
+		`{"replace-addrs":[1]}`:                                  "attribute replace-addrs must be a list",
+		`{"refresh":"no"}`:                                       "attribute refresh must be a boolean",
+		`{"refresh-only":1}`:                                     "attribute refresh-only must be a boolean",
+		`{"variables":{"key":"x"}}`:                              "attribute variables must be a list",
+		`{"variables":[{"key":"x"}]}`:                            "variables[0] must be an object with a key and a value",
+		`{"variables":[null]}`:                                   "variables[0] must be an object",
+		`{"variables":[{"key":"x","value":"1","hcl":true}]}`:     "attribute variables must be a list",
+		`{"variables":[{"key":"x","value":"secret-run-value"}]}`: "variables[0].value",
+	} {
+		code, body := sendRaw(t, "POST", e.url+"/api/v2/runs", "root-token", doc(attrs))
+		if code != 422 || !strings.Contains(body, want) || strings.Contains(body, "secret-run-value") {
+			t.Errorf("%s: %d %s; want 422 naming %q", attrs, code, body, want)
+		}
+	}
+	if l, err := c.Runs.List(ctx, ws.ID, nil); err != nil || len(l.Items) != 2 {
+		t.Fatalf("runs = %d, %v; want the two accepted", len(l.Items), err)
 	}
 }
 

@@ -17,6 +17,7 @@ import (
 	"github.com/runcred/runcred/internal/platform"
 	"github.com/runcred/runcred/internal/platform/api"
 	"github.com/runcred/runcred/internal/platform/platformtest"
+	"github.com/runcred/runcred/internal/policy"
 	"github.com/runcred/runcred/internal/seal"
 	"github.com/runcred/runcred/internal/secret"
 	"github.com/runcred/runcred/internal/store"
@@ -50,7 +51,7 @@ func newEnv(t *testing.T, db *store.DB) *env {
 	tokens := platformtest.NewTokens()
 	svc := platform.New(platform.Config{
 		DB: db, Seal: sl, Audit: audit.New(db, secret.FromString("audit-key"), nil), Authz: access.RootOnly{},
-		Tokens: tokens,
+		Tokens: tokens, PolicyEngine: policy.New(policy.Options{}), PolicyKey: secret.FromString("policy-key-policy-key-policy-key-0123"),
 	})
 	mux := http.NewServeMux()
 	(&api.API{Service: svc, Logger: slog.New(slog.DiscardHandler)}).Mount(mux)

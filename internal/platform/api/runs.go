@@ -18,6 +18,7 @@ import (
 	"github.com/runcred/runcred/internal/platform/run"
 	"github.com/runcred/runcred/internal/platform/state"
 	"github.com/runcred/runcred/internal/respond"
+	"github.com/runcred/runcred/internal/secret"
 )
 
 // mountRuns registers configuration versions, runs, plans, applies, state
@@ -110,6 +111,13 @@ func (h *API) upload(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return errMalformed{"could not read the upload"}
 	}
+	if h.Service.PolicySets.Owns(r.PathValue("token")) {
+		if err := h.Service.PolicySets.Upload(r.Context(), r.PathValue("token"), b); err != nil {
+			return err
+		}
+		w.WriteHeader(http.StatusOK)
+		return nil
+	}
 	if err := h.Service.ConfigurationVersions.Upload(r.Context(), r.PathValue("token"), b); err != nil {
 		return err
 	}
@@ -162,13 +170,13 @@ func (h *API) createRun(w http.ResponseWriter, r *http.Request) error {
 	if err := jsonapi.UnmarshalPayload(bytes.NewReader(b), &in); err != nil {
 		return errMalformed{"request body is not a valid JSON:API document for this resource"}
 	}
-	if err := unsupportedRunOptions(b); err != nil {
-		return err
-	}
 	if in.Workspace == nil || in.Workspace.ID == "" {
 		return errMalformed{"the run's workspace relationship is required"}
 	}
 	o := run.Options{Message: in.Message, IsDestroy: in.IsDestroy, PlanOnly: in.PlanOnly, AutoApply: in.AutoApply}
+	if err := runOptions(b, &o); err != nil {
+		return err
+	}
 	if in.ConfigurationVersion != nil {
 		o.ConfigurationVersionID = in.ConfigurationVersion.ID
 	}
@@ -299,11 +307,12 @@ func (h *API) listStateVersions(w http.ResponseWriter, r *http.Request) error {
 	return writeList(w, out, pg, total)
 }
 
-// unsupportedRunOptions refuses the run options HCP Terraform has and
-// runcred does not implement yet, when they ask for anything but the
-// default: a refresh-only or targeted run that ran as a full one would
-// change what its author meant to leave alone.
-func unsupportedRunOptions(body []byte) error {
+// runOptions reads the plan options of a run document (refresh,
+// refresh-only, target-addrs, replace-addrs, variables) from its raw
+// attributes, strictly: a value of the wrong type is a 422 naming the
+// attribute, never a default. It refuses the options HCP Terraform has and
+// runcred does not implement, when they ask for anything but the default.
+func runOptions(body []byte, o *run.Options) error {
 	var doc struct {
 		Data struct {
 			Attributes map[string]json.RawMessage `json:"attributes"`
@@ -312,10 +321,9 @@ func unsupportedRunOptions(body []byte) error {
 	if err := json.Unmarshal(body, &doc); err != nil {
 		return errMalformed{"request body is not a valid JSON:API document for this resource"}
 	}
+	attrs := doc.Data.Attributes
 	defaults := map[string][]string{ // attribute: the values that mean "as usual"
-		"refresh": {"true", "null"}, "refresh-only": {"false", "null"}, "target-addrs": {"[]", "null"},
-		"replace-addrs": {"[]", "null"}, "variables": {"[]", "null"}, "save-plan": {"false", "null"},
-		"allow-empty-apply": {"false", "null"}, "allow-config-generation": {"false", "null"},
+		"save-plan": {"false", "null"}, "allow-empty-apply": {"false", "null"}, "allow-config-generation": {"false", "null"},
 		"debugging-mode": {"false", "null"}, "terraform-version": {`""`, "null"},
 	}
 	names := make([]string, 0, len(defaults))
@@ -324,10 +332,54 @@ func unsupportedRunOptions(body []byte) error {
 	}
 	sort.Strings(names)
 	for _, k := range names {
-		raw, ok := doc.Data.Attributes[k]
+		raw, ok := attrs[k]
 		if ok && !slices.Contains(defaults[k], string(bytes.Join(bytes.Fields(raw), nil))) {
 			return fail.Invalidf("runcred does not support the run option %s yet", k)
 		}
+	}
+	// present reads attribute k into to if it is given and not null.
+	present := func(k string, to any, want string) error {
+		raw, ok := attrs[k]
+		if !ok || string(bytes.TrimSpace(raw)) == "null" {
+			return nil
+		}
+		dec := json.NewDecoder(bytes.NewReader(raw))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(to); err != nil {
+			return fail.Invalidf("attribute %s must be %s", k, want)
+		}
+		return nil
+	}
+	var refresh, refreshOnly bool
+	if err := present("refresh", &refresh, "a boolean"); err != nil {
+		return err
+	}
+	if raw, ok := attrs["refresh"]; ok && string(bytes.TrimSpace(raw)) != "null" {
+		o.Refresh = &refresh
+	}
+	if err := present("refresh-only", &refreshOnly, "a boolean"); err != nil {
+		return err
+	}
+	o.RefreshOnly = &refreshOnly
+	if err := present("target-addrs", &o.TargetAddrs, "a list of resource addresses (strings)"); err != nil {
+		return err
+	}
+	if err := present("replace-addrs", &o.ReplaceAddrs, "a list of resource addresses (strings)"); err != nil {
+		return err
+	}
+	var vars []*struct {
+		Key   *string `json:"key"`
+		Value *string `json:"value"`
+	}
+	const varsWant = `a list of {"key": NAME, "value": HCL literal} objects`
+	if err := present("variables", &vars, varsWant); err != nil {
+		return err
+	}
+	for i, v := range vars {
+		if v == nil || v.Key == nil || v.Value == nil {
+			return fail.Invalidf("variables[%d] must be an object with a key and a value (strings)", i)
+		}
+		o.Variables = append(o.Variables, run.Variable{Key: *v.Key, Value: secret.FromString(*v.Value)})
 	}
 	return nil
 }

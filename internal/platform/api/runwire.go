@@ -55,6 +55,11 @@ type runJSON struct {
 	CreatedAt            time.Time             `jsonapi:"attr,created-at,iso8601"`
 	StatusTimestamps     map[string]string     `jsonapi:"attr,status-timestamps"`
 	Actions              map[string]bool       `jsonapi:"attr,actions"`
+	Refresh              bool                  `jsonapi:"attr,refresh"`
+	RefreshOnly          bool                  `jsonapi:"attr,refresh-only"`
+	TargetAddrs          []string              `jsonapi:"attr,target-addrs"`
+	ReplaceAddrs         []string              `jsonapi:"attr,replace-addrs"`
+	Variables            []map[string]string   `jsonapi:"attr,variables"`     // keys only: values are never shown again
 	ErrorMessage         string                `jsonapi:"attr,error-message"` // runcred's, beyond HCP Terraform's
 	Workspace            *workspaceJSON        `jsonapi:"relation,workspace"`
 	ConfigurationVersion *configurationVersion `jsonapi:"relation,configuration-version"`
@@ -91,6 +96,7 @@ func toRun(r run.Run) *runJSON {
 		ID: r.ID, Status: string(r.Status), Message: r.Message, IsDestroy: r.IsDestroy, PlanOnly: r.PlanOnly,
 		AutoApply: r.AutoApply, HasChanges: r.HasChanges, Source: "tfe-api", TriggerReason: "manual", CreatedAt: r.CreatedAt,
 		StatusTimestamps: stamps(ts), ErrorMessage: r.ErrorMessage,
+		Refresh: r.Refresh, RefreshOnly: r.RefreshOnly, TargetAddrs: r.TargetAddrs, ReplaceAddrs: r.ReplaceAddrs, Variables: runVariables(r.VariableKeys),
 		Actions: map[string]bool{
 			"is-cancelable":       run.CanMove(r.Status, run.Canceled),
 			"is-confirmable":      run.CanMove(r.Status, run.Confirmed),
@@ -100,6 +106,17 @@ func toRun(r run.Run) *runJSON {
 		Workspace: &workspaceJSON{ID: r.WorkspaceID}, ConfigurationVersion: &configurationVersion{ID: r.ConfigurationVersionID},
 		Plan: &plan{ID: r.PlanID}, Apply: &apply{ID: r.ApplyID},
 	}
+}
+
+// runVariables are a run's variables in its document: each key, with an
+// empty value (HCP Terraform echoes the value; runcred seals it and never
+// shows it again).
+func runVariables(keys []string) []map[string]string {
+	out := make([]map[string]string, 0, len(keys))
+	for _, k := range keys {
+		out = append(out, map[string]string{"key": k, "value": ""})
+	}
+	return out
 }
 
 // Request documents.

@@ -11,6 +11,7 @@ import (
 	"github.com/runcred/runcred/internal/platform"
 	"github.com/runcred/runcred/internal/platform/organization"
 	"github.com/runcred/runcred/internal/platform/workspace"
+	"github.com/runcred/runcred/internal/policy"
 	"github.com/runcred/runcred/internal/seal"
 	"github.com/runcred/runcred/internal/secret"
 	"github.com/runcred/runcred/internal/store"
@@ -40,7 +41,8 @@ func New(t testing.TB, db *store.DB, now func() time.Time) *Platform {
 		t.Fatal(err)
 	}
 	p := &Platform{DB: db, Grants: Grants{}, Tokens: NewTokens()}
-	p.Config = platform.Config{DB: db, Seal: sl, Audit: audit.New(db, secret.FromString("k"), nil), Authz: p.Grants, Now: now}
+	p.Config = platform.Config{DB: db, Seal: sl, Audit: audit.New(db, secret.FromString("k"), nil), Authz: p.Grants, Now: now,
+		PolicyEngine: policy.New(policy.Options{}), PolicyKey: secret.FromString("0123456789abcdef0123456789abcdef-policy")}
 	p.Bare = platform.New(p.Config)
 	p.Config.Tokens = p.Tokens
 	p.Svc = platform.New(p.Config)

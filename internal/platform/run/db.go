@@ -23,21 +23,32 @@ type conn interface {
 
 const runColumns = `id, workspace_id, number, configuration_version_id, plan_id, apply_id, status, message, is_destroy, plan_only,
 	auto_apply, has_changes, plan_additions, plan_changes, plan_destructions, apply_additions, apply_changes, apply_destructions,
-	created_by_kind, created_by_id, timestamps, error_message, created_at, cancel_requested`
+	created_by_kind, created_by_id, timestamps, error_message, created_at, cancel_requested,
+	refresh, refresh_only, target_addrs, replace_addrs, variable_keys`
 
 func scanRun(row interface{ Scan(...any) error }) (Run, error) {
 	var r Run
-	var status, kind, ts string
-	var destroy, planOnly, auto, changes, created, cancelRequested int64
+	var status, kind, ts, targets, replaces, keys string
+	var destroy, planOnly, auto, changes, created, cancelRequested, refresh, refreshOnly int64
 	err := row.Scan(&r.ID, &r.WorkspaceID, &r.Number, &r.ConfigurationVersionID, &r.PlanID, &r.ApplyID, &status, &r.Message,
 		&destroy, &planOnly, &auto, &changes, &r.Plan.Additions, &r.Plan.Changes, &r.Plan.Destructions,
-		&r.Apply.Additions, &r.Apply.Changes, &r.Apply.Destructions, &kind, &r.CreatedBy.ID, &ts, &r.ErrorMessage, &created, &cancelRequested)
+		&r.Apply.Additions, &r.Apply.Changes, &r.Apply.Destructions, &kind, &r.CreatedBy.ID, &ts, &r.ErrorMessage, &created, &cancelRequested,
+		&refresh, &refreshOnly, &targets, &replaces, &keys)
 	if err != nil {
 		return Run{}, err
 	}
 	r.Status, r.CreatedBy.Kind = Status(status), resource.WriterKind(kind)
 	r.IsDestroy, r.PlanOnly, r.AutoApply, r.HasChanges = destroy != 0, planOnly != 0, auto != 0, changes != 0
 	r.CancelRequested = cancelRequested != 0
+	r.Refresh, r.RefreshOnly = refresh != 0, refreshOnly != 0
+	for _, l := range []struct {
+		raw string
+		to  *[]string
+	}{{targets, &r.TargetAddrs}, {replaces, &r.ReplaceAddrs}, {keys, &r.VariableKeys}} {
+		if err := json.Unmarshal([]byte(l.raw), l.to); err != nil || *l.to == nil {
+			return Run{}, fail.Wrap(fail.Internal, err, "damaged run options")
+		}
+	}
 	r.CreatedAt = store.Time(created)
 	var raw map[string]int64
 	if err := json.Unmarshal([]byte(ts), &raw); err != nil {
@@ -96,14 +107,36 @@ func activeRuns(ctx context.Context, c conn, wsID string) (int, error) {
 	return n, err
 }
 
-func insertRun(ctx context.Context, c conn, r Run, ts string) error {
-	_, err := c.Exec(ctx, `INSERT INTO runs (id, workspace_id, number, configuration_version_id, plan_id, apply_id, status, active,
+// insertRun inserts r; vars are its sealed run variables, nil for none.
+func insertRun(ctx context.Context, c conn, r Run, ts string, vars []byte) error {
+	targets, err := json.Marshal(nonNil(r.TargetAddrs))
+	if err != nil {
+		return err
+	}
+	replaces, err := json.Marshal(nonNil(r.ReplaceAddrs))
+	if err != nil {
+		return err
+	}
+	keys, err := json.Marshal(nonNil(r.VariableKeys))
+	if err != nil {
+		return err
+	}
+	_, err = c.Exec(ctx, `INSERT INTO runs (id, workspace_id, number, configuration_version_id, plan_id, apply_id, status, active,
 			message, is_destroy, plan_only, auto_apply, has_changes, plan_additions, plan_changes, plan_destructions,
-			apply_additions, apply_changes, apply_destructions, plan_json, created_by_kind, created_by_id, timestamps, error_message, created_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, 0, 0, 0, 0, 0, NULL, ?, ?, ?, '', ?)`,
+			apply_additions, apply_changes, apply_destructions, plan_json, created_by_kind, created_by_id, timestamps, error_message, created_at,
+			refresh, refresh_only, target_addrs, replace_addrs, variable_keys, variables)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, 0, 0, 0, 0, 0, NULL, ?, ?, ?, '', ?, ?, ?, ?, ?, ?, ?)`,
 		r.ID, r.WorkspaceID, r.Number, r.ConfigurationVersionID, r.PlanID, r.ApplyID, string(r.Status), resource.B2I(r.Status.holdsWorkspace()),
-		r.Message, resource.B2I(r.IsDestroy), resource.B2I(r.PlanOnly), resource.B2I(r.AutoApply), string(r.CreatedBy.Kind), r.CreatedBy.ID, ts, store.Nanos(r.CreatedAt))
+		r.Message, resource.B2I(r.IsDestroy), resource.B2I(r.PlanOnly), resource.B2I(r.AutoApply), string(r.CreatedBy.Kind), r.CreatedBy.ID, ts, store.Nanos(r.CreatedAt),
+		resource.B2I(r.Refresh), resource.B2I(r.RefreshOnly), string(targets), string(replaces), string(keys), vars)
 	return err
+}
+
+// runVariables reads run id's sealed run variables.
+func runVariables(ctx context.Context, c conn, id string) ([]byte, error) {
+	var sealed []byte
+	err := c.QueryRow(ctx, `SELECT variables FROM runs WHERE id = ?`, id).Scan(&sealed)
+	return sealed, err
 }
 
 // updateRun writes r's status and results if its status is still from.
@@ -220,4 +253,90 @@ func lockedIn(ctx context.Context, tx conn, id string) (bool, error) {
 		return false, err
 	}
 	return by != "", nil
+}
+
+// Post-plan checks (postplan.go).
+
+const checkColumns = `id, run_id, status, outcome, plan_hash, overridden_by, override_comment, override_hash, timestamps, created_at, updated_at`
+
+func scanCheck(row interface{ Scan(...any) error }) (Check, error) {
+	var c Check
+	var outcome, ts string
+	var created, updated int64
+	if err := row.Scan(&c.ID, &c.RunID, &c.Status, &outcome, &c.PlanHash, &c.OverriddenBy, &c.OverrideComment, &c.OverrideHash,
+		&ts, &created, &updated); err != nil {
+		return Check{}, err
+	}
+	if err := json.Unmarshal([]byte(outcome), &c.Outcome); err != nil {
+		return Check{}, fail.Wrap(fail.Internal, err, "damaged policy check outcome")
+	}
+	var raw map[string]int64
+	if err := json.Unmarshal([]byte(ts), &raw); err != nil {
+		return Check{}, fail.Wrap(fail.Internal, err, "damaged policy check timestamps")
+	}
+	c.Timestamps = make(map[string]time.Time, len(raw))
+	for k, v := range raw {
+		c.Timestamps[k] = store.Time(v)
+	}
+	c.CreatedAt, c.UpdatedAt = store.Time(created), store.Time(updated)
+	return c, nil
+}
+
+func encodeCheck(c Check) (string, string, error) {
+	o, err := json.Marshal(c.Outcome)
+	if err != nil {
+		return "", "", err
+	}
+	raw := make(map[string]int64, len(c.Timestamps))
+	for k, v := range c.Timestamps {
+		raw[k] = store.Nanos(v)
+	}
+	ts, err := json.Marshal(raw)
+	return string(o), string(ts), err
+}
+
+func insertCheck(ctx context.Context, c conn, ch Check) error {
+	o, ts, err := encodeCheck(ch)
+	if err != nil {
+		return err
+	}
+	_, err = c.Exec(ctx, `INSERT INTO run_policy_checks (`+checkColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		ch.ID, ch.RunID, ch.Status, o, ch.PlanHash, ch.OverriddenBy, ch.OverrideComment, ch.OverrideHash, ts,
+		store.Nanos(ch.CreatedAt), store.Nanos(ch.UpdatedAt))
+	return err
+}
+
+// updateCheck writes ch if it is still running.
+func updateCheck(ctx context.Context, c conn, ch Check) error {
+	o, ts, err := encodeCheck(ch)
+	if err != nil {
+		return err
+	}
+	res, err := c.Exec(ctx, `UPDATE run_policy_checks SET status = ?, outcome = ?, plan_hash = ?, timestamps = ?, updated_at = ?
+		WHERE id = ? AND status = ?`, ch.Status, o, ch.PlanHash, ts, store.Nanos(ch.UpdatedAt), ch.ID, StageRunning)
+	return resource.Swapped(res, err, "policy check %s already ended", ch.ID)
+}
+
+// overrideCheck marks ch overridden if it still awaits an override.
+func overrideCheck(ctx context.Context, c conn, ch Check) error {
+	_, ts, err := encodeCheck(ch)
+	if err != nil {
+		return err
+	}
+	res, err := c.Exec(ctx, `UPDATE run_policy_checks SET status = ?, overridden_by = ?, override_comment = ?, override_hash = ?,
+		timestamps = ?, updated_at = ? WHERE id = ? AND status = ?`, StageOverridden, ch.OverriddenBy, ch.OverrideComment, ch.OverrideHash,
+		ts, store.Nanos(ch.UpdatedAt), ch.ID, StageAwaitingOverride)
+	return resource.Swapped(res, err, "policy check %s no longer awaits an override", ch.ID)
+}
+
+// endCheck marks a check that waits or runs as ended with status (a
+// canceled or discarded run's).
+func endCheck(ctx context.Context, c conn, runID, status string) error {
+	_, err := c.Exec(ctx, `UPDATE run_policy_checks SET status = ? WHERE run_id = ? AND status IN (?, ?)`,
+		status, runID, StageRunning, StageAwaitingOverride)
+	return err
+}
+
+func checkWhere(ctx context.Context, c conn, where, arg string) (Check, error) {
+	return scanCheck(c.QueryRow(ctx, `SELECT `+checkColumns+` FROM run_policy_checks WHERE `+where, arg))
 }

@@ -92,13 +92,24 @@ func (s *Service) Claim(ctx context.Context, poolID string) (*ClaimedJob, error)
 	if s.tokens == nil {
 		return nil, fail.Unsupportedf("this server issues no job tokens")
 	}
-	job, err := s.claimPhase(ctx, poolID)
-	if err != nil || job == nil {
-		return nil, err
+	var job *Job
+	for {
+		var err error
+		if job, err = s.claimPhase(ctx, poolID); err != nil || job == nil {
+			return nil, err
+		}
+		// A token left by a revocation that failed earlier goes before the
+		// run gets a new one, so its accessor is never forgotten.
+		s.endJob(ctx, job.Run.ID)
+		refused, err := s.guardClaim(ctx, job)
+		if err != nil {
+			return nil, err
+		}
+		if !refused {
+			break
+		}
+		// The guard errored that run; the next one may be claimable.
 	}
-	// A token left by a revocation that failed earlier goes before the
-	// run gets a new one, so its accessor is never forgotten.
-	s.endJob(ctx, job.Run.ID)
 	var tok resource.IssuedToken
 	sub, err := s.subject(ctx, job.Run, job.Workspace, job.PhaseID)
 	if err == nil {
@@ -200,7 +211,46 @@ func (s *Service) MintForJob(ctx context.Context, phaseID string, audience func(
 	if err != nil {
 		return identity.Token{}, err
 	}
-	return s.minter.MintForRun(ctx, identity.MintRequest{Subject: sub, Audience: aud})
+	if err := identity.ValidAudience(aud); err != nil {
+		return identity.Token{}, err // a bad request, which ends nothing
+	}
+	if err := s.guardMint(ctx, r, w, phaseID, aud); err != nil {
+		return identity.Token{}, err
+	}
+	ttl, err := s.tokenTTL(r, w, phaseID)
+	if err != nil {
+		return identity.Token{}, err
+	}
+	return s.minter.MintForRun(ctx, identity.MintRequest{Subject: sub, Audience: aud, TTL: ttl})
+}
+
+// DefaultPhaseTokenTTL is how long a phase's workload-identity tokens live
+// unless configured otherwise: a token copied out of a run is useless soon
+// after, and the agent fetches fresh ones while the phase runs.
+const DefaultPhaseTokenTTL = 15 * time.Minute
+
+// tokenTTL is the lifetime of a token minted now for phase phaseID of r:
+// the configured lifetime, cut to what is left of the phase's limit (the
+// workspace's phase timeout when it has one; in any case a phase ends,
+// abandoned, JobTokenTTL after it started), in whole seconds.
+func (s *Service) tokenTTL(r Run, w workspace.Workspace, phaseID string) (time.Duration, error) {
+	status := Planning
+	if phaseID == r.ApplyID {
+		status = Applying
+	}
+	limit := JobTokenTTL
+	if w.PhaseTimeout > 0 {
+		limit = min(limit, w.PhaseTimeout)
+	}
+	ttl := s.ttl
+	if started, ok := r.Timestamps[status]; ok {
+		ttl = min(ttl, started.Add(limit).Sub(s.base.Now()))
+	}
+	ttl = ttl.Truncate(time.Second)
+	if ttl < time.Second {
+		return 0, fail.Conflictf("run %s has reached its phase's time limit: no more tokens", r.ID)
+	}
+	return ttl, nil
 }
 
 func (s *Service) subject(ctx context.Context, r Run, w workspace.Workspace, phaseID string) (identity.Subject, error) {
@@ -246,6 +296,14 @@ func (s *Service) JobInputs(ctx context.Context, phaseID string) (JobInputs, err
 		return JobInputs{}, err
 	}
 	if in.Variables, err = s.vars.Variables(ctx, w); err != nil {
+		return JobInputs{}, err
+	}
+	if _, err := s.guardPhase(ctx, r, w, phaseID, in.Variables); err != nil {
+		return JobInputs{}, err
+	}
+	// Run variables are Terraform variables only: they cannot change the
+	// credential settings the guard has just checked.
+	if in.Variables, err = s.withRunVariables(ctx, r, in.Variables); err != nil {
 		return JobInputs{}, err
 	}
 	if in.State, err = s.states.CurrentContent(ctx, w.ID); err != nil {

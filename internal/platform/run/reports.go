@@ -9,9 +9,11 @@ import (
 	"github.com/runcred/runcred/internal/fail"
 	"github.com/runcred/runcred/internal/jobapi"
 	"github.com/runcred/runcred/internal/platform/agentpool"
+	"github.com/runcred/runcred/internal/platform/policyset"
 	"github.com/runcred/runcred/internal/platform/resource"
 	"github.com/runcred/runcred/internal/platform/state"
 	"github.com/runcred/runcred/internal/platform/workspace"
+	"github.com/runcred/runcred/internal/policy"
 	"github.com/runcred/runcred/internal/store"
 )
 
@@ -237,23 +239,30 @@ func (s *Service) FinishPhase(ctx context.Context, phaseID string, rep PhaseRepo
 
 // finishPlan ends a running plan. A plan-only run, or one with nothing to
 // change, ends planned_and_finished; an auto-apply run goes on to
-// apply_queued; any other waits as planned for confirmation.
+// apply_queued; any other waits as planned for confirmation. When policy
+// sets apply to the workspace, the post_plan stage comes first (postPlan).
 func (s *Service) finishPlan(ctx context.Context, r Run, w workspace.Workspace, rep PhaseReport) (Run, error) {
-	through := []Status{Planned}
-	switch {
-	case r.CancelRequested:
+	through := afterPlan(r, rep.HasChanges)
+	if r.CancelRequested {
 		// Canceled while it planned: the plan finished before the agent
 		// saw the request, which still stands.
 		through = []Status{Canceled}
-	case r.PlanOnly || !rep.HasChanges:
-		through = []Status{PlannedAndFinished}
-	case r.AutoApply:
-		through = []Status{Planned, Confirmed, ApplyQueued}
+	}
+	var sets []*policy.Set
+	var meta []policyset.Set
+	if s.policies != nil && !r.CancelRequested {
+		var err error
+		if sets, meta, err = s.policies.Applicable(ctx, w); err != nil {
+			return Run{}, err
+		}
 	}
 	if err := s.base.Record(ctx, "platform.plan.finish", map[string]any{
 		"organization": w.Organization, "workspace": w.Name, "run_id": r.ID, "plan_id": r.PlanID, "has_changes": rep.HasChanges,
 	}); err != nil {
 		return Run{}, err
+	}
+	if len(sets) > 0 {
+		return s.postPlan(ctx, r, w, rep, sets, meta)
 	}
 	return s.advance(ctx, r.ID, step{through: through, check: s.runningCheck(r.PlanID), edit: func(r *Run) {
 		r.HasChanges, r.Plan = rep.HasChanges, rep.Counts

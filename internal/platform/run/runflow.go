@@ -63,6 +63,12 @@ func (s *Service) advance(ctx context.Context, id string, st step) (Run, error) 
 		if err := resource.Swapped(res, err, "run %s changed concurrently; read it again", r.ID); err != nil {
 			return err
 		}
+		if r.Status.Terminal() && (from == PostPlanRunning || from == PostPlanAwaitingDecision) && r.Status != Errored {
+			// Canceled or discarded while its check ran or waited.
+			if err := endCheck(ctx, tx, r.ID, StageCanceled); err != nil {
+				return err
+			}
+		}
 		if r.Status.Terminal() {
 			// The saved plan holds the run's variable values: once the run
 			// is over, nothing needs it.
@@ -136,8 +142,18 @@ func (s *Service) runAction(ctx context.Context, id, action, verb string, throug
 	}})
 }
 
-// Apply confirms a planned run; it is queued for apply at once.
+// Apply confirms a planned run; it is queued for apply at once. A run
+// whose policy check was overridden applies only the plan the override
+// covered.
 func (s *Service) Apply(ctx context.Context, id string) (Run, error) {
+	if r, w, err := s.run(ctx, id); err == nil && r.Status == Planned {
+		if err := s.base.Authorize(ctx, runActionPath(w.Organization, w.Name, r.ID, "apply"), access.Update); err != nil {
+			return Run{}, err
+		}
+		if err := s.checkOverride(ctx, r); err != nil {
+			return Run{}, err
+		}
+	}
 	return s.runAction(ctx, id, "apply", "applied", Confirmed, ApplyQueued)
 }
 
@@ -196,8 +212,12 @@ const forceCanceledKey Status = "force_canceled"
 func (r Run) PlanStatus() string {
 	_, planned := r.Timestamps[Planned]
 	_, finished := r.Timestamps[PlannedAndFinished]
+	_, checked := r.Timestamps[PostPlanRunning]
 	switch {
-	case planned || finished:
+	case r.Status == PostPlanRunning:
+		// The plan's log stays open until the check's results are in it.
+		return "running"
+	case planned || finished || checked:
 		return "finished"
 	case r.Status == Pending:
 		return "pending"

@@ -44,6 +44,14 @@ type Run struct {
 	ErrorMessage           string
 	CreatedAt              time.Time
 	CancelRequested        bool // a user asked to cancel the phase in progress (Cancel)
+
+	// Plan options (runopts.go). VariableKeys name the run variables,
+	// whose values are sealed and never shown.
+	Refresh      bool
+	RefreshOnly  bool
+	TargetAddrs  []string
+	ReplaceAddrs []string
+	VariableKeys []string
 }
 
 // Options are the settable fields on create.
@@ -53,6 +61,11 @@ type Options struct {
 	IsDestroy              *bool
 	PlanOnly               *bool // also implied by a speculative configuration version
 	AutoApply              *bool // default: the workspace's
+	Refresh                *bool // default: true
+	RefreshOnly            *bool
+	TargetAddrs            []string
+	ReplaceAddrs           []string
+	Variables              []Variable
 }
 
 func runsPath(org, ws string) string             { return resource.WorkspacePath(org, ws) + "/runs" }
@@ -75,6 +88,9 @@ func (s *Service) Create(ctx context.Context, wsID string, o Options) (Run, erro
 	if o.Message != nil && (len(*o.Message) > resource.MaxDescriptionLen || resource.ValidDescription(*o.Message) != nil) {
 		return Run{}, fail.Invalidf("run message must be valid UTF-8 of at most %d bytes", resource.MaxDescriptionLen)
 	}
+	if err := checkOptions(o); err != nil {
+		return Run{}, err
+	}
 	var cv configversion.Version
 	if o.ConfigurationVersionID == "" {
 		if cv, err = s.cvs.Latest(ctx, w); err != nil {
@@ -96,6 +112,8 @@ func (s *Service) Create(ctx context.Context, wsID string, o Options) (Run, erro
 	}
 	if err := s.base.Record(ctx, "platform.run.create", map[string]any{
 		"organization": w.Organization, "workspace": w.Name, "workspace_id": w.ID, "configuration_version_id": cv.ID,
+		"is_destroy": o.IsDestroy != nil && *o.IsDestroy, "refresh": o.Refresh == nil || *o.Refresh, "refresh_only": o.RefreshOnly != nil && *o.RefreshOnly,
+		"target_addrs": o.TargetAddrs, "replace_addrs": o.ReplaceAddrs, "variable_keys": variableKeys(o.Variables),
 	}); err != nil {
 		return Run{}, err
 	}
@@ -112,6 +130,12 @@ func (s *Service) enqueueRun(ctx context.Context, w workspace.Workspace, cv conf
 		ID: resource.NewID("run"), WorkspaceID: w.ID, ConfigurationVersionID: cv.ID, PlanID: resource.NewID("plan"), ApplyID: resource.NewID("apply"),
 		Status: Pending, AutoApply: w.AutoApply, PlanOnly: cv.Speculative, CreatedBy: resource.Writer{Kind: by.Kind, ID: by.ID},
 		Timestamps: map[Status]time.Time{}, CreatedAt: now,
+		Refresh: o.Refresh == nil || *o.Refresh, RefreshOnly: o.RefreshOnly != nil && *o.RefreshOnly,
+		TargetAddrs: nonNil(o.TargetAddrs), ReplaceAddrs: nonNil(o.ReplaceAddrs), VariableKeys: variableKeys(o.Variables),
+	}
+	vars, err := s.sealVariables(r.ID, o.Variables)
+	if err != nil {
+		return Run{}, err
 	}
 	if o.Message != nil {
 		r.Message = *o.Message
@@ -125,7 +149,7 @@ func (s *Service) enqueueRun(ctx context.Context, w workspace.Workspace, cv conf
 	if o.AutoApply != nil {
 		r.AutoApply = *o.AutoApply
 	}
-	err := s.base.DB.Tx(ctx, func(tx *store.Tx) error {
+	err = s.base.DB.Tx(ctx, func(tx *store.Tx) error {
 		if err := lockRuns(ctx, tx, w.ID); err != nil {
 			return err
 		}
@@ -149,8 +173,7 @@ func (s *Service) enqueueRun(ctx context.Context, w workspace.Workspace, cv conf
 		if err != nil {
 			return err
 		}
-		err = insertRun(ctx, tx, r, ts)
-		return err
+		return insertRun(ctx, tx, r, ts, vars)
 	})
 	if err != nil {
 		return Run{}, err

@@ -11,37 +11,47 @@ import (
 type Status string
 
 const (
-	Pending            Status = "pending"      // queued behind the workspace's active run
-	PlanQueued         Status = "plan_queued"  // holds the workspace; waits for an agent
-	Planning           Status = "planning"     // an agent is planning
-	Planned            Status = "planned"      // waits for confirmation
-	Confirmed          Status = "confirmed"    // confirmed; passes on to apply_queued at once
-	ApplyQueued        Status = "apply_queued" // waits for an agent
-	Applying           Status = "applying"     // an agent is applying
-	Applied            Status = "applied"
-	PlannedAndFinished Status = "planned_and_finished" // plan-only, or nothing to change
-	Discarded          Status = "discarded"
-	Errored            Status = "errored"
-	Canceled           Status = "canceled"
+	Pending    Status = "pending"     // queued behind the workspace's active run
+	PlanQueued Status = "plan_queued" // holds the workspace; waits for an agent
+	Planning   Status = "planning"    // an agent is planning
+	Planned    Status = "planned"     // waits for confirmation
+	// The post_plan task stage: the server checks the plan against the
+	// policy sets that apply to the workspace (postplan.go).
+	PostPlanRunning          Status = "post_plan_running"
+	PostPlanCompleted        Status = "post_plan_completed"         // passes on at once
+	PostPlanAwaitingDecision Status = "post_plan_awaiting_decision" // an overridable failure waits for an override
+	Confirmed                Status = "confirmed"                   // confirmed; passes on to apply_queued at once
+	ApplyQueued              Status = "apply_queued"                // waits for an agent
+	Applying                 Status = "applying"                    // an agent is applying
+	Applied                  Status = "applied"
+	PlannedAndFinished       Status = "planned_and_finished" // plan-only, or nothing to change
+	Discarded                Status = "discarded"
+	Errored                  Status = "errored"
+	Canceled                 Status = "canceled"
 )
 
 // Statuses lists every status, in lifecycle order.
 var Statuses = []Status{
-	Pending, PlanQueued, Planning, Planned, Confirmed, ApplyQueued, Applying,
+	Pending, PlanQueued, Planning, PostPlanRunning, PostPlanCompleted, PostPlanAwaitingDecision, Planned, Confirmed, ApplyQueued, Applying,
 	Applied, PlannedAndFinished, Discarded, Errored, Canceled,
 }
 
 // transitions is the whole run state machine: every move a run may make.
 // Anything not listed is refused with a conflict. Terminal statuses have no
-// entry. policy_checking comes between planned and confirmed in a later slice.
+// entry. A plan with policy sets to check passes through the post_plan
+// stage: running, then completed (on to planned or planned_and_finished),
+// awaiting a decision (an override, or a discard), or errored.
 var transitions = map[Status][]Status{
-	Pending:     {PlanQueued, Canceled},
-	PlanQueued:  {Planning, Canceled, Errored},
-	Planning:    {Planned, PlannedAndFinished, Canceled, Errored},
-	Planned:     {Confirmed, Discarded, Errored},
-	Confirmed:   {ApplyQueued, Errored},
-	ApplyQueued: {Applying, Canceled, Errored},
-	Applying:    {Applied, Canceled, Errored},
+	Pending:                  {PlanQueued, Canceled},
+	PlanQueued:               {Planning, Canceled, Errored},
+	Planning:                 {Planned, PlannedAndFinished, PostPlanRunning, Canceled, Errored},
+	PostPlanRunning:          {PostPlanCompleted, PostPlanAwaitingDecision, Canceled, Errored},
+	PostPlanAwaitingDecision: {PostPlanCompleted, Discarded, Canceled, Errored},
+	PostPlanCompleted:        {Planned, PlannedAndFinished, Errored},
+	Planned:                  {Confirmed, Discarded, Errored},
+	Confirmed:                {ApplyQueued, Errored},
+	ApplyQueued:              {Applying, Canceled, Errored},
+	Applying:                 {Applied, Canceled, Errored},
 }
 
 // CanMove reports whether a run in from may move to to.

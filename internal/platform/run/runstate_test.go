@@ -15,7 +15,12 @@ func TestTransitions(t *testing.T) {
 	for _, m := range []string{
 		"pending>plan_queued", "pending>canceled",
 		"plan_queued>planning", "plan_queued>canceled", "plan_queued>errored",
-		"planning>planned", "planning>planned_and_finished", "planning>canceled", "planning>errored",
+		"planning>planned", "planning>planned_and_finished", "planning>canceled", "planning>errored", "planning>post_plan_running",
+		"post_plan_running>post_plan_completed", "post_plan_running>post_plan_awaiting_decision",
+		"post_plan_running>canceled", "post_plan_running>errored",
+		"post_plan_awaiting_decision>post_plan_completed", "post_plan_awaiting_decision>discarded",
+		"post_plan_awaiting_decision>canceled", "post_plan_awaiting_decision>errored",
+		"post_plan_completed>planned", "post_plan_completed>planned_and_finished", "post_plan_completed>errored",
 		"planned>confirmed", "planned>discarded", "planned>errored",
 		"confirmed>apply_queued", "confirmed>errored",
 		"apply_queued>applying", "apply_queued>canceled", "apply_queued>errored",

@@ -2,6 +2,7 @@ package run
 
 import (
 	"sync"
+	"time"
 
 	"github.com/runcred/runcred/internal/platform/configversion"
 	"github.com/runcred/runcred/internal/platform/organization"
@@ -9,6 +10,8 @@ import (
 	"github.com/runcred/runcred/internal/platform/state"
 	"github.com/runcred/runcred/internal/platform/variable"
 	"github.com/runcred/runcred/internal/platform/workspace"
+	"github.com/runcred/runcred/internal/policy"
+	"github.com/runcred/runcred/internal/secret"
 )
 
 // Config is what a Service needs: the shared dependencies, and the other
@@ -21,12 +24,25 @@ type Config struct {
 	// Mint mints the workload identity tokens of jobs; nil leaves
 	// MintForJob unavailable.
 	Mint Minter
+	// PhaseTokenTTL is how long a phase's workload-identity tokens live;
+	// 0 is DefaultPhaseTokenTTL. It never reaches past the phase's limit.
+	PhaseTokenTTL time.Duration
+	// Guard checks each phase's credential settings before anything is
+	// minted; nil checks nothing (tests of other parts).
+	Guard Guard
 
 	Organizations         organization.Directory
 	Workspaces            workspace.Directory
 	Variables             variable.RunInputs
 	ConfigurationVersions configversion.Directory
 	States                state.Directory
+
+	// Policies finds the policy sets that apply to a run's workspace;
+	// nil leaves runs without a post_plan stage. Engine evaluates them
+	// and PolicyKey keys the HMACs of variable values policies see.
+	Policies  PolicySets
+	Engine    *policy.Engine
+	PolicyKey secret.Value
 }
 
 // Service is the run lifecycle. It is safe for concurrent use.
@@ -34,11 +50,17 @@ type Service struct {
 	base   resource.Deps
 	tokens resource.Tokens
 	minter Minter
+	guard  Guard
+	ttl    time.Duration // of a phase's workload-identity tokens
 	orgs   organization.Directory
 	ws     workspace.Directory
 	vars   variable.RunInputs
 	cvs    configversion.Directory
 	states state.Directory
+
+	policies  PolicySets
+	engine    *policy.Engine
+	policyKey secret.Value
 
 	wakeMu sync.Mutex
 	wake   chan struct{} // see JobsChanged
@@ -46,6 +68,14 @@ type Service struct {
 
 // New returns a Service.
 func New(c Config) *Service {
-	return &Service{base: c.Base, tokens: c.Tokens, minter: c.Mint, orgs: c.Organizations, ws: c.Workspaces,
-		vars: c.Variables, cvs: c.ConfigurationVersions, states: c.States, wake: make(chan struct{})}
+	if c.PhaseTokenTTL <= 0 {
+		c.PhaseTokenTTL = DefaultPhaseTokenTTL
+	}
+	s := &Service{base: c.Base, ttl: c.PhaseTokenTTL, tokens: c.Tokens, minter: c.Mint, guard: c.Guard, orgs: c.Organizations, ws: c.Workspaces,
+		vars: c.Variables, cvs: c.ConfigurationVersions, states: c.States, wake: make(chan struct{}),
+		policies: c.Policies, engine: c.Engine, policyKey: c.PolicyKey}
+	if s.policies != nil && s.engine == nil {
+		panic("run: policy sets without an engine")
+	}
+	return s
 }

@@ -35,6 +35,9 @@ type Options struct {
 	// those claims is refused, whatever the mount trusts. Nil: no issuer
 	// is runcred's own, so no login names a run.
 	Own OwnIssuer
+	// Phases says whether the run phase a token of Own names still runs:
+	// such a token logs in only while it does.
+	Phases Phases
 }
 
 // OwnIssuer is runcred's own issuer, as the jwt method needs it.
@@ -52,6 +55,7 @@ type Backend struct {
 	client *http.Client
 	now    func() time.Time
 	own    OwnIssuer
+	phases Phases
 
 	routes *engine.Routes
 
@@ -61,7 +65,7 @@ type Backend struct {
 
 // New returns the backend for the mount described by conf.
 func New(conf engine.MountConfig, opts Options) (*Backend, error) {
-	b := &Backend{conf: conf, client: opts.HTTPClient, now: opts.Now, own: opts.Own}
+	b := &Backend{conf: conf, client: opts.HTTPClient, now: opts.Now, own: opts.Own, phases: opts.Phases}
 	if b.client == nil {
 		b.client = &http.Client{Timeout: 10 * time.Second}
 	}

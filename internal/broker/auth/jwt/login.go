@@ -107,7 +107,18 @@ func (b *Backend) login(ctx context.Context, req *engine.Request) (*engine.Respo
 		return nil, err
 	}
 	if run {
+		// runcred's own run token logs in only while its phase runs.
+		if err := b.checkPhase(ctx, cl.all); err != nil {
+			return nil, err
+		}
 		copyRunClaims(meta, cl.all)
+	}
+	// Last: a single-use role spends the token's jti only on a login that
+	// is otherwise granted.
+	if r.JWTSingleUse {
+		if err := b.useOnce(ctx, req.Storage, cl); err != nil {
+			return nil, err
+		}
 	}
 
 	auth := r.TokenParams.Auth(user, user, meta, cidrs)

@@ -70,6 +70,9 @@ type role struct {
 	NotBeforeLeeway     time.Duration `json:"not_before_leeway"`
 	AllowedRedirectURIs []string      `json:"allowed_redirect_uris"` // oidc roles only
 	OIDCScopes          []string      `json:"oidc_scopes"`           // oidc roles only
+	// JWTSingleUse is runcred's, not Vault's: a JWT (by its jti) logs in
+	// through the role once; a second login with it is refused.
+	JWTSingleUse bool `json:"jwt_single_use"`
 	engine.TokenParams
 }
 
@@ -80,7 +83,7 @@ var tokenAliases = []string{"policies", "ttl", "max_ttl", "period", "num_uses", 
 var roleFields = slices.Concat([]string{
 	"role_type", "user_claim", "user_claim_json_pointer", "groups_claim", "bound_audiences",
 	"bound_subject", "bound_claims_type", "bound_claims", "claim_mappings", "clock_skew_leeway",
-	"expiration_leeway", "not_before_leeway", "allowed_redirect_uris", "oidc_scopes",
+	"expiration_leeway", "not_before_leeway", "allowed_redirect_uris", "oidc_scopes", "jwt_single_use",
 }, engine.TokenFieldNames, tokenAliases)
 
 // loadRole returns the named role, or nil when there is none. Numbers in
@@ -130,6 +133,7 @@ func readRole(ctx context.Context, req *engine.Request, name string) (*engine.Re
 		"not_before_leeway":       seconds(r.NotBeforeLeeway),
 		"allowed_redirect_uris":   nonNil(r.AllowedRedirectURIs),
 		"oidc_scopes":             nonNil(r.OIDCScopes),
+		"jwt_single_use":          r.JWTSingleUse,
 	}
 	r.TokenParams.Render(d)
 	return &engine.Response{Data: d}, nil
@@ -244,6 +248,11 @@ func (r *role) update(f engine.Fields, isNew bool, mount engine.MountConfig) ([]
 		return nil, err
 	} else if ok {
 		r.UserClaimJSONPointer = v
+	}
+	if v, ok, err := f.Bool("jwt_single_use"); err != nil {
+		return nil, err
+	} else if ok {
+		r.JWTSingleUse = v
 	}
 
 	if v, ok, err := f.String("bound_claims_type"); err != nil {

@@ -95,7 +95,7 @@ func TestRoleReadTypes(t *testing.T) {
 		"bound_claims":      map[string]any{"repo": []any{"org/*"}, "env": "prod"},
 		"claim_mappings":    map[string]string{"repo": "repository"},
 		"clock_skew_leeway": int64(-1), "expiration_leeway": int64(300), "not_before_leeway": int64(0),
-		"allowed_redirect_uris": []string{}, "oidc_scopes": []string{},
+		"allowed_redirect_uris": []string{}, "oidc_scopes": []string{}, "jwt_single_use": false,
 		"token_policies": []string{"dev", "ops"}, "token_ttl": int64(3600), "token_max_ttl": int64(3600000),
 		"token_explicit_max_ttl": int64(10800), "token_period": int64(0), "token_num_uses": 3,
 		"token_bound_cidrs":       []string{"10.0.0.1", "2001:db8::/32", "10.0.0.0/8"},

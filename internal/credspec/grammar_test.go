@@ -1,4 +1,4 @@
-package creds
+package credspec
 
 import (
 	"slices"
@@ -162,7 +162,7 @@ func TestParseErrors(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			_, err := parse(c.env, jobapi.Plan)
+			_, err := Parse(c.env, jobapi.Plan)
 			mustContain(t, err, c.want...)
 		})
 	}
@@ -177,39 +177,35 @@ func TestParseValues(t *testing.T) {
 		"TFC_DEFAULT_VAULT_BACKED_AWS_APPLY_VAULT_ROLE": "fed", "TFC_VAULT_BACKED_AWS_VAULT_CONFIG_B": "V",
 		"TFC_VAULT_BACKED_AWS_MOUNT_PATH_B": "/team/aws/", "TFC_VAULT_BACKED_AWS_SLEEP_SECONDS_B": "1500",
 	}
-	p, err := parse(env, jobapi.Apply)
+	p, err := Parse(env, jobapi.Apply)
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := p.gcp[0]
-	if g.providerName != "projects/123/locations/global/workloadIdentityPools/pool/providers/prov" || g.audience != "//iam.googleapis.com/"+g.providerName {
+	g := p.GCP[0]
+	if g.ProviderName != "projects/123/locations/global/workloadIdentityPools/pool/providers/prov" || g.Audience != "//iam.googleapis.com/"+g.ProviderName {
 		t.Errorf("gcp: %+v", g)
 	}
-	v := p.vault[0]
-	if v.tag != "V" || v.addr != "https://vault.example:8200" || v.role != "r" || v.authPath != "jwt" || v.audience != "vault.workload.identity" {
+	v := p.Vault[0]
+	if v.Tag != "V" || v.Addr != "https://vault.example:8200" || v.Role != "r" || v.AuthPath != "jwt" || v.Audience != "vault.workload.identity" {
 		t.Errorf("vault: %+v", v)
 	}
-	b := p.vaultAWS[0]
-	if b.tag != "B" || b.vaultTag != "V" || b.authType != federationToken || b.role != "fed" || b.mount != "team/aws" || b.sleep.Seconds() != 1500 {
+	b := p.VaultAWS[0]
+	if b.Tag != "B" || b.VaultTag != "V" || b.AuthType != FederationToken || b.Role != "fed" || b.Mount != "team/aws" || b.Sleep.Seconds() != 1500 {
 		t.Errorf("vault-backed aws: %+v", b)
 	}
-	if _, err := parse(env, jobapi.Plan); err == nil || !strings.Contains(err.Error(), "TFC_VAULT_RUN_ROLE_V") {
+	if _, err := Parse(env, jobapi.Plan); err == nil || !strings.Contains(err.Error(), "TFC_VAULT_RUN_ROLE_V") {
 		t.Errorf("plan phase has no Vault role: %v", err)
 	}
 }
 
-func TestSessionName(t *testing.T) {
-	long := strings.Repeat("r", 80)
-	cases := map[Run]string{
-		{ID: "run-X3n1AUXNGWbfECsJ", Phase: jobapi.Plan}: "runcred-run-X3n1AUXNGWbfECsJ-plan",
-		{ID: "run 1/é", Phase: jobapi.Apply}:             "runcred-run-1---apply",
-		{ID: "", Phase: jobapi.Plan}:                     "runcred-unknown-plan",
-		{ID: long, Phase: jobapi.Apply}:                  "runcred-" + long[:64-len("runcred-")-len("-apply")] + "-apply",
+func mustContain(t *testing.T, err error, want ...string) {
+	t.Helper()
+	if err == nil {
+		t.Fatalf("no error, want one containing %q", want)
 	}
-	for run, want := range cases {
-		got := sessionName(run)
-		if got != want || len(got) > 64 || sessionInvalid.MatchString(got) {
-			t.Errorf("sessionName(%q) = %q, want %q", run.ID, got, want)
+	for _, w := range want {
+		if !strings.Contains(err.Error(), w) {
+			t.Fatalf("error %q does not contain %q", err, w)
 		}
 	}
 }

@@ -1,4 +1,4 @@
-package creds
+package credspec
 
 import (
 	"strings"
@@ -20,34 +20,34 @@ func FuzzParse(f *testing.F) {
 		if apply {
 			phase = jobapi.Apply
 		}
-		p, err := parse(env, phase)
+		p, err := Parse(env, phase)
 		if err != nil {
 			return
 		}
 		enabled := func(name string) bool { return strings.EqualFold(strings.TrimSpace(env[name]), "true") }
-		for _, c := range p.aws {
-			if !enabled(flagName("AWS", "PROVIDER_AUTH", c.tag)) || !tagOK(c.tag) || !strings.HasPrefix(c.roleARN, "arn:") {
+		for _, c := range p.AWS {
+			if !enabled(settings{provider: "AWS", tag: c.Tag}.explicit("PROVIDER_AUTH")) || !tagOK(c.Tag) || !strings.HasPrefix(c.RoleARN, "arn:") {
 				t.Fatalf("aws config not enabled by the input: %+v", c)
 			}
 		}
-		for _, c := range p.vault {
-			if !enabled(flagName("VAULT", "PROVIDER_AUTH", c.tag)) || !tagOK(c.tag) || c.role == "" {
+		for _, c := range p.Vault {
+			if !enabled(settings{provider: "VAULT", tag: c.Tag}.explicit("PROVIDER_AUTH")) || !tagOK(c.Tag) || c.Role == "" {
 				t.Fatalf("vault config not enabled by the input: %+v", c)
 			}
-			if strings.Contains("/"+c.authPath+"/", "/../") {
-				t.Fatalf("auth path escapes: %q", c.authPath)
+			if strings.Contains("/"+c.AuthPath+"/", "/../") {
+				t.Fatalf("auth path escapes: %q", c.AuthPath)
 			}
 		}
-		for _, c := range p.vaultAWS {
-			if !enabled(flagName("VAULT_BACKED_AWS", "AUTH", c.tag)) || !p.hasVault(c.vaultTag) {
+		for _, c := range p.VaultAWS {
+			if !enabled(settings{provider: "VAULT_BACKED_AWS", tag: c.Tag}.explicit("AUTH")) || !p.hasVault(c.VaultTag) {
 				t.Fatalf("vault-backed aws config not enabled by the input: %+v", c)
 			}
-			if strings.ContainsAny(c.role, "/?#") || strings.Contains("/"+c.mount+"/", "/../") {
+			if strings.ContainsAny(c.Role, "/?#") || strings.Contains("/"+c.Mount+"/", "/../") {
 				t.Fatalf("vault path escapes: %+v", c)
 			}
 		}
-		for _, c := range p.manual {
-			if !tagOK(c.tag) || c.audience == "" {
+		for _, c := range p.Manual {
+			if !tagOK(c.Tag) || c.Audience == "" {
 				t.Fatalf("manual token: %+v", c)
 			}
 		}
