@@ -41,17 +41,21 @@ type runData struct {
 	Creds       []credential
 	CredsDenied bool
 	Final       bool
+	Checks      []run.Check
+	// OverrideStage is the task stage the caller may override now ("" none).
+	OverrideStage string
 }
 
-// runActions are the buttons of a run page, in order, with the statuses
-// from which each is possible.
+// runActions are the buttons of a run page, in order, each with the
+// status a run moves to by it: a button shows only where the run's
+// transition table allows that move.
 var runActions = []struct {
 	name string
-	from []run.Status
+	to   run.Status
 }{
-	{"apply", []run.Status{run.Planned}},
-	{"discard", []run.Status{run.Planned}},
-	{"cancel", []run.Status{run.Pending, run.PlanQueued, run.Planning, run.ApplyQueued, run.Applying}},
+	{"apply", run.Confirmed},
+	{"discard", run.Discarded},
+	{"cancel", run.Canceled},
 }
 
 func final(s run.Status) bool {
@@ -88,7 +92,7 @@ func (u *UI) load(ctx context.Context, id string, withLogs, withCreds bool) (run
 		}
 	}
 	for _, a := range runActions {
-		if !slices.Contains(a.from, r.Status) {
+		if !run.CanMove(r.Status, a.to) {
 			continue
 		}
 		path := resource.WorkspacePath(ws.Organization, ws.Name) + "/runs/" + r.ID + "/actions/" + a.name
@@ -98,6 +102,14 @@ func (u *UI) load(ctx context.Context, id string, withLogs, withCreds bool) (run
 	}
 	if !withCreds {
 		return d, nil
+	}
+	if d.Checks, err = p.Runs.Checks(ctx, r.ID); err != nil {
+		return runData{}, err
+	}
+	for _, c := range d.Checks {
+		if c.Status == run.StageAwaitingOverride && r.Status == run.PostPlanAwaitingDecision && p.Runs.CanOverride(ctx, r.ID) {
+			d.OverrideStage = c.ID
+		}
 	}
 	d.Creds, err = u.credentials(ctx, r.ID)
 	if k := fail.KindOf(err); err != nil && (k == fail.Denied || k == fail.NotFound) {
@@ -147,6 +159,18 @@ func (u *UI) run(w http.ResponseWriter, r *http.Request, v *view) error {
 		return nil
 	}
 	u.pages.render(w, http.StatusOK, "run", v)
+	return nil
+}
+
+// override lets a run go on past its overridable policy failures, with
+// the justification the form requires, through the run service (which
+// checks the grant, the stage and the justification as the API does).
+func (u *UI) override(w http.ResponseWriter, r *http.Request, v *view) error {
+	id := r.PathValue("run")
+	if _, _, err := u.cfg.Platform.Runs.Override(r.Context(), r.PostFormValue("stage"), r.PostFormValue("justification")); err != nil {
+		return err
+	}
+	http.Redirect(w, r, Prefix+"runs/"+id, http.StatusSeeOther)
 	return nil
 }
 

@@ -110,6 +110,7 @@ func (u *UI) routes() {
 	page("GET "+Prefix+"runs/{run}", u.run)
 	page("GET "+Prefix+"runs/{run}/events", u.runEvents)
 	page("GET "+Prefix+"runs/{run}/resources", u.resources)
+	page("POST "+Prefix+"runs/{run}/override", u.override)
 	page("POST "+Prefix+"runs/{run}/{action}", u.runAction)
 	page("GET "+Prefix+"audit", u.audit)
 	page("GET "+Prefix+"identity", u.identity)
