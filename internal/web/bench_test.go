@@ -175,22 +175,25 @@ func BenchmarkIdleFollowers(b *testing.B) {
 	started := make(chan struct{}, 50)
 	for range 50 {
 		go func() {
-			req, _ := http.NewRequestWithContext(ctx, "GET", srv.D.URL()+"/app/runs/"+run.ID+"/events", nil)
-			req.AddCookie(cookie)
-			resp, err := hc.Do(req)
-			if err != nil {
-				return
-			}
-			defer resp.Body.Close()
-			buf := make([]byte, 4096)
-			n, _ := resp.Body.Read(buf) // the retry line and the first status
-			if n > 0 {
-				started <- struct{}{}
-			}
-			for {
-				if _, err := resp.Body.Read(buf); err != nil {
+			// Like EventSource: reconnect whenever the server ends a stream.
+			for first := true; ctx.Err() == nil; first = false {
+				req, _ := http.NewRequestWithContext(ctx, "GET", srv.D.URL()+"/app/runs/"+run.ID+"/events", nil)
+				req.AddCookie(cookie)
+				resp, err := hc.Do(req)
+				if err != nil {
 					return
 				}
+				buf := make([]byte, 4096)
+				n, _ := resp.Body.Read(buf) // the retry line and the first status
+				if first && n > 0 {
+					started <- struct{}{}
+				}
+				for {
+					if _, err := resp.Body.Read(buf); err != nil {
+						break
+					}
+				}
+				resp.Body.Close()
 			}
 		}()
 	}
