@@ -28,8 +28,9 @@ mutate:
 bench: build
 	scripts/bench.sh
 
+# KEEP=1 leaves the server running afterwards, for the web UI.
 demo: tools build
-	scripts/demo.sh
+	KEEP=$(KEEP) scripts/demo.sh
 
 clean:
 	rm -rf bin .demo

@@ -9,6 +9,13 @@ trap 'rm -f "$out"' EXIT
 go test -run='^$' -bench='^(BenchmarkBareSign|BenchmarkMintHTTP|BenchmarkMintParts)$' -benchtime="${BENCHTIME:-3s}" -count="${COUNT:-1}" ./internal/daemon/ | tee "$out"
 go test -run='^$' -bench='^Benchmark(BrokerJWTLogin|BareJWTVerify|BrokerKVRead|BareHTTPHealth|BrokerAWSCreds|BareAssumeRole)$' \
 	-benchtime="${BROKER_BENCHTIME:-2s}" -count="${COUNT:-1}" ./internal/daemon/ | tee -a "$out"
+go test -run='^$' -bench='^BenchmarkIdleFollowers$' -benchtime=1x -count="${COUNT:-1}" ./internal/web/ | tee -a "$out"
+go test -run='^$' -bench='^BenchmarkRunPage50k$' -benchtime="${WEB_BENCHTIME:-10x}" -count="${COUNT:-1}" ./internal/web/ | tee -a "$out"
+echo
+echo "== web UI: the run page of a 50,000-line plan log (target < 1 s) vs reading that log from the database"
+awk '/^BenchmarkRunPage50k\// { printf "%-50s %10.1f ms\n", $1, $3 / 1e6 }' "$out"
+echo "== web UI: 50 browsers following a waiting run's live stream (target < 5% of one core)"
+grep '^BenchmarkIdleFollowers' "$out" | sed 's/^/   /' 
 echo
 echo "== token minting: HTTP API vs bare RS256 signing (target ratio >= 0.80)"
 awk '

@@ -8,7 +8,9 @@
 # runcred's Vault-compatible broker instead, revoked when each phase ends; then
 # the audit trail. runcred serves HTTPS (dev --tls) with a CA made for the demo,
 # which MinIO, the CLI, the agent and the broker's runs are told to trust.
-# Everything runs on 127.0.0.1 and stops when the script ends.
+# Everything runs on 127.0.0.1 and stops when the script ends, unless KEEP=1
+# (make demo KEEP=1): then runcred and MinIO keep running, with the demo's
+# runs, for the web UI, until Ctrl-C.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -205,3 +207,11 @@ step "Audit trail (runcred audit tail; runcred audit verify)"
 "$RC" audit verify
 echo
 echo "demo: done. Logs in $demo/."
+step "Web UI"
+echo "open:    $RUNCRED_ADDR/app/  (the browser must trust $CA, or accept its warning)"
+echo "sign in: paste the root token from $RUNCRED_TOKEN_FILE (or a team token)"
+echo "runs:    $RUNCRED_ADDR/app/runs/$run  ·  audit: $RUNCRED_ADDR/app/audit?run=$run"
+if [ "${KEEP:-}" = 1 ]; then
+	echo "KEEP=1: the server keeps running with the demo's runs; Ctrl-C stops it."
+	wait "${pids[0]}"
+fi

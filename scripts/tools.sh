@@ -3,10 +3,11 @@
 # use) into a per-version cache outside the clone and links them into
 # .tools/bin, so a fresh clone reuses earlier builds. Providers are laid out
 # as a filesystem mirror in .tools/providers, so `tofu init` works offline.
-# Usage: scripts/tools.sh [bwrap] [minio] [mc] [tofu] [terraform] [providers] [gremlins]
+# Usage: scripts/tools.sh [bwrap] [chromium] [minio] [mc] [tofu] [terraform] [providers] [gremlins]
 # (no argument: everything the tests need; gremlins is for `make mutate`).
 # bwrap is bubblewrap, the agent's run sandbox: a system package, installed
-# with apt-get when it is missing.
+# with apt-get when it is missing; so is chromium, the browser the web UI's
+# tests drive.
 #
 # The real hashicorp/vault and hashicorp/tfe providers cannot be built from
 # the Go module proxy alone (each needs one module it refuses), so they are
@@ -120,11 +121,22 @@ install_bwrap() {
 	$sudo apt-get install -y bubblewrap || { $sudo apt-get update && $sudo apt-get install -y bubblewrap; }
 }
 
+# chromium: the web UI's browser tests drive Debian's chromium (headless).
+install_chromium() {
+	[ "$(uname -s)" = Linux ] || return 0
+	command -v chromium >/dev/null && return 0
+	echo "tools: installing chromium (Debian package) for the web UI's browser tests" >&2
+	local sudo=
+	[ "$(id -u)" = 0 ] || sudo=sudo
+	$sudo apt-get install -y chromium || { $sudo apt-get update && $sudo apt-get install -y chromium; }
+}
+
 want=("$@")
-[ ${#want[@]} -gt 0 ] || want=(bwrap minio mc tofu terraform providers)
+[ ${#want[@]} -gt 0 ] || want=(bwrap chromium minio mc tofu terraform providers)
 for t in "${want[@]}"; do
 	case "$t" in
 	bwrap) install_bwrap ;;
+	chromium) install_chromium ;;
 	minio) install minio github.com/minio/minio "$MINIO_VERSION" ;;
 	mc) install mc github.com/minio/mc "$MC_VERSION" ;;
 	tofu) install tofu github.com/opentofu/opentofu/cmd/tofu "$TOFU_VERSION" ;;

@@ -11,6 +11,7 @@ import (
 	platformapi "github.com/runcred/runcred/internal/platform/api"
 	"github.com/runcred/runcred/internal/respond"
 	"github.com/runcred/runcred/internal/token"
+	"github.com/runcred/runcred/internal/web"
 )
 
 func (d *Daemon) routes() http.Handler {
@@ -25,6 +26,10 @@ func (d *Daemon) routes() http.Handler {
 	mux.HandleFunc("GET /readyz", d.ready)
 	top := http.NewServeMux()
 	top.Handle("/v1/", d.Broker.Handler()) // the broker authenticates in its own pipeline
+	// The web UI authenticates with its own sessions (a token exchanged at sign-in).
+	top.Handle(web.Prefix, web.New(web.Config{Platform: d.Platform, Audit: d.Audit, Issuer: d.Issuer, Broker: d.Broker,
+		Logger: d.log, Now: d.cfg.Now}))
+	top.Handle("GET /{$}", http.RedirectHandler(web.Prefix, http.StatusFound))
 	top.Handle("/", d.authenticate(mux))
 	return top
 }

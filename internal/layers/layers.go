@@ -39,7 +39,7 @@ func Rules() []Layer {
 	server := []string{
 		"internal/daemon", "internal/jobserver", "internal/platform", "internal/identity", "internal/broker",
 		"internal/policy", "internal/audit", "internal/token", "internal/store", "internal/seal",
-		"internal/access", "internal/respond",
+		"internal/access", "internal/respond", "internal/web",
 	}
 	return []Layer{
 		// Above everything, so that only tests import them.
@@ -48,6 +48,9 @@ func Rules() []Layer {
 		{Name: "client and wiring", Packages: []string{"internal/cli", "internal/daemon"}},
 		{Name: "agent", Packages: []string{"internal/agent"}, MustNot: server,
 			Why: "the agent runs on other machines and reaches the server only over HTTP"},
+		// The web UI: wired by the daemon, a client of the platform, broker,
+		// audit and identity services as the platform API is.
+		{Name: "web UI", Packages: []string{"internal/web"}},
 		// Below the agent: the server speaks the agent protocol (internal/jobapi)
 		// and never links the agent.
 		{Name: "agent protocol server", Packages: []string{"internal/jobserver"}},
