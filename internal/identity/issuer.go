@@ -275,6 +275,9 @@ type KeyInfo struct {
 	CreatedAt   time.Time `json:"created_at"`
 	ActivatedAt time.Time `json:"activated_at,omitzero"`
 	RetiredAt   time.Time `json:"retired_at,omitzero"`
+	// RemovedAt is when a retired key leaves the JWKS: every token it
+	// signed has expired by then (plus leeway).
+	RemovedAt time.Time `json:"removed_at,omitzero"`
 }
 
 // Keys lists the keyring for operators.
@@ -287,7 +290,11 @@ func (i *Issuer) Keys(ctx context.Context) ([]KeyInfo, error) {
 	}
 	var out []KeyInfo
 	for _, k := range i.snapshot().Keys {
-		out = append(out, KeyInfo{k.ID, k.State, k.CreatedAt, k.ActivatedAt, k.RetiredAt})
+		info := KeyInfo{ID: k.ID, State: k.State, CreatedAt: k.CreatedAt, ActivatedAt: k.ActivatedAt, RetiredAt: k.RetiredAt}
+		if k.State == Retired {
+			info.RemovedAt = k.RetiredAt.Add(i.cfg.MaxTokenTTL + i.cfg.Leeway)
+		}
+		out = append(out, info)
 	}
 	return out, nil
 }

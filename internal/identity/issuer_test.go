@@ -270,6 +270,20 @@ func TestRotationLifecycle(t *testing.T) {
 		if res.Current != next || res.Retired != old.KeyID {
 			t.Fatalf("rotate = %+v; want current %s retired %s", res, next, old.KeyID)
 		}
+		// Operators see when the retired key will leave the JWKS; only it has a time.
+		keys, err := e.iss.Keys(rootCtx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, k := range keys {
+			want := time.Time{}
+			if k.ID == old.KeyID {
+				want = e.clock.Now().Add(p.MaxTokenTTL + p.Leeway)
+			}
+			if !k.RemovedAt.Equal(want) {
+				t.Fatalf("key %s (%s) is removed at %v, want %v", k.ID, k.State, k.RemovedAt, want)
+			}
+		}
 		fresh := e.mint(t, req("plan"))
 		if fresh.KeyID != next {
 			t.Fatalf("new token signed by %s, want %s", fresh.KeyID, next)

@@ -112,19 +112,22 @@ func ago(now, t time.Time) template.HTML {
 	if t.IsZero() {
 		return template.HTML(`<span class="muted">—</span>`)
 	}
-	d := now.Sub(t)
+	d, format := now.Sub(t), "%d %s ago"
+	if d < 0 {
+		d, format = -d, "in %d %s" // a time to come: when a key leaves the JWKS
+	}
 	var rel string
 	switch {
-	case d < 0:
+	case d < time.Second:
 		rel = "just now"
 	case d < time.Minute:
-		rel = fmt.Sprintf("%d s ago", int(d.Seconds()))
+		rel = fmt.Sprintf(format, int(d.Seconds()), "s")
 	case d < time.Hour:
-		rel = fmt.Sprintf("%d min ago", int(d.Minutes()))
+		rel = fmt.Sprintf(format, int(d.Minutes()), "min")
 	case d < 48*time.Hour:
-		rel = fmt.Sprintf("%d h ago", int(d.Hours()))
+		rel = fmt.Sprintf(format, int(d.Hours()), "h")
 	default:
-		rel = fmt.Sprintf("%d days ago", int(d.Hours()/24))
+		rel = fmt.Sprintf(format, int(d.Hours()/24), "days")
 	}
 	exact := t.UTC().Format(time.RFC3339)
 	return template.HTML(`<time datetime="` + exact + `" title="` + exact + `">` + rel + `</time>`)

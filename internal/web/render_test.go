@@ -21,6 +21,12 @@ func TestAgo(t *testing.T) {
 	if !strings.Contains(got, "3 min ago") || !strings.Contains(got, `title="2026-01-02T15:01:05Z"`) {
 		t.Errorf("ago = %s", got)
 	}
+	if got := string(ago(now, now.Add(90*time.Minute))); !strings.Contains(got, ">in 1 h<") || !strings.Contains(got, `title="2026-01-02T16:34:05Z"`) {
+		t.Errorf("ago of a time to come = %s", got)
+	}
+	if got := string(ago(now, now.Add(-3*24*time.Hour))); !strings.Contains(got, ">3 days ago<") {
+		t.Errorf("ago three days back = %s", got)
+	}
 }
 
 func TestSafeNext(t *testing.T) {
