@@ -115,8 +115,8 @@ applied without confirmation is the workspace's auto-apply setting.`,
 	return cmd
 }
 
-// runURL is where the run is read over the API (runcred has no web UI).
-func (c *tfeClient) runURL(id string) string { return c.addr + "/api/v2/runs/" + id }
+// runURL is the run's page in the web UI.
+func (c *tfeClient) runURL(id string) string { return c.addr + "/app/runs/" + id }
 
 // waitUploaded waits until configuration version id has been accepted.
 func (c *tfeClient) waitUploaded(ctx context.Context, id string) error {

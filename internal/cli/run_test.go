@@ -223,7 +223,7 @@ func TestRunStartUploadsAndQueues(t *testing.T) {
 
 	out := s.ok("run", "start", "demo/ws1", dir, "--no-follow", "-m", "first run")
 	id := runIDOut.FindStringSubmatch(out)[1]
-	if !strings.Contains(out, "(3 files,") || !strings.Contains(out, s.D.URL()+"/api/v2/runs/"+id) || strings.Contains(out, "Following") {
+	if !strings.Contains(out, "(3 files,") || !strings.Contains(out, s.D.URL()+"/app/runs/"+id) || strings.Contains(out, "Following") {
 		t.Fatalf("run start printed:\n%s", out)
 	}
 	r := s.readRun(id)

@@ -1,10 +1,12 @@
 package web_test
 
 import (
+	"bytes"
 	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +15,7 @@ import (
 	tfe "github.com/hashicorp/go-tfe"
 
 	"github.com/runcred/runcred/internal/agent"
+	"github.com/runcred/runcred/internal/cli"
 	"github.com/runcred/runcred/internal/daemon/daemontest"
 	"github.com/runcred/runcred/internal/peers/tools"
 	"github.com/runcred/runcred/internal/secret"
@@ -195,23 +198,26 @@ echo "second line, after the release"
 		chromedp.SendKeys(chromedp.ID("token"), f.srv.Token), chromedp.Submit(chromedp.ID("token")))
 	p.waitFor(`href="/app/orgs/acme"`)
 
-	// A run from go-tfe; the page is opened while it is queued or planning.
-	cv, err := f.root.ConfigurationVersions.Create(ctx, f.ws.ID, tfe.ConfigurationVersionCreateOptions{AutoQueueRuns: tfe.Bool(false)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	// A run from the CLI, as an operator starts one; the page it prints is
+	// opened while the run is queued or planning.
 	dir := t.TempDir()
 	if err := writeFile(dir, "main.tf", "variable \"region\" {}\nvariable \"owner\" {}\nvariable \"db_password\" { sensitive = true }\nresource \"terraform_data\" \"x\" { input = var.region }\n"); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.root.ConfigurationVersions.Upload(ctx, cv.UploadURL, dir); err != nil {
-		t.Fatal(err)
+	args := []string{"run", "start", "acme/" + f.ws.Name, dir, "--no-follow", "-m", "from the browser test", "--addr", base, "--token", f.srv.Token}
+	if ca := f.srv.CAFile(); ca != "" {
+		args = append(args, "--ca-cert", ca)
 	}
-	r, err := f.root.Runs.Create(ctx, tfe.RunCreateOptions{Workspace: f.ws, Message: tfe.String("from the browser test")})
-	if err != nil {
-		t.Fatal(err)
+	var out, errOut bytes.Buffer
+	if code := cli.Main(args, strings.NewReader(""), &out, &errOut); code != 0 {
+		t.Fatalf("runcred run start: exit %d\n%s%s", code, out.String(), errOut.String())
 	}
-	p.run(chromedp.Navigate(base + "/app/runs/" + r.ID))
+	m := regexp.MustCompile(`Run (run-\S+) created in \S+: (\S+)`).FindStringSubmatch(out.String())
+	if m == nil || m[2] != base+"/app/runs/"+m[1] {
+		t.Fatalf("runcred run start printed no run page:\n%s", out.String())
+	}
+	r := &tfe.Run{ID: m[1]}
+	p.run(chromedp.Navigate(m[2]))
 	p.waitFor("first line, before the release")
 	if got, err := f.root.Runs.Read(ctx, r.ID); err != nil || got.Status != tfe.RunPlanning {
 		t.Fatalf("the page showed the hook's line but the run is %v (%v)", got.Status, err)
