@@ -118,6 +118,12 @@ output "name" { value = var.name }
 		if r := latestRun(t, w, ws); r.ID != last.ID {
 			t.Fatalf("a refused run variable started run %s", r.ID)
 		}
+		c.write("run.auto.tfvars", `name = "from-auto-tfvars"`+"\n")
+		must([]string{"apply", "-auto-approve"}, "Apply complete! Resources: 0 added, 0 changed, 0 destroyed.")
+		if state := string(w.state(t, ws)); !strings.Contains(state, `"value": "from-auto-tfvars"`) {
+			t.Fatalf("state after an apply with run.auto.tfvars:\n%s", state)
+		}
+		c.remove("run.auto.tfvars")
 	} else {
 		hidden = canary
 		must([]string{"apply", "-auto-approve", "-var", "name=" + canary}, "Apply complete! Resources: 0 added, 0 changed, 0 destroyed.")
