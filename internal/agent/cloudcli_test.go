@@ -69,7 +69,7 @@ func newCLIWork(t *testing.T, w *world, cli, token string, envToken bool) *cliWo
 	home := t.TempDir()
 	host := strings.TrimPrefix(w.srv.D.URL(), "https://")
 	cfg := map[string]any{"provider_installation": map[string]any{
-		"filesystem_mirror": []any{map[string]any{"path": mirror, "include": []string{"registry.opentofu.org/hashicorp/*"}}},
+		"filesystem_mirror": []any{map[string]any{"path": mirror, "include": []string{"registry.opentofu.org/hashicorp/*", "registry.terraform.io/hashicorp/*"}}},
 		"direct":            []any{map[string]any{"exclude": []string{"registry.opentofu.org/*/*", "registry.terraform.io/*/*"}}},
 	}}
 	env := []string{
