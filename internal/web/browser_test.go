@@ -252,10 +252,15 @@ echo "second line, after the release"
 		t.Fatalf("the run is %v after apply from the page (%v)", got.Status, err)
 	}
 
-	// The changes per resource, fetched into the page on request.
+	// The changes per resource, fetched into the page on request. The page
+	// is loaded afresh first: a finished run's page has no event stream, so
+	// no swap can replace the link between htmx binding it and the click
+	// (a click on an unbound link follows its href to a page of its own).
+	p.run(chromedp.Navigate(m[2]))
+	p.waitFor("Apply complete!")
 	p.run(chromedp.Click(chromedp.ID("show-resources")))
-	if got := p.waitFor(`<li class="ch-create">`); !strings.Contains(got, "terraform_data.x") {
-		t.Error("the changes per resource lack terraform_data.x")
+	if got := p.waitFor(`<li class="ch-create">`); !strings.Contains(got, "terraform_data.x") || !strings.Contains(got, `id="run-status"`) {
+		t.Error("the changes per resource lack terraform_data.x, or replaced the run's page instead of joining it")
 	}
 
 	// The credentials each phase received, from the audit log: a workload
