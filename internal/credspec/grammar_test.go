@@ -215,7 +215,7 @@ func TestParseAppRole(t *testing.T) {
 		"TFC_VAULT_PROVIDER_AUTH_A": "true", "TFC_VAULT_ADDR_A": "https://vault.example", "TFC_VAULT_AUTH_TYPE_A": "approle",
 		"TFC_VAULT_AUTH_PATH_A": "team/approle", "TFC_VAULT_APPLY_APPROLE_SECRET_ID_VARIABLE_A": "apply_secret_id",
 		"TFC_DEFAULT_VAULT_RUN_APPROLE_ROLE_ID_VARIABLE": "ops_role_id",
-		"TFC_VAULT_PROVIDER_AUTH_J": "true", "TFC_VAULT_ADDR_J": "https://vault.example", "TFC_VAULT_RUN_ROLE_J": "r",
+		"TFC_VAULT_PROVIDER_AUTH_J":                      "true", "TFC_VAULT_ADDR_J": "https://vault.example", "TFC_VAULT_RUN_ROLE_J": "r",
 		"TFC_DEFAULT_VAULT_RUN_ROLE": "ignored-by-approle", "TFC_DEFAULT_VAULT_WORKLOAD_IDENTITY_AUDIENCE": "aud",
 		"TFC_VAULT_BACKED_AWS_AUTH": "true", "TFC_VAULT_BACKED_AWS_AUTH_TYPE": "iam_user", "TFC_VAULT_BACKED_AWS_RUN_VAULT_ROLE": "deploy",
 	}

@@ -183,7 +183,7 @@ func TestVaultAppRoleRefused(t *testing.T) {
 		{"secret ID in both categories", env, []jobapi.Variable{rid, sid, envSid}, false, []string{"both as a Terraform and as an environment variable"}},
 		{"secret ID is HCL", env, []jobapi.Variable{rid, hcl}, false, []string{`"secret_id" is HCL`}},
 		{"empty role ID", env, []jobapi.Variable{tfVar("role_id", "", true), sid}, false, []string{`"role_id"`, "is empty"}},
-		{"wrong role ID", env, []jobapi.Variable{tfVar("role_id", "not-" + roleID, true), sid}, true,
+		{"wrong role ID", env, []jobapi.Variable{tfVar("role_id", "not-"+roleID, true), sid}, true,
 			[]string{"TFC_VAULT_PROVIDER_AUTH: logging in to Vault", "auth/approle/login", "HTTP 400", "invalid role or secret ID"}},
 		{"wrong secret ID", env, []jobapi.Variable{rid, tfVar("secret_id", "x"+secretID, true)}, true, []string{"invalid role or secret ID"}},
 		{"wrong mount", with("TFC_VAULT_AUTH_PATH", "jwt"), []jobapi.Variable{rid, sid}, true, []string{"auth/jwt/login", "HTTP 400"}},
