@@ -210,14 +210,17 @@ func TestParseValues(t *testing.T) {
 // secret_id and the approle mount, asks for no token, and leaves the JWT
 // configurations beside it as they were.
 func TestParseAppRole(t *testing.T) {
-	env := map[string]string{
-		"TFC_VAULT_PROVIDER_AUTH": "true", "TFC_VAULT_ADDR": "https://vault.example", "TFC_VAULT_AUTH_TYPE": "approle",
-		"TFC_VAULT_PROVIDER_AUTH_A": "true", "TFC_VAULT_ADDR_A": "https://vault.example", "TFC_VAULT_AUTH_TYPE_A": "approle",
-		"TFC_VAULT_AUTH_PATH_A": "team/approle", "TFC_VAULT_APPLY_APPROLE_SECRET_ID_VARIABLE_A": "apply_secret_id",
-		"TFC_DEFAULT_VAULT_RUN_APPROLE_ROLE_ID_VARIABLE": "ops_role_id",
-		"TFC_VAULT_PROVIDER_AUTH_J":                      "true", "TFC_VAULT_ADDR_J": "https://vault.example", "TFC_VAULT_RUN_ROLE_J": "r",
-		"TFC_DEFAULT_VAULT_RUN_ROLE": "ignored-by-approle", "TFC_DEFAULT_VAULT_WORKLOAD_IDENTITY_AUDIENCE": "aud",
-		"TFC_VAULT_BACKED_AWS_AUTH": "true", "TFC_VAULT_BACKED_AWS_AUTH_TYPE": "iam_user", "TFC_VAULT_BACKED_AWS_RUN_VAULT_ROLE": "deploy",
+	env := map[string]string{}
+	for _, kv := range [][2]string{
+		{"TFC_VAULT_PROVIDER_AUTH", "true"}, {"TFC_VAULT_ADDR", "https://vault.example"}, {"TFC_VAULT_AUTH_TYPE", "approle"},
+		{"TFC_VAULT_PROVIDER_AUTH_A", "true"}, {"TFC_VAULT_ADDR_A", "https://vault.example"}, {"TFC_VAULT_AUTH_TYPE_A", "approle"},
+		{"TFC_VAULT_AUTH_PATH_A", "team/approle"}, {"TFC_VAULT_APPLY_APPROLE_SECRET_ID_VARIABLE_A", "apply_secret_id"},
+		{"TFC_DEFAULT_VAULT_RUN_APPROLE_ROLE_ID_VARIABLE", "ops_role_id"},
+		{"TFC_VAULT_PROVIDER_AUTH_J", "true"}, {"TFC_VAULT_ADDR_J", "https://vault.example"}, {"TFC_VAULT_RUN_ROLE_J", "r"},
+		{"TFC_DEFAULT_VAULT_RUN_ROLE", "ignored-by-approle"}, {"TFC_DEFAULT_VAULT_WORKLOAD_IDENTITY_AUDIENCE", "aud"},
+		{"TFC_VAULT_BACKED_AWS_AUTH", "true"}, {"TFC_VAULT_BACKED_AWS_AUTH_TYPE", "iam_user"}, {"TFC_VAULT_BACKED_AWS_RUN_VAULT_ROLE", "deploy"},
+	} {
+		env[kv[0]] = kv[1]
 	}
 	for phase, secretVar := range map[jobapi.Phase]string{jobapi.Plan: "secret_id", jobapi.Apply: "apply_secret_id"} {
 		p, err := Parse(env, phase)
