@@ -23,6 +23,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -93,6 +94,21 @@ func (l *Log) HMAC(v secret.Value) string {
 // step each, and the rest wait for it. One fsync thus vouches for many
 // records, and none of their callers goes on before it.
 func (l *Log) Append(ctx context.Context, typ string, body any) (Record, error) {
+	return l.append(ctx, typ, body, true)
+}
+
+// AppendBefore writes a record like Append, but returns once it is
+// committed, before it is on disk: it becomes durable with the next record
+// Append writes, on any node (a log's writes reach the disk in order). It
+// is for a record that only precedes a durable one, such as the record of a
+// request whose response is then appended: the request is refused if the
+// record cannot be written, and nothing leaves before its response record,
+// and with it this one, is on disk.
+func (l *Log) AppendBefore(ctx context.Context, typ string, body any) (Record, error) {
+	return l.append(ctx, typ, body, false)
+}
+
+func (l *Log) append(ctx context.Context, typ string, body any, durable bool) (Record, error) {
 	if err := validType(typ); err != nil {
 		return Record{}, err
 	}
@@ -103,7 +119,7 @@ func (l *Log) Append(ctx context.Context, typ string, body any) (Record, error) 
 	if err := ctx.Err(); err != nil { // a caller that gave up records nothing
 		return Record{}, fmt.Errorf("audit: append %s: %w", typ, err)
 	}
-	p := &pending{rec: Record{Type: typ, Body: b}, done: make(chan struct{})}
+	p := &pending{rec: Record{Type: typ, Body: b}, durable: durable, done: make(chan struct{})}
 	l.mu.Lock()
 	l.queue = append(l.queue, p)
 	l.mu.Unlock()
@@ -129,13 +145,14 @@ func (l *Log) Append(ctx context.Context, typ string, body any) (Record, error) 
 
 // pending is a record waiting for its group's commit.
 type pending struct {
-	rec  Record
-	err  error
-	done chan struct{} // closed once rec or err is final
+	rec     Record
+	durable bool // its caller waits for the disk
+	err     error
+	done    chan struct{} // closed once rec or err is final
 }
 
-// write appends group in one durable transaction, in order, and settles
-// every member. Should the group fail, each record is tried on its own, so
+// write appends group in one transaction, in order, durable when any
+// member's caller waits for the disk, and settles every member. Should the group fail, each record is tried on its own, so
 // a record the database refuses fails only its own caller.
 func (l *Log) write(ctx context.Context, group []*pending) {
 	if err := l.writeGroup(ctx, group); err != nil && len(group) > 1 {
@@ -145,11 +162,15 @@ func (l *Log) write(ctx context.Context, group []*pending) {
 	}
 }
 
-// writeGroup writes group in one durable transaction: all of it, or none
-// and each member gets the error. It settles every member.
+// writeGroup writes group in one transaction: all of it, or none and each
+// member gets the error. It settles every member.
 func (l *Log) writeGroup(ctx context.Context, group []*pending) error {
 	recs := make([]Record, len(group))
-	err := l.db.DurableTx(ctx, func(tx *store.Tx) error {
+	tx := l.db.Tx
+	if slices.ContainsFunc(group, func(p *pending) bool { return p.durable }) {
+		tx = l.db.DurableTx
+	}
+	err := tx(ctx, func(tx *store.Tx) error {
 		// Serialise appenders on every node so two never chain from the
 		// same head; the primary key on seq backs this up.
 		if err := tx.Lock(ctx, "audit"); err != nil {

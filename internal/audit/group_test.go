@@ -152,3 +152,32 @@ func refuse(t *testing.T, db *store.DB, typ string) {
 		}
 	}
 }
+
+// TestAppendBeforeJoinsTheChain: a record appended without waiting for the
+// disk is committed and chained like any other, and a durable record that
+// shares its group makes the group durable (both are written together).
+func TestAppendBeforeJoinsTheChain(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		l := New(db, testKey, clock())
+		r1, err := l.AppendBefore(ctx, "test.request", 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r2, err := l.Append(ctx, "test.response", 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r1.Seq != 1 || r2.Seq != 2 || r2.PrevHash != r1.Hash {
+			t.Fatalf("records %+v, %+v do not chain", r1, r2)
+		}
+		canceled, cancel := context.WithCancel(ctx)
+		cancel()
+		if _, err := l.AppendBefore(canceled, "test.request", 3); err == nil {
+			t.Fatal("AppendBefore with a canceled context succeeded")
+		}
+		if rep := verify(t, l); rep.Broken != nil || rep.Records != 2 {
+			t.Fatalf("report %+v, broken %+v", rep, rep.Broken)
+		}
+	})
+}
