@@ -12,8 +12,8 @@
 package jwt
 
 import (
-	"crypto"
 	"context"
+	"crypto"
 	"net/http"
 	"sync"
 	"time"
