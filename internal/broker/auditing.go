@@ -132,8 +132,8 @@ func (b *Broker) auditFailure(ctx context.Context, c *call, cause error) error {
 	req := maps.Clone(b.auditReq(c))
 	delete(req, "data")
 	rec := map[string]any{"type": "request", "auth": b.auditAuth(c), "request": req, "error": fail.Message(cause)}
-	if _, err := b.audit.AppendBefore(ctx, "broker.request", rec); err != nil { // only a refusal leaves
-
+	// Only a refusal leaves: the record need not wait for the disk.
+	if _, err := b.audit.AppendBefore(ctx, "broker.request", rec); err != nil {
 		b.log.Error("audit: refused request not logged", "path", c.req.Path, "err", err)
 	} else {
 		b.devices.write(ctx, rec)
