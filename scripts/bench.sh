@@ -7,7 +7,7 @@ export GOTOOLCHAIN=local
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 go test -run='^$' -bench='^(BenchmarkBareSign|BenchmarkMintHTTP|BenchmarkMintParts)$' -benchtime="${BENCHTIME:-3s}" -count="${COUNT:-1}" ./internal/daemon/ | tee "$out"
-go test -run='^$' -bench='^Benchmark(BrokerJWTLogin|BareJWTVerify|BrokerKVRead|BareHTTPHealth|BrokerAWSCreds|BareAssumeRole)$' \
+go test -run='^$' -bench='^Benchmark(BrokerJWTLogin|BareJWTVerify|BrokerAppRoleLogin|BrokerKVRead|BareHTTPHealth|BrokerAWSCreds|BareAssumeRole)$' \
 	-benchtime="${BROKER_BENCHTIME:-2s}" -count="${COUNT:-1}" ./internal/daemon/ | tee -a "$out"
 go test -run='^$' -bench='^BenchmarkIdleFollowers$' -benchtime=1x -count="${COUNT:-1}" ./internal/web/ | tee -a "$out"
 go test -run='^$' -bench='^BenchmarkRunPage50k$' -benchtime="${WEB_BENCHTIME:-10x}" -count="${COUNT:-1}" ./internal/web/ | tee -a "$out"
@@ -30,23 +30,23 @@ END {
 }' "$out"
 echo
 echo "== broker: operations per second and latency, against a baseline from the same run"
-echo "   jwt login vs bare signature verify; KV v2 read vs unaudited sys/health; AWS creds vs direct AssumeRole to MinIO"
+echo "   jwt login vs bare signature verify; AppRole login vs jwt login; KV v2 read vs unaudited sys/health; AWS creds vs direct AssumeRole to MinIO"
 awk '
 function row(op, base, c) {
 	if (!((op, c) in ns) || !((base, c) in ns)) return
 	r = ns[base, c] / ns[op, c]
-	printf "%-14s %-4s %10.0f %6s %6s %14.0f %8.3f\n", op, c, 1e9 / ns[op, c], p50[op, c], p99[op, c], 1e9 / ns[base, c], r
+	printf "%-18s %-4s %10.0f %6s %6s %14.0f %8.3f\n", op, c, 1e9 / ns[op, c], p50[op, c], p99[op, c], 1e9 / ns[base, c], r
 }
-/^Benchmark(BrokerJWTLogin|BareJWTVerify|BrokerKVRead|BareHTTPHealth|BrokerAWSCreds|BareAssumeRole)\/c[0-9]+/ {
+/^Benchmark(BrokerJWTLogin|BareJWTVerify|BrokerAppRoleLogin|BrokerKVRead|BareHTTPHealth|BrokerAWSCreds|BareAssumeRole)\/c[0-9]+/ {
 	split($1, a, /[\/-]/); name = substr(a[1], 10); c = a[2]
 	ns[name, c] = $3
 	for (i = 4; i < NF; i++) { if ($(i+1) == "p50-µs") p50[name, c] = $i; if ($(i+1) == "p99-µs") p99[name, c] = $i }
 }
 END {
-	printf "%-14s %-4s %10s %6s %6s %14s %8s\n", "operation", "conc", "ops/s", "p50µs", "p99µs", "baseline ops/s", "ratio"
+	printf "%-18s %-4s %10s %6s %6s %14s %8s\n", "operation", "conc", "ops/s", "p50µs", "p99µs", "baseline ops/s", "ratio"
 	split("c1 c8", cs, " ")
 	for (i = 1; i <= 2; i++) {
-		row("BrokerJWTLogin", "BareJWTVerify", cs[i]); row("BrokerKVRead", "BareHTTPHealth", cs[i]); row("BrokerAWSCreds", "BareAssumeRole", cs[i])
+		row("BrokerJWTLogin", "BareJWTVerify", cs[i]); row("BrokerAppRoleLogin", "BrokerJWTLogin", cs[i]); row("BrokerKVRead", "BareHTTPHealth", cs[i]); row("BrokerAWSCreds", "BareAssumeRole", cs[i])
 	}
 }' "$out"
 go test -run='^$' -bench='^BenchmarkSandboxStart$' -benchtime="${SANDBOX_BENCHTIME:-100x}" -count="${COUNT:-1}" ./internal/agent/phase/ | tee -a "$out"

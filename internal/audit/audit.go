@@ -23,6 +23,8 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/runcred/runcred/internal/fail"
@@ -55,6 +57,10 @@ type Log struct {
 	key  secret.Value
 	now  func() time.Time
 	page int // records per List call in Verify
+
+	writer chan struct{} // held by the one appender writing a group
+	mu     sync.Mutex
+	queue  []*pending // records waiting for the next group
 }
 
 // New returns the log stored in db. hmacKey keys HMAC; it must not be empty
@@ -67,7 +73,7 @@ func New(db *store.DB, hmacKey secret.Value, now func() time.Time) *Log {
 	if now == nil {
 		now = time.Now
 	}
-	return &Log{db: db, key: secret.New(hmacKey.Reveal()), now: now, page: maxPage}
+	return &Log{db: db, key: secret.New(hmacKey.Reveal()), now: now, page: maxPage, writer: make(chan struct{}, 1)}
 }
 
 // HMAC returns "hmac-sha256:" + hex(HMAC-SHA256(key, v)): what a body holds
@@ -79,9 +85,30 @@ func (l *Log) HMAC(v secret.Value) string {
 }
 
 // Append writes a record of type typ whose body is body marshalled with
-// encoding/json. It returns the record only once it is committed; on any
-// error nothing was written and the caller must not go on to issue anything.
+// encoding/json. It returns the record only once it is committed and on
+// disk (fsynced); on any error nothing was written and the caller must not
+// go on to issue anything.
+//
+// Concurrent appends are group-committed: whoever finds no write under way
+// writes every record queued so far in one durable transaction, one chain
+// step each, and the rest wait for it. One fsync thus vouches for many
+// records, and none of their callers goes on before it.
 func (l *Log) Append(ctx context.Context, typ string, body any) (Record, error) {
+	return l.append(ctx, typ, body, true)
+}
+
+// AppendBefore writes a record like Append, but returns once it is
+// committed, before it is on disk: it becomes durable with the next record
+// Append writes, on any node (a log's writes reach the disk in order). It
+// is for a record that only precedes a durable one, such as the record of a
+// request whose response is then appended: the request is refused if the
+// record cannot be written, and nothing leaves before its response record,
+// and with it this one, is on disk.
+func (l *Log) AppendBefore(ctx context.Context, typ string, body any) (Record, error) {
+	return l.append(ctx, typ, body, false)
+}
+
+func (l *Log) append(ctx context.Context, typ string, body any, durable bool) (Record, error) {
 	if err := validType(typ); err != nil {
 		return Record{}, err
 	}
@@ -89,8 +116,61 @@ func (l *Log) Append(ctx context.Context, typ string, body any) (Record, error) 
 	if err != nil {
 		return Record{}, fmt.Errorf("audit: marshal %s body: %w", typ, err)
 	}
-	var rec Record
-	err = l.db.Tx(ctx, func(tx *store.Tx) error {
+	if err := ctx.Err(); err != nil { // a caller that gave up records nothing
+		return Record{}, fmt.Errorf("audit: append %s: %w", typ, err)
+	}
+	p := &pending{rec: Record{Type: typ, Body: b}, durable: durable, done: make(chan struct{})}
+	l.mu.Lock()
+	l.queue = append(l.queue, p)
+	l.mu.Unlock()
+	select {
+	case <-p.done: // written by another appender's group
+	case l.writer <- struct{}{}:
+		select {
+		case <-p.done: // written by the group before ours
+		default:
+			l.mu.Lock()
+			group := l.queue
+			l.queue = nil
+			l.mu.Unlock()
+			l.write(context.WithoutCancel(ctx), group) // one caller's end must not fail the others' records
+		}
+		<-l.writer
+	}
+	if p.err != nil {
+		return Record{}, fmt.Errorf("audit: append %s: %w", typ, p.err)
+	}
+	return p.rec, nil
+}
+
+// pending is a record waiting for its group's commit.
+type pending struct {
+	rec     Record
+	durable bool // its caller waits for the disk
+	err     error
+	done    chan struct{} // closed once rec or err is final
+}
+
+// write appends group in one transaction, in order, durable when any
+// member's caller waits for the disk, and settles every member. Should the group fail, each record is tried on its own, so
+// a record the database refuses fails only its own caller.
+func (l *Log) write(ctx context.Context, group []*pending) {
+	if err := l.writeGroup(ctx, group); err != nil && len(group) > 1 {
+		for _, p := range group {
+			_ = l.writeGroup(ctx, []*pending{p})
+		}
+	}
+}
+
+// writeGroup writes group in one transaction: all of it, or none and each
+// member gets the error. It settles every member.
+func (l *Log) writeGroup(ctx context.Context, group []*pending) error {
+	recs := make([]Record, len(group))
+	tx := l.db.Tx
+	if slices.ContainsFunc(group, func(p *pending) bool { return p.durable }) {
+		tx = l.db.DurableTx
+	}
+	err := tx(ctx, func(tx *store.Tx) error {
 		// Serialise appenders on every node so two never chain from the
 		// same head; the primary key on seq backs this up.
 		if err := tx.Lock(ctx, "audit"); err != nil {
@@ -101,23 +181,32 @@ func (l *Log) Append(ctx context.Context, typ string, body any) (Record, error) 
 		if err != nil && !store.IsNotFound(err) {
 			return err
 		}
-		rec = Record{
-			Seq:      seq + 1,
-			Time:     store.Stored(l.now()), // as read back, so the hash matches
-			Type:     typ,
-			Body:     b,
-			PrevHash: prev,
+		now := store.Stored(l.now()) // as read back, so the hash matches
+		for i, p := range group {
+			seq++
+			r := Record{Seq: seq, Time: now, Type: p.rec.Type, Body: p.rec.Body, PrevHash: prev}
+			r.Hash = r.chainHash()
+			if _, err := tx.Exec(ctx,
+				`INSERT INTO audit_log (seq, time, type, body, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?)`,
+				r.Seq, store.Nanos(r.Time), r.Type, string(r.Body), r.PrevHash, r.Hash); err != nil {
+				return err
+			}
+			recs[i], prev = r, r.Hash
 		}
-		rec.Hash = rec.chainHash()
-		_, err = tx.Exec(ctx,
-			`INSERT INTO audit_log (seq, time, type, body, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?)`,
-			rec.Seq, store.Nanos(rec.Time), rec.Type, string(rec.Body), rec.PrevHash, rec.Hash)
-		return err
+		return nil
 	})
-	if err != nil {
-		return Record{}, fmt.Errorf("audit: append %s: %w", typ, err)
+	for i, p := range group {
+		if err != nil {
+			if len(group) == 1 {
+				p.err = err
+				close(p.done)
+			}
+			continue // write tries it again on its own
+		}
+		p.rec = recs[i]
+		close(p.done)
 	}
-	return rec, nil
+	return err
 }
 
 // validType accepts short names of [a-z0-9._-], such as "identity.mint".

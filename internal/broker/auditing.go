@@ -16,6 +16,9 @@ import (
 // response data HMAC'd (numbers and booleans are kept, as in Vault). If the
 // log cannot take the request record the request is refused; if it cannot
 // take the response record the response, and any secret in it, is withheld.
+// Records of concurrent requests are group-committed; a response leaves
+// only once its record, and with it its request's, is on disk (the request
+// record itself need not wait for the disk: nothing has left by then).
 // Configured file devices get the same records as JSON lines, best effort.
 
 func (b *Broker) hmac(s string) string { return b.audit.HMAC(secret.FromString(s)) }
@@ -114,7 +117,7 @@ func (b *Broker) auditReqOf(c *call) map[string]any {
 
 func (b *Broker) auditRequest(ctx context.Context, c *call) error {
 	rec := map[string]any{"type": "request", "auth": b.auditAuth(c), "request": b.auditReq(c)}
-	if _, err := b.audit.Append(ctx, "broker.request", rec); err != nil {
+	if _, err := b.audit.AppendBefore(ctx, "broker.request", rec); err != nil {
 		return err
 	}
 	b.devices.write(ctx, rec)
@@ -129,7 +132,8 @@ func (b *Broker) auditFailure(ctx context.Context, c *call, cause error) error {
 	req := maps.Clone(b.auditReq(c))
 	delete(req, "data")
 	rec := map[string]any{"type": "request", "auth": b.auditAuth(c), "request": req, "error": fail.Message(cause)}
-	if _, err := b.audit.Append(ctx, "broker.request", rec); err != nil {
+	// Only a refusal leaves: the record need not wait for the disk.
+	if _, err := b.audit.AppendBefore(ctx, "broker.request", rec); err != nil {
 		b.log.Error("audit: refused request not logged", "path", c.req.Path, "err", err)
 	} else {
 		b.devices.write(ctx, rec)

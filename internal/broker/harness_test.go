@@ -60,7 +60,7 @@ func start(t *testing.T, db *store.DB, o options) *server {
 		t.Fatal(err)
 	}
 	al := audit.New(db, key, clk.Now)
-	tokens := token.NewStore(db, clk.Now)
+	tokens := token.NewStore(db, clk.Now).Cached(time.Hour) // as the daemon wires it
 	if o.engines == nil {
 		o.engines = allEngines(clk.Now)
 	}

@@ -21,6 +21,7 @@ import (
 
 // Broker benchmarks, each with the baseline `make bench` compares it to:
 //   jwt login   vs  verifying the same token's signature alone (go-jose)
+//   AppRole login vs  jwt login (target: within 10%)
 //   KV v2 read  vs  an unauthenticated, unaudited sys/health round trip
 //   AWS creds   vs  the same AssumeRole sent straight to MinIO's STS
 // Every broker request goes through token lookup, ACL, two audit appends and
@@ -120,6 +121,32 @@ func BenchmarkBrokerJWTLogin(b *testing.B) {
 	c := benchClient(b, n, "")
 	runConc(b, func() error {
 		_, err := c.Logical().Write("auth/jwt/login", map[string]any{"role": "bench", "jwt": jwt})
+		return err
+	})
+}
+
+// BenchmarkBrokerAppRoleLogin logs in with a role id and a secret id that
+// may be used any number of times, the AppRole counterpart of a jwt login.
+func BenchmarkBrokerAppRoleLogin(b *testing.B) {
+	n := startNode(b, nil)
+	root := benchClient(b, n, n.token)
+	if err := root.Sys().EnableAuthWithOptions("approle", &vault.EnableAuthOptions{Type: "approle"}); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := root.Logical().Write("auth/approle/role/bench", map[string]any{"token_policies": "default", "token_ttl": "10m"}); err != nil {
+		b.Fatal(err)
+	}
+	role, err := root.Logical().Read("auth/approle/role/bench/role-id")
+	if err != nil {
+		b.Fatal(err)
+	}
+	sid, err := root.Logical().Write("auth/approle/role/bench/secret-id", nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	c := benchClient(b, n, "")
+	runConc(b, func() error {
+		_, err := c.Logical().Write("auth/approle/login", map[string]any{"role_id": role.Data["role_id"], "secret_id": sid.Data["secret_id"]})
 		return err
 	})
 }

@@ -2,6 +2,7 @@ package daemon_test
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"path/filepath"
 	"testing"
@@ -72,6 +73,52 @@ func TestBrokerNodesShareOneDatabase(t *testing.T) {
 			if _, err := vaultClient(t, a, sec.Auth.ClientToken).Auth().Token().LookupSelf(); vaultStatus(err) != http.StatusForbidden {
 				t.Fatalf("token revoked on b still works on a: %v", err)
 			}
+
+			// Tokens and ACLs are cached per node: a token a has just
+			// accepted (so holds in its cache), revoked on b, and a policy
+			// changed on b, are refused on a within the refresh interval.
+			if err := ca.Sys().PutPolicy("app-read", `path "secret/data/app" { capabilities = ["read"] }`); err != nil {
+				t.Fatal(err)
+			}
+			reader := func() *vault.Client {
+				sec, err := ca.Auth().Token().Create(&vault.TokenCreateRequest{Policies: []string{"app-read"}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				c := vaultClient(t, a, sec.Auth.ClientToken)
+				if _, err := c.KVv2("secret").Get(ctx, "app"); err != nil {
+					t.Fatalf("a fresh token's first read on a: %v", err)
+				}
+				return c
+			}
+			revoked, edited := reader(), reader()
+			if err := cb.Auth().Token().RevokeTree(revoked.Token()); err != nil {
+				t.Fatal(err)
+			}
+			waitRefused(t, "a token revoked on b, on a", func() error { _, err := revoked.KVv2("secret").Get(ctx, "app"); return err })
+			if err := cb.Sys().PutPolicy("app-read", `path "secret/data/other" { capabilities = ["read"] }`); err != nil {
+				t.Fatal(err)
+			}
+			waitRefused(t, "a read its policy, changed on b, no longer grants, on a", func() error { _, err := edited.KVv2("secret").Get(ctx, "app"); return err })
 		})
+	}
+}
+
+// waitRefused polls call until it fails with 403, failing the test if that
+// takes more than 30 s (the nodes refresh every 200 ms; a loaded machine is
+// late).
+func waitRefused(t *testing.T, what string, call func() error) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		err := call()
+		var re *vault.ResponseError
+		if errors.As(err, &re) && re.StatusCode == http.StatusForbidden {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: still not refused after 30 s: %v", what, err)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

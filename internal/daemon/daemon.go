@@ -164,7 +164,7 @@ func New(ctx context.Context, cfg Config) (_ *Daemon, err error) {
 		return nil, err
 	}
 	d.Audit = audit.New(d.db, hmacKey, cfg.Now)
-	d.Tokens = token.NewStore(d.db, cfg.Now)
+	d.Tokens = token.NewStore(d.db, cfg.Now).Cached(cfg.Refresh)
 
 	if cfg.PublicURL == "" {
 		cfg.PublicURL = d.URL()

@@ -28,8 +28,19 @@ func (i *Issuer) Signed(ctx context.Context, token string) bool {
 	if err := i.refreshIfOlder(ctx, i.cfg.RefreshInterval); err != nil {
 		return false
 	}
+	// The key it names is tried first, so a token signed by it costs one
+	// signature check, not one per key in the ring.
 	ring := i.snapshot()
+	kid := jws.Signatures[0].Header.KeyID
+	order := make([]int, 0, len(ring.Keys))
 	for idx := range ring.Keys {
+		if ring.Keys[idx].ID == kid {
+			order = append([]int{idx}, order...)
+		} else {
+			order = append(order, idx)
+		}
+	}
+	for _, idx := range order {
 		k := &ring.Keys[idx]
 		if k.priv == nil {
 			continue

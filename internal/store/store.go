@@ -142,6 +142,60 @@ func (db *DB) Tx(ctx context.Context, fn func(*Tx) error) error {
 	return mapErr(stx.Commit())
 }
 
+// DurableTx runs fn in a write transaction like Tx, and returns only once
+// the commit is on disk: a power cut afterwards cannot lose it. On SQLite,
+// whose other writes run with synchronous=NORMAL (in WAL mode a commit
+// survives a crash of the process but may be lost with the machine), the
+// transaction's connection is switched to synchronous=FULL for it, so its
+// commit fsyncs the write-ahead log, and with it every commit before. On
+// PostgreSQL the transaction asks for synchronous_commit itself, whatever
+// the server's default.
+func (db *DB) DurableTx(ctx context.Context, fn func(*Tx) error) error {
+	if db.dialect == Postgres {
+		return db.Tx(ctx, func(tx *Tx) error {
+			if _, err := tx.tx.ExecContext(ctx, "SET LOCAL synchronous_commit = on"); err != nil {
+				return mapErr(err)
+			}
+			return fn(tx)
+		})
+	}
+	var missed []string
+	err := db.durableSQLite(ctx, fn, &missed)
+	// Prepared only now: preparing needs the one write connection, which
+	// the transaction held.
+	for _, q := range missed {
+		db.writeStmts.get(ctx, q)
+	}
+	return err
+}
+
+func (db *DB) durableSQLite(ctx context.Context, fn func(*Tx) error, missed *[]string) error {
+	conn, err := db.write.Conn(ctx)
+	if err != nil {
+		return mapErr(err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, "PRAGMA synchronous = FULL"); err != nil {
+		return mapErr(err)
+	}
+	defer func() {
+		// Back to the default for the connection's other writes; should
+		// this fail, they are only slower (fsynced too).
+		_, _ = conn.ExecContext(context.WithoutCancel(ctx), "PRAGMA synchronous = NORMAL")
+	}()
+	stx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		return mapErr(err)
+	}
+	tx := &Tx{tx: stx, dialect: db.dialect, stmts: db.writeStmts}
+	defer func() { *missed = tx.missed }()
+	if err := fn(tx); err != nil {
+		_ = stx.Rollback()
+		return err
+	}
+	return mapErr(stx.Commit())
+}
+
 // Tx is a write transaction.
 type Tx struct {
 	tx      *sql.Tx

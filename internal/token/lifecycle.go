@@ -55,7 +55,9 @@ func (s *Store) Renew(ctx context.Context, e Entry, increment time.Duration) (En
 	if !exp.After(now) {
 		return Entry{}, fail.Invalidf("lease expired")
 	}
-	if _, err := s.db.Exec(ctx, `UPDATE tokens SET expires_at = ?, last_renewal = ? WHERE id = ?`, store.Nanos(exp), store.Nanos(now), e.id); err != nil {
+	_, err := s.db.Exec(ctx, `UPDATE tokens SET expires_at = ?, last_renewal = ? WHERE id = ?`, store.Nanos(exp), store.Nanos(now), e.id)
+	s.cache.drop(false, e.id)
+	if err != nil {
 		return Entry{}, fmt.Errorf("token: renew: %w", err)
 	}
 	e.ExpiresAt, e.LastRenewal = exp, now
@@ -104,6 +106,9 @@ func (s *Store) Revoke(ctx context.Context, id string, orphan bool, onGone func(
 		}
 		return nil
 	})
+	// Before returning: from now on this node refuses every token gone. A
+	// failed or orphaning revocation may have touched any token.
+	s.cache.drop(err != nil || orphan, gone...)
 	if err != nil {
 		return nil, fmt.Errorf("token: revoke: %w", err)
 	}

@@ -63,8 +63,9 @@ func (e Entry) Caller() access.Caller {
 
 // Store keeps tokens in the database.
 type Store struct {
-	db  *store.DB
-	now func() time.Time
+	db    *store.DB
+	now   func() time.Time
+	cache *cache // nil: every lookup reads the database
 }
 
 // NewStore returns a Store on db.
@@ -73,6 +74,18 @@ func NewStore(db *store.DB, now func() time.Time) *Store {
 		now = time.Now
 	}
 	return &Store{db: db, now: now}
+}
+
+// Cached makes s keep looked-up tokens in memory for up to ttl, and returns
+// s. A token revoked through s is refused by s from the moment Revoke
+// returns; one revoked on another node sharing the database is refused
+// here once ttl has passed, so ttl should be the nodes' refresh interval.
+// Call it before s is used.
+func (s *Store) Cached(ttl time.Duration) *Store {
+	if ttl > 0 {
+		s.cache = &cache{ttl: ttl, m: map[string]cached{}}
+	}
+	return s
 }
 
 const columns = `id, accessor, parent_id, policies, meta, display_name, created_at, expires_at,
@@ -130,7 +143,17 @@ func (s *Store) Lookup(ctx context.Context, tok secret.Value) (Entry, error) {
 	}
 	// The database compares SHA-256 digests, not tokens: how long an index
 	// lookup takes says nothing useful about a token's bytes.
-	return s.get(ctx, "id", hash(tok))
+	id := hash(tok)
+	now := s.now()
+	e, ok, gen := s.cache.get(id, now)
+	if ok && s.live(e, now) {
+		return e, nil
+	}
+	e, err := s.get(ctx, "id", id)
+	if err == nil {
+		s.cache.put(e, now, gen)
+	}
+	return e, err
 }
 
 // LookupAccessor returns the live entry with the given accessor.
@@ -154,13 +177,16 @@ func (s *Store) get(ctx context.Context, col, val string) (Entry, error) {
 	if err != nil {
 		return Entry{}, err
 	}
-	if !e.ExpiresAt.IsZero() && !s.now().Before(e.ExpiresAt) {
-		return Entry{}, errBad
-	}
-	if e.NumUses < 0 { // used up, being revoked
+	if !s.live(e, s.now()) {
 		return Entry{}, errBad
 	}
 	return e, nil
+}
+
+// live reports whether e is unexpired and not used up (num_uses -1: being
+// revoked).
+func (s *Store) live(e Entry, now time.Time) bool {
+	return (e.ExpiresAt.IsZero() || now.Before(e.ExpiresAt)) && e.NumUses >= 0
 }
 
 type scanner interface{ Scan(...any) error }

@@ -13,6 +13,7 @@ package jwt
 
 import (
 	"context"
+	"crypto"
 	"net/http"
 	"sync"
 	"time"
@@ -61,6 +62,10 @@ type Backend struct {
 
 	mu     sync.Mutex
 	remote *remoteKeys // the key set of the current config's URL, if remote
+	// pems and pemKeys are the current config's jwt_validation_pubkeys
+	// and those keys parsed, so a login parses them only after a change.
+	pems    []string
+	pemKeys []crypto.PublicKey
 }
 
 // New returns the backend for the mount described by conf.

@@ -114,6 +114,26 @@ func (b *Backend) remoteFor(src keySource) (*remoteKeys, error) {
 	return rk, nil
 }
 
+// staticKeys returns pems parsed, parsing them only when they differ from
+// the last ones (the config changed, here or on another node).
+func (b *Backend) staticKeys(pems []string) ([]crypto.PublicKey, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.pemKeys != nil && slices.Equal(b.pems, pems) {
+		return b.pemKeys, nil
+	}
+	keys := make([]crypto.PublicKey, 0, len(pems))
+	for _, k := range pems {
+		key, err := parsePublicKeyPEM(k)
+		if err != nil {
+			return nil, fmt.Errorf("error parsing public key: %w", err)
+		}
+		keys = append(keys, key)
+	}
+	b.pems, b.pemKeys = slices.Clone(pems), keys
+	return keys, nil
+}
+
 // verifySignature checks jws against the config's keys and returns its
 // payload. Only the key's own algorithm family can verify (go-jose checks
 // alg against the key type), and jws was parsed with asymmetric algorithms
@@ -121,11 +141,11 @@ func (b *Backend) remoteFor(src keySource) (*remoteKeys, error) {
 func (b *Backend) verifySignature(ctx context.Context, c *config, jws *jose.JSONWebSignature) ([]byte, error) {
 	src, remote := c.source()
 	if !remote {
-		for _, k := range c.JWTValidationPubKeys {
-			key, err := parsePublicKeyPEM(k)
-			if err != nil {
-				return nil, fmt.Errorf("error parsing public key: %w", err)
-			}
+		keys, err := b.staticKeys(c.JWTValidationPubKeys)
+		if err != nil {
+			return nil, err
+		}
+		for _, key := range keys {
 			if payload, err := jws.Verify(key); err == nil {
 				return payload, nil
 			}

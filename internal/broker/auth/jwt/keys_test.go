@@ -2,6 +2,7 @@ package jwt
 
 import (
 	"context"
+	"crypto"
 	"crypto/rand"
 	"crypto/rsa"
 	"encoding/json"
@@ -197,5 +198,38 @@ func TestUsableKey(t *testing.T) {
 	e.write(t, "role/ci", ciRole())
 	if _, err := e.login(t, rsaSigner.sign(t, e.claims())); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestStaticKeysFollowConfigChanges: the configured public keys are parsed
+// once, and a config naming other keys (written here, or on another node
+// sharing the storage) takes effect at the next login.
+func TestStaticKeysFollowConfigChanges(t *testing.T) {
+	e := bareEnv(t)
+	e.write(t, "role/ci", ciRole())
+	useKey := func(k crypto.PublicKey) {
+		t.Helper()
+		// Straight into storage, as another node's write would land.
+		raw, _ := json.Marshal(map[string]any{"jwt_validation_pubkeys": []string{pemPublic(t, k)}, "bound_issuer": e.idp.srv.URL})
+		if err := e.st.Put(context.Background(), "config", raw); err != nil {
+			t.Fatal(err)
+		}
+	}
+	useKey(rsaKey.Public())
+	for range 2 {
+		if _, err := e.login(t, rsaSigner.sign(t, e.claims())); err != nil {
+			t.Fatalf("login with the configured key: %v", err)
+		}
+	}
+	parsed := e.b.pemKeys
+	if _, err := e.login(t, rsaSigner.sign(t, e.claims())); err != nil || &e.b.pemKeys[0] != &parsed[0] {
+		t.Fatalf("keys parsed again without a config change (err %v)", err)
+	}
+	useKey(ecKey.Public())
+	if _, err := e.login(t, rsaSigner.sign(t, e.claims())); err == nil {
+		t.Fatal("login with the key the config no longer names succeeded")
+	}
+	if _, err := e.login(t, ecSigner.sign(t, e.claims())); err != nil {
+		t.Fatalf("login with the newly configured key: %v", err)
 	}
 }
