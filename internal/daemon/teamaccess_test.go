@@ -1,0 +1,262 @@
+package daemon_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	tfe "github.com/hashicorp/go-tfe"
+	vault "github.com/hashicorp/vault/api"
+
+	"github.com/runcred/runcred/internal/daemon/daemontest"
+)
+
+// accessWorld is organization acme with an auto-apply workspace prod
+// holding an uploaded configuration and a run root queued, a KV secret in
+// the broker, and a team per access level with its token.
+type accessWorld struct {
+	srv   *daemontest.Server
+	root  *tfe.Client
+	ws    *tfe.Workspace
+	run   *tfe.Run
+	teams map[string]*tfe.Team
+	toks  map[string]string
+}
+
+func newAccessWorld(t *testing.T, start daemontest.Starter, grants map[string]*tfe.TeamAccessAddOptions) *accessWorld {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	w := &accessWorld{srv: start(t, nil), teams: map[string]*tfe.Team{}, toks: map[string]string{}}
+	w.root = goTFE(t, w.srv, w.srv.Token)
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, err := w.root.Organizations.Create(ctx, tfe.OrganizationCreateOptions{Name: tfe.String("acme"), Email: tfe.String("ops@acme.test")})
+	must(err)
+	w.ws, err = w.root.Workspaces.Create(ctx, "acme", tfe.WorkspaceCreateOptions{Name: tfe.String("prod"), AutoApply: tfe.Bool(true)})
+	must(err)
+	cv, err := w.root.ConfigurationVersions.Create(ctx, w.ws.ID, tfe.ConfigurationVersionCreateOptions{AutoQueueRuns: tfe.Bool(false)})
+	must(err)
+	dir := t.TempDir()
+	must(os.WriteFile(filepath.Join(dir, "main.tf"), []byte("# empty\n"), 0o600))
+	must(w.root.ConfigurationVersions.Upload(ctx, cv.UploadURL, dir))
+	w.run, err = w.root.Runs.Create(ctx, tfe.RunCreateOptions{Workspace: w.ws})
+	must(err)
+	for name, g := range grants {
+		tm, err := w.root.Teams.Create(ctx, "acme", tfe.TeamCreateOptions{Name: tfe.String(name)})
+		must(err)
+		if g != nil {
+			g.Team, g.Workspace = tm, w.ws
+			_, err = w.root.TeamAccess.Add(ctx, *g)
+			must(err)
+		}
+		tok, err := w.root.TeamTokens.Create(ctx, tm.ID)
+		must(err)
+		w.teams[name], w.toks[name] = tm, tok.Token
+	}
+	return w
+}
+
+// operator is the classic operator permission: read and write
+// variables, queue plans and applies, nothing else.
+func operator() *tfe.TeamAccessAddOptions {
+	return &tfe.TeamAccessAddOptions{Access: tfe.Access(tfe.AccessCustom), Runs: tfe.RunsPermission(tfe.RunsPermissionApply),
+		Variables: tfe.VariablesPermission(tfe.VariablesPermissionWrite), StateVersions: tfe.StateVersionsPermission(tfe.StateVersionsPermissionNone),
+		SentinelMocks: tfe.SentinelMocksPermission(tfe.SentinelMocksPermissionNone), WorkspaceLocking: tfe.Bool(false)}
+}
+
+func level(a tfe.AccessType) *tfe.TeamAccessAddOptions { return &tfe.TeamAccessAddOptions{Access: tfe.Access(a)} }
+
+// TestTeamWorkspacePermissions: for each of HCP Terraform's workspace
+// permission sets, the classic operator's custom set and no grant at all,
+// which go-tfe calls a team token may make on the workspace and which it
+// may not (a denial is a 404, as HCP Terraform answers for what a team
+// cannot see); and the broker paths the token reaches.
+func TestTeamWorkspacePermissions(t *testing.T) { daemontest.Each(t, testTeamWorkspacePermissions) }
+
+func testTeamWorkspacePermissions(t *testing.T, start daemontest.Starter) {
+	w := newAccessWorld(t, start, map[string]*tfe.TeamAccessAddOptions{
+		"none": nil, "read": level(tfe.AccessRead), "plan": level(tfe.AccessPlan), "write": level(tfe.AccessWrite),
+		"admin": level(tfe.AccessAdmin), "operator": operator(),
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	type call func(c *tfe.Client) error
+	calls := []struct {
+		name    string
+		allowed []string
+		call    call
+	}{
+		{"read workspace", []string{"read", "plan", "write", "admin", "operator"}, func(c *tfe.Client) error {
+			_, err := c.Workspaces.ReadByID(ctx, w.ws.ID)
+			return err
+		}},
+		{"list runs", []string{"read", "plan", "write", "admin", "operator"}, func(c *tfe.Client) error {
+			_, err := c.Runs.List(ctx, w.ws.ID, nil)
+			return err
+		}},
+		{"read run", []string{"read", "plan", "write", "admin", "operator"}, func(c *tfe.Client) error {
+			_, err := c.Runs.Read(ctx, w.run.ID)
+			return err
+		}},
+		{"list variables", []string{"read", "plan", "write", "admin", "operator"}, func(c *tfe.Client) error {
+			_, err := c.Variables.List(ctx, w.ws.ID, nil)
+			return err
+		}},
+		{"create variable", []string{"write", "admin", "operator"}, func(c *tfe.Client) error {
+			v, err := c.Variables.Create(ctx, w.ws.ID, tfe.VariableCreateOptions{Key: tfe.String("k"), Value: tfe.String("v"),
+				Category: tfe.Category(tfe.CategoryTerraform)})
+			if err == nil {
+				err = w.root.Variables.Delete(ctx, w.ws.ID, v.ID)
+			}
+			return err
+		}},
+		{"list state versions", []string{"read", "plan", "write", "admin"}, func(c *tfe.Client) error {
+			_, err := c.StateVersions.List(ctx, &tfe.StateVersionListOptions{Organization: "acme", Workspace: "prod"})
+			return err
+		}},
+		{"create configuration version", []string{"plan", "write", "admin", "operator"}, func(c *tfe.Client) error {
+			_, err := c.ConfigurationVersions.Create(ctx, w.ws.ID, tfe.ConfigurationVersionCreateOptions{AutoQueueRuns: tfe.Bool(false)})
+			return err
+		}},
+		{"queue run", []string{"plan", "write", "admin", "operator"}, func(c *tfe.Client) error {
+			r, err := c.Runs.Create(ctx, tfe.RunCreateOptions{Workspace: w.ws})
+			if err == nil {
+				err = w.root.Runs.Cancel(ctx, r.ID, tfe.RunCancelOptions{})
+			}
+			return err
+		}},
+		{"lock and unlock", []string{"write", "admin"}, func(c *tfe.Client) error {
+			if _, err := c.Workspaces.Lock(ctx, w.ws.ID, tfe.WorkspaceLockOptions{}); err != nil {
+				return err
+			}
+			_, err := c.Workspaces.Unlock(ctx, w.ws.ID)
+			return err
+		}},
+		{"change settings", []string{"admin"}, func(c *tfe.Client) error {
+			_, err := c.Workspaces.UpdateByID(ctx, w.ws.ID, tfe.WorkspaceUpdateOptions{Description: tfe.String("changed")})
+			return err
+		}},
+		{"list team access", []string{"admin"}, func(c *tfe.Client) error {
+			_, err := c.TeamAccess.List(ctx, &tfe.TeamAccessListOptions{WorkspaceID: w.ws.ID})
+			return err
+		}},
+		{"grant team access", []string{"admin"}, func(c *tfe.Client) error {
+			a, err := c.TeamAccess.Add(ctx, tfe.TeamAccessAddOptions{Access: tfe.Access(tfe.AccessRead), Team: w.teams["none"], Workspace: w.ws})
+			if err == nil {
+				err = w.root.TeamAccess.Remove(ctx, a.ID)
+			}
+			return err
+		}},
+	}
+	for _, c := range calls {
+		for team, tok := range w.toks {
+			err := c.call(goTFE(t, w.srv, tok))
+			switch want := slices.Contains(c.allowed, team); {
+			case want && err != nil:
+				t.Errorf("%s as %s: %v, want allowed", c.name, team, err)
+			case !want && !errors.Is(err, tfe.ErrResourceNotFound):
+				t.Errorf("%s as %s: %v, want a 404", c.name, team, err)
+			}
+		}
+	}
+
+	// What the permissions blocks say, and what a plan-only run does.
+	for team, want := range map[string][4]bool{ // queue run, queue apply, lock, force-unlock
+		"read": {}, "plan": {true}, "write": {true, true, true}, "admin": {true, true, true, true}, "operator": {true, true},
+	} {
+		c := goTFE(t, w.srv, w.toks[team])
+		got, err := c.Workspaces.ReadByID(ctx, w.ws.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := got.Permissions
+		if have := [4]bool{p.CanQueueRun, p.CanQueueApply, p.CanLock, p.CanForceUnlock}; have != want {
+			t.Errorf("%s's workspace permissions = %v, want %v", team, have, want)
+		}
+		r, err := c.Runs.Read(ctx, w.run.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Permissions.CanApply != want[1] {
+			t.Errorf("%s's run permissions = %+v", team, r.Permissions)
+		}
+	}
+	for team, auto := range map[string]bool{"plan": false, "write": true} {
+		r, err := goTFE(t, w.srv, w.toks[team]).Runs.Create(ctx, tfe.RunCreateOptions{Workspace: w.ws})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.AutoApply != auto {
+			t.Errorf("run queued by %s in an auto-apply workspace: auto-apply %v, want %v", team, r.AutoApply, auto)
+		}
+	}
+	if l, err := goTFE(t, w.srv, w.toks["none"]).Workspaces.List(ctx, "acme", nil); err != nil || len(l.Items) != 0 {
+		t.Errorf("a team without grants lists %+v, %v", l, err)
+	}
+	if l, err := goTFE(t, w.srv, w.toks["read"]).Workspaces.List(ctx, "acme", nil); err != nil || len(l.Items) != 1 {
+		t.Errorf("a reader lists %+v, %v", l, err)
+	}
+
+	// The broker: a team token reaches only what its policy names.
+	rootV := teamVault(t, w.srv, w.srv.Token)
+	if err := rootV.Sys().Mount("secret", &vault.MountInput{Type: "kv", Options: map[string]string{"version": "2"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rootV.KVv2("secret").Put(ctx, "app", map[string]any{"password": "s3cret"}); err != nil {
+		t.Fatal(err)
+	}
+	for team, tok := range w.toks {
+		v := teamVault(t, w.srv, tok)
+		if s, err := v.KVv2("secret").Get(ctx, "app"); err == nil {
+			t.Errorf("%s read a KV secret: %+v", team, s)
+		}
+		if _, err := v.Sys().ListPolicies(); err == nil {
+			t.Errorf("%s listed the broker's policies", team)
+		}
+		if err := v.Sys().PutPolicy("team-"+w.teams[team].ID, `path "*" { capabilities = ["sudo", "create", "read", "update", "delete", "list"] }`); err == nil {
+			t.Errorf("%s rewrote its own policy", team)
+		}
+		if _, err := v.Auth().Token().Create(&vault.TokenCreateRequest{Policies: []string{"root"}}); err == nil {
+			t.Errorf("%s created a root token", team)
+		}
+		for _, path := range []string{"runcred/orgs/acme/workspaces/prod/run-variables", "runcred/orgs/acme/workspaces/prod/agent",
+			"runcred/orgs/acme/workspaces/prod/runs/" + w.run.ID + "/actions/override", "runcred/orgs/acme/policy-sets/polset-x",
+			"runcred/orgs/acme/teams/" + w.teams[team].ID + "/organization-access"} {
+			caps, err := v.Sys().CapabilitiesSelf(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(caps) != 1 || (caps[0] != "deny" && caps[0] != "read") {
+				t.Errorf("%s's capabilities on %s = %v", team, path, caps)
+			}
+		}
+		caps, err := v.Sys().CapabilitiesSelf("runcred/orgs/acme/workspaces/prod/vars/k")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if writes := slices.Contains(caps, "update"); writes != slices.Contains([]string{"write", "admin", "operator"}, team) {
+			t.Errorf("%s's capabilities on a variable = %v", team, caps)
+		}
+	}
+}
+
+func teamVault(t *testing.T, srv *daemontest.Server, token string) *vault.Client {
+	t.Helper()
+	cfg := vault.DefaultConfig()
+	cfg.Address, cfg.HttpClient = srv.D.URL(), srv.HTTPClient(t)
+	v, err := vault.NewClient(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v.SetToken(token)
+	return v
+}
