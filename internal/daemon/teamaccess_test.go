@@ -260,3 +260,183 @@ func teamVault(t *testing.T, srv *daemontest.Server, token string) *vault.Client
 	v.SetToken(token)
 	return v
 }
+
+// TestTeamProjectAndOrganizationAccess: a project grant reaches the
+// project's workspaces, those made later included, and no other; a grant
+// follows its workspace through a rename, and a new workspace of the old
+// name is not reached; organization access attributes give what they
+// name and no more; the owners team has the organization, and a team that
+// manages teams cannot take the owners' tokens or hand out organization
+// access.
+func TestTeamProjectAndOrganizationAccess(t *testing.T) {
+	daemontest.Each(t, testTeamProjectAndOrganizationAccess)
+}
+
+func testTeamProjectAndOrganizationAccess(t *testing.T, start daemontest.Starter) {
+	srv := start(t, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	root := goTFE(t, srv, srv.Token)
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	org, err := root.Organizations.Create(ctx, tfe.OrganizationCreateOptions{Name: tfe.String("acme"), Email: tfe.String("ops@acme.test")})
+	must(err)
+	core, err := root.Projects.Create(ctx, "acme", tfe.ProjectCreateOptions{Name: "core"})
+	must(err)
+	outside, err := root.Workspaces.Create(ctx, "acme", tfe.WorkspaceCreateOptions{Name: tfe.String("outside")})
+	must(err)
+	team := func(name string, oa *tfe.OrganizationAccessOptions) (*tfe.Team, *tfe.Client) {
+		t.Helper()
+		tm, err := root.Teams.Create(ctx, "acme", tfe.TeamCreateOptions{Name: tfe.String(name), OrganizationAccess: oa})
+		must(err)
+		tok, err := root.TeamTokens.Create(ctx, tm.ID)
+		must(err)
+		return tm, goTFE(t, srv, tok.Token)
+	}
+	setVar := func(c *tfe.Client, ws *tfe.Workspace) error {
+		v, err := c.Variables.Create(ctx, ws.ID, tfe.VariableCreateOptions{Key: tfe.String("k"), Value: tfe.String("v"), Category: tfe.Category(tfe.CategoryTerraform)})
+		if err == nil {
+			err = root.Variables.Delete(ctx, ws.ID, v.ID)
+		}
+		return err
+	}
+
+	// A project grant, before and after its workspaces exist.
+	writers, wc := team("writers", nil)
+	_, err = root.TeamProjectAccess.Add(ctx, tfe.TeamProjectAccessAddOptions{Access: tfe.TeamProjectAccessWrite, Team: writers, Project: core})
+	must(err)
+	late, err := root.Workspaces.Create(ctx, "acme", tfe.WorkspaceCreateOptions{Name: tfe.String("late"), Project: core})
+	must(err)
+	if err := setVar(wc, late); err != nil {
+		t.Errorf("a project writer on a workspace made after the grant: %v", err)
+	}
+	if err := setVar(wc, outside); !errors.Is(err, tfe.ErrResourceNotFound) {
+		t.Errorf("a project writer outside the project: %v", err)
+	}
+	if _, err := wc.Workspaces.Create(ctx, "acme", tfe.WorkspaceCreateOptions{Name: tfe.String("mine"), Project: core}); err == nil {
+		t.Error("a project writer created a workspace")
+	}
+	// Moving the workspace out of the project takes the grant's reach with it.
+	_, err = root.Workspaces.UpdateByID(ctx, late.ID, tfe.WorkspaceUpdateOptions{Project: &tfe.Project{ID: org.DefaultProject.ID}})
+	must(err)
+	if err := setVar(wc, late); !errors.Is(err, tfe.ErrResourceNotFound) {
+		t.Errorf("a project writer on a workspace moved out: %v", err)
+	}
+
+	// Maintain creates workspaces in its project only.
+	maintainers, mc := team("maintainers", nil)
+	_, err = root.TeamProjectAccess.Add(ctx, tfe.TeamProjectAccessAddOptions{Access: tfe.TeamProjectAccessMaintain, Team: maintainers, Project: core})
+	must(err)
+	mine, err := mc.Workspaces.Create(ctx, "acme", tfe.WorkspaceCreateOptions{Name: tfe.String("mine"), Project: core})
+	if err != nil {
+		t.Fatalf("a maintainer creates a workspace in its project: %v", err)
+	}
+	if _, err := mc.Workspaces.UpdateByID(ctx, mine.ID, tfe.WorkspaceUpdateOptions{Description: tfe.String("ours")}); err != nil {
+		t.Errorf("a maintainer changes its workspace's settings: %v", err)
+	}
+	if _, err := mc.Workspaces.Create(ctx, "acme", tfe.WorkspaceCreateOptions{Name: tfe.String("theirs")}); err == nil {
+		t.Error("a maintainer created a workspace in the default project")
+	}
+
+	// A workspace grant follows a rename.
+	renamed, rc := team("renamed", nil)
+	_, err = root.TeamAccess.Add(ctx, tfe.TeamAccessAddOptions{Access: tfe.Access(tfe.AccessWrite), Team: renamed, Workspace: outside})
+	must(err)
+	_, err = root.Workspaces.UpdateByID(ctx, outside.ID, tfe.WorkspaceUpdateOptions{Name: tfe.String("outside2")})
+	must(err)
+	if err := setVar(rc, outside); err != nil {
+		t.Errorf("a grant after its workspace's rename: %v", err)
+	}
+	again, err := root.Workspaces.Create(ctx, "acme", tfe.WorkspaceCreateOptions{Name: tfe.String("outside")})
+	must(err)
+	if err := setVar(rc, again); !errors.Is(err, tfe.ErrResourceNotFound) {
+		t.Errorf("a new workspace of a granted workspace's old name: %v", err)
+	}
+
+	// Organization access.
+	_, reader := team("readers", &tfe.OrganizationAccessOptions{ReadWorkspaces: tfe.Bool(true)})
+	if _, err := reader.Workspaces.ReadByID(ctx, again.ID); err != nil {
+		t.Errorf("read-workspaces reads a workspace: %v", err)
+	}
+	if err := setVar(reader, again); !errors.Is(err, tfe.ErrResourceNotFound) {
+		t.Errorf("read-workspaces writes a variable: %v", err)
+	}
+	_, manager := team("managers", &tfe.OrganizationAccessOptions{ManageWorkspaces: tfe.Bool(true)})
+	made, err := manager.Workspaces.Create(ctx, "acme", tfe.WorkspaceCreateOptions{Name: tfe.String("made")})
+	if err != nil {
+		t.Fatalf("manage-workspaces creates a workspace: %v", err)
+	}
+	if err := setVar(manager, made); err != nil {
+		t.Errorf("manage-workspaces writes a variable: %v", err)
+	}
+	if _, err := manager.PolicySets.Create(ctx, "acme", tfe.PolicySetCreateOptions{Name: tfe.String("x"), Kind: tfe.OPA}); err == nil {
+		t.Error("manage-workspaces created a policy set")
+	}
+	_, policies := team("policies", &tfe.OrganizationAccessOptions{ManagePolicies: tfe.Bool(true)})
+	if _, err := policies.PolicySets.Create(ctx, "acme", tfe.PolicySetCreateOptions{Name: tfe.String("guardrails"), Kind: tfe.OPA}); err != nil {
+		t.Errorf("manage-policies creates a policy set: %v", err)
+	}
+	if _, err := policies.Workspaces.ReadByID(ctx, made.ID); !errors.Is(err, tfe.ErrResourceNotFound) {
+		t.Errorf("manage-policies reads a workspace: %v", err)
+	}
+
+	// Managing teams stops at the owners and at organization access.
+	l, err := root.Teams.List(ctx, "acme", &tfe.TeamListOptions{Names: []string{"owners"}})
+	if err != nil || len(l.Items) != 1 {
+		t.Fatalf("owners team: %+v, %v", l, err)
+	}
+	owners := l.Items[0]
+	_, teams := team("people", &tfe.OrganizationAccessOptions{ManageTeams: tfe.Bool(true)})
+	sub, err := teams.Teams.Create(ctx, "acme", tfe.TeamCreateOptions{Name: tfe.String("sub")})
+	if err != nil {
+		t.Fatalf("manage-teams creates a team: %v", err)
+	}
+	if _, err := teams.TeamTokens.Create(ctx, sub.ID); err != nil {
+		t.Errorf("manage-teams makes a team's token: %v", err)
+	}
+	if _, err := teams.TeamTokens.Create(ctx, owners.ID); err == nil {
+		t.Error("manage-teams made a token of the owners team")
+	}
+	if _, err := teams.Teams.Update(ctx, sub.ID, tfe.TeamUpdateOptions{OrganizationAccess: &tfe.OrganizationAccessOptions{ManagePolicies: tfe.Bool(true)}}); err == nil {
+		t.Error("manage-teams granted organization access")
+	}
+	if _, err := teams.Teams.Create(ctx, "acme", tfe.TeamCreateOptions{Name: tfe.String("sub2"),
+		OrganizationAccess: &tfe.OrganizationAccessOptions{ManageWorkspaces: tfe.Bool(true)}}); err == nil {
+		t.Error("manage-teams created a team with organization access")
+	}
+	if err := teams.Teams.Delete(ctx, owners.ID); err == nil {
+		t.Error("manage-teams deleted the owners team")
+	}
+
+	// The owners.
+	otok, err := root.TeamTokens.Create(ctx, owners.ID)
+	must(err)
+	oc := goTFE(t, srv, otok.Token)
+	ows, err := oc.Workspaces.Create(ctx, "acme", tfe.WorkspaceCreateOptions{Name: tfe.String("owned"), Project: core})
+	if err != nil {
+		t.Fatalf("an owner creates a workspace: %v", err)
+	}
+	if err := setVar(oc, ows); err != nil {
+		t.Errorf("an owner writes a variable: %v", err)
+	}
+	if _, err := oc.TeamAccess.Add(ctx, tfe.TeamAccessAddOptions{Access: tfe.Access(tfe.AccessRead), Team: sub, Workspace: ows}); err != nil {
+		t.Errorf("an owner grants access: %v", err)
+	}
+	if _, err := oc.Teams.Update(ctx, sub.ID, tfe.TeamUpdateOptions{OrganizationAccess: &tfe.OrganizationAccessOptions{ReadProjects: tfe.Bool(true)}}); err != nil {
+		t.Errorf("an owner grants organization access: %v", err)
+	}
+	ov := teamVault(t, srv, otok.Token)
+	for _, path := range []string{"runcred/orgs/acme/workspaces/owned/run-variables", "runcred/orgs/acme/workspaces/owned/agent", "runcred/orgs/other"} {
+		caps, err := ov.Sys().CapabilitiesSelf(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(caps) != 1 || caps[0] != "deny" {
+			t.Errorf("owners' capabilities on %s = %v", path, caps)
+		}
+	}
+}

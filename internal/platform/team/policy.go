@@ -141,7 +141,7 @@ func ProjectRules(org, project string, p ProjectPermissions, w ProjectWorkspaceP
 	if p.Settings == "delete" {
 		caps = append(caps, "delete")
 	}
-	out := []Rule{{path, caps}}
+	out := []Rule{{path, caps}, {path + "/credential-guard", []string{"read"}}}
 	switch p.Teams {
 	case "read":
 		out = append(out, Rule{path + "/team-access", []string{"read", "list"}})
@@ -182,7 +182,9 @@ func compile(g grants) string {
 		})
 	}
 	has := func(name string) bool { return slices.Contains(g.team.OrganizationAccess, name) }
-	rules := []Rule{{o, []string{"read"}}, {resource.WorkspacesPath(org), []string{"list"}}}
+	// Every member reads the organization and the allowlists its runs'
+	// credentials are held to, and lists the workspaces it may read.
+	rules := []Rule{{o, []string{"read"}}, {o + "/credential-guard", []string{"read"}}, {resource.WorkspacesPath(org), []string{"list"}}}
 
 	// Organization-wide workspace permissions, for every workspace.
 	var all WorkspacePermissions
@@ -206,6 +208,9 @@ func compile(g grants) string {
 		rules = append(rules, Rule{resource.ProjectsPath(org), []string{"list"}}, Rule{resource.ProjectPath(org, "+"), []string{"read", "update"}})
 	case has(OrgReadProjects):
 		rules = append(rules, Rule{resource.ProjectsPath(org), []string{"list"}}, Rule{resource.ProjectPath(org, "+"), []string{"read"}})
+	}
+	if has(OrgManageProjects) || has(OrgManageWorkspaces) || has(OrgReadProjects) {
+		rules = append(rules, Rule{resource.ProjectPath(org, "+") + "/credential-guard", []string{"read"}})
 	}
 	if has(OrgManagePolicies) {
 		for _, p := range []string{"/policies", "/policy-sets"} {
