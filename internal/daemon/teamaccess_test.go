@@ -12,7 +12,10 @@ import (
 	tfe "github.com/hashicorp/go-tfe"
 	vault "github.com/hashicorp/vault/api"
 
+	"github.com/runcred/runcred/internal/daemon"
 	"github.com/runcred/runcred/internal/daemon/daemontest"
+	"github.com/runcred/runcred/internal/store"
+	"github.com/runcred/runcred/internal/store/storetest"
 )
 
 // accessWorld is organization acme with an auto-apply workspace prod
@@ -438,5 +441,78 @@ func testTeamProjectAndOrganizationAccess(t *testing.T, start daemontest.Starter
 		if len(caps) != 1 || caps[0] != "deny" {
 			t.Errorf("owners' capabilities on %s = %v", path, caps)
 		}
+	}
+}
+
+// TestMigratedTeamKeepsAccess: a team of a database from before team
+// permissions (schema 14) keeps what it had once the server upgrades it:
+// write on every workspace that existed, read on the organization's
+// workspaces and projects; its organization gains an owners team; a team
+// created after the upgrade has nothing.
+func TestMigratedTeamKeepsAccess(t *testing.T) {
+	for _, b := range storetest.Backends(t) {
+		t.Run(b.Name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			url := b.NewURL(t)
+			old, err := store.OpenAt(ctx, url, 14)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, q := range []string{
+				`INSERT INTO organizations (id, name, email, created_at) VALUES ('org-acme', 'acme', '', 0)`,
+				`INSERT INTO projects (id, org_id, name, description, is_default, created_at) VALUES ('prj-acme', 'org-acme', 'Default Project', '', 1, 0)`,
+				`INSERT INTO workspaces (id, org_id, project_id, name, description, auto_apply, execution_mode, working_directory, terraform_version,
+					agent_pool_id, created_at, updated_at) VALUES ('ws-prod', 'org-acme', 'prj-acme', 'prod', '', 0, 'agent', '', '', '', 0, 0)`,
+				`INSERT INTO teams (id, org_id, name, visibility, created_at) VALUES ('team-devs', 'org-acme', 'devs', 'secret', 0)`,
+			} {
+				if _, err := old.Exec(ctx, q); err != nil {
+					t.Fatal(err)
+				}
+			}
+			old.Close()
+
+			srv := daemontest.Start(t, func(c *daemon.Config) { c.Database = url })
+			root := goTFE(t, srv, srv.Token)
+			tok, err := root.TeamTokens.Create(ctx, "team-devs")
+			if err != nil {
+				t.Fatal(err)
+			}
+			devs := goTFE(t, srv, tok.Token)
+			if _, err := devs.Variables.Create(ctx, "ws-prod", tfe.VariableCreateOptions{Key: tfe.String("k"), Value: tfe.String("v"),
+				Category: tfe.Category(tfe.CategoryTerraform)}); err != nil {
+				t.Errorf("a migrated team writes a variable: %v", err)
+			}
+			l, err := root.TeamAccess.List(ctx, &tfe.TeamAccessListOptions{WorkspaceID: "ws-prod"})
+			if err != nil || len(l.Items) != 1 || l.Items[0].Access != tfe.AccessWrite || l.Items[0].Team.ID != "team-devs" {
+				t.Fatalf("the migrated grant = %+v, %v", l, err)
+			}
+			next, err := root.Workspaces.Create(ctx, "acme", tfe.WorkspaceCreateOptions{Name: tfe.String("next")})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := devs.Workspaces.ReadByID(ctx, next.ID); err != nil {
+				t.Errorf("a migrated team reads a new workspace: %v", err)
+			}
+			if _, err := devs.Variables.Create(ctx, next.ID, tfe.VariableCreateOptions{Key: tfe.String("k"), Value: tfe.String("v"),
+				Category: tfe.Category(tfe.CategoryTerraform)}); !errors.Is(err, tfe.ErrResourceNotFound) {
+				t.Errorf("a migrated team writes in a workspace made after the upgrade: %v", err)
+			}
+			ts, err := root.Teams.List(ctx, "acme", nil)
+			if err != nil || len(ts.Items) != 2 || ts.Items[1].Name != "owners" || !ts.Items[1].OrganizationAccess.ManageWorkspaces {
+				t.Fatalf("teams after the upgrade = %+v, %v", ts, err)
+			}
+			fresh, err := root.Teams.Create(ctx, "acme", tfe.TeamCreateOptions{Name: tfe.String("fresh")})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ftok, err := root.TeamTokens.Create(ctx, fresh.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := goTFE(t, srv, ftok.Token).Workspaces.ReadByID(ctx, "ws-prod"); !errors.Is(err, tfe.ErrResourceNotFound) {
+				t.Errorf("a team made after the upgrade reads a workspace: %v", err)
+			}
+		})
 	}
 }
