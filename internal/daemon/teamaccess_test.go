@@ -76,7 +76,9 @@ func operator() *tfe.TeamAccessAddOptions {
 		SentinelMocks: tfe.SentinelMocksPermission(tfe.SentinelMocksPermissionNone), WorkspaceLocking: tfe.Bool(false)}
 }
 
-func level(a tfe.AccessType) *tfe.TeamAccessAddOptions { return &tfe.TeamAccessAddOptions{Access: tfe.Access(a)} }
+func level(a tfe.AccessType) *tfe.TeamAccessAddOptions {
+	return &tfe.TeamAccessAddOptions{Access: tfe.Access(a)}
+}
 
 // TestTeamWorkspacePermissions: for each of HCP Terraform's workspace
 // permission sets, the classic operator's custom set and no grant at all,

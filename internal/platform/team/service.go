@@ -30,7 +30,9 @@ func New(base resource.Deps, orgs organization.Directory, ws workspace.Directory
 
 // organizationAccessPath is where changing a team's organization access
 // is granted: the owners' power (HCP Terraform's manage-organization-access).
-func organizationAccessPath(org, id string) string { return resource.TeamPath(org, id) + "/organization-access" }
+func organizationAccessPath(org, id string) string {
+	return resource.TeamPath(org, id) + "/organization-access"
+}
 
 func tokensPath(org, id string) string { return apitoken.TokensPath(apitoken.KindTeam, org, id) }
 
