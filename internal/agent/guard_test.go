@@ -115,6 +115,9 @@ func TestGuardRefusesForeignVaultAndAudience(t *testing.T) {
 		t.Fatal(err)
 	}
 	ws := w.workspace(t, "guarded", false, nil)
+	if _, err := w.tfe.TeamAccess.Add(ctx, tfe.TeamAccessAddOptions{Access: tfe.Access(tfe.AccessWrite), Team: team, Workspace: ws}); err != nil {
+		t.Fatal(err)
+	}
 	for k, v := range map[string]string{
 		"TFC_VAULT_PROVIDER_AUTH": "true", "TFC_VAULT_ADDR": listener, "TFC_VAULT_RUN_ROLE": "any",
 		"TFC_WORKLOAD_IDENTITY_AUDIENCE": "https://elsewhere.example",

@@ -102,13 +102,20 @@ path "runcred/orgs/demo/*" { capabilities = ["read", "list"] }
 path "runcred/orgs/demo/workspaces/+/runs/+/actions/override" { capabilities = ["update"] }
 `
 
-// operator makes a team of org and returns a token of it: an
-// organization member, who may run but not manage policies or override.
-func (s *testServer) operator(org string) string {
+// operator makes a team of org with write on workspace ws and returns a
+// token of it: who may run but not manage policies or override.
+func (s *testServer) operator(org, ws string) string {
 	s.t.Helper()
 	ctx := context.Background()
 	team, err := s.api().Teams.Create(ctx, org, tfe.TeamCreateOptions{Name: tfe.String("operators")})
 	if err != nil {
+		s.t.Fatal(err)
+	}
+	w, err := s.api().Workspaces.Read(ctx, org, ws)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	if _, err := s.api().TeamAccess.Add(ctx, tfe.TeamAccessAddOptions{Access: tfe.Access(tfe.AccessWrite), Team: team, Workspace: w}); err != nil {
 		s.t.Fatal(err)
 	}
 	tok, err := s.api().TeamTokens.Create(ctx, team.ID)
@@ -172,7 +179,7 @@ func policyChecksOnRealRuns(t *testing.T, s *testServer) {
 	}
 	st := s.stageOf(id)
 	s.policy("overrider", overriderPolicy)
-	operator, overrider := s.operator("demo"), s.token("overrider")
+	operator, overrider := s.operator("demo", "real"), s.token("overrider")
 	if code, body := s.override(operator, st.ID, `{"comment":"let me"}`); code != http.StatusForbidden {
 		t.Fatalf("an operator's override = %d %s", code, body)
 	}

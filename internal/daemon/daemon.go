@@ -202,6 +202,11 @@ func New(ctx context.Context, cfg Config) (_ *Daemon, err error) {
 	if err := d.Platform.Runs.EnsurePolicies(ctx); err != nil {
 		return nil, fmt.Errorf("installing the platform's policies: %w", err)
 	}
+	// Teams' policies are compiled from their grants; one from before
+	// grants (or from an older mapping) is rewritten now.
+	if err := d.Platform.Teams.RecompileAll(ctx); err != nil {
+		return nil, fmt.Errorf("compiling the teams' policies: %w", err)
+	}
 	if err := d.ensureRootToken(ctx); err != nil {
 		return nil, err
 	}

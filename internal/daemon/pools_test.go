@@ -135,7 +135,7 @@ func testAgentPoolTokensThroughTheBroker(t *testing.T, start daemontest.Starter)
 }
 
 // TestPoolsTeamTokenThroughTheBroker: a team token issued through go-tfe
-// holds the team policy: it writes variables, recorded as the team's, and
+// holds the team policy: granted write on a workspace, it writes variables, recorded as the team's, and
 // may not read run variables, delete workspaces or reach other
 // organizations.
 func TestPoolsTeamTokenThroughTheBroker(t *testing.T) {
@@ -161,6 +161,9 @@ func testPoolsTeamTokenThroughTheBroker(t *testing.T, start daemontest.Starter) 
 	}
 	team, err := root.Teams.Create(ctx, "acme", tfe.TeamCreateOptions{Name: tfe.String("ops")})
 	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := root.TeamAccess.Add(ctx, tfe.TeamAccessAddOptions{Access: tfe.Access(tfe.AccessWrite), Team: team, Workspace: ws}); err != nil {
 		t.Fatal(err)
 	}
 	tok, err := root.TeamTokens.Create(ctx, team.ID)

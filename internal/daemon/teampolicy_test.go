@@ -12,8 +12,8 @@ import (
 	"github.com/runcred/runcred/internal/daemon/daemontest"
 )
 
-// teamSetup makes organization acme with workspace prod, team devs and a
-// team token.
+// teamSetup makes organization acme with workspace prod, team devs with
+// write on it and a team token.
 func teamSetup(t *testing.T, start daemontest.Starter) (srv *daemontest.Server, root *tfe.Client, ws *tfe.Workspace, team *tfe.Team, teamTok string) {
 	t.Helper()
 	srv = start(t, nil)
@@ -27,6 +27,9 @@ func teamSetup(t *testing.T, start daemontest.Starter) (srv *daemontest.Server, 
 		t.Fatal(err)
 	}
 	if team, err = root.Teams.Create(ctx, "acme", tfe.TeamCreateOptions{Name: tfe.String("devs")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := root.TeamAccess.Add(ctx, tfe.TeamAccessAddOptions{Access: tfe.Access(tfe.AccessWrite), Team: team, Workspace: ws}); err != nil {
 		t.Fatal(err)
 	}
 	tt, err := root.TeamTokens.Create(ctx, team.ID)
@@ -72,7 +75,8 @@ func testTeamCannotChangeWorkspaceSettings(t *testing.T, start daemontest.Starte
 }
 
 // TestTeamTokenKeepsAdminPolicyEdits: narrowing a team's policy through
-// the broker's API stands when another token of the team is created.
+// the broker's API stands when another token of the team is created, until
+// the team's grants change and its policy is compiled from them again.
 func TestTeamTokenKeepsAdminPolicyEdits(t *testing.T) {
 	daemontest.Each(t, testTeamTokenKeepsAdminPolicyEdits)
 }
@@ -106,6 +110,17 @@ path "runcred/orgs/acme/*" { capabilities = ["read", "list"] }`); err != nil {
 	}
 	if write() == nil {
 		t.Error("creating a team token restored the write access an admin had removed")
+	}
+	// A change of the team's grants compiles its policy afresh.
+	l, err := root.TeamAccess.List(ctx, &tfe.TeamAccessListOptions{WorkspaceID: ws.ID})
+	if err != nil || len(l.Items) != 1 {
+		t.Fatalf("grants = %+v, %v", l, err)
+	}
+	if _, err := root.TeamAccess.Update(ctx, l.Items[0].ID, tfe.TeamAccessUpdateOptions{Access: tfe.Access(tfe.AccessAdmin)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := write(); err != nil {
+		t.Errorf("after a new grant: %v", err)
 	}
 }
 

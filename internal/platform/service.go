@@ -98,12 +98,14 @@ func New(c Config) *Service {
 	s := &Service{
 		Organizations: organization.New(base, ledger),
 		APITokens:     apitoken.New(base, ledger),
-		Teams:         team.New(base, orgs, ledger, c.Tokens),
+		Teams:         team.New(base, orgs, ws, ledger, c.Tokens),
 		AgentPools:    agentpool.New(base, orgs, ws, ledger, c.Tokens),
 		Workspaces:    workspace.New(base, orgs, pools),
 		Tags:          tag.New(base, orgs, ws),
 		ledger:        ledger,
 	}
+	s.Workspaces.OnChange(s.Teams.Recompile)
+	s.Organizations.OnChange(s.Teams.Recompile)
 	s.Variables = variable.New(base, s.Organizations, orgs, ws)
 	s.CredentialGuard = guard.New(base, orgs, c.BrokerAddresses...)
 	s.StateVersions = state.New(base, ws, s.Workspaces)

@@ -41,6 +41,21 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 	return db, nil
 }
 
+// OpenAt opens dsn with migrations applied up to version only, as a
+// runcred of that schema version left it: for tests of a migration, which
+// fill such a database and then Open it.
+func OpenAt(ctx context.Context, dsn string, version int) (*DB, error) {
+	db, err := open(dsn)
+	if err != nil {
+		return nil, err
+	}
+	if err := db.migrate(ctx, version); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
 func open(dsn string) (*DB, error) {
 	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
 		p, err := sql.Open("pgx", dsn)

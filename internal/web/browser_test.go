@@ -175,6 +175,9 @@ echo "second line, after the release"
 	if err != nil {
 		t.Fatal(err)
 	}
+	if _, err := f.root.TeamAccess.Add(ctx, tfe.TeamAccessAddOptions{Access: tfe.Access(tfe.AccessWrite), Team: team, Workspace: f.ws}); err != nil {
+		t.Fatal(err)
+	}
 	tt, err := f.root.TeamTokens.Create(ctx, team.ID)
 	if err != nil {
 		t.Fatal(err)

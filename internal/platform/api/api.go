@@ -91,6 +91,7 @@ func (h *API) Mount(mux *http.ServeMux) {
 	h.mountRuns(mux, route)
 	h.mountAgentPools(route)
 	h.mountTeams(route)
+	h.mountTeamAccess(route)
 	h.mountVarsets(route)
 	h.mountPolicies(route)
 	h.mountTags(route)

@@ -11,9 +11,9 @@ import (
 )
 
 // TestGoTFETeamAttributes: allow-member-token-management is stored and
-// read back; organization-wide grants and an SSO team id are refused,
-// naming the attribute, with nothing stored (a team's access is its broker
-// policy); an agent token is created with the documented type.
+// read back; organization-wide grants runcred has nothing to govern with
+// and an SSO team id are refused, naming the attribute, with nothing
+// stored; an agent token is created with the documented type.
 func TestGoTFETeamAttributes(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		e := newEnv(t, db)
@@ -32,14 +32,14 @@ func TestGoTFETeamAttributes(t *testing.T) {
 			t.Fatalf("update = %+v, %v", r, err)
 		}
 		for name, opts := range map[string]tfe.TeamCreateOptions{
-			"organization-access": {Name: tfe.String("a"), OrganizationAccess: &tfe.OrganizationAccessOptions{ManageWorkspaces: tfe.Bool(true)}},
+			"organization-access": {Name: tfe.String("a"), OrganizationAccess: &tfe.OrganizationAccessOptions{ManageVCSSettings: tfe.Bool(true)}},
 			"sso-team-id":         {Name: tfe.String("b"), SSOTeamID: tfe.String("sso-1")},
 		} {
 			if _, err := c.Teams.Create(ctx, "acme", opts); err == nil || !strings.Contains(err.Error(), name) {
 				t.Errorf("team with %s: %v, want a refusal naming it", name, err)
 			}
 		}
-		if l, err := c.Teams.List(ctx, "acme", nil); err != nil || len(l.Items) != 1 {
+		if l, err := c.Teams.List(ctx, "acme", nil); err != nil || len(l.Items) != 2 { // ops and owners
 			t.Errorf("a refused team was stored: %+v, %v", l, err)
 		}
 

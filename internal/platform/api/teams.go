@@ -3,6 +3,7 @@ package api
 import (
 	"encoding/json"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -37,9 +38,11 @@ type teamJSON struct {
 	Organization               *organizationJSON       `jsonapi:"relation,organization,omitempty"`
 }
 
-// organizationAccessJSON is HCP Terraform's organization-wide grants of a
-// team. A runcred team's access is its broker policy instead, so every
-// grant reads false and only false is accepted.
+// organizationAccessJSON is HCP Terraform's organization-wide permissions
+// of a team. Those that govern something in runcred
+// (team.OrganizationAccessNames) are kept and compiled into the team's
+// policy; the others read false and only false is accepted. The owners
+// team reads every one true.
 type organizationAccessJSON struct {
 	ManagePolicies           *bool `jsonapi:"attr,manage-policies" json:"manage-policies"`
 	ManagePolicyOverrides    *bool `jsonapi:"attr,manage-policy-overrides" json:"manage-policy-overrides"`
@@ -59,34 +62,42 @@ type organizationAccessJSON struct {
 	ManageAgentPools         *bool `jsonapi:"attr,manage-agent-pools" json:"manage-agent-pools"`
 }
 
-func noOrganizationAccess() *organizationAccessJSON {
-	f := func() *bool { return ptr(false) }
-	return &organizationAccessJSON{f(), f(), f(), f(), f(), f(), f(), f(), f(), f(), f(), f(), f(), f(), f(), f()}
-}
-
-// check refuses any grant: it would be accepted and have no effect.
-func (a *organizationAccessJSON) check() error {
+// asMap is a's attributes by name; absent ones are left out.
+func (a *organizationAccessJSON) asMap() map[string]bool {
 	if a == nil {
 		return nil
 	}
 	b, _ := json.Marshal(a)
 	var grants map[string]*bool
 	_ = json.Unmarshal(b, &grants)
+	out := map[string]bool{}
 	for name, v := range grants {
-		if v != nil && *v {
-			return fail.Invalidf("attribute %q: %s cannot be granted here; a runcred team's access is its broker policy", "organization-access", name)
+		if v != nil {
+			out[name] = *v
 		}
 	}
-	return nil
+	return out
+}
+
+func organizationAccessOf(t team.Team) *organizationAccessJSON {
+	all := map[string]*bool{}
+	var a organizationAccessJSON
+	b, _ := json.Marshal(a)
+	_ = json.Unmarshal(b, &all)
+	for name := range all {
+		all[name] = ptr(t.Owners || slices.Contains(t.OrganizationAccess, name))
+	}
+	b, _ = json.Marshal(all)
+	_ = json.Unmarshal(b, &a)
+	return &a
 }
 
 func toTeam(t team.Team) *teamJSON {
 	return &teamJSON{ID: t.ID, Name: t.Name, Visibility: t.Visibility, AllowMemberTokenManagement: t.AllowMemberTokenManagement,
-		OrganizationAccess: noOrganizationAccess(), Organization: &organizationJSON{Name: t.Organization}}
+		OrganizationAccess: organizationAccessOf(t), Organization: &organizationJSON{Name: t.Organization}}
 }
 
-// teamInput takes what a team has in runcred; organization-wide grants
-// are accepted only as none (a team's access is its broker policy).
+// teamInput takes what a team has in runcred.
 type teamInput struct {
 	Type                       string                  `jsonapi:"primary,teams"`
 	Name                       *string                 `jsonapi:"attr,name"`
@@ -98,8 +109,9 @@ type teamInput struct {
 }
 
 func (in teamInput) options() (team.Options, error) {
-	o := team.Options{Name: in.Name, Visibility: in.Visibility, AllowMemberTokenManagement: in.AllowMemberTokenManagement}
-	return o, firstError(in.OrganizationAccess.check(), settled("sso-team-id", in.SSOTeamID, ""))
+	o := team.Options{Name: in.Name, Visibility: in.Visibility, AllowMemberTokenManagement: in.AllowMemberTokenManagement,
+		OrganizationAccess: in.OrganizationAccess.asMap()}
+	return o, settled("sso-team-id", in.SSOTeamID, "")
 }
 
 func (h *API) createTeam(w http.ResponseWriter, r *http.Request) error {

@@ -27,13 +27,25 @@ func TestGoTFETeams(t *testing.T) {
 		if !strings.HasPrefix(ops.ID, "team-") || ops.Name != "ops" || ops.Visibility != "secret" {
 			t.Fatalf("created team = %+v", ops)
 		}
+		// A new team reaches no workspace until it is granted one.
 		body, ok := e.tokens.Policy("team-" + ops.ID)
+		if !ok || !strings.Contains(body, `path "runcred/orgs/acme" { capabilities = ["read"] }`) || strings.Contains(body, "workspaces/") {
+			t.Errorf("a new team's policy:\n%s", body)
+		}
+		ws, err := c.Workspaces.Create(ctx, "acme", tfe.WorkspaceCreateOptions{Name: tfe.String("app")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.TeamAccess.Add(ctx, tfe.TeamAccessAddOptions{Access: tfe.Access(tfe.AccessWrite), Team: ops, Workspace: ws}); err != nil {
+			t.Fatal(err)
+		}
+		body, _ = e.tokens.Policy("team-" + ops.ID)
 		for _, want := range []string{
-			`path "runcred/orgs/acme/*" { capabilities = ["read", "list"] }`,
-			`path "runcred/orgs/acme/workspaces/+/vars/*" { capabilities = ["create", "read", "update", "delete", "list"] }`,
-			`path "runcred/orgs/acme/workspaces/+/run-variables" { capabilities = ["deny"] }`,
+			`path "runcred/orgs/acme/workspaces/app/vars/*" { capabilities = ["create", "read", "update", "delete", "list"] }`,
+			`path "runcred/orgs/acme/workspaces/app/run-variables" { capabilities = ["deny"] }`,
+			`path "runcred/orgs/acme/workspaces/app/agent" { capabilities = ["deny"] }`,
 		} {
-			if !ok || !strings.Contains(body, want) {
+			if !strings.Contains(body, want) {
 				t.Errorf("team policy lacks %s:\n%s", want, body)
 			}
 		}
@@ -53,7 +65,7 @@ func TestGoTFETeams(t *testing.T) {
 			}
 		}
 		l, err := c.Teams.List(ctx, "acme", nil)
-		if err != nil || len(l.Items) != 2 || l.Items[0].Name != "dev" || l.Items[1].Name != "ops" {
+		if err != nil || len(l.Items) != 3 || l.Items[0].Name != "dev" || l.Items[1].Name != "ops" || l.Items[2].Name != "owners" {
 			t.Fatalf("list teams = %+v, %v", l, err)
 		}
 		if l, err := c.Teams.List(ctx, "acme", &tfe.TeamListOptions{Names: []string{"ops", "nope"}}); err != nil || len(l.Items) != 1 || l.Items[0].ID != ops.ID {

@@ -109,7 +109,7 @@ func (h *API) workspaceDoc(r *http.Request, w workspace.Workspace) (*workspaceJS
 	p := h.Service.Workspaces.Permissions(r.Context(), w)
 	out.Permissions = &workspacePermissionsJSON{
 		CanDestroy: p.Destroy, CanForceDelete: ptr(false), CanForceUnlock: p.ForceUnlock, CanLock: p.Lock,
-		CanQueueApply: p.QueueRun, CanQueueDestroy: p.QueueRun, CanQueueRun: p.QueueRun, CanReadSettings: p.ReadSettings,
+		CanQueueApply: p.QueueApply, CanQueueDestroy: p.QueueApply, CanQueueRun: p.QueueRun, CanReadSettings: p.ReadSettings,
 		CanReadStateVersions: p.ReadStateVersions, CanReadVariable: p.ReadVariable, CanUnlock: p.Unlock,
 		CanUpdate: p.Update, CanUpdateVariable: p.UpdateVariable,
 	}

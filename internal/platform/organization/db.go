@@ -11,7 +11,8 @@ import (
 // db is all of the domain's SQL.
 type db struct{ *store.DB }
 
-const orgColumns = `o.id, o.name, o.email, o.created_at, p.id`
+const orgColumns = `o.id, o.name, o.email, o.created_at, p.id,
+	COALESCE((SELECT t.id FROM teams t WHERE t.org_id = o.id AND t.is_owners = 1), '')`
 
 // orgJoin finds each organization's default project with it.
 const orgJoin = `organizations o JOIN projects p ON p.org_id = o.id AND p.is_default = 1`
@@ -19,7 +20,7 @@ const orgJoin = `organizations o JOIN projects p ON p.org_id = o.id AND p.is_def
 func scanOrg(row interface{ Scan(...any) error }) (Organization, error) {
 	var o Organization
 	var created int64
-	if err := row.Scan(&o.ID, &o.Name, &o.Email, &created, &o.DefaultProjectID); err != nil {
+	if err := row.Scan(&o.ID, &o.Name, &o.Email, &created, &o.DefaultProjectID, &o.OwnersTeamID); err != nil {
 		return Organization{}, err
 	}
 	o.CreatedAt = store.Time(created)
@@ -34,8 +35,14 @@ func (d db) insertOrganization(ctx context.Context, org Organization) error {
 			org.ID, org.Name, org.Email, now); err != nil {
 			return resource.Conflict(err, "organization %q already exists", org.Name)
 		}
-		_, err := tx.Exec(ctx, `INSERT INTO projects (id, org_id, name, description, is_default, created_at) VALUES (?, ?, ?, '', 1, ?)`,
-			org.DefaultProjectID, org.ID, DefaultProjectName, now)
+		if _, err := tx.Exec(ctx, `INSERT INTO projects (id, org_id, name, description, is_default, created_at) VALUES (?, ?, ?, '', 1, ?)`,
+			org.DefaultProjectID, org.ID, DefaultProjectName, now); err != nil {
+			return err
+		}
+		// The owners team (package team's), made with the organization as
+		// in HCP Terraform.
+		_, err := tx.Exec(ctx, `INSERT INTO teams (id, org_id, name, visibility, allow_member_token_management, is_owners, created_at)
+			VALUES (?, ?, 'owners', 'organization', 1, 1, ?)`, org.OwnersTeamID, org.ID, now)
 		return err
 	})
 }

@@ -17,7 +17,11 @@ type Organization struct {
 	Name             string
 	Email            string
 	DefaultProjectID string
-	CreatedAt        time.Time
+	// OwnersTeamID is the organization's owners team (package team's),
+	// made with it; "" for an organization that had a team named owners
+	// before owners teams existed.
+	OwnersTeamID string
+	CreatedAt    time.Time
 }
 
 // Options are the settable fields of an organization.

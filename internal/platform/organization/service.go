@@ -16,9 +16,21 @@ type TokenRevoker interface {
 
 // Service manages organizations and projects. It is safe for concurrent use.
 type Service struct {
-	base   resource.Deps
-	db     db
-	tokens TokenRevoker
+	base    resource.Deps
+	db      db
+	tokens  TokenRevoker
+	onAlter func(ctx context.Context, org string) error
+}
+
+// OnChange has f called after a project of an organization is renamed or
+// deleted (teams' policies name projects).
+func (s *Service) OnChange(f func(ctx context.Context, org string) error) { s.onAlter = f }
+
+func (s *Service) changed(ctx context.Context, org string) error {
+	if s.onAlter == nil {
+		return nil
+	}
+	return s.onAlter(ctx, org)
 }
 
 // New returns a Service; tokens is asked to revoke an organization's tokens
@@ -39,14 +51,15 @@ func (s *Service) Create(ctx context.Context, o Options) (Organization, error) {
 		return Organization{}, err
 	}
 	now := s.base.Now()
-	org := Organization{ID: resource.NewID("org"), Name: o.Name, Email: o.Email, DefaultProjectID: resource.NewID("prj"), CreatedAt: store.Stored(now)}
-	if err := s.base.Record(ctx, "platform.organization.create", map[string]any{"organization": org.Name, "id": org.ID}); err != nil {
+	org := Organization{ID: resource.NewID("org"), Name: o.Name, Email: o.Email, DefaultProjectID: resource.NewID("prj"),
+		OwnersTeamID: resource.NewID("team"), CreatedAt: store.Stored(now)}
+	if err := s.base.Record(ctx, "platform.organization.create", map[string]any{"organization": org.Name, "id": org.ID, "owners_team_id": org.OwnersTeamID}); err != nil {
 		return Organization{}, err
 	}
 	if err := s.db.insertOrganization(ctx, org); err != nil {
 		return Organization{}, err
 	}
-	return org, nil
+	return org, s.changed(ctx, org.Name)
 }
 
 // Organization returns the organization named name.

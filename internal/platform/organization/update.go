@@ -73,6 +73,9 @@ func (s *Service) UpdateProject(ctx context.Context, id string, o ProjectUpdate)
 	if err := s.db.updateProject(ctx, p); err != nil {
 		return Project{}, err
 	}
+	if p.Name != old {
+		return p, s.changed(ctx, p.Organization)
+	}
 	return p, nil
 }
 
@@ -90,5 +93,8 @@ func (s *Service) DeleteProject(ctx context.Context, id string) error {
 	if err := s.base.Record(ctx, "platform.project.delete", map[string]any{"organization": p.Organization, "project": p.Name, "id": p.ID}); err != nil {
 		return err
 	}
-	return s.db.deleteProject(ctx, p)
+	if err := s.db.deleteProject(ctx, p); err != nil {
+		return err
+	}
+	return s.changed(ctx, p.Organization)
 }

@@ -85,6 +85,12 @@ func (s *Service) Create(ctx context.Context, wsID string, o Options) (Run, erro
 	if err := runsHere(w); err != nil {
 		return Run{}, err
 	}
+	// Who may queue plans but not apply them (HCP Terraform's plan
+	// permission) never starts an apply: their run waits for someone who
+	// may, even in an auto-apply workspace.
+	if s.base.Authorize(ctx, workspace.AnyRunActionPath(w.Organization, w.Name, "apply"), access.Update) != nil {
+		o.AutoApply = new(false)
+	}
 	if o.Message != nil && (len(*o.Message) > resource.MaxDescriptionLen || resource.ValidDescription(*o.Message) != nil) {
 		return Run{}, fail.Invalidf("run message must be valid UTF-8 of at most %d bytes", resource.MaxDescriptionLen)
 	}

@@ -1,43 +1,276 @@
 package team
 
 import (
+	"slices"
+	"sort"
 	"strings"
 
 	"github.com/runcred/runcred/internal/platform/resource"
 )
 
-// teamPolicyBody is what an organization member may do, as HCP Terraform's
-// "write" workspace permission on every workspace: read and list the
-// organization's resources; write variables; queue,
-// apply, discard and cancel runs; upload configuration; lock and unlock
-// workspaces (not force-unlock another's lock). Not: create,
-// change or delete workspaces (their settings choose where and how runs
-// execute: agent pool, auto-apply, working directory),
-// read run variables (decrypted sensitive values), act as a run's agent,
-// override a policy check, or change the organization, its projects,
-// pools, teams and variable sets. An admin widens it with another policy
-// or by editing this one through the broker's sys/policies/acl API.
-func teamPolicyBody(org, id string) string {
-	o := resource.OrgPath(org)
-	ws := resource.WorkspacesPath(org) + "/+"
-	rules := []struct{ path, caps string }{
-		{o, `"read"`},
-		{o + "/*", `"read", "list"`},
-		{ws, `"read"`},
-		{ws + "/vars/*", `"create", "read", "update", "delete", "list"`},
-		{ws + "/runs", `"create", "read", "list"`},
-		{ws + "/runs/*", `"read", "update"`},
-		{ws + "/configuration-versions", `"create", "read", "list"`},
-		{ws + "/actions/lock", `"update"`},
-		{ws + "/actions/unlock", `"update"`},
-		{ws + "/run-variables", `"deny"`},
-		{ws + "/agent", `"deny"`},
-		{ws + "/runs/+/actions/override", `"deny"`},
-	}
+// Rule is one path rule of a broker ACL policy.
+type Rule struct {
+	Path string
+	Caps []string
+}
+
+// Body renders rules as a broker ACL policy, header as its first comment
+// line.
+func Body(header string, rules []Rule) string {
 	var b strings.Builder
-	b.WriteString("# runcred team " + id + " of organization " + org + ": an organization member.\n")
-	for _, r := range rules {
-		b.WriteString(`path "` + r.path + `" { capabilities = [` + r.caps + "] }\n")
+	b.WriteString("# " + header + "\n")
+	for _, r := range merged(rules) {
+		b.WriteString(`path "` + r.Path + `" { capabilities = [`)
+		for i, c := range r.Caps {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString(`"` + c + `"`)
+		}
+		b.WriteString("] }\n")
 	}
 	return b.String()
+}
+
+// merged folds rules of the same path into one, in first-seen order; a
+// deny stays a deny.
+func merged(rules []Rule) []Rule {
+	at := map[string]int{}
+	var out []Rule
+	for _, r := range rules {
+		i, ok := at[r.Path]
+		if !ok {
+			at[r.Path] = len(out)
+			out = append(out, Rule{r.Path, slices.Clone(r.Caps)})
+			continue
+		}
+		if slices.Contains(out[i].Caps, "deny") || slices.Contains(r.Caps, "deny") {
+			out[i].Caps = []string{"deny"}
+			continue
+		}
+		for _, c := range r.Caps {
+			if !slices.Contains(out[i].Caps, c) {
+				out[i].Caps = append(out[i].Caps, c)
+			}
+		}
+	}
+	return out
+}
+
+// AnyWorkspace, given to WorkspaceRules as the workspace name, makes rules
+// for every workspace of the organization, present and future.
+const AnyWorkspace = "+"
+
+// WorkspaceRules turns permissions p on workspace ws of org (a name, or
+// AnyWorkspace) into the broker ACL rules that grant them: this is the one
+// place where HCP Terraform's workspace permissions meet runcred's
+// authorization paths, and every platform service asks these paths. Any
+// permission reads the workspace and its runs; nothing here reaches a
+// run's decrypted variables or acts as its agent, which stay denied
+// whatever else the policy holds.
+func WorkspaceRules(org, ws string, p WorkspacePermissions) []Rule {
+	w := resource.WorkspacePath(org, ws)
+	var out []Rule
+	add := func(path string, caps ...string) { out = append(out, Rule{path, caps}) }
+	wsCaps := []string{"read"}
+	if p.Admin {
+		wsCaps = append(wsCaps, "update")
+	}
+	if p.Delete {
+		wsCaps = append(wsCaps, "delete")
+	}
+	add(w, wsCaps...)
+	runs, cvs := []string{"read", "list"}, []string{"read"}
+	if p.Runs == "plan" || p.Runs == "apply" {
+		runs, cvs = append(runs, "create"), append(cvs, "create")
+	}
+	add(w+"/runs", runs...)
+	add(w+"/runs/*", "read")
+	add(w+"/configuration-versions", cvs...)
+	switch p.Runs {
+	case "plan":
+		add(w+"/runs/+/actions/cancel", "update")
+	case "apply":
+		for _, a := range []string{"apply", "discard", "cancel", "force-cancel"} {
+			add(w+"/runs/+/actions/"+a, "update")
+		}
+	}
+	if p.PolicyOverrides {
+		add(w+"/runs/+/actions/override", "update")
+	}
+	switch p.Variables {
+	case "read":
+		add(w+"/vars", "list")
+		add(w+"/vars/*", "read", "list")
+	case "write":
+		add(w+"/vars", "list")
+		add(w+"/vars/*", "create", "read", "update", "delete", "list")
+	}
+	switch p.StateVersions {
+	case "read-outputs":
+		add(w+"/state-outputs", "read")
+	case "read":
+		add(w+"/state-outputs", "read")
+		add(w+"/state-versions", "read", "list")
+	case "write":
+		add(w+"/state-outputs", "read")
+		add(w+"/state-versions", "create", "read", "list")
+	}
+	if p.WorkspaceLocking {
+		add(w+"/actions/lock", "update")
+		add(w+"/actions/unlock", "update")
+	}
+	if p.Admin {
+		add(w+"/actions/force-unlock", "update")
+		add(w+"/team-access", "create", "read", "update", "delete", "list")
+	}
+	add(w+"/run-variables", "deny")
+	add(w+"/agent", "deny")
+	return out
+}
+
+// ProjectRules turns a project grant's permissions on the project itself
+// into rules (its workspaces get WorkspaceRules). Creating workspaces in a
+// project, and moving them into it, asks update on the project.
+func ProjectRules(org, project string, p ProjectPermissions, w ProjectWorkspacePermissions) []Rule {
+	path := resource.ProjectPath(org, project)
+	caps := []string{"read"}
+	if p.Settings != "read" || w.Create || w.Move {
+		caps = append(caps, "update")
+	}
+	if p.Settings == "delete" {
+		caps = append(caps, "delete")
+	}
+	out := []Rule{{path, caps}, {path + "/credential-guard", []string{"read"}}}
+	switch p.Teams {
+	case "read":
+		out = append(out, Rule{path + "/team-access", []string{"read", "list"}})
+	case "manage":
+		out = append(out, Rule{path + "/team-access", []string{"create", "read", "update", "delete", "list"}})
+	}
+	if w.Create {
+		out = append(out, Rule{resource.WorkspacesPath(org) + "/+", []string{"create"}})
+	}
+	return out
+}
+
+// grants is everything a team's policy is compiled from.
+type grants struct {
+	team       Team
+	ownersID   string            // the organization's owners team, "" if none
+	workspaces []orgWorkspace    // every workspace of the organization
+	projects   map[string]string // project id → name
+	ws         []WorkspaceAccess
+	prj        []ProjectAccess
+}
+
+type orgWorkspace struct{ ID, Name, ProjectID string }
+
+// compile returns team g.team's broker policy: the owners team's is the
+// whole organization; any other team's is what its grants and
+// organization access give, and the organization's name.
+func compile(g grants) string {
+	org := g.team.Organization
+	o := resource.OrgPath(org)
+	header := "runcred team " + g.team.ID + " of organization " + org + ", compiled from its grants: edits last until they change."
+	if g.team.Owners {
+		return Body(header, []Rule{
+			{o, []string{"read", "update", "delete"}},
+			{o + "/*", []string{"create", "read", "update", "delete", "list", "sudo"}},
+			{resource.WorkspacesPath(org) + "/+/run-variables", []string{"deny"}},
+			{resource.WorkspacesPath(org) + "/+/agent", []string{"deny"}},
+		})
+	}
+	has := func(name string) bool { return slices.Contains(g.team.OrganizationAccess, name) }
+	// Every member reads the organization and the allowlists its runs'
+	// credentials are held to, and lists the workspaces it may read.
+	rules := []Rule{{o, []string{"read"}}, {o + "/credential-guard", []string{"read"}}, {resource.WorkspacesPath(org), []string{"list"}}}
+
+	// Organization-wide workspace permissions, for every workspace.
+	var all WorkspacePermissions
+	orgWide := false
+	if has(OrgReadWorkspaces) || has(OrgManagePolicyOverrides) {
+		all, orgWide = workspaceSets[AccessRead], true
+	}
+	if has(OrgManageWorkspaces) || has(OrgManageProjects) {
+		all, orgWide = workspaceSets[AccessAdmin], true
+		rules = append(rules, Rule{resource.WorkspacesPath(org) + "/+", []string{"create"}})
+	}
+	if has(OrgManagePolicyOverrides) {
+		all.PolicyOverrides = true
+	}
+	switch {
+	case has(OrgManageProjects):
+		rules = append(rules, Rule{resource.ProjectsPath(org), []string{"list"}},
+			Rule{resource.ProjectPath(org, "+"), []string{"create", "read", "update", "delete"}},
+			Rule{resource.ProjectPath(org, "+") + "/team-access", []string{"create", "read", "update", "delete", "list"}})
+	case has(OrgManageWorkspaces):
+		rules = append(rules, Rule{resource.ProjectsPath(org), []string{"list"}}, Rule{resource.ProjectPath(org, "+"), []string{"read", "update"}})
+	case has(OrgReadProjects):
+		rules = append(rules, Rule{resource.ProjectsPath(org), []string{"list"}}, Rule{resource.ProjectPath(org, "+"), []string{"read"}})
+	}
+	if has(OrgManageProjects) || has(OrgManageWorkspaces) || has(OrgReadProjects) {
+		rules = append(rules, Rule{resource.ProjectPath(org, "+") + "/credential-guard", []string{"read"}})
+	}
+	if has(OrgManagePolicies) {
+		for _, p := range []string{"/policies", "/policy-sets"} {
+			rules = append(rules, Rule{o + p, []string{"create", "read", "update", "delete", "list"}},
+				Rule{o + p + "/*", []string{"create", "read", "update", "delete", "list"}})
+		}
+	}
+	if has(OrgManageAgentPools) {
+		rules = append(rules, Rule{resource.PoolsPath(org), []string{"create", "read", "update", "delete", "list"}},
+			Rule{resource.PoolsPath(org) + "/*", []string{"create", "read", "update", "delete", "list"}})
+	}
+	if has(OrgManageTeams) {
+		rules = append(rules, Rule{resource.TeamsPath(org), []string{"create", "read", "list"}},
+			Rule{resource.TeamsPath(org) + "/+", []string{"read", "update", "delete"}},
+			Rule{resource.TeamsPath(org) + "/+/tokens", []string{"create", "read", "delete", "list"}},
+			Rule{resource.TeamsPath(org) + "/+/tokens/*", []string{"read", "delete"}})
+		if g.ownersID != "" { // the owners team is the owners' to manage
+			rules = append(rules, Rule{resource.TeamPath(org, g.ownersID), []string{"read"}},
+				Rule{resource.TeamPath(org, g.ownersID) + "/tokens", []string{"deny"}},
+				Rule{resource.TeamPath(org, g.ownersID) + "/tokens/*", []string{"deny"}})
+		}
+	}
+	if orgWide {
+		rules = append(rules, WorkspaceRules(org, AnyWorkspace, all)...)
+	}
+
+	// Grants on projects and workspaces, joined per workspace with the
+	// organization-wide permissions: the most specific rule decides, so a
+	// workspace's rules must hold everything the team has there.
+	byProject := map[string][]ProjectAccess{}
+	for _, p := range g.prj {
+		byProject[p.ProjectID] = append(byProject[p.ProjectID], p)
+		if name, ok := g.projects[p.ProjectID]; ok {
+			rules = append(rules, ProjectRules(org, name, p.Project, p.Workspace)...)
+		}
+	}
+	byWorkspace := map[string]WorkspaceAccess{}
+	for _, a := range g.ws {
+		byWorkspace[a.WorkspaceID] = a
+	}
+	ws := slices.Clone(g.workspaces)
+	sort.Slice(ws, func(i, j int) bool { return ws[i].Name < ws[j].Name })
+	for _, w := range ws {
+		p, granted := all, orgWide
+		if a, ok := byWorkspace[w.ID]; ok {
+			p, granted = join(p, granted, a.WorkspacePermissions), true
+		}
+		for _, pa := range byProject[w.ProjectID] {
+			p, granted = join(p, granted, pa.Workspace.WorkspacePermissions), true
+		}
+		if granted {
+			rules = append(rules, WorkspaceRules(org, w.Name, p)...)
+		}
+	}
+	return Body(header, rules)
+}
+
+func join(p WorkspacePermissions, have bool, q WorkspacePermissions) WorkspacePermissions {
+	if !have {
+		return q
+	}
+	return p.join(q)
 }

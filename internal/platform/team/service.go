@@ -2,12 +2,14 @@ package team
 
 import (
 	"context"
+	"slices"
 
 	"github.com/runcred/runcred/internal/access"
 	"github.com/runcred/runcred/internal/fail"
 	"github.com/runcred/runcred/internal/platform/apitoken"
 	"github.com/runcred/runcred/internal/platform/organization"
 	"github.com/runcred/runcred/internal/platform/resource"
+	"github.com/runcred/runcred/internal/platform/workspace"
 	"github.com/runcred/runcred/internal/store"
 )
 
@@ -16,13 +18,20 @@ type Service struct {
 	base   resource.Deps
 	db     db
 	orgs   organization.Directory
+	ws     workspace.Directory
 	ledger apitoken.Ledger
 	tokens resource.Tokens // nil: no team token is ever issued
 }
 
 // New returns a Service.
-func New(base resource.Deps, orgs organization.Directory, ledger apitoken.Ledger, tokens resource.Tokens) *Service {
-	return &Service{base: base, db: db{base.DB}, orgs: orgs, ledger: ledger, tokens: tokens}
+func New(base resource.Deps, orgs organization.Directory, ws workspace.Directory, ledger apitoken.Ledger, tokens resource.Tokens) *Service {
+	return &Service{base: base, db: db{base.DB}, orgs: orgs, ws: ws, ledger: ledger, tokens: tokens}
+}
+
+// organizationAccessPath is where changing a team's organization access
+// is granted: the owners' power (HCP Terraform's manage-organization-access).
+func organizationAccessPath(org, id string) string {
+	return resource.TeamPath(org, id) + "/organization-access"
 }
 
 func tokensPath(org, id string) string { return apitoken.TokensPath(apitoken.KindTeam, org, id) }
@@ -47,18 +56,19 @@ func (s *Service) Create(ctx context.Context, org string, o Options) (Team, erro
 	if err := o.apply(&t); err != nil {
 		return Team{}, err
 	}
-	if err := s.base.Record(ctx, "platform.team.create", map[string]any{"organization": org, "id": t.ID, "name": t.Name}); err != nil {
-		return Team{}, err
-	}
-	if s.tokens != nil {
-		if err := s.tokens.PutPolicy(ctx, apitoken.TeamPolicy(t.ID), teamPolicyBody(org, t.ID)); err != nil {
+	if len(t.OrganizationAccess) > 0 {
+		if err := s.base.Authorize(ctx, organizationAccessPath(org, t.ID), access.Update); err != nil {
 			return Team{}, err
 		}
+	}
+	if err := s.base.Record(ctx, "platform.team.create", map[string]any{"organization": org, "id": t.ID, "name": t.Name,
+		"organization_access": t.OrganizationAccess}); err != nil {
+		return Team{}, err
 	}
 	if err := s.db.insert(ctx, parent.ID, t); err != nil {
 		return Team{}, err
 	}
-	return t, nil
+	return t, s.Recompile(ctx, org)
 }
 
 // teamFor looks team id up and authorizes capability on it (the lookup
@@ -96,14 +106,25 @@ func (s *Service) Update(ctx context.Context, id string, o Options) (Team, error
 	if err != nil {
 		return Team{}, err
 	}
+	before := slices.Clone(t.OrganizationAccess)
 	if err := o.apply(&t); err != nil {
 		return Team{}, err
 	}
-	if err := s.base.Record(ctx, "platform.team.update", map[string]any{"organization": t.Organization, "id": t.ID, "name": t.Name, "visibility": t.Visibility, "allow_member_token_management": t.AllowMemberTokenManagement}); err != nil {
+	changed := !slices.Equal(before, t.OrganizationAccess)
+	if changed {
+		if err := s.base.Authorize(ctx, organizationAccessPath(t.Organization, t.ID), access.Update); err != nil {
+			return Team{}, err
+		}
+	}
+	if err := s.base.Record(ctx, "platform.team.update", map[string]any{"organization": t.Organization, "id": t.ID, "name": t.Name, "visibility": t.Visibility,
+		"allow_member_token_management": t.AllowMemberTokenManagement, "organization_access": t.OrganizationAccess}); err != nil {
 		return Team{}, err
 	}
 	if err := s.db.update(ctx, t); err != nil {
 		return Team{}, err
+	}
+	if changed {
+		return t, s.Recompile(ctx, t.Organization)
 	}
 	return t, nil
 }
@@ -113,6 +134,9 @@ func (s *Service) Delete(ctx context.Context, id string) error {
 	t, err := s.teamFor(ctx, id, access.Delete)
 	if err != nil {
 		return err
+	}
+	if t.Owners {
+		return fail.Invalidf("the owners team cannot be deleted")
 	}
 	if err := s.base.Record(ctx, "platform.team.delete", map[string]any{"organization": t.Organization, "id": t.ID, "name": t.Name}); err != nil {
 		return err

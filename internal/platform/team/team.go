@@ -1,6 +1,7 @@
 package team
 
 import (
+	"slices"
 	"time"
 
 	"github.com/runcred/runcred/internal/fail"
@@ -17,8 +18,18 @@ type Team struct {
 	// returned; runcred has no team members, so a team's tokens are managed
 	// by whoever its broker policy lets.
 	AllowMemberTokenManagement bool
-	CreatedAt                  time.Time
+	// Owners marks the organization's owners team, made with it: it has
+	// every power in the organization and can be neither renamed nor
+	// deleted.
+	Owners bool
+	// OrganizationAccess lists the organization-wide permissions the team
+	// holds (OrganizationAccessNames), sorted.
+	OrganizationAccess []string
+	CreatedAt          time.Time
 }
+
+// OwnersTeamName is the name of every organization's owners team.
+const OwnersTeamName = "owners"
 
 // Team visibilities, as in HCP Terraform.
 const (
@@ -32,6 +43,9 @@ type Options struct {
 	Visibility *string // default VisibilitySecret
 	// AllowMemberTokenManagement defaults to true.
 	AllowMemberTokenManagement *bool
+	// OrganizationAccess sets (true) or clears (false) organization access
+	// attributes by name; those not named keep their value.
+	OrganizationAccess map[string]bool
 }
 
 // TokenOptions describe a team token.
@@ -52,6 +66,9 @@ type Filter struct {
 
 func (o Options) apply(t *Team) error {
 	if o.Name != nil {
+		if t.Owners && *o.Name != t.Name {
+			return fail.Invalidf("the owners team cannot be renamed")
+		}
 		t.Name = *o.Name
 	}
 	if o.Visibility != nil {
@@ -60,6 +77,22 @@ func (o Options) apply(t *Team) error {
 	if o.AllowMemberTokenManagement != nil {
 		t.AllowMemberTokenManagement = *o.AllowMemberTokenManagement
 	}
+	for name, on := range o.OrganizationAccess {
+		if !slices.Contains(OrganizationAccessNames, name) {
+			if !on {
+				continue // HCP's attributes that govern nothing here read false
+			}
+			return fail.Invalidf("organization-access: %s cannot be granted: nothing in runcred is governed by it", name)
+		}
+		if t.Owners {
+			continue // the owners have everything
+		}
+		t.OrganizationAccess = slices.DeleteFunc(t.OrganizationAccess, func(s string) bool { return s == name })
+		if on {
+			t.OrganizationAccess = append(t.OrganizationAccess, name)
+		}
+	}
+	slices.Sort(t.OrganizationAccess)
 	if err := resource.ValidName("team", t.Name); err != nil {
 		return err
 	}

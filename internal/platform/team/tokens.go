@@ -50,7 +50,9 @@ func (s *Service) CreateToken(ctx context.Context, id string, o TokenOptions) (a
 			return apitoken.Token{}, err
 		}
 	}
-	if err := s.tokens.EnsurePolicy(ctx, apitoken.TeamPolicy(tm.ID), teamPolicyBody(tm.Organization, tm.ID)); err != nil {
+	// The policy is written whenever the team's grants change; a team
+	// from before a server without a token issuer gets it here.
+	if err := s.Recompile(ctx, tm.Organization); err != nil {
 		return apitoken.Token{}, err
 	}
 	return s.ledger.Issue(ctx, t, resource.TokenRequest{

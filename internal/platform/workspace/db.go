@@ -2,6 +2,7 @@ package workspace
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"github.com/runcred/runcred/internal/fail"
@@ -64,6 +65,15 @@ func (d db) list(ctx context.Context, org string, f Filter) ([]Workspace, int, e
 	if f.ProjectID != "" {
 		where, args = where+` AND w.project_id = ?`, append(args, f.ProjectID)
 	}
+	if f.only != nil {
+		if len(f.only) == 0 {
+			return nil, 0, nil
+		}
+		where += ` AND w.id IN (?` + strings.Repeat(", ?", len(f.only)-1) + `)`
+		for _, id := range f.only {
+			args = append(args, id)
+		}
+	}
 	for _, t := range f.Tags {
 		where, args = where+` AND EXISTS (SELECT 1 FROM workspace_tag_bindings t WHERE t.workspace_id = w.id AND t.key = ? AND t.value = '')`, append(args, t)
 	}
@@ -92,4 +102,16 @@ func (d db) update(ctx context.Context, w Workspace) error {
 func (d db) delete(ctx context.Context, id string) error {
 	res, err := d.Exec(ctx, `DELETE FROM workspaces WHERE id = ?`, id)
 	return resource.Affected(res, err, "workspace %q not found", id)
+}
+
+// names lists the id and name of every workspace of org.
+func (d db) names(ctx context.Context, org string) ([][2]string, error) {
+	rows, err := d.Query(ctx, `SELECT w.id, w.name`+from+`WHERE o.name = ?`, org)
+	if err != nil {
+		return nil, err
+	}
+	return resource.ScanAll(rows, func(r interface{ Scan(...any) error }) ([2]string, error) {
+		var n [2]string
+		return n, r.Scan(&n[0], &n[1])
+	})
 }

@@ -12,7 +12,7 @@ import (
 // answer of the same authorization the action itself asks for.
 type Permissions struct {
 	Update, Destroy, ReadSettings  bool
-	QueueRun                       bool
+	QueueRun, QueueApply           bool
 	Lock, Unlock, ForceUnlock      bool
 	ReadVariable, UpdateVariable   bool
 	ReadStateVersions, ReadOutputs bool
@@ -24,6 +24,13 @@ func StateOutputsPath(org, ws string) string {
 	return resource.WorkspacePath(org, ws) + "/state-outputs"
 }
 
+// AnyRunActionPath is the path of an action on a run of workspace ws not
+// yet made ("+" for its id): what a policy with a rule for every run of
+// the workspace, such as a team's, answers for each of them.
+func AnyRunActionPath(org, ws, action string) string {
+	return resource.WorkspacePath(org, ws) + "/runs/+/actions/" + action
+}
+
 // Permissions answers for w, which the caller has been allowed to read.
 func (s *Service) Permissions(ctx context.Context, w Workspace) Permissions {
 	may := func(path, capability string) bool { return s.base.Authorize(ctx, path, capability) == nil }
@@ -31,6 +38,7 @@ func (s *Service) Permissions(ctx context.Context, w Workspace) Permissions {
 	return Permissions{
 		Update: may(ws, access.Update), Destroy: may(ws, access.Delete), ReadSettings: may(ws, access.Read),
 		QueueRun:          may(ws+"/runs", access.Create),
+		QueueApply:        may(ws+"/runs", access.Create) && may(AnyRunActionPath(w.Organization, w.Name, "apply"), access.Update),
 		Lock:              may(ws+"/actions/lock", access.Update),
 		Unlock:            may(ws+"/actions/unlock", access.Update),
 		ForceUnlock:       may(ws+"/actions/force-unlock", access.Update),

@@ -17,11 +17,24 @@ type Pools interface {
 
 // Service manages workspaces. It is safe for concurrent use.
 type Service struct {
-	base  resource.Deps
-	db    db
-	dir   Directory
-	orgs  organization.Directory
-	pools Pools
+	base    resource.Deps
+	db      db
+	dir     Directory
+	orgs    organization.Directory
+	pools   Pools
+	onAlter func(ctx context.Context, org string) error
+}
+
+// OnChange has f called after a workspace of an organization is created,
+// renamed, moved to another project or deleted (teams' policies name
+// workspaces, and project grants reach the project's workspaces).
+func (s *Service) OnChange(f func(ctx context.Context, org string) error) { s.onAlter = f }
+
+func (s *Service) changed(ctx context.Context, org string) error {
+	if s.onAlter == nil {
+		return nil
+	}
+	return s.onAlter(ctx, org)
 }
 
 // New returns a Service.
@@ -67,7 +80,7 @@ func (s *Service) Create(ctx context.Context, org string, o Options) (Workspace,
 	if err := s.db.insert(ctx, parent.ID, w); err != nil {
 		return Workspace{}, err
 	}
-	return w, nil
+	return w, s.changed(ctx, org)
 }
 
 // Workspace returns the workspace named name in org.
@@ -90,6 +103,21 @@ func (s *Service) WorkspaceByID(ctx context.Context, id string) (Workspace, erro
 func (s *Service) Workspaces(ctx context.Context, org string, f Filter) ([]Workspace, int, error) {
 	if err := s.orgs.AuthorizeList(ctx, s.base, org, resource.WorkspacesPath(org)); err != nil {
 		return nil, 0, err
+	}
+	// The list holds only the workspaces the caller may read, as in HCP
+	// Terraform, where a team sees the workspaces it was granted.
+	all, err := s.db.names(ctx, org)
+	if err != nil {
+		return nil, 0, err
+	}
+	readable := make([]string, 0, len(all))
+	for _, n := range all {
+		if s.base.Authorize(ctx, resource.WorkspacePath(org, n[1]), access.Read) == nil {
+			readable = append(readable, n[0])
+		}
+	}
+	if len(readable) < len(all) {
+		f.only = readable
 	}
 	return s.db.list(ctx, org, f)
 }
@@ -131,6 +159,9 @@ func (s *Service) Update(ctx context.Context, id string, o Options) (Workspace, 
 	if err := s.db.update(ctx, w); err != nil {
 		return Workspace{}, err
 	}
+	if w.Name != old.Name || w.ProjectID != old.ProjectID {
+		return w, s.changed(ctx, w.Organization)
+	}
 	return w, nil
 }
 
@@ -143,5 +174,8 @@ func (s *Service) Delete(ctx context.Context, id string) error {
 	if err := s.base.Record(ctx, "platform.workspace.delete", map[string]any{"organization": w.Organization, "workspace": w.Name, "id": w.ID}); err != nil {
 		return err
 	}
-	return s.db.delete(ctx, id)
+	if err := s.db.delete(ctx, id); err != nil {
+		return err
+	}
+	return s.changed(ctx, w.Organization)
 }

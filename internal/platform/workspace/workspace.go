@@ -70,6 +70,8 @@ type Filter struct {
 	ProjectID string
 	Tags      []string // tag names: keys of the workspace's own bindings without a value
 	Page      resource.Page
+
+	only []string // non-nil: only these workspace ids (those the caller may read)
 }
 
 func (o Options) apply(w *Workspace) error {
