@@ -115,6 +115,9 @@ func New(c Config) *Service {
 		rc.Policies, rc.Engine, rc.PolicyKey = policyset.NewDirectory(s.PolicySets), c.PolicyEngine, c.PolicyKey
 	}
 	s.Runs = run.New(rc)
+	// A run token's policy names the workspaces it reaches: a workspace
+	// created in a granted project, a grant changed, changes it.
+	s.Workspaces.Watch(s.Runs.RefreshRunTokens)
 	s.ConfigurationVersions = configversion.New(base, ws, run.NewQueue(s.Runs))
 	return s
 }

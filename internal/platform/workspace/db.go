@@ -93,3 +93,76 @@ func (d db) delete(ctx context.Context, id string) error {
 	res, err := d.Exec(ctx, `DELETE FROM workspaces WHERE id = ?`, id)
 	return resource.Affected(res, err, "workspace %q not found", id)
 }
+
+func (d db) grants(ctx context.Context, wsID string) ([]Grant, error) {
+	rows, err := d.Query(ctx, `SELECT COALESCE(target_project_id, ''), COALESCE(target_workspace_id, ''), permission
+		FROM workspace_run_token_grants WHERE workspace_id = ? ORDER BY created_at, target_project_id, target_workspace_id`, wsID)
+	if err != nil {
+		return nil, err
+	}
+	out, err := resource.ScanAll(rows, func(r interface{ Scan(...any) error }) (Grant, error) {
+		var g Grant
+		err := r.Scan(&g.ProjectID, &g.WorkspaceID, &g.Permission)
+		return g, err
+	})
+	if out == nil {
+		out = []Grant{}
+	}
+	return out, err
+}
+
+func (d db) setGrants(ctx context.Context, wsID string, gs []Grant, now time.Time) error {
+	return d.Tx(ctx, func(tx *store.Tx) error {
+		if _, err := tx.Exec(ctx, `DELETE FROM workspace_run_token_grants WHERE workspace_id = ?`, wsID); err != nil {
+			return err
+		}
+		for _, g := range gs {
+			if _, err := tx.Exec(ctx, `INSERT INTO workspace_run_token_grants (workspace_id, target_project_id, target_workspace_id, permission, created_at)
+				VALUES (?, ?, ?, ?, ?)`, wsID, nullable(g.ProjectID), nullable(g.WorkspaceID), g.Permission, store.Nanos(now)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func nullable(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+// runTokenScope reads what workspace wsID's run tokens reach (see
+// RunTokenScope), each list sorted by name.
+func (d db) runTokenScope(ctx context.Context, wsID string) (RunTokenScope, error) {
+	names := func(q string, args ...any) ([]string, error) {
+		rows, err := d.Query(ctx, q, args...)
+		if err != nil {
+			return nil, err
+		}
+		return resource.ScanAll(rows, func(r interface{ Scan(...any) error }) (string, error) {
+			var s string
+			err := r.Scan(&s)
+			return s, err
+		})
+	}
+	var sc RunTokenScope
+	var err error
+	if sc.SharedFrom, err = names(`SELECT w.name FROM workspaces w JOIN workspaces me ON me.id = ? AND me.org_id = w.org_id
+		WHERE w.id <> me.id AND (w.global_remote_state = 1
+			OR EXISTS (SELECT 1 FROM workspace_remote_state_consumers c WHERE c.workspace_id = w.id AND c.consumer_id = me.id))
+		ORDER BY w.name`, wsID); err != nil {
+		return RunTokenScope{}, err
+	}
+	if sc.Managed, err = names(`SELECT w.name FROM workspaces w JOIN workspace_run_token_grants g ON g.workspace_id = ?
+		AND (g.target_workspace_id = w.id OR g.target_project_id = w.project_id)
+		GROUP BY w.name ORDER BY w.name`, wsID); err != nil {
+		return RunTokenScope{}, err
+	}
+	if sc.Projects, err = names(`SELECT p.name FROM projects p JOIN workspace_run_token_grants g ON g.workspace_id = ? AND g.target_project_id = p.id
+		GROUP BY p.name ORDER BY p.name`, wsID); err != nil {
+		return RunTokenScope{}, err
+	}
+	return sc, nil
+}

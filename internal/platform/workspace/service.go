@@ -22,6 +22,8 @@ type Service struct {
 	dir   Directory
 	orgs  organization.Directory
 	pools Pools
+
+	watchers []func(ctx context.Context, org string) // see Watch
 }
 
 // New returns a Service.
@@ -67,6 +69,7 @@ func (s *Service) Create(ctx context.Context, org string, o Options) (Workspace,
 	if err := s.db.insert(ctx, parent.ID, w); err != nil {
 		return Workspace{}, err
 	}
+	s.changed(ctx, org)
 	return w, nil
 }
 
@@ -131,6 +134,9 @@ func (s *Service) Update(ctx context.Context, id string, o Options) (Workspace, 
 	if err := s.db.update(ctx, w); err != nil {
 		return Workspace{}, err
 	}
+	if w.Name != old.Name || w.ProjectID != old.ProjectID {
+		s.changed(ctx, w.Organization)
+	}
 	return w, nil
 }
 
@@ -143,5 +149,9 @@ func (s *Service) Delete(ctx context.Context, id string) error {
 	if err := s.base.Record(ctx, "platform.workspace.delete", map[string]any{"organization": w.Organization, "workspace": w.Name, "id": w.ID}); err != nil {
 		return err
 	}
-	return s.db.delete(ctx, id)
+	if err := s.db.delete(ctx, id); err != nil {
+		return err
+	}
+	s.changed(ctx, w.Organization)
+	return nil
 }
