@@ -19,6 +19,9 @@ type organizationJSON struct {
 	CreatedAt            time.Time    `jsonapi:"attr,created-at,iso8601"`
 	DefaultExecutionMode string       `jsonapi:"attr,default-execution-mode"`
 	DefaultProject       *projectJSON `jsonapi:"relation,default-project"`
+	// runcred's own: "policy" or "locked" (organization.ManagedPolicy,
+	// ManagedLocked).
+	ManagedVariables string `jsonapi:"attr,runcred-managed-variables"`
 
 	// Settings runcred has one way (organizationSettings).
 	CollaboratorAuthPolicy           string `jsonapi:"attr,collaborator-auth-policy"`
@@ -116,7 +119,7 @@ type variableJSON struct {
 
 func toOrganization(o organization.Organization) *organizationJSON {
 	return &organizationJSON{
-		Name: o.Name, ExternalID: o.ID, Email: o.Email, CreatedAt: o.CreatedAt,
+		Name: o.Name, ExternalID: o.ID, Email: o.Email, CreatedAt: o.CreatedAt, ManagedVariables: o.ManagedVariables,
 		DefaultExecutionMode: workspace.ExecutionAgent, DefaultProject: &projectJSON{ID: o.DefaultProjectID},
 		CollaboratorAuthPolicy:           organizationSettings.CollaboratorAuthPolicy,
 		SpeculativePlanManagementEnabled: organizationSettings.SpeculativePlanManagementEnabled,
@@ -172,9 +175,10 @@ func orNil(s string) *string {
 // Request documents: pointers tell an absent attribute from a zero one.
 
 type organizationInput struct {
-	Type  string  `jsonapi:"primary,organizations"`
-	Name  *string `jsonapi:"attr,name"`
-	Email *string `jsonapi:"attr,email"`
+	Type             string  `jsonapi:"primary,organizations"`
+	Name             *string `jsonapi:"attr,name"`
+	Email            *string `jsonapi:"attr,email"`
+	ManagedVariables *string `jsonapi:"attr,runcred-managed-variables"`
 
 	// Settings runcred has one way: accepted at that value only.
 	CollaboratorAuthPolicy           *string `jsonapi:"attr,collaborator-auth-policy"`

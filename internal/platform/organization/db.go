@@ -11,7 +11,7 @@ import (
 // db is all of the domain's SQL.
 type db struct{ *store.DB }
 
-const orgColumns = `o.id, o.name, o.email, o.created_at, p.id`
+const orgColumns = `o.id, o.name, o.email, o.created_at, p.id, o.managed_variables`
 
 // orgJoin finds each organization's default project with it.
 const orgJoin = `organizations o JOIN projects p ON p.org_id = o.id AND p.is_default = 1`
@@ -19,7 +19,7 @@ const orgJoin = `organizations o JOIN projects p ON p.org_id = o.id AND p.is_def
 func scanOrg(row interface{ Scan(...any) error }) (Organization, error) {
 	var o Organization
 	var created int64
-	if err := row.Scan(&o.ID, &o.Name, &o.Email, &created, &o.DefaultProjectID); err != nil {
+	if err := row.Scan(&o.ID, &o.Name, &o.Email, &created, &o.DefaultProjectID, &o.ManagedVariables); err != nil {
 		return Organization{}, err
 	}
 	o.CreatedAt = store.Time(created)
@@ -30,8 +30,8 @@ func scanOrg(row interface{ Scan(...any) error }) (Organization, error) {
 func (d db) insertOrganization(ctx context.Context, org Organization) error {
 	return d.Tx(ctx, func(tx *store.Tx) error {
 		now := store.Nanos(org.CreatedAt)
-		if _, err := tx.Exec(ctx, `INSERT INTO organizations (id, name, email, created_at) VALUES (?, ?, ?, ?)`,
-			org.ID, org.Name, org.Email, now); err != nil {
+		if _, err := tx.Exec(ctx, `INSERT INTO organizations (id, name, email, managed_variables, created_at) VALUES (?, ?, ?, ?, ?)`,
+			org.ID, org.Name, org.Email, org.ManagedVariables, now); err != nil {
 			return resource.Conflict(err, "organization %q already exists", org.Name)
 		}
 		_, err := tx.Exec(ctx, `INSERT INTO projects (id, org_id, name, description, is_default, created_at) VALUES (?, ?, ?, '', 1, ?)`,
@@ -104,7 +104,7 @@ func (d db) projects(ctx context.Context, orgID string, pg resource.Page) ([]Pro
 }
 
 func (d db) updateOrganization(ctx context.Context, o Organization) error {
-	res, err := d.Exec(ctx, `UPDATE organizations SET email = ? WHERE id = ?`, o.Email, o.ID)
+	res, err := d.Exec(ctx, `UPDATE organizations SET email = ?, managed_variables = ? WHERE id = ?`, o.Email, o.ManagedVariables, o.ID)
 	return resource.Affected(res, err, "organization %q not found", o.Name)
 }
 

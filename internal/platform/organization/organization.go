@@ -17,13 +17,29 @@ type Organization struct {
 	Name             string
 	Email            string
 	DefaultProjectID string
+	// ManagedVariables says what happens when anyone but its manager
+	// writes a variable another workspace manages: ManagedPolicy or
+	// ManagedLocked.
+	ManagedVariables string
 	CreatedAt        time.Time
 }
 
-// Options are the settable fields of an organization.
+// The organization's managed-variables settings: a variable another
+// workspace manages may be overwritten by others and the
+// protected-variables policy stops the run (the default, as in the
+// classic setup), or may not be written at all by anyone but that
+// workspace's runs.
+const (
+	ManagedPolicy = "policy"
+	ManagedLocked = "locked"
+)
+
+// Options are the settable fields of an organization; "" leaves one as it
+// is.
 type Options struct {
-	Name  string
-	Email string
+	Name             string
+	Email            string
+	ManagedVariables string
 }
 
 // Project groups workspaces within an organization.
