@@ -219,6 +219,22 @@ func clearRunTokenPolicy(ctx context.Context, c conn, id, policy string) {
 	_, _ = c.Exec(ctx, `UPDATE runs SET run_token_policy = '' WHERE id = ? AND run_token_policy = ?`, id, policy)
 }
 
+// endedWithTokens lists (some of) the runs whose phase has ended but
+// still hold a token or policy to take back.
+func endedWithTokens(ctx context.Context, c conn) ([]string, error) {
+	rows, err := c.Query(ctx, `SELECT id FROM runs WHERE status NOT IN (?, ?)
+		AND (job_token_accessor <> '' OR run_token_accessor <> '' OR run_token_policy <> '') LIMIT 100`,
+		string(Planning), string(Applying))
+	if err != nil {
+		return nil, err
+	}
+	return resource.ScanAll(rows, func(r interface{ Scan(...any) error }) (string, error) {
+		var id string
+		err := r.Scan(&id)
+		return id, err
+	})
+}
+
 // liveRunToken is a running phase's run token policy.
 type liveRunToken struct {
 	workspaceID string

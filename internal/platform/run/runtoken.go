@@ -161,3 +161,21 @@ func (s *Service) endRunToken(ctx context.Context, id string, t jobTokens) {
 	}
 	clearRunToken(ctx, s.base.DB, id, t.runAccessor)
 }
+
+// RevokeEndedPhaseTokens tries again to revoke the job and run tokens of
+// phases that have ended but whose revocation failed (endJob keeps what
+// it could not revoke). The daemon calls it periodically; it returns how
+// many runs it looked at.
+func (s *Service) RevokeEndedPhaseTokens(ctx context.Context) (int, error) {
+	if s.tokens == nil {
+		return 0, nil
+	}
+	ids, err := endedWithTokens(ctx, s.base.DB)
+	if err != nil {
+		return 0, err
+	}
+	for _, id := range ids {
+		s.endJob(ctx, id)
+	}
+	return len(ids), nil
+}
