@@ -181,6 +181,18 @@ func TestRunTokenReach(t *testing.T) {
 			t.Error("another run's token read the manager workspace")
 		}
 		refusedAll(t, e.as(jb.RunToken, j.PhaseID), http.StatusForbidden)
+		// Once the manager shares its state with it, its outputs (and
+		// nothing more) are the other run's to read, at once.
+		if err := e.tfe.Workspaces.AddRemoteStateConsumers(ctx, r.Workspace.ID, tfe.WorkspaceAddRemoteStateConsumersOptions{
+			Workspaces: []*tfe.Workspace{rb.Workspace}}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := bt.Workspaces.ReadByID(ctx, r.Workspace.ID); err != nil {
+			t.Errorf("a consumer's run token reads the shared workspace: %v", err)
+		}
+		if code, body := e.raw(t, jb.RunToken.RevealString(), "GET", "/api/v2/workspaces/"+r.Workspace.ID+"/vars", nil); code != http.StatusNotFound {
+			t.Errorf("a consumer's run token lists the shared workspace's variables: HTTP %d %s", code, body)
+		}
 		if err := phb.Finish(ctx, jobapi.Finish{Errored: true, Message: "done"}); err != nil {
 			t.Fatal(err)
 		}

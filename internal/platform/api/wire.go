@@ -138,7 +138,7 @@ func toWorkspace(w workspace.Workspace) *workspaceJSON {
 	out := &workspaceJSON{
 		ID: w.ID, Name: w.Name, Description: w.Description, AutoApply: w.AutoApply, ExecutionMode: w.ExecutionMode,
 		Operations: w.ExecutionMode != workspace.ExecutionLocal, TerraformVersion: w.TerraformVersion, WorkingDirectory: w.WorkingDirectory, Locked: w.LockedBy != "",
-		PhaseTimeout: int(w.PhaseTimeout / time.Second),
+		PhaseTimeout: int(w.PhaseTimeout / time.Second), GlobalRemoteState: w.GlobalRemoteState,
 		CreatedAt:    w.CreatedAt, UpdatedAt: w.UpdatedAt,
 		Organization: &organizationJSON{Name: w.Organization}, Project: &projectJSON{ID: w.ProjectID},
 	}
@@ -287,6 +287,7 @@ func (in workspaceInput) options() workspace.Options {
 	if so := in.SettingOverwrites; so != nil && so.ExecutionMode != nil && !*so.ExecutionMode && in.ExecutionMode == nil {
 		o.ExecutionMode = ptr(workspace.ExecutionAgent)
 	}
+	o.GlobalRemoteState = in.GlobalRemoteState
 	if in.PhaseTimeout != nil {
 		d := time.Duration(*in.PhaseTimeout) * time.Second
 		if *in.PhaseTimeout < 0 || *in.PhaseTimeout > int64(workspace.MaxPhaseTimeout/time.Second) {

@@ -132,3 +132,52 @@ type RunTokenScope struct {
 func (d Directory) RunTokenScope(ctx context.Context, w Workspace) (RunTokenScope, error) {
 	return d.db.runTokenScope(ctx, w.ID)
 }
+
+// ConsumerChange is what a change of remote state consumers does.
+type ConsumerChange int
+
+const (
+	ConsumersAdd ConsumerChange = iota
+	ConsumersRemove
+	ConsumersReplace
+)
+
+// RemoteStateConsumers lists the workspaces workspace id shares its
+// outputs with, by name.
+func (s *Service) RemoteStateConsumers(ctx context.Context, id string, pg resource.Page) ([]Workspace, int, error) {
+	w, err := s.dir.For(ctx, id, access.Read)
+	if err != nil {
+		return nil, 0, err
+	}
+	return s.db.consumers(ctx, w.ID, pg)
+}
+
+// ChangeRemoteStateConsumers adds, removes or replaces the workspaces
+// workspace id shares its outputs with: a setting of the workspace, so it
+// needs update on it. Each consumer must be another workspace of its
+// organization.
+func (s *Service) ChangeRemoteStateConsumers(ctx context.Context, id string, ids []string, op ConsumerChange) error {
+	w, err := s.dir.For(ctx, id, access.Update)
+	if err != nil {
+		return err
+	}
+	if len(ids) > resource.MaxPageSize {
+		return fail.Invalidf("at most %d remote state consumers may be given at once", resource.MaxPageSize)
+	}
+	for i, cid := range ids {
+		c, err := s.dir.Workspace(ctx, cid)
+		if err != nil || c.Organization != w.Organization || c.ID == w.ID {
+			return fail.Invalidf("data[%d].id: %q is not another workspace of organization %q", i, fail.Clip(cid), w.Organization)
+		}
+	}
+	if err := s.base.Record(ctx, "platform.workspace.remote_state_consumers", map[string]any{
+		"organization": w.Organization, "workspace": w.Name, "id": w.ID, "change": [...]string{"add", "remove", "replace"}[op], "consumers": ids,
+	}); err != nil {
+		return err
+	}
+	if err := s.db.changeConsumers(ctx, w.ID, ids, op); err != nil {
+		return err
+	}
+	s.changed(ctx, w.Organization)
+	return nil
+}

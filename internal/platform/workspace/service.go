@@ -128,13 +128,14 @@ func (s *Service) Update(ctx context.Context, id string, o Options) (Workspace, 
 	if err := s.base.Record(ctx, "platform.workspace.update", map[string]any{
 		"organization": w.Organization, "workspace": old.Name, "id": w.ID, "name": w.Name, "project_id": w.ProjectID,
 		"auto_apply": w.AutoApply, "working_directory": w.WorkingDirectory, "terraform_version": w.TerraformVersion, "agent_pool_id": w.AgentPoolID,
+		"global_remote_state": w.GlobalRemoteState,
 	}); err != nil {
 		return Workspace{}, err
 	}
 	if err := s.db.update(ctx, w); err != nil {
 		return Workspace{}, err
 	}
-	if w.Name != old.Name || w.ProjectID != old.ProjectID {
+	if w.Name != old.Name || w.ProjectID != old.ProjectID || w.GlobalRemoteState != old.GlobalRemoteState {
 		s.changed(ctx, w.Organization)
 	}
 	return w, nil
