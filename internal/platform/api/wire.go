@@ -139,7 +139,7 @@ func toWorkspace(w workspace.Workspace) *workspaceJSON {
 		ID: w.ID, Name: w.Name, Description: w.Description, AutoApply: w.AutoApply, ExecutionMode: w.ExecutionMode,
 		Operations: w.ExecutionMode != workspace.ExecutionLocal, TerraformVersion: w.TerraformVersion, WorkingDirectory: w.WorkingDirectory, Locked: w.LockedBy != "",
 		PhaseTimeout: int(w.PhaseTimeout / time.Second), GlobalRemoteState: w.GlobalRemoteState,
-		CreatedAt:    w.CreatedAt, UpdatedAt: w.UpdatedAt,
+		CreatedAt: w.CreatedAt, UpdatedAt: w.UpdatedAt,
 		Organization: &organizationJSON{Name: w.Organization}, Project: &projectJSON{ID: w.ProjectID},
 	}
 	if w.AgentPoolID != "" {
