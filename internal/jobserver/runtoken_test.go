@@ -227,3 +227,70 @@ func TestRunTokenReach(t *testing.T) {
 		}
 	})
 }
+
+// TestManagedVariablesLock: the organization's runcred-managed-variables
+// setting through the API, which only its owners change, and a locked
+// managed variable refused to a team with a message naming its manager.
+func TestManagedVariablesLock(t *testing.T) {
+	daemontest.Each(t, func(t *testing.T, start daemontest.Starter) {
+		e := envOn(t, start(t, nil))
+		ctx := ctxT(t)
+		target, err := e.tfe.Workspaces.Create(ctx, org, tfe.WorkspaceCreateOptions{Name: tfe.String("operator")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := e.queue(t, "manager")
+		grant := `[{"workspace-id":"` + target.ID + `","permission":"manage-workspaces-and-variables"}]`
+		if code, body := e.grant(t, e.srv.Token, r.Workspace.ID, grant); code != http.StatusOK {
+			t.Fatalf("granting: HTTP %d %s", code, body)
+		}
+		j, ph := e.claim(t)
+		v, err := e.tfeAs(t, j.RunToken).Variables.Create(ctx, target.ID, tfe.VariableCreateOptions{Key: tfe.String("role_id"),
+			Value: tfe.String("r1"), Category: tfe.Category(tfe.CategoryTerraform)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := ph.Finish(ctx, jobapi.Finish{Errored: true, Message: "done"}); err != nil {
+			t.Fatal(err)
+		}
+		tm, err := e.tfe.Teams.Create(ctx, org, tfe.TeamCreateOptions{Name: tfe.String("ops")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tt, err := e.tfe.TeamTokens.Create(ctx, tm.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		setting := func(tok, value string) (int, string) {
+			return e.raw(t, tok, "PATCH", "/api/v2/organizations/"+org,
+				[]byte(`{"data":{"type":"organizations","attributes":{"runcred-managed-variables":"`+value+`"}}}`))
+		}
+		team := e.tfeAs(t, secret.FromString(tt.Token))
+		// policy (the default): the team may write it.
+		if code, body := e.raw(t, e.srv.Token, "GET", "/api/v2/organizations/"+org, nil); code != http.StatusOK || !strings.Contains(body, `"runcred-managed-variables":"policy"`) {
+			t.Fatalf("organization: HTTP %d %s", code, body)
+		}
+		if _, err := team.Variables.Update(ctx, target.ID, v.ID, tfe.VariableUpdateOptions{Value: tfe.String("r2")}); err != nil {
+			t.Fatalf("team write under policy: %v", err)
+		}
+		if code, _ := setting(tt.Token, "locked"); code == http.StatusOK {
+			t.Fatal("a team changed the organization's setting")
+		}
+		if code, body := setting(e.srv.Token, "bogus"); code != http.StatusUnprocessableEntity || !strings.Contains(body, "runcred-managed-variables") {
+			t.Fatalf("bogus setting: HTTP %d %s", code, body)
+		}
+		if code, body := setting(e.srv.Token, "locked"); code != http.StatusOK || !strings.Contains(body, `"runcred-managed-variables":"locked"`) {
+			t.Fatalf("locking: HTTP %d %s", code, body)
+		}
+		_, err = team.Variables.Update(ctx, target.ID, v.ID, tfe.VariableUpdateOptions{Value: tfe.String("r3")})
+		if err == nil || !strings.Contains(err.Error(), `managed by workspace \"manager\"`) && !strings.Contains(err.Error(), `managed by workspace "manager"`) {
+			t.Errorf("team write under lock: %v, want a refusal naming the manager", err)
+		}
+		if err := team.Variables.Delete(ctx, target.ID, v.ID); err == nil {
+			t.Error("team deleted a locked variable")
+		}
+		if got := e.vars(t, target.ID)["role_id"]; got.Attributes.Value != "r2" {
+			t.Errorf("role_id = %q after the refusals, want r2", got.Attributes.Value)
+		}
+	})
+}
