@@ -235,6 +235,15 @@ func endedWithTokens(ctx context.Context, c conn) ([]string, error) {
 	})
 }
 
+// runTokenLive reports whether run token policy belongs to a running
+// phase.
+func runTokenLive(ctx context.Context, c conn, policy string) (bool, error) {
+	var n int
+	err := c.QueryRow(ctx, `SELECT COUNT(*) FROM runs WHERE run_token_policy = ? AND status IN (?, ?)`,
+		policy, string(Planning), string(Applying)).Scan(&n)
+	return n > 0, err
+}
+
 // liveRunToken is a running phase's run token policy.
 type liveRunToken struct {
 	workspaceID string

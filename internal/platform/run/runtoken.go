@@ -137,7 +137,14 @@ func (s *Service) RefreshRunTokens(ctx context.Context, org string) {
 		if err != nil {
 			continue
 		}
-		_ = s.putRunTokenPolicy(ctx, w, l.policy)
+		if s.putRunTokenPolicy(ctx, w, l.policy) != nil {
+			continue
+		}
+		// A phase that ended meanwhile has deleted its policy, maybe before
+		// this wrote it again: it goes now.
+		if live, err := runTokenLive(ctx, s.base.DB, l.policy); err == nil && !live {
+			_ = s.tokens.DeletePolicy(ctx, l.policy)
+		}
 	}
 }
 
