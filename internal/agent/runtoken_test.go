@@ -155,3 +155,20 @@ func (w *world) variable(t *testing.T, wsID, key string) map[string]string {
 	t.Fatalf("no variable %s in %s", key, body)
 	return nil
 }
+
+// TestRunTokenInPhase: the phase's processes (a hook here) see the run
+// token as TFE_TOKEN with the server as TFE_HOSTNAME, and the log shows it
+// masked.
+func TestRunTokenInPhase(t *testing.T) {
+	w := newWorld(t, map[string]string{"terraform-pre-plan": `#!/bin/sh
+echo "run token [$TFE_TOKEN] of ${#TFE_TOKEN} bytes for [$TFE_HOSTNAME]"
+`}, nil)
+	ws := w.workspace(t, "tok", false, nil)
+	w.upload(t, ws, map[string]string{"main.tf": `resource "terraform_data" "x" {}`})
+	r := w.wait(t, w.start(t, ws).ID, tfe.RunPlanned)
+	log := w.logs(t, r)
+	host := strings.TrimPrefix(w.srv.D.URL(), "http://")
+	if !strings.Contains(log, "run token [***] of ") || strings.Contains(log, " of 0 bytes") || !strings.Contains(log, "for ["+host+"]") {
+		t.Fatalf("the hook's view of the run token:\n%s", log)
+	}
+}
