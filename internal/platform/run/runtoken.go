@@ -4,8 +4,10 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"slices"
 	"strings"
 
+	"github.com/runcred/runcred/internal/access"
 	"github.com/runcred/runcred/internal/fail"
 	"github.com/runcred/runcred/internal/platform/resource"
 	"github.com/runcred/runcred/internal/platform/workspace"
@@ -47,40 +49,46 @@ func runTokenPolicyName(phaseID string) string {
 // Nothing else: not runs, not the agent's paths, not decrypted run
 // variables, not the broker's secrets.
 func runTokenPolicyBody(org string, w workspace.Workspace, sc workspace.RunTokenScope) string {
-	type rule struct{ path, caps string }
-	own := resource.WorkspacePath(org, w.Name)
-	rules := []rule{
-		{resource.OrgPath(org), `"read"`},
-		{own, `"read"`},
-		{own + "/state-versions", `"read", "list"`},
-		{workspace.StateOutputsPath(org, w.Name), `"read"`},
+	var paths []string
+	caps := map[string][]string{}
+	grant := func(path string, cs ...string) {
+		if _, ok := caps[path]; !ok {
+			paths = append(paths, path)
+		}
+		for _, c := range cs {
+			if !slices.Contains(caps[path], c) {
+				caps[path] = append(caps[path], c)
+			}
+		}
 	}
+	own := resource.WorkspacePath(org, w.Name)
+	grant(resource.OrgPath(org), access.Read)
+	grant(own, access.Read)
+	grant(own+"/state-versions", access.Read, access.List)
+	grant(workspace.StateOutputsPath(org, w.Name), access.Read)
 	for _, name := range sc.SharedFrom {
-		rules = append(rules, rule{resource.WorkspacePath(org, name), `"read"`},
-			rule{workspace.StateOutputsPath(org, name), `"read"`})
+		grant(resource.WorkspacePath(org, name), access.Read)
+		grant(workspace.StateOutputsPath(org, name), access.Read)
 	}
 	for _, name := range sc.Managed {
-		rules = append(rules, rule{resource.WorkspacePath(org, name), `"read", "update"`},
-			rule{resource.VarsPath(org, name), `"read", "list"`},
-			rule{resource.VarsPath(org, name) + "/*", `"create", "read", "update", "delete", "list"`})
+		grant(resource.WorkspacePath(org, name), access.Read, access.Update)
+		grant(resource.VarsPath(org, name), access.Read, access.List)
+		grant(resource.VarsPath(org, name)+"/*", access.Create, access.Read, access.Update, access.Delete, access.List)
 	}
 	if len(sc.Projects) > 0 {
-		rules = append(rules, rule{resource.WorkspacesPath(org) + "/+", `"create"`})
+		grant(resource.WorkspacesPath(org)+"/+", access.Create)
 		for _, name := range sc.Projects {
-			rules = append(rules, rule{resource.ProjectPath(org, name), `"read", "update"`})
+			grant(resource.ProjectPath(org, name), access.Read, access.Update)
 		}
 	}
 	ws := resource.WorkspacesPath(org) + "/+"
-	rules = append(rules, rule{ws + "/agent", `"deny"`}, rule{ws + "/run-variables", `"deny"`},
-		rule{ws + "/runs/+/actions/override", `"deny"`})
+	for _, p := range []string{ws + "/agent", ws + "/run-variables", ws + "/runs/+/actions/override"} {
+		grant(p, "deny")
+	}
 	var b strings.Builder
 	b.WriteString("# runcred run token of workspace " + w.Name + " (" + w.ID + ") of organization " + org + "\n")
-	seen := map[rule]bool{}
-	for _, r := range rules {
-		if !seen[r] {
-			seen[r] = true
-			b.WriteString(`path "` + r.path + `" { capabilities = [` + r.caps + "] }\n")
-		}
+	for _, p := range paths {
+		b.WriteString(`path "` + p + `" { capabilities = ["` + strings.Join(caps[p], `", "`) + "\"] }\n")
 	}
 	return b.String()
 }
