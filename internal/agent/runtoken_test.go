@@ -14,6 +14,23 @@ import (
 	"github.com/runcred/runcred/internal/store/storetest"
 )
 
+// managed is what the manager manages: a workspace in its granted
+// project and a sensitive variable of it.
+const managed = `
+resource "tfe_workspace" "app" {
+  name         = "app-made"
+  organization = "demo"
+  project_id   = var.project_id
+}
+resource "tfe_variable" "role" {
+  key          = "role_id"
+  value        = "role-7c1f"
+  category     = "terraform"
+  sensitive    = true
+  workspace_id = tfe_workspace.app.id
+}
+`
+
 // managerConfig is a manager workspace's configuration as a platform team
 // writes it: the real tfe provider with no hostname and no token, which it
 // takes from the run's environment (TFE_HOSTNAME, TFE_TOKEN: the phase's
@@ -61,20 +78,7 @@ func TestManagerRunToken(t *testing.T) {
 				t.Fatal(err)
 			}
 
-			w.upload(t, mgr, map[string]string{"ca.pem": string(ca), "main.tf": managerConfig + `
-resource "tfe_workspace" "app" {
-  name         = "app-made"
-  organization = "demo"
-  project_id   = var.project_id
-}
-resource "tfe_variable" "role" {
-  key          = "role_id"
-  value        = "role-7c1f"
-  category     = "terraform"
-  sensitive    = true
-  workspace_id = tfe_workspace.app.id
-}
-`})
+			w.upload(t, mgr, map[string]string{"ca.pem": string(ca), "main.tf": managerConfig + managed})
 			r := w.wait(t, w.start(t, mgr).ID, tfe.RunApplied)
 			made, err := w.tfe.Workspaces.Read(ctx, w.org, "app-made")
 			if err != nil {
@@ -89,8 +93,9 @@ resource "tfe_variable" "role" {
 				t.Errorf("role_id = %v, want written by run %s of %s, managed by it, value hidden", v, r.ID, mgr.ID)
 			}
 
-			// The same manager, reaching outside its grant: the apply fails.
-			w.upload(t, mgr, map[string]string{"ca.pem": string(ca), "main.tf": managerConfig + `
+			// The same manager, reaching outside its grant: the apply fails
+			// on that, and what it manages stays.
+			w.upload(t, mgr, map[string]string{"ca.pem": string(ca), "main.tf": managerConfig + managed + `
 resource "tfe_variable" "stray" {
   key          = "stray"
   value        = "x"
@@ -101,6 +106,12 @@ resource "tfe_variable" "stray" {
 			denied := w.wait(t, w.start(t, mgr).ID, tfe.RunErrored)
 			if vs, err := w.tfe.Variables.List(ctx, other.ID, nil); err != nil || len(vs.Items) != 0 {
 				t.Errorf("the ungranted workspace's variables = %+v, %v; want none\n%s", vs, err, w.logs(t, denied))
+			}
+			if log := w.logs(t, denied); !strings.Contains(log, "1 to add, 0 to change, 0 to destroy") || !strings.Contains(log, "tfe_variable.stray: Creating...") {
+				t.Errorf("the refused apply did something else than creating the stray variable:\n%s", log)
+			}
+			if _, err := w.tfe.Workspaces.Read(ctx, w.org, "app-made"); err != nil {
+				t.Errorf("the managed workspace after the refused run: %v", err)
 			}
 		})
 	}
