@@ -46,7 +46,7 @@ type step struct {
 
 func newJob(a *Agent, j *jobapi.Job, api *jobapi.JobClient, stream *logStream, cancel context.CancelCauseFunc) *job {
 	// Every token the agent holds is masked, not only the phase's own.
-	red := phase.NewRedactor(append([]secret.Value{api.Token(), a.cfg.Token}, a.cfg.Secrets...)...)
+	red := phase.NewRedactor(append([]secret.Value{api.Token(), j.RunToken, a.cfg.Token}, a.cfg.Secrets...)...)
 	return &job{a: a, j: j, api: api, stream: stream, cancel: cancel, red: red}
 }
 
@@ -186,9 +186,9 @@ func (x *job) runPhase(ctx context.Context) error {
 	res, err := phase.Run(ctx, phase.Spec{
 		Phase: j.Phase, Binary: a.cfg.Binary, Dir: x.dir, ConfigDir: x.src, WorkingDir: j.WorkingDirectory, Destroy: j.IsDestroy,
 		NoRefresh: j.NoRefresh, RefreshOnly: j.RefreshOnly, Targets: j.TargetAddrs, Replaces: j.ReplaceAddrs,
-		TerraformVars: x.vars.terraform, Env: mergeEnv(x.vars.env, x.creds.Env, builtins(j)), HooksDir: a.cfg.HooksDir,
+		TerraformVars: x.vars.terraform, Env: mergeEnv(runTokenEnv(a.cfg.Server, j.RunToken), x.vars.env, x.creds.Env, builtins(j)), HooksDir: a.cfg.HooksDir,
 		PlanFile: x.in.PlanFile, State: x.in.State, ProviderMirror: a.cfg.ProviderMirror,
-		Secrets:  append(append([]secret.Value{x.api.Token()}, x.vars.secrets...), x.creds.Secrets...),
+		Secrets:  append(append([]secret.Value{x.api.Token(), j.RunToken}, x.vars.secrets...), x.creds.Secrets...),
 		Redactor: x.red, Log: x.stream.Line, Timeout: phaseTimeout(a.cfg.PhaseTimeout, j.PhaseTimeout), Sandbox: a.box,
 	})
 	x.res = res

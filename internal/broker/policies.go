@@ -60,6 +60,10 @@ func (p *policyStore) load(ctx context.Context) error {
 	return nil
 }
 
+// missReload bounds how often an unknown policy name makes a node read
+// the policies again.
+const missReload = 100 * time.Millisecond
+
 func (p *policyStore) invalidate() {
 	p.mu.Lock()
 	p.parsed = nil
@@ -72,6 +76,19 @@ func (p *policyStore) acl(ctx context.Context, names []string) (*acl.ACL, error)
 	defer p.mu.Unlock()
 	if err := p.load(ctx); err != nil {
 		return nil, err
+	}
+	// A policy this node has not seen was likely written on another node
+	// since its last refresh (a run token's, issued a moment ago there):
+	// read again now rather than deny until the next refresh. Bounded, so
+	// a token naming a deleted policy cannot make every request a reload.
+	for _, n := range names {
+		if _, ok := p.parsed[n]; !ok && n != "root" && p.now().Sub(p.loaded) >= missReload {
+			p.parsed = nil
+			if err := p.load(ctx); err != nil {
+				return nil, err
+			}
+			break
+		}
 	}
 	key := strings.Join(names, "\x00")
 	if a, ok := p.acls[key]; ok {

@@ -10,6 +10,7 @@ import (
 
 	vault "github.com/hashicorp/vault/api"
 
+	"github.com/runcred/runcred/internal/clocktest"
 	"github.com/runcred/runcred/internal/daemon"
 	"github.com/runcred/runcred/internal/seal"
 	"github.com/runcred/runcred/internal/store/storetest"
@@ -30,7 +31,8 @@ func TestBrokerNodesShareOneDatabase(t *testing.T) {
 				c.Database, c.RootKeyFile, c.RootTokenFile, c.Refresh = url, key, filepath.Join(dir, "root-token"), 200*time.Millisecond
 			}
 			a := startNode(t, shared)
-			b := startNode(t, func(c *daemon.Config) { shared(c); c.DevRootToken = false })
+			clock := clocktest.New(time.Now())
+			b := startNode(t, func(c *daemon.Config) { shared(c); c.DevRootToken, c.Now = false, clock.Now })
 			ca, cb := vaultClient(t, a, a.token), vaultClient(t, b, b.token)
 			ctx := context.Background()
 
@@ -120,5 +122,54 @@ func waitRefused(t *testing.T, what string, call func() error) {
 			t.Fatalf("%s: still not refused after 30 s: %v", what, err)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestPolicyWrittenOnAnotherNode: a token whose policy another node wrote
+// a moment ago works at once, not only after the next refresh (a run
+// token is issued on the node that claimed the phase and used on any).
+func TestPolicyWrittenOnAnotherNode(t *testing.T) {
+	for _, be := range storetest.Backends(t) {
+		t.Run(be.Name, func(t *testing.T) {
+			dir := t.TempDir()
+			key := filepath.Join(dir, "root-key")
+			if _, err := seal.GenerateRootKeyFile(key); err != nil {
+				t.Fatal(err)
+			}
+			url := be.NewURL(t)
+			shared := func(c *daemon.Config) {
+				c.Database, c.RootKeyFile, c.RootTokenFile, c.Refresh = url, key, filepath.Join(dir, "root-token"), 4*time.Minute
+			}
+			a := startNode(t, shared)
+			ca := vaultClient(t, a, a.token)
+			ctx := context.Background()
+			if err := ca.Sys().Mount("secret", &vault.MountInput{Type: "kv", Options: map[string]string{"version": "2"}}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := ca.KVv2("secret").Put(ctx, "app", map[string]any{"k": "v1"}); err != nil {
+				t.Fatal(err)
+			}
+			clock := clocktest.New(time.Now())
+			b := startNode(t, func(c *daemon.Config) { shared(c); c.DevRootToken, c.Now = false, clock.Now })
+			// A token with the default policy alone makes b read its policies.
+			plain, err := ca.Auth().Token().Create(&vault.TokenCreateRequest{Policies: []string{"default"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := vaultClient(t, b, plain.Auth.ClientToken).KVv2("secret").Get(ctx, "app"); err == nil {
+				t.Fatalf("the default policy reads the secret: %v", err)
+			}
+			if err := ca.Sys().PutPolicy("fresh", `path "secret/data/app" { capabilities = ["read"] }`); err != nil {
+				t.Fatal(err)
+			}
+			tok, err := ca.Auth().Token().Create(&vault.TokenCreateRequest{Policies: []string{"fresh"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			clock.Add(time.Second) // past the bound on reloads, far from the refresh
+			if got, err := vaultClient(t, b, tok.Auth.ClientToken).KVv2("secret").Get(ctx, "app"); err != nil || got.Data["k"] != "v1" {
+				t.Fatalf("node b with a token of a policy node a wrote: %v, %v", got, err)
+			}
+		})
 	}
 }

@@ -388,6 +388,9 @@ func (d *Daemon) abandonStalePhases(ctx context.Context) error {
 		} else if n > 0 {
 			d.log.Warn("ended abandoned phases", "runs", n)
 		}
+		if _, err := d.Platform.Runs.RevokeEndedPhaseTokens(ctx); err != nil && ctx.Err() == nil {
+			d.log.Warn("revoking the tokens of ended phases", "err", err)
+		}
 		if n, err := d.Platform.Runs.AbandonStaleChecks(ctx); err != nil && ctx.Err() == nil {
 			d.log.Warn("ending abandoned policy checks", "err", err)
 		} else if n > 0 {

@@ -98,7 +98,7 @@ func (c *Client) Claim(ctx context.Context, agentToken secret.Value, pool string
 	if err != nil || code == http.StatusNoContent {
 		return nil, err
 	}
-	j.Job.Token = secret.FromString(j.Token)
+	j.Job.Token, j.Job.RunToken = secret.FromString(j.Token), secret.FromString(j.RunToken)
 	return &j.Job, nil
 }
 

@@ -4,8 +4,9 @@
 // token and receives a job token that names that phase alone; with it, it
 // reads the phase's inputs, mints the phase's workload-identity tokens
 // (whose subject the server derives from the run), streams the log, stores
-// what the phase produced and finishes it. The server revokes the job
-// token when the phase ends.
+// what the phase produced and finishes it. With the job token comes the
+// phase's run token, for the run's own use of runcred's API. The server
+// revokes both when the phase ends.
 package jobapi
 
 import (
@@ -29,10 +30,16 @@ const MaxLogChunk = 1 << 20
 
 // Job is a claimed phase.
 type Job struct {
-	Phase                  Phase        `json:"phase"`
-	PhaseID                string       `json:"phase_id"`
-	RunID                  string       `json:"run_id"`
-	Token                  secret.Value `json:"-"` // the job token; on the wire as "token" (see JobWire)
+	Phase   Phase        `json:"phase"`
+	PhaseID string       `json:"phase_id"`
+	RunID   string       `json:"run_id"`
+	Token   secret.Value `json:"-"` // the job token; on the wire as "token" (see JobWire)
+	// RunToken is the phase's run token, for the run's own code (the tfe
+	// provider, OpenTofu's remote state): the agent puts it in the phase's
+	// environment as TFE_TOKEN and TF_TOKEN_<host>. It reaches only what
+	// the workspace was granted and is revoked with the job token. On the
+	// wire as "run_token".
+	RunToken               secret.Value `json:"-"`
 	TokenExpires           time.Time    `json:"token_expires"`
 	Organization           string       `json:"organization"`
 	Project                string       `json:"project"`
@@ -61,7 +68,8 @@ type Job struct {
 // as a plain string. Only the server and Client.Claim use it.
 type JobWire struct {
 	Job
-	Token string `json:"token"`
+	Token    string `json:"token"`
+	RunToken string `json:"run_token,omitempty"`
 }
 
 // Variable is a workspace variable as a run sees it.

@@ -105,7 +105,7 @@ func (s Server) claim(w http.ResponseWriter, r *http.Request, _ string) error {
 		return nil
 	}
 	sub := cj.Subject
-	respond.JSON(w, http.StatusOK, jobapi.JobWire{Token: cj.Token.RevealString(), Job: jobapi.Job{
+	respond.JSON(w, http.StatusOK, jobapi.JobWire{Token: cj.Token.RevealString(), RunToken: cj.RunToken.RevealString(), Job: jobapi.Job{
 		Phase: cj.Phase, PhaseID: cj.PhaseID, RunID: cj.Run.ID, TokenExpires: cj.Expires,
 		Organization: sub.Organization, Project: sub.Project, ProjectID: sub.ProjectID,
 		Workspace: sub.Workspace, WorkspaceID: sub.WorkspaceID,

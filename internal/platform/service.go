@@ -1,6 +1,8 @@
 package platform
 
 import (
+	"context"
+
 	"time"
 
 	"github.com/runcred/runcred/internal/access"
@@ -104,7 +106,7 @@ func New(c Config) *Service {
 		Tags:          tag.New(base, orgs, ws),
 		ledger:        ledger,
 	}
-	s.Workspaces.OnChange(s.Teams.Recompile)
+	s.Workspaces.Watch(s.Teams.Recompile)
 	s.Organizations.OnChange(s.Teams.Recompile)
 	s.Variables = variable.New(base, s.Organizations, orgs, ws)
 	s.CredentialGuard = guard.New(base, orgs, c.BrokerAddresses...)
@@ -117,6 +119,9 @@ func New(c Config) *Service {
 		rc.Policies, rc.Engine, rc.PolicyKey = policyset.NewDirectory(s.PolicySets), c.PolicyEngine, c.PolicyKey
 	}
 	s.Runs = run.New(rc)
+	// A run token's policy names the workspaces it reaches: a workspace
+	// created in a granted project, a grant changed, changes it.
+	s.Workspaces.Watch(func(ctx context.Context, org string) error { s.Runs.RefreshRunTokens(ctx, org); return nil })
 	s.ConfigurationVersions = configversion.New(base, ws, run.NewQueue(s.Runs))
 	return s
 }

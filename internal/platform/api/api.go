@@ -96,6 +96,7 @@ func (h *API) Mount(mux *http.ServeMux) {
 	h.mountPolicies(route)
 	h.mountTags(route)
 	h.mountGuards(route)
+	h.mountRunTokenGrants(route)
 }
 
 // headers adds the headers HCP Terraform sends on every API response.

@@ -23,6 +23,11 @@ func (h *API) createOrganization(w http.ResponseWriter, r *http.Request) error {
 	if in.Email != nil {
 		o.Email = *in.Email
 	}
+	if in.ManagedVariables != nil {
+		if o.ManagedVariables = *in.ManagedVariables; o.ManagedVariables == "" {
+			return fail.Invalidf("runcred-managed-variables must be %q or %q", organization.ManagedPolicy, organization.ManagedLocked)
+		}
+	}
 	org, err := h.Service.Organizations.Create(r.Context(), o)
 	if err != nil {
 		return err
@@ -57,6 +62,11 @@ func (h *API) updateOrganization(w http.ResponseWriter, r *http.Request) error {
 		o.Email = *in.Email
 		if o.Email == "" {
 			return fail.Invalidf("a valid email address is required")
+		}
+	}
+	if in.ManagedVariables != nil {
+		if o.ManagedVariables = *in.ManagedVariables; o.ManagedVariables == "" {
+			return fail.Invalidf("runcred-managed-variables must be %q or %q", organization.ManagedPolicy, organization.ManagedLocked)
 		}
 	}
 	org, err := h.Service.Organizations.Update(r.Context(), r.PathValue("org"), o)

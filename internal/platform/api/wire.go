@@ -19,6 +19,9 @@ type organizationJSON struct {
 	CreatedAt            time.Time    `jsonapi:"attr,created-at,iso8601"`
 	DefaultExecutionMode string       `jsonapi:"attr,default-execution-mode"`
 	DefaultProject       *projectJSON `jsonapi:"relation,default-project"`
+	// runcred's own: "policy" or "locked" (organization.ManagedPolicy,
+	// ManagedLocked).
+	ManagedVariables string `jsonapi:"attr,runcred-managed-variables"`
 
 	// Settings runcred has one way (organizationSettings).
 	CollaboratorAuthPolicy           string `jsonapi:"attr,collaborator-auth-policy"`
@@ -116,7 +119,7 @@ type variableJSON struct {
 
 func toOrganization(o organization.Organization) *organizationJSON {
 	return &organizationJSON{
-		Name: o.Name, ExternalID: o.ID, Email: o.Email, CreatedAt: o.CreatedAt,
+		Name: o.Name, ExternalID: o.ID, Email: o.Email, CreatedAt: o.CreatedAt, ManagedVariables: o.ManagedVariables,
 		DefaultExecutionMode: workspace.ExecutionAgent, DefaultProject: &projectJSON{ID: o.DefaultProjectID},
 		CollaboratorAuthPolicy:           organizationSettings.CollaboratorAuthPolicy,
 		SpeculativePlanManagementEnabled: organizationSettings.SpeculativePlanManagementEnabled,
@@ -135,8 +138,8 @@ func toWorkspace(w workspace.Workspace) *workspaceJSON {
 	out := &workspaceJSON{
 		ID: w.ID, Name: w.Name, Description: w.Description, AutoApply: w.AutoApply, ExecutionMode: w.ExecutionMode,
 		Operations: w.ExecutionMode != workspace.ExecutionLocal, TerraformVersion: w.TerraformVersion, WorkingDirectory: w.WorkingDirectory, Locked: w.LockedBy != "",
-		PhaseTimeout: int(w.PhaseTimeout / time.Second),
-		CreatedAt:    w.CreatedAt, UpdatedAt: w.UpdatedAt,
+		PhaseTimeout: int(w.PhaseTimeout / time.Second), GlobalRemoteState: w.GlobalRemoteState,
+		CreatedAt: w.CreatedAt, UpdatedAt: w.UpdatedAt,
 		Organization: &organizationJSON{Name: w.Organization}, Project: &projectJSON{ID: w.ProjectID},
 	}
 	if w.AgentPoolID != "" {
@@ -172,9 +175,10 @@ func orNil(s string) *string {
 // Request documents: pointers tell an absent attribute from a zero one.
 
 type organizationInput struct {
-	Type  string  `jsonapi:"primary,organizations"`
-	Name  *string `jsonapi:"attr,name"`
-	Email *string `jsonapi:"attr,email"`
+	Type             string  `jsonapi:"primary,organizations"`
+	Name             *string `jsonapi:"attr,name"`
+	Email            *string `jsonapi:"attr,email"`
+	ManagedVariables *string `jsonapi:"attr,runcred-managed-variables"`
 
 	// Settings runcred has one way: accepted at that value only.
 	CollaboratorAuthPolicy           *string `jsonapi:"attr,collaborator-auth-policy"`
@@ -283,6 +287,7 @@ func (in workspaceInput) options() workspace.Options {
 	if so := in.SettingOverwrites; so != nil && so.ExecutionMode != nil && !*so.ExecutionMode && in.ExecutionMode == nil {
 		o.ExecutionMode = ptr(workspace.ExecutionAgent)
 	}
+	o.GlobalRemoteState = in.GlobalRemoteState
 	if in.PhaseTimeout != nil {
 		d := time.Duration(*in.PhaseTimeout) * time.Second
 		if *in.PhaseTimeout < 0 || *in.PhaseTimeout > int64(workspace.MaxPhaseTimeout/time.Second) {

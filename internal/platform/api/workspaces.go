@@ -181,23 +181,52 @@ func (h *API) safeDelete(w http.ResponseWriter, r *http.Request, id string) erro
 	return nil
 }
 
-// remoteStateConsumers lists the workspaces that may read a workspace's
-// state: none, as a run reads only its own workspace's state in runcred.
+// remoteStateConsumers lists the workspaces whose run tokens may read a
+// workspace's outputs (besides every workspace of the organization when
+// it has global-remote-state).
 func (h *API) remoteStateConsumers(w http.ResponseWriter, r *http.Request) error {
 	pg, err := page(r)
 	if err != nil {
 		return err
 	}
-	if _, err := h.target(r); err != nil {
+	ws, total, err := h.Service.Workspaces.RemoteStateConsumers(r.Context(), r.PathValue("id"), pg)
+	if err != nil {
 		return err
 	}
-	return writeList(w, []*workspaceJSON{}, pg, 0)
+	out := make([]*workspaceJSON, 0, len(ws))
+	for _, c := range ws {
+		out = append(out, toWorkspace(c))
+	}
+	return writeList(w, out, pg, total)
 }
 
-// changeRemoteStateConsumers refuses what runcred does not have.
+// changeRemoteStateConsumers adds (POST), replaces (PATCH) or removes
+// (DELETE) consumers, given as {"data":[{"type":"workspaces","id":…}]}.
 func (h *API) changeRemoteStateConsumers(w http.ResponseWriter, r *http.Request) error {
-	if _, err := h.target(r); err != nil {
+	b, err := respond.ReadBody(r)
+	if err != nil {
 		return err
 	}
-	return fail.Invalidf("relationship %q: runcred shares no workspace's state with another workspace", "remote-state-consumers")
+	var doc struct {
+		Data []struct {
+			Type string `json:"type"`
+			ID   string `json:"id"`
+		} `json:"data"`
+	}
+	if !json.Valid(b) || json.Unmarshal(b, &doc) != nil || doc.Data == nil {
+		return errMalformed{"request body must be {\"data\": [workspaces]}"}
+	}
+	ids := make([]string, 0, len(doc.Data))
+	for i, d := range doc.Data {
+		if d.Type != "workspaces" {
+			return fail.Invalidf("data[%d].type must be %q", i, "workspaces")
+		}
+		ids = append(ids, d.ID)
+	}
+	op := map[string]workspace.ConsumerChange{"POST": workspace.ConsumersAdd, "PATCH": workspace.ConsumersReplace, "DELETE": workspace.ConsumersRemove}[r.Method]
+	if err := h.Service.Workspaces.ChangeRemoteStateConsumers(r.Context(), r.PathValue("id"), ids, op); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
 }

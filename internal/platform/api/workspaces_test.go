@@ -58,7 +58,6 @@ func TestGoTFEWorkspaceAttributes(t *testing.T) {
 			"speculative-enabled":           {SpeculativeEnabled: tfe.Bool(false)},
 			"file-triggers-enabled":         {FileTriggersEnabled: tfe.Bool(false)},
 			"structured-run-output-enabled": {StructuredRunOutputEnabled: tfe.Bool(false)},
-			"global-remote-state":           {GlobalRemoteState: tfe.Bool(true)},
 			"trigger-prefixes":              {TriggerPrefixes: []string{"modules/"}},
 			"vcs-repo":                      {VCSRepo: &tfe.VCSRepoOptions{Identifier: tfe.String("o/r"), OAuthTokenID: tfe.String("ot-1")}},
 		} {
@@ -92,15 +91,31 @@ func TestGoTFEWorkspaceAttributes(t *testing.T) {
 			t.Fatalf("back to agent: %+v, %v", r, err)
 		}
 
-		// No workspace reads another's state.
+		// Remote state sharing: consumers are other workspaces of the
+		// organization, listed, added and removed.
 		consumers, err := c.Workspaces.ListRemoteStateConsumers(ctx, ws.ID, nil)
 		if err != nil || len(consumers.Items) != 0 {
 			t.Fatalf("remote state consumers = %v, %v", consumers, err)
 		}
 		other, _ := c.Workspaces.Create(ctx, "acme", tfe.WorkspaceCreateOptions{Name: tfe.String("app")})
-		err = c.Workspaces.AddRemoteStateConsumers(ctx, ws.ID, tfe.WorkspaceAddRemoteStateConsumersOptions{Workspaces: []*tfe.Workspace{other}})
-		if err == nil || !strings.Contains(err.Error(), "remote-state-consumers") {
-			t.Errorf("adding a consumer: %v", err)
+		if err := c.Workspaces.AddRemoteStateConsumers(ctx, ws.ID, tfe.WorkspaceAddRemoteStateConsumersOptions{Workspaces: []*tfe.Workspace{other}}); err != nil {
+			t.Fatal(err)
+		}
+		if consumers, err = c.Workspaces.ListRemoteStateConsumers(ctx, ws.ID, nil); err != nil || len(consumers.Items) != 1 || consumers.Items[0].ID != other.ID {
+			t.Fatalf("remote state consumers after adding = %v, %v", consumers, err)
+		}
+		err = c.Workspaces.AddRemoteStateConsumers(ctx, ws.ID, tfe.WorkspaceAddRemoteStateConsumersOptions{Workspaces: []*tfe.Workspace{ws}})
+		if err == nil || !strings.Contains(err.Error(), "another workspace") {
+			t.Errorf("a workspace its own consumer: %v", err)
+		}
+		if err := c.Workspaces.RemoveRemoteStateConsumers(ctx, ws.ID, tfe.WorkspaceRemoveRemoteStateConsumersOptions{Workspaces: []*tfe.Workspace{other}}); err != nil {
+			t.Fatal(err)
+		}
+		if consumers, err = c.Workspaces.ListRemoteStateConsumers(ctx, ws.ID, nil); err != nil || len(consumers.Items) != 0 {
+			t.Fatalf("remote state consumers after removing = %v, %v", consumers, err)
+		}
+		if r, err := c.Workspaces.UpdateByID(ctx, other.ID, tfe.WorkspaceUpdateOptions{GlobalRemoteState: tfe.Bool(true)}); err != nil || !r.GlobalRemoteState {
+			t.Fatalf("global-remote-state = %+v, %v", r, err)
 		}
 
 		// Safe delete: a workspace that manages nothing goes.

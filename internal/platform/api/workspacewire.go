@@ -16,8 +16,8 @@ import (
 // only: runs are queued as they are created (no VCS, so no file triggers,
 // trigger prefixes or patterns, and queue-all-runs holds), destroy and
 // speculative plans are allowed, the structured (JSON) plan is kept, no
-// workspace reads another's state (global-remote-state false, no remote
-// state consumers), and there are no run triggers, assessments or HYOK.
+// workspace shares its state beyond its outputs (see the remote state
+// consumers in workspaces.go), and there are no run triggers, assessments or HYOK.
 
 type workspacePermissionsJSON struct {
 	CanDestroy           bool  `jsonapi:"attr,can-destroy"`
@@ -81,7 +81,6 @@ func (in workspaceInput) check() error {
 		settled("queue-all-runs", in.QueueAllRuns, true),
 		settled("speculative-enabled", in.SpeculativeEnabled, true),
 		settled("structured-run-output-enabled", in.StructuredRunOutputEnabled, true),
-		settled("global-remote-state", in.GlobalRemoteState, false),
 		settled("project-remote-state", in.ProjectRemoteState, false),
 		settled("assessments-enabled", in.AssessmentsEnabled, false),
 		settled("hyok-enabled", in.HYOKEnabled, false),

@@ -11,7 +11,7 @@ import (
 // db is all of the domain's SQL.
 type db struct{ *store.DB }
 
-const orgColumns = `o.id, o.name, o.email, o.created_at, p.id,
+const orgColumns = `o.id, o.name, o.email, o.created_at, p.id, o.managed_variables,
 	COALESCE((SELECT t.id FROM teams t WHERE t.org_id = o.id AND t.is_owners = 1), '')`
 
 // orgJoin finds each organization's default project with it.
@@ -20,7 +20,7 @@ const orgJoin = `organizations o JOIN projects p ON p.org_id = o.id AND p.is_def
 func scanOrg(row interface{ Scan(...any) error }) (Organization, error) {
 	var o Organization
 	var created int64
-	if err := row.Scan(&o.ID, &o.Name, &o.Email, &created, &o.DefaultProjectID, &o.OwnersTeamID); err != nil {
+	if err := row.Scan(&o.ID, &o.Name, &o.Email, &created, &o.DefaultProjectID, &o.ManagedVariables, &o.OwnersTeamID); err != nil {
 		return Organization{}, err
 	}
 	o.CreatedAt = store.Time(created)
@@ -31,8 +31,8 @@ func scanOrg(row interface{ Scan(...any) error }) (Organization, error) {
 func (d db) insertOrganization(ctx context.Context, org Organization) error {
 	return d.Tx(ctx, func(tx *store.Tx) error {
 		now := store.Nanos(org.CreatedAt)
-		if _, err := tx.Exec(ctx, `INSERT INTO organizations (id, name, email, created_at) VALUES (?, ?, ?, ?)`,
-			org.ID, org.Name, org.Email, now); err != nil {
+		if _, err := tx.Exec(ctx, `INSERT INTO organizations (id, name, email, managed_variables, created_at) VALUES (?, ?, ?, ?, ?)`,
+			org.ID, org.Name, org.Email, org.ManagedVariables, now); err != nil {
 			return resource.Conflict(err, "organization %q already exists", org.Name)
 		}
 		if _, err := tx.Exec(ctx, `INSERT INTO projects (id, org_id, name, description, is_default, created_at) VALUES (?, ?, ?, '', 1, ?)`,
@@ -111,7 +111,7 @@ func (d db) projects(ctx context.Context, orgID string, pg resource.Page) ([]Pro
 }
 
 func (d db) updateOrganization(ctx context.Context, o Organization) error {
-	res, err := d.Exec(ctx, `UPDATE organizations SET email = ? WHERE id = ?`, o.Email, o.ID)
+	res, err := d.Exec(ctx, `UPDATE organizations SET email = ?, managed_variables = ? WHERE id = ?`, o.Email, o.ManagedVariables, o.ID)
 	return resource.Affected(res, err, "organization %q not found", o.Name)
 }
 

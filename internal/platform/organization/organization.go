@@ -17,6 +17,10 @@ type Organization struct {
 	Name             string
 	Email            string
 	DefaultProjectID string
+	// ManagedVariables says what happens when anyone but its manager
+	// writes a variable another workspace manages: ManagedPolicy or
+	// ManagedLocked.
+	ManagedVariables string
 	// OwnersTeamID is the organization's owners team (package team's),
 	// made with it; "" for an organization that had a team named owners
 	// before owners teams existed.
@@ -24,10 +28,22 @@ type Organization struct {
 	CreatedAt    time.Time
 }
 
-// Options are the settable fields of an organization.
+// The organization's managed-variables settings: a variable another
+// workspace manages may be overwritten by others and the
+// protected-variables policy stops the run (the default, as in the
+// classic setup), or may not be written at all by anyone but that
+// workspace's runs.
+const (
+	ManagedPolicy = "policy"
+	ManagedLocked = "locked"
+)
+
+// Options are the settable fields of an organization; "" leaves one as it
+// is.
 type Options struct {
-	Name  string
-	Email string
+	Name             string
+	Email            string
+	ManagedVariables string
 }
 
 // Project groups workspaces within an organization.

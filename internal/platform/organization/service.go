@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/runcred/runcred/internal/access"
+	"github.com/runcred/runcred/internal/fail"
 	"github.com/runcred/runcred/internal/platform/resource"
 	"github.com/runcred/runcred/internal/store"
 )
@@ -50,9 +51,17 @@ func (s *Service) Create(ctx context.Context, o Options) (Organization, error) {
 	if err := validEmail(o.Email); err != nil {
 		return Organization{}, err
 	}
+	mv := o.ManagedVariables
+	switch mv {
+	case "":
+		mv = ManagedPolicy
+	case ManagedPolicy, ManagedLocked:
+	default:
+		return Organization{}, fail.Invalidf("runcred-managed-variables must be %q or %q", ManagedPolicy, ManagedLocked)
+	}
 	now := s.base.Now()
 	org := Organization{ID: resource.NewID("org"), Name: o.Name, Email: o.Email, DefaultProjectID: resource.NewID("prj"),
-		OwnersTeamID: resource.NewID("team"), CreatedAt: store.Stored(now)}
+		ManagedVariables: mv, OwnersTeamID: resource.NewID("team"), CreatedAt: store.Stored(now)}
 	if err := s.base.Record(ctx, "platform.organization.create", map[string]any{"organization": org.Name, "id": org.ID, "owners_team_id": org.OwnersTeamID}); err != nil {
 		return Organization{}, err
 	}

@@ -30,7 +30,13 @@ func (s *Service) Update(ctx context.Context, name string, o Options) (Organizat
 		}
 		org.Email = o.Email
 	}
-	if err := s.base.Record(ctx, "platform.organization.update", map[string]any{"organization": name, "email": org.Email}); err != nil {
+	if o.ManagedVariables != "" {
+		if o.ManagedVariables != ManagedPolicy && o.ManagedVariables != ManagedLocked {
+			return Organization{}, fail.Invalidf("runcred-managed-variables must be %q or %q", ManagedPolicy, ManagedLocked)
+		}
+		org.ManagedVariables = o.ManagedVariables
+	}
+	if err := s.base.Record(ctx, "platform.organization.update", map[string]any{"organization": name, "email": org.Email, "managed_variables": org.ManagedVariables}); err != nil {
 		return Organization{}, err
 	}
 	if err := s.db.updateOrganization(ctx, org); err != nil {

@@ -25,11 +25,20 @@ type Tokens struct {
 	n        int
 	callers  map[string]access.Caller // by token
 	policies map[string]string
+	failing  map[string]bool // accessors whose revocation fails
 }
 
 // NewTokens returns an empty issuer.
 func NewTokens() *Tokens {
-	return &Tokens{callers: map[string]access.Caller{}, policies: map[string]string{}}
+	return &Tokens{callers: map[string]access.Caller{}, policies: map[string]string{}, failing: map[string]bool{}}
+}
+
+// FailRevoke makes revoking accessor fail (on) or work again (off), as a
+// broker that cannot be reached would.
+func (m *Tokens) FailRevoke(accessor string, on bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.failing[accessor] = on
 }
 
 func (m *Tokens) IssueToken(_ context.Context, req resource.TokenRequest) (resource.IssuedToken, error) {
@@ -47,6 +56,9 @@ func (m *Tokens) IssueToken(_ context.Context, req resource.TokenRequest) (resou
 func (m *Tokens) RevokeAccessor(_ context.Context, accessor string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if m.failing[accessor] {
+		return fail.Unavailablef("the broker is unavailable")
+	}
 	for tok, c := range m.callers {
 		if c.Accessor == accessor {
 			delete(m.callers, tok)

@@ -180,21 +180,89 @@ func claimable(ctx context.Context, c conn, poolID string) (*sql.Rows, error) {
 		poolID, string(PlanQueued), string(ApplyQueued))
 }
 
-func setJobToken(ctx context.Context, c conn, id, accessor string) (sql.Result, error) {
-	return c.Exec(ctx, `UPDATE runs SET job_token_accessor = ? WHERE id = ? AND status IN (?, ?)`,
-		accessor, id, string(Planning), string(Applying))
+// setJobTokens records the job token and the run token of run id's
+// running phase.
+func setJobTokens(ctx context.Context, c conn, id string, t jobTokens) (sql.Result, error) {
+	return c.Exec(ctx, `UPDATE runs SET job_token_accessor = ?, run_token_accessor = ?, run_token_policy = ? WHERE id = ? AND status IN (?, ?)`,
+		t.jobAccessor, t.runAccessor, t.runPolicy, id, string(Planning), string(Applying))
 }
 
-func jobToken(ctx context.Context, c conn, id string) (string, error) {
-	var acc string
-	err := c.QueryRow(ctx, `SELECT job_token_accessor FROM runs WHERE id = ?`, id).Scan(&acc)
-	return acc, err
+// jobTokens are what a phase was given that its end takes back.
+type jobTokens struct {
+	jobAccessor string
+	runAccessor string
+	runPolicy   string
+}
+
+func jobTokensOf(ctx context.Context, c conn, id string) (jobTokens, error) {
+	var t jobTokens
+	err := c.QueryRow(ctx, `SELECT job_token_accessor, run_token_accessor, run_token_policy FROM runs WHERE id = ?`, id).
+		Scan(&t.jobAccessor, &t.runAccessor, &t.runPolicy)
+	return t, err
 }
 
 // clearJobToken forgets run id's job token accessor if it is still acc;
 // a failure leaves it for the next end of the run to try again.
 func clearJobToken(ctx context.Context, c conn, id, acc string) {
 	_, _ = c.Exec(ctx, `UPDATE runs SET job_token_accessor = '' WHERE id = ? AND job_token_accessor = ?`, id, acc)
+}
+
+// clearRunToken forgets run id's run token and its policy if the token is
+// still acc.
+func clearRunToken(ctx context.Context, c conn, id, acc string) {
+	_, _ = c.Exec(ctx, `UPDATE runs SET run_token_accessor = '', run_token_policy = '' WHERE id = ? AND run_token_accessor = ?`, id, acc)
+}
+
+// clearRunTokenPolicy forgets run id's run token policy if it is still
+// policy (deleted).
+func clearRunTokenPolicy(ctx context.Context, c conn, id, policy string) {
+	_, _ = c.Exec(ctx, `UPDATE runs SET run_token_policy = '' WHERE id = ? AND run_token_policy = ?`, id, policy)
+}
+
+// endedWithTokens lists (some of) the runs whose phase has ended but
+// still hold a token or policy to take back.
+func endedWithTokens(ctx context.Context, c conn) ([]string, error) {
+	rows, err := c.Query(ctx, `SELECT id FROM runs WHERE status NOT IN (?, ?)
+		AND (job_token_accessor <> '' OR run_token_accessor <> '' OR run_token_policy <> '') LIMIT 100`,
+		string(Planning), string(Applying))
+	if err != nil {
+		return nil, err
+	}
+	return resource.ScanAll(rows, func(r interface{ Scan(...any) error }) (string, error) {
+		var id string
+		err := r.Scan(&id)
+		return id, err
+	})
+}
+
+// runTokenLive reports whether run token policy belongs to a running
+// phase.
+func runTokenLive(ctx context.Context, c conn, policy string) (bool, error) {
+	var n int
+	err := c.QueryRow(ctx, `SELECT COUNT(*) FROM runs WHERE run_token_policy = ? AND status IN (?, ?)`,
+		policy, string(Planning), string(Applying)).Scan(&n)
+	return n > 0, err
+}
+
+// liveRunToken is a running phase's run token policy.
+type liveRunToken struct {
+	workspaceID string
+	policy      string
+}
+
+// liveRunTokens lists the run token policies of org's running phases.
+func liveRunTokens(ctx context.Context, c conn, org string) ([]liveRunToken, error) {
+	rows, err := c.Query(ctx, `SELECT r.workspace_id, r.run_token_policy FROM runs r
+		JOIN workspaces w ON w.id = r.workspace_id JOIN organizations o ON o.id = w.org_id
+		WHERE o.name = ? AND r.status IN (?, ?) AND r.run_token_policy <> ''`, org, string(Planning), string(Applying))
+	if err != nil {
+		return nil, err
+	}
+	return resource.ScanAll(rows, func(r interface{ Scan(...any) error }) (liveRunToken, error) {
+		var l liveRunToken
+		err := r.Scan(&l.workspaceID, &l.policy)
+		return l, err
+	})
 }
 
 func planFile(ctx context.Context, c conn, id string) ([]byte, error) {

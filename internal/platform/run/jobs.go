@@ -2,6 +2,7 @@ package run
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/runcred/runcred/internal/access"
@@ -83,6 +84,9 @@ type ClaimedJob struct {
 	Subject identity.Subject // whom the phase's tokens are minted for
 	Token   secret.Value
 	Expires time.Time
+	// RunToken is the phase's run token, for the run's own use of
+	// runcred's API (see runtoken.go).
+	RunToken secret.Value
 }
 
 // Claim claims the next job of agent pool poolID ("" for workspaces without
@@ -110,7 +114,8 @@ func (s *Service) Claim(ctx context.Context, poolID string) (*ClaimedJob, error)
 		}
 		// The guard errored that run; the next one may be claimable.
 	}
-	var tok resource.IssuedToken
+	var tok, runTok resource.IssuedToken
+	var runPolicy string
 	sub, err := s.subject(ctx, job.Run, job.Workspace, job.PhaseID)
 	if err == nil {
 		tok, err = s.tokens.IssueToken(ctx, resource.TokenRequest{
@@ -119,14 +124,25 @@ func (s *Service) Claim(ctx context.Context, poolID string) (*ClaimedJob, error)
 			Meta:        map[string]string{resource.MetaRunID: job.Run.ID, resource.MetaWorkspaceID: job.Workspace.ID, MetaPhaseID: job.PhaseID},
 			TTL:         JobTokenTTL,
 		})
+		if err == nil {
+			if runTok, runPolicy, err = s.issueRunToken(ctx, job); err != nil {
+				if rerr := s.tokens.RevokeAccessor(context.WithoutCancel(ctx), tok.Accessor); rerr != nil {
+					err = fail.Wrap(fail.Internal, err, "and the job token could not be revoked: "+rerr.Error())
+				}
+			}
+		}
 	}
 	if err == nil {
 		// Only while the phase still runs: a cancel in between would have
-		// found no token to revoke, so this one goes now.
-		res, uerr := setJobToken(ctx, s.base.DB, job.Run.ID, tok.Accessor)
+		// found no token to revoke, so these go now.
+		given := jobTokens{jobAccessor: tok.Accessor, runAccessor: runTok.Accessor, runPolicy: runPolicy}
+		res, uerr := setJobTokens(ctx, s.base.DB, job.Run.ID, given)
 		if err = resource.Swapped(res, uerr, "run %s stopped before its job token was recorded", job.Run.ID); err != nil {
-			if rerr := s.tokens.RevokeAccessor(context.WithoutCancel(ctx), tok.Accessor); rerr != nil {
-				err = fail.Wrap(fail.Internal, err, "and its job token could not be revoked: "+rerr.Error())
+			bg := context.WithoutCancel(ctx)
+			rerr := errors.Join(s.tokens.RevokeAccessor(bg, tok.Accessor), s.tokens.DeletePolicy(bg, runPolicy),
+				s.tokens.RevokeAccessor(bg, runTok.Accessor))
+			if rerr != nil {
+				err = fail.Wrap(fail.Internal, err, "and its tokens could not be revoked: "+rerr.Error())
 			}
 			return nil, err
 		}
@@ -140,25 +156,36 @@ func (s *Service) Claim(ctx context.Context, poolID string) (*ClaimedJob, error)
 		}
 		return nil, err
 	}
-	return &ClaimedJob{Job: *job, Subject: sub, Token: tok.Token, Expires: tok.Expires}, nil
+	return &ClaimedJob{Job: *job, Subject: sub, Token: tok.Token, Expires: tok.Expires, RunToken: runTok.Token}, nil
 }
 
-// endJob revokes the job token of run id once its phase has ended. A
-// revocation that fails leaves a token that every agent operation refuses
-// (the phase is no longer running) and that expires after JobTokenTTL.
+// endJob revokes the job token and the run token of run id once its phase
+// has ended. A job token whose revocation fails is refused by every agent
+// operation (the phase is no longer running) and expires after
+// JobTokenTTL; a run token's policy goes before the token, so one whose
+// revocation fails may do nothing. What fails is kept, so a later end of
+// the run (or its next claim) tries again.
 func (s *Service) endJob(ctx context.Context, id string) {
 	if s.tokens == nil {
 		return
 	}
 	ctx = context.WithoutCancel(ctx) // a request that ends now must not skip the revocation
-	acc, err := jobToken(ctx, s.base.DB, id)
-	if err != nil || acc == "" {
+	t, err := jobTokensOf(ctx, s.base.DB, id)
+	if err != nil {
 		return
 	}
-	if err := s.tokens.RevokeAccessor(ctx, acc); err != nil && !fail.Is(err, fail.Unauthenticated) && !store.IsNotFound(err) {
-		return // kept, so a later end of the run tries again
+	if t.jobAccessor != "" {
+		if err := s.tokens.RevokeAccessor(ctx, t.jobAccessor); err == nil || gone(err) {
+			clearJobToken(ctx, s.base.DB, id, t.jobAccessor)
+		}
 	}
-	clearJobToken(ctx, s.base.DB, id, acc)
+	s.endRunToken(ctx, id, t)
+}
+
+// gone reports whether a revocation failed because the token is no
+// longer there.
+func gone(err error) bool {
+	return fail.Is(err, fail.Unauthenticated) || fail.Is(err, fail.NotFound) || store.IsNotFound(err)
 }
 
 // JobStatus is the status of the run of phaseID and whether a user asked

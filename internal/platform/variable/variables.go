@@ -105,6 +105,7 @@ func (s *Service) CreateVariable(ctx context.Context, wsID string, o Options) (V
 	if err != nil {
 		return Variable{}, err
 	}
+	adoptManager(w, &v, o)
 	v.CreatedAt = v.WrittenAt
 	if err := s.base.Record(ctx, "platform.variable.create", variableAudit(w, v, true)); err != nil {
 		return Variable{}, err

@@ -68,6 +68,9 @@ func (s *Service) UpdateVariable(ctx context.Context, wsID, id string, o Options
 	if err := s.base.Authorize(ctx, resource.VarPath(w.Organization, w.Name, old.Key), access.Update); err != nil {
 		return Variable{}, err
 	}
+	if err := s.checkLocked(ctx, w, old.Variable); err != nil {
+		return Variable{}, err
+	}
 	v := old.Variable
 	value, err := o.apply(&v)
 	if err != nil {
@@ -93,6 +96,7 @@ func (s *Service) UpdateVariable(ctx context.Context, wsID, id string, o Options
 	if err != nil {
 		return Variable{}, err
 	}
+	adoptManager(w, &v, o)
 	if err := s.base.Record(ctx, "platform.variable.update", variableAudit(w, v, o.Value != nil)); err != nil {
 		return Variable{}, err
 	}
@@ -117,6 +121,9 @@ func (s *Service) DeleteVariable(ctx context.Context, wsID, id string) error {
 		return err
 	}
 	if err := s.base.Authorize(ctx, resource.VarPath(w.Organization, w.Name, v.Key), access.Delete); err != nil {
+		return err
+	}
+	if err := s.checkLocked(ctx, w, v.Variable); err != nil {
 		return err
 	}
 	if err := s.base.Record(ctx, "platform.variable.delete", variableAudit(w, v.Variable, false)); err != nil {

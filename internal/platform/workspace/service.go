@@ -17,24 +17,13 @@ type Pools interface {
 
 // Service manages workspaces. It is safe for concurrent use.
 type Service struct {
-	base    resource.Deps
-	db      db
-	dir     Directory
-	orgs    organization.Directory
-	pools   Pools
-	onAlter func(ctx context.Context, org string) error
-}
+	base  resource.Deps
+	db    db
+	dir   Directory
+	orgs  organization.Directory
+	pools Pools
 
-// OnChange has f called after a workspace of an organization is created,
-// renamed, moved to another project or deleted (teams' policies name
-// workspaces, and project grants reach the project's workspaces).
-func (s *Service) OnChange(f func(ctx context.Context, org string) error) { s.onAlter = f }
-
-func (s *Service) changed(ctx context.Context, org string) error {
-	if s.onAlter == nil {
-		return nil
-	}
-	return s.onAlter(ctx, org)
+	watchers []func(ctx context.Context, org string) error // see Watch
 }
 
 // New returns a Service.
@@ -153,13 +142,14 @@ func (s *Service) Update(ctx context.Context, id string, o Options) (Workspace, 
 	if err := s.base.Record(ctx, "platform.workspace.update", map[string]any{
 		"organization": w.Organization, "workspace": old.Name, "id": w.ID, "name": w.Name, "project_id": w.ProjectID,
 		"auto_apply": w.AutoApply, "working_directory": w.WorkingDirectory, "terraform_version": w.TerraformVersion, "agent_pool_id": w.AgentPoolID,
+		"global_remote_state": w.GlobalRemoteState,
 	}); err != nil {
 		return Workspace{}, err
 	}
 	if err := s.db.update(ctx, w); err != nil {
 		return Workspace{}, err
 	}
-	if w.Name != old.Name || w.ProjectID != old.ProjectID {
+	if w.Name != old.Name || w.ProjectID != old.ProjectID || w.GlobalRemoteState != old.GlobalRemoteState {
 		return w, s.changed(ctx, w.Organization)
 	}
 	return w, nil

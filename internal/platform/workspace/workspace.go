@@ -39,8 +39,12 @@ type Workspace struct {
 	// leaves the agent's own bound (2 h by default). An agent takes the
 	// shorter of the two.
 	PhaseTimeout time.Duration
-	CreatedAt    time.Time
-	UpdatedAt    time.Time
+	// GlobalRemoteState shares the outputs of the workspace's state with
+	// every workspace of its organization (their run tokens may read
+	// them); otherwise only with its remote state consumers.
+	GlobalRemoteState bool
+	CreatedAt         time.Time
+	UpdatedAt         time.Time
 }
 
 // Options are the settable fields of a workspace; nil leaves a
@@ -55,6 +59,8 @@ type Options struct {
 	AgentPoolID      *string
 	ProjectID        *string // default: the organization's default project
 	PhaseTimeout     *time.Duration
+	// GlobalRemoteState: see Workspace.
+	GlobalRemoteState *bool
 }
 
 // Bounds on a workspace's phase timeout: a job token lives at most 3 h, so
@@ -92,6 +98,9 @@ func (o Options) apply(w *Workspace) error {
 	}
 	if o.PhaseTimeout != nil {
 		w.PhaseTimeout = *o.PhaseTimeout
+	}
+	if o.GlobalRemoteState != nil {
+		w.GlobalRemoteState = *o.GlobalRemoteState
 	}
 	if w.ExecutionMode == "" {
 		w.ExecutionMode = ExecutionAgent
