@@ -257,6 +257,10 @@ func TestManagedVariablesLock(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		if _, err := e.tfe.TeamAccess.Add(ctx, tfe.TeamAccessAddOptions{Access: tfe.Access(tfe.AccessWrite),
+			Team: tm, Workspace: target}); err != nil {
+			t.Fatal(err)
+		}
 		tt, err := e.tfe.TeamTokens.Create(ctx, tm.ID)
 		if err != nil {
 			t.Fatal(err)
