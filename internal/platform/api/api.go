@@ -95,6 +95,7 @@ func (h *API) Mount(mux *http.ServeMux) {
 	h.mountPolicies(route)
 	h.mountTags(route)
 	h.mountGuards(route)
+	h.mountRunTriggers(route)
 }
 
 // headers adds the headers HCP Terraform sends on every API response.

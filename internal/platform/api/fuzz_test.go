@@ -20,12 +20,13 @@ func FuzzDecode(f *testing.F) {
 		`{"data":{"type":"runs","attributes":{"plan-only":true},"relationships":{"workspace":{"data":{"type":"workspaces","id":"ws-1"}}}}}`,
 		`{"data":{"type":"policy-sets","attributes":{"name":"s","kind":"opa"},"relationships":{"policies":{"data":[{"type":"policies","id":"pol-1"}]}}}}`,
 		`{"data":{"type":"policies","attributes":{"name":"p","enforce":[{"path":"p.rego","mode":"advisory"}]}}}`,
+		`{"data":{"type":"run-triggers","relationships":{"sourceable":{"data":{"type":"workspaces","id":"ws-1"}}}}}`,
 		`{"data":null}`, `{"data":[]}`, `{}`, `null`,
 	} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, body string) {
-		for _, model := range []any{&variableInput{}, &workspaceInput{}, &organizationInput{}, &projectInput{}, &runInput{}, &configurationVersionInput{},
+		for _, model := range []any{&runTriggerInput{}, &variableInput{}, &workspaceInput{}, &organizationInput{}, &projectInput{}, &runInput{}, &configurationVersionInput{},
 			&policyInput{}, &policySetInput{}, &parameterInput{}, &teamInput{}, &stateVersionInput{}, &agentTokenInput{}} {
 			err := decode(httptest.NewRequest("POST", "/", strings.NewReader(body)), model)
 			if err == nil {
