@@ -67,7 +67,7 @@ func testAdminOperatorStory(t *testing.T, start daemontest.Starter) {
 	for ws, policy := range map[string]string{"admin": "admin-runs", "manager": "manager"} {
 		write(t, root, "auth/jwt/role/"+ws, map[string]any{"role_type": "jwt", "user_claim": "terraform_full_workspace",
 			"bound_audiences": []string{"vault.workload.identity"}, "bound_claims_type": "glob",
-			"bound_claims": map[string]any{"sub": "organization:acme:project:Default Project:workspace:" + ws + ":run_phase:*"},
+			"bound_claims":   map[string]any{"sub": "organization:acme:project:Default Project:workspace:" + ws + ":run_phase:*"},
 			"token_policies": []string{policy}, "token_ttl": "20m"})
 	}
 	must(t, root.Sys().PutPolicy("admin-runs", `
