@@ -141,8 +141,8 @@ func (x *job) obtainCredentials(ctx context.Context) error {
 	j := x.j
 	run := creds.Run{ID: j.RunID, Organization: j.Organization, Project: j.Project, Workspace: j.Workspace,
 		WorkspaceID: j.WorkspaceID, Phase: j.Phase}
-	cr, err := creds.Prepare(ctx, creds.Config{Dir: x.dir, Env: x.vars.env, Run: run, Minter: x.api, HTTPClient: x.a.cfg.VaultClient,
-		OnSecret: x.red.Add})
+	cr, err := creds.Prepare(ctx, creds.Config{Dir: x.dir, Env: x.vars.env, Variables: x.in.Variables, Run: run, Minter: x.api,
+		HTTPClient: x.a.cfg.VaultClient, OnSecret: x.red.Add})
 	if err != nil {
 		return fmt.Errorf("preparing credentials: %w", err)
 	}
@@ -150,6 +150,11 @@ func (x *job) obtainCredentials(ctx context.Context) error {
 	x.undo = append(x.undo, func() { x.revokeCredentials(ctx) })
 	for _, s := range cr.Secrets {
 		x.red.Add(s)
+	}
+	for _, k := range cr.Withheld {
+		delete(x.vars.env, k)
+		delete(x.vars.terraform, k)
+		x.stream.Line(fmt.Sprintf("runcred: the variable %s holds the AppRole secret ID the agent logged in to Vault with; it is withheld from OpenTofu", k))
 	}
 	go func() {
 		if err := cr.Start(ctx); err != nil {

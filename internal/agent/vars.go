@@ -6,13 +6,11 @@ import (
 	"fmt"
 	"maps"
 
-	"github.com/hashicorp/hcl/v2"
-	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
-	ctyjson "github.com/zclconf/go-cty/cty/json"
 
 	"github.com/runcred/runcred/internal/jobapi"
 	"github.com/runcred/runcred/internal/secret"
+	"github.com/runcred/runcred/internal/tfinput"
 )
 
 // minLeaf is the shortest string or number inside a sensitive HCL value
@@ -90,33 +88,20 @@ func hclValue(key, src string) (json.RawMessage, error) {
 
 // hclEval is hclValue that also returns the value.
 func hclEval(key, src string) (json.RawMessage, cty.Value, error) {
-	expr, diags := hclsyntax.ParseExpression([]byte(src), key, hcl.InitialPos)
-	if diags.HasErrors() {
+	raw, val, err := tfinput.Constant(src, key)
+	switch {
+	case errors.Is(err, tfinput.ErrSyntax):
 		return nil, cty.NilVal, fmt.Errorf("variable %q is marked HCL but is not a valid HCL expression", key)
-	}
-	// for expressions (also %{for} in templates) multiply what they are
-	// given; constants never need them, and they could make an agent write
-	// gigabytes from a short value.
-	if hclsyntax.VisitAll(expr.(hclsyntax.Node), func(n hclsyntax.Node) hcl.Diagnostics {
-		if _, ok := n.(*hclsyntax.ForExpr); ok {
-			return hcl.Diagnostics{{Severity: hcl.DiagError}}
-		}
-		return nil
-	}).HasErrors() {
+	case errors.Is(err, tfinput.ErrForExpr):
 		return nil, cty.NilVal, fmt.Errorf("variable %q: an HCL variable must be a constant value (no for expressions)", key)
-	}
-	val, diags := expr.Value(nil)
-	if diags.HasErrors() {
+	case errors.Is(err, tfinput.ErrNotConstant):
 		return nil, cty.NilVal, fmt.Errorf("variable %q: an HCL variable must be a constant value (no references or function calls)", key)
-	}
-	if err := checkNumbers(val); err != nil {
-		return nil, cty.NilVal, fmt.Errorf("variable %q: %w", key, err)
-	}
-	b, err := ctyjson.Marshal(val, val.Type())
-	if err != nil {
+	case errors.Is(err, tfinput.ErrNumberRange):
+		return nil, cty.NilVal, fmt.Errorf("variable %q: a number in an HCL variable is out of range", key)
+	case err != nil: // ErrUnknown, ErrJSON
 		return nil, cty.NilVal, fmt.Errorf("variable %q: its HCL value cannot be written as JSON", key)
 	}
-	return b, val, nil
+	return raw, val, nil
 }
 
 // builtins are the variables every run gets (reference §2.8), also as
@@ -147,23 +132,4 @@ func mergeEnv(layers ...map[string]string) map[string]string {
 		maps.Copy(out, l)
 	}
 	return out
-}
-
-// maxExponent bounds HCL numbers' binary exponent (2^1100 ≈ 1e331): writing
-// 1e100000000 as JSON means writing every digit. float64's range (2^1024)
-// is more than any variable needs.
-const maxExponent = 1100
-
-// checkNumbers refuses numbers whose magnitude lies outside 2^±1100.
-func checkNumbers(v cty.Value) error {
-	return cty.Walk(v, func(_ cty.Path, v cty.Value) (bool, error) {
-		if !v.IsKnown() || v.IsNull() || v.Type() != cty.Number {
-			return true, nil
-		}
-		f := v.AsBigFloat()
-		if f.Sign() != 0 && (f.MantExp(nil) > maxExponent || f.MantExp(nil) < -maxExponent) {
-			return false, errors.New("a number in an HCL variable is out of range")
-		}
-		return true, nil
-	})
 }

@@ -158,6 +158,13 @@ func TestParseErrors(t *testing.T) {
 		{"backed sleep too long", with(backed, "TFC_VAULT_BACKED_AWS_SLEEP_SECONDS", "1501"), []string{"TFC_VAULT_BACKED_AWS_SLEEP_SECONDS", "1500"}},
 		{"backed sleep not a number", with(backed, "TFC_DEFAULT_VAULT_BACKED_AWS_SLEEP_SECONDS", "5s"), []string{"TFC_DEFAULT_VAULT_BACKED_AWS_SLEEP_SECONDS"}},
 		{"backed bad mount", with(backed, "TFC_VAULT_BACKED_AWS_MOUNT_PATH", "aws//x"), []string{"TFC_VAULT_BACKED_AWS_MOUNT_PATH"}},
+		{"vault bad auth type", with(vault, "TFC_VAULT_AUTH_TYPE", "userpass"), []string{"TFC_VAULT_AUTH_TYPE", "not jwt or approle"}},
+		{"approle with a jwt role", with(vault, "TFC_VAULT_AUTH_TYPE", "approle"), []string{"TFC_VAULT_RUN_ROLE", "TFC_VAULT_AUTH_TYPE=jwt"}},
+		{"approle with a plan role", with(vault, "TFC_VAULT_RUN_ROLE", "", "TFC_VAULT_AUTH_TYPE", "approle", "TFC_VAULT_APPLY_ROLE", "r"), []string{"TFC_VAULT_APPLY_ROLE"}},
+		{"approle with an audience", with(vault, "TFC_VAULT_RUN_ROLE", "", "TFC_VAULT_AUTH_TYPE", "approle", "TFC_VAULT_WORKLOAD_IDENTITY_AUDIENCE", "a"), []string{"TFC_VAULT_WORKLOAD_IDENTITY_AUDIENCE", "no workload identity token"}},
+		{"approle bad variable name", with(vault, "TFC_VAULT_RUN_ROLE", "", "TFC_VAULT_AUTH_TYPE", "approle", "TFC_VAULT_PLAN_APPROLE_SECRET_ID_VARIABLE", "a b"), []string{"TFC_VAULT_PLAN_APPROLE_SECRET_ID_VARIABLE", "not a variable name"}},
+		{"approle one variable for both", with(vault, "TFC_VAULT_RUN_ROLE", "", "TFC_VAULT_AUTH_TYPE", "approle", "TFC_VAULT_RUN_APPROLE_ROLE_ID_VARIABLE", "secret_id"), []string{"TFC_VAULT_RUN_APPROLE_ROLE_ID_VARIABLE", "TFC_VAULT_AUTH_TYPE", "two variables"}},
+		{"jwt with an approle variable", with(vault, "TFC_VAULT_RUN_APPROLE_SECRET_ID_VARIABLE", "sid"), []string{"TFC_VAULT_RUN_APPROLE_SECRET_ID_VARIABLE", "TFC_VAULT_AUTH_TYPE=approle"}},
 		{"aws and backed both default", with(backed, "TFC_AWS_PROVIDER_AUTH", "true", "TFC_AWS_RUN_ROLE_ARN", "arn:aws:iam::1:role/x"), []string{"TFC_AWS_PROVIDER_AUTH", "TFC_VAULT_BACKED_AWS_AUTH"}},
 	}
 	for _, c := range cases {
@@ -195,6 +202,53 @@ func TestParseValues(t *testing.T) {
 	}
 	if _, err := Parse(env, jobapi.Plan); err == nil || !strings.Contains(err.Error(), "TFC_VAULT_RUN_ROLE_V") {
 		t.Errorf("plan phase has no Vault role: %v", err)
+	}
+}
+
+// TestParseAppRole: TFC_VAULT_AUTH_TYPE=approle reads the variable names by
+// the grammar (per phase, tags, TFC_DEFAULT_ forms), defaults to role_id,
+// secret_id and the approle mount, asks for no token, and leaves the JWT
+// configurations beside it as they were.
+func TestParseAppRole(t *testing.T) {
+	env := map[string]string{}
+	for _, kv := range [][2]string{
+		{"TFC_VAULT_PROVIDER_AUTH", "true"}, {"TFC_VAULT_ADDR", "https://vault.example"}, {"TFC_VAULT_AUTH_TYPE", "approle"},
+		{"TFC_VAULT_PROVIDER_AUTH_A", "true"}, {"TFC_VAULT_ADDR_A", "https://vault.example"}, {"TFC_VAULT_AUTH_TYPE_A", "approle"},
+		{"TFC_VAULT_AUTH_PATH_A", "team/approle"}, {"TFC_VAULT_APPLY_APPROLE_SECRET_ID_VARIABLE_A", "apply_secret_id"},
+		{"TFC_DEFAULT_VAULT_RUN_APPROLE_ROLE_ID_VARIABLE", "ops_role_id"},
+		{"TFC_VAULT_PROVIDER_AUTH_J", "true"}, {"TFC_VAULT_ADDR_J", "https://vault.example"}, {"TFC_VAULT_RUN_ROLE_J", "r"},
+		{"TFC_DEFAULT_VAULT_RUN_ROLE", "ignored-by-approle"}, {"TFC_DEFAULT_VAULT_WORKLOAD_IDENTITY_AUDIENCE", "aud"},
+		{"TFC_VAULT_BACKED_AWS_AUTH", "true"}, {"TFC_VAULT_BACKED_AWS_AUTH_TYPE", "iam_user"}, {"TFC_VAULT_BACKED_AWS_RUN_VAULT_ROLE", "deploy"},
+	} {
+		env[kv[0]] = kv[1]
+	}
+	for phase, secretVar := range map[jobapi.Phase]string{jobapi.Plan: "secret_id", jobapi.Apply: "apply_secret_id"} {
+		p, err := Parse(env, phase)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(p.Vault) != 3 || len(p.VaultAWS) != 1 || p.VaultAWS[0].VaultTag != "" {
+			t.Fatalf("%s: %+v", phase, p)
+		}
+		def, a, j := p.Vault[0], p.Vault[1], p.Vault[2]
+		if def.AuthType != AppRole || def.AuthPath != "approle" || def.RoleIDVar != "ops_role_id" || def.SecretIDVar != "secret_id" ||
+			def.Role != "" || def.Audience != "" || def.RoleIDVarFrom != "TFC_DEFAULT_VAULT_RUN_APPROLE_ROLE_ID_VARIABLE" {
+			t.Errorf("%s: default: %+v", phase, def)
+		}
+		if a.AuthType != AppRole || a.AuthPath != "team/approle" || a.SecretIDVar != secretVar || a.RoleIDVar != "ops_role_id" {
+			t.Errorf("%s: A: %+v", phase, a)
+		}
+		if j.AuthType != JWT || j.AuthTypeFrom != "TFC_VAULT_PROVIDER_AUTH_J" || j.AuthPath != "jwt" || j.Role != "r" || j.RoleIDVar != "" {
+			t.Errorf("%s: J: %+v", phase, j)
+		}
+		if got := p.Audiences(); len(got) != 1 || got[0].Audience != "aud" || got[0].From != "TFC_DEFAULT_VAULT_WORKLOAD_IDENTITY_AUDIENCE" {
+			t.Errorf("%s: audiences %+v: want J's only", phase, got)
+		}
+	}
+	delete(env, "TFC_VAULT_PROVIDER_AUTH_J")
+	p, err := Parse(env, jobapi.Plan)
+	if err != nil || p.NeedsTokens() {
+		t.Fatalf("AppRole only: needs tokens %v, %v", p.NeedsTokens(), err)
 	}
 }
 

@@ -25,13 +25,24 @@ import (
 
 // Default audiences (§1.6) and Vault defaults (§2.3, §2.4).
 const (
-	AWSAudience       = "aws.workload.identity"
-	VaultAudience     = "vault.workload.identity"
-	AzureAudience     = "api://AzureADTokenExchange"
-	DefaultAuthPath   = "jwt"
-	defaultAWSMount   = "aws"
-	MaxSleep          = 1500 * time.Second
-	GCPAudiencePrefix = "//iam.googleapis.com/"
+	AWSAudience        = "aws.workload.identity"
+	VaultAudience      = "vault.workload.identity"
+	AzureAudience      = "api://AzureADTokenExchange"
+	DefaultAuthPath    = "jwt"
+	DefaultAppRolePath = "approle"
+	defaultAWSMount    = "aws"
+	MaxSleep           = 1500 * time.Second
+	GCPAudiencePrefix  = "//iam.googleapis.com/"
+)
+
+// Vault login methods (TFC_VAULT_AUTH_TYPE), and the workspace variables
+// an AppRole login reads when no setting names others: the names the
+// classic configuration, which logs in from the vault provider, uses.
+const (
+	JWT              = "jwt"
+	AppRole          = "approle"
+	DefaultRoleIDVar = "role_id"
+	DefaultSecretVar = "secret_id"
 )
 
 // Vault-backed AWS credential types (§2.4).
@@ -67,14 +78,22 @@ type GCP struct{ Tag, Audience, AudienceFrom, ProviderName, ServiceAccount strin
 // Azure is a federated credential (§2.6).
 type Azure struct{ Tag, Audience, AudienceFrom, ClientID string }
 
-// Vault is a JWT login to a Vault (§2.3).
+// Vault is a login to a Vault (§2.3): with the phase's workload-identity
+// token (AuthType JWT), or with an AppRole's role and secret ID read from
+// two of the workspace's variables (AuthType AppRole, runcred's own
+// extension). An AppRole login mints no token: Audience and Role are empty.
 type Vault struct {
 	Tag, Audience, AudienceFrom string
 	Addr, AddrFrom              string // no trailing slash
 	Namespace                   string
+	AuthType, AuthTypeFrom      string // JWT or AppRole
 	AuthPath, AuthPathFrom      string
 	Role, RoleFrom              string
 	CAPEM                       []byte // nil: the system roots
+	// AppRole: the keys of the variables holding the role ID and the
+	// secret ID, and the settings that named them.
+	RoleIDVar, RoleIDVarFrom     string
+	SecretIDVar, SecretIDVarFrom string
 }
 
 // VaultAWS is Vault-backed AWS (§2.4).
@@ -104,7 +123,9 @@ func (g *Spec) Audiences() []Audience {
 		out = append(out, Audience{c.Audience, c.AudienceFrom})
 	}
 	for _, c := range g.Vault {
-		out = append(out, Audience{c.Audience, c.AudienceFrom})
+		if c.AuthType != AppRole {
+			out = append(out, Audience{c.Audience, c.AudienceFrom})
+		}
 	}
 	return out
 }
@@ -234,21 +255,32 @@ func (g *Spec) addVault(s settings) error {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
 		return fmt.Errorf("%s: %q is not an http(s) address", addrFrom, addr)
 	}
-	role, roleFrom := s.phased("ROLE")
-	if role == "" {
-		return fmt.Errorf("%s is true but no Vault role is set: set %s (or %s and %s)", s.explicit("PROVIDER_AUTH"),
-			s.runName("ROLE"), s.explicit("PLAN_ROLE"), s.explicit("APPLY_ROLE"))
+	c := Vault{Tag: s.tag, Addr: strings.TrimRight(addr, "/"), AddrFrom: addrFrom}
+	c.AuthType, c.AuthTypeFrom = s.get("AUTH_TYPE")
+	defaultPath := DefaultAuthPath
+	switch c.AuthType {
+	case "":
+		c.AuthType, c.AuthTypeFrom = JWT, s.explicit("PROVIDER_AUTH")
+	case JWT:
+	case AppRole:
+		defaultPath = DefaultAppRolePath
+	default:
+		return fmt.Errorf("%s: %q is not jwt or approle", c.AuthTypeFrom, c.AuthType)
 	}
-	authPath, from := s.get("AUTH_PATH")
-	if authPath == "" {
-		authPath, from = DefaultAuthPath, s.explicit("PROVIDER_AUTH")
+	if c.AuthPath, c.AuthPathFrom = s.get("AUTH_PATH"); c.AuthPath == "" {
+		c.AuthPath, c.AuthPathFrom = defaultPath, s.explicit("PROVIDER_AUTH")
 	}
-	if authPath, err = cleanPath(authPath); err != nil {
-		return fmt.Errorf("%s: %w", from, err)
+	if c.AuthPath, err = cleanPath(c.AuthPath); err != nil {
+		return fmt.Errorf("%s: %w", c.AuthPathFrom, err)
 	}
-	aud, audFrom := s.orDefault("WORKLOAD_IDENTITY_AUDIENCE", VaultAudience, "PROVIDER_AUTH")
-	c := Vault{Tag: s.tag, Audience: aud, AudienceFrom: audFrom, Addr: strings.TrimRight(addr, "/"), AddrFrom: addrFrom,
-		AuthPath: authPath, AuthPathFrom: from, Role: role, RoleFrom: roleFrom}
+	if c.AuthType == AppRole {
+		err = s.appRole(&c)
+	} else {
+		err = s.jwtLogin(&c)
+	}
+	if err != nil {
+		return err
+	}
 	c.Namespace, _ = s.get("NAMESPACE")
 	if enc, from := s.get("ENCODED_CACERT"); enc != "" {
 		if c.CAPEM, err = decodeCACert(enc); err != nil {
@@ -256,6 +288,59 @@ func (g *Spec) addVault(s settings) error {
 		}
 	}
 	g.Vault = append(g.Vault, c)
+	return nil
+}
+
+// jwtLogin reads a JWT login's role and audience, and refuses the AppRole
+// settings, which would go unused.
+func (s settings) jwtLogin(c *Vault) error {
+	for _, name := range []string{"APPROLE_ROLE_ID_VARIABLE", "APPROLE_SECRET_ID_VARIABLE"} {
+		if from := s.explicitPhased(name); from != "" {
+			return fmt.Errorf("%s applies only to %s=approle", from, s.explicit("AUTH_TYPE"))
+		}
+	}
+	if c.Role, c.RoleFrom = s.phased("ROLE"); c.Role == "" {
+		return fmt.Errorf("%s is true but no Vault role is set: set %s (or %s and %s)", s.explicit("PROVIDER_AUTH"),
+			s.runName("ROLE"), s.explicit("PLAN_ROLE"), s.explicit("APPLY_ROLE"))
+	}
+	c.Audience, c.AudienceFrom = s.orDefault("WORKLOAD_IDENTITY_AUDIENCE", VaultAudience, "PROVIDER_AUTH")
+	return nil
+}
+
+// varName is what a variable key may be: a Terraform variable's name (an
+// environment variable's is narrower).
+var varName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_-]*$`)
+
+// appRole reads which variables hold an AppRole's role and secret ID, and
+// refuses the JWT login's own settings (in their explicit forms: a
+// TFC_DEFAULT_ value serves the configurations that log in with a JWT).
+func (s settings) appRole(c *Vault) error {
+	if from := s.explicitPhased("ROLE"); from != "" {
+		return fmt.Errorf("%s applies only to %s=jwt: an AppRole login's role is the one its role ID names", from, s.explicit("AUTH_TYPE"))
+	}
+	if from := s.explicit("WORKLOAD_IDENTITY_AUDIENCE"); s.env[from] != "" {
+		return fmt.Errorf("%s applies only to %s=jwt: an AppRole login uses no workload identity token", from, s.explicit("AUTH_TYPE"))
+	}
+	pick := func(name, def string) (string, string, error) {
+		v, from := s.phased(name)
+		if v == "" {
+			return def, s.explicit("AUTH_TYPE"), nil
+		}
+		if !varName.MatchString(v) {
+			return "", "", fmt.Errorf("%s: %q is not a variable name", from, v)
+		}
+		return v, from, nil
+	}
+	var err error
+	if c.RoleIDVar, c.RoleIDVarFrom, err = pick("APPROLE_ROLE_ID_VARIABLE", DefaultRoleIDVar); err != nil {
+		return err
+	}
+	if c.SecretIDVar, c.SecretIDVarFrom, err = pick("APPROLE_SECRET_ID_VARIABLE", DefaultSecretVar); err != nil {
+		return err
+	}
+	if c.RoleIDVar == c.SecretIDVar {
+		return fmt.Errorf("%s and %s both name variable %q: the role ID and the secret ID are two variables", c.RoleIDVarFrom, c.SecretIDVarFrom, c.RoleIDVar)
+	}
 	return nil
 }
 
@@ -329,6 +414,17 @@ func (g *Spec) hasVault(tag string) bool {
 		}
 	}
 	return false
+}
+
+// explicitPhased is the first of the explicit (not TFC_DEFAULT_) forms of
+// per-phase setting name, for any phase, that holds a value; "" if none.
+func (s settings) explicitPhased(name string) string {
+	for _, p := range []string{"PLAN_", "APPLY_", "RUN_"} {
+		if k := s.explicit(p + name); s.env[k] != "" {
+			return k
+		}
+	}
+	return ""
 }
 
 // orDefault is setting name and its variable, else def and the

@@ -151,14 +151,19 @@ type AWSCredential struct {
 	Audience string `json:"audience"`
 }
 
-// VaultCredential is TFC_VAULT_PROVIDER_AUTH's resolved settings.
+// VaultCredential is TFC_VAULT_PROVIDER_AUTH's resolved settings. AuthType
+// is "jwt" (Role and Audience set) or "approle" (RoleIDVariable and
+// SecretIDVariable name the variables the agent logs in with).
 type VaultCredential struct {
-	Tag       string `json:"tag"`
-	Address   string `json:"address"`
-	Namespace string `json:"namespace"`
-	AuthPath  string `json:"auth_path"`
-	Role      string `json:"role"`
-	Audience  string `json:"audience"`
+	Tag              string `json:"tag"`
+	Address          string `json:"address"`
+	Namespace        string `json:"namespace"`
+	AuthType         string `json:"auth_type"`
+	AuthPath         string `json:"auth_path"`
+	Role             string `json:"role"`
+	Audience         string `json:"audience"`
+	RoleIDVariable   string `json:"role_id_variable"`
+	SecretIDVariable string `json:"secret_id_variable"`
 }
 
 // VaultBackedAWS is TFC_VAULT_BACKED_AWS_AUTH's resolved settings.

@@ -36,8 +36,11 @@ func TestRunDocument(t *testing.T) {
 		Credentials: Credentials{
 			Plan: PhaseCredentials{AWS: []AWSCredential{{RoleARN: "arn:aws:iam::111111111111:role/plan", Audience: "aws.workload.identity"}}},
 			Apply: PhaseCredentials{
-				AWS:            []AWSCredential{{RoleARN: "arn:aws:iam::111111111111:role/apply", Audience: "aws.workload.identity"}},
-				Vault:          []VaultCredential{{Address: "https://vault.example.com", AuthPath: "jwt", Role: "app", Audience: "vault.workload.identity"}},
+				AWS: []AWSCredential{{RoleARN: "arn:aws:iam::111111111111:role/apply", Audience: "aws.workload.identity"}},
+				Vault: []VaultCredential{
+					{Address: "https://vault.example.com", AuthType: "jwt", AuthPath: "jwt", Role: "app", Audience: "vault.workload.identity"},
+					{Tag: "OPS", Address: "https://vault.example.com", AuthType: "approle", AuthPath: "approle", RoleIDVariable: "role_id", SecretIDVariable: "secret_id"},
+				},
 				VaultBackedAWS: []VaultBackedAWS{{MountPath: "aws", VaultRole: "deploy", AuthType: "assumed_role", RoleARN: "arn:aws:iam::111111111111:role/deploy"}},
 			},
 		},

@@ -2,7 +2,9 @@
 // into one run phase's credentials, following HCP Terraform's dynamic
 // provider credentials contract (reference/tfc-dynamic-credentials.md §1.8,
 // §2): manual workload-identity tokens, AWS, GCP and Azure by direct OIDC
-// federation, Vault JWT login, and Vault-backed AWS.
+// federation, Vault JWT login, and Vault-backed AWS; and runcred's own
+// Vault AppRole login (TFC_VAULT_AUTH_TYPE=approle), whose role and secret
+// ID come from two of the workspace's variables.
 //
 // Prepare mints the tokens, logs in, writes the files into the run directory
 // and returns what to add to the phase's environment; Result.Close revokes
@@ -46,9 +48,12 @@ type Config struct {
 	// Dir is the run directory (exists, 0700); every file goes inside it.
 	Dir string
 	// Env holds the workspace's env-category variables, TFC_* included.
-	Env    map[string]string
-	Run    Run
-	Minter Minter
+	Env map[string]string
+	// Variables are all the phase's variables, both categories: an AppRole
+	// login reads its role and secret ID from two of them.
+	Variables []jobapi.Variable
+	Run       Run
+	Minter    Minter
 	// HTTPClient carries the Vault calls; nil is a client with a 60 s
 	// timeout. Its transport must be an *http.Transport when a
 	// configuration sets TFC_VAULT_ENCODED_CACERT.
@@ -75,6 +80,10 @@ type Result struct {
 	Secrets []secret.Value
 	// Leases are the Vault lease IDs obtained, for the audit trail.
 	Leases []string
+	// Withheld are the keys of variables that were for the credentials
+	// only (an AppRole's secret ID): the phase must not hand them to
+	// OpenTofu, neither in its environment nor as a Terraform variable.
+	Withheld []string
 
 	now      func() time.Time
 	after    func(time.Duration) <-chan time.Time

@@ -11,10 +11,12 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/runcred/runcred/internal/credspec"
+	"github.com/runcred/runcred/internal/jobapi"
 	"github.com/runcred/runcred/internal/secret"
 )
 
@@ -138,7 +140,8 @@ func (e *vaultError) Error() string {
 	return fmt.Sprintf("vault %s %s: HTTP %d: %s", e.Method, e.Path, e.Status, strings.Join(e.Errors, "; "))
 }
 
-// vaultLogin logs in with a fresh workload-identity token (§2.3) and exposes
+// vaultLogin logs in (§2.3) with a fresh workload-identity token, or with
+// an AppRole's role and secret ID (TFC_VAULT_AUTH_TYPE=approle), and exposes
 // the Vault token: VAULT_ADDR, VAULT_TOKEN, VAULT_NAMESPACE and VAULT_CACERT
 // for the default configuration; a token file (and CA file) for every one,
 // named in tfc_vault_dynamic_credentials.
@@ -148,12 +151,22 @@ func (b *builder) vaultLogin(ctx context.Context, c credspec.Vault) error {
 	if err != nil {
 		return err
 	}
-	jwt, _, err := b.mint(ctx, c.Audience, by)
-	if err != nil {
-		return err
+	var body map[string]string
+	if c.AuthType == credspec.AppRole {
+		roleID, secretID, err := b.appRoleIDs(c, by)
+		if err != nil {
+			return err
+		}
+		body = map[string]string{"role_id": roleID.RevealString(), "secret_id": secretID.RevealString()}
+	} else {
+		jwt, _, err := b.mint(ctx, c.Audience, by)
+		if err != nil {
+			return err
+		}
+		body = map[string]string{"role": c.Role, "jwt": jwt.RevealString()}
 	}
 	t := &vaultToken{conf: c, client: hc}
-	resp, err := t.call(ctx, http.MethodPost, "auth/"+escapePath(c.AuthPath)+"/login", map[string]string{"role": c.Role, "jwt": jwt.RevealString()})
+	resp, err := t.call(ctx, http.MethodPost, "auth/"+escapePath(c.AuthPath)+"/login", body)
 	if err != nil {
 		return fmt.Errorf("%s: logging in to Vault: %w", by, err)
 	}
@@ -195,6 +208,53 @@ func (b *builder) vaultLogin(ctx context.Context, c credspec.Vault) error {
 		}
 	}
 	return nil
+}
+
+// appRoleIDs reads an AppRole login's role and secret ID from the variables
+// the configuration names, and withholds the secret ID's variable from the
+// run: it is the agent's to log in with, and a run that saw it could log in
+// again, after the phase, outside it. Each refusal comes before anything is
+// sent to Vault. The secret ID must be in a sensitive variable: then no API
+// answer, log or policy input ever shows it, and the redactor knows it.
+func (b *builder) appRoleIDs(c credspec.Vault, by string) (roleID, secretID secret.Value, err error) {
+	find := func(key, from string) (jobapi.Variable, error) {
+		var found []jobapi.Variable
+		for _, v := range b.cfg.Variables {
+			if v.Key == key {
+				found = append(found, v)
+			}
+		}
+		switch {
+		case len(found) == 0:
+			return jobapi.Variable{}, fmt.Errorf("%s: %s names the variable %q, which the workspace does not have", by, from, key)
+		case len(found) > 1:
+			return jobapi.Variable{}, fmt.Errorf("%s: the workspace has %q both as a Terraform and as an environment variable; keep one", by, key)
+		case found[0].HCL:
+			return jobapi.Variable{}, fmt.Errorf("%s: the variable %q is HCL; an AppRole ID is a plain string", by, key)
+		case found[0].Value == "":
+			return jobapi.Variable{}, fmt.Errorf("%s: the variable %q (named by %s) is empty", by, key, from)
+		}
+		return found[0], nil
+	}
+	rv, err := find(c.RoleIDVar, c.RoleIDVarFrom)
+	if err != nil {
+		return secret.Value{}, secret.Value{}, err
+	}
+	sv, err := find(c.SecretIDVar, c.SecretIDVarFrom)
+	if err != nil {
+		return secret.Value{}, secret.Value{}, err
+	}
+	if !sv.Sensitive {
+		return secret.Value{}, secret.Value{}, fmt.Errorf("%s: the variable %q holds the AppRole secret ID but is not sensitive; "+
+			"mark it sensitive (nothing was sent to Vault)", by, c.SecretIDVar)
+	}
+	roleID, secretID = secret.FromString(rv.Value), secret.FromString(sv.Value)
+	b.addSecret(roleID)
+	b.addSecret(secretID)
+	if !slices.Contains(b.res.Withheld, c.SecretIDVar) {
+		b.res.Withheld = append(b.res.Withheld, c.SecretIDVar)
+	}
+	return roleID, secretID, nil
 }
 
 // setLease records a token's lease; a token without a TTL is never renewed.

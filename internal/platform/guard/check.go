@@ -150,7 +150,9 @@ func (s *Service) Check(ctx context.Context, p Phase) error {
 		if len(e.authPaths) > 0 && !matchAny(e.authPaths, c.AuthPath) {
 			add(c.AuthPathFrom, c.AuthPath, FieldVaultAuthPaths, e.authPaths)
 		}
-		if len(e.roles) > 0 && !matchAny(e.roles, c.Role) {
+		// An AppRole login names no role: its role ID, a secret, picks it.
+		// Its address is checked all the same, for the secret ID goes there.
+		if c.AuthType != credspec.AppRole && len(e.roles) > 0 && !matchAny(e.roles, c.Role) {
 			add(c.RoleFrom, c.Role, FieldVaultRoles, e.roles)
 		}
 	}

@@ -141,6 +141,9 @@ func TestCheck(t *testing.T) {
 			}
 			return env
 		}
+		approle := func(addr string) map[string]string {
+			return map[string]string{"TFC_VAULT_PROVIDER_AUTH": "true", "TFC_VAULT_ADDR": addr, "TFC_VAULT_AUTH_TYPE": "approle"}
+		}
 		awsEnv := map[string]string{"TFC_AWS_PROVIDER_AUTH": "true", "TFC_AWS_RUN_ROLE_ARN": "arn:aws:iam::1:role/tf-plan"}
 		check := func(projectID string, env map[string]string) []string {
 			return findings(t, f.g.Check(ctx, phase(t, "acme", projectID, env)))
@@ -159,6 +162,8 @@ func TestCheck(t *testing.T) {
 		expect("nothing asked", check("", map[string]string{"PLAIN": "x"}))
 		// Closed by default: a foreign address, a chosen audience.
 		expect("foreign vault", check("", vault("http://127.0.0.1:9")), "TFC_VAULT_ADDR vault-addresses")
+		expect("approle on the own broker", check("", approle(own)))
+		expect("approle to a foreign vault, where the secret ID would go", check("", approle("http://127.0.0.1:9")), "TFC_VAULT_ADDR vault-addresses")
 		expect("chosen audience", check("", vault(own, "TFC_VAULT_WORKLOAD_IDENTITY_AUDIENCE", "other")),
 			"TFC_VAULT_WORKLOAD_IDENTITY_AUDIENCE audiences")
 		expect("manual audience", check("", map[string]string{"TFC_WORKLOAD_IDENTITY_AUDIENCE_X": "sts.example"}),
@@ -187,6 +192,7 @@ func TestCheck(t *testing.T) {
 		expect("role outside the list", check(f.project.ID, vault(own)), "TFC_VAULT_RUN_ROLE vault-roles")
 		expect("auth path outside the list", check(f.project.ID, vault(own, "TFC_VAULT_RUN_ROLE", "payments-x", "TFC_VAULT_AUTH_PATH", "jwt2")),
 			"TFC_VAULT_AUTH_PATH vault-auth-paths")
+		expect("approle names no role; its default auth path is not listed", check(f.project.ID, approle(own)), "TFC_VAULT_PROVIDER_AUTH vault-auth-paths")
 		expect("role ARN in the list", check(f.project.ID, awsEnv))
 		expect("role ARN outside the list", check(f.project.ID, map[string]string{"TFC_AWS_PROVIDER_AUTH": "true", "TFC_AWS_PLAN_ROLE_ARN": "arn:aws:iam::2:role/tf-plan"}),
 			"TFC_AWS_PLAN_ROLE_ARN aws-role-arns")

@@ -127,8 +127,8 @@ func credentials(env map[string]string) (policy.Credentials, error) {
 			pc.AWS = append(pc.AWS, policy.AWSCredential{Tag: a.Tag, RoleARN: a.RoleARN, Audience: a.Audience})
 		}
 		for _, v := range spec.Vault {
-			pc.Vault = append(pc.Vault, policy.VaultCredential{Tag: v.Tag, Address: v.Addr, Namespace: v.Namespace,
-				AuthPath: v.AuthPath, Role: v.Role, Audience: v.Audience})
+			pc.Vault = append(pc.Vault, policy.VaultCredential{Tag: v.Tag, Address: v.Addr, Namespace: v.Namespace, AuthType: v.AuthType,
+				AuthPath: v.AuthPath, Role: v.Role, Audience: v.Audience, RoleIDVariable: v.RoleIDVar, SecretIDVariable: v.SecretIDVar})
 		}
 		for _, v := range spec.VaultAWS {
 			pc.VaultBackedAWS = append(pc.VaultBackedAWS, policy.VaultBackedAWS{Tag: v.Tag, MountPath: v.Mount,
