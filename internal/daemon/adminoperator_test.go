@@ -217,6 +217,37 @@ path "runcred/orgs/acme/workspaces/operator/*" { capabilities = ["create", "read
 		t.Errorf("operator's AppRole token cannot read its KV path: %v", err)
 	}
 
+	// 3b. The better path, in a workspace of its own (a workspace whose
+	// state runcred keeps cannot move it to a backend of the
+	// configuration's in a run): the agent logs in with the same AppRole
+	// and hands the run a shared credentials file for the granted role;
+	// the state goes to the operator's bucket with it, and no key is kept.
+	agentRoleID, agentSecretID := operatorAppRole(t, ctx, rootTFE, manager, root)
+	operatorAgent := storyWorkspace(t, ctx, rootTFE, "operator-agent", map[string]string{"env:TFC_VAULT_PROVIDER_AUTH": "true",
+		"env:TFC_VAULT_ADDR": addr, "env:TFC_VAULT_AUTH_TYPE": "approle", "env:TFC_VAULT_ENCODED_CACERT": base64.StdEncoding.EncodeToString(caPEM),
+		"env:TFC_VAULT_BACKED_AWS_AUTH": "true", "env:TFC_VAULT_BACKED_AWS_AUTH_TYPE": "assumed_role",
+		"env:TFC_VAULT_BACKED_AWS_RUN_VAULT_ROLE": "operator", "env:TFC_VAULT_BACKED_AWS_RUN_ROLE_ARN": "arn:aws:iam::123456789012:role/operator",
+		"role_id!": agentRoleID, "secret_id!": agentSecretID})
+	agentPath, err := os.ReadFile(filepath.Join("..", "..", "examples", "admin-operator", "operator-agent", "main.tf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	storyUploadFiles(t, ctx, rootTFE, operatorAgent, map[string][]byte{"main.tf": []byte(strings.ReplaceAll(string(agentPath), "http://127.0.0.1:9000", m.URL))})
+	agentRun, err := rootTFE.Runs.Create(ctx, tfe.RunCreateOptions{Workspace: operatorAgent, Message: tfe.String("operator: the agent's AppRole login")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	storyApply(t, ctx, rootTFE, agentRun.ID)
+	obj, err := m.Admin().GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("operator-bucket"), Key: aws.String("operator/terraform.tfstate")})
+	if err != nil {
+		t.Fatalf("the agent path's state is not in the operator's bucket: %v", err)
+	}
+	st, _ := io.ReadAll(obj.Body)
+	obj.Body.Close()
+	if !strings.Contains(string(st), `"terraform_data"`) || strings.Contains(string(st), creds.AccessKeyID) || strings.Contains(string(st), "secret_key") {
+		t.Errorf("the agent path's state:\n%s", st)
+	}
+
 	// 4. The operator team may edit variables and queue runs; its edit of
 	// role_id is stopped by the protected-variables policy.
 	team, err := rootTFE.Teams.Create(ctx, "acme", tfe.TeamCreateOptions{Name: tfe.String("operators")})
@@ -347,7 +378,6 @@ func storyWorkspace(t *testing.T, ctx context.Context, c *tfe.Client, name strin
 // storyUpload uploads examples/admin-operator/<dir>, with extra files.
 func storyUpload(t *testing.T, ctx context.Context, c *tfe.Client, ws *tfe.Workspace, dir string, extra map[string][]byte) {
 	t.Helper()
-	tmp := t.TempDir()
 	src := filepath.Join("..", "..", "examples", "admin-operator", dir)
 	ents, err := os.ReadDir(src)
 	if err != nil {
@@ -362,6 +392,13 @@ func storyUpload(t *testing.T, ctx context.Context, c *tfe.Client, ws *tfe.Works
 	for k, v := range extra {
 		files[k] = v
 	}
+	storyUploadFiles(t, ctx, c, ws, files)
+}
+
+// storyUploadFiles uploads files as a configuration version of ws.
+func storyUploadFiles(t *testing.T, ctx context.Context, c *tfe.Client, ws *tfe.Workspace, files map[string][]byte) {
+	t.Helper()
+	tmp := t.TempDir()
 	for k, v := range files {
 		if err := os.WriteFile(filepath.Join(tmp, k), v, 0o644); err != nil {
 			t.Fatal(err)
