@@ -39,6 +39,11 @@ variable "aws_secret_key" {
   type      = string
   sensitive = true
 }
+variable "aws_mount" {
+  type        = string
+  description = "Where the AWS secrets engine is mounted."
+  default     = "aws"
+}
 variable "role_arn" {
   type    = string
   default = "arn:aws:iam::123456789012:role/operator"
@@ -88,7 +93,7 @@ resource "vault_kv_secret_v2" "paths" {
 }
 
 resource "vault_aws_secret_backend" "aws" {
-  path                      = "aws"
+  path                      = var.aws_mount
   access_key                = var.aws_access_key
   secret_key                = var.aws_secret_key
   region                    = "us-east-1"
@@ -119,11 +124,11 @@ resource "vault_aws_secret_backend_role" "operator" {
 
 data "vault_policy_document" "operator" {
   rule {
-    path         = "aws/creds/${vault_aws_secret_backend_role.operator.name}"
+    path         = "${vault_aws_secret_backend.aws.path}/creds/${vault_aws_secret_backend_role.operator.name}"
     capabilities = ["read"]
   }
   rule {
-    path         = "aws/sts/${vault_aws_secret_backend_role.operator.name}"
+    path         = "${vault_aws_secret_backend.aws.path}/sts/${vault_aws_secret_backend_role.operator.name}"
     capabilities = ["update"]
   }
   rule {
@@ -184,4 +189,5 @@ resource "vault_policy" "manager" {
 
 output "paths_mount" { value = vault_mount.kv["paths"].path }
 output "approle_path" { value = vault_auth_backend.approle.path }
+output "aws_mount" { value = vault_aws_secret_backend.aws.path }
 output "operator_role" { value = vault_approle_auth_backend_role.operator.role_name }

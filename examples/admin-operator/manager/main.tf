@@ -110,6 +110,13 @@ resource "tfe_variable" "kv_mount" {
   description  = "Where the operator's values are (managed by ${var.manager_workspace})"
 }
 
+resource "tfe_variable" "aws_mount" {
+  workspace_id = tfe_workspace.operator.id
+  key          = "aws_mount"
+  value        = data.tfe_outputs.admin.nonsensitive_values.aws_mount
+  category     = "terraform"
+}
+
 resource "tfe_variable" "vault_addr" {
   workspace_id = tfe_workspace.operator.id
   key          = "vault_addr"

@@ -25,6 +25,10 @@ variable "secret_id" {
   sensitive = true
 }
 variable "kv_mount" { type = string }
+variable "aws_mount" {
+  type    = string
+  default = "aws"
+}
 variable "aws_role" {
   type    = string
   default = "operator"
@@ -48,7 +52,7 @@ data "vault_kv_secret_v2" "config" {
 }
 
 data "vault_generic_secret" "aws" {
-  path = "aws/creds/${var.aws_role}"
+  path = "${var.aws_mount}/creds/${var.aws_role}"
 }
 
 resource "terraform_data" "deployment" {
