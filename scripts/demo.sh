@@ -6,7 +6,8 @@
 # configuration whose s3 backend keeps its state in MinIO, the run log
 # streamed to the terminal; then workspace vault-ws gets its AWS keys from
 # runcred's Vault-compatible broker instead, revoked when each phase ends; then
-# the audit trail. runcred serves HTTPS (dev --tls) with a CA made for the demo,
+# the admin/operator setup of examples/admin-operator (admin → manager →
+# operator, chained by run triggers); then the audit trail. runcred serves HTTPS (dev --tls) with a CA made for the demo,
 # which MinIO, the CLI, the agent and the broker's runs are told to trust.
 # Everything runs on 127.0.0.1 and stops when the script ends, unless KEEP=1
 # (make demo KEEP=1): then runcred and MinIO keep running, with the demo's
@@ -190,6 +191,80 @@ HCL
 echo "s3://vault-ws-state/terraform.tfstate written with broker-issued keys"
 leases=$(curl -sS --cacert "$CA" -X LIST -H "X-Vault-Token: $(cat "$RUNCRED_TOKEN_FILE")" "$RUNCRED_ADDR/v1/sys/leases/lookup/aws/sts/vault-ws")
 echo "leases left under aws/sts/vault-ws after both phases: $leases"
+
+step "The admin/operator setup (examples/admin-operator): admin → manager → operator, chained by run triggers"
+# The platform team's bootstrap, as root: runs of the admin and manager
+# workspaces log in to the broker with their workload identity.
+for ws in admin manager; do
+	policy=$ws; [ "$ws" = admin ] && policy=admin-runs
+	vault POST "auth/jwt/role/$ws" "{\"role_type\":\"jwt\",\"user_claim\":\"terraform_full_workspace\",\"bound_audiences\":[\"vault.workload.identity\"],
+ \"bound_claims_type\":\"glob\",\"bound_claims\":{\"sub\":\"organization:demo:project:Default Project:workspace:$ws:run_phase:*\"},
+ \"token_policies\":[\"$policy\"],\"token_ttl\":\"20m\"}"
+done
+vault PUT sys/policies/acl/admin-runs '{"policy":"path \"sys/mounts\" { capabilities = [\"read\", \"list\"] }\npath \"sys/mounts/*\" { capabilities = [\"create\", \"read\", \"update\", \"delete\", \"list\", \"sudo\"] }\npath \"sys/auth\" { capabilities = [\"read\", \"list\"] }\npath \"sys/auth/*\" { capabilities = [\"create\", \"read\", \"update\", \"delete\", \"list\", \"sudo\"] }\npath \"sys/policies/acl/*\" { capabilities = [\"create\", \"read\", \"update\", \"delete\", \"list\"] }\npath \"auth/approle/*\" { capabilities = [\"create\", \"read\", \"update\", \"delete\", \"list\"] }\npath \"aws-operator/*\" { capabilities = [\"create\", \"read\", \"update\", \"delete\", \"list\"] }\npath \"secret-*\" { capabilities = [\"create\", \"read\", \"update\", \"delete\", \"list\"] }\npath \"auth/token/create\" { capabilities = [\"update\"] }"}'
+# The manager's API token: until run-scoped API tokens are in runcred, one
+# the platform team makes, with rights over the operator workspace only.
+vault PUT sys/policies/acl/manager-api '{"policy":"path \"runcred/orgs/demo\" { capabilities = [\"read\"] }\npath \"runcred/orgs/demo/projects/Default Project\" { capabilities = [\"read\", \"update\"] }\npath \"runcred/orgs/demo/workspaces/admin\" { capabilities = [\"read\"] }\npath \"runcred/orgs/demo/workspaces/admin/runs\" { capabilities = [\"read\"] }\npath \"runcred/orgs/demo/workspaces/admin/state-outputs\" { capabilities = [\"read\"] }\npath \"runcred/orgs/demo/workspaces/manager\" { capabilities = [\"read\"] }\npath \"runcred/orgs/demo/workspaces/manager/runs\" { capabilities = [\"read\"] }\npath \"runcred/orgs/demo/workspaces/operator\" { capabilities = [\"create\", \"read\", \"update\", \"delete\"] }\npath \"runcred/orgs/demo/workspaces/operator/*\" { capabilities = [\"create\", \"read\", \"update\", \"delete\", \"list\"] }"}'
+manager_token=$(curl -fsS --cacert "$CA" -X POST -H "X-Vault-Token: $(cat "$RUNCRED_TOKEN_FILE")" "$RUNCRED_ADDR/v1/auth/token/create" \
+	--data '{"policies":["manager-api"],"no_default_policy":true,"ttl":"1h"}' | sed -n 's/.*"client_token":"\([^"]*\)".*/\1/p')
+# The broker's AWS engine for the operator: a MinIO user on two buckets,
+# which the operator's role narrows to one.
+"$MC" -q mb admin/operator-bucket admin/other-bucket >/dev/null
+cat >"$demo/engine-policy.json" <<'JSON'
+{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["s3:GetObject","s3:PutObject","s3:DeleteObject","s3:ListBucket"],
+ "Resource":["arn:aws:s3:::operator-bucket","arn:aws:s3:::operator-bucket/*","arn:aws:s3:::other-bucket","arn:aws:s3:::other-bucket/*"]}]}
+JSON
+engine_pw=$(head -c 18 /dev/urandom | base64 | tr -d '/+=')
+"$MC" -q admin policy create admin operator-engine "$demo/engine-policy.json" >/dev/null
+"$MC" -q admin user add admin operator-engine "$engine_pw" >/dev/null
+"$MC" -q admin policy attach admin operator-engine --user operator-engine >/dev/null
+ex=$root/examples/admin-operator
+for ws in admin manager; do
+	"$RC" workspace create "demo/$ws" >/dev/null
+	for kv in TFC_VAULT_PROVIDER_AUTH=true TFC_VAULT_ADDR=$RUNCRED_ADDR TFC_VAULT_RUN_ROLE=$ws TFC_VAULT_ENCODED_CACERT=$(base64 -w0 "$CA"); do
+		"$RC" var set "demo/$ws" "${kv%%=*}" "${kv#*=}" --env >/dev/null
+	done
+	mkdir -p "$demo/$ws" && cp "$ex/$ws/main.tf" "$demo/$ws/"
+done
+cp "$CA" "$demo/manager/ca.pem"
+"$RC" var set demo/admin bucket operator-bucket >/dev/null
+"$RC" var set demo/admin aws_mount aws-operator >/dev/null # aws/ is vault-ws's
+"$RC" var set demo/admin aws_endpoint "http://127.0.0.1:$MINIO_PORT" >/dev/null
+"$RC" var set demo/admin aws_access_key operator-engine >/dev/null
+printf '%s' "$engine_pw" | "$RC" var set demo/admin aws_secret_key - --sensitive >/dev/null
+for kv in hostname=${RUNCRED_ADDR#https://} organization=demo vault_addr=$RUNCRED_ADDR; do
+	"$RC" var set demo/manager "${kv%%=*}" "${kv#*=}" >/dev/null
+done
+"$RC" var set demo/manager SSL_CERT_FILE ca.pem --env >/dev/null # the tfe provider trusts the demo's CA
+printf '%s' "$manager_token" | "$RC" var set demo/manager TFE_TOKEN - --env --sensitive >/dev/null
+ws_id() { curl -fsS --cacert "$CA" -H "Authorization: Bearer $(cat "$RUNCRED_TOKEN_FILE")" "$RUNCRED_ADDR/api/v2/organizations/demo/workspaces/$1" | grep -o '"id":"ws-[A-Za-z0-9]*"' | head -1 | cut -d'"' -f4; }
+# The run trigger admin → manager, through the run-triggers API.
+curl -fsS --cacert "$CA" -o /dev/null -X POST -H "Authorization: Bearer $(cat "$RUNCRED_TOKEN_FILE")" -H "Content-Type: application/vnd.api+json" \
+	"$RUNCRED_ADDR/api/v2/workspaces/$(ws_id manager)/run-triggers" \
+	--data "{\"data\":{\"type\":\"run-triggers\",\"relationships\":{\"sourceable\":{\"data\":{\"type\":\"workspaces\",\"id\":\"$(ws_id admin)\"}}}}}"
+# The manager's configuration, uploaded without a run (the API's
+# auto-queue-runs false): the admin's apply queues its first run.
+cv=$(curl -fsS --cacert "$CA" -X POST -H "Authorization: Bearer $(cat "$RUNCRED_TOKEN_FILE")" -H "Content-Type: application/vnd.api+json" \
+	"$RUNCRED_ADDR/api/v2/workspaces/$(ws_id manager)/configuration-versions" \
+	--data '{"data":{"type":"configuration-versions","attributes":{"auto-queue-runs":false}}}')
+upload=$(printf '%s' "$cv" | sed -n 's/.*"upload-url":"\([^"]*\)".*/\1/p')
+tar -czf - -C "$demo/manager" main.tf ca.pem | curl -fsS --cacert "$CA" -o /dev/null -X PUT -H "Content-Type: application/octet-stream" --data-binary @- "$upload"
+"$RC" run start demo/admin "$demo/admin" -m "admin: provision the broker" | tee "$demo/admin-run.txt" | grep -E '^(Plan|Run )|planned|errored' || true
+admin_run=$(grep -o 'run-[A-Za-z0-9]*' "$demo/admin-run.txt" | head -1)
+"$RC" run apply "$admin_run" | grep -E 'Apply complete|applied|errored'
+manager_run=$("$RC" run list demo/manager | awk 'NR==2 {print $1}')
+"$RC" run list demo/manager | sed -n 2p | sed 's/^/  manager: /'
+"$RC" run follow "$manager_run" >/dev/null 2>&1 || true
+"$RC" run apply "$manager_run" | grep -E 'Apply complete|applied|errored'
+"$RC" var list demo/operator
+mkdir -p "$demo/operator" && cp "$ex/operator/main.tf" "$demo/operator/" && cp "$CA" "$demo/operator/ca.pem"
+"$RC" var set demo/operator VAULT_CACERT ca.pem --env >/dev/null # the vault provider trusts the demo's CA
+"$RC" run start demo/operator "$demo/operator" -m "operator: deploy with the AppRole" | tee "$demo/operator-run.txt" | grep -E '^Plan|planned|errored' || true
+operator_run=$(grep -o 'run-[A-Za-z0-9]*' "$demo/operator-run.txt" | head -1)
+"$RC" run apply "$operator_run" | grep -E 'Apply complete|bucket|applied|errored'
+# Next in the story, an operator's edit of role_id stopped by the
+# protected-variables policy: it needs the manager's writes to come from its
+# run's own token (run-scoped API tokens); TestAdminOperatorStory shows it.
 
 step "Key compromise (runcred identity rotate --force; runcred identity revoke-key)"
 # Rotation is normally refused until the next key has been published for the

@@ -288,6 +288,14 @@ resource "tfe_agent_token" "pool" {
   agent_pool_id = tfe_agent_pool.pool.id
   description   = "agent ${var.gen}"
 }
+resource "tfe_workspace" "app" {
+  organization = tfe_organization.acme.name
+  name         = "app-${var.gen}"
+}
+resource "tfe_run_trigger" "net_to_app" {
+  workspace_id  = tfe_workspace.app.id
+  sourceable_id = tfe_workspace.net.id
+}
 data "tfe_workspace" "net" {
   organization = tfe_organization.acme.name
   name         = tfe_workspace.net.name
@@ -309,7 +317,7 @@ output "ws_desc" { value = data.tfe_workspace.net.description }
 			return "acme/" + attr(st, "tfe_workspace.net", "name") + "/" + attr(st, "tfe_variable_set.shared", "name")
 		}},
 		{"tfe_team.ops", func(st map[string]map[string]any) string { return "acme/" + attr(st, "tfe_team.ops", "id") }},
-		byID("tfe_team_token.ops"),
+		byID("tfe_team_token.ops"), byID("tfe_workspace.app"), byID("tfe_run_trigger.net_to_app"),
 	})
 }
 

@@ -14,6 +14,8 @@
 //	variable       workspace variables and variable sets, with provenance
 //	configversion  configuration versions and their archives
 //	state          state versions
+//	runtrigger     run triggers: a source workspace's applies queue runs
+//	               in the workspace
 //	run            the run lifecycle: runs, their plans and applies and
 //	               logs, workspace locks, claims and the agents' reports
 //

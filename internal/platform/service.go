@@ -14,6 +14,7 @@ import (
 	"github.com/runcred/runcred/internal/platform/policyset"
 	"github.com/runcred/runcred/internal/platform/resource"
 	"github.com/runcred/runcred/internal/platform/run"
+	"github.com/runcred/runcred/internal/platform/runtrigger"
 	"github.com/runcred/runcred/internal/platform/state"
 	"github.com/runcred/runcred/internal/platform/tag"
 	"github.com/runcred/runcred/internal/platform/team"
@@ -72,6 +73,9 @@ type Service struct {
 	ConfigurationVersions *configversion.Service
 	// StateVersions serves state versions.
 	StateVersions *state.Service
+	// RunTriggers manages run triggers: applies in one workspace that
+	// queue runs in another.
+	RunTriggers *runtrigger.Service
 	// PolicySets manages OPA policies and policy sets.
 	PolicySets *policyset.Service
 	// Runs is the run lifecycle: runs, their plans and applies, workspace
@@ -112,9 +116,10 @@ func New(c Config) *Service {
 	s.CredentialGuard = guard.New(base, orgs, c.BrokerAddresses...)
 	s.StateVersions = state.New(base, ws, s.Workspaces)
 	s.PolicySets = policyset.New(base, orgs, c.PolicyEngine)
+	s.RunTriggers = runtrigger.New(base, ws)
 	rc := run.Config{Base: base, Tokens: c.Tokens, Mint: c.Mint, PhaseTokenTTL: c.PhaseTokenTTL, Guard: s.CredentialGuard, Organizations: orgs, Workspaces: ws,
 		Variables: variable.NewRunInputs(s.Variables), ConfigurationVersions: configversion.NewDirectory(base, ws),
-		States: state.NewDirectory(base)}
+		States: state.NewDirectory(base), Triggers: runtrigger.NewDirectory(base)}
 	if c.PolicyEngine != nil {
 		rc.Policies, rc.Engine, rc.PolicyKey = policyset.NewDirectory(s.PolicySets), c.PolicyEngine, c.PolicyKey
 	}

@@ -97,6 +97,7 @@ func (h *API) Mount(mux *http.ServeMux) {
 	h.mountTags(route)
 	h.mountGuards(route)
 	h.mountRunTokenGrants(route)
+	h.mountRunTriggers(route)
 }
 
 // headers adds the headers HCP Terraform sends on every API response.

@@ -23,12 +23,13 @@ func FuzzDecode(f *testing.F) {
 		`{"data":{"type":"team-workspaces","attributes":{"access":"custom","runs":"apply","workspace-locking":true},"relationships":{"team":{"data":{"type":"teams","id":"team-1"}}}}}`,
 		`{"data":{"type":"team-projects","attributes":{"access":"custom","project-access":{"settings":"read"},"workspace-access":{"create":true,"runs":1}}}}`,
 		`{"data":{"type":"teams","attributes":{"organization-access":{"manage-workspaces":true,"read-projects":null}}}}`,
+		`{"data":{"type":"run-triggers","relationships":{"sourceable":{"data":{"type":"workspaces","id":"ws-1"}}}}}`,
 		`{"data":null}`, `{"data":[]}`, `{}`, `null`,
 	} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, body string) {
-		for _, model := range []any{&variableInput{}, &workspaceInput{}, &organizationInput{}, &projectInput{}, &runInput{}, &configurationVersionInput{},
+		for _, model := range []any{&runTriggerInput{}, &variableInput{}, &workspaceInput{}, &organizationInput{}, &projectInput{}, &runInput{}, &configurationVersionInput{},
 			&policyInput{}, &policySetInput{}, &parameterInput{}, &teamInput{}, &stateVersionInput{}, &agentTokenInput{},
 			&teamWorkspaceInput{}, &teamProjectInput{}} {
 			err := decode(httptest.NewRequest("POST", "/", strings.NewReader(body)), model)

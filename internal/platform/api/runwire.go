@@ -67,6 +67,11 @@ type runJSON struct {
 	ConfigurationVersion *configurationVersion `jsonapi:"relation,configuration-version"`
 	Plan                 *plan                 `jsonapi:"relation,plan"`
 	Apply                *apply                `jsonapi:"relation,apply"`
+
+	// runcred's: a run a run trigger queued names the run whose apply
+	// queued it and that run's workspace ("" for other runs).
+	SourceRunID       string `jsonapi:"attr,source-run-id"`
+	SourceWorkspaceID string `jsonapi:"attr,source-workspace-id"`
 }
 
 type stateVersion struct {
@@ -94,10 +99,14 @@ func toRun(r run.Run) *runJSON {
 	for st, t := range r.Timestamps {
 		ts[strings.ReplaceAll(string(st), "_", "-")+"-at"] = t
 	}
+	reason := "manual"
+	if r.SourceRunID != "" {
+		reason = "run-trigger" // runcred's word; HCP Terraform documents no value for it
+	}
 	return &runJSON{
 		ID: r.ID, Status: string(r.Status), Message: r.Message, IsDestroy: r.IsDestroy, PlanOnly: r.PlanOnly,
-		AutoApply: r.AutoApply, HasChanges: r.HasChanges, Source: "tfe-api", TriggerReason: "manual", CreatedAt: r.CreatedAt,
-		StatusTimestamps: stamps(ts), ErrorMessage: r.ErrorMessage,
+		AutoApply: r.AutoApply, HasChanges: r.HasChanges, Source: "tfe-api", TriggerReason: reason, CreatedAt: r.CreatedAt,
+		StatusTimestamps: stamps(ts), ErrorMessage: r.ErrorMessage, SourceRunID: r.SourceRunID, SourceWorkspaceID: r.SourceWorkspaceID,
 		Refresh: r.Refresh, RefreshOnly: r.RefreshOnly, TargetAddrs: r.TargetAddrs, ReplaceAddrs: r.ReplaceAddrs, Variables: runVariables(r.VariableKeys),
 		Actions: map[string]bool{
 			"is-cancelable":       run.CanMove(r.Status, run.Canceled),

@@ -17,7 +17,8 @@ import (
 // trigger prefixes or patterns, and queue-all-runs holds), destroy and
 // speculative plans are allowed, the structured (JSON) plan is kept, no
 // workspace shares its state beyond its outputs (see the remote state
-// consumers in workspaces.go), and there are no run triggers, assessments or HYOK.
+// consumers in workspaces.go), triggered runs wait for confirmation
+// (auto-apply-run-trigger false), and there are no assessments or HYOK.
 
 type workspacePermissionsJSON struct {
 	CanDestroy           bool  `jsonapi:"attr,can-destroy"`

@@ -24,7 +24,7 @@ type conn interface {
 const runColumns = `id, workspace_id, number, configuration_version_id, plan_id, apply_id, status, message, is_destroy, plan_only,
 	auto_apply, has_changes, plan_additions, plan_changes, plan_destructions, apply_additions, apply_changes, apply_destructions,
 	created_by_kind, created_by_id, timestamps, error_message, created_at, cancel_requested,
-	refresh, refresh_only, target_addrs, replace_addrs, variable_keys`
+	refresh, refresh_only, target_addrs, replace_addrs, variable_keys, source_run_id, source_workspace_id`
 
 func scanRun(row interface{ Scan(...any) error }) (Run, error) {
 	var r Run
@@ -33,7 +33,7 @@ func scanRun(row interface{ Scan(...any) error }) (Run, error) {
 	err := row.Scan(&r.ID, &r.WorkspaceID, &r.Number, &r.ConfigurationVersionID, &r.PlanID, &r.ApplyID, &status, &r.Message,
 		&destroy, &planOnly, &auto, &changes, &r.Plan.Additions, &r.Plan.Changes, &r.Plan.Destructions,
 		&r.Apply.Additions, &r.Apply.Changes, &r.Apply.Destructions, &kind, &r.CreatedBy.ID, &ts, &r.ErrorMessage, &created, &cancelRequested,
-		&refresh, &refreshOnly, &targets, &replaces, &keys)
+		&refresh, &refreshOnly, &targets, &replaces, &keys, &r.SourceRunID, &r.SourceWorkspaceID)
 	if err != nil {
 		return Run{}, err
 	}
@@ -124,11 +124,11 @@ func insertRun(ctx context.Context, c conn, r Run, ts string, vars []byte) error
 	_, err = c.Exec(ctx, `INSERT INTO runs (id, workspace_id, number, configuration_version_id, plan_id, apply_id, status, active,
 			message, is_destroy, plan_only, auto_apply, has_changes, plan_additions, plan_changes, plan_destructions,
 			apply_additions, apply_changes, apply_destructions, plan_json, created_by_kind, created_by_id, timestamps, error_message, created_at,
-			refresh, refresh_only, target_addrs, replace_addrs, variable_keys, variables)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, 0, 0, 0, 0, 0, NULL, ?, ?, ?, '', ?, ?, ?, ?, ?, ?, ?)`,
+			refresh, refresh_only, target_addrs, replace_addrs, variable_keys, variables, source_run_id, source_workspace_id)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, 0, 0, 0, 0, 0, NULL, ?, ?, ?, '', ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		r.ID, r.WorkspaceID, r.Number, r.ConfigurationVersionID, r.PlanID, r.ApplyID, string(r.Status), resource.B2I(r.Status.holdsWorkspace()),
 		r.Message, resource.B2I(r.IsDestroy), resource.B2I(r.PlanOnly), resource.B2I(r.AutoApply), string(r.CreatedBy.Kind), r.CreatedBy.ID, ts, store.Nanos(r.CreatedAt),
-		resource.B2I(r.Refresh), resource.B2I(r.RefreshOnly), string(targets), string(replaces), string(keys), vars)
+		resource.B2I(r.Refresh), resource.B2I(r.RefreshOnly), string(targets), string(replaces), string(keys), vars, r.SourceRunID, r.SourceWorkspaceID)
 	return err
 }
 

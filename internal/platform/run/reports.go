@@ -269,10 +269,16 @@ func (s *Service) finishPlan(ctx context.Context, r Run, w workspace.Workspace, 
 	}})
 }
 
-// finishApply ends a running apply.
+// finishApply ends a running apply. A successful apply queues one run in
+// each workspace a run trigger names (triggers.go), in the same
+// transaction: exactly once per apply, whatever the number of nodes.
 func (s *Service) finishApply(ctx context.Context, r Run, w workspace.Workspace, counts ResourceCounts) (Run, error) {
+	fire, err := s.triggered(ctx, r, w)
+	if err != nil {
+		return Run{}, err
+	}
 	if err := s.base.Record(ctx, "platform.apply.finish", map[string]any{
-		"organization": w.Organization, "workspace": w.Name, "run_id": r.ID, "apply_id": r.ApplyID,
+		"organization": w.Organization, "workspace": w.Name, "run_id": r.ID, "apply_id": r.ApplyID, "triggered_runs": fire.audit(),
 	}); err != nil {
 		return Run{}, err
 	}
@@ -281,7 +287,7 @@ func (s *Service) finishApply(ctx context.Context, r Run, w workspace.Workspace,
 			counts = r.Plan // an apply of a saved plan makes exactly its changes
 		}
 		r.Apply = counts
-	}})
+	}, also: func(tx *store.Tx, _ Run) error { return s.fire(ctx, tx, fire) }})
 }
 
 // failPhase ends a running plan or apply as errored, with message.

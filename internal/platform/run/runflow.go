@@ -16,6 +16,10 @@ type step struct {
 	// route, when set, chooses through from the run as it is now.
 	route func(Run) ([]Status, error)
 	edit  func(*Run) // (nil: none)
+	// also, when set, makes further changes in the same transaction once
+	// the run has moved (r as it is now): they commit with the move or not
+	// at all.
+	also func(tx *store.Tx, r Run) error
 }
 
 // advance applies st to run id in one transaction, re-reading the run there
@@ -62,6 +66,11 @@ func (s *Service) advance(ctx context.Context, id string, st step) (Run, error) 
 		res, err := updateRun(ctx, tx, r, ts, from)
 		if err := resource.Swapped(res, err, "run %s changed concurrently; read it again", r.ID); err != nil {
 			return err
+		}
+		if st.also != nil {
+			if err := st.also(tx, r); err != nil {
+				return err
+			}
 		}
 		if r.Status.Terminal() && (from == PostPlanRunning || from == PostPlanAwaitingDecision) && r.Status != Errored {
 			// Canceled or discarded while its check ran or waited.

@@ -52,6 +52,11 @@ type Run struct {
 	TargetAddrs  []string
 	ReplaceAddrs []string
 	VariableKeys []string
+
+	// A run a run trigger queued names the run whose apply queued it and
+	// that run's workspace ("" for any other run).
+	SourceRunID       string
+	SourceWorkspaceID string
 }
 
 // Options are the settable fields on create.
@@ -131,6 +136,20 @@ func (s *Service) enqueueRun(ctx context.Context, w workspace.Workspace, cv conf
 	if err := runsHere(w); err != nil {
 		return Run{}, err
 	}
+	r, vars, err := s.newRun(w, cv, o, by)
+	if err != nil {
+		return Run{}, err
+	}
+	if err := s.base.DB.Tx(ctx, func(tx *store.Tx) error { return s.queueIn(ctx, tx, &r, vars) }); err != nil {
+		return Run{}, err
+	}
+	s.wakeAgents()
+	return r, nil
+}
+
+// newRun makes a pending run of cv in w with options o; vars are its
+// sealed run variables.
+func (s *Service) newRun(w workspace.Workspace, cv configversion.Version, o Options, by resource.Writer) (Run, []byte, error) {
 	now := store.Stored(s.base.Now())
 	r := Run{
 		ID: resource.NewID("run"), WorkspaceID: w.ID, ConfigurationVersionID: cv.ID, PlanID: resource.NewID("plan"), ApplyID: resource.NewID("apply"),
@@ -141,7 +160,7 @@ func (s *Service) enqueueRun(ctx context.Context, w workspace.Workspace, cv conf
 	}
 	vars, err := s.sealVariables(r.ID, o.Variables)
 	if err != nil {
-		return Run{}, err
+		return Run{}, nil, err
 	}
 	if o.Message != nil {
 		r.Message = *o.Message
@@ -155,37 +174,37 @@ func (s *Service) enqueueRun(ctx context.Context, w workspace.Workspace, cv conf
 	if o.AutoApply != nil {
 		r.AutoApply = *o.AutoApply
 	}
-	err = s.base.DB.Tx(ctx, func(tx *store.Tx) error {
-		if err := lockRuns(ctx, tx, w.ID); err != nil {
-			return err
-		}
-		number, err := nextRunNumber(ctx, tx, w.ID)
-		if err != nil {
-			return err
-		}
-		r.Number = number
-		active, err := activeRuns(ctx, tx, w.ID)
-		if err != nil {
-			return err
-		}
-		locked, err := lockedIn(ctx, tx, w.ID)
-		if err != nil {
-			return err
-		}
-		if active == 0 && !locked {
-			r.Status, r.Timestamps[PlanQueued] = PlanQueued, now
-		}
-		ts, err := encodeTimestamps(r.Timestamps)
-		if err != nil {
-			return err
-		}
-		return insertRun(ctx, tx, r, ts, vars)
-	})
-	if err != nil {
-		return Run{}, err
+	return r, vars, nil
+}
+
+// queueIn inserts r within tx: it becomes its workspace's active run
+// (plan_queued) if the workspace has none and is not locked, else it waits
+// as pending.
+func (s *Service) queueIn(ctx context.Context, tx *store.Tx, r *Run, vars []byte) error {
+	if err := lockRuns(ctx, tx, r.WorkspaceID); err != nil {
+		return err
 	}
-	s.wakeAgents()
-	return r, nil
+	number, err := nextRunNumber(ctx, tx, r.WorkspaceID)
+	if err != nil {
+		return err
+	}
+	r.Number = number
+	active, err := activeRuns(ctx, tx, r.WorkspaceID)
+	if err != nil {
+		return err
+	}
+	locked, err := lockedIn(ctx, tx, r.WorkspaceID)
+	if err != nil {
+		return err
+	}
+	if active == 0 && !locked {
+		r.Status, r.Timestamps[PlanQueued] = PlanQueued, r.CreatedAt
+	}
+	ts, err := encodeTimestamps(r.Timestamps)
+	if err != nil {
+		return err
+	}
+	return insertRun(ctx, tx, *r, ts, vars)
 }
 
 func encodeTimestamps(m map[Status]time.Time) (string, error) {

@@ -37,6 +37,10 @@ type Config struct {
 	ConfigurationVersions configversion.Directory
 	States                state.Directory
 
+	// Triggers finds the run triggers a successful apply fires; nil
+	// fires none (tests of other parts).
+	Triggers Triggers
+
 	// Policies finds the policy sets that apply to a run's workspace;
 	// nil leaves runs without a post_plan stage. Engine evaluates them
 	// and PolicyKey keys the HMACs of variable values policies see.
@@ -58,6 +62,8 @@ type Service struct {
 	cvs    configversion.Directory
 	states state.Directory
 
+	triggers Triggers
+
 	policies  PolicySets
 	engine    *policy.Engine
 	policyKey secret.Value
@@ -73,7 +79,7 @@ func New(c Config) *Service {
 	}
 	s := &Service{base: c.Base, ttl: c.PhaseTokenTTL, tokens: c.Tokens, minter: c.Mint, guard: c.Guard, orgs: c.Organizations, ws: c.Workspaces,
 		vars: c.Variables, cvs: c.ConfigurationVersions, states: c.States, wake: make(chan struct{}),
-		policies: c.Policies, engine: c.Engine, policyKey: c.PolicyKey}
+		policies: c.Policies, engine: c.Engine, policyKey: c.PolicyKey, triggers: c.Triggers}
 	if s.policies != nil && s.engine == nil {
 		panic("run: policy sets without an engine")
 	}
