@@ -108,6 +108,13 @@ func (b *Broker) Handle(ctx context.Context, req *Request) (*Response, error) {
 		b.log.Error("audit: request not logged; refusing", "path", req.Path, "err", err)
 		return nil, fail.Wrap(fail.Internal, err, "failed to audit request, cannot continue")
 	}
+	if c.m.RotatingTo != "" && isWrite(c.op) {
+		err := errRotating(c.m)
+		if aerr := b.auditResponse(ctx, c, nil, err); aerr != nil {
+			return nil, fail.Wrap(fail.Internal, aerr, "internal error")
+		}
+		return nil, err
+	}
 	if c.entry != nil {
 		done, err := b.spend(ctx, *c.entry)
 		if err != nil {
