@@ -60,6 +60,9 @@ type Config struct {
 	// Policy bounds policy-set evaluation (time limit, memory); zero
 	// fields take internal/policy's defaults.
 	Policy policy.Options
+	// RotationClaim is how long a node holds a mount rotation it works on
+	// before another node, or this one restarted, may resume it; 0 is 30s.
+	RotationClaim time.Duration
 	// RotationAfterStep, when set, is called after each step of a mount
 	// rotation is journaled; an error stops the rotation there as a crash
 	// would (tests).
@@ -212,7 +215,7 @@ func New(ctx context.Context, cfg Config) (_ *Daemon, err error) {
 	}
 	d.Rotations = rotation.New(rotation.Config{DB: d.db, Audit: d.Audit, Authz: d.Broker, Broker: d.Broker,
 		Variables: d.Platform.Variables, Runs: runQueue{d.Platform.Runs}, Replace: broker.ReplaceMountName,
-		Logger: cfg.Logger, Now: cfg.Now, AfterStep: cfg.RotationAfterStep})
+		Logger: cfg.Logger, Now: cfg.Now, AfterStep: cfg.RotationAfterStep, Claim: cfg.RotationClaim})
 	if err := d.ensureRootToken(ctx); err != nil {
 		return nil, err
 	}
@@ -415,4 +418,9 @@ type runQueue struct{ runs *run.Service }
 func (q runQueue) Queue(ctx context.Context, workspaceID, message string) (string, error) {
 	r, err := q.runs.Create(ctx, workspaceID, run.Options{Message: &message})
 	return r.ID, err
+}
+
+func (q runQueue) Pending(ctx context.Context, runID string) (bool, error) {
+	r, err := q.runs.Run(ctx, runID)
+	return r.Status == run.Pending, err
 }

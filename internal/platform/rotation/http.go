@@ -32,6 +32,12 @@ func (h Handlers) Mount(mux *http.ServeMux) {
 
 func (h Handlers) rotate(w http.ResponseWriter, r *http.Request) {
 	rot, err := h.Service.Rotate(r.Context(), r.PathValue("mount"))
+	if err != nil && rot.ID != "" && committed(rot.State) && !rot.State.Finished() {
+		// Past the commit point, a step that cannot finish yet is retried
+		// by the server: accepted, and the rotation says where it is.
+		respond.JSON(w, http.StatusAccepted, rot)
+		return
+	}
 	if err != nil {
 		respond.Error(w, r, h.Logger, err)
 		return

@@ -61,13 +61,9 @@ func next(s State) State {
 
 // committed reports whether s is past the commit point.
 func committed(s State) bool {
-	for _, o := range order {
-		if o == PoliciesRewritten {
-			return true
-		}
-		if o == s {
-			return false
-		}
+	switch s {
+	case PoliciesRewritten, VariablesUpdated, RunsQueued, LeasesRevoked, OldMountRemoved, Done:
+		return true
 	}
 	return false
 }
@@ -125,9 +121,11 @@ type Variables interface {
 	WorkspacesHolding(ctx context.Context, match func(string) bool) ([]string, error)
 }
 
-// Runs queues a run in a workspace with a message and returns its id.
+// Runs queues a run in a workspace with a message and returns its id, and
+// says whether a run still waits behind its workspace's active run.
 type Runs interface {
 	Queue(ctx context.Context, workspaceID, message string) (string, error)
+	Pending(ctx context.Context, runID string) (bool, error)
 }
 
 // Config is what a Service needs.

@@ -92,8 +92,11 @@ func (s *Service) RotateDue(ctx context.Context) (int, error) {
 func (s *Service) Start(ctx context.Context) error {
 	t := time.NewTicker(s.cfg.Interval)
 	defer t.Stop()
+	startup := true
 	for {
-		if _, err := s.Resume(ctx); err != nil && ctx.Err() == nil {
+		_, err := s.resume(ctx, startup)
+		startup = false
+		if err != nil && ctx.Err() == nil {
 			s.log.Warn("resuming mount rotations", "err", err)
 		}
 		if _, err := s.RotateDue(ctx); err != nil && ctx.Err() == nil {

@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/runcred/runcred/internal/access"
 	"github.com/runcred/runcred/internal/fail"
 	"github.com/runcred/runcred/internal/platform/resource"
+	"github.com/runcred/runcred/internal/store"
 )
 
 // Rotate rotates the mount at path and returns the finished rotation. The
@@ -153,6 +155,9 @@ func (s *Service) step(ctx context.Context, r *Rotation) (State, map[string]any,
 	case VariablesUpdated:
 		return RunsQueued, nil, s.queueRuns(ctx, r)
 	case RunsQueued:
+		if err := s.runsStarted(ctx, r); err != nil {
+			return "", nil, err
+		}
 		n, err := b.RevokeMountLeases(ctx, r.Mount)
 		r.Report.Leases += n
 		return LeasesRevoked, map[string]any{"leases": n}, err
@@ -208,6 +213,26 @@ func (s *Service) queueRuns(ctx context.Context, r *Rotation) error {
 		r.UpdatedAt = s.now().UTC()
 		if err := s.db.save(ctx, *r, from); err != nil {
 			return err
+		}
+	}
+	return nil
+}
+
+// runsStarted refuses, for now, while a run queued by the rotation still
+// waits: runs of a workspace start first in, first out, so once it has
+// started no earlier run, which may hold the old path in its variables,
+// is left to need the old mount.
+func (s *Service) runsStarted(ctx context.Context, r *Rotation) error {
+	for _, q := range r.Report.Runs {
+		if q.RunID == "" {
+			continue
+		}
+		pending, err := s.cfg.Runs.Pending(ctx, q.RunID)
+		if err != nil {
+			return err
+		}
+		if pending {
+			return fail.Unavailablef("waiting for run %s to start: an earlier run of its workspace may still use %s", q.RunID, r.Mount)
 		}
 	}
 	return nil
@@ -290,8 +315,17 @@ func (s *Service) record(ctx context.Context, r Rotation, step string, detail ma
 
 // Resume takes every unfinished rotation whose claim has lapsed and runs
 // it on (a rollback in progress is finished). It returns how many it took.
-func (s *Service) Resume(ctx context.Context) (int, error) {
-	ids, err := s.db.unfinished(ctx, s.now())
+func (s *Service) Resume(ctx context.Context) (int, error) { return s.resume(ctx, false) }
+
+// resume is Resume; at start-up on SQLite, which serves one node, every
+// claim is this node's from before a restart and is taken over at once.
+func (s *Service) resume(ctx context.Context, startup bool) (int, error) {
+	force := startup && s.cfg.DB.Dialect() == store.SQLite
+	until := s.now()
+	if force {
+		until = time.Unix(1<<40, 0)
+	}
+	ids, err := s.db.unfinished(ctx, until)
 	if err != nil {
 		return 0, err
 	}
@@ -301,7 +335,7 @@ func (s *Service) Resume(ctx context.Context) (int, error) {
 		if ctx.Err() != nil {
 			break
 		}
-		ok, err := s.db.claim(ctx, id, s.now(), s.now().Add(s.cfg.Claim), false)
+		ok, err := s.db.claim(ctx, id, s.now(), s.now().Add(s.cfg.Claim), force)
 		if err != nil || !ok {
 			errs = append(errs, err)
 			continue
