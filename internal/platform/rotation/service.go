@@ -45,7 +45,13 @@ func (s *Service) start(ctx context.Context, path, by string) (Rotation, error) 
 		return Rotation{}, err
 	}
 	if err := s.record(ctx, r, "planned", nil); err != nil {
+		_ = s.db.release(ctx, r.ID)
 		return r, err
+	}
+	if s.cfg.AfterStep != nil {
+		if err := s.cfg.AfterStep(r); err != nil {
+			return r, errors.Join(errStopped, err)
+		}
 	}
 	// The steps run as the system, and to the end even if the client
 	// that asked goes away.
