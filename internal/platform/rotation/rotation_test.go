@@ -15,6 +15,7 @@ import (
 	"github.com/runcred/runcred/internal/platform/resource"
 	"github.com/runcred/runcred/internal/platform/rotation"
 	"github.com/runcred/runcred/internal/platform/run"
+	"github.com/runcred/runcred/internal/platform/variable"
 )
 
 // TestRotate: one rotation through the API moves the secrets, the policy,
@@ -265,8 +266,19 @@ func TestResumeFromEveryStep(t *testing.T) {
 				if pw, code := w.password(t, tok, w.kvPath(t)); pw != "two" {
 					t.Errorf("stopped after %s: the consumer reads %q (HTTP %d) at %s", st, pw, code, w.kvPath(t))
 				}
+				if st == rotation.LeasesRevoked {
+					// A variable naming the old path written after the
+					// rewrite is rewritten before the old mount goes.
+					key, val, cat := "late_path", oldMount+"/data/app", variable.CategoryTerraform
+					if _, err := w.srv.D.Platform.Variables.CreateVariable(root, w.operator.ID, variable.Options{Key: &key, Value: &val, Category: &cat}); err != nil {
+						t.Fatal(err)
+					}
+				}
 				w2 := restart(t, w, start, nil)
 				done := w2.waitDone(t)
+				if late, ok := w2.vars(t)["late_path"]; ok && late.Value.RevealString() != done.NewPath+"data/app" {
+					t.Errorf("late_path = %q after the rotation", late.Value.RevealString())
+				}
 				if done.State != rotation.Done || done.ID != r.ID {
 					t.Fatalf("after restart: %+v", done)
 				}

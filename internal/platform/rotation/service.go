@@ -245,8 +245,9 @@ func (s *Service) runsStarted(ctx context.Context, r *Rotation) error {
 }
 
 // removeOld removes the old mount once nothing names it: no policy and no
-// variable. A reference that appeared since the rewrite is rewritten too;
-// the schedule moves to the new path.
+// variable. A reference that appeared since the rewrites is rewritten too
+// (its workspace gets no run of the rotation's); the schedule moves to the
+// new path.
 func (s *Service) removeOld(ctx context.Context, r *Rotation) error {
 	if names, err := s.cfg.Broker.RewritePolicies(ctx, r.Mount, r.NewPath); err != nil {
 		return err
@@ -257,6 +258,11 @@ func (s *Service) removeOld(ctx context.Context, r *Rotation) error {
 		return err
 	} else if len(left) > 0 {
 		return fail.Conflictf("policies %s still name %s", strings.Join(left, ", "), r.Mount)
+	}
+	vs, err := s.cfg.Variables.RewriteValues(ctx, "mount "+r.Mount+" rotated to "+r.NewPath+" ("+r.ID+")", s.rewrite(r))
+	r.Report.Variables = append(r.Report.Variables, vs...)
+	if err != nil {
+		return err
 	}
 	if ws, err := s.cfg.Variables.WorkspacesHolding(ctx, s.names(r.Mount)); err != nil {
 		return err
