@@ -139,6 +139,10 @@ func TestFrozenMount(t *testing.T) {
 		if code, _ := s.raw(t, "GET", "/v1/secret-ab12cd34/metadata/app", newOnly, nil); code != 403 {
 			t.Errorf("what the new path's grant does not cover: %d", code)
 		}
+		if _, err := s.Client.Logical().Write("sys/remount", map[string]any{"from": "secret-ab12cd34", "to": "elsewhere"}); err == nil ||
+			!strings.Contains(err.Error(), "being rotated") {
+			t.Errorf("remount of a frozen mount: %v", err)
+		}
 		if err := s.B.FreezeMount(ctx, "secret-ab12cd34/", ""); err != nil {
 			t.Fatal(err)
 		}
