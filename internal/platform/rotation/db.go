@@ -63,12 +63,18 @@ func (d db) save(ctx context.Context, r Rotation, from State) error {
 	return nil
 }
 
-// claim takes or renews the claim on rotation id until until, if it is
-// free (or ours to renew: renew set); it reports whether it holds it.
-func (d db) claim(ctx context.Context, id string, now, until time.Time, renew bool) (bool, error) {
+// claim takes rotation id until until. held is the claim this node holds
+// (renewal: it must still be there); otherwise the claim must have lapsed
+// by now, unless force (a restarted single node takes its own). It
+// reports whether the claim is this node's.
+func (d db) claim(ctx context.Context, id string, now, until time.Time, held *time.Time, force bool) (bool, error) {
 	q := `UPDATE mount_rotations SET claimed_until = ? WHERE id = ? AND state NOT IN ('done', 'rolled_back')`
 	args := []any{store.Nanos(until), id}
-	if !renew {
+	switch {
+	case held != nil:
+		q += ` AND claimed_until = ?`
+		args = append(args, store.Nanos(*held))
+	case !force:
 		q += ` AND claimed_until <= ?`
 		args = append(args, store.Nanos(now))
 	}

@@ -41,7 +41,8 @@ func (s *Service) start(ctx context.Context, path, by string) (Rotation, error) 
 	}
 	now := s.now().UTC()
 	r := Rotation{ID: newID(), Mount: mp, NewPath: NewPath(mp), State: Planned, RequestedBy: by, CreatedAt: now, UpdatedAt: now}
-	if err := s.db.insert(ctx, r, now.Add(s.cfg.Claim)); err != nil {
+	held := now.Add(s.cfg.Claim)
+	if err := s.db.insert(ctx, r, held); err != nil {
 		return Rotation{}, err
 	}
 	if err := s.record(ctx, r, "planned", nil); err != nil {
@@ -55,7 +56,7 @@ func (s *Service) start(ctx context.Context, path, by string) (Rotation, error) 
 	}
 	// The steps run as the system, and to the end even if the client
 	// that asked goes away.
-	return s.run(system(r.ID), r)
+	return s.run(system(r.ID), r, held)
 }
 
 // Get returns rotation id; the caller needs read on its mount's rotate path.
@@ -84,11 +85,13 @@ func (s *Service) List(ctx context.Context, path string) ([]Rotation, error) {
 
 // run moves r on, step by step, until it is over, it fails after the
 // commit point (left for the background task), or AfterStep stops it.
-func (s *Service) run(ctx context.Context, r Rotation) (Rotation, error) {
+func (s *Service) run(ctx context.Context, r Rotation, held time.Time) (Rotation, error) {
 	for !r.State.Finished() {
-		if ok, err := s.db.claim(ctx, r.ID, s.now(), s.now().Add(s.cfg.Claim), true); err != nil || !ok {
+		until := s.now().Add(s.cfg.Claim)
+		if ok, err := s.db.claim(ctx, r.ID, s.now(), until, &held, false); err != nil || !ok {
 			return r, errors.Join(err, fail.Conflictf("rotation %s is no longer held here", r.ID))
 		}
+		held = until
 		from := r.State
 		to, detail, err := s.step(ctx, &r)
 		if err != nil {
@@ -347,7 +350,8 @@ func (s *Service) resume(ctx context.Context, startup bool) (int, error) {
 		if ctx.Err() != nil {
 			break
 		}
-		ok, err := s.db.claim(ctx, id, s.now(), s.now().Add(s.cfg.Claim), force)
+		held := s.now().Add(s.cfg.Claim)
+		ok, err := s.db.claim(ctx, id, s.now(), held, nil, force)
 		if err != nil || !ok {
 			errs = append(errs, err)
 			continue
@@ -365,7 +369,7 @@ func (s *Service) resume(ctx context.Context, startup bool) (int, error) {
 			}
 			continue
 		}
-		if done, err := s.run(sys, r); err != nil && done.State != RolledBack && !errors.Is(err, errStopped) {
+		if done, err := s.run(sys, r, held); err != nil && done.State != RolledBack && !errors.Is(err, errStopped) {
 			errs = append(errs, err)
 		}
 	}
