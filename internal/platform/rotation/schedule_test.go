@@ -74,3 +74,36 @@ func TestSchedule(t *testing.T) {
 		}
 	})
 }
+
+// TestClaim: a rotation a node stopped working on (a crash) is taken over
+// by another node only once its claim has lapsed, and then finished.
+func TestClaim(t *testing.T) {
+	backends(t, func(t *testing.T, start func(*testing.T, func(*daemon.Config)) *daemontest.Server) {
+		w := newWorld(t, start(t, nil))
+		clk := clocktest.New(time.Now().UTC())
+		stop := stopAt(rotation.DataCopied)
+		mk := func(hook func(rotation.Rotation) error) *rotation.Service {
+			return rotation.New(rotation.Config{DB: w.srv.D.DB(), Audit: w.srv.D.Audit, Authz: w.srv.D.Broker, Broker: w.srv.D.Broker,
+				Variables: w.srv.D.Platform.Variables, Runs: runs{w.srv.D.Platform.Runs}, Replace: broker.ReplaceMountName,
+				Claim: time.Hour, Now: clk.Now, AfterStep: hook})
+		}
+		a, b := mk(stop.hook), mk(nil)
+		if _, err := a.Rotate(root, oldMount); err == nil {
+			t.Fatal("the stopped rotation reports no error")
+		}
+		r := <-stop.stopped
+		clk.Add(59 * time.Minute)
+		if n, err := b.Resume(root); n != 0 || err != nil {
+			t.Fatalf("another node took a held rotation: %d %v", n, err)
+		}
+		clk.Add(2 * time.Minute)
+		if n, err := b.Resume(root); n != 1 || err != nil {
+			t.Fatalf("another node did not take a lapsed rotation: %d %v", n, err)
+		}
+		got, err := b.Get(root, r.ID)
+		if err != nil || got.State != rotation.Done {
+			t.Fatalf("taken over: %+v %v", got, err)
+		}
+		w.checkRotated(t, got.NewPath)
+	})
+}
