@@ -93,10 +93,13 @@ func (d db) release(ctx context.Context, id string) error {
 }
 
 // unfinished returns the ids of rotations not yet over whose claim has
-// lapsed.
-func (d db) unfinished(ctx context.Context, now time.Time) ([]string, error) {
-	rows, err := d.Query(ctx, `SELECT id FROM mount_rotations WHERE state NOT IN ('done', 'rolled_back') AND claimed_until <= ? ORDER BY created_at`,
-		store.Nanos(now))
+// lapsed, or with force, of those created before started.
+func (d db) unfinished(ctx context.Context, now time.Time, force bool, started time.Time) ([]string, error) {
+	cond, arg := `claimed_until <= ?`, store.Nanos(now)
+	if force {
+		cond, arg = `created_at < ?`, store.Nanos(started)
+	}
+	rows, err := d.Query(ctx, `SELECT id FROM mount_rotations WHERE state NOT IN ('done', 'rolled_back') AND `+cond+` ORDER BY created_at`, arg)
 	if err != nil {
 		return nil, err
 	}

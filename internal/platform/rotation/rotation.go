@@ -155,11 +155,12 @@ type Config struct {
 
 // Service runs rotations.
 type Service struct {
-	cfg  Config
-	db   db
-	log  *slog.Logger
-	now  func() time.Time
-	wake chan struct{}
+	cfg     Config
+	db      db
+	log     *slog.Logger
+	now     func() time.Time
+	wake    chan struct{}
+	started time.Time // when this process made the service
 }
 
 // New returns a Service.
@@ -176,7 +177,7 @@ func New(cfg Config) *Service {
 	if cfg.Interval == 0 {
 		cfg.Interval = 10 * time.Second
 	}
-	return &Service{cfg: cfg, db: db{cfg.DB}, log: cfg.Logger, now: cfg.Now, wake: make(chan struct{}, 1)}
+	return &Service{cfg: cfg, db: db{cfg.DB}, log: cfg.Logger, now: cfg.Now, wake: make(chan struct{}, 1), started: cfg.Now()}
 }
 
 // permPath is where the ACL grants rotating a mount: update on

@@ -332,15 +332,12 @@ func (s *Service) record(ctx context.Context, r Rotation, step string, detail ma
 // it on (a rollback in progress is finished). It returns how many it took.
 func (s *Service) Resume(ctx context.Context) (int, error) { return s.resume(ctx, false) }
 
-// resume is Resume; at start-up on SQLite, which serves one node, every
-// claim is this node's from before a restart and is taken over at once.
+// resume is Resume; at start-up on SQLite, which serves one node, the
+// claim of a rotation begun before this process started is this node's
+// from before a restart, and is taken over at once.
 func (s *Service) resume(ctx context.Context, startup bool) (int, error) {
 	force := startup && s.cfg.DB.Dialect() == store.SQLite
-	until := s.now()
-	if force {
-		until = time.Unix(1<<40, 0)
-	}
-	ids, err := s.db.unfinished(ctx, until)
+	ids, err := s.db.unfinished(ctx, s.now(), force, s.started)
 	if err != nil {
 		return 0, err
 	}
