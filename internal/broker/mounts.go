@@ -26,6 +26,9 @@ type mount struct {
 	Config      mountConfig
 	Options     map[string]string
 	CreatedAt   time.Time
+	// RotatingTo is the new path while the mount is being rotated; writes
+	// to the mount are refused meanwhile (see rotate.go).
+	RotatingTo string
 	// key names this mount's uuid, path and tuning; an engine instance is
 	// cached under it, so a move or tune (seen on the next table load)
 	// gets a fresh engine.
@@ -87,7 +90,7 @@ func (t *mountTable) list(ctx context.Context) ([]*mount, error) {
 	if t.all != nil && t.now().Sub(t.loaded) < t.refresh {
 		return t.all, nil
 	}
-	rows, err := t.db.Query(ctx, `SELECT uuid, path, type, accessor, description, config, options, created_at FROM broker_mounts`)
+	rows, err := t.db.Query(ctx, `SELECT uuid, path, type, accessor, description, config, options, created_at, rotating_to FROM broker_mounts`)
 	if err != nil {
 		return nil, fmt.Errorf("broker: load mounts: %w", err)
 	}
@@ -97,7 +100,7 @@ func (t *mountTable) list(ctx context.Context) ([]*mount, error) {
 		m := &mount{}
 		var conf, opts string
 		var created int64
-		if err := rows.Scan(&m.UUID, &m.Path, &m.Type, &m.Accessor, &m.Description, &conf, &opts, &created); err != nil {
+		if err := rows.Scan(&m.UUID, &m.Path, &m.Type, &m.Accessor, &m.Description, &conf, &opts, &created, &m.RotatingTo); err != nil {
 			return nil, err
 		}
 		if err := json.Unmarshal([]byte(conf), &m.Config); err != nil {

@@ -108,6 +108,13 @@ func (b *Broker) Handle(ctx context.Context, req *Request) (*Response, error) {
 		b.log.Error("audit: request not logged; refusing", "path", req.Path, "err", err)
 		return nil, fail.Wrap(fail.Internal, err, "failed to audit request, cannot continue")
 	}
+	if c.m.RotatingTo != "" && isWrite(c.op) {
+		err := errRotating(c.m)
+		if aerr := b.auditResponse(ctx, c, nil, err); aerr != nil {
+			return nil, fail.Wrap(fail.Internal, aerr, "internal error")
+		}
+		return nil, err
+	}
 	if c.entry != nil {
 		done, err := b.spend(ctx, *c.entry)
 		if err != nil {
@@ -288,6 +295,12 @@ func (b *Broker) authorize(ctx context.Context, c *call) error {
 		return nil
 	}
 	res := a.Allowed(c.op, c.req.Path, c.req.Data)
+	if !res.Allowed && c.m.RotatingTo != "" {
+		// A mount being rotated is read, until it is removed, by whoever
+		// may read the same path under its new mount: the policies may
+		// already have moved there while a run still holds the old path.
+		res = a.Allowed(c.op, c.m.RotatingTo+c.rest, c.req.Data)
+	}
 	if !res.Allowed {
 		return errPermissionDenied
 	}

@@ -346,6 +346,9 @@ func (b *Broker) sysRemount(ctx context.Context, c *call) (*Response, error) {
 	if m == nil || m.UUID == "sys" || m.UUID == "token" {
 		return nil, fail.Invalidf("no matching mount at %q", from)
 	}
+	if m.RotatingTo != "" {
+		return nil, errRotating(m)
+	}
 	if strings.HasPrefix(to, "auth/") != m.isAuth() {
 		return nil, fail.Invalidf("cannot remount between auth methods and secrets engines")
 	}

@@ -73,6 +73,7 @@ func newRoot(getenv env, stdout, stderr io.Writer) *cobra.Command {
 		stateCmd(getenv, stdout),
 		policyCmd(getenv, stdout),
 		guardCmd(getenv, stdout),
+		mountsCmd(getenv, stdout),
 	)
 	usageErrorsAreInvalid(root)
 	return root

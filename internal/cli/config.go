@@ -140,6 +140,7 @@ func serverSettings() settings {
 		{key: "token-ttl", usage: "default lifetime of a minted token", def: "1h"},
 		{key: "phase-token-ttl", usage: "lifetime of a run phase's workload-identity tokens (the agent refreshes them; never past the phase's limit)", def: "15m"},
 		{key: "refresh-interval", usage: "how often a node re-reads shared state", def: "5s"},
+		{key: "rotation-claim", usage: "how long a node holds a mount rotation it works on; another node (or this one restarted) resumes it after", def: "30s"},
 		{key: "body-grace", usage: "time a request body may take beyond its size at 16 KiB/s before the connection is cut", def: lim.BodyGrace.String()},
 		{key: "idle-timeout", usage: "how long a kept-alive connection may wait for its next request", def: lim.IdleTimeout.String()},
 		{key: "body-budget-mib", usage: "MiB of request bodies the server reads at once; more waits, then gets 503", def: strconv.FormatInt(lim.BodyBudget>>20, 10)},
@@ -160,7 +161,7 @@ func (ss settings) daemonConfig() (daemon.Config, error) {
 	}{
 		{"key-lifetime", &cfg.Identity.KeyLifetime}, {"publish-lead", &cfg.Identity.PublishLead},
 		{"max-token-ttl", &cfg.Identity.MaxTokenTTL}, {"token-ttl", &cfg.TokenTTL}, {"phase-token-ttl", &cfg.PhaseTokenTTL},
-		{"refresh-interval", &cfg.Refresh}, {"body-grace", &cfg.Limits.BodyGrace}, {"idle-timeout", &cfg.Limits.IdleTimeout},
+		{"refresh-interval", &cfg.Refresh}, {"rotation-claim", &cfg.RotationClaim}, {"body-grace", &cfg.Limits.BodyGrace}, {"idle-timeout", &cfg.Limits.IdleTimeout},
 	}
 	for _, d := range durations {
 		v, err := time.ParseDuration(ss.get(d.key))

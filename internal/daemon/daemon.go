@@ -21,6 +21,8 @@ import (
 	"github.com/runcred/runcred/internal/broker"
 	"github.com/runcred/runcred/internal/identity"
 	"github.com/runcred/runcred/internal/platform"
+	"github.com/runcred/runcred/internal/platform/rotation"
+	"github.com/runcred/runcred/internal/platform/run"
 	"github.com/runcred/runcred/internal/policy"
 	"github.com/runcred/runcred/internal/seal"
 	"github.com/runcred/runcred/internal/secret"
@@ -58,8 +60,15 @@ type Config struct {
 	// Policy bounds policy-set evaluation (time limit, memory); zero
 	// fields take internal/policy's defaults.
 	Policy policy.Options
-	Logger *slog.Logger
-	Now    func() time.Time
+	// RotationClaim is how long a node holds a mount rotation it works on
+	// before another node, or this one restarted, may resume it; 0 is 30s.
+	RotationClaim time.Duration
+	// RotationAfterStep, when set, is called after each step of a mount
+	// rotation is journaled; an error stops the rotation there as a crash
+	// would (tests).
+	RotationAfterStep func(rotation.Rotation) error
+	Logger            *slog.Logger
+	Now               func() time.Time
 }
 
 // Validate checks the parts of the configuration that need no I/O.
@@ -103,7 +112,9 @@ type Daemon struct {
 	Seal     *seal.Seal
 	Broker   *broker.Broker
 	Platform *platform.Service
-	bodies   *budget // request body bytes in flight
+	// Rotations rotates secrets mounts' paths (runs, resumes, schedules).
+	Rotations *rotation.Service
+	bodies    *budget // request body bytes in flight
 
 	wg       sync.WaitGroup
 	cancel   context.CancelFunc
@@ -207,6 +218,9 @@ func New(ctx context.Context, cfg Config) (_ *Daemon, err error) {
 	if err := d.Platform.Teams.RecompileAll(ctx); err != nil {
 		return nil, fmt.Errorf("compiling the teams' policies: %w", err)
 	}
+	d.Rotations = rotation.New(rotation.Config{DB: d.db, Audit: d.Audit, Authz: d.Broker, Broker: d.Broker,
+		Variables: d.Platform.Variables, Runs: runQueue{d.Platform.Runs}, Replace: broker.ReplaceMountName,
+		Logger: cfg.Logger, Now: cfg.Now, AfterStep: cfg.RotationAfterStep, Claim: cfg.RotationClaim})
 	if err := d.ensureRootToken(ctx); err != nil {
 		return nil, err
 	}
@@ -260,6 +274,7 @@ func (d *Daemon) Start(ctx context.Context) error {
 	d.goTask(tasks, "identity", func(ctx context.Context) error { return d.Issuer.Start(ctx) })
 	d.goTask(tasks, "broker-expiry", func(ctx context.Context) error { return d.Broker.Start(ctx) })
 	d.goTask(tasks, "abandoned-phases", d.abandonStalePhases)
+	d.goTask(tasks, "mount-rotations", d.Rotations.Start)
 	select {
 	case <-ctx.Done():
 		return nil
@@ -402,4 +417,18 @@ func (d *Daemon) abandonStalePhases(ctx context.Context) error {
 		case <-t.C:
 		}
 	}
+}
+
+// runQueue queues the runs a mount rotation starts in the workspaces that
+// consume the mount, through the run service.
+type runQueue struct{ runs *run.Service }
+
+func (q runQueue) Queue(ctx context.Context, workspaceID, message string) (string, error) {
+	r, err := q.runs.Create(ctx, workspaceID, run.Options{Message: &message})
+	return r.ID, err
+}
+
+func (q runQueue) Pending(ctx context.Context, runID string) (bool, error) {
+	r, err := q.runs.Run(ctx, runID)
+	return r.Status == run.Pending, err
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/runcred/runcred/internal/identity"
 	"github.com/runcred/runcred/internal/jobserver"
 	platformapi "github.com/runcred/runcred/internal/platform/api"
+	"github.com/runcred/runcred/internal/platform/rotation"
 	"github.com/runcred/runcred/internal/respond"
 	"github.com/runcred/runcred/internal/token"
 	"github.com/runcred/runcred/internal/web"
@@ -19,6 +20,7 @@ func (d *Daemon) routes() http.Handler {
 	identity.Handlers{Issuer: d.Issuer, Log: d.log}.Mount(mux)
 	audit.Handlers{Log: d.Audit, Authz: d.Broker, Logger: d.log}.Mount(mux)
 	(&platformapi.API{Service: d.Platform, Logger: d.log}).Mount(mux)
+	rotation.Handlers{Service: d.Rotations, Logger: d.log}.Mount(mux)
 	jobserver.Server{Runs: d.Platform.Runs, Logger: d.log, Stopping: d.stopping}.Mount(mux)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		respond.JSON(w, http.StatusOK, map[string]string{"status": "ok"})

@@ -271,3 +271,19 @@ func (d db) applied(ctx context.Context, w workspace.Workspace) ([]applied, erro
 		return a, row.Scan(&a.id, &a.name, &a.scope)
 	})
 }
+
+// allVariables returns every workspace variable of the installation.
+func (d db) allVariables(ctx context.Context) ([]storedVariable, error) {
+	rows, err := d.Query(ctx, `SELECT `+variableColumns+` FROM workspace_variables ORDER BY id`)
+	if err != nil {
+		return nil, err
+	}
+	return resource.ScanAll(rows, scanVariable)
+}
+
+// rewriteValue replaces a variable's value and version and nothing else,
+// if its version is still oldVersion.
+func (d db) rewriteValue(ctx context.Context, id string, sealed []byte, version, oldVersion string) (sql.Result, error) {
+	return d.Exec(ctx, `UPDATE workspace_variables SET value = ?, version_id = ? WHERE id = ? AND version_id = ?`,
+		sealed, version, id, oldVersion)
+}
