@@ -143,7 +143,8 @@ func (s *Store) Accessors(ctx context.Context) ([]string, error) {
 // IDsByPath returns the stored ids of live tokens created under the path
 // prefix (e.g. every token an auth mount issued).
 func (s *Store) IDsByPath(ctx context.Context, prefix string) ([]string, error) {
-	return s.strings(ctx, `SELECT id FROM tokens WHERE substr(path, 1, ?) = ?`, len([]rune(prefix)), prefix)
+	cond, args := store.Prefix("path", prefix)
+	return s.strings(ctx, `SELECT id FROM tokens WHERE `+cond, args...)
 }
 
 // strings runs a query returning one text column.
