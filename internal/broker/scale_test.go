@@ -1,0 +1,255 @@
+package broker_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	vault "github.com/hashicorp/vault/api"
+	"golang.org/x/time/rate"
+
+	"github.com/runcred/runcred/internal/broker/engine"
+	"github.com/runcred/runcred/internal/store"
+	"github.com/runcred/runcred/internal/store/storetest"
+)
+
+// countingEngine is a secrets engine whose upstream revocation only counts
+// its calls, and fails for the names set failing: lease work at scale
+// measured without an upstream, its calls counted apart.
+type countingEngine struct {
+	calls   atomic.Int64
+	mu      sync.Mutex
+	failing map[string]bool
+}
+
+func (e *countingEngine) factory(context.Context, engine.MountConfig) (engine.Backend, error) {
+	return e, nil
+}
+
+func (e *countingEngine) Routes() *engine.Routes { return engine.NewRoutes() }
+
+func (e *countingEngine) Revoke(ctx context.Context, l engine.Lease) error {
+	e.calls.Add(1)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.failing[l.Internal["name"].(string)] {
+		return errors.New("upstream throttled")
+	}
+	return nil
+}
+
+func (e *countingEngine) setFailing(name string, v bool) {
+	e.mu.Lock()
+	e.failing[name] = v
+	e.mu.Unlock()
+}
+
+// startScale starts a broker with a counting engine mounted at "bulk/",
+// unbounded upstream rate (the engine answers at once) and a 1 s backoff.
+func startScale(t *testing.T, db *store.DB) (*server, *countingEngine) {
+	t.Helper()
+	e := &countingEngine{failing: map[string]bool{}}
+	s := start(t, db, options{backoff: time.Second, rate: rate.Inf, engines: map[string]engine.Factory{"counting": e.factory}})
+	if err := s.Client.Sys().Mount("bulk", &vault.MountInput{Type: "counting"}); err != nil {
+		t.Fatal(err)
+	}
+	return s, e
+}
+
+// statementBound is what revoking or expiring n leases may cost in
+// statements: a constant for the request and the set-up, and a constant
+// per page of 500 (claim, audit append, delete or record failures), never
+// one per lease.
+func statementBound(n int) int64 { return 40 + 10*int64((n+499)/500) }
+
+// revokedInAudit sums the leases that broker.lease.revoke records with
+// reason name, checking each names a lease under prefix.
+func revokedInAudit(t *testing.T, s *server, typ, reason, prefix string) int {
+	t.Helper()
+	var n int
+	var after int64
+	for {
+		recs, err := s.Audit.List(context.Background(), after, 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(recs) == 0 {
+			return n
+		}
+		for _, r := range recs {
+			after = r.Seq
+			if r.Type != typ {
+				continue
+			}
+			var body struct {
+				Reason string `json:"reason"`
+				Leases []struct {
+					LeaseID string `json:"lease_id"`
+				} `json:"leases"`
+			}
+			if err := json.Unmarshal(r.Body, &body); err != nil {
+				t.Fatal(err)
+			}
+			if body.Reason != reason {
+				continue
+			}
+			for _, l := range body.Leases {
+				if !strings.HasPrefix(l.LeaseID, prefix) {
+					t.Fatalf("%s record names %s, outside %s", typ, l.LeaseID, prefix)
+				}
+				n++
+			}
+		}
+	}
+}
+
+const scaleN = 5000
+
+// TestRevokePrefixIsSetBased: revoke-prefix of 5,000 leases revokes every
+// one through its engine, audits every one, leaves the leases beside the
+// prefix, and runs a bounded number of statements.
+func TestRevokePrefixIsSetBased(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		s, e := startScale(t, db)
+		if err := s.B.InsertLeases(ctx, "bulk/", "a", scaleN, time.Hour); err != nil {
+			t.Fatal(err)
+		}
+		// Neighbours of the prefix "bulk/creds/a": ids that share its first
+		// characters, or sort right after it.
+		for _, name := range []string{"a0", "b", "a_"} {
+			if err := s.B.InsertLeases(ctx, "bulk/", name, 3, time.Hour); err != nil {
+				t.Fatal(err)
+			}
+		}
+		before := db.Statements()
+		if err := s.Client.Sys().RevokePrefix("bulk/creds/a"); err != nil { // a path prefix: not a0 or a_
+			t.Fatal(err)
+		}
+		if n, bound := db.Statements()-before, statementBound(scaleN); n > bound {
+			t.Errorf("revoke-prefix of %d leases ran %d statements, want at most %d", scaleN, n, bound)
+		}
+		if left, _, err := s.B.CountLeases(ctx, "bulk/creds/a/"); err != nil || left != 0 {
+			t.Fatalf("%d leases left under the prefix (%v)", left, err)
+		}
+		for _, name := range []string{"a0", "b", "a_"} {
+			if left, _, err := s.B.CountLeases(ctx, "bulk/creds/"+name+"/"); err != nil || left != 3 {
+				t.Errorf("%d leases left of %s beside the prefix, want 3 (%v)", left, name, err)
+			}
+		}
+		if got := e.calls.Load(); got != scaleN {
+			t.Errorf("%d upstream revocations, want %d", got, scaleN)
+		}
+		if got := revokedInAudit(t, s, "broker.lease.revoke", "revoke-prefix", "bulk/creds/a/"); got != scaleN {
+			t.Errorf("%d revocations audited, want %d", got, scaleN)
+		}
+		if rep, err := s.Audit.Verify(ctx); err != nil || rep.Broken != nil {
+			t.Fatalf("verify: %+v %v", rep, err)
+		}
+	})
+}
+
+// TestExpiryIsSetBased: one sweep revokes 5,000 expired leases, in a
+// bounded number of statements, and leaves those not yet due.
+func TestExpiryIsSetBased(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		s, e := startScale(t, db)
+		if err := s.B.InsertLeases(ctx, "bulk/", "soon", scaleN, time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.B.InsertLeases(ctx, "bulk/", "later", 7, time.Hour); err != nil {
+			t.Fatal(err)
+		}
+		s.Clock.Add(2 * time.Minute)
+		before := db.Statements()
+		s.B.Sweep(ctx)
+		if n, bound := db.Statements()-before, statementBound(scaleN); n > bound {
+			t.Errorf("expiry of %d leases ran %d statements, want at most %d", scaleN, n, bound)
+		}
+		if left, _, err := s.B.CountLeases(ctx, "bulk/creds/soon/"); err != nil || left != 0 {
+			t.Fatalf("%d expired leases left (%v)", left, err)
+		}
+		if left, _, err := s.B.CountLeases(ctx, "bulk/creds/later/"); err != nil || left != 7 {
+			t.Fatalf("%d unexpired leases left, want 7 (%v)", left, err)
+		}
+		if got := e.calls.Load(); got != scaleN {
+			t.Errorf("%d upstream revocations, want %d", got, scaleN)
+		}
+		if got := revokedInAudit(t, s, "broker.lease.revoke", "expired", "bulk/creds/soon/"); got != scaleN {
+			t.Errorf("%d expiries audited, want %d", got, scaleN)
+		}
+	})
+}
+
+// TestFailedRevocationsAtScale: when the upstream refuses, revoke-prefix
+// answers the failure and records every lease's attempt in bounded
+// statements; the expiry task retries them with backoff until they are
+// irrevocable (counted and listed); revoke-force then removes them all.
+func TestFailedRevocationsAtScale(t *testing.T) {
+	const n = 1200 // three pages
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		s, e := startScale(t, db)
+		e.setFailing("stuck", true)
+		if err := s.B.InsertLeases(ctx, "bulk/", "stuck", n, time.Hour); err != nil {
+			t.Fatal(err)
+		}
+		before := db.Statements()
+		if err := s.Client.Sys().RevokePrefix("bulk/creds/stuck"); statusOf(err) != http.StatusBadRequest ||
+			!strings.Contains(err.Error(), "failed to revoke 1200 of 1200 leases") {
+			t.Fatalf("revoke-prefix with the upstream refusing: %v", err)
+		}
+		if got, bound := db.Statements()-before, statementBound(n); got > bound {
+			t.Errorf("%d failed revocations ran %d statements, want at most %d", n, got, bound)
+		}
+		if got := revokedInAudit(t, s, "broker.lease.revoke-failed", "revoke-prefix", "bulk/creds/stuck/"); got != n {
+			t.Errorf("%d failed revocations audited, want %d", got, n)
+		}
+		// The next attempt waits for its backoff: a sweep right away calls nothing.
+		calls := e.calls.Load()
+		s.B.Sweep(ctx)
+		if e.calls.Load() != calls {
+			t.Fatal("a failed revocation was retried before its backoff")
+		}
+		for range 10 {
+			s.Clock.Add(10 * time.Minute) // past every backoff (1 s doubling, 6 attempts)
+			s.B.Sweep(ctx)
+		}
+		if all, irr, err := s.B.CountLeases(ctx, "bulk/"); err != nil || all != n || irr != n {
+			t.Fatalf("after the retries: %d leases, %d irrevocable, want %d of each (%v)", all, irr, n, err)
+		}
+		if got := e.calls.Load(); got != 6*n {
+			t.Errorf("%d upstream calls, want %d (6 attempts each)", got, 6*n)
+		}
+		code, body := s.raw(t, "GET", "/v1/sys/leases?type=irrevocable&limit=5", s.Root, nil)
+		var list struct {
+			Data struct {
+				Leases []struct {
+					LeaseID string `json:"lease_id"`
+					Error   string `json:"error"`
+				} `json:"leases"`
+			} `json:"data"`
+		}
+		if err := json.Unmarshal([]byte(body), &list); code != 200 || err != nil || len(list.Data.Leases) != 5 ||
+			list.Data.Leases[0].Error != "upstream throttled" || list.Data.Leases[0].LeaseID != "bulk/creds/stuck/00000000" {
+			t.Fatalf("irrevocable list: %d %s", code, body)
+		}
+		code, body = s.raw(t, "GET", "/v1/sys/leases/count?type=irrevocable", s.Root, nil)
+		if code != 200 || !strings.Contains(body, `"lease_count":1200`) {
+			t.Fatalf("irrevocable count: %d %s", code, body)
+		}
+		if err := s.Client.Sys().RevokeForce("bulk/creds/stuck"); err != nil {
+			t.Fatal(err)
+		}
+		if all, _, err := s.B.CountLeases(ctx, "bulk/"); err != nil || all != 0 {
+			t.Fatalf("%d leases after revoke-force (%v)", all, err)
+		}
+	})
+}
