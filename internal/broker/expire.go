@@ -42,7 +42,7 @@ func (b *Broker) sweep(ctx context.Context) {
 			b.log.Warn("expiry: revoke expired token", "err", err)
 		}
 	}
-	if _, err := b.drain(ctx, false, "expired", "1 = 1", "expires_at"); err != nil && ctx.Err() == nil {
+	if _, err := b.drain(ctx, false, "expired", "1 = 1", "expires_at, id"); err != nil && ctx.Err() == nil {
 		b.log.Warn("expiry: revoke leases", "err", err)
 	}
 }
@@ -61,10 +61,13 @@ type tally struct {
 	errs            []error // the failures' causes (a single lease's is its answer)
 }
 
+// maxErrs bounds the causes a tally keeps (the answer names a few).
+const maxErrs = 5
+
 func (t *tally) add(o tally) {
 	t.revoked += o.revoked
 	t.failed += o.failed
-	t.errs = append(t.errs, o.errs...)
+	t.errs = append(t.errs, o.errs[:min(len(o.errs), maxErrs-min(len(t.errs), maxErrs))]...)
 }
 
 // revokeWhere makes the leases matching where (an indexed condition) due,
@@ -90,19 +93,38 @@ func (b *Broker) revokeLease(ctx context.Context, id string, force bool, reason 
 	return errors.Join(t.errs...)
 }
 
-// drain claims pages of due leases matching where, in order, and settles
-// each, until none is left that this node can claim. Leases whose
-// revocation failed wait for their next attempt, so they do not come back
-// in the same drain.
+// drain claims pages of due leases matching where, in order ("id", or
+// "expires_at, id" for the expiry task), and settles each, until none is
+// left that this node can claim. Each page starts after the last one's end
+// (keyset paging), so no page reads again what earlier pages claimed,
+// deleted (PostgreSQL keeps dead rows in its indexes until vacuum) or left
+// failed for a later attempt.
 func (b *Broker) drain(ctx context.Context, force bool, reason, where, order string, args ...any) (tally, error) {
-	var t tally
+	var (
+		t    tally
+		last *lease
+		byID = order == "id"
+		w, a = where, args
+	)
 	for ctx.Err() == nil {
-		page, err := b.leases.claim(ctx, force, where, order, args, leasePage, b.claimHold)
+		if last != nil {
+			if byID {
+				w, a = where+` AND id > ?`, append(slices.Clip(args), last.ID)
+			} else {
+				w, a = where+` AND (expires_at, id) > (?, ?)`, append(slices.Clip(args), store.Nanos(last.ExpiresAt), last.ID)
+			}
+		}
+		page, err := b.leases.claim(ctx, force, w, order, a, leasePage, b.claimHold)
 		if err != nil {
 			return t, err
 		}
 		if len(page) == 0 {
 			return t, nil
+		}
+		for _, l := range page { // RETURNING comes in no particular order
+			if last == nil || sortsAfter(l, last, byID) {
+				last = l
+			}
 		}
 		pt, err := b.settle(ctx, page, force, reason)
 		t.add(pt)
@@ -114,6 +136,14 @@ func (b *Broker) drain(ctx context.Context, force bool, reason, where, order str
 		}
 	}
 	return t, ctx.Err()
+}
+
+// sortsAfter reports whether l comes after m in a drain's order.
+func sortsAfter(l, m *lease, byID bool) bool {
+	if !byID && !l.ExpiresAt.Equal(m.ExpiresAt) {
+		return l.ExpiresAt.After(m.ExpiresAt)
+	}
+	return l.ID > m.ID
 }
 
 // settle revokes a page of claimed leases through their engines (at the
@@ -148,7 +178,9 @@ func (b *Broker) settle(ctx context.Context, page []*lease, force bool, reason s
 			} else {
 				retry = append(retry, rec)
 			}
-			t.errs = append(t.errs, revErr)
+			if len(t.errs) < maxErrs {
+				t.errs = append(t.errs, revErr)
+			}
 			continue
 		}
 		rec := map[string]any{"lease_id": l.ID, "meta": l.Meta}

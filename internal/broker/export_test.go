@@ -89,3 +89,7 @@ func (b *Broker) CountLeases(ctx context.Context, prefix string) (all, irrevocab
 		append([]any{leaseIrrevocable}, args...)...).Scan(&all, &irrevocable)
 	return all, irrevocable, err
 }
+
+// ClaimSQL is the statement that claims a page of leases, for tests of its
+// query plan.
+func ClaimSQL(force bool, where, order string) string { return claimSQL(force, where, order) }

@@ -45,7 +45,7 @@ type options struct {
 	rate    rate.Limit // upstream revocations a second; 0 is the broker's default
 }
 
-func start(t *testing.T, db *store.DB, o options) *server {
+func start(t testing.TB, db *store.DB, o options) *server {
 	t.Helper()
 	ctx := context.Background()
 	root, err := seal.GenerateRootKeyFile(filepath.Join(t.TempDir(), "root-key"))

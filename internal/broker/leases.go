@@ -157,11 +157,13 @@ type execer interface {
 
 // states is the condition on state of the leases a revocation takes: active
 // ones, and with force (revoke-force) irrevocable ones too.
-func states(force bool) string {
+func states(force bool) string { return stateIn("state", force) }
+
+func stateIn(col string, force bool) string {
 	if force {
-		return `state IN ('` + leaseActive + `', '` + leaseIrrevocable + `')`
+		return col + ` IN ('` + leaseActive + `', '` + leaseIrrevocable + `')`
 	}
-	return `state = '` + leaseActive + `'`
+	return col + ` = '` + leaseActive + `'`
 }
 
 // markDue makes the leases matching where due now, in one statement, so a
@@ -179,20 +181,32 @@ func (s *leaseStore) markDue(ctx context.Context, db execer, force bool, where s
 
 // claim reserves for this node, for hold, up to n leases matching where
 // that are due (expired, and their next attempt due), in one statement,
-// and returns them. The outer conditions are checked again on the row a
-// concurrent claim on another node left, so a lease is claimed once.
+// and returns them. Ordered by "id", the candidates come from a range of
+// the id index (where is a prefix, a mount, a token or an id; the state
+// is tested on the row, not through leases_due, which would read every
+// due lease per page); ordered by "expires_at" (the expiry task) from
+// leases_due. The claimed rows are found by id, and a row is claimed only
+// if no other claim took it meanwhile (its next attempt is still due: a
+// claim or a failure moves it on), so a lease is claimed once across nodes.
 // A lease whose sealed data cannot be read comes back with undecryptable
 // set, to be recorded as a failed revocation rather than block its page.
 func (s *leaseStore) claim(ctx context.Context, force bool, where, order string, args []any, n int, hold time.Duration) ([]*lease, error) {
 	now := s.now()
-	due := states(force) + ` AND expires_at <= ? AND next_attempt <= ?`
-	q := `UPDATE leases SET next_attempt = ? WHERE id IN (SELECT id FROM leases WHERE ` + due + ` AND ` + where +
-		` ORDER BY ` + order + ` LIMIT ?) AND ` + due + ` RETURNING ` + leaseColumns
+	q := claimSQL(force, where, order)
 	a := []any{store.Nanos(now.Add(hold)), store.Nanos(now), store.Nanos(now)}
 	a = append(a, args...)
-	a = append(a, n, store.Nanos(now), store.Nanos(now))
+	a = append(a, n, store.Nanos(now))
 	var raw []rawLease
 	err := s.db.Tx(ctx, func(tx *store.Tx) error {
+		if s.db.Dialect() == store.Postgres {
+			// Walk the index in order and stop at the limit. Right after
+			// many leases were written, before autovacuum has analyzed the
+			// table, the planner expects a handful of rows and reads the
+			// whole range into a bitmap and sorts it: a page cost the rest.
+			if _, err := tx.Exec(ctx, `SELECT set_config('enable_bitmapscan', 'off', true), set_config('enable_sort', 'off', true)`); err != nil {
+				return err
+			}
+		}
 		rows, err := tx.Query(ctx, q, a...)
 		if err != nil {
 			return err
@@ -216,6 +230,17 @@ func (s *leaseStore) claim(ctx context.Context, force bool, where, order string,
 		out[i] = s.open(&raw[i])
 	}
 	return out, nil
+}
+
+// claimSQL is claim's statement; its arguments are the claim's end, now,
+// now, where's, the limit and now.
+func claimSQL(force bool, where, order string) string {
+	state := states(force)
+	if order == "id" {
+		state = stateIn("(state || '')", force) // not through an index on state
+	}
+	return `UPDATE leases SET next_attempt = ? WHERE id IN (SELECT id FROM leases WHERE ` + state + ` AND expires_at <= ? AND next_attempt <= ? AND ` +
+		where + ` ORDER BY ` + order + ` LIMIT ?) AND next_attempt <= ? RETURNING ` + leaseColumns
 }
 
 // remove deletes leases, a chunk of ids per statement.

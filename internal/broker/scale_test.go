@@ -4,7 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
+	"os"
+	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -14,6 +18,7 @@ import (
 	vault "github.com/hashicorp/vault/api"
 	"golang.org/x/time/rate"
 
+	"github.com/runcred/runcred/internal/broker"
 	"github.com/runcred/runcred/internal/broker/engine"
 	"github.com/runcred/runcred/internal/store"
 	"github.com/runcred/runcred/internal/store/storetest"
@@ -52,7 +57,7 @@ func (e *countingEngine) setFailing(name string, v bool) {
 
 // startScale starts a broker with a counting engine mounted at "bulk/",
 // unbounded upstream rate (the engine answers at once) and a 1 s backoff.
-func startScale(t *testing.T, db *store.DB) (*server, *countingEngine) {
+func startScale(t testing.TB, db *store.DB) (*server, *countingEngine) {
 	t.Helper()
 	e := &countingEngine{failing: map[string]bool{}}
 	s := start(t, db, options{backoff: time.Second, rate: rate.Inf, engines: map[string]engine.Factory{"counting": e.factory}})
@@ -250,6 +255,148 @@ func TestFailedRevocationsAtScale(t *testing.T) {
 		}
 		if all, _, err := s.B.CountLeases(ctx, "bulk/"); err != nil || all != 0 {
 			t.Fatalf("%d leases after revoke-force (%v)", all, err)
+		}
+	})
+}
+
+// BenchmarkLeases100k times revoke-prefix of 100,000 live leases and the
+// expiry of 100,000 due ones, on each database, with an engine whose
+// upstream revocation only counts its calls (so the time is runcred's own;
+// the calls are reported apart, as upstream-calls). rss-MB is this whole
+// process's peak resident set (VmHWM of /proc/self/status: server, client
+// and the bulk insert together, an upper bound of the server's); heap-MB is
+// runtime.MemStats.HeapSys at the end. Run with -benchtime=1x.
+func BenchmarkLeases100k(b *testing.B) {
+	const n = 100_000
+	for _, be := range storetest.Backends(b) {
+		b.Run(be.Name, func(b *testing.B) {
+			for range b.N {
+				ctx := context.Background()
+				db := storetest.Open(b, be.NewURL(b))
+				s, e := startScale(b, db)
+				if err := s.B.InsertLeases(ctx, "bulk/", "prefix", n, time.Hour); err != nil {
+					b.Fatal(err)
+				}
+				stmts := db.Statements()
+				t0 := time.Now()
+				if err := s.Client.Sys().RevokePrefix("bulk/creds/prefix"); err != nil {
+					b.Fatal(err)
+				}
+				revoke := time.Since(t0)
+				revokeStmts := db.Statements() - stmts
+				if err := s.B.InsertLeases(ctx, "bulk/", "expiry", n, time.Minute); err != nil {
+					b.Fatal(err)
+				}
+				s.Clock.Add(2 * time.Minute)
+				stmts = db.Statements()
+				t0 = time.Now()
+				s.B.Sweep(ctx)
+				expiry := time.Since(t0)
+				expiryStmts := db.Statements() - stmts
+				if left, _, err := s.B.CountLeases(ctx, "bulk/"); err != nil || left != 0 {
+					b.Fatalf("%d leases left (%v)", left, err)
+				}
+				if got := e.calls.Load(); got != 2*n {
+					b.Fatalf("%d upstream calls, want %d", got, 2*n)
+				}
+				var ms runtime.MemStats
+				runtime.ReadMemStats(&ms)
+				b.ReportMetric(revoke.Seconds(), "revoke-prefix-s")
+				b.ReportMetric(expiry.Seconds(), "expiry-s")
+				b.ReportMetric(float64(e.calls.Load()), "upstream-calls")
+				b.ReportMetric(float64(revokeStmts), "revoke-stmts")
+				b.ReportMetric(float64(expiryStmts), "expiry-stmts")
+				b.ReportMetric(float64(peakRSS(b))/(1<<20), "rss-MB")
+				b.ReportMetric(float64(ms.HeapSys)/(1<<20), "heap-MB")
+			}
+		})
+	}
+}
+
+// peakRSS is this process's peak resident set in bytes (VmHWM).
+func peakRSS(t testing.TB) int64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return kb << 10
+		}
+	}
+	t.Fatal("no VmHWM in /proc/self/status")
+	return 0
+}
+
+// TestLeaseClaimsUseIndexes: the statement that claims a page finds its
+// candidates through an index and its rows by id, on both databases, for
+// every way leases are selected; a plan that reads the whole table or the
+// whole due set per page would make revoking N leases cost N²/page.
+func TestLeaseClaimsUseIndexes(t *testing.T) {
+	prefix, prefixArgs := store.Prefix("id", "aws/creds/dev/")
+	cases := []struct {
+		where, order string
+		args         []any
+		sqlite, pg   string // the candidates' access path
+	}{
+		{prefix, "id", prefixArgs, "sqlite_autoindex_leases_1 (id>? AND id<?)", "Index Scan using leases_pkey on leases leases_1"},
+		{`id = ?`, "id", []any{"x"}, "sqlite_autoindex_leases_1 (id=?)", "Index Scan using leases_pkey on leases leases_1"},
+		{`mount_uuid = ?`, "id", []any{"m"}, "leases_mount (mount_uuid=?)", "leases_mount"},
+		{`token_id IN (?, ?)`, "id", []any{"a", "b"}, "leases_token (token_id=?)", "leases_token"},
+		{"1 = 1", "expires_at, id", nil, "leases_due (state=? AND expires_at<?)", "leases_due"},
+		{"(expires_at, id) > (?, ?)", "expires_at, id", []any{1, "x"}, "leases_due (state=? AND (expires_at,id)>(?,?) AND expires_at<?)", "leases_due"},
+		{prefix + " AND id > ?", "id", append(prefixArgs, "x"), "sqlite_autoindex_leases_1 (id>? AND id<?)", "Index Scan using leases_pkey on leases leases_1"},
+	}
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		for _, c := range cases {
+			args := append([]any{1, 2, 3}, c.args...)
+			args = append(args, 500, 4)
+			var plan []string
+			err := db.Tx(ctx, func(tx *store.Tx) error {
+				explain := "EXPLAIN QUERY PLAN "
+				if db.Dialect() == store.Postgres {
+					explain = "EXPLAIN "
+					// An empty table is cheaper to read whole; the plan for a big one is wanted.
+					if _, err := tx.Exec(ctx, "SET LOCAL enable_seqscan = off"); err != nil {
+						return err
+					}
+				}
+				rows, err := tx.Query(ctx, explain+broker.ClaimSQL(false, c.where, c.order), args...)
+				if err != nil {
+					return err
+				}
+				defer rows.Close()
+				cols, _ := rows.Columns()
+				for rows.Next() {
+					vals := make([]any, len(cols))
+					ptrs := make([]any, len(cols))
+					for i := range vals {
+						ptrs[i] = &vals[i]
+					}
+					if err := rows.Scan(ptrs...); err != nil {
+						return err
+					}
+					plan = append(plan, fmt.Sprint(vals[len(vals)-1]))
+				}
+				return rows.Err()
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			text := strings.Join(plan, "\n")
+			want, byID := c.sqlite, "sqlite_autoindex_leases_1 (id=?)"
+			if db.Dialect() == store.Postgres {
+				want, byID = c.pg, "Index Cond: (id = "
+			}
+			if !strings.Contains(text, want) || !strings.Contains(text, byID) || strings.Contains(text, "SCAN leases") ||
+				strings.Contains(text, "Seq Scan") || strings.Count(text, "leases_due") > 1 {
+				t.Errorf("claim where %s order by %s:\n%s\nwant candidates by %q and rows by id", c.where, c.order, text, want)
+			}
 		}
 	})
 }

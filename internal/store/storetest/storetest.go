@@ -36,7 +36,7 @@ type Backend struct {
 }
 
 // Backends lists SQLite and, when configured, PostgreSQL.
-func Backends(t *testing.T) []Backend {
+func Backends(t testing.TB) []Backend {
 	bs := []Backend{{Name: "sqlite", NewURL: SQLiteURL}}
 	if os.Getenv(PostgresEnv) != "" {
 		bs = append(bs, Backend{Name: "postgres", NewURL: PostgresURL})

@@ -8,3 +8,7 @@ ALTER TABLE leases ALTER COLUMN id TYPE TEXT COLLATE "C";
 CREATE INDEX leases_mount ON leases (mount_uuid);
 ALTER TABLE tokens ALTER COLUMN path TYPE TEXT COLLATE "C";
 CREATE INDEX tokens_path ON tokens (path);
+-- The expiry task pages through due leases in (expires_at, id) order, each
+-- page starting after the last: the due index carries the id for it.
+DROP INDEX leases_due;
+CREATE INDEX leases_due ON leases (state, expires_at, id);

@@ -5,3 +5,7 @@
 -- leases of a mount (disable, remount) one by mount.
 CREATE INDEX leases_mount ON leases (mount_uuid);
 CREATE INDEX tokens_path ON tokens (path);
+-- The expiry task pages through due leases in (expires_at, id) order, each
+-- page starting after the last: the due index carries the id for it.
+DROP INDEX leases_due;
+CREATE INDEX leases_due ON leases (state, expires_at, id);
