@@ -55,7 +55,14 @@ type Log struct {
 	key  secret.Value
 	now  func() time.Time
 	page int // records per List call in Verify
+
+	observe func(batch int, d time.Duration) // set before use; see Observe
 }
+
+// Observe makes every committed append report its batch size (records
+// committed together) and how long it took, for the server's metrics. It
+// must be called before the log is used.
+func (l *Log) Observe(fn func(batch int, d time.Duration)) { l.observe = fn }
 
 // New returns the log stored in db. hmacKey keys HMAC; it must not be empty
 // (New panics, as for any wiring bug found at start-up). now defaults to
@@ -90,6 +97,7 @@ func (l *Log) Append(ctx context.Context, typ string, body any) (Record, error) 
 		return Record{}, fmt.Errorf("audit: marshal %s body: %w", typ, err)
 	}
 	var rec Record
+	start := time.Now()
 	err = l.db.Tx(ctx, func(tx *store.Tx) error {
 		// Serialise appenders on every node so two never chain from the
 		// same head; the primary key on seq backs this up.
@@ -116,6 +124,9 @@ func (l *Log) Append(ctx context.Context, typ string, body any) (Record, error) 
 	})
 	if err != nil {
 		return Record{}, fmt.Errorf("audit: append %s: %w", typ, err)
+	}
+	if l.observe != nil {
+		l.observe(1, time.Since(start))
 	}
 	return rec, nil
 }

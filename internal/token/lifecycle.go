@@ -216,3 +216,10 @@ func splitCIDRs(s string) ([]netip.Prefix, error) {
 	}
 	return out, nil
 }
+
+// CountLive counts the tokens not expired, over tokens_expiry.
+func (s *Store) CountLive(ctx context.Context) (int64, error) {
+	var n int64
+	err := s.db.QueryRow(ctx, `SELECT COUNT(*) FROM tokens WHERE expires_at IS NULL OR expires_at > ?`, store.Nanos(s.now())).Scan(&n)
+	return n, err
+}
