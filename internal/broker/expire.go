@@ -70,11 +70,13 @@ func (t *tally) add(o tally) {
 	t.errs = append(t.errs, o.errs[:min(len(o.errs), maxErrs-min(len(t.errs), maxErrs))]...)
 }
 
-// revokeWhere makes the leases matching where (an indexed condition) due,
-// then revokes them page by page; force takes irrevocable ones too and
-// removes each whatever its engine says (sys/leases/revoke-force).
+// revokeWhere revokes the leases matching where (an indexed condition)
+// page by page, those waiting for a retry included; force takes
+// irrevocable ones too and removes each whatever its engine says
+// (sys/leases/revoke-force). A lease whose revocation fails expires now,
+// for the expiry task to retry.
 func (b *Broker) revokeWhere(ctx context.Context, force bool, reason, where string, args ...any) (tally, error) {
-	if _, err := b.leases.markDue(ctx, b.db, force, where, args...); err != nil {
+	if err := b.leases.retryNow(ctx, force, where, args...); err != nil {
 		return tally{}, err
 	}
 	t, err := b.drain(ctx, force, reason, where, "id", args...)

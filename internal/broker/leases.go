@@ -179,6 +179,14 @@ func (s *leaseStore) markDue(ctx context.Context, db execer, force bool, where s
 	return res.RowsAffected()
 }
 
+// retryNow makes the leases matching where that wait for a retry (or for
+// a claim that may have lapsed) claimable at once, in one statement that
+// writes only those rows: what a revocation asks of leases in backoff.
+func (s *leaseStore) retryNow(ctx context.Context, force bool, where string, args ...any) error {
+	_, err := s.db.Exec(ctx, `UPDATE leases SET next_attempt = 0 WHERE `+stateIn("(state || '')", force)+` AND next_attempt > 0 AND `+where, args...)
+	return err
+}
+
 // claim reserves for this node, for hold, up to n leases matching where
 // that are due (expired, and their next attempt due), in one statement,
 // and returns them. Ordered by "id", the candidates come from a range of
@@ -193,7 +201,10 @@ func (s *leaseStore) markDue(ctx context.Context, db execer, force bool, where s
 func (s *leaseStore) claim(ctx context.Context, force bool, where, order string, args []any, n int, hold time.Duration) ([]*lease, error) {
 	now := s.now()
 	q := claimSQL(force, where, order)
-	a := []any{store.Nanos(now.Add(hold)), store.Nanos(now), store.Nanos(now)}
+	a := []any{store.Nanos(now.Add(hold)), store.Nanos(now)}
+	if order != "id" {
+		a = append(a, store.Nanos(now))
+	}
 	a = append(a, args...)
 	a = append(a, n, store.Nanos(now))
 	var raw []rawLease
@@ -232,14 +243,21 @@ func (s *leaseStore) claim(ctx context.Context, force bool, where, order string,
 	return out, nil
 }
 
-// claimSQL is claim's statement; its arguments are the claim's end, now,
-// now, where's, the limit and now.
+// claimSQL is claim's statement.
+//
+// Ordered by id, the leases are those a revocation names (a prefix, a
+// mount, a token's, one id), taken whether expired or not: the state is
+// tested on the row, not through leases_due (which would read every due
+// lease per page), and the arguments are the claim's end, now, where's,
+// the limit and now. The expiry task's (by expires_at) take expired leases
+// only, through leases_due: the claim's end, now, now, where's, the limit
+// and now.
 func claimSQL(force bool, where, order string) string {
-	state := states(force)
+	due := states(force) + ` AND expires_at <= ? AND next_attempt <= ?`
 	if order == "id" {
-		state = stateIn("(state || '')", force) // not through an index on state
+		due = stateIn("(state || '')", force) + ` AND next_attempt <= ?`
 	}
-	return `UPDATE leases SET next_attempt = ? WHERE id IN (SELECT id FROM leases WHERE ` + state + ` AND expires_at <= ? AND next_attempt <= ? AND ` +
+	return `UPDATE leases SET next_attempt = ? WHERE id IN (SELECT id FROM leases WHERE ` + due + ` AND ` +
 		where + ` ORDER BY ` + order + ` LIMIT ?) AND next_attempt <= ? RETURNING ` + leaseColumns
 }
 
@@ -264,7 +282,10 @@ type failure struct {
 
 // failed records failed revocations, a chunk per statement: each row gets
 // its own attempt count, next attempt, error and state from a VALUES list.
+// A lease whose revocation was asked before its time expires now, so the
+// expiry task retries it (and lookups show it ended).
 func (s *leaseStore) failed(ctx context.Context, fs []failure) error {
+	now := store.Nanos(s.now().Truncate(time.Second))
 	for chunk := range slices.Chunk(fs, leasePage) {
 		var vals strings.Builder
 		args := make([]any, 0, 5*len(chunk))
@@ -280,8 +301,9 @@ func (s *leaseStore) failed(ctx context.Context, fs []failure) error {
 			args = append(args, f.id, f.attempts, store.Nanos(f.next), truncate(f.msg, 500), state)
 		}
 		_, err := s.db.Exec(ctx, `WITH v (id, attempts, next_attempt, last_error, state) AS (VALUES `+vals.String()+`)
-			UPDATE leases SET attempts = v.attempts, next_attempt = v.next_attempt, last_error = v.last_error, state = v.state
-			FROM v WHERE leases.id = v.id`, args...)
+			UPDATE leases SET attempts = v.attempts, next_attempt = v.next_attempt, last_error = v.last_error, state = v.state,
+				expires_at = CASE WHEN expires_at > ? THEN ? ELSE expires_at END
+			FROM v WHERE leases.id = v.id`, append(args, now, now)...)
 		if err != nil {
 			return err
 		}
