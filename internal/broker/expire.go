@@ -167,8 +167,13 @@ func (b *Broker) settle(ctx context.Context, page []*lease, force bool, reason s
 		gone               []string
 	)
 	now := b.now()
+	var untried bool
 	for i, l := range page {
 		revErr := errs[i]
+		if revErr == errNotAttempted {
+			untried = true
+			continue
+		}
 		if revErr != nil && !force {
 			attempts := l.Attempts + 1
 			f := failure{id: l.ID, attempts: attempts, next: now.Add(time.Duration(1<<min(attempts, 20)) * b.cfg.RevokeBackoff),
@@ -217,8 +222,15 @@ func (b *Broker) settle(ctx context.Context, page []*lease, force bool, reason s
 		t.revoked = len(gone)
 		b.metrics.LeaseRevocations("revoked", len(gone))
 	}
+	if untried {
+		return t, errNotAttempted // the rate limit allows no more in time: stop this drain
+	}
 	return t, nil
 }
+
+// errNotAttempted marks a lease whose upstream revocation the rate limit
+// did not let start (its wait would pass the context's deadline).
+var errNotAttempted = errors.New("broker: upstream revocation not attempted")
 
 // revokeUpstream calls each lease's engine to revoke it, with at most
 // RevokeWorkers calls at once and no more than RevokeRate a second on this
@@ -239,7 +251,11 @@ func (b *Broker) revokeUpstream(ctx context.Context, page []*lease) []error {
 			continue
 		}
 		if err := b.revokeRate.Wait(ctx); err != nil {
-			errs[i] = err
+			// No call in time: the rest of the page is left as it is,
+			// to be claimed again once the claim lapses.
+			for j := i; j < len(errs); j++ {
+				errs[j] = errNotAttempted
+			}
 			break
 		}
 		sem <- struct{}{}

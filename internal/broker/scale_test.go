@@ -9,10 +9,10 @@ import (
 	"os"
 	"runtime"
 	"strconv"
-	"syscall"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -417,6 +417,40 @@ func TestLeaseClaimsUseIndexes(t *testing.T) {
 				strings.Contains(text, "Seq Scan") || strings.Count(text, "leases_due") > 1 {
 				t.Errorf("claim where %s order by %s:\n%s\nwant candidates by %q and rows by id", c.where, c.order, text, want)
 			}
+		}
+	})
+}
+
+// TestUpstreamRevocationsAreRateLimited: the rate limit is what lets an
+// upstream call start. At a rate of next to nothing only the burst (as
+// many as run at once, 8) is called; the limiter refuses the next call at
+// once, since its wait would pass the sweep's deadline, and the leases it
+// did not call stay as they were (no attempt counted), for later.
+func TestUpstreamRevocationsAreRateLimited(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		e := &countingEngine{failing: map[string]bool{}}
+		s := start(t, db, options{backoff: time.Second, rate: rate.Limit(1e-9), engines: map[string]engine.Factory{"counting": e.factory}})
+		if err := s.Client.Sys().Mount("bulk", &vault.MountInput{Type: "counting"}); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
+		defer cancel()
+		if err := s.B.InsertLeases(ctx, "bulk/", "paced", 20, time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		s.Clock.Add(2 * time.Minute)
+		s.B.Sweep(ctx)
+		if got := e.calls.Load(); got != 8 {
+			t.Fatalf("%d upstream calls at a rate of next to nothing, want the burst of 8", got)
+		}
+		if all, irr, err := s.B.CountLeases(ctx, "bulk/"); err != nil || all != 12 || irr != 0 {
+			t.Fatalf("%d leases left (%d irrevocable), want the 12 not called (%v)", all, irr, err)
+		}
+		if _, err := s.Client.Sys().Lookup("bulk/creds/paced/00000019"); err != nil {
+			t.Fatalf("lookup of a lease the limit held back: %v", err)
+		}
+		if got := revokedInAudit(t, s, "broker.lease.revoke-failed", "expired", "bulk/"); got != 0 {
+			t.Errorf("%d leases the limit held back recorded as failed", got)
 		}
 	})
 }
