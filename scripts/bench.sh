@@ -128,3 +128,20 @@ echo "   waits 500 ms before it first checks the upload and 1 s before it first 
 awk '
 /^BenchmarkCLIPlan-[0-9]+ / { for (i = 4; i < NF; i++) { if ($(i+1) == "bare-ms") b = $i; if ($(i+1) == "cloud-ms") c = $i; if ($(i+1) == "median-ratio") m = $i } }
 END { if (b > 0) printf "%-12s %12s %8s %14s\n%-12.1f %12.1f %8.3f %14.3f\n", "bare ms", "cloud ms", "ratio", "median ratio", b, c, c / b, m }' "$out"
+go test -run='^$' -bench='^BenchmarkLeases100k$' -benchtime=1x -count="${COUNT:-1}" -timeout=30m ./internal/broker/ | tee -a "$out"
+echo
+echo "== 100,000 live leases: revoke-prefix of all, then expiry of 100,000 due (targets <= 2 s and <= 10 s, RSS <= 300 MB)"
+echo "   leases written straight to the store; the engine's upstream revocation only counts its calls, so the time is runcred's own"
+echo "   (claim, unseal, audit, delete); the calls are counted apart. RSS is the benchmark process's peak (VmHWM of /proc/self/status:"
+echo "   server, client and bulk insert together, an upper bound of the server's); heap is runtime.MemStats.HeapSys at the end."
+echo "   CPU s is the benchmark process's CPU time in each (on PostgreSQL without the database server's): the wall time less waiting for a core."
+awk '
+/^BenchmarkLeases100k\/[a-z]+-[0-9]+ / {
+	split($1, a, /[\/-]/); db = a[2]
+	for (i = 4; i < NF; i++) v[db, $(i+1)] = $i
+	dbs[db] = 1
+}
+END {
+	printf "%-9s %17s %10s %10s %14s %12s %14s %8s %8s\n", "database", "revoke-prefix s", "expiry s", "targets", "CPU s", "statements", "upstream calls", "RSS MB", "heap MB"
+	for (db in dbs) printf "%-9s %17.2f %10.2f %10s %14s %12s %14d %8.0f %8.0f\n", db, v[db, "revoke-prefix-s"], v[db, "expiry-s"], "2 / 10", sprintf("%.2f / %.2f", v[db, "revoke-prefix-cpu-s"], v[db, "expiry-cpu-s"]), (v[db, "revoke-stmts"] + 0) "+" (v[db, "expiry-stmts"] + 0), v[db, "upstream-calls"], v[db, "rss-MB"], v[db, "heap-MB"]
+}' "$out"

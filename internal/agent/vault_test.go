@@ -176,8 +176,7 @@ resource "terraform_data" "x" {
 					LeaseID string `json:"lease_id"`
 				} `json:"secret"`
 			} `json:"response"`
-			LeaseID string `json:"lease_id"`
-			Reason  string `json:"reason"`
+			Reason string `json:"reason"`
 		}
 		must(json.Unmarshal(r.Body, &rec))
 		switch {
@@ -185,8 +184,19 @@ resource "terraform_data" "x" {
 			logins++
 		case r.Type == "broker.response" && (strings.Contains(body, `"aws/sts/vault-ws"`) || strings.Contains(body, `"aws/creds/vault-ws"`)):
 			leases = append(leases, rec.Response.Secret.LeaseID)
-		case r.Type == "broker.lease.revoke" && strings.Contains(body, run.ID):
-			revokedBy[rec.LeaseID] = rec.Reason
+		case r.Type == "broker.lease.revoke": // one record for the leases revoked together
+			var revoked struct {
+				Leases []struct {
+					LeaseID string            `json:"lease_id"`
+					Meta    map[string]string `json:"meta"`
+				} `json:"leases"`
+			}
+			must(json.Unmarshal(r.Body, &revoked))
+			for _, l := range revoked.Leases {
+				if l.Meta["terraform_run_id"] == run.ID {
+					revokedBy[l.LeaseID] = rec.Reason
+				}
+			}
 		}
 	}
 	if logins != 2 || len(leases) != 2 || len(revokedBy) != 2 {

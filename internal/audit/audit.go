@@ -58,10 +58,16 @@ type Log struct {
 	now  func() time.Time
 	page int // records per List call in Verify
 
-	writer chan struct{} // held by the one appender writing a group
-	mu     sync.Mutex
-	queue  []*pending // records waiting for the next group
+	writer  chan struct{} // held by the one appender writing a group
+	mu      sync.Mutex
+	queue   []*pending                       // records waiting for the next group
+	observe func(batch int, d time.Duration) // set before use; see Observe
 }
+
+// Observe makes every committed append report its batch size (records
+// committed together) and how long it took, for the server's metrics. It
+// must be called before the log is used.
+func (l *Log) Observe(fn func(batch int, d time.Duration)) { l.observe = fn }
 
 // New returns the log stored in db. hmacKey keys HMAC; it must not be empty
 // (New panics, as for any wiring bug found at start-up). now defaults to
@@ -170,6 +176,7 @@ func (l *Log) writeGroup(ctx context.Context, group []*pending) error {
 	if slices.ContainsFunc(group, func(p *pending) bool { return p.durable }) {
 		tx = l.db.DurableTx
 	}
+	start := time.Now()
 	err := tx(ctx, func(tx *store.Tx) error {
 		// Serialise appenders on every node so two never chain from the
 		// same head; the primary key on seq backs this up.
@@ -205,6 +212,9 @@ func (l *Log) writeGroup(ctx context.Context, group []*pending) error {
 		}
 		p.rec = recs[i]
 		close(p.done)
+	}
+	if err == nil && l.observe != nil {
+		l.observe(len(group), time.Since(start))
 	}
 	return err
 }

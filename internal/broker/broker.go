@@ -32,8 +32,11 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/time/rate"
+
 	"github.com/runcred/runcred/internal/audit"
 	"github.com/runcred/runcred/internal/broker/engine"
+	"github.com/runcred/runcred/internal/metrics"
 	"github.com/runcred/runcred/internal/seal"
 	"github.com/runcred/runcred/internal/store"
 	"github.com/runcred/runcred/internal/token"
@@ -64,6 +67,13 @@ type Config struct {
 	RevokeBackoff time.Duration
 	// MaxRevokeAttempts after which a lease is marked irrevocable (Vault: 6).
 	MaxRevokeAttempts int
+	// RevokeRate bounds this node's calls to engines' upstream revocation
+	// (an AWS engine deletes an IAM user per call), per second; 0 means 50,
+	// rate.Inf no bound. RevokeWorkers is how many run at once; 0 means 8.
+	RevokeRate    rate.Limit
+	RevokeWorkers int
+	// Metrics, when set, counts revocations and upstream calls.
+	Metrics *metrics.Metrics
 	// ClusterName is reported by sys/health and sys/seal-status.
 	ClusterName string
 	// APIAddr is where clients reach this node; sys/leader reports it as the
@@ -91,6 +101,11 @@ type Broker struct {
 	clusterID string
 	started   time.Time     // when this node became active, for sys/leader
 	wake      chan struct{} // nudges the expiry task
+	metrics   *metrics.Metrics
+	// revokeRate paces upstream revocations; claimHold is how long a claim
+	// on a page of leases lasts: long enough to revoke the page at that pace.
+	revokeRate *rate.Limiter
+	claimHold  time.Duration
 
 	// core are the route tables of the built-in mounts, by mount type:
 	// sys/ ("system") and auth/token/ ("token").
@@ -117,6 +132,12 @@ func New(ctx context.Context, cfg Config) (*Broker, error) {
 	if cfg.MaxRevokeAttempts == 0 {
 		cfg.MaxRevokeAttempts = 6
 	}
+	if cfg.RevokeRate == 0 {
+		cfg.RevokeRate = 50
+	}
+	if cfg.RevokeWorkers <= 0 {
+		cfg.RevokeWorkers = 8
+	}
 	if cfg.ClusterName == "" {
 		cfg.ClusterName = "runcred"
 	}
@@ -130,7 +151,11 @@ func New(ctx context.Context, cfg Config) (*Broker, error) {
 	b := &Broker{
 		cfg: cfg, db: cfg.DB, seal: cfg.Seal, audit: cfg.Audit, tokens: cfg.Tokens,
 		log: cfg.Logger, now: cfg.Now, engines: map[string]engine.Backend{},
-		wake: make(chan struct{}, 1), started: cfg.Now().UTC(),
+		wake: make(chan struct{}, 1), started: cfg.Now().UTC(), metrics: cfg.Metrics,
+		revokeRate: rate.NewLimiter(cfg.RevokeRate, cfg.RevokeWorkers), claimHold: cfg.RevokeBackoff,
+	}
+	if cfg.RevokeRate != rate.Inf {
+		b.claimHold = max(b.claimHold, 2*time.Duration(float64(leasePage)/float64(cfg.RevokeRate)*float64(time.Second)))
 	}
 	b.core = map[string]router{"system": b.sysRoutes(), "token": b.tokenRoutes()}
 	b.mounts = &mountTable{db: cfg.DB, now: cfg.Now, refresh: cfg.Refresh}

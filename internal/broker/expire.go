@@ -3,6 +3,8 @@ package broker
 import (
 	"context"
 	"errors"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/runcred/runcred/internal/broker/engine"
@@ -28,7 +30,8 @@ func (b *Broker) expire(ctx context.Context) error {
 	}
 }
 
-// sweep does one round of expiry work; errors are logged and retried next round.
+// sweep does one round of expiry work; errors are logged and retried next
+// round. It revokes every lease that is due, a page at a time.
 func (b *Broker) sweep(ctx context.Context) {
 	ids, err := b.tokens.Expired(ctx, 100)
 	if err != nil {
@@ -39,22 +42,8 @@ func (b *Broker) sweep(ctx context.Context) {
 			b.log.Warn("expiry: revoke expired token", "err", err)
 		}
 	}
-	due, err := b.leases.due(ctx, 100)
-	if err != nil {
-		b.log.Warn("expiry: list due leases", "err", err)
-		return
-	}
-	for _, id := range due {
-		if ctx.Err() != nil {
-			return
-		}
-		won, err := b.leases.claim(ctx, id, b.cfg.RevokeBackoff)
-		if err != nil || !won {
-			continue
-		}
-		if err := b.revokeLease(ctx, id, false, "expired"); err != nil {
-			b.log.Warn("expiry: revoke lease", "lease_id", id, "err", err)
-		}
+	if _, err := b.drain(ctx, false, "expired", "1 = 1", "expires_at, id"); err != nil && ctx.Err() == nil {
+		b.log.Warn("expiry: revoke leases", "err", err)
 	}
 }
 
@@ -66,59 +55,237 @@ func (b *Broker) nudge() {
 	}
 }
 
-// revokeLease revokes one lease through its engine. On success the lease is
-// removed and audited; on failure it is retried with backoff, and marked
-// irrevocable (and audited) after too many attempts. force removes the lease
-// whatever the engine says (sys/leases/revoke-force).
-func (b *Broker) revokeLease(ctx context.Context, id string, force bool, reason string) error {
-	l, err := b.leases.get(ctx, id)
-	if err != nil || l == nil {
-		return err
-	}
-	revErr := b.callRevoke(ctx, l)
-	if revErr != nil && !force {
-		attempts := l.Attempts + 1
-		give := attempts >= b.cfg.MaxRevokeAttempts
-		next := b.now().Add(time.Duration(1<<min(attempts, 20)) * b.cfg.RevokeBackoff)
-		if err := b.leases.failed(ctx, id, attempts, next, revErr.Error(), give); err != nil {
-			return err
-		}
-		typ := "broker.lease.revoke-failed"
-		if give {
-			typ = "broker.lease.irrevocable"
-		}
-		_, aerr := b.audit.Append(ctx, typ, map[string]any{"lease_id": id, "attempts": attempts, "error": revErr.Error(), "meta": l.Meta})
-		return errors.Join(revErr, aerr)
-	}
-	// Audit first: if the record cannot be written the lease stays and is
-	// retried, so no revocation goes unrecorded.
-	body := map[string]any{"lease_id": id, "reason": reason, "meta": l.Meta}
-	if revErr != nil {
-		body["forced_past_error"] = revErr.Error()
-	}
-	if _, err := b.audit.Append(ctx, "broker.lease.revoke", body); err != nil {
-		return err
-	}
-	return b.leases.remove(ctx, id)
+// tally counts what a revocation did.
+type tally struct {
+	revoked, failed int
+	errs            []error // the failures' causes (a single lease's is its answer)
 }
 
-func (b *Broker) callRevoke(ctx context.Context, l *lease) error {
-	m, err := b.mountByUUID(ctx, l.MountUUID)
+// maxErrs bounds the causes a tally keeps (the answer names a few).
+const maxErrs = 5
+
+func (t *tally) add(o tally) {
+	t.revoked += o.revoked
+	t.failed += o.failed
+	t.errs = append(t.errs, o.errs[:min(len(o.errs), maxErrs-min(len(t.errs), maxErrs))]...)
+}
+
+// revokeWhere revokes the leases matching where (an indexed condition)
+// page by page, those waiting for a retry included; force takes
+// irrevocable ones too and removes each whatever its engine says
+// (sys/leases/revoke-force). A lease whose revocation fails expires now,
+// for the expiry task to retry.
+func (b *Broker) revokeWhere(ctx context.Context, force bool, reason, where string, args ...any) (tally, error) {
+	if err := b.leases.retryNow(ctx, force, where, args...); err != nil {
+		return tally{}, err
+	}
+	t, err := b.drain(ctx, force, reason, where, "id", args...)
+	b.nudge() // what this node could not claim or revoke is the expiry task's
+	return t, err
+}
+
+// revokeLease revokes one lease now. Its error is the engine's when the
+// revocation failed (the lease is then retried with backoff), nil when it
+// is gone or another node has it in hand.
+func (b *Broker) revokeLease(ctx context.Context, id string, force bool, reason string) error {
+	t, err := b.revokeWhere(ctx, force, reason, `id = ?`, id)
 	if err != nil {
 		return err
 	}
-	if m == nil {
-		return nil // the mount was disabled, and its secrets with it
+	return errors.Join(t.errs...)
+}
+
+// drain claims pages of due leases matching where, in order ("id", or
+// "expires_at, id" for the expiry task), and settles each, until none is
+// left that this node can claim. Each page starts after the last one's end
+// (keyset paging), so no page reads again what earlier pages claimed,
+// deleted (PostgreSQL keeps dead rows in its indexes until vacuum) or left
+// failed for a later attempt.
+func (b *Broker) drain(ctx context.Context, force bool, reason, where, order string, args ...any) (tally, error) {
+	var (
+		t    tally
+		last *lease
+		byID = order == "id"
+		w, a = where, args
+	)
+	for ctx.Err() == nil {
+		if last != nil {
+			if byID {
+				w, a = where+` AND id > ?`, append(slices.Clip(args), last.ID)
+			} else {
+				w, a = where+` AND (expires_at, id) > (?, ?)`, append(slices.Clip(args), store.Nanos(last.ExpiresAt), last.ID)
+			}
+		}
+		page, err := b.leases.claim(ctx, force, w, order, a, leasePage, b.claimHold)
+		if err != nil {
+			return t, err
+		}
+		if len(page) == 0 {
+			return t, nil
+		}
+		for _, l := range page { // RETURNING comes in no particular order
+			if last == nil || sortsAfter(l, last, byID) {
+				last = l
+			}
+		}
+		pt, err := b.settle(ctx, page, force, reason)
+		t.add(pt)
+		if err != nil {
+			return t, err
+		}
+		if len(page) < leasePage {
+			return t, nil
+		}
+	}
+	return t, ctx.Err()
+}
+
+// sortsAfter reports whether l comes after m in a drain's order.
+func sortsAfter(l, m *lease, byID bool) bool {
+	if !byID && !l.ExpiresAt.Equal(m.ExpiresAt) {
+		return l.ExpiresAt.After(m.ExpiresAt)
+	}
+	return l.ID > m.ID
+}
+
+// settle revokes a page of claimed leases through their engines (at the
+// node's upstream rate, several at once), then, for the page as a whole,
+// records and audits the failures (retried with Vault's backoff, and marked
+// irrevocable after MaxRevokeAttempts) and audits and deletes the rest.
+// Revocations are audited before the leases go: if the record cannot be
+// written, the leases stay claimed and are retried once the claim lapses,
+// so no revocation goes unrecorded.
+func (b *Broker) settle(ctx context.Context, page []*lease, force bool, reason string) (tally, error) {
+	errs := b.revokeUpstream(ctx, page)
+	if err := ctx.Err(); err != nil {
+		return tally{}, err // stopping: the claim lapses and the page is tried again
+	}
+	var (
+		t                  tally
+		done, retry, given []map[string]any
+		fails              []failure
+		gone               []string
+	)
+	now := b.now()
+	var untried bool
+	for i, l := range page {
+		revErr := errs[i]
+		if revErr == errNotAttempted {
+			untried = true
+			continue
+		}
+		if revErr != nil && !force {
+			attempts := l.Attempts + 1
+			f := failure{id: l.ID, attempts: attempts, next: now.Add(time.Duration(1<<min(attempts, 20)) * b.cfg.RevokeBackoff),
+				msg: revErr.Error(), irrevocable: attempts >= b.cfg.MaxRevokeAttempts}
+			fails = append(fails, f)
+			rec := map[string]any{"lease_id": l.ID, "attempts": attempts, "error": revErr.Error(), "meta": l.Meta}
+			if f.irrevocable {
+				given = append(given, rec)
+			} else {
+				retry = append(retry, rec)
+			}
+			if len(t.errs) < maxErrs {
+				t.errs = append(t.errs, revErr)
+			}
+			continue
+		}
+		rec := map[string]any{"lease_id": l.ID, "meta": l.Meta}
+		if revErr != nil {
+			rec["forced_past_error"] = revErr.Error()
+		}
+		done = append(done, rec)
+		gone = append(gone, l.ID)
+	}
+	if len(fails) > 0 {
+		if err := b.leases.failed(ctx, fails); err != nil {
+			return t, err
+		}
+		t.failed = len(fails)
+		b.metrics.LeaseRevocations("failed", len(retry))
+		b.metrics.LeaseRevocations("irrevocable", len(given))
+		for typ, recs := range map[string][]map[string]any{"broker.lease.revoke-failed": retry, "broker.lease.irrevocable": given} {
+			if len(recs) > 0 {
+				if _, err := b.audit.Append(ctx, typ, map[string]any{"reason": reason, "leases": recs}); err != nil {
+					return t, err
+				}
+			}
+		}
+	}
+	if len(done) > 0 {
+		if _, err := b.audit.Append(ctx, "broker.lease.revoke", map[string]any{"reason": reason, "leases": done}); err != nil {
+			return t, err
+		}
+		if err := b.leases.remove(ctx, gone); err != nil {
+			return t, err
+		}
+		t.revoked = len(gone)
+		b.metrics.LeaseRevocations("revoked", len(gone))
+	}
+	if untried {
+		return t, errNotAttempted // the rate limit allows no more in time: stop this drain
+	}
+	return t, nil
+}
+
+// errNotAttempted marks a lease whose upstream revocation the rate limit
+// did not let start (its wait would pass the context's deadline).
+var errNotAttempted = errors.New("broker: upstream revocation not attempted")
+
+// revokeUpstream calls each lease's engine to revoke it, with at most
+// RevokeWorkers calls at once and no more than RevokeRate a second on this
+// node (engines without upstream revocation, and leases whose mount is
+// gone, are not counted against the rate). It returns each lease's error.
+func (b *Broker) revokeUpstream(ctx context.Context, page []*lease) []error {
+	errs := make([]error, len(page))
+	sem := make(chan struct{}, b.cfg.RevokeWorkers)
+	var wg sync.WaitGroup
+	for i, l := range page {
+		if l.undecryptable != nil {
+			errs[i] = l.undecryptable
+			continue
+		}
+		r, el, err := b.revoker(ctx, l)
+		if err != nil || r == nil {
+			errs[i] = err
+			continue
+		}
+		if err := b.revokeRate.Wait(ctx); err != nil {
+			// No call in time: the rest of the page is left as it is,
+			// to be claimed again once the claim lapses.
+			for j := i; j < len(errs); j++ {
+				errs[j] = errNotAttempted
+			}
+			break
+		}
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			b.metrics.UpstreamRevoke()
+			errs[i] = r.Revoke(ctx, el)
+		}()
+	}
+	wg.Wait()
+	return errs
+}
+
+// revoker is the engine that revokes l upstream, or nil when there is none
+// (an engine without revocation, or the mount is gone and its secrets with it).
+func (b *Broker) revoker(ctx context.Context, l *lease) (engine.Revoker, engine.Lease, error) {
+	m, err := b.mountByUUID(ctx, l.MountUUID)
+	if err != nil || m == nil {
+		return nil, engine.Lease{}, err
 	}
 	be, err := b.backend(ctx, m)
 	if err != nil {
-		return err
+		return nil, engine.Lease{}, err
 	}
 	r, ok := be.(engine.Revoker)
 	if !ok {
-		return nil
+		return nil, engine.Lease{}, nil
 	}
-	return r.Revoke(ctx, b.engineLease(m, l))
+	return r, b.engineLease(m, l), nil
 }
 
 func (b *Broker) engineLease(m *mount, l *lease) engine.Lease {
@@ -145,36 +312,30 @@ func (b *Broker) mountByUUID(ctx context.Context, uuid string) (*mount, error) {
 }
 
 // revokeToken revokes a token (by stored id) and its descendants (unless
-// orphan), then revokes their leases at once, leaving any that fail to the
-// expiry task's retries.
+// orphan), making their leases due in the same transaction, then revokes
+// those leases at once, leaving any that fail to the expiry task's retries.
 func (b *Broker) revokeToken(ctx context.Context, id string, orphan bool, reason string) error {
-	var leaseIDs []string
+	var leases int64
 	gone, err := b.tokens.Revoke(ctx, id, orphan, func(tx *store.Tx, tid string) error {
-		ids, err := b.leases.byTokenIn(ctx, tx, tid)
-		leaseIDs = append(leaseIDs, ids...)
+		n, err := b.leases.markDue(ctx, tx, false, `token_id = ?`, tid)
+		leases += n
 		return err
 	})
 	if err != nil {
 		return err
 	}
 	if len(gone) > 0 {
-		if _, err := b.audit.Append(ctx, "broker.token.revoke", map[string]any{"tokens": len(gone), "leases": len(leaseIDs), "reason": reason}); err != nil {
+		if _, err := b.audit.Append(ctx, "broker.token.revoke", map[string]any{"tokens": len(gone), "leases": leases, "reason": reason}); err != nil {
 			return err
 		}
 	}
-	b.revokeNow(ctx, leaseIDs, reason)
-	return nil
-}
-
-// revokeNow tries to revoke queued leases immediately; failures stay queued.
-func (b *Broker) revokeNow(ctx context.Context, ids []string, reason string) {
-	for _, id := range ids {
-		if won, err := b.leases.claim(ctx, id, b.cfg.RevokeBackoff); err != nil || !won {
-			continue
-		}
-		if err := b.revokeLease(ctx, id, false, reason); err != nil {
-			b.log.Warn("revoke lease", "lease_id", id, "err", err)
+	if leases > 0 {
+		for chunk := range slices.Chunk(gone, leasePage) {
+			if _, err := b.drain(ctx, false, reason, `token_id IN (`+placeholders(len(chunk))+`)`, "id", anys(chunk)...); err != nil {
+				b.log.Warn("revoke a revoked token's leases", "err", err)
+			}
 		}
 	}
 	b.nudge()
+	return nil
 }

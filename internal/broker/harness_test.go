@@ -14,6 +14,7 @@ import (
 	"github.com/runcred/runcred/internal/clocktest"
 
 	vault "github.com/hashicorp/vault/api"
+	"golang.org/x/time/rate"
 
 	"github.com/runcred/runcred/internal/audit"
 	"github.com/runcred/runcred/internal/broker"
@@ -41,9 +42,10 @@ type server struct {
 type options struct {
 	engines map[string]engine.Factory
 	backoff time.Duration
+	rate    rate.Limit // upstream revocations a second; 0 is the broker's default
 }
 
-func start(t *testing.T, db *store.DB, o options) *server {
+func start(t testing.TB, db *store.DB, o options) *server {
 	t.Helper()
 	ctx := context.Background()
 	root, err := seal.GenerateRootKeyFile(filepath.Join(t.TempDir(), "root-key"))
@@ -67,7 +69,7 @@ func start(t *testing.T, db *store.DB, o options) *server {
 	auditDir := t.TempDir()
 	b, err := broker.New(ctx, broker.Config{AuditDir: auditDir,
 		DB: db, Seal: sl, Audit: al, Tokens: tokens, Engines: o.engines,
-		Logger: slog.New(slog.DiscardHandler), Now: clk.Now, Refresh: time.Hour, RevokeBackoff: o.backoff,
+		Logger: slog.New(slog.DiscardHandler), Now: clk.Now, Refresh: time.Hour, RevokeBackoff: o.backoff, RevokeRate: o.rate,
 	})
 	if err != nil {
 		t.Fatal(err)

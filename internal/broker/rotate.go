@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"errors"
 	"regexp"
 	"strings"
 
@@ -251,16 +252,14 @@ func (b *Broker) RevokeMountLeases(ctx context.Context, path string) (int, error
 	if err != nil || m == nil {
 		return 0, err
 	}
-	ids, err := b.leases.byMount(ctx, m.UUID)
+	t, err := b.revokeWhere(ctx, false, "mount rotated", `mount_uuid = ?`, m.UUID)
 	if err != nil {
-		return 0, err
+		return t.revoked, err
 	}
-	for i, id := range ids {
-		if err := b.revokeLease(ctx, id, false, "mount rotated"); err != nil {
-			return i, fail.Wrap(fail.Unavailable, err, "a lease under "+path+" could not be revoked; it is retried")
-		}
+	if t.failed > 0 {
+		return t.revoked, fail.Wrap(fail.Unavailable, errors.Join(t.errs...), "a lease under "+path+" could not be revoked; it is retried")
 	}
-	return len(ids), nil
+	return t.revoked, nil
 }
 
 // RemoveMount disables the mount at path (its leases revoked, its storage

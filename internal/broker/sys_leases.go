@@ -7,6 +7,7 @@ import (
 
 	"github.com/runcred/runcred/internal/broker/engine"
 	"github.com/runcred/runcred/internal/fail"
+	"github.com/runcred/runcred/internal/store"
 )
 
 // leaseArg is the lease id of a sys/leases/<op>[/<id>] request: the body's
@@ -50,13 +51,14 @@ func (b *Broker) leaseRevoke(ctx context.Context, c *call) (*Response, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := b.leases.expireNow(ctx, `id = ?`, id); err != nil {
-		return nil, err
-	}
 	if !f.Has("sync") || sync { // Vault's API revokes synchronously unless sync=false
 		if err := b.revokeLease(ctx, id, false, "revoke"); err != nil {
 			return nil, fail.Wrap(fail.Invalid, err, "failed to revoke lease")
 		}
+		return nil, nil
+	}
+	if _, err := b.leases.markDue(ctx, b.db, false, `id = ?`, id); err != nil {
+		return nil, err
 	}
 	b.nudge()
 	return nil, nil
@@ -76,11 +78,11 @@ func (b *Broker) countLeases(ctx context.Context, c *call) (*Response, error) {
 	if typ != "irrevocable" {
 		return nil, fail.Invalidf("only type=irrevocable is supported")
 	}
-	ls, err := b.leases.irrevocable(ctx, 10000)
+	n, err := b.leases.countIrrevocable(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return &Response{Data: map[string]any{"lease_count": len(ls), "counts": map[string]int{"irrevocable": len(ls)}}}, nil
+	return &Response{Data: map[string]any{"lease_count": n, "counts": map[string]int64{"irrevocable": n}}}, nil
 }
 
 // irrevocableLeases answers sys/leases?type=irrevocable.
@@ -182,20 +184,30 @@ func (b *Broker) leaseRenew(ctx context.Context, c *call, id string, f engine.Fi
 	return &Response{LeaseID: id, Renewable: true, LeaseDuration: ttlSeconds(now, exp)}, nil
 }
 
-// revokePrefix revokes every lease under prefix; force ignores engine errors.
+// revokePrefix revokes every lease under prefix, a page at a time; force
+// ignores engine errors. The prefix is a range of the id index.
 func (b *Broker) revokePrefix(ctx context.Context, prefix string, force bool) error {
 	if prefix == "" {
 		return fail.Invalidf("prefix is required")
 	}
-	ids, err := b.leases.byPrefix(ctx, prefix, force)
+	// As in Vault, the prefix is a path: without a trailing slash it names
+	// one lease, or else the folder ("aws/creds/dev" is not "aws/creds/dev-admin").
+	cond, args := `id = ?`, []any{prefix}
+	if !strings.HasSuffix(prefix, "/") {
+		l, err := b.leases.get(ctx, prefix)
+		if err != nil {
+			return err
+		}
+		if l == nil {
+			prefix += "/"
+		}
+	}
+	if strings.HasSuffix(prefix, "/") {
+		cond, args = store.Prefix("id", prefix)
+	}
+	t, err := b.revokeWhere(ctx, force, "revoke-prefix", cond, args...)
 	if err != nil {
 		return err
-	}
-	var failed int
-	for _, id := range ids {
-		if err := b.revokeLease(ctx, id, force, "revoke-prefix"); err != nil {
-			failed++
-		}
 	}
 	// Tokens issued under an auth prefix go too, as in Vault.
 	if strings.HasPrefix(prefix, "auth/") {
@@ -209,8 +221,8 @@ func (b *Broker) revokePrefix(ctx context.Context, prefix string, force bool) er
 			}
 		}
 	}
-	if failed > 0 {
-		return fail.Invalidf("failed to revoke %d of %d leases; they will be retried", failed, len(ids))
+	if t.failed > 0 {
+		return fail.Invalidf("failed to revoke %d of %d leases; they will be retried", t.failed, t.failed+t.revoked)
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package broker
 import (
 	"cmp"
 	"context"
+	"errors"
 	"strings"
 	"time"
 
@@ -308,14 +309,12 @@ func (b *Broker) revokeMount(ctx context.Context, m *mount) error {
 		}
 		return nil
 	}
-	ids, err := b.leases.byMount(ctx, m.UUID)
+	t, err := b.revokeWhere(ctx, false, "mount disabled", `mount_uuid = ?`, m.UUID)
 	if err != nil {
 		return err
 	}
-	for _, id := range ids {
-		if err := b.revokeLease(ctx, id, false, "mount disabled"); err != nil {
-			return fail.Wrap(fail.Invalid, err, "failed to revoke leases on the mount; revoke-force them first")
-		}
+	if t.failed > 0 {
+		return fail.Wrap(fail.Invalid, errors.Join(t.errs...), "failed to revoke leases on the mount; revoke-force them first")
 	}
 	return nil
 }

@@ -144,6 +144,7 @@ func serverSettings() settings {
 		{key: "body-grace", usage: "time a request body may take beyond its size at 16 KiB/s before the connection is cut", def: lim.BodyGrace.String()},
 		{key: "idle-timeout", usage: "how long a kept-alive connection may wait for its next request", def: lim.IdleTimeout.String()},
 		{key: "body-budget-mib", usage: "MiB of request bodies the server reads at once; more waits, then gets 503", def: strconv.FormatInt(lim.BodyBudget>>20, 10)},
+		{key: "unauthenticated-metrics-access", usage: "serve /metrics without a token (otherwise one that may read sys/metrics)", def: "false"},
 	}
 }
 
@@ -170,6 +171,11 @@ func (ss settings) daemonConfig() (daemon.Config, error) {
 		}
 		*d.dst = v
 	}
+	open, err := strconv.ParseBool(ss.get("unauthenticated-metrics-access"))
+	if err != nil {
+		return cfg, fail.Invalidf("unauthenticated-metrics-access: %q is not true or false", ss.get("unauthenticated-metrics-access"))
+	}
+	cfg.UnauthenticatedMetrics = open
 	mib, err := strconv.ParseInt(ss.get("body-budget-mib"), 10, 64)
 	if err != nil || mib < 1 || mib > 1<<20 {
 		return cfg, fail.Invalidf("body-budget-mib: %q is not a whole number of MiB from 1 to 1048576", ss.get("body-budget-mib"))

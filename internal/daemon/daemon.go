@@ -20,6 +20,7 @@ import (
 	"github.com/runcred/runcred/internal/audit"
 	"github.com/runcred/runcred/internal/broker"
 	"github.com/runcred/runcred/internal/identity"
+	"github.com/runcred/runcred/internal/metrics"
 	"github.com/runcred/runcred/internal/platform"
 	"github.com/runcred/runcred/internal/platform/rotation"
 	"github.com/runcred/runcred/internal/platform/run"
@@ -57,6 +58,9 @@ type Config struct {
 	// Limits bound what HTTP clients may hold of the server (time, body
 	// bytes); zero fields take DefaultLimits'.
 	Limits Limits
+	// UnauthenticatedMetrics serves /metrics to anyone; otherwise it needs
+	// a token that may read sys/metrics (Vault's unauthenticated_metrics_access).
+	UnauthenticatedMetrics bool
 	// Policy bounds policy-set evaluation (time limit, memory); zero
 	// fields take internal/policy's defaults.
 	Policy policy.Options
@@ -115,6 +119,8 @@ type Daemon struct {
 	// Rotations rotates secrets mounts' paths (runs, resumes, schedules).
 	Rotations *rotation.Service
 	bodies    *budget // request body bytes in flight
+	metrics   *metrics.Metrics
+	top, mux  *http.ServeMux // the routes, for the access log's templates
 
 	wg       sync.WaitGroup
 	cancel   context.CancelFunc
@@ -175,6 +181,8 @@ func New(ctx context.Context, cfg Config) (_ *Daemon, err error) {
 		return nil, err
 	}
 	d.Audit = audit.New(d.db, hmacKey, cfg.Now)
+	d.metrics = d.newMetrics()
+	d.Audit.Observe(d.metrics.AuditAppend)
 	d.Tokens = token.NewStore(d.db, cfg.Now).Cached(cfg.Refresh)
 
 	if cfg.PublicURL == "" {
@@ -188,7 +196,7 @@ func New(ctx context.Context, cfg Config) (_ *Daemon, err error) {
 	d.Broker, err = broker.New(ctx, broker.Config{
 		DB: d.db, Seal: d.Seal, Audit: d.Audit, Tokens: d.Tokens, Engines: engines,
 		Logger: cfg.Logger, Now: cfg.Now, Refresh: cfg.Refresh, RevokeBackoff: cfg.RevokeBackoff, AuditDir: cfg.AuditDir,
-		APIAddr: cfg.PublicURL,
+		APIAddr: cfg.PublicURL, Metrics: d.metrics,
 	})
 	if err != nil {
 		return nil, err
@@ -230,7 +238,7 @@ func New(ctx context.Context, cfg Config) (_ *Daemon, err error) {
 	lim := cfg.Limits.withDefaults()
 	d.bodies = newBudget(lim.BodyBudget)
 	d.http = &http.Server{
-		Handler: limited(lim, d.bodies, d.routes()), ReadHeaderTimeout: lim.HeaderTimeout, IdleTimeout: lim.IdleTimeout,
+		Handler: d.observe(limited(lim, d.bodies, d.routes())), ReadHeaderTimeout: lim.HeaderTimeout, IdleTimeout: lim.IdleTimeout,
 		ErrorLog: slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),
 	}
 	if d.cert != nil {

@@ -21,7 +21,8 @@ func (d *Daemon) routes() http.Handler {
 	audit.Handlers{Log: d.Audit, Authz: d.Broker, Logger: d.log}.Mount(mux)
 	(&platformapi.API{Service: d.Platform, Logger: d.log}).Mount(mux)
 	rotation.Handlers{Service: d.Rotations, Logger: d.log}.Mount(mux)
-	jobserver.Server{Runs: d.Platform.Runs, Logger: d.log, Stopping: d.stopping}.Mount(mux)
+	jobserver.Server{Runs: d.Platform.Runs, Logger: d.log, Stopping: d.stopping, Metrics: d.metrics}.Mount(mux)
+	mux.Handle("GET /metrics", d.serveMetrics())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		respond.JSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
@@ -33,6 +34,7 @@ func (d *Daemon) routes() http.Handler {
 		Logger: d.log, Now: d.cfg.Now}))
 	top.Handle("GET /{$}", http.RedirectHandler(web.Prefix, http.StatusFound))
 	top.Handle("/", d.authenticate(mux))
+	d.top, d.mux = top, mux
 	return top
 }
 

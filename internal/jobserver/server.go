@@ -12,6 +12,7 @@ import (
 
 	"github.com/runcred/runcred/internal/fail"
 	"github.com/runcred/runcred/internal/jobapi"
+	"github.com/runcred/runcred/internal/metrics"
 	"github.com/runcred/runcred/internal/platform/run"
 	"github.com/runcred/runcred/internal/platform/state"
 	"github.com/runcred/runcred/internal/respond"
@@ -25,6 +26,8 @@ type Server struct {
 	Logger *slog.Logger
 	// Stopping, closed when the server shuts down, ends long polls at once.
 	Stopping <-chan struct{}
+	// Metrics, when set, times claims and counts mints by audience.
+	Metrics *metrics.Metrics
 }
 
 // otherNodes is how often a waiting claim looks for runs that another
@@ -76,7 +79,8 @@ func (s Server) claim(w http.ResponseWriter, r *http.Request, _ string) error {
 		}
 		wait = time.Duration(n) * time.Second
 	}
-	deadline := time.Now().Add(wait)
+	start := time.Now()
+	deadline := start.Add(wait)
 	var cj *run.ClaimedJob
 	for {
 		changed := s.Runs.JobsChanged() // before claiming, so no wake is missed
@@ -100,6 +104,7 @@ func (s Server) claim(w http.ResponseWriter, r *http.Request, _ string) error {
 			break
 		}
 	}
+	s.Metrics.ClaimWait(time.Since(start))
 	if cj == nil {
 		w.WriteHeader(http.StatusNoContent)
 		return nil
@@ -140,14 +145,20 @@ func (s Server) inputs(w http.ResponseWriter, r *http.Request, phase string) err
 }
 
 func (s Server) mint(w http.ResponseWriter, r *http.Request, phase string) error {
+	var audience string
 	tok, err := s.Runs.MintForJob(r.Context(), phase, func() (string, error) {
 		var req jobapi.MintRequest
 		err := decode(r, &req)
+		audience = req.Audience
 		return req.Audience, err
 	})
 	if err != nil {
 		return err
 	}
+	if audience == "" {
+		audience = "default"
+	}
+	s.Metrics.Mint(audience)
 	respond.JSON(w, http.StatusOK, jobapi.MintResponse{Token: tok.Token.RevealString(), JTI: tok.JTI, ExpiresAt: tok.ExpiresAt.Unix()})
 	return nil
 }

@@ -39,7 +39,7 @@ func Rules() []Layer {
 	server := []string{
 		"internal/daemon", "internal/jobserver", "internal/platform", "internal/identity", "internal/broker",
 		"internal/policy", "internal/audit", "internal/token", "internal/store", "internal/seal",
-		"internal/access", "internal/respond", "internal/web",
+		"internal/access", "internal/respond", "internal/web", "internal/metrics",
 	}
 	return []Layer{
 		// Above everything, so that only tests import them.
@@ -59,7 +59,7 @@ func Rules() []Layer {
 		{Name: "policy, audit and tokens", Packages: []string{"internal/policy", "internal/audit", "internal/token"}},
 		{Name: "storage, sealing and clouds", Packages: []string{"internal/store", "internal/seal", "internal/cloud"}},
 		{Name: "agent protocol", Packages: []string{"internal/jobapi", "internal/credspec"}},
-		{Name: "leaf helpers", Packages: []string{"internal/fail", "internal/respond", "internal/secret", "internal/access", "internal/layers", "internal/localca", "internal/runenv", "internal/configarchive", "internal/tfinput"}},
+		{Name: "leaf helpers", Packages: []string{"internal/fail", "internal/respond", "internal/secret", "internal/access", "internal/layers", "internal/localca", "internal/runenv", "internal/configarchive", "internal/tfinput", "internal/metrics"}},
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"database/sql"
 	"fmt"
 	"strings"
+	"sync/atomic"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // registers "pgx"
 	_ "modernc.org/sqlite"             // registers "sqlite" (pure Go)
@@ -24,6 +25,8 @@ type DB struct {
 	desc    string // safe description for logs (no password)
 
 	readStmts, writeStmts *stmtCache // SQLite only; nil on PostgreSQL
+
+	stmts atomic.Int64 // statements run, for Statements
 }
 
 // Open connects to dsn and runs pending migrations. A dsn starting with
@@ -101,6 +104,11 @@ func (db *DB) Close() error {
 	return err
 }
 
+// Statements is how many SQL statements this handle has run (queries and
+// writes, in or out of transactions; not BEGIN or COMMIT). Tests and
+// benchmarks use it to prove that work over many rows is set-based.
+func (db *DB) Statements() int64 { return db.stmts.Load() }
+
 // Dialect says which database this is.
 func (db *DB) Dialect() Dialect { return db.dialect }
 
@@ -112,6 +120,7 @@ func (db *DB) Ping(ctx context.Context) error { return mapErr(db.write.PingConte
 
 // QueryRow runs a read-only query returning at most one row.
 func (db *DB) QueryRow(ctx context.Context, q string, args ...any) *Row {
+	db.stmts.Add(1)
 	if st := db.readStmts.get(ctx, q); st != nil {
 		return &Row{row: st.QueryRowContext(ctx, args...)}
 	}
@@ -120,6 +129,7 @@ func (db *DB) QueryRow(ctx context.Context, q string, args ...any) *Row {
 
 // Query runs a read-only query.
 func (db *DB) Query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	db.stmts.Add(1)
 	if st := db.readStmts.get(ctx, q); st != nil {
 		rows, err := st.QueryContext(ctx, args...)
 		return rows, mapErr(err)
@@ -130,6 +140,7 @@ func (db *DB) Query(ctx context.Context, q string, args ...any) (*sql.Rows, erro
 
 // Exec runs one statement in its own write transaction.
 func (db *DB) Exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	db.stmts.Add(1)
 	if st := db.writeStmts.get(ctx, q); st != nil {
 		res, err := st.ExecContext(ctx, args...)
 		return res, mapErr(err)
@@ -144,7 +155,7 @@ func (db *DB) Tx(ctx context.Context, fn func(*Tx) error) error {
 	if err != nil {
 		return mapErr(err)
 	}
-	tx := &Tx{tx: stx, dialect: db.dialect, stmts: db.writeStmts}
+	tx := &Tx{tx: stx, dialect: db.dialect, stmts: db.writeStmts, count: &db.stmts}
 	defer func() {
 		for _, q := range tx.missed {
 			db.writeStmts.get(ctx, q)
@@ -217,6 +228,7 @@ type Tx struct {
 	dialect Dialect
 	stmts   *stmtCache
 	missed  []string // statements to prepare once the transaction is over
+	count   *atomic.Int64
 }
 
 // stmt returns the cached statement for q bound to this transaction. It
@@ -224,6 +236,7 @@ type Tx struct {
 // connection, so preparing on the pool would wait for it forever. A miss is
 // prepared after the transaction ends (DB.Tx), for next time.
 func (tx *Tx) stmt(ctx context.Context, q string) *sql.Stmt {
+	tx.count.Add(1) // every caller runs q once
 	if tx.stmts == nil {
 		return nil
 	}
@@ -266,6 +279,7 @@ func (tx *Tx) Lock(ctx context.Context, name string) error {
 	if tx.dialect != Postgres {
 		return nil
 	}
+	tx.count.Add(1)
 	_, err := tx.tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock(hashtext($1))", "runcred:"+name)
 	return mapErr(err)
 }

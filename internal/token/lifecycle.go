@@ -148,7 +148,8 @@ func (s *Store) Accessors(ctx context.Context) ([]string, error) {
 // IDsByPath returns the stored ids of live tokens created under the path
 // prefix (e.g. every token an auth mount issued).
 func (s *Store) IDsByPath(ctx context.Context, prefix string) ([]string, error) {
-	return s.strings(ctx, `SELECT id FROM tokens WHERE substr(path, 1, ?) = ?`, len([]rune(prefix)), prefix)
+	cond, args := store.Prefix("path", prefix)
+	return s.strings(ctx, `SELECT id FROM tokens WHERE `+cond, args...)
 }
 
 // strings runs a query returning one text column.
@@ -219,4 +220,11 @@ func splitCIDRs(s string) ([]netip.Prefix, error) {
 		out = append(out, p)
 	}
 	return out, nil
+}
+
+// CountLive counts the tokens not expired, over tokens_expiry.
+func (s *Store) CountLive(ctx context.Context) (int64, error) {
+	var n int64
+	err := s.db.QueryRow(ctx, `SELECT COUNT(*) FROM tokens WHERE expires_at IS NULL OR expires_at > ?`, store.Nanos(s.now())).Scan(&n)
+	return n, err
 }

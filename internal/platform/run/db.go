@@ -408,3 +408,22 @@ func endCheck(ctx context.Context, c conn, runID, status string) error {
 func checkWhere(ctx context.Context, c conn, where, arg string) (Check, error) {
 	return scanCheck(c.QueryRow(ctx, `SELECT `+checkColumns+` FROM run_policy_checks WHERE `+where, arg))
 }
+
+// countByStatus counts runs by status over the runs_status index.
+func countByStatus(ctx context.Context, c conn) (map[string]int64, error) {
+	rows, err := c.Query(ctx, `SELECT status, COUNT(*) FROM runs GROUP BY status`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]int64{}
+	for rows.Next() {
+		var s string
+		var n int64
+		if err := rows.Scan(&s, &n); err != nil {
+			return nil, err
+		}
+		out[s] = n
+	}
+	return out, rows.Err()
+}

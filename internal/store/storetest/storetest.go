@@ -32,11 +32,11 @@ func Each(t *testing.T, fn func(t *testing.T, db *store.DB)) {
 // Backend makes fresh databases of one kind.
 type Backend struct {
 	Name   string
-	NewURL func(t *testing.T) string // a new, empty database, dropped when t ends
+	NewURL func(t testing.TB) string // a new, empty database, dropped when t ends
 }
 
 // Backends lists SQLite and, when configured, PostgreSQL.
-func Backends(t *testing.T) []Backend {
+func Backends(t testing.TB) []Backend {
 	bs := []Backend{{Name: "sqlite", NewURL: SQLiteURL}}
 	if os.Getenv(PostgresEnv) != "" {
 		bs = append(bs, Backend{Name: "postgres", NewURL: PostgresURL})
@@ -56,14 +56,14 @@ func Open(t testing.TB, url string) *store.DB {
 }
 
 // SQLiteURL is a fresh SQLite file in t's temp dir.
-func SQLiteURL(t *testing.T) string {
+func SQLiteURL(t testing.TB) string {
 	return filepath.Join(t.TempDir(), "runcred.db")
 }
 
 // PostgresURL creates a fresh database on the server named by
 // RUNCRED_TEST_POSTGRES_URL and drops it when t ends. It fails t when the
 // variable is unset, so a test that asks for PostgreSQL cannot pass without it.
-func PostgresURL(t *testing.T) string {
+func PostgresURL(t testing.TB) string {
 	t.Helper()
 	base := os.Getenv(PostgresEnv)
 	if base == "" {
