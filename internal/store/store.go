@@ -213,7 +213,7 @@ func (db *DB) durableSQLite(ctx context.Context, fn func(*Tx) error, missed *[]s
 	if err != nil {
 		return mapErr(err)
 	}
-	tx := &Tx{tx: stx, dialect: db.dialect, stmts: db.writeStmts}
+	tx := &Tx{tx: stx, dialect: db.dialect, stmts: db.writeStmts, count: &db.stmts}
 	defer func() { *missed = tx.missed }()
 	if err := fn(tx); err != nil {
 		_ = stx.Rollback()
