@@ -253,15 +253,22 @@ output "role_id_length" { value = nonsensitive(length(var.role_id)) }
 					LeaseID string `json:"lease_id"`
 				} `json:"secret"`
 			} `json:"response"`
-			LeaseID string `json:"lease_id"`
-			Reason  string `json:"reason"`
+			Reason string `json:"reason"`
 		}
 		must(json.Unmarshal(r.Body, &body))
 		switch {
 		case r.Type == "broker.response" && strings.Contains(string(r.Body), `"aws/sts/ops"`):
 			leases = append(leases, body.Response.Secret.LeaseID)
-		case r.Type == "broker.lease.revoke":
-			revokedBy[body.LeaseID] = body.Reason
+		case r.Type == "broker.lease.revoke": // one record for the leases revoked together
+			var revoked struct {
+				Leases []struct {
+					LeaseID string `json:"lease_id"`
+				} `json:"leases"`
+			}
+			must(json.Unmarshal(r.Body, &revoked))
+			for _, l := range revoked.Leases {
+				revokedBy[l.LeaseID] = body.Reason
+			}
 		}
 	}
 	if len(leases) != 2 {
