@@ -258,6 +258,13 @@ path "runcred/orgs/acme/workspaces/operator/*" { capabilities = ["create", "read
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The classic operator permission, granted explicitly: a new team has
+	// no access until it is granted.
+	if _, err := rootTFE.TeamAccess.Add(ctx, tfe.TeamAccessAddOptions{Access: tfe.Access(tfe.AccessCustom), Team: team, Workspace: operator,
+		Runs: tfe.RunsPermission(tfe.RunsPermissionApply), Variables: tfe.VariablesPermission(tfe.VariablesPermissionWrite),
+		StateVersions: tfe.StateVersionsPermission(tfe.StateVersionsPermissionNone)}); err != nil {
+		t.Fatal(err)
+	}
 	opTFE := goTFE(t, srv, teamTok.Token)
 	// It points role_id and secret_id at another AppRole it got hold of,
 	// one that logs in as well: the plan succeeds, the policy stops it.
