@@ -141,6 +141,21 @@ func TestRunTokenReach(t *testing.T) {
 		if err != nil || len(list.Items) != 1 || list.Items[0].Value != "" {
 			t.Errorf("the manager reads back %+v, %v; want the sensitive value hidden", list, err)
 		}
+		// It makes its own workspace the source of a managed workspace's
+		// run trigger, and only that.
+		trig, err := rt.RunTriggers.Create(ctx, app1.ID, tfe.RunTriggerCreateOptions{Sourceable: r.Workspace})
+		if err != nil {
+			t.Fatalf("a run trigger into a granted workspace: %v", err)
+		}
+		if _, err := rt.RunTriggers.Read(ctx, trig.ID); err != nil {
+			t.Errorf("reading back its run trigger: %v", err)
+		}
+		if _, err := rt.RunTriggers.Create(ctx, app2.ID, tfe.RunTriggerCreateOptions{Sourceable: other}); err == nil {
+			t.Error("a run trigger whose source is a workspace it cannot read")
+		}
+		if _, err := rt.RunTriggers.Create(ctx, other.ID, tfe.RunTriggerCreateOptions{Sourceable: r.Workspace}); err == nil {
+			t.Error("a run trigger into an ungranted workspace")
+		}
 		// Nothing outside the grant.
 		if _, err := rt.Workspaces.Create(ctx, org, tfe.WorkspaceCreateOptions{Name: tfe.String("stray")}); err == nil {
 			t.Error("created a workspace outside the granted project")
@@ -179,6 +194,12 @@ func TestRunTokenReach(t *testing.T) {
 		}
 		if _, err := bt.Workspaces.ReadByID(ctx, r.Workspace.ID); err == nil {
 			t.Error("another run's token read the manager workspace")
+		}
+		if err := bt.RunTriggers.Delete(ctx, trig.ID); err == nil {
+			t.Error("another run's token deleted the manager's run trigger")
+		}
+		if _, err := bt.RunTriggers.Create(ctx, app1.ID, tfe.RunTriggerCreateOptions{Sourceable: rb.Workspace}); err == nil {
+			t.Error("another run's token added a run trigger to a granted workspace")
 		}
 		refusedAll(t, e.as(jb.RunToken, j.PhaseID), http.StatusForbidden)
 		// Once the manager shares its state with it, its outputs (and

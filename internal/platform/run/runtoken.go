@@ -10,6 +10,7 @@ import (
 	"github.com/runcred/runcred/internal/access"
 	"github.com/runcred/runcred/internal/fail"
 	"github.com/runcred/runcred/internal/platform/resource"
+	"github.com/runcred/runcred/internal/platform/runtrigger"
 	"github.com/runcred/runcred/internal/platform/workspace"
 	"github.com/runcred/runcred/internal/store"
 )
@@ -38,11 +39,13 @@ func runTokenPolicyName(phaseID string) string {
 // turns run-token grants into rules:
 //
 //   - its own workspace: read the workspace, its state versions and
-//     outputs;
+//     outputs, and name it as a run trigger's source (read on its runs
+//     path, which reads no run: each run is a path below it);
 //   - each workspace sharing its state with w: read the workspace and its
 //     outputs (sensitive values need the state, which is not granted);
-//   - each managed workspace: read and update it, and read, write and
-//     delete its variables;
+//   - each managed workspace: read and update it, read, write and
+//     delete its variables, and add and remove its run triggers (so a
+//     manager's apply can queue runs of the workspaces it manages);
 //   - each granted project: put new workspaces in it (creating a
 //     workspace needs create on its name and update on its project).
 //
@@ -66,6 +69,7 @@ func runTokenPolicyBody(org string, w workspace.Workspace, sc workspace.RunToken
 	grant(own, access.Read)
 	grant(own+"/state-versions", access.Read, access.List)
 	grant(workspace.StateOutputsPath(org, w.Name), access.Read)
+	grant(own+"/runs", access.Read)
 	for _, name := range sc.SharedFrom {
 		grant(resource.WorkspacePath(org, name), access.Read)
 		grant(workspace.StateOutputsPath(org, name), access.Read)
@@ -74,6 +78,7 @@ func runTokenPolicyBody(org string, w workspace.Workspace, sc workspace.RunToken
 		grant(resource.WorkspacePath(org, name), access.Read, access.Update)
 		grant(resource.VarsPath(org, name), access.Read, access.List)
 		grant(resource.VarsPath(org, name)+"/*", access.Create, access.Read, access.Update, access.Delete, access.List)
+		grant(runtrigger.TriggersPath(org, name), access.Create, access.Read, access.Delete, access.List)
 	}
 	if len(sc.Projects) > 0 {
 		grant(resource.WorkspacesPath(org)+"/+", access.Create)
