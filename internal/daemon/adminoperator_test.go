@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -25,7 +26,7 @@ import (
 	"github.com/runcred/runcred/internal/peers/minio"
 	"github.com/runcred/runcred/internal/peers/tools"
 	"github.com/runcred/runcred/internal/platform/resource"
-	"github.com/runcred/runcred/internal/platform/variable"
+	"github.com/runcred/runcred/internal/platform/rotation"
 	"github.com/runcred/runcred/internal/policy"
 )
 
@@ -81,26 +82,6 @@ path "aws/*" { capabilities = ["create", "read", "update", "delete", "list"] }
 path "secret-*" { capabilities = ["create", "read", "update", "delete", "list"] }
 path "auth/token/create" { capabilities = ["update"] }
 `))
-	// The manager's API token. Until run-scoped tokens are in runcred, a
-	// token the platform team makes for it, with the rights HCP Terraform's
-	// "manage workspaces" would give over the operator workspace; the
-	// manager keeps it as a sensitive TFE_TOKEN.
-	must(t, root.Sys().PutPolicy("manager-api", `
-path "runcred/orgs/acme" { capabilities = ["read"] }
-path "runcred/orgs/acme/projects/Default Project" { capabilities = ["read", "update"] }
-path "runcred/orgs/acme/workspaces/admin" { capabilities = ["read"] }
-path "runcred/orgs/acme/workspaces/admin/runs" { capabilities = ["read"] }
-path "runcred/orgs/acme/workspaces/admin/state-outputs" { capabilities = ["read"] }
-path "runcred/orgs/acme/workspaces/manager" { capabilities = ["read"] }
-path "runcred/orgs/acme/workspaces/manager/runs" { capabilities = ["read"] }
-path "runcred/orgs/acme/workspaces/operator" { capabilities = ["create", "read", "update", "delete"] }
-path "runcred/orgs/acme/workspaces/operator/*" { capabilities = ["create", "read", "update", "delete", "list"] }
-`))
-	managerToken, err := root.Auth().Token().Create(&vault.TokenCreateRequest{Policies: []string{"manager-api"}, NoDefaultPolicy: true, TTL: "1h"})
-	if err != nil {
-		t.Fatal(err)
-	}
-
 	if _, err := rootTFE.Organizations.Create(ctx, tfe.OrganizationCreateOptions{Name: tfe.String("acme"), Email: tfe.String("ops@acme.test")}); err != nil {
 		t.Fatal(err)
 	}
@@ -108,9 +89,24 @@ path "runcred/orgs/acme/workspaces/operator/*" { capabilities = ["create", "read
 		"env:TFC_VAULT_ENCODED_CACERT": base64.StdEncoding.EncodeToString(caPEM)}
 	admin := storyWorkspace(t, ctx, rootTFE, "admin", vaultAuth, map[string]string{"env:TFC_VAULT_RUN_ROLE": "admin",
 		"bucket": "operator-bucket", "aws_endpoint": m.URL, "aws_access_key": engineUser, "aws_secret_key!": enginePassword})
+	// The operator workspace goes in a project of its own, which the
+	// manager's run tokens are granted: they manage what is in it, and
+	// nothing of the admin's or the manager's own.
+	operators, err := rootTFE.Projects.Create(ctx, "acme", tfe.ProjectCreateOptions{Name: "operators"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// No TFE_TOKEN is stored: the manager's tfe provider runs with its
+	// run's own token.
 	manager := storyWorkspace(t, ctx, rootTFE, "manager", vaultAuth, map[string]string{"env:TFC_VAULT_RUN_ROLE": "manager",
-		"env:TFE_TOKEN!": managerToken.Auth.ClientToken, "env:SSL_CERT_FILE": "ca.pem",
+		"env:SSL_CERT_FILE": "ca.pem", "operator_project_id": operators.ID,
 		"hostname": strings.TrimPrefix(addr, "https://"), "organization": "acme", "vault_addr": addr})
+	grantManage(t, srv, manager.ID, operators.ID)
+	// The admin shares its outputs with the manager (tfe_outputs).
+	if err := rootTFE.Workspaces.AddRemoteStateConsumers(ctx, admin.ID, tfe.WorkspaceAddRemoteStateConsumersOptions{
+		Workspaces: []*tfe.Workspace{manager}}); err != nil {
+		t.Fatal(err)
+	}
 	storyUpload(t, ctx, rootTFE, admin, "admin", nil)
 	// The tfe provider in the manager's run trusts runcred's CA through
 	// SSL_CERT_FILE, a file of the configuration.
@@ -159,13 +155,22 @@ path "runcred/orgs/acme/workspaces/operator/*" { capabilities = ["create", "read
 		t.Fatalf("operator's run triggers = %+v, %v", triggers, err)
 	}
 
-	// The manager's write of role_id, as a run-scoped token of its run
-	// records it: managed by workspace manager, written by its run. (Until
-	// run-scoped API tokens are in runcred, the manager's TFE_TOKEN is a
-	// token the platform team made, and its writes are a user's; this
-	// stands in for the run's own token.)
-	roleID, _ := operatorAppRole(t, ctx, rootTFE, manager, root)
-	markManaged(t, srv, operator.ID, manager.ID, runs.Items[0].ID, "role_id", roleID)
+	// The manager's writes came from its run's own token: each variable
+	// is managed by workspace manager and was last written by that run.
+	if operator.Project == nil || operator.Project.ID != operators.ID {
+		t.Errorf("the operator workspace is in project %+v, want %s", operator.Project, operators.ID)
+	}
+	written, err := srv.D.Platform.Variables.Variables(rootCtx(), operator.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range written {
+		if v.ManagingWorkspaceID != manager.ID || v.WrittenBy.Kind != resource.WriterRun || v.WrittenBy.ID != runs.Items[0].ID ||
+			v.WrittenBy.WorkspaceID != manager.ID {
+			t.Errorf("variable %s: managed by %q, written by %+v; want workspace %s and its run %s", v.Key, v.ManagingWorkspaceID,
+				v.WrittenBy, manager.ID, runs.Items[0].ID)
+		}
+	}
 	protectVariables(t, ctx, rootTFE, operator)
 
 	// 3. The operator plans and applies with its AppRole; VAULT_CACERT
@@ -248,6 +253,26 @@ path "runcred/orgs/acme/workspaces/operator/*" { capabilities = ["create", "read
 		t.Errorf("the agent path's state:\n%s", st)
 	}
 
+	// 3c. The platform team rotates the operator's KV mount: the copy, the
+	// operator's ACL policy and its managed kv_mount variable follow the
+	// new path, a run is queued in the operator workspace, and it applies
+	// reading its values from there; the old path is gone.
+	rot := rotateMount(t, srv, paths["operator"])
+	if rot.State != rotation.Done || len(rot.Report.Runs) != 1 || rot.Report.Runs[0].WorkspaceID != operator.ID || rot.Report.Runs[0].RunID == "" {
+		t.Fatalf("rotation = %+v", rot)
+	}
+	storyApply(t, ctx, rootTFE, rot.Report.Runs[0].RunID)
+	newPath := strings.TrimSuffix(rot.NewPath, "/")
+	if v := variableValue(t, srv, operator.ID, "kv_mount"); v != newPath {
+		t.Errorf("kv_mount after the rotation = %q, want %q", v, newPath)
+	}
+	if out := stateAttrs(t, currentState(t, ctx, rootTFE, operator), "data", "vault_kv_secret_v2", "config")["mount"]; out != newPath {
+		t.Errorf("the rotation's run read mount %v, want %q", out, newPath)
+	}
+	if sec, err := root.Logical().Read(paths["operator"] + "/data/config"); err == nil && sec != nil {
+		t.Errorf("the old path still answers: %v", sec.Data)
+	}
+
 	// 4. The operator team may edit variables and queue runs; its edit of
 	// role_id is stopped by the protected-variables policy.
 	team, err := rootTFE.Teams.Create(ctx, "acme", tfe.TeamCreateOptions{Name: tfe.String("operators")})
@@ -301,26 +326,66 @@ path "runcred/orgs/acme/workspaces/operator/*" { capabilities = ["create", "read
 	}
 }
 
-// markManaged writes variable key of workspace wsID with value as run
-// runID of workspace managerID would with its own token: managed by that
-// workspace, last written by that run.
-func markManaged(t *testing.T, srv *daemontest.Server, wsID, managerID, runID, key, value string) {
+// grantManage grants workspace wsID's run tokens the management of the
+// workspaces and variables of project projectID, as an organization owner
+// does through the API.
+func grantManage(t *testing.T, srv *daemontest.Server, wsID, projectID string) {
+	t.Helper()
+	body := `{"data":{"type":"runcred-run-token-grants","attributes":{"grants":[{"project-id":"` + projectID +
+		`","permission":"manage-workspaces-and-variables"}]}}}`
+	req, err := http.NewRequest(http.MethodPatch, srv.D.URL()+"/api/v2/workspaces/"+wsID+"/runcred-run-token-grants", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+srv.Token)
+	req.Header.Set("Content-Type", "application/vnd.api+json")
+	resp, err := srv.HTTPClient(t).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(resp.Body)
+		t.Fatalf("granting: HTTP %d %s", resp.StatusCode, b)
+	}
+}
+
+// rotateMount rotates the broker's kv mount as root, through the API.
+func rotateMount(t *testing.T, srv *daemontest.Server, mount string) rotation.Rotation {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, srv.D.URL()+"/api/runcred/v1/mounts/"+mount+"/rotate", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("X-Vault-Token", srv.Token)
+	resp, err := srv.HTTPClient(t).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	var r rotation.Rotation
+	if resp.StatusCode != http.StatusOK || json.Unmarshal(b, &r) != nil {
+		t.Fatalf("rotating %s: HTTP %d %s", mount, resp.StatusCode, b)
+	}
+	return r
+}
+
+// variableValue is the value of workspace wsID's non-sensitive variable
+// key.
+func variableValue(t *testing.T, srv *daemontest.Server, wsID, key string) string {
 	t.Helper()
 	vs, err := srv.D.Platform.Variables.Variables(rootCtx(), wsID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	managerRun := access.WithCaller(context.Background(), access.Caller{DisplayName: "run", Policies: []string{"root"},
-		Meta: map[string]string{resource.MetaRunID: runID, resource.MetaWorkspaceID: managerID}})
 	for _, v := range vs {
 		if v.Key == key {
-			if _, err := srv.D.Platform.Variables.UpdateVariable(managerRun, wsID, v.ID, variable.Options{Value: &value, ManagingWorkspaceID: &managerID}); err != nil {
-				t.Fatal(err)
-			}
-			return
+			return v.Value
 		}
 	}
 	t.Fatalf("no variable %s", key)
+	return ""
 }
 
 // protectVariables attaches the built-in protected-variables policy

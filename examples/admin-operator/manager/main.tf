@@ -3,10 +3,12 @@
 # broker with terraform-provider-vault: the AppRole's role ID and a fresh
 # secret ID, and where the operator's values are.
 #
-# TFE_TOKEN: until run-scoped API tokens are in runcred, a team token the
-# manager workspace keeps as a sensitive environment variable. With them,
-# the run's own token (TFE_TOKEN in every phase) serves, and every write is
-# recorded as made by this workspace's run.
+# TFE_TOKEN: the run's own API token, which runcred puts in every phase's
+# environment; no team token is stored here. It reaches what the platform
+# team granted this workspace (manage workspaces and variables in the
+# operators project) and the outputs the admin workspace shares with it;
+# every write it makes is recorded as made by this workspace's run, and the
+# variables it writes are managed by this workspace.
 # VAULT_ADDR, VAULT_TOKEN, VAULT_CACERT: the run's broker login
 # (TFC_VAULT_PROVIDER_AUTH, role "manager", policy "manager").
 terraform {
@@ -32,6 +34,10 @@ variable "manager_workspace" {
 variable "operator_workspace" {
   type    = string
   default = "operator"
+}
+variable "operator_project_id" {
+  type        = string
+  description = "The project the operator workspace goes in: the one this workspace's run token was granted."
 }
 variable "vault_addr" {
   type        = string
@@ -81,6 +87,7 @@ data "tfe_workspace" "manager" {
 resource "tfe_workspace" "operator" {
   organization = var.organization
   name         = var.operator_workspace
+  project_id   = var.operator_project_id
   description  = "Managed by workspace ${var.manager_workspace}: its variables are written there."
 }
 
