@@ -202,11 +202,6 @@ for ws in admin manager; do
  \"token_policies\":[\"$policy\"],\"token_ttl\":\"20m\"}"
 done
 vault PUT sys/policies/acl/admin-runs '{"policy":"path \"sys/mounts\" { capabilities = [\"read\", \"list\"] }\npath \"sys/mounts/*\" { capabilities = [\"create\", \"read\", \"update\", \"delete\", \"list\", \"sudo\"] }\npath \"sys/auth\" { capabilities = [\"read\", \"list\"] }\npath \"sys/auth/*\" { capabilities = [\"create\", \"read\", \"update\", \"delete\", \"list\", \"sudo\"] }\npath \"sys/policies/acl/*\" { capabilities = [\"create\", \"read\", \"update\", \"delete\", \"list\"] }\npath \"auth/approle/*\" { capabilities = [\"create\", \"read\", \"update\", \"delete\", \"list\"] }\npath \"aws-operator/*\" { capabilities = [\"create\", \"read\", \"update\", \"delete\", \"list\"] }\npath \"secret-*\" { capabilities = [\"create\", \"read\", \"update\", \"delete\", \"list\"] }\npath \"auth/token/create\" { capabilities = [\"update\"] }"}'
-# The manager's API token: until run-scoped API tokens are in runcred, one
-# the platform team makes, with rights over the operator workspace only.
-vault PUT sys/policies/acl/manager-api '{"policy":"path \"runcred/orgs/demo\" { capabilities = [\"read\"] }\npath \"runcred/orgs/demo/projects/Default Project\" { capabilities = [\"read\", \"update\"] }\npath \"runcred/orgs/demo/workspaces/admin\" { capabilities = [\"read\"] }\npath \"runcred/orgs/demo/workspaces/admin/runs\" { capabilities = [\"read\"] }\npath \"runcred/orgs/demo/workspaces/admin/state-outputs\" { capabilities = [\"read\"] }\npath \"runcred/orgs/demo/workspaces/manager\" { capabilities = [\"read\"] }\npath \"runcred/orgs/demo/workspaces/manager/runs\" { capabilities = [\"read\"] }\npath \"runcred/orgs/demo/workspaces/operator\" { capabilities = [\"create\", \"read\", \"update\", \"delete\"] }\npath \"runcred/orgs/demo/workspaces/operator/*\" { capabilities = [\"create\", \"read\", \"update\", \"delete\", \"list\"] }"}'
-manager_token=$(curl -fsS --cacert "$CA" -X POST -H "X-Vault-Token: $(cat "$RUNCRED_TOKEN_FILE")" "$RUNCRED_ADDR/v1/auth/token/create" \
-	--data '{"policies":["manager-api"],"no_default_policy":true,"ttl":"1h"}' | sed -n 's/.*"client_token":"\([^"]*\)".*/\1/p')
 # The broker's AWS engine for the operator: a MinIO user on two buckets,
 # which the operator's role narrows to one.
 "$MC" -q mb admin/operator-bucket admin/other-bucket >/dev/null
@@ -236,8 +231,21 @@ for kv in hostname=${RUNCRED_ADDR#https://} organization=demo vault_addr=$RUNCRE
 	"$RC" var set demo/manager "${kv%%=*}" "${kv#*=}" >/dev/null
 done
 "$RC" var set demo/manager SSL_CERT_FILE ca.pem --env >/dev/null # the tfe provider trusts the demo's CA
-printf '%s' "$manager_token" | "$RC" var set demo/manager TFE_TOKEN - --env --sensitive >/dev/null
 ws_id() { curl -fsS --cacert "$CA" -H "Authorization: Bearer $(cat "$RUNCRED_TOKEN_FILE")" "$RUNCRED_ADDR/api/v2/organizations/demo/workspaces/$1" | grep -o '"id":"ws-[A-Za-z0-9]*"' | head -1 | cut -d'"' -f4; }
+api() { # METHOD PATH [JSON] -- an API call with the root token
+	curl -fsS --cacert "$CA" -X "$1" -H "Authorization: Bearer $(cat "$RUNCRED_TOKEN_FILE")" -H "Content-Type: application/vnd.api+json" \
+		"$RUNCRED_ADDR$2" ${3:+--data "$3"}
+}
+# The operator workspace goes in a project of its own. The manager stores no
+# API token: its runs' own token (TFE_TOKEN in each phase) is granted the
+# management of that project's workspaces and variables, and the admin shares
+# its outputs with it.
+project=$(api POST /api/v2/organizations/demo/projects '{"data":{"type":"projects","attributes":{"name":"operators"}}}' | grep -o '"id":"prj-[A-Za-z0-9]*"' | head -1 | cut -d'"' -f4)
+"$RC" var set demo/manager operator_project_id "$project" >/dev/null
+api PATCH "/api/v2/workspaces/$(ws_id manager)/runcred-run-token-grants" \
+	"{\"data\":{\"type\":\"runcred-run-token-grants\",\"attributes\":{\"grants\":[{\"project-id\":\"$project\",\"permission\":\"manage-workspaces-and-variables\"}]}}}" >/dev/null
+api POST "/api/v2/workspaces/$(ws_id admin)/relationships/remote-state-consumers" "{\"data\":[{\"type\":\"workspaces\",\"id\":\"$(ws_id manager)\"}]}" >/dev/null
+echo "project operators ($project): the manager's run tokens may manage its workspaces and variables"
 # The run trigger admin → manager, through the run-triggers API.
 curl -fsS --cacert "$CA" -o /dev/null -X POST -H "Authorization: Bearer $(cat "$RUNCRED_TOKEN_FILE")" -H "Content-Type: application/vnd.api+json" \
 	"$RUNCRED_ADDR/api/v2/workspaces/$(ws_id manager)/run-triggers" \
@@ -262,9 +270,49 @@ mkdir -p "$demo/operator" && cp "$ex/operator/main.tf" "$demo/operator/" && cp "
 "$RC" run start demo/operator "$demo/operator" -m "operator: deploy with the AppRole" | tee "$demo/operator-run.txt" | grep -E '^Plan|planned|errored' || true
 operator_run=$(grep -o 'run-[A-Za-z0-9]*' "$demo/operator-run.txt" | head -1)
 "$RC" run apply "$operator_run" | grep -E 'Apply complete|bucket|applied|errored'
-# Next in the story, an operator's edit of role_id stopped by the
-# protected-variables policy: it needs the manager's writes to come from its
-# run's own token (run-scoped API tokens); TestAdminOperatorStory shows it.
+# The manager's writes are its run's: each operator variable names the
+# manager as its manager, and that run as its last writer.
+api GET "/api/v2/workspaces/$(ws_id operator)/vars" | grep -o '"key":"role_id"[^}]*' | grep -o '"\(managing-workspace-id\|written-by-kind\|written-by-id\)":"[^"]*"' | tr '\n' ' ' | sed 's/^/role_id: /'
+echo
+
+step "Rotating the operator's KV mount (runcred mounts rotate): the new path flows to a new operator run"
+old_mount=$("$RC" var list demo/operator | awk '$1 == "kv_mount" || $1 == "\"kv_mount\"" {print $4}' | tr -d '"')
+[ -n "$old_mount" ] || { echo "demo: FAILED: the operator has no kv_mount variable" >&2; exit 1; }
+"$RC" mounts rotate "$old_mount" | tee "$demo/rotation.txt"
+rotation_run=$(sed -n 's/.*run queued in ws-[A-Za-z0-9]*: \(run-[A-Za-z0-9]*\).*/\1/p' "$demo/rotation.txt" | head -1)
+[ -n "$rotation_run" ] || { echo "demo: FAILED: the rotation queued no operator run" >&2; exit 1; }
+"$RC" run follow "$rotation_run" >/dev/null 2>&1 || true
+"$RC" run apply "$rotation_run" | grep -E 'Apply complete|bucket|applied|errored'
+new_mount=$("$RC" var list demo/operator | awk '$1 == "kv_mount" || $1 == "\"kv_mount\"" {print $4}' | tr -d '"')
+echo "kv_mount: $old_mount -> $new_mount"
+code=$(curl -sS --cacert "$CA" -o /dev/null -w '%{http_code}' -H "X-Vault-Token: $(cat "$RUNCRED_TOKEN_FILE")" "$RUNCRED_ADDR/v1/$old_mount/data/config")
+echo "the old path answers HTTP $code"
+[ "$code" = 404 ] || { echo "demo: FAILED: the old mount still answers" >&2; exit 1; }
+
+step "The operator team edits role_id: the protected-variables policy stops its run"
+# The built-in protected-variables policy (hard-mandatory) on the operator
+# workspace; the operator team has the classic operator permission: read and
+# write variables, queue plans and applies; nothing in the broker.
+mkdir -p "$demo/protected"
+cp "$root/internal/policy/library/protected_variables.rego" "$demo/protected/"
+cat >"$demo/protected/policies.hcl" <<'HCL'
+policy "protected-variables" {
+  query             = "data.terraform.policies.protected_variables.deny"
+  enforcement_level = "hard-mandatory"
+}
+HCL
+"$RC" policy push "$demo/protected" demo/managed-variables --workspace demo/operator | tail -n 1
+team=$(api POST /api/v2/organizations/demo/teams '{"data":{"type":"teams","attributes":{"name":"operators"}}}' | grep -o '"id":"team-[A-Za-z0-9]*"' | head -1 | cut -d'"' -f4)
+api POST /api/v2/team-workspaces "{\"data\":{\"type\":\"team-workspaces\",\"attributes\":{\"access\":\"custom\",\"runs\":\"apply\",\"variables\":\"write\",\"state-versions\":\"none\"},
+ \"relationships\":{\"team\":{\"data\":{\"type\":\"teams\",\"id\":\"$team\"}},\"workspace\":{\"data\":{\"type\":\"workspaces\",\"id\":\"$(ws_id operator)\"}}}}}" >/dev/null
+api POST "/api/v2/teams/$team/authentication-token" '{"data":{"type":"authentication-token","attributes":{}}}' | sed -n 's/.*"token":"\([^"]*\)".*/\1/p' >"$demo/operator-team.token"
+echo "team operators ($team): custom access to demo/operator: runs apply, variables write, state versions none"
+# It points role_id at an AppRole of its own making.
+head -c 12 /dev/urandom | base64 | RUNCRED_TOKEN_FILE=$demo/operator-team.token "$RC" var set demo/operator role_id - --sensitive
+RUNCRED_TOKEN_FILE=$demo/operator-team.token "$RC" run start demo/operator "$demo/operator" -m "operator: my own role_id" >"$demo/edited-run.txt" 2>&1 || true
+edited_run=$(grep -o 'run-[A-Za-z0-9]*' "$demo/edited-run.txt" | head -1)
+"$RC" run show "$edited_run" | grep -iE 'status|protected-variables|role_id' | head -n 6
+"$RC" run show "$edited_run" | grep -q 'errored' || { echo "demo: FAILED: the edited run was not stopped" >&2; exit 1; }
 
 step "Key compromise (runcred identity rotate --force; runcred identity revoke-key)"
 # Rotation is normally refused until the next key has been published for the
@@ -279,6 +327,8 @@ case "$kids" in *"$stolen"*) echo "demo: FAILED: the revoked key is still publis
 step "Audit trail (runcred audit tail; runcred audit verify)"
 "$RC" audit tail -n 400 | grep -E "identity.mint|broker.token.issue|broker.lease.revoke|broker.token.revoke|platform.run.claim" | grep -E "$run|vault-ws|job-" | tail -n 14 | cut -c1-260
 "$RC" audit tail -n 400 | grep -E "identity.rotate|identity.revoke_key" | cut -c1-260
+echo "-- the admin/operator story: grants, the manager run's variable writes, the rotation, the operator team's edit, the policy check"
+"$RC" audit tail -n 1000 | grep -E "platform.workspace.run_token_grants|platform.variable.(create|update|rewrite)|broker.mount.rotate|platform.policy.check" | grep -E "operator|manager|rotat|policy" | tail -n 18 | cut -c1-260
 "$RC" audit verify
 echo
 echo "demo: done. Logs in $demo/."
