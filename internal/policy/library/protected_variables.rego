@@ -27,10 +27,14 @@ deny contains msg if {
 		[v.key, object.get(v, "category", "?"), v.managed_by, writer(object.get(v, "last_writer", {}))])
 }
 
+# Written last by its manager, yet without the value it wrote: the input
+# is incomplete, and the check fails closed. (Written last by anyone else,
+# the rule above denies it already.)
 deny contains msg if {
 	some v in managed
+	written_by_manager(v)
 	object.get(v, "manager_value_hmac", "") == ""
-	msg := sprintf("variable %q (%s) is managed by workspace %q, which has never written its value",
+	msg := sprintf("variable %q (%s) is managed by workspace %q, but the value it last wrote is not known",
 		[v.key, object.get(v, "category", "?"), v.managed_by])
 }
 
@@ -49,6 +53,10 @@ written_by_manager(v) if {
 	v.last_writer.kind == "run"
 	v.last_writer.workspace == v.managed_by
 }
+
+# An unknown or missing writer still names the failure: the check fails
+# closed either way.
+default writer(_) := "an unknown writer"
 
 writer(w) := sprintf("user %q", [w.name]) if w.kind == "user"
 

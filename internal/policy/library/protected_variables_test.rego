@@ -54,7 +54,7 @@ test_value_differs_fails if {
 test_manager_never_wrote_fails if {
 	msgs := p.deny with input.run as run([var({"manager_value_hmac": ""})])
 	some m in msgs
-	contains(m, "has never written its value")
+	contains(m, "the value it last wrote is not known")
 }
 
 test_missing_provenance_fails_closed if {
@@ -71,4 +71,11 @@ test_env_and_terraform_same_key_both_checked if {
 		var({"category": "env", "last_writer": {"kind": "user", "name": "mallory"}}),
 	])
 	msgs == {`variable "vault_role_id" (env) is managed by workspace "vault-admin" but was last written by user "mallory"`}
+}
+
+test_other_writer_as_the_server_sends_it_fails_once if {
+	# The server sends no manager value once another wrote last: one
+	# message, naming the writer.
+	msgs := p.deny with input.run as run([var({"last_writer": {"kind": "team_token", "name": "ops"}, "value_hmac": "bb22", "manager_value_hmac": ""})])
+	msgs == {`variable "vault_role_id" (terraform) is managed by workspace "vault-admin" but was last written by a token of team "ops"`}
 }
