@@ -307,12 +307,18 @@ api POST /api/v2/team-workspaces "{\"data\":{\"type\":\"team-workspaces\",\"attr
  \"relationships\":{\"team\":{\"data\":{\"type\":\"teams\",\"id\":\"$team\"}},\"workspace\":{\"data\":{\"type\":\"workspaces\",\"id\":\"$(ws_id operator)\"}}}}}" >/dev/null
 api POST "/api/v2/teams/$team/authentication-token" '{"data":{"type":"authentication-token","attributes":{}}}' | sed -n 's/.*"token":"\([^"]*\)".*/\1/p' >"$demo/operator-team.token"
 echo "team operators ($team): custom access to demo/operator: runs apply, variables write, state versions none"
-# It points role_id at an AppRole of its own making.
-head -c 12 /dev/urandom | base64 | RUNCRED_TOKEN_FILE=$demo/operator-team.token "$RC" var set demo/operator role_id - --sensitive
+# It points role_id and secret_id at another AppRole it got hold of, one that
+# logs in as well: the plan succeeds, the policy check stops the run.
+vault POST auth/approle/role/rogue '{"token_policies":["operator"]}'
+vget() { curl -fsS --cacert "$CA" -X "$1" -H "X-Vault-Token: $(cat "$RUNCRED_TOKEN_FILE")" "$RUNCRED_ADDR/v1/$2" | sed -n "s/.*\"$3\":\"\([^\"]*\)\".*/\1/p"; }
+vget GET auth/approle/role/rogue/role-id role_id | RUNCRED_TOKEN_FILE=$demo/operator-team.token "$RC" var set demo/operator role_id - --sensitive
+vget POST auth/approle/role/rogue/secret-id secret_id | RUNCRED_TOKEN_FILE=$demo/operator-team.token "$RC" var set demo/operator secret_id - --sensitive
 RUNCRED_TOKEN_FILE=$demo/operator-team.token "$RC" run start demo/operator "$demo/operator" -m "operator: my own role_id" >"$demo/edited-run.txt" 2>&1 || true
 edited_run=$(grep -o 'run-[A-Za-z0-9]*' "$demo/edited-run.txt" | head -1)
-"$RC" run show "$edited_run" | grep -iE 'status|protected-variables|role_id' | head -n 6
-"$RC" run show "$edited_run" | grep -q 'errored' || { echo "demo: FAILED: the edited run was not stopped" >&2; exit 1; }
+"$RC" run show "$edited_run" >"$demo/edited-show.txt"
+grep -E '^Status:|Policy check|policy set|FAILED|role_id' "$demo/edited-show.txt" | head -n 8
+grep -q '^Status: *errored' "$demo/edited-show.txt" && grep -q 'protected-variables' "$demo/edited-show.txt" ||
+	{ echo "demo: FAILED: the edited run was not stopped by protected-variables; see $demo/edited-run.txt" >&2; exit 1; }
 
 step "Key compromise (runcred identity rotate --force; runcred identity revoke-key)"
 # Rotation is normally refused until the next key has been published for the
