@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"slices"
 	"strings"
 
 	"github.com/runcred/runcred/internal/access"
@@ -52,18 +51,8 @@ func runTokenPolicyName(phaseID string) string {
 // Nothing else: not runs, not the agent's paths, not decrypted run
 // variables, not the broker's secrets.
 func runTokenPolicyBody(org string, w workspace.Workspace, sc workspace.RunTokenScope) string {
-	var paths []string
-	caps := map[string][]string{}
-	grant := func(path string, cs ...string) {
-		if _, ok := caps[path]; !ok {
-			paths = append(paths, path)
-		}
-		for _, c := range cs {
-			if !slices.Contains(caps[path], c) {
-				caps[path] = append(caps[path], c)
-			}
-		}
-	}
+	var rules []resource.Rule
+	grant := func(path string, caps ...string) { rules = append(rules, resource.Rule{Path: path, Caps: caps}) }
 	own := resource.WorkspacePath(org, w.Name)
 	grant(resource.OrgPath(org), access.Read)
 	grant(own, access.Read)
@@ -90,12 +79,7 @@ func runTokenPolicyBody(org string, w workspace.Workspace, sc workspace.RunToken
 	for _, p := range []string{ws + "/agent", ws + "/run-variables", ws + "/runs/+/actions/override"} {
 		grant(p, "deny")
 	}
-	var b strings.Builder
-	b.WriteString("# runcred run token of workspace " + w.Name + " (" + w.ID + ") of organization " + org + "\n")
-	for _, p := range paths {
-		b.WriteString(`path "` + p + `" { capabilities = ["` + strings.Join(caps[p], `", "`) + "\"] }\n")
-	}
-	return b.String()
+	return resource.PolicyBody("runcred run token of workspace "+w.Name+" ("+w.ID+") of organization "+org, rules)
 }
 
 // issueRunToken writes the run token's policy for the claimed job and

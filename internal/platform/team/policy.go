@@ -3,59 +3,12 @@ package team
 import (
 	"slices"
 	"sort"
-	"strings"
 
 	"github.com/runcred/runcred/internal/platform/resource"
 )
 
 // Rule is one path rule of a broker ACL policy.
-type Rule struct {
-	Path string
-	Caps []string
-}
-
-// Body renders rules as a broker ACL policy, header as its first comment
-// line.
-func Body(header string, rules []Rule) string {
-	var b strings.Builder
-	b.WriteString("# " + header + "\n")
-	for _, r := range merged(rules) {
-		b.WriteString(`path "` + r.Path + `" { capabilities = [`)
-		for i, c := range r.Caps {
-			if i > 0 {
-				b.WriteString(", ")
-			}
-			b.WriteString(`"` + c + `"`)
-		}
-		b.WriteString("] }\n")
-	}
-	return b.String()
-}
-
-// merged folds rules of the same path into one, in first-seen order; a
-// deny stays a deny.
-func merged(rules []Rule) []Rule {
-	at := map[string]int{}
-	var out []Rule
-	for _, r := range rules {
-		i, ok := at[r.Path]
-		if !ok {
-			at[r.Path] = len(out)
-			out = append(out, Rule{r.Path, slices.Clone(r.Caps)})
-			continue
-		}
-		if slices.Contains(out[i].Caps, "deny") || slices.Contains(r.Caps, "deny") {
-			out[i].Caps = []string{"deny"}
-			continue
-		}
-		for _, c := range r.Caps {
-			if !slices.Contains(out[i].Caps, c) {
-				out[i].Caps = append(out[i].Caps, c)
-			}
-		}
-	}
-	return out
-}
+type Rule = resource.Rule
 
 // AnyWorkspace, given to WorkspaceRules as the workspace name, makes rules
 // for every workspace of the organization, present and future.
@@ -71,7 +24,7 @@ const AnyWorkspace = "+"
 func WorkspaceRules(org, ws string, p WorkspacePermissions) []Rule {
 	w := resource.WorkspacePath(org, ws)
 	var out []Rule
-	add := func(path string, caps ...string) { out = append(out, Rule{path, caps}) }
+	add := func(path string, caps ...string) { out = append(out, Rule{Path: path, Caps: caps}) }
 	wsCaps := []string{"read"}
 	if p.Admin {
 		wsCaps = append(wsCaps, "update")
@@ -141,15 +94,15 @@ func ProjectRules(org, project string, p ProjectPermissions, w ProjectWorkspaceP
 	if p.Settings == "delete" {
 		caps = append(caps, "delete")
 	}
-	out := []Rule{{path, caps}, {path + "/credential-guard", []string{"read"}}}
+	out := []Rule{{Path: path, Caps: caps}, {Path: path + "/credential-guard", Caps: []string{"read"}}}
 	switch p.Teams {
 	case "read":
-		out = append(out, Rule{path + "/team-access", []string{"read", "list"}})
+		out = append(out, Rule{Path: path + "/team-access", Caps: []string{"read", "list"}})
 	case "manage":
-		out = append(out, Rule{path + "/team-access", []string{"create", "read", "update", "delete", "list"}})
+		out = append(out, Rule{Path: path + "/team-access", Caps: []string{"create", "read", "update", "delete", "list"}})
 	}
 	if w.Create {
-		out = append(out, Rule{resource.WorkspacesPath(org) + "/+", []string{"create"}})
+		out = append(out, Rule{Path: resource.WorkspacesPath(org) + "/+", Caps: []string{"create"}})
 	}
 	return out
 }
@@ -174,17 +127,17 @@ func compile(g grants) string {
 	o := resource.OrgPath(org)
 	header := "runcred team " + g.team.ID + " of organization " + org + ", compiled from its grants: edits last until they change."
 	if g.team.Owners {
-		return Body(header, []Rule{
-			{o, []string{"read", "update", "delete"}},
-			{o + "/*", []string{"create", "read", "update", "delete", "list", "sudo"}},
-			{resource.WorkspacesPath(org) + "/+/run-variables", []string{"deny"}},
-			{resource.WorkspacesPath(org) + "/+/agent", []string{"deny"}},
+		return resource.PolicyBody(header, []Rule{
+			{Path: o, Caps: []string{"read", "update", "delete"}},
+			{Path: o + "/*", Caps: []string{"create", "read", "update", "delete", "list", "sudo"}},
+			{Path: resource.WorkspacesPath(org) + "/+/run-variables", Caps: []string{"deny"}},
+			{Path: resource.WorkspacesPath(org) + "/+/agent", Caps: []string{"deny"}},
 		})
 	}
 	has := func(name string) bool { return slices.Contains(g.team.OrganizationAccess, name) }
 	// Every member reads the organization and the allowlists its runs'
 	// credentials are held to, and lists the workspaces it may read.
-	rules := []Rule{{o, []string{"read"}}, {o + "/credential-guard", []string{"read"}}, {resource.WorkspacesPath(org), []string{"list"}}}
+	rules := []Rule{{Path: o, Caps: []string{"read"}}, {Path: o + "/credential-guard", Caps: []string{"read"}}, {Path: resource.WorkspacesPath(org), Caps: []string{"list"}}}
 
 	// Organization-wide workspace permissions, for every workspace.
 	var all WorkspacePermissions
@@ -194,43 +147,43 @@ func compile(g grants) string {
 	}
 	if has(OrgManageWorkspaces) || has(OrgManageProjects) {
 		all, orgWide = workspaceSets[AccessAdmin], true
-		rules = append(rules, Rule{resource.WorkspacesPath(org) + "/+", []string{"create"}})
+		rules = append(rules, Rule{Path: resource.WorkspacesPath(org) + "/+", Caps: []string{"create"}})
 	}
 	if has(OrgManagePolicyOverrides) {
 		all.PolicyOverrides = true
 	}
 	switch {
 	case has(OrgManageProjects):
-		rules = append(rules, Rule{resource.ProjectsPath(org), []string{"list"}},
-			Rule{resource.ProjectPath(org, "+"), []string{"create", "read", "update", "delete"}},
-			Rule{resource.ProjectPath(org, "+") + "/team-access", []string{"create", "read", "update", "delete", "list"}})
+		rules = append(rules, Rule{Path: resource.ProjectsPath(org), Caps: []string{"list"}},
+			Rule{Path: resource.ProjectPath(org, "+"), Caps: []string{"create", "read", "update", "delete"}},
+			Rule{Path: resource.ProjectPath(org, "+") + "/team-access", Caps: []string{"create", "read", "update", "delete", "list"}})
 	case has(OrgManageWorkspaces):
-		rules = append(rules, Rule{resource.ProjectsPath(org), []string{"list"}}, Rule{resource.ProjectPath(org, "+"), []string{"read", "update"}})
+		rules = append(rules, Rule{Path: resource.ProjectsPath(org), Caps: []string{"list"}}, Rule{Path: resource.ProjectPath(org, "+"), Caps: []string{"read", "update"}})
 	case has(OrgReadProjects):
-		rules = append(rules, Rule{resource.ProjectsPath(org), []string{"list"}}, Rule{resource.ProjectPath(org, "+"), []string{"read"}})
+		rules = append(rules, Rule{Path: resource.ProjectsPath(org), Caps: []string{"list"}}, Rule{Path: resource.ProjectPath(org, "+"), Caps: []string{"read"}})
 	}
 	if has(OrgManageProjects) || has(OrgManageWorkspaces) || has(OrgReadProjects) {
-		rules = append(rules, Rule{resource.ProjectPath(org, "+") + "/credential-guard", []string{"read"}})
+		rules = append(rules, Rule{Path: resource.ProjectPath(org, "+") + "/credential-guard", Caps: []string{"read"}})
 	}
 	if has(OrgManagePolicies) {
 		for _, p := range []string{"/policies", "/policy-sets"} {
-			rules = append(rules, Rule{o + p, []string{"create", "read", "update", "delete", "list"}},
-				Rule{o + p + "/*", []string{"create", "read", "update", "delete", "list"}})
+			rules = append(rules, Rule{Path: o + p, Caps: []string{"create", "read", "update", "delete", "list"}},
+				Rule{Path: o + p + "/*", Caps: []string{"create", "read", "update", "delete", "list"}})
 		}
 	}
 	if has(OrgManageAgentPools) {
-		rules = append(rules, Rule{resource.PoolsPath(org), []string{"create", "read", "update", "delete", "list"}},
-			Rule{resource.PoolsPath(org) + "/*", []string{"create", "read", "update", "delete", "list"}})
+		rules = append(rules, Rule{Path: resource.PoolsPath(org), Caps: []string{"create", "read", "update", "delete", "list"}},
+			Rule{Path: resource.PoolsPath(org) + "/*", Caps: []string{"create", "read", "update", "delete", "list"}})
 	}
 	if has(OrgManageTeams) {
-		rules = append(rules, Rule{resource.TeamsPath(org), []string{"create", "read", "list"}},
-			Rule{resource.TeamsPath(org) + "/+", []string{"read", "update", "delete"}},
-			Rule{resource.TeamsPath(org) + "/+/tokens", []string{"create", "read", "delete", "list"}},
-			Rule{resource.TeamsPath(org) + "/+/tokens/*", []string{"read", "delete"}})
+		rules = append(rules, Rule{Path: resource.TeamsPath(org), Caps: []string{"create", "read", "list"}},
+			Rule{Path: resource.TeamsPath(org) + "/+", Caps: []string{"read", "update", "delete"}},
+			Rule{Path: resource.TeamsPath(org) + "/+/tokens", Caps: []string{"create", "read", "delete", "list"}},
+			Rule{Path: resource.TeamsPath(org) + "/+/tokens/*", Caps: []string{"read", "delete"}})
 		if g.ownersID != "" { // the owners team is the owners' to manage
-			rules = append(rules, Rule{resource.TeamPath(org, g.ownersID), []string{"read"}},
-				Rule{resource.TeamPath(org, g.ownersID) + "/tokens", []string{"deny"}},
-				Rule{resource.TeamPath(org, g.ownersID) + "/tokens/*", []string{"deny"}})
+			rules = append(rules, Rule{Path: resource.TeamPath(org, g.ownersID), Caps: []string{"read"}},
+				Rule{Path: resource.TeamPath(org, g.ownersID) + "/tokens", Caps: []string{"deny"}},
+				Rule{Path: resource.TeamPath(org, g.ownersID) + "/tokens/*", Caps: []string{"deny"}})
 		}
 	}
 	if orgWide {
@@ -265,7 +218,7 @@ func compile(g grants) string {
 			rules = append(rules, WorkspaceRules(org, w.Name, p)...)
 		}
 	}
-	return Body(header, rules)
+	return resource.PolicyBody(header, rules)
 }
 
 func join(p WorkspacePermissions, have bool, q WorkspacePermissions) WorkspacePermissions {
