@@ -172,11 +172,10 @@ path "secret/data/manager/*" { capabilities = ["read"] }`))
 
 	// A locked managed variable: refused, naming the manager.
 	_, err = op.Variables.Update(ctx, opWS.ID, roleID.ID, tfe.VariableUpdateOptions{Value: tfe.String("rogue")})
-	if err == nil || !strings.Contains(strings.ReplaceAll(err.Error(), `\"`, `"`), `managed by workspace "manager"`) {
+	if !namesManager(err) {
 		t.Errorf("the operator's write of a locked variable: %v, want a refusal naming the manager", err)
 	}
-	err = op.Variables.Delete(ctx, opWS.ID, roleID.ID)
-	if err == nil || !strings.Contains(strings.ReplaceAll(err.Error(), `\"`, `"`), `managed by workspace "manager"`) {
+	if err := op.Variables.Delete(ctx, opWS.ID, roleID.ID); !namesManager(err) {
 		t.Errorf("the operator's delete of a locked variable: %v, want a refusal naming the manager", err)
 	}
 	if v, err := root.Variables.Read(ctx, opWS.ID, roleID.ID); err != nil || v.Value != "r1" {
@@ -252,6 +251,15 @@ path "secret/data/manager/*" { capabilities = ["read"] }`))
 	// A plan the operator queues fails the overridable policy: it may not
 	// override it, nor apply past it.
 	uploadConfig(t, ctx, op, opWS)
+	// A run variable would replace the locked variable for that run,
+	// unseen by the lock and by the policy, which checks the workspace's.
+	_, err = op.Runs.Create(ctx, tfe.RunCreateOptions{Workspace: opWS, Variables: []*tfe.RunVariable{{Key: "role_id", Value: `"rogue"`}}})
+	if !namesManager(err) {
+		t.Errorf("the operator's run variable replacing a locked variable: %v, want a refusal naming the manager", err)
+	}
+	if l, err := root.Runs.List(ctx, opWS.ID, nil); err != nil || len(l.Items) != 0 {
+		t.Errorf("runs after the refusal = %+v, %v", l, err)
+	}
 	rn, err := op.Runs.Create(ctx, tfe.RunCreateOptions{Workspace: opWS, Message: tfe.String("operator: deploy")})
 	if err != nil {
 		t.Fatalf("the operator queues a plan: %v", err)
@@ -434,6 +442,79 @@ path "secret/data/manager/*" { capabilities = ["read"] }`))
 	// The refused raw requests are well-formed: root's succeed.
 	if code, body := rawAs(t, srv, srv.Token, "PATCH", "/api/v2/workspaces/"+opWS.ID+"/runcred-run-token-grants", appsGrant); code != http.StatusOK {
 		t.Errorf("root grants the operator workspace's runs a project: HTTP %d %s", code, body)
+	}
+}
+
+// namesManager reports whether err refuses a change of a variable that
+// workspace manager manages, naming it.
+func namesManager(err error) bool {
+	return err != nil && strings.Contains(strings.ReplaceAll(err.Error(), `\"`, `"`), `managed by workspace "manager"`)
+}
+
+// TestRunVariableComesUnderManager: a run variable queued while its
+// Terraform variable had no manager is refused when the phase reads its
+// inputs, once a manager's run has written the variable.
+func TestRunVariableComesUnderManager(t *testing.T) {
+	daemontest.Each(t, testRunVariableComesUnderManager)
+}
+
+func testRunVariableComesUnderManager(t *testing.T, start daemontest.Starter) {
+	srv := start(t, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	root := goTFE(t, srv, srv.Token)
+	_, err := root.Organizations.Create(ctx, tfe.OrganizationCreateOptions{Name: tfe.String("acme"), Email: tfe.String("ops@acme.test")})
+	must(t, err)
+	app, err := root.Workspaces.Create(ctx, "acme", tfe.WorkspaceCreateOptions{Name: tfe.String("app")})
+	must(t, err)
+	manager, err := root.Workspaces.Create(ctx, "acme", tfe.WorkspaceCreateOptions{Name: tfe.String("manager")})
+	must(t, err)
+	dbName, err := root.Variables.Create(ctx, app.ID, tfe.VariableCreateOptions{Key: tfe.String("db_name"), Value: tfe.String("prod"),
+		Category: tfe.Category(tfe.CategoryTerraform)})
+	must(t, err)
+	grantBody := `{"data":{"type":"runcred-run-token-grants","attributes":{"grants":[{"workspace-id":"` + app.ID +
+		`","permission":"manage-workspaces-and-variables"}]}}}`
+	if code, body := rawAs(t, srv, srv.Token, "PATCH", "/api/v2/workspaces/"+manager.ID+"/runcred-run-token-grants", grantBody); code != http.StatusOK {
+		t.Fatalf("granting the manager: HTTP %d %s", code, body)
+	}
+	uploadConfig(t, ctx, root, app)
+	uploadConfig(t, ctx, root, manager)
+	appRun, err := root.Runs.Create(ctx, tfe.RunCreateOptions{Workspace: app, Variables: []*tfe.RunVariable{{Key: "db_name", Value: `"mine"`}}})
+	must(t, err)
+	managerRun, err := root.Runs.Create(ctx, tfe.RunCreateOptions{Workspace: manager})
+	must(t, err)
+	agentTok, err := srv.D.DefaultAgentToken(ctx, time.Hour)
+	must(t, err)
+	jobs := &jobapi.Client{Server: srv.D.URL(), HTTP: srv.HTTPClient(t)}
+	claimed := map[string]*jobapi.Job{}
+	for range 2 {
+		j, err := jobs.Claim(ctx, agentTok, "", 0)
+		if err != nil || j == nil {
+			t.Fatalf("claim = %+v, %v", j, err)
+		}
+		claimed[j.RunID] = j
+	}
+	appJob, managerJob := claimed[appRun.ID], claimed[managerRun.ID]
+	if appJob == nil || managerJob == nil {
+		t.Fatalf("claimed %v, want the runs of app and manager", claimed)
+	}
+	in, err := jobs.For(appJob).Inputs(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, v := range in.Variables {
+		got[v.Key] = v.Value
+	}
+	if got["db_name"] != `"mine"` {
+		t.Fatalf("db_name before it is managed = %q, want the run's", got["db_name"])
+	}
+	if _, err := goTFE(t, srv, managerJob.RunToken.RevealString()).Variables.Update(ctx, app.ID, dbName.ID,
+		tfe.VariableUpdateOptions{Value: tfe.String("prod2")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := jobs.For(appJob).Inputs(ctx); !namesManager(err) {
+		t.Errorf("inputs of a run whose variable came under a manager: %v, want a refusal naming the manager", err)
 	}
 }
 
