@@ -439,6 +439,32 @@ path "secret/data/manager/*" { capabilities = ["read"] }`))
 		t.Errorf("the team after the refusal = %+v, %v", tm, err)
 	}
 
+	// Nothing beyond its workspace: no new workspace, no token of its
+	// team, no variable set of its own or of the organization's.
+	_, err = op.Workspaces.Create(ctx, "acme", tfe.WorkspaceCreateOptions{Name: tfe.String("mine")})
+	d.tfe("create a workspace", err)
+	_, err = op.TeamTokens.Create(ctx, team.ID)
+	d.tfe("create a token of its team", err)
+	shared, err := root.VariableSets.Create(ctx, "acme", &tfe.VariableSetCreateOptions{Name: tfe.String("shared"), Global: tfe.Bool(false)})
+	must(t, err)
+	_, err = op.VariableSets.Create(ctx, "acme", &tfe.VariableSetCreateOptions{Name: tfe.String("mine"), Global: tfe.Bool(true)})
+	d.tfe("create a variable set", err)
+	d.tfe("apply a variable set to its workspace", op.VariableSets.ApplyToWorkspaces(ctx, shared.ID,
+		&tfe.VariableSetApplyToWorkspacesOptions{Workspaces: []*tfe.Workspace{opWS}}))
+	if l, err := root.Workspaces.List(ctx, "acme", nil); err != nil || len(l.Items) != 3 {
+		t.Errorf("workspaces after the refusal = %+v, %v", l, err)
+	}
+	if tok, err := root.TeamTokens.Read(ctx, team.ID); err != nil || tok.ID != tt.ID {
+		t.Errorf("the team's token after the refusal = %+v, %v; want %s", tok, err, tt.ID)
+	}
+	if l, err := root.VariableSets.List(ctx, "acme", nil); err != nil || len(l.Items) != 1 {
+		t.Errorf("variable sets after the refusal = %+v, %v", l, err)
+	}
+	if vs, err := root.VariableSets.Read(ctx, shared.ID, &tfe.VariableSetReadOptions{Include: &[]tfe.VariableSetIncludeOpt{tfe.VariableSetWorkspaces}}); err != nil ||
+		len(vs.Workspaces) != 0 {
+		t.Errorf("the variable set after the refusal = %+v, %v", vs, err)
+	}
+
 	// The refused raw requests are well-formed: root's succeed.
 	if code, body := rawAs(t, srv, srv.Token, "PATCH", "/api/v2/workspaces/"+opWS.ID+"/runcred-run-token-grants", appsGrant); code != http.StatusOK {
 		t.Errorf("root grants the operator workspace's runs a project: HTTP %d %s", code, body)
