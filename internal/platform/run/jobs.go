@@ -330,7 +330,7 @@ func (s *Service) JobInputs(ctx context.Context, phaseID string) (JobInputs, err
 	}
 	// Run variables are Terraform variables only: they cannot change the
 	// credential settings the guard has just checked.
-	if in.Variables, err = s.withRunVariables(ctx, r, in.Variables); err != nil {
+	if in.Variables, err = s.withRunVariables(ctx, r, w, in.Variables); err != nil {
 		return JobInputs{}, err
 	}
 	if in.State, err = s.states.CurrentContent(ctx, w.ID); err != nil {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/runcred/runcred/internal/fail"
 	"github.com/runcred/runcred/internal/platform/variable"
+	"github.com/runcred/runcred/internal/platform/workspace"
 	"github.com/runcred/runcred/internal/secret"
 	"github.com/runcred/runcred/internal/tfinput"
 )
@@ -86,6 +87,27 @@ func checkOptions(o Options) error {
 	return nil
 }
 
+// unmanagedOnly refuses run variables that would replace a Terraform
+// variable another workspace manages (one of ws, workspace w's variables):
+// a run variable is given to the run alone, outside the variable's lock
+// and provenance, so the protected-variables policy, which checks the
+// workspace's variables, would pass a value the run never uses. Whoever
+// may change a managed variable changes it in the workspace, where its
+// manager and the lock see it.
+func (s *Service) unmanagedOnly(ctx context.Context, w workspace.Workspace, keys []string, ws []variable.RunVariable) error {
+	for _, v := range ws {
+		if v.Category != variable.CategoryTerraform || v.ManagingWorkspaceID == "" || v.ManagingWorkspaceID == w.ID || !slices.Contains(keys, v.Key) {
+			continue
+		}
+		manager := v.ManagingWorkspaceID
+		if m, err := s.ws.Workspace(ctx, manager); err == nil {
+			manager = m.Name
+		}
+		return fail.Invalidf("variables: %q of workspace %q is managed by workspace %q: a run variable cannot replace it", v.Key, w.Name, manager)
+	}
+	return nil
+}
+
 func variablesAAD(runID string) string { return "platform/runs/" + runID + "/variables" }
 
 // sealVariables seals run variables for run id; nil for none.
@@ -111,7 +133,7 @@ func (s *Service) sealVariables(id string, vs []Variable) ([]byte, error) {
 // withRunVariables is the workspace's variables with run r's on top: a
 // run variable replaces the Terraform variable of its name. Run variables
 // are sensitive HCL values, so the agent masks them in the log.
-func (s *Service) withRunVariables(ctx context.Context, r Run, ws []variable.RunVariable) ([]variable.RunVariable, error) {
+func (s *Service) withRunVariables(ctx context.Context, r Run, w workspace.Workspace, ws []variable.RunVariable) ([]variable.RunVariable, error) {
 	if len(r.VariableKeys) == 0 {
 		return ws, nil
 	}
@@ -126,6 +148,11 @@ func (s *Service) withRunVariables(ctx context.Context, r Run, ws []variable.Run
 	var vs []sealedVariable
 	if err := json.Unmarshal(b, &vs); err != nil {
 		return nil, fail.Wrap(fail.Internal, err, "damaged variables of run "+r.ID)
+	}
+	// Checked again here: the variable may have come under a manager
+	// since the run was queued.
+	if err := s.unmanagedOnly(ctx, w, r.VariableKeys, ws); err != nil {
+		return nil, err
 	}
 	out := slices.DeleteFunc(slices.Clone(ws), func(v variable.RunVariable) bool {
 		return v.Category == "terraform" && slices.ContainsFunc(vs, func(rv sealedVariable) bool { return rv.Key == v.Key })

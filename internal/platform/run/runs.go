@@ -102,6 +102,15 @@ func (s *Service) Create(ctx context.Context, wsID string, o Options) (Run, erro
 	if err := checkOptions(o); err != nil {
 		return Run{}, err
 	}
+	if len(o.Variables) > 0 {
+		vars, err := s.vars.Variables(ctx, w)
+		if err != nil {
+			return Run{}, err
+		}
+		if err := s.unmanagedOnly(ctx, w, variableKeys(o.Variables), vars); err != nil {
+			return Run{}, err
+		}
+	}
 	var cv configversion.Version
 	if o.ConfigurationVersionID == "" {
 		if cv, err = s.cvs.Latest(ctx, w); err != nil {
