@@ -275,20 +275,6 @@ operator_run=$(grep -o 'run-[A-Za-z0-9]*' "$demo/operator-run.txt" | head -1)
 api GET "/api/v2/workspaces/$(ws_id operator)/vars" | grep -o '"key":"role_id"[^}]*' | grep -o '"\(managing-workspace-id\|written-by-kind\|written-by-id\)":"[^"]*"' | tr '\n' ' ' | sed 's/^/role_id: /'
 echo
 
-step "Rotating the operator's KV mount (runcred mounts rotate): the new path flows to a new operator run"
-old_mount=$("$RC" var list demo/operator | awk '$1 == "kv_mount" || $1 == "\"kv_mount\"" {print $4}' | tr -d '"')
-[ -n "$old_mount" ] || { echo "demo: FAILED: the operator has no kv_mount variable" >&2; exit 1; }
-"$RC" mounts rotate "$old_mount" | tee "$demo/rotation.txt"
-rotation_run=$(sed -n 's/.*run queued in ws-[A-Za-z0-9]*: \(run-[A-Za-z0-9]*\).*/\1/p' "$demo/rotation.txt" | head -1)
-[ -n "$rotation_run" ] || { echo "demo: FAILED: the rotation queued no operator run" >&2; exit 1; }
-"$RC" run follow "$rotation_run" >/dev/null 2>&1 || true
-"$RC" run apply "$rotation_run" | grep -E 'Apply complete|bucket|applied|errored'
-new_mount=$("$RC" var list demo/operator | awk '$1 == "kv_mount" || $1 == "\"kv_mount\"" {print $4}' | tr -d '"')
-echo "kv_mount: $old_mount -> $new_mount"
-code=$(curl -sS --cacert "$CA" -o /dev/null -w '%{http_code}' -H "X-Vault-Token: $(cat "$RUNCRED_TOKEN_FILE")" "$RUNCRED_ADDR/v1/$old_mount/data/config")
-echo "the old path answers HTTP $code"
-[ "$code" = 404 ] || { echo "demo: FAILED: the old mount still answers" >&2; exit 1; }
-
 step "The operator team edits role_id: the protected-variables policy stops its run"
 # The built-in protected-variables policy (hard-mandatory) on the operator
 # workspace; the operator team has the classic operator permission: read and
@@ -319,6 +305,34 @@ edited_run=$(grep -o 'run-[A-Za-z0-9]*' "$demo/edited-run.txt" | head -1)
 grep -E '^Status:|Policy check|policy set|FAILED|role_id' "$demo/edited-show.txt" | head -n 8
 grep -q '^Status: *errored' "$demo/edited-show.txt" && grep -q 'protected-variables' "$demo/edited-show.txt" ||
 	{ echo "demo: FAILED: the edited run was not stopped by protected-variables; see $demo/edited-run.txt" >&2; exit 1; }
+
+step "The platform team restores what the manager manages: the manager's apply queues the operator's next run"
+# Sensitive values are write-only, so the manager's plan cannot see the
+# edit: a run with -replace writes both variables again, and its apply
+# queues an operator run through the run trigger, which the policy passes.
+"$RC" run start demo/manager "$demo/manager" -m "manager: restore the operator's AppRole" \
+	--replace tfe_variable.role_id --replace tfe_variable.secret_id | tee "$demo/restore-run.txt" | grep -E '^Plan|planned|errored' || true
+restore_run=$(grep -o 'run-[A-Za-z0-9]*' "$demo/restore-run.txt" | head -1)
+"$RC" run apply "$restore_run" | grep -E 'Apply complete|applied|errored'
+triggered=$("$RC" run list demo/operator | awk -v src="$restore_run" 'index($0, "Triggered by run " src) {print $1; exit}')
+[ -n "$triggered" ] || { echo "demo: FAILED: the manager's apply queued no operator run" >&2; exit 1; }
+"$RC" run list demo/operator | grep "$triggered" | sed 's/^/  operator: /'
+"$RC" run follow "$triggered" >/dev/null 2>&1 || true
+"$RC" run apply "$triggered" | grep -E 'Apply complete|bucket|applied|errored'
+
+step "Rotating the operator's KV mount (runcred mounts rotate): the new path flows to a new operator run"
+old_mount=$("$RC" var list demo/operator | awk '$1 == "kv_mount" || $1 == "\"kv_mount\"" {print $4}' | tr -d '"')
+[ -n "$old_mount" ] || { echo "demo: FAILED: the operator has no kv_mount variable" >&2; exit 1; }
+"$RC" mounts rotate "$old_mount" | tee "$demo/rotation.txt"
+rotation_run=$(sed -n 's/.*run queued in ws-[A-Za-z0-9]*: \(run-[A-Za-z0-9]*\).*/\1/p' "$demo/rotation.txt" | head -1)
+[ -n "$rotation_run" ] || { echo "demo: FAILED: the rotation queued no operator run" >&2; exit 1; }
+"$RC" run follow "$rotation_run" >/dev/null 2>&1 || true
+"$RC" run apply "$rotation_run" | grep -E 'Apply complete|bucket|applied|errored'
+new_mount=$("$RC" var list demo/operator | awk '$1 == "kv_mount" || $1 == "\"kv_mount\"" {print $4}' | tr -d '"')
+echo "kv_mount: $old_mount -> $new_mount"
+code=$(curl -sS --cacert "$CA" -o /dev/null -w '%{http_code}' -H "X-Vault-Token: $(cat "$RUNCRED_TOKEN_FILE")" "$RUNCRED_ADDR/v1/$old_mount/data/config")
+echo "the old path answers HTTP $code"
+[ "$code" = 404 ] || { echo "demo: FAILED: the old mount still answers" >&2; exit 1; }
 
 step "Key compromise (runcred identity rotate --force; runcred identity revoke-key)"
 # Rotation is normally refused until the next key has been published for the
