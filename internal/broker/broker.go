@@ -87,21 +87,23 @@ type Config struct {
 // Broker is the core. It is safe for concurrent use; several Brokers (server
 // nodes) may share one database.
 type Broker struct {
-	cfg       Config
-	db        *store.DB
-	seal      *seal.Seal
-	audit     *audit.Log
-	tokens    *token.Store
-	log       *slog.Logger
-	now       func() time.Time
-	mounts    *mountTable
-	policies  *policyStore
-	leases    *leaseStore
-	devices   *deviceSet
-	clusterID string
-	started   time.Time     // when this node became active, for sys/leader
-	wake      chan struct{} // nudges the expiry task
-	metrics   *metrics.Metrics
+	cfg      Config
+	db       *store.DB
+	seal     *seal.Seal
+	audit    *audit.Log
+	tokens   *token.Store
+	log      *slog.Logger
+	now      func() time.Time
+	mounts   *mountTable
+	policies *policyStore
+	leases   *leaseStore
+	devices  *deviceSet
+	// storeCache keeps values engines read on every request (Cacheable).
+	storeCache *storageCache
+	clusterID  string
+	started    time.Time     // when this node became active, for sys/leader
+	wake       chan struct{} // nudges the expiry task
+	metrics    *metrics.Metrics
 	// revokeRate paces upstream revocations; claimHold is how long a claim
 	// on a page of leases lasts: long enough to revoke the page at that pace.
 	revokeRate *rate.Limiter
@@ -161,6 +163,7 @@ func New(ctx context.Context, cfg Config) (*Broker, error) {
 	b.mounts = &mountTable{db: cfg.DB, now: cfg.Now, refresh: cfg.Refresh}
 	b.policies = &policyStore{db: cfg.DB, now: cfg.Now, refresh: cfg.Refresh}
 	b.leases = &leaseStore{db: cfg.DB, seal: cfg.Seal, now: cfg.Now}
+	b.storeCache = newStorageCache(cfg.Refresh, cfg.Now)
 	b.devices = &deviceSet{dir: cfg.AuditDir, db: cfg.DB, now: cfg.Now, refresh: cfg.Refresh, log: cfg.Logger}
 	id, err := cfg.Seal.Secret(ctx, "broker/cluster-id", func() ([]byte, error) { return []byte(randomID()), nil })
 	if err != nil {
