@@ -87,27 +87,28 @@ type Config struct {
 // Broker is the core. It is safe for concurrent use; several Brokers (server
 // nodes) may share one database.
 type Broker struct {
-	cfg      Config
-	db       *store.DB
-	seal     *seal.Seal
-	audit    *audit.Log
-	tokens   *token.Store
-	log      *slog.Logger
-	now      func() time.Time
-	mounts   *mountTable
-	policies *policyStore
-	leases   *leaseStore
-	devices  *deviceSet
-	// storeCache keeps values engines read on every request (Cacheable).
-	storeCache *storageCache
-	clusterID  string
-	started    time.Time     // when this node became active, for sys/leader
-	wake       chan struct{} // nudges the expiry task
-	metrics    *metrics.Metrics
+	cfg       Config
+	db        *store.DB
+	seal      *seal.Seal
+	audit     *audit.Log
+	tokens    *token.Store
+	log       *slog.Logger
+	now       func() time.Time
+	mounts    *mountTable
+	policies  *policyStore
+	leases    *leaseStore
+	devices   *deviceSet
+	clusterID string
+	started   time.Time     // when this node became active, for sys/leader
+	wake      chan struct{} // nudges the expiry task
+	metrics   *metrics.Metrics
 	// revokeRate paces upstream revocations; claimHold is how long a claim
 	// on a page of leases lasts: long enough to revoke the page at that pace.
 	revokeRate *rate.Limiter
 	claimHold  time.Duration
+	// storeCache keeps values engines read on nearly every request
+	// (engine.Cacheable).
+	storeCache *storageCache
 
 	// core are the route tables of the built-in mounts, by mount type:
 	// sys/ ("system") and auth/token/ ("token").
