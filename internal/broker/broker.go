@@ -106,6 +106,9 @@ type Broker struct {
 	// on a page of leases lasts: long enough to revoke the page at that pace.
 	revokeRate *rate.Limiter
 	claimHold  time.Duration
+	// storeCache keeps values engines read on nearly every request
+	// (engine.Cacheable).
+	storeCache *storageCache
 
 	// core are the route tables of the built-in mounts, by mount type:
 	// sys/ ("system") and auth/token/ ("token").
@@ -161,6 +164,7 @@ func New(ctx context.Context, cfg Config) (*Broker, error) {
 	b.mounts = &mountTable{db: cfg.DB, now: cfg.Now, refresh: cfg.Refresh}
 	b.policies = &policyStore{db: cfg.DB, now: cfg.Now, refresh: cfg.Refresh}
 	b.leases = &leaseStore{db: cfg.DB, seal: cfg.Seal, now: cfg.Now}
+	b.storeCache = newStorageCache(cfg.Refresh, cfg.Now)
 	b.devices = &deviceSet{dir: cfg.AuditDir, db: cfg.DB, now: cfg.Now, refresh: cfg.Refresh, log: cfg.Logger}
 	id, err := cfg.Seal.Secret(ctx, "broker/cluster-id", func() ([]byte, error) { return []byte(randomID()), nil })
 	if err != nil {

@@ -290,7 +290,7 @@ func (b *Broker) revoker(ctx context.Context, l *lease) (engine.Revoker, engine.
 
 func (b *Broker) engineLease(m *mount, l *lease) engine.Lease {
 	return engine.Lease{ID: l.ID, Path: l.Path, Internal: l.Internal, IssueTime: l.IssuedAt,
-		TTL: l.ExpiresAt.Sub(b.now()), Storage: newMountStorage(b.db, b.seal, m.UUID)}
+		TTL: l.ExpiresAt.Sub(b.now()), Storage: b.storage(m.UUID, nil)}
 }
 
 // mountByUUID finds a mount by uuid. A miss is checked against the database

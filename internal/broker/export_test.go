@@ -35,6 +35,22 @@ func MountStorage(db *store.DB, s *seal.Seal, uuid string) engine.Storage {
 	return newMountStorage(db, s, uuid)
 }
 
+// NodeCache is one server node's cache of engine storage values.
+type NodeCache = storageCache
+
+// NewNodeCache is a node's cache whose entries last ttl by now.
+func NewNodeCache(ttl time.Duration, now func() time.Time) *NodeCache {
+	return newStorageCache(ttl, now)
+}
+
+// CachedMountStorage is the mount's storage on the node whose cache is c,
+// serving the keys cacheable names from c.
+func CachedMountStorage(db *store.DB, s *seal.Seal, uuid string, c *NodeCache, cacheable func(string) bool) engine.Storage {
+	st := newMountStorage(db, s, uuid)
+	st.cache, st.cacheable = c, cacheable
+	return st
+}
+
 // InsertLeases stores n active leases of the mount at mountPath straight
 // into the database, as a token-less read of creds/<name> issued now for
 // ttl would: ids mountPath+"creds/"+name+"/<seq>", internal data sealed as

@@ -265,7 +265,7 @@ func (b *Broker) existence(ctx context.Context, c *call) error {
 	if c.path.Exists == nil {
 		return nil
 	}
-	exists, err := c.path.Exists(ctx, c.engineRequest(newMountStorage(b.db, b.seal, c.m.UUID)))
+	exists, err := c.path.Exists(ctx, c.engineRequest(b.storage(c.m.UUID, nil)))
 	if err != nil {
 		return err
 	}

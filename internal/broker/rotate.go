@@ -117,7 +117,7 @@ func (b *Broker) CopyMount(ctx context.Context, from, to string) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	in, out := newMountStorage(b.db, b.seal, src.UUID), newMountStorage(b.db, b.seal, dst.UUID)
+	in, out := b.storage(src.UUID, nil), b.storage(dst.UUID, nil)
 	n := 0
 	for _, k := range keys {
 		v, err := in.Get(ctx, k)

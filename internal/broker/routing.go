@@ -68,7 +68,7 @@ func (r engineRoutes) serve(ctx context.Context, c *call) (*Response, error) {
 	if c.op == engine.List && c.rest != "" && !strings.HasSuffix(c.rest, "/") {
 		c.rest += "/"
 	}
-	st := newMountStorage(r.b.db, r.b.seal, c.m.UUID)
+	st := r.b.storage(c.m.UUID, r.be)
 	er, err := engine.Serve(ctx, r.be.Routes(), c.engineRequest(st))
 	if err != nil {
 		return nil, err

@@ -287,7 +287,9 @@ func (b *Broker) disableMount(ctx context.Context, m *mount) error {
 	if err := b.revokeMount(ctx, m); err != nil {
 		return err
 	}
-	if err := b.mounts.remove(ctx, m); err != nil {
+	err := b.mounts.remove(ctx, m)
+	b.storeCache.dropMount(m.UUID)
+	if err != nil {
 		return err
 	}
 	b.forget(m.UUID)

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"sort"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -52,10 +53,27 @@ func (l *latencies) report(b *testing.B) {
 	b.ReportMetric(pct(0.99), "p99-µs")
 }
 
-// runConc runs op at concurrency 1 and 8, recording latencies.
+// cpuTime is the CPU time, user and system, the process has used so far.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// reportCPU reports the CPU time used since start per operation: server and
+// client together, as both run in this process.
+func reportCPU(b *testing.B, start time.Duration) {
+	b.ReportMetric(float64((cpuTime()-start).Microseconds())/float64(b.N), "cpu-µs/op")
+}
+
+// runConc runs op at concurrency 1 and 8, recording latencies and CPU time.
 func runConc(b *testing.B, op func() error) {
 	b.Run("c1", func(b *testing.B) {
 		var l latencies
+		cpu := cpuTime()
+		defer reportCPU(b, cpu)
 		for b.Loop() {
 			l.time(func() {
 				if err := op(); err != nil {
@@ -67,6 +85,8 @@ func runConc(b *testing.B, op func() error) {
 	})
 	b.Run("c8", func(b *testing.B) {
 		var l latencies
+		cpu := cpuTime()
+		defer reportCPU(b, cpu)
 		b.SetParallelism(parallelism())
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {

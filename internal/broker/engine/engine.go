@@ -125,6 +125,17 @@ type Backend interface {
 	Routes() *Routes
 }
 
+// Cacheable is implemented by engines some of whose storage keys are read
+// on nearly every request and written seldom (configuration, roles,
+// metadata). The core may then serve reads of those keys, outside Atomic,
+// from the server node's memory: a write through this node's Storage is
+// seen by the next read here, a write on another node once the nodes'
+// refresh interval has passed. Keys whose reads must see every other
+// node's writes at once (single-use markers, counters) must not be named.
+type Cacheable interface {
+	Cacheable(key string) bool
+}
+
 // Lease is what Revoke and Renew get back of a lease the engine created.
 type Lease struct {
 	ID        string

@@ -15,6 +15,7 @@ import (
 	"context"
 	"crypto"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -88,5 +89,15 @@ func Factory(opts Options) engine.Factory {
 
 // Routes are the method's paths.
 func (b *Backend) Routes() *engine.Routes { return b.routes }
+
+// Cacheable names the method's config and roles, which every login loads,
+// so a node serves reads of them from memory (engine.Cacheable): a change
+// made on this node applies to the next login here, one made on another
+// node once the nodes' refresh interval has passed, as for tokens and
+// policies. Spent jti markers are never cached: single use must hold
+// across nodes at once.
+func (b *Backend) Cacheable(key string) bool {
+	return key == configKey || strings.HasPrefix(key, roleKeyPrefix)
+}
 
 func unsupported() error { return fail.Unsupportedf("unsupported operation") }

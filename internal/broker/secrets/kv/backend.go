@@ -72,6 +72,15 @@ func Factory(opts Options) engine.Factory {
 // Routes are the mount's paths.
 func (b *Backend) Routes() *engine.Routes { return b.routes }
 
+// Cacheable names a version 2 mount's config, key metadata and version
+// documents, which every read loads, so a node serves reads of them from
+// memory (engine.Cacheable). Every change to them is a Put or Delete
+// through the mount's Storage, which drops them from this node's cache.
+// A version 1 mount's keys are the caller's paths: none is cached.
+func (b *Backend) Cacheable(key string) bool {
+	return b.version == 2 && (key == configKey || strings.HasPrefix(key, metaPrefix) || strings.HasPrefix(key, verPrefix))
+}
+
 // invalidPath is Vault's answer to a version 1 style path on a version 2
 // mount: 404 with a warning that points at the right API.
 func invalidPath(op engine.Operation) *engine.Response {
