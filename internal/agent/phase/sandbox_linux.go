@@ -170,6 +170,8 @@ var systemDirs = []string{"/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "
 
 // etcFiles are what of /etc programs need to resolve names, check TLS
 // certificates and tell the time. passwd and group are written fresh.
+// A file is copied into the sandbox (see etcCopy), a directory bound
+// read-only.
 var etcFiles = []string{
 	"/etc/resolv.conf", "/etc/hosts", "/etc/host.conf", "/etc/nsswitch.conf", "/etc/gai.conf",
 	"/etc/services", "/etc/protocols", "/etc/localtime", "/etc/ssl", "/etc/ca-certificates",
@@ -246,8 +248,24 @@ func (s *Sandbox) wrap(c command) (*boxed, error) {
 			a = append(a, "--ro-bind", d, d)
 		}
 	}
+	// A file of /etc is copied into the sandbox's root instead of bound:
+	// a bind mount is two mount calls when the sandbox starts and one more
+	// to tear down when it ends, and /etc is most of the sandbox's mounts.
+	// The copy is what a bind would show (the file as it is when the run
+	// starts; a bound file is not a symlink either), and the root is made
+	// read-only once everything is in place (below), so the run cannot
+	// change it any more than a read-only bind.
 	for _, f := range etcFiles {
-		a = append(a, "--ro-bind-try", f, f)
+		data, ok := etcCopy(f)
+		if !ok {
+			a = append(a, "--ro-bind-try", f, f)
+			continue
+		}
+		n, err := fd(data)
+		if err != nil {
+			return nil, err
+		}
+		a = append(a, "--perms", "0444", "--file", n, f)
 	}
 	passwd := fmt.Sprintf("root:x:0:0:root:/root:/usr/sbin/nologin\nrun:x:%d:%d:runcred run:/tmp:/bin/sh\n", uid, gid)
 	group := fmt.Sprintf("root:x:0:\nrun:x:%d:\n", gid)
@@ -256,7 +274,7 @@ func (s *Sandbox) wrap(c command) (*boxed, error) {
 		if err != nil {
 			return nil, err
 		}
-		a = append(a, "--perms", "0444", "--ro-bind-data", n, f.name)
+		a = append(a, "--perms", "0444", "--file", n, f.name)
 	}
 	a = append(a, "--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--tmpfs", "/tmp",
 		"--perms", "0755", "--tmpfs", "/run", "--perms", "1777", "--tmpfs", "/var/tmp")
@@ -270,6 +288,10 @@ func (s *Sandbox) wrap(c command) (*boxed, error) {
 	for _, p := range c.rw {
 		a = append(a, "--bind", p, p)
 	}
+	// The root holds the copies of /etc and the directories made above;
+	// read-only, the run cannot replace any of them. The mounts on it (the
+	// run directory, /tmp…) keep their own modes.
+	a = append(a, "--remount-ro", "/")
 	a = append(a, "--chdir", c.dir)
 	for _, kv := range c.env {
 		k, v, _ := strings.Cut(kv, "=")
@@ -347,6 +369,27 @@ func (b *boxed) close() {
 	if b.info != nil {
 		b.info.Close()
 	}
+}
+
+// etcMax bounds a file of /etc copied into the sandbox: those of etcFiles
+// are a few kilobytes; a bigger one is bound rather than read at every
+// start.
+const etcMax = 1 << 20
+
+// etcCopy reads f, following symlinks, for a copy in the sandbox. It
+// reports false for anything else than a regular file it can read (a
+// directory, a missing file…), which is then bound if it exists, as it
+// always was.
+func etcCopy(f string) ([]byte, bool) {
+	fi, err := os.Stat(f)
+	if err != nil || !fi.Mode().IsRegular() || fi.Size() > etcMax {
+		return nil, false
+	}
+	data, err := os.ReadFile(f)
+	if err != nil || len(data) > etcMax {
+		return nil, false
+	}
+	return data, true
 }
 
 // parentOf reads the parent pid from /proc/<pid>/stat; -1 if unknown.

@@ -5,6 +5,7 @@ package phase
 import (
 	"bufio"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"os"
@@ -112,6 +113,49 @@ exit 1`}, &l)
 		t.Fatal(err)
 	}
 	assertEmpty(t, tmp)
+}
+
+// TestSandboxedEtcIsReadOnly: the files of /etc the sandbox copies show
+// the host's content, and the run can neither change them nor add
+// anything beside them or at the sandbox's root, while its private /tmp
+// stays writable.
+func TestSandboxedEtcIsReadOnly(t *testing.T) {
+	tmpRoot(t)
+	var sums []string
+	for _, f := range []string{"/etc/hosts", "/etc/services"} {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Skipf("the host has no %s to copy: %v", f, err)
+		}
+		sums = append(sums, fmt.Sprintf("SUM %x  %s", sha256.Sum256(data), f))
+	}
+	var l logs
+	s := hookOnly(t, jobapi.Plan, map[string]string{"terraform-pre-plan": `echo MARKER-RAN
+for f in /etc/hosts /etc/services /etc/passwd /etc/group; do echo "MODE $f $(stat -c %a "$f")"; done
+sha256sum /etc/hosts /etc/services | sed 's/^/SUM /'
+grep -c '^run:' /etc/passwd | sed 's/^/RUN-USERS /'
+echo x >> /etc/hosts && echo ETC-APPEND-OK
+chmod 666 /etc/hosts && echo ETC-CHMOD-OK
+rm -f /etc/services; [ -e /etc/services ] || echo ETC-RM-OK
+echo x > /etc/new && echo ETC-CREATE-OK
+mkdir /new && echo ROOT-MKDIR-OK
+echo x > /tmp/ok && echo TMP-WRITE-OK
+exit 1`}, &l)
+	s.Sandbox = newSandbox(t)
+	if _, err := Run(context.Background(), s); err == nil {
+		t.Fatal("the hook's exit 1 did not fail the phase")
+	}
+	if !l.has("MARKER-RAN") {
+		t.Fatalf("the hook did not run:\n%s", strings.Join(l.all(), "\n"))
+	}
+	want := append(sums, "MODE /etc/hosts 444", "MODE /etc/services 444", "MODE /etc/passwd 444", "MODE /etc/group 444",
+		"RUN-USERS 1", "TMP-WRITE-OK")
+	for _, w := range want {
+		if !l.has(w) {
+			t.Errorf("the log lacks %q:\n%s", w, strings.Join(l.all(), "\n"))
+		}
+	}
+	l.noneContain(t, "ETC-APPEND-OK", "ETC-CHMOD-OK", "ETC-RM-OK", "ETC-CREATE-OK", "ROOT-MKDIR-OK")
 }
 
 // TestSandboxedCancelEndsEverything: canceling a phase whose hook started
