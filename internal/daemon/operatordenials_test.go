@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -290,7 +289,7 @@ path "secret/data/manager/*" { capabilities = ["read"] }`))
 	must(t, plan.StorePlanFile(ctx, []byte("saved plan bytes")))
 	must(t, plan.StorePlanJSON(ctx, []byte(`{"format_version":"1.2","resource_changes":[{"address":"big.b","type":"big"}]}`)))
 	must(t, plan.Finish(ctx, jobapi.Finish{HasChanges: true}))
-	waitRun(t, ctx, root, rn.ID, tfe.RunPostPlanAwaitingDecision)
+	storyWait(t, ctx, root, rn.ID, tfe.RunPostPlanAwaitingDecision)
 	stages, err := op.TaskStages.List(ctx, rn.ID, nil)
 	if err != nil || len(stages.Items) != 1 || stages.Items[0].Status != tfe.TaskStageAwaitingOverride {
 		t.Fatalf("the run's task stages as the operator = %+v, %v", stages, err)
@@ -314,14 +313,14 @@ path "secret/data/manager/*" { capabilities = ["read"] }`))
 	if _, err := root.TaskStages.Override(ctx, stage.ID, tfe.TaskStageOverrideOptions{Comment: tfe.String("approved in CHG-7")}); err != nil {
 		t.Fatal(err)
 	}
-	waitRun(t, ctx, root, rn.ID, tfe.RunPlanned)
+	storyWait(t, ctx, root, rn.ID, tfe.RunPlanned)
 	if err := op.Runs.Apply(ctx, rn.ID, tfe.RunApplyOptions{}); err != nil {
 		t.Fatalf("the operator applies: %v", err)
 	}
 	apply := claim(rn.ID)
 	must(t, apply.StoreState(ctx, []byte(`{"version":4,"terraform_version":"1.9.0","serial":1,"lineage":"6b1e0c1c-1111-2222-3333-444455556666","outputs":{},"resources":[]}`)))
 	must(t, apply.Finish(ctx, jobapi.Finish{}))
-	waitRun(t, ctx, root, rn.ID, tfe.RunApplied)
+	storyWait(t, ctx, root, rn.ID, tfe.RunApplied)
 
 	// The workspace's settings are its administrators'.
 	for name, o := range map[string]tfe.WorkspaceUpdateOptions{
@@ -601,29 +600,4 @@ func uploadConfig(t *testing.T, ctx context.Context, c *tfe.Client, ws *tfe.Work
 		t.Fatalf("configuration version of %s: %v", ws.Name, err)
 	}
 	must(t, c.ConfigurationVersions.Upload(ctx, cv.UploadURL, dir))
-}
-
-// waitRun polls run id until it is want, failing if it rests elsewhere
-// or ctx ends first.
-func waitRun(t *testing.T, ctx context.Context, c *tfe.Client, id string, want tfe.RunStatus) {
-	t.Helper()
-	rest := []tfe.RunStatus{tfe.RunApplied, tfe.RunErrored, tfe.RunCanceled, tfe.RunDiscarded, tfe.RunPlannedAndFinished,
-		tfe.RunPlanned, tfe.RunPostPlanAwaitingDecision}
-	for {
-		r, err := c.Runs.Read(ctx, id)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if r.Status == want {
-			return
-		}
-		if slices.Contains(rest, r.Status) {
-			t.Fatalf("run %s is %s, want %s", id, r.Status, want)
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatalf("run %s still %s, want %s", id, r.Status, want)
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
 }
