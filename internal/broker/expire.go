@@ -331,7 +331,8 @@ func (b *Broker) revokeToken(ctx context.Context, id string, orphan bool, reason
 	}
 	if leases > 0 {
 		for chunk := range slices.Chunk(gone, leasePage) {
-			if _, err := b.drain(ctx, false, reason, `token_id IN (`+placeholders(len(chunk))+`)`, "id", anys(chunk)...); err != nil {
+			in, args := store.In("token_id", chunk)
+			if _, err := b.drain(ctx, false, reason, in, "id", args...); err != nil {
 				b.log.Warn("revoke a revoked token's leases", "err", err)
 			}
 		}

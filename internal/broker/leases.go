@@ -264,7 +264,8 @@ func claimSQL(force bool, where, order string) string {
 // remove deletes leases, a chunk of ids per statement.
 func (s *leaseStore) remove(ctx context.Context, ids []string) error {
 	for chunk := range slices.Chunk(ids, leasePage) {
-		if _, err := s.db.Exec(ctx, `DELETE FROM leases WHERE id IN (`+placeholders(len(chunk))+`)`, anys(chunk)...); err != nil {
+		in, args := store.In("id", chunk)
+		if _, err := s.db.Exec(ctx, `DELETE FROM leases WHERE `+in, args...); err != nil {
 			return err
 		}
 	}
@@ -382,18 +383,6 @@ func (s *leaseStore) countIrrevocable(ctx context.Context) (int64, error) {
 	var n int64
 	err := s.db.QueryRow(ctx, `SELECT COUNT(*) FROM leases WHERE state = ?`, leaseIrrevocable).Scan(&n)
 	return n, err
-}
-
-func placeholders(n int) string {
-	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
-}
-
-func anys(ss []string) []any {
-	out := make([]any, len(ss))
-	for i, s := range ss {
-		out[i] = s
-	}
-	return out
 }
 
 // errLeaseNotFound is Vault's answer to a lease id that names nothing.

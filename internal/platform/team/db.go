@@ -47,10 +47,8 @@ func (d db) team(ctx context.Context, id string) (Team, error) {
 func (d db) list(ctx context.Context, org string, f Filter) ([]Team, int, error) {
 	where, args := `WHERE o.name = ?`, []any{org}
 	if len(f.Names) > 0 {
-		where += ` AND t.name IN (?` + strings.Repeat(", ?", len(f.Names)-1) + `)`
-		for _, n := range f.Names {
-			args = append(args, n)
-		}
+		in, names := store.In("t.name", f.Names)
+		where, args = where+` AND `+in, append(args, names...)
 	}
 	if f.Search != "" {
 		where, args = where+` AND t.name LIKE ? ESCAPE '\'`, append(args, resource.LikeContains(f.Search))

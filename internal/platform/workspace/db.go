@@ -2,7 +2,6 @@ package workspace
 
 import (
 	"context"
-	"strings"
 	"time"
 
 	"github.com/runcred/runcred/internal/fail"
@@ -69,10 +68,8 @@ func (d db) list(ctx context.Context, org string, f Filter) ([]Workspace, int, e
 		if len(f.only) == 0 {
 			return nil, 0, nil
 		}
-		where += ` AND w.id IN (?` + strings.Repeat(", ?", len(f.only)-1) + `)`
-		for _, id := range f.only {
-			args = append(args, id)
-		}
+		in, ids := store.In("w.id", f.only)
+		where, args = where+` AND `+in, append(args, ids...)
 	}
 	for _, t := range f.Tags {
 		where, args = where+` AND EXISTS (SELECT 1 FROM workspace_tag_bindings t WHERE t.workspace_id = w.id AND t.key = ? AND t.value = '')`, append(args, t)
