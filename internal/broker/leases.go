@@ -370,11 +370,12 @@ type LeaseCounts struct {
 // leases_due index (state, expires_at), which covers it.
 func (s *leaseStore) counts(ctx context.Context) (LeaseCounts, error) {
 	var c LeaseCounts
+	now := store.Nanos(s.now())
 	err := s.db.QueryRow(ctx, `SELECT
 		COALESCE(SUM(CASE WHEN state = ? AND expires_at > ? THEN 1 ELSE 0 END), 0),
 		COALESCE(SUM(CASE WHEN state = ? AND expires_at <= ? THEN 1 ELSE 0 END), 0),
 		COALESCE(SUM(CASE WHEN state = ? THEN 1 ELSE 0 END), 0) FROM leases`,
-		leaseActive, store.Nanos(s.now()), leaseActive, store.Nanos(s.now()), leaseIrrevocable).Scan(&c.Live, &c.Expiring, &c.Irrevocable)
+		leaseActive, now, leaseActive, now, leaseIrrevocable).Scan(&c.Live, &c.Expiring, &c.Irrevocable)
 	return c, err
 }
 
