@@ -73,10 +73,7 @@ func (d *Daemon) observe(next http.Handler) http.Handler {
 
 func (d *Daemon) recordRequest(r *http.Request, code int, took time.Duration, id string) {
 	debug := d.log.Enabled(r.Context(), slog.LevelDebug)
-	if d.metrics == nil && !debug {
-		return
-	}
-	family, template := d.route(r)
+	family, template := d.route(r, debug)
 	d.metrics.Request(family, code, took)
 	if debug {
 		d.log.LogAttrs(r.Context(), slog.LevelDebug, "request", slog.String("method", r.Method), slog.String("route", template),
@@ -85,19 +82,12 @@ func (d *Daemon) recordRequest(r *http.Request, code int, took time.Duration, id
 }
 
 // route names the request's API family (a small fixed set, for metric
-// labels) and its route template.
-func (d *Daemon) route(r *http.Request) (family, template string) {
+// labels) and, withTemplate (for the access log), its route template.
+func (d *Daemon) route(r *http.Request, withTemplate bool) (family, template string) {
 	p := r.URL.Path
 	if strings.HasPrefix(p, "/v1/") {
-		typ, tmpl := d.Broker.Route(r.Context(), p)
+		typ, tmpl := d.Broker.Route(r.Context(), p, withTemplate)
 		return "v1:" + typ, tmpl
-	}
-	_, pattern := d.top.Handler(r)
-	if pattern == "/" { // everything the daemon's own mux serves
-		_, pattern = d.mux.Handler(r)
-	}
-	if pattern == "" {
-		pattern = "{unmatched}"
 	}
 	switch {
 	case strings.HasPrefix(p, "/api/v2/"):
@@ -112,6 +102,16 @@ func (d *Daemon) route(r *http.Request) (family, template string) {
 		family = "ops"
 	default:
 		family = "other"
+	}
+	if !withTemplate {
+		return family, ""
+	}
+	_, pattern := d.top.Handler(r)
+	if pattern == "/" { // everything the daemon's own mux serves
+		_, pattern = d.mux.Handler(r)
+	}
+	if pattern == "" {
+		pattern = "{unmatched}"
 	}
 	return family, pattern
 }
