@@ -121,22 +121,26 @@ exit 1`}, &l)
 // stays writable.
 func TestSandboxedEtcIsReadOnly(t *testing.T) {
 	tmpRoot(t)
-	var sums []string
-	for _, f := range []string{"/etc/hosts", "/etc/services"} {
-		data, err := os.ReadFile(f)
-		if err != nil {
-			t.Skipf("the host has no %s to copy: %v", f, err)
+	// The files of etcFiles this host has are the ones copied; every
+	// Linux host has some (hosts, resolv.conf).
+	var copied, sums []string
+	for _, f := range etcFiles {
+		if data, ok := etcCopy(f); ok {
+			copied = append(copied, f)
+			sums = append(sums, fmt.Sprintf("SUM %x  %s", sha256.Sum256(data), f))
 		}
-		sums = append(sums, fmt.Sprintf("SUM %x  %s", sha256.Sum256(data), f))
 	}
+	if len(copied) == 0 {
+		t.Fatalf("none of %q is a regular file on this host", etcFiles)
+	}
+	files := strings.Join(copied, " ")
 	var l logs
 	s := hookOnly(t, jobapi.Plan, map[string]string{"terraform-pre-plan": `echo MARKER-RAN
-for f in /etc/hosts /etc/services /etc/passwd /etc/group; do echo "MODE $f $(stat -c %a "$f")"; done
-sha256sum /etc/hosts /etc/services | sed 's/^/SUM /'
+for f in ` + files + ` /etc/passwd /etc/group; do echo "MODE $f $(stat -c %a "$f")"; done
+sha256sum ` + files + ` | sed 's/^/SUM /'
 grep -c '^run:' /etc/passwd | sed 's/^/RUN-USERS /'
-echo x >> /etc/hosts && echo ETC-APPEND-OK
-chmod 666 /etc/hosts && echo ETC-CHMOD-OK
-rm -f /etc/services; [ -e /etc/services ] || echo ETC-RM-OK
+for f in ` + files + `; do echo x >> "$f" && echo "ETC-APPEND-OK $f"; chmod 666 "$f" && echo "ETC-CHMOD-OK $f"; done
+rm -f ` + copied[0] + `; [ -e ` + copied[0] + ` ] || echo ETC-RM-OK
 echo x > /etc/new && echo ETC-CREATE-OK
 mkdir /new && echo ROOT-MKDIR-OK
 echo x > /tmp/ok && echo TMP-WRITE-OK
@@ -148,8 +152,10 @@ exit 1`}, &l)
 	if !l.has("MARKER-RAN") {
 		t.Fatalf("the hook did not run:\n%s", strings.Join(l.all(), "\n"))
 	}
-	want := append(sums, "MODE /etc/hosts 444", "MODE /etc/services 444", "MODE /etc/passwd 444", "MODE /etc/group 444",
-		"RUN-USERS 1", "TMP-WRITE-OK")
+	want := append(sums, "MODE /etc/passwd 444", "MODE /etc/group 444", "RUN-USERS 1", "TMP-WRITE-OK")
+	for _, f := range copied {
+		want = append(want, "MODE "+f+" 444")
+	}
 	for _, w := range want {
 		if !l.has(w) {
 			t.Errorf("the log lacks %q:\n%s", w, strings.Join(l.all(), "\n"))
