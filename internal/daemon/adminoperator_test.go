@@ -333,40 +333,18 @@ func grantManage(t *testing.T, srv *daemontest.Server, wsID, projectID string) {
 	t.Helper()
 	body := `{"data":{"type":"runcred-run-token-grants","attributes":{"grants":[{"project-id":"` + projectID +
 		`","permission":"manage-workspaces-and-variables"}]}}}`
-	req, err := http.NewRequest(http.MethodPatch, srv.D.URL()+"/api/v2/workspaces/"+wsID+"/runcred-run-token-grants", strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+srv.Token)
-	req.Header.Set("Content-Type", "application/vnd.api+json")
-	resp, err := srv.HTTPClient(t).Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		b, _ := io.ReadAll(resp.Body)
-		t.Fatalf("granting: HTTP %d %s", resp.StatusCode, b)
+	if code, b := rawAs(t, srv, srv.Token, http.MethodPatch, "/api/v2/workspaces/"+wsID+"/runcred-run-token-grants", body); code != http.StatusOK {
+		t.Fatalf("granting: HTTP %d %s", code, b)
 	}
 }
 
 // rotateMount rotates the broker's kv mount as root, through the API.
 func rotateMount(t *testing.T, srv *daemontest.Server, mount string) rotation.Rotation {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, srv.D.URL()+"/api/runcred/v1/mounts/"+mount+"/rotate", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("X-Vault-Token", srv.Token)
-	resp, err := srv.HTTPClient(t).Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
+	code, b := rawAs(t, srv, srv.Token, http.MethodPost, "/api/runcred/v1/mounts/"+mount+"/rotate", "")
 	var r rotation.Rotation
-	if resp.StatusCode != http.StatusOK || json.Unmarshal(b, &r) != nil {
-		t.Fatalf("rotating %s: HTTP %d %s", mount, resp.StatusCode, b)
+	if code != http.StatusOK || json.Unmarshal([]byte(b), &r) != nil {
+		t.Fatalf("rotating %s: HTTP %d %s", mount, code, b)
 	}
 	return r
 }

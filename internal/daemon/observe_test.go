@@ -83,7 +83,7 @@ next:
 func TestMetrics(t *testing.T) {
 	daemontest.Each(t, func(t *testing.T, start daemontest.Starter) {
 		srv := start(t, nil)
-		root := vaultClientFor(t, srv, srv.Token)
+		root := vaultAs(t, srv, srv.Token)
 		if code, _ := scrape(t, srv, ""); code != http.StatusUnauthorized {
 			t.Errorf("/metrics without a token: %d, want 401", code)
 		}
@@ -194,7 +194,7 @@ func TestAccessLog(t *testing.T) {
 	srv := daemontest.Start(t, func(c *daemon.Config) {
 		c.Logger = slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	})
-	root := vaultClientFor(t, srv, srv.Token)
+	root := vaultAs(t, srv, srv.Token)
 	if err := root.Sys().Mount("secret", &vault.MountInput{Type: "kv", Options: map[string]string{"version": "2"}}); err != nil {
 		t.Fatal(err)
 	}
@@ -257,17 +257,4 @@ func TestAccessLog(t *testing.T) {
 	if !read || !org {
 		t.Errorf("access log: KV read logged by its template %v, organization read %v:\n%s", read, org, out)
 	}
-}
-
-func vaultClientFor(t *testing.T, srv *daemontest.Server, tok string) *vault.Client {
-	t.Helper()
-	cfg := vault.DefaultConfig()
-	cfg.Address = srv.D.URL()
-	cfg.MaxRetries = 0
-	c, err := vault.NewClient(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.SetToken(tok)
-	return c
 }

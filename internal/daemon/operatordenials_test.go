@@ -69,7 +69,7 @@ func testOperatorTeamDenials(t *testing.T, start daemontest.Starter) {
 	d := &denials{t: t, srv: srv, tok: tt.Token}
 
 	// The broker: the team's token holds nothing there.
-	rootV, opV := teamVault(t, srv, srv.Token), teamVault(t, srv, tt.Token)
+	rootV, opV := vaultAs(t, srv, srv.Token), vaultAs(t, srv, tt.Token)
 	must(t, rootV.Sys().EnableAuthWithOptions("approle", &vault.EnableAuthOptions{Type: "approle"}))
 	write(t, rootV, "auth/approle/role/operator", map[string]any{"token_policies": []string{"default"}})
 	must(t, rootV.Sys().Mount("secret", &vault.MountInput{Type: "kv", Options: map[string]string{"version": "2"}}))
@@ -268,7 +268,7 @@ path "secret/data/manager/*" { capabilities = ["read"] }`))
 	// role's token reaches its own KV path and nothing else.
 	jwt, err := plan.Mint(ctx, vaultAud)
 	must(t, err)
-	anon := teamVault(t, srv, "")
+	anon := vaultAs(t, srv, "")
 	if _, err := anon.Logical().Write("auth/jwt/login", map[string]any{"role": "manager", "jwt": jwt.RevealString()}); err == nil {
 		t.Error("the operator's run logged in to the manager's role")
 	}
@@ -276,7 +276,7 @@ path "secret/data/manager/*" { capabilities = ["read"] }`))
 	if err != nil || login == nil || login.Auth == nil {
 		t.Fatalf("the operator's run logs in to its role: %v", err)
 	}
-	runV := teamVault(t, srv, login.Auth.ClientToken)
+	runV := vaultAs(t, srv, login.Auth.ClientToken)
 	for name, call := range brokerCalls {
 		var re *vault.ResponseError
 		if err := call(runV); !errors.As(err, &re) || re.StatusCode != http.StatusForbidden {

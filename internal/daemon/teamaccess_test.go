@@ -212,7 +212,7 @@ func testTeamWorkspacePermissions(t *testing.T, start daemontest.Starter) {
 	}
 
 	// The broker: a team token reaches only what its policy names.
-	rootV := teamVault(t, w.srv, w.srv.Token)
+	rootV := vaultAs(t, w.srv, w.srv.Token)
 	if err := rootV.Sys().Mount("secret", &vault.MountInput{Type: "kv", Options: map[string]string{"version": "2"}}); err != nil {
 		t.Fatal(err)
 	}
@@ -220,7 +220,7 @@ func testTeamWorkspacePermissions(t *testing.T, start daemontest.Starter) {
 		t.Fatal(err)
 	}
 	for team, tok := range w.toks {
-		v := teamVault(t, w.srv, tok)
+		v := vaultAs(t, w.srv, tok)
 		if s, err := v.KVv2("secret").Get(ctx, "app"); err == nil {
 			t.Errorf("%s read a KV secret: %+v", team, s)
 		}
@@ -254,10 +254,12 @@ func testTeamWorkspacePermissions(t *testing.T, start daemontest.Starter) {
 	}
 }
 
-func teamVault(t *testing.T, srv *daemontest.Server, token string) *vault.Client {
+// vaultAs is a Vault client of srv (over HTTPS when it serves it) with
+// token, which retries nothing: a test sees every answer.
+func vaultAs(t *testing.T, srv *daemontest.Server, token string) *vault.Client {
 	t.Helper()
 	cfg := vault.DefaultConfig()
-	cfg.Address, cfg.HttpClient = srv.D.URL(), srv.HTTPClient(t)
+	cfg.Address, cfg.HttpClient, cfg.MaxRetries = srv.D.URL(), srv.HTTPClient(t), 0
 	v, err := vault.NewClient(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -434,7 +436,7 @@ func testTeamProjectAndOrganizationAccess(t *testing.T, start daemontest.Starter
 	if _, err := oc.Teams.Update(ctx, sub.ID, tfe.TeamUpdateOptions{OrganizationAccess: &tfe.OrganizationAccessOptions{ReadProjects: tfe.Bool(true)}}); err != nil {
 		t.Errorf("an owner grants organization access: %v", err)
 	}
-	ov := teamVault(t, srv, otok.Token)
+	ov := vaultAs(t, srv, otok.Token)
 	for _, path := range []string{"runcred/orgs/acme/workspaces/owned/run-variables", "runcred/orgs/acme/workspaces/owned/agent", "runcred/orgs/other"} {
 		caps, err := ov.Sys().CapabilitiesSelf(path)
 		if err != nil {
