@@ -27,6 +27,8 @@ type DB struct {
 	readStmts, writeStmts *stmtCache // SQLite only; nil on PostgreSQL
 
 	stmts atomic.Int64 // statements run, for Statements
+
+	wal *walSync // SQLite only: DurableTx's fsync of the write-ahead log
 }
 
 // Open connects to dsn and runs pending migrations. A dsn starting with
@@ -88,7 +90,7 @@ func open(dsn string) (*DB, error) {
 		return nil, fmt.Errorf("store: open sqlite: %w", err)
 	}
 	r.SetMaxOpenConns(4)
-	return &DB{dialect: SQLite, read: r, write: w, desc: "sqlite:" + path, readStmts: newStmtCache(r), writeStmts: newStmtCache(w)}, nil
+	return &DB{dialect: SQLite, read: r, write: w, desc: "sqlite:" + path, wal: newWALSync(path), readStmts: newStmtCache(r), writeStmts: newStmtCache(w)}, nil
 }
 
 // Close releases the connections.
@@ -171,55 +173,43 @@ func (db *DB) Tx(ctx context.Context, fn func(*Tx) error) error {
 // DurableTx runs fn in a write transaction like Tx, and returns only once
 // the commit is on disk: a power cut afterwards cannot lose it. On SQLite,
 // whose other writes run with synchronous=NORMAL (in WAL mode a commit
-// survives a crash of the process but may be lost with the machine), the
-// transaction's connection is switched to synchronous=FULL for it, so its
-// commit fsyncs the write-ahead log, and with it every commit before. On
+// survives a crash of the process but may be lost with the machine), it
+// then waits for an fsync of the write-ahead log, which covers every commit
+// before it and is shared by the durable transactions that commit while
+// one is under way (walSync). On
 // PostgreSQL the transaction asks for synchronous_commit itself, whatever
 // the server's default.
 func (db *DB) DurableTx(ctx context.Context, fn func(*Tx) error) error {
+	wait, err := db.DurableTxDeferred(ctx, fn)
+	if err != nil {
+		return err
+	}
+	return wait()
+}
+
+// DurableTxDeferred is DurableTx split in two: it returns once fn's
+// transaction has committed, with the wait for the disk as a function the
+// caller must call (and heed) before it counts on the commit. A caller that
+// runs one such transaction at a time lets the next commit while this one's
+// fsync is under way. On PostgreSQL the commit itself waits for the disk
+// and wait returns nil.
+func (db *DB) DurableTxDeferred(ctx context.Context, fn func(*Tx) error) (wait func() error, err error) {
 	if db.dialect == Postgres {
-		return db.Tx(ctx, func(tx *Tx) error {
+		err := db.Tx(ctx, func(tx *Tx) error {
 			if _, err := tx.tx.ExecContext(ctx, "SET LOCAL synchronous_commit = on"); err != nil {
 				return mapErr(err)
 			}
 			return fn(tx)
 		})
+		if err != nil {
+			return nil, err
+		}
+		return func() error { return nil }, nil
 	}
-	var missed []string
-	err := db.durableSQLite(ctx, fn, &missed)
-	// Prepared only now: preparing needs the one write connection, which
-	// the transaction held.
-	for _, q := range missed {
-		db.writeStmts.get(ctx, q)
+	if err := db.Tx(ctx, fn); err != nil {
+		return nil, err
 	}
-	return err
-}
-
-func (db *DB) durableSQLite(ctx context.Context, fn func(*Tx) error, missed *[]string) error {
-	conn, err := db.write.Conn(ctx)
-	if err != nil {
-		return mapErr(err)
-	}
-	defer conn.Close()
-	if _, err := conn.ExecContext(ctx, "PRAGMA synchronous = FULL"); err != nil {
-		return mapErr(err)
-	}
-	defer func() {
-		// Back to the default for the connection's other writes; should
-		// this fail, they are only slower (fsynced too).
-		_, _ = conn.ExecContext(context.WithoutCancel(ctx), "PRAGMA synchronous = NORMAL")
-	}()
-	stx, err := conn.BeginTx(ctx, nil)
-	if err != nil {
-		return mapErr(err)
-	}
-	tx := &Tx{tx: stx, dialect: db.dialect, stmts: db.writeStmts, count: &db.stmts}
-	defer func() { *missed = tx.missed }()
-	if err := fn(tx); err != nil {
-		_ = stx.Rollback()
-		return err
-	}
-	return mapErr(stx.Commit())
+	return db.wal.wait, nil
 }
 
 // Tx is a write transaction.
