@@ -23,6 +23,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"runtime"
 	"slices"
 	"sync"
 	"time"
@@ -58,9 +59,19 @@ type Log struct {
 	now  func() time.Time
 	page int // records per List call in Verify
 
-	writer  chan struct{} // held by the one appender writing a group
-	mu      sync.Mutex
-	queue   []*pending                       // records waiting for the next group
+	writer chan struct{} // held by the one appender writing a group
+	mu     sync.Mutex
+	queue  []*pending // records waiting for the next group
+	// head is the chain's last record as this Log wrote it, so that a
+	// group need not read it back; guarded by writer. Should another node
+	// or process have appended since, the group's first insert collides on
+	// seq (the primary key) and the group is written again from the head
+	// read back.
+	head struct {
+		seq   int64
+		hash  string
+		known bool
+	}
 	observe func(batch int, d time.Duration) // set before use; see Observe
 }
 
@@ -130,18 +141,33 @@ func (l *Log) append(ctx context.Context, typ string, body any, durable bool) (R
 	l.queue = append(l.queue, p)
 	l.mu.Unlock()
 	select {
-	case <-p.done: // written by another appender's group
+	case <-p.done: // settled by another appender's group
 	case l.writer <- struct{}{}:
-		select {
-		case <-p.done: // written by the group before ours
-		default:
-			l.mu.Lock()
-			group := l.queue
-			l.queue = nil
-			l.mu.Unlock()
-			l.write(context.WithoutCancel(ctx), group) // one caller's end must not fail the others' records
+		// Let the requests running now queue their records too: a group
+		// of several costs little more to commit than a group of one.
+		runtime.Gosched()
+		l.mu.Lock()
+		group := l.queue
+		if p.taken { // in a group that is committed and waits for the disk
+			group = nil
 		}
+		for _, q := range group {
+			q.taken = true
+		}
+		if group != nil {
+			l.queue = nil
+		}
+		l.mu.Unlock()
+		var settle func()
+		if group != nil {
+			settle = l.write(context.WithoutCancel(ctx), group) // one caller's end must not fail the others' records
+		}
+		// The next group commits while this one waits for the disk.
 		<-l.writer
+		if settle != nil {
+			settle()
+		}
+		<-p.done
 	}
 	if p.err != nil {
 		return Record{}, fmt.Errorf("audit: append %s: %w", typ, p.err)
@@ -153,40 +179,91 @@ func (l *Log) append(ctx context.Context, typ string, body any, durable bool) (R
 type pending struct {
 	rec     Record
 	durable bool // its caller waits for the disk
+	taken   bool // in a group being written; guarded by Log.mu
 	err     error
 	done    chan struct{} // closed once rec or err is final
 }
 
-// write appends group in one transaction, in order, durable when any
-// member's caller waits for the disk, and settles every member. Should the group fail, each record is tried on its own, so
-// a record the database refuses fails only its own caller.
-func (l *Log) write(ctx context.Context, group []*pending) {
-	if err := l.writeGroup(ctx, group); err != nil && len(group) > 1 {
-		for _, p := range group {
-			_ = l.writeGroup(ctx, []*pending{p})
+// write commits group in one transaction, in order, or, should that fail,
+// each record in one of its own, so that a record the database refuses
+// fails only its own caller. It returns what settles every member, for the
+// caller to run once it let the next group go: that waits for the disk
+// first when any member's caller does.
+func (l *Log) write(ctx context.Context, group []*pending) (settle func()) {
+	durable := slices.ContainsFunc(group, func(p *pending) bool { return p.durable })
+	start := time.Now()
+	recs, wait, err := l.commit(ctx, group, durable)
+	switch {
+	case err == nil:
+		return func() {
+			if err := wait(); err != nil {
+				l.settle(group, nil, err)
+				return
+			}
+			l.settle(group, recs, nil)
+			if l.observe != nil {
+				l.observe(len(group), time.Since(start))
+			}
+		}
+	case len(group) == 1:
+		return func() { l.settle(group, nil, err) }
+	}
+	settles := make([]func(), len(group))
+	for i, p := range group {
+		settles[i] = l.write(ctx, []*pending{p})
+	}
+	return func() {
+		for _, s := range settles {
+			s()
 		}
 	}
 }
 
-// writeGroup writes group in one transaction: all of it, or none and each
-// member gets the error. It settles every member.
-func (l *Log) writeGroup(ctx context.Context, group []*pending) error {
-	recs := make([]Record, len(group))
-	tx := l.db.Tx
-	if slices.ContainsFunc(group, func(p *pending) bool { return p.durable }) {
-		tx = l.db.DurableTx
+// settle gives every member of group its record, or err.
+func (l *Log) settle(group []*pending, recs []Record, err error) {
+	for i, p := range group {
+		if err != nil {
+			p.err = err
+		} else {
+			p.rec = recs[i]
+		}
+		close(p.done)
 	}
-	start := time.Now()
-	err := tx(ctx, func(tx *store.Tx) error {
+}
+
+// commit writes group in one transaction: all of it, or none. When durable,
+// wait returns once the commit is on disk; otherwise it returns at once.
+func (l *Log) commit(ctx context.Context, group []*pending, durable bool) (recs []Record, wait func() error, err error) {
+	recs, wait, err = l.commitFrom(ctx, group, durable, l.head.known)
+	if err != nil && l.head.known && store.IsConflict(err) { // another appender moved the head
+		recs, wait, err = l.commitFrom(ctx, group, durable, false)
+	}
+	if err != nil {
+		l.head.known = false
+		return nil, nil, err
+	}
+	last := recs[len(recs)-1]
+	l.head.seq, l.head.hash, l.head.known = last.Seq, last.Hash, true
+	return recs, wait, nil
+}
+
+// commitFrom is commit, chaining from the remembered head when cached and
+// from the head read back otherwise.
+func (l *Log) commitFrom(ctx context.Context, group []*pending, durable, cached bool) ([]Record, func() error, error) {
+	recs := make([]Record, len(group))
+	write := func(tx *store.Tx) error {
 		// Serialise appenders on every node so two never chain from the
 		// same head; the primary key on seq backs this up.
 		if err := tx.Lock(ctx, "audit"); err != nil {
 			return err
 		}
-		seq, prev := int64(0), genesisHash
-		err := tx.QueryRow(ctx, `SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1`).Scan(&seq, &prev)
-		if err != nil && !store.IsNotFound(err) {
-			return err
+		seq, prev := l.head.seq, l.head.hash
+		if !cached {
+			seq, prev = 0, genesisHash
+			err := tx.QueryRow(ctx, `SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1`).Scan(&seq, &prev)
+			if err != nil && !store.IsNotFound(err) {
+				return err
+			}
 		}
 		now := store.Stored(l.now()) // as read back, so the hash matches
 		for i, p := range group {
@@ -201,22 +278,12 @@ func (l *Log) writeGroup(ctx context.Context, group []*pending) error {
 			recs[i], prev = r, r.Hash
 		}
 		return nil
-	})
-	for i, p := range group {
-		if err != nil {
-			if len(group) == 1 {
-				p.err = err
-				close(p.done)
-			}
-			continue // write tries it again on its own
-		}
-		p.rec = recs[i]
-		close(p.done)
 	}
-	if err == nil && l.observe != nil {
-		l.observe(len(group), time.Since(start))
+	if !durable {
+		return recs, func() error { return nil }, l.db.Tx(ctx, write)
 	}
-	return err
+	wait, err := l.db.DurableTxDeferred(ctx, write)
+	return recs, wait, err
 }
 
 // validType accepts short names of [a-z0-9._-], such as "identity.mint".
