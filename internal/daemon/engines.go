@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"crypto"
 	"errors"
 	"net/http"
 	"time"
@@ -39,8 +40,8 @@ func (d *Daemon) engines(ctx context.Context) (map[string]engine.Factory, error)
 // looked up at each login; before it exists, no token is runcred's own.
 type ownIssuer struct{ d *Daemon }
 
-func (o ownIssuer) Signed(ctx context.Context, token string) bool {
-	return o.d.Issuer != nil && o.d.Issuer.Signed(ctx, token)
+func (o ownIssuer) SignsWith(ctx context.Context, pub crypto.PublicKey, iss string) bool {
+	return o.d.Issuer != nil && o.d.Issuer.SignsWith(ctx, pub, iss)
 }
 
 // runPhases answers the JWT method's question about runcred's run phases

@@ -2,6 +2,7 @@ package identity_test
 
 import (
 	"context"
+	"crypto"
 	"crypto/rand"
 	"crypto/rsa"
 	"encoding/json"
@@ -13,63 +14,69 @@ import (
 	"github.com/runcred/runcred/internal/store/storetest"
 )
 
-// TestSigned: the issuer recognizes its own tokens, from any key it still
-// publishes, and nothing else: not another key's token with its iss, not
-// its own key's token with another iss, not garbage.
-func TestSigned(t *testing.T) {
+// TestSignsWith: the issuer owns its own tokens' keys, also a retired key
+// while it is published, under its own iss only; not another key, not its
+// key under another iss.
+func TestSignsWith(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		e := newEnv(t, db, newClock())
-		tok := e.mint(t, req("apply")).Token.RevealString()
-		if !e.iss.Signed(ctx, tok) {
-			t.Fatal("its own token is not recognized")
+		pub, iss := signerOf(t, e, e.mint(t, req("apply")).Token.RevealString())
+		if iss != e.iss.Discovery().Issuer {
+			t.Fatalf("its token names iss %q, want %q", iss, e.iss.Discovery().Issuer)
+		}
+		if !e.iss.SignsWith(ctx, pub, iss) {
+			t.Fatal("the key of its own token is not recognized")
 		}
 		e.clock.Add(testPolicy().PublishLead)
 		if _, err := e.iss.Rotate(rootCtx, false); err != nil {
 			t.Fatal(err)
 		}
-		if !e.iss.Signed(ctx, tok) {
-			t.Fatal("a token of the retired key is not recognized while the key is published")
+		if !e.iss.SignsWith(ctx, pub, iss) {
+			t.Fatal("the retired key is not recognized while it is published")
+		}
+		if newPub, _ := signerOf(t, e, e.mint(t, req("plan")).Token.RevealString()); newPub.(*rsa.PublicKey).Equal(pub) {
+			t.Fatal("the rotation did not change the signing key")
 		}
 
-		claims := payload(t, e.mint(t, req("plan")))
 		stranger, err := rsa.GenerateKey(rand.Reader, 2048)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if e.iss.Signed(ctx, signRS256(t, stranger, nil, claims)) {
-			t.Fatal("another key's token with this iss is recognized")
+		if e.iss.SignsWith(ctx, &stranger.PublicKey, iss) {
+			t.Fatal("another key is recognized")
 		}
 		other := newEnvAt(t, db, e.clock, "https://other.example")
-		if e.iss.Signed(ctx, other.mint(t, req("plan")).Token.RevealString()) {
+		otherPub, otherIss := signerOf(t, other, other.mint(t, req("plan")).Token.RevealString())
+		if e.iss.SignsWith(ctx, otherPub, otherIss) {
 			t.Fatal("a token naming another iss, signed by the shared keyring, is recognized")
 		}
-		for _, s := range []string{"", "a.b.c", tok + "x"} {
-			if e.iss.Signed(ctx, s) {
-				t.Fatalf("%q is recognized", s)
-			}
+		if e.iss.SignsWith(ctx, pub, "") || e.iss.SignsWith(ctx, nil, iss) {
+			t.Fatal("an empty iss or a missing key is recognized")
 		}
 	})
 }
 
-func signRS256(t *testing.T, key *rsa.PrivateKey, hdr map[jose.HeaderKey]any, claims map[string]any) string {
+// signerOf returns the published key tok verifies with, and its iss.
+func signerOf(t *testing.T, e *env, tok string) (crypto.PublicKey, string) {
 	t.Helper()
-	opts := (&jose.SignerOptions{}).WithType("JWT")
-	for k, v := range hdr {
-		opts = opts.WithHeader(k, v)
-	}
-	s, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: key}, opts)
+	set, err := e.iss.JWKS(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
-	raw, _ := json.Marshal(claims)
-	obj, err := s.Sign(raw)
+	jws, err := jose.ParseSignedCompact(tok, []jose.SignatureAlgorithm{jose.RS256})
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, err := obj.CompactSerialize()
-	if err != nil {
-		t.Fatal(err)
+	for i := range set.Keys {
+		if payload, err := jws.Verify(&set.Keys[i]); err == nil {
+			var c struct{ Iss string }
+			if err := json.Unmarshal(payload, &c); err != nil {
+				t.Fatal(err)
+			}
+			return set.Keys[i].Key, c.Iss
+		}
 	}
-	return out
+	t.Fatal("no published key verifies the token")
+	return nil, ""
 }

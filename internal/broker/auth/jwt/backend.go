@@ -44,9 +44,10 @@ type Options struct {
 
 // OwnIssuer is runcred's own issuer, as the jwt method needs it.
 type OwnIssuer interface {
-	// Signed reports whether token carries the issuer's iss and verifies
-	// with one of its keys.
-	Signed(ctx context.Context, token string) bool
+	// SignsWith reports whether iss is the issuer's and pub the public
+	// half of one of its keys: a token that names iss and verifies with
+	// pub is then one it minted.
+	SignsWith(ctx context.Context, pub crypto.PublicKey, iss string) bool
 }
 
 // Backend is one mounted JWT auth method. Everything it serves lives in the

@@ -2,6 +2,7 @@ package jwt
 
 import (
 	"bytes"
+	"crypto"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,8 +19,9 @@ type claims struct {
 	all           map[string]any
 	iss, sub      string
 	aud           []string
-	audPresent    bool   // Vault counts "aud":"" as present and "aud":[] as absent
-	exp, nbf, iat *int64 // seconds since the epoch; nil when absent or null
+	audPresent    bool             // Vault counts "aud":"" as present and "aud":[] as absent
+	exp, nbf, iat *int64           // seconds since the epoch; nil when absent or null
+	signer        crypto.PublicKey // the key the signature verified with
 }
 
 // maxNumericDate bounds exp/nbf/iat (about the year 36800) so time

@@ -53,32 +53,24 @@ func mustKey[K any](k K, err error) K {
 
 // ownKeys stands for runcred's own issuer in these tests: the IdP (its
 // issuer URL and every key it has served) is runcred's own unless a test
-// says otherwise (identity.Issuer.Signed, which the daemon wires, is
-// tested with the real issuer in the broker's and daemon's tests). It
-// verifies signatures for real.
+// says otherwise (identity.Issuer.SignsWith, which the daemon wires, is
+// tested with the real issuer in the broker's and daemon's tests).
 type ownKeys struct {
 	idp   *idp
 	calls atomic.Int32
 }
 
-func (o *ownKeys) Signed(_ context.Context, token string) bool {
+func (o *ownKeys) SignsWith(_ context.Context, pub crypto.PublicKey, iss string) bool {
 	o.calls.Add(1)
-	jws, err := jose.ParseSignedCompact(token, asymmetricAlgs)
-	if err != nil {
+	if iss != o.idp.srv.URL {
 		return false
 	}
 	o.idp.mu.Lock()
-	keys := slices.Clone(o.idp.ever)
-	o.idp.mu.Unlock()
-	for i := range keys {
-		if payload, err := jws.Verify(&keys[i]); err == nil {
-			var c struct {
-				Iss string `json:"iss"`
-			}
-			return json.Unmarshal(payload, &c) == nil && c.Iss == o.idp.srv.URL
-		}
-	}
-	return false
+	defer o.idp.mu.Unlock()
+	return slices.ContainsFunc(o.idp.ever, func(k jose.JSONWebKey) bool {
+		e, ok := k.Key.(interface{ Equal(crypto.PublicKey) bool })
+		return ok && e.Equal(pub)
+	})
 }
 
 // start is the fixed time tests begin at; the clock only moves when a test

@@ -135,46 +135,46 @@ func (b *Backend) staticKeys(pems []string) ([]crypto.PublicKey, error) {
 }
 
 // verifySignature checks jws against the config's keys and returns its
-// payload. Only the key's own algorithm family can verify (go-jose checks
+// payload and the public key that verified it. Only the key's own algorithm family can verify (go-jose checks
 // alg against the key type), and jws was parsed with asymmetric algorithms
 // only, so no key is ever used as an HMAC secret.
-func (b *Backend) verifySignature(ctx context.Context, c *config, jws *jose.JSONWebSignature) ([]byte, error) {
+func (b *Backend) verifySignature(ctx context.Context, c *config, jws *jose.JSONWebSignature) ([]byte, crypto.PublicKey, error) {
 	src, remote := c.source()
 	if !remote {
 		keys, err := b.staticKeys(c.JWTValidationPubKeys)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		for _, key := range keys {
 			if payload, err := jws.Verify(key); err == nil {
-				return payload, nil
+				return payload, key, nil
 			}
 		}
-		return nil, errors.New("no known key successfully validated the token signature")
+		return nil, nil, errors.New("no known key successfully validated the token signature")
 	}
 	rk, err := b.remoteFor(src)
 	if err != nil {
-		return nil, &fetchError{err}
+		return nil, nil, &fetchError{err}
 	}
 	header := jws.Signatures[0].Header
 	keys, err := rk.candidates(ctx, header.KeyID)
 	if err != nil {
-		return nil, &fetchError{err}
+		return nil, nil, &fetchError{err}
 	}
 	if len(keys) == 0 {
 		// The kid is the caller's: clipped, so a megabyte of it is not
 		// echoed back (or into logs).
-		return nil, fmt.Errorf("no key with kid %q in the key set", fail.Clip(header.KeyID))
+		return nil, nil, fmt.Errorf("no key with kid %q in the key set", fail.Clip(header.KeyID))
 	}
 	for i := range keys {
 		if keys[i].Algorithm != "" && keys[i].Algorithm != header.Algorithm {
 			continue
 		}
 		if payload, err := jws.Verify(&keys[i]); err == nil {
-			return payload, nil
+			return payload, keys[i].Key, nil
 		}
 	}
-	return nil, errors.New("failed to verify id token signature")
+	return nil, nil, errors.New("failed to verify id token signature")
 }
 
 // candidates returns the cached keys that may have signed a token with kid

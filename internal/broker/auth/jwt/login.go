@@ -102,7 +102,7 @@ func (b *Backend) login(ctx context.Context, req *engine.Request) (*engine.Respo
 	if err := checkBoundClaims(r.BoundClaimsType, r.BoundClaims, cl.all); err != nil {
 		return nil, fail.Invalidf("error validating claims: %s", err)
 	}
-	run, err := b.runAttested(ctx, token, cl.all)
+	run, err := b.runAttested(ctx, cl)
 	if err != nil {
 		return nil, err
 	}
@@ -130,7 +130,8 @@ func (b *Backend) login(ctx context.Context, req *engine.Request) (*engine.Respo
 // claims and runcred's own issuer signed it. A token of another issuer
 // carrying any run claim is refused, so nothing but runcred's own run
 // tokens can make the AWS engine or the audit log name a run.
-func (b *Backend) runAttested(ctx context.Context, token string, all map[string]any) (bool, error) {
+func (b *Backend) runAttested(ctx context.Context, cl *claims) (bool, error) {
+	all := cl.all
 	var named string
 	for _, k := range runClaims {
 		if all[k] != nil {
@@ -141,7 +142,10 @@ func (b *Backend) runAttested(ctx context.Context, token string, all map[string]
 	if named == "" {
 		return false, nil
 	}
-	if b.own == nil || !b.own.Signed(ctx, token) {
+	// The signature verified with cl.signer: a key of runcred's issuer
+	// signed it if that key is one, and then the token is runcred's own
+	// if it names that issuer.
+	if b.own == nil || !b.own.SignsWith(ctx, cl.signer, cl.iss) {
 		return false, fail.Invalidf("claim %q is reserved: only tokens runcred's own issuer mints for a run may name a run, and this token's issuer is not runcred's", named)
 	}
 	runID, _ := all["terraform_run_id"].(string)
@@ -181,7 +185,7 @@ func (b *Backend) validate(ctx context.Context, c *config, r *role, token string
 	if len(jws.Signatures) != 1 || len(jws.Signatures[0].Signature) == 0 {
 		return nil, errors.New("error verifying token signature: token must be signed")
 	}
-	payload, err := b.verifySignature(ctx, c, jws)
+	payload, signer, err := b.verifySignature(ctx, c, jws)
 	if err != nil {
 		return nil, fmt.Errorf("error verifying token signature: %w", err)
 	}
@@ -189,6 +193,7 @@ func (b *Backend) validate(ctx context.Context, c *config, r *role, token string
 	if err != nil {
 		return nil, err
 	}
+	cl.signer = signer
 
 	switch {
 	case c.BoundIssuer != "" && c.BoundIssuer != cl.iss:
