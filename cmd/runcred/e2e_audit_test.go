@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -15,6 +16,7 @@ import (
 	"github.com/runcred/runcred/internal/audit"
 	"github.com/runcred/runcred/internal/secret"
 	"github.com/runcred/runcred/internal/store"
+	"github.com/runcred/runcred/internal/store/storetest"
 )
 
 // TestCrashDuringAuditedBurst kills the server (SIGKILL) while eight clients
@@ -23,14 +25,39 @@ import (
 // answered has its request and response records in the chain; records
 // exist only for writes that were sent, and for writes sent but not
 // answered only as many as were in flight (one per client); the chain
-// verifies, and every answered write is there after a restart.
+// verifies, and every answered write is there after a restart. On SQLite
+// (runcred dev) and, where the suite has one, on PostgreSQL (runcred
+// server).
 func TestCrashDuringAuditedBurst(t *testing.T) {
 	t.Parallel()
-	dir := filepath.Join(t.TempDir(), "dev")
-	addr := freeAddr(t)
-	env := []string{"RUNCRED_LISTEN_ADDR=" + addr}
-	dev := startServer(t, addr, env, "dev", "--data-dir", dir)
-	tok := readToken(t, filepath.Join(dir, "root-token"))
+	t.Run("sqlite", func(t *testing.T) {
+		t.Parallel()
+		dir := filepath.Join(t.TempDir(), "dev")
+		addr := freeAddr(t)
+		env := []string{"RUNCRED_LISTEN_ADDR=" + addr}
+		crashDuringAuditedBurst(t, filepath.Join(dir, "runcred.db"), filepath.Join(dir, "root-token"), func() *server {
+			return startServer(t, addr, env, "dev", "--data-dir", dir)
+		})
+	})
+	t.Run("postgres", func(t *testing.T) {
+		if os.Getenv(storetest.PostgresEnv) == "" {
+			t.Skipf("%s is not set", storetest.PostgresEnv)
+		}
+		t.Parallel()
+		dir := t.TempDir()
+		key, tokenFile := filepath.Join(dir, "root-key"), filepath.Join(dir, "root-token")
+		generateRootKey(t, key)
+		dsn := storetest.PostgresURL(t)
+		addr := freeAddr(t)
+		crashDuringAuditedBurst(t, dsn, tokenFile, func() *server {
+			return startServer(t, addr, nil, "server", "--database", dsn, "--root-key-file", key, "--root-token-file", tokenFile, "--addr", addr)
+		})
+	})
+}
+
+func crashDuringAuditedBurst(t *testing.T, dsn, tokenFile string, start func() *server) {
+	dev := start()
+	tok := readToken(t, tokenFile)
 	client := func() *vault.Client {
 		cfg := vault.DefaultConfig()
 		cfg.Address, cfg.MaxRetries, cfg.Timeout = dev.url, 0, 30*time.Second
@@ -85,7 +112,7 @@ func TestCrashDuringAuditedBurst(t *testing.T) {
 	<-dev.done
 	wg.Wait()
 
-	db, err := store.Open(context.Background(), filepath.Join(dir, "runcred.db"))
+	db, err := store.Open(context.Background(), dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,7 +168,7 @@ func TestCrashDuringAuditedBurst(t *testing.T) {
 	t.Logf("%d writes sent, %d answered, %d with records in a verified chain of %d; %d unanswered writes (in flight at the kill) have records",
 		len(sent), len(answered), len(kinds), rep.Records, inFlight)
 
-	dev = startServer(t, addr, env, "dev", "--data-dir", dir)
+	dev = start()
 	cli := []string{"RUNCRED_ADDR=" + dev.url, "RUNCRED_TOKEN=" + tok}
 	if out := ok(t, cli, "audit", "verify"); !strings.HasPrefix(out, "audit chain intact") {
 		t.Fatalf("audit verify: %s", out)
