@@ -62,6 +62,9 @@ type Log struct {
 	writer chan struct{} // held by the one appender writing a group
 	mu     sync.Mutex
 	queue  []*pending // records waiting for the next group
+	// flushing is closed once the last durable group is on disk (nil
+	// before the first); guarded by writer.
+	flushing chan struct{}
 	// head is the chain's last record as this Log wrote it, so that a
 	// group need not read it back; guarded by writer. Should another node
 	// or process have appended since, the group's first insert collides on
@@ -140,39 +143,91 @@ func (l *Log) append(ctx context.Context, typ string, body any, durable bool) (R
 	l.mu.Lock()
 	l.queue = append(l.queue, p)
 	l.mu.Unlock()
-	select {
-	case <-p.done: // settled by another appender's group
-	case l.writer <- struct{}{}:
-		// Let the requests running now queue their records too: a group
-		// of several costs little more to commit than a group of one.
-		runtime.Gosched()
-		l.mu.Lock()
-		group := l.queue
-		if p.taken { // in a group that is committed and waits for the disk
-			group = nil
-		}
-		for _, q := range group {
-			q.taken = true
-		}
-		if group != nil {
-			l.queue = nil
-		}
-		l.mu.Unlock()
-		var settle func()
-		if group != nil {
-			settle = l.write(context.WithoutCancel(ctx), group) // one caller's end must not fail the others' records
-		}
-		// The next group commits while this one waits for the disk.
-		<-l.writer
-		if settle != nil {
-			settle()
-		}
-		<-p.done
+	for !l.writeFor(ctx, p) {
 	}
 	if p.err != nil {
 		return Record{}, fmt.Errorf("audit: append %s: %w", typ, p.err)
 	}
 	return p.rec, nil
+}
+
+// writeFor waits until p is settled, by another appender's group or by
+// writing a group itself, and reports whether it is. It is not when this
+// caller wrote a group of other records only: then it must try again.
+//
+// While a group waits for the disk, the writer commits only the records
+// that need not wait for it (they need no fsync of their own) and leaves
+// the others queued; once the disk is done, they go in one group, with
+// whatever joined them meanwhile. So durable records gather during an
+// fsync, and the next fsync covers them all.
+func (l *Log) writeFor(ctx context.Context, p *pending) bool {
+	select {
+	case <-p.done: // settled by another appender's group
+		return true
+	case l.writer <- struct{}{}:
+	}
+	// Let the requests running now queue their records too: a group of
+	// several costs little more to commit than a group of one.
+	runtime.Gosched()
+	group := l.take(p, l.flushing)
+	if group == nil && !l.isTaken(p) { // only durable records queued, the disk busy
+		<-l.flushing
+		group = l.take(p, nil)
+	}
+	var settle func()
+	if group != nil {
+		var flushed chan struct{}
+		settle, flushed = l.write(context.WithoutCancel(ctx), group) // one caller's end must not fail the others' records
+		if flushed != nil {
+			l.flushing = flushed
+		}
+	}
+	// The next group commits while this one waits for the disk.
+	<-l.writer
+	if settle != nil {
+		settle()
+	}
+	if !l.isTaken(p) {
+		return false
+	}
+	<-p.done
+	return true
+}
+
+// take removes from the queue and returns the next group: every queued
+// record, or, while flushing is open (a group waits for the disk), those
+// that need not wait for it. It returns nil when p is already in a group.
+func (l *Log) take(p *pending, flushing chan struct{}) []*pending {
+	busy := false
+	if flushing != nil {
+		select {
+		case <-flushing:
+		default:
+			busy = true
+		}
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if p.taken {
+		return nil
+	}
+	var group, rest []*pending
+	for _, q := range l.queue {
+		if busy && q.durable {
+			rest = append(rest, q)
+			continue
+		}
+		q.taken = true
+		group = append(group, q)
+	}
+	l.queue = rest
+	return group
+}
+
+func (l *Log) isTaken(p *pending) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return p.taken
 }
 
 // pending is a record waiting for its group's commit.
@@ -188,15 +243,23 @@ type pending struct {
 // each record in one of its own, so that a record the database refuses
 // fails only its own caller. It returns what settles every member, for the
 // caller to run once it let the next group go: that waits for the disk
-// first when any member's caller does.
-func (l *Log) write(ctx context.Context, group []*pending) (settle func()) {
+// first when any member's caller does, and then closes flushed (nil when
+// nobody waits for the disk).
+func (l *Log) write(ctx context.Context, group []*pending) (settle func(), flushed chan struct{}) {
 	durable := slices.ContainsFunc(group, func(p *pending) bool { return p.durable })
 	start := time.Now()
 	recs, wait, err := l.commit(ctx, group, durable)
 	switch {
 	case err == nil:
+		if durable {
+			flushed = make(chan struct{})
+		}
 		return func() {
-			if err := wait(); err != nil {
+			err := wait()
+			if flushed != nil {
+				close(flushed)
+			}
+			if err != nil {
 				l.settle(group, nil, err)
 				return
 			}
@@ -204,19 +267,23 @@ func (l *Log) write(ctx context.Context, group []*pending) (settle func()) {
 			if l.observe != nil {
 				l.observe(len(group), time.Since(start))
 			}
-		}
+		}, flushed
 	case len(group) == 1:
-		return func() { l.settle(group, nil, err) }
+		return func() { l.settle(group, nil, err) }, nil
 	}
 	settles := make([]func(), len(group))
 	for i, p := range group {
-		settles[i] = l.write(ctx, []*pending{p})
+		var f chan struct{}
+		settles[i], f = l.write(ctx, []*pending{p})
+		if f != nil {
+			flushed = f // the last: the fsync it waits for covers the others
+		}
 	}
 	return func() {
 		for _, s := range settles {
 			s()
 		}
-	}
+	}, flushed
 }
 
 // settle gives every member of group its record, or err.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"runtime"
 	"slices"
 	"strings"
@@ -51,15 +50,15 @@ func TestDurableTx(t *testing.T) {
 			wantOther, wantDurable := "1", "1"
 			var logSyncs []int // rows committed when each fsync of the log began
 			if db.Dialect() == store.SQLite {
-				store.SetWALSync(db, func(f *os.File) error {
-					if strings.HasSuffix(f.Name(), "-wal") {
+				store.SetWALSync(db, func(path string, fd int) error {
+					if strings.HasSuffix(path, "-wal") {
 						var n int
 						if err := db.QueryRow(ctx, `SELECT count(*) FROM durable_probe`).Scan(&n); err != nil {
 							t.Error(err)
 						}
 						logSyncs = append(logSyncs, n)
 					}
-					return f.Sync()
+					return store.Datasync(path, fd)
 				})
 			}
 			if db.Dialect() == store.Postgres {
@@ -140,11 +139,11 @@ func TestDurableTxSyncFails(t *testing.T) {
 	ctx := context.Background()
 	db := storetest.Open(t, storetest.SQLiteURL(t))
 	broken := true
-	store.SetWALSync(db, func(f *os.File) error {
-		if broken && strings.HasSuffix(f.Name(), "-wal") {
+	store.SetWALSync(db, func(path string, fd int) error {
+		if broken && strings.HasSuffix(path, "-wal") {
 			return errors.New("injected EIO")
 		}
-		return f.Sync()
+		return store.Datasync(path, fd)
 	})
 	noop := func(*store.Tx) error { return nil }
 	for i := range 2 {
@@ -174,9 +173,9 @@ func TestDurableTxGroupsFsyncs(t *testing.T) {
 		syncs    int
 		released = make(chan struct{})
 	)
-	store.SetWALSync(db, func(f *os.File) error {
-		if !strings.HasSuffix(f.Name(), "-wal") {
-			return f.Sync()
+	store.SetWALSync(db, func(path string, fd int) error {
+		if !strings.HasSuffix(path, "-wal") {
+			return store.Datasync(path, fd)
 		}
 		var top int
 		if err := db.QueryRow(ctx, `SELECT coalesce(max(id), 0) FROM durable_probe`).Scan(&top); err != nil {
@@ -197,7 +196,7 @@ func TestDurableTxGroupsFsyncs(t *testing.T) {
 				runtime.Gosched()
 			}
 		}
-		err := f.Sync()
+		err := store.Datasync(path, fd)
 		mu.Lock()
 		done = append(done, top)
 		mu.Unlock()

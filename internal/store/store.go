@@ -95,6 +95,9 @@ func open(dsn string) (*DB, error) {
 
 // Close releases the connections.
 func (db *DB) Close() error {
+	if db.wal != nil {
+		db.wal.close()
+	}
 	db.readStmts.close()
 	db.writeStmts.close()
 	err := db.write.Close()

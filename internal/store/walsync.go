@@ -27,8 +27,8 @@ import (
 // about earlier commits. Every durable transaction fails from then on, until
 // the server restarts (as PostgreSQL panics on a failed fsync).
 type walSync struct {
-	path string               // the database's -wal file
-	sync func(*os.File) error // (*os.File).Sync; tests count and fail it
+	path string                          // the database's -wal file
+	sync func(path string, fd int) error // fdatasync (fsync for a directory); tests count and fail it
 
 	mu        sync.Mutex
 	cond      *sync.Cond
@@ -36,11 +36,16 @@ type walSync struct {
 	synced    uint64 // every one of them up to this is on disk
 	running   bool   // an fsync is under way
 	err       error  // the failed fsync, final
-	dirIno    uint64 // the log file whose directory entry is on disk
+
+	// Only the syncing caller touches these: the log file held open
+	// (SQLite creates it anew on the first write after the last
+	// connection closed it, so its inode is checked before each sync).
+	fd  int
+	ino uint64
 }
 
 func newWALSync(dbPath string) *walSync {
-	w := &walSync{path: dbPath + "-wal", sync: (*os.File).Sync}
+	w := &walSync{path: dbPath + "-wal", sync: datasync, fd: -1}
 	w.cond = sync.NewCond(&w.mu)
 	return w
 }
@@ -57,8 +62,8 @@ func (w *walSync) wait() error {
 			w.cond.Wait()
 			continue
 		}
-		// Nobody is syncing: this caller fsyncs for every commit counted
-		// so far, each of which returned before the fsync begins.
+		// Nobody is syncing: this caller syncs for every commit counted
+		// so far, each of which returned before the sync begins.
 		w.running = true
 		target := w.committed
 		w.mu.Unlock()
@@ -75,35 +80,65 @@ func (w *walSync) wait() error {
 	return w.err
 }
 
-// syncLog fsyncs the log file and, the first time it sees this file (SQLite
-// creates it on the first write after the last connection closed it), the
+// syncLog syncs the log file and, the first time it sees this file, the
 // directory holding its name.
 func (w *walSync) syncLog() error {
-	f, err := os.Open(w.path)
-	if err != nil {
-		return fmt.Errorf("store: sync write-ahead log: %w", err)
+	var st syscall.Stat_t
+	if err := syscall.Stat(w.path, &st); err != nil {
+		return fmt.Errorf("store: sync write-ahead log: %w", &os.PathError{Op: "stat", Path: w.path, Err: err})
 	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return fmt.Errorf("store: sync write-ahead log: %w", err)
-	}
-	if err := w.sync(f); err != nil {
-		return fmt.Errorf("store: sync write-ahead log: %w", err)
-	}
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	if !ok || st.Ino != w.dirIno {
-		d, err := os.Open(filepath.Dir(w.path))
+	if w.fd < 0 || st.Ino != w.ino {
+		if w.fd >= 0 {
+			syscall.Close(w.fd)
+			w.fd = -1
+		}
+		fd, err := syscall.Open(w.path, syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
 		if err != nil {
-			return fmt.Errorf("store: sync database directory: %w", err)
+			return fmt.Errorf("store: sync write-ahead log: %w", &os.PathError{Op: "open", Path: w.path, Err: err})
 		}
-		defer d.Close()
-		if err := w.sync(d); err != nil {
-			return fmt.Errorf("store: sync database directory: %w", err)
+		if err := syscall.Fstat(fd, &st); err != nil {
+			syscall.Close(fd)
+			return fmt.Errorf("store: sync write-ahead log: %w", &os.PathError{Op: "fstat", Path: w.path, Err: err})
 		}
-		if ok {
-			w.dirIno = st.Ino // only the syncing caller touches it
+		dir := filepath.Dir(w.path)
+		dfd, err := syscall.Open(dir, syscall.O_RDONLY|syscall.O_DIRECTORY|syscall.O_CLOEXEC, 0)
+		if err == nil {
+			err = w.sync(dir, dfd)
+			syscall.Close(dfd)
 		}
+		if err != nil {
+			syscall.Close(fd)
+			return fmt.Errorf("store: sync database directory: %w", &os.PathError{Op: "sync", Path: dir, Err: err})
+		}
+		w.fd, w.ino = fd, st.Ino
+	}
+	if err := w.sync(w.path, w.fd); err != nil {
+		return fmt.Errorf("store: sync write-ahead log: %w", &os.PathError{Op: "sync", Path: w.path, Err: err})
 	}
 	return nil
+}
+
+// close releases the log file held open.
+func (w *walSync) close() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for w.running {
+		w.cond.Wait()
+	}
+	if w.fd >= 0 {
+		syscall.Close(w.fd)
+		w.fd = -1
+	}
+}
+
+// datasync flushes a file's data and what reading it back needs (its
+// size), not its times: fdatasync, as SQLite syncs its own files. For a
+// directory, its entries.
+func datasync(_ string, fd int) error {
+	for {
+		err := syscall.Fdatasync(fd)
+		if err != syscall.EINTR {
+			return err
+		}
+	}
 }
