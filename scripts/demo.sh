@@ -125,7 +125,10 @@ set +e
 set -e
 run=$(grep -o 'run-[A-Za-z0-9]*' "$demo/run.txt" | head -1)
 [ -n "$run" ] || { echo "demo: no run id; see $demo/runcred.log" >&2; exit 1; }
-"$RC" run show "$run" | grep -q 'planned' || { echo "demo: the plan did not finish; see $demo/runcred.log" >&2; exit 1; }
+# Read whole before matching: grep -q stops at the first match, and under
+# pipefail a writer that then meets the closed pipe would fail the check.
+"$RC" run show "$run" >"$demo/run-show.txt"
+grep -q 'planned' "$demo/run-show.txt" || { echo "demo: the plan did not finish; see $demo/runcred.log" >&2; exit 1; }
 if "$MC" -q stat admin/demo-ws-state/terraform.tfstate >/dev/null 2>&1; then
 	echo "demo: FAILED: the plan phase wrote state" >&2; exit 1
 fi
