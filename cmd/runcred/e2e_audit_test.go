@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -25,42 +24,31 @@ import (
 // answered has its request and response records in the chain; records
 // exist only for writes that were sent, and for writes sent but not
 // answered only as many as were in flight (one per client); the chain
-// verifies, and every answered write is there after a restart. On SQLite
-// (runcred dev) and, where the suite has one, on PostgreSQL (runcred
-// server).
+// verifies, and every answered write is there after a restart. On every
+// database the suite has (SQLite always, PostgreSQL when configured).
 func TestCrashDuringAuditedBurst(t *testing.T) {
 	t.Parallel()
-	t.Run("sqlite", func(t *testing.T) {
-		t.Parallel()
-		dir := filepath.Join(t.TempDir(), "dev")
-		addr := freeAddr(t)
-		env := []string{"RUNCRED_LISTEN_ADDR=" + addr}
-		crashDuringAuditedBurst(t, filepath.Join(dir, "runcred.db"), filepath.Join(dir, "root-token"), func() *server {
-			return startServer(t, addr, env, "dev", "--data-dir", dir)
+	for _, be := range storetest.Backends(t) {
+		t.Run(be.Name, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			key, tokenFile := filepath.Join(dir, "root-key"), filepath.Join(dir, "root-token")
+			generateRootKey(t, key)
+			dsn := be.NewURL(t)
+			addr := freeAddr(t)
+			crashDuringAuditedBurst(t, dsn, tokenFile, func() *server {
+				return startServer(t, addr, nil, "server", "--database", dsn, "--root-key-file", key, "--root-token-file", tokenFile, "--addr", addr)
+			})
 		})
-	})
-	t.Run("postgres", func(t *testing.T) {
-		if os.Getenv(storetest.PostgresEnv) == "" {
-			t.Skipf("%s is not set", storetest.PostgresEnv)
-		}
-		t.Parallel()
-		dir := t.TempDir()
-		key, tokenFile := filepath.Join(dir, "root-key"), filepath.Join(dir, "root-token")
-		generateRootKey(t, key)
-		dsn := storetest.PostgresURL(t)
-		addr := freeAddr(t)
-		crashDuringAuditedBurst(t, dsn, tokenFile, func() *server {
-			return startServer(t, addr, nil, "server", "--database", dsn, "--root-key-file", key, "--root-token-file", tokenFile, "--addr", addr)
-		})
-	})
+	}
 }
 
 func crashDuringAuditedBurst(t *testing.T, dsn, tokenFile string, start func() *server) {
-	dev := start()
+	srv := start()
 	tok := readToken(t, tokenFile)
 	client := func() *vault.Client {
 		cfg := vault.DefaultConfig()
-		cfg.Address, cfg.MaxRetries, cfg.Timeout = dev.url, 0, 30*time.Second
+		cfg.Address, cfg.MaxRetries, cfg.Timeout = srv.url, 0, 30*time.Second
 		c, err := vault.NewClient(cfg)
 		if err != nil {
 			t.Fatal(err)
@@ -106,10 +94,10 @@ func crashDuringAuditedBurst(t *testing.T, dsn, tokenFile string, start func() *
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	if err := dev.cmd.Process.Kill(); err != nil {
+	if err := srv.cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}
-	<-dev.done
+	<-srv.done
 	wg.Wait()
 
 	db, err := store.Open(context.Background(), dsn)
@@ -168,8 +156,8 @@ func crashDuringAuditedBurst(t *testing.T, dsn, tokenFile string, start func() *
 	t.Logf("%d writes sent, %d answered, %d with records in a verified chain of %d; %d unanswered writes (in flight at the kill) have records",
 		len(sent), len(answered), len(kinds), rep.Records, inFlight)
 
-	dev = start()
-	cli := []string{"RUNCRED_ADDR=" + dev.url, "RUNCRED_TOKEN=" + tok}
+	srv = start()
+	cli := []string{"RUNCRED_ADDR=" + srv.url, "RUNCRED_TOKEN=" + tok}
 	if out := ok(t, cli, "audit", "verify"); !strings.HasPrefix(out, "audit chain intact") {
 		t.Fatalf("audit verify: %s", out)
 	}
@@ -180,5 +168,5 @@ func crashDuringAuditedBurst(t *testing.T, dsn, tokenFile string, start func() *
 			t.Fatalf("answered write %s lost after the crash: %v", p, err)
 		}
 	}
-	dev.stop(t)
+	srv.stop(t)
 }
