@@ -179,9 +179,8 @@ func (db *DB) Tx(ctx context.Context, fn func(*Tx) error) error {
 // survives a crash of the process but may be lost with the machine), it
 // then waits for an fsync of the write-ahead log, which covers every commit
 // before it and is shared by the durable transactions that commit while
-// one is under way (walSync). On
-// PostgreSQL the transaction asks for synchronous_commit itself, whatever
-// the server's default.
+// one is under way (walSync). On PostgreSQL the transaction asks for
+// synchronous_commit itself, whatever the server's default.
 func (db *DB) DurableTx(ctx context.Context, fn func(*Tx) error) error {
 	wait, err := db.DurableTxDeferred(ctx, fn)
 	if err != nil {

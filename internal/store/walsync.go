@@ -28,7 +28,7 @@ import (
 // the server restarts (as PostgreSQL panics on a failed fsync).
 type walSync struct {
 	path string                          // the database's -wal file
-	sync func(path string, fd int) error // fdatasync (fsync for a directory); tests count and fail it
+	sync func(path string, fd int) error // fdatasync, of the directory too; tests count and fail it
 
 	mu        sync.Mutex
 	cond      *sync.Cond

@@ -135,9 +135,10 @@ func (b *Backend) staticKeys(pems []string) ([]crypto.PublicKey, error) {
 }
 
 // verifySignature checks jws against the config's keys and returns its
-// payload and the public key that verified it. Only the key's own algorithm family can verify (go-jose checks
-// alg against the key type), and jws was parsed with asymmetric algorithms
-// only, so no key is ever used as an HMAC secret.
+// payload and the public key that verified it. Only the key's own
+// algorithm family can verify (go-jose checks alg against the key type),
+// and jws was parsed with asymmetric algorithms only, so no key is ever
+// used as an HMAC secret.
 func (b *Backend) verifySignature(ctx context.Context, c *config, jws *jose.JSONWebSignature) ([]byte, crypto.PublicKey, error) {
 	src, remote := c.source()
 	if !remote {
