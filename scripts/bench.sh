@@ -53,13 +53,17 @@ go test -run='^$' -bench='^BenchmarkSandboxStart$' -benchtime="${SANDBOX_BENCHTI
 go test -run='^$' -bench='^BenchmarkPlanPhase$' -benchtime="${PLAN_BENCHTIME:-10x}" -count="${COUNT:-1}" ./internal/agent/phase/ | tee -a "$out"
 go test -run='^$' -bench='^Benchmark(BarePlan|ManagedPlan|ManagedPlanAWSDirect|PlanPaired|PlanBreakdown|AWSDirectExchange)$' \
 	-benchtime="${PLAN_BENCHTIME:-10x}" -count="${COUNT:-1}" -timeout=30m ./internal/agent/ | tee -a "$out"
+# The paired plan again with the agent's sandbox off: the difference between
+# the two paired ratios is what the sandbox costs inside a real plan.
+RUNCRED_BENCH_ISOLATION=none go test -run='^$' -bench='^BenchmarkPlanPaired$' -benchtime="${PLAN_BENCHTIME:-10x}" -count="${COUNT:-1}" \
+	-timeout=30m ./internal/agent/ | sed 's/^BenchmarkPlanPaired-/BenchmarkPlanPairedNoSandbox-/' | tee -a "$out"
 echo
 echo "== plan wall time: runcred-managed plan vs bare tofu init + plan + show -json, same run (target ratio <= 1.05)"
 echo "   configuration: 1 provider (hashicorp/random, filesystem mirror), 9 resources to add (4 random_*, 5 terraform_data),"
 echo "   5 variables (1 sensitive), local backend, no cloud credentials. bare: fresh dir, copy, TF_CLI_CONFIG_FILE with the mirror."
 echo "   managed: plan-only run created with go-tfe until its planned_and_finished timestamp (\"as polled\": until a status read saw it)."
 awk '
-/^Benchmark(BarePlan|ManagedPlan|ManagedPlanAWSDirect|PlanPaired|PlanBreakdown|AWSDirectExchange\/[a-z]+|SandboxStart\/[a-z]+|PlanPhase)-[0-9]+ / {
+/^Benchmark(BarePlan|ManagedPlan|ManagedPlanAWSDirect|PlanPaired|PlanPairedNoSandbox|PlanBreakdown|AWSDirectExchange\/[a-z]+|SandboxStart\/[a-z]+|PlanPhase)-[0-9]+ / {
 	name = $1; sub(/-[0-9]+$/, "", name); name = substr(name, 10)
 	n[name]++; v[name, "ns"] += $3
 	for (i = 4; i < NF; i++) if ($(i+1) ~ /-ms$|ratio$/) v[name, $(i+1)] += $i
@@ -74,6 +78,9 @@ END {
 	}
 	pb = g("PlanPaired", "bare-ms"); pm = g("PlanPaired", "managed-ms")
 	if (pb > 0) printf "%-44s %9.1f %11.1f %7.3f   (median of per-pair ratios %.3f)\n", "paired, interleaved (PlanPaired)", pb, pm, pm / pb, g("PlanPaired", "median-ratio")
+	nb = g("PlanPairedNoSandbox", "bare-ms"); nm = g("PlanPairedNoSandbox", "managed-ms")
+	if (nb > 0) printf "%-44s %9.1f %11.1f %7.3f   (median of per-pair ratios %.3f)\n", "  the same with the sandbox off", nb, nm, nm / nb, g("PlanPairedNoSandbox", "median-ratio")
+	if (pb > 0 && nb > 0) printf "the sandbox inside the plan (paired ratio with it less without, times the bare plan): %+.1f ms per plan, %+.1f%% of the bare plan\n", (pm / pb - nm / nb) * pb, 100 * (pm / pb - nm / nb)
 	printf "agent claims by long poll (the default, 20 s); claim wait plan_queued -> planning %.1f ms\n", g("ManagedPlan", "queued-ms")
 	sb = g("SandboxStart/sandbox", "ns") / 1e6; sn = g("SandboxStart/bare", "ns") / 1e6
 	if (sb > 0) printf "the run sandbox (bubblewrap, in the managed plan): %.1f ms per child started (bare %.1f ms), %.1f ms per phase of 3 children, %.1f%% of the bare plan\n", sb - sn, sn, 3 * (sb - sn), (bare > 0 ? 100 * 3 * (sb - sn) / bare : 0)
