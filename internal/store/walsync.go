@@ -85,7 +85,7 @@ func (w *walSync) wait() error {
 func (w *walSync) syncLog() error {
 	var st syscall.Stat_t
 	if err := syscall.Stat(w.path, &st); err != nil {
-		return fmt.Errorf("store: sync write-ahead log: %w", &os.PathError{Op: "stat", Path: w.path, Err: err})
+		return syncErr("write-ahead log", "stat", w.path, err)
 	}
 	if w.fd < 0 || st.Ino != w.ino {
 		if w.fd >= 0 {
@@ -94,11 +94,11 @@ func (w *walSync) syncLog() error {
 		}
 		fd, err := syscall.Open(w.path, syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
 		if err != nil {
-			return fmt.Errorf("store: sync write-ahead log: %w", &os.PathError{Op: "open", Path: w.path, Err: err})
+			return syncErr("write-ahead log", "open", w.path, err)
 		}
 		if err := syscall.Fstat(fd, &st); err != nil {
 			syscall.Close(fd)
-			return fmt.Errorf("store: sync write-ahead log: %w", &os.PathError{Op: "fstat", Path: w.path, Err: err})
+			return syncErr("write-ahead log", "fstat", w.path, err)
 		}
 		dir := filepath.Dir(w.path)
 		dfd, err := syscall.Open(dir, syscall.O_RDONLY|syscall.O_DIRECTORY|syscall.O_CLOEXEC, 0)
@@ -108,14 +108,20 @@ func (w *walSync) syncLog() error {
 		}
 		if err != nil {
 			syscall.Close(fd)
-			return fmt.Errorf("store: sync database directory: %w", &os.PathError{Op: "sync", Path: dir, Err: err})
+			return syncErr("database directory", "sync", dir, err)
 		}
 		w.fd, w.ino = fd, st.Ino
 	}
 	if err := w.sync(w.path, w.fd); err != nil {
-		return fmt.Errorf("store: sync write-ahead log: %w", &os.PathError{Op: "sync", Path: w.path, Err: err})
+		return syncErr("write-ahead log", "sync", w.path, err)
 	}
 	return nil
+}
+
+// syncErr is the error of syncing what (the log, or its directory) when op
+// on path failed.
+func syncErr(what, op, path string, err error) error {
+	return fmt.Errorf("store: sync %s: %w", what, &os.PathError{Op: op, Path: path, Err: err})
 }
 
 // close releases the log file held open.
