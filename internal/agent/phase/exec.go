@@ -34,6 +34,12 @@ type command struct {
 	// (read-write) and ro (read-only) besides the system's files.
 	box    *Sandbox
 	rw, ro []string
+	// extra are the child's fds 3, 4…; run closes them once the child
+	// has its copies.
+	extra []*os.File
+	// sequence: the child is a sequence's shell in the sandbox (see
+	// sequence); cancellation interrupts it as sandboxPID.interrupt says.
+	sequence bool
 }
 
 // run starts c and waits for it. The child leads its own process group so
@@ -44,6 +50,16 @@ type command struct {
 // panic in it unwinds through Run (which removes the run directory) instead
 // of crashing the process from a goroutine of os/exec.
 func (c command) run(ctx context.Context) error {
+	extraOpen := true
+	closeExtra := func() {
+		if extraOpen {
+			for _, f := range c.extra {
+				f.Close()
+			}
+			extraOpen = false
+		}
+	}
+	defer closeExtra()
 	pr, pw, err := os.Pipe()
 	if err != nil {
 		return err
@@ -52,6 +68,7 @@ func (c command) run(ctx context.Context) error {
 
 	path, args, env := c.path, c.args, c.env
 	var box *boxed
+	ended := make(chan struct{}) // closed once the child was waited for
 	if c.box != nil {
 		if box, err = c.box.wrap(c); err != nil {
 			pw.Close()
@@ -72,6 +89,7 @@ func (c command) run(ctx context.Context) error {
 	if c.capture != nil {
 		cmd.Stdout = c.capture
 	}
+	cmd.ExtraFiles = c.extra
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.WaitDelay = tofuGrace
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGINT) }
@@ -83,15 +101,22 @@ func (c command) run(ctx context.Context) error {
 		// bwrap forwards no signal: the command gets it directly. Once
 		// WaitDelay has passed, os/exec kills bwrap, and the wait below
 		// the sandbox (its PID 1, and so every process in it).
-		cmd.ExtraFiles = box.files
+		cmd.ExtraFiles = append(append([]*os.File(nil), c.extra...), box.files...)
 		sig := syscall.SIGINT
 		if c.hook {
 			sig = syscall.SIGTERM
 		}
 		cmd.Cancel = func() error { return box.pid.signal(sig) }
+		if c.sequence {
+			cmd.Cancel = func() error {
+				box.pid.interrupt(ended)
+				return nil
+			}
+		}
 	}
 	err = cmd.Start()
 	pw.Close() // the child holds its own copy; EOF comes when all copies close
+	closeExtra()
 	if box != nil && err == nil {
 		box.started(cmd.Process.Pid)
 	}
@@ -102,6 +127,7 @@ func (c command) run(ctx context.Context) error {
 	waited := make(chan error, 1)
 	go func() {
 		err := cmd.Wait()
+		close(ended)
 		// Anything left in the group (or the sandbox) is an orphan of this
 		// step; killing it also closes the pipe it may be holding.
 		_ = syscall.Kill(-pgid, syscall.SIGKILL)

@@ -67,8 +67,9 @@ type Spec struct {
 	// Timeout bounds the phase, post hook excepted (it has its own); 0 for none.
 	Timeout time.Duration
 	// Sandbox, if set, runs every child (hooks included) isolated from the
-	// host: see Sandbox. nil runs them as the agent's user with the host's
-	// whole file system in view.
+	// host: see Sandbox. The OpenTofu commands share one sandbox, each hook
+	// has its own (see sequence). nil runs them as the agent's user with
+	// the host's whole file system in view.
 	Sandbox *Sandbox
 }
 
@@ -106,6 +107,9 @@ type runner struct {
 type step struct {
 	name string
 	run  func(context.Context) error
+	// named: run returns a *StepError naming which of its commands
+	// failed (a sequence of OpenTofu commands; see sequence).
+	named bool
 }
 
 // Run executes the phase described by s. The run directory is removed
@@ -145,23 +149,31 @@ func Run(ctx context.Context, s Spec) (res Result, err error) {
 		defer cancel()
 	}
 	steps := []step{
-		{"prepare", r.prepare},
-		{hookName("pre", s.Phase), func(ctx context.Context) error { return r.hook(ctx, "pre") }},
-		{"init", func(ctx context.Context) error { return r.tofu(ctx, "init", "-input=false", "-no-color") }},
+		{name: "prepare", run: r.prepare},
+		{name: hookName("pre", s.Phase), run: func(ctx context.Context) error { return r.hook(ctx, "pre") }},
 	}
-	if s.Phase == jobapi.Plan {
-		steps = append(steps, step{"plan", r.plan}, step{"show", r.show})
+	tofu := r.tofuSteps()
+	if s.Sandbox != nil {
+		// One sandbox for all of them: see sequence.
+		steps = append(steps, step{name: tofu[0].name, named: true, run: func(ctx context.Context) error { return r.sequence(ctx, tofu) }})
 	} else {
-		steps = append(steps, step{"apply", r.apply}, step{"output", r.outputs})
+		for _, t := range tofu {
+			steps = append(steps, step{name: t.name, run: func(ctx context.Context) error { return r.single(ctx, t) }})
+		}
 	}
 	prepared := false
 	for _, st := range steps {
 		if err = st.run(mctx); err != nil {
+			name := st.name
+			var se *StepError
+			if st.named && errors.As(err, &se) {
+				name, err = se.Step, se.Err
+			}
 			if ctx.Err() == nil && errors.Is(mctx.Err(), context.DeadlineExceeded) {
 				err = fmt.Errorf("the phase ran past its time limit of %s", s.Timeout)
 			}
-			err = &StepError{Step: st.name, Err: err}
-			if st.name == "apply" {
+			err = &StepError{Step: name, Err: err}
+			if name == "apply" {
 				r.readState() // a failed apply may have changed resources
 			}
 			break
@@ -298,9 +310,8 @@ func (r *runner) tofuTo(ctx context.Context, stdout *[]byte, args ...string) err
 	return err
 }
 
-func (r *runner) tofu(ctx context.Context, args ...string) error { return r.tofuTo(ctx, nil, args...) }
-
-func (r *runner) plan(ctx context.Context) error {
+// planArgs are the plan command's arguments.
+func (r *runner) planArgs() []string {
 	args := []string{"plan", "-input=false", "-no-color", "-out=" + r.planPath()}
 	if r.spec.Destroy {
 		args = append(args, "-destroy")
@@ -318,28 +329,7 @@ func (r *runner) plan(ctx context.Context) error {
 	for _, a := range r.spec.Replaces {
 		args = append(args, "-replace="+a)
 	}
-	if err := r.tofu(ctx, args...); err != nil {
-		return err
-	}
-	b, err := os.ReadFile(r.planPath())
-	r.res.Plan = b
-	return err
-}
-
-func (r *runner) show(ctx context.Context) error {
-	return r.tofuTo(ctx, &r.res.PlanJSON, "show", "-json", "-no-color", r.planPath())
-}
-
-func (r *runner) apply(ctx context.Context) error {
-	if err := r.tofu(ctx, "apply", "-input=false", "-no-color", r.planPath()); err != nil {
-		return err
-	}
-	r.readState()
-	return nil
-}
-
-func (r *runner) outputs(ctx context.Context) error {
-	return r.tofuTo(ctx, &r.res.Outputs, "output", "-json", "-no-color")
+	return args
 }
 
 // readState keeps the local backend's state, if the configuration uses it.

@@ -212,7 +212,7 @@ func (s *Sandbox) wrap(c command) (*boxed, error) {
 			return "", err
 		}
 		b.files = append(b.files, f)
-		return strconv.Itoa(2 + len(b.files)), nil
+		return strconv.Itoa(2 + len(c.extra) + len(b.files)), nil
 	}
 	uid, gid := os.Geteuid(), os.Getegid()
 	if s.uid >= 0 {
@@ -306,7 +306,7 @@ func (s *Sandbox) wrap(c command) (*boxed, error) {
 	}
 	b.info = pr
 	b.files = append(b.files, pw)
-	a = append(a, "--info-fd", strconv.Itoa(2+len(b.files)))
+	a = append(a, "--info-fd", strconv.Itoa(2+len(c.extra)+len(b.files)))
 	var buf bytes.Buffer
 	for _, x := range a {
 		if strings.IndexByte(x, 0) >= 0 {
@@ -472,27 +472,83 @@ func (p *sandboxPID) sendLocked(sig unix.Signal) error {
 // commandFD opens a pidfd for the init's child, the sandboxed command, or
 // returns -1.
 func (p *sandboxPID) commandFD() int {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", p.pid, p.pid))
+	_, fd := firstChild(p.pid)
+	return fd
+}
+
+// firstChild opens a pidfd for the oldest living child of parent (the
+// one it started; orphans reparented to it come after), and returns its
+// pid and that pidfd, or -1 for both.
+func firstChild(parent int) (int, int) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", parent, parent))
 	if err != nil {
-		return -1
+		return -1, -1
 	}
 	f := strings.Fields(string(data))
 	if len(f) == 0 {
-		return -1
+		return -1, -1
 	}
 	child, err := strconv.Atoi(f[0])
 	if err != nil {
-		return -1
+		return -1, -1
 	}
 	cfd, err := unix.PidfdOpen(child, 0)
 	if err != nil {
-		return -1
+		return -1, -1
 	}
-	if parentOf(child) != p.pid {
+	// The pidfd pins the process; checking its parent after opening it
+	// proves it is the child read above, not a process that reused its
+	// pid.
+	if parentOf(child) != parent {
 		unix.Close(cfd)
-		return -1
+		return -1, -1
 	}
-	return cfd
+	return child, cfd
+}
+
+// interrupt stops a sequence's shell (see sequence): SIGUSR1 tells it to
+// start no further command, and the command it runs, if any, gets SIGINT
+// from here, once. The command is the shell's only child. It is looked
+// for until ended is closed, since the shell may have started one just
+// before it took the SIGUSR1: that one is interrupted too, and nothing
+// after it starts. Sending SIGINT from the agent, never from the shell as
+// well, is what makes it exactly once: a second SIGINT makes OpenTofu
+// exit at once, without writing its state.
+func (p *sandboxPID) interrupt(ended <-chan struct{}) {
+	_ = p.signal(unix.SIGUSR1)
+	go func() {
+		t := time.NewTicker(10 * time.Millisecond)
+		defer t.Stop()
+		var shellFD, shell, done = -1, 0, 0
+		defer func() {
+			if shellFD >= 0 {
+				unix.Close(shellFD)
+			}
+		}()
+		for {
+			if shellFD < 0 {
+				p.mu.Lock()
+				if p.known && p.fd >= 0 {
+					shell, shellFD = firstChild(p.pid)
+				}
+				p.mu.Unlock()
+			}
+			if shellFD >= 0 && unix.PidfdSendSignal(shellFD, 0, nil, 0) == nil {
+				if pid, cfd := firstChild(shell); cfd >= 0 {
+					if pid != done {
+						_ = unix.PidfdSendSignal(cfd, unix.SIGINT, nil, 0)
+						done = pid
+					}
+					unix.Close(cfd)
+				}
+			}
+			select {
+			case <-ended:
+				return
+			case <-t.C:
+			}
+		}
+	}()
 }
 
 func ignoreGone(err error) error {

@@ -51,3 +51,4 @@ type sandboxPID struct{}
 
 func (p *sandboxPID) signal(syscall.Signal) error { return nil }
 func (p *sandboxPID) kill()                       {}
+func (p *sandboxPID) interrupt(<-chan struct{})   {}

@@ -1,0 +1,302 @@
+//go:build linux
+
+package phase
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/runcred/runcred/internal/jobapi"
+)
+
+// The sandboxed OpenTofu commands of a phase run in one sandbox, one after
+// the other, by a shell (see sequence). These tests run them with this
+// test binary posing as OpenTofu (fakeTofu), which reports what it finds
+// in the sandbox and does what the test's FAKE_* variables say.
+
+func TestMain(m *testing.M) {
+	if os.Getenv("RUNCRED_FAKE_TOFU") == "1" {
+		os.Exit(fakeTofu(os.Args[1:]))
+	}
+	os.Exit(m.Run())
+}
+
+// fakeTofu is the test binary as OpenTofu: init, plan, show, apply and
+// output, each printing what the tests look for.
+func fakeTofu(args []string) int {
+	if len(args) == 0 {
+		return 2
+	}
+	cmd := args[0]
+	// The shell's pipes (its fds 3 and 4) must not reach a command.
+	for _, fd := range []int{3, 4} {
+		if _, err := os.Readlink("/proc/self/fd/" + strconv.Itoa(fd)); err == nil {
+			if target, _ := os.Readlink("/proc/self/fd/" + strconv.Itoa(fd)); strings.HasPrefix(target, "pipe:") {
+				fmt.Fprintf(os.Stderr, "%s: FD%d-OPEN %s\n", cmd, fd, target)
+			}
+		}
+	}
+	fmt.Fprintf(os.Stderr, "%s: OTHERS=%d\n", cmd, others())
+	if os.Getenv("FAKE_FAIL") == cmd {
+		fmt.Fprintf(os.Stderr, "%s: failing\n", cmd)
+		return 3
+	}
+	switch cmd {
+	case "init":
+		fmt.Println("NOT-JSON from init")
+		if os.Getenv("FAKE_LEAVE") == "1" {
+			// A process of its own session that outlives the command, as a
+			// local-exec's background job would.
+			c := exec.Command("sleep", "986")
+			c.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+			if err := c.Start(); err != nil {
+				fmt.Fprintln(os.Stderr, "init: starting the leftover:", err)
+				return 1
+			}
+			fmt.Fprintln(os.Stderr, "init: LEFT-SLEEP")
+		}
+	case "plan":
+		fmt.Println("NOT-JSON from plan")
+		b, _ := json.Marshal(args)
+		fmt.Fprintf(os.Stderr, "plan: ARGS=%s\n", b)
+		for _, a := range args {
+			if p, ok := strings.CutPrefix(a, "-out="); ok {
+				if err := os.WriteFile(p, []byte("FAKE-PLAN"), 0o600); err != nil {
+					fmt.Fprintln(os.Stderr, "plan:", err)
+					return 1
+				}
+			}
+		}
+	case "show", "output":
+		fmt.Fprintln(os.Stderr, cmd+": to the log")
+		fmt.Print(`{"fake":"` + cmd + `"}`)
+	case "apply":
+		ints := make(chan os.Signal, 4)
+		signal.Notify(ints, os.Interrupt)
+		fmt.Fprintln(os.Stderr, "apply: APPLYING")
+		if os.Getenv("FAKE_WAIT_INT") != "1" {
+			_ = os.WriteFile("terraform.tfstate", []byte("APPLIED"), 0o600)
+			return 0
+		}
+		select {
+		case <-ints:
+		case <-time.After(time.Minute):
+			fmt.Fprintln(os.Stderr, "apply: no interrupt")
+			return 1
+		}
+		_ = os.WriteFile("terraform.tfstate", []byte("INTERRUPTED"), 0o600)
+		n := 1
+		// A second interrupt would make OpenTofu exit at once, without
+		// its state: count any that come.
+		for deadline := time.After(time.Second); ; {
+			select {
+			case <-ints:
+				n++
+				continue
+			case <-deadline:
+			}
+			break
+		}
+		fmt.Fprintf(os.Stderr, "apply: INTERRUPTS=%d\n", n)
+		return 1
+	}
+	return 0
+}
+
+// others counts the processes of the sandbox besides its init, the shell
+// and this one.
+func others() int {
+	ents, _ := filepath.Glob("/proc/[0-9]*")
+	n := 0
+	for _, e := range ents {
+		pid, _ := strconv.Atoi(filepath.Base(e))
+		if pid != 1 && pid != os.Getpid() && pid != os.Getppid() {
+			n++
+		}
+	}
+	return n
+}
+
+// fakeSpec is a sandboxed phase with this test binary as OpenTofu.
+func fakeSpec(t *testing.T, ph jobapi.Phase, l *logs, env map[string]string) Spec {
+	t.Helper()
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := Spec{Phase: ph, Binary: self, ConfigDir: "testdata/basic", Log: l.add, Sandbox: newSandbox(t),
+		Env: map[string]string{"RUNCRED_FAKE_TOFU": "1"}}
+	for k, v := range env {
+		s.Env[k] = v
+	}
+	if ph == jobapi.Apply {
+		s.PlanFile = []byte("FAKE-PLAN")
+	}
+	return s
+}
+
+// TestSequenceRunsEachCommandAlone: the plan's commands run in order,
+// each with none of the shell's pipes and no process of the one before:
+// init leaves a process behind, which is gone when plan starts. Only
+// show's stdout is the JSON plan.
+func TestSequenceRunsEachCommandAlone(t *testing.T) {
+	var l logs
+	res, err := Run(context.Background(), fakeSpec(t, jobapi.Plan, &l, map[string]string{"FAKE_LEAVE": "1"}))
+	if err != nil {
+		t.Fatalf("%v\n%s", err, strings.Join(l.all(), "\n"))
+	}
+	for _, want := range []string{"init: OTHERS=0", "init: LEFT-SLEEP", "plan: OTHERS=0", "show: OTHERS=0", "NOT-JSON from init", "NOT-JSON from plan", "show: to the log"} {
+		if !l.has(want) {
+			t.Errorf("the log lacks %q:\n%s", want, strings.Join(l.all(), "\n"))
+		}
+	}
+	l.noneContain(t, "FD3-OPEN", "FD4-OPEN")
+	if string(res.PlanJSON) != `{"fake":"show"}` || string(res.Plan) != "FAKE-PLAN" {
+		t.Errorf("plan JSON %q, plan %q", res.PlanJSON, res.Plan)
+	}
+	if n := sleepers(t, "986"); n != 0 {
+		t.Errorf("%d of init's leftover processes outlived the phase", n)
+	}
+}
+
+// TestSequenceNamesTheFailingStep: a command that fails is the phase's
+// failed step, with its exit status, and nothing after it runs.
+func TestSequenceNamesTheFailingStep(t *testing.T) {
+	for _, tc := range []struct {
+		ph   jobapi.Phase
+		fail string
+		not  string // a later command, which must not have run
+	}{
+		{jobapi.Plan, "init", "plan:"},
+		{jobapi.Plan, "plan", "show:"},
+		{jobapi.Plan, "show", ""},
+		{jobapi.Apply, "apply", "output:"},
+		{jobapi.Apply, "output", ""},
+	} {
+		t.Run(string(tc.ph)+"-"+tc.fail, func(t *testing.T) {
+			var l logs
+			res, err := Run(context.Background(), fakeSpec(t, tc.ph, &l, map[string]string{"FAKE_FAIL": tc.fail}))
+			var se *StepError
+			if !errors.As(err, &se) || se.Step != tc.fail || !strings.Contains(err.Error(), "exit status 3") {
+				t.Fatalf("err = %v, want step %s with exit status 3", err, tc.fail)
+			}
+			if !l.has(tc.fail + ": failing") {
+				t.Errorf("the log lacks the failing command:\n%s", strings.Join(l.all(), "\n"))
+			}
+			if tc.not != "" {
+				l.noneContain(t, tc.not)
+			}
+			if res.PlanJSON != nil || res.Outputs != nil {
+				t.Errorf("a failed sequence captured %q %q", res.PlanJSON, res.Outputs)
+			}
+		})
+	}
+}
+
+// TestSequenceApply: apply's state and output's JSON come back.
+func TestSequenceApply(t *testing.T) {
+	var l logs
+	res, err := Run(context.Background(), fakeSpec(t, jobapi.Apply, &l, nil))
+	if err != nil {
+		t.Fatalf("%v\n%s", err, strings.Join(l.all(), "\n"))
+	}
+	if string(res.State) != "APPLIED" || string(res.Outputs) != `{"fake":"output"}` {
+		t.Errorf("state %q, outputs %q", res.State, res.Outputs)
+	}
+}
+
+// TestSequenceCancelInterruptsOnce: canceling an apply interrupts it with
+// exactly one SIGINT (a second makes OpenTofu quit without its state),
+// the state it then writes is kept, and output does not run.
+func TestSequenceCancelInterruptsOnce(t *testing.T) {
+	lines := make(chan string, 64)
+	var l logs
+	s := fakeSpec(t, jobapi.Apply, &l, map[string]string{"FAKE_WAIT_INT": "1"})
+	s.Log = func(line string) { l.add(line); lines <- line }
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	var res Result
+	var err error
+	go func() { res, err = Run(ctx, s); close(done) }()
+	waitLine(t, lines, "apply: APPLYING")
+	cancel()
+	<-done
+	var se *StepError
+	if !errors.As(err, &se) || se.Step != "apply" || !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v, want apply canceled", err)
+	}
+	if !l.has("apply: INTERRUPTS=1") {
+		t.Errorf("want exactly one interrupt:\n%s", strings.Join(l.all(), "\n"))
+	}
+	if string(res.State) != "INTERRUPTED" {
+		t.Errorf("state %q, want the interrupted apply's", res.State)
+	}
+	l.noneContain(t, "output:")
+}
+
+// TestSequenceArguments: every argument reaches its command as one word,
+// whatever it holds.
+func TestSequenceArguments(t *testing.T) {
+	var l logs
+	s := fakeSpec(t, jobapi.Plan, &l, nil)
+	s.Targets = []string{"a b", "it's", `"$HOME"`, "$(touch x)", "`id`", "line\nbreak", "*", ""}
+	if _, err := Run(context.Background(), s); err != nil {
+		t.Fatalf("%v\n%s", err, strings.Join(l.all(), "\n"))
+	}
+	got := ""
+	for _, line := range l.all() {
+		if a, ok := strings.CutPrefix(line, "plan: ARGS="); ok {
+			got = a
+		}
+	}
+	// The run directory is a temporary one: compare past the -out path.
+	var args []string
+	if err := json.Unmarshal([]byte(got), &args); err != nil || len(args) != 4+len(s.Targets) {
+		t.Fatalf("plan's arguments %s (%v), want 4 and the targets %q", got, err, s.Targets)
+	}
+	for i, a := range targets(s.Targets) {
+		if args[4+i] != a {
+			t.Errorf("argument %d is %q, want %q", 4+i, args[4+i], a)
+		}
+	}
+}
+
+func targets(addrs []string) []string {
+	var out []string
+	for _, a := range addrs {
+		out = append(out, "-target="+a)
+	}
+	return out
+}
+
+// TestSequenceScriptRefusesOutsideItsSandbox: the script's kill -1 must
+// never reach processes outside the sandbox; it refuses to run as anything
+// but PID 2 of its own PID namespace. Tried in a PID namespace of bwrap's
+// where it is PID 3 (so that a script that did not refuse would still kill
+// nothing of the host).
+func TestSequenceScriptRefusesOutsideItsSandbox(t *testing.T) {
+	bwrap, err := exec.LookPath("bwrap")
+	if err != nil {
+		t.Skip("bubblewrap is not installed")
+	}
+	script := sequenceScript("/bin/echo", []tofuStep{{name: "init", args: []string{"RAN"}}}, false)
+	out, err := exec.Command(bwrap, "--ro-bind", "/", "/", "--unshare-pid", "--proc", "/proc", "--dev", "/dev",
+		"/bin/sh", "-c", `/bin/sh -c "$0" 4>&1; echo "status $?"`, script).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	if !strings.Contains(string(out), "runs only in its sandbox") || !strings.Contains(string(out), "status 125") || strings.Contains(string(out), "RAN") {
+		t.Errorf("got %q, want a refusal", out)
+	}
+}
