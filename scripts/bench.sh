@@ -83,7 +83,7 @@ END {
 	if (pb > 0 && nb > 0) printf "the sandbox inside the plan (paired ratio with it less without, times the bare plan): %+.1f ms per plan, %+.1f%% of the bare plan\n", (pm / pb - nm / nb) * pb, 100 * (pm / pb - nm / nb)
 	printf "agent claims by long poll (the default, 20 s); claim wait plan_queued -> planning %.1f ms\n", g("ManagedPlan", "queued-ms")
 	sb = g("SandboxStart/sandbox", "ns") / 1e6; sn = g("SandboxStart/bare", "ns") / 1e6
-	if (sb > 0) printf "the run sandbox (bubblewrap, in the managed plan): %.1f ms per child started (bare %.1f ms), %.1f ms per phase of 3 children, %.1f%% of the bare plan\n", sb - sn, sn, 3 * (sb - sn), (bare > 0 ? 100 * 3 * (sb - sn) / bare : 0)
+	if (sb > 0) printf "the run sandbox (bubblewrap, in the managed plan): %.1f ms per sandbox started (a child started bare: %.1f ms); a phase starts one for its OpenTofu commands (and one per hook): %.1f%% of the bare plan\n", sb - sn, sn, (bare > 0 ? 100 * (sb - sn) / bare : 0)
 	if ("PlanPhase" in n) printf "  a whole plan phase without / with it, alternating (PlanPhase): %.1f / %.1f ms, %+.1f ms\n", g("PlanPhase", "bare-ms"), g("PlanPhase", "sandbox-ms"), g("PlanPhase", "cost-ms")
 	B = "PlanBreakdown"
 	if (B in n) {

@@ -13,8 +13,8 @@ import (
 )
 
 // BenchmarkSandboxStart is the sandbox's own cost: one child started and
-// waited for bare, and the same in the sandbox. A phase starts three
-// (init, plan or apply, show or output) plus its hooks.
+// waited for bare, and the same in the sandbox. A phase starts one for
+// its OpenTofu commands (see sequence) and one per hook.
 func BenchmarkSandboxStart(b *testing.B) {
 	box, err := NewSandbox(SandboxConfig{})
 	if err != nil {
