@@ -67,6 +67,16 @@ func fakeTofu(args []string) int {
 			fmt.Fprintln(os.Stderr, "init: LEFT-SLEEP")
 		}
 	case "plan":
+		if os.Getenv("FAKE_FORGE") == "1" {
+			// The run shares the shell's user: it can open the shell's
+			// status pipe through /proc and claim a command ended.
+			f, err := os.OpenFile(fmt.Sprintf("/proc/%d/fd/4", os.Getppid()), os.O_WRONLY, 0)
+			if err == nil {
+				_, err = f.WriteString("show 0\n")
+				f.Close()
+			}
+			fmt.Fprintf(os.Stderr, "plan: FORGED err=%v\n", err)
+		}
 		fmt.Println("NOT-JSON from plan")
 		b, _ := json.Marshal(args)
 		fmt.Fprintf(os.Stderr, "plan: ARGS=%s\n", b)
@@ -299,4 +309,91 @@ func TestSequenceScriptRefusesOutsideItsSandbox(t *testing.T) {
 	if !strings.Contains(string(out), "runs only in its sandbox") || !strings.Contains(string(out), "status 125") || strings.Contains(string(out), "RAN") {
 		t.Errorf("got %q, want a refusal", out)
 	}
+}
+
+// TestSequenceForgedStatus: a command that tries to write a status line of
+// its own into the shell's pipe, through /proc (it runs as the shell's
+// user). Under a root agent the shell, started by setpriv, is not
+// dumpable, so /proc refuses it and the phase goes on as usual. Where the
+// open succeeds, the forged line must fail the phase at the command's own
+// step: it never passes for a step that did not run.
+func TestSequenceForgedStatus(t *testing.T) {
+	var l logs
+	res, err := Run(context.Background(), fakeSpec(t, jobapi.Plan, &l, map[string]string{"FAKE_FORGE": "1"}))
+	switch {
+	case l.has("plan: FORGED err=<nil>"):
+		t.Log("the run could write into the shell's status pipe")
+		var se *StepError
+		if !errors.As(err, &se) || se.Step != "plan" || !strings.Contains(err.Error(), `reported "show"`) {
+			t.Fatalf("err = %v, want the plan step failed on the forged line", err)
+		}
+		if res.PlanJSON != nil {
+			t.Errorf("a JSON plan came back: %q", res.PlanJSON)
+		}
+	case l.has("plan: FORGED err=open /proc/2/fd/4: permission denied"):
+		if os.Geteuid() != 0 {
+			t.Log("the shell's pipes are out of the run's reach")
+		}
+		if err != nil || string(res.PlanJSON) != `{"fake":"show"}` {
+			t.Fatalf("err = %v, plan JSON %q, want the phase as usual", err, res.PlanJSON)
+		}
+	default:
+		t.Fatalf("the fake did not try:\n%s", strings.Join(l.all(), "\n"))
+	}
+	if os.Geteuid() == 0 && !l.has("permission denied") {
+		t.Error("under a root agent the run could open the shell's pipe")
+	}
+}
+
+// TestReadStatuses: only well-formed lines count, up to the first that is
+// not; whatever follows, however much, is read and dropped (the shell
+// never blocks on a full pipe) and never kept.
+func TestReadStatuses(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want []seqStatus
+	}{
+		{"init 0\nplan 1\n", []seqStatus{{"init", 0}, {"plan", 1}}},
+		{"init 0\nplan 0", []seqStatus{{"init", 0}, {"plan", 0}}},
+		{"init 0\ngarbage\nplan 0\n", []seqStatus{{"init", 0}}},
+		{"init 256\n", nil},
+		{"init -1\n", nil},
+		{"init 0 0\n", nil},
+		{"init\n", nil},
+		{"", nil},
+		{"init 0\n" + strings.Repeat("x", 1<<20) + "\nplan 0\n", []seqStatus{{"init", 0}}},
+	} {
+		r := strings.NewReader(tc.in)
+		got := readStatuses(r)
+		if fmt.Sprint(got) != fmt.Sprint(tc.want) {
+			t.Errorf("readStatuses(%.40q) = %v, want %v", tc.in, got, tc.want)
+		}
+		if r.Len() != 0 {
+			t.Errorf("readStatuses(%.40q) left %d bytes unread", tc.in, r.Len())
+		}
+	}
+}
+
+// FuzzReadStatuses: whatever a run writes into the status pipe, the
+// reader returns a bounded list of plain step names with exit statuses
+// 0-255 and reads it all.
+func FuzzReadStatuses(f *testing.F) {
+	f.Add("init 0\nplan 0\nshow 0\n")
+	f.Add("init 1\n")
+	f.Add("init 0\r\nplan 0\n")
+	f.Fuzz(func(t *testing.T, in string) {
+		r := strings.NewReader(in)
+		got := readStatuses(r)
+		if r.Len() != 0 {
+			t.Fatalf("left %d bytes unread", r.Len())
+		}
+		if len(got) > maxStatusBytes/2 {
+			t.Fatalf("%d statuses from %d bytes", len(got), len(in))
+		}
+		for _, s := range got {
+			if s.status < 0 || s.status > 255 || strings.ContainsAny(s.name, " \n") {
+				t.Fatalf("status %+v", s)
+			}
+		}
+	})
 }
