@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -396,4 +397,63 @@ func FuzzReadStatuses(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestUnprivilegedSandbox runs this package's sandbox tests again as an
+// unprivileged user, when the tests run as root: an agent that is not root
+// sandboxes its runs through a user namespace of bubblewrap's and without
+// setpriv, a path the root tests do not take. There, the run can open the
+// shell's status pipe through /proc, so TestSequenceForgedStatus checks
+// that a forged line fails the step.
+func TestUnprivilegedSandbox(t *testing.T) {
+	if os.Geteuid() != 0 || os.Getenv("RUNCRED_UNPRIVILEGED_RERUN") != "" {
+		t.Skip("runs as root, once")
+	}
+	setpriv, err := exec.LookPath("setpriv")
+	if err != nil {
+		t.Skip("setpriv (util-linux) is not installed")
+	}
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A directory the unprivileged user owns, with the test binary and
+	// the test data in it (the build's own directories are root's).
+	dir, err := os.MkdirTemp("", "runcred-unprivileged-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	bin := filepath.Join(dir, "phase.test")
+	if err := copyFile(self, bin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.CopyFS(filepath.Join(dir, "testdata"), os.DirFS("testdata")); err != nil {
+		t.Fatal(err)
+	}
+	if err := filepath.WalkDir(dir, func(p string, _ fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		return os.Lchown(p, NobodyID, NobodyID)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(setpriv, "--reuid="+strconv.Itoa(NobodyID), "--regid="+strconv.Itoa(NobodyID), "--clear-groups", "--",
+		bin, "-test.run=^(TestSandbox|TestSequence)", "-test.v", "-test.count=1")
+	cmd.Dir = dir
+	cmd.Env = []string{"PATH=/usr/bin:/bin", "HOME=" + dir, "TMPDIR=" + dir, "RUNCRED_UNPRIVILEGED_RERUN=1"}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("the sandbox tests as uid %d: %v\n%s", NobodyID, err, out)
+	}
+	for _, want := range []string{"--- PASS: TestSandboxProbe", "--- PASS: TestSequenceRunsEachCommandAlone",
+		"--- PASS: TestSequenceCancelInterruptsOnce", "the run could write into the shell's status pipe"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("the unprivileged run lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(string(out), "--- SKIP") {
+		t.Errorf("a sandbox test skipped as uid %d:\n%s", NobodyID, out)
+	}
 }
