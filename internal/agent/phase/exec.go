@@ -50,13 +50,11 @@ type command struct {
 // panic in it unwinds through Run (which removes the run directory) instead
 // of crashing the process from a goroutine of os/exec.
 func (c command) run(ctx context.Context) error {
-	extraOpen := true
+	// Closed once the child has its copies, or on the way out if it never
+	// started (a second Close of an *os.File only returns ErrClosed).
 	closeExtra := func() {
-		if extraOpen {
-			for _, f := range c.extra {
-				f.Close()
-			}
-			extraOpen = false
+		for _, f := range c.extra {
+			f.Close()
 		}
 	}
 	defer closeExtra()

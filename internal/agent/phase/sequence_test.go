@@ -297,10 +297,7 @@ func targets(addrs []string) []string {
 // where it is PID 3 (so that a script that did not refuse would still kill
 // nothing of the host).
 func TestSequenceScriptRefusesOutsideItsSandbox(t *testing.T) {
-	bwrap, err := exec.LookPath("bwrap")
-	if err != nil {
-		t.Skip("bubblewrap is not installed")
-	}
+	bwrap := newSandbox(t).bwrap
 	script := sequenceScript("/bin/echo", []tofuStep{{name: "init", args: []string{"RAN"}}}, false)
 	out, err := exec.Command(bwrap, "--ro-bind", "/", "/", "--unshare-pid", "--proc", "/proc", "--dev", "/dev",
 		"/bin/sh", "-c", `/bin/sh -c "$0" 4>&1; echo "status $?"`, script).CombinedOutput()
@@ -406,13 +403,10 @@ func FuzzReadStatuses(f *testing.F) {
 // shell's status pipe through /proc, so TestSequenceForgedStatus checks
 // that a forged line fails the step.
 func TestUnprivilegedSandbox(t *testing.T) {
-	if os.Geteuid() != 0 || os.Getenv("RUNCRED_UNPRIVILEGED_RERUN") != "" {
-		t.Skip("runs as root, once")
+	if os.Geteuid() != 0 {
+		t.Skip("not root: the sandbox tests above already ran as an unprivileged user, and only root can switch to another")
 	}
-	setpriv, err := exec.LookPath("setpriv")
-	if err != nil {
-		t.Skip("setpriv (util-linux) is not installed")
-	}
+	setpriv := newSandbox(t).setpriv // a root agent's sandbox needs it: NewSandbox fails without
 	self, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
@@ -442,7 +436,7 @@ func TestUnprivilegedSandbox(t *testing.T) {
 	cmd := exec.Command(setpriv, "--reuid="+strconv.Itoa(NobodyID), "--regid="+strconv.Itoa(NobodyID), "--clear-groups", "--",
 		bin, "-test.run=^(TestSandbox|TestSequence)", "-test.v", "-test.count=1")
 	cmd.Dir = dir
-	cmd.Env = []string{"PATH=/usr/bin:/bin", "HOME=" + dir, "TMPDIR=" + dir, "RUNCRED_UNPRIVILEGED_RERUN=1"}
+	cmd.Env = []string{"PATH=/usr/bin:/bin", "HOME=" + dir, "TMPDIR=" + dir}
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("the sandbox tests as uid %d: %v\n%s", NobodyID, err, out)
