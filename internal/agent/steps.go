@@ -66,7 +66,7 @@ func (x *job) steps() []step {
 		// resources: its state is kept whatever happened.
 		return append(steps, step{do: x.storeState, always: true})
 	}
-	return append(steps, step{do: x.storePlan}, step{do: x.storePlanJSON}, step{do: x.countChanges})
+	return append(steps, step{do: x.countChanges}, step{do: x.storePlanJSON}, step{do: x.storePlan})
 }
 
 // run carries out the steps, then gives back what they took (revokes the
@@ -199,7 +199,13 @@ func (x *job) runPhase(ctx context.Context) error {
 	return err
 }
 
+// storePlan uploads the saved plan for the apply that may follow. A
+// speculative plan, or one without changes, ends the run (as the server's
+// afterPlan decides): no apply will read it, so it is not sent.
 func (x *job) storePlan(ctx context.Context) error {
+	if x.j.PlanOnly || !x.fin.HasChanges {
+		return nil
+	}
 	if err := x.api.StorePlanFile(ctx, x.res.Plan); err != nil {
 		return fmt.Errorf("storing the plan: %w", err)
 	}

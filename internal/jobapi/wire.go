@@ -62,6 +62,9 @@ type Job struct {
 	// PhaseTimeout is the workspace's bound on the phase, 0 for none; the
 	// agent takes the shorter of it and its own.
 	PhaseTimeout time.Duration `json:"phase_timeout,omitempty"`
+	// PlanOnly: the run is speculative and ends with its plan; no apply
+	// will need the saved plan, so the agent does not upload it.
+	PlanOnly bool `json:"plan_only,omitempty"`
 }
 
 // JobWire is Job as sent: the token in the clear, which Job never holds

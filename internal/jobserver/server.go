@@ -117,7 +117,7 @@ func (s Server) claim(w http.ResponseWriter, r *http.Request, _ string) error {
 		WorkingDirectory: cj.Workspace.WorkingDirectory, TerraformVersion: cj.Workspace.TerraformVersion,
 		ConfigurationVersionID: cj.Run.ConfigurationVersionID, IsDestroy: cj.Run.IsDestroy, Message: cj.Run.Message,
 		NoRefresh: !cj.Run.Refresh, RefreshOnly: cj.Run.RefreshOnly, TargetAddrs: cj.Run.TargetAddrs, ReplaceAddrs: cj.Run.ReplaceAddrs,
-		PhaseTimeout: cj.Workspace.PhaseTimeout,
+		PhaseTimeout: cj.Workspace.PhaseTimeout, PlanOnly: cj.Run.PlanOnly,
 	}})
 	return nil
 }
