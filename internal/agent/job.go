@@ -69,6 +69,9 @@ func (a *Agent) Do(ctx context.Context, j *jobapi.Job) {
 		stream.Line("Error: " + red.RedactString(err.Error()))
 	}
 	stream.Close(report)
+	// The phase ends only once its credentials are revoked and its run
+	// directory is gone.
+	<-x.given
 	switch {
 	case errors.Is(cause, errGone):
 		log.Info("phase taken away by the server", "took", time.Since(started))

@@ -1,15 +1,100 @@
 package agent_test
 
 import (
+	"context"
 	"net/http"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	tfe "github.com/hashicorp/go-tfe"
+	vault "github.com/hashicorp/vault/api"
 
 	"github.com/runcred/runcred/internal/agent"
 )
+
+// holdRevoke holds the agent's Vault token revocation (revoke-self) until
+// the run has left planning, for a second at most, and notes whether it
+// did: the agent revokes the phase's credentials while it stores the
+// plan, and must not report the phase's end before the revocation is
+// done.
+type holdRevoke struct {
+	w     *world
+	mu    sync.Mutex
+	runID string
+	held  int      // revocations seen
+	after []string // run statuses seen while a revocation was held, other than planning
+}
+
+func (h *holdRevoke) RoundTrip(req *http.Request) (*http.Response, error) {
+	if strings.HasSuffix(req.URL.Path, "/auth/token/revoke-self") {
+		h.mu.Lock()
+		id := h.runID
+		h.held++
+		h.mu.Unlock()
+		for deadline := time.Now().Add(time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+			r, err := h.w.tfe.Runs.Read(context.Background(), id)
+			if err == nil && r.Status != tfe.RunPlanning {
+				h.mu.Lock()
+				h.after = append(h.after, string(r.Status))
+				h.mu.Unlock()
+				break
+			}
+		}
+	}
+	return http.DefaultTransport.RoundTrip(req)
+}
+
+// TestPhaseEndsAfterCredentialsRevoked: a phase is reported ended (here:
+// the run planned) only once its Vault token is revoked, although the
+// revocation starts as soon as OpenTofu has ended, beside the uploads.
+func TestPhaseEndsAfterCredentialsRevoked(t *testing.T) {
+	h := &holdRevoke{}
+	w := newWorld(t, nil, func(c *agent.Config) { c.VaultClient = &http.Client{Transport: h} })
+	h.w = w
+	cfg := vault.DefaultConfig()
+	cfg.Address, cfg.MaxRetries = w.srv.D.URL(), 0
+	root, err := vault.NewClient(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	root.SetToken(w.srv.Token)
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(root.Sys().EnableAuthWithOptions("jwt", &vault.EnableAuthOptions{Type: "jwt"}))
+	_, err = root.Logical().Write("auth/jwt/config", map[string]any{"oidc_discovery_url": w.srv.D.PublicURL(), "bound_issuer": w.srv.D.PublicURL()})
+	must(err)
+	_, err = root.Logical().Write("auth/jwt/role/ws", map[string]any{
+		"role_type": "jwt", "bound_audiences": []string{"vault.workload.identity"}, "user_claim": "terraform_full_workspace",
+		"bound_claims_type": "glob", "bound_claims": map[string]any{"sub": "organization:demo:project:Default Project:workspace:revoked:run_phase:*"},
+		"token_policies": []string{"default"}, "token_ttl": "20m",
+	})
+	must(err)
+
+	ws := w.workspace(t, "revoked", false, map[string]string{
+		"env:TFC_VAULT_PROVIDER_AUTH": "true", "env:TFC_VAULT_ADDR": w.srv.D.URL(), "env:TFC_VAULT_RUN_ROLE": "ws",
+	})
+	w.upload(t, ws, map[string]string{"main.tf": `resource "terraform_data" "x" { input = "a" }`})
+	r := w.start(t, ws)
+	h.mu.Lock()
+	h.runID = r.ID
+	h.mu.Unlock()
+	w.wait(t, r.ID, tfe.RunPlanned)
+
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.held != 1 {
+		t.Fatalf("%d token revocations, want 1", h.held)
+	}
+	if len(h.after) != 0 {
+		t.Fatalf("the run went on to %v while the phase's token was being revoked", h.after)
+	}
+}
 
 // planFiles counts the agent's uploads of a saved plan.
 type planFiles struct {

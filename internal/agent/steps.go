@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/runcred/runcred/internal/agent/creds"
@@ -34,32 +35,38 @@ type job struct {
 	canceled bool          // the phase ended canceled: only what must not be lost is stored
 	fin      jobapi.Finish // the phase's report when it succeeded
 	undo     []func()      // gives back what the steps took, newest last
+	giving   sync.Once     // starts giveBack
+	given    chan struct{} // closed once giveBack is done
 }
 
 // step is one step of a job. A step runs when every step before it
 // succeeded and the phase was not canceled; an always step runs whatever
-// happened before it.
+// happened before it. After a last step that runs, nothing needs what the
+// steps took (the credentials, the run directory), and giving it back
+// starts at once, beside the steps that follow.
 type step struct {
 	do     func(context.Context) error
 	always bool
+	last   bool // the last step that uses the credentials or the run directory
 }
 
 func newJob(a *Agent, j *jobapi.Job, api *jobapi.JobClient, stream *logStream, cancel context.CancelCauseFunc) *job {
 	// Every token the agent holds is masked, not only the phase's own.
 	red := phase.NewRedactor(append([]secret.Value{api.Token(), j.RunToken, a.cfg.Token}, a.cfg.Secrets...)...)
-	return &job{a: a, j: j, api: api, stream: stream, cancel: cancel, red: red}
+	return &job{a: a, j: j, api: api, stream: stream, cancel: cancel, red: red, given: make(chan struct{})}
 }
 
 // steps is the job from the phase's inputs to what it produced, stored.
-// After the last one, run gives back what they took, newest first:
-// revokeCredentials, then removeRunDir.
+// Once OpenTofu has ended (runPhase), what the steps took is given back
+// (giveBack: revokeCredentials, then removeRunDir) while what it produced,
+// held in memory, is stored.
 func (x *job) steps() []step {
 	steps := []step{
 		{do: x.readInputs},
 		{do: x.makeRunDir},
 		{do: x.unpack},
 		{do: x.obtainCredentials},
-		{do: x.runPhase},
+		{do: x.runPhase, last: true},
 	}
 	if x.j.Phase == jobapi.Apply {
 		// A failed, interrupted or canceled apply may still have changed
@@ -69,15 +76,12 @@ func (x *job) steps() []step {
 	return append(steps, step{do: x.countChanges}, step{do: x.storePlanJSON}, step{do: x.storePlan})
 }
 
-// run carries out the steps, then gives back what they took (revokes the
-// credentials, removes the run directory), also on error, cancellation or
-// panic. It returns every step's error.
+// run carries out the steps and returns every step's error. What they took
+// is given back (the credentials revoked, the run directory removed) as
+// soon as the last step that uses it has run, or when run returns, also on
+// error, cancellation or panic; wait for it with given.
 func (x *job) run(ctx context.Context) error {
-	defer func() {
-		for i := len(x.undo) - 1; i >= 0; i-- {
-			x.undo[i]()
-		}
-	}()
+	defer x.giveBack()
 	var err error
 	for _, s := range x.steps() {
 		if !s.always && (err != nil || x.canceled) {
@@ -90,8 +94,24 @@ func (x *job) run(ctx context.Context) error {
 		default:
 			err = errors.Join(err, serr)
 		}
+		if s.last {
+			x.giveBack()
+		}
 	}
 	return err
+}
+
+// giveBack starts giving back what the steps took, newest first, once;
+// given is closed when that is done.
+func (x *job) giveBack() {
+	x.giving.Do(func() {
+		go func() {
+			defer close(x.given)
+			for i := len(x.undo) - 1; i >= 0; i-- {
+				x.undo[i]()
+			}
+		}()
+	})
 }
 
 // readInputs downloads the configuration, variables, state and (apply) the
