@@ -40,6 +40,12 @@ type command struct {
 	// sequence: the child is a sequence's shell in the sandbox (see
 	// sequence); cancellation interrupts it as sandboxPID.interrupt says.
 	sequence bool
+	// settled, if set, is closed once the child has done all it was run
+	// for and nothing of it is left to write to the log (a sequence's
+	// shell has ended: see sequence). run then takes what is in the log
+	// pipe, ends the sandbox and returns without waiting for bubblewrap
+	// to tear it down; the child is reaped in the background.
+	settled <-chan struct{}
 }
 
 // run starts c and waits for it. The child leads its own process group so
@@ -146,8 +152,59 @@ func (c command) run(ctx context.Context) error {
 			}
 		}
 	}()
+	early := make(chan struct{})
+	if box != nil && c.settled != nil {
+		go func() {
+			select {
+			case <-c.settled:
+				close(early)
+				_ = pr.SetReadDeadline(time.Now()) // ends the copy below
+				if settledHook != nil {
+					settledHook()
+				}
+			case <-ended:
+			}
+		}()
+	}
 	_, _ = io.Copy(c.log, pr)
+	select {
+	case <-early:
+		// Every writer but bubblewrap has ended: what they wrote is in the
+		// pipe. Whatever might be left in the sandbox (a command that
+		// outlived a killed shell) dies with its init.
+		box.pid.kill()
+		_ = pr.SetReadDeadline(time.Time{})
+		drain(c.log, pr)
+		reaped = true
+		return nil
+	default:
+	}
 	err = <-waited
 	reaped = true
 	return err
+}
+
+// settledHook, if set (by tests), runs once run has seen the child
+// settle and stopped waiting for the log pipe's end.
+var settledHook func()
+
+// drain copies to w what the pipe r holds now, without waiting for more.
+func drain(w io.Writer, r *os.File) {
+	rc, err := r.SyscallConn()
+	if err != nil {
+		return
+	}
+	buf := make([]byte, 32<<10)
+	for {
+		n, rerr := 0, error(nil)
+		if err := rc.Read(func(fd uintptr) bool {
+			n, rerr = syscall.Read(int(fd), buf) // the pipe is non-blocking
+			return true
+		}); err != nil || rerr != nil || n <= 0 {
+			return
+		}
+		if _, err := w.Write(buf[:n]); err != nil {
+			return
+		}
+	}
 }

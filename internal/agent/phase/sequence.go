@@ -93,12 +93,25 @@ func (r *runner) sequence(ctx context.Context, steps []tofuStep) error {
 		defer close(capDone)
 		_, _ = io.Copy(&captured, capR)
 	}()
-	statuses := make(chan []seqStatus, 1)
-	go func() { statuses <- readStatuses(stR) }()
+	var done []seqStatus
+	read, settled := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(read)
+		done = readStatuses(stR)
+		<-capDone
+		// Both pipes end when the shell does. If it reported the last
+		// command it was to run, it had killed whatever the commands left,
+		// and run need not wait for the sandbox's teardown. (Should a run
+		// have killed the shell and written its reports, run kills what is
+		// left.) Otherwise the sandbox's own end tells what happened.
+		if n := len(done); n == len(steps) || (n > 0 && done[n-1].status != 0) {
+			close(settled)
+		}
+	}()
+	c.settled = settled
 
 	runErr := c.run(ctx) // closes capW and stW once the child has them
-	<-capDone
-	done := <-statuses
+	<-read
 
 	for i, t := range steps {
 		if i >= len(done) {

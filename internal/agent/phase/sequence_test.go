@@ -3,6 +3,8 @@
 package phase
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -53,6 +55,14 @@ func fakeTofu(args []string) int {
 		fmt.Fprintf(os.Stderr, "%s: failing\n", cmd)
 		return 3
 	}
+	if os.Getenv("FAKE_LOUD") == cmd {
+		// More than a pipe holds, just before the command ends.
+		w := bufio.NewWriter(os.Stderr)
+		for i := range loudLines {
+			fmt.Fprintf(w, "%s: LOUD %05d %s\n", cmd, i, strings.Repeat("x", 60))
+		}
+		w.Flush()
+	}
 	switch cmd {
 	case "init":
 		fmt.Println("NOT-JSON from init")
@@ -87,6 +97,27 @@ func fakeTofu(args []string) int {
 					fmt.Fprintln(os.Stderr, "plan:", err)
 					return 1
 				}
+			}
+		}
+		if os.Getenv("FAKE_FORGE") == "kill" {
+			// Where it can open the shell's status pipe: report plan and
+			// show as done, leave a process behind, and kill the shell
+			// before it sweeps.
+			f, err := os.OpenFile(fmt.Sprintf("/proc/%d/fd/4", os.Getppid()), os.O_WRONLY, 0)
+			if err == nil {
+				_, err = f.WriteString("plan 0\nshow 0\n")
+				f.Close()
+				c := exec.Command("sleep", "987")
+				c.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+				if err == nil {
+					err = c.Start()
+				}
+			}
+			// Written before the shell's end: what comes after may be lost.
+			fmt.Fprintf(os.Stderr, "plan: FORGED-END err=%v\n", err)
+			if err == nil {
+				_ = syscall.Kill(os.Getppid(), syscall.SIGKILL)
+				return 0
 			}
 		}
 	case "show", "output":
@@ -178,6 +209,84 @@ func TestSequenceRunsEachCommandAlone(t *testing.T) {
 	}
 	if n := sleepers(t, "986"); n != 0 {
 		t.Errorf("%d of init's leftover processes outlived the phase", n)
+	}
+}
+
+// loudLines is how many lines FAKE_LOUD's command writes: about 45 KiB,
+// which a pipe holds.
+const loudLines = 600
+
+// TestSequenceLogComplete: everything the commands wrote reaches the log,
+// also what the last one wrote just before the phase ended. The phase
+// ends without waiting for the sandbox's teardown, which must not cut the
+// log short: here the log's reader is held at the last command's first
+// line until run has seen the shell end, and the rest of what the command
+// wrote is still in the pipe then.
+func TestSequenceLogComplete(t *testing.T) {
+	for _, last := range []string{"show", "plan"} {
+		t.Run(last, func(t *testing.T) {
+			var l logs
+			env := map[string]string{"FAKE_LOUD": last}
+			if last == "plan" {
+				env["FAKE_FAIL"] = "show" // plan is the last command that succeeds
+			}
+			settled := make(chan struct{})
+			settledHook = func() { close(settled) }
+			defer func() { settledHook = nil }()
+			spec := fakeSpec(t, jobapi.Plan, &l, env)
+			spec.Log = func(line string) {
+				if strings.HasPrefix(line, last+": LOUD 00000 ") {
+					select {
+					case <-settled:
+					case <-time.After(time.Minute):
+						t.Error("run did not see the shell end")
+					}
+				}
+				l.add(line)
+			}
+			_, err := Run(context.Background(), spec)
+			if last == "show" && err != nil {
+				t.Fatal(err)
+			}
+			n := 0
+			for _, line := range l.all() {
+				if strings.HasPrefix(line, last+": LOUD ") {
+					n++
+				}
+			}
+			if n != loudLines {
+				t.Errorf("the log holds %d of the %d lines %s wrote", n, loudLines, last)
+			}
+		})
+	}
+}
+
+// TestDrain: drain takes what a pipe holds and returns, with the pipe's
+// write end still open.
+func TestDrain(t *testing.T) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	defer w.Close()
+	want := bytes.Repeat([]byte("0123456789abcdef"), 3000) // 48 KiB, less than a pipe holds
+	if _, err := w.Write(want); err != nil {
+		t.Fatal(err)
+	}
+	var got bytes.Buffer
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		drain(&got, r)
+	}()
+	select {
+	case <-done:
+	case <-time.After(time.Minute):
+		t.Fatal("drain waited for more")
+	}
+	if !bytes.Equal(got.Bytes(), want) {
+		t.Fatalf("drained %d bytes, want %d", got.Len(), len(want))
 	}
 }
 
@@ -343,6 +452,31 @@ func TestSequenceForgedStatus(t *testing.T) {
 	}
 }
 
+// TestSequenceForgedEnd: where the run can open the shell's status pipe
+// (an agent that is not root), it can report every command as done and
+// kill the shell before it sweeps. The phase then ends without waiting
+// for the sandbox, and what the run left behind dies with the sandbox all
+// the same. Under a root agent the pipe is out of its reach.
+func TestSequenceForgedEnd(t *testing.T) {
+	var l logs
+	_, err := Run(context.Background(), fakeSpec(t, jobapi.Plan, &l, map[string]string{"FAKE_FORGE": "kill"}))
+	switch {
+	case l.has("plan: FORGED-END err=<nil>"):
+		t.Logf("the run reported its own end; the phase ended with %v", err)
+		for deadline := time.Now().Add(time.Minute); sleepers(t, "987") != 0; time.Sleep(10 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatal("the process the run left behind outlived the phase")
+			}
+		}
+	case l.has("plan: FORGED-END err=open /proc/2/fd/4: permission denied"):
+		if err != nil {
+			t.Fatalf("err = %v, want the phase as usual", err)
+		}
+	default:
+		t.Fatalf("the fake did not try:\n%s", strings.Join(l.all(), "\n"))
+	}
+}
+
 // TestReadStatuses: only well-formed lines count, up to the first that is
 // not; whatever follows, however much, is read and dropped (the shell
 // never blocks on a full pipe) and never kept.
@@ -442,7 +576,8 @@ func TestUnprivilegedSandbox(t *testing.T) {
 		t.Fatalf("the sandbox tests as uid %d: %v\n%s", NobodyID, err, out)
 	}
 	for _, want := range []string{"--- PASS: TestSandboxProbe", "--- PASS: TestSequenceRunsEachCommandAlone",
-		"--- PASS: TestSequenceCancelInterruptsOnce", "the run could write into the shell's status pipe"} {
+		"--- PASS: TestSequenceCancelInterruptsOnce", "the run could write into the shell's status pipe",
+		"the run reported its own end"} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("the unprivileged run lacks %q:\n%s", want, out)
 		}
