@@ -159,10 +159,10 @@ func (c command) run(ctx context.Context) error {
 			case <-c.settled:
 				close(early)
 				_ = pr.SetReadDeadline(time.Now()) // ends the copy below
-				if settledHook != nil {
-					settledHook()
-				}
 			case <-ended:
+			}
+			if settledHook != nil {
+				settledHook()
 			}
 		}()
 	}
@@ -184,8 +184,8 @@ func (c command) run(ctx context.Context) error {
 	return err
 }
 
-// settledHook, if set (by tests), runs once run has seen the child
-// settle and stopped waiting for the log pipe's end.
+// settledHook, if set (by tests), runs once run has seen the child settle
+// (and stopped waiting for the log pipe's end), or seen it end first.
 var settledHook func()
 
 // drain copies to w what the pipe r holds now, without waiting for more.

@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -51,6 +52,12 @@ func fakeTofu(args []string) int {
 		}
 	}
 	fmt.Fprintf(os.Stderr, "%s: OTHERS=%d\n", cmd, others())
+	if os.Getenv("FAKE_ENV") == "1" {
+		env := os.Environ()
+		slices.Sort(env)
+		wd, _ := os.Getwd()
+		fmt.Fprintf(os.Stderr, "%s: WD=%s ENV=%q\n", cmd, wd, env)
+	}
 	if os.Getenv("FAKE_FAIL") == cmd {
 		fmt.Fprintf(os.Stderr, "%s: failing\n", cmd)
 		return 3
@@ -221,7 +228,8 @@ const loudLines = 600
 // ends without waiting for the sandbox's teardown, which must not cut the
 // log short: here the log's reader is held at the last command's first
 // line until run has seen the shell end, and the rest of what the command
-// wrote is still in the pipe then.
+// wrote is still in the pipe then. (On a loaded machine bubblewrap may end
+// before run sees the shell's pipes end; the log must be whole then too.)
 func TestSequenceLogComplete(t *testing.T) {
 	for _, last := range []string{"show", "plan"} {
 		t.Run(last, func(t *testing.T) {
