@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"os"
 	"path/filepath"
 	"sync"
 	"time"
@@ -112,15 +113,29 @@ func New(cfg Config) (*Agent, error) {
 
 // Run claims and runs jobs until ctx ends, then waits for the phases in
 // progress (which ctx's end cancels) to clean up.
+//
+// While it waits for a job, the agent holds a sandbox started ahead for it
+// (phase.Standby), in a fresh run directory, so that a phase does not wait
+// for its sandbox to start; one unused for standbyMaxAge is replaced, so
+// that the files of /etc it copied stay current.
 func (a *Agent) Run(ctx context.Context) error {
 	slots := make(chan struct{}, a.cfg.Concurrency)
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	var spare *standby
+	defer func() { spare.close(a) }()
 	for {
 		select {
 		case slots <- struct{}{}:
 		case <-ctx.Done():
 			return nil
+		}
+		if spare != nil && time.Since(spare.made) > standbyMaxAge {
+			spare.close(a)
+			spare = nil
+		}
+		if spare == nil {
+			spare = a.newStandby()
 		}
 		asked := time.Now()
 		job, err := a.client.Claim(ctx, a.cfg.Token, a.cfg.Pool, a.cfg.Wait)
@@ -142,21 +157,80 @@ func (a *Agent) Run(ctx context.Context) error {
 				return nil
 			}
 		}
+		st := spare
+		spare = nil
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			defer func() { <-slots }()
-			a.Do(ctx, job)
+			a.do(ctx, job, st)
 		}()
 	}
 }
 
-// RunOnce claims one job and runs it; it reports whether there was one.
-func (a *Agent) RunOnce(ctx context.Context) (bool, error) {
-	job, err := a.client.Claim(ctx, a.cfg.Token, a.cfg.Pool, 0)
-	if err != nil || job == nil {
-		return false, err
+// standbyMaxAge bounds how long a standby sandbox waits for a job.
+const standbyMaxAge = 5 * time.Minute
+
+// standby is a sandbox started ahead of a job, in its run directory. It
+// starts in the background: a job claimed meanwhile waits for it only
+// when its phase is about to run.
+type standby struct {
+	dir   string
+	made  time.Time
+	ready chan struct{}  // closed once st is set, or failed to start
+	st    *phase.Standby // nil if it could not start
+}
+
+// newStandby makes a fresh run directory and starts a standby sandbox in
+// it; nil without a sandbox, or if the directory cannot be made. A
+// sandbox that cannot start leaves the phase to start its own (and to
+// say why, if it cannot either).
+func (a *Agent) newStandby() *standby {
+	if a.box == nil {
+		return nil
 	}
-	a.Do(ctx, job)
-	return true, nil
+	dir, err := os.MkdirTemp(a.cfg.WorkDir, "runcred-run-")
+	if err == nil {
+		err = os.Chmod(dir, 0o700)
+	}
+	if err != nil {
+		a.log.Warn("making a run directory ahead of the next job", "err", err)
+		if dir != "" {
+			_ = phase.RemoveDir(dir)
+		}
+		return nil
+	}
+	s := &standby{dir: dir, made: time.Now(), ready: make(chan struct{})}
+	go func() {
+		defer close(s.ready)
+		st, err := a.box.NewStandby(dir, a.cfg.Binary, a.cfg.ProviderMirror)
+		if err != nil {
+			a.log.Warn("starting a sandbox ahead of the next job", "err", err)
+			return
+		}
+		s.st = st
+	}()
+	return s
+}
+
+// phase is the phase's standby sandbox, once started; nil for none.
+func (s *standby) phase() *phase.Standby {
+	if s == nil {
+		return nil
+	}
+	<-s.ready
+	return s.st
+}
+
+// close ends the standby, used or not, and removes its run directory.
+func (s *standby) close(a *Agent) {
+	if s == nil {
+		return
+	}
+	if st := s.phase(); st != nil {
+		st.Close()
+	}
+	if err := phase.RemoveDir(s.dir); err != nil {
+		a.log.Error("removing the run directory", "dir", s.dir, "err", err)
+	}
 }

@@ -74,6 +74,13 @@ func newWorldOn(t *testing.T, url string, hooks map[string]string, tweak func(*a
 func newWorldWith(t *testing.T, hooks map[string]string, server func(*daemon.Config), tweak func(*agent.Config)) *world {
 	t.Helper()
 	w := &world{org: "demo", serverLog: &syncBuffer{}, hooks: t.TempDir(), workRoot: t.TempDir()}
+	// Registered first, so it runs once every agent of the world has
+	// stopped (each holds a run directory while it waits for a job).
+	t.Cleanup(func() {
+		if ents, _ := os.ReadDir(w.workRoot); len(ents) != 0 {
+			t.Errorf("run directories left behind: %v", ents)
+		}
+	})
 	w.srv = daemontest.Start(t, func(c *daemon.Config) {
 		c.Logger = slog.New(slog.NewTextHandler(w.serverLog, &slog.HandlerOptions{Level: slog.LevelDebug}))
 		if server != nil {
@@ -114,8 +121,9 @@ func newWorldWith(t *testing.T, hooks map[string]string, server func(*daemon.Con
 	return w
 }
 
-// startAgent runs an agent of w's server until the test ends, then checks
-// it left no run directory behind; tweak sets its token and pool.
+// startAgent runs an agent of w's server until the test ends (newWorldWith
+// then checks no run directory was left behind); tweak sets its token and
+// pool.
 func startAgent(t *testing.T, w *world, tweak func(*agent.Config)) {
 	t.Helper()
 	bin, mirror := tools.OpenTofu(t)
@@ -135,9 +143,6 @@ func startAgent(t *testing.T, w *world, tweak func(*agent.Config)) {
 		cancel()
 		if err := <-done; err != nil {
 			t.Errorf("agent: %v", err)
-		}
-		if ents, _ := os.ReadDir(w.workRoot); len(ents) != 0 {
-			t.Errorf("run directories left behind: %v", ents)
 		}
 	})
 }

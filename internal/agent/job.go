@@ -22,7 +22,11 @@ var (
 // log streamed to the server and the server watched for a cancellation,
 // and reports how it ended: errors go to the run (errored, with a redacted
 // message) and to the agent's log.
-func (a *Agent) Do(ctx context.Context, j *jobapi.Job) {
+func (a *Agent) Do(ctx context.Context, j *jobapi.Job) { a.do(ctx, j, nil) }
+
+// do is Do in the run directory of st, with its sandbox started ahead, if
+// st is set; do ends st.
+func (a *Agent) do(ctx context.Context, j *jobapi.Job, st *standby) {
 	api := a.client.For(j)
 	log := a.log.With("run_id", j.RunID, "phase", string(j.Phase), "workspace", j.Organization+"/"+j.Workspace)
 	jctx, cancel := context.WithCancelCause(ctx)
@@ -51,6 +55,11 @@ func (a *Agent) Do(ctx context.Context, j *jobapi.Job) {
 
 	started := time.Now()
 	x := newJob(a, j, api, stream, cancel)
+	if st != nil {
+		// Given back last, whatever step the job reaches.
+		x.standby = st
+		x.undo = append(x.undo, func() { st.close(a) })
+	}
 	err := x.run(jctx)
 	if err != nil && errors.Is(context.Cause(jctx), overrun) && !errors.Is(err, overrun) {
 		err = errors.Join(overrun, err) // a step that ended on the deadline says only "deadline exceeded"

@@ -35,6 +35,7 @@ type job struct {
 	canceled bool          // the phase ended canceled: only what must not be lost is stored
 	fin      jobapi.Finish // the phase's report when it succeeded
 	undo     []func()      // gives back what the steps took, newest last
+	standby  *standby      // the run directory and a sandbox started ahead, if set
 	giving   sync.Once     // starts giveBack
 	given    chan struct{} // closed once giveBack is done
 }
@@ -131,6 +132,10 @@ func (x *job) readInputs(ctx context.Context) error {
 }
 
 func (x *job) makeRunDir(context.Context) error {
+	if st := x.standby; st != nil {
+		x.dir = st.dir // ended and removed by the job's first undo (do)
+		return nil
+	}
 	dir, err := os.MkdirTemp(x.a.cfg.WorkDir, "runcred-run-")
 	if err != nil {
 		return err
@@ -210,6 +215,7 @@ func (x *job) runPhase(ctx context.Context) error {
 		PlanFile: x.in.PlanFile, State: x.in.State, ProviderMirror: a.cfg.ProviderMirror,
 		Secrets:  append(append([]secret.Value{x.api.Token(), j.RunToken}, x.vars.secrets...), x.creds.Secrets...),
 		Redactor: x.red, Log: x.stream.Line, Timeout: phaseTimeout(a.cfg.PhaseTimeout, j.PhaseTimeout), Sandbox: a.box,
+		Standby: x.standby.phase(),
 	})
 	x.res = res
 	if c := context.Cause(ctx); c != nil && !errors.Is(c, context.Canceled) && !errors.Is(c, errGone) && !errors.Is(c, errCancelRequested) {

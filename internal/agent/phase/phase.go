@@ -71,6 +71,10 @@ type Spec struct {
 	// has its own (see sequence). nil runs them as the agent's user with
 	// the host's whole file system in view.
 	Sandbox *Sandbox
+	// Standby, if set, is a sandbox started ahead for this phase, in Dir
+	// (see Standby): the OpenTofu commands run in it rather than in one
+	// started now. One that does not fit, or has ended, is not used.
+	Standby *Standby
 }
 
 // Result is what the phase produced. Run fills it as far as it got, also

@@ -68,24 +68,42 @@ func (r *runner) single(ctx context.Context, t tofuStep) error {
 // sandboxPID.interrupt), so that an interrupted apply still writes its
 // state.
 func (r *runner) sequence(ctx context.Context, steps []tofuStep) error {
-	capR, capW, err := os.Pipe()
-	if err != nil {
-		return &StepError{Step: steps[0].name, Err: err}
-	}
-	defer capR.Close()
-	stR, stW, err := os.Pipe()
-	if err != nil {
-		capW.Close()
-		return &StepError{Step: steps[0].name, Err: err}
-	}
-	defer stR.Close()
-
 	env := environ(r.spec.Env, r.hookEnv, r.own(nil))
 	logw := r.output()
 	defer logw.Flush()
-	c := r.child("/bin/sh", []string{"-c", sequenceScript(r.spec.Binary, steps, hasKey(env, "PWD"))}, env, logw)
-	c.extra = []*os.File{capW, stW} // the shell's fds 3 and 4
-	c.sequence = true
+	// The shell's fds 3 and 4 (capture, status), and how to run it: in
+	// the phase's standby sandbox, if it has one that fits, or in one of
+	// its own.
+	var capR, stR *os.File
+	var run func(settled <-chan struct{}) error
+	if st := r.spec.Standby; st.take(r.dir, r.spec.Binary, r.spec.ProviderMirror) {
+		if rest, ok := r.standbyRest(steps, env, st.env); ok {
+			capR, stR = st.capR, st.stR
+			run = func(settled <-chan struct{}) error { return st.run(ctx, rest, logw, settled) }
+		} else {
+			st.Close()
+		}
+	}
+	if run == nil {
+		var capW, stW *os.File
+		var err error
+		if capR, capW, err = os.Pipe(); err != nil {
+			return &StepError{Step: steps[0].name, Err: err}
+		}
+		defer capR.Close()
+		if stR, stW, err = os.Pipe(); err != nil {
+			capW.Close()
+			return &StepError{Step: steps[0].name, Err: err}
+		}
+		defer stR.Close()
+		c := r.child("/bin/sh", []string{"-c", sequenceScript(r.spec.Binary, steps, hasKey(env, "PWD"))}, env, logw)
+		c.extra = []*os.File{capW, stW} // the shell's fds 3 and 4
+		c.sequence = true
+		run = func(settled <-chan struct{}) error {
+			c.settled = settled
+			return c.run(ctx) // closes capW and stW once the child has them
+		}
+	}
 
 	var captured capped
 	capDone := make(chan struct{})
@@ -108,14 +126,13 @@ func (r *runner) sequence(ctx context.Context, steps []tofuStep) error {
 			close(settled)
 		}
 	}()
-	c.settled = settled
-
-	runErr := c.run(ctx) // closes capW and stW once the child has them
+	runErr := run(settled)
 	<-read
 
 	for i, t := range steps {
 		if i >= len(done) {
 			// It was running, or about to, when the sequence ended.
+			var err error
 			switch {
 			case ctx.Err() != nil:
 				err = ctx.Err()
@@ -203,10 +220,17 @@ func sequenceScript(binary string, steps []tofuStep, keepPWD bool) string {
 	if !keepPWD {
 		b.WriteString("unset PWD\n")
 	}
+	b.WriteString(sequencePrologue())
+	b.WriteString(sequenceSteps(binary, steps))
+	return b.String()
+}
+
+// sequencePrologue is the sequence's checks and functions.
+func sequencePrologue() string {
 	// kill -1 below must only ever reach the sandbox's own processes: the
 	// shell is the first process bwrap's init starts in a PID namespace of
 	// its own, so it is PID 2 there, and refuses to go on anywhere else.
-	b.WriteString(`[ "$$" = 2 ] || { echo "runcred: the command sequence runs only in its sandbox" >&2; exit 125; }
+	return `[ "$$" = 2 ] || { echo "runcred: the command sequence runs only in its sandbox" >&2; exit 125; }
 stop=
 trap 'stop=1' USR1
 sweep() {
@@ -230,7 +254,12 @@ step() {
 	printf '%s %d\n' "$name" "$rc" >&4
 	[ "$rc" = 0 ] || exit "$rc"
 }
-`)
+`
+}
+
+// sequenceSteps is the sequence's commands, one step call each.
+func sequenceSteps(binary string, steps []tofuStep) string {
+	var b strings.Builder
 	for _, t := range steps {
 		out := "0"
 		if t.capture != nil {
