@@ -443,9 +443,9 @@ type managedPlanner struct {
 	changed func() <-chan struct{} // the run service's JobsChanged
 	ws      *tfe.Workspace
 	aws     bool
-	log   *agentLog
-	calls *jobCalls
-	last  *tfe.Run
+	log     *agentLog
+	calls   *jobCalls
+	last    *tfe.Run
 	// wrapperCost is what the tracing wrapper adds to a command, outside
 	// the times it records.
 	wrapperCost time.Duration
