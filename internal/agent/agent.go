@@ -114,10 +114,11 @@ func New(cfg Config) (*Agent, error) {
 // Run claims and runs jobs until ctx ends, then waits for the phases in
 // progress (which ctx's end cancels) to clean up.
 //
-// While it waits for a job, the agent holds a sandbox started ahead for it
-// (phase.Standby), in a fresh run directory, so that a phase does not wait
-// for its sandbox to start; one unused for standbyMaxAge is replaced, so
-// that the files of /etc it copied stay current.
+// The agent holds a sandbox started ahead for its next job (phase.Standby),
+// in a fresh run directory, so that a phase does not wait for its sandbox
+// to start: it starts the next one as soon as it hands one to a job. One
+// unused for standbyMaxAge is replaced, so that the files of /etc it
+// copied stay current.
 func (a *Agent) Run(ctx context.Context) error {
 	slots := make(chan struct{}, a.cfg.Concurrency)
 	var wg sync.WaitGroup
@@ -158,7 +159,9 @@ func (a *Agent) Run(ctx context.Context) error {
 			}
 		}
 		st := spare
-		spare = nil
+		// The next job's, started now: runs queued one after another find
+		// it ready.
+		spare = a.newStandby()
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
