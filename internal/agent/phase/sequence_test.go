@@ -348,9 +348,16 @@ func TestSequenceApply(t *testing.T) {
 // exactly one SIGINT (a second makes OpenTofu quit without its state),
 // the state it then writes is kept, and output does not run.
 func TestSequenceCancelInterruptsOnce(t *testing.T) {
-	lines := make(chan string, 64)
 	var l logs
-	s := fakeSpec(t, jobapi.Apply, &l, map[string]string{"FAKE_WAIT_INT": "1"})
+	cancelApply(t, fakeSpec(t, jobapi.Apply, &l, map[string]string{"FAKE_WAIT_INT": "1"}), &l)
+}
+
+// cancelApply runs apply phase s (FAKE_WAIT_INT) and cancels it once the
+// apply runs: the apply must get exactly one SIGINT and keep its
+// interrupted state, and output must not run.
+func cancelApply(t *testing.T, s Spec, l *logs) {
+	t.Helper()
+	lines := make(chan string, 64)
 	s.Log = func(line string) { l.add(line); lines <- line }
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
