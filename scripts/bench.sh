@@ -17,7 +17,7 @@ awk '/^BenchmarkRunPage50k\// { printf "%-50s %10.1f ms\n", $1, $3 / 1e6 }' "$ou
 echo "== web UI: 50 browsers following a waiting run's live stream (target < 5% of one core)"
 grep '^BenchmarkIdleFollowers' "$out" | sed 's/^/   /' 
 echo
-echo "== token minting: HTTP API vs bare RS256 signing (target ratio >= 0.80)"
+echo "== token minting: HTTP API vs bare RS256 signing (target ratio >= 0.85)"
 awk '
 /^BenchmarkBareSign\/c[0-9]+/ { split($1, a, /[\/-]/); bare[a[2]] += $3; nb[a[2]]++ }
 /^BenchmarkMintHTTP\/c[0-9]+/ { split($1, a, /[\/-]/); mint[a[2]] += $3; nm[a[2]]++ }
