@@ -53,13 +53,7 @@ func TestPhaseEndsAfterCredentialsRevoked(t *testing.T) {
 	h := &holdRevoke{}
 	w := newWorld(t, nil, func(c *agent.Config) { c.VaultClient = &http.Client{Transport: h} })
 	h.w = w
-	cfg := vault.DefaultConfig()
-	cfg.Address, cfg.MaxRetries = w.srv.D.URL(), 0
-	root, err := vault.NewClient(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	root.SetToken(w.srv.Token)
+	root := rootVault(t, w)
 	must := func(err error) {
 		t.Helper()
 		if err != nil {
@@ -67,7 +61,7 @@ func TestPhaseEndsAfterCredentialsRevoked(t *testing.T) {
 		}
 	}
 	must(root.Sys().EnableAuthWithOptions("jwt", &vault.EnableAuthOptions{Type: "jwt"}))
-	_, err = root.Logical().Write("auth/jwt/config", map[string]any{"oidc_discovery_url": w.srv.D.PublicURL(), "bound_issuer": w.srv.D.PublicURL()})
+	_, err := root.Logical().Write("auth/jwt/config", map[string]any{"oidc_discovery_url": w.srv.D.PublicURL(), "bound_issuer": w.srv.D.PublicURL()})
 	must(err)
 	_, err = root.Logical().Write("auth/jwt/role/ws", map[string]any{
 		"role_type": "jwt", "bound_audiences": []string{"vault.workload.identity"}, "user_claim": "terraform_full_workspace",

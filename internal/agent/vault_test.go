@@ -96,13 +96,7 @@ func TestVaultBackedAWSThroughBroker(t *testing.T) {
 	password := rand.Text()
 	m.AddUser(t, "runcred-broker", password, "state-rw")
 
-	cfg := vault.DefaultConfig()
-	cfg.Address, cfg.MaxRetries = w.srv.D.URL(), 0
-	root, err := vault.NewClient(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	root.SetToken(w.srv.Token)
+	root := rootVault(t, w)
 	must := func(err error) {
 		t.Helper()
 		if err != nil {
