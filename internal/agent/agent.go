@@ -171,6 +171,16 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 }
 
+// RunOnce claims one job and runs it; it reports whether there was one.
+func (a *Agent) RunOnce(ctx context.Context) (bool, error) {
+	job, err := a.client.Claim(ctx, a.cfg.Token, a.cfg.Pool, 0)
+	if err != nil || job == nil {
+		return false, err
+	}
+	a.Do(ctx, job)
+	return true, nil
+}
+
 // standbyMaxAge bounds how long a standby sandbox waits for a job.
 const standbyMaxAge = 5 * time.Minute
 

@@ -27,7 +27,7 @@ import (
 // is ready to run them. Nothing of the phase is in it before then.
 //
 // A standby serves one phase, whose Spec names it (Spec.Standby) and whose
-// run directory is Dir. Close ends it, whether a phase used it or not.
+// run directory is the standby's. Close ends it, whether a phase used it or not.
 type Standby struct {
 	dir, binary, mirror string
 	env                 []string // the shell's environment until its script's rest
@@ -129,9 +129,6 @@ func (s *Sandbox) NewStandby(dir, binary, mirror string) (*Standby, error) {
 	}
 	return st, nil
 }
-
-// Dir is the standby's run directory.
-func (st *Standby) Dir() string { return st.dir }
 
 // Close ends the standby's sandbox and waits for it; the run directory is
 // the caller's to remove. It is safe to call more than once.

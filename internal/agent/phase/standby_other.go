@@ -18,9 +18,6 @@ type Standby struct {
 // NewStandby fails: there is no sandbox on this platform.
 func (s *Sandbox) NewStandby(dir, binary, mirror string) (*Standby, error) { return nil, errNoSandbox }
 
-// Dir is "".
-func (st *Standby) Dir() string { return "" }
-
 // Close does nothing.
 func (st *Standby) Close() {}
 
