@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"slices"
 	"sync"
@@ -100,14 +101,31 @@ func (b *Broker) revokeLease(ctx context.Context, id string, force bool, reason 
 // left that this node can claim. Each page starts after the last one's end
 // (keyset paging), so no page reads again what earlier pages claimed,
 // deleted (PostgreSQL keeps dead rows in its indexes until vacuum) or left
-// failed for a later attempt.
+// failed for a later attempt. The next page is claimed while the last one
+// is settled, so the database's work on one overlaps the revocations,
+// unsealing and records of the other. If a page's settling fails, the page
+// claimed meanwhile is left to lapse, as after a crash, and retried then.
 func (b *Broker) drain(ctx context.Context, force bool, reason, where, order string, args ...any) (tally, error) {
+	type settled struct {
+		t   tally
+		err error
+	}
 	var (
-		t    tally
-		last *lease
-		byID = order == "id"
-		w, a = where, args
+		t        tally
+		last     *lease
+		byID     = order == "id"
+		w, a     = where, args
+		settling chan settled // the page being settled, if any
 	)
+	wait := func() error {
+		if settling == nil {
+			return nil
+		}
+		r := <-settling
+		settling = nil
+		t.add(r.t)
+		return r.err
+	}
 	for ctx.Err() == nil {
 		if last != nil {
 			if byID {
@@ -117,8 +135,8 @@ func (b *Broker) drain(ctx context.Context, force bool, reason, where, order str
 			}
 		}
 		page, err := b.leases.claim(ctx, force, w, order, a, leasePage, b.claimHold)
-		if err != nil {
-			return t, err
+		if werr := wait(); err != nil || werr != nil {
+			return t, errors.Join(werr, err)
 		}
 		if len(page) == 0 {
 			return t, nil
@@ -128,16 +146,16 @@ func (b *Broker) drain(ctx context.Context, force bool, reason, where, order str
 				last = l
 			}
 		}
-		pt, err := b.settle(ctx, page, force, reason)
-		t.add(pt)
-		if err != nil {
-			return t, err
-		}
+		settling = make(chan settled, 1)
+		go func(done chan<- settled) {
+			pt, err := b.settle(ctx, page, force, reason)
+			done <- settled{pt, err}
+		}(settling)
 		if len(page) < leasePage {
-			return t, nil
+			return t, wait()
 		}
 	}
-	return t, ctx.Err()
+	return t, errors.Join(wait(), ctx.Err())
 }
 
 // sortsAfter reports whether l comes after m in a drain's order.
@@ -162,7 +180,7 @@ func (b *Broker) settle(ctx context.Context, page []*lease, force bool, reason s
 	}
 	var (
 		t                  tally
-		done, retry, given []map[string]any
+		done, retry, given []leaseRecord
 		fails              []failure
 		gone               []string
 	)
@@ -179,7 +197,7 @@ func (b *Broker) settle(ctx context.Context, page []*lease, force bool, reason s
 			f := failure{id: l.ID, attempts: attempts, next: now.Add(time.Duration(1<<min(attempts, 20)) * b.cfg.RevokeBackoff),
 				msg: revErr.Error(), irrevocable: attempts >= b.cfg.MaxRevokeAttempts}
 			fails = append(fails, f)
-			rec := map[string]any{"lease_id": l.ID, "attempts": attempts, "error": revErr.Error(), "meta": l.Meta}
+			rec := leaseRecord{LeaseID: l.ID, Attempts: attempts, Error: revErr.Error(), Meta: l.Meta}
 			if f.irrevocable {
 				given = append(given, rec)
 			} else {
@@ -190,9 +208,9 @@ func (b *Broker) settle(ctx context.Context, page []*lease, force bool, reason s
 			}
 			continue
 		}
-		rec := map[string]any{"lease_id": l.ID, "meta": l.Meta}
+		rec := leaseRecord{LeaseID: l.ID, Meta: l.Meta}
 		if revErr != nil {
-			rec["forced_past_error"] = revErr.Error()
+			rec.ForcedPastError = revErr.Error()
 		}
 		done = append(done, rec)
 		gone = append(gone, l.ID)
@@ -204,7 +222,7 @@ func (b *Broker) settle(ctx context.Context, page []*lease, force bool, reason s
 		t.failed = len(fails)
 		b.metrics.LeaseRevocations("failed", len(retry))
 		b.metrics.LeaseRevocations("irrevocable", len(given))
-		for typ, recs := range map[string][]map[string]any{"broker.lease.revoke-failed": retry, "broker.lease.irrevocable": given} {
+		for typ, recs := range map[string][]leaseRecord{"broker.lease.revoke-failed": retry, "broker.lease.irrevocable": given} {
 			if len(recs) > 0 {
 				if _, err := b.audit.Append(ctx, typ, map[string]any{"reason": reason, "leases": recs}); err != nil {
 					return t, err
@@ -226,6 +244,16 @@ func (b *Broker) settle(ctx context.Context, page []*lease, force bool, reason s
 		return t, errNotAttempted // the rate limit allows no more in time: stop this drain
 	}
 	return t, nil
+}
+
+// leaseRecord is one lease in a revocation's audit record. Its fields are
+// in the order of their JSON names, as a map's would be.
+type leaseRecord struct {
+	Attempts        int             `json:"attempts,omitempty"` // a failure's: from 1
+	Error           string          `json:"error,omitempty"`
+	ForcedPastError string          `json:"forced_past_error,omitempty"`
+	LeaseID         string          `json:"lease_id"`
+	Meta            json.RawMessage `json:"meta"`
 }
 
 // errNotAttempted marks a lease whose upstream revocation the rate limit

@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"path"
 	"slices"
@@ -116,8 +117,9 @@ func (b *Broker) lease(ctx context.Context, c *call, s *engine.Secret, resp *Res
 	l := &lease{
 		ID: path.Join(c.m.Path+c.rest, token.Random(24)), MountUUID: c.m.UUID, Path: c.rest,
 		IssuedAt: now, ExpiresAt: now.Add(plan.TTL), MaxExpiresAt: plan.MaxAt, Renewable: s.Renewable,
-		Internal: s.Internal, Meta: runMeta(c.entry),
+		Internal: s.Internal,
 	}
+	l.Meta, _ = json.Marshal(runMeta(c.entry)) // a map of strings: cannot fail
 	if c.entry != nil {
 		l.TokenID = c.entry.ID()
 	}

@@ -33,7 +33,7 @@ type lease struct {
 	LastRenewal  time.Time
 	Renewable    bool
 	Internal     map[string]any
-	Meta         map[string]string // the creating token's run metadata, for audit
+	Meta         json.RawMessage // the creating token's run metadata (a JSON object), for audit
 	State        string
 	Attempts     int
 	LastError    string
@@ -60,7 +60,10 @@ func (s *leaseStore) create(ctx context.Context, l *lease) error {
 	if err != nil {
 		return err
 	}
-	meta, _ := json.Marshal(l.Meta)
+	meta := l.Meta
+	if meta == nil {
+		meta = json.RawMessage("{}")
+	}
 	return s.db.Tx(ctx, func(tx *store.Tx) error {
 		if l.TokenID != "" { // a token being revoked gets no new lease
 			live, err := token.Live(ctx, tx, l.TokenID, s.now())
@@ -105,7 +108,7 @@ type rawLease struct {
 	renewed           *int64
 	ren               int
 	sealed            []byte
-	meta              string
+	meta              []byte
 }
 
 func (r *rawLease) scan(row interface{ Scan(...any) error }) error {
@@ -123,7 +126,9 @@ func (s *leaseStore) open(r *rawLease) *lease {
 	}
 	l.IssuedAt, l.ExpiresAt, l.MaxExpiresAt, l.LastRenewal = store.Time(r.issued), store.Time(r.exp), store.Time(r.maxE), store.NullTime(r.renewed)
 	l.Renewable = r.ren != 0
-	_ = json.Unmarshal([]byte(r.meta), &l.Meta)
+	if json.Valid(r.meta) { // audit records carry it as it is
+		l.Meta = r.meta
+	}
 	pt, err := s.seal.Decrypt(r.sealed, "lease/"+l.ID)
 	if err == nil {
 		err = json.Unmarshal(pt, &l.Internal)

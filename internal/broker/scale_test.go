@@ -454,3 +454,115 @@ func TestUpstreamRevocationsAreRateLimited(t *testing.T) {
 		}
 	})
 }
+
+// TestRevokePrefixRecordRefusedMidDrain: revoke-prefix over three pages,
+// with the second page's record refused. The drain claims the third page
+// while the second is settled, so that page is claimed but never revoked:
+// the request fails; the first page is gone and recorded; nothing of the
+// second and third is gone, and only the second was called upstream. Asked
+// again once the log takes records, every lease is revoked and recorded
+// exactly once, and the third page is called upstream only then.
+func TestRevokePrefixRecordRefusedMidDrain(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		s, e := startScale(t, db)
+		const n = 3 * 500
+		if err := s.B.InsertLeases(ctx, "bulk/", "a", n, time.Hour); err != nil {
+			t.Fatal(err)
+		}
+		refuse := []string{`CREATE TRIGGER no_page2 BEFORE INSERT ON audit_log
+			WHEN NEW.type = 'broker.lease.revoke' AND instr(NEW.body, '/00000500"') > 0
+			BEGIN SELECT RAISE(ABORT, 'disk full'); END`}
+		allow := []string{`DROP TRIGGER no_page2`}
+		if db.Dialect() == store.Postgres {
+			refuse = []string{
+				`CREATE FUNCTION no_page2() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
+					IF NEW.type = 'broker.lease.revoke' AND strpos(NEW.body, '/00000500"') > 0 THEN RAISE EXCEPTION 'disk full'; END IF;
+					RETURN NEW; END $$`,
+				`CREATE TRIGGER no_page2 BEFORE INSERT ON audit_log FOR EACH ROW EXECUTE FUNCTION no_page2()`,
+			}
+			allow = []string{`DROP TRIGGER no_page2 ON audit_log`, `DROP FUNCTION no_page2()`}
+		}
+		for _, q := range refuse {
+			if _, err := db.Exec(ctx, q); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := s.Client.Sys().RevokePrefix("bulk/creds/a"); err == nil {
+			t.Fatal("revoke-prefix succeeded with a page's record refused")
+		}
+		count := func(lo, hi int) int64 { // leases left with ids in [lo, hi)
+			var left int64
+			for i := lo; i < hi; i += 100 {
+				l, _, err := s.B.CountLeases(ctx, fmt.Sprintf("bulk/creds/a/%06d", i/100))
+				if err != nil {
+					t.Fatal(err)
+				}
+				left += l
+			}
+			return left
+		}
+		if a, b, c := count(0, 500), count(500, 1000), count(1000, 1500); a != 0 || b != 500 || c != 500 {
+			t.Fatalf("leases left of the three pages: %d %d %d, want 0 500 500", a, b, c)
+		}
+		if got := e.calls.Load(); got != 1000 {
+			t.Fatalf("%d upstream revocations, want 1000 (the first two pages)", got)
+		}
+		if got := revokedInAudit(t, s, "broker.lease.revoke", "revoke-prefix", "bulk/creds/a/"); got != 500 {
+			t.Fatalf("%d revocations recorded, want the first page's 500", got)
+		}
+		for _, q := range allow {
+			if _, err := db.Exec(ctx, q); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := s.Client.Sys().RevokePrefix("bulk/creds/a"); err != nil {
+			t.Fatal(err)
+		}
+		if left := count(0, n); left != 0 {
+			t.Fatalf("%d leases left after the second revoke-prefix", left)
+		}
+		if got := e.calls.Load(); got != 2000 {
+			t.Errorf("%d upstream revocations, want 2000 (the second page twice)", got)
+		}
+		seen := map[string]int{}
+		var after int64
+		for {
+			recs, err := s.Audit.List(ctx, after, 1000)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(recs) == 0 {
+				break
+			}
+			for _, r := range recs {
+				after = r.Seq
+				if r.Type != "broker.lease.revoke" {
+					continue
+				}
+				var body struct {
+					Leases []struct {
+						LeaseID string `json:"lease_id"`
+					} `json:"leases"`
+				}
+				if err := json.Unmarshal(r.Body, &body); err != nil {
+					t.Fatal(err)
+				}
+				for _, l := range body.Leases {
+					seen[l.LeaseID]++
+				}
+			}
+		}
+		if len(seen) != n {
+			t.Errorf("%d leases recorded as revoked, want %d", len(seen), n)
+		}
+		for id, k := range seen {
+			if k != 1 {
+				t.Errorf("%s recorded as revoked %d times", id, k)
+			}
+		}
+		if rep, err := s.Audit.Verify(ctx); err != nil || rep.Broken != nil {
+			t.Fatalf("verify: %+v %v", rep, err)
+		}
+	})
+}
