@@ -142,7 +142,8 @@ echo "== 100,000 live leases: revoke-prefix of all, then expiry of 100,000 due (
 echo "   leases written straight to the store; the engine's upstream revocation only counts its calls, so the time is runcred's own"
 echo "   (claim, unseal, audit, delete); the calls are counted apart. RSS is the benchmark process's peak (VmHWM of /proc/self/status:"
 echo "   server, client and bulk insert together, an upper bound of the server's); heap is runtime.MemStats.HeapSys at the end."
-echo "   CPU s is the benchmark process's CPU time in each (on PostgreSQL without the database server's): the wall time less waiting for a core."
+echo "   CPU s is the benchmark process's CPU time in each (on PostgreSQL without the database server's). A drain claims the next page"
+echo "   while it settles the last, on both cores, so the CPU time can exceed the wall time."
 awk '
 /^BenchmarkLeases100k\/[a-z]+-[0-9]+ / {
 	split($1, a, /[\/-]/); db = a[2]
