@@ -43,7 +43,7 @@ func (b *Broker) sweep(ctx context.Context) {
 			b.log.Warn("expiry: revoke expired token", "err", err)
 		}
 	}
-	if _, err := b.drain(ctx, false, "expired", "1 = 1", "expires_at, id"); err != nil && ctx.Err() == nil {
+	if _, err := b.drain(ctx, false, "expired", "1 = 1", "expires_at, id", nil); err != nil && ctx.Err() == nil {
 		b.log.Warn("expiry: revoke leases", "err", err)
 	}
 }
@@ -80,7 +80,7 @@ func (b *Broker) revokeWhere(ctx context.Context, force bool, reason, where stri
 	if err := b.leases.retryNow(ctx, force, where, args...); err != nil {
 		return tally{}, err
 	}
-	t, err := b.drain(ctx, force, reason, where, "id", args...)
+	t, err := b.drain(ctx, force, reason, where, "id", args)
 	b.nudge() // what this node could not claim or revoke is the expiry task's
 	return t, err
 }
@@ -98,24 +98,25 @@ func (b *Broker) revokeLease(ctx context.Context, id string, force bool, reason 
 
 // drain claims pages of due leases matching where, in order ("id", or
 // "expires_at, id" for the expiry task), and settles each, until none is
-// left that this node can claim. Each page starts after the last one's end
-// (keyset paging), so no page reads again what earlier pages claimed,
-// deleted (PostgreSQL keeps dead rows in its indexes until vacuum) or left
-// failed for a later attempt. The next page is claimed while the last one
-// is settled, so the database's work on one overlaps the revocations,
-// unsealing and records of the other. If a page's settling fails, the page
-// claimed meanwhile is left to lapse, as after a crash, and retried then.
-func (b *Broker) drain(ctx context.Context, force bool, reason, where, order string, args ...any) (tally, error) {
+// left that this node can claim. Each page starts after the last one's
+// last candidate (keyset paging), so no page reads again what earlier
+// pages claimed, deleted (PostgreSQL keeps dead rows in its indexes until
+// vacuum), passed over (claimed by another drain) or left failed for a
+// later attempt. The next page is claimed while the last one is settled,
+// so the database's work on one overlaps the revocations, unsealing and
+// records of the other. If a page's settling fails, the drain stops and
+// gives up its claim on that page and on the one claimed meanwhile.
+func (b *Broker) drain(ctx context.Context, force bool, reason, where, order string, args []any) (tally, error) {
 	type settled struct {
 		t   tally
 		err error
 	}
 	var (
-		t        tally
-		last     *lease
-		byID     = order == "id"
-		w, a     = where, args
-		settling chan settled // the page being settled, if any
+		t         tally
+		last      *lease
+		w, a      = where, args
+		settling  chan settled // the page being settled, if any
+		unsettled []*lease     // its leases
 	)
 	wait := func() error {
 		if settling == nil {
@@ -124,34 +125,36 @@ func (b *Broker) drain(ctx context.Context, force bool, reason, where, order str
 		r := <-settling
 		settling = nil
 		t.add(r.t)
+		if r.err != nil {
+			b.leases.release(unsettled)
+		}
 		return r.err
 	}
 	for ctx.Err() == nil {
 		if last != nil {
-			if byID {
+			if order == "id" {
 				w, a = where+` AND id > ?`, append(slices.Clip(args), last.ID)
 			} else {
 				w, a = where+` AND (expires_at, id) > (?, ?)`, append(slices.Clip(args), store.Nanos(last.ExpiresAt), last.ID)
 			}
 		}
-		page, err := b.leases.claim(ctx, force, w, order, a, leasePage, b.claimHold)
+		page, end, more, err := b.leases.claim(ctx, force, w, order, a, leasePage, b.claimHold)
 		if werr := wait(); err != nil || werr != nil {
+			b.leases.release(page)
 			return t, errors.Join(werr, err)
 		}
-		if len(page) == 0 {
+		if end == nil {
 			return t, nil
 		}
-		for _, l := range page { // RETURNING comes in no particular order
-			if last == nil || sortsAfter(l, last, byID) {
-				last = l
-			}
+		last = end
+		if len(page) > 0 {
+			settling, unsettled = make(chan settled, 1), page
+			go func(done chan<- settled) {
+				pt, err := b.settle(ctx, page, force, reason)
+				done <- settled{pt, err}
+			}(settling)
 		}
-		settling = make(chan settled, 1)
-		go func(done chan<- settled) {
-			pt, err := b.settle(ctx, page, force, reason)
-			done <- settled{pt, err}
-		}(settling)
-		if len(page) < leasePage {
+		if !more {
 			return t, wait()
 		}
 	}
@@ -182,7 +185,9 @@ func (b *Broker) settle(ctx context.Context, page []*lease, force bool, reason s
 		t                  tally
 		done, retry, given []leaseRecord
 		fails              []failure
+		failedLeases       []*lease
 		gone               []string
+		goneLeases         []*lease
 	)
 	now := b.now()
 	var untried bool
@@ -196,7 +201,7 @@ func (b *Broker) settle(ctx context.Context, page []*lease, force bool, reason s
 			attempts := l.Attempts + 1
 			f := failure{id: l.ID, attempts: attempts, next: now.Add(time.Duration(1<<min(attempts, 20)) * b.cfg.RevokeBackoff),
 				msg: revErr.Error(), irrevocable: attempts >= b.cfg.MaxRevokeAttempts}
-			fails = append(fails, f)
+			fails, failedLeases = append(fails, f), append(failedLeases, l)
 			rec := leaseRecord{LeaseID: l.ID, Attempts: attempts, Error: revErr.Error(), Meta: l.Meta}
 			if f.irrevocable {
 				given = append(given, rec)
@@ -213,12 +218,13 @@ func (b *Broker) settle(ctx context.Context, page []*lease, force bool, reason s
 			rec.ForcedPastError = revErr.Error()
 		}
 		done = append(done, rec)
-		gone = append(gone, l.ID)
+		gone, goneLeases = append(gone, l.ID), append(goneLeases, l)
 	}
 	if len(fails) > 0 {
 		if err := b.leases.failed(ctx, fails); err != nil {
 			return t, err
 		}
+		b.leases.release(failedLeases) // their next attempt is recorded
 		t.failed = len(fails)
 		b.metrics.LeaseRevocations("failed", len(retry))
 		b.metrics.LeaseRevocations("irrevocable", len(given))
@@ -237,6 +243,7 @@ func (b *Broker) settle(ctx context.Context, page []*lease, force bool, reason s
 		if err := b.leases.remove(ctx, gone); err != nil {
 			return t, err
 		}
+		b.leases.release(goneLeases)
 		t.revoked = len(gone)
 		b.metrics.LeaseRevocations("revoked", len(gone))
 	}
@@ -360,7 +367,7 @@ func (b *Broker) revokeToken(ctx context.Context, id string, orphan bool, reason
 	if leases > 0 {
 		for chunk := range slices.Chunk(gone, leasePage) {
 			in, args := store.In("token_id", chunk)
-			if _, err := b.drain(ctx, false, reason, in, "id", args...); err != nil {
+			if _, err := b.drain(ctx, false, reason, in, "id", args); err != nil {
 				b.log.Warn("revoke a revoked token's leases", "err", err)
 			}
 		}

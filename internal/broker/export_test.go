@@ -108,4 +108,14 @@ func (b *Broker) CountLeases(ctx context.Context, prefix string) (all, irrevocab
 
 // ClaimSQL is the statement that claims a page of leases, for tests of its
 // query plan.
-func ClaimSQL(force bool, where, order string) string { return claimSQL(force, where, order) }
+func ClaimSQL(d store.Dialect, force bool, where, order string) string {
+	return claimSQL(d, force, where, order)
+}
+
+// HeldClaims counts the claims on leases this node keeps in memory (on
+// SQLite), lapsed or not.
+func (b *Broker) HeldClaims() int {
+	b.leases.mu.Lock()
+	defer b.leases.mu.Unlock()
+	return len(b.leases.held)
+}

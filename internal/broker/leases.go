@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/runcred/runcred/internal/fail"
@@ -47,6 +48,18 @@ type leaseStore struct {
 	db   *store.DB
 	seal *seal.Seal
 	now  func() time.Time
+
+	// held are this node's claims on SQLite, which serves one node: a
+	// lease id and when its claim lapses. A claim is then a read, beside
+	// the writes; on PostgreSQL, which nodes share, it is written to the
+	// lease's row (next_attempt). A claim's read and its takes happen under
+	// reading, and a claim is given up (release) only under its write lock,
+	// after what settled the lease committed: so no read that began before
+	// that commit, and still shows the lease due, can take it after.
+	reading  sync.RWMutex
+	mu       sync.Mutex // guards held and prunedAt
+	held     map[string]time.Time
+	prunedAt time.Time
 }
 
 const leaseColumns = `id, mount_uuid, path, token_id, issued_at, expires_at, max_expires_at, last_renewal, renewable, internal, meta, state, attempts, last_error`
@@ -184,70 +197,156 @@ func (s *leaseStore) markDue(ctx context.Context, db execer, force bool, where s
 	return res.RowsAffected()
 }
 
-// retryNow makes the leases matching where that wait for a retry (or for
-// a claim that may have lapsed) claimable at once, in one statement that
-// writes only those rows: what a revocation asks of leases in backoff.
+// retryNow makes the leases matching where that wait for a retry (or, on
+// PostgreSQL, for a claim that may have lapsed) claimable at once, in one
+// statement that writes only those rows: what a revocation asks of leases
+// in backoff.
 func (s *leaseStore) retryNow(ctx context.Context, force bool, where string, args ...any) error {
 	_, err := s.db.Exec(ctx, `UPDATE leases SET next_attempt = 0 WHERE `+stateIn("(state || '')", force)+` AND next_attempt > 0 AND `+where, args...)
 	return err
 }
 
 // claim reserves for this node, for hold, up to n leases matching where
-// that are due (expired, and their next attempt due), in one statement,
-// and returns them. Ordered by "id", the candidates come from a range of
-// the id index (where is a prefix, a mount, a token or an id; the state
-// is tested on the row, not through leases_due, which would read every
-// due lease per page); ordered by "expires_at" (the expiry task) from
-// leases_due. The claimed rows are found by id, and a row is claimed only
-// if no other claim took it meanwhile (its next attempt is still due: a
-// claim or a failure moves it on), so a lease is claimed once across nodes.
+// that are due (expired, and their next attempt due), and returns them,
+// with the last candidate in order and whether the candidates filled the
+// limit (the drain's next page starts after that candidate; a candidate
+// another drain holds is passed over). Ordered by "id", the candidates
+// come from a range of the id index (where is a prefix, a mount, a token
+// or an id; the state is tested on the row, not through leases_due, which
+// would read every due lease per page); ordered by "expires_at" (the
+// expiry task) from leases_due. A lease is claimed once at a time:
+//   - On PostgreSQL the claim is one statement that writes the claim's end
+//     into next_attempt, and a row is claimed only if no other claim took
+//     it meanwhile (its next attempt is still due), across nodes.
+//   - On SQLite, which serves one node, the candidates are read beside the
+//     writes and the claim is kept in memory (held): a claim lapses, as on
+//     PostgreSQL, and is gone with the process, as one lost in a crash.
+//
 // A lease whose sealed data cannot be read comes back with undecryptable
 // set, to be recorded as a failed revocation rather than block its page.
-func (s *leaseStore) claim(ctx context.Context, force bool, where, order string, args []any, n int, hold time.Duration) ([]*lease, error) {
+func (s *leaseStore) claim(ctx context.Context, force bool, where, order string, args []any, n int, hold time.Duration) (page []*lease, last *lease, more bool, err error) {
 	now := s.now()
-	q := claimSQL(force, where, order)
-	a := []any{store.Nanos(now.Add(hold)), store.Nanos(now)}
+	q := claimSQL(s.db.Dialect(), force, where, order)
+	var a []any
+	if s.db.Dialect() == store.Postgres {
+		a = append(a, store.Nanos(now.Add(hold)))
+	}
+	a = append(a, store.Nanos(now))
 	if order != "id" {
 		a = append(a, store.Nanos(now))
 	}
 	a = append(a, args...)
-	a = append(a, n, store.Nanos(now))
+	a = append(a, n)
+	var raw []rawLease
+	if s.db.Dialect() == store.Postgres {
+		raw, err = s.claimRows(ctx, q, append(a, store.Nanos(now)))
+	} else {
+		s.reading.RLock()
+		defer s.reading.RUnlock()
+		raw, err = s.readRows(ctx, q, a)
+	}
+	if err != nil {
+		return nil, nil, false, err
+	}
+	byID := order == "id"
+	for i := range raw {
+		l := s.open(&raw[i])
+		if last == nil || sortsAfter(l, last, byID) { // RETURNING comes in no particular order
+			last = l
+		}
+		if s.db.Dialect() == store.Postgres || s.take(l.ID, now, hold) {
+			page = append(page, l)
+		}
+	}
+	return page, last, len(raw) == n, nil
+}
+
+// claimRows runs PostgreSQL's claim statement.
+func (s *leaseStore) claimRows(ctx context.Context, q string, a []any) ([]rawLease, error) {
 	var raw []rawLease
 	err := s.db.Tx(ctx, func(tx *store.Tx) error {
-		if s.db.Dialect() == store.Postgres {
-			// Walk the index in order and stop at the limit. Right after
-			// many leases were written, before autovacuum has analyzed the
-			// table, the planner expects a handful of rows and reads the
-			// whole range into a bitmap and sorts it: a page cost the rest.
-			// A claim need not wait for the disk: one lost in a crash only
-			// leaves its leases to be claimed again.
-			if _, err := tx.Exec(ctx, `SELECT set_config('enable_bitmapscan', 'off', true), set_config('enable_sort', 'off', true), set_config('synchronous_commit', 'off', true)`); err != nil {
-				return err
-			}
+		// Walk the index in order and stop at the limit. Right after many
+		// leases were written, before autovacuum has analyzed the table,
+		// the planner expects a handful of rows and reads the whole range
+		// into a bitmap and sorts it: a page cost the rest. A claim need
+		// not wait for the disk: one lost in a crash only leaves its
+		// leases to be claimed again.
+		if _, err := tx.Exec(ctx, `SELECT set_config('enable_bitmapscan', 'off', true), set_config('enable_sort', 'off', true), set_config('synchronous_commit', 'off', true)`); err != nil {
+			return err
 		}
 		rows, err := tx.Query(ctx, q, a...)
 		if err != nil {
 			return err
 		}
-		defer rows.Close()
-		raw = raw[:0]
-		for rows.Next() {
-			var r rawLease
-			if err := r.scan(rows); err != nil {
-				return err
-			}
-			raw = append(raw, r)
-		}
-		return rows.Err()
+		raw, err = scanLeases(rows)
+		return err
 	})
+	return raw, err
+}
+
+// readRows runs SQLite's candidate query.
+func (s *leaseStore) readRows(ctx context.Context, q string, a []any) ([]rawLease, error) {
+	rows, err := s.db.Query(ctx, q, a...)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]*lease, len(raw))
-	for i := range raw {
-		out[i] = s.open(&raw[i])
+	return scanLeases(rows)
+}
+
+func scanLeases(rows *sql.Rows) ([]rawLease, error) {
+	defer rows.Close()
+	var raw []rawLease
+	for rows.Next() {
+		var r rawLease
+		if err := r.scan(rows); err != nil {
+			return nil, err
+		}
+		raw = append(raw, r)
 	}
-	return out, nil
+	return raw, rows.Err()
+}
+
+// take claims lease id in memory until now+hold, unless another claim on
+// it has not lapsed. Lapsed claims (of a drain that stopped without giving
+// them up) are dropped once a hold has passed.
+func (s *leaseStore) take(id string, now time.Time, hold time.Duration) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if now.Sub(s.prunedAt) >= hold {
+		for k, until := range s.held {
+			if !until.After(now) {
+				delete(s.held, k)
+			}
+		}
+		s.prunedAt = now
+	}
+	if until, ok := s.held[id]; ok && until.After(now) {
+		return false
+	}
+	if s.held == nil {
+		s.held = map[string]time.Time{}
+	}
+	s.held[id] = now.Add(hold)
+	return true
+}
+
+// release gives up this node's claims on leases once what settled them
+// committed (deleted, or their next attempt recorded), or once a drain
+// stopped without settling them, so that a revocation asked again takes
+// them at once (on PostgreSQL a claim is a next attempt not yet due:
+// settling overwrites it, and retryNow makes it due). It waits for the
+// claims being read to be taken.
+func (s *leaseStore) release(leases []*lease) {
+	if len(leases) == 0 || s.db.Dialect() == store.Postgres {
+		return
+	}
+	s.reading.Lock()
+	defer s.reading.Unlock()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, l := range leases {
+		delete(s.held, l.ID)
+	}
 }
 
 // claimSQL is claim's statement.
@@ -255,17 +354,20 @@ func (s *leaseStore) claim(ctx context.Context, force bool, where, order string,
 // Ordered by id, the leases are those a revocation names (a prefix, a
 // mount, a token's, one id), taken whether expired or not: the state is
 // tested on the row, not through leases_due (which would read every due
-// lease per page), and the arguments are the claim's end, now, where's,
-// the limit and now. The expiry task's (by expires_at) take expired leases
-// only, through leases_due: the claim's end, now, now, where's, the limit
-// and now.
-func claimSQL(force bool, where, order string) string {
+// lease per page). The expiry task's (by expires_at) take expired leases
+// only, through leases_due. The arguments are, on PostgreSQL, the claim's
+// end, then: now, (by expires_at) now again, where's, the limit, and (on
+// PostgreSQL) now.
+func claimSQL(d store.Dialect, force bool, where, order string) string {
 	due := states(force) + ` AND expires_at <= ? AND next_attempt <= ?`
 	if order == "id" {
 		due = stateIn("(state || '')", force) + ` AND next_attempt <= ?`
 	}
-	return `UPDATE leases SET next_attempt = ? WHERE id IN (SELECT id FROM leases WHERE ` + due + ` AND ` +
-		where + ` ORDER BY ` + order + ` LIMIT ?) AND next_attempt <= ? RETURNING ` + leaseColumns
+	candidates := ` FROM leases WHERE ` + due + ` AND ` + where + ` ORDER BY ` + order + ` LIMIT ?`
+	if d != store.Postgres {
+		return `SELECT ` + leaseColumns + candidates
+	}
+	return `UPDATE leases SET next_attempt = ? WHERE id IN (SELECT id` + candidates + `) AND next_attempt <= ? RETURNING ` + leaseColumns
 }
 
 // remove deletes leases, a chunk of ids per statement.

@@ -32,6 +32,7 @@ type countingEngine struct {
 	calls   atomic.Int64
 	mu      sync.Mutex
 	failing map[string]bool
+	gate    chan struct{} // when set, each revocation waits for it to close
 }
 
 func (e *countingEngine) factory(context.Context, engine.MountConfig) (engine.Backend, error) {
@@ -42,6 +43,9 @@ func (e *countingEngine) Routes() *engine.Routes { return engine.NewRoutes() }
 
 func (e *countingEngine) Revoke(ctx context.Context, l engine.Lease) error {
 	e.calls.Add(1)
+	if e.gate != nil {
+		<-e.gate
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.failing[l.Internal["name"].(string)] {
@@ -119,7 +123,8 @@ const scaleN = 5000
 
 // TestRevokePrefixIsSetBased: revoke-prefix of 5,000 leases revokes every
 // one through its engine, audits every one, leaves the leases beside the
-// prefix, and runs a bounded number of statements.
+// prefix, runs a bounded number of statements, and keeps no claim in memory
+// once done.
 func TestRevokePrefixIsSetBased(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
@@ -151,6 +156,9 @@ func TestRevokePrefixIsSetBased(t *testing.T) {
 		}
 		if got := e.calls.Load(); got != scaleN {
 			t.Errorf("%d upstream revocations, want %d", got, scaleN)
+		}
+		if n := s.B.HeldClaims(); n != 0 {
+			t.Errorf("%d claims still held after the revocation", n)
 		}
 		if got := revokedInAudit(t, s, "broker.lease.revoke", "revoke-prefix", "bulk/creds/a/"); got != scaleN {
 			t.Errorf("%d revocations audited, want %d", got, scaleN)
@@ -349,9 +357,10 @@ func peakRSS(t testing.TB) int64 {
 }
 
 // TestLeaseClaimsUseIndexes: the statement that claims a page finds its
-// candidates through an index and its rows by id, on both databases, for
-// every way leases are selected; a plan that reads the whole table or the
-// whole due set per page would make revoking N leases cost N²/page.
+// candidates through an index (and on PostgreSQL, where it writes them,
+// its rows by id), on both databases, for every way leases are selected;
+// a plan that reads the whole table or the whole due set per page would
+// make revoking N leases cost N²/page.
 func TestLeaseClaimsUseIndexes(t *testing.T) {
 	prefix, prefixArgs := store.Prefix("id", "aws/creds/dev/")
 	cases := []struct {
@@ -370,12 +379,19 @@ func TestLeaseClaimsUseIndexes(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		for _, c := range cases {
-			args := []any{1, 2}
+			var args []any
+			if db.Dialect() == store.Postgres {
+				args = append(args, 1) // the claim's end
+			}
+			args = append(args, 2)
 			if c.order != "id" {
 				args = append(args, 3)
 			}
 			args = append(args, c.args...)
-			args = append(args, 500, 4)
+			args = append(args, 500)
+			if db.Dialect() == store.Postgres {
+				args = append(args, 4)
+			}
 			var plan []string
 			err := db.Tx(ctx, func(tx *store.Tx) error {
 				explain := "EXPLAIN QUERY PLAN "
@@ -386,7 +402,7 @@ func TestLeaseClaimsUseIndexes(t *testing.T) {
 						return err
 					}
 				}
-				rows, err := tx.Query(ctx, explain+broker.ClaimSQL(false, c.where, c.order), args...)
+				rows, err := tx.Query(ctx, explain+broker.ClaimSQL(db.Dialect(), false, c.where, c.order), args...)
 				if err != nil {
 					return err
 				}
@@ -409,7 +425,7 @@ func TestLeaseClaimsUseIndexes(t *testing.T) {
 				t.Fatal(err)
 			}
 			text := strings.Join(plan, "\n")
-			want, byID := c.sqlite, "sqlite_autoindex_leases_1 (id=?)"
+			want, byID := c.sqlite, "" // SQLite's claim reads the candidates only
 			if db.Dialect() == store.Postgres {
 				want, byID = c.pg, "Index Cond: (id = "
 			}
@@ -563,6 +579,78 @@ func TestRevokePrefixRecordRefusedMidDrain(t *testing.T) {
 		}
 		if rep, err := s.Audit.Verify(ctx); err != nil || rep.Broken != nil {
 			t.Fatalf("verify: %+v %v", rep, err)
+		}
+	})
+}
+
+// TestDrainsClaimOnce: a revoke-prefix and the expiry task drain the same
+// 1,200 expired leases at once. The expiry task passes over the pages the
+// revocation holds (each revocation is held at the upstream until both
+// drains have pages in hand), so every lease is revoked upstream and
+// recorded exactly once.
+func TestDrainsClaimOnce(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		s, e := startScale(t, db)
+		const n = 1200
+		if err := s.B.InsertLeases(ctx, "bulk/", "a", n, time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		s.Clock.Add(2 * time.Minute)
+		e.gate = make(chan struct{})
+		prefixDone := make(chan error, 1)
+		go func() { prefixDone <- s.Client.Sys().RevokePrefix("bulk/creds/a") }()
+		waitUntil(t, func() bool { return e.calls.Load() == 8 }) // the revocation's first page, at the upstream
+		sweepDone := make(chan struct{})
+		go func() { s.B.Sweep(ctx); close(sweepDone) }()
+		waitUntil(t, func() bool { return e.calls.Load() == 16 }) // and the expiry task's
+		close(e.gate)
+		if err := <-prefixDone; err != nil {
+			t.Fatal(err)
+		}
+		<-sweepDone
+		s.B.Sweep(ctx) // what either left to the other: none, if both finished their pages
+		if got := e.calls.Load(); got != n {
+			t.Errorf("%d upstream revocations of %d leases", got, n)
+		}
+		if left, _, err := s.B.CountLeases(ctx, "bulk/creds/a/"); err != nil || left != 0 {
+			t.Errorf("%d leases left (%v)", left, err)
+		}
+		seen := map[string]int{}
+		var after int64
+		for {
+			recs, err := s.Audit.List(ctx, after, 1000)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(recs) == 0 {
+				break
+			}
+			for _, r := range recs {
+				after = r.Seq
+				if r.Type != "broker.lease.revoke" {
+					continue
+				}
+				var body struct {
+					Leases []struct {
+						LeaseID string `json:"lease_id"`
+					} `json:"leases"`
+				}
+				if err := json.Unmarshal(r.Body, &body); err != nil {
+					t.Fatal(err)
+				}
+				for _, l := range body.Leases {
+					seen[l.LeaseID]++
+				}
+			}
+		}
+		if len(seen) != n {
+			t.Errorf("%d leases recorded as revoked, want %d", len(seen), n)
+		}
+		for id, k := range seen {
+			if k != 1 {
+				t.Errorf("%s recorded as revoked %d times", id, k)
+			}
 		}
 	})
 }
