@@ -78,11 +78,13 @@ func startScale(t testing.TB, db *store.DB) (*server, *countingEngine) {
 // one per lease.
 func statementBound(n int) int64 { return 40 + 10*int64((n+499)/500) }
 
-// revokedInAudit sums the leases that broker.lease.revoke records with
-// reason name, checking each names a lease under prefix.
-func revokedInAudit(t *testing.T, s *server, typ, reason, prefix string) int {
+// auditedLease is one lease named in a revocation's audit record.
+type auditedLease struct{ reason, id string }
+
+// auditedLeases lists the leases that the records of type typ name.
+func auditedLeases(t *testing.T, s *server, typ string) []auditedLease {
 	t.Helper()
-	var n int
+	var out []auditedLease
 	var after int64
 	for {
 		recs, err := s.Audit.List(context.Background(), after, 1000)
@@ -90,7 +92,7 @@ func revokedInAudit(t *testing.T, s *server, typ, reason, prefix string) int {
 			t.Fatal(err)
 		}
 		if len(recs) == 0 {
-			return n
+			return out
 		}
 		for _, r := range recs {
 			after = r.Seq
@@ -106,17 +108,28 @@ func revokedInAudit(t *testing.T, s *server, typ, reason, prefix string) int {
 			if err := json.Unmarshal(r.Body, &body); err != nil {
 				t.Fatal(err)
 			}
-			if body.Reason != reason {
-				continue
-			}
 			for _, l := range body.Leases {
-				if !strings.HasPrefix(l.LeaseID, prefix) {
-					t.Fatalf("%s record names %s, outside %s", typ, l.LeaseID, prefix)
-				}
-				n++
+				out = append(out, auditedLease{body.Reason, l.LeaseID})
 			}
 		}
 	}
+}
+
+// revokedInAudit sums the leases that typ records with reason name,
+// checking each names a lease under prefix.
+func revokedInAudit(t *testing.T, s *server, typ, reason, prefix string) int {
+	t.Helper()
+	var n int
+	for _, l := range auditedLeases(t, s, typ) {
+		if l.reason != reason {
+			continue
+		}
+		if !strings.HasPrefix(l.id, prefix) {
+			t.Fatalf("%s record names %s, outside %s", typ, l.id, prefix)
+		}
+		n++
+	}
+	return n
 }
 
 const scaleN = 5000
@@ -541,42 +554,7 @@ func TestRevokePrefixRecordRefusedMidDrain(t *testing.T) {
 		if got := e.calls.Load(); got != 2000 {
 			t.Errorf("%d upstream revocations, want 2000 (the second page twice)", got)
 		}
-		seen := map[string]int{}
-		var after int64
-		for {
-			recs, err := s.Audit.List(ctx, after, 1000)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(recs) == 0 {
-				break
-			}
-			for _, r := range recs {
-				after = r.Seq
-				if r.Type != "broker.lease.revoke" {
-					continue
-				}
-				var body struct {
-					Leases []struct {
-						LeaseID string `json:"lease_id"`
-					} `json:"leases"`
-				}
-				if err := json.Unmarshal(r.Body, &body); err != nil {
-					t.Fatal(err)
-				}
-				for _, l := range body.Leases {
-					seen[l.LeaseID]++
-				}
-			}
-		}
-		if len(seen) != n {
-			t.Errorf("%d leases recorded as revoked, want %d", len(seen), n)
-		}
-		for id, k := range seen {
-			if k != 1 {
-				t.Errorf("%s recorded as revoked %d times", id, k)
-			}
-		}
+		revokedOnce(t, s, n)
 		if rep, err := s.Audit.Verify(ctx); err != nil || rep.Broken != nil {
 			t.Fatalf("verify: %+v %v", rep, err)
 		}
@@ -616,41 +594,24 @@ func TestDrainsClaimOnce(t *testing.T) {
 		if left, _, err := s.B.CountLeases(ctx, "bulk/creds/a/"); err != nil || left != 0 {
 			t.Errorf("%d leases left (%v)", left, err)
 		}
-		seen := map[string]int{}
-		var after int64
-		for {
-			recs, err := s.Audit.List(ctx, after, 1000)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(recs) == 0 {
-				break
-			}
-			for _, r := range recs {
-				after = r.Seq
-				if r.Type != "broker.lease.revoke" {
-					continue
-				}
-				var body struct {
-					Leases []struct {
-						LeaseID string `json:"lease_id"`
-					} `json:"leases"`
-				}
-				if err := json.Unmarshal(r.Body, &body); err != nil {
-					t.Fatal(err)
-				}
-				for _, l := range body.Leases {
-					seen[l.LeaseID]++
-				}
-			}
-		}
-		if len(seen) != n {
-			t.Errorf("%d leases recorded as revoked, want %d", len(seen), n)
-		}
-		for id, k := range seen {
-			if k != 1 {
-				t.Errorf("%s recorded as revoked %d times", id, k)
-			}
-		}
+		revokedOnce(t, s, n)
 	})
+}
+
+// revokedOnce checks that the broker.lease.revoke records name n leases in
+// all, each once.
+func revokedOnce(t *testing.T, s *server, n int) {
+	t.Helper()
+	seen := map[string]int{}
+	for _, l := range auditedLeases(t, s, "broker.lease.revoke") {
+		seen[l.id]++
+	}
+	if len(seen) != n {
+		t.Errorf("%d leases recorded as revoked, want %d", len(seen), n)
+	}
+	for id, k := range seen {
+		if k != 1 {
+			t.Errorf("%s recorded as revoked %d times", id, k)
+		}
+	}
 }
