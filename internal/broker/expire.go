@@ -126,7 +126,7 @@ func (b *Broker) drain(ctx context.Context, force bool, reason, where, order str
 		settling = nil
 		t.add(r.t)
 		if r.err != nil {
-			b.leases.release(unsettled)
+			b.leases.giveUp(ctx, unsettled)
 		}
 		return r.err
 	}
@@ -140,7 +140,7 @@ func (b *Broker) drain(ctx context.Context, force bool, reason, where, order str
 		}
 		page, end, more, err := b.leases.claim(ctx, force, w, order, a, leasePage, b.claimHold)
 		if werr := wait(); err != nil || werr != nil {
-			b.leases.release(page)
+			b.leases.giveUp(ctx, page)
 			return t, errors.Join(werr, err)
 		}
 		if end == nil {

@@ -106,10 +106,11 @@ func (b *Broker) CountLeases(ctx context.Context, prefix string) (all, irrevocab
 	return all, irrevocable, err
 }
 
-// ClaimSQL is the statement that claims a page of leases, for tests of its
-// query plan.
-func ClaimSQL(d store.Dialect, force bool, where, order string) string {
-	return claimSQL(d, force, where, order)
+// ClaimQuery is the statement that claims a page of leases and its
+// arguments, for tests of its query plan.
+func ClaimQuery(d store.Dialect, force bool, where, order string, args []any) (string, []any) {
+	now := time.Now()
+	return claimQuery(d, force, where, order, args, leasePage, now, now.Add(time.Minute))
 }
 
 // HeldClaims counts the claims on leases this node keeps in memory (on

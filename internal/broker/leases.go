@@ -39,7 +39,8 @@ type lease struct {
 	Attempts     int
 	LastError    string
 
-	undecryptable error // set when Internal could not be unsealed
+	undecryptable error     // set when Internal could not be unsealed
+	claimedUntil  time.Time // when this node's claim on it lapses (a drain's page)
 }
 
 // leaseStore keeps leases; the internal data an engine needs to revoke is
@@ -52,7 +53,7 @@ type leaseStore struct {
 	// held are this node's claims on SQLite, which serves one node: a
 	// lease id and when its claim lapses. A claim is then a read, beside
 	// the writes; on PostgreSQL, which nodes share, it is written to the
-	// lease's row (next_attempt). A claim's read and its takes happen under
+	// lease's row (claimed_until). A claim's read and its takes happen under
 	// reading, and a claim is given up (release) only under its write lock,
 	// after what settled the lease committed: so no read that began before
 	// that commit, and still shows the lease due, can take it after.
@@ -197,10 +198,10 @@ func (s *leaseStore) markDue(ctx context.Context, db execer, force bool, where s
 	return res.RowsAffected()
 }
 
-// retryNow makes the leases matching where that wait for a retry (or, on
-// PostgreSQL, for a claim that may have lapsed) claimable at once, in one
-// statement that writes only those rows: what a revocation asks of leases
-// in backoff.
+// retryNow makes the leases matching where that wait for a retry
+// claimable at once, in one statement that writes only those rows: what a
+// revocation asks of leases in backoff. A lease another drain holds stays
+// its.
 func (s *leaseStore) retryNow(ctx context.Context, force bool, where string, args ...any) error {
 	_, err := s.db.Exec(ctx, `UPDATE leases SET next_attempt = 0 WHERE `+stateIn("(state || '')", force)+` AND next_attempt > 0 AND `+where, args...)
 	return err
@@ -216,8 +217,8 @@ func (s *leaseStore) retryNow(ctx context.Context, force bool, where string, arg
 // would read every due lease per page); ordered by "expires_at" (the
 // expiry task) from leases_due. A lease is claimed once at a time:
 //   - On PostgreSQL the claim is one statement that writes the claim's end
-//     into next_attempt, and a row is claimed only if no other claim took
-//     it meanwhile (its next attempt is still due), across nodes.
+//     into claimed_until, and a row is claimed only if no other claim took
+//     it meanwhile, across nodes.
 //   - On SQLite, which serves one node, the candidates are read beside the
 //     writes and the claim is kept in memory (held): a claim lapses, as on
 //     PostgreSQL, and is gone with the process, as one lost in a crash.
@@ -226,20 +227,11 @@ func (s *leaseStore) retryNow(ctx context.Context, force bool, where string, arg
 // set, to be recorded as a failed revocation rather than block its page.
 func (s *leaseStore) claim(ctx context.Context, force bool, where, order string, args []any, n int, hold time.Duration) (page []*lease, last *lease, more bool, err error) {
 	now := s.now()
-	q := claimSQL(s.db.Dialect(), force, where, order)
-	var a []any
-	if s.db.Dialect() == store.Postgres {
-		a = append(a, store.Nanos(now.Add(hold)))
-	}
-	a = append(a, store.Nanos(now))
-	if order != "id" {
-		a = append(a, store.Nanos(now))
-	}
-	a = append(a, args...)
-	a = append(a, n)
+	end := now.Add(hold)
+	q, a := claimQuery(s.db.Dialect(), force, where, order, args, n, now, end)
 	var raw []rawLease
 	if s.db.Dialect() == store.Postgres {
-		raw, err = s.claimRows(ctx, q, append(a, store.Nanos(now)))
+		raw, err = s.claimRows(ctx, q, a)
 	} else {
 		s.reading.RLock()
 		defer s.reading.RUnlock()
@@ -251,6 +243,7 @@ func (s *leaseStore) claim(ctx context.Context, force bool, where, order string,
 	byID := order == "id"
 	for i := range raw {
 		l := s.open(&raw[i])
+		l.claimedUntil = end
 		if last == nil || sortsAfter(l, last, byID) { // RETURNING comes in no particular order
 			last = l
 		}
@@ -330,12 +323,36 @@ func (s *leaseStore) take(id string, now time.Time, hold time.Duration) bool {
 	return true
 }
 
-// release gives up this node's claims on leases once what settled them
-// committed (deleted, or their next attempt recorded), or once a drain
-// stopped without settling them, so that a revocation asked again takes
-// them at once (on PostgreSQL a claim is a next attempt not yet due:
-// settling overwrites it, and retryNow makes it due). It waits for the
-// claims being read to be taken.
+// giveUp gives up this node's claims on leases a drain stopped without
+// settling, so that a revocation asked again takes them at once. On
+// PostgreSQL that is a statement; should it fail, the claims lapse.
+func (s *leaseStore) giveUp(ctx context.Context, page []*lease) {
+	if s.db.Dialect() != store.Postgres {
+		s.release(page)
+		return
+	}
+	if len(page) == 0 {
+		return
+	}
+	end := page[0].claimedUntil // one claim's leases
+	ids := make([]string, len(page))
+	for i, l := range page {
+		ids[i] = l.ID
+	}
+	for chunk := range slices.Chunk(ids, leasePage) {
+		in, args := store.In("id", chunk)
+		if _, err := s.db.Exec(context.WithoutCancel(ctx), `UPDATE leases SET claimed_until = 0 WHERE claimed_until = ? AND `+in,
+			append([]any{store.Nanos(end)}, args...)...); err != nil {
+			return
+		}
+	}
+}
+
+// release gives up this node's claims on leases on SQLite once what
+// settled them committed (deleted, or their next attempt recorded), or once
+// a drain stopped without settling them. It waits for the claims being read
+// to be taken. (On PostgreSQL a settled lease's claim goes with its row or
+// its failure.)
 func (s *leaseStore) release(leases []*lease) {
 	if len(leases) == 0 || s.db.Dialect() == store.Postgres {
 		return
@@ -349,25 +366,32 @@ func (s *leaseStore) release(leases []*lease) {
 	}
 }
 
-// claimSQL is claim's statement.
+// claimQuery is claim's statement and its arguments.
 //
 // Ordered by id, the leases are those a revocation names (a prefix, a
 // mount, a token's, one id), taken whether expired or not: the state is
 // tested on the row, not through leases_due (which would read every due
 // lease per page). The expiry task's (by expires_at) take expired leases
-// only, through leases_due. The arguments are, on PostgreSQL, the claim's
-// end, then: now, (by expires_at) now again, where's, the limit, and (on
-// PostgreSQL) now.
-func claimSQL(d store.Dialect, force bool, where, order string) string {
-	due := states(force) + ` AND expires_at <= ? AND next_attempt <= ?`
-	if order == "id" {
-		due = stateIn("(state || '')", force) + ` AND next_attempt <= ?`
+// only, through leases_due. A lease is due when its next attempt (after a
+// failed revocation) is; on PostgreSQL also when no claim holds it
+// (claimed_until), a column of its own so that making a lease's next
+// attempt due (retryNow, markDue) never takes it from a drain that holds it.
+func claimQuery(d store.Dialect, force bool, where, order string, args []any, n int, now, end time.Time) (string, []any) {
+	t := store.Nanos(now)
+	due, a := stateIn("(state || '')", force)+` AND next_attempt <= ?`, []any{t}
+	if order != "id" {
+		due, a = states(force)+` AND expires_at <= ? AND next_attempt <= ?`, []any{t, t}
+	}
+	if d == store.Postgres {
+		due, a = due+` AND claimed_until <= ?`, append(a, t)
 	}
 	candidates := ` FROM leases WHERE ` + due + ` AND ` + where + ` ORDER BY ` + order + ` LIMIT ?`
+	a = append(append(a, args...), n)
 	if d != store.Postgres {
-		return `SELECT ` + leaseColumns + candidates
+		return `SELECT ` + leaseColumns + candidates, a
 	}
-	return `UPDATE leases SET next_attempt = ? WHERE id IN (SELECT id` + candidates + `) AND next_attempt <= ? RETURNING ` + leaseColumns
+	return `UPDATE leases SET claimed_until = ? WHERE id IN (SELECT id` + candidates + `) AND next_attempt <= ? AND claimed_until <= ? RETURNING ` + leaseColumns,
+		append(append([]any{store.Nanos(end)}, a...), t, t)
 }
 
 // remove deletes leases, a chunk of ids per statement.
@@ -411,7 +435,7 @@ func (s *leaseStore) failed(ctx context.Context, fs []failure) error {
 			args = append(args, f.id, f.attempts, store.Nanos(f.next), truncate(f.msg, 500), state)
 		}
 		_, err := s.db.Exec(ctx, `WITH v (id, attempts, next_attempt, last_error, state) AS (VALUES `+vals.String()+`)
-			UPDATE leases SET attempts = v.attempts, next_attempt = v.next_attempt, last_error = v.last_error, state = v.state,
+			UPDATE leases SET attempts = v.attempts, next_attempt = v.next_attempt, last_error = v.last_error, state = v.state, claimed_until = 0,
 				expires_at = CASE WHEN expires_at > ? THEN ? ELSE expires_at END
 			FROM v WHERE leases.id = v.id`, append(args, now, now)...)
 		if err != nil {

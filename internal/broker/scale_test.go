@@ -392,19 +392,7 @@ func TestLeaseClaimsUseIndexes(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		for _, c := range cases {
-			var args []any
-			if db.Dialect() == store.Postgres {
-				args = append(args, 1) // the claim's end
-			}
-			args = append(args, 2)
-			if c.order != "id" {
-				args = append(args, 3)
-			}
-			args = append(args, c.args...)
-			args = append(args, 500)
-			if db.Dialect() == store.Postgres {
-				args = append(args, 4)
-			}
+			q, args := broker.ClaimQuery(db.Dialect(), false, c.where, c.order, c.args)
 			var plan []string
 			err := db.Tx(ctx, func(tx *store.Tx) error {
 				explain := "EXPLAIN QUERY PLAN "
@@ -415,7 +403,7 @@ func TestLeaseClaimsUseIndexes(t *testing.T) {
 						return err
 					}
 				}
-				rows, err := tx.Query(ctx, explain+broker.ClaimSQL(db.Dialect(), false, c.where, c.order), args...)
+				rows, err := tx.Query(ctx, explain+q, args...)
 				if err != nil {
 					return err
 				}
@@ -614,4 +602,37 @@ func revokedOnce(t *testing.T, s *server, n int) {
 			t.Errorf("%s recorded as revoked %d times", id, k)
 		}
 	}
+}
+
+// TestRevocationAskedAgainLeavesHeldPages: a revoke-prefix asked again while
+// the first still revokes its pages makes due the leases in backoff, not
+// those the first holds, so each lease is revoked and recorded once.
+func TestRevocationAskedAgainLeavesHeldPages(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		s, e := startScale(t, db)
+		const n = 1200
+		if err := s.B.InsertLeases(ctx, "bulk/", "a", n, time.Hour); err != nil {
+			t.Fatal(err)
+		}
+		e.gate = make(chan struct{})
+		first, second := make(chan error, 1), make(chan error, 1)
+		go func() { first <- s.Client.Sys().RevokePrefix("bulk/creds/a") }()
+		waitUntil(t, func() bool { return e.calls.Load() == 8 }) // the first's first page, at the upstream
+		go func() { second <- s.Client.Sys().RevokePrefix("bulk/creds/a") }()
+		waitUntil(t, func() bool { return e.calls.Load() == 16 }) // and the second's
+		close(e.gate)
+		for _, done := range []chan error{first, second} {
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got := e.calls.Load(); got != n {
+			t.Errorf("%d upstream revocations of %d leases", got, n)
+		}
+		if left, _, err := s.B.CountLeases(ctx, "bulk/creds/a/"); err != nil || left != 0 {
+			t.Errorf("%d leases left (%v)", left, err)
+		}
+		revokedOnce(t, s, n)
+	})
 }
