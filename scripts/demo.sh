@@ -317,7 +317,9 @@ step "The platform team restores what the manager manages: the manager's apply q
 	--replace tfe_variable.role_id --replace tfe_variable.secret_id | tee "$demo/restore-run.txt" | grep -E '^Plan|planned|errored' || true
 restore_run=$(grep -o 'run-[A-Za-z0-9]*' "$demo/restore-run.txt" | head -1)
 "$RC" run apply "$restore_run" | grep -E 'Apply complete|applied|errored'
-triggered=$("$RC" run list demo/operator | awk -v src="$restore_run" 'index($0, "Triggered by run " src) {print $1; exit}')
+# awk reads the whole list: one that stops at its match would close the pipe
+# on the writer, which pipefail turns into a failure.
+triggered=$("$RC" run list demo/operator | awk -v src="$restore_run" '!found && index($0, "Triggered by run " src) {print $1; found = 1}')
 [ -n "$triggered" ] || { echo "demo: FAILED: the manager's apply queued no operator run" >&2; exit 1; }
 "$RC" run list demo/operator | grep "$triggered" | sed 's/^/  operator: /'
 "$RC" run follow "$triggered" >/dev/null 2>&1 || true
