@@ -152,13 +152,35 @@ func (c command) run(ctx context.Context) error {
 			}
 		}
 	}()
-	early := make(chan struct{})
-	if box != nil && c.settled != nil {
+	var settled <-chan struct{}
+	if box != nil {
+		settled = c.settled
+	}
+	if copyLog(c.log, pr, settled, ended, func() { box.pid.kill() }) {
+		reaped = true
+		return nil
+	}
+	err = <-waited
+	reaped = true
+	return err
+}
+
+// copyLog copies the sandbox's log pipe r to w until the pipe ends, or
+// until settled closes (a sequence's shell has reported its last command):
+// then every writer but bubblewrap has ended and what they wrote is in the
+// pipe, so copyLog stops waiting for the pipe's end, kills the sandbox
+// (whatever might be left in it, a command that outlived a killed shell,
+// dies with its init), takes what the pipe holds and reports true. A nil
+// settled only copies. ended closes when the child has ended; the caller
+// sets r's deadline for a pipe some leftover process keeps open.
+func copyLog(w io.Writer, r *os.File, settled, ended <-chan struct{}, kill func()) (early bool) {
+	stop := make(chan struct{})
+	if settled != nil {
 		go func() {
 			select {
-			case <-c.settled:
-				close(early)
-				_ = pr.SetReadDeadline(time.Now()) // ends the copy below
+			case <-settled:
+				close(stop)
+				_ = r.SetReadDeadline(time.Now()) // ends the copy below
 			case <-ended:
 			}
 			if settledHook != nil {
@@ -166,26 +188,20 @@ func (c command) run(ctx context.Context) error {
 			}
 		}()
 	}
-	_, _ = io.Copy(c.log, pr)
+	_, _ = io.Copy(w, r)
 	select {
-	case <-early:
-		// Every writer but bubblewrap has ended: what they wrote is in the
-		// pipe. Whatever might be left in the sandbox (a command that
-		// outlived a killed shell) dies with its init.
-		box.pid.kill()
-		_ = pr.SetReadDeadline(time.Time{})
-		drain(c.log, pr)
-		reaped = true
-		return nil
+	case <-stop:
+		kill()
+		_ = r.SetReadDeadline(time.Time{})
+		drain(w, r)
+		return true
 	default:
+		return false
 	}
-	err = <-waited
-	reaped = true
-	return err
 }
 
-// settledHook, if set (by tests), runs once run has seen the child settle
-// (and stopped waiting for the log pipe's end), or seen it end first.
+// settledHook, if set (by tests), runs once copyLog has seen the child
+// settle (and stopped waiting for the log pipe's end), or seen it end first.
 var settledHook func()
 
 // drain copies to w what the pipe r holds now, without waiting for more.

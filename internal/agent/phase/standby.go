@@ -118,6 +118,9 @@ func (s *Sandbox) NewStandby(dir, binary, mirror string) (*Standby, error) {
 	go func() {
 		st.err = cmd.Wait()
 		box.close()
+		// Output already in the pipe is still read; a process that left
+		// the group and keeps the pipe open is not waited for long.
+		_ = logR.SetReadDeadline(time.Now().Add(hookGrace))
 		close(st.ended)
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		box.pid.kill()
@@ -235,26 +238,8 @@ func (st *Standby) run(ctx context.Context, rest string, log io.Writer, settled 
 	if werr != nil {
 		st.box.pid.kill()
 	}
-	early := make(chan struct{})
-	go func() {
-		select {
-		case <-settled:
-			close(early)
-			_ = st.logR.SetReadDeadline(time.Now())
-		case <-st.ended:
-			// Output already in the pipe is still read; a process that
-			// left the group and keeps the pipe open is not waited for long.
-			_ = st.logR.SetReadDeadline(time.Now().Add(hookGrace))
-		}
-	}()
-	_, _ = io.Copy(log, st.logR)
-	select {
-	case <-early:
-		st.box.pid.kill()
-		_ = st.logR.SetReadDeadline(time.Time{})
-		drain(log, st.logR)
+	if copyLog(log, st.logR, settled, st.ended, st.box.pid.kill) {
 		return nil
-	default:
 	}
 	<-st.ended
 	if werr != nil {
