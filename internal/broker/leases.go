@@ -74,10 +74,6 @@ func (s *leaseStore) create(ctx context.Context, l *lease) error {
 	if err != nil {
 		return err
 	}
-	meta := l.Meta
-	if meta == nil {
-		meta = json.RawMessage("{}")
-	}
 	return s.db.Tx(ctx, func(tx *store.Tx) error {
 		if l.TokenID != "" { // a token being revoked gets no new lease
 			live, err := token.Live(ctx, tx, l.TokenID, s.now())
@@ -90,7 +86,7 @@ func (s *leaseStore) create(ctx context.Context, l *lease) error {
 		}
 		_, err := tx.Exec(ctx, `INSERT INTO leases (`+leaseColumns+`, next_attempt) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)`,
 			l.ID, l.MountUUID, l.Path, nullable(l.TokenID), store.Nanos(l.IssuedAt), store.Nanos(l.ExpiresAt), store.Nanos(l.MaxExpiresAt), nil,
-			boolInt(l.Renewable), sealed, string(meta), leaseActive, 0, "")
+			boolInt(l.Renewable), sealed, string(l.Meta), leaseActive, 0, "")
 		return err
 	})
 }
