@@ -128,7 +128,22 @@ func (l *Log) AppendBefore(ctx context.Context, typ string, body any) (Record, e
 	return l.append(ctx, typ, body, false)
 }
 
+// AppendWith writes a record like Append, together with what write writes:
+// write runs in the transaction that inserts the record, so the two commit
+// together or not at all. It is for a response that issues something (a
+// token), which then exists exactly when the response's record does. write
+// may run more than once (a failed group is written again one record at a
+// time), each time in a new transaction; its error, if the record is
+// refused because of it, is what AppendWith returns, wrapped.
+func (l *Log) AppendWith(ctx context.Context, typ string, body any, write func(context.Context, *store.Tx) error) (Record, error) {
+	return l.add(ctx, typ, body, true, write)
+}
+
 func (l *Log) append(ctx context.Context, typ string, body any, durable bool) (Record, error) {
+	return l.add(ctx, typ, body, durable, nil)
+}
+
+func (l *Log) add(ctx context.Context, typ string, body any, durable bool, write func(context.Context, *store.Tx) error) (Record, error) {
 	if err := validType(typ); err != nil {
 		return Record{}, err
 	}
@@ -139,7 +154,7 @@ func (l *Log) append(ctx context.Context, typ string, body any, durable bool) (R
 	if err := ctx.Err(); err != nil { // a caller that gave up records nothing
 		return Record{}, fmt.Errorf("audit: append %s: %w", typ, err)
 	}
-	p := &pending{rec: Record{Type: typ, Body: b}, durable: durable, done: make(chan struct{})}
+	p := &pending{rec: Record{Type: typ, Body: b}, durable: durable, with: write, done: make(chan struct{})}
 	l.mu.Lock()
 	l.queue = append(l.queue, p)
 	l.mu.Unlock()
@@ -237,6 +252,8 @@ type pending struct {
 	taken   bool // in a group being written; guarded by Log.mu
 	err     error
 	done    chan struct{} // closed once rec or err is final
+	// with writes, in rec's transaction, what commits with it; may be nil.
+	with func(context.Context, *store.Tx) error
 }
 
 // write commits group in one transaction, in order, or, should that fail,
@@ -337,6 +354,11 @@ func (l *Log) commitFrom(ctx context.Context, group []*pending, durable, cached 
 			seq++
 			r := Record{Seq: seq, Time: now, Type: p.rec.Type, Body: p.rec.Body, PrevHash: prev}
 			r.Hash = r.chainHash()
+			if p.with != nil {
+				if err := p.with(ctx, tx); err != nil {
+					return err
+				}
+			}
 			if _, err := tx.Exec(ctx,
 				`INSERT INTO audit_log (seq, time, type, body, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?)`,
 				r.Seq, store.Nanos(r.Time), r.Type, string(r.Body), r.PrevHash, r.Hash); err != nil {

@@ -2,6 +2,7 @@ package audit
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
@@ -38,16 +39,26 @@ type appended struct {
 // returns their results once the writer is released and all are settled.
 func appendWhileHeld(t *testing.T, l *Log, typs []string) []appended {
 	t.Helper()
+	return whileHeld(t, l, len(typs), func(i int) (Record, error) {
+		return l.Append(context.Background(), typs[i], map[string]int{"i": i})
+	})
+}
+
+// whileHeld runs append(0) … append(n-1), each in its own goroutine, while
+// the writer is held, and returns their results once the writer is
+// released and all are settled.
+func whileHeld(t *testing.T, l *Log, n int, append func(i int) (Record, error)) []appended {
+	t.Helper()
 	l.writer <- struct{}{} // as if another group were being written
-	out := make([]appended, len(typs))
+	out := make([]appended, n)
 	var wg sync.WaitGroup
-	for i, typ := range typs {
+	for i := range n {
 		wg.Go(func() {
-			r, err := l.Append(context.Background(), typ, map[string]int{"i": i})
+			r, err := append(i)
 			out[i] = appended{r, err}
 		})
 	}
-	queued(t, l, len(typs))
+	queued(t, l, n)
 	<-l.writer
 	wg.Wait()
 	return out
@@ -130,6 +141,63 @@ func TestAppendFailsForAllWhenTheLogIsDown(t *testing.T) {
 		}
 		if n := count(t, db); n != 0 {
 			t.Fatalf("%d records, want 0", n)
+		}
+	})
+}
+
+// TestAppendWithCommitsWithItsRecord: what AppendWith writes commits in its
+// record's transaction. A write that fails refuses its record and only its
+// record; a record the log refuses takes its write with it; the others of
+// the group keep both.
+func TestAppendWithCommitsWithItsRecord(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		if _, err := db.Exec(ctx, `CREATE TABLE issued (n INTEGER NOT NULL)`); err != nil {
+			t.Fatal(err)
+		}
+		refuse(t, db, "test.refused")
+		l := New(db, testKey, clock())
+		errWrite := errors.New("write refused")
+		typs := []string{"test.a", "test.a", "test.refused", "test.a"}
+		got := whileHeld(t, l, len(typs), func(i int) (Record, error) {
+			return l.AppendWith(ctx, typs[i], map[string]int{"i": i}, func(ctx context.Context, tx *store.Tx) error {
+				if _, err := tx.Exec(ctx, `INSERT INTO issued (n) VALUES (?)`, i); err != nil {
+					return err
+				}
+				if i == 1 {
+					return errWrite
+				}
+				return nil
+			})
+		})
+		for i, a := range got {
+			switch {
+			case i == 1 && !errors.Is(a.err, errWrite):
+				t.Errorf("append 1, whose write failed: %v, want the write's error", a.err)
+			case i == 2 && a.err == nil:
+				t.Errorf("append 2, refused by the log, succeeded")
+			case i != 1 && i != 2 && a.err != nil:
+				t.Errorf("append %d: %v", i, a.err)
+			}
+		}
+		rows, err := db.Query(ctx, `SELECT n FROM issued ORDER BY n`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		var written []int
+		for rows.Next() {
+			var n int
+			if err := rows.Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			written = append(written, n)
+		}
+		if fmt.Sprint(written) != "[0 3]" {
+			t.Errorf("rows written %v, want [0 3]: those of the records committed, no other", written)
+		}
+		if rep := verify(t, l); rep.Broken != nil || rep.Records != 2 {
+			t.Fatalf("report %+v, broken %+v; want 2 intact records", rep, rep.Broken)
 		}
 	})
 }

@@ -15,8 +15,9 @@ import (
 
 // TestUnauditedResponseIsWithheldAndRevoked: when the log takes a request
 // record but not its response record, the handler has run and issued
-// something; the caller gets a 500, and the token or lease the response
-// carried is revoked, so nothing issued without a record survives.
+// something; the caller gets a 500 and nothing issued without a record
+// survives: a token, stored in the response record's transaction, never
+// was; a lease is revoked.
 func TestUnauditedResponseIsWithheldAndRevoked(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
@@ -76,8 +77,58 @@ func TestUnauditedResponseIsWithheldAndRevoked(t *testing.T) {
 				}
 			}
 		}
-		if strings.Join(revokes, ",") != "broker.token.revoke,broker.lease.revoke" {
+		if strings.Join(revokes, ",") != "broker.lease.revoke" {
 			t.Errorf("revocations recorded for withheld responses: %v", revokes)
+		}
+		if rep, err := s.Audit.Verify(ctx); err != nil || rep.Broken != nil {
+			t.Fatalf("verify: %+v %v", rep, err)
+		}
+	})
+}
+
+// TestTokenNotStoredIsAnAuditedError: a token the database refuses to store
+// is not issued: the caller gets an error, the response record says so and
+// carries no token, and the chain verifies.
+func TestTokenNotStoredIsAnAuditedError(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		s := start(t, db, options{})
+		tokensBefore := countTokens(t, db)
+		stmts := []string{`CREATE TRIGGER no_tokens BEFORE INSERT ON tokens BEGIN SELECT RAISE(ABORT, 'disk full'); END`}
+		if db.Dialect() == store.Postgres {
+			stmts = []string{
+				`CREATE FUNCTION no_tokens() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'disk full'; END $$`,
+				`CREATE TRIGGER no_tokens BEFORE INSERT ON tokens FOR EACH ROW EXECUTE FUNCTION no_tokens()`,
+			}
+		}
+		for _, q := range stmts {
+			if _, err := db.Exec(ctx, q); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := s.Client.Auth().Token().Create(&vault.TokenCreateRequest{Policies: []string{"default"}}); statusOf(err) != http.StatusInternalServerError {
+			t.Fatalf("token create with tokens refused: %v, want a 500", err)
+		}
+		if n := countTokens(t, db); n != tokensBefore {
+			t.Errorf("%d tokens, want %d", n, tokensBefore)
+		}
+		recs, err := s.Audit.Tail(ctx, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var last struct {
+			Error    string
+			Request  struct{ Path string }
+			Response *json.RawMessage
+		}
+		if len(recs) != 1 || recs[0].Type != "broker.response" {
+			t.Fatalf("last record %+v, want the response record", recs)
+		}
+		if err := json.Unmarshal(recs[0].Body, &last); err != nil {
+			t.Fatal(err)
+		}
+		if last.Request.Path != "auth/token/create" || last.Error == "" || last.Response != nil {
+			t.Errorf("response record %s: want the error of auth/token/create and no response", recs[0].Body)
 		}
 		if rep, err := s.Audit.Verify(ctx); err != nil || rep.Broken != nil {
 			t.Fatalf("verify: %+v %v", rep, err)

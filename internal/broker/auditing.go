@@ -9,6 +9,7 @@ import (
 
 	"github.com/runcred/runcred/internal/fail"
 	"github.com/runcred/runcred/internal/secret"
+	"github.com/runcred/runcred/internal/store"
 )
 
 // Every request and response is appended to runcred's hash-chained audit
@@ -165,7 +166,18 @@ func (b *Broker) auditResponse(ctx context.Context, c *call, resp *Response, her
 		}
 		rec["response"] = r
 	}
-	if _, err := b.audit.Append(ctx, "broker.response", rec); err != nil {
+	if c.issue == nil || herr != nil {
+		if _, err := b.audit.Append(ctx, "broker.response", rec); err != nil {
+			return err
+		}
+		b.devices.write(ctx, rec)
+		return nil
+	}
+	issue := func(ctx context.Context, tx *store.Tx) error {
+		c.issueErr = c.issue(ctx, tx)
+		return c.issueErr
+	}
+	if _, err := b.audit.AppendWith(ctx, "broker.response", rec, issue); err != nil {
 		return err
 	}
 	b.devices.write(ctx, rec)

@@ -14,6 +14,7 @@ import (
 	"github.com/runcred/runcred/internal/broker/engine"
 	"github.com/runcred/runcred/internal/fail"
 	"github.com/runcred/runcred/internal/secret"
+	"github.com/runcred/runcred/internal/store"
 	"github.com/runcred/runcred/internal/token"
 )
 
@@ -89,15 +90,17 @@ func (b *Broker) login(ctx context.Context, c *call, a *engine.Auth) (*AuthBlock
 		ExpiresAt: now.Add(plan.TTL), MaxExpiresAt: plan.MaxAt, TTL: plan.TTL, ExplicitMaxTTL: a.ExplicitMaxTTL,
 		Period: a.Period, NumUses: a.NumUses, Renewable: a.Renewable, BoundCIDRs: a.BoundCIDRs,
 	}
-	return b.createToken(ctx, e, plan.Warnings)
+	return b.createToken(c, e), plan.Warnings, nil
 }
 
-func (b *Broker) createToken(ctx context.Context, e token.Entry, warnings []string) (*AuthBlock, []string, error) {
-	tok, e, err := b.tokens.Create(ctx, e)
-	if err != nil {
-		return nil, nil, err
-	}
-	return b.authBlock(e, tok), warnings, nil
+// createToken returns the auth block of a new token that c's response
+// issues. The token is stored in the transaction that appends the
+// response's audit record: it exists exactly when that record does, and a
+// withheld response leaves nothing to revoke.
+func (b *Broker) createToken(c *call, e token.Entry) *AuthBlock {
+	tok, e := b.tokens.Prepare(e)
+	c.issue = func(ctx context.Context, tx *store.Tx) error { return b.tokens.Insert(ctx, tx, e) }
+	return b.authBlock(e, tok)
 }
 
 // authBlock renders a token as Vault's auth object.

@@ -13,6 +13,7 @@ import (
 	"github.com/runcred/runcred/internal/broker/engine"
 	"github.com/runcred/runcred/internal/fail"
 	"github.com/runcred/runcred/internal/secret"
+	"github.com/runcred/runcred/internal/store"
 	"github.com/runcred/runcred/internal/token"
 )
 
@@ -72,6 +73,11 @@ type call struct {
 	// audAuth and audReq are the audit record's auth and request parts,
 	// built once and shared by the request and response records.
 	audAuth, audReq map[string]any
+	// issue stores what a successful response issues (its token), in the
+	// transaction of the response's audit record; nil when it issues none.
+	issue func(context.Context, *store.Tx) error
+	// issueErr is issue's error when the record was refused because of it.
+	issueErr error
 }
 
 func (c *call) engineRequest(st engine.Storage) *engine.Request {
@@ -133,6 +139,9 @@ func (b *Broker) Handle(ctx context.Context, req *Request) (*Response, error) {
 		return nil, herr
 	}
 	if err := b.auditResponse(ctx, c, resp, nil); err != nil {
+		if c.issueErr != nil { // the token could not be stored: an error response, audited as such
+			return nil, b.refuseIssue(ctx, c)
+		}
 		b.log.Error("audit: response not logged; withholding it", "path", req.Path, "err", err)
 		b.undo(ctx, resp)
 		return nil, fail.Wrap(fail.Internal, err, "internal error")
@@ -338,6 +347,20 @@ func (b *Broker) finish(ctx context.Context, c *call, er *engine.Response) (*Res
 	return resp, nil
 }
 
+// refuseIssue answers a response whose token could not be stored with the
+// error that refused it, and audits that answer.
+func (b *Broker) refuseIssue(ctx context.Context, c *call) error {
+	herr := c.issueErr
+	if !fail.Is(herr, fail.Unauthenticated) {
+		herr = fail.Wrap(fail.Internal, herr, "internal error")
+	}
+	c.issue = nil
+	if err := b.auditResponse(ctx, c, nil, herr); err != nil {
+		return fail.Wrap(fail.Internal, err, "internal error")
+	}
+	return herr
+}
+
 // undo revokes what a withheld response created.
 func (b *Broker) undo(ctx context.Context, resp *Response) {
 	if resp == nil {
@@ -346,11 +369,6 @@ func (b *Broker) undo(ctx context.Context, resp *Response) {
 	if resp.LeaseID != "" {
 		if err := b.revokeLease(ctx, resp.LeaseID, true, "response not audited"); err != nil {
 			b.log.Error("revoke withheld lease", "lease_id", resp.LeaseID, "err", err)
-		}
-	}
-	if resp.Auth != nil {
-		if e, err := b.tokens.LookupAccessor(ctx, resp.Auth.Accessor); err == nil {
-			_ = b.revokeToken(ctx, e.ID(), false, "response not audited")
 		}
 	}
 }

@@ -93,6 +93,17 @@ const columns = `id, accessor, parent_id, policies, meta, display_name, created_
 
 // Create issues a new token described by e (Accessor and CreatedAt are filled in).
 func (s *Store) Create(ctx context.Context, e Entry) (secret.Value, Entry, error) {
+	tok, e := s.Prepare(e)
+	if err := s.db.Tx(ctx, func(tx *store.Tx) error { return s.Insert(ctx, tx, e) }); err != nil {
+		return secret.Value{}, Entry{}, err
+	}
+	return tok, e, nil
+}
+
+// Prepare returns a new token and its entry, e with ID, Accessor and
+// CreatedAt filled in, without storing them: the token exists once Insert
+// has committed.
+func (s *Store) Prepare(e Entry) (secret.Value, Entry) {
 	tok := secret.FromString(Prefix + random(24))
 	e.id = hash(tok)
 	e.Accessor = random(24)
@@ -103,32 +114,33 @@ func (s *Store) Create(ctx context.Context, e Entry) (secret.Value, Entry, error
 	if e.Type == "" {
 		e.Type = "service"
 	}
+	return tok, e
+}
+
+// Insert stores the entry Prepare returned, in tx. A child of a parent that
+// is no longer live is refused with the same Unauthenticated error as a bad
+// token.
+func (s *Store) Insert(ctx context.Context, tx *store.Tx, e Entry) error {
+	if e.ParentID != "" { // a parent being revoked takes no new children
+		live, err := Live(ctx, tx, e.ParentID, s.now())
+		if err != nil {
+			return fmt.Errorf("token: create: %w", err)
+		}
+		if !live {
+			return errBad
+		}
+	}
 	pol, _ := json.Marshal(e.Policies)
 	meta, _ := json.Marshal(e.Meta)
-	err := s.db.Tx(ctx, func(tx *store.Tx) error {
-		if e.ParentID != "" { // a parent being revoked takes no new children
-			live, err := Live(ctx, tx, e.ParentID, s.now())
-			if err != nil {
-				return err
-			}
-			if !live {
-				return errBad
-			}
-		}
-		_, err := tx.Exec(ctx, `INSERT INTO tokens (`+columns+`)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			e.id, e.Accessor, nullString(e.ParentID), string(pol), string(meta), e.DisplayName, store.Nanos(e.CreatedAt), store.NullNanos(e.ExpiresAt),
-			e.Path, seconds(e.TTL), seconds(e.ExplicitMaxTTL), store.NullNanos(e.MaxExpiresAt), seconds(e.Period), e.NumUses,
-			boolInt(e.Renewable), joinCIDRs(e.BoundCIDRs), e.Type, nil)
-		return err
-	})
-	if fail.Is(err, fail.Unauthenticated) {
-		return secret.Value{}, Entry{}, err
-	}
+	_, err := tx.Exec(ctx, `INSERT INTO tokens (`+columns+`)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		e.id, e.Accessor, nullString(e.ParentID), string(pol), string(meta), e.DisplayName, store.Nanos(e.CreatedAt), store.NullNanos(e.ExpiresAt),
+		e.Path, seconds(e.TTL), seconds(e.ExplicitMaxTTL), store.NullNanos(e.MaxExpiresAt), seconds(e.Period), e.NumUses,
+		boolInt(e.Renewable), joinCIDRs(e.BoundCIDRs), e.Type, nil)
 	if err != nil {
-		return secret.Value{}, Entry{}, fmt.Errorf("token: create: %w", err)
+		return fmt.Errorf("token: create: %w", err)
 	}
-	return tok, e, nil
+	return nil
 }
 
 // errBad is the one answer for a token that is missing, malformed, expired
