@@ -128,42 +128,64 @@ func (l *Log) AppendBefore(ctx context.Context, typ string, body any) (Record, e
 	return l.append(ctx, typ, body, false)
 }
 
-// AppendWith writes a record like Append, together with what write writes:
-// write runs in the transaction that inserts the record, so the two commit
-// together or not at all. It is for a response that issues something (a
-// token), which then exists exactly when the response's record does. write
-// may run more than once (a failed group is written again one record at a
-// time), each time in a new transaction; its error, if the record is
-// refused because of it, is what AppendWith returns, wrapped.
-func (l *Log) AppendWith(ctx context.Context, typ string, body any, write func(context.Context, *store.Tx) error) (Record, error) {
-	return l.add(ctx, typ, body, true, write)
+// Entry is a record to append: its type and its body, marshalled with
+// encoding/json.
+type Entry struct {
+	Type string
+	Body any
+}
+
+// AppendAll writes entries as consecutive records, together with what
+// write writes (when write is not nil), all in one transaction: all of it
+// commits, or none. It returns like Append, once on disk.
+//
+// It is for a response: its request's record may go with it when handling
+// the request changed nothing, and what the response issues (a token)
+// then exists exactly when the response's record does. write may run more
+// than once (a failed group is written again one caller at a time), each
+// time in a new transaction; when the records are refused because of its
+// error, that error is what AppendAll returns, wrapped.
+func (l *Log) AppendAll(ctx context.Context, entries []Entry, write func(context.Context, *store.Tx) error) ([]Record, error) {
+	return l.add(ctx, entries, true, write)
 }
 
 func (l *Log) append(ctx context.Context, typ string, body any, durable bool) (Record, error) {
-	return l.add(ctx, typ, body, durable, nil)
-}
-
-func (l *Log) add(ctx context.Context, typ string, body any, durable bool, write func(context.Context, *store.Tx) error) (Record, error) {
-	if err := validType(typ); err != nil {
+	recs, err := l.add(ctx, []Entry{{typ, body}}, durable, nil)
+	if err != nil {
 		return Record{}, err
 	}
-	b, err := json.Marshal(body)
-	if err != nil {
-		return Record{}, fmt.Errorf("audit: marshal %s body: %w", typ, err)
+	return recs[0], nil
+}
+
+func (l *Log) add(ctx context.Context, entries []Entry, durable bool, write func(context.Context, *store.Tx) error) ([]Record, error) {
+	if len(entries) == 0 {
+		return nil, fail.Invalidf("audit: no record to append")
 	}
+	recs := make([]Record, len(entries))
+	for i, e := range entries {
+		if err := validType(e.Type); err != nil {
+			return nil, err
+		}
+		b, err := json.Marshal(e.Body)
+		if err != nil {
+			return nil, fmt.Errorf("audit: marshal %s body: %w", e.Type, err)
+		}
+		recs[i] = Record{Type: e.Type, Body: b}
+	}
+	typ := entries[len(entries)-1].Type
 	if err := ctx.Err(); err != nil { // a caller that gave up records nothing
-		return Record{}, fmt.Errorf("audit: append %s: %w", typ, err)
+		return nil, fmt.Errorf("audit: append %s: %w", typ, err)
 	}
-	p := &pending{rec: Record{Type: typ, Body: b}, durable: durable, with: write, done: make(chan struct{})}
+	p := &pending{recs: recs, durable: durable, with: write, done: make(chan struct{})}
 	l.mu.Lock()
 	l.queue = append(l.queue, p)
 	l.mu.Unlock()
 	for !l.writeFor(ctx, p) {
 	}
 	if p.err != nil {
-		return Record{}, fmt.Errorf("audit: append %s: %w", typ, p.err)
+		return nil, fmt.Errorf("audit: append %s: %w", typ, p.err)
 	}
-	return p.rec, nil
+	return p.recs, nil
 }
 
 // writeFor waits until p is settled, by another appender's group or by
@@ -245,14 +267,15 @@ func (l *Log) isTaken(p *pending) bool {
 	return p.taken
 }
 
-// pending is a record waiting for its group's commit.
+// pending is one caller's records waiting for their group's commit.
 type pending struct {
-	rec     Record
-	durable bool // its caller waits for the disk
-	taken   bool // in a group being written; guarded by Log.mu
+	recs    []Record // in order; committed all together or not at all
+	durable bool     // its caller waits for the disk
+	taken   bool     // in a group being written; guarded by Log.mu
 	err     error
-	done    chan struct{} // closed once rec or err is final
-	// with writes, in rec's transaction, what commits with it; may be nil.
+	done    chan struct{} // closed once recs or err is final
+	// with writes, in the records' transaction, what commits with them;
+	// may be nil.
 	with func(context.Context, *store.Tx) error
 }
 
@@ -303,13 +326,13 @@ func (l *Log) write(ctx context.Context, group []*pending) (settle func(), flush
 	}, flushed
 }
 
-// settle gives every member of group its record, or err.
-func (l *Log) settle(group []*pending, recs []Record, err error) {
+// settle gives every member of group its records, or err.
+func (l *Log) settle(group []*pending, recs [][]Record, err error) {
 	for i, p := range group {
 		if err != nil {
 			p.err = err
 		} else {
-			p.rec = recs[i]
+			p.recs = recs[i]
 		}
 		close(p.done)
 	}
@@ -317,7 +340,7 @@ func (l *Log) settle(group []*pending, recs []Record, err error) {
 
 // commit writes group in one transaction: all of it, or none. When durable,
 // wait returns once the commit is on disk; otherwise it returns at once.
-func (l *Log) commit(ctx context.Context, group []*pending, durable bool) (recs []Record, wait func() error, err error) {
+func (l *Log) commit(ctx context.Context, group []*pending, durable bool) (recs [][]Record, wait func() error, err error) {
 	recs, wait, err = l.commitFrom(ctx, group, durable, l.head.known)
 	if err != nil && l.head.known && store.IsConflict(err) { // another appender moved the head
 		recs, wait, err = l.commitFrom(ctx, group, durable, false)
@@ -326,15 +349,16 @@ func (l *Log) commit(ctx context.Context, group []*pending, durable bool) (recs 
 		l.head.known = false
 		return nil, nil, err
 	}
-	last := recs[len(recs)-1]
+	mine := recs[len(recs)-1]
+	last := mine[len(mine)-1]
 	l.head.seq, l.head.hash, l.head.known = last.Seq, last.Hash, true
 	return recs, wait, nil
 }
 
 // commitFrom is commit, chaining from the remembered head when cached and
 // from the head read back otherwise.
-func (l *Log) commitFrom(ctx context.Context, group []*pending, durable, cached bool) ([]Record, func() error, error) {
-	recs := make([]Record, len(group))
+func (l *Log) commitFrom(ctx context.Context, group []*pending, durable, cached bool) ([][]Record, func() error, error) {
+	recs := make([][]Record, len(group))
 	write := func(tx *store.Tx) error {
 		// Serialise appenders on every node so two never chain from the
 		// same head; the primary key on seq backs this up.
@@ -351,20 +375,23 @@ func (l *Log) commitFrom(ctx context.Context, group []*pending, durable, cached 
 		}
 		now := store.Stored(l.now()) // as read back, so the hash matches
 		for i, p := range group {
-			seq++
-			r := Record{Seq: seq, Time: now, Type: p.rec.Type, Body: p.rec.Body, PrevHash: prev}
-			r.Hash = r.chainHash()
 			if p.with != nil {
 				if err := p.with(ctx, tx); err != nil {
 					return err
 				}
 			}
-			if _, err := tx.Exec(ctx,
-				`INSERT INTO audit_log (seq, time, type, body, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?)`,
-				r.Seq, store.Nanos(r.Time), r.Type, string(r.Body), r.PrevHash, r.Hash); err != nil {
-				return err
+			recs[i] = make([]Record, len(p.recs))
+			for j, q := range p.recs {
+				seq++
+				r := Record{Seq: seq, Time: now, Type: q.Type, Body: q.Body, PrevHash: prev}
+				r.Hash = r.chainHash()
+				if _, err := tx.Exec(ctx,
+					`INSERT INTO audit_log (seq, time, type, body, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?)`,
+					r.Seq, store.Nanos(r.Time), r.Type, string(r.Body), r.PrevHash, r.Hash); err != nil {
+					return err
+				}
+				recs[i][j], prev = r, r.Hash
 			}
-			recs[i], prev = r, r.Hash
 		}
 		return nil
 	}

@@ -145,11 +145,11 @@ func TestAppendFailsForAllWhenTheLogIsDown(t *testing.T) {
 	})
 }
 
-// TestAppendWithCommitsWithItsRecord: what AppendWith writes commits in its
-// record's transaction. A write that fails refuses its record and only its
-// record; a record the log refuses takes its write with it; the others of
+// TestAppendAllCommitsWithItsWrite: what AppendAll writes commits in its
+// records' transaction. A write that fails refuses its records and only
+// those; a record the log refuses takes its write with it; the others of
 // the group keep both.
-func TestAppendWithCommitsWithItsRecord(t *testing.T) {
+func TestAppendAllCommitsWithItsWrite(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		if _, err := db.Exec(ctx, `CREATE TABLE issued (n INTEGER NOT NULL)`); err != nil {
@@ -160,7 +160,7 @@ func TestAppendWithCommitsWithItsRecord(t *testing.T) {
 		errWrite := errors.New("write refused")
 		typs := []string{"test.a", "test.a", "test.refused", "test.a"}
 		got := whileHeld(t, l, len(typs), func(i int) (Record, error) {
-			return l.AppendWith(ctx, typs[i], map[string]int{"i": i}, func(ctx context.Context, tx *store.Tx) error {
+			recs, err := l.AppendAll(ctx, []Entry{{typs[i], map[string]int{"i": i}}}, func(ctx context.Context, tx *store.Tx) error {
 				if _, err := tx.Exec(ctx, `INSERT INTO issued (n) VALUES (?)`, i); err != nil {
 					return err
 				}
@@ -169,6 +169,10 @@ func TestAppendWithCommitsWithItsRecord(t *testing.T) {
 				}
 				return nil
 			})
+			if err != nil {
+				return Record{}, err
+			}
+			return recs[0], nil
 		})
 		for i, a := range got {
 			switch {

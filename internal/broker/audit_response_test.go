@@ -136,6 +136,69 @@ func TestTokenNotStoredIsAnAuditedError(t *testing.T) {
 	})
 }
 
+// TestPureReadIsRecordedWithItsResponse: a KV read's request record is
+// written with its response's, in one commit and in order; when the log
+// refuses the response record, the read is withheld and neither record
+// exists. A token with a use limit spends a use, which must be recorded
+// first: its request record is written before the read runs.
+func TestPureReadIsRecordedWithItsResponse(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		s := start(t, db, options{})
+		kv := mountKV(t, s)
+		if _, err := kv.Put(ctx, "app", map[string]any{"k": "v"}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := kv.Get(ctx, "app"); err != nil {
+			t.Fatal(err)
+		}
+		recs, err := s.Audit.Tail(ctx, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(recs) != 2 || recs[0].Type != "broker.request" || recs[1].Type != "broker.response" || !recs[0].Time.Equal(recs[1].Time) {
+			t.Fatalf("last records %+v, want the read's request and response, committed together", recs)
+		}
+		for _, r := range recs {
+			var body struct {
+				Request struct{ Path, Operation string }
+			}
+			if err := json.Unmarshal(r.Body, &body); err != nil {
+				t.Fatal(err)
+			}
+			if body.Request.Path != "secret/data/app" || body.Request.Operation != "read" {
+				t.Errorf("%s record of %+v, want the read of secret/data/app", r.Type, body.Request)
+			}
+		}
+
+		before := countRows(t, db, "audit_log")
+		failResponseRecords(t, db)
+		if sec, err := kv.Get(ctx, "app"); statusOf(err) != http.StatusInternalServerError {
+			t.Fatalf("KV read with its response unaudited: %+v, %v; want a 500", sec, err)
+		}
+		if n := countRows(t, db, "audit_log"); n != before {
+			t.Errorf("%d records after a withheld read, want %d: none of it recorded", n, before)
+		}
+
+		allowResponseRecords(t, db)
+		limited, err := s.Client.Auth().Token().Create(&vault.TokenCreateRequest{Policies: []string{"root"}, NumUses: 3})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := s.Client.Clone()
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetToken(limited.Auth.ClientToken)
+		failResponseRecords(t, db)
+		if _, err := c.KVv2("secret").Get(ctx, "app"); statusOf(err) != http.StatusInternalServerError {
+			t.Fatalf("KV read by a limited token with its response unaudited: %v; want a 500", err)
+		}
+		requestRecorded(t, s, "secret/data/app")
+		allowResponseRecords(t, db)
+	})
+}
+
 // requestRecorded asserts that the newest broker record is the request
 // record for path: the request was let through, only its response failed.
 func requestRecorded(t *testing.T, s *server, path string) {
@@ -168,7 +231,7 @@ func failResponseRecords(t *testing.T, db *store.DB) {
 		WHEN NEW.type = 'broker.response' BEGIN SELECT RAISE(ABORT, 'disk full'); END`}
 	if db.Dialect() == store.Postgres {
 		stmts = []string{
-			`CREATE FUNCTION no_response_audit() RETURNS trigger LANGUAGE plpgsql AS $$
+			`CREATE OR REPLACE FUNCTION no_response_audit() RETURNS trigger LANGUAGE plpgsql AS $$
 			BEGIN IF NEW.type = 'broker.response' THEN RAISE EXCEPTION 'disk full'; END IF; RETURN NEW; END $$`,
 			`CREATE TRIGGER no_response_audit BEFORE INSERT ON audit_log FOR EACH ROW EXECUTE FUNCTION no_response_audit()`,
 		}

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/runcred/runcred/internal/audit"
 	"github.com/runcred/runcred/internal/fail"
 	"github.com/runcred/runcred/internal/secret"
 	"github.com/runcred/runcred/internal/store"
@@ -116,8 +117,12 @@ func (b *Broker) auditReqOf(c *call) map[string]any {
 	return r
 }
 
+func (b *Broker) requestRecord(c *call) map[string]any {
+	return map[string]any{"type": "request", "auth": b.auditAuth(c), "request": b.auditReq(c)}
+}
+
 func (b *Broker) auditRequest(ctx context.Context, c *call) error {
-	rec := map[string]any{"type": "request", "auth": b.auditAuth(c), "request": b.auditReq(c)}
+	rec := b.requestRecord(c)
 	if _, err := b.audit.AppendBefore(ctx, "broker.request", rec); err != nil {
 		return err
 	}
@@ -166,19 +171,24 @@ func (b *Broker) auditResponse(ctx context.Context, c *call, resp *Response, her
 		}
 		rec["response"] = r
 	}
-	if c.issue == nil || herr != nil {
-		if _, err := b.audit.Append(ctx, "broker.response", rec); err != nil {
-			return err
+	var issue func(context.Context, *store.Tx) error
+	if c.issue != nil && herr == nil {
+		issue = func(ctx context.Context, tx *store.Tx) error {
+			c.issueErr = c.issue(ctx, tx)
+			return c.issueErr
 		}
-		b.devices.write(ctx, rec)
-		return nil
 	}
-	issue := func(ctx context.Context, tx *store.Tx) error {
-		c.issueErr = c.issue(ctx, tx)
-		return c.issueErr
+	entries := []audit.Entry{{Type: "broker.response", Body: rec}}
+	var reqRec map[string]any
+	if c.requestLater {
+		reqRec = b.requestRecord(c)
+		entries = append([]audit.Entry{{Type: "broker.request", Body: reqRec}}, entries...)
 	}
-	if _, err := b.audit.AppendWith(ctx, "broker.response", rec, issue); err != nil {
+	if _, err := b.audit.AppendAll(ctx, entries, issue); err != nil {
 		return err
+	}
+	if reqRec != nil {
+		b.devices.write(ctx, reqRec)
 	}
 	b.devices.write(ctx, rec)
 	return nil

@@ -2,6 +2,7 @@ package broker_test
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -134,7 +135,8 @@ func (s *server) policyToken(t testing.TB, name, hcl string) string {
 
 // statusOf returns the HTTP status of a Vault client error (0 if none).
 func statusOf(err error) int {
-	if re, ok := err.(*vault.ResponseError); ok {
+	var re *vault.ResponseError
+	if errors.As(err, &re) {
 		return re.StatusCode
 	}
 	if err != nil && strings.Contains(err.Error(), "Code: ") {

@@ -78,6 +78,9 @@ type call struct {
 	issue func(context.Context, *store.Tx) error
 	// issueErr is issue's error when the record was refused because of it.
 	issueErr error
+	// requestLater: the request's record goes with the response's (a
+	// pure read by a token without a use limit).
+	requestLater bool
 }
 
 func (c *call) engineRequest(st engine.Storage) *engine.Request {
@@ -110,9 +113,12 @@ func (b *Broker) Handle(ctx context.Context, req *Request) (*Response, error) {
 	if err := b.authorize(ctx, c); err != nil {
 		return nil, b.auditFailure(ctx, c, err)
 	}
-	if err := b.auditRequest(ctx, c); err != nil {
-		b.log.Error("audit: request not logged; refusing", "path", req.Path, "err", err)
-		return nil, fail.Wrap(fail.Internal, err, "failed to audit request, cannot continue")
+	c.requestLater = c.path.PureReads && (c.op == engine.Read || c.op == engine.List) && (c.entry == nil || c.entry.NumUses == 0)
+	if !c.requestLater {
+		if err := b.auditRequest(ctx, c); err != nil {
+			b.log.Error("audit: request not logged; refusing", "path", req.Path, "err", err)
+			return nil, fail.Wrap(fail.Internal, err, "failed to audit request, cannot continue")
+		}
 	}
 	if c.m.RotatingTo != "" && isWrite(c.op) {
 		err := errRotating(c.m)

@@ -36,6 +36,11 @@ type Path struct {
 	// SelfAuthorized paths are let past the ACL check because their
 	// handler checks access itself (sys/internal/ui/mounts/*).
 	SelfAuthorized bool
+	// PureReads says that a read or list of the path changes nothing and
+	// reaches nothing outside runcred (a KV read): its request's audit
+	// record is written with its response's, in one commit, since until
+	// the response leaves nothing has happened that the log must show.
+	PureReads bool
 }
 
 // Route is one entry of a route table: a path and its handlers. H is the
