@@ -199,6 +199,96 @@ func TestPureReadIsRecordedWithItsResponse(t *testing.T) {
 	})
 }
 
+// TestRequestRecordPrecedesChange: on a path whose request record waits
+// for its first change, a log that refuses request records refuses the
+// request before anything changes: a KV write stores nothing, a KV read and
+// an AppRole login whose secret ID has a use limit return nothing, and the
+// use is not spent.
+func TestRequestRecordPrecedesChange(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		s := start(t, db, options{})
+		kv := mountKV(t, s)
+		if _, err := kv.Put(ctx, "app", map[string]any{"k": "v1"}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Client.Sys().EnableAuthWithOptions("approle", &vault.EnableAuthOptions{Type: "approle"}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Client.Logical().Write("auth/approle/role/r", map[string]any{"secret_id_num_uses": 2}); err != nil {
+			t.Fatal(err)
+		}
+		role, err := s.Client.Logical().Read("auth/approle/role/r/role-id")
+		if err != nil {
+			t.Fatal(err)
+		}
+		sid, err := s.Client.Logical().Write("auth/approle/role/r/secret-id", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		login := map[string]any{"role_id": role.Data["role_id"], "secret_id": sid.Data["secret_id"]}
+		anon, err := s.Client.Clone()
+		if err != nil {
+			t.Fatal(err)
+		}
+		anon.ClearToken()
+
+		refuseRequestRecords(t, db, true)
+		if _, err := kv.Put(ctx, "app", map[string]any{"k": "v2"}); statusOf(err) != http.StatusInternalServerError {
+			t.Fatalf("KV write with its request unaudited: %v; want a 500", err)
+		}
+		if sec, err := kv.Get(ctx, "app"); statusOf(err) != http.StatusInternalServerError {
+			t.Fatalf("KV read with its request unaudited: %+v, %v; want a 500", sec, err)
+		}
+		if sec, err := anon.Logical().Write("auth/approle/login", login); statusOf(err) != http.StatusInternalServerError {
+			t.Fatalf("AppRole login with its request unaudited: %+v, %v; want a 500", sec, err)
+		}
+		refuseRequestRecords(t, db, false)
+
+		sec, err := kv.Get(ctx, "app")
+		if err != nil || sec.Data["k"] != "v1" {
+			t.Fatalf("after a refused write: %+v, %v; want v1 unchanged", sec, err)
+		}
+		for i := range 2 { // both uses are left
+			if _, err := anon.Logical().Write("auth/approle/login", login); err != nil {
+				t.Fatalf("login %d after a refused login: %v", i+1, err)
+			}
+		}
+		if _, err := anon.Logical().Write("auth/approle/login", login); err == nil {
+			t.Fatal("a third login with a secret ID of two uses succeeded")
+		}
+		if rep, err := s.Audit.Verify(ctx); err != nil || rep.Broken != nil {
+			t.Fatalf("verify: %+v %v", rep, err)
+		}
+	})
+}
+
+// refuseRequestRecords makes the log refuse broker request records (on),
+// or take them again (off).
+func refuseRequestRecords(t *testing.T, db *store.DB, on bool) {
+	t.Helper()
+	stmts := []string{`CREATE TRIGGER no_request_audit BEFORE INSERT ON audit_log
+		WHEN NEW.type = 'broker.request' BEGIN SELECT RAISE(ABORT, 'disk full'); END`}
+	if db.Dialect() == store.Postgres {
+		stmts = []string{
+			`CREATE OR REPLACE FUNCTION no_request_audit() RETURNS trigger LANGUAGE plpgsql AS $$
+			BEGIN IF NEW.type = 'broker.request' THEN RAISE EXCEPTION 'disk full'; END IF; RETURN NEW; END $$`,
+			`CREATE TRIGGER no_request_audit BEFORE INSERT ON audit_log FOR EACH ROW EXECUTE FUNCTION no_request_audit()`,
+		}
+	}
+	if !on {
+		stmts = []string{`DROP TRIGGER no_request_audit`}
+		if db.Dialect() == store.Postgres {
+			stmts = []string{`DROP TRIGGER no_request_audit ON audit_log`}
+		}
+	}
+	for _, q := range stmts {
+		if _, err := db.Exec(context.Background(), q); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // requestRecorded asserts that the newest broker record is the request
 // record for path: the request was let through, only its response failed.
 func requestRecorded(t *testing.T, s *server, path string) {

@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"maps"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/runcred/runcred/internal/audit"
+	"github.com/runcred/runcred/internal/broker/engine"
 	"github.com/runcred/runcred/internal/fail"
 	"github.com/runcred/runcred/internal/secret"
 	"github.com/runcred/runcred/internal/store"
@@ -119,6 +121,55 @@ func (b *Broker) auditReqOf(c *call) map[string]any {
 
 func (b *Broker) requestRecord(c *call) map[string]any {
 	return map[string]any{"type": "request", "auth": b.auditAuth(c), "request": b.auditReq(c)}
+}
+
+// recordRequest writes c's request record now if it is still to be
+// written: before a change the log must show.
+func (b *Broker) recordRequest(ctx context.Context, c *call) error {
+	if !c.requestLater {
+		return nil
+	}
+	if err := b.auditRequest(ctx, c); err != nil {
+		b.log.Error("audit: request not logged; refusing", "path", c.req.Path, "err", err)
+		return fail.Wrap(fail.Internal, err, "failed to audit request, cannot continue")
+	}
+	c.requestLater = false
+	return nil
+}
+
+// recordFirst is a mount's storage for a request whose record is still to
+// be written: the first write (or transaction) writes the record first.
+type recordFirst struct {
+	engine.Storage
+	mu     sync.Mutex
+	record func() error
+}
+
+func (s *recordFirst) first() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.record()
+}
+
+func (s *recordFirst) Put(ctx context.Context, key string, value []byte) error {
+	if err := s.first(); err != nil {
+		return err
+	}
+	return s.Storage.Put(ctx, key, value)
+}
+
+func (s *recordFirst) Delete(ctx context.Context, key string) error {
+	if err := s.first(); err != nil {
+		return err
+	}
+	return s.Storage.Delete(ctx, key)
+}
+
+func (s *recordFirst) Atomic(ctx context.Context, lock string, fn func(engine.Storage) error) error {
+	if err := s.first(); err != nil {
+		return err
+	}
+	return s.Storage.Atomic(ctx, lock, fn)
 }
 
 func (b *Broker) auditRequest(ctx context.Context, c *call) error {

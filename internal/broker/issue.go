@@ -114,6 +114,9 @@ func (b *Broker) authBlock(e token.Entry, tok secret.Value) *AuthBlock {
 
 // lease registers the lease for a dynamic secret before it leaves.
 func (b *Broker) lease(ctx context.Context, c *call, s *engine.Secret, resp *Response) error {
+	if err := b.recordRequest(ctx, c); err != nil {
+		return err
+	}
 	def, max := c.m.ttls()
 	now := b.now().UTC().Truncate(time.Second)
 	plan := planTTL(now, s.TTL, s.MaxTTL, 0, 0, def, max)

@@ -78,8 +78,9 @@ type call struct {
 	issue func(context.Context, *store.Tx) error
 	// issueErr is issue's error when the record was refused because of it.
 	issueErr error
-	// requestLater: the request's record goes with the response's (a
-	// pure read by a token without a use limit).
+	// requestLater: the request's record is still to be written, before
+	// the first change to storage or with the response's (a StorageOnly
+	// path, by a token without a use limit, whose use is a change).
 	requestLater bool
 }
 
@@ -113,7 +114,7 @@ func (b *Broker) Handle(ctx context.Context, req *Request) (*Response, error) {
 	if err := b.authorize(ctx, c); err != nil {
 		return nil, b.auditFailure(ctx, c, err)
 	}
-	c.requestLater = c.path.PureReads && (c.op == engine.Read || c.op == engine.List) && (c.entry == nil || c.entry.NumUses == 0)
+	c.requestLater = c.path.StorageOnly && (c.entry == nil || c.entry.NumUses == 0)
 	if !c.requestLater {
 		if err := b.auditRequest(ctx, c); err != nil {
 			b.log.Error("audit: request not logged; refusing", "path", req.Path, "err", err)

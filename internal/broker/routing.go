@@ -68,7 +68,10 @@ func (r engineRoutes) serve(ctx context.Context, c *call) (*Response, error) {
 	if c.op == engine.List && c.rest != "" && !strings.HasSuffix(c.rest, "/") {
 		c.rest += "/"
 	}
-	st := r.b.storage(c.m.UUID, r.be)
+	var st engine.Storage = r.b.storage(c.m.UUID, r.be)
+	if c.requestLater {
+		st = &recordFirst{Storage: st, record: func() error { return r.b.recordRequest(ctx, c) }}
+	}
 	er, err := engine.Serve(ctx, r.be.Routes(), c.engineRequest(st))
 	if err != nil {
 		return nil, err

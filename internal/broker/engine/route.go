@@ -36,11 +36,13 @@ type Path struct {
 	// SelfAuthorized paths are let past the ACL check because their
 	// handler checks access itself (sys/internal/ui/mounts/*).
 	SelfAuthorized bool
-	// PureReads says that a read or list of the path changes nothing and
-	// reaches nothing outside runcred (a KV read): its request's audit
-	// record is written with its response's, in one commit, since until
-	// the response leaves nothing has happened that the log must show.
-	PureReads bool
+	// StorageOnly says that serving the path changes nothing but the
+	// mount's storage and what the response issues (a token); it may read
+	// elsewhere (a JWT login fetches the issuer's keys). The request's
+	// audit record is then written before the first change to storage,
+	// or, when there is none, with the response's record in one commit:
+	// until then nothing has happened that the log must show.
+	StorageOnly bool
 }
 
 // Route is one entry of a route table: a path and its handlers. H is the

@@ -37,7 +37,7 @@ func (b *Backend) paths() *engine.Routes {
 	}
 	self := role("role/+", ops{engine.Read: b.readRole, engine.Create: b.writeRole, engine.Update: b.writeRole, engine.Delete: b.deleteRole}, b.roleExists)
 	routes := []route{
-		{Path: p{Pattern: "login", Unauthenticated: true}, Operations: map[engine.Operation]engine.Handler{engine.Update: plain(b.login)}},
+		{Path: p{Pattern: "login", Unauthenticated: true, StorageOnly: true}, Operations: map[engine.Operation]engine.Handler{engine.Update: plain(b.login)}},
 		{Path: p{Pattern: "tidy/secret-id"}, Operations: map[engine.Operation]engine.Handler{engine.Update: plain(b.tidy)}},
 		{Path: p{Pattern: "role"}, Operations: map[engine.Operation]engine.Handler{engine.List: plain(b.listRoles)}},
 		self,

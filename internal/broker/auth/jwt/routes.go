@@ -15,7 +15,7 @@ func (b *Backend) paths() *engine.Routes {
 	type p = engine.Path
 	return engine.NewRoutes(
 		// A create is served by the update handler wherever a route has none.
-		route{Path: p{Pattern: "login", Unauthenticated: true}, Operations: ops{engine.Update: b.login}},
+		route{Path: p{Pattern: "login", Unauthenticated: true, StorageOnly: true}, Operations: ops{engine.Update: b.login}},
 		route{Path: p{Pattern: "config"}, Operations: ops{engine.Read: b.readConfig, engine.Update: b.writeConfig}},
 		route{Path: p{Pattern: "role"}, Operations: ops{engine.List: listRoles}},
 		route{Path: p{Pattern: "role/", Exists: roleExists}, Operations: ops{engine.List: listRoles}},

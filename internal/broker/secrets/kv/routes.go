@@ -21,9 +21,9 @@ func (b *Backend) pathsV2() *engine.Routes {
 	type route = engine.Route[engine.Handler]
 	type ops = map[engine.Operation]engine.Handler
 	type p = engine.Path
-	// Reads and lists only read the mount's storage.
+	// Every operation of a KV mount only reads and writes its storage.
 	family := func(name string, o map[engine.Operation]handler, exists bool) route {
-		r := route{Path: p{Pattern: name + "/*", PureReads: true}, Operations: ops{}}
+		r := route{Path: p{Pattern: name + "/*", StorageOnly: true}, Operations: ops{}}
 		if exists {
 			r.Exists = keyExists
 		}
@@ -41,7 +41,7 @@ func (b *Backend) pathsV2() *engine.Routes {
 		return b.readConfig(ctx, req.Storage)
 	}
 	return engine.NewTable[engine.Handler](versionOnePath, engine.Unsupported,
-		route{Path: p{Pattern: "config", PureReads: true}, Operations: ops{engine.Read: readConfig, engine.Update: f(b.writeConfig)}},
+		route{Path: p{Pattern: "config", StorageOnly: true}, Operations: ops{engine.Read: readConfig, engine.Update: f(b.writeConfig)}},
 		family("data", map[engine.Operation]handler{engine.Read: b.readData, engine.Update: b.writeData,
 			engine.Patch: b.patchData, engine.Delete: b.deleteLatest}, true),
 		family("subkeys", map[engine.Operation]handler{engine.Read: b.readSubkeys}, false),
@@ -52,7 +52,7 @@ func (b *Backend) pathsV2() *engine.Routes {
 			engine.Patch: b.patchMetadata, engine.Delete: b.deleteMetadata, engine.List: b.listMetadata}, true),
 		// The families' own names, without a key: only LIST of the
 		// mount's root folder is served.
-		route{Path: p{Pattern: "metadata", Exists: keyExists, PureReads: true}, Operations: ops{engine.List: keyed("metadata", b.listMetadata)},
+		route{Path: p{Pattern: "metadata", Exists: keyExists, StorageOnly: true}, Operations: ops{engine.List: keyed("metadata", b.listMetadata)},
 			Otherwise: versionOnePath},
 		route{Path: p{Pattern: "data", Exists: keyExists}, Otherwise: versionOnePath},
 	)
@@ -95,7 +95,7 @@ func keyExists(ctx context.Context, req *engine.Request) (bool, error) {
 // request body is the secret.
 func pathsV1() *engine.Routes {
 	return engine.NewRoutes(engine.Route[engine.Handler]{
-		Path: engine.Path{Pattern: "*", Exists: existsV1, PureReads: true},
+		Path: engine.Path{Pattern: "*", Exists: existsV1, StorageOnly: true},
 		Operations: map[engine.Operation]engine.Handler{
 			engine.List: listV1, engine.Read: readV1, engine.Update: writeV1, engine.Delete: deleteV1,
 		},
