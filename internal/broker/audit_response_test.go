@@ -3,6 +3,7 @@ package broker_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -26,7 +27,7 @@ func TestUnauditedResponseIsWithheldAndRevoked(t *testing.T) {
 		tokensBefore := countTokens(t, db)
 		leasesBefore := countLeases(t, db)
 
-		failResponseRecords(t, db)
+		refuseInserts(t, db, "audit_log", "broker.response")
 		if _, err := s.Client.Auth().Token().Create(&vault.TokenCreateRequest{Policies: []string{"default"}}); statusOf(err) != http.StatusInternalServerError {
 			t.Fatalf("token create with its response unaudited: %v", err)
 		}
@@ -35,7 +36,7 @@ func TestUnauditedResponseIsWithheldAndRevoked(t *testing.T) {
 			t.Fatalf("lease read with its response unaudited: %v", err)
 		}
 		requestRecorded(t, s, "withheld/creds/x")
-		allowResponseRecords(t, db)
+		allowInserts(t, db, "audit_log")
 
 		if n := countTokens(t, db); n != tokensBefore {
 			t.Errorf("%d tokens after a withheld token response, want %d: the withheld token survives", n, tokensBefore)
@@ -94,18 +95,7 @@ func TestTokenNotStoredIsAnAuditedError(t *testing.T) {
 		ctx := context.Background()
 		s := start(t, db, options{})
 		tokensBefore := countTokens(t, db)
-		stmts := []string{`CREATE TRIGGER no_tokens BEFORE INSERT ON tokens BEGIN SELECT RAISE(ABORT, 'disk full'); END`}
-		if db.Dialect() == store.Postgres {
-			stmts = []string{
-				`CREATE FUNCTION no_tokens() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'disk full'; END $$`,
-				`CREATE TRIGGER no_tokens BEFORE INSERT ON tokens FOR EACH ROW EXECUTE FUNCTION no_tokens()`,
-			}
-		}
-		for _, q := range stmts {
-			if _, err := db.Exec(ctx, q); err != nil {
-				t.Fatal(err)
-			}
-		}
+		refuseInserts(t, db, "tokens", "")
 		if _, err := s.Client.Auth().Token().Create(&vault.TokenCreateRequest{Policies: []string{"default"}}); statusOf(err) != http.StatusInternalServerError {
 			t.Fatalf("token create with tokens refused: %v, want a 500", err)
 		}
@@ -172,7 +162,7 @@ func TestPureReadIsRecordedWithItsResponse(t *testing.T) {
 		}
 
 		before := countRows(t, db, "audit_log")
-		failResponseRecords(t, db)
+		refuseInserts(t, db, "audit_log", "broker.response")
 		if sec, err := kv.Get(ctx, "app"); statusOf(err) != http.StatusInternalServerError {
 			t.Fatalf("KV read with its response unaudited: %+v, %v; want a 500", sec, err)
 		}
@@ -180,7 +170,7 @@ func TestPureReadIsRecordedWithItsResponse(t *testing.T) {
 			t.Errorf("%d records after a withheld read, want %d: none of it recorded", n, before)
 		}
 
-		allowResponseRecords(t, db)
+		allowInserts(t, db, "audit_log")
 		limited, err := s.Client.Auth().Token().Create(&vault.TokenCreateRequest{Policies: []string{"root"}, NumUses: 3})
 		if err != nil {
 			t.Fatal(err)
@@ -190,12 +180,12 @@ func TestPureReadIsRecordedWithItsResponse(t *testing.T) {
 			t.Fatal(err)
 		}
 		c.SetToken(limited.Auth.ClientToken)
-		failResponseRecords(t, db)
+		refuseInserts(t, db, "audit_log", "broker.response")
 		if _, err := c.KVv2("secret").Get(ctx, "app"); statusOf(err) != http.StatusInternalServerError {
 			t.Fatalf("KV read by a limited token with its response unaudited: %v; want a 500", err)
 		}
 		requestRecorded(t, s, "secret/data/app")
-		allowResponseRecords(t, db)
+		allowInserts(t, db, "audit_log")
 	})
 }
 
@@ -233,7 +223,7 @@ func TestRequestRecordPrecedesChange(t *testing.T) {
 		}
 		anon.ClearToken()
 
-		refuseRequestRecords(t, db, true)
+		refuseInserts(t, db, "audit_log", "broker.request")
 		if _, err := kv.Put(ctx, "app", map[string]any{"k": "v2"}); statusOf(err) != http.StatusInternalServerError {
 			t.Fatalf("KV write with its request unaudited: %v; want a 500", err)
 		}
@@ -243,7 +233,7 @@ func TestRequestRecordPrecedesChange(t *testing.T) {
 		if sec, err := anon.Logical().Write("auth/approle/login", login); statusOf(err) != http.StatusInternalServerError {
 			t.Fatalf("AppRole login with its request unaudited: %+v, %v; want a 500", sec, err)
 		}
-		refuseRequestRecords(t, db, false)
+		allowInserts(t, db, "audit_log")
 
 		sec, err := kv.Get(ctx, "app")
 		if err != nil || sec.Data["k"] != "v1" {
@@ -261,32 +251,6 @@ func TestRequestRecordPrecedesChange(t *testing.T) {
 			t.Fatalf("verify: %+v %v", rep, err)
 		}
 	})
-}
-
-// refuseRequestRecords makes the log refuse broker request records (on),
-// or take them again (off).
-func refuseRequestRecords(t *testing.T, db *store.DB, on bool) {
-	t.Helper()
-	stmts := []string{`CREATE TRIGGER no_request_audit BEFORE INSERT ON audit_log
-		WHEN NEW.type = 'broker.request' BEGIN SELECT RAISE(ABORT, 'disk full'); END`}
-	if db.Dialect() == store.Postgres {
-		stmts = []string{
-			`CREATE OR REPLACE FUNCTION no_request_audit() RETURNS trigger LANGUAGE plpgsql AS $$
-			BEGIN IF NEW.type = 'broker.request' THEN RAISE EXCEPTION 'disk full'; END IF; RETURN NEW; END $$`,
-			`CREATE TRIGGER no_request_audit BEFORE INSERT ON audit_log FOR EACH ROW EXECUTE FUNCTION no_request_audit()`,
-		}
-	}
-	if !on {
-		stmts = []string{`DROP TRIGGER no_request_audit`}
-		if db.Dialect() == store.Postgres {
-			stmts = []string{`DROP TRIGGER no_request_audit ON audit_log`}
-		}
-	}
-	for _, q := range stmts {
-		if _, err := db.Exec(context.Background(), q); err != nil {
-			t.Fatal(err)
-		}
-	}
 }
 
 // requestRecorded asserts that the newest broker record is the request
@@ -314,36 +278,6 @@ func requestRecorded(t *testing.T, s *server, path string) {
 	}
 }
 
-// failResponseRecords makes the audit log refuse response records only.
-func failResponseRecords(t *testing.T, db *store.DB) {
-	t.Helper()
-	stmts := []string{`CREATE TRIGGER no_response_audit BEFORE INSERT ON audit_log
-		WHEN NEW.type = 'broker.response' BEGIN SELECT RAISE(ABORT, 'disk full'); END`}
-	if db.Dialect() == store.Postgres {
-		stmts = []string{
-			`CREATE OR REPLACE FUNCTION no_response_audit() RETURNS trigger LANGUAGE plpgsql AS $$
-			BEGIN IF NEW.type = 'broker.response' THEN RAISE EXCEPTION 'disk full'; END IF; RETURN NEW; END $$`,
-			`CREATE TRIGGER no_response_audit BEFORE INSERT ON audit_log FOR EACH ROW EXECUTE FUNCTION no_response_audit()`,
-		}
-	}
-	for _, q := range stmts {
-		if _, err := db.Exec(context.Background(), q); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
-
-func allowResponseRecords(t *testing.T, db *store.DB) {
-	t.Helper()
-	q := `DROP TRIGGER no_response_audit`
-	if db.Dialect() == store.Postgres {
-		q = `DROP TRIGGER no_response_audit ON audit_log`
-	}
-	if _, err := db.Exec(context.Background(), q); err != nil {
-		t.Fatal(err)
-	}
-}
-
 func countTokens(t *testing.T, db *store.DB) int { return countRows(t, db, "tokens") }
 func countLeases(t *testing.T, db *store.DB) int { return countRows(t, db, "leases") }
 
@@ -354,4 +288,39 @@ func countRows(t *testing.T, db *store.DB, table string) int {
 		t.Fatal(err)
 	}
 	return n
+}
+
+// refuseInserts makes the database refuse inserts into table, as a full
+// disk would: those of audit records of type typ, or, when typ is empty,
+// every one. allowInserts takes them again.
+func refuseInserts(t *testing.T, db *store.DB, table, typ string) {
+	t.Helper()
+	when, plWhen := "", "TRUE"
+	if typ != "" {
+		when, plWhen = fmt.Sprintf("WHEN NEW.type = '%s'", typ), fmt.Sprintf("NEW.type = '%s'", typ)
+	}
+	stmts := []string{fmt.Sprintf(`CREATE TRIGGER refuse_%[1]s BEFORE INSERT ON %[1]s %[2]s BEGIN SELECT RAISE(ABORT, 'disk full'); END`, table, when)}
+	if db.Dialect() == store.Postgres {
+		stmts = []string{
+			fmt.Sprintf(`CREATE OR REPLACE FUNCTION refuse_%s() RETURNS trigger LANGUAGE plpgsql AS $$
+			BEGIN IF %s THEN RAISE EXCEPTION 'disk full'; END IF; RETURN NEW; END $$`, table, plWhen),
+			fmt.Sprintf(`CREATE TRIGGER refuse_%[1]s BEFORE INSERT ON %[1]s FOR EACH ROW EXECUTE FUNCTION refuse_%[1]s()`, table),
+		}
+	}
+	for _, q := range stmts {
+		if _, err := db.Exec(context.Background(), q); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func allowInserts(t *testing.T, db *store.DB, table string) {
+	t.Helper()
+	q := `DROP TRIGGER refuse_` + table
+	if db.Dialect() == store.Postgres {
+		q += ` ON ` + table
+	}
+	if _, err := db.Exec(context.Background(), q); err != nil {
+		t.Fatal(err)
+	}
 }

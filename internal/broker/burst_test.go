@@ -69,7 +69,7 @@ func TestAuditDownDuringBurst(t *testing.T) {
 			})
 		}
 		waitUntil(t, func() bool { return got.Load() >= 100 })
-		failAllRecords(t, db)
+		refuseInserts(t, db, "audit_log", "")
 		down.Store(true)
 		waitUntil(t, func() bool { return refused.Load() >= 200 })
 		close(stop)
@@ -114,23 +114,6 @@ func recordsByRequestID(t *testing.T, s *server) map[string]map[string]bool {
 				out[body.Request.ID] = map[string]bool{}
 			}
 			out[body.Request.ID][r.Type] = true
-		}
-	}
-}
-
-// failAllRecords makes the audit log refuse every record, as a full disk.
-func failAllRecords(t *testing.T, db *store.DB) {
-	t.Helper()
-	stmts := []string{`CREATE TRIGGER no_audit BEFORE INSERT ON audit_log BEGIN SELECT RAISE(ABORT, 'disk full'); END`}
-	if db.Dialect() == store.Postgres {
-		stmts = []string{
-			`CREATE FUNCTION no_audit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'disk full'; END $$`,
-			`CREATE TRIGGER no_audit BEFORE INSERT ON audit_log FOR EACH ROW EXECUTE FUNCTION no_audit()`,
-		}
-	}
-	for _, q := range stmts {
-		if _, err := db.Exec(context.Background(), q); err != nil {
-			t.Fatal(err)
 		}
 	}
 }
