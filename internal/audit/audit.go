@@ -23,6 +23,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"hash"
 	"runtime"
 	"slices"
 	"sync"
@@ -56,6 +57,7 @@ const (
 type Log struct {
 	db   *store.DB
 	key  secret.Value
+	macs sync.Pool // of HMAC-SHA256 hashes keyed with key, which every request's records use
 	now  func() time.Time
 	page int // records per List call in Verify
 
@@ -93,15 +95,25 @@ func New(db *store.DB, hmacKey secret.Value, now func() time.Time) *Log {
 	if now == nil {
 		now = time.Now
 	}
-	return &Log{db: db, key: secret.New(hmacKey.Reveal()), now: now, page: maxPage, writer: make(chan struct{}, 1)}
+	l := &Log{db: db, key: secret.New(hmacKey.Reveal()), now: now, page: maxPage, writer: make(chan struct{}, 1)}
+	l.macs.New = func() any { return hmac.New(sha256.New, l.key.Reveal()) }
+	return l
 }
+
+const hmacPrefix = "hmac-sha256:"
 
 // HMAC returns "hmac-sha256:" + hex(HMAC-SHA256(key, v)): what a body holds
 // in place of a secret an auditor must be able to match.
 func (l *Log) HMAC(v secret.Value) string {
-	m := hmac.New(sha256.New, l.key.Reveal())
+	m := l.macs.Get().(hash.Hash) // keyed; Reset leaves it so
+	m.Reset()
 	m.Write(v.Reveal())
-	return "hmac-sha256:" + hex.EncodeToString(m.Sum(nil))
+	var sum [sha256.Size]byte
+	var out [len(hmacPrefix) + 2*sha256.Size]byte
+	copy(out[:], hmacPrefix)
+	hex.Encode(out[len(hmacPrefix):], m.Sum(sum[:0]))
+	l.macs.Put(m)
+	return string(out[:])
 }
 
 // Append writes a record of type typ whose body is body marshalled with
