@@ -16,7 +16,8 @@ func errInvalid() error { return fail.Invalidf("invalid role or secret ID") }
 
 // login is auth/<mount>/login {role_id, secret_id}. Every check runs before
 // a use of the secret ID is spent, inside the secret ID's lock, so a failed
-// login costs nothing and concurrent logins never exceed num_uses. Every
+// login costs nothing and concurrent logins never exceed num_uses; a secret
+// ID without a use limit is checked without a write. Every
 // error path returns a nil Response, never an Auth.
 func (b *Backend) login(ctx context.Context, req *engine.Request, _ string) (*engine.Response, error) {
 	f := engine.Fields(req.Data)
@@ -77,38 +78,22 @@ func (b *Backend) roleByID(ctx context.Context, s engine.Storage, roleID string)
 }
 
 // useSecretID checks secretID against the role and the request and spends
-// one of its uses. It re-reads the role inside the lock, so a role deleted
-// or changed since roleByID is seen, and returns the role it checked.
+// one of its uses, and returns the role it checked, read again after the
+// secret ID. A secret ID without a use limit has nothing to spend: it is
+// only read. One with a limit is checked again, and spent, inside its
+// lock, so concurrent logins never exceed its uses.
 func (b *Backend) useSecretID(ctx context.Context, req *engine.Request, r *role, roleID, secretID string) (*role, *secretIDEntry, error) {
 	h := b.secretHMAC(r, secretID)
-	var cur *role
-	var e secretIDEntry
-	err := req.Storage.Atomic(ctx, secretLock(r.Scope, h), func(s engine.Storage) error {
+	cur, e, err := b.checkSecretID(ctx, req, req.Storage, r, roleID, h)
+	if err != nil {
+		return nil, nil, err
+	}
+	if e.NumUses == 0 {
+		return cur, &e, nil
+	}
+	err = req.Storage.Atomic(ctx, secretLock(r.Scope, h), func(s engine.Storage) error {
 		var err error
-		if cur, err = loadRole(ctx, s, r.Name); err != nil {
-			return err
-		}
-		if cur == nil || cur.Scope != r.Scope || !cur.BindSecretID || !sameRoleID(cur.RoleID, roleID) {
-			return errInvalid()
-		}
-		found, err := getJSON(ctx, s, secretKey(r.Scope, h), &e)
-		if err != nil {
-			return err
-		}
-		now := b.now()
-		// Expired entries stay for tidy: an error here rolls back any write.
-		if !found || subtle.ConstantTimeCompare([]byte(e.HMAC), []byte(h)) != 1 || e.NumUses < 0 || e.expired(now) {
-			return errInvalid()
-		}
-		if err := checkSource(req.RemoteAddr, e.CIDRList, "secret ID"); err != nil {
-			return err
-		}
-		if err := checkSource(req.RemoteAddr, cur.SecretIDBoundCIDRs, "role"); err != nil {
-			return err
-		}
-		// The role's token CIDRs may have narrowed since the secret ID was
-		// issued; its own list must not outlive that.
-		if err := requireSubset(e.TokenBoundCIDRs, cur.TokenBoundCIDRs); err != nil {
+		if cur, e, err = b.checkSecretID(ctx, req, s, r, roleID, h); err != nil {
 			return err
 		}
 		switch {
@@ -116,7 +101,7 @@ func (b *Backend) useSecretID(ctx context.Context, req *engine.Request, r *role,
 			return deleteEntry(ctx, s, r.Scope, h, e.Accessor)
 		case e.NumUses > 1:
 			e.NumUses--
-			e.LastUpdatedTime = now
+			e.LastUpdatedTime = b.now()
 			return putJSON(ctx, s, secretKey(r.Scope, h), &e)
 		}
 		return nil
@@ -125,6 +110,41 @@ func (b *Backend) useSecretID(ctx context.Context, req *engine.Request, r *role,
 		return nil, nil, err
 	}
 	return cur, &e, nil
+}
+
+// checkSecretID reads the entry of secret ID h in r's scope, then the role
+// again, and checks both against the request. Read in this order, outside
+// a transaction too, a role deleted or replaced after the entry was read
+// is seen: a new role of the same name has a new scope.
+func (b *Backend) checkSecretID(ctx context.Context, req *engine.Request, s engine.Storage, r *role, roleID, h string) (*role, secretIDEntry, error) {
+	var e secretIDEntry
+	found, err := getJSON(ctx, s, secretKey(r.Scope, h), &e)
+	if err != nil {
+		return nil, e, err
+	}
+	cur, err := loadRole(ctx, s, r.Name)
+	if err != nil {
+		return nil, e, err
+	}
+	if cur == nil || cur.Scope != r.Scope || !cur.BindSecretID || !sameRoleID(cur.RoleID, roleID) {
+		return nil, e, errInvalid()
+	}
+	// Expired entries stay for tidy.
+	if !found || subtle.ConstantTimeCompare([]byte(e.HMAC), []byte(h)) != 1 || e.NumUses < 0 || e.expired(b.now()) {
+		return nil, e, errInvalid()
+	}
+	if err := checkSource(req.RemoteAddr, e.CIDRList, "secret ID"); err != nil {
+		return nil, e, err
+	}
+	if err := checkSource(req.RemoteAddr, cur.SecretIDBoundCIDRs, "role"); err != nil {
+		return nil, e, err
+	}
+	// The role's token CIDRs may have narrowed since the secret ID was
+	// issued; its own list must not outlive that.
+	if err := requireSubset(e.TokenBoundCIDRs, cur.TokenBoundCIDRs); err != nil {
+		return nil, e, err
+	}
+	return cur, e, nil
 }
 
 // auth describes the token for a login to r with secret ID e (nil when the

@@ -302,6 +302,59 @@ func (s faultyStorage) Atomic(ctx context.Context, lock string, fn func(engine.S
 	})
 }
 
+// writeCounter counts the transactions and writes made through it.
+type writeCounter struct {
+	engine.Storage
+	writes *int
+}
+
+func (s writeCounter) Put(ctx context.Context, key string, v []byte) error {
+	*s.writes++
+	return s.Storage.Put(ctx, key, v)
+}
+
+func (s writeCounter) Delete(ctx context.Context, key string) error {
+	*s.writes++
+	return s.Storage.Delete(ctx, key)
+}
+
+func (s writeCounter) Atomic(ctx context.Context, lock string, fn func(engine.Storage) error) error {
+	*s.writes++
+	return s.Storage.Atomic(ctx, lock, fn)
+}
+
+// TestLoginWritesOnlyToSpend: a login with a secret ID without a use limit,
+// and a refused login, write nothing and open no transaction; a login
+// spending a limited secret ID's use does.
+func TestLoginWritesOnlyToSpend(t *testing.T) {
+	h := newHarness(t)
+	h.createRole("open", nil)
+	h.createRole("limited", map[string]any{"secret_id_num_uses": 2})
+	open, limited := h.roleID("open"), h.roleID("limited")
+	sidOpen, _ := h.secretID("open", nil)
+	sidLimited, _ := h.secretID("limited", nil)
+	for _, tc := range []struct {
+		name, roleID, secretID string
+		ok                     bool
+		writes                 int
+	}{
+		{"unlimited", open, sidOpen, true, 0},
+		{"refused", limited, sidLimited + "x", false, 0},
+		{"limited", limited, sidLimited, true, 1},
+	} {
+		var writes int
+		req := &engine.Request{Operation: engine.Update, Path: "login", Storage: writeCounter{h.st, &writes},
+			RemoteAddr: netip.MustParseAddr(defaultAddr), Data: map[string]any{"role_id": tc.roleID, "secret_id": tc.secretID}}
+		resp, err := engine.Serve(context.Background(), h.b.Routes(), req)
+		if (err == nil && resp != nil && resp.Auth != nil) != tc.ok {
+			t.Fatalf("%s: resp %+v, err %v", tc.name, resp, err)
+		}
+		if writes != tc.writes {
+			t.Errorf("%s login: %d writes or transactions, want %d", tc.name, writes, tc.writes)
+		}
+	}
+}
+
 // TestLoginStorageFailure: a storage error is a 500 and never an Auth.
 func TestLoginStorageFailure(t *testing.T) {
 	h := newHarness(t)
