@@ -563,27 +563,44 @@ func TestDrainsClaimOnce(t *testing.T) {
 			t.Fatal(err)
 		}
 		s.Clock.Add(2 * time.Minute)
-		e.gate = make(chan struct{})
-		prefixDone := make(chan error, 1)
-		go func() { prefixDone <- s.Client.Sys().RevokePrefix("bulk/creds/a") }()
-		waitUntil(t, func() bool { return e.calls.Load() == 8 }) // the revocation's first page, at the upstream
-		sweepDone := make(chan struct{})
-		go func() { s.B.Sweep(ctx); close(sweepDone) }()
-		waitUntil(t, func() bool { return e.calls.Load() == 16 }) // and the expiry task's
-		close(e.gate)
-		if err := <-prefixDone; err != nil {
+		drainTogether(t, e,
+			func() error { return s.Client.Sys().RevokePrefix("bulk/creds/a") },
+			func() error { s.B.Sweep(ctx); return nil })
+		s.B.Sweep(ctx) // what either left to the other: none, if both finished their pages
+		allRevokedOnce(t, s, e, n)
+	})
+}
+
+// drainTogether runs first until its first page is at the upstream (the
+// engine's gate holds each revocation there), then second until its first
+// page is too, then lets both go, and returns once both have ended.
+func drainTogether(t *testing.T, e *countingEngine, first, second func() error) {
+	t.Helper()
+	e.gate = make(chan struct{})
+	done := make(chan error, 2)
+	go func() { done <- first() }()
+	waitUntil(t, func() bool { return e.calls.Load() == 8 }) // first's first page, at the upstream
+	go func() { done <- second() }()
+	waitUntil(t, func() bool { return e.calls.Load() == 16 }) // and second's
+	close(e.gate)
+	for range 2 {
+		if err := <-done; err != nil {
 			t.Fatal(err)
 		}
-		<-sweepDone
-		s.B.Sweep(ctx) // what either left to the other: none, if both finished their pages
-		if got := e.calls.Load(); got != n {
-			t.Errorf("%d upstream revocations of %d leases", got, n)
-		}
-		if left, _, err := s.B.CountLeases(ctx, "bulk/creds/a/"); err != nil || left != 0 {
-			t.Errorf("%d leases left (%v)", left, err)
-		}
-		revokedOnce(t, s, n)
-	})
+	}
+}
+
+// allRevokedOnce checks that the n leases under bulk/creds/a/ are gone,
+// each revoked upstream and recorded once.
+func allRevokedOnce(t *testing.T, s *server, e *countingEngine, n int) {
+	t.Helper()
+	if got := e.calls.Load(); got != int64(n) {
+		t.Errorf("%d upstream revocations of %d leases", got, n)
+	}
+	if left, _, err := s.B.CountLeases(context.Background(), "bulk/creds/a/"); err != nil || left != 0 {
+		t.Errorf("%d leases left (%v)", left, err)
+	}
+	revokedOnce(t, s, n)
 }
 
 // revokedOnce checks that the broker.lease.revoke records name n leases in
@@ -615,24 +632,8 @@ func TestRevocationAskedAgainLeavesHeldPages(t *testing.T) {
 		if err := s.B.InsertLeases(ctx, "bulk/", "a", n, time.Hour); err != nil {
 			t.Fatal(err)
 		}
-		e.gate = make(chan struct{})
-		first, second := make(chan error, 1), make(chan error, 1)
-		go func() { first <- s.Client.Sys().RevokePrefix("bulk/creds/a") }()
-		waitUntil(t, func() bool { return e.calls.Load() == 8 }) // the first's first page, at the upstream
-		go func() { second <- s.Client.Sys().RevokePrefix("bulk/creds/a") }()
-		waitUntil(t, func() bool { return e.calls.Load() == 16 }) // and the second's
-		close(e.gate)
-		for _, done := range []chan error{first, second} {
-			if err := <-done; err != nil {
-				t.Fatal(err)
-			}
-		}
-		if got := e.calls.Load(); got != n {
-			t.Errorf("%d upstream revocations of %d leases", got, n)
-		}
-		if left, _, err := s.B.CountLeases(ctx, "bulk/creds/a/"); err != nil || left != 0 {
-			t.Errorf("%d leases left (%v)", left, err)
-		}
-		revokedOnce(t, s, n)
+		revoke := func() error { return s.Client.Sys().RevokePrefix("bulk/creds/a") }
+		drainTogether(t, e, revoke, revoke)
+		allRevokedOnce(t, s, e, n)
 	})
 }
