@@ -124,16 +124,19 @@ func (b *Broker) requestRecord(c *call) map[string]any {
 }
 
 // recordRequest writes c's request record now if it is still to be
-// written: before a change the log must show.
+// written: before the handler runs, or before a change the log must show.
+// A request whose record the log refuses is refused.
 func (b *Broker) recordRequest(ctx context.Context, c *call) error {
-	if !c.requestLater {
+	if !c.requestPending {
 		return nil
 	}
-	if err := b.auditRequest(ctx, c); err != nil {
+	rec := b.requestRecord(c)
+	if _, err := b.audit.AppendBefore(ctx, "broker.request", rec); err != nil {
 		b.log.Error("audit: request not logged; refusing", "path", c.req.Path, "err", err)
 		return fail.Wrap(fail.Internal, err, "failed to audit request, cannot continue")
 	}
-	c.requestLater = false
+	b.devices.write(ctx, rec)
+	c.requestPending = false
 	return nil
 }
 
@@ -170,15 +173,6 @@ func (s *recordFirst) Atomic(ctx context.Context, lock string, fn func(engine.St
 		return err
 	}
 	return s.Storage.Atomic(ctx, lock, fn)
-}
-
-func (b *Broker) auditRequest(ctx context.Context, c *call) error {
-	rec := b.requestRecord(c)
-	if _, err := b.audit.AppendBefore(ctx, "broker.request", rec); err != nil {
-		return err
-	}
-	b.devices.write(ctx, rec)
-	return nil
 }
 
 // auditFailure records a request refused before it ran (bad token, denied
@@ -231,7 +225,7 @@ func (b *Broker) auditResponse(ctx context.Context, c *call, resp *Response, her
 	}
 	entries := []audit.Entry{{Type: "broker.response", Body: rec}}
 	var reqRec map[string]any
-	if c.requestLater {
+	if c.requestPending {
 		reqRec = b.requestRecord(c)
 		entries = append([]audit.Entry{{Type: "broker.request", Body: reqRec}}, entries...)
 	}

@@ -78,10 +78,9 @@ type call struct {
 	issue func(context.Context, *store.Tx) error
 	// issueErr is issue's error when the record was refused because of it.
 	issueErr error
-	// requestLater: the request's record is still to be written, before
-	// the first change to storage or with the response's (a StorageOnly
-	// path, by a token without a use limit, whose use is a change).
-	requestLater bool
+	// requestPending: the request's record is still to be written (see
+	// recordRequest).
+	requestPending bool
 }
 
 func (c *call) engineRequest(st engine.Storage) *engine.Request {
@@ -114,11 +113,13 @@ func (b *Broker) Handle(ctx context.Context, req *Request) (*Response, error) {
 	if err := b.authorize(ctx, c); err != nil {
 		return nil, b.auditFailure(ctx, c, err)
 	}
-	c.requestLater = c.path.StorageOnly && (c.entry == nil || c.entry.NumUses == 0)
-	if !c.requestLater {
-		if err := b.auditRequest(ctx, c); err != nil {
-			b.log.Error("audit: request not logged; refusing", "path", req.Path, "err", err)
-			return nil, fail.Wrap(fail.Internal, err, "failed to audit request, cannot continue")
+	// On a StorageOnly path the request's record may wait for the first
+	// change to storage, or go with the response's; a token's use limit
+	// makes spending the use such a change.
+	c.requestPending = true
+	if !c.path.StorageOnly || (c.entry != nil && c.entry.NumUses != 0) {
+		if err := b.recordRequest(ctx, c); err != nil {
+			return nil, err
 		}
 	}
 	if c.m.RotatingTo != "" && isWrite(c.op) {

@@ -69,7 +69,7 @@ func (r engineRoutes) serve(ctx context.Context, c *call) (*Response, error) {
 		c.rest += "/"
 	}
 	var st engine.Storage = r.b.storage(c.m.UUID, r.be)
-	if c.requestLater {
+	if c.requestPending {
 		st = &recordFirst{Storage: st, record: func() error { return r.b.recordRequest(ctx, c) }}
 	}
 	er, err := engine.Serve(ctx, r.be.Routes(), c.engineRequest(st))
