@@ -573,19 +573,29 @@ func TestDrainsClaimOnce(t *testing.T) {
 
 // drainTogether runs first until its first page is at the upstream (the
 // engine's gate holds each revocation there), then second until its first
-// page is too, then lets both go, and returns once both have ended.
+// page is too, then lets both go, and returns once both have ended. Should
+// either wait fail, the gate opens all the same, so that no revocation is
+// left held and the server can stop.
 func drainTogether(t *testing.T, e *countingEngine, first, second func() error) {
 	t.Helper()
 	e.gate = make(chan struct{})
+	var open sync.Once
+	defer open.Do(func() { close(e.gate) })
 	done := make(chan error, 2)
 	go func() { done <- first() }()
 	waitUntil(t, func() bool { return e.calls.Load() == 8 }) // first's first page, at the upstream
 	go func() { done <- second() }()
 	waitUntil(t, func() bool { return e.calls.Load() == 16 }) // and second's
-	close(e.gate)
+	open.Do(func() { close(e.gate) })
+	deadline := time.After(time.Minute)
 	for range 2 {
-		if err := <-done; err != nil {
-			t.Fatal(err)
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-deadline:
+			t.Fatal("a drain did not end within a minute of the gate opening")
 		}
 	}
 }
