@@ -369,6 +369,36 @@ func peakRSS(t testing.TB) int64 {
 	return 0
 }
 
+// TestLeaseClaimsWriteNoIndex: on PostgreSQL, claiming a page of leases
+// gives each row a new version beside the old one on its table page (a HOT
+// update), so a claim adds no index entry. PostgreSQL's statistics show it
+// once the broker's connections report them (within seconds).
+func TestLeaseClaimsWriteNoIndex(t *testing.T) {
+	if os.Getenv(storetest.PostgresEnv) == "" {
+		t.Skip(storetest.PostgresEnv + " is not set")
+	}
+	ctx := context.Background()
+	db := storetest.Open(t, storetest.PostgresURL(t))
+	s, _ := startScale(t, db)
+	const n = 1200
+	if err := s.B.InsertLeases(ctx, "bulk/", "a", n, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Client.Sys().RevokePrefix("bulk/creds/a"); err != nil {
+		t.Fatal(err)
+	}
+	var updated, hot int64
+	waitUntil(t, func() bool {
+		if err := db.QueryRow(ctx, `SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables WHERE relname = 'leases'`).Scan(&updated, &hot); err != nil {
+			t.Fatal(err)
+		}
+		return updated >= n
+	})
+	if updated != n || hot != n {
+		t.Fatalf("claiming %d leases updated %d rows, %d of them without an index entry (HOT); want %d and %d", n, updated, hot, n, n)
+	}
+}
+
 // TestLeaseClaimsUseIndexes: the statement that claims a page finds its
 // candidates through an index (and on PostgreSQL, where it writes them,
 // its rows by id), on both databases, for every way leases are selected;
