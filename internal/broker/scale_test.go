@@ -74,9 +74,14 @@ func startScale(t testing.TB, db *store.DB) (*server, *countingEngine) {
 
 // statementBound is what revoking or expiring n leases may cost in
 // statements: a constant for the request and the set-up, and a constant
-// per page of 500 (claim, audit append, delete or record failures), never
-// one per lease.
-func statementBound(n int) int64 { return 40 + 10*int64((n+499)/500) }
+// per page (claim, audit append, delete or record failures), never one per
+// lease.
+func statementBound(n int) int64 {
+	return 40 + 10*int64((n+broker.LeasePage-1)/broker.LeasePage)
+}
+
+// threePages is a number of leases that takes three pages, the last short.
+const threePages = 2*broker.LeasePage + broker.LeasePage/5
 
 // auditedLease is one lease named in a revocation's audit record.
 type auditedLease struct{ reason, id string }
@@ -220,7 +225,7 @@ func TestExpiryIsSetBased(t *testing.T) {
 // statements; the expiry task retries them with backoff until they are
 // irrevocable (counted and listed); revoke-force then removes them all.
 func TestFailedRevocationsAtScale(t *testing.T) {
-	const n = 1200 // three pages
+	const n = threePages
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		s, e := startScale(t, db)
@@ -230,7 +235,7 @@ func TestFailedRevocationsAtScale(t *testing.T) {
 		}
 		before := db.Statements()
 		if err := s.Client.Sys().RevokePrefix("bulk/creds/stuck"); statusOf(err) != http.StatusBadRequest ||
-			!strings.Contains(err.Error(), "failed to revoke 1200 of 1200 leases") {
+			!strings.Contains(err.Error(), fmt.Sprintf("failed to revoke %d of %d leases", n, n)) {
 			t.Fatalf("revoke-prefix with the upstream refusing: %v", err)
 		}
 		if got, bound := db.Statements()-before, statementBound(n); got > bound {
@@ -269,7 +274,7 @@ func TestFailedRevocationsAtScale(t *testing.T) {
 			t.Fatalf("irrevocable list: %d %s", code, body)
 		}
 		code, body = s.raw(t, "GET", "/v1/sys/leases/count?type=irrevocable", s.Root, nil)
-		if code != 200 || !strings.Contains(body, `"lease_count":1200`) {
+		if code != 200 || !strings.Contains(body, fmt.Sprintf(`"lease_count":%d`, n)) {
 			t.Fatalf("irrevocable count: %d %s", code, body)
 		}
 		if err := s.Client.Sys().RevokeForce("bulk/creds/stuck"); err != nil {
@@ -513,18 +518,20 @@ func TestRevokePrefixRecordRefusedMidDrain(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		s, e := startScale(t, db)
-		const n = 3 * 500
+		const p = broker.LeasePage
+		const n = 3 * p
 		if err := s.B.InsertLeases(ctx, "bulk/", "a", n, time.Hour); err != nil {
 			t.Fatal(err)
 		}
+		page2 := fmt.Sprintf(`/%08d"`, p) // the second page's first lease, as its record names it
 		refuse := []string{`CREATE TRIGGER no_page2 BEFORE INSERT ON audit_log
-			WHEN NEW.type = 'broker.lease.revoke' AND instr(NEW.body, '/00000500"') > 0
+			WHEN NEW.type = 'broker.lease.revoke' AND instr(NEW.body, '` + page2 + `') > 0
 			BEGIN SELECT RAISE(ABORT, 'disk full'); END`}
 		allow := []string{`DROP TRIGGER no_page2`}
 		if db.Dialect() == store.Postgres {
 			refuse = []string{
 				`CREATE FUNCTION no_page2() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
-					IF NEW.type = 'broker.lease.revoke' AND strpos(NEW.body, '/00000500"') > 0 THEN RAISE EXCEPTION 'disk full'; END IF;
+					IF NEW.type = 'broker.lease.revoke' AND strpos(NEW.body, '` + page2 + `') > 0 THEN RAISE EXCEPTION 'disk full'; END IF;
 					RETURN NEW; END $$`,
 				`CREATE TRIGGER no_page2 BEFORE INSERT ON audit_log FOR EACH ROW EXECUTE FUNCTION no_page2()`,
 			}
@@ -549,14 +556,14 @@ func TestRevokePrefixRecordRefusedMidDrain(t *testing.T) {
 			}
 			return left
 		}
-		if a, b, c := count(0, 500), count(500, 1000), count(1000, 1500); a != 0 || b != 500 || c != 500 {
-			t.Fatalf("leases left of the three pages: %d %d %d, want 0 500 500", a, b, c)
+		if a, b, c := count(0, p), count(p, 2*p), count(2*p, 3*p); a != 0 || b != p || c != p {
+			t.Fatalf("leases left of the three pages: %d %d %d, want 0 %d %d", a, b, c, p, p)
 		}
-		if got := e.calls.Load(); got != 1000 {
-			t.Fatalf("%d upstream revocations, want 1000 (the first two pages)", got)
+		if got := e.calls.Load(); got != 2*p {
+			t.Fatalf("%d upstream revocations, want %d (the first two pages)", got, 2*p)
 		}
-		if got := revokedInAudit(t, s, "broker.lease.revoke", "revoke-prefix", "bulk/creds/a/"); got != 500 {
-			t.Fatalf("%d revocations recorded, want the first page's 500", got)
+		if got := revokedInAudit(t, s, "broker.lease.revoke", "revoke-prefix", "bulk/creds/a/"); got != p {
+			t.Fatalf("%d revocations recorded, want the first page's %d", got, p)
 		}
 		for _, q := range allow {
 			if _, err := db.Exec(ctx, q); err != nil {
@@ -569,8 +576,8 @@ func TestRevokePrefixRecordRefusedMidDrain(t *testing.T) {
 		if left := count(0, n); left != 0 {
 			t.Fatalf("%d leases left after the second revoke-prefix", left)
 		}
-		if got := e.calls.Load(); got != 2000 {
-			t.Errorf("%d upstream revocations, want 2000 (the second page twice)", got)
+		if got := e.calls.Load(); got != n+p {
+			t.Errorf("%d upstream revocations, want %d (the second page twice)", got, n+p)
 		}
 		revokedOnce(t, s, n)
 		if rep, err := s.Audit.Verify(ctx); err != nil || rep.Broken != nil {
@@ -580,7 +587,7 @@ func TestRevokePrefixRecordRefusedMidDrain(t *testing.T) {
 }
 
 // TestDrainsClaimOnce: a revoke-prefix and the expiry task drain the same
-// 1,200 expired leases at once. The expiry task passes over the pages the
+// three pages of expired leases at once. The expiry task passes over the pages the
 // revocation holds (each revocation is held at the upstream until both
 // drains have pages in hand), so every lease is revoked upstream and
 // recorded exactly once.
@@ -588,7 +595,7 @@ func TestDrainsClaimOnce(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		s, e := startScale(t, db)
-		const n = 1200
+		const n = threePages
 		if err := s.B.InsertLeases(ctx, "bulk/", "a", n, time.Minute); err != nil {
 			t.Fatal(err)
 		}
@@ -668,7 +675,7 @@ func TestRevocationAskedAgainLeavesHeldPages(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		s, e := startScale(t, db)
-		const n = 1200
+		const n = threePages
 		if err := s.B.InsertLeases(ctx, "bulk/", "a", n, time.Hour); err != nil {
 			t.Fatal(err)
 		}
