@@ -73,7 +73,7 @@ func (d *deviceSet) list(ctx context.Context) ([]device, error) {
 }
 
 // write appends rec to every file device; a failing device is logged.
-func (d *deviceSet) write(ctx context.Context, rec map[string]any) {
+func (d *deviceSet) write(ctx context.Context, rec *auditRecord) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	all, err := d.load(ctx)

@@ -72,7 +72,8 @@ type call struct {
 	path  engine.Path  // what the matched route asks of the call
 	// audAuth and audReq are the audit record's auth and request parts,
 	// built once and shared by the request and response records.
-	audAuth, audReq map[string]any
+	audAuth *auditAuth
+	audReq  *auditRequest
 	// issue stores what a successful response issues (its token), in the
 	// transaction of the response's audit record; nil when it issues none.
 	issue func(context.Context, *store.Tx) error
