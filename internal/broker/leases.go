@@ -159,11 +159,14 @@ func (s *leaseStore) renewed(ctx context.Context, id string, exp time.Time) erro
 
 // Lease work is set-based: revoking or expiring N leases runs a bounded
 // number of statements per page of leasePage leases (claim, delete, record
-// failures), never one per lease, and holds one page in memory at a time.
-// Leases are selected by indexed conditions only: a prefix is a range on
-// the id (store.Prefix), a mount's leases go by leases_mount, a token's by
-// leases_token, due leases by leases_due.
-const leasePage = 500
+// failures), never one per lease, and holds two pages in memory at a time
+// (one claimed while the other is settled). Leases are selected by indexed
+// conditions only: a prefix is a range on the id (store.Prefix), a mount's
+// leases go by leases_mount, a token's by leases_token, due leases by
+// leases_due. Pages of 1,000 rather than 500 cut PostgreSQL's revoke-prefix
+// of 100,000 leases from 1.89-2.01 s to 1.70-1.86 s; at the default
+// upstream rate (50 a second) a page's record comes after 20 s of calls.
+const leasePage = 1000
 
 // execer is a store.DB or a store.Tx.
 type execer interface {
