@@ -103,7 +103,11 @@ type Broker struct {
 	wake      chan struct{} // nudges the expiry task
 	metrics   *metrics.Metrics
 	// revokeRate paces upstream revocations; claimHold is how long a claim
-	// on a page of leases lasts: long enough to revoke the page at that pace.
+	// on a page of leases lasts. A drain claims its next page when it starts
+	// settling the last, so a claim must outlast the revocation of two pages
+	// at that pace: it lasts three, one to spare (the time of the calls, the
+	// record and the delete; less when other drains of this node share the
+	// pace).
 	revokeRate *rate.Limiter
 	claimHold  time.Duration
 	// storeCache keeps values engines read on nearly every request
@@ -158,7 +162,7 @@ func New(ctx context.Context, cfg Config) (*Broker, error) {
 		revokeRate: rate.NewLimiter(cfg.RevokeRate, cfg.RevokeWorkers), claimHold: cfg.RevokeBackoff,
 	}
 	if cfg.RevokeRate != rate.Inf {
-		b.claimHold = max(b.claimHold, 2*time.Duration(float64(leasePage)/float64(cfg.RevokeRate)*float64(time.Second)))
+		b.claimHold = max(b.claimHold, 3*time.Duration(float64(leasePage)/float64(cfg.RevokeRate)*float64(time.Second)))
 	}
 	b.core = map[string]router{"system": b.sysRoutes(), "token": b.tokenRoutes()}
 	b.mounts = &mountTable{db: cfg.DB, now: cfg.Now, refresh: cfg.Refresh}

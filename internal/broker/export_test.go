@@ -51,14 +51,14 @@ func CachedMountStorage(db *store.DB, s *seal.Seal, uuid string, c *NodeCache, c
 	return st
 }
 
+// LeasePage is how many leases a drain claims and settles at once.
+const LeasePage = leasePage
+
 // InsertLeases stores n active leases of the mount at mountPath straight
 // into the database, as a token-less read of creds/<name> issued now for
 // ttl would: ids mountPath+"creds/"+name+"/<seq>", internal data sealed as
 // the real ones are. Multi-row INSERTs in one transaction per chunk: how
 // tests and benchmarks of lease work at scale get 100,000 leases quickly.
-// LeasePage is how many leases a drain claims and settles at once.
-const LeasePage = leasePage
-
 func (b *Broker) InsertLeases(ctx context.Context, mountPath, name string, n int, ttl time.Duration) error {
 	m, err := b.mounts.byPath(ctx, mountPath)
 	if err != nil {
