@@ -9,6 +9,10 @@ trap 'rm -f "$out"' EXIT
 go test -run='^$' -bench='^(BenchmarkBareSign|BenchmarkMintHTTP|BenchmarkMintParts)$' -benchtime="${BENCHTIME:-3s}" -count="${COUNT:-1}" ./internal/daemon/ | tee "$out"
 go test -run='^$' -bench='^Benchmark(BrokerJWTLogin|BareJWTVerify|BrokerAppRoleLogin|BrokerKVRead|BareHTTPHealth|BrokerAWSCreds|BareAssumeRole)$' \
 	-benchtime="${BROKER_BENCHTIME:-2s}" -count="${COUNT:-1}" ./internal/daemon/ | tee -a "$out"
+# The baselines once more, after everything they are compared with: how far
+# the two runs of one baseline differ is how noisy the machine was meanwhile.
+go test -run='^$' -bench='^Benchmark(BareSign|BareJWTVerify|BareHTTPHealth|BareAssumeRole)$' \
+	-benchtime="${BROKER_BENCHTIME:-2s}" -count="${COUNT:-1}" ./internal/daemon/ | sed 's/^BenchmarkBare/BenchmarkAgainBare/' | tee -a "$out"
 go test -run='^$' -bench='^BenchmarkIdleFollowers$' -benchtime=1x -count="${COUNT:-1}" ./internal/web/ | tee -a "$out"
 go test -run='^$' -bench='^BenchmarkRunPage50k$' -benchtime="${WEB_BENCHTIME:-10x}" -count="${COUNT:-1}" ./internal/web/ | tee -a "$out"
 echo
@@ -21,13 +25,21 @@ echo "== token minting: HTTP API vs bare RS256 signing (target ratio >= 0.85)"
 awk '
 /^BenchmarkBareSign\/c[0-9]+/ { split($1, a, /[\/-]/); bare[a[2]] += $3; nb[a[2]]++ }
 /^BenchmarkMintHTTP\/c[0-9]+/ { split($1, a, /[\/-]/); mint[a[2]] += $3; nm[a[2]]++ }
+/^BenchmarkAgainBareSign\/c[0-9]+/ { split($1, a, /[\/-]/); again[a[2]] += $3; na[a[2]]++ }
+function spread(x, y) { return x < y ? (y - x) / x * 100 : (x - y) / y * 100 }
 END {
-	printf "%-5s %14s %14s %8s\n", "conc", "bare tok/s", "http tok/s", "ratio"
+	printf "%-5s %14s %14s %8s %14s %9s\n", "conc", "bare tok/s", "http tok/s", "ratio", "bare again", "spread"
 	for (c in bare) {
 		b = 1e9 / (bare[c] / nb[c]); m = 1e9 / (mint[c] / nm[c])
-		printf "%-5s %14.0f %14.0f %8.2f\n", c, b, m, m / b
+		if (c in again) {
+			g = 1e9 / (again[c] / na[c])
+			printf "%-5s %14.0f %14.0f %8.2f %14.0f %8.0f%%\n", c, b, m, m / b, g, spread(b, g)
+		} else {
+			printf "%-5s %14.0f %14.0f %8.2f\n", c, b, m, m / b
+		}
 	}
 }' "$out"
+echo "   bare again: the same signing benchmark run after the broker's; spread: how far the two runs differ"
 echo
 echo "== broker: operations per second and latency, against a baseline from the same run"
 echo "   jwt login vs bare signature verify; AppRole login vs jwt login; KV v2 read vs unaudited sys/health; AWS creds vs direct AssumeRole to MinIO"
@@ -35,20 +47,26 @@ awk '
 function row(op, base, c) {
 	if (!((op, c) in ns) || !((base, c) in ns)) return
 	r = ns[base, c] / ns[op, c]
-	printf "%-18s %-4s %10.0f %6s %6s %14.0f %8.3f\n", op, c, 1e9 / ns[op, c], p50[op, c], p99[op, c], 1e9 / ns[base, c], r
+	line = sprintf("%-18s %-4s %10.0f %6s %6s %14.0f %8.3f", op, c, 1e9 / ns[op, c], p50[op, c], p99[op, c], 1e9 / ns[base, c], r)
+	if (("Again" base, c) in ns) {
+		x = ns[base, c]; y = ns["Again" base, c]
+		line = line sprintf(" %14.0f %8.0f%%", 1e9 / y, (x < y ? (y - x) / x : (x - y) / y) * 100)
+	}
+	print line
 }
-/^Benchmark(BrokerJWTLogin|BareJWTVerify|BrokerAppRoleLogin|BrokerKVRead|BareHTTPHealth|BrokerAWSCreds|BareAssumeRole)\/c[0-9]+/ {
+/^Benchmark(BrokerJWTLogin|BareJWTVerify|BrokerAppRoleLogin|BrokerKVRead|BareHTTPHealth|BrokerAWSCreds|BareAssumeRole|AgainBareJWTVerify|AgainBareHTTPHealth|AgainBareAssumeRole)\/c[0-9]+/ {
 	split($1, a, /[\/-]/); name = substr(a[1], 10); c = a[2]
 	ns[name, c] = $3
 	for (i = 4; i < NF; i++) { if ($(i+1) == "p50-µs") p50[name, c] = $i; if ($(i+1) == "p99-µs") p99[name, c] = $i }
 }
 END {
-	printf "%-18s %-4s %10s %6s %6s %14s %8s\n", "operation", "conc", "ops/s", "p50µs", "p99µs", "baseline ops/s", "ratio"
+	printf "%-18s %-4s %10s %6s %6s %14s %8s %14s %9s\n", "operation", "conc", "ops/s", "p50µs", "p99µs", "baseline ops/s", "ratio", "again ops/s", "spread"
 	split("c1 c8", cs, " ")
 	for (i = 1; i <= 2; i++) {
 		row("BrokerJWTLogin", "BareJWTVerify", cs[i]); row("BrokerAppRoleLogin", "BrokerJWTLogin", cs[i]); row("BrokerKVRead", "BareHTTPHealth", cs[i]); row("BrokerAWSCreds", "BareAssumeRole", cs[i])
 	}
 }' "$out"
+echo "   again ops/s: the bare baseline run once more after the broker's benchmarks; spread: how far its two runs differ"
 go test -run='^$' -bench='^BenchmarkSandboxStart$' -benchtime="${SANDBOX_BENCHTIME:-100x}" -count="${COUNT:-1}" ./internal/agent/phase/ | tee -a "$out"
 go test -run='^$' -bench='^BenchmarkPlanPhase$' -benchtime="${PLAN_BENCHTIME:-10x}" -count="${COUNT:-1}" ./internal/agent/phase/ | tee -a "$out"
 go test -run='^$' -bench='^Benchmark(BarePlan|ManagedPlan|ManagedPlanAWSDirect|PlanPaired|PlanBreakdown|AWSDirectExchange)$' \
