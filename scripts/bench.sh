@@ -50,10 +50,11 @@ function row(op, base, c) {
 	line = sprintf("%-18s %-4s %10.0f %6s %6s %14.0f %8.3f", op, c, 1e9 / ns[op, c], p50[op, c], p99[op, c], 1e9 / ns[base, c], r)
 	if (("Again" base, c) in ns) {
 		x = ns[base, c]; y = ns["Again" base, c]
-		line = line sprintf(" %14.0f %8.0f%%", 1e9 / y, (x < y ? (y - x) / x : (x - y) / y) * 100)
+		line = line sprintf(" %14.0f %8.0f%%", 1e9 / y, spread(x, y))
 	}
 	print line
 }
+function spread(x, y) { return x < y ? (y - x) / x * 100 : (x - y) / y * 100 }
 /^Benchmark(BrokerJWTLogin|BareJWTVerify|BrokerAppRoleLogin|BrokerKVRead|BareHTTPHealth|BrokerAWSCreds|BareAssumeRole|AgainBareJWTVerify|AgainBareHTTPHealth|AgainBareAssumeRole)\/c[0-9]+/ {
 	split($1, a, /[\/-]/); name = substr(a[1], 10); c = a[2]
 	ns[name, c] = $3
